@@ -1,0 +1,221 @@
+"""The clustering assets, one partition per configuration:
+
+collection_embeddings → cluster_assignments → cluster_quality → cluster_labels → execution_result
+
+Each asset is thin glue over one core step. The matrix itself never passes through the IO
+manager: steps pass small handles (snapshot, labels, fitted preprocessing) and re-open the
+prepared space from the process-local cache (one load per run with the in-process executor).
+"""
+
+import time
+
+import numpy as np
+from dagster import (
+    AssetExecutionContext,
+    MaterializeResult,
+    MetadataValue,
+    Output,
+    TableColumn,
+    TableRecord,
+    TableSchema,
+    asset,
+)
+
+from cluster_pipeline.assets.run_scope import RunScope
+from cluster_pipeline.core.clustering import FittedClustering, check_embeddings, fit_clustering
+from cluster_pipeline.core.collections import CollectionSnapshot
+from cluster_pipeline.core.execution import (
+    SPACE_CACHE,
+    LabelingOutcome,
+    OfflineLabeler,
+    assignments_table,
+    completed_result,
+    space_key,
+)
+from cluster_pipeline.core.metrics import QualityMetrics, compute_metrics
+from cluster_pipeline.partitions import cluster_configs_partitions
+from cluster_pipeline.resources.lake import LakeResource
+
+GROUP = "clustering"
+
+
+def _load_space(scope: RunScope, snapshot: CollectionSnapshot, fitted: FittedClustering) -> np.ndarray:
+    preparation = fitted.preparation
+    return SPACE_CACHE.get(
+        space_key(snapshot, scope.config.feature, preparation.fingerprint),
+        lambda: preparation.apply(scope.collections.load_embeddings(snapshot, scope.config.feature), copy=False),
+    )
+
+
+@asset(partitions_def=cluster_configs_partitions, group_name=GROUP, kinds={"parquet"})
+def collection_embeddings(context: AssetExecutionContext, lake: LakeResource) -> Output[CollectionSnapshot]:
+    """A frozen snapshot of the configuration's collection, with its embedding matrix checked."""
+    scope = RunScope.of(context, lake.get_lake())
+    with scope.failing_execution():
+        started = time.perf_counter()
+        snapshot = scope.collections.snapshot(scope.config.namespace, scope.config.collection)
+        with scope.failing_execution(snapshot):
+            matrix = SPACE_CACHE.get(
+                space_key(snapshot, scope.config.feature, "raw"),
+                lambda: scope.collections.load_embeddings(snapshot, scope.config.feature),
+            )
+            check_embeddings(matrix)
+    return Output(
+        snapshot,
+        metadata={
+            "run_id": scope.run_id,
+            "collection": f"{snapshot.namespace}/{snapshot.collection}",
+            "collection_version": snapshot.version,
+            "num_documents": snapshot.num_documents,
+            "dimensions": int(matrix.shape[1]),
+            "parts": len(snapshot.parts),
+            "matrix_mb": round(matrix.nbytes / 2**20, 1),
+            "load_seconds": round(time.perf_counter() - started, 3),
+        },
+    )
+
+
+@asset(partitions_def=cluster_configs_partitions, group_name=GROUP, kinds={"scikitlearn"})
+def cluster_assignments(
+    context: AssetExecutionContext, lake: LakeResource, collection_embeddings: CollectionSnapshot
+) -> Output[FittedClustering]:
+    """The configured algorithm fitted on the prepared vectors: a cluster (or noise) per document."""
+    scope = RunScope.of(context, lake.get_lake())
+    snapshot = collection_embeddings
+    raw_key = space_key(snapshot, scope.config.feature, "raw")
+    with scope.failing_execution(snapshot):
+        matrix = SPACE_CACHE.get(raw_key, lambda: scope.collections.load_embeddings(snapshot, scope.config.feature))
+        SPACE_CACHE.clear()  # normalised in place below: the raw entry would lie
+        fitted, space = fit_clustering(matrix, scope.config, copy=False)
+        SPACE_CACHE.get(space_key(snapshot, scope.config.feature, fitted.preparation.fingerprint), lambda: space)
+    return Output(
+        fitted,
+        metadata={
+            "run_id": scope.run_id,
+            "algorithm": scope.config.algorithm,
+            "parameters": MetadataValue.json(fitted.parameters),
+            "num_clusters": fitted.num_clusters,
+            "num_noise": fitted.num_noise,
+            "clustered_dimensions": int(space.shape[1]),
+            "fit_seconds": round(fitted.fit_seconds, 3),
+        },
+    )
+
+
+@asset(partitions_def=cluster_configs_partitions, group_name=GROUP)
+def cluster_quality(
+    context: AssetExecutionContext,
+    lake: LakeResource,
+    collection_embeddings: CollectionSnapshot,
+    cluster_assignments: FittedClustering,
+) -> Output[QualityMetrics | None]:
+    """Silhouette, Davies–Bouldin and Calinski–Harabasz in the clustered space, noise left out."""
+    scope = RunScope.of(context, lake.get_lake())
+    with scope.failing_execution(collection_embeddings):
+        space = _load_space(scope, collection_embeddings, cluster_assignments)
+        metrics = compute_metrics(
+            space,
+            cluster_assignments.labels,
+            metric=cluster_assignments.metric,
+            sample_size=scope.config.metric_sample_size,
+        )
+    metadata: dict[str, object] = {"run_id": scope.run_id}
+    if metrics is None:
+        metadata["description"] = "Metrics not available (fewer than 2 clusters)"
+    else:
+        metadata.update(
+            silhouette_score=metrics.silhouette_score,
+            davies_bouldin_index=metrics.davies_bouldin_index,
+            calinski_harabasz_score=metrics.calinski_harabasz_score,
+            description=metrics.description,
+            silhouette_sample_size=metrics.silhouette_sample_size,
+        )
+    return Output(metrics, metadata=metadata)
+
+
+@asset(partitions_def=cluster_configs_partitions, group_name=GROUP)
+def cluster_labels(
+    context: AssetExecutionContext,
+    lake: LakeResource,
+    collection_embeddings: CollectionSnapshot,
+    cluster_assignments: FittedClustering,
+) -> Output[LabelingOutcome]:
+    """A label, a one-sentence summary and keywords for every cluster."""
+    scope = RunScope.of(context, lake.get_lake())
+    with scope.failing_execution(collection_embeddings):
+        space = _load_space(scope, collection_embeddings, cluster_assignments)
+        documents = scope.collections.load_documents(collection_embeddings)
+        outcome = OfflineLabeler().label(documents, cluster_assignments, space, scope.config)
+    return Output(
+        outcome,
+        metadata={
+            "run_id": scope.run_id,
+            "labels": MetadataValue.json({f"cl_{i}": label.label for i, label in sorted(outcome.labels.items())}),
+        },
+    )
+
+
+@asset(partitions_def=cluster_configs_partitions, group_name=GROUP, kinds={"parquet"})
+def execution_result(
+    context: AssetExecutionContext,
+    lake: LakeResource,
+    collection_embeddings: CollectionSnapshot,
+    cluster_assignments: FittedClustering,
+    cluster_quality: QualityMetrics | None,
+    cluster_labels: LabelingOutcome,
+) -> MaterializeResult:
+    """The immutable ExecutionResult Parquet file of this run, with per-document assignments beside it."""
+    scope = RunScope.of(context, lake.get_lake())
+    snapshot = collection_embeddings
+    with scope.failing_execution(snapshot):
+        documents = scope.collections.load_documents(snapshot, columns=[])
+        timings = {"fit": round(cluster_assignments.fit_seconds, 4)}
+        result = completed_result(scope.base(snapshot), cluster_assignments, cluster_quality, cluster_labels, timings)
+        uri = scope.results.write(result, assignments_table(documents["document_id"], cluster_assignments))
+    SPACE_CACHE.clear()
+    centroids = result.centroids or []
+    table = MetadataValue.table(
+        records=[
+            TableRecord(
+                {
+                    "cluster_id": c.cluster_id,
+                    "members": c.num_members,
+                    "label": c.label,
+                    "keywords": ", ".join(c.keywords),
+                }
+            )
+            for c in centroids
+        ],
+        schema=TableSchema(
+            columns=[
+                TableColumn("cluster_id", "string"),
+                TableColumn("members", "int"),
+                TableColumn("label", "string"),
+                TableColumn("keywords", "string"),
+            ]
+        ),
+    )
+    metrics = result.metrics or {}
+    return MaterializeResult(
+        metadata={
+            "run_id": result.run_id,
+            "status": result.status,
+            "num_points": result.num_points,
+            "num_clusters": result.num_clusters,
+            "num_noise": result.num_noise,
+            "silhouette_score": metrics.get("silhouette_score"),
+            "davies_bouldin_index": metrics.get("davies_bouldin_index"),
+            "calinski_harabasz_score": metrics.get("calinski_harabasz_score"),
+            "quality": metrics.get("description", "Metrics not available (fewer than 2 clusters)"),
+            "clusters": table,
+            "result_path": MetadataValue.path(uri),
+            "assignments_path": MetadataValue.path(
+                scope.lake.storage.uri(
+                    scope.results.assignments_key(result.namespace, result.cluster_id, result.run_id)
+                )
+            ),
+        }
+    )
+
+
+CLUSTERING_ASSETS = [collection_embeddings, cluster_assignments, cluster_quality, cluster_labels, execution_result]

@@ -1,0 +1,231 @@
+"""Fitting: prepare the vectors (L2 normalise, optional PCA), run the estimator, tidy its output.
+
+We call scikit-learn / hdbscan estimators directly; this module only adds what every algorithm
+needs around them: input checks with readable errors, cluster indices ordered by size (``cl_0``
+is the largest), centroids and per-document distances in the space that was clustered.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from cluster_pipeline.core.config import DENSITY_BASED, ClusterConfig, estimator_class
+from cluster_pipeline.core.errors import (
+    AlgorithmError,
+    InsufficientDocumentsError,
+    InvalidEmbeddingsError,
+)
+
+AUTO_PCA_COMPONENTS = 10
+AUTO_PCA_MIN_DIMENSIONS = 50
+PCA_FIT_SAMPLE = 100_000
+N_CLUSTER_PARAMETERS = ("n_clusters", "n_components")
+
+
+@dataclass(frozen=True)
+class Preparation:
+    """A fitted, replayable preprocessing: applying it to the same rows gives the clustered space."""
+
+    normalize: bool
+    pca_mean: np.ndarray | None = None
+    pca_components: np.ndarray | None = None  # (k, D) float32
+    explained_variance_ratio: float | None = None
+
+    @property
+    def output_dimensions(self) -> int | None:
+        return None if self.pca_components is None else int(self.pca_components.shape[0])
+
+    @property
+    def fingerprint(self) -> str:
+        """Identifies the transform (not the object), so a cached prepared matrix can be reused."""
+        if self.pca_components is None:
+            return f"normalize={self.normalize}"
+        digest = hashlib.sha1(self.pca_components.tobytes()).hexdigest()[:16]
+        return f"normalize={self.normalize},pca={digest}"
+
+    def apply(self, X: np.ndarray, *, copy: bool = True) -> np.ndarray:
+        """Prepared float32 copy of ``X`` (or ``X`` itself, modified, when ``copy=False``)."""
+        out = np.array(X, dtype=np.float32, copy=copy, order="C")
+        if self.normalize:
+            _normalize_rows(out)
+        if self.pca_components is not None and self.pca_mean is not None:
+            out = (out - self.pca_mean) @ self.pca_components.T
+            out = np.ascontiguousarray(out, dtype=np.float32)
+        return out
+
+
+def _normalize_rows(X: np.ndarray, chunk: int = 65_536) -> None:
+    """In-place L2 normalisation in chunks (no second (N, D) buffer); zero vectors stay zero."""
+    for start in range(0, len(X), chunk):
+        block = X[start : start + chunk]
+        norms = np.sqrt(np.einsum("ij,ij->i", block, block))
+        norms[norms == 0] = 1.0
+        block /= norms[:, None]
+
+
+def check_embeddings(X: np.ndarray) -> None:
+    """Refuse NaN/inf and too few rows, with the seed's wording."""
+    if X.ndim != 2:
+        raise InvalidEmbeddingsError(f"Clustering algorithm failed: embeddings must be a 2-D matrix, got {X.ndim}-D.")
+    if len(X) < 2:
+        raise InsufficientDocumentsError(
+            f"Insufficient documents for clustering: need at least 2 documents, the collection has {len(X)}. "
+            "Ingest more documents and execute again."
+        )
+    finite = np.isfinite(X).all(axis=1)
+    if not finite.all():
+        raise InvalidEmbeddingsError(
+            f"Clustering algorithm failed: NaN values in embeddings ({int((~finite).sum())} of {len(X)} documents, "
+            f"first at row {int(np.flatnonzero(~finite)[0])}). Re-embed or remove those documents."
+        )
+
+
+def fit_preparation(X: np.ndarray, config: ClusterConfig, random_state: int = 0) -> Preparation:
+    """Decide and fit the preprocessing for ``config`` on ``X`` (PCA fitted on a seeded sample)."""
+    options = config.preprocessing
+    components = options.pca_components
+    if components == "auto":
+        dense = config.algorithm in DENSITY_BASED and X.shape[1] > AUTO_PCA_MIN_DIMENSIONS
+        components = AUTO_PCA_COMPONENTS if dense else None
+    if components is None or components >= X.shape[1]:
+        return Preparation(normalize=options.normalize)
+    from sklearn.decomposition import PCA
+
+    rng = np.random.default_rng(random_state)
+    sample = X if len(X) <= PCA_FIT_SAMPLE else X[np.sort(rng.choice(len(X), PCA_FIT_SAMPLE, replace=False))]
+    sample = Preparation(normalize=options.normalize).apply(sample)
+    n_components = min(int(components), len(sample))
+    pca = PCA(n_components=n_components, svd_solver="randomized", random_state=random_state).fit(sample)
+    return Preparation(
+        normalize=options.normalize,
+        pca_mean=pca.mean_.astype(np.float32),
+        pca_components=pca.components_.astype(np.float32),
+        explained_variance_ratio=float(pca.explained_variance_ratio_.sum()),
+    )
+
+
+@dataclass
+class FittedClustering:
+    """What an estimator found, in a form every later stage understands.
+
+    ``labels`` index clusters 0..K-1 by decreasing size (-1 = noise); ``centroids`` are member means in
+    the clustered space; ``distances`` are each document's Euclidean distance to its centroid (NaN
+    for noise); ``membership`` is the estimator's confidence where it has one (HDBSCAN
+    probabilities, GMM posterior), else None.
+    """
+
+    labels: np.ndarray
+    centroids: np.ndarray
+    distances: np.ndarray
+    membership: np.ndarray | None
+    preparation: Preparation
+    metric: str
+    parameters: dict[str, Any]
+    fit_seconds: float
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def num_clusters(self) -> int:
+        return int(len(self.centroids))
+
+    @property
+    def num_noise(self) -> int:
+        return int((self.labels < 0).sum())
+
+    @property
+    def cluster_sizes(self) -> np.ndarray:
+        return np.bincount(self.labels[self.labels >= 0], minlength=self.num_clusters)
+
+
+def _check_cluster_count(parameters: dict[str, Any], n: int) -> None:
+    for name in N_CLUSTER_PARAMETERS:
+        k = parameters.get(name)
+        if isinstance(k, int) and k > n:
+            raise AlgorithmError(
+                f"Clustering algorithm failed: {name}={k} is larger than the number of documents ({n}); "
+                f"set {name} to at most {n} or ingest more documents."
+            )
+
+
+def fit_estimator(space: np.ndarray, config: ClusterConfig) -> tuple[np.ndarray, np.ndarray | None, dict[str, Any]]:
+    """Run the configured estimator on the prepared ``space``; returns raw labels and membership."""
+    parameters = config.estimator_parameters()
+    _check_cluster_count(parameters, len(space))
+    estimator = estimator_class(config.algorithm)(**parameters)
+    membership = None
+    try:
+        if config.algorithm == "gaussian_mixture":
+            estimator.fit(space)
+            posterior = estimator.predict_proba(space)
+            labels = posterior.argmax(axis=1)
+            membership = posterior.max(axis=1).astype(np.float32)
+        else:
+            labels = estimator.fit_predict(space)
+            if config.algorithm == "hdbscan":
+                membership = np.asarray(estimator.probabilities_, dtype=np.float32)
+    except (ValueError, MemoryError, np.linalg.LinAlgError) as error:
+        raise AlgorithmError(f"Clustering algorithm failed: {config.algorithm}: {error}") from None
+    return np.asarray(labels, dtype=np.int64), membership, parameters
+
+
+def order_by_size(raw_labels: np.ndarray) -> np.ndarray:
+    """Renumber clusters 0..K-1 by decreasing size (ties by first appearance); noise stays -1."""
+    labels = np.full(len(raw_labels), -1, dtype=np.int32)
+    members = raw_labels >= 0
+    if not members.any():
+        return labels
+    values, first, counts = np.unique(raw_labels[members], return_index=True, return_counts=True)
+    order = np.lexsort((first, -counts))
+    mapping = np.empty(values.max() + 1, dtype=np.int32)
+    mapping[values[order]] = np.arange(len(values), dtype=np.int32)
+    labels[members] = mapping[raw_labels[members]]
+    return labels
+
+
+def centroids_and_distances(space: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Member means per cluster and each member's Euclidean distance to its own centroid."""
+    from scipy.sparse import csr_matrix
+
+    members = np.flatnonzero(labels >= 0)
+    k = int(labels.max()) + 1 if len(members) else 0
+    # one sparse (K, N) one-hot product: O(N*D), no (N, D) temporary
+    one_hot = csr_matrix((np.ones(len(members), dtype=np.float32), (labels[members], members)), shape=(k, len(space)))
+    counts = np.bincount(labels[members], minlength=k).astype(np.float32)
+    centroids = np.asarray(one_hot @ space, dtype=np.float32) / np.maximum(counts, 1)[:, None]
+    distances = np.full(len(space), np.nan, dtype=np.float32)
+    for start in range(0, len(members), 65_536):
+        rows = members[start : start + 65_536]
+        diff = space[rows] - centroids[labels[rows]]
+        distances[rows] = np.sqrt(np.einsum("ij,ij->i", diff, diff))
+    return centroids, distances
+
+
+def fit_clustering(X: np.ndarray, config: ClusterConfig, *, copy: bool = True) -> tuple[FittedClustering, np.ndarray]:
+    """Prepare ``X`` ((n_samples, n_features) float32), fit the configured algorithm, tidy the output.
+
+    Returns the fitted clustering and the prepared space it was fitted on (metrics and labels use it).
+    With ``copy=False`` the normalisation happens in ``X``'s own buffer, saving one matrix of memory.
+    """
+    check_embeddings(X)
+    started = time.perf_counter()
+    preparation = fit_preparation(X, config)
+    space = preparation.apply(X, copy=copy)
+    raw_labels, membership, parameters = fit_estimator(space, config)
+    labels = order_by_size(raw_labels)
+    centroids, distances = centroids_and_distances(space, labels)
+    fitted = FittedClustering(
+        labels=labels,
+        centroids=centroids,
+        distances=distances,
+        membership=membership,
+        preparation=preparation,
+        metric=str(parameters.get("metric", "euclidean")),
+        parameters=parameters,
+        fit_seconds=time.perf_counter() - started,
+    )
+    return fitted, space

@@ -1,0 +1,361 @@
+"""Collections: append-only Parquet parts of documents with one or more embedding features.
+
+An ingest validates the whole batch first (required columns, one dimension per feature, finite
+values, unique ``document_id``) and only then publishes one new part atomically: a refused batch
+writes nothing. Embeddings are stored as ``fixed_size_list<float32>[D]`` so they load into an
+``(N, D)`` float32 matrix with no Python object per row.
+
+A collection's *version* is the list of its parts. Part names carry their row counts
+(``part-000003-1000-<token>.parquet``) so a sensor can tell how much changed from a listing alone.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+import re
+import secrets
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from cluster_pipeline.core.errors import (
+    FeatureNotFoundError,
+    IngestError,
+    NotFoundError,
+)
+from cluster_pipeline.core.ids import check_collection, check_feature, check_namespace
+from cluster_pipeline.core.lake import Lake
+from cluster_pipeline.core.storage import LocalStorage
+
+PART_PATTERN = re.compile(r"part-(\d{6})-(\d+)-[0-9a-f]+\.parquet$")
+READ_BATCH_ROWS = 65_536
+
+
+@dataclass(frozen=True)
+class CollectionSchema:
+    """What every part of a collection agrees on: its embedding features and their dimensions."""
+
+    namespace: str
+    collection: str
+    features: dict[str, int]
+    metadata_columns: list[str] = field(default_factory=list)
+
+    def to_json(self) -> str:
+        return json.dumps(
+            {"features": self.features, "metadata_columns": self.metadata_columns}, indent=2, sort_keys=True
+        )
+
+
+@dataclass(frozen=True)
+class PartInfo:
+    key: str
+    sequence: int
+    num_rows: int
+
+
+@dataclass(frozen=True)
+class CollectionSnapshot:
+    """A frozen view of a collection: exactly these parts, whatever is appended later."""
+
+    namespace: str
+    collection: str
+    parts: tuple[PartInfo, ...]
+    features: dict[str, int]
+
+    @property
+    def num_documents(self) -> int:
+        return sum(part.num_rows for part in self.parts)
+
+    @property
+    def version(self) -> str:
+        """Content address of the part list: changes exactly when the collection changes."""
+        digest = hashlib.sha256("\n".join(p.key for p in self.parts).encode()).hexdigest()
+        return f"v{len(self.parts)}-{digest[:12]}"
+
+
+@dataclass(frozen=True)
+class IngestReport:
+    namespace: str
+    collection: str
+    part_key: str
+    num_documents: int
+    total_documents: int
+    features: dict[str, int]
+
+
+def _is_vector_type(arrow_type: pa.DataType) -> bool:
+    return (
+        pa.types.is_list(arrow_type) or pa.types.is_large_list(arrow_type) or pa.types.is_fixed_size_list(arrow_type)
+    ) and (pa.types.is_floating(arrow_type.value_type) or pa.types.is_integer(arrow_type.value_type))
+
+
+def _parse_json_vectors(column: pa.ChunkedArray, name: str) -> pa.Array:
+    """CSV files carry vectors as JSON text like ``[0.1, 0.2]``; decode them into a list column."""
+    try:
+        values = [None if text is None else json.loads(text) for text in column.to_pylist()]
+        return pa.array(values, type=pa.list_(pa.float64()))
+    except (ValueError, pa.ArrowInvalid, pa.ArrowTypeError) as error:
+        raise IngestError(
+            f"Column {name!r} looks like an embedding but is not a JSON list of numbers ({error}); "
+            "write vectors as '[0.1, 0.2, ...]'."
+        ) from None
+
+
+def read_documents_file(path: str | Path) -> pa.Table:
+    """Read documents from Parquet, CSV or JSON Lines (chosen by file extension)."""
+    path = Path(path)
+    if not path.exists():
+        raise IngestError(f"Input file {str(path)!r} does not exist.")
+    suffix = path.suffix.lower()
+    try:
+        if suffix in (".parquet", ".pq"):
+            return pq.read_table(path)
+        if suffix == ".csv":
+            import pyarrow.csv as pacsv
+
+            return pacsv.read_csv(path)
+        if suffix in (".jsonl", ".ndjson", ".json"):
+            import pyarrow.json as pajson
+
+            return pajson.read_json(path)
+    except (pa.ArrowInvalid, OSError) as error:
+        raise IngestError(f"Could not read {str(path)!r} as {suffix[1:]}: {error}") from None
+    raise IngestError(f"Unsupported input format {suffix!r}: use .parquet, .csv or .jsonl.")
+
+
+def _to_fixed_size_float32(column: pa.ChunkedArray, name: str, expected_dim: int | None) -> pa.FixedSizeListArray:
+    array = column.combine_chunks()
+    if array.null_count:
+        row = int(np.flatnonzero(np.asarray(array.is_null()))[0])
+        raise IngestError(f"Embedding {name!r} is missing in row {row}; every document needs a vector.")
+    if pa.types.is_fixed_size_list(array.type):
+        dim = array.type.list_size
+    else:
+        lengths = pc.list_value_length(array).to_numpy(zero_copy_only=False)
+        dim = int(lengths[0]) if len(lengths) else (expected_dim or 0)
+        bad = np.flatnonzero(lengths != dim)
+        if len(bad):
+            raise IngestError(
+                f"Embedding {name!r} has mixed dimensions: row {int(bad[0])} has {int(lengths[bad[0]])} values, "
+                f"row 0 has {dim}. Every vector of a feature must have the same length."
+            )
+    if expected_dim is not None and dim != expected_dim:
+        raise IngestError(
+            f"Embedding {name!r} has dimension {dim}, but the collection stores {expected_dim}-dimensional "
+            f"vectors for it. Re-embed with the same model or ingest into a new collection."
+        )
+    if dim == 0:
+        raise IngestError(f"Embedding {name!r} has no values.")
+    values = pc.cast(array.flatten(), pa.float32())
+    matrix = values.to_numpy(zero_copy_only=False)
+    if not np.isfinite(matrix).all():
+        row = int(np.flatnonzero(~np.isfinite(matrix.reshape(-1, dim)).all(axis=1))[0])
+        raise IngestError(f"Embedding {name!r} holds NaN or infinite values (first in row {row}); fix or drop it.")
+    return pa.FixedSizeListArray.from_arrays(values, dim)
+
+
+class CollectionStore:
+    """Ingest into, list and load collections of one lake."""
+
+    def __init__(self, lake: Lake) -> None:
+        self.lake = lake
+        self.storage = lake.storage
+
+    def list_collections(self, namespace: str) -> list[str]:
+        prefix = self.lake.collections_prefix(namespace)
+        return sorted({key[len(prefix) :].split("/", 1)[0] for key in self.storage.list_keys(prefix)})
+
+    def schema(self, namespace: str, collection: str) -> CollectionSchema:
+        key = self.lake.collection_schema_key(namespace, collection)
+        if not self.storage.exists(key):
+            raise NotFoundError(
+                f"Collection {collection!r} not found in namespace {namespace!r}; "
+                "ingest documents first with `cluster-pipeline ingest`."
+            )
+        data = json.loads(self.storage.read_bytes(key))
+        return CollectionSchema(namespace, collection, dict(data["features"]), list(data["metadata_columns"]))
+
+    def parts(self, namespace: str, collection: str) -> list[PartInfo]:
+        infos = []
+        for key in self.storage.list_keys(self.lake.parts_prefix(namespace, collection)):
+            match = PART_PATTERN.search(key)
+            if match:
+                infos.append(PartInfo(key, int(match.group(1)), int(match.group(2))))
+        return sorted(infos, key=lambda part: part.sequence)
+
+    def snapshot(self, namespace: str, collection: str) -> CollectionSnapshot:
+        schema = self.schema(namespace, collection)
+        return CollectionSnapshot(namespace, collection, tuple(self.parts(namespace, collection)), schema.features)
+
+    @contextmanager
+    def _writer_lock(self, namespace: str, collection: str) -> Iterator[None]:
+        """Serialise ingests of one collection on a local lake (S3 relies on create-only part names)."""
+        if not isinstance(self.storage, LocalStorage):
+            yield
+            return
+        lock_path = self.storage.path(self.lake.collection_prefix(namespace, collection) + ".lock")
+        lock_path.parent.mkdir(parents=True, exist_ok=True)
+        with open(lock_path, "w") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            yield
+
+    def ingest(
+        self,
+        namespace: str,
+        collection: str,
+        documents: pa.Table | pd.DataFrame,
+        features: Sequence[str] | None = None,
+    ) -> IngestReport:
+        """Validate ``documents`` and append them as one new part; on any error nothing is written.
+
+        Parameters
+        ----------
+        documents : table with ``document_id``, optional ``text``/metadata and embedding columns.
+        features : embedding column names; by default every column of numeric lists (or, in CSV, of JSON
+            lists) is an embedding feature.
+        """
+        check_namespace(namespace)
+        check_collection(collection)
+        table = documents if isinstance(documents, pa.Table) else pa.Table.from_pandas(documents, preserve_index=False)
+        if "document_id" not in table.column_names:
+            raise IngestError("Missing column 'document_id': every document needs a unique id.")
+        if table.num_rows == 0:
+            raise IngestError("No documents to ingest: the input is empty.")
+        with self._writer_lock(namespace, collection):
+            try:
+                existing: CollectionSchema | None = self.schema(namespace, collection)
+            except NotFoundError:
+                existing = None
+            table = self._prepare(table, features, existing)
+            self._check_new_ids(namespace, collection, table, existing)
+            parts = self.parts(namespace, collection)
+            sequence = parts[-1].sequence + 1 if parts else 1
+            key = (
+                self.lake.parts_prefix(namespace, collection)
+                + f"part-{sequence:06d}-{table.num_rows}-{secrets.token_hex(4)}.parquet"
+            )
+            feature_dims = {name: table.schema.field(name).type.list_size for name in self._feature_names(table)}
+            if existing is None:
+                metadata = [c for c in table.column_names if c != "document_id" and c not in feature_dims]
+                schema = CollectionSchema(namespace, collection, feature_dims, metadata)
+                self.storage.write_replace(
+                    self.lake.collection_schema_key(namespace, collection), schema.to_json().encode()
+                )
+            self.storage.write_parquet_new(key, table, row_group_size=READ_BATCH_ROWS)
+            total = sum(p.num_rows for p in parts) + table.num_rows
+        return IngestReport(namespace, collection, key, table.num_rows, total, feature_dims)
+
+    @staticmethod
+    def _feature_names(table: pa.Table) -> list[str]:
+        return [f.name for f in table.schema if pa.types.is_fixed_size_list(f.type) and f.name != "document_id"]
+
+    def _prepare(self, table: pa.Table, features: Sequence[str] | None, existing: CollectionSchema | None) -> pa.Table:
+        if features:
+            names = [check_feature(name) for name in features]
+        elif existing is not None:
+            names = list(existing.features)
+        else:
+            names = [f.name for f in table.schema if _is_vector_type(f.type)]
+            names += [
+                f.name
+                for f in table.schema
+                if pa.types.is_string(f.type)
+                and f.name != "document_id"
+                and table.num_rows
+                and str(table.column(f.name)[0].as_py() or "").lstrip().startswith("[")
+            ]
+        if not names:
+            raise IngestError(
+                "No embedding column found: add a column of float vectors (e.g. 'embedding') or name it with --feature."
+            )
+        for name in names:
+            check_feature(name)
+            if name not in table.column_names:
+                raise IngestError(f"Missing embedding column {name!r}: the collection's documents all carry it.")
+        if existing is not None:
+            missing = [name for name in existing.features if name not in names]
+            if missing:
+                raise IngestError(f"Missing embedding column {missing[0]!r}: the collection's documents all carry it.")
+        ids = pc.cast(table.column("document_id"), pa.string())
+        if ids.null_count:
+            raise IngestError("Column 'document_id' has empty values; every document needs an id.")
+        counts = pc.value_counts(ids.combine_chunks())
+        duplicated = [str(v["values"]) for v in counts.to_pylist() if v["counts"] > 1]
+        if duplicated:
+            raise IngestError(
+                f"Duplicate document_id {duplicated[0]!r} in the input ({len(duplicated)} ids repeat); ids must be unique."
+            )
+        table = table.set_column(table.schema.get_field_index("document_id"), "document_id", ids)
+        for name in names:
+            column = table.column(name)
+            if pa.types.is_string(column.type):
+                column = pa.chunked_array([_parse_json_vectors(column, name)])
+            elif not _is_vector_type(column.type):
+                raise IngestError(f"Column {name!r} is not a list of numbers, so it cannot be an embedding.")
+            expected = existing.features.get(name) if existing else None
+            vectors = _to_fixed_size_float32(column, name, expected)
+            table = table.set_column(table.schema.get_field_index(name), pa.field(name, vectors.type), vectors)
+        return table
+
+    def _check_new_ids(
+        self, namespace: str, collection: str, table: pa.Table, existing: CollectionSchema | None
+    ) -> None:
+        if existing is None:
+            return
+        new_ids = table.column("document_id")
+        for part in self.parts(namespace, collection):
+            old = pq.read_table(self.storage.parquet_source(part.key), columns=["document_id"]).column("document_id")
+            clash = pc.is_in(new_ids, value_set=old.combine_chunks())
+            if pc.any(clash).as_py():
+                first = new_ids.filter(clash)[0].as_py()
+                raise IngestError(
+                    f"Duplicate document_id {first!r}: it is already in collection {collection!r}. "
+                    "Use new ids for new documents."
+                )
+
+    def load_embeddings(self, snapshot: CollectionSnapshot, feature: str) -> np.ndarray:
+        """The feature as one C-contiguous ``(N, D)`` float32 matrix, filled batch by batch.
+
+        Peak memory is the matrix plus one row-group batch: no per-row Python objects, no pandas.
+        """
+        if feature not in snapshot.features:
+            available = ", ".join(sorted(snapshot.features)) or "none"
+            raise FeatureNotFoundError(
+                f"Feature extractor {feature!r} not found in collection {snapshot.collection!r} "
+                f"(available: {available}); set the configuration's feature to one of them."
+            )
+        dim = snapshot.features[feature]
+        matrix = np.empty((snapshot.num_documents, dim), dtype=np.float32)
+        offset = 0
+        for part in snapshot.parts:
+            reader = pq.ParquetFile(self.storage.parquet_source(part.key))
+            for batch in reader.iter_batches(batch_size=READ_BATCH_ROWS, columns=[feature]):
+                column = batch.column(0)
+                values = column.flatten().to_numpy(zero_copy_only=False).reshape(-1, dim)
+                matrix[offset : offset + len(values)] = values
+                offset += len(values)
+        if offset != len(matrix):
+            raise NotFoundError(f"Collection {snapshot.collection!r} changed while loading; run again.")
+        return matrix
+
+    def load_documents(self, snapshot: CollectionSnapshot, columns: Sequence[str] | None = None) -> pd.DataFrame:
+        """``document_id`` and metadata columns (no embeddings), in the same row order as the matrix."""
+        schema = self.schema(snapshot.namespace, snapshot.collection)
+        wanted = ["document_id"] + [c for c in (columns or schema.metadata_columns) if c in schema.metadata_columns]
+        frames = []
+        for part in snapshot.parts:
+            reader = pq.ParquetFile(self.storage.parquet_source(part.key))
+            present = [c for c in wanted if c in reader.schema_arrow.names]
+            frames.append(reader.read(columns=present).to_pandas())
+        if not frames:
+            return pd.DataFrame({"document_id": pd.Series([], dtype=str)})
+        return pd.concat(frames, ignore_index=True)

@@ -1,0 +1,51 @@
+"""One small hierarchy of typed errors, each carrying the message a user should read.
+
+The CLI prints ``str(error)`` and exits non-zero; a failed execution stores it as the
+ExecutionResult's ``error_message``. Messages therefore name the problem *and* the fix.
+"""
+
+from __future__ import annotations
+
+
+class ClusterPipelineError(Exception):
+    """Base class: anything the user can act on. Never shown with a traceback."""
+
+
+class InvalidIdentifierError(ClusterPipelineError, ValueError):
+    """A namespace, collection, cluster or run id does not match its format."""
+
+
+class NotFoundError(ClusterPipelineError, LookupError):
+    """A namespace, collection, configuration or execution does not exist."""
+
+
+class AlreadyExistsError(ClusterPipelineError):
+    """Something immutable (an ExecutionResult, a configuration id) exists already."""
+
+
+class IngestError(ClusterPipelineError, ValueError):
+    """Documents were refused on ingest; nothing was written."""
+
+
+class ConfigurationError(ClusterPipelineError, ValueError):
+    """A cluster configuration is invalid (unknown algorithm, bad parameter, ...)."""
+
+
+class ExecutionError(ClusterPipelineError):
+    """A clustering execution cannot complete; the message becomes ``error_message``."""
+
+
+class InsufficientDocumentsError(ExecutionError):
+    """Fewer documents than the algorithm needs."""
+
+
+class FeatureNotFoundError(ExecutionError):
+    """The configured embedding feature is not a column of the collection."""
+
+
+class InvalidEmbeddingsError(ExecutionError):
+    """Embeddings hold NaN/inf values or have the wrong shape."""
+
+
+class AlgorithmError(ExecutionError):
+    """The clustering algorithm itself failed or was misconfigured for this data."""

@@ -1,0 +1,273 @@
+"""One clustering execution as a chain of plain steps: snapshot → fit → metrics → labels → result.
+
+The Dagster assets call these steps one per asset; ``execute`` chains them in one process for the
+benchmarks and for library users. Both paths write the same ExecutionResult. Any
+ClusterPipelineError becomes a ``failed`` ExecutionResult whose ``error_message`` is the error's
+own user-facing text.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from cluster_pipeline.core.clustering import (
+    FittedClustering,
+    fit_clustering,
+)
+from cluster_pipeline.core.collections import CollectionSnapshot, CollectionStore
+from cluster_pipeline.core.config import ClusterConfig
+from cluster_pipeline.core.errors import AlreadyExistsError, ClusterPipelineError
+from cluster_pipeline.core.labeling import ClusterLabel, label_clusters_offline
+from cluster_pipeline.core.lake import Lake
+from cluster_pipeline.core.metrics import QualityMetrics, compute_metrics
+from cluster_pipeline.core.results import (
+    ASSIGNMENTS_SCHEMA,
+    Centroid,
+    ExecutionResult,
+    ResultStore,
+    cluster_name,
+    utc_now,
+)
+
+
+@dataclass
+class LabelingOutcome:
+    """Labels per cluster index, plus what went wrong per cluster and what it cost (LLM only)."""
+
+    labels: dict[int, ClusterLabel]
+    errors: list[dict[str, Any]] | None = None
+    usage: dict[str, Any] | None = None
+
+
+class Labeler(Protocol):
+    """A labeling stage: offline c-TF-IDF, or an LLM that falls back to it per cluster."""
+
+    def label(
+        self, documents: pd.DataFrame, fitted: FittedClustering, space: np.ndarray, config: ClusterConfig
+    ) -> LabelingOutcome: ...
+
+
+class OfflineLabeler:
+    """Class-based TF-IDF keywords and central documents; needs nothing but the documents."""
+
+    def label(
+        self, documents: pd.DataFrame, fitted: FittedClustering, space: np.ndarray, config: ClusterConfig
+    ) -> LabelingOutcome:
+        options = config.labeling
+        labels = label_clusters_offline(
+            documents,
+            fitted.labels,
+            space,
+            text_fields=options.text_fields,
+            num_keywords=options.num_keywords,
+            num_representatives=options.representative_documents,
+        )
+        return LabelingOutcome(labels=labels)
+
+
+class SpaceCache:
+    """Keeps the last matrix so the fit, metrics and label steps of one run load it only once.
+
+    Holding a single entry bounds memory at one matrix; any other key evicts it.
+    """
+
+    def __init__(self) -> None:
+        self._entry: tuple[tuple[str, ...], np.ndarray] | None = None
+
+    def get(self, key: tuple[str, ...], build: Callable[[], np.ndarray]) -> np.ndarray:
+        if self._entry is not None and self._entry[0] == key:
+            return self._entry[1]
+        self._entry = None
+        value = build()
+        self._entry = (key, value)
+        return value
+
+    def clear(self) -> None:
+        self._entry = None
+
+
+SPACE_CACHE = SpaceCache()
+
+
+def space_key(snapshot: CollectionSnapshot, feature: str, preparation: str) -> tuple[str, ...]:
+    """Cache key of a matrix: which collection version, which feature, which preprocessing."""
+    return (snapshot.namespace, snapshot.collection, snapshot.version, feature, preparation)
+
+
+def assignments_table(document_ids: pd.Series | list[str], fitted: FittedClustering) -> pa.Table:
+    """One row per document: its cluster (null for noise), distance to centroid and membership."""
+    labels = fitted.labels
+    noise = labels < 0
+    names = np.array([cluster_name(i) for i in range(fitted.num_clusters)] + [None], dtype=object)
+    membership = fitted.membership if fitted.membership is not None else np.full(len(labels), np.nan, np.float32)
+    return pa.table(
+        {
+            "document_id": pa.array(np.asarray(document_ids, dtype=object), pa.string()),
+            "cluster_id": pa.array(names[np.where(noise, fitted.num_clusters, labels)], pa.string()),
+            "cluster_index": pa.array(labels.astype(np.int32)),
+            "distance": pa.array(fitted.distances, pa.float32(), from_pandas=True),
+            "membership_strength": pa.array(membership, pa.float32(), from_pandas=True),
+            "is_noise": pa.array(noise),
+        },
+        schema=ASSIGNMENTS_SCHEMA,
+    )
+
+
+def build_centroids(fitted: FittedClustering, outcome: LabelingOutcome) -> list[Centroid]:
+    sizes = fitted.cluster_sizes
+    centroids = []
+    for index in range(fitted.num_clusters):
+        label = outcome.labels.get(index)
+        centroids.append(
+            Centroid(
+                cluster_id=cluster_name(index),
+                num_members=int(sizes[index]),
+                label=label.label if label else f"Cluster {index}",
+                summary=label.summary if label else f"{int(sizes[index])} documents.",
+                keywords=list(label.keywords) if label else [],
+                label_source=label.source if label else "offline",
+                representative_document_ids=list(label.representative_document_ids) if label else [],
+                metadata=dict(getattr(label, "metadata", {}) or {}) if label else {},
+            )
+        )
+    return centroids
+
+
+def metrics_dict(metrics: QualityMetrics | None) -> dict[str, Any] | None:
+    return None if metrics is None else metrics.to_dict()
+
+
+def base_result(
+    config: ClusterConfig,
+    run_id: str,
+    created_at: datetime,
+    *,
+    snapshot: CollectionSnapshot | None = None,
+    dagster_run_id: str | None = None,
+) -> ExecutionResult:
+    """The fields known before anything runs; later steps fill in the rest."""
+    return ExecutionResult(
+        run_id=run_id,
+        cluster_id=config.cluster_id,
+        status="processing",
+        num_clusters=0,
+        num_points=snapshot.num_documents if snapshot else 0,
+        created_at=created_at,
+        namespace=config.namespace,
+        collection=config.collection,
+        feature=config.feature,
+        algorithm=config.algorithm,
+        parameters=config.estimator_parameters(),
+        collection_version=snapshot.version if snapshot else None,
+        dagster_run_id=dagster_run_id,
+    )
+
+
+def failed_result(base: ExecutionResult, message: str) -> ExecutionResult:
+    return base.with_updates(
+        status="failed",
+        metrics=None,
+        centroids=None,
+        num_clusters=0,
+        completed_at=utc_now(),
+        error_message=message,
+    )
+
+
+def completed_result(
+    base: ExecutionResult,
+    fitted: FittedClustering,
+    metrics: QualityMetrics | None,
+    outcome: LabelingOutcome,
+    timings: dict[str, float],
+) -> ExecutionResult:
+    return base.with_updates(
+        status="completed",
+        num_clusters=fitted.num_clusters,
+        num_points=len(fitted.labels),
+        metrics=metrics_dict(metrics),
+        centroids=build_centroids(fitted, outcome),
+        completed_at=utc_now(),
+        num_noise=fitted.num_noise,
+        parameters=fitted.parameters,
+        silhouette_sample_size=metrics.silhouette_sample_size if metrics else None,
+        timings=timings,
+        llm_labeling_errors=outcome.errors,
+        llm_usage=outcome.usage,
+    )
+
+
+def unexpected_error_message(error: BaseException) -> str:
+    """Text for an error we did not anticipate: the cause, then what to try."""
+    if isinstance(error, ClusterPipelineError):
+        return str(error)
+    if isinstance(error, MemoryError):
+        return "Out of memory: the collection is too large for this algorithm; use minibatch_kmeans or PCA."
+    return f"Clustering algorithm failed: {type(error).__name__}: {error}"
+
+
+@contextmanager
+def recording_failure(results: ResultStore, base: ExecutionResult) -> Iterator[None]:
+    """Turn an error inside the block into a stored ``failed`` ExecutionResult, then re-raise it."""
+    try:
+        yield
+    except AlreadyExistsError:
+        raise
+    except Exception as error:
+        if not results.exists(base.namespace, base.cluster_id, base.run_id):
+            results.write(failed_result(base, unexpected_error_message(error)))
+        raise
+
+
+@dataclass
+class StepTimer:
+    timings: dict[str, float] = field(default_factory=dict)
+
+    @contextmanager
+    def step(self, name: str) -> Iterator[None]:
+        started = time.perf_counter()
+        yield
+        self.timings[name] = round(time.perf_counter() - started, 4)
+
+
+def execute(
+    lake: Lake,
+    config: ClusterConfig,
+    run_id: str,
+    *,
+    labeler: Labeler | None = None,
+    created_at: datetime | None = None,
+) -> ExecutionResult:
+    """Run one execution in this process and write its ExecutionResult (completed or failed).
+
+    Raises the original ClusterPipelineError after writing a failed result, so callers can tell.
+    """
+    collections, results = CollectionStore(lake), ResultStore(lake)
+    base = base_result(config, run_id, created_at or utc_now())
+    timer = StepTimer()
+    with recording_failure(results, base):
+        with timer.step("load"):
+            snapshot = collections.snapshot(config.namespace, config.collection)
+            base = base.with_updates(num_points=snapshot.num_documents, collection_version=snapshot.version)
+            X = collections.load_embeddings(snapshot, config.feature)
+        with timer.step("fit"):
+            fitted, space = fit_clustering(X, config, copy=False)
+            del X
+        with timer.step("metrics"):
+            metrics = compute_metrics(space, fitted.labels, metric=fitted.metric, sample_size=config.metric_sample_size)
+        with timer.step("labels"):
+            documents = collections.load_documents(snapshot)
+            outcome = (labeler or OfflineLabeler()).label(documents, fitted, space, config)
+        with timer.step("write"):
+            result = completed_result(base, fitted, metrics, outcome, timer.timings)
+            results.write(result, assignments_table(documents["document_id"], fitted))
+    return result

@@ -1,0 +1,73 @@
+"""The lake: how namespaces, collections, configurations and executions are laid out in storage.
+
+::
+
+    <root>/<namespace>/collections/<collection>/schema.json
+    <root>/<namespace>/collections/<collection>/parts/part-<seq>-<rows>-<token>.parquet
+    <root>/<namespace>/clusters/<cluster_id>.json
+    <root>/<namespace>/executions/<cluster_id>/<run_id>.parquet              (the ExecutionResult)
+    <root>/<namespace>/executions/<cluster_id>/<run_id>.assignments.parquet  (one row per document)
+    <root>/<namespace>/executions/<cluster_id>/<run_id>.<artifact>            (plots, reports)
+
+Every key is built here from validated ids, so no caller can reach outside its namespace.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from cluster_pipeline.core.ids import (
+    check_cluster_id,
+    check_collection,
+    check_namespace,
+    check_run_id,
+)
+from cluster_pipeline.core.storage import LocalStorage, Storage
+
+DEFAULT_ROOT = "./.cluster_data"
+ROOT_ENV_VAR = "CLUSTER_PIPELINE_ROOT"
+
+
+def default_root() -> Path:
+    """``$CLUSTER_PIPELINE_ROOT`` if set, else ``./.cluster_data``."""
+    return Path(os.environ.get(ROOT_ENV_VAR) or DEFAULT_ROOT).expanduser().resolve()
+
+
+class Lake:
+    """Key layout over a Storage backend. Holds no state beyond the storage itself."""
+
+    def __init__(self, storage: Storage) -> None:
+        self.storage = storage
+
+    @classmethod
+    def local(cls, root: str | os.PathLike[str] | None = None) -> Lake:
+        return cls(LocalStorage(root if root is not None else default_root()))
+
+    def collection_prefix(self, namespace: str, collection: str) -> str:
+        return f"{check_namespace(namespace)}/collections/{check_collection(collection)}/"
+
+    def collection_schema_key(self, namespace: str, collection: str) -> str:
+        return self.collection_prefix(namespace, collection) + "schema.json"
+
+    def parts_prefix(self, namespace: str, collection: str) -> str:
+        return self.collection_prefix(namespace, collection) + "parts/"
+
+    def collections_prefix(self, namespace: str) -> str:
+        return f"{check_namespace(namespace)}/collections/"
+
+    def clusters_prefix(self, namespace: str) -> str:
+        return f"{check_namespace(namespace)}/clusters/"
+
+    def cluster_config_key(self, namespace: str, cluster_id: str) -> str:
+        return self.clusters_prefix(namespace) + f"{check_cluster_id(cluster_id)}.json"
+
+    def executions_prefix(self, namespace: str, cluster_id: str | None = None) -> str:
+        prefix = f"{check_namespace(namespace)}/executions/"
+        return prefix + f"{check_cluster_id(cluster_id)}/" if cluster_id else prefix
+
+    def execution_key(self, namespace: str, cluster_id: str, run_id: str, suffix: str = "parquet") -> str:
+        return self.executions_prefix(namespace, cluster_id) + f"{check_run_id(run_id)}.{suffix}"
+
+    def namespaces(self) -> list[str]:
+        return sorted({key.split("/", 1)[0] for key in self.storage.list_keys("")})

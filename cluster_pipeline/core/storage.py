@@ -1,0 +1,207 @@
+"""Where the lake's bytes live: a local folder or an S3 bucket, behind one small interface.
+
+Two promises matter to the rest of the code and are kept by both backends:
+
+* ``write_new`` is atomic and never overwrites: a reader sees the whole object or nothing, and a
+  second write of the same key fails with AlreadyExistsError (local: write a temp file, then
+  ``os.link`` it into place, which refuses an existing name; S3: ``PutObject`` with
+  ``If-None-Match: *``).
+* ``write_replace`` is atomic too (temp file + ``os.replace`` / one ``PutObject``), for the few
+  mutable objects (configurations, collection schemas).
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, Protocol
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from cluster_pipeline.core.errors import (
+    AlreadyExistsError,
+    ClusterPipelineError,
+    NotFoundError,
+)
+
+
+class Storage(Protocol):
+    """Key/value object storage with atomic create-only writes. Keys use '/' separators."""
+
+    def read_bytes(self, key: str) -> bytes: ...
+    def write_new(self, key: str, data: bytes) -> None: ...
+    def write_replace(self, key: str, data: bytes) -> None: ...
+    def exists(self, key: str) -> bool: ...
+    def list_keys(self, prefix: str) -> list[str]: ...
+    def delete(self, key: str) -> None: ...
+    def uri(self, key: str) -> str: ...
+    def parquet_source(self, key: str) -> Any: ...
+    def write_parquet_new(self, key: str, table: pa.Table, **options: Any) -> None: ...
+
+
+def parquet_bytes(table: pa.Table, **options: Any) -> bytes:
+    """Serialise ``table`` to Parquet in memory (zstd unless told otherwise)."""
+    options.setdefault("compression", "zstd")
+    sink = pa.BufferOutputStream()
+    pq.write_table(table, sink, **options)
+    return sink.getvalue().to_pybytes()
+
+
+class LocalStorage:
+    """A folder on disk. The embedded default: no server, nothing to configure."""
+
+    def __init__(self, root: str | os.PathLike[str]) -> None:
+        self.root = Path(root).expanduser().resolve()
+
+    def path(self, key: str) -> Path:
+        """The file behind ``key``; keys are built from validated ids, this re-checks containment."""
+        path = (self.root / key).resolve()
+        if path != self.root and self.root not in path.parents:
+            raise ClusterPipelineError(f"Refusing storage key outside the data root: {key!r}")
+        return path
+
+    def read_bytes(self, key: str) -> bytes:
+        try:
+            return self.path(key).read_bytes()
+        except FileNotFoundError:
+            raise NotFoundError(f"No object at {self.uri(key)}") from None
+
+    def _temp_file(self, target: Path) -> tuple[int, str]:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        return tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+
+    def _publish_new(self, tmp: str, target: Path) -> None:
+        try:
+            os.link(tmp, target)  # atomic and refuses an existing name: never overwrites
+        except FileExistsError:
+            raise AlreadyExistsError(f"{self.uri_of(target)} exists already and is immutable") from None
+        finally:
+            os.unlink(tmp)
+
+    def write_new(self, key: str, data: bytes) -> None:
+        target = self.path(key)
+        fd, tmp = self._temp_file(target)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        self._publish_new(tmp, target)
+
+    def write_parquet_new(self, key: str, table: pa.Table, **options: Any) -> None:
+        """Stream ``table`` to a temp file beside the target (no full in-memory copy), then publish."""
+        options.setdefault("compression", "zstd")
+        target = self.path(key)
+        fd, tmp = self._temp_file(target)
+        os.close(fd)
+        try:
+            pq.write_table(table, tmp, **options)
+        except BaseException:
+            os.unlink(tmp)
+            raise
+        self._publish_new(tmp, target)
+
+    def write_replace(self, key: str, data: bytes) -> None:
+        target = self.path(key)
+        fd, tmp = self._temp_file(target)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        os.replace(tmp, target)
+
+    def exists(self, key: str) -> bool:
+        return self.path(key).exists()
+
+    def list_keys(self, prefix: str) -> list[str]:
+        base = self.path(prefix) if prefix else self.root
+        if not base.is_dir():
+            return []
+        keys = []
+        for dirpath, _dirs, files in os.walk(base):
+            for name in files:
+                if not name.startswith("."):  # temp files of in-flight writes
+                    keys.append(Path(dirpath, name).relative_to(self.root).as_posix())
+        return sorted(keys)
+
+    def delete(self, key: str) -> None:
+        self.path(key).unlink(missing_ok=True)
+
+    def uri_of(self, path: Path) -> str:
+        return str(path)
+
+    def uri(self, key: str) -> str:
+        return str(self.path(key))
+
+    def parquet_source(self, key: str) -> Any:
+        path = self.path(key)
+        if not path.exists():
+            raise NotFoundError(f"No object at {path}")
+        return str(path)
+
+
+class S3Storage:
+    """An S3 bucket (or any S3 API: MinIO, moto) through a boto3 client, e.g. dagster-aws's S3Resource."""
+
+    def __init__(self, client: Any, bucket: str, prefix: str = "") -> None:
+        self.client = client
+        self.bucket = bucket
+        self.prefix = prefix.strip("/") + "/" if prefix.strip("/") else ""
+
+    def _key(self, key: str) -> str:
+        if ".." in key.split("/"):
+            raise ClusterPipelineError(f"Refusing storage key with '..': {key!r}")
+        return self.prefix + key
+
+    def read_bytes(self, key: str) -> bytes:
+        try:
+            return self.client.get_object(Bucket=self.bucket, Key=self._key(key))["Body"].read()
+        except self.client.exceptions.NoSuchKey:
+            raise NotFoundError(f"No object at {self.uri(key)}") from None
+
+    def write_new(self, key: str, data: bytes) -> None:
+        try:
+            self.client.put_object(Bucket=self.bucket, Key=self._key(key), Body=data, IfNoneMatch="*")
+        except self.client.exceptions.ClientError as error:
+            code = error.response.get("Error", {}).get("Code", "")
+            if code in ("PreconditionFailed", "ConditionalRequestConflict", "412"):
+                raise AlreadyExistsError(f"{self.uri(key)} exists already and is immutable") from None
+            raise
+
+    def write_parquet_new(self, key: str, table: pa.Table, **options: Any) -> None:
+        self.write_new(key, parquet_bytes(table, **options))
+
+    def write_replace(self, key: str, data: bytes) -> None:
+        self.client.put_object(Bucket=self.bucket, Key=self._key(key), Body=data)
+
+    def exists(self, key: str) -> bool:
+        try:
+            self.client.head_object(Bucket=self.bucket, Key=self._key(key))
+        except self.client.exceptions.ClientError:
+            return False
+        return True
+
+    def _pages(self, prefix: str) -> Iterator[dict[str, Any]]:
+        paginator = self.client.get_paginator("list_objects_v2")
+        yield from paginator.paginate(Bucket=self.bucket, Prefix=self._key(prefix))
+
+    def list_keys(self, prefix: str) -> list[str]:
+        keys = []
+        for page in self._pages(prefix):
+            for item in page.get("Contents", []):
+                keys.append(item["Key"][len(self.prefix) :])
+        return sorted(keys)
+
+    def delete(self, key: str) -> None:
+        self.client.delete_object(Bucket=self.bucket, Key=self._key(key))
+
+    def uri(self, key: str) -> str:
+        return f"s3://{self.bucket}/{self._key(key)}"
+
+    def parquet_source(self, key: str) -> Any:
+        return pa.BufferReader(self.read_bytes(key))
+
+
+def read_parquet(storage: Storage, key: str, columns: list[str] | None = None) -> pa.Table:
+    """Read one Parquet object (all of it, or just ``columns``)."""
+    return pq.read_table(storage.parquet_source(key), columns=columns)

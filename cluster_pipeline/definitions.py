@@ -1,0 +1,48 @@
+"""The single Definitions object of the code location.
+
+Environments are resource choices, picked by ``DAGSTER_DEPLOYMENT``: ``local`` (default) keeps the
+lake on disk; ``s3`` puts the lake and the IO manager's handles in a bucket through dagster-aws,
+configured by environment variables. The assets never know which.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from dagster import Definitions, EnvVar
+from dagster_aws.s3 import S3PickleIOManager, S3Resource
+
+from cluster_pipeline.assets import CLUSTERING_ASSETS
+from cluster_pipeline.jobs import cluster_execution_job
+from cluster_pipeline.resources import LakeResource
+
+
+def s3_resource() -> S3Resource:
+    return S3Resource(
+        endpoint_url=os.environ.get("CLUSTER_PIPELINE_S3_ENDPOINT_URL") or None,
+        region_name=os.environ.get("AWS_REGION") or None,
+    )
+
+
+def resources_for(deployment: str) -> dict[str, Any]:
+    if deployment == "local":
+        return {"lake": LakeResource()}
+    if deployment == "s3":
+        s3 = s3_resource()
+        return {
+            "lake": LakeResource(s3=s3, s3_bucket=EnvVar("CLUSTER_PIPELINE_S3_BUCKET"), s3_prefix="lake"),
+            "io_manager": S3PickleIOManager(s3_resource=s3, s3_bucket=EnvVar("CLUSTER_PIPELINE_S3_BUCKET")),
+        }
+    raise ValueError(f"Unknown DAGSTER_DEPLOYMENT {deployment!r}: use 'local' or 's3'.")
+
+
+def build_definitions(deployment: str | None = None) -> Definitions:
+    return Definitions(
+        assets=CLUSTERING_ASSETS,
+        jobs=[cluster_execution_job],
+        resources=resources_for(deployment or os.environ.get("DAGSTER_DEPLOYMENT", "local")),
+    )
+
+
+defs = build_definitions()

@@ -1,0 +1,69 @@
+"""Run a configuration's partition through Dagster from outside the UI (CLI, tests, demo).
+
+The run goes into the Dagster instance of ``$DAGSTER_HOME`` (by default ``<data root>/dagster_home``,
+the same folder the repository's ``dagster.yaml`` points ``dagster dev`` at), so runs started here
+show in the UI with their materializations, and the ExecutionResult's ``dagster_run_id`` leads there.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from dagster import DagsterInstance
+from dagster._core.instance.ref import InstanceRef
+
+from cluster_pipeline.core.config import ClusterConfig
+from cluster_pipeline.core.errors import ExecutionError
+from cluster_pipeline.core.ids import run_id_from_dagster_run
+from cluster_pipeline.core.lake import Lake, default_root
+from cluster_pipeline.core.results import ExecutionResult, ResultStore
+from cluster_pipeline.partitions import CLUSTER_CONFIGS_PARTITIONS_NAME
+
+
+def dagster_home(root: Path | None = None) -> Path:
+    """``$DAGSTER_HOME`` if set, else ``<data root>/dagster_home`` (created on first use)."""
+    if os.environ.get("DAGSTER_HOME"):
+        return Path(os.environ["DAGSTER_HOME"])
+    home = (root or default_root()) / "dagster_home"
+    home.mkdir(parents=True, exist_ok=True)
+    return home
+
+
+def open_instance(root: Path | None = None) -> DagsterInstance:
+    if os.environ.get("DAGSTER_HOME"):
+        return DagsterInstance.get()
+    return DagsterInstance.from_ref(InstanceRef.from_dir(str(dagster_home(root))))
+
+
+def register_partition(instance: DagsterInstance, config: ClusterConfig) -> None:
+    """Make the configuration a partition (idempotent)."""
+    if not instance.has_dynamic_partition(CLUSTER_CONFIGS_PARTITIONS_NAME, config.partition_key):
+        instance.add_dynamic_partitions(CLUSTER_CONFIGS_PARTITIONS_NAME, [config.partition_key])
+
+
+def execute_in_process(
+    config: ClusterConfig, lake: Lake, instance: DagsterInstance, *, log_level: str = "WARNING"
+) -> ExecutionResult:
+    """Materialize the configuration's partition now, in this process, and return its ExecutionResult.
+
+    A failed execution returns its ``failed`` result (the run fails in Dagster too); only a run that
+    left no result at all (a bug, not bad input) raises.
+    """
+    from cluster_pipeline.definitions import defs
+    from cluster_pipeline.jobs import CLUSTER_EXECUTION_JOB_NAME
+
+    register_partition(instance, config)
+    job = defs.resolve_job_def(CLUSTER_EXECUTION_JOB_NAME)
+    outcome = job.execute_in_process(
+        partition_key=config.partition_key,
+        instance=instance,
+        raise_on_error=False,
+        run_config={"loggers": {"console": {"config": {"log_level": log_level}}}},
+    )
+    run_id = run_id_from_dagster_run(outcome.run_id)
+    results = ResultStore(lake)
+    if results.exists(config.namespace, config.cluster_id, run_id):
+        return results.get(config.namespace, run_id, config.cluster_id)
+    failures = [event.message for event in outcome.all_events if event.is_failure and event.message]
+    raise ExecutionError(f"Dagster run {outcome.run_id} ended without an ExecutionResult: {'; '.join(failures)}")

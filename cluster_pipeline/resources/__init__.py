@@ -1,0 +1,3 @@
+from cluster_pipeline.resources.lake import LakeResource
+
+__all__ = ["LakeResource"]

@@ -1,0 +1,73 @@
+"""Shared fixtures: an isolated data root and Dagster home per test, small real collections."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pytest
+
+from cluster_pipeline.core.collections import CollectionStore
+from cluster_pipeline.core.lake import Lake
+
+SHARED_DATASETS = Path(__file__).resolve().parents[1].parent / "shared" / "datasets"
+AG_NEWS = SHARED_DATASETS / "ag_news_test_minilm.parquet"
+
+
+@pytest.fixture(autouse=True)
+def isolated_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """No test sees the developer's ./.cluster_data, DAGSTER_HOME or API keys."""
+    monkeypatch.setenv("CLUSTER_PIPELINE_ROOT", str(tmp_path / "lake"))
+    monkeypatch.delenv("DAGSTER_HOME", raising=False)
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
+    monkeypatch.delenv("DAGSTER_DEPLOYMENT", raising=False)
+    yield
+
+
+@pytest.fixture
+def lake(tmp_path: Path) -> Lake:
+    return Lake.local(tmp_path / "lake")
+
+
+@pytest.fixture
+def collections(lake: Lake) -> CollectionStore:
+    return CollectionStore(lake)
+
+
+def blob_documents(
+    n: int = 300, *, centers: int = 3, dim: int = 16, seed: int = 0, id_offset: int = 0, with_text: bool = True
+) -> pa.Table:
+    """Gaussian blobs with topic words as text, so labels can be checked."""
+    from sklearn.datasets import make_blobs
+
+    X, y = make_blobs(n_samples=n, n_features=dim, centers=centers, cluster_std=0.5, random_state=seed)
+    words = [
+        ["rocket", "orbit", "launch"],
+        ["pasta", "garlic", "oven"],
+        ["goal", "league", "striker"],
+        ["stocks", "bonds", "earnings"],
+        ["guitar", "album", "concert"],
+    ]
+    columns: dict[str, object] = {
+        "document_id": [f"d{id_offset + i}" for i in range(n)],
+        "group": [f"g{label}" for label in y],
+        "embedding": pa.FixedSizeListArray.from_arrays(pa.array(X.astype(np.float32).ravel()), dim),
+    }
+    if with_text:
+        columns["text"] = [" ".join(words[label % len(words)]) + f" item {i}" for i, label in enumerate(y)]
+    return pa.table(columns)
+
+
+@pytest.fixture
+def blobs() -> pa.Table:
+    return blob_documents()
+
+
+@pytest.fixture
+def ag_news_path() -> Path:
+    if not AG_NEWS.exists():
+        pytest.skip(f"shared data set not present: {AG_NEWS}")
+    return AG_NEWS

@@ -1,0 +1,81 @@
+import numpy as np
+import pytest
+from sklearn.datasets import make_blobs
+from sklearn.metrics import adjusted_rand_score
+
+from cluster_pipeline.core.clustering import fit_clustering, order_by_size
+from cluster_pipeline.core.config import ALGORITHM_DEFAULTS, ClusterConfig
+from cluster_pipeline.core.errors import AlgorithmError, InsufficientDocumentsError, InvalidEmbeddingsError
+
+
+@pytest.fixture(scope="module")
+def blobs():
+    X, y = make_blobs(n_samples=400, n_features=64, centers=4, cluster_std=1.0, random_state=3)
+    return X.astype(np.float32), y
+
+
+PARAMETERS = {
+    "kmeans": {"n_clusters": 4},
+    "minibatch_kmeans": {"n_clusters": 4},
+    "hdbscan": {"min_cluster_size": 15},
+    "dbscan": {"eps": 0.3, "min_samples": 5},
+    "agglomerative": {"n_clusters": 4},
+    "gaussian_mixture": {"n_components": 4},
+    "spectral": {"n_clusters": 4, "n_neighbors": 20},
+    "birch": {"n_clusters": 4},
+    "optics": {"min_samples": 10, "min_cluster_size": 30},
+    "mean_shift": {"bandwidth": 0.5},
+}
+
+
+@pytest.mark.parametrize("algorithm", sorted(ALGORITHM_DEFAULTS))
+def test_each_algorithm_recovers_well_separated_blobs(blobs, algorithm):
+    X, y = blobs
+    fitted, space = fit_clustering(
+        X, ClusterConfig(collection="c", algorithm=algorithm, parameters=PARAMETERS[algorithm])
+    )
+    kept = fitted.labels >= 0
+    assert fitted.num_clusters == 4
+    assert kept.mean() > 0.7
+    assert adjusted_rand_score(y[kept], fitted.labels[kept]) > 0.95
+    assert fitted.centroids.shape == (4, space.shape[1]) and space.dtype == np.float32
+    assert np.isnan(fitted.distances[~kept]).all() and (fitted.distances[kept] >= 0).all()
+    assert list(fitted.cluster_sizes) == sorted(fitted.cluster_sizes, reverse=True)  # cl_0 is the largest
+
+
+def test_density_based_algorithms_reduce_high_dimensional_vectors_by_default(blobs):
+    X, _ = blobs
+    fitted, space = fit_clustering(X, ClusterConfig(collection="c", algorithm="hdbscan"))
+    assert space.shape[1] == 10 and fitted.preparation.output_dimensions == 10
+    fitted, space = fit_clustering(X, ClusterConfig(collection="c", algorithm="kmeans"))
+    assert space.shape[1] == 64 and np.allclose(np.linalg.norm(space, axis=1), 1.0, atol=1e-5)
+
+
+def test_noise_is_not_a_cluster():
+    rng = np.random.default_rng(0)
+    X = np.vstack([rng.normal(0, 0.01, (50, 2)), rng.normal(5, 0.01, (50, 2)), rng.uniform(-50, 50, (20, 2))])
+    fitted, _ = fit_clustering(
+        X.astype(np.float32),
+        ClusterConfig(
+            collection="c", algorithm="hdbscan", parameters={"min_cluster_size": 10}, preprocessing={"normalize": False}
+        ),
+    )
+    assert fitted.num_clusters == 2 and fitted.num_noise >= 15
+    assert fitted.membership is not None and fitted.membership[fitted.labels < 0].max() == 0
+
+
+def test_errors_use_the_seed_wording(blobs):
+    X, _ = blobs
+    with pytest.raises(InsufficientDocumentsError, match="Insufficient documents for clustering: need at least 2"):
+        fit_clustering(X[:1], ClusterConfig(collection="c"))
+    bad = X[:20].copy()
+    bad[3, 5] = np.nan
+    with pytest.raises(InvalidEmbeddingsError, match="Clustering algorithm failed: NaN values in embeddings"):
+        fit_clustering(bad, ClusterConfig(collection="c", parameters={"n_clusters": 2}))
+    with pytest.raises(AlgorithmError, match="n_clusters=50 is larger than the number of documents \\(20\\)"):
+        fit_clustering(X[:20], ClusterConfig(collection="c", parameters={"n_clusters": 50}))
+
+
+def test_order_by_size_keeps_noise():
+    assert order_by_size(np.array([5, 5, -1, 2, 5, 2, 9])).tolist() == [0, 0, -1, 1, 0, 1, 2]
+    assert order_by_size(np.array([-1, -1])).tolist() == [-1, -1]

@@ -1,0 +1,41 @@
+"""Helpers to run the real clustering job against a real (ephemeral or temporary) Dagster instance."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from dagster import DagsterInstance, materialize
+
+from cluster_pipeline.assets import CLUSTERING_ASSETS
+from cluster_pipeline.core.config import ClusterConfig, ConfigStore, parse_config
+from cluster_pipeline.core.ids import run_id_from_dagster_run
+from cluster_pipeline.core.lake import Lake
+from cluster_pipeline.core.results import ExecutionResult, ResultStore
+from cluster_pipeline.launcher import register_partition
+from cluster_pipeline.resources import LakeResource
+
+
+def create_config(lake: Lake, **fields: Any) -> ClusterConfig:
+    return ConfigStore(lake).create(parse_config({"collection": "c", **fields}))
+
+
+def materialize_config(
+    lake: Lake, config: ClusterConfig, instance: DagsterInstance
+) -> tuple[Any, ExecutionResult | None]:
+    """Materialize all clustering assets for the configuration's partition; return run and result."""
+    register_partition(instance, config)
+    outcome = materialize(
+        CLUSTERING_ASSETS,
+        partition_key=config.partition_key,
+        instance=instance,
+        resources={"lake": LakeResource(root=str(lake.storage.root))},
+        raise_on_error=False,
+    )
+    run_id = run_id_from_dagster_run(outcome.run_id)
+    results = ResultStore(lake)
+    result = (
+        results.get(config.namespace, run_id, config.cluster_id)
+        if results.exists(config.namespace, config.cluster_id, run_id)
+        else None
+    )
+    return outcome, result

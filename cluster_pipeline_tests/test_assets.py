@@ -1,0 +1,121 @@
+"""The clustering assets on a real Dagster instance with real Parquet files."""
+
+import numpy as np
+import pyarrow as pa
+import pytest
+from dagster import DagsterInstance
+
+from cluster_pipeline.core.results import ResultStore
+from cluster_pipeline_tests.conftest import blob_documents
+from cluster_pipeline_tests.dagster_helpers import create_config, materialize_config
+
+
+@pytest.fixture
+def instance():
+    with DagsterInstance.ephemeral() as instance:
+        yield instance
+
+
+def test_completed_execution_writes_result_assignments_and_metadata(lake, collections, instance):
+    collections.ingest("default", "c", blob_documents(300, centers=3))
+    config = create_config(lake, parameters={"n_clusters": 3})
+    outcome, result = materialize_config(lake, config, instance)
+    assert outcome.success and result is not None
+    assert result.status == "completed" and result.num_clusters == 3 and result.num_points == 300
+    assert result.run_id == "run_" + outcome.run_id.replace("-", "")[:16]
+    assert result.dagster_run_id == outcome.run_id
+    assert result.metrics["silhouette_score"] > 0.5 and result.metrics["description"]
+    assert sorted(c.num_members for c in result.centroids) == [100, 100, 100]
+    assert {tuple(sorted(c.keywords[:3])) for c in result.centroids} == {
+        ("launch", "orbit", "rocket"),
+        ("garlic", "oven", "pasta"),
+        ("goal", "league", "striker"),
+    }
+    record = instance.get_run_record_by_id(outcome.run_id)
+    assert abs(result.created_at.timestamp() - record.create_timestamp.timestamp()) < 1e-3
+    assignments = ResultStore(lake).read_assignments("default", config.cluster_id, result.run_id)
+    assert assignments.num_rows == 300 and assignments.column("is_noise").to_pylist().count(True) == 0
+    assert set(assignments.column("cluster_id").to_pylist()) == {"cl_0", "cl_1", "cl_2"}
+
+    events = {
+        event.asset_key.to_user_string(): event.event_specific_data.materialization
+        for event in outcome.get_asset_materialization_events()
+    }
+    final = events["execution_result"].metadata
+    assert final["run_id"].value == result.run_id and final["num_clusters"].value == 3
+    assert final["result_path"].value.endswith(f"{result.run_id}.parquet")
+    assert len(final["clusters"].value.records) == 3
+    assert events["cluster_quality"].metadata["silhouette_score"].value == pytest.approx(
+        result.metrics["silhouette_score"]
+    )
+
+
+def test_reexecution_makes_a_new_run_id(lake, collections, instance):
+    collections.ingest("default", "c", blob_documents(60))
+    config = create_config(lake, parameters={"n_clusters": 3})
+    _, first = materialize_config(lake, config, instance)
+    _, second = materialize_config(lake, config, instance)
+    assert first.run_id != second.run_id
+    assert [r.run_id for r in ResultStore(lake).list("default", config.cluster_id)] == [second.run_id, first.run_id]
+
+
+def test_noise_is_counted_apart_and_left_out_of_metrics(lake, collections, instance):
+    rng = np.random.default_rng(0)
+    X = np.vstack([rng.normal(0, 0.02, (60, 8)), rng.normal(3, 0.02, (60, 8)), rng.uniform(-40, 40, (15, 8))])
+    table = pa.table(
+        {
+            "document_id": [f"p{i}" for i in range(len(X))],
+            "embedding": pa.FixedSizeListArray.from_arrays(pa.array(X.astype(np.float32).ravel()), 8),
+        }
+    )
+    collections.ingest("default", "c", table)
+    config = create_config(
+        lake, algorithm="hdbscan", parameters={"min_cluster_size": 10}, preprocessing={"normalize": False}
+    )
+    _, result = materialize_config(lake, config, instance)
+    assert result.status == "completed" and result.num_clusters == 2 and result.num_noise >= 10
+    assert sum(c.num_members for c in result.centroids) == result.num_points - result.num_noise
+    assert result.metrics["silhouette_score"] > 0.9  # noise excluded, so the two tight blobs score high
+    assert all(c.label.startswith("Cluster") for c in result.centroids)  # no text, no metadata
+    assignments = ResultStore(lake).read_assignments("default", config.cluster_id, result.run_id).to_pandas()
+    noise = assignments[assignments.is_noise]
+    assert len(noise) == result.num_noise and noise.cluster_id.isna().all() and (noise.cluster_index == -1).all()
+
+
+def _write_part_directly(lake, table):
+    """A part written by another tool, bypassing ingest's checks (e.g. NaN vectors)."""
+    key = "default/collections/c/parts/part-000002-" + f"{table.num_rows}-abcd.parquet"
+    lake.storage.write_parquet_new(key, table)
+
+
+@pytest.mark.parametrize(
+    ("setup", "fields", "message"),
+    [
+        ("one_doc", {}, "Insufficient documents for clustering: need at least 2 documents"),
+        ("ok", {"feature": "clip"}, "Feature extractor 'clip' not found in collection 'c'"),
+        ("nan", {"parameters": {"n_clusters": 2}}, "Clustering algorithm failed: NaN values in embeddings"),
+        ("ok", {"parameters": {"n_clusters": 500}}, "n_clusters=500 is larger than the number of documents"),
+        ("none", {}, "Collection 'c' not found in namespace 'default'"),
+    ],
+)
+def test_failed_executions_write_a_failed_result(lake, collections, instance, setup, fields, message):
+    if setup == "one_doc":
+        collections.ingest("default", "c", blob_documents(1))
+    elif setup == "ok":
+        collections.ingest("default", "c", blob_documents(30))
+    elif setup == "nan":
+        collections.ingest("default", "c", blob_documents(30))
+        bad = blob_documents(3, id_offset=99).to_pandas()
+        bad.at[0, "embedding"] = np.full(16, np.nan, dtype=np.float32)
+        _write_part_directly(lake, pa.Table.from_pandas(bad, schema=blob_documents(1).schema, preserve_index=False))
+    config = create_config(lake, **fields)
+    outcome, result = materialize_config(lake, config, instance)
+    assert not outcome.success
+    assert result is not None and result.status == "failed"
+    assert message in result.error_message
+    assert result.metrics is None and result.centroids is None and result.completed_at is not None
+    failure = outcome.get_step_failure_events()[0].step_failure_data.error
+    assert message in failure.message
+    assert not ResultStore(lake).storage.exists(
+        ResultStore(lake).assignments_key("default", config.cluster_id, result.run_id)
+    )

@@ -1,0 +1,96 @@
+"""The CLI, in process (fast) and once as the installed console script."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+
+from cluster_pipeline.cli import main
+from cluster_pipeline_tests.conftest import blob_documents
+
+
+def run_cli(capsys, *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.fixture
+def docs_file(tmp_path: Path) -> Path:
+    path = tmp_path / "docs.parquet"
+    pq.write_table(blob_documents(150, centers=3), path)
+    return path
+
+
+def test_ingest_create_execute_show(capsys, docs_file, tmp_path):
+    code, out, _ = run_cli(capsys, "ingest", "news", str(docs_file), "--json")
+    assert code == 0 and json.loads(out)["total_documents"] == 150
+
+    code, out, _ = run_cli(capsys, "clusters", "create", "--collection", "news", "--param", "n_clusters=3", "--json")
+    cluster_id = json.loads(out)["cluster_id"]
+    assert code == 0 and cluster_id.startswith("clust_")
+
+    code, out, _ = run_cli(capsys, "clusters", "list")
+    assert cluster_id in out
+
+    code, out, _ = run_cli(capsys, "execute", cluster_id, "--json")
+    result = json.loads(out)
+    assert code == 0 and result["status"] == "completed" and result["num_clusters"] == 3
+    assert result["created_at"].endswith("Z")
+    assert (tmp_path / "lake" / "dagster_home").is_dir()  # the default instance lives in the data root
+
+    code, out, _ = run_cli(capsys, "executions", "show", result["run_id"])
+    assert code == 0 and result["run_id"] in out and "silhouette" in out and "keywords:" in out
+
+    code, out, _ = run_cli(capsys, "executions", "list", cluster_id, "--json")
+    assert [r["run_id"] for r in json.loads(out)] == [result["run_id"]]
+
+
+def test_errors_are_one_clear_line(capsys, docs_file):
+    code, _, err = run_cli(capsys, "clusters", "create", "--collection", "missing")
+    assert code == 2 and err.startswith("error: Collection 'missing' not found") and "Traceback" not in err
+    run_cli(capsys, "ingest", "news", str(docs_file))
+    code, _, err = run_cli(capsys, "clusters", "create", "--collection", "news", "--param", "k=3")
+    assert code == 2 and "unknown parameter(s) k for kmeans" in err
+    code, _, err = run_cli(capsys, "clusters", "create", "--collection", "news", "--feature", "clip")
+    assert code == 2 and "Feature extractor 'clip' not found" in err
+    code, _, err = run_cli(capsys, "executions", "show", "run_../../etc")
+    assert code == 2 and "Invalid run id" in err
+    code, _, err = run_cli(capsys, "ingest", "news", str(docs_file))
+    assert code == 2 and "Duplicate document_id 'd0'" in err
+
+
+def test_failed_execution_exits_non_zero_with_its_result(capsys, tmp_path):
+    pq.write_table(blob_documents(1), tmp_path / "one.parquet")
+    run_cli(capsys, "ingest", "tiny", str(tmp_path / "one.parquet"))
+    _, out, _ = run_cli(capsys, "clusters", "create", "--collection", "tiny", "--json")
+    code, out, _ = run_cli(capsys, "execute", json.loads(out)["cluster_id"], "--json")
+    result = json.loads(out)
+    assert code == 1 and result["status"] == "failed"
+    assert result["error_message"].startswith("Insufficient documents for clustering: need at least 2 documents")
+
+
+def test_namespaces_do_not_see_each_other(capsys, docs_file):
+    run_cli(capsys, "ingest", "news", str(docs_file), "--namespace", "team-a")
+    code, _, err = run_cli(capsys, "clusters", "create", "--collection", "news", "--namespace", "team-b")
+    assert code == 2 and "not found in namespace 'team-b'" in err
+
+
+@pytest.mark.slow
+def test_console_script_demo(tmp_path):
+    """The installed entry point runs the demo end to end, as the README's quickstart does."""
+    script = shutil.which("cluster-pipeline", path=str(Path(sys.executable).parent))
+    command = [script] if script else [sys.executable, "-m", "cluster_pipeline.cli"]
+    env = {**os.environ, "CLUSTER_PIPELINE_ROOT": str(tmp_path / "data")}
+    done = subprocess.run([*command, "demo", "--json"], capture_output=True, text=True, env=env, timeout=300)
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert result["status"] == "completed" and result["num_clusters"] == 6 and result["num_points"] == 3000
+    labels = " ".join(c["label"].lower() + " " + " ".join(c["keywords"]) for c in result["centroids"])
+    assert "rocket" in labels or "orbit" in labels or "launch" in labels
+    assert list((tmp_path / "data").rglob(f"{result['run_id']}.parquet"))

@@ -1,0 +1,20 @@
+from cluster_pipeline.definitions import build_definitions, defs
+
+
+def test_definitions_load():
+    job = defs.resolve_job_def("cluster_execution")
+    assert job.partitions_def is not None
+    keys = {key.to_user_string() for key in defs.resolve_asset_graph().get_all_asset_keys()}
+    assert {
+        "collection_embeddings",
+        "cluster_assignments",
+        "cluster_quality",
+        "cluster_labels",
+        "execution_result",
+    } <= keys
+
+
+def test_s3_deployment_is_a_resource_choice(monkeypatch):
+    monkeypatch.setenv("CLUSTER_PIPELINE_S3_BUCKET", "bucket")
+    s3_defs = build_definitions("s3")
+    assert s3_defs.resolve_job_def("cluster_execution") is not None
