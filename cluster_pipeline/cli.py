@@ -11,11 +11,13 @@ import json
 import os
 import sys
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from cluster_pipeline.core.errors import ClusterPipelineError, ConfigurationError
-from cluster_pipeline.core.results import ExecutionResult, format_timestamp
+from cluster_pipeline.core.history import SORT_FIELDS
+from cluster_pipeline.core.results import STATUSES, ExecutionResult, format_timestamp
 
 EXIT_ERROR = 2
 EXIT_FAILED_EXECUTION = 1
@@ -176,20 +178,112 @@ def cmd_execute(args: argparse.Namespace) -> int:
     return _execute(args, args.cluster_id)
 
 
+def _in_flight(namespace: str, cluster_id: str) -> list[ExecutionResult]:
+    from cluster_pipeline.launcher import open_instance
+    from cluster_pipeline.status import in_flight_executions
+
+    with open_instance() as instance:
+        return in_flight_executions(instance, namespace, cluster_id)
+
+
+def _summary_line(r: ExecutionResult) -> str:
+    silhouette = "-" if not r.metrics else format(r.metrics["silhouette_score"], ".3f")
+    return (
+        f"{r.run_id}  {r.status:<10} {format_timestamp(r.created_at)}  {r.num_points:>8} docs  "
+        f"{r.num_clusters:>4} clusters  silhouette {silhouette}"
+    )
+
+
+def _timestamp(text: str | None) -> datetime | None:
+    if text is None:
+        return None
+    try:
+        value = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise ConfigurationError(f"Bad timestamp {text!r}: use ISO 8601, e.g. 2025-11-13T13:20:40Z.") from None
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
 def cmd_executions_list(args: argparse.Namespace) -> int:
+    from cluster_pipeline.core.config import ConfigStore
+    from cluster_pipeline.core.history import HistoryQuery, list_history
     from cluster_pipeline.core.results import ResultStore
 
-    results = ResultStore(_lake(args)).list(args.namespace, args.cluster_id)
-    text = (
-        "\n".join(
-            f"{r.run_id}  {r.status:<10} {format_timestamp(r.created_at)}  {r.num_points:>8} docs  "
-            f"{r.num_clusters:>4} clusters  silhouette "
-            f"{'-' if not r.metrics else format(r.metrics['silhouette_score'], '.3f')}"
-            for r in results
-        )
-        or f"No executions of {args.cluster_id}."
+    lake = _lake(args)
+    ConfigStore(lake).get(args.namespace, args.cluster_id)
+    query = HistoryQuery(
+        statuses=args.status,
+        created_after=_timestamp(args.since),
+        created_before=_timestamp(args.until),
+        min_clusters=args.min_clusters,
+        max_clusters=args.max_clusters,
+        min_silhouette=args.min_silhouette,
+        max_silhouette=args.max_silhouette,
+        sort_by=args.sort,
+        descending=not args.ascending,
+        limit=args.limit,
+        offset=args.offset,
+        cursor=args.cursor,
     )
-    _print([r.to_json_dict() for r in results], args.json, text)
+    page = list_history(
+        ResultStore(lake),
+        args.namespace,
+        args.cluster_id,
+        query,
+        extra=_in_flight(args.namespace, args.cluster_id),
+        include_total=args.include_total,
+    )
+    data: dict[str, Any] = {"results": [r.to_json_dict() for r in page.results], "next_cursor": page.next_cursor}
+    if args.include_total:
+        data["total"] = page.total
+    lines = [_summary_line(r) for r in page.results] or [f"No executions of {args.cluster_id} match."]
+    if args.include_total:
+        lines.append(f"{page.total} in total")
+    if page.next_cursor:
+        lines.append(f"more: --cursor {page.next_cursor}")
+    _print(data, args.json, "\n".join(lines))
+    return 0
+
+
+def cmd_executions_latest(args: argparse.Namespace) -> int:
+    from cluster_pipeline.core.errors import NotFoundError
+    from cluster_pipeline.core.history import HistoryQuery, list_history
+    from cluster_pipeline.core.results import ResultStore
+
+    results = ResultStore(_lake(args))
+    statuses = args.status or None
+    page = list_history(
+        results,
+        args.namespace,
+        args.cluster_id,
+        HistoryQuery(statuses=statuses, limit=1),
+        extra=_in_flight(args.namespace, args.cluster_id),
+    )
+    if not page.results:
+        raise NotFoundError(f"No executions of {args.cluster_id} yet; start one with `cluster-pipeline execute`.")
+    result = page.results[0]
+    _print(result.to_json_dict(), args.json, describe_result(result))
+    return 0
+
+
+def cmd_executions_cancel(args: argparse.Namespace) -> int:
+    from cluster_pipeline.launcher import open_instance
+    from cluster_pipeline.status import cancel_execution
+
+    with open_instance() as instance:
+        result = cancel_execution(instance, _lake(args), args.run_id)
+    _print(result.to_json_dict(), args.json, describe_result(result))
+    return 0
+
+
+def cmd_delete(args: argparse.Namespace) -> int:
+    from cluster_pipeline.core.collections import CollectionStore
+
+    ids = list(args.document_ids)
+    if args.ids_file:
+        ids += [line.strip() for line in Path(args.ids_file).read_text().splitlines() if line.strip()]
+    removed = CollectionStore(_lake(args)).delete_documents(args.namespace, args.collection, ids)
+    _print({"deleted": removed}, args.json, f"Deleted {removed} documents from {args.namespace}/{args.collection}.")
     return 0
 
 
@@ -253,6 +347,12 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("cluster_id")
     show.set_defaults(handler=cmd_clusters_show)
 
+    delete = commands.add_parser("delete", parents=[common], help="remove documents from a collection by id")
+    delete.add_argument("collection")
+    delete.add_argument("document_ids", nargs="*")
+    delete.add_argument("--ids-file", help="file with one document id per line")
+    delete.set_defaults(handler=cmd_delete)
+
     execute = commands.add_parser("execute", parents=[common], help="execute a configuration through Dagster")
     execute.add_argument("cluster_id")
     execute.set_defaults(handler=cmd_execute)
@@ -263,6 +363,26 @@ def build_parser() -> argparse.ArgumentParser:
     ex_list = executions.add_parser("list", parents=[common], help="executions of one configuration")
     ex_list.add_argument("cluster_id")
     ex_list.set_defaults(handler=cmd_executions_list)
+    ex_list.add_argument("--status", action="append", choices=STATUSES, help="keep these statuses (repeatable)")
+    ex_list.add_argument("--since", help="created at or after (ISO 8601)")
+    ex_list.add_argument("--until", help="created before (ISO 8601)")
+    ex_list.add_argument("--min-clusters", type=int)
+    ex_list.add_argument("--max-clusters", type=int)
+    ex_list.add_argument("--min-silhouette", type=float)
+    ex_list.add_argument("--max-silhouette", type=float)
+    ex_list.add_argument("--sort", default="created_at", choices=SORT_FIELDS)
+    ex_list.add_argument("--ascending", action="store_true", help="oldest / lowest first")
+    ex_list.add_argument("--limit", type=int, default=20)
+    ex_list.add_argument("--offset", type=int, default=0)
+    ex_list.add_argument("--cursor", help="next_cursor of the previous page")
+    ex_list.add_argument("--include-total", action="store_true")
+    ex_latest = executions.add_parser("latest", parents=[common], help="the newest execution of a configuration")
+    ex_latest.add_argument("cluster_id")
+    ex_latest.add_argument("--status", action="append", choices=STATUSES)
+    ex_latest.set_defaults(handler=cmd_executions_latest)
+    ex_cancel = executions.add_parser("cancel", parents=[common], help="stop a pending or processing execution")
+    ex_cancel.add_argument("run_id")
+    ex_cancel.set_defaults(handler=cmd_executions_cancel)
     ex_show = executions.add_parser("show", parents=[common], help="one ExecutionResult")
     ex_show.add_argument("run_id")
     ex_show.set_defaults(handler=cmd_executions_show)

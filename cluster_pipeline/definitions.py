@@ -16,6 +16,8 @@ from dagster_aws.s3 import S3PickleIOManager, S3Resource
 from cluster_pipeline.assets import CLUSTERING_ASSETS
 from cluster_pipeline.jobs import cluster_execution_job
 from cluster_pipeline.resources import LakeResource
+from cluster_pipeline.schedules import nightly_schedule
+from cluster_pipeline.sensors import SENSORS
 
 
 def s3_resource() -> S3Resource:
@@ -41,6 +43,8 @@ def build_definitions(deployment: str | None = None) -> Definitions:
     return Definitions(
         assets=CLUSTERING_ASSETS,
         jobs=[cluster_execution_job],
+        sensors=SENSORS,
+        schedules=[nightly_schedule],
         resources=resources_for(deployment or os.environ.get("DAGSTER_DEPLOYMENT", "local")),
     )
 

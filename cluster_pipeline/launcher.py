@@ -8,6 +8,7 @@ show in the UI with their materializations, and the ExecutionResult's ``dagster_
 from __future__ import annotations
 
 import os
+import socket
 from pathlib import Path
 
 from dagster import DagsterInstance
@@ -52,13 +53,21 @@ def execute_in_process(
     """
     from cluster_pipeline.definitions import defs
     from cluster_pipeline.jobs import CLUSTER_EXECUTION_JOB_NAME
+    from cluster_pipeline.status import HOST_TAG, in_flight_executions
 
+    running = in_flight_executions(instance, config.namespace, config.cluster_id)
+    if running:
+        raise ExecutionError(
+            f"An execution of {config.cluster_id} is already {running[0].status} ({running[0].run_id}); "
+            f"wait for it, or stop it with `cluster-pipeline executions cancel {running[0].run_id}`."
+        )
     register_partition(instance, config)
     job = defs.resolve_job_def(CLUSTER_EXECUTION_JOB_NAME)
     outcome = job.execute_in_process(
         partition_key=config.partition_key,
         instance=instance,
         raise_on_error=False,
+        tags={HOST_TAG: socket.gethostname()},
         run_config={"loggers": {"console": {"config": {"log_level": log_level}}}},
     )
     run_id = run_id_from_dagster_run(outcome.run_id)

@@ -48,7 +48,7 @@ def test_ingest_create_execute_show(capsys, docs_file, tmp_path):
     assert code == 0 and result["run_id"] in out and "silhouette" in out and "keywords:" in out
 
     code, out, _ = run_cli(capsys, "executions", "list", cluster_id, "--json")
-    assert [r["run_id"] for r in json.loads(out)] == [result["run_id"]]
+    assert [r["run_id"] for r in json.loads(out)["results"]] == [result["run_id"]]
 
 
 def test_errors_are_one_clear_line(capsys, docs_file):

@@ -30,11 +30,13 @@ from cluster_pipeline.core.execution import (
     OfflineLabeler,
     assignments_table,
     completed_result,
+    drift_against_previous,
     space_key,
 )
 from cluster_pipeline.core.metrics import QualityMetrics, compute_metrics
 from cluster_pipeline.partitions import cluster_configs_partitions
 from cluster_pipeline.resources.lake import LakeResource
+from cluster_pipeline.status import record_worker_pid
 
 GROUP = "clustering"
 
@@ -50,6 +52,7 @@ def _load_space(scope: RunScope, snapshot: CollectionSnapshot, fitted: FittedClu
 @asset(partitions_def=cluster_configs_partitions, group_name=GROUP, kinds={"parquet"})
 def collection_embeddings(context: AssetExecutionContext, lake: LakeResource) -> Output[CollectionSnapshot]:
     """A frozen snapshot of the configuration's collection, with its embedding matrix checked."""
+    record_worker_pid(context.instance, context.dagster_run)
     scope = RunScope.of(context, lake.get_lake())
     with scope.failing_execution():
         started = time.perf_counter()
@@ -170,7 +173,11 @@ def execution_result(
     with scope.failing_execution(snapshot):
         documents = scope.collections.load_documents(snapshot, columns=[])
         timings = {"fit": round(cluster_assignments.fit_seconds, 4)}
-        result = completed_result(scope.base(snapshot), cluster_assignments, cluster_quality, cluster_labels, timings)
+        base = scope.base(snapshot)
+        space = _load_space(scope, snapshot, cluster_assignments)
+        drift = drift_against_previous(scope.results, base, documents["document_id"], cluster_assignments, space)
+        result = completed_result(base, cluster_assignments, cluster_quality, cluster_labels, timings)
+        result = result.with_updates(drift=drift)
         uri = scope.results.write(result, assignments_table(documents["document_id"], cluster_assignments))
     SPACE_CACHE.clear()
     centroids = result.centroids or []
@@ -206,6 +213,7 @@ def execution_result(
             "silhouette_score": metrics.get("silhouette_score"),
             "davies_bouldin_index": metrics.get("davies_bouldin_index"),
             "calinski_harabasz_score": metrics.get("calinski_harabasz_score"),
+            "ari_vs_previous": (result.drift or {}).get("adjusted_rand_index"),
             "quality": metrics.get("description", "Metrics not available (fewer than 2 clusters)"),
             "clusters": table,
             "result_path": MetadataValue.path(uri),

@@ -37,6 +37,7 @@ from cluster_pipeline.core.lake import Lake
 from cluster_pipeline.core.storage import LocalStorage
 
 PART_PATTERN = re.compile(r"part-(\d{6})-(\d+)-[0-9a-f]+\.parquet$")
+DELETION_PATTERN = re.compile(r"del-(\d{6})-(\d+)-[0-9a-f]+\.parquet$")
 READ_BATCH_ROWS = 65_536
 
 
@@ -70,16 +71,22 @@ class CollectionSnapshot:
     collection: str
     parts: tuple[PartInfo, ...]
     features: dict[str, int]
+    deletions: tuple[PartInfo, ...] = ()
 
     @property
     def num_documents(self) -> int:
-        return sum(part.num_rows for part in self.parts)
+        return sum(part.num_rows for part in self.parts) - sum(d.num_rows for d in self.deletions)
 
     @property
     def version(self) -> str:
-        """Content address of the part list: changes exactly when the collection changes."""
-        digest = hashlib.sha256("\n".join(p.key for p in self.parts).encode()).hexdigest()
-        return f"v{len(self.parts)}-{digest[:12]}"
+        """Content address of the part and deletion lists: changes exactly when the collection changes."""
+        keys = [p.key for p in self.parts] + [d.key for d in self.deletions]
+        digest = hashlib.sha256("\n".join(keys).encode()).hexdigest()
+        return f"v{len(keys)}-{digest[:12]}"
+
+    def deletions_after(self, part: PartInfo) -> list[PartInfo]:
+        """Deletions recorded after ``part`` was written: they apply to it (later re-ingests survive)."""
+        return [d for d in self.deletions if d.sequence > part.sequence]
 
 
 @dataclass(frozen=True)
@@ -184,17 +191,62 @@ class CollectionStore:
         data = json.loads(self.storage.read_bytes(key))
         return CollectionSchema(namespace, collection, dict(data["features"]), list(data["metadata_columns"]))
 
-    def parts(self, namespace: str, collection: str) -> list[PartInfo]:
+    def _listing(self, prefix: str, pattern: re.Pattern[str]) -> list[PartInfo]:
         infos = []
-        for key in self.storage.list_keys(self.lake.parts_prefix(namespace, collection)):
-            match = PART_PATTERN.search(key)
+        for key in self.storage.list_keys(prefix):
+            match = pattern.search(key)
             if match:
                 infos.append(PartInfo(key, int(match.group(1)), int(match.group(2))))
         return sorted(infos, key=lambda part: part.sequence)
 
+    def parts(self, namespace: str, collection: str) -> list[PartInfo]:
+        return self._listing(self.lake.parts_prefix(namespace, collection), PART_PATTERN)
+
+    def deletions(self, namespace: str, collection: str) -> list[PartInfo]:
+        return self._listing(self.lake.collection_prefix(namespace, collection) + "deletions/", DELETION_PATTERN)
+
     def snapshot(self, namespace: str, collection: str) -> CollectionSnapshot:
+        """The collection as it is now; reads only the schema and two listings, never the data."""
         schema = self.schema(namespace, collection)
-        return CollectionSnapshot(namespace, collection, tuple(self.parts(namespace, collection)), schema.features)
+        return CollectionSnapshot(
+            namespace,
+            collection,
+            tuple(self.parts(namespace, collection)),
+            schema.features,
+            tuple(self.deletions(namespace, collection)),
+        )
+
+    def _next_sequence(self, namespace: str, collection: str) -> int:
+        listed = self.parts(namespace, collection) + self.deletions(namespace, collection)
+        return max((p.sequence for p in listed), default=0) + 1
+
+    def _deleted_ids(self, snapshot: CollectionSnapshot, part: PartInfo) -> pa.Array | None:
+        tombstones = snapshot.deletions_after(part)
+        if not tombstones:
+            return None
+        tables = [pq.read_table(self.storage.parquet_source(t.key), columns=["document_id"]) for t in tombstones]
+        return pa.concat_tables(tables).column("document_id").combine_chunks()
+
+    def delete_documents(self, namespace: str, collection: str, document_ids: Sequence[str]) -> int:
+        """Remove documents by id (one atomic tombstone object); unknown ids refuse the whole request."""
+        ids = list(dict.fromkeys(str(i) for i in document_ids))
+        if not ids:
+            raise IngestError("No document ids to delete.")
+        with self._writer_lock(namespace, collection):
+            live = set(self.load_documents(self.snapshot(namespace, collection), columns=[])["document_id"])
+            unknown = [i for i in ids if i not in live]
+            if unknown:
+                raise IngestError(
+                    f"Document {unknown[0]!r} is not in collection {collection!r} ({len(unknown)} unknown ids); "
+                    "nothing was deleted."
+                )
+            sequence = self._next_sequence(namespace, collection)
+            key = (
+                self.lake.collection_prefix(namespace, collection)
+                + f"deletions/del-{sequence:06d}-{len(ids)}-{secrets.token_hex(4)}.parquet"
+            )
+            self.storage.write_parquet_new(key, pa.table({"document_id": pa.array(ids, pa.string())}))
+        return len(ids)
 
     @contextmanager
     def _writer_lock(self, namespace: str, collection: str) -> Iterator[None]:
@@ -237,8 +289,7 @@ class CollectionStore:
                 existing = None
             table = self._prepare(table, features, existing)
             self._check_new_ids(namespace, collection, table, existing)
-            parts = self.parts(namespace, collection)
-            sequence = parts[-1].sequence + 1 if parts else 1
+            sequence = self._next_sequence(namespace, collection)
             key = (
                 self.lake.parts_prefix(namespace, collection)
                 + f"part-{sequence:06d}-{table.num_rows}-{secrets.token_hex(4)}.parquet"
@@ -251,7 +302,7 @@ class CollectionStore:
                     self.lake.collection_schema_key(namespace, collection), schema.to_json().encode()
                 )
             self.storage.write_parquet_new(key, table, row_group_size=READ_BATCH_ROWS)
-            total = sum(p.num_rows for p in parts) + table.num_rows
+            total = self.snapshot(namespace, collection).num_documents
         return IngestReport(namespace, collection, key, table.num_rows, total, feature_dims)
 
     @staticmethod
@@ -312,9 +363,9 @@ class CollectionStore:
         if existing is None:
             return
         new_ids = table.column("document_id")
-        for part in self.parts(namespace, collection):
-            old = pq.read_table(self.storage.parquet_source(part.key), columns=["document_id"]).column("document_id")
-            clash = pc.is_in(new_ids, value_set=old.combine_chunks())
+        live = self.load_documents(self.snapshot(namespace, collection), columns=[])["document_id"]
+        if len(live):
+            clash = pc.is_in(new_ids, value_set=pa.array(live.to_numpy(), pa.string()))
             if pc.any(clash).as_py():
                 first = new_ids.filter(clash)[0].as_py()
                 raise IngestError(
@@ -338,7 +389,11 @@ class CollectionStore:
         offset = 0
         for part in snapshot.parts:
             reader = pq.ParquetFile(self.storage.parquet_source(part.key))
-            for batch in reader.iter_batches(batch_size=READ_BATCH_ROWS, columns=[feature]):
+            deleted = self._deleted_ids(snapshot, part)
+            columns = [feature] if deleted is None else [feature, "document_id"]
+            for batch in reader.iter_batches(batch_size=READ_BATCH_ROWS, columns=columns):
+                if deleted is not None:
+                    batch = batch.filter(pc.invert(pc.is_in(batch.column(1), value_set=deleted)))
                 column = batch.column(0)
                 values = column.flatten().to_numpy(zero_copy_only=False).reshape(-1, dim)
                 matrix[offset : offset + len(values)] = values
@@ -350,12 +405,17 @@ class CollectionStore:
     def load_documents(self, snapshot: CollectionSnapshot, columns: Sequence[str] | None = None) -> pd.DataFrame:
         """``document_id`` and metadata columns (no embeddings), in the same row order as the matrix."""
         schema = self.schema(snapshot.namespace, snapshot.collection)
-        wanted = ["document_id"] + [c for c in (columns or schema.metadata_columns) if c in schema.metadata_columns]
+        requested = schema.metadata_columns if columns is None else columns
+        wanted = ["document_id"] + [c for c in requested if c in schema.metadata_columns]
         frames = []
         for part in snapshot.parts:
             reader = pq.ParquetFile(self.storage.parquet_source(part.key))
             present = [c for c in wanted if c in reader.schema_arrow.names]
-            frames.append(reader.read(columns=present).to_pandas())
+            table = reader.read(columns=present)
+            deleted = self._deleted_ids(snapshot, part)
+            if deleted is not None:
+                table = table.filter(pc.invert(pc.is_in(table.column("document_id"), value_set=deleted)))
+            frames.append(table.to_pandas())
         if not frames:
             return pd.DataFrame({"document_id": pd.Series([], dtype=str)})
         return pd.concat(frames, ignore_index=True)

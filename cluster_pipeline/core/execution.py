@@ -206,6 +206,23 @@ def completed_result(
     )
 
 
+def drift_against_previous(
+    results: ResultStore, base: ExecutionResult, document_ids: pd.Series, fitted: FittedClustering, space: np.ndarray
+) -> dict[str, Any] | None:
+    """Compare with the latest completed execution of the same configuration, if there is one."""
+    from cluster_pipeline.core.drift import compare_runs
+    from cluster_pipeline.core.history import HistoryQuery, list_history
+
+    page = list_history(results, base.namespace, base.cluster_id, HistoryQuery(statuses=["completed"], limit=1))
+    previous = next((r for r in page.results if r.run_id != base.run_id), None)
+    if previous is None:
+        return None
+    assignments = results.read_assignments(previous.namespace, previous.cluster_id, previous.run_id)
+    return compare_runs(
+        previous.run_id, assignments, document_ids, fitted.labels, space, fitted.centroids, fitted.distances
+    )
+
+
 def unexpected_error_message(error: BaseException) -> str:
     """Text for an error we did not anticipate: the cause, then what to try."""
     if isinstance(error, ClusterPipelineError):
@@ -268,6 +285,7 @@ def execute(
             documents = collections.load_documents(snapshot)
             outcome = (labeler or OfflineLabeler()).label(documents, fitted, space, config)
         with timer.step("write"):
-            result = completed_result(base, fitted, metrics, outcome, timer.timings)
+            drift = drift_against_previous(results, base, documents["document_id"], fitted, space)
+            result = completed_result(base, fitted, metrics, outcome, timer.timings).with_updates(drift=drift)
             results.write(result, assignments_table(documents["document_id"], fitted))
     return result

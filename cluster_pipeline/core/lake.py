@@ -70,4 +70,4 @@ class Lake:
         return self.executions_prefix(namespace, cluster_id) + f"{check_run_id(run_id)}.{suffix}"
 
     def namespaces(self) -> list[str]:
-        return sorted({key.split("/", 1)[0] for key in self.storage.list_keys("")})
+        return [name for name in self.storage.list_children("") if name != "dagster_home"]

@@ -36,6 +36,7 @@ class Storage(Protocol):
     def write_replace(self, key: str, data: bytes) -> None: ...
     def exists(self, key: str) -> bool: ...
     def list_keys(self, prefix: str) -> list[str]: ...
+    def list_children(self, prefix: str) -> list[str]: ...
     def delete(self, key: str) -> None: ...
     def uri(self, key: str) -> str: ...
     def parquet_source(self, key: str) -> Any: ...
@@ -124,6 +125,13 @@ class LocalStorage:
                     keys.append(Path(dirpath, name).relative_to(self.root).as_posix())
         return sorted(keys)
 
+    def list_children(self, prefix: str) -> list[str]:
+        """Names of the "folders" directly under ``prefix`` (one listing, no recursion)."""
+        base = self.path(prefix) if prefix else self.root
+        if not base.is_dir():
+            return []
+        return sorted(entry.name for entry in base.iterdir() if entry.is_dir() and not entry.name.startswith("."))
+
     def delete(self, key: str) -> None:
         self.path(key).unlink(missing_ok=True)
 
@@ -191,6 +199,15 @@ class S3Storage:
             for item in page.get("Contents", []):
                 keys.append(item["Key"][len(self.prefix) :])
         return sorted(keys)
+
+    def list_children(self, prefix: str) -> list[str]:
+        paginator = self.client.get_paginator("list_objects_v2")
+        names = set()
+        base = self._key(prefix)
+        for page in paginator.paginate(Bucket=self.bucket, Prefix=base, Delimiter="/"):
+            for common in page.get("CommonPrefixes", []):
+                names.add(common["Prefix"][len(base) :].rstrip("/"))
+        return sorted(names)
 
     def delete(self, key: str) -> None:
         self.client.delete_object(Bucket=self.bucket, Key=self._key(key))

@@ -129,3 +129,31 @@ def test_ingest_from_real_parquet(collections, ag_news_path):
     snap = collections.snapshot("default", "ag")
     assert collections.load_embeddings(snap, "embedding").shape == (500, 384)
     assert collections.schema("default", "ag").metadata_columns == ["title", "text", "category"]
+
+
+def test_deleting_documents_is_a_new_version_and_hides_them(collections, lake):
+    collections.ingest("default", "c", blob_documents(20))
+    before = collections.snapshot("default", "c")
+    assert collections.delete_documents("default", "c", ["d1", "d5"]) == 2
+    after = collections.snapshot("default", "c")
+    assert after.version != before.version and after.num_documents == 18
+    ids = list(collections.load_documents(after)["document_id"])
+    assert "d1" not in ids and "d5" not in ids and len(ids) == 18
+    matrix = collections.load_embeddings(after, "embedding")
+    full = collections.load_embeddings(before, "embedding")
+    np.testing.assert_array_equal(matrix, np.delete(full, [1, 5], axis=0))
+    # a deleted id can come back in a later ingest, and the old tombstone does not hide it
+    collections.ingest("default", "c", blob_documents(1, id_offset=1, seed=4))
+    with pytest.raises(IngestError, match="Duplicate document_id 'd2'"):
+        collections.ingest("default", "c", blob_documents(2, id_offset=2, seed=4))
+    final = collections.snapshot("default", "c")
+    assert final.num_documents == 19 and collections.load_embeddings(final, "embedding").shape == (19, 16)
+    assert "d1" in set(collections.load_documents(final)["document_id"])
+
+
+def test_deleting_unknown_ids_deletes_nothing(collections, lake):
+    collections.ingest("default", "c", blob_documents(5))
+    version = collections.snapshot("default", "c").version
+    with pytest.raises(IngestError, match="Document 'nope' is not in collection 'c'.*nothing was deleted"):
+        collections.delete_documents("default", "c", ["d1", "nope"])
+    assert collections.snapshot("default", "c").version == version

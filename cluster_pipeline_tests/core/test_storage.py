@@ -36,6 +36,9 @@ def test_write_new_is_create_only(storage):
     storage.write_replace("a/c.json", b"2")
     assert storage.read_bytes("a/c.json") == b"2"
     assert storage.list_keys("a/") == ["a/b.bin", "a/c.json"]
+    storage.write_new("a/sub/d.bin", b"x")
+    storage.write_new("z/e.bin", b"x")
+    assert storage.list_children("") == ["a", "z"] and storage.list_children("a/") == ["sub"]
     assert storage.exists("a/b.bin") and not storage.exists("a/x")
     with pytest.raises(NotFoundError):
         storage.read_bytes("a/x")

@@ -1,0 +1,43 @@
+"""The nightly schedule: one execution per night for each configuration that asks for it.
+
+Configurations with ``schedule: nightly`` (or the same cron) in the schedule's timezone run here;
+any other cron or timezone is served by ``custom_schedule_sensor``. The run key names the night,
+so a night never runs a configuration twice.
+"""
+
+import os
+
+from dagster import DefaultScheduleStatus, RunRequest, ScheduleEvaluationContext, SkipReason, schedule
+
+from cluster_pipeline.core.config import ClusterConfig, ConfigStore
+from cluster_pipeline.core.triggers import NIGHTLY_CRON, cron_of
+from cluster_pipeline.jobs import cluster_execution_job
+from cluster_pipeline.resources.lake import LakeResource
+from cluster_pipeline.settings import TRIGGER_TAG
+
+NIGHTLY_TIMEZONE = os.environ.get("CLUSTER_PIPELINE_TIMEZONE", "UTC")
+
+
+def runs_on_nightly_schedule(config: ClusterConfig) -> bool:
+    return cron_of(config) == NIGHTLY_CRON and config.triggers.timezone == NIGHTLY_TIMEZONE
+
+
+@schedule(
+    job=cluster_execution_job,
+    cron_schedule=NIGHTLY_CRON,
+    execution_timezone=NIGHTLY_TIMEZONE,
+    default_status=DefaultScheduleStatus.RUNNING,
+    description="Re-executes every configuration with a nightly schedule.",
+)
+def nightly_schedule(context: ScheduleEvaluationContext, lake: LakeResource):
+    night = context.scheduled_execution_time.date().isoformat()
+    requests = [
+        RunRequest(
+            run_key=f"{config.partition_key}@{night}",
+            partition_key=config.partition_key,
+            tags={TRIGGER_TAG: "nightly"},
+        )
+        for config in ConfigStore(lake.get_lake()).list_all()
+        if runs_on_nightly_schedule(config)
+    ]
+    return requests or SkipReason("No configuration has a nightly schedule.")

@@ -1,0 +1,89 @@
+"""Configurations as partitions, and configurations with their own cron.
+
+``configuration_sensor`` makes every saved configuration a partition (and drops partitions whose
+configuration is gone), so configurations created by any client appear without a code change.
+``custom_schedule_sensor`` runs configurations whose cron or timezone differs from the nightly
+schedule's: one run per cron tick, keyed by the tick so a tick never runs twice.
+"""
+
+import datetime as dt
+import json
+import time
+
+from dagster import (
+    AddDynamicPartitionsRequest,
+    DefaultSensorStatus,
+    DeleteDynamicPartitionsRequest,
+    RunRequest,
+    SensorEvaluationContext,
+    SensorResult,
+    sensor,
+)
+from dagster._utils.schedules import cron_string_iterator, is_valid_cron_string
+
+from cluster_pipeline.core.config import ClusterConfig, ConfigStore
+from cluster_pipeline.core.triggers import cron_of
+from cluster_pipeline.jobs import cluster_execution_job
+from cluster_pipeline.partitions import CLUSTER_CONFIGS_PARTITIONS_NAME
+from cluster_pipeline.resources.lake import LakeResource
+from cluster_pipeline.schedules.nightly import runs_on_nightly_schedule
+from cluster_pipeline.settings import SENSOR_INTERVAL_SECONDS, TRIGGER_TAG
+
+CUSTOM_SCHEDULE_INTERVAL_SECONDS = 60
+
+
+@sensor(
+    minimum_interval_seconds=SENSOR_INTERVAL_SECONDS,
+    default_status=DefaultSensorStatus.RUNNING,
+    description="Registers every cluster configuration as a partition of the clustering assets.",
+)
+def configuration_sensor(context: SensorEvaluationContext, lake: LakeResource):
+    wanted = {config.partition_key for config in ConfigStore(lake.get_lake()).list_all()}
+    existing = set(context.instance.get_dynamic_partitions(CLUSTER_CONFIGS_PARTITIONS_NAME))
+    requests = []
+    if wanted - existing:
+        requests.append(AddDynamicPartitionsRequest(CLUSTER_CONFIGS_PARTITIONS_NAME, sorted(wanted - existing)))
+    if existing - wanted:
+        requests.append(DeleteDynamicPartitionsRequest(CLUSTER_CONFIGS_PARTITIONS_NAME, sorted(existing - wanted)))
+    return SensorResult(dynamic_partitions_requests=requests)
+
+
+def due_ticks(config: ClusterConfig, since: float, until: float) -> list[dt.datetime]:
+    """The configuration's cron ticks in (since, until]."""
+    cron = cron_of(config)
+    if cron is None or not is_valid_cron_string(cron):
+        return []
+    ticks = []
+    for tick in cron_string_iterator(since + 1e-6, cron, config.triggers.timezone):
+        if tick.timestamp() > until:
+            break
+        ticks.append(tick)
+    return ticks
+
+
+@sensor(
+    job=cluster_execution_job,
+    minimum_interval_seconds=CUSTOM_SCHEDULE_INTERVAL_SECONDS,
+    default_status=DefaultSensorStatus.RUNNING,
+    description="Executes configurations that name their own cron or timezone, once per tick.",
+)
+def custom_schedule_sensor(context: SensorEvaluationContext, lake: LakeResource):
+    now = time.time()
+    since = json.loads(context.cursor)["evaluated_at"] if context.cursor else now
+    requests = []
+    for config in ConfigStore(lake.get_lake()).list_all():
+        if cron_of(config) is None or runs_on_nightly_schedule(config):
+            continue
+        if not is_valid_cron_string(cron_of(config) or ""):
+            context.log.warning(f"{config.cluster_id}: invalid cron {config.triggers.schedule!r}, not scheduled")
+            continue
+        ticks = due_ticks(config, since, now)
+        if ticks:  # several missed ticks collapse into one run for the latest
+            requests.append(
+                RunRequest(
+                    run_key=f"{config.partition_key}@{ticks[-1].isoformat()}",
+                    partition_key=config.partition_key,
+                    tags={TRIGGER_TAG: "schedule"},
+                )
+            )
+    return SensorResult(run_requests=requests, cursor=json.dumps({"evaluated_at": now}))

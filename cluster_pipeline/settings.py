@@ -1,0 +1,8 @@
+"""Automation settings and run tags. Sensor cadence: 30 s by default; tests shorten it with CLUSTER_PIPELINE_SENSOR_INTERVAL."""
+
+import os
+
+SENSOR_INTERVAL_SECONDS = int(os.environ.get("CLUSTER_PIPELINE_SENSOR_INTERVAL", "30"))
+TRIGGER_TAG = "cluster_pipeline/trigger"
+VERSION_TAG = "cluster_pipeline/collection_version"
+PARTITION_TAG = "dagster/partition"
