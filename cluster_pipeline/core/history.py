@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as ds
@@ -82,6 +83,19 @@ def decode_cursor(cursor: str) -> str:
         raise HistoryQueryError(f"Invalid cursor {cursor!r}: pass the next_cursor of a previous page.") from None
 
 
+SUMMARY_SCHEMA = pa.schema(
+    [
+        ("run_id", pa.string()),
+        ("status", pa.string()),
+        ("num_clusters", pa.int64()),
+        ("num_points", pa.int64()),
+        ("created_at", pa.timestamp("us", tz="UTC")),
+        ("completed_at", pa.timestamp("us", tz="UTC")),
+        *[(name, pa.float64()) for name in METRIC_FIELDS],
+    ]
+)
+
+
 def _summary_columns() -> dict[str, ds.Expression]:
     columns = {
         name: ds.field(name)
@@ -92,16 +106,33 @@ def _summary_columns() -> dict[str, ds.Expression]:
 
 
 def summary_table(store: ResultStore, namespace: str, cluster_id: str) -> pa.Table:
-    """One row of summary columns per stored result of the configuration (one projected scan)."""
+    """One row of summary columns per stored result of the configuration.
+
+    On local disk one DuckDB scan reads just these columns from every file (multi-threaded, ~4x faster
+    than opening each file from Python); on S3, each result is fetched and projected.
+    """
     prefix = store.lake.executions_prefix(namespace, cluster_id)
+    if isinstance(store.storage, LocalStorage):
+        folder = store.storage.path(prefix)
+        if not any(folder.glob("run_*.parquet")):
+            return SUMMARY_SCHEMA.empty_table()
+        import duckdb
+
+        columns = ", ".join(
+            [f'"{name}"' for name in SUMMARY_SCHEMA.names if name not in METRIC_FIELDS]
+            + [f'metrics."{name}" AS "{name}"' for name in METRIC_FIELDS]
+        )
+        pattern = str(folder / ("run_" + "?" * 16 + ".parquet"))
+        with duckdb.connect() as connection:
+            connection.execute("SET TimeZone = 'UTC'")
+            quoted = "'" + pattern.replace("'", "''") + "'"
+            table = connection.sql(f"SELECT {columns} FROM read_parquet({quoted})").to_arrow_table()
+        return table.cast(SUMMARY_SCHEMA)
     keys = [k for k in store.storage.list_keys(prefix) if k.endswith(".parquet") and k.count(".") == 1]
     if not keys:
-        return pa.table({name: pa.array([], pa.null()) for name in _summary_columns()})
-    if isinstance(store.storage, LocalStorage):
-        dataset = ds.dataset([str(store.storage.path(k)) for k in keys], format="parquet")
-        return dataset.to_table(columns=_summary_columns())
+        return SUMMARY_SCHEMA.empty_table()
     tables = [read_parquet(store.storage, k) for k in keys]
-    return ds.dataset(tables).to_table(columns=_summary_columns())
+    return ds.dataset(tables).to_table(columns=_summary_columns()).cast(SUMMARY_SCHEMA)
 
 
 def _extra_rows(extra: Sequence[ExecutionResult]) -> pa.Table:
@@ -117,12 +148,13 @@ def _extra_rows(extra: Sequence[ExecutionResult]) -> pa.Table:
                 **{m: (r.metrics or {}).get(m) for m in METRIC_FIELDS},
             }
             for r in extra
-        ]
+        ],
+        schema=SUMMARY_SCHEMA,
     )
 
 
 def _filter(table: pa.Table, query: HistoryQuery) -> pa.Table:
-    mask = pc.scalar(True)
+    mask = pa.chunked_array([pa.array(np.ones(table.num_rows, dtype=bool))])
     if query.statuses:
         mask = pc.and_(mask, pc.is_in(table["status"], pa.array(list(query.statuses))))
     if query.created_after:
@@ -158,14 +190,12 @@ def list_history(
     in_flight = {r.run_id: r for r in extra if r.run_id not in stored_ids}
     if in_flight:
         rows = _extra_rows(list(in_flight.values()))
-        table = rows if table is None else pa.concat_tables([table.cast(rows.schema), rows])
+        table = rows if table is None else pa.concat_tables([table, rows])
     if table is None or table.num_rows == 0:
         return HistoryPage([], None, 0 if include_total else None)
     table = _filter(table, query)
     order = "descending" if query.descending else "ascending"
-    table = (
-        table.sort_by([(query.sort_by, order), ("run_id", order)], null_placement="at_end") if table.num_rows else table
-    )
+    table = table.sort_by([(query.sort_by, order), ("run_id", order)]) if table.num_rows else table
     run_ids = table["run_id"].to_pylist()
     start = query.offset
     if query.cursor:

@@ -1,0 +1,32 @@
+import numpy as np
+
+from cluster_pipeline.core.config import ConfigStore, parse_config
+from cluster_pipeline.core.execution import execute
+from cluster_pipeline_tests.conftest import blob_documents
+
+
+def test_second_execution_records_drift_against_the_first(lake, collections):
+    collections.ingest("default", "c", blob_documents(300, centers=3))
+    config = ConfigStore(lake).create(parse_config({"collection": "c", "parameters": {"n_clusters": 3}}))
+    first = execute(lake, config, "run_0000000000000001")
+    assert first.drift is None
+    collections.ingest("default", "c", blob_documents(30, centers=3, id_offset=1000))
+    second = execute(lake, config, "run_0000000000000002")
+    drift = second.drift
+    assert drift["previous_run_id"] == first.run_id and drift["shared_documents"] == 300
+    assert drift["adjusted_rand_index"] == 1.0
+    assert len(drift["stable_clusters"]) == 3 and drift["new_clusters"] == [] and drift["gone_clusters"] == []
+
+
+def test_changed_k_shows_new_and_gone_clusters(lake, collections):
+    collections.ingest("default", "c", blob_documents(300, centers=3))
+    store = ConfigStore(lake)
+    config = store.create(parse_config({"collection": "c", "parameters": {"n_clusters": 3}}))
+    execute(lake, config, "run_0000000000000001")
+    wider = config.model_copy(update={"parameters": {"n_clusters": 5}})
+    result = execute(lake, wider, "run_0000000000000002")
+    drift = result.drift
+    assert 0.3 < drift["adjusted_rand_index"] < 1.0
+    assert len(drift["stable_clusters"]) + len(drift["new_clusters"]) == 5
+    assert len(drift["new_clusters"]) >= 2
+    assert np.isfinite([m["centroid_distance"] for m in drift["stable_clusters"]]).all()

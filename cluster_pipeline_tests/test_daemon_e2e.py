@@ -1,0 +1,96 @@
+"""End to end with the real `dagster-daemon`: documents appended with the CLI are clustered by the
+change sensor through the queued run coordinator, with no human action."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+import yaml
+
+from cluster_pipeline_tests.conftest import blob_documents
+
+REPO = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+WAIT_SECONDS = 240
+
+
+def cli(env, *args: str) -> dict:
+    done = subprocess.run(
+        [sys.executable, "-m", "cluster_pipeline.cli", *args, "--json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
+def wait_for_completed(env, cluster_id: str, count: int, daemon_log: Path) -> list[dict]:
+    deadline = time.time() + WAIT_SECONDS
+    while time.time() < deadline:
+        results = cli(env, "executions", "list", cluster_id, "--status", "completed")["results"]
+        if len(results) >= count:
+            return results
+        time.sleep(2)
+    raise AssertionError(f"no {count} completed executions within {WAIT_SECONDS}s:\n{daemon_log.read_text()[-4000:]}")
+
+
+@pytest.mark.slow
+def test_appended_documents_are_clustered_by_the_daemon(tmp_path):
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    instance_settings = yaml.safe_load((REPO / "dagster.yaml").read_text())
+    for key in ("storage", "local_artifact_storage"):  # keep this test's runs in its own home
+        instance_settings.pop(key, None)
+    (home / "dagster.yaml").write_text(yaml.safe_dump(instance_settings))
+    env = {
+        **os.environ,
+        "DAGSTER_HOME": str(home),
+        "CLUSTER_PIPELINE_ROOT": str(tmp_path / "lake"),
+        "CLUSTER_PIPELINE_SENSOR_INTERVAL": "2",
+        "PYTHONPATH": str(REPO),
+    }
+    pq.write_table(blob_documents(120, centers=3), tmp_path / "first.parquet")
+    pq.write_table(blob_documents(40, centers=3, id_offset=5000, seed=1), tmp_path / "more.parquet")
+    cli(env, "ingest", "news", str(tmp_path / "first.parquet"))
+    cluster_id = cli(env, "clusters", "create", "--collection", "news", "--param", "n_clusters=3", "--on-change")[
+        "cluster_id"
+    ]
+
+    daemon_log = tmp_path / "daemon.log"
+    with open(daemon_log, "w") as log:
+        daemon = subprocess.Popen(
+            [str(BIN / "dagster-daemon"), "run", "-w", "workspace.yaml"],
+            cwd=REPO,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        first = wait_for_completed(env, cluster_id, 1, daemon_log)
+        assert first[0]["num_points"] == 120
+
+        cli(env, "ingest", "news", str(tmp_path / "more.parquet"))
+        results = wait_for_completed(env, cluster_id, 2, daemon_log)
+        newest = results[0]
+        assert newest["num_points"] == 160 and newest["status"] == "completed"
+        assert newest["drift"]["previous_run_id"] == first[0]["run_id"]
+
+        time.sleep(6)  # further sensor ticks with no change start nothing
+        listing = cli(env, "executions", "list", cluster_id, "--include-total")
+        assert listing["total"] == 2
+    finally:
+        os.killpg(daemon.pid, signal.SIGTERM)
+        try:
+            daemon.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(daemon.pid, signal.SIGKILL)
+            daemon.wait()
