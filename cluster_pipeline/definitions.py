@@ -15,7 +15,7 @@ from dagster_aws.s3 import S3PickleIOManager, S3Resource
 
 from cluster_pipeline.assets import CLUSTERING_ASSETS
 from cluster_pipeline.jobs import cluster_execution_job
-from cluster_pipeline.resources import LakeResource
+from cluster_pipeline.resources import LakeResource, LLMResource
 from cluster_pipeline.schedules import nightly_schedule
 from cluster_pipeline.sensors import SENSORS
 
@@ -27,13 +27,24 @@ def s3_resource() -> S3Resource:
     )
 
 
+def llm_resource() -> LLMResource:
+    """The LLM from the environment: OPENAI_API_KEY (kept as an EnvVar, never in config), OPENAI_BASE_URL,
+    CLUSTER_PIPELINE_LLM_MODEL. With neither key nor base URL, labels stay offline."""
+    return LLMResource(
+        api_key=EnvVar("OPENAI_API_KEY") if os.environ.get("OPENAI_API_KEY") else None,
+        base_url=os.environ.get("OPENAI_BASE_URL") or None,
+        model=os.environ.get("CLUSTER_PIPELINE_LLM_MODEL", "gpt-4o-mini"),
+    )
+
+
 def resources_for(deployment: str) -> dict[str, Any]:
     if deployment == "local":
-        return {"lake": LakeResource()}
+        return {"lake": LakeResource(), "llm": llm_resource()}
     if deployment == "s3":
         s3 = s3_resource()
         return {
             "lake": LakeResource(s3=s3, s3_bucket=EnvVar("CLUSTER_PIPELINE_S3_BUCKET"), s3_prefix="lake"),
+            "llm": llm_resource(),
             "io_manager": S3PickleIOManager(s3_resource=s3, s3_bucket=EnvVar("CLUSTER_PIPELINE_S3_BUCKET")),
         }
     raise ValueError(f"Unknown DAGSTER_DEPLOYMENT {deployment!r}: use 'local' or 's3'.")

@@ -12,7 +12,7 @@ from cluster_pipeline.core.ids import run_id_from_dagster_run
 from cluster_pipeline.core.lake import Lake
 from cluster_pipeline.core.results import ExecutionResult, ResultStore
 from cluster_pipeline.launcher import register_partition
-from cluster_pipeline.resources import LakeResource
+from cluster_pipeline.resources import LakeResource, LLMResource
 
 
 def create_config(lake: Lake, **fields: Any) -> ClusterConfig:
@@ -20,7 +20,7 @@ def create_config(lake: Lake, **fields: Any) -> ClusterConfig:
 
 
 def materialize_config(
-    lake: Lake, config: ClusterConfig, instance: DagsterInstance
+    lake: Lake, config: ClusterConfig, instance: DagsterInstance, llm: LLMResource | None = None
 ) -> tuple[Any, ExecutionResult | None]:
     """Materialize all clustering assets for the configuration's partition; return run and result."""
     register_partition(instance, config)
@@ -28,7 +28,7 @@ def materialize_config(
         CLUSTERING_ASSETS,
         partition_key=config.partition_key,
         instance=instance,
-        resources={"lake": LakeResource(root=str(lake.storage.root))},
+        resources={"lake": LakeResource(root=str(lake.storage.root)), "llm": llm or LLMResource()},
         raise_on_error=False,
     )
     run_id = run_id_from_dagster_run(outcome.run_id)

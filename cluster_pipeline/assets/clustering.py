@@ -36,6 +36,7 @@ from cluster_pipeline.core.execution import (
 from cluster_pipeline.core.metrics import QualityMetrics, compute_metrics
 from cluster_pipeline.partitions import cluster_configs_partitions
 from cluster_pipeline.resources.lake import LakeResource
+from cluster_pipeline.resources.llm import LLMResource
 from cluster_pipeline.status import record_worker_pid
 
 GROUP = "clustering"
@@ -140,22 +141,28 @@ def cluster_quality(
 def cluster_labels(
     context: AssetExecutionContext,
     lake: LakeResource,
+    llm: LLMResource,
     collection_embeddings: CollectionSnapshot,
     cluster_assignments: FittedClustering,
 ) -> Output[LabelingOutcome]:
-    """A label, a one-sentence summary and keywords for every cluster."""
+    """A label, a one-sentence summary and keywords for every cluster (LLM when configured, else offline)."""
     scope = RunScope.of(context, lake.get_lake())
     with scope.failing_execution(collection_embeddings):
         space = _load_space(scope, collection_embeddings, cluster_assignments)
         documents = scope.collections.load_documents(collection_embeddings)
-        outcome = OfflineLabeler().label(documents, cluster_assignments, space, scope.config)
-    return Output(
-        outcome,
-        metadata={
-            "run_id": scope.run_id,
-            "labels": MetadataValue.json({f"cl_{i}": label.label for i, label in sorted(outcome.labels.items())}),
-        },
-    )
+        llm_labeler = llm.labeler(scope.lake) if scope.config.labeling.use_llm else None
+        outcome = (llm_labeler or OfflineLabeler()).label(documents, cluster_assignments, space, scope.config)
+    metadata: dict[str, object] = {
+        "run_id": scope.run_id,
+        "labeler": "llm" if llm_labeler else "offline",
+        "labels": MetadataValue.json({f"cl_{i}": label.label for i, label in sorted(outcome.labels.items())}),
+    }
+    if outcome.usage:
+        metadata["llm_usage"] = MetadataValue.json(outcome.usage)
+        metadata["llm_total_tokens"] = int(outcome.usage.get("total_tokens", 0))
+    if outcome.errors:
+        metadata["llm_fallbacks"] = MetadataValue.json(outcome.errors)
+    return Output(outcome, metadata=metadata)
 
 
 @asset(partitions_def=cluster_configs_partitions, group_name=GROUP, kinds={"parquet"})

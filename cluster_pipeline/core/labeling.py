@@ -79,7 +79,7 @@ def representative_indices(X: np.ndarray, centroid: np.ndarray, *, n: int = 10, 
     return np.array(chosen, dtype=np.int64)
 
 
-def _text_columns(documents: pd.DataFrame, text_fields: Sequence[str] | None) -> list[str]:
+def text_columns(documents: pd.DataFrame, text_fields: Sequence[str] | None) -> list[str]:
     if text_fields:
         return [c for c in text_fields if c in documents.columns]
     preferred = [c for c in DEFAULT_TEXT_FIELDS if c in documents.columns]
@@ -108,7 +108,7 @@ def _metadata_columns(documents: pd.DataFrame, exclude: Sequence[str]) -> list[s
     return columns
 
 
-def _clip(text: str, limit: int) -> str:
+def clip(text: str, limit: int) -> str:
     text = " ".join(text.split())
     return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
@@ -134,7 +134,7 @@ def _distinct_labels(keywords: Mapping[int, list[str]]) -> dict[int, str]:
         for cs in clashes:
             for c in cs:
                 depth[c] += 1
-    return {c: _clip(label, MAX_LABEL_CHARS) for c, label in labels.items()}
+    return {c: clip(label, MAX_LABEL_CHARS) for c, label in labels.items()}
 
 
 def label_clusters_offline(
@@ -160,8 +160,12 @@ def label_clusters_offline(
     """
     rng = np.random.default_rng(random_state)
     clusters = sorted(int(c) for c in np.unique(labels) if c >= 0)
-    text_columns = _text_columns(documents, text_fields)
-    texts = documents[text_columns].fillna("").astype(str).agg(" ".join, axis=1).to_numpy() if text_columns else None
+    columns_with_text = text_columns(documents, text_fields)
+    texts = (
+        documents[columns_with_text].fillna("").astype(str).agg(" ".join, axis=1).to_numpy()
+        if columns_with_text
+        else None
+    )
     ids = documents["document_id"].astype(str).to_numpy()
     members = {c: np.flatnonzero(labels == c) for c in clusters}
     central: dict[int, np.ndarray] = {}
@@ -178,15 +182,15 @@ def label_clusters_offline(
         keywords = class_tfidf_keywords({c: list(texts[rows]) for c, rows in sampled.items()}, top_n=num_keywords)
     if texts is not None and any(keywords.values()):
         names = _distinct_labels({c: keywords[c] or [f"cluster {c}"] for c in clusters})
-        headline_column = "title" if "title" in text_columns else text_columns[0]
+        headline_column = "title" if "title" in columns_with_text else columns_with_text[0]
         result = {}
         for c in clusters:
-            example = _clip(str(documents[headline_column].iloc[central[c][0]] or ""), 80)
+            example = clip(str(documents[headline_column].iloc[central[c][0]] or ""), 80)
             about = _join_words(keywords[c][:3]) or "miscellaneous topics"
             summary = f"{len(members[c])} documents about {about}" + (f', e.g. "{example}".' if example else ".")
-            result[c] = ClusterLabel(names[c], _clip(summary, MAX_SUMMARY_CHARS), keywords[c], list(ids[central[c]]))
+            result[c] = ClusterLabel(names[c], clip(summary, MAX_SUMMARY_CHARS), keywords[c], list(ids[central[c]]))
         return result
-    return _label_from_metadata(documents, clusters, members, central, ids, exclude=text_columns)
+    return _label_from_metadata(documents, clusters, members, central, ids, exclude=columns_with_text)
 
 
 def _label_from_metadata(
@@ -211,8 +215,8 @@ def _label_from_metadata(
             column, value, share = best
             top_values = documents[column].iloc[rows].value_counts().index[:8]
             result[c] = ClusterLabel(
-                _clip(f"{column}: {value}", MAX_LABEL_CHARS),
-                _clip(f"{share:.0%} of {len(rows)} documents have {column} = {value}.", MAX_SUMMARY_CHARS),
+                clip(f"{column}: {value}", MAX_LABEL_CHARS),
+                clip(f"{share:.0%} of {len(rows)} documents have {column} = {value}.", MAX_SUMMARY_CHARS),
                 [str(v) for v in top_values],
                 list(ids[central[c]]),
             )

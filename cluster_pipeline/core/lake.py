@@ -69,5 +69,10 @@ class Lake:
     def execution_key(self, namespace: str, cluster_id: str, run_id: str, suffix: str = "parquet") -> str:
         return self.executions_prefix(namespace, cluster_id) + f"{check_run_id(run_id)}.{suffix}"
 
+    def label_cache_key(self, namespace: str, digest: str) -> str:
+        if not digest.isalnum():
+            raise ValueError("cache digests are hex")
+        return f"{check_namespace(namespace)}/label_cache/{digest}.json"
+
     def namespaces(self) -> list[str]:
         return [name for name in self.storage.list_children("") if name != "dagster_home"]

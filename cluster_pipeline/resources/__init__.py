@@ -1,3 +1,4 @@
 from cluster_pipeline.resources.lake import LakeResource
+from cluster_pipeline.resources.llm import LLMResource
 
-__all__ = ["LakeResource"]
+__all__ = ["LLMResource", "LakeResource"]
