@@ -296,6 +296,28 @@ def cmd_executions_show(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_executions_report(args: argparse.Namespace) -> int:
+    from cluster_pipeline.core.errors import NotFoundError
+    from cluster_pipeline.core.report import html_report
+    from cluster_pipeline.core.results import ResultStore
+
+    lake = _lake(args)
+    result = ResultStore(lake).get(args.namespace, args.run_id)
+    images = {}
+    for name, uri in result.artifacts.items():
+        key = lake.execution_key(result.namespace, result.cluster_id, result.run_id, f"{name}.png")
+        try:
+            images[name] = lake.storage.read_bytes(key)
+        except NotFoundError:
+            print(f"warning: picture {uri} is missing; the report is written without it", file=sys.stderr)
+    output = Path(args.output or f"{result.run_id}.html")
+    temporary = output.with_name(f".{output.name}.tmp")
+    temporary.write_text(html_report(result, images), encoding="utf-8")
+    temporary.replace(output)
+    _print({"report": str(output.resolve())}, args.json, f"Wrote {output.resolve()}")
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from cluster_pipeline.demo import run_demo
 
@@ -383,6 +405,10 @@ def build_parser() -> argparse.ArgumentParser:
     ex_cancel = executions.add_parser("cancel", parents=[common], help="stop a pending or processing execution")
     ex_cancel.add_argument("run_id")
     ex_cancel.set_defaults(handler=cmd_executions_cancel)
+    ex_report = executions.add_parser("report", parents=[common], help="write a self-contained HTML report")
+    ex_report.add_argument("run_id")
+    ex_report.add_argument("--output", help="HTML file to write (default: RUN_ID.html)")
+    ex_report.set_defaults(handler=cmd_executions_report)
     ex_show = executions.add_parser("show", parents=[common], help="one ExecutionResult")
     ex_show.add_argument("run_id")
     ex_show.set_defaults(handler=cmd_executions_show)

@@ -28,6 +28,9 @@ def dagster_home(root: Path | None = None) -> Path:
         return Path(os.environ["DAGSTER_HOME"])
     home = (root or default_root()) / "dagster_home"
     home.mkdir(parents=True, exist_ok=True)
+    settings = home / "dagster.yaml"
+    if not settings.exists():  # an explicit (default) instance: no start-up notice, no telemetry
+        settings.write_text("telemetry:\n  enabled: false\n")
     return home
 
 

@@ -71,3 +71,10 @@ def ag_news_path() -> Path:
     if not AG_NEWS.exists():
         pytest.skip(f"shared data set not present: {AG_NEWS}")
     return AG_NEWS
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:  # noqa: ANN001 - pytest hook
+    """Point CI at the UI screenshot the end-to-end test keeps (an artifact path)."""
+    screenshot = Path(__file__).resolve().parents[1] / "artifacts" / "ui-screenshot.png"
+    if screenshot.exists():
+        terminalreporter.write_line(f"UI screenshot artifact: {screenshot}")

@@ -11,6 +11,9 @@ import time
 
 import numpy as np
 from dagster import (
+    AssetCheckResult,
+    AssetCheckSeverity,
+    AssetCheckSpec,
     AssetExecutionContext,
     MaterializeResult,
     MetadataValue,
@@ -24,16 +27,18 @@ from dagster import (
 from cluster_pipeline.assets.run_scope import RunScope
 from cluster_pipeline.core.clustering import FittedClustering, check_embeddings, fit_clustering
 from cluster_pipeline.core.collections import CollectionSnapshot
+from cluster_pipeline.core.config import QualityChecks
 from cluster_pipeline.core.execution import (
     SPACE_CACHE,
     LabelingOutcome,
     OfflineLabeler,
-    assignments_table,
-    completed_result,
-    drift_against_previous,
+    publish_result,
     space_key,
 )
 from cluster_pipeline.core.metrics import QualityMetrics, compute_metrics
+from cluster_pipeline.core.quality_checks import CHECK_NAMES, evaluate_checks
+from cluster_pipeline.core.report import markdown_summary
+from cluster_pipeline.core.results import ExecutionResult
 from cluster_pipeline.partitions import cluster_configs_partitions
 from cluster_pipeline.resources.lake import LakeResource
 from cluster_pipeline.resources.llm import LLMResource
@@ -165,30 +170,8 @@ def cluster_labels(
     return Output(outcome, metadata=metadata)
 
 
-@asset(partitions_def=cluster_configs_partitions, group_name=GROUP, kinds={"parquet"})
-def execution_result(
-    context: AssetExecutionContext,
-    lake: LakeResource,
-    collection_embeddings: CollectionSnapshot,
-    cluster_assignments: FittedClustering,
-    cluster_quality: QualityMetrics | None,
-    cluster_labels: LabelingOutcome,
-) -> MaterializeResult:
-    """The immutable ExecutionResult Parquet file of this run, with per-document assignments beside it."""
-    scope = RunScope.of(context, lake.get_lake())
-    snapshot = collection_embeddings
-    with scope.failing_execution(snapshot):
-        documents = scope.collections.load_documents(snapshot, columns=[])
-        timings = {"fit": round(cluster_assignments.fit_seconds, 4)}
-        base = scope.base(snapshot)
-        space = _load_space(scope, snapshot, cluster_assignments)
-        drift = drift_against_previous(scope.results, base, documents["document_id"], cluster_assignments, space)
-        result = completed_result(base, cluster_assignments, cluster_quality, cluster_labels, timings)
-        result = result.with_updates(drift=drift)
-        uri = scope.results.write(result, assignments_table(documents["document_id"], cluster_assignments))
-    SPACE_CACHE.clear()
-    centroids = result.centroids or []
-    table = MetadataValue.table(
+def _clusters_table(result: ExecutionResult) -> MetadataValue:
+    return MetadataValue.table(
         records=[
             TableRecord(
                 {
@@ -198,7 +181,7 @@ def execution_result(
                     "keywords": ", ".join(c.keywords),
                 }
             )
-            for c in centroids
+            for c in result.centroids or []
         ],
         schema=TableSchema(
             columns=[
@@ -209,9 +192,71 @@ def execution_result(
             ]
         ),
     )
+
+
+def _check_results(result: ExecutionResult, checks: QualityChecks) -> list[AssetCheckResult]:
+    severity = AssetCheckSeverity.ERROR if checks.blocking else AssetCheckSeverity.WARN
+    return [
+        AssetCheckResult(
+            check_name=outcome.name,
+            passed=outcome.passed,
+            severity=severity,
+            description=outcome.description,
+            metadata={"value": outcome.value, "threshold": outcome.threshold, "run_id": result.run_id},
+        )
+        for outcome in evaluate_checks(result, checks)
+    ]
+
+
+CHECK_DESCRIPTIONS = {
+    "silhouette_threshold": "Silhouette at least the configuration's checks.min_silhouette.",
+    "davies_bouldin_threshold": "Davies–Bouldin at most checks.max_davies_bouldin.",
+    "largest_cluster_fraction": "No single cluster holds more than checks.max_cluster_fraction of the points.",
+    "noise_fraction": "Noise stays below checks.max_noise_fraction of the points.",
+    "ari_vs_previous": "Adjusted Rand index against the previous execution at least checks.min_ari_vs_previous.",
+}
+
+
+@asset(
+    partitions_def=cluster_configs_partitions,
+    group_name=GROUP,
+    kinds={"parquet"},
+    check_specs=[
+        AssetCheckSpec(name, asset="execution_result", description=CHECK_DESCRIPTIONS[name]) for name in CHECK_NAMES
+    ],
+)
+def execution_result(
+    context: AssetExecutionContext,
+    lake: LakeResource,
+    collection_embeddings: CollectionSnapshot,
+    cluster_assignments: FittedClustering,
+    cluster_quality: QualityMetrics | None,
+    cluster_labels: LabelingOutcome,
+) -> MaterializeResult:
+    """The immutable ExecutionResult Parquet file of this run, its pictures and per-document assignments."""
+    scope = RunScope.of(context, lake.get_lake())
+    snapshot = collection_embeddings
+    with scope.failing_execution(snapshot):
+        documents = scope.collections.load_documents(snapshot, columns=[])
+        space = _load_space(scope, snapshot, cluster_assignments)
+        timings = {"fit": round(cluster_assignments.fit_seconds, 4)}
+        published = publish_result(
+            scope.results,
+            scope.base(snapshot),
+            documents["document_id"],
+            cluster_assignments,
+            space,
+            cluster_quality,
+            cluster_labels,
+            timings,
+        )
+    SPACE_CACHE.clear()
+    result = published.result
     metrics = result.metrics or {}
+    assignments = scope.results.assignments_key(result.namespace, result.cluster_id, result.run_id)
     return MaterializeResult(
         metadata={
+            "summary": MetadataValue.md(markdown_summary(result, published.images)),
             "run_id": result.run_id,
             "status": result.status,
             "num_points": result.num_points,
@@ -222,14 +267,12 @@ def execution_result(
             "calinski_harabasz_score": metrics.get("calinski_harabasz_score"),
             "ari_vs_previous": (result.drift or {}).get("adjusted_rand_index"),
             "quality": metrics.get("description", "Metrics not available (fewer than 2 clusters)"),
-            "clusters": table,
-            "result_path": MetadataValue.path(uri),
-            "assignments_path": MetadataValue.path(
-                scope.lake.storage.uri(
-                    scope.results.assignments_key(result.namespace, result.cluster_id, result.run_id)
-                )
-            ),
-        }
+            "clusters": _clusters_table(result),
+            "result_path": MetadataValue.path(published.uri),
+            "assignments_path": MetadataValue.path(scope.lake.storage.uri(assignments)),
+            **{f"{name}_png": MetadataValue.path(uri) for name, uri in result.artifacts.items()},
+        },
+        check_results=_check_results(result, scope.config.checks),
     )
 
 

@@ -223,6 +223,42 @@ def drift_against_previous(
     )
 
 
+@dataclass
+class PublishedResult:
+    result: ExecutionResult
+    uri: str
+    images: dict[str, bytes]
+
+
+def publish_result(
+    results: ResultStore,
+    base: ExecutionResult,
+    document_ids: pd.Series,
+    fitted: FittedClustering,
+    space: np.ndarray,
+    metrics: QualityMetrics | None,
+    outcome: LabelingOutcome,
+    timings: dict[str, float],
+) -> PublishedResult:
+    """Drift, pictures, assignments, then the ExecutionResult itself: the last write is the commit point."""
+    from cluster_pipeline.core.plots import projection_png, sizes_png
+
+    drift = drift_against_previous(results, base, document_ids, fitted, space)
+    result = completed_result(base, fitted, metrics, outcome, timings).with_updates(drift=drift)
+    names = [c.label for c in result.centroids or []]
+    images = {"projection": projection_png(space, fitted.labels, names)} if fitted.num_clusters else {}
+    images["sizes"] = sizes_png(list(fitted.cluster_sizes), names, fitted.num_noise)
+    artifacts = {}
+    for name, png in images.items():
+        key = results.lake.execution_key(result.namespace, result.cluster_id, result.run_id, f"{name}.png")
+        if not results.storage.exists(key):
+            results.storage.write_new(key, png)
+        artifacts[name] = results.storage.uri(key)
+    result = result.with_updates(artifacts=artifacts)
+    uri = results.write(result, assignments_table(document_ids, fitted))
+    return PublishedResult(result, uri, images)
+
+
 def unexpected_error_message(error: BaseException) -> str:
     """Text for an error we did not anticipate: the cause, then what to try."""
     if isinstance(error, ClusterPipelineError):
@@ -285,7 +321,7 @@ def execute(
             documents = collections.load_documents(snapshot)
             outcome = (labeler or OfflineLabeler()).label(documents, fitted, space, config)
         with timer.step("write"):
-            drift = drift_against_previous(results, base, documents["document_id"], fitted, space)
-            result = completed_result(base, fitted, metrics, outcome, timer.timings).with_updates(drift=drift)
-            results.write(result, assignments_table(documents["document_id"], fitted))
-    return result
+            published = publish_result(
+                results, base, documents["document_id"], fitted, space, metrics, outcome, timer.timings
+            )
+    return published.result

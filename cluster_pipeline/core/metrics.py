@@ -1,26 +1,49 @@
-"""Quality metrics of a clustering, computed where it was clustered and without noise.
+"""Clustering quality metrics that scale to a million float32 embeddings.
 
-Silhouette is the expensive one (O(N²·D)). It is computed here as chunked float32 GEMMs —
-squared distances as ‖a‖² + ‖b‖² − 2ab, then per-cluster distance sums as a second GEMM with a
-one-hot (N, K) matrix — which matches scikit-learn to ~1e-6 at a fraction of its time and with
-memory bounded by the chunk. Above ``sample_size`` points it runs on a seeded sample stratified by
-cluster (≥ 50 points per cluster where possible: smaller samples bias it low, see PERF_NOTES).
-Davies–Bouldin and Calinski–Harabasz are O(N·D) and always use every point.
+scikit-learn's metrics are the reference (same definitions and conventions), but its silhouette
+upcasts to float64 and loops over rows in Python, and its Davies-Bouldin / Calinski-Harabasz copy
+the whole matrix to float64. Here the heavy products stay float32 and only accumulators are float64.
+Exact silhouette costs O(N^2 D), so beyond ``sample_size`` points it is estimated on a sample
+stratified by cluster: too few points per cluster bias it low (see shared/PERF_NOTES.md, Metrics).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
+import scipy.sparse as sp
+from sklearn.metrics import silhouette_samples as sklearn_silhouette_samples
 
 from cluster_pipeline.core.errors import InvalidEmbeddingsError
 
-MIN_PER_CLUSTER = 50
+NOISE_LABEL = -1
+MIN_POINTS_PER_CLUSTER = 50
+GEMM_METRICS = ("euclidean", "cosine")
+ROW_BLOCK = 8192  # rows per pass over X for the O(N*D) metrics: bounds every temporary to a few MB
 
 
 @dataclass(frozen=True)
 class QualityMetrics:
+    """Quality of one clustering, computed on its non-noise points.
+
+    Attributes
+    ----------
+    silhouette_score : float
+        Mean silhouette in [-1, 1], higher is better, in the clustering's metric.
+    davies_bouldin_index : float
+        >= 0, lower is better (Euclidean, whatever the metric).
+    calinski_harabasz_score : float
+        >= 0, higher is better (Euclidean, whatever the metric).
+    description : str
+        A one-line verdict for people, from :func:`describe_quality`.
+    silhouette_sample_size : int
+        Number of points the silhouette was computed on.
+    silhouette_sampled : bool
+        True when that is fewer than all non-noise points.
+    """
+
     silhouette_score: float
     davies_bouldin_index: float
     calinski_harabasz_score: float
@@ -29,7 +52,7 @@ class QualityMetrics:
     silhouette_sampled: bool
 
     def to_dict(self) -> dict[str, float | str]:
-        """The seed's four fields."""
+        """The four fields every stored result carries (the sampling details are run metadata)."""
         return {
             "silhouette_score": self.silhouette_score,
             "davies_bouldin_index": self.davies_bouldin_index,
@@ -39,9 +62,10 @@ class QualityMetrics:
 
 
 def describe_quality(silhouette: float) -> str:
-    """The seed's reading of silhouette (0.7+ excellent, 0.5+ good, 0.25+ fair, else poor).
+    """One-line verdict on a mean silhouette, with the usual 0.7 / 0.5 / 0.25 thresholds.
 
-    Low scores get a reminder: text embeddings score near 0 even when clusters match real topics.
+    Text embeddings score around 0.04 even when clusters match topics, so a low score gets a
+    reminder that it is not proof of a useless clustering.
     """
     if silhouette >= 0.7:
         return "Excellent clustering quality"
@@ -49,181 +73,273 @@ def describe_quality(silhouette: float) -> str:
         return "Good clustering quality"
     if silhouette >= 0.25:
         return "Fair clustering quality"
-    return (
-        "Poor clustering quality (needs tuning); note that high-dimensional text embeddings often "
-        "score below 0.1 even when clusters match real topics"
-    )
-
-
-def _one_hot(labels: np.ndarray, k: int) -> np.ndarray:
-    one_hot = np.zeros((len(labels), k), dtype=np.float32)
-    one_hot[np.arange(len(labels)), labels] = 1.0
-    return one_hot
-
-
-def _dense_labels(labels: np.ndarray) -> tuple[np.ndarray, int]:
-    values, dense = np.unique(labels, return_inverse=True)
-    return dense.astype(np.int64), len(values)
+    return "Poor clustering quality (needs tuning); text embeddings often score below 0.1 even for good topics"
 
 
 def silhouette_samples_fast(
     X: np.ndarray, labels: np.ndarray, *, metric: str = "euclidean", chunk_size: int = 2048
 ) -> np.ndarray:
-    """Per-point silhouette, as scikit-learn's ``silhouette_samples`` (singleton clusters score 0).
+    """Silhouette of every point, as :func:`sklearn.metrics.silhouette_samples` but by float32 GEMM.
+
+    Row blocks of the distance matrix come from one GEMM (``|a|^2 + |b|^2 - 2ab`` on centred data,
+    or ``1 - cos`` on normalised rows); a second GEMM with a one-hot (n, K) matrix sums each block
+    per cluster into float64. Only the upper triangle is computed (distances are symmetric), which
+    halves the work. Memory: a float32 copy of ``X``, ``chunk_size * n`` floats, (n, K) sums.
 
     Parameters
     ----------
-    X : (n_samples, n_features) array; used as float32.
-    labels : (n_samples,) cluster labels (no noise: filter it out first).
-    metric : "euclidean" or "cosine" run as GEMMs; anything else falls back to scikit-learn.
-    chunk_size : rows per block; memory is about ``chunk_size * n_samples * 8`` bytes.
+    X : ndarray of shape (n_samples, n_features)
+        Points, ideally float32 (other dtypes are converted once).
+    labels : ndarray of shape (n_samples,)
+        Cluster of each point; every value, -1 included, is a cluster here.
+    metric : str, default="euclidean"
+        "euclidean" and "cosine" use the GEMM path; any other scikit-learn metric falls back to
+        :func:`sklearn.metrics.silhouette_samples`.
+    chunk_size : int, default=2048
+        Rows of the distance matrix held at once.
 
     Returns
     -------
-    (n_samples,) float64 silhouette values.
+    ndarray of shape (n_samples,), float64
+        Silhouette per point; 0 for points in singleton clusters (scikit-learn's convention).
     """
-    if metric not in ("euclidean", "cosine"):
-        from sklearn.metrics import silhouette_samples
-
-        return np.asarray(silhouette_samples(X, labels, metric=metric), dtype=np.float64)
-    X = np.ascontiguousarray(X, dtype=np.float32)
-    if metric == "cosine":
-        X = X / np.maximum(np.linalg.norm(X, axis=1, keepdims=True), 1e-12)
-    dense, k = _dense_labels(labels)
-    one_hot = _one_hot(dense, k)
-    counts = np.bincount(dense, minlength=k).astype(np.float64)
-    squared_norms = np.einsum("ij,ij->i", X, X)
-    scores = np.empty(len(X), dtype=np.float64)
-    for start in range(0, len(X), chunk_size):
-        block = X[start : start + chunk_size]
-        products = block @ X.T
-        if metric == "cosine":
-            distances = np.maximum(1.0 - products, 0.0)
-        else:
-            distances = squared_norms[start : start + len(block), None] + squared_norms[None, :] - 2.0 * products
-            np.maximum(distances, 0.0, out=distances)
-            np.sqrt(distances, out=distances)
-        rows = np.arange(len(block))
-        distances[rows, start + rows] = 0.0  # exact zero on the diagonal despite rounding
-        sums = (distances @ one_hot).astype(np.float64)  # (block, K) distance sums per cluster
-        own = dense[start : start + len(block)]
-        own_count = counts[own]
-        a = sums[rows, own] / np.maximum(own_count - 1, 1)
-        mean_to_other = sums / counts[None, :]
-        mean_to_other[rows, own] = np.inf
-        b = mean_to_other.min(axis=1)
-        s = (b - a) / np.maximum(np.maximum(a, b), 1e-300)
-        s[own_count <= 1] = 0.0
-        scores[start : start + len(block)] = s
-    return scores
+    X, labels = _validate(X, labels)
+    _check_finite(X)
+    if metric not in GEMM_METRICS:
+        return np.asarray(sklearn_silhouette_samples(X, labels, metric=metric), dtype=np.float64)
+    _, codes = np.unique(labels, return_inverse=True)
+    n, k = len(codes), int(codes.max()) + 1
+    if not 2 <= k <= n - 1:
+        raise ValueError(f"Silhouette needs 2 <= n_clusters <= n_samples - 1; got {k} clusters for {n} points.")
+    Z = _working_copy(X, metric)
+    squared_norms = np.einsum("ij,ij->i", Z, Z)
+    one_hot = np.zeros((n, k), dtype=np.float32)
+    one_hot[np.arange(n), codes] = 1.0
+    sums = np.zeros((n, k), dtype=np.float64)  # distance from each point to each cluster
+    for start in range(0, n, chunk_size):
+        stop = min(start + chunk_size, n)
+        # Distances are symmetric: each block of rows meets only the columns from its own start on,
+        # and the block past its diagonal also gives those later rows their sums to this block.
+        distances = _distance_block(Z, squared_norms, start, stop, metric)
+        sums[start:stop] += distances @ one_hot[start:]
+        sums[stop:] += distances[:, stop - start :].T @ one_hot[start:stop]
+    return _silhouette_from_sums(sums, codes, np.bincount(codes, minlength=k).astype(np.float64))
 
 
 def silhouette_fast(X: np.ndarray, labels: np.ndarray, *, metric: str = "euclidean", chunk_size: int = 2048) -> float:
-    """Mean silhouette over all points (see ``silhouette_samples_fast``)."""
-    return float(silhouette_samples_fast(X, labels, metric=metric, chunk_size=chunk_size).mean())
+    """Mean silhouette, equal to :func:`sklearn.metrics.silhouette_score` (see :func:`silhouette_samples_fast`)."""
+    return float(np.mean(silhouette_samples_fast(X, labels, metric=metric, chunk_size=chunk_size)))
 
 
 def stratified_sample(labels: np.ndarray, size: int, random_state: int = 0) -> np.ndarray:
-    """Sorted row indices of a seeded sample of about ``size`` rows, stratified by cluster.
+    """Seeded sample of row indices, stratified by cluster so small clusters are not lost.
 
-    Every cluster keeps at least ``min(its size, 50)`` rows; the rest is shared in proportion to size.
+    Every cluster keeps ``min(its size, 50)`` points (less when ``size`` cannot hold 50 per
+    cluster); the rest of ``size`` is shared in proportion to what each cluster has left.
+
+    Parameters
+    ----------
+    labels : ndarray of shape (n_samples,)
+        Cluster of each point.
+    size : int
+        Number of indices wanted; all rows are returned when ``size >= n_samples``.
+    random_state : int, default=0
+        Seed: the same labels, size and seed give the same sample.
+
+    Returns
+    -------
+    ndarray of shape (min(size, n_samples),), int64
+        Sorted row indices.
     """
-    rng = np.random.default_rng(random_state)
-    values, counts = np.unique(labels, return_counts=True)
-    floor = np.minimum(counts, MIN_PER_CLUSTER)
-    remaining = max(size - int(floor.sum()), 0)
-    extra = np.floor((counts - floor) * (remaining / max(int((counts - floor).sum()), 1))).astype(np.int64)
-    take = np.minimum(floor + extra, counts)
-    chosen = [
-        rng.choice(np.flatnonzero(labels == value), size=int(n), replace=False)
-        for value, n in zip(values, take, strict=True)
-    ]
-    return np.sort(np.concatenate(chosen))
-
-
-def _centroids(X: np.ndarray, dense: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """Per-cluster means (float64) by a sparse one-hot product: O(N·D), no (N, D) float64 copy."""
-    from scipy.sparse import csr_matrix
-
-    one_hot = csr_matrix((np.ones(len(dense)), (dense, np.arange(len(dense)))), shape=(k, len(dense)))
-    counts = np.bincount(dense, minlength=k).astype(np.float64)
-    sums = np.asarray(one_hot @ X, dtype=np.float64)
-    return sums / counts[:, None], counts
-
-
-def _within_distances(X: np.ndarray, dense: np.ndarray, centroids: np.ndarray, chunk: int = 65_536) -> np.ndarray:
-    """Each point's Euclidean distance to its own centroid, in float32 chunks."""
-    out = np.empty(len(X), dtype=np.float64)
-    centroids32 = centroids.astype(np.float32)
-    for start in range(0, len(X), chunk):
-        diff = X[start : start + chunk] - centroids32[dense[start : start + chunk]]
-        out[start : start + chunk] = np.sqrt(np.einsum("ij,ij->i", diff, diff, dtype=np.float64))
-    return out
-
-
-def davies_bouldin_and_calinski_harabasz(X: np.ndarray, labels: np.ndarray) -> tuple[float, float]:
-    """Both Euclidean indices from one pass over the data (same definitions as scikit-learn)."""
-    dense, k = _dense_labels(labels)
-    n = len(X)
-    centroids, counts = _centroids(X, dense, k)
-    within = _within_distances(X, dense, centroids)
-    # Davies–Bouldin: mean over clusters of the worst (s_i + s_j) / d(c_i, c_j)
-    scatter = np.bincount(dense, weights=within, minlength=k) / counts
-    gaps = np.sqrt(np.maximum(((centroids[:, None, :] - centroids[None, :, :]) ** 2).sum(-1), 0.0))
-    with np.errstate(divide="ignore", invalid="ignore"):
-        ratios = (scatter[:, None] + scatter[None, :]) / gaps
-    ratios[~np.isfinite(ratios)] = 0.0
-    np.fill_diagonal(ratios, 0.0)
-    davies_bouldin = float(ratios.max(axis=1).mean()) if np.any(gaps) else 0.0
-    # Calinski–Harabasz: between / within dispersion, scaled by degrees of freedom
-    overall = centroids.T @ counts / n
-    between = float((counts * ((centroids - overall) ** 2).sum(axis=1)).sum())
-    within_sq = float((within**2).sum())
-    calinski = 1.0 if within_sq == 0 else between * (n - k) / (within_sq * (k - 1))
-    return davies_bouldin, calinski
+    labels = np.asarray(labels)
+    n = len(labels)
+    if size >= n:
+        return np.arange(n, dtype=np.int64)
+    if size < 1:
+        raise ValueError(f"Sample size must be at least 1, got {size}.")
+    _, codes = np.unique(labels, return_inverse=True)
+    counts = np.bincount(codes)
+    quota = _allocate(counts, size)
+    order = np.lexsort((np.random.default_rng(random_state).random(n), codes))
+    sorted_codes = codes[order]
+    rank = np.arange(n) - (np.cumsum(counts) - counts)[sorted_codes]
+    return np.sort(order[rank < quota[sorted_codes]]).astype(np.int64)
 
 
 def compute_metrics(
-    X: np.ndarray,
-    labels: np.ndarray,
-    *,
-    metric: str = "euclidean",
-    sample_size: int = 10_000,
-    random_state: int = 0,
+    X: np.ndarray, labels: np.ndarray, *, metric: str = "euclidean", sample_size: int = 10_000, random_state: int = 0
 ) -> QualityMetrics | None:
-    """Silhouette, Davies–Bouldin and Calinski–Harabasz of ``labels`` on ``X`` ((n, d) float32).
+    """Silhouette, Davies-Bouldin and Calinski-Harabasz of a clustering, noise (label -1) excluded.
 
-    Noise (label -1) is left out of all three. Silhouette uses ``metric`` (the one the algorithm
-    used); Davies–Bouldin and Calinski–Harabasz are defined with Euclidean centroids, as in
-    scikit-learn, whatever the metric. Returns None when fewer than 2 clusters (or points) remain, or
-    when every point is its own cluster, where the scores are undefined.
+    Davies-Bouldin and Calinski-Harabasz use all non-noise points in two O(N*D) passes over ``X``
+    (float32 blocks, float64 accumulators), so ``X`` may be a 1M x 384 float32 array or memmap.
+    Both are defined with Euclidean centroids and distances, as in scikit-learn, whatever ``metric``
+    is. The silhouette is exact up to ``sample_size`` points; beyond, it is computed on a stratified
+    sample of ``max(sample_size, 50 * n_clusters)`` points and averaged with weights
+    ``cluster size / points sampled from it``, so over-sampled small clusters do not skew the mean.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, n_features)
+        The space that was clustered, float32 (not upcast).
+    labels : ndarray of shape (n_samples,)
+        Integer cluster of each point; -1 is noise.
+    metric : str, default="euclidean"
+        Distance for the silhouette.
+    sample_size : int, default=10_000
+        Largest number of points for an exact silhouette.
+    random_state : int, default=0
+        Seed of the silhouette sample.
+
+    Returns
+    -------
+    QualityMetrics or None
+        None when there are fewer than 2 non-noise points, fewer than 2 clusters, or as many
+        clusters as points (the silhouette is undefined there).
+
+    Raises
+    ------
+    InvalidEmbeddingsError
+        ``X`` is not 2-D, does not match ``labels``, or holds NaN/inf.
     """
-    labels = np.asarray(labels)
-    if X.ndim != 2 or len(X) != len(labels):
-        raise InvalidEmbeddingsError(f"Metrics need one label per row: got {X.shape} rows and {labels.shape} labels.")
-    members = labels >= 0
-    if not members.all():
-        X, labels = X[members], labels[members]
-    n = len(labels)
-    k = len(np.unique(labels)) if n else 0
-    if n < 2 or k < 2 or k >= n:
+    X, labels = _validate(X, labels)
+    _check_finite(X)
+    keep = np.flatnonzero(labels != NOISE_LABEL)
+    _, codes = np.unique(labels[keep], return_inverse=True)
+    n, k = len(keep), (int(codes.max()) + 1 if len(keep) else 0)
+    if n < 2 or not 2 <= k <= n - 1:
         return None
-    if not np.isfinite(X).all():
-        raise InvalidEmbeddingsError("Clustering algorithm failed: NaN values in embeddings (found while scoring).")
-    target = min(max(sample_size, MIN_PER_CLUSTER * k), n)
-    if n > target:
-        rows = stratified_sample(labels, target, random_state)
-        silhouette = silhouette_fast(X[rows], labels[rows], metric=metric)
-        used, sampled = len(rows), True
-    else:
-        silhouette = silhouette_fast(X, labels, metric=metric)
-        used, sampled = n, False
-    davies_bouldin, calinski = davies_bouldin_and_calinski_harabasz(X, labels)
+    counts = np.bincount(codes, minlength=k)
+    davies_bouldin, calinski_harabasz = _centroid_metrics(X, keep, codes, counts)
+
+    rows, weights = keep, None
+    sample_codes = codes
+    if n > sample_size:
+        picked = stratified_sample(codes, min(max(sample_size, MIN_POINTS_PER_CLUSTER * k), n), random_state)
+        rows, sample_codes = keep[picked], codes[picked]
+        weights = (counts / np.bincount(sample_codes, minlength=k))[sample_codes]
+    per_point = silhouette_samples_fast(X[rows], sample_codes, metric=metric)
+    silhouette = float(np.average(per_point, weights=weights))
     return QualityMetrics(
-        silhouette_score=round(silhouette, 6),
-        davies_bouldin_index=round(davies_bouldin, 6),
-        calinski_harabasz_score=round(calinski, 4),
+        silhouette_score=silhouette,
+        davies_bouldin_index=davies_bouldin,
+        calinski_harabasz_score=calinski_harabasz,
         description=describe_quality(silhouette),
-        silhouette_sample_size=used,
-        silhouette_sampled=sampled,
+        silhouette_sample_size=len(rows),
+        silhouette_sampled=len(rows) < n,
     )
+
+
+def _validate(X: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    X, labels = np.asarray(X), np.asarray(labels)
+    if X.ndim != 2 or X.shape[1] == 0:
+        raise InvalidEmbeddingsError(f"Embeddings must be a 2-D (n_samples, n_features) matrix, got shape {X.shape}.")
+    if labels.shape != (X.shape[0],):
+        raise InvalidEmbeddingsError(f"Got {X.shape[0]} embeddings but labels of shape {labels.shape}.")
+    return X, labels
+
+
+def _check_finite(X: np.ndarray) -> None:
+    for start in range(0, X.shape[0], ROW_BLOCK):
+        if not np.isfinite(X[start : start + ROW_BLOCK]).all():
+            raise InvalidEmbeddingsError("Embeddings hold NaN or infinite values; fix or drop those documents.")
+
+
+def _working_copy(X: np.ndarray, metric: str) -> np.ndarray:
+    """Float32 copy: centred for Euclidean (the norm expansion then loses less to cancellation), else unit rows."""
+    if metric == "euclidean":
+        return np.asarray(X, dtype=np.float32) - X.mean(axis=0, dtype=np.float64).astype(np.float32)
+    Z = np.array(X, dtype=np.float32)
+    norms = np.sqrt(np.einsum("ij,ij->i", Z, Z))
+    Z /= np.where(norms > 0, norms, 1.0)[:, None]  # zero rows stay zero: distance 1, as in scikit-learn
+    return Z
+
+
+def _distance_block(Z: np.ndarray, squared_norms: np.ndarray, start: int, stop: int, metric: str) -> np.ndarray:
+    """Distances from rows ``start:stop`` to rows ``start:``, float32."""
+    block = Z[start:stop] @ Z[start:].T
+    if metric == "euclidean":
+        block *= -2.0
+        block += squared_norms[start:stop, None]
+        block += squared_norms[None, start:]
+        np.maximum(block, 0.0, out=block)
+        np.sqrt(block, out=block)
+    else:
+        np.subtract(1.0, block, out=block)
+        np.clip(block, 0.0, 2.0, out=block)
+    diagonal = np.arange(stop - start)
+    block[diagonal, diagonal] = 0.0  # rounding would leave ~1e-3 here
+    return block
+
+
+def _silhouette_from_sums(sums: np.ndarray, codes: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    rows = np.arange(len(codes))
+    own = counts[codes]
+    intra = sums[rows, codes] / np.maximum(own - 1.0, 1.0)
+    mean_to_cluster = sums / counts
+    mean_to_cluster[rows, codes] = np.inf
+    nearest = mean_to_cluster.min(axis=1)
+    scale = np.maximum(intra, nearest)
+    silhouette = np.divide(nearest - intra, scale, out=np.zeros_like(scale), where=scale > 0)
+    silhouette[own == 1] = 0.0
+    return silhouette
+
+
+def _allocate(counts: np.ndarray, size: int) -> np.ndarray:
+    """Points per cluster: a floor of min(count, 50), the rest by largest remainder, in exact integers."""
+    floor = np.minimum(counts, min(MIN_POINTS_PER_CLUSTER, size // len(counts)))
+    spare = counts - floor
+    share, remainder = np.divmod((size - floor.sum()) * spare, spare.sum())
+    quota = floor + share
+    quota[np.argsort(-remainder, kind="stable")[: size - quota.sum()]] += 1
+    return quota
+
+
+def _centroid_metrics(X: np.ndarray, keep: np.ndarray, codes: np.ndarray, counts: np.ndarray) -> tuple[float, float]:
+    """Davies-Bouldin and Calinski-Harabasz (scikit-learn's definitions) in two block passes over ``X``."""
+    k, n = len(counts), len(codes)
+    all_codes = np.full(X.shape[0], -1, dtype=np.int64)
+    all_codes[keep] = codes
+    shift = X[keep[:ROW_BLOCK]].mean(axis=0, dtype=np.float64)  # sums of shifted rows lose less in float32
+    sums = np.zeros((k, X.shape[1]), dtype=np.float64)
+    for block, block_codes in _blocks(X, all_codes):
+        centred = block.astype(np.float32) - shift.astype(np.float32)
+        members = sp.csr_matrix(
+            (np.ones(len(block_codes), dtype=np.float32), (block_codes, np.arange(len(block_codes)))),
+            shape=(k, len(block_codes)),
+        )
+        sums += members @ centred
+    centroids = sums / counts[:, None]  # shifted coordinates; both indices are translation-invariant
+    squared_spread = np.zeros(k)
+    spread = np.zeros(k)
+    for block, block_codes in _blocks(X, all_codes):
+        diff = block.astype(np.float64) - shift - centroids[block_codes]
+        squared = np.einsum("ij,ij->i", diff, diff)
+        squared_spread += np.bincount(block_codes, weights=squared, minlength=k)
+        spread += np.bincount(block_codes, weights=np.sqrt(squared), minlength=k)
+
+    overall = sums.sum(axis=0) / n
+    between = float(np.sum(counts * np.sum((centroids - overall) ** 2, axis=1)))
+    within = float(squared_spread.sum())
+    calinski_harabasz = 1.0 if within == 0 else between * (n - k) / (within * (k - 1))
+
+    intra = spread / counts
+    centroid_norms = np.einsum("ij,ij->i", centroids, centroids)
+    gaps = np.sqrt(np.maximum(centroid_norms[:, None] + centroid_norms[None, :] - 2 * centroids @ centroids.T, 0))
+    np.fill_diagonal(gaps, 0.0)
+    if np.allclose(intra, 0) or np.allclose(gaps, 0):
+        return 0.0, calinski_harabasz
+    gaps[gaps == 0] = np.inf
+    davies_bouldin = float(np.mean(np.max((intra[:, None] + intra[None, :]) / gaps, axis=1)))
+    return davies_bouldin, calinski_harabasz
+
+
+def _blocks(X: np.ndarray, all_codes: np.ndarray) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """Row blocks of ``X`` with their cluster codes, noise rows (code -1) dropped."""
+    for start in range(0, X.shape[0], ROW_BLOCK):
+        block, block_codes = X[start : start + ROW_BLOCK], all_codes[start : start + ROW_BLOCK]
+        member = block_codes >= 0
+        if not member.all():
+            block, block_codes = block[member], block_codes[member]
+        if len(block_codes):
+            yield block, block_codes
