@@ -7,6 +7,7 @@ is refused at creation time with the list of valid names, not deep inside an exe
 
 from __future__ import annotations
 
+import builtins
 import json
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -256,5 +257,5 @@ class ConfigStore:
         ]
         return sorted(configs, key=lambda c: c.created_at)
 
-    def list_all(self) -> list[ClusterConfig]:
+    def list_all(self) -> builtins.list[ClusterConfig]:
         return [config for namespace in self.lake.namespaces() for config in self.list(namespace)]

@@ -28,20 +28,11 @@ ROW_BLOCK = 8192  # rows per pass over X for the O(N*D) metrics: bounds every te
 class QualityMetrics:
     """Quality of one clustering, computed on its non-noise points.
 
-    Attributes
-    ----------
-    silhouette_score : float
-        Mean silhouette in [-1, 1], higher is better, in the clustering's metric.
-    davies_bouldin_index : float
-        >= 0, lower is better (Euclidean, whatever the metric).
-    calinski_harabasz_score : float
-        >= 0, higher is better (Euclidean, whatever the metric).
-    description : str
-        A one-line verdict for people, from :func:`describe_quality`.
-    silhouette_sample_size : int
-        Number of points the silhouette was computed on.
-    silhouette_sampled : bool
-        True when that is fewer than all non-noise points.
+    ``silhouette_score`` is in [-1, 1] (higher is better) in the clustering's metric;
+    ``davies_bouldin_index`` (lower is better) and ``calinski_harabasz_score`` (higher is better)
+    are Euclidean whatever the metric. ``description`` is :func:`describe_quality`'s verdict.
+    ``silhouette_sample_size`` points were used for the silhouette; ``silhouette_sampled`` says
+    whether that is fewer than all non-noise points.
     """
 
     silhouette_score: float
@@ -102,6 +93,13 @@ def silhouette_samples_fast(
     -------
     ndarray of shape (n_samples,), float64
         Silhouette per point; 0 for points in singleton clusters (scikit-learn's convention).
+
+    Raises
+    ------
+    InvalidEmbeddingsError
+        ``X`` is not 2-D, does not match ``labels``, or holds NaN/inf.
+    ValueError
+        Fewer than 2 clusters, or as many clusters as points.
     """
     X, labels = _validate(X, labels)
     _check_finite(X)
@@ -142,9 +140,9 @@ def stratified_sample(labels: np.ndarray, size: int, random_state: int = 0) -> n
     labels : ndarray of shape (n_samples,)
         Cluster of each point.
     size : int
-        Number of indices wanted; all rows are returned when ``size >= n_samples``.
+        Number of indices wanted; all rows when ``size >= n_samples``.
     random_state : int, default=0
-        Seed: the same labels, size and seed give the same sample.
+        Seed of the sample.
 
     Returns
     -------
@@ -163,7 +161,7 @@ def stratified_sample(labels: np.ndarray, size: int, random_state: int = 0) -> n
     order = np.lexsort((np.random.default_rng(random_state).random(n), codes))
     sorted_codes = codes[order]
     rank = np.arange(n) - (np.cumsum(counts) - counts)[sorted_codes]
-    return np.sort(order[rank < quota[sorted_codes]]).astype(np.int64)
+    return np.sort(order[rank < quota[sorted_codes]]).astype(np.int64, copy=False)
 
 
 def compute_metrics(

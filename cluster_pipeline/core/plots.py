@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Sequence
+from typing import Any
 
 import matplotlib
 
@@ -70,7 +71,7 @@ def projection_png(
         colour = colours(cluster % 20)
         axes.scatter(xy[members, 0], xy[members, 1], s=5, color=colour, alpha=0.6, linewidths=0)
         centre = xy[members].mean(axis=0)
-        axes.scatter(*centre, s=120, color=colour, edgecolors="black", marker="X", zorder=3)
+        axes.scatter(centre[0], centre[1], s=120, color=colour, edgecolors="black", marker="X", zorder=3)
         axes.annotate(
             f"cl_{cluster}: {cluster_labels[cluster]}"[:48],
             centre,
@@ -91,7 +92,7 @@ def sizes_png(sizes: Sequence[int], cluster_labels: Sequence[str], num_noise: in
     """Horizontal bars of cluster sizes (largest on top), noise as its own grey bar."""
     names = [f"cl_{i}: {label}"[:40] for i, label in enumerate(cluster_labels)]
     values = list(sizes)
-    colours = [plt.get_cmap("tab20")(i % 20) for i in range(len(values))]
+    colours: list[Any] = [plt.get_cmap("tab20")(i % 20) for i in range(len(values))]
     if num_noise:
         names.append("noise")
         values.append(num_noise)
