@@ -290,9 +290,21 @@ def cmd_delete(args: argparse.Namespace) -> int:
 def cmd_executions_show(args: argparse.Namespace) -> int:
     from cluster_pipeline.core.results import ResultStore
 
+    from cluster_pipeline.core.errors import NotFoundError
+    from cluster_pipeline.launcher import open_instance
+    from cluster_pipeline.status import in_flight_execution
+
     results = ResultStore(_lake(args))
-    result = results.get(args.namespace, args.run_id)
-    _print(result.to_json_dict(), args.json, describe_result(result, results.uri(result)))
+    try:
+        result = results.get(args.namespace, args.run_id)
+        path: str | None = results.uri(result)
+    except NotFoundError:
+        with open_instance() as instance:
+            in_flight = in_flight_execution(instance, args.namespace, args.run_id)
+        if in_flight is None:
+            raise
+        result, path = in_flight, None
+    _print(result.to_json_dict(), args.json, describe_result(result, path))
     return 0
 
 

@@ -62,6 +62,18 @@ def in_flight_executions(instance: DagsterInstance, namespace: str, cluster_id: 
     return results
 
 
+def in_flight_execution(instance: DagsterInstance, namespace: str, run_id: str) -> ExecutionResult | None:
+    """The pending/processing execution ``run_id`` of ``namespace``, or None."""
+    run = find_run(instance, run_id)
+    partition_key = run.tags.get(PARTITION_TAG) if run else None
+    if run is None or partition_key is None or run.status not in (*PENDING, *PROCESSING):
+        return None
+    run_namespace, cluster_id = split_partition_key(partition_key)
+    if run_namespace != namespace:
+        return None
+    return next((r for r in in_flight_executions(instance, namespace, cluster_id) if r.run_id == run_id), None)
+
+
 def find_run(instance: DagsterInstance, run_id: str) -> DagsterRun | None:
     """The Dagster run behind ``run_…`` (its id starts with the same 16 hex digits)."""
     prefix = check_run_id(run_id)[len("run_") :]

@@ -26,8 +26,12 @@ def test_mypy_on_the_core():
 
 
 def test_the_core_does_not_import_dagster():
-    done = run(sys.executable, "-c", "import sys, cluster_pipeline.core.execution, cluster_pipeline.core.history, "
-               "cluster_pipeline.core.llm_labeling, cluster_pipeline.core.plots, cluster_pipeline.core.report, "
-               "cluster_pipeline.core.triggers, cluster_pipeline.core.drift; print('dagster' in sys.modules)")
+    done = run(
+        sys.executable,
+        "-c",
+        "import sys, cluster_pipeline.core.execution, cluster_pipeline.core.history, "
+        "cluster_pipeline.core.llm_labeling, cluster_pipeline.core.plots, cluster_pipeline.core.report, "
+        "cluster_pipeline.core.triggers, cluster_pipeline.core.drift; print('dagster' in sys.modules)",
+    )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "False"

@@ -50,6 +50,11 @@ def test_pending_is_listed_refuses_a_second_execution_and_can_be_cancelled(tmp_p
     assert [(r["run_id"], r["status"]) for r in listed] == [(run_id, "pending")]
     assert listed[0]["completed_at"] is None and listed[0]["metrics"] is None
 
+    assert main(["executions", "show", run_id, "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["status"] == "pending"
+    assert main(["executions", "show", run_id, "--namespace", "other"]) == 2  # not visible from another namespace
+    capsys.readouterr()
+
     assert main(["execute", cluster_id]) == 2
     assert f"already pending ({run_id})" in capsys.readouterr().err
 

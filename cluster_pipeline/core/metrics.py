@@ -264,7 +264,7 @@ def _distance_block(Z: np.ndarray, squared_norms: np.ndarray, start: int, stop: 
         np.sqrt(block, out=block)
     else:
         np.subtract(1.0, block, out=block)
-        np.clip(block, 0.0, 2.0, out=block)
+        np.maximum(block, 0.0, out=block)  # rounding can only overshoot 2 by ~1e-7: not worth a pass
     diagonal = np.arange(stop - start)
     block[diagonal, diagonal] = 0.0  # rounding would leave ~1e-3 here
     return block
