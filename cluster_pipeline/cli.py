@@ -288,9 +288,8 @@ def cmd_delete(args: argparse.Namespace) -> int:
 
 
 def cmd_executions_show(args: argparse.Namespace) -> int:
-    from cluster_pipeline.core.results import ResultStore
-
     from cluster_pipeline.core.errors import NotFoundError
+    from cluster_pipeline.core.results import ResultStore
     from cluster_pipeline.launcher import open_instance
     from cluster_pipeline.status import in_flight_execution
 
