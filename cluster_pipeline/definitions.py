@@ -28,12 +28,12 @@ def s3_resource() -> S3Resource:
 
 
 def llm_resource() -> LLMResource:
-    """The LLM from the environment: OPENAI_API_KEY (kept as an EnvVar, never in config), OPENAI_BASE_URL,
-    CLUSTER_PIPELINE_LLM_MODEL. With neither key nor base URL, labels stay offline."""
+    """The labeling LLM; EnvVar keeps the key out of run config and the UI. Unset variables stay None,
+    since an EnvVar of an unset variable fails the run instead of leaving labels offline."""
     return LLMResource(
+        model=os.environ.get("CLUSTER_PIPELINE_LLM_MODEL") or "gpt-4o-mini",
+        base_url=EnvVar("OPENAI_BASE_URL") if os.environ.get("OPENAI_BASE_URL") else None,
         api_key=EnvVar("OPENAI_API_KEY") if os.environ.get("OPENAI_API_KEY") else None,
-        base_url=os.environ.get("OPENAI_BASE_URL") or None,
-        model=os.environ.get("CLUSTER_PIPELINE_LLM_MODEL", "gpt-4o-mini"),
     )
 
 

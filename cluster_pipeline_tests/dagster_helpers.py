@@ -20,15 +20,18 @@ def create_config(lake: Lake, **fields: Any) -> ClusterConfig:
 
 
 def materialize_config(
-    lake: Lake, config: ClusterConfig, instance: DagsterInstance, llm: LLMResource | None = None
+    lake: Lake, config: ClusterConfig, instance: DagsterInstance, resources: dict[str, Any] | None = None
 ) -> tuple[Any, ExecutionResult | None]:
-    """Materialize all clustering assets for the configuration's partition; return run and result."""
+    """Materialize all clustering assets for the configuration's partition; return run and result.
+
+    ``resources`` adds to or replaces the defaults (the lake, and no LLM).
+    """
     register_partition(instance, config)
     outcome = materialize(
         CLUSTERING_ASSETS,
         partition_key=config.partition_key,
         instance=instance,
-        resources={"lake": LakeResource(root=str(lake.storage.root)), "llm": llm or LLMResource()},
+        resources={"lake": LakeResource(root=str(lake.storage.root)), "llm": LLMResource(), **(resources or {})},
         raise_on_error=False,
     )
     run_id = run_id_from_dagster_run(outcome.run_id)

@@ -1,10 +1,11 @@
-"""A small OpenAI-compatible chat-completions server on loopback, written for the tests.
+"""An OpenAI-compatible chat-completions server on loopback, written for the tests.
 
-It speaks the wire format the real ``openai`` client expects and plays scripted behaviours, one per
-request (``ok`` once the script is used up): ``429`` (with Retry-After), ``500``, ``slow`` (answers
-after the client's timeout), ``malformed`` (broken JSON), ``poem`` (prose instead of JSON),
-``no_schema`` (400: response_format unsupported). Its "model" is naive on purpose: an instruction to
-ignore previous instructions found *outside* the <document> fences makes it answer with a poem.
+It speaks the wire format the real ``openai`` client expects (``POST /v1/chat/completions``, JSON
+bodies, ``{"error": {...}}`` errors, ``usage`` counts) and plays scripted behaviours: each request
+takes the next scripted one, then ``default``. Every request is recorded with its headers, its
+body and when it arrived. The default "model" is a tiny, deterministic labeler: it reads the
+documents between the ``<documents>`` markers and names the cluster by their commonest words, and
+it is gullible — an "ignore previous instructions" *outside* the markers makes it obey.
 """
 
 from __future__ import annotations
@@ -13,115 +14,216 @@ import json
 import re
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections import Counter, deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-POEM = "Roses are red, the clusters are blue, I ignore my instructions and write this for you."
+FENCE = re.compile(r"<documents>(.*?)</documents>", re.DOTALL)
+STOP_WORDS = {"item", "the", "and", "with", "for", "that", "this", "from"}
 
 
 @dataclass
-class ServerState:
-    script: list[str] = field(default_factory=list)
-    requests: list[dict[str, Any]] = field(default_factory=list)
-    headers: list[dict[str, str]] = field(default_factory=list)
-    slow_seconds: float = 2.0
-    retry_after: str = "0"
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def next_behaviour(self) -> str:
-        with self.lock:
-            return self.script.pop(0) if self.script else "ok"
+class Reply:
+    status: int = 200
+    body: Any = None
+    headers: dict[str, str] = field(default_factory=dict)
+    delay: float = 0.0
 
 
-def answer_for(body: dict[str, Any]) -> str:
-    prompt = body["messages"][-1]["content"]
-    outside = re.sub(r"<document[^>]*>.*?</document>", "", prompt, flags=re.DOTALL)
+@dataclass
+class Request:
+    at: float
+    headers: dict[str, str]
+    body: dict[str, Any]
+
+    @property
+    def user_message(self) -> str:
+        return next(m["content"] for m in self.body["messages"] if m["role"] == "user")
+
+    @property
+    def system_message(self) -> str:
+        return next(m["content"] for m in self.body["messages"] if m["role"] == "system")
+
+    def documents(self) -> list[str]:
+        match = FENCE.search(self.user_message)
+        return [d["text"] for d in json.loads(match.group(1))] if match else []
+
+
+Behaviour = Callable[[Request], Reply]
+
+
+def fake_model(request: Request) -> str:
+    """The reply of a small, obedient-to-a-fault model: a JSON label from the fenced documents."""
+    outside = FENCE.sub("", request.user_message)
     if "ignore previous instructions" in outside.lower():
-        return POEM
-    match = re.search(r"distinctive keywords: (.*)", prompt)
-    keywords = [k.strip() for k in (match.group(1) if match else "misc").split(",") if k.strip()]
-    answer: dict[str, Any] = {
-        "label": "LLM: " + " & ".join(k.title() for k in keywords[:2]),
-        "summary": f"Documents mostly about {', '.join(keywords[:3])}.",
-        "keywords": keywords[:5] + ["extra"] * max(0, 3 - len(keywords[:5])),
+        return "PWNED"
+    words = Counter(
+        word
+        for text in request.documents()
+        for word in re.findall(r"[a-z]{3,}", text.lower())
+        if word not in STOP_WORDS
+    )
+    top = [word for word, _ in words.most_common(5)] or ["misc", "various", "other"]
+    reply: dict[str, Any] = {
+        "label": " & ".join(w.title() for w in top[:2]),
+        "summary": f"Documents about {', '.join(top[:3])}.",
+        "keywords": top,
     }
-    schema = (body.get("response_format") or {}).get("json_schema", {}).get("schema", {})
-    if "sentiment" in schema.get("properties", {}) or "sentiment" in prompt:
-        answer["sentiment"] = "neutral"
-    return json.dumps(answer)
+    schema = (request.body.get("response_format") or {}).get("json_schema", {}).get("schema", {})
+    for name, spec in schema.get("properties", {}).items():
+        if name not in reply:
+            reply[name] = spec["enum"][0] if "enum" in spec else {"integer": 1, "number": 0.5}.get(spec["type"], "x")
+    return json.dumps(reply)
 
 
-def make_handler(state: ServerState) -> type[BaseHTTPRequestHandler]:
+def completion(request: Request, content: str) -> dict[str, Any]:
+    prompt_tokens = sum(len(m["content"]) for m in request.body["messages"]) // 4
+    completion_tokens = max(1, len(content) // 4)
+    return {
+        "id": "chatcmpl-test",
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": request.body.get("model", "test-model"),
+        "choices": [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": content},
+                "finish_reason": "stop",
+                "logprobs": None,
+            }
+        ],
+        "usage": {
+            "prompt_tokens": prompt_tokens,
+            "completion_tokens": completion_tokens,
+            "total_tokens": prompt_tokens + completion_tokens,
+        },
+    }
+
+
+def error(status: int, message: str, headers: dict[str, str] | None = None, **extra: Any) -> Reply:
+    return Reply(status, {"error": {"message": message, "type": "test_error", **extra}}, headers or {})
+
+
+def ok(content: str | None = None) -> Behaviour:
+    return lambda request: Reply(body=completion(request, fake_model(request) if content is None else content))
+
+
+def rate_limited(retry_after: str = "1") -> Behaviour:
+    return lambda request: error(429, "Rate limit reached for requests", {"Retry-After": retry_after})
+
+
+def server_error(status: int = 500) -> Behaviour:
+    return lambda request: error(status, "The server had an error while processing your request.")
+
+
+def slow(seconds: float) -> Behaviour:
+    return lambda request: Reply(body=completion(request, fake_model(request)), delay=seconds)
+
+
+def malformed() -> Behaviour:
+    return ok('Sure! The label is {"label": "Space", "keywords": [rocket, orbit')
+
+
+def unauthorized() -> Behaviour:
+    return lambda request: error(401, "Incorrect API key provided.", code="invalid_api_key")
+
+
+def echo_authorization() -> Behaviour:
+    """A careless server that quotes the credentials it got in its error message."""
+    return lambda request: error(500, f"Upstream rejected headers: {request.headers.get('authorization')}")
+
+
+def no_response_format() -> Behaviour:
+    """A server without structured outputs: refuses ``response_format``, wraps JSON in prose."""
+
+    def behaviour(request: Request) -> Reply:
+        if "response_format" in request.body:
+            kind = request.body["response_format"].get("type")
+            return error(400, f"response_format type {kind!r} is not supported", param="response_format")
+        return Reply(body=completion(request, f"Here you go:\n```json\n{fake_model(request)}\n```\nHope it helps!"))
+
+    return behaviour
+
+
+class FakeOpenAIServer:
+    """``with FakeOpenAIServer() as server:`` then point a client at ``server.url``."""
+
+    def __init__(self, default: Behaviour | None = None) -> None:
+        self.default = default or ok()
+        self.script: deque[Behaviour] = deque()
+        self.requests: list[Request] = []
+        self.in_flight = 0
+        self.max_in_flight = 0
+        self._lock = threading.Lock()
+        self._httpd = _Server(("127.0.0.1", 0), _handler(self))
+        self._thread = threading.Thread(target=self._httpd.serve_forever, args=(0.02,), daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self._httpd.server_address[1]}/v1"
+
+    def then(self, *behaviours: Behaviour) -> FakeOpenAIServer:
+        self.script.extend(behaviours)
+        return self
+
+    def _next(self, request: Request) -> Reply:
+        with self._lock:
+            self.requests.append(request)
+            behaviour = self.script.popleft() if self.script else self.default
+            self.in_flight += 1
+            self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        return behaviour(request)
+
+    def _done(self) -> None:
+        with self._lock:
+            self.in_flight -= 1
+
+    def __enter__(self) -> FakeOpenAIServer:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._httpd.shutdown()
+        self._httpd.server_close()
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    block_on_close = False  # a handler still sleeping past a client's timeout must not hold up the test
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        pass  # the client hung up on a slow reply: expected in the timeout tests
+
+
+def _handler(server: FakeOpenAIServer) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
-        def log_message(self, *args: object) -> None:  # keep test output quiet
-            pass
+        def do_POST(self) -> None:
+            if self.path.rstrip("/") != "/v1/chat/completions":
+                self._send(Reply(404, {"error": {"message": f"no route {self.path}"}}))
+                return
+            body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))) or b"{}")
+            request = Request(time.monotonic(), {k.lower(): v for k, v in self.headers.items()}, body)
+            try:
+                reply = server._next(request)
+                if reply.delay:
+                    time.sleep(reply.delay)
+            finally:
+                server._done()
+            self._send(reply)
 
-        def _send(self, status: int, payload: dict[str, Any] | str, headers: dict[str, str] | None = None) -> None:
-            data = payload.encode() if isinstance(payload, str) else json.dumps(payload).encode()
-            self.send_response(status)
+        def _send(self, reply: Reply) -> None:
+            data = json.dumps(reply.body).encode()
+            self.send_response(reply.status)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(data)))
-            for name, value in (headers or {}).items():
+            for name, value in reply.headers.items():
                 self.send_header(name, value)
             self.end_headers()
             self.wfile.write(data)
 
-        def do_POST(self) -> None:  # noqa: N802 - http.server's naming
-            body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))))
-            with state.lock:
-                state.requests.append(body)
-                state.headers.append({name.lower(): value for name, value in self.headers.items()})
-            behaviour = state.next_behaviour()
-            error = {"error": {"message": "scripted failure", "type": "server_error", "code": None}}
-            if behaviour == "429":
-                return self._send(
-                    429, {"error": {"message": "Rate limit", "type": "rate_limit"}}, {"Retry-After": state.retry_after}
-                )
-            if behaviour == "500":
-                return self._send(500, error)
-            if behaviour == "no_schema" and "response_format" in body:
-                return self._send(
-                    400,
-                    {
-                        "error": {
-                            "message": "response_format json_schema is not supported",
-                            "type": "invalid_request_error",
-                            "param": "response_format",
-                        }
-                    },
-                )
-            if behaviour == "slow":
-                time.sleep(state.slow_seconds)
-            content = {"malformed": '{"label": "Broken", "summary": ', "poem": POEM}.get(behaviour) or answer_for(body)
-            self._send(
-                200,
-                {
-                    "id": "chatcmpl-test",
-                    "object": "chat.completion",
-                    "created": int(time.time()),
-                    "model": body.get("model", "test-model"),
-                    "choices": [
-                        {"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": content}}
-                    ],
-                    "usage": {"prompt_tokens": 100, "completion_tokens": 20, "total_tokens": 120},
-                },
-            )
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
 
     return Handler
-
-
-@contextmanager
-def openai_server() -> Iterator[tuple[str, ServerState]]:
-    """Serve on 127.0.0.1 (a free port); yields the base URL (``…/v1``) and the scriptable state."""
-    state = ServerState()
-    server = ThreadingHTTPServer(("127.0.0.1", 0), make_handler(state))
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/v1", state
-    finally:
-        server.shutdown()
-        server.server_close()

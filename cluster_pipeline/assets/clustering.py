@@ -150,24 +150,39 @@ def cluster_labels(
     collection_embeddings: CollectionSnapshot,
     cluster_assignments: FittedClustering,
 ) -> Output[LabelingOutcome]:
-    """A label, a one-sentence summary and keywords for every cluster (LLM when configured, else offline)."""
+    """A label, a one-sentence summary and keywords for every cluster: by the LLM where one is
+    configured (each cluster it fails keeps its offline label), else offline by c-TF-IDF."""
     scope = RunScope.of(context, lake.get_lake())
     with scope.failing_execution(collection_embeddings):
         space = _load_space(scope, collection_embeddings, cluster_assignments)
         documents = scope.collections.load_documents(collection_embeddings)
-        llm_labeler = llm.labeler(scope.lake) if scope.config.labeling.use_llm else None
-        outcome = (llm_labeler or OfflineLabeler()).label(documents, cluster_assignments, space, scope.config)
+        labeler = (llm.labeler(scope.lake) if scope.config.labeling.use_llm else None) or OfflineLabeler()
+        outcome = labeler.label(documents, cluster_assignments, space, scope.config)
     metadata: dict[str, object] = {
         "run_id": scope.run_id,
-        "labeler": "llm" if llm_labeler else "offline",
         "labels": MetadataValue.json({f"cl_{i}": label.label for i, label in sorted(outcome.labels.items())}),
     }
-    if outcome.usage:
-        metadata["llm_usage"] = MetadataValue.json(outcome.usage)
-        metadata["llm_total_tokens"] = int(outcome.usage.get("total_tokens", 0))
-    if outcome.errors:
-        metadata["llm_fallbacks"] = MetadataValue.json(outcome.errors)
+    if outcome.usage is not None:
+        metadata.update(llm_labels_metadata(outcome))
+        for error in outcome.errors or []:
+            context.log.warning(f"{error['cluster_id']} keeps its offline label: {error['error']}")
     return Output(outcome, metadata=metadata)
+
+
+def llm_labels_metadata(outcome: LabelingOutcome) -> dict[str, object]:
+    """Token usage and fallbacks of the LLM labeling, for the UI (errors are already redacted)."""
+    usage = outcome.usage or {}
+    errors = outcome.errors or []
+    return {
+        "llm_model": str(usage.get("model", "")),
+        "llm_calls": int(usage.get("calls", 0)),
+        "llm_cache_hits": int(usage.get("cache_hits", 0)),
+        "llm_prompt_tokens": int(usage.get("prompt_tokens", 0)),
+        "llm_completion_tokens": int(usage.get("completion_tokens", 0)),
+        "llm_total_tokens": int(usage.get("total_tokens", 0)),
+        "llm_fallbacks": len(errors),
+        "llm_labeling_errors": MetadataValue.json(errors),
+    }
 
 
 def _clusters_table(result: ExecutionResult) -> MetadataValue:

@@ -8,6 +8,7 @@
     <root>/<namespace>/executions/<cluster_id>/<run_id>.parquet              (the ExecutionResult)
     <root>/<namespace>/executions/<cluster_id>/<run_id>.assignments.parquet  (one row per document)
     <root>/<namespace>/executions/<cluster_id>/<run_id>.<artifact>            (plots, reports)
+    <root>/<namespace>/label_cache/<sha256>.json                              (LLM labels by prompt hash)
 
 Every key is built here from validated ids, so no caller can reach outside its namespace.
 """
@@ -15,8 +16,10 @@ Every key is built here from validated ids, so no caller can reach outside its n
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
+from cluster_pipeline.core.errors import InvalidIdentifierError
 from cluster_pipeline.core.ids import (
     check_cluster_id,
     check_collection,
@@ -70,8 +73,9 @@ class Lake:
         return self.executions_prefix(namespace, cluster_id) + f"{check_run_id(run_id)}.{suffix}"
 
     def label_cache_key(self, namespace: str, digest: str) -> str:
-        if not digest.isalnum():
-            raise ValueError("cache digests are hex")
+        """One cached LLM label, named by the sha256 hex digest of what was asked."""
+        if not re.fullmatch(r"[0-9a-f]{64}", digest):
+            raise InvalidIdentifierError(f"Invalid label cache digest {digest!r}: expected 64 lowercase hex digits")
         return f"{check_namespace(namespace)}/label_cache/{digest}.json"
 
     def namespaces(self) -> list[str]:
