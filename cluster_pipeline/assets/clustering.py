@@ -264,6 +264,7 @@ def execution_result(
             cluster_quality,
             cluster_labels,
             timings,
+            scope.config.plot_projection,
         )
     SPACE_CACHE.clear()
     result = published.result

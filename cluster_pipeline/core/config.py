@@ -163,6 +163,9 @@ class ClusterConfig(BaseModel):
     parameters: dict[str, Any] = Field(default_factory=dict)
     preprocessing: Preprocessing = Field(default_factory=Preprocessing)
     metric_sample_size: int = Field(10_000, ge=100, description="Silhouette is sampled above this many points.")
+    plot_projection: Literal["pca", "umap"] = Field(
+        "pca", description="2-D projection of the result's picture; 'umap' when umap-learn is installed."
+    )
     labeling: LabelingOptions = Field(default_factory=LabelingOptions)
     triggers: Triggers = Field(default_factory=Triggers)
     checks: QualityChecks = Field(default_factory=QualityChecks)

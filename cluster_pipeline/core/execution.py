@@ -239,6 +239,7 @@ def publish_result(
     metrics: QualityMetrics | None,
     outcome: LabelingOutcome,
     timings: dict[str, float],
+    projection: str = "pca",
 ) -> PublishedResult:
     """Drift, pictures, assignments, then the ExecutionResult itself: the last write is the commit point."""
     from cluster_pipeline.core.plots import projection_png, sizes_png
@@ -246,7 +247,9 @@ def publish_result(
     drift = drift_against_previous(results, base, document_ids, fitted, space)
     result = completed_result(base, fitted, metrics, outcome, timings).with_updates(drift=drift)
     names = [c.label for c in result.centroids or []]
-    images = {"projection": projection_png(space, fitted.labels, names)} if fitted.num_clusters else {}
+    images = (
+        {"projection": projection_png(space, fitted.labels, names, method=projection)} if fitted.num_clusters else {}
+    )
     images["sizes"] = sizes_png(list(fitted.cluster_sizes), names, fitted.num_noise)
     artifacts = {}
     for name, png in images.items():
@@ -322,6 +325,14 @@ def execute(
             outcome = (labeler or OfflineLabeler()).label(documents, fitted, space, config)
         with timer.step("write"):
             published = publish_result(
-                results, base, documents["document_id"], fitted, space, metrics, outcome, timer.timings
+                results,
+                base,
+                documents["document_id"],
+                fitted,
+                space,
+                metrics,
+                outcome,
+                timer.timings,
+                config.plot_projection,
             )
     return published.result

@@ -30,20 +30,20 @@ def _png(figure: plt.Figure) -> bytes:
     return buffer.getvalue()
 
 
-def project_2d(space: np.ndarray, method: str = "pca", random_state: int = 0) -> np.ndarray:
-    """Two coordinates per row: PCA (default), or UMAP when chosen and installed."""
+def project_2d(space: np.ndarray, method: str = "pca", random_state: int = 0) -> tuple[np.ndarray, str]:
+    """Two coordinates per row and the method used: PCA (default), or UMAP when chosen and installed."""
     if method == "umap":
         try:
             import umap  # type: ignore[import-not-found]
 
-            return np.asarray(umap.UMAP(n_components=2, random_state=random_state).fit_transform(space))
+            return np.asarray(umap.UMAP(n_components=2, random_state=random_state).fit_transform(space)), "umap"
         except ImportError:
             pass
     from sklearn.decomposition import PCA
 
     if space.shape[1] <= 2:
-        return np.pad(space, ((0, 0), (0, 2 - space.shape[1])))
-    return PCA(n_components=2, random_state=random_state).fit_transform(space)
+        return np.pad(space, ((0, 0), (0, 2 - space.shape[1]))), "pca"
+    return PCA(n_components=2, random_state=random_state).fit_transform(space), "pca"
 
 
 def projection_png(
@@ -57,7 +57,7 @@ def projection_png(
 ) -> bytes:
     """Scatter of the (sampled) points in 2-D, one colour per cluster, noise grey, labels at centres."""
     rows = np.arange(len(labels)) if len(labels) <= max_points else stratified_sample(labels, max_points, random_state)
-    xy = project_2d(space[rows], method, random_state)
+    xy, method = project_2d(space[rows], method, random_state)
     sampled = labels[rows]
     figure, axes = plt.subplots(figsize=(10, 7.5))
     colours = plt.get_cmap("tab20")
