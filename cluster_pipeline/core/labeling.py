@@ -1,28 +1,43 @@
-"""Offline cluster names: class-based TF-IDF keywords and the most central documents.
+"""Offline cluster names (BERTopic's keyword stage): class-based TF-IDF keywords and central documents.
 
-As in BERTopic, each cluster's texts are joined into one "class document" and words are weighted
-by ``tf(t, c) / |c| · log(1 + A / f(t))`` (A: mean words per class, f(t): t's count over all
-classes), so the keywords are the words that set a cluster apart, not the words every cluster
-uses. Representative documents are the most central members, diversified by maximal marginal
-relevance. With no text, low-cardinality metadata names the cluster; with neither, ``Cluster N``.
+Needs no network and never fails for want of text: without text, low-cardinality metadata names a
+cluster, and with neither a cluster is ``Cluster N``. The LLM labeler reuses the pieces here.
 """
 
 from __future__ import annotations
 
+import html
+import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
+from scipy import sparse
+from sklearn.feature_extraction.text import CountVectorizer
+
+from cluster_pipeline.core.errors import ConfigurationError, InvalidEmbeddingsError
 
 MAX_LABEL_CHARS = 60
 MAX_SUMMARY_CHARS = 300
+EXAMPLE_CHARS = 80
+LABEL_WORDS = 3
 DEFAULT_TEXT_FIELDS = ("title", "text")
 MAX_METADATA_CARDINALITY = 50
+PRESELECT_FACTOR = 20
+# cosine similarity above which two members count as the same document for MMR
+DUPLICATE_SIMILARITY = 0.99999
+# words of 2-40 unicode letters: no numbers, ids, one-letter debris or base64-like runs
+TOKEN_PATTERN = r"(?u)\b[^\W\d_]{2,40}\b"
+# scraped news text carries markup, entities with their "&" lost ("#39;", "quot;") and links
+MARKUP = re.compile(r"<[^>]*>|&?#\d+;|&?\b(?:quot|amp|lt|gt|nbsp|apos);|https?://\S+|www\.\S+")
+CHUNK_ROWS = 65536
 
 
 @dataclass(frozen=True)
 class ClusterLabel:
+    """What a person reads about one cluster; ``metadata`` holds extra fields an LLM schema asked for."""
+
     label: str
     summary: str
     keywords: list[str]
@@ -31,55 +46,101 @@ class ClusterLabel:
     metadata: dict[str, object] = field(default_factory=dict)
 
 
-def class_tfidf_keywords(texts_by_cluster: Mapping[int, Sequence[str]], *, top_n: int = 8) -> dict[int, list[str]]:
-    """The ``top_n`` most distinctive words of each cluster by class-based TF-IDF."""
-    from sklearn.feature_extraction.text import CountVectorizer
+def class_tfidf_keywords(
+    texts_by_cluster: Mapping[int, Sequence[str]], *, top_n: int = 8, distinctiveness: float = 0.25
+) -> dict[int, list[str]]:
+    """The ``top_n`` words that most set each cluster apart, by BERTopic's class-based TF-IDF.
 
+    Each cluster's texts form one class document; ``W = tf(t, c) / |c| · log(1 + A / f(t))`` (A: mean
+    words per class, f(t): t's count over all classes). With few clusters that idf barely varies, so
+    words frequent everywhere ("said", "new") would outrank the topic's own. Words concentrated in the
+    cluster therefore lead: ``tf(t, c) / f(t) >= p + distinctiveness · (1 - p)``, p being the cluster's
+    share of all words; the rest only fill up the list. Each group is in c-TF-IDF order.
+
+    Parameters
+    ----------
+    texts_by_cluster : cluster index -> its texts; empty or None texts are skipped.
+    top_n : keywords per cluster.
+    distinctiveness : 0 ranks by c-TF-IDF alone; up to 1, how concentrated a word must be to lead.
+
+    Returns
+    -------
+    dict[int, list[str]]
+        Lowercase keywords per cluster, best first (ties alphabetical); fewer than ``top_n`` when the
+        cluster has fewer distinct words, empty when it has none. One cluster alone works too.
+    """
     clusters = sorted(texts_by_cluster)
-    documents = [" ".join(texts_by_cluster[c]) for c in clusters]
-    if not any(doc.strip() for doc in documents):
-        return {c: [] for c in clusters}
-    vectorizer = CountVectorizer(stop_words="english", token_pattern=r"(?u)\b[^\W\d_][^\W\d_]+\b", lowercase=True)
+    documents = [" ".join(_clean(t) for t in texts_by_cluster[c] if isinstance(t, str) and t) for c in clusters]
+    vectorizer = CountVectorizer(stop_words="english", token_pattern=TOKEN_PATTERN, dtype=np.float64)
     try:
-        counts = vectorizer.fit_transform(documents).astype(np.float64)
-    except ValueError:  # only stop words
+        tf = sparse.csr_matrix(vectorizer.fit_transform(documents))
+    except ValueError:  # no words left once stop words are gone
         return {c: [] for c in clusters}
     words = vectorizer.get_feature_names_out()
-    tf = counts.toarray()
-    class_sizes = tf.sum(axis=1, keepdims=True)
-    frequency = tf.sum(axis=0)
-    average_words = class_sizes.mean()
-    weights = (tf / np.maximum(class_sizes, 1)) * np.log1p(average_words / np.maximum(frequency, 1))
+    class_sizes = np.asarray(tf.sum(axis=1)).ravel()
+    frequency = np.asarray(tf.sum(axis=0)).ravel()
+    class_shares = class_sizes / class_sizes.sum()
+    idf = np.log1p(class_sizes.mean() / frequency)
+    weights = sparse.csr_matrix(sparse.diags(1.0 / np.maximum(class_sizes, 1.0)) @ tf @ sparse.diags(idf))
     keywords = {}
     for row, cluster in enumerate(clusters):
-        order = np.lexsort((words, -weights[row]))
-        keywords[cluster] = [str(words[i]) for i in order[:top_n] if tf[row, i] > 0]
+        start, end = weights.indptr[row], weights.indptr[row + 1]
+        columns, values = weights.indices[start:end], weights.data[start:end]
+        share = tf.data[start:end] / frequency[columns]
+        bar = class_shares[row] + distinctiveness * (1.0 - class_shares[row]) - 1e-9
+        common = share < bar if distinctiveness > 0 else np.zeros(len(columns), dtype=bool)
+        order = np.lexsort((words[columns], -values, common))[:top_n]
+        keywords[cluster] = [str(words[columns[i]]) for i in order]
     return keywords
 
 
 def representative_indices(X: np.ndarray, centroid: np.ndarray, *, n: int = 10, diversity: float = 0.3) -> np.ndarray:
-    """Up to ``n`` row indices of ``X``: the most central first, then by maximal marginal relevance.
+    """Up to ``n`` row indices of ``X``: the most central member first, then by maximal marginal relevance.
 
-    MMR trades similarity to the centroid against similarity to what was already chosen, so a cluster
-    full of near-duplicates still shows different documents.
+    MMR scores a candidate by ``(1 - diversity) · cos(x, centroid) - diversity · max cos(x, chosen)``, so a
+    cluster full of near-duplicates still shows different documents; exact duplicates of a chosen member
+    are never picked. Only the ``20 · n`` most central members (one matrix product) enter the MMR loop.
+
+    Parameters
+    ----------
+    X : (m, d) float32, the members of one cluster.
+    centroid : (d,) the cluster's centre in the same space.
+    n : how many representatives at most.
+    diversity : 0 ranks by centrality alone, 1 by novelty alone.
+
+    Returns
+    -------
+    np.ndarray
+        (k,) int64 indices into ``X``, k <= min(n, m).
     """
-    if len(X) == 0:
+    if not 0.0 <= diversity <= 1.0:
+        raise ConfigurationError(f"diversity must be between 0 and 1, got {diversity}")
+    if len(X) == 0 or n <= 0:
         return np.array([], dtype=np.int64)
-    unit = X / np.maximum(np.linalg.norm(X, axis=1, keepdims=True), 1e-12)
-    center = centroid / max(float(np.linalg.norm(centroid)), 1e-12)
-    relevance = unit @ center
-    candidates = np.argsort(-relevance, kind="stable")[: max(20 * n, n)]
-    chosen = [int(candidates[0])]
-    pool = [int(i) for i in candidates[1:]]
-    while pool and len(chosen) < n:
-        similarity_to_chosen = (unit[pool] @ unit[chosen].T).max(axis=1)
-        scores = (1 - diversity) * relevance[pool] - diversity * similarity_to_chosen
+    norms = np.maximum(np.sqrt(np.einsum("ij,ij->i", X, X, dtype=np.float64)), 1e-12)
+    relevance = (X @ np.asarray(centroid, dtype=X.dtype)).astype(np.float64)
+    relevance /= norms * max(float(np.linalg.norm(centroid)), 1e-12)
+    pool = np.arange(len(X))
+    if len(X) > PRESELECT_FACTOR * n:
+        pool = np.argpartition(-relevance, PRESELECT_FACTOR * n - 1)[: PRESELECT_FACTOR * n]
+    pool = pool[np.lexsort((pool, -relevance[pool]))]
+    unit = X[pool].astype(np.float64) / norms[pool, None]
+    scores_base = (1.0 - diversity) * relevance[pool]
+    closest = unit @ unit[0]
+    available = closest < DUPLICATE_SIMILARITY
+    chosen = [0]
+    while len(chosen) < n and available.any():
+        scores = np.where(available, scores_base - diversity * closest, -np.inf)
         best = int(np.argmax(scores))
-        chosen.append(pool.pop(best))
-    return np.array(chosen, dtype=np.int64)
+        chosen.append(best)
+        similarity = unit @ unit[best]
+        closest = np.maximum(closest, similarity)
+        available &= similarity < DUPLICATE_SIMILARITY
+    return pool[chosen].astype(np.int64)
 
 
 def text_columns(documents: pd.DataFrame, text_fields: Sequence[str] | None) -> list[str]:
+    """The columns to read text from: ``text_fields`` that exist, else title/text, else prose-like strings."""
     if text_fields:
         return [c for c in text_fields if c in documents.columns]
     preferred = [c for c in DEFAULT_TEXT_FIELDS if c in documents.columns]
@@ -87,54 +148,13 @@ def text_columns(documents: pd.DataFrame, text_fields: Sequence[str] | None) -> 
         return preferred
     prose = []
     for column in documents.columns:
-        if column == "document_id" or not pd.api.types.is_string_dtype(documents[column]):
-            continue
-        values = documents[column].dropna().astype(str).head(200)
-        if len(values) and values.str.contains(" ").mean() > 0.5:
-            prose.append(column)
-    return prose
-
-
-def _metadata_columns(documents: pd.DataFrame, exclude: Sequence[str]) -> list[str]:
-    columns = []
-    for column in documents.columns:
-        if column == "document_id" or column in exclude:
-            continue
         series = documents[column]
-        if (pd.api.types.is_string_dtype(series) or isinstance(series.dtype, pd.CategoricalDtype)) and (
-            1 <= series.nunique(dropna=True) <= MAX_METADATA_CARDINALITY
-        ):
-            columns.append(column)
-    return columns
-
-
-def clip(text: str, limit: int) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
-
-
-def _join_words(words: Sequence[str]) -> str:
-    if len(words) <= 1:
-        return "".join(words)
-    return ", ".join(words[:-1]) + " and " + words[-1]
-
-
-def _distinct_labels(keywords: Mapping[int, list[str]]) -> dict[int, str]:
-    """Top 3 keywords, title-cased; when two clusters would share a label, add the next keyword."""
-    labels: dict[int, str] = {}
-    depth = {c: 3 for c in keywords}
-    for _ in range(8):
-        labels = {c: " / ".join(w.title() for w in words[: depth[c]]) for c, words in keywords.items()}
-        seen: dict[str, list[int]] = {}
-        for c, label in labels.items():
-            seen.setdefault(label, []).append(c)
-        clashes = [cs for cs in seen.values() if len(cs) > 1]
-        if not clashes:
-            break
-        for cs in clashes:
-            for c in cs:
-                depth[c] += 1
-    return {c: clip(label, MAX_LABEL_CHARS) for c, label in labels.items()}
+        if column != "document_id" and series.dtype != "category" and pd.api.types.is_string_dtype(series):
+            # category-like values ("New York", "Sci/Tech") are short; prose has several words
+            words = [len(v.split()) for v in series.dropna().head(200) if isinstance(v, str)]
+            if words and np.median(words) >= 4:
+                prose.append(column)
+    return prose
 
 
 def label_clusters_offline(
@@ -148,78 +168,207 @@ def label_clusters_offline(
     max_docs_per_cluster: int = 2000,
     random_state: int = 0,
 ) -> dict[int, ClusterLabel]:
-    """A label, a one-sentence summary and keywords for every cluster index in ``labels`` (noise skipped).
+    """A label, a one-sentence summary and keywords for every cluster in ``labels``, without an LLM.
 
     Parameters
     ----------
-    documents : one row per document in the order of ``X``; ``document_id`` and metadata columns.
-    labels : (n,) cluster index per row, -1 for noise.
+    documents : one row per document in the order of ``X``; ``document_id``, text and metadata columns.
+    labels : (n,) int cluster index per row, -1 (any negative) for noise, which gets no label.
     X : (n, d) float32, the clustered space (for central documents).
     text_fields : text columns; default ``title``/``text`` where present, else prose-like string columns.
+    num_keywords : keywords per cluster.
+    num_representatives : representative documents per cluster.
     max_docs_per_cluster : members sampled (seeded) for keywords, so large collections stay fast.
+    random_state : seed of that sample; the same seed gives the same labels.
+
+    Returns
+    -------
+    dict[int, ClusterLabel]
+        One label per cluster index present in ``labels``; labels of different clusters are distinct.
     """
-    rng = np.random.default_rng(random_state)
-    clusters = sorted(int(c) for c in np.unique(labels) if c >= 0)
-    columns_with_text = text_columns(documents, text_fields)
-    texts = (
-        documents[columns_with_text].fillna("").astype(str).agg(" ".join, axis=1).to_numpy()
-        if columns_with_text
-        else None
-    )
-    ids = documents["document_id"].astype(str).to_numpy()
-    members = {c: np.flatnonzero(labels == c) for c in clusters}
-    central: dict[int, np.ndarray] = {}
-    for c in clusters:
-        rows = members[c]
-        central[c] = rows[representative_indices(X[rows], X[rows].mean(axis=0), n=num_representatives)]
-
+    labels = np.asarray(labels).astype(np.int64, copy=False)
+    if X.ndim != 2 or not len(documents) == len(labels) == len(X):
+        raise InvalidEmbeddingsError(
+            f"Cannot label clusters: {len(documents)} documents, {len(labels)} labels and {len(X)} embedding rows "
+            "must match; pass the matrix that was clustered."
+        )
+    order = np.argsort(labels, kind="stable")
+    ordered = labels[order]
+    clusters = [int(c) for c in np.unique(labels) if c >= 0]
+    starts, ends = np.searchsorted(ordered, clusters, "left"), np.searchsorted(ordered, clusters, "right")
+    members = {c: order[start:end] for c, start, end in zip(clusters, starts, ends, strict=True)}
+    ids = (documents["document_id"] if "document_id" in documents else documents.index.to_series()).astype(str)
+    central = _representatives(X, labels, members, num_representatives)
+    columns = text_columns(documents, text_fields)
     keywords: dict[int, list[str]] = {}
-    if texts is not None:
-        sampled = {
-            c: rows if len(rows) <= max_docs_per_cluster else rng.choice(rows, max_docs_per_cluster, replace=False)
-            for c, rows in members.items()
-        }
-        keywords = class_tfidf_keywords({c: list(texts[rows]) for c, rows in sampled.items()}, top_n=num_keywords)
-    if texts is not None and any(keywords.values()):
-        names = _distinct_labels({c: keywords[c] or [f"cluster {c}"] for c in clusters})
-        headline_column = "title" if "title" in columns_with_text else columns_with_text[0]
-        result = {}
-        for c in clusters:
-            example = clip(str(documents[headline_column].iloc[central[c][0]] or ""), 80)
-            about = _join_words(keywords[c][:3]) or "miscellaneous topics"
-            summary = f"{len(members[c])} documents about {about}" + (f', e.g. "{example}".' if example else ".")
-            result[c] = ClusterLabel(names[c], clip(summary, MAX_SUMMARY_CHARS), keywords[c], list(ids[central[c]]))
-        return result
-    return _label_from_metadata(documents, clusters, members, central, ids, exclude=columns_with_text)
-
-
-def _label_from_metadata(
-    documents: pd.DataFrame,
-    clusters: list[int],
-    members: Mapping[int, np.ndarray],
-    central: Mapping[int, np.ndarray],
-    ids: np.ndarray,
-    exclude: Sequence[str],
-) -> dict[int, ClusterLabel]:
-    columns = _metadata_columns(documents, exclude)
+    if columns:
+        sampled = {}
+        for c, rows in members.items():
+            rng = np.random.default_rng([random_state, c])
+            sampled[c] = rows if len(rows) <= max_docs_per_cluster else rng.choice(rows, max_docs_per_cluster, False)
+        keywords = class_tfidf_keywords(
+            {c: _texts(documents, rows, columns) for c, rows in sampled.items()}, top_n=num_keywords
+        )
+    metadata = _metadata_columns(documents, exclude=columns)
     result = {}
     for c in clusters:
-        rows = members[c]
-        if columns:
-            best = None
-            for column in columns:
-                shares = documents[column].iloc[rows].value_counts(normalize=True)
-                if len(shares) and (best is None or shares.iloc[0] > best[2]):
-                    best = (column, str(shares.index[0]), float(shares.iloc[0]))
-            assert best is not None
-            column, value, share = best
-            top_values = documents[column].iloc[rows].value_counts().index[:8]
-            result[c] = ClusterLabel(
-                clip(f"{column}: {value}", MAX_LABEL_CHARS),
-                clip(f"{share:.0%} of {len(rows)} documents have {column} = {value}.", MAX_SUMMARY_CHARS),
-                [str(v) for v in top_values],
-                list(ids[central[c]]),
-            )
+        rows, representatives = members[c], central[c]
+        ids_c = ids.iloc[representatives].tolist()
+        if keywords.get(c):
+            result[c] = _text_label(len(rows), keywords[c], _example(documents, representatives, columns), ids_c)
         else:
-            result[c] = ClusterLabel(f"Cluster {c}", f"{len(rows)} documents.", [], list(ids[central[c]]))
-    return result
+            by_metadata = _metadata_label(documents, rows, metadata, num_keywords, ids_c)
+            fallback = ClusterLabel(f"Cluster {c}", f"Cluster {c} holds {_documents(len(rows))}.", [], ids_c)
+            result[c] = by_metadata or fallback
+    return _distinct(result, keywords)
+
+
+def _representatives(
+    X: np.ndarray, labels: np.ndarray, members: Mapping[int, np.ndarray], n: int
+) -> dict[int, np.ndarray]:
+    """Representative rows per cluster; centroids and centrality come chunk by chunk, never a copy of X."""
+    if not members:
+        return {}
+    valid = np.flatnonzero(labels >= 0)
+    indicator = sparse.csr_matrix((np.ones(len(valid)), (labels[valid], valid)), shape=(int(labels.max()) + 1, len(X)))
+    sizes = np.maximum(np.asarray(indicator.sum(axis=1)).ravel(), 1.0)
+    centroids = (np.asarray(indicator @ X, dtype=np.float64) / sizes[:, None]).astype(X.dtype)
+    relevance = np.zeros(len(X))
+    for start in range(0, len(valid), CHUNK_ROWS):
+        rows = valid[start : start + CHUNK_ROWS]
+        block = X[rows]
+        norms = np.maximum(np.linalg.norm(block, axis=1), 1e-12)
+        relevance[rows] = np.einsum("ij,ij->i", block, centroids[labels[rows]]) / norms
+    central = {}
+    for c, rows in members.items():
+        pool = rows
+        if len(rows) > PRESELECT_FACTOR * n:
+            pool = rows[np.argpartition(-relevance[rows], PRESELECT_FACTOR * n - 1)[: PRESELECT_FACTOR * n]]
+            pool = np.sort(pool)
+        central[c] = pool[representative_indices(X[pool], centroids[c], n=n)]
+    return central
+
+
+def _clean(text: str) -> str:
+    return " ".join(MARKUP.sub(" ", html.unescape(text)).replace("\\", " ").split())
+
+
+def _texts(documents: pd.DataFrame, rows: np.ndarray, columns: Sequence[str]) -> list[str]:
+    """One string per row: the non-empty text fields joined; None/NaN/blank fields are skipped."""
+    parts = [documents[c].iloc[rows].tolist() for c in dict.fromkeys(columns)]
+    return [
+        " ".join(str(v).strip() for v in row if isinstance(v, str) and v.strip()) for row in zip(*parts, strict=True)
+    ]
+
+
+def _example(documents: pd.DataFrame, rows: np.ndarray, columns: Sequence[str]) -> str:
+    """The most central document's title (or other first text field) that is not empty."""
+    preferred = sorted(columns, key=lambda c: c != "title")
+    for row in rows:
+        for column in preferred:
+            value = documents[column].iloc[row]
+            if isinstance(value, str) and _clean(value):
+                return _clean(value)
+    return ""
+
+
+def _metadata_columns(documents: pd.DataFrame, exclude: Sequence[str]) -> dict[str, pd.Series]:
+    """String/category/bool columns with a few repeated values (they can name a cluster): their value shares."""
+    limit = min(MAX_METADATA_CARDINALITY, max(2, len(documents) // 2))
+    columns = {}
+    for column in documents.columns:
+        series = documents[column]
+        categorical = isinstance(series.dtype, pd.CategoricalDtype) or pd.api.types.is_bool_dtype(series)
+        if column == "document_id" or column in exclude or not (categorical or pd.api.types.is_string_dtype(series)):
+            continue
+        if 1 <= series.nunique(dropna=True) <= limit:
+            columns[column] = series.value_counts(normalize=True, dropna=False)
+    return columns
+
+
+def _metadata_label(
+    documents: pd.DataFrame, rows: np.ndarray, columns: Mapping[str, pd.Series], num_keywords: int, ids: list[str]
+) -> ClusterLabel | None:
+    """Names a cluster by the metadata value most over-represented in it (ties: the larger share)."""
+    best: tuple[float, float, str, pd.Series] | None = None
+    for column, overall_shares in columns.items():
+        counts = documents[column].iloc[rows].value_counts(dropna=True)
+        counts = counts[counts > 0]
+        if counts.empty:
+            continue
+        share = float(counts.iloc[0] / len(rows))
+        overall = float(overall_shares.get(counts.index[0], 0.0))
+        if best is None or (share - overall, share) > best[:2]:
+            best = (share - overall, share, column, counts)
+    if best is None:
+        return None
+    _, share, column, counts = best
+    value = str(counts.index[0])
+    return ClusterLabel(
+        _clip(f"{column}: {value}", MAX_LABEL_CHARS),
+        _clip(f"{share:.0%} of {_documents(len(rows))} have {column} = {value}.", MAX_SUMMARY_CHARS),
+        [str(v) for v in counts.index[:num_keywords]],
+        ids,
+    )
+
+
+def _text_label(size: int, keywords: list[str], example: str, ids: list[str]) -> ClusterLabel:
+    words = _label_words(keywords, LABEL_WORDS)
+    top = keywords[:LABEL_WORDS]
+    about = top[0] if len(top) == 1 else ", ".join(top[:-1]) + " and " + top[-1]
+    opening = f"{_documents(size)} about {about}"
+    budget = min(EXAMPLE_CHARS, MAX_SUMMARY_CHARS - len(opening) - len(", e.g. “”."))
+    example = _clip(example, budget).rstrip(" .")
+    summary = f"{opening}, e.g. “{example}”." if example and budget >= 20 else f"{opening}."
+    return ClusterLabel(_render(words), _clip(summary, MAX_SUMMARY_CHARS), keywords, ids)
+
+
+def _label_words(keywords: Sequence[str], count: int) -> list[str]:
+    """The first ``count`` keywords, skipping plural/singular echoes of one already taken."""
+    words: list[str] = []
+    for word in keywords:
+        if len(words) < count and word.rstrip("s") not in {w.rstrip("s") for w in words}:
+            words.append(word)
+    return words
+
+
+def _render(words: Sequence[str]) -> str:
+    """Title-cased words joined by " / ", dropping words before clipping to the label limit."""
+    parts = [w.title() for w in words]
+    while len(" / ".join(parts)) > MAX_LABEL_CHARS and len(parts) > 1:
+        # a keyword added to break a tie is the one that must stay
+        del parts[-2 if len(parts) > LABEL_WORDS else -1]
+    return _clip(" / ".join(parts), MAX_LABEL_CHARS)
+
+
+def _distinct(labels: dict[int, ClusterLabel], keywords: Mapping[int, list[str]]) -> dict[int, ClusterLabel]:
+    """Colliding labels take their next keyword; any still equal get their cluster number appended."""
+    depth = dict.fromkeys(labels, LABEL_WORDS)
+    for _ in range(max((len(k) for k in keywords.values()), default=0)):
+        clashes = _clashes(labels)
+        grown = [c for c in clashes if keywords.get(c) and depth[c] < len(keywords[c])]
+        if not grown:
+            break
+        for c in grown:
+            depth[c] += 1
+            labels[c] = replace(labels[c], label=_render(_label_words(keywords[c], depth[c])))
+    for c in _clashes(labels):
+        suffix = f" (cluster {c})"
+        labels[c] = replace(labels[c], label=_clip(labels[c].label, MAX_LABEL_CHARS - len(suffix)) + suffix)
+    return labels
+
+
+def _clashes(labels: Mapping[int, ClusterLabel]) -> list[int]:
+    seen: dict[str, list[int]] = {}
+    for c, label in labels.items():
+        seen.setdefault(label.label.casefold(), []).append(c)
+    return sorted(c for group in seen.values() if len(group) > 1 for c in group)
+
+
+def _documents(count: int) -> str:
+    return f"{count:,} document" + ("" if count == 1 else "s")
+
+
+def _clip(text: str, limit: int) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
