@@ -162,6 +162,15 @@ class ClusterConfig(BaseModel):
     parameters: dict[str, Any] = Field(default_factory=dict)
     preprocessing: Preprocessing = Field(default_factory=Preprocessing)
     metric_sample_size: int = Field(10_000, ge=100, description="Silhouette is sampled above this many points.")
+    memory_budget_mb: int | None = Field(
+        None,
+        ge=64,
+        description="Cluster collections whose vectors exceed this by streaming row groups (k-means only): "
+        "MiniBatchKMeans partial_fit, a second pass to assign, sampled metrics. None: always in memory.",
+    )
+    hdbscan_backend: Literal["auto", "fast_hdbscan", "hdbscan", "sklearn"] = Field(
+        "auto", description="HDBSCAN implementation; 'auto' picks the fastest installed that supports the parameters."
+    )
     labeling: LabelingOptions = Field(default_factory=LabelingOptions)
     triggers: Triggers = Field(default_factory=Triggers)
     checks: QualityChecks = Field(default_factory=QualityChecks)

@@ -95,6 +95,15 @@ def _text_columns(documents: pd.DataFrame, text_fields: Sequence[str] | None) ->
     return prose
 
 
+def _joined_text(documents: pd.DataFrame, columns: Sequence[str], rows: np.ndarray) -> list[str]:
+    """The text columns of ``rows`` joined by spaces (only the sampled rows: large collections stay fast)."""
+    frame = documents.iloc[rows][list(columns)].fillna("").astype(str)
+    joined = frame.iloc[:, 0]
+    for column in columns[1:]:
+        joined = joined + " " + frame[column]
+    return joined.tolist()
+
+
 def _metadata_columns(documents: pd.DataFrame, exclude: Sequence[str]) -> list[str]:
     columns = []
     for column in documents.columns:
@@ -161,7 +170,6 @@ def label_clusters_offline(
     rng = np.random.default_rng(random_state)
     clusters = sorted(int(c) for c in np.unique(labels) if c >= 0)
     text_columns = _text_columns(documents, text_fields)
-    texts = documents[text_columns].fillna("").astype(str).agg(" ".join, axis=1).to_numpy() if text_columns else None
     ids = documents["document_id"].astype(str).to_numpy()
     members = {c: np.flatnonzero(labels == c) for c in clusters}
     central: dict[int, np.ndarray] = {}
@@ -170,13 +178,15 @@ def label_clusters_offline(
         central[c] = rows[representative_indices(X[rows], X[rows].mean(axis=0), n=num_representatives)]
 
     keywords: dict[int, list[str]] = {}
-    if texts is not None:
+    if text_columns:
         sampled = {
             c: rows if len(rows) <= max_docs_per_cluster else rng.choice(rows, max_docs_per_cluster, replace=False)
             for c, rows in members.items()
         }
-        keywords = class_tfidf_keywords({c: list(texts[rows]) for c, rows in sampled.items()}, top_n=num_keywords)
-    if texts is not None and any(keywords.values()):
+        keywords = class_tfidf_keywords(
+            {c: _joined_text(documents, text_columns, rows) for c, rows in sampled.items()}, top_n=num_keywords
+        )
+    if text_columns and any(keywords.values()):
         names = _distinct_labels({c: keywords[c] or [f"cluster {c}"] for c in clusters})
         headline_column = "title" if "title" in text_columns else text_columns[0]
         result = {}

@@ -4,7 +4,8 @@ Silhouette is the expensive one (O(N²·D)). It is computed here as chunked floa
 squared distances as ‖a‖² + ‖b‖² − 2ab, then per-cluster distance sums as a second GEMM with a
 one-hot (N, K) matrix — which matches scikit-learn to ~1e-6 at a fraction of its time and with
 memory bounded by the chunk. Above ``sample_size`` points it runs on a seeded sample stratified by
-cluster (≥ 50 points per cluster where possible: smaller samples bias it low, see PERF_NOTES).
+cluster (≥ 50 points per cluster where possible: smaller samples bias it low, see PERF_NOTES),
+each point weighted by how many it stands for.
 Davies–Bouldin and Calinski–Harabasz are O(N·D) and always use every point.
 """
 
@@ -67,16 +68,22 @@ def _dense_labels(labels: np.ndarray) -> tuple[np.ndarray, int]:
 
 
 def silhouette_samples_fast(
-    X: np.ndarray, labels: np.ndarray, *, metric: str = "euclidean", chunk_size: int = 2048
+    X: np.ndarray, labels: np.ndarray, *, metric: str = "euclidean", chunk_size: int = 4096
 ) -> np.ndarray:
     """Per-point silhouette, as scikit-learn's ``silhouette_samples`` (singleton clusters score 0).
+
+    The distance matrix is symmetric, so only blocks on and above the diagonal are computed: each
+    ``(chunk, chunk)`` block of distances adds its per-cluster sums to both its rows and its columns.
+    Distances come straight out of one float32 GEMM on augmented rows,
+    ``[x, ‖x‖², 1] · [-2y, 1, ‖y‖²] = ‖x − y‖²`` (cosine: ``[x, 1] · [-y, 1] = 1 − x·y``).
 
     Parameters
     ----------
     X : (n_samples, n_features) array; used as float32.
     labels : (n_samples,) cluster labels (no noise: filter it out first).
     metric : "euclidean" or "cosine" run as GEMMs; anything else falls back to scikit-learn.
-    chunk_size : rows per block; memory is about ``chunk_size * n_samples * 8`` bytes.
+    chunk_size : rows per block; working memory is ``chunk_size² · 4`` bytes beyond the
+        ``(n_samples, n_clusters)`` per-cluster sums.
 
     Returns
     -------
@@ -87,38 +94,53 @@ def silhouette_samples_fast(
 
         return np.asarray(silhouette_samples(X, labels, metric=metric), dtype=np.float64)
     X = np.ascontiguousarray(X, dtype=np.float32)
+    n = len(X)
+    ones = np.ones((n, 1), dtype=np.float32)
     if metric == "cosine":
         X = X / np.maximum(np.linalg.norm(X, axis=1, keepdims=True), 1e-12)
+        left, right = np.hstack([X, ones]), np.hstack([-X, ones])
+    else:
+        squared_norms = np.einsum("ij,ij->i", X, X)[:, None]
+        left, right = np.hstack([X, squared_norms, ones]), np.hstack([-2.0 * X, ones, squared_norms])
     dense, k = _dense_labels(labels)
     one_hot = _one_hot(dense, k)
     counts = np.bincount(dense, minlength=k).astype(np.float64)
-    squared_norms = np.einsum("ij,ij->i", X, X)
-    scores = np.empty(len(X), dtype=np.float64)
-    for start in range(0, len(X), chunk_size):
-        block = X[start : start + chunk_size]
-        products = block @ X.T
-        if metric == "cosine":
-            distances = np.maximum(1.0 - products, 0.0)
-        else:
-            distances = squared_norms[start : start + len(block), None] + squared_norms[None, :] - 2.0 * products
-            np.maximum(distances, 0.0, out=distances)
-            np.sqrt(distances, out=distances)
-        rows = np.arange(len(block))
-        distances[rows, start + rows] = 0.0  # exact zero on the diagonal despite rounding
-        sums = (distances @ one_hot).astype(np.float64)  # (block, K) distance sums per cluster
-        own = dense[start : start + len(block)]
-        own_count = counts[own]
-        a = sums[rows, own] / np.maximum(own_count - 1, 1)
-        mean_to_other = sums / counts[None, :]
-        mean_to_other[rows, own] = np.inf
-        b = mean_to_other.min(axis=1)
-        s = (b - a) / np.maximum(np.maximum(a, b), 1e-300)
-        s[own_count <= 1] = 0.0
-        scores[start : start + len(block)] = s
-    return scores
+    sums = np.zeros((n, k), dtype=np.float64)  # distance sums from each point to each cluster
+    block_buffer = np.empty(chunk_size * chunk_size, dtype=np.float32)
+    sums_buffer = np.empty(chunk_size * k, dtype=np.float32)
+
+    def add_sums(rows: slice, block: np.ndarray, members: np.ndarray) -> None:
+        partial = sums_buffer[: len(block) * k].reshape(len(block), k)
+        np.dot(block, members, out=partial)
+        sums[rows] += partial
+
+    for i in range(0, n, chunk_size):
+        rows_i = slice(i, min(i + chunk_size, n))
+        for j in range(i, n, chunk_size):
+            rows_j = slice(j, min(j + chunk_size, n))
+            m_i, m_j = rows_i.stop - i, rows_j.stop - j
+            block = block_buffer[: m_i * m_j].reshape(m_i, m_j)
+            np.dot(left[rows_i], right[rows_j].T, out=block)
+            np.maximum(block, 0.0, out=block)
+            if metric == "euclidean":
+                np.sqrt(block, out=block)
+            if i == j:
+                np.fill_diagonal(block, 0.0)  # exact zero on the diagonal despite rounding
+            add_sums(rows_i, block, one_hot[rows_j])
+            if j != i:
+                add_sums(rows_j, block.T, one_hot[rows_i])
+    rows = np.arange(n)
+    own_count = counts[dense]
+    a = sums[rows, dense] / np.maximum(own_count - 1, 1)
+    sums /= counts[None, :]
+    sums[rows, dense] = np.inf
+    b = sums.min(axis=1)
+    s = (b - a) / np.maximum(np.maximum(a, b), 1e-300)
+    s[own_count <= 1] = 0.0
+    return s
 
 
-def silhouette_fast(X: np.ndarray, labels: np.ndarray, *, metric: str = "euclidean", chunk_size: int = 2048) -> float:
+def silhouette_fast(X: np.ndarray, labels: np.ndarray, *, metric: str = "euclidean", chunk_size: int = 4096) -> float:
     """Mean silhouette over all points (see ``silhouette_samples_fast``)."""
     return float(silhouette_samples_fast(X, labels, metric=metric, chunk_size=chunk_size).mean())
 
@@ -141,6 +163,26 @@ def stratified_sample(labels: np.ndarray, size: int, random_state: int = 0) -> n
     return np.sort(np.concatenate(chosen))
 
 
+def sampled_silhouette(
+    X_sample: np.ndarray,
+    sample_labels: np.ndarray,
+    cluster_sizes: dict[int, int] | np.ndarray,
+    *,
+    metric: str = "euclidean",
+) -> float:
+    """Silhouette of the whole set estimated from a stratified sample.
+
+    Each sampled point stands for ``cluster size / sampled members`` points of its cluster, so
+    clusters that the sample over-represents (every cluster keeps at least 50 points) do not skew
+    the mean.
+    """
+    values = silhouette_samples_fast(X_sample, sample_labels, metric=metric)
+    present, sampled = np.unique(sample_labels, return_counts=True)
+    sizes = np.asarray([cluster_sizes[int(c)] for c in present], dtype=np.float64)
+    weights = (sizes / sampled)[np.searchsorted(present, sample_labels)]
+    return float(np.average(values, weights=weights))
+
+
 def _centroids(X: np.ndarray, dense: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     """Per-cluster means (float64) by a sparse one-hot product: O(N·D), no (N, D) float64 copy."""
     from scipy.sparse import csr_matrix
@@ -161,14 +203,20 @@ def _within_distances(X: np.ndarray, dense: np.ndarray, centroids: np.ndarray, c
     return out
 
 
-def davies_bouldin_and_calinski_harabasz(X: np.ndarray, labels: np.ndarray) -> tuple[float, float]:
-    """Both Euclidean indices from one pass over the data (same definitions as scikit-learn)."""
-    dense, k = _dense_labels(labels)
-    n = len(X)
-    centroids, counts = _centroids(X, dense, k)
-    within = _within_distances(X, dense, centroids)
+def indices_from_cluster_stats(
+    centroids: np.ndarray, counts: np.ndarray, scatter: np.ndarray, within_squared: float
+) -> tuple[float, float]:
+    """Davies–Bouldin and Calinski–Harabasz from per-cluster statistics (so a stream can compute them).
+
+    Parameters
+    ----------
+    centroids : (K, D) member means (float64).
+    counts : (K,) members per cluster.
+    scatter : (K,) mean distance of the members to their centroid.
+    within_squared : sum over all points of the squared distance to their centroid.
+    """
+    k, n = len(counts), float(counts.sum())
     # Davies–Bouldin: mean over clusters of the worst (s_i + s_j) / d(c_i, c_j)
-    scatter = np.bincount(dense, weights=within, minlength=k) / counts
     gaps = np.sqrt(np.maximum(((centroids[:, None, :] - centroids[None, :, :]) ** 2).sum(-1), 0.0))
     with np.errstate(divide="ignore", invalid="ignore"):
         ratios = (scatter[:, None] + scatter[None, :]) / gaps
@@ -178,9 +226,17 @@ def davies_bouldin_and_calinski_harabasz(X: np.ndarray, labels: np.ndarray) -> t
     # Calinski–Harabasz: between / within dispersion, scaled by degrees of freedom
     overall = centroids.T @ counts / n
     between = float((counts * ((centroids - overall) ** 2).sum(axis=1)).sum())
-    within_sq = float((within**2).sum())
-    calinski = 1.0 if within_sq == 0 else between * (n - k) / (within_sq * (k - 1))
+    calinski = 1.0 if within_squared == 0 else between * (n - k) / (within_squared * (k - 1))
     return davies_bouldin, calinski
+
+
+def davies_bouldin_and_calinski_harabasz(X: np.ndarray, labels: np.ndarray) -> tuple[float, float]:
+    """Both Euclidean indices from one pass over the data (same definitions as scikit-learn)."""
+    dense, k = _dense_labels(labels)
+    centroids, counts = _centroids(X, dense, k)
+    within = _within_distances(X, dense, centroids)
+    scatter = np.bincount(dense, weights=within, minlength=k) / counts
+    return indices_from_cluster_stats(centroids, counts, scatter, float((within**2).sum()))
 
 
 def compute_metrics(
@@ -213,7 +269,10 @@ def compute_metrics(
     target = min(max(sample_size, MIN_PER_CLUSTER * k), n)
     if n > target:
         rows = stratified_sample(labels, target, random_state)
-        silhouette = silhouette_fast(X[rows], labels[rows], metric=metric)
+        values, sizes = np.unique(labels, return_counts=True)
+        silhouette = sampled_silhouette(
+            X[rows], labels[rows], dict(zip(values.tolist(), sizes.tolist(), strict=True)), metric=metric
+        )
         used, sampled = len(rows), True
     else:
         silhouette = silhouette_fast(X, labels, metric=metric)
