@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "benchmarks" / "out"
 
 SIZES = {
-    "quick": {"scale": [10_000, 100_000], "inertia": 50_000, "hdbscan": 20_000, "stream": 300_000, "budget_mb": 256},
+    "quick": {"scale": [10_000, 100_000], "inertia": 50_000, "hdbscan": 20_000, "stream": 300_000, "budget_mb": 768},
     "full": {
         "scale": [10_000, 100_000, 1_000_000],
         "inertia": 100_000,

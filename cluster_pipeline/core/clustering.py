@@ -26,7 +26,7 @@ from cluster_pipeline.core.progress import Progress
 
 AUTO_PCA_COMPONENTS = 10
 AUTO_PCA_MIN_DIMENSIONS = 50
-PCA_FIT_SAMPLE = 100_000
+PCA_FIT_SAMPLE = 25_000  # 10–50 leading components are stable well before this
 N_CLUSTER_PARAMETERS = ("n_clusters", "n_components")
 
 
@@ -80,7 +80,7 @@ def check_embeddings(X: np.ndarray) -> None:
             f"Insufficient documents for clustering: need at least 2 documents, the collection has {len(X)}. "
             "Ingest more documents and execute again."
         )
-    finite = np.isfinite(X).all(axis=1)
+    finite = np.concatenate([np.isfinite(X[start : start + 65_536]).all(axis=1) for start in range(0, len(X), 65_536)])
     if not finite.all():
         raise InvalidEmbeddingsError(
             f"Clustering algorithm failed: NaN values in embeddings ({int((~finite).sum())} of {len(X)} documents, "
@@ -88,13 +88,19 @@ def check_embeddings(X: np.ndarray) -> None:
         )
 
 
+def pca_components(config: ClusterConfig, dimensions: int) -> int | None:
+    """Components the configuration's PCA keeps on ``dimensions``-d vectors (None: no PCA)."""
+    components = config.preprocessing.pca_components
+    if components == "auto":
+        dense = config.algorithm in DENSITY_BASED and dimensions > AUTO_PCA_MIN_DIMENSIONS
+        return AUTO_PCA_COMPONENTS if dense else None
+    return components if isinstance(components, int) else None
+
+
 def fit_preparation(X: np.ndarray, config: ClusterConfig, random_state: int = 0) -> Preparation:
     """Decide and fit the preprocessing for ``config`` on ``X`` (PCA fitted on a seeded sample)."""
     options = config.preprocessing
-    components = options.pca_components
-    if components == "auto":
-        dense = config.algorithm in DENSITY_BASED and X.shape[1] > AUTO_PCA_MIN_DIMENSIONS
-        components = AUTO_PCA_COMPONENTS if dense else None
+    components = pca_components(config, X.shape[1])
     if components is None or components >= X.shape[1]:
         return Preparation(normalize=options.normalize)
     from sklearn.decomposition import PCA

@@ -23,7 +23,6 @@ from cluster_pipeline.core.progress import Progress
 INIT_SAMPLE_MIN_ROWS = 20_000
 INIT_SAMPLE_ROWS_PER_CLUSTER = 100
 MINIBATCH_ABOVE = 2_000_000
-SMALL_DATA_ROWS = 20_000
 MINIBATCH_BATCH_SIZE = 4096
 
 # KMeans parameters that MiniBatchKMeans shares, by name.
@@ -124,11 +123,11 @@ def sampled_init(
     return np.asarray(best[1], dtype=np.float32)
 
 
-def uses_sampled_init(parameters: dict[str, Any], n_samples: int) -> bool:
-    """Whether the sampled initialisation applies: the default k-means++ init, Euclidean, and
-    more rows than ``SMALL_DATA_ROWS`` (below it scikit-learn's own init is already cheap)."""
+def uses_sampled_init(parameters: dict[str, Any]) -> bool:
+    """Whether the sampled initialisation applies: the default k-means++ init (any size: on data
+    smaller than the sample it is the same k-means++, by float32 GEMMs instead of float64 blocks)."""
     init = parameters.get("init", "k-means++")
-    return isinstance(init, str) and init == "k-means++" and n_samples > SMALL_DATA_ROWS
+    return isinstance(init, str) and init == "k-means++"
 
 
 def fit_kmeans(X: np.ndarray, parameters: dict[str, Any], progress: Progress | None = None) -> tuple[Any, str]:
@@ -151,7 +150,7 @@ def fit_kmeans(X: np.ndarray, parameters: dict[str, Any], progress: Progress | N
     # X is the pipeline's own prepared copy: let scikit-learn centre it in place instead of copying
     # it (it adds the mean back afterwards)
     parameters = {"copy_x": False, **parameters}
-    if not uses_sampled_init(parameters, n):
+    if not uses_sampled_init(parameters):
         return KMeans(**parameters).fit(X), "kmeans"
     k = int(parameters.get("n_clusters", 8))
     n_init = parameters.get("n_init", "auto")

@@ -183,13 +183,19 @@ def sampled_silhouette(
     return float(np.average(values, weights=weights))
 
 
-def _centroids(X: np.ndarray, dense: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """Per-cluster means (float64) by a sparse one-hot product: O(N·D), no (N, D) float64 copy."""
+def _centroids(X: np.ndarray, dense: np.ndarray, k: int, chunk: int = 65_536) -> tuple[np.ndarray, np.ndarray]:
+    """Per-cluster means (float64) by sparse one-hot products over float32 chunks: O(N·D), no
+    float64 copy of ``X`` (a float64 one-hot times float32 ``X`` would upcast all of it)."""
     from scipy.sparse import csr_matrix
 
-    one_hot = csr_matrix((np.ones(len(dense)), (dense, np.arange(len(dense)))), shape=(k, len(dense)))
+    sums = np.zeros((k, X.shape[1]), dtype=np.float64)
+    for start in range(0, len(X), chunk):
+        block = dense[start : start + chunk]
+        one_hot = csr_matrix(
+            (np.ones(len(block), dtype=np.float32), (block, np.arange(len(block)))), shape=(k, len(block))
+        )
+        sums += one_hot @ X[start : start + chunk]
     counts = np.bincount(dense, minlength=k).astype(np.float64)
-    sums = np.asarray(one_hot @ X, dtype=np.float64)
     return sums / counts[:, None], counts
 
 
@@ -264,7 +270,7 @@ def compute_metrics(
     k = len(np.unique(labels)) if n else 0
     if n < 2 or k < 2 or k >= n:
         return None
-    if not np.isfinite(X).all():
+    if not all(np.isfinite(X[start : start + 65_536]).all() for start in range(0, n, 65_536)):
         raise InvalidEmbeddingsError("Clustering algorithm failed: NaN values in embeddings (found while scoring).")
     target = min(max(sample_size, MIN_PER_CLUSTER * k), n)
     if n > target:

@@ -27,6 +27,7 @@ from cluster_pipeline.core.clustering import (
     check_embeddings,
     fit_preparation,
     order_by_size,
+    pca_components,
 )
 from cluster_pipeline.core.collections import CollectionSnapshot, CollectionStore
 from cluster_pipeline.core.config import ClusterConfig
@@ -145,7 +146,8 @@ def fit_streaming(
     seed = parameters.get("random_state", random_state)
 
     # pass 1: a seeded sample for the initial centres (and the PCA, when configured)
-    size = min(n, max(init_sample_size(n, k), PCA_FIT_SAMPLE if config.preprocessing.pca_components else 0))
+    pca = pca_components(config, snapshot.features[config.feature])
+    size = min(n, max(init_sample_size(n, k), PCA_FIT_SAMPLE if pca else 0))
     sample = gather_rows(store, snapshot, config.feature, np.sort(rng.choice(n, size, replace=False)), None, progress)
     check_embeddings(sample)
     preparation = fit_preparation(sample, config, random_state)

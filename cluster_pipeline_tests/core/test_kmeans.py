@@ -28,8 +28,7 @@ def test_kmeans_plusplus_picks_distinct_rows_and_beats_random_seeding(blobs):
 
 
 def test_sampled_init_reaches_scikit_learns_inertia(blobs, monkeypatch):
-    monkeypatch.setattr(kmeans, "SMALL_DATA_ROWS", 1000)  # force the fast path on test-sized data
-    monkeypatch.setattr(kmeans, "INIT_SAMPLE_MIN_ROWS", 3000)
+    monkeypatch.setattr(kmeans, "INIT_SAMPLE_MIN_ROWS", 3000)  # sample a tenth of the rows
     model, method = fit_kmeans(blobs, {"n_clusters": 40, "n_init": 3, "random_state": 0})
     reference = KMeans(n_clusters=40, random_state=0).fit(blobs)  # scikit-learn's default
     assert method == "kmeans+sampled_init"
@@ -43,9 +42,9 @@ def test_sampled_init_is_seeded(blobs):
     assert np.array_equal(a, b)
 
 
-def test_small_data_and_custom_init_use_scikit_learn_as_is(blobs):
+def test_custom_init_uses_scikit_learn_as_is(blobs):
     _, method = fit_kmeans(blobs[:2000], {"n_clusters": 5, "random_state": 0})
-    assert method == "kmeans"
+    assert method == "kmeans+sampled_init"
     _, method = fit_kmeans(blobs, {"n_clusters": 5, "init": "random", "n_init": 1, "random_state": 0})
     assert method == "kmeans"
 
