@@ -11,6 +11,7 @@ import json
 import os
 import sys
 from collections.abc import Sequence
+from contextlib import AbstractContextManager, nullcontext
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -168,10 +169,17 @@ def _execute(args: argparse.Namespace, cluster_id: str) -> int:
 
     lake = _lake(args)
     config = ConfigStore(lake).get(args.namespace, cluster_id)
-    with open_instance() as instance:
+    with open_instance() as instance, _progress_bar():
         result = execute_in_process(config, lake, instance)
     _print(result.to_json_dict(), args.json, describe_result(result, ResultStore(lake).uri(result)))
     return 0 if result.status == "completed" else EXIT_FAILED_EXECUTION
+
+
+def _progress_bar() -> AbstractContextManager[None]:
+    """A progress bar on stderr while an execution runs, only when stderr is a terminal."""
+    from cluster_pipeline.core.progress import StderrBar, listening
+
+    return listening(StderrBar()) if sys.stderr.isatty() else nullcontext()
 
 
 def cmd_execute(args: argparse.Namespace) -> int:

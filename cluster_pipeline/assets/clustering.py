@@ -33,12 +33,15 @@ from cluster_pipeline.core.execution import (
     LabelingOutcome,
     OfflineLabeler,
     publish_result,
+    sample_clustering,
     space_key,
 )
 from cluster_pipeline.core.metrics import QualityMetrics, compute_metrics
+from cluster_pipeline.core.progress import Progress
 from cluster_pipeline.core.quality_checks import CHECK_NAMES, evaluate_checks
 from cluster_pipeline.core.report import markdown_summary
 from cluster_pipeline.core.results import ExecutionResult
+from cluster_pipeline.core.streaming import fit_streaming, gather_rows, matrix_bytes, needs_streaming
 from cluster_pipeline.partitions import cluster_configs_partitions
 from cluster_pipeline.resources.lake import LakeResource
 from cluster_pipeline.resources.llm import LLMResource
@@ -47,8 +50,20 @@ from cluster_pipeline.status import record_worker_pid
 GROUP = "clustering"
 
 
+def _progress(context: AssetExecutionContext) -> Progress:
+    """Stage progress (documents, ETA) into the run's Dagster log, every 5 s at most."""
+    return Progress([lambda event: context.log.info(event.message())], min_interval=5.0)
+
+
 def _load_space(scope: RunScope, snapshot: CollectionSnapshot, fitted: FittedClustering) -> np.ndarray:
+    """The prepared matrix, or for a streamed clustering the prepared metrics sample."""
     preparation = fitted.preparation
+    if fitted.extras.get("streamed"):
+        rows = fitted.extras["sample_rows"]
+        return SPACE_CACHE.get(
+            space_key(snapshot, scope.config.feature, f"sample:{preparation.fingerprint}"),
+            lambda: gather_rows(scope.collections, snapshot, scope.config.feature, rows, preparation),
+        )
     return SPACE_CACHE.get(
         space_key(snapshot, scope.config.feature, preparation.fingerprint),
         lambda: preparation.apply(scope.collections.load_embeddings(snapshot, scope.config.feature), copy=False),
@@ -63,12 +78,16 @@ def collection_embeddings(context: AssetExecutionContext, lake: LakeResource) ->
     with scope.failing_execution():
         started = time.perf_counter()
         snapshot = scope.collections.snapshot(scope.config.namespace, scope.config.collection)
+        streamed = needs_streaming(snapshot, scope.config)
         with scope.failing_execution(snapshot):
-            matrix = SPACE_CACHE.get(
-                space_key(snapshot, scope.config.feature, "raw"),
-                lambda: scope.collections.load_embeddings(snapshot, scope.config.feature),
-            )
-            check_embeddings(matrix)
+            if streamed:  # over the memory budget: the fit streams the parts itself
+                matrix = np.empty((0, snapshot.features.get(scope.config.feature, 0)), dtype=np.float32)
+            else:
+                matrix = SPACE_CACHE.get(
+                    space_key(snapshot, scope.config.feature, "raw"),
+                    lambda: scope.collections.load_embeddings(snapshot, scope.config.feature, _progress(context)),
+                )
+                check_embeddings(matrix)
     return Output(
         snapshot,
         metadata={
@@ -78,7 +97,8 @@ def collection_embeddings(context: AssetExecutionContext, lake: LakeResource) ->
             "num_documents": snapshot.num_documents,
             "dimensions": int(matrix.shape[1]),
             "parts": len(snapshot.parts),
-            "matrix_mb": round(matrix.nbytes / 2**20, 1),
+            "matrix_mb": round(matrix_bytes(snapshot, scope.config.feature) / 2**20, 1),
+            "streamed": streamed,
             "load_seconds": round(time.perf_counter() - started, 3),
         },
     )
@@ -92,11 +112,24 @@ def cluster_assignments(
     scope = RunScope.of(context, lake.get_lake())
     snapshot = collection_embeddings
     raw_key = space_key(snapshot, scope.config.feature, "raw")
+    progress = _progress(context)
     with scope.failing_execution(snapshot):
-        matrix = SPACE_CACHE.get(raw_key, lambda: scope.collections.load_embeddings(snapshot, scope.config.feature))
-        SPACE_CACHE.clear()  # normalised in place below: the raw entry would lie
-        fitted, space = fit_clustering(matrix, scope.config, copy=False)
-        SPACE_CACHE.get(space_key(snapshot, scope.config.feature, fitted.preparation.fingerprint), lambda: space)
+        if needs_streaming(snapshot, scope.config):
+            streamed = fit_streaming(scope.collections, snapshot, scope.config, progress)
+            fitted = streamed.fitted
+            fitted.extras.update(metrics=streamed.metrics, sample_rows=streamed.sample_rows)
+            space = streamed.sample_space
+            SPACE_CACHE.clear()
+            SPACE_CACHE.get(
+                space_key(snapshot, scope.config.feature, f"sample:{fitted.preparation.fingerprint}"), lambda: space
+            )
+        else:
+            matrix = SPACE_CACHE.get(
+                raw_key, lambda: scope.collections.load_embeddings(snapshot, scope.config.feature, progress)
+            )
+            SPACE_CACHE.clear()  # normalised in place below: the raw entry would lie
+            fitted, space = fit_clustering(matrix, scope.config, copy=False, progress=progress)
+            SPACE_CACHE.get(space_key(snapshot, scope.config.feature, fitted.preparation.fingerprint), lambda: space)
     return Output(
         fitted,
         metadata={
@@ -107,6 +140,7 @@ def cluster_assignments(
             "num_noise": fitted.num_noise,
             "clustered_dimensions": int(space.shape[1]),
             "fit_seconds": round(fitted.fit_seconds, 3),
+            "fit_method": str(fitted.extras.get("fit_method", scope.config.algorithm)),
         },
     )
 
@@ -121,13 +155,16 @@ def cluster_quality(
     """Silhouette, Davies–Bouldin and Calinski–Harabasz in the clustered space, noise left out."""
     scope = RunScope.of(context, lake.get_lake())
     with scope.failing_execution(collection_embeddings):
-        space = _load_space(scope, collection_embeddings, cluster_assignments)
-        metrics = compute_metrics(
-            space,
-            cluster_assignments.labels,
-            metric=cluster_assignments.metric,
-            sample_size=scope.config.metric_sample_size,
-        )
+        if cluster_assignments.extras.get("streamed"):
+            metrics = cluster_assignments.extras["metrics"]  # computed while streaming
+        else:
+            space = _load_space(scope, collection_embeddings, cluster_assignments)
+            metrics = compute_metrics(
+                space,
+                cluster_assignments.labels,
+                metric=cluster_assignments.metric,
+                sample_size=scope.config.metric_sample_size,
+            )
     metadata: dict[str, object] = {"run_id": scope.run_id}
     if metrics is None:
         metadata["description"] = "Metrics not available (fewer than 2 clusters)"
@@ -155,9 +192,15 @@ def cluster_labels(
     scope = RunScope.of(context, lake.get_lake())
     with scope.failing_execution(collection_embeddings):
         space = _load_space(scope, collection_embeddings, cluster_assignments)
-        documents = scope.collections.load_documents(collection_embeddings)
+        fitted = cluster_assignments
+        if fitted.extras.get("streamed"):  # label from the metrics sample, as execute() does
+            rows = fitted.extras["sample_rows"]
+            documents = scope.collections.take_documents(collection_embeddings, rows)
+            fitted = sample_clustering(fitted, rows)
+        else:
+            documents = scope.collections.load_documents(collection_embeddings)
         labeler = (llm.labeler(scope.lake) if scope.config.labeling.use_llm else None) or OfflineLabeler()
-        outcome = labeler.label(documents, cluster_assignments, space, scope.config)
+        outcome = labeler.label(documents, fitted, space, scope.config)
     metadata: dict[str, object] = {
         "run_id": scope.run_id,
         "labels": MetadataValue.json({f"cl_{i}": label.label for i, label in sorted(outcome.labels.items())}),
@@ -252,19 +295,19 @@ def execution_result(
     scope = RunScope.of(context, lake.get_lake())
     snapshot = collection_embeddings
     with scope.failing_execution(snapshot):
-        documents = scope.collections.load_documents(snapshot, columns=[])
+        streamed = bool(cluster_assignments.extras.get("streamed"))
         space = _load_space(scope, snapshot, cluster_assignments)
-        timings = {"fit": round(cluster_assignments.fit_seconds, 4)}
         published = publish_result(
             scope.results,
             scope.base(snapshot),
-            documents["document_id"],
+            scope.collections.load_document_ids(snapshot),
             cluster_assignments,
             space,
             cluster_quality,
             cluster_labels,
-            timings,
+            {"fit": round(cluster_assignments.fit_seconds, 4)},
             scope.config.plot_projection,
+            sample_rows=cluster_assignments.extras["sample_rows"] if streamed else None,
         )
     SPACE_CACHE.clear()
     result = published.result

@@ -20,10 +20,13 @@ from cluster_pipeline.core.errors import (
     InsufficientDocumentsError,
     InvalidEmbeddingsError,
 )
+from cluster_pipeline.core.hdbscan_backends import choose_backend, make_hdbscan
+from cluster_pipeline.core.kmeans import fit_kmeans
+from cluster_pipeline.core.progress import Progress
 
 AUTO_PCA_COMPONENTS = 10
 AUTO_PCA_MIN_DIMENSIONS = 50
-PCA_FIT_SAMPLE = 100_000
+PCA_FIT_SAMPLE = 25_000  # 10–50 leading components are stable well before this
 N_CLUSTER_PARAMETERS = ("n_clusters", "n_components")
 
 
@@ -77,7 +80,7 @@ def check_embeddings(X: np.ndarray) -> None:
             f"Insufficient documents for clustering: need at least 2 documents, the collection has {len(X)}. "
             "Ingest more documents and execute again."
         )
-    finite = np.isfinite(X).all(axis=1)
+    finite = np.concatenate([np.isfinite(X[start : start + 65_536]).all(axis=1) for start in range(0, len(X), 65_536)])
     if not finite.all():
         raise InvalidEmbeddingsError(
             f"Clustering algorithm failed: NaN values in embeddings ({int((~finite).sum())} of {len(X)} documents, "
@@ -85,13 +88,19 @@ def check_embeddings(X: np.ndarray) -> None:
         )
 
 
+def pca_components(config: ClusterConfig, dimensions: int) -> int | None:
+    """Components the configuration's PCA keeps on ``dimensions``-d vectors (None: no PCA)."""
+    components = config.preprocessing.pca_components
+    if components == "auto":
+        dense = config.algorithm in DENSITY_BASED and dimensions > AUTO_PCA_MIN_DIMENSIONS
+        return AUTO_PCA_COMPONENTS if dense else None
+    return components if isinstance(components, int) else None
+
+
 def fit_preparation(X: np.ndarray, config: ClusterConfig, random_state: int = 0) -> Preparation:
     """Decide and fit the preprocessing for ``config`` on ``X`` (PCA fitted on a seeded sample)."""
     options = config.preprocessing
-    components = options.pca_components
-    if components == "auto":
-        dense = config.algorithm in DENSITY_BASED and X.shape[1] > AUTO_PCA_MIN_DIMENSIONS
-        components = AUTO_PCA_COMPONENTS if dense else None
+    components = pca_components(config, X.shape[1])
     if components is None or components >= X.shape[1]:
         return Preparation(normalize=options.normalize)
     from sklearn.decomposition import PCA
@@ -152,25 +161,45 @@ def _check_cluster_count(parameters: dict[str, Any], n: int) -> None:
             )
 
 
-def fit_estimator(space: np.ndarray, config: ClusterConfig) -> tuple[np.ndarray, np.ndarray | None, dict[str, Any]]:
-    """Run the configured estimator on the prepared ``space``; returns raw labels and membership."""
+def fit_estimator(
+    space: np.ndarray, config: ClusterConfig, progress: Progress | None = None
+) -> tuple[np.ndarray, np.ndarray | None, dict[str, Any], str]:
+    """Run the configured estimator on the prepared ``space``.
+
+    Returns raw labels, membership (or None), the parameters used, and how it was fitted:
+    ``kmeans+sampled_init`` / ``minibatch_kmeans`` for large k-means (see ``core.kmeans``),
+    ``hdbscan:<backend>`` for HDBSCAN, else the algorithm's name.
+    """
     parameters = config.estimator_parameters()
     _check_cluster_count(parameters, len(space))
-    estimator = estimator_class(config.algorithm)(**parameters)
+    progress = progress or Progress.silent()
     membership = None
+    method: str = config.algorithm
     try:
-        if config.algorithm == "gaussian_mixture":
-            estimator.fit(space)
-            posterior = estimator.predict_proba(space)
-            labels = posterior.argmax(axis=1)
-            membership = posterior.max(axis=1).astype(np.float32)
-        else:
+        if config.algorithm == "kmeans":
+            estimator, method = fit_kmeans(space, parameters, progress)
+            labels = estimator.labels_
+        elif config.algorithm == "hdbscan":
+            backend = choose_backend(config.hdbscan_backend, config.parameters, len(space))
+            estimator = make_hdbscan(backend, parameters)
+            progress.update("fit", 0, len(space), note=f"HDBSCAN ({backend})")
             labels = estimator.fit_predict(space)
-            if config.algorithm == "hdbscan":
-                membership = np.asarray(estimator.probabilities_, dtype=np.float32)
+            membership = np.asarray(estimator.probabilities_, dtype=np.float32)
+            method = f"hdbscan:{backend}"
+        else:
+            estimator = estimator_class(config.algorithm)(**parameters)
+            progress.update("fit", 0, len(space), note=config.algorithm)
+            if config.algorithm == "gaussian_mixture":
+                estimator.fit(space)
+                posterior = estimator.predict_proba(space)
+                labels = posterior.argmax(axis=1)
+                membership = posterior.max(axis=1).astype(np.float32)
+            else:
+                labels = estimator.fit_predict(space)
     except (ValueError, MemoryError, np.linalg.LinAlgError) as error:
         raise AlgorithmError(f"Clustering algorithm failed: {config.algorithm}: {error}") from None
-    return np.asarray(labels, dtype=np.int64), membership, parameters
+    progress.update("fit", len(space), len(space), note=method)
+    return np.asarray(labels, dtype=np.int64), membership, parameters, method
 
 
 def order_by_size(raw_labels: np.ndarray) -> np.ndarray:
@@ -205,7 +234,9 @@ def centroids_and_distances(space: np.ndarray, labels: np.ndarray) -> tuple[np.n
     return centroids, distances
 
 
-def fit_clustering(X: np.ndarray, config: ClusterConfig, *, copy: bool = True) -> tuple[FittedClustering, np.ndarray]:
+def fit_clustering(
+    X: np.ndarray, config: ClusterConfig, *, copy: bool = True, progress: Progress | None = None
+) -> tuple[FittedClustering, np.ndarray]:
     """Prepare ``X`` ((n_samples, n_features) float32), fit the configured algorithm, tidy the output.
 
     Returns the fitted clustering and the prepared space it was fitted on (metrics and labels use it).
@@ -215,7 +246,7 @@ def fit_clustering(X: np.ndarray, config: ClusterConfig, *, copy: bool = True) -
     started = time.perf_counter()
     preparation = fit_preparation(X, config)
     space = preparation.apply(X, copy=copy)
-    raw_labels, membership, parameters = fit_estimator(space, config)
+    raw_labels, membership, parameters, method = fit_estimator(space, config, progress)
     labels = order_by_size(raw_labels)
     centroids, distances = centroids_and_distances(space, labels)
     fitted = FittedClustering(
@@ -227,5 +258,6 @@ def fit_clustering(X: np.ndarray, config: ClusterConfig, *, copy: bool = True) -
         metric=str(parameters.get("metric", "euclidean")),
         parameters=parameters,
         fit_seconds=time.perf_counter() - started,
+        extras={"fit_method": method},
     )
     return fitted, space

@@ -34,11 +34,14 @@ from cluster_pipeline.core.errors import (
 )
 from cluster_pipeline.core.ids import check_collection, check_feature, check_namespace
 from cluster_pipeline.core.lake import Lake
+from cluster_pipeline.core.progress import Progress
 from cluster_pipeline.core.storage import LocalStorage
 
 PART_PATTERN = re.compile(r"part-(\d{6})-(\d+)-[0-9a-f]+\.parquet$")
 DELETION_PATTERN = re.compile(r"del-(\d{6})-(\d+)-[0-9a-f]+\.parquet$")
 READ_BATCH_ROWS = 65_536
+STREAM_BATCH_ROWS = 16_384
+STREAM_BUFFER_BYTES = 4 << 20
 
 
 @dataclass(frozen=True)
@@ -373,33 +376,56 @@ class CollectionStore:
                     "Use new ids for new documents."
                 )
 
-    def load_embeddings(self, snapshot: CollectionSnapshot, feature: str) -> np.ndarray:
-        """The feature as one C-contiguous ``(N, D)`` float32 matrix, filled batch by batch.
-
-        Peak memory is the matrix plus one row-group batch: no per-row Python objects, no pandas.
-        """
+    def _check_feature(self, snapshot: CollectionSnapshot, feature: str) -> int:
         if feature not in snapshot.features:
             available = ", ".join(sorted(snapshot.features)) or "none"
             raise FeatureNotFoundError(
                 f"Feature extractor {feature!r} not found in collection {snapshot.collection!r} "
                 f"(available: {available}); set the configuration's feature to one of them."
             )
-        dim = snapshot.features[feature]
-        matrix = np.empty((snapshot.num_documents, dim), dtype=np.float32)
+        return snapshot.features[feature]
+
+    def iter_embeddings(
+        self, snapshot: CollectionSnapshot, feature: str, batch_rows: int = STREAM_BATCH_ROWS
+    ) -> Iterator[tuple[int, np.ndarray]]:
+        """``(offset, (rows, D) float32 batch)`` over the feature, part by part, in collection order.
+
+        Pages are streamed through a small read buffer (no whole column chunk in memory), so the
+        working memory is about one batch whatever the row-group size.
+        """
+        dim = self._check_feature(snapshot, feature)
         offset = 0
         for part in snapshot.parts:
-            reader = pq.ParquetFile(self.storage.parquet_source(part.key))
+            reader = pq.ParquetFile(
+                self.storage.parquet_source(part.key), pre_buffer=False, buffer_size=STREAM_BUFFER_BYTES
+            )
             deleted = self._deleted_ids(snapshot, part)
             columns = [feature] if deleted is None else [feature, "document_id"]
-            for batch in reader.iter_batches(batch_size=READ_BATCH_ROWS, columns=columns):
+            for batch in reader.iter_batches(batch_size=batch_rows, columns=columns, use_threads=False):
                 if deleted is not None:
                     batch = batch.filter(pc.invert(pc.is_in(batch.column(1), value_set=deleted)))
-                column = batch.column(0)
-                values = column.flatten().to_numpy(zero_copy_only=False).reshape(-1, dim)
-                matrix[offset : offset + len(values)] = values
+                values = batch.column(0).flatten().to_numpy(zero_copy_only=False).reshape(-1, dim)
+                yield offset, values
                 offset += len(values)
-        if offset != len(matrix):
+        if offset != snapshot.num_documents:
             raise NotFoundError(f"Collection {snapshot.collection!r} changed while loading; run again.")
+
+    def load_embeddings(
+        self, snapshot: CollectionSnapshot, feature: str, progress: Progress | None = None
+    ) -> np.ndarray:
+        """The feature as one C-contiguous ``(N, D)`` float32 matrix, filled batch by batch.
+
+        Peak memory is the matrix plus one streamed batch: no per-row Python objects, no pandas,
+        no second copy (a whole ``read_table`` plus concatenation holds the matrix three times).
+        """
+        dim = self._check_feature(snapshot, feature)
+        progress = progress or Progress.silent()
+        total = snapshot.num_documents
+        matrix = np.empty((total, dim), dtype=np.float32)
+        progress.update("load", 0, total)
+        for offset, values in self.iter_embeddings(snapshot, feature):
+            matrix[offset : offset + len(values)] = values
+            progress.update("load", offset + len(values), total)
         return matrix
 
     def load_documents(self, snapshot: CollectionSnapshot, columns: Sequence[str] | None = None) -> pd.DataFrame:
@@ -416,6 +442,35 @@ class CollectionStore:
             if deleted is not None:
                 table = table.filter(pc.invert(pc.is_in(table.column("document_id"), value_set=deleted)))
             frames.append(table.to_pandas())
+        if not frames:
+            return pd.DataFrame({"document_id": pd.Series([], dtype=str)})
+        return pd.concat(frames, ignore_index=True)
+
+    def _live_part(self, snapshot: CollectionSnapshot, part: PartInfo, columns: Sequence[str]) -> pa.Table:
+        """One part's ``columns`` without the documents deleted after it was written."""
+        table = pq.read_table(self.storage.parquet_source(part.key), columns=list(columns))
+        deleted = self._deleted_ids(snapshot, part)
+        if deleted is not None:
+            table = table.filter(pc.invert(pc.is_in(table.column("document_id"), value_set=deleted)))
+        return table
+
+    def load_document_ids(self, snapshot: CollectionSnapshot) -> pa.ChunkedArray:
+        """``document_id`` as an Arrow string column in matrix order (compact: no Python object per row)."""
+        chunks = [self._live_part(snapshot, part, ["document_id"]).column(0) for part in snapshot.parts]
+        return pa.chunked_array([c for chunked in chunks for c in chunked.chunks], type=pa.string())
+
+    def take_documents(self, snapshot: CollectionSnapshot, rows: np.ndarray) -> pd.DataFrame:
+        """``load_documents`` for the sorted ``rows`` (matrix positions) only, reading one part at a time."""
+        schema = self.schema(snapshot.namespace, snapshot.collection)
+        wanted = ["document_id", *schema.metadata_columns]
+        frames, start = [], 0
+        for part in snapshot.parts:
+            names = pq.ParquetFile(self.storage.parquet_source(part.key)).schema_arrow.names
+            table = self._live_part(snapshot, part, [c for c in wanted if c in names])
+            lo, hi = np.searchsorted(rows, [start, start + table.num_rows])
+            if hi > lo:
+                frames.append(table.take(pa.array(rows[lo:hi] - start)).to_pandas())
+            start += table.num_rows
         if not frames:
             return pd.DataFrame({"document_id": pd.Series([], dtype=str)})
         return pd.concat(frames, ignore_index=True)

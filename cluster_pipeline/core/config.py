@@ -166,6 +166,15 @@ class ClusterConfig(BaseModel):
     plot_projection: Literal["pca", "umap"] = Field(
         "pca", description="2-D projection of the result's picture; 'umap' when umap-learn is installed."
     )
+    memory_budget_mb: int | None = Field(
+        None,
+        ge=64,
+        description="Cluster collections whose vectors exceed this by streaming row groups (k-means only): "
+        "MiniBatchKMeans partial_fit, a second pass to assign, sampled metrics. None: always in memory.",
+    )
+    hdbscan_backend: Literal["auto", "fast_hdbscan", "hdbscan", "sklearn"] = Field(
+        "auto", description="HDBSCAN implementation; 'auto' picks the fastest installed that supports the parameters."
+    )
     labeling: LabelingOptions = Field(default_factory=LabelingOptions)
     triggers: Triggers = Field(default_factory=Triggers)
     checks: QualityChecks = Field(default_factory=QualityChecks)

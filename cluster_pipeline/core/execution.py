@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -29,6 +29,7 @@ from cluster_pipeline.core.errors import AlreadyExistsError, ClusterPipelineErro
 from cluster_pipeline.core.labeling import ClusterLabel, label_clusters_offline
 from cluster_pipeline.core.lake import Lake
 from cluster_pipeline.core.metrics import QualityMetrics, compute_metrics
+from cluster_pipeline.core.progress import Progress
 from cluster_pipeline.core.results import (
     ASSIGNMENTS_SCHEMA,
     Centroid,
@@ -37,6 +38,7 @@ from cluster_pipeline.core.results import (
     cluster_name,
     utc_now,
 )
+from cluster_pipeline.core.streaming import fit_streaming, needs_streaming
 
 
 @dataclass
@@ -103,7 +105,7 @@ def space_key(snapshot: CollectionSnapshot, feature: str, preparation: str) -> t
     return (snapshot.namespace, snapshot.collection, snapshot.version, feature, preparation)
 
 
-def assignments_table(document_ids: pd.Series | list[str], fitted: FittedClustering) -> pa.Table:
+def assignments_table(document_ids: pd.Series | list[str] | pa.ChunkedArray, fitted: FittedClustering) -> pa.Table:
     """One row per document: its cluster (null for noise), distance to centroid and membership."""
     labels = fitted.labels
     noise = labels < 0
@@ -111,7 +113,7 @@ def assignments_table(document_ids: pd.Series | list[str], fitted: FittedCluster
     membership = fitted.membership if fitted.membership is not None else np.full(len(labels), np.nan, np.float32)
     return pa.table(
         {
-            "document_id": pa.array(np.asarray(document_ids, dtype=object), pa.string()),
+            "document_id": _string_column(document_ids),
             "cluster_id": pa.array(names[np.where(noise, fitted.num_clusters, labels)], pa.string()),
             "cluster_index": pa.array(labels.astype(np.int32)),
             "distance": pa.array(fitted.distances, pa.float32(), from_pandas=True),
@@ -120,6 +122,12 @@ def assignments_table(document_ids: pd.Series | list[str], fitted: FittedCluster
         },
         schema=ASSIGNMENTS_SCHEMA,
     )
+
+
+def _string_column(values: pd.Series | list[str] | pa.ChunkedArray) -> pa.Array | pa.ChunkedArray:
+    if isinstance(values, pa.ChunkedArray | pa.Array):
+        return values.cast(pa.string())
+    return pa.array(np.asarray(values, dtype=object), pa.string())
 
 
 def build_centroids(fitted: FittedClustering, outcome: LabelingOutcome) -> list[Centroid]:
@@ -233,23 +241,31 @@ class PublishedResult:
 def publish_result(
     results: ResultStore,
     base: ExecutionResult,
-    document_ids: pd.Series,
+    document_ids: pd.Series | pa.ChunkedArray,
     fitted: FittedClustering,
     space: np.ndarray,
     metrics: QualityMetrics | None,
     outcome: LabelingOutcome,
     timings: dict[str, float],
     projection: str = "pca",
+    sample_rows: np.ndarray | None = None,
 ) -> PublishedResult:
-    """Drift, pictures, assignments, then the ExecutionResult itself: the last write is the commit point."""
+    """Drift, pictures, assignments, then the ExecutionResult itself: the last write is the commit point.
+
+    ``space`` is the whole prepared matrix, or, for a streamed (out-of-core) execution, only the rows
+    ``sample_rows``: then the picture uses that sample and drift is skipped (it needs every vector).
+    """
     from cluster_pipeline.core.plots import projection_png, sizes_png
 
-    drift = drift_against_previous(results, base, document_ids, fitted, space)
+    if sample_rows is None:
+        ids = document_ids.to_pandas() if isinstance(document_ids, pa.ChunkedArray) else pd.Series(document_ids)
+        drift = drift_against_previous(results, base, ids, fitted, space)
+        plotted = fitted.labels
+    else:
+        drift, plotted = None, fitted.labels[sample_rows]
     result = completed_result(base, fitted, metrics, outcome, timings).with_updates(drift=drift)
     names = [c.label for c in result.centroids or []]
-    images = (
-        {"projection": projection_png(space, fitted.labels, names, method=projection)} if fitted.num_clusters else {}
-    )
+    images = {"projection": projection_png(space, plotted, names, method=projection)} if fitted.num_clusters else {}
     images["sizes"] = sizes_png(list(fitted.cluster_sizes), names, fitted.num_noise)
     artifacts = {}
     for name, png in images.items():
@@ -302,21 +318,26 @@ def execute(
     *,
     labeler: Labeler | None = None,
     created_at: datetime | None = None,
+    progress: Progress | None = None,
 ) -> ExecutionResult:
     """Run one execution in this process and write its ExecutionResult (completed or failed).
 
+    A collection whose vectors do not fit ``config.memory_budget_mb`` is streamed (``core.streaming``).
     Raises the original ClusterPipelineError after writing a failed result, so callers can tell.
     """
     collections, results = CollectionStore(lake), ResultStore(lake)
     base = base_result(config, run_id, created_at or utc_now())
+    progress = progress or Progress.silent()
     timer = StepTimer()
     with recording_failure(results, base):
+        snapshot = collections.snapshot(config.namespace, config.collection)
+        base = base.with_updates(num_points=snapshot.num_documents, collection_version=snapshot.version)
+        if needs_streaming(snapshot, config):
+            return _execute_streaming(collections, results, snapshot, base, config, labeler, progress, timer)
         with timer.step("load"):
-            snapshot = collections.snapshot(config.namespace, config.collection)
-            base = base.with_updates(num_points=snapshot.num_documents, collection_version=snapshot.version)
-            X = collections.load_embeddings(snapshot, config.feature)
+            X = collections.load_embeddings(snapshot, config.feature, progress)
         with timer.step("fit"):
-            fitted, space = fit_clustering(X, config, copy=False)
+            fitted, space = fit_clustering(X, config, copy=False, progress=progress)
             del X
         with timer.step("metrics"):
             metrics = compute_metrics(space, fitted.labels, metric=fitted.metric, sample_size=config.metric_sample_size)
@@ -336,3 +357,47 @@ def execute(
                 config.plot_projection,
             )
     return published.result
+
+
+def _execute_streaming(
+    collections: CollectionStore,
+    results: ResultStore,
+    snapshot: CollectionSnapshot,
+    base: ExecutionResult,
+    config: ClusterConfig,
+    labeler: Labeler | None,
+    progress: Progress,
+    timer: StepTimer,
+) -> ExecutionResult:
+    """``execute`` for a collection over the memory budget: streamed fit, labels from the metrics sample."""
+    with timer.step("fit"):
+        streamed = fit_streaming(collections, snapshot, config, progress)
+    fitted = streamed.fitted
+    with timer.step("labels"):
+        documents = collections.take_documents(snapshot, streamed.sample_rows)
+        sample_view = sample_clustering(fitted, streamed.sample_rows)
+        outcome = (labeler or OfflineLabeler()).label(documents, sample_view, streamed.sample_space, config)
+    with timer.step("write"):
+        published = publish_result(
+            results,
+            base,
+            collections.load_document_ids(snapshot),
+            fitted,
+            streamed.sample_space,
+            streamed.metrics,
+            outcome,
+            timer.timings,
+            config.plot_projection,
+            sample_rows=streamed.sample_rows,
+        )
+    return published.result
+
+
+def sample_clustering(fitted: FittedClustering, rows: np.ndarray) -> FittedClustering:
+    """``fitted`` restricted to ``rows`` (what labelers see of a streamed clustering)."""
+    return replace(
+        fitted,
+        labels=fitted.labels[rows],
+        distances=fitted.distances[rows],
+        membership=None if fitted.membership is None else fitted.membership[rows],
+    )

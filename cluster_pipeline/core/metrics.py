@@ -164,6 +164,53 @@ def stratified_sample(labels: np.ndarray, size: int, random_state: int = 0) -> n
     return np.sort(order[rank < quota[sorted_codes]]).astype(np.int64, copy=False)
 
 
+def sampled_silhouette(
+    X_sample: np.ndarray,
+    sample_labels: np.ndarray,
+    cluster_sizes: dict[int, int] | np.ndarray,
+    *,
+    metric: str = "euclidean",
+) -> float:
+    """Silhouette of the whole set estimated from a stratified sample.
+
+    Each sampled point stands for ``cluster size / sampled members`` points of its cluster, so
+    clusters that the sample over-represents (every cluster keeps at least 50 points) do not skew
+    the mean.
+    """
+    values = silhouette_samples_fast(X_sample, sample_labels, metric=metric)
+    present, sampled = np.unique(sample_labels, return_counts=True)
+    sizes = np.asarray([cluster_sizes[int(c)] for c in present], dtype=np.float64)
+    weights = (sizes / sampled)[np.searchsorted(present, sample_labels)]
+    return float(np.average(values, weights=weights))
+
+
+def indices_from_cluster_stats(
+    centroids: np.ndarray, counts: np.ndarray, scatter: np.ndarray, within_squared: float
+) -> tuple[float, float]:
+    """Davies–Bouldin and Calinski–Harabasz from per-cluster statistics (so a stream can compute them).
+
+    Parameters
+    ----------
+    centroids : (K, D) member means (float64).
+    counts : (K,) members per cluster.
+    scatter : (K,) mean distance of the members to their centroid.
+    within_squared : sum over all points of the squared distance to their centroid.
+    """
+    k, n = len(counts), float(counts.sum())
+    # Davies–Bouldin: mean over clusters of the worst (s_i + s_j) / d(c_i, c_j)
+    gaps = np.sqrt(np.maximum(((centroids[:, None, :] - centroids[None, :, :]) ** 2).sum(-1), 0.0))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratios = (scatter[:, None] + scatter[None, :]) / gaps
+    ratios[~np.isfinite(ratios)] = 0.0
+    np.fill_diagonal(ratios, 0.0)
+    davies_bouldin = float(ratios.max(axis=1).mean()) if np.any(gaps) else 0.0
+    # Calinski–Harabasz: between / within dispersion, scaled by degrees of freedom
+    overall = centroids.T @ counts / n
+    between = float((counts * ((centroids - overall) ** 2).sum(axis=1)).sum())
+    calinski = 1.0 if within_squared == 0 else between * (n - k) / (within_squared * (k - 1))
+    return davies_bouldin, calinski
+
+
 def compute_metrics(
     X: np.ndarray, labels: np.ndarray, *, metric: str = "euclidean", sample_size: int = 10_000, random_state: int = 0
 ) -> QualityMetrics | None:

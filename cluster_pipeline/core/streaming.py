@@ -1,0 +1,240 @@
+"""Out-of-core k-means: cluster a collection larger than the memory budget by streaming its batches.
+
+Four passes over the Parquet parts, each holding one batch at a time:
+
+1. gather a seeded random sample: k-means++ initial centres (``core.kmeans.sampled_init``) and,
+   when configured, the PCA fit;
+2. ``MiniBatchKMeans.partial_fit`` on every batch, in ``batch_size`` slices;
+3. assign every document to its nearest centre, accumulating member sums (member means);
+4. distance of every document to its member mean (Davies–Bouldin, Calinski–Harabasz and the
+   assignments), and the cluster-stratified silhouette sample.
+
+What stays in memory is O(N) small arrays (labels, distances) plus the samples, never the matrix.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+
+from cluster_pipeline.core.clustering import (
+    PCA_FIT_SAMPLE,
+    FittedClustering,
+    Preparation,
+    check_embeddings,
+    fit_preparation,
+    order_by_size,
+    pca_components,
+)
+from cluster_pipeline.core.collections import CollectionSnapshot, CollectionStore
+from cluster_pipeline.core.config import ClusterConfig
+from cluster_pipeline.core.errors import ConfigurationError, InvalidEmbeddingsError
+from cluster_pipeline.core.kmeans import init_sample_size, sampled_init
+from cluster_pipeline.core.metrics import (
+    MIN_POINTS_PER_CLUSTER,
+    QualityMetrics,
+    describe_quality,
+    indices_from_cluster_stats,
+    sampled_silhouette,
+    stratified_sample,
+)
+from cluster_pipeline.core.progress import Progress
+
+STREAMABLE = frozenset({"kmeans", "minibatch_kmeans"})
+# An in-memory execution peaks at about 2.5 matrices (matrix, metrics and labelling temporaries).
+IN_MEMORY_PEAK_FACTOR = 2.5
+
+
+def matrix_bytes(snapshot: CollectionSnapshot, feature: str) -> int:
+    return snapshot.num_documents * snapshot.features.get(feature, 0) * 4
+
+
+def needs_streaming(snapshot: CollectionSnapshot, config: ClusterConfig) -> bool:
+    """Whether an in-memory execution would exceed ``config.memory_budget_mb``."""
+    if config.memory_budget_mb is None:
+        return False
+    return matrix_bytes(snapshot, config.feature) * IN_MEMORY_PEAK_FACTOR > config.memory_budget_mb * 2**20
+
+
+@dataclass
+class StreamedClustering:
+    """A streamed fit: the clustering, its metrics, and the sample the metrics and labels use."""
+
+    fitted: FittedClustering
+    metrics: QualityMetrics | None
+    sample_rows: np.ndarray  # sorted row indices of the silhouette sample
+    sample_space: np.ndarray  # (len(sample_rows), d) float32, prepared
+
+
+def gather_rows(
+    store: CollectionStore,
+    snapshot: CollectionSnapshot,
+    feature: str,
+    rows: np.ndarray,
+    preparation: Preparation | None = None,
+    progress: Progress | None = None,
+    stage: str = "sample",
+) -> np.ndarray:
+    """The sorted ``rows`` of the feature as one float32 matrix (prepared when ``preparation`` is given)."""
+    progress = progress or Progress.silent()
+    total = snapshot.num_documents
+    out = np.empty((len(rows), snapshot.features[feature]), dtype=np.float32)
+    filled = 0
+    for offset, batch in store.iter_embeddings(snapshot, feature):
+        lo, hi = np.searchsorted(rows, [offset, offset + len(batch)])
+        out[filled : filled + hi - lo] = batch[rows[lo:hi] - offset]
+        filled += hi - lo
+        progress.update(stage, offset + len(batch), total)
+    return out if preparation is None else preparation.apply(out, copy=False)
+
+
+def _prepared_batches(
+    store: CollectionStore,
+    snapshot: CollectionSnapshot,
+    feature: str,
+    preparation: Preparation,
+    progress: Progress,
+    stage: str,
+    note: str = "",
+) -> Iterator[tuple[int, np.ndarray]]:
+    total = snapshot.num_documents
+    for offset, batch in store.iter_embeddings(snapshot, feature):
+        if not np.isfinite(batch).all():
+            bad = int(np.flatnonzero(~np.isfinite(batch).all(axis=1))[0]) + offset
+            raise InvalidEmbeddingsError(
+                f"Clustering algorithm failed: NaN values in embeddings (first at row {bad}). "
+                "Re-embed or remove those documents."
+            )
+        yield offset, preparation.apply(batch, copy=True)
+        progress.update(stage, offset + len(batch), total, note=note)
+
+
+def _nearest(batch: np.ndarray, centres: np.ndarray, centre_norms: np.ndarray) -> np.ndarray:
+    scores = batch @ centres.T
+    scores *= -2.0
+    scores += centre_norms
+    return scores.argmin(axis=1)
+
+
+def fit_streaming(
+    store: CollectionStore,
+    snapshot: CollectionSnapshot,
+    config: ClusterConfig,
+    progress: Progress | None = None,
+    random_state: int = 0,
+) -> StreamedClustering:
+    """Cluster ``snapshot`` with k-means without ever holding its matrix (see the module doc)."""
+    from sklearn.cluster import MiniBatchKMeans
+
+    if config.algorithm not in STREAMABLE:
+        raise ConfigurationError(
+            f"The collection ({matrix_bytes(snapshot, config.feature) / 2**20:,.0f} MiB of vectors) does not fit "
+            f"memory_budget_mb={config.memory_budget_mb} for {config.algorithm}: only kmeans and minibatch_kmeans "
+            "stream. Raise memory_budget_mb or use one of them."
+        )
+    progress = progress or Progress.silent()
+    started = time.perf_counter()
+    parameters = config.estimator_parameters()
+    k = int(parameters.get("n_clusters", 8))
+    n = snapshot.num_documents
+    if k > n:
+        raise ConfigurationError(f"n_clusters={k} is larger than the number of documents ({n}).")
+    rng = np.random.default_rng(random_state)
+    seed = parameters.get("random_state", random_state)
+
+    # pass 1: a seeded sample for the initial centres (and the PCA, when configured)
+    pca = pca_components(config, snapshot.features[config.feature])
+    size = min(n, max(init_sample_size(n, k), PCA_FIT_SAMPLE if pca else 0))
+    sample = gather_rows(store, snapshot, config.feature, np.sort(rng.choice(n, size, replace=False)), None, progress)
+    check_embeddings(sample)
+    preparation = fit_preparation(sample, config, random_state)
+    sample = preparation.apply(sample, copy=False)
+    n_init = parameters.get("n_init", 3)
+    centres = sampled_init(
+        sample,
+        k,
+        n_init=1 if n_init == "auto" else int(n_init),
+        random_state=seed,
+        sample_size=init_sample_size(len(sample), k),
+    )
+    del sample
+
+    # pass 2: mini-batch k-means over every batch
+    batch_size = int(parameters.get("batch_size", 4096))
+    model = MiniBatchKMeans(n_clusters=k, init=centres, n_init=1, batch_size=batch_size, random_state=seed)
+    for _, batch in _prepared_batches(store, snapshot, config.feature, preparation, progress, "fit", "partial_fit"):
+        for start in range(0, len(batch), batch_size):
+            part = batch[start : start + batch_size]
+            if len(part) >= k or model.__dict__.get("cluster_centers_") is not None:
+                model.partial_fit(part)
+    centres = np.asarray(model.cluster_centers_, dtype=np.float32)
+
+    # pass 3: assign, and accumulate member means
+    raw = np.empty(n, dtype=np.int64)
+    centre_norms = np.einsum("ij,ij->i", centres, centres)
+    sums = np.zeros((k, centres.shape[1]), dtype=np.float64)
+    for offset, batch in _prepared_batches(store, snapshot, config.feature, preparation, progress, "assign"):
+        nearest = _nearest(batch, centres, centre_norms)
+        raw[offset : offset + len(batch)] = nearest
+        _add_by_label(sums, nearest, batch)
+    labels = order_by_size(raw)
+    k_found = int(labels.max()) + 1
+    ordered = np.full(k, -1, dtype=np.int64)
+    ordered[raw] = labels  # raw centre index → cluster index by size (empty centres stay -1)
+    del raw
+    counts = np.bincount(labels, minlength=k_found).astype(np.float64)
+    sums = sums[np.argsort(ordered)[k - k_found :]]
+    means = sums / np.maximum(counts, 1)[:, None]
+    means32 = means.astype(np.float32)
+
+    # pass 4: distances to the member means, and the stratified silhouette sample
+    target = min(max(config.metric_sample_size, MIN_POINTS_PER_CLUSTER * k_found), n)
+    sample_rows = stratified_sample(labels, target, random_state) if k_found >= 2 else np.arange(0)
+    sample_space = np.empty((len(sample_rows), centres.shape[1]), dtype=np.float32)
+    distances = np.empty(n, dtype=np.float32)
+    for offset, batch in _prepared_batches(store, snapshot, config.feature, preparation, progress, "score"):
+        own = labels[offset : offset + len(batch)]
+        diff = batch - means32[own]
+        distances[offset : offset + len(batch)] = np.sqrt(np.einsum("ij,ij->i", diff, diff))
+        lo, hi = np.searchsorted(sample_rows, [offset, offset + len(batch)])
+        sample_space[lo:hi] = batch[sample_rows[lo:hi] - offset]
+    fitted = FittedClustering(
+        labels=labels,
+        centroids=means32,
+        distances=distances,
+        membership=None,
+        preparation=preparation,
+        metric="euclidean",
+        parameters=parameters,
+        fit_seconds=time.perf_counter() - started,
+        extras={"fit_method": "streaming_minibatch_kmeans", "streamed": True},
+    )
+    metrics = None
+    if 2 <= k_found < n:
+        scatter = np.bincount(labels, weights=distances, minlength=k_found) / counts
+        within_squared = float(np.square(distances, dtype=np.float64).sum())
+        davies_bouldin, calinski = indices_from_cluster_stats(means, counts, scatter, within_squared)
+        progress.update("metrics", 0, len(sample_rows), note="silhouette on the stratified sample")
+        silhouette = sampled_silhouette(sample_space, labels[sample_rows], counts.astype(np.int64))
+        metrics = QualityMetrics(
+            silhouette_score=round(silhouette, 6),
+            davies_bouldin_index=round(davies_bouldin, 6),
+            calinski_harabasz_score=round(calinski, 4),
+            description=describe_quality(silhouette),
+            silhouette_sample_size=len(sample_rows),
+            silhouette_sampled=len(sample_rows) < n,
+        )
+    return StreamedClustering(fitted, metrics, sample_rows, sample_space)
+
+
+def _add_by_label(sums: np.ndarray, labels: np.ndarray, batch: np.ndarray) -> None:
+    """``sums[j] += batch[labels == j].sum(0)`` for every j, as one sparse product."""
+    from scipy.sparse import csr_matrix
+
+    one_hot = csr_matrix(
+        (np.ones(len(labels), dtype=np.float32), (labels, np.arange(len(labels)))), shape=(len(sums), len(labels))
+    )
+    sums += one_hot @ batch

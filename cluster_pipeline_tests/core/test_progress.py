@@ -1,0 +1,32 @@
+import io
+
+from cluster_pipeline.core.hdbscan_backends import FAST_HDBSCAN_MIN_POINTS, choose_backend, installed_backends
+from cluster_pipeline.core.progress import Progress, ProgressEvent, StderrBar, listening
+
+
+def test_progress_is_throttled_but_keeps_first_and_last():
+    events = []
+    progress = Progress([events.append], min_interval=60)
+    for done in range(0, 1001, 100):
+        progress.update("load", done, 1000)
+    assert [e.done for e in events] == [0, 1000]
+    assert "load: 1,000/1,000 documents (100%)" in events[-1].message()
+
+
+def test_eta_and_process_wide_listeners():
+    assert ProgressEvent("fit", 250, 1000, elapsed=10.0).eta == 30.0
+    stream = io.StringIO()
+    with listening(StderrBar(stream)):
+        Progress.silent().update("fit", 500, 1000, note="Lloyd")
+    Progress.silent().update("fit", 1000, 1000)  # no listener any more
+    assert "fit" in stream.getvalue() and "50%" in stream.getvalue() and "Lloyd" in stream.getvalue()
+
+
+def test_hdbscan_backend_choice():
+    assert choose_backend("hdbscan", {}, 10**6) == "hdbscan"
+    small = choose_backend("auto", {}, 1000)
+    assert small in ("hdbscan", "sklearn")  # small data never pays fast_hdbscan's compilation
+    if "fast_hdbscan" in installed_backends():
+        assert choose_backend("auto", {"min_cluster_size": 10}, FAST_HDBSCAN_MIN_POINTS) == "fast_hdbscan"
+        assert choose_backend("auto", {"alpha": 0.5}, FAST_HDBSCAN_MIN_POINTS) != "fast_hdbscan"
+        assert choose_backend("auto", {"metric": "manhattan"}, FAST_HDBSCAN_MIN_POINTS) != "fast_hdbscan"

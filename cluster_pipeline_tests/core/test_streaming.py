@@ -1,0 +1,59 @@
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+from sklearn.metrics import adjusted_rand_score
+
+from cluster_pipeline.core.config import ClusterConfig
+from cluster_pipeline.core.execution import execute
+from cluster_pipeline.core.progress import Progress
+from cluster_pipeline.core.results import ResultStore
+from cluster_pipeline.core.streaming import fit_streaming, needs_streaming
+from cluster_pipeline_tests.conftest import blob_documents
+
+
+@pytest.fixture
+def big_collection(collections):
+    for i in range(3):  # three parts, so batches cross part boundaries
+        collections.ingest("default", "big", blob_documents(20_000, centers=5, dim=128, seed=0, id_offset=i * 20_000))
+    return collections.snapshot("default", "big")
+
+
+def config(**extra):
+    return ClusterConfig(collection="big", parameters={"n_clusters": 5}, memory_budget_mb=64, **extra)
+
+
+def test_budget_decides_streaming(big_collection):
+    assert needs_streaming(big_collection, config())  # 60k × 128 × 4 B = 29 MiB, × 2.5 > 64 MiB
+    assert not needs_streaming(big_collection, config().model_copy(update={"memory_budget_mb": 100}))
+    assert not needs_streaming(big_collection, ClusterConfig(collection="big"))
+
+
+def test_streaming_kmeans_assigns_every_document_exactly_once(lake, collections, big_collection):
+    events = []
+    streamed = fit_streaming(collections, big_collection, config(), Progress([events.append], min_interval=0))
+    fitted = streamed.fitted
+    assert fitted.labels.shape == (60_000,) and (fitted.labels >= 0).all()
+    assert fitted.num_clusters == 5 and fitted.cluster_sizes.sum() == 60_000
+    assert list(fitted.cluster_sizes) == sorted(fitted.cluster_sizes, reverse=True)
+    groups = np.concatenate(
+        [
+            pq.read_table(collections.storage.parquet_source(p.key), columns=["group"])
+            .column(0)
+            .to_numpy(zero_copy_only=False)
+            for p in big_collection.parts
+        ]
+    )
+    assert adjusted_rand_score(groups, fitted.labels) > 0.99
+    assert streamed.metrics is not None and streamed.metrics.silhouette_sampled
+    assert streamed.metrics.silhouette_sample_size == len(streamed.sample_rows) == 10_000
+    assert {e.stage for e in events} >= {"sample", "fit", "assign", "score"}
+
+    result = execute(lake, config().model_copy(update={"cluster_id": "clust_streamtest01"}), "run_0123456789abcdef")
+    assert result.status == "completed" and result.num_points == 60_000
+    assignments = pq.read_table(
+        lake.storage.path(ResultStore(lake).assignments_key("default", "clust_streamtest01", result.run_id))
+    )
+    ids = assignments.column("document_id").to_pylist()
+    assert len(ids) == len(set(ids)) == 60_000
+    assert set(ids) == {f"d{i}" for i in range(60_000)}
+    assert result.metrics is not None and sum(c.num_members for c in result.centroids) == 60_000
