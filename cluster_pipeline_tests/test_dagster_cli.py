@@ -65,8 +65,11 @@ def test_dagster_asset_materialize_matches_the_cli(tmp_path, capsys):
     results = ResultStore(Lake.local()).list("default", cluster_id)
     assert len(results) == 2
     via_dagster = next(r for r in results if r.run_id != via_cli["run_id"]).to_json_dict()
-    for field in ("status", "num_clusters", "num_points", "metrics"):
+    for field in ("status", "num_clusters", "num_points"):
         assert via_dagster[field] == via_cli[field]
+    # the same numbers, up to float rounding that BLAS threading can vary between processes
+    assert via_dagster["metrics"].pop("description") == via_cli["metrics"].pop("description")
+    assert via_dagster["metrics"] == pytest.approx(via_cli["metrics"], rel=1e-6)
     assert [(c["num_members"], c["label"], c["keywords"]) for c in via_dagster["centroids"]] == [
         (c["num_members"], c["label"], c["keywords"]) for c in via_cli["centroids"]
     ]
