@@ -187,7 +187,7 @@ def targets(report: dict[str, Any]) -> list[Target]:
         )
     ag = report["ag_news"]
     if ag.get("sampled_silhouette_max_error"):
-        errors = {int(k): v for k, v in ag["sampled_silhouette_max_error"].items()}
+        errors = {int(k): round(v, 4) for k, v in ag["sampled_silhouette_max_error"].items()}
         worst = max(v for k, v in errors.items() if k >= 2000)
         out.append(
             Target(
@@ -245,20 +245,24 @@ def targets(report: dict[str, Any]) -> list[Target]:
     return out
 
 
+def _num(value: float | None, digits: int = 2) -> str:
+    return "-" if value is None else f"{value:.{digits}f}"
+
+
 def scaling_table(report: dict[str, Any]) -> list[str]:
     lines = [
-        "| N | load (ours / bare) | load peak MB (ours / bare) | bare fit | execution | load | fit | metrics | labels | write | peak RSS MB |",
+        "| N | load s (ours / bare) | load peak MB (ours / bare) | bare fit s | execution s | load | fit | metrics | labels | write | peak RSS MB |",
         "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for n in sorted(report["kmeans"]):
         load, km = report["load"][n], report["kmeans"][n]
         execute, timings = km["execute"], km["execute"].get("timings", {})
         lines.append(
-            f"| {label(n)} | {_get(load, 'ours', 'seconds')} / {_get(load, 'bare', 'seconds')} s | "
-            f"{_get(load, 'ours', 'peak_mb')} / {_get(load, 'bare', 'peak_mb')} | {km['bare'].get('seconds')} s | "
-            f"{execute.get('seconds')} s | "
-            + " | ".join(str(timings.get(stage, "-")) for stage in ("load", "fit", "metrics", "labels", "write"))
-            + f" | {execute.get('peak_mb')} |"
+            f"| {label(n)} | {_num(_get(load, 'ours', 'seconds'))} / {_num(_get(load, 'bare', 'seconds'))} | "
+            f"{_num(_get(load, 'ours', 'peak_mb'), 0)} / {_num(_get(load, 'bare', 'peak_mb'), 0)} | "
+            f"{_num(km['bare'].get('seconds'))} | {_num(execute.get('seconds'))} | "
+            + " | ".join(_num(timings.get(stage)) for stage in ("load", "fit", "metrics", "labels", "write"))
+            + f" | {_num(execute.get('peak_mb'), 0)} |"
         )
     return lines
 
@@ -283,7 +287,16 @@ def main(argv: list[str] | None = None) -> int:
     group = parser.add_mutually_exclusive_group()
     group.add_argument("--quick", action="store_true", help="10k and 100k documents (about two minutes)")
     group.add_argument("--full", action="store_true", help="10k, 100k, 1M documents and 4M out of core")
+    parser.add_argument("--from-json", type=Path, help="print the tables of an earlier run's JSON instead of measuring")
     args = parser.parse_args(argv)
+    if args.from_json:
+        report = json.loads(args.from_json.read_text())
+        for section in ("load", "kmeans"):
+            report[section] = {int(n): value for n, value in report[section].items()}
+        found = targets(report)
+        print(render(report, found))
+        print(f"\n{len(found)} targets, {sum(bool(t.passed) for t in found)} PASS; {report['seconds']} s")
+        return 0 if all(t.passed for t in found) else 1
     size = "full" if args.full else "quick"
     started = time.perf_counter()
     report = measure(size)

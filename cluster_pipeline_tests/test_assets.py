@@ -119,3 +119,29 @@ def test_failed_executions_write_a_failed_result(lake, collections, instance, se
     assert not ResultStore(lake).storage.exists(
         ResultStore(lake).assignments_key("default", config.cluster_id, result.run_id)
     )
+
+
+def test_a_collection_over_the_memory_budget_is_streamed_through_the_assets(lake, collections, instance):
+    for i in range(3):
+        collections.ingest("default", "big", blob_documents(20_000, centers=3, dim=128, id_offset=i * 20_000))
+    config = create_config(lake, collection="big", parameters={"n_clusters": 3}, memory_budget_mb=64)
+    outcome, result = materialize_config(lake, config, instance)
+    assert outcome.success and result.status == "completed" and result.num_points == 60_000
+    sizes = [c.num_members for c in result.centroids]
+    assert sum(sizes) == 60_000 and all(abs(size - 20_000) < 50 for size in sizes)
+    assert result.metrics is not None and 9_900 <= result.silhouette_sample_size <= 10_000
+    assert {tuple(sorted(c.keywords[:3])) for c in result.centroids} == {
+        ("launch", "orbit", "rocket"),
+        ("garlic", "oven", "pasta"),
+        ("goal", "league", "striker"),
+    }
+    assignments = ResultStore(lake).read_assignments("default", config.cluster_id, result.run_id)
+    assert assignments.num_rows == 60_000 and len(set(assignments.column("document_id").to_pylist())) == 60_000
+    events = {
+        event.asset_key.to_user_string(): event.event_specific_data.materialization
+        for event in outcome.get_asset_materialization_events()
+    }
+    assert events["collection_embeddings"].metadata["streamed"].value is True
+    assert events["cluster_assignments"].metadata["fit_method"].value == "streaming_minibatch_kmeans"
+    logs = [e.message for e in instance.all_logs(outcome.run_id) if e.message and "documents (" in e.message]
+    assert any("assign:" in message for message in logs)  # progress reached the Dagster log

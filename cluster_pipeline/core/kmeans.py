@@ -147,9 +147,6 @@ def fit_kmeans(X: np.ndarray, parameters: dict[str, Any], progress: Progress | N
         model.fit(X)
         progress.update("fit", n, n, note=f"MiniBatchKMeans, {model.n_iter_} iterations")
         return model, "minibatch_kmeans"
-    # X is the pipeline's own prepared copy: let scikit-learn centre it in place instead of copying
-    # it (it adds the mean back afterwards)
-    parameters = {"copy_x": False, **parameters}
     if not uses_sampled_init(parameters):
         return KMeans(**parameters).fit(X), "kmeans"
     k = int(parameters.get("n_clusters", 8))
