@@ -51,6 +51,9 @@ def parquet_bytes(table: pa.Table, **options: Any) -> bytes:
     return sink.getvalue().to_pybytes()
 
 
+FILE_MODE = 0o644
+
+
 class LocalStorage:
     """A folder on disk. The embedded default: no server, nothing to configure."""
 
@@ -72,7 +75,9 @@ class LocalStorage:
 
     def _temp_file(self, target: Path) -> tuple[int, str]:
         target.parent.mkdir(parents=True, exist_ok=True)
-        return tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+        fd, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+        os.fchmod(fd, FILE_MODE)  # mkstemp makes 0600; lake files are read by the webserver, other tools, people
+        return fd, name
 
     def _publish_new(self, tmp: str, target: Path) -> None:
         try:

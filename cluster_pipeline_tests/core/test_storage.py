@@ -62,6 +62,14 @@ def test_collections_work_on_both_backends(storage):
     assert store.load_embeddings(snapshot, "embedding").shape == (50, 16)
 
 
+def test_local_files_are_readable_by_others(tmp_path):
+    storage = LocalStorage(tmp_path / "root")
+    storage.write_new("a.bin", b"x")
+    storage.write_parquet_new("b.parquet", pa.table({"x": [1]}))
+    storage.write_replace("c.json", b"{}")
+    assert {oct(p.stat().st_mode & 0o777) for p in (tmp_path / "root").iterdir()} == {"0o644"}
+
+
 def test_local_storage_refuses_keys_outside_its_root(tmp_path):
     storage = LocalStorage(tmp_path / "root")
     with pytest.raises(ClusterPipelineError, match="outside the data root"):
