@@ -155,6 +155,8 @@ def fit_kmeans(X: np.ndarray, parameters: dict[str, Any], progress: Progress | N
     progress.update("fit", 0, n, note=f"k-means++ ×{n_init} on {init_sample_size(n, k):,} sampled rows")
     centres = sampled_init(X, k, n_init=n_init, random_state=parameters.get("random_state"))
     progress.update("fit", 0, n, note="Lloyd iterations on all rows")
-    model = KMeans(**{**parameters, "init": centres, "n_init": 1}).fit(X)
+    # copy_x=False: X is our own prepared copy, so scikit-learn may centre it in place instead of
+    # holding a second matrix (it adds the mean back; values move by float32 rounding only).
+    model = KMeans(**{"copy_x": False, **parameters, "init": centres, "n_init": 1}).fit(X)
     progress.update("fit", n, n, note=f"{model.n_iter_} Lloyd iterations")
     return model, "kmeans+sampled_init"

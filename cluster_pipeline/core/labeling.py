@@ -230,9 +230,17 @@ def _representatives(
     if not members:
         return {}
     valid = np.flatnonzero(labels >= 0)
-    indicator = sparse.csr_matrix((np.ones(len(valid)), (labels[valid], valid)), shape=(int(labels.max()) + 1, len(X)))
-    sizes = np.maximum(np.asarray(indicator.sum(axis=1)).ravel(), 1.0)
-    centroids = (np.asarray(indicator @ X, dtype=np.float64) / sizes[:, None]).astype(X.dtype)
+    k = int(labels.max()) + 1
+    sums = np.zeros((k, X.shape[1]), dtype=np.float64)
+    for start in range(0, len(valid), CHUNK_ROWS):
+        rows = valid[start : start + CHUNK_ROWS]
+        # float32 one-hot: a float64 one would make scipy upcast the (chunk of the) matrix
+        indicator = sparse.csr_matrix(
+            (np.ones(len(rows), dtype=np.float32), (labels[rows], np.arange(len(rows)))), shape=(k, len(rows))
+        )
+        sums += indicator @ X[rows]
+    sizes = np.maximum(np.bincount(labels[valid], minlength=k).astype(np.float64), 1.0)
+    centroids = (sums / sizes[:, None]).astype(X.dtype)
     relevance = np.zeros(len(X))
     for start in range(0, len(valid), CHUNK_ROWS):
         rows = valid[start : start + CHUNK_ROWS]
