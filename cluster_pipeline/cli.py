@@ -92,8 +92,20 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     return 0
 
 
+def _read_config_file(path: str) -> dict[str, Any]:
+    try:
+        data = json.loads(Path(path).read_text())
+    except json.JSONDecodeError as error:
+        raise ConfigurationError(
+            f"--config-file {path!r} is not valid JSON ({error.msg} at line {error.lineno})."
+        ) from None
+    if not isinstance(data, dict):
+        raise ConfigurationError(f"--config-file {path!r} must hold a JSON object of configuration fields.")
+    return data
+
+
 def _config_from_args(args: argparse.Namespace) -> dict[str, Any]:
-    data: dict[str, Any] = json.loads(Path(args.config_file).read_text()) if args.config_file else {}
+    data: dict[str, Any] = _read_config_file(args.config_file) if args.config_file else {}
     data["namespace"] = args.namespace
     for name in ("collection", "feature", "algorithm", "description"):
         if getattr(args, name):
@@ -446,6 +458,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.handler(args))
     except ClusterPipelineError as error:
         print(f"error: {error}", file=sys.stderr)
+        return EXIT_ERROR
+    except OSError as error:  # a file the user named cannot be read or written
+        print(f"error: {error.strerror or error}: {error.filename or ''}".rstrip(": "), file=sys.stderr)
         return EXIT_ERROR
     except KeyboardInterrupt:
         return 130

@@ -63,6 +63,14 @@ def test_errors_are_one_clear_line(capsys, docs_file):
     assert code == 2 and "Invalid run id" in err
     code, _, err = run_cli(capsys, "ingest", "news", str(docs_file))
     assert code == 2 and "Duplicate document_id 'd0'" in err
+    bad = docs_file.with_name("bad.json")
+    bad.write_text("{not json")
+    code, _, err = run_cli(capsys, "clusters", "create", "--collection", "news", "--config-file", str(bad))
+    assert code == 2 and "is not valid JSON" in err
+    code, _, err = run_cli(capsys, "clusters", "create", "--collection", "news", "--config-file", "/nonexistent.json")
+    assert code == 2 and err.startswith("error: No such file or directory: /nonexistent.json")
+    code, _, err = run_cli(capsys, "delete", "news", "--ids-file", "/nonexistent.txt")
+    assert code == 2 and "Traceback" not in err
 
 
 def test_failed_execution_exits_non_zero_with_its_result(capsys, tmp_path):
