@@ -162,7 +162,9 @@ def kmeans_targets(report: dict[str, Any]) -> list[Target]:
                     1.005,
                 )
             )
-        grown = execute["peak_mb"] - execute["baseline_mb"]
+        if n != max(report["kmeans"]):
+            continue  # memory against the matrix means something where the matrix dominates
+        grown = execute["grown_mb"]
         limit = 2.0 if n >= 1_000_000 else 2.5
         out.append(
             _ratio_target(
@@ -291,12 +293,13 @@ def kept_targets(report: dict[str, Any]) -> list[Target]:
         n = report["spec"]["stream"]
         out.append(
             Target(
-                f"out of core {label(n)}×384 ({st['matrix_mb'] / 1024:.1f} GiB of vectors): peak RSS vs budget",
-                f"{st['peak_mb']:.0f} MB, {st['seconds']:.0f} s {st['timings']}; silhouette sample "
-                f"{st['silhouette_sample_size']}",
-                st["peak_mb"] / st["budget_mb"],
+                f"out of core {label(n)}×384 ({st['matrix_mb'] / 1024:.1f} GiB of vectors): peak RSS above the "
+                "interpreter's vs memory_budget_mb",
+                f"{st['grown_mb']:.0f} MB (+{st['baseline_mb']:.0f} MB interpreter with Dagster), {st['seconds']:.0f} s "
+                f"{st['timings']}; silhouette sample {st['silhouette_sample_size']}",
+                st["grown_mb"] / st["budget_mb"],
                 f"≤ 1 ({st['budget_mb']} MB)",
-                st["peak_mb"] <= st["budget_mb"] and st["status"] == "completed",
+                st["grown_mb"] <= st["budget_mb"] and st["status"] == "completed",
             )
         )
     sizes = sorted(report["kmeans"])
