@@ -231,9 +231,12 @@ def case_kmeans_bare(n: int, collection: str, n_clusters: int = 100, repeats: in
 
 
 def case_faiss_bare(n: int, collection: str, n_clusters: int = 100, repeats: int = 3) -> dict[str, Any]:
-    """faiss-cpu as its users call it: ``faiss.Kmeans`` on all rows (25 iterations) plus the assignment."""
-    import faiss
+    """faiss-cpu as its users call it: ``faiss.Kmeans`` on all rows (25 iterations) plus the assignment,
+    with the OpenMP setting the pipeline loads it with (``core.neighbors.load_faiss``: passive waits;
+    faiss's default spinning made the same call 3-7× slower whenever other processes shared the cores)."""
+    from cluster_pipeline.core.neighbors import load_faiss
 
+    faiss = load_faiss()
     X = _matrix(collection)
 
     def fit() -> float:

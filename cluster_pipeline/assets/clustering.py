@@ -129,9 +129,6 @@ def clustering_assets(context: AssetExecutionContext, lake: LakeResource, llm: L
             progress=_progress(context),
             timings={"dagster": round(time.time() - scope.started_at, 4)},
         )
-    context.log.info(
-        "Stages: " + ", ".join(f"{stage} {seconds:.2f} s" for stage, seconds in execution.result.timings.items())
-    )
     for error in execution.labeling.errors or []:
         context.log.warning(f"{error['cluster_id']} keeps its offline label: {error['error']}")
     yield from _materializations(execution, scope)
