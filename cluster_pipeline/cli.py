@@ -62,6 +62,11 @@ def describe_result(result: ExecutionResult, path: str | None = None) -> str:
             f"  silhouette {m['silhouette_score']:.3f}  davies-bouldin {m['davies_bouldin_index']:.3f}  "
             f"calinski-harabasz {m['calinski_harabasz_score']:.1f}  ({m['description']})"
         )
+    lines += [
+        f"  {name}: {value}" for name, value in (("metrics", result.coverage), ("note", result.quality_note)) if value
+    ]
+    if result.warning:
+        lines.append(f"  warning: {result.warning}")
     for centroid in result.centroids or []:
         lines.append(f"  {centroid.cluster_id:>6} {centroid.num_members:>7}  {centroid.label}")
         lines.append(f"  {'':>6} {'':>7}  keywords: {', '.join(centroid.keywords)}")
