@@ -74,6 +74,8 @@ def test_auto_k_and_topic_options_are_accepted():
 )
 def test_preprocessing_pca_components_becomes_a_reduction(pca_components, reduction):
     """Configurations saved before ``reduction`` existed (and the CLI's --pca) keep their meaning."""
-    config = parse_config({"collection": "news", "preprocessing": {"normalize": True, "pca_components": pca_components}})
+    config = parse_config(
+        {"collection": "news", "preprocessing": {"normalize": True, "pca_components": pca_components}}
+    )
     assert config.reduction.model_dump(include=set(reduction)) == reduction
     assert config.preprocessing.normalize
