@@ -79,3 +79,14 @@ def test_preprocessing_pca_components_becomes_a_reduction(pca_components, reduct
     )
     assert config.reduction.model_dump(include=set(reduction)) == reduction
     assert config.preprocessing.normalize
+
+
+def test_parameters_are_checked_at_creation_not_again_when_read_back(lake):
+    with pytest.raises(ConfigurationError, match="unknown parameter"):
+        parse_config({"collection": "news", "parameters": {"k": 3}})
+    # read back from the lake (written after the full check): no estimator import, no second check
+    assert parse_config({"collection": "news", "parameters": {"n_clusters": 3}}, stored=True).parameters == {
+        "n_clusters": 3
+    }
+    config = ConfigStore(lake).create(parse_config({"collection": "news", "kmeans_engine": "sklearn"}))
+    assert ConfigStore(lake).get("default", config.cluster_id).kmeans_engine == "sklearn"
