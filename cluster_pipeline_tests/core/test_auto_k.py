@@ -51,5 +51,7 @@ def test_large_collections_are_swept_on_a_seeded_sample_and_k_stays_below_it():
     first = choose_k(X.astype(np.float32), "kmeans", {"k_max": 4})
     assert first.sample_size == AUTO_K_SAMPLE_SIZE and first.chosen == 3
     assert choose_k(X.astype(np.float32), "kmeans", {"k_max": 4}).scores == first.scores
+    # at least 50 sampled points per cluster for the largest k
+    assert choose_k(X.astype(np.float32), "kmeans", {"k_min": 80, "k_max": 80}).sample_size == 4000
     tiny = choose_k(X[:4].astype(np.float32), "kmeans", {})
     assert max(tiny.scores) <= 3 and tiny.k_max == 3

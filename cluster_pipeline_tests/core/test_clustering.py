@@ -76,7 +76,8 @@ def test_umap_fitted_on_a_sample_places_the_rest(blobs):
 
 
 def test_min_cluster_size_grows_with_the_square_root_of_n():
-    assert [default_min_cluster_size(n) for n in (0, 50, 400, 1000, 7600, 10**6)] == [5, 5, 10, 16, 44, 500]
+    sizes = (0, 50, 400, 1000, 7600, 100_000, 10**6)
+    assert [default_min_cluster_size(n) for n in sizes] == [5, 5, 10, 16, 44, 158, 500]
 
 
 def test_noise_is_not_a_cluster():
