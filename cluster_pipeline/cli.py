@@ -1,27 +1,93 @@
 """``cluster-pipeline``: ingest collections, define configurations, execute them, read results.
 
-Thin glue over the core and the launcher. Errors print one line (``error: …``) and exit non-zero;
-``--json`` prints the seed's response shapes for scripts.
+Thin glue over the core and the launcher, on Click. The options every command shares
+(``--namespace``, ``--root``, ``--json``) are declared once and work before or after the command.
+Errors are one line on stderr (``error: …``; under ``--json`` a JSON object) with exit status 2; a
+failed execution prints its result, its error and where the full logs are, with exit status 1.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from cluster_pipeline.core.errors import ClusterPipelineError, ConfigurationError
+import click
+
+from cluster_pipeline.core.errors import ClusterPipelineError, ConfigurationError, NotFoundError
 from cluster_pipeline.core.history import SORT_FIELDS
 from cluster_pipeline.core.results import STATUSES, ExecutionResult, format_timestamp
 
+if TYPE_CHECKING:
+    from dagster import DagsterInstance
+
+    from cluster_pipeline.core.config import ClusterConfig
+    from cluster_pipeline.core.lake import Lake
+
 EXIT_ERROR = 2
 EXIT_FAILED_EXECUTION = 1
+EXIT_INTERRUPTED = 130
+COMMON_OPTIONS_HELP = "--namespace, --root and --json may be given before or after the command."
+
+
+@dataclass
+class Settings:
+    """The shared options, from wherever on the command line they were given (the last one wins)."""
+
+    namespace: str = "default"
+    root: str | None = None
+    json: bool = False
+
+    def lake(self) -> Lake:
+        from cluster_pipeline.core.lake import Lake
+
+        return Lake.local(self.root) if self.root else Lake.local()
+
+    def emit(self, data: Any, text: str) -> None:
+        click.echo(json.dumps(data, indent=2, default=str) if self.json else text)
+
+
+def _settings() -> Settings:
+    return click.get_current_context().find_root().ensure_object(Settings)
+
+
+def _remember(name: str) -> Callable[[click.Context, click.Parameter, Any], None]:
+    def callback(ctx: click.Context, _param: click.Parameter, value: Any) -> None:
+        if value is None or value is False:  # not given here: keep what an earlier position said
+            return
+        settings = ctx.find_root().ensure_object(Settings)
+        if name == "root":
+            value = str(Path(value).expanduser().resolve())
+            os.environ["CLUSTER_PIPELINE_ROOT"] = value  # the Dagster instance lives in the data root too
+        setattr(settings, name, value)
+
+    return callback
+
+
+def common_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """``--namespace``, ``--root``, ``--json`` on a group or command; any position sets them."""
+    for decorator in (
+        click.option("--json", "json_", is_flag=True, default=None, expose_value=False, is_eager=True,
+                     callback=_remember("json"), help="Print JSON (errors too, on stderr)."),
+        click.option("--root", default=None, expose_value=False, is_eager=True, callback=_remember("root"),
+                     metavar="DIR", help="Data folder (default: $CLUSTER_PIPELINE_ROOT or ./.cluster_data)."),
+        click.option("--namespace", default=None, expose_value=False, is_eager=True,
+                     callback=_remember("namespace"), help="Namespace to work in (default: default)."),
+    ):  # fmt: skip
+        command = decorator(command)
+    return command
+
+
+def _open_instance() -> DagsterInstance:
+    from cluster_pipeline.launcher import open_instance
+
+    return open_instance()
 
 
 def _parse_value(text: str) -> Any:
@@ -41,10 +107,6 @@ def _parameters(pairs: Sequence[str]) -> dict[str, Any]:
     return parameters
 
 
-def _print(data: Any, as_json: bool, text: str) -> None:
-    print(json.dumps(data, indent=2, default=str) if as_json else text)
-
-
 def describe_result(result: ExecutionResult, path: str | None = None) -> str:
     """A readable summary of one ExecutionResult."""
     lines = [
@@ -54,6 +116,14 @@ def describe_result(result: ExecutionResult, path: str | None = None) -> str:
     ]
     if result.status == "failed":
         lines.append(f"  error: {result.error_message}")
+        return "\n".join(lines)
+    if result.status in ("pending", "processing"):
+        documents = (
+            f"{result.num_points} documents (collection {result.collection_version})"
+            if result.num_points
+            else "snapshot not taken yet"
+        )
+        lines.append(f"  {'waiting to start' if result.status == 'pending' else 'running'}: {documents}")
         return "\n".join(lines)
     lines.append(f"  {result.num_points} documents, {result.num_clusters} clusters, {result.num_noise} noise")
     if result.metrics:
@@ -70,146 +140,13 @@ def describe_result(result: ExecutionResult, path: str | None = None) -> str:
     return "\n".join(lines)
 
 
-def cmd_ingest(args: argparse.Namespace) -> int:
-    from cluster_pipeline.core.collections import CollectionStore, read_documents_file
-
-    store = CollectionStore(_lake(args))
-    report = store.ingest(args.namespace, args.collection, read_documents_file(args.file), features=args.feature)
-    data = {
-        "namespace": report.namespace,
-        "collection": report.collection,
-        "ingested": report.num_documents,
-        "total_documents": report.total_documents,
-        "features": report.features,
-        "part": report.part_key,
-    }
-    _print(
-        data,
-        args.json,
-        f"Ingested {report.num_documents} documents into {report.namespace}/{report.collection} "
-        f"({report.total_documents} in total; features {report.features}).",
-    )
-    return 0
-
-
-def _read_config_file(path: str) -> dict[str, Any]:
-    try:
-        data = json.loads(Path(path).read_text())
-    except json.JSONDecodeError as error:
-        raise ConfigurationError(
-            f"--config-file {path!r} is not valid JSON ({error.msg} at line {error.lineno})."
-        ) from None
-    if not isinstance(data, dict):
-        raise ConfigurationError(f"--config-file {path!r} must hold a JSON object of configuration fields.")
-    return data
-
-
-def _config_from_args(args: argparse.Namespace) -> dict[str, Any]:
-    data: dict[str, Any] = _read_config_file(args.config_file) if args.config_file else {}
-    data["namespace"] = args.namespace
-    for name in ("collection", "feature", "algorithm", "description"):
-        if getattr(args, name):
-            data[name] = getattr(args, name)
-    if args.param:
-        data["parameters"] = {**data.get("parameters", {}), **_parameters(args.param)}
-    preprocessing = data.setdefault("preprocessing", {})
-    if args.pca is not None:
-        preprocessing["pca_components"] = None if args.pca == 0 else args.pca
-    if args.no_normalize:
-        preprocessing["normalize"] = False
-    if args.sample_size:
-        data["metric_sample_size"] = args.sample_size
-    triggers = data.setdefault("triggers", {})
-    if args.on_change:
-        triggers["on_change"] = True
-    if args.schedule:
-        triggers["schedule"] = args.schedule
-    if "collection" not in data:
-        raise ConfigurationError("A configuration needs a collection: pass --collection NAME.")
-    return data
-
-
-def cmd_clusters_create(args: argparse.Namespace) -> int:
-    from cluster_pipeline.core.collections import CollectionStore
-    from cluster_pipeline.core.config import ConfigStore, parse_config
-    from cluster_pipeline.launcher import open_instance, register_partition
-
-    lake = _lake(args)
-    config = parse_config(_config_from_args(args))
-    schema = CollectionStore(lake).schema(config.namespace, config.collection)
-    if config.feature not in schema.features:
-        raise ConfigurationError(
-            f"Feature extractor {config.feature!r} not found in collection {config.collection!r} "
-            f"(available: {', '.join(schema.features)}); pass --feature."
-        )
-    ConfigStore(lake).create(config)
-    with open_instance() as instance:
-        register_partition(instance, config)
-    _print(
-        config.model_dump(mode="json"),
-        args.json,
-        f"Created {config.cluster_id} ({config.algorithm} on "
-        f"{config.namespace}/{config.collection}). Execute it with: cluster-pipeline execute {config.cluster_id}",
-    )
-    return 0
-
-
-def cmd_clusters_list(args: argparse.Namespace) -> int:
-    from cluster_pipeline.core.config import ConfigStore
-
-    configs = ConfigStore(_lake(args)).list(args.namespace)
-    text = (
-        "\n".join(f"{c.cluster_id}  {c.algorithm:<16} {c.collection}  {json.dumps(c.parameters)}" for c in configs)
-        or f"No configurations in namespace {args.namespace!r}."
-    )
-    _print([c.model_dump(mode="json") for c in configs], args.json, text)
-    return 0
-
-
-def cmd_clusters_show(args: argparse.Namespace) -> int:
-    from cluster_pipeline.core.config import ConfigStore
-
-    config = ConfigStore(_lake(args)).get(args.namespace, args.cluster_id)
-    _print(config.model_dump(mode="json"), args.json, config.model_dump_json(indent=2))
-    return 0
-
-
-def _execute(args: argparse.Namespace, cluster_id: str) -> int:
-    from cluster_pipeline.core.config import ConfigStore
-    from cluster_pipeline.core.results import ResultStore
-    from cluster_pipeline.launcher import execute_in_process, open_instance
-
-    lake = _lake(args)
-    config = ConfigStore(lake).get(args.namespace, cluster_id)
-    with open_instance() as instance, _progress_bar():
-        result = execute_in_process(config, lake, instance)
-    _print(result.to_json_dict(), args.json, describe_result(result, ResultStore(lake).uri(result)))
-    return 0 if result.status == "completed" else EXIT_FAILED_EXECUTION
-
-
-def _progress_bar() -> AbstractContextManager[None]:
-    """A progress bar on stderr while an execution runs, only when stderr is a terminal."""
-    from cluster_pipeline.core.progress import StderrBar, listening
-
-    return listening(StderrBar()) if sys.stderr.isatty() else nullcontext()
-
-
-def cmd_execute(args: argparse.Namespace) -> int:
-    return _execute(args, args.cluster_id)
-
-
-def _in_flight(namespace: str, cluster_id: str) -> list[ExecutionResult]:
-    from cluster_pipeline.launcher import open_instance
-    from cluster_pipeline.status import in_flight_executions
-
-    with open_instance() as instance:
-        return in_flight_executions(instance, namespace, cluster_id)
-
-
 def _summary_line(r: ExecutionResult) -> str:
     silhouette = "-" if not r.metrics else format(r.metrics["silhouette_score"], ".3f")
+    documents = (
+        f"{r.num_points:>8} docs" if r.num_points or r.status not in ("pending", "processing") else f"{'-':>8} docs"
+    )
     return (
-        f"{r.run_id}  {r.status:<10} {format_timestamp(r.created_at)}  {r.num_points:>8} docs  "
+        f"{r.run_id}  {r.status:<10} {format_timestamp(r.created_at)}  {documents}  "
         f"{r.num_clusters:>4} clusters  silhouette {silhouette}"
     )
 
@@ -224,246 +161,446 @@ def _timestamp(text: str | None) -> datetime | None:
     return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
-def cmd_executions_list(args: argparse.Namespace) -> int:
+def _warn(message: str) -> None:
+    settings = _settings()
+    click.echo(json.dumps({"warning": message}) if settings.json else f"warning: {message}", err=True)
+
+
+def _config(lake: Lake, cluster_id: str) -> ClusterConfig:
     from cluster_pipeline.core.config import ConfigStore
+
+    return ConfigStore(lake).get(_settings().namespace, cluster_id)
+
+
+def _settled_in_flight(instance: DagsterInstance, lake: Lake, config: ClusterConfig) -> list[ExecutionResult]:
+    """The configuration's runs brought up to date (dead or ended runs recorded as failed), then its
+    pending and processing executions."""
+    from cluster_pipeline.status import in_flight_executions, reconcile_runs
+
+    reconcile_runs(instance, lake, config.partition_key)
+    return in_flight_executions(instance, config)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]}, epilog=COMMON_OPTIONS_HELP)
+@common_options
+def cli() -> None:
+    """Cluster document collections by their embeddings, through Dagster."""
+
+
+@cli.command(epilog=COMMON_OPTIONS_HELP)
+@click.argument("collection")
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.option("--feature", "features", multiple=True, help="Embedding column (repeatable; default: auto-detect).")
+@common_options
+def ingest(collection: str, file: str, features: tuple[str, ...]) -> int:
+    """Append documents from FILE (Parquet, CSV, JSON Lines) to COLLECTION."""
+    from cluster_pipeline.core.collections import CollectionStore, read_documents_file
+
+    settings = _settings()
+    report = CollectionStore(settings.lake()).ingest(
+        settings.namespace, collection, read_documents_file(file), features=list(features) or None
+    )
+    data = {
+        "namespace": report.namespace,
+        "collection": report.collection,
+        "ingested": report.num_documents,
+        "total_documents": report.total_documents,
+        "features": report.features,
+        "part": report.part_key,
+    }
+    settings.emit(
+        data,
+        f"Ingested {report.num_documents} documents into {report.namespace}/{report.collection} "
+        f"({report.total_documents} in total; features {report.features}).",
+    )
+    return 0
+
+
+@cli.command(epilog=COMMON_OPTIONS_HELP)
+@click.argument("collection")
+@click.argument("document_ids", nargs=-1)
+@click.option("--ids-file", type=click.Path(dir_okay=False), help="File with one document id per line.")
+@common_options
+def delete(collection: str, document_ids: tuple[str, ...], ids_file: str | None) -> int:
+    """Remove documents from COLLECTION by id (one atomic tombstone)."""
+    from cluster_pipeline.core.collections import CollectionStore
+
+    settings = _settings()
+    ids = list(document_ids)
+    if ids_file:
+        ids += [line.strip() for line in Path(ids_file).read_text().splitlines() if line.strip()]
+    removed = CollectionStore(settings.lake()).delete_documents(settings.namespace, collection, ids)
+    settings.emit({"deleted": removed}, f"Deleted {removed} documents from {settings.namespace}/{collection}.")
+    return 0
+
+
+@cli.group(epilog=COMMON_OPTIONS_HELP)
+@common_options
+def clusters() -> None:
+    """Cluster configurations."""
+
+
+def _read_config_file(path: str) -> dict[str, Any]:
+    try:
+        data = json.loads(Path(path).read_text())
+    except json.JSONDecodeError as error:
+        raise ConfigurationError(
+            f"--config-file {path!r} is not valid JSON ({error.msg} at line {error.lineno})."
+        ) from None
+    if not isinstance(data, dict):
+        raise ConfigurationError(f"--config-file {path!r} must hold a JSON object of configuration fields.")
+    return data
+
+
+@clusters.command("create", epilog=COMMON_OPTIONS_HELP)
+@click.option("--collection")
+@click.option("--feature")
+@click.option("--algorithm")
+@click.option("--param", "params", multiple=True, metavar="NAME=VALUE", help="Estimator parameter (repeatable).")
+@click.option("--pca", type=click.IntRange(min=0), help="Reduce to N dimensions first (0: never).")
+@click.option("--no-normalize", is_flag=True, help="Skip L2 normalisation.")
+@click.option("--sample-size", type=click.IntRange(min=100), help="Silhouette sample size.")
+@click.option("--on-change", is_flag=True, help="Execute when the collection changes.")
+@click.option("--schedule", help="Cron (5 fields), or 'nightly'.")
+@click.option("--description")
+@click.option("--config-file", type=click.Path(dir_okay=False), help="JSON file with the full configuration.")
+@common_options
+def clusters_create(**options: Any) -> int:
+    """Define a configuration (validated now: parameters, cron, time zone)."""
+    from cluster_pipeline.core.collections import CollectionStore
+    from cluster_pipeline.core.config import ConfigStore, parse_config
+    from cluster_pipeline.launcher import register_partition
+
+    settings = _settings()
+    data: dict[str, Any] = _read_config_file(options["config_file"]) if options["config_file"] else {}
+    data["namespace"] = settings.namespace
+    data.update(
+        {name: options[name] for name in ("collection", "feature", "algorithm", "description") if options[name]}
+    )
+    if options["params"]:
+        data["parameters"] = {**data.get("parameters", {}), **_parameters(options["params"])}
+    preprocessing = data.setdefault("preprocessing", {})
+    if options["pca"] is not None:
+        preprocessing["pca_components"] = options["pca"] or None
+    if options["no_normalize"]:
+        preprocessing["normalize"] = False
+    if options["sample_size"]:
+        data["metric_sample_size"] = options["sample_size"]
+    triggers = data.setdefault("triggers", {})
+    if options["on_change"]:
+        triggers["on_change"] = True
+    if options["schedule"]:
+        triggers["schedule"] = options["schedule"]
+    if "collection" not in data:
+        raise ConfigurationError("A configuration needs a collection: pass --collection NAME.")
+    config = parse_config(data)
+    lake = settings.lake()
+    schema = CollectionStore(lake).schema(config.namespace, config.collection)
+    if config.feature not in schema.features:
+        raise ConfigurationError(
+            f"Feature extractor {config.feature!r} not found in collection {config.collection!r} "
+            f"(available: {', '.join(schema.features)}); pass --feature."
+        )
+    ConfigStore(lake).create(config)
+    with _open_instance() as instance:
+        register_partition(instance, config)
+    settings.emit(
+        config.model_dump(mode="json"),
+        f"Created {config.cluster_id} ({config.algorithm} on {config.namespace}/{config.collection}). "
+        f"Execute it with: cluster-pipeline execute {config.cluster_id}",
+    )
+    return 0
+
+
+@clusters.command("list", epilog=COMMON_OPTIONS_HELP)
+@common_options
+def clusters_list() -> int:
+    """List the namespace's configurations (unreadable files are skipped with a warning)."""
+    from cluster_pipeline.core.config import ConfigStore
+
+    settings = _settings()
+    configs, problems = ConfigStore(settings.lake()).scan(settings.namespace)
+    for problem in problems:
+        _warn(problem)
+    text = (
+        "\n".join(f"{c.cluster_id}  {c.algorithm:<16} {c.collection}  {json.dumps(c.parameters)}" for c in configs)
+        or f"No configurations in namespace {settings.namespace!r}."
+    )
+    settings.emit([c.model_dump(mode="json") for c in configs], text)
+    return 0
+
+
+@clusters.command("show", epilog=COMMON_OPTIONS_HELP)
+@click.argument("cluster_id")
+@common_options
+def clusters_show(cluster_id: str) -> int:
+    """Show one configuration."""
+    settings = _settings()
+    config = _config(settings.lake(), cluster_id)
+    settings.emit(config.model_dump(mode="json"), config.model_dump_json(indent=2))
+    return 0
+
+
+def _progress_bar() -> AbstractContextManager[None]:
+    """A progress bar on stderr while an execution runs, only when stderr is a terminal."""
+    from cluster_pipeline.core.progress import StderrBar, listening
+
+    return listening(StderrBar()) if sys.stderr.isatty() and not _settings().json else nullcontext()
+
+
+def _report_execution(result: ExecutionResult, path: str | None) -> int:
+    """Print an execution's result; a failed one also gets its one-line error and where its logs are."""
+    from cluster_pipeline.core.execution import INTERRUPTED_MESSAGE
+
+    settings = _settings()
+    settings.emit(result.to_json_dict(), describe_result(result, path))
+    if result.status == "completed":
+        return 0
+    if settings.json:
+        click.echo(json.dumps({"error": {"type": "ExecutionFailed", "message": result.error_message,
+                                         "run_id": result.run_id, "dagster_run_id": result.dagster_run_id}}),
+                   err=True)  # fmt: skip
+    else:
+        click.echo(f"error: {result.error_message}", err=True)
+        click.echo(f"  full logs: Dagster run {result.dagster_run_id} (`dagster dev`, Runs)", err=True)
+    return EXIT_INTERRUPTED if result.error_message == INTERRUPTED_MESSAGE else EXIT_FAILED_EXECUTION
+
+
+@cli.command(epilog=COMMON_OPTIONS_HELP)
+@click.argument("cluster_id")
+@common_options
+def execute(cluster_id: str) -> int:
+    """Execute a configuration now, through Dagster, and print its ExecutionResult."""
+    from cluster_pipeline.core.results import ResultStore
+    from cluster_pipeline.launcher import execute_in_process
+
+    lake = _settings().lake()
+    config = _config(lake, cluster_id)
+    with _open_instance() as instance, _progress_bar():
+        result = execute_in_process(config, lake, instance)
+    return _report_execution(result, ResultStore(lake).uri(result))
+
+
+@cli.group(epilog=COMMON_OPTIONS_HELP)
+@common_options
+def executions() -> None:
+    """Execution history: list, latest, show, cancel, report."""
+
+
+@executions.command("list", epilog=COMMON_OPTIONS_HELP)
+@click.argument("cluster_id")
+@click.option("--status", "statuses", multiple=True, type=click.Choice(STATUSES), help="Keep these (repeatable).")
+@click.option("--since", help="Created at or after (ISO 8601).")
+@click.option("--until", help="Created before (ISO 8601).")
+@click.option("--min-clusters", type=int)
+@click.option("--max-clusters", type=int)
+@click.option("--min-silhouette", type=float)
+@click.option("--max-silhouette", type=float)
+@click.option("--sort", default="created_at", show_default=True, type=click.Choice(SORT_FIELDS))
+@click.option("--ascending", is_flag=True, help="Oldest / lowest first.")
+@click.option("--limit", default=20, show_default=True, type=click.IntRange(min=1))
+@click.option("--offset", default=0, show_default=True, type=click.IntRange(min=0))
+@click.option("--cursor", help="next_cursor of the previous page.")
+@click.option("--include-total", is_flag=True)
+@common_options
+def executions_list(cluster_id: str, **options: Any) -> int:
+    """Executions of one configuration, pending and processing ones included."""
     from cluster_pipeline.core.history import HistoryQuery, list_history
     from cluster_pipeline.core.results import ResultStore
 
-    lake = _lake(args)
-    ConfigStore(lake).get(args.namespace, args.cluster_id)
+    settings = _settings()
+    lake = settings.lake()
+    config = _config(lake, cluster_id)
     query = HistoryQuery(
-        statuses=args.status,
-        created_after=_timestamp(args.since),
-        created_before=_timestamp(args.until),
-        min_clusters=args.min_clusters,
-        max_clusters=args.max_clusters,
-        min_silhouette=args.min_silhouette,
-        max_silhouette=args.max_silhouette,
-        sort_by=args.sort,
-        descending=not args.ascending,
-        limit=args.limit,
-        offset=args.offset,
-        cursor=args.cursor,
+        statuses=options["statuses"] or None,
+        created_after=_timestamp(options["since"]),
+        created_before=_timestamp(options["until"]),
+        min_clusters=options["min_clusters"],
+        max_clusters=options["max_clusters"],
+        min_silhouette=options["min_silhouette"],
+        max_silhouette=options["max_silhouette"],
+        sort_by=options["sort"],
+        descending=not options["ascending"],
+        limit=options["limit"],
+        offset=options["offset"],
+        cursor=options["cursor"],
     )
+    with _open_instance() as instance:
+        in_flight = _settled_in_flight(instance, lake, config)
     page = list_history(
-        ResultStore(lake),
-        args.namespace,
-        args.cluster_id,
-        query,
-        extra=_in_flight(args.namespace, args.cluster_id),
-        include_total=args.include_total,
-    )
+        ResultStore(lake), settings.namespace, cluster_id, query, extra=in_flight,
+        include_total=options["include_total"], on_skip=_warn,
+    )  # fmt: skip
     data: dict[str, Any] = {"results": [r.to_json_dict() for r in page.results], "next_cursor": page.next_cursor}
-    if args.include_total:
+    lines = [_summary_line(r) for r in page.results] or [f"No executions of {cluster_id} match."]
+    if options["include_total"]:
         data["total"] = page.total
-    lines = [_summary_line(r) for r in page.results] or [f"No executions of {args.cluster_id} match."]
-    if args.include_total:
         lines.append(f"{page.total} in total")
     if page.next_cursor:
         lines.append(f"more: --cursor {page.next_cursor}")
-    _print(data, args.json, "\n".join(lines))
+    settings.emit(data, "\n".join(lines))
     return 0
 
 
-def cmd_executions_latest(args: argparse.Namespace) -> int:
-    from cluster_pipeline.core.errors import NotFoundError
+@executions.command("latest", epilog=COMMON_OPTIONS_HELP)
+@click.argument("cluster_id")
+@click.option("--status", "statuses", multiple=True, type=click.Choice(STATUSES), help="Only these (repeatable).")
+@common_options
+def executions_latest(cluster_id: str, statuses: tuple[str, ...]) -> int:
+    """The newest execution of a configuration."""
     from cluster_pipeline.core.history import HistoryQuery, list_history
     from cluster_pipeline.core.results import ResultStore
 
-    results = ResultStore(_lake(args))
-    statuses = args.status or None
+    settings = _settings()
+    lake = settings.lake()
+    config = _config(lake, cluster_id)
+    with _open_instance() as instance:
+        in_flight = _settled_in_flight(instance, lake, config)
+    results = ResultStore(lake)
     page = list_history(
-        results,
-        args.namespace,
-        args.cluster_id,
-        HistoryQuery(statuses=statuses, limit=1),
-        extra=_in_flight(args.namespace, args.cluster_id),
+        results, settings.namespace, cluster_id, HistoryQuery(statuses=statuses or None, limit=1), extra=in_flight
     )
     if not page.results:
-        raise NotFoundError(f"No executions of {args.cluster_id} yet; start one with `cluster-pipeline execute`.")
-    result = page.results[0]
-    _print(result.to_json_dict(), args.json, describe_result(result))
+        if statuses:
+            total = list_history(results, settings.namespace, cluster_id, HistoryQuery(limit=1), extra=in_flight,
+                                 include_total=True).total  # fmt: skip
+            raise NotFoundError(
+                f"No {' or '.join(statuses)} executions of {cluster_id} ({total} in other statuses; "
+                "list them with `cluster-pipeline executions list`)."
+            )
+        raise NotFoundError(f"No executions of {cluster_id} yet; start one with `cluster-pipeline execute`.")
+    settings.emit(page.results[0].to_json_dict(), describe_result(page.results[0]))
     return 0
 
 
-def cmd_executions_cancel(args: argparse.Namespace) -> int:
-    from cluster_pipeline.launcher import open_instance
-    from cluster_pipeline.status import cancel_execution
-
-    with open_instance() as instance:
-        result = cancel_execution(instance, _lake(args), args.run_id)
-    _print(result.to_json_dict(), args.json, describe_result(result))
-    return 0
-
-
-def cmd_delete(args: argparse.Namespace) -> int:
-    from cluster_pipeline.core.collections import CollectionStore
-
-    ids = list(args.document_ids)
-    if args.ids_file:
-        ids += [line.strip() for line in Path(args.ids_file).read_text().splitlines() if line.strip()]
-    removed = CollectionStore(_lake(args)).delete_documents(args.namespace, args.collection, ids)
-    _print({"deleted": removed}, args.json, f"Deleted {removed} documents from {args.namespace}/{args.collection}.")
-    return 0
-
-
-def cmd_executions_show(args: argparse.Namespace) -> int:
-    from cluster_pipeline.core.errors import NotFoundError
+@executions.command("show", epilog=COMMON_OPTIONS_HELP)
+@click.argument("run_id")
+@common_options
+def executions_show(run_id: str) -> int:
+    """One ExecutionResult (pending and processing ones too)."""
     from cluster_pipeline.core.results import ResultStore
-    from cluster_pipeline.launcher import open_instance
-    from cluster_pipeline.status import in_flight_execution
+    from cluster_pipeline.settings import PARTITION_TAG
+    from cluster_pipeline.status import find_run, in_flight_execution, reconcile_runs
 
-    results = ResultStore(_lake(args))
+    settings = _settings()
+    lake = settings.lake()
+    results = ResultStore(lake)
     try:
-        result = results.get(args.namespace, args.run_id)
+        result = results.get(settings.namespace, run_id)
         path: str | None = results.uri(result)
     except NotFoundError:
-        with open_instance() as instance:
-            in_flight = in_flight_execution(instance, args.namespace, args.run_id)
+        with _open_instance() as instance:
+            reconcile_runs(instance, lake, find_run(instance, settings.namespace, run_id).tags[PARTITION_TAG])
+            in_flight = in_flight_execution(instance, lake, settings.namespace, run_id)
         if in_flight is None:
-            raise
-        result, path = in_flight, None
-    _print(result.to_json_dict(), args.json, describe_result(result, path))
+            result = results.get(settings.namespace, run_id)  # recorded just now, or raises NotFoundError
+            path = results.uri(result)
+        else:
+            result, path = in_flight, None
+    settings.emit(result.to_json_dict(), describe_result(result, path))
     return 0
 
 
-def cmd_executions_report(args: argparse.Namespace) -> int:
-    from cluster_pipeline.core.errors import NotFoundError
+@executions.command("cancel", epilog=COMMON_OPTIONS_HELP)
+@click.argument("run_id")
+@common_options
+def executions_cancel(run_id: str) -> int:
+    """Stop a pending or processing execution; it ends failed, saying it was cancelled."""
+    from cluster_pipeline.status import cancel_execution
+
+    settings = _settings()
+    with _open_instance() as instance:
+        result = cancel_execution(instance, settings.lake(), settings.namespace, run_id)
+    settings.emit(result.to_json_dict(), describe_result(result))
+    return 0
+
+
+@executions.command("report", epilog=COMMON_OPTIONS_HELP)
+@click.argument("run_id")
+@click.option("--output", type=click.Path(), help="HTML file or existing folder (default: RUN_ID.html here).")
+@common_options
+def executions_report(run_id: str, output: str | None) -> int:
+    """Write a self-contained HTML report of one execution."""
     from cluster_pipeline.core.report import html_report
     from cluster_pipeline.core.results import ResultStore
 
-    lake = _lake(args)
-    result = ResultStore(lake).get(args.namespace, args.run_id)
+    settings = _settings()
+    lake = settings.lake()
+    result = ResultStore(lake).get(settings.namespace, run_id)
     images = {}
     for name, uri in result.artifacts.items():
         key = lake.execution_key(result.namespace, result.cluster_id, result.run_id, f"{name}.png")
         try:
             images[name] = lake.storage.read_bytes(key)
         except NotFoundError:
-            print(f"warning: picture {uri} is missing; the report is written without it", file=sys.stderr)
-    output = Path(args.output or f"{result.run_id}.html")
-    temporary = output.with_name(f".{output.name}.tmp")
-    temporary.write_text(html_report(result, images), encoding="utf-8")
-    temporary.replace(output)
-    _print({"report": str(output.resolve())}, args.json, f"Wrote {output.resolve()}")
+            _warn(f"picture {uri} is missing; the report is written without it")
+    target = Path(output or ".").expanduser()
+    if output is None or target.is_dir():
+        target = target / f"{result.run_id}.html"
+    temporary = target.with_name(f".{target.name}.tmp")
+    try:
+        temporary.write_text(html_report(result, images), encoding="utf-8")
+        temporary.replace(target)
+    finally:
+        temporary.unlink(missing_ok=True)
+    settings.emit({"report": str(target.resolve())}, f"Wrote {target.resolve()}")
     return 0
 
 
-def cmd_demo(args: argparse.Namespace) -> int:
+@cli.command(epilog=COMMON_OPTIONS_HELP)
+@click.option("--documents", default=3000, show_default=True, type=click.IntRange(min=60),
+              help="Documents to generate (at least 60: ten per topic).")  # fmt: skip
+@common_options
+def demo(documents: int) -> int:
+    """Generate a collection, cluster it, show the result."""
     from cluster_pipeline.demo import run_demo
 
-    result, path = run_demo(_lake(args), namespace=args.namespace, num_documents=args.documents)
-    _print(result.to_json_dict(), args.json, describe_result(result, path))
-    return 0 if result.status == "completed" else EXIT_FAILED_EXECUTION
+    settings = _settings()
+    result, path = run_demo(settings.lake(), namespace=settings.namespace, num_documents=documents)
+    return _report_execution(result, path)
 
 
-def _lake(args: argparse.Namespace) -> Any:
-    from cluster_pipeline.core.lake import Lake
+def _error(kind: str, message: str, as_json: bool) -> None:
+    text = json.dumps({"error": {"type": kind, "message": message}}) if as_json else f"error: {message}"
+    click.echo(text, err=True)
 
-    return Lake.local(args.root) if args.root else Lake.local()
 
-
-def build_parser() -> argparse.ArgumentParser:
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--namespace", default="default", help="namespace to work in (default: %(default)s)")
-    common.add_argument("--root", help="data folder (default: $CLUSTER_PIPELINE_ROOT or ./.cluster_data)")
-    common.add_argument("--json", action="store_true", help="print JSON")
-
-    parser = argparse.ArgumentParser(prog="cluster-pipeline", description=__doc__.splitlines()[0], parents=[common])
-    commands = parser.add_subparsers(dest="command", required=True)
-
-    ingest = commands.add_parser("ingest", parents=[common], help="append documents (Parquet, CSV, JSON Lines)")
-    ingest.add_argument("collection")
-    ingest.add_argument("file")
-    ingest.add_argument("--feature", action="append", help="embedding column (repeatable; default: auto-detect)")
-    ingest.set_defaults(handler=cmd_ingest)
-
-    clusters = commands.add_parser("clusters", help="cluster configurations").add_subparsers(
-        dest="clusters_command", required=True
-    )
-    create = clusters.add_parser("create", parents=[common], help="define a configuration")
-    create.add_argument("--collection")
-    create.add_argument("--feature")
-    create.add_argument("--algorithm")
-    create.add_argument("--param", action="append", default=[], help="NAME=VALUE estimator parameter (repeatable)")
-    create.add_argument("--pca", type=int, help="reduce to N dimensions first (0: never)")
-    create.add_argument("--no-normalize", action="store_true", help="skip L2 normalisation")
-    create.add_argument("--sample-size", type=int, help="silhouette sample size")
-    create.add_argument("--on-change", action="store_true", help="execute when the collection changes")
-    create.add_argument("--schedule", help="cron, or 'nightly'")
-    create.add_argument("--description")
-    create.add_argument("--config-file", help="JSON file with the full configuration")
-    create.set_defaults(handler=cmd_clusters_create)
-    listing = clusters.add_parser("list", parents=[common], help="list configurations")
-    listing.set_defaults(handler=cmd_clusters_list)
-    show = clusters.add_parser("show", parents=[common], help="show one configuration")
-    show.add_argument("cluster_id")
-    show.set_defaults(handler=cmd_clusters_show)
-
-    delete = commands.add_parser("delete", parents=[common], help="remove documents from a collection by id")
-    delete.add_argument("collection")
-    delete.add_argument("document_ids", nargs="*")
-    delete.add_argument("--ids-file", help="file with one document id per line")
-    delete.set_defaults(handler=cmd_delete)
-
-    execute = commands.add_parser("execute", parents=[common], help="execute a configuration through Dagster")
-    execute.add_argument("cluster_id")
-    execute.set_defaults(handler=cmd_execute)
-
-    executions = commands.add_parser("executions", help="execution history").add_subparsers(
-        dest="executions_command", required=True
-    )
-    ex_list = executions.add_parser("list", parents=[common], help="executions of one configuration")
-    ex_list.add_argument("cluster_id")
-    ex_list.set_defaults(handler=cmd_executions_list)
-    ex_list.add_argument("--status", action="append", choices=STATUSES, help="keep these statuses (repeatable)")
-    ex_list.add_argument("--since", help="created at or after (ISO 8601)")
-    ex_list.add_argument("--until", help="created before (ISO 8601)")
-    ex_list.add_argument("--min-clusters", type=int)
-    ex_list.add_argument("--max-clusters", type=int)
-    ex_list.add_argument("--min-silhouette", type=float)
-    ex_list.add_argument("--max-silhouette", type=float)
-    ex_list.add_argument("--sort", default="created_at", choices=SORT_FIELDS)
-    ex_list.add_argument("--ascending", action="store_true", help="oldest / lowest first")
-    ex_list.add_argument("--limit", type=int, default=20)
-    ex_list.add_argument("--offset", type=int, default=0)
-    ex_list.add_argument("--cursor", help="next_cursor of the previous page")
-    ex_list.add_argument("--include-total", action="store_true")
-    ex_latest = executions.add_parser("latest", parents=[common], help="the newest execution of a configuration")
-    ex_latest.add_argument("cluster_id")
-    ex_latest.add_argument("--status", action="append", choices=STATUSES)
-    ex_latest.set_defaults(handler=cmd_executions_latest)
-    ex_cancel = executions.add_parser("cancel", parents=[common], help="stop a pending or processing execution")
-    ex_cancel.add_argument("run_id")
-    ex_cancel.set_defaults(handler=cmd_executions_cancel)
-    ex_report = executions.add_parser("report", parents=[common], help="write a self-contained HTML report")
-    ex_report.add_argument("run_id")
-    ex_report.add_argument("--output", help="HTML file to write (default: RUN_ID.html)")
-    ex_report.set_defaults(handler=cmd_executions_report)
-    ex_show = executions.add_parser("show", parents=[common], help="one ExecutionResult")
-    ex_show.add_argument("run_id")
-    ex_show.set_defaults(handler=cmd_executions_show)
-
-    demo = commands.add_parser("demo", parents=[common], help="generate a collection, cluster it, show the result")
-    demo.add_argument("--documents", type=int, default=3000)
-    demo.set_defaults(handler=cmd_demo)
-    return parser
+def _guarded(run: Callable[[], int], wants_json: Callable[[], bool]) -> int:
+    """Exit statuses and one-line errors for everything a command can end with."""
+    try:
+        return run()
+    except click.exceptions.Exit as done:  # --help and friends
+        return done.exit_code
+    except click.ClickException as error:  # usage errors: unknown option, bad value, missing argument
+        hint = f" (see `{error.ctx.command_path} --help`)" if isinstance(error, click.UsageError) and error.ctx else ""
+        _error("UsageError", error.format_message() + hint, wants_json())
+        return error.exit_code
+    except ClusterPipelineError as error:
+        _error(type(error).__name__, str(error), wants_json())
+        return EXIT_ERROR
+    except BrokenPipeError:  # `… | head` closed the pipe: the reader has what it wanted
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+    except OSError as error:  # a file the user named cannot be read or written
+        _error("OSError", f"{error.strerror or error}: {error.filename or ''}".rstrip(": "), wants_json())
+        return EXIT_ERROR
+    except (KeyboardInterrupt, click.Abort):
+        return EXIT_INTERRUPTED
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    if args.root:
-        os.environ["CLUSTER_PIPELINE_ROOT"] = str(Path(args.root).expanduser().resolve())
+    args = list(sys.argv[1:] if argv is None else argv)
+    settings = Settings()
+
+    def run() -> int:
+        return int(cli.main(args=args, prog_name="cluster-pipeline", standalone_mode=False, obj=settings) or 0)
+
+    code = _guarded(run, lambda: settings.json or "--json" in args)
     try:
-        return int(args.handler(args))
-    except ClusterPipelineError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return EXIT_ERROR
-    except OSError as error:  # a file the user named cannot be read or written
-        print(f"error: {error.strerror or error}: {error.filename or ''}".rstrip(": "), file=sys.stderr)
-        return EXIT_ERROR
-    except KeyboardInterrupt:
-        return 130
+        sys.stdout.flush()
+    except BrokenPipeError:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    return code
 
 
 if __name__ == "__main__":

@@ -45,7 +45,6 @@ from cluster_pipeline.core.streaming import fit_streaming, gather_rows, matrix_b
 from cluster_pipeline.partitions import cluster_configs_partitions
 from cluster_pipeline.resources.lake import LakeResource
 from cluster_pipeline.resources.llm import LLMResource
-from cluster_pipeline.status import record_worker_pid
 
 GROUP = "clustering"
 
@@ -73,9 +72,9 @@ def _load_space(scope: RunScope, snapshot: CollectionSnapshot, fitted: FittedClu
 @asset(partitions_def=cluster_configs_partitions, group_name=GROUP, kinds={"parquet"})
 def collection_embeddings(context: AssetExecutionContext, lake: LakeResource) -> Output[CollectionSnapshot]:
     """A frozen snapshot of the configuration's collection, with its embedding matrix checked."""
-    record_worker_pid(context.instance, context.dagster_run)
     scope = RunScope.of(context, lake.get_lake())
     with scope.failing_execution():
+        scope.checkpoint("load")
         started = time.perf_counter()
         snapshot = scope.collections.snapshot(scope.config.namespace, scope.config.collection)
         streamed = needs_streaming(snapshot, scope.config)
@@ -114,6 +113,7 @@ def cluster_assignments(
     raw_key = space_key(snapshot, scope.config.feature, "raw")
     progress = _progress(context)
     with scope.failing_execution(snapshot):
+        scope.checkpoint("fit")
         if needs_streaming(snapshot, scope.config):
             streamed = fit_streaming(scope.collections, snapshot, scope.config, progress)
             fitted = streamed.fitted
@@ -191,6 +191,7 @@ def cluster_labels(
     configured (each cluster it fails keeps its offline label), else offline by c-TF-IDF."""
     scope = RunScope.of(context, lake.get_lake())
     with scope.failing_execution(collection_embeddings):
+        scope.checkpoint("labels")
         space = _load_space(scope, collection_embeddings, cluster_assignments)
         fitted = cluster_assignments
         if fitted.extras.get("streamed"):  # label from the metrics sample, as execute() does
@@ -295,6 +296,7 @@ def execution_result(
     scope = RunScope.of(context, lake.get_lake())
     snapshot = collection_embeddings
     with scope.failing_execution(snapshot):
+        scope.checkpoint("write")
         streamed = bool(cluster_assignments.extras.get("streamed"))
         space = _load_space(scope, snapshot, cluster_assignments)
         published = publish_result(

@@ -3,6 +3,11 @@
 ``run_id`` is derived from the Dagster run id and ``created_at`` is the Dagster run's creation
 time, so the ExecutionResult and the run in the UI point at each other and agree on when the
 execution was requested (also while it was still queued).
+
+The scope also keeps the lifecycle promise from inside the run: it names the worker process on the
+run (so a dead worker is told from a reused PID), records the collection snapshot once taken (so a
+result written from outside — cancel, dead worker — still has ``num_points`` and the version), and
+turns any error or interrupt into a stored ``failed`` ExecutionResult.
 """
 
 from __future__ import annotations
@@ -12,8 +17,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from dagster import AssetExecutionContext, Failure
+from dagster import AssetExecutionContext, DagsterInstance, Failure
 
+from cluster_pipeline.core.checkpoints import checkpoint
 from cluster_pipeline.core.collections import CollectionSnapshot, CollectionStore
 from cluster_pipeline.core.config import ClusterConfig, ConfigStore, split_partition_key
 from cluster_pipeline.core.errors import ClusterPipelineError
@@ -21,6 +27,8 @@ from cluster_pipeline.core.execution import base_result, recording_failure
 from cluster_pipeline.core.ids import run_id_from_dagster_run
 from cluster_pipeline.core.lake import Lake
 from cluster_pipeline.core.results import ExecutionResult, ResultStore
+from cluster_pipeline.settings import SNAPSHOT_TAG
+from cluster_pipeline.status import record_snapshot, record_worker
 
 
 @dataclass
@@ -30,9 +38,12 @@ class RunScope:
     created_at: datetime
     dagster_run_id: str
     lake: Lake
+    instance: DagsterInstance
+    snapshot_recorded: bool = False
 
     @classmethod
     def of(cls, context: AssetExecutionContext, lake: Lake) -> RunScope:
+        record_worker(context.instance, context.dagster_run)
         try:
             namespace, cluster_id = split_partition_key(context.partition_key)
             config = ConfigStore(lake).get(namespace, cluster_id)
@@ -40,7 +51,15 @@ class RunScope:
             raise Failure(description=str(error), allow_retries=False) from None
         record = context.instance.get_run_record_by_id(context.run_id)
         created_at = record.create_timestamp if record else datetime.now(UTC)
-        return cls(config, run_id_from_dagster_run(context.run_id), created_at, context.run_id, lake)
+        return cls(
+            config,
+            run_id_from_dagster_run(context.run_id),
+            created_at,
+            context.run_id,
+            lake,
+            context.instance,
+            snapshot_recorded=SNAPSHOT_TAG in context.dagster_run.tags,
+        )
 
     @property
     def collections(self) -> CollectionStore:
@@ -55,9 +74,16 @@ class RunScope:
             self.config, self.run_id, self.created_at, snapshot=snapshot, dagster_run_id=self.dagster_run_id
         )
 
+    def checkpoint(self, stage: str) -> None:
+        """Enter stage ``stage`` (load, fit, labels, write): where fault-injection tests may hold the run."""
+        checkpoint(self.config.cluster_id, stage)
+
     @contextmanager
     def failing_execution(self, snapshot: CollectionSnapshot | None = None) -> Iterator[None]:
-        """Store a ``failed`` ExecutionResult for any error, and fail the step with its message."""
+        """Store a ``failed`` ExecutionResult for any error or interrupt, and fail the step with its message."""
+        if snapshot is not None and not self.snapshot_recorded:
+            record_snapshot(self.instance, self.dagster_run_id, snapshot)
+            self.snapshot_recorded = True
         try:
             with recording_failure(self.results, self.base(snapshot)):
                 yield

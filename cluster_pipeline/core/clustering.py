@@ -23,6 +23,7 @@ from cluster_pipeline.core.errors import (
 from cluster_pipeline.core.hdbscan_backends import choose_backend, make_hdbscan
 from cluster_pipeline.core.kmeans import fit_kmeans
 from cluster_pipeline.core.progress import Progress
+from cluster_pipeline.core.resource_guard import check_fit_resources
 
 AUTO_PCA_COMPONENTS = 10
 AUTO_PCA_MIN_DIMENSIONS = 50
@@ -171,8 +172,21 @@ def fit_estimator(
     ``hdbscan:<backend>`` for HDBSCAN, else the algorithm's name.
     """
     parameters = config.estimator_parameters()
-    _check_cluster_count(parameters, len(space))
     progress = progress or Progress.silent()
+    everything, sample_rows = space, fit_sample(config, len(space))
+    if sample_rows is not None:
+        space = everything[sample_rows]
+    _check_cluster_count(parameters, len(space))
+    estimate = check_fit_resources(
+        config.algorithm,
+        parameters,
+        space,
+        memory_budget_mb=config.memory_budget_mb,
+        max_fit_seconds=config.max_fit_seconds,
+        fit_sample_size=config.fit_sample_size,
+    )
+    if estimate is not None:
+        progress.update("fit", 0, len(space), note=f"{config.algorithm}: estimated {estimate.describe()}")
     membership = None
     method: str = config.algorithm
     try:
@@ -198,8 +212,37 @@ def fit_estimator(
                 labels = estimator.fit_predict(space)
     except (ValueError, MemoryError, np.linalg.LinAlgError) as error:
         raise AlgorithmError(f"Clustering algorithm failed: {config.algorithm}: {error}") from None
-    progress.update("fit", len(space), len(space), note=method)
-    return np.asarray(labels, dtype=np.int64), membership, parameters, method
+    labels = np.asarray(labels, dtype=np.int64)
+    if sample_rows is not None:
+        labels, membership = nearest_sampled_labels(everything, sample_rows, labels), None
+        method += f"+sample({len(sample_rows)})"
+    progress.update("fit", len(everything), len(everything), note=method)
+    return labels, membership, parameters, method
+
+
+def fit_sample(config: ClusterConfig, n: int, random_state: int = 0) -> np.ndarray | None:
+    """Sorted rows of the seeded sample to fit on, or None to fit on all ``n`` documents."""
+    size = config.fit_sample_size
+    if size is None or size >= n:
+        return None
+    return np.sort(np.random.default_rng(random_state).choice(n, size, replace=False))
+
+
+def nearest_sampled_labels(space: np.ndarray, rows: np.ndarray, sample_labels: np.ndarray) -> np.ndarray:
+    """Labels for every row of ``space``: each takes the label of its nearest sampled row (noise too).
+
+    Chunked float32 GEMMs (‖s‖² − 2·x·s), memory bounded by one (chunk, sample) block.
+    """
+    sample = np.ascontiguousarray(space[rows], dtype=np.float32)
+    sample_norms = np.einsum("ij,ij->i", sample, sample)
+    labels = np.empty(len(space), dtype=np.int64)
+    chunk = max(1, (32 << 20) // max(len(rows), 1))
+    for start in range(0, len(space), chunk):
+        block = np.asarray(space[start : start + chunk], dtype=np.float32)
+        nearest = np.argmin(sample_norms[None, :] - 2.0 * (block @ sample.T), axis=1)
+        labels[start : start + chunk] = sample_labels[nearest]
+    labels[rows] = sample_labels  # a sampled row is its own nearest (ties must not move it)
+    return labels
 
 
 def order_by_size(raw_labels: np.ndarray) -> np.ndarray:

@@ -1,16 +1,20 @@
 """Cluster configurations (``clust_…``): what to cluster, how, and how to name and judge the result.
 
 A configuration is a validated pydantic model saved as JSON in the lake. Algorithm parameters use
-scikit-learn/hdbscan names and are checked against the estimator's own ``get_params()``, so a typo
-is refused at creation time with the list of valid names, not deep inside an execution.
+scikit-learn/hdbscan names and are checked against the estimator's own ``get_params()`` and
+parameter constraints, the cron and timezone against the scheduler's rules, so a typo or an
+impossible value (``n_clusters=0``, ``eps=-1``, ``Mars/Olympus``) is refused at creation time with
+the rule it breaks, not deep inside an execution or a sensor tick.
 """
 
 from __future__ import annotations
 
 import builtins
 import json
+import logging
 from datetime import UTC, datetime
 from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
     BaseModel,
@@ -23,6 +27,7 @@ from pydantic import (
 
 from cluster_pipeline.core.errors import (
     AlreadyExistsError,
+    ClusterPipelineError,
     ConfigurationError,
     NotFoundError,
 )
@@ -65,6 +70,21 @@ ALGORITHM_DEFAULTS: dict[str, dict[str, Any]] = {
 }
 
 DENSITY_BASED = frozenset({"hdbscan", "dbscan", "optics", "mean_shift"})
+NIGHTLY_CRON = "0 2 * * *"
+# hdbscan's HDBSCAN has no parameter constraints of its own; these scikit-learn HDBSCAN parameters
+# have the same names and meanings ("algorithm" and "metric" differ, so they are left to hdbscan).
+_HDBSCAN_SHARED_PARAMETERS = (
+    "min_cluster_size",
+    "min_samples",
+    "cluster_selection_epsilon",
+    "alpha",
+    "leaf_size",
+    "allow_single_cluster",
+    "cluster_selection_method",
+    "max_cluster_size",
+)
+
+log = logging.getLogger(__name__)
 
 
 def estimator_class(algorithm: str) -> type:
@@ -124,6 +144,21 @@ class LabelingOptions(BaseModel):
     output_schema: dict[str, Any] | None = None
 
 
+def check_cron(schedule: str) -> str:
+    """The 5-field cron of ``schedule`` ('nightly' is 02:00), as Dagster's scheduler accepts it."""
+    from croniter import croniter
+
+    cron = NIGHTLY_CRON if schedule.strip().lower() == "nightly" else schedule.strip()
+    fields = croniter.expand(cron)[0] if croniter.is_valid(cron) else []
+    # Dagster runs only 5-field crons (no seconds) and refuses days that never come (30 or 31 February).
+    never = len(fields) == 5 and fields[3] == [2] and len(fields[2]) == 1 and fields[2][0] in (30, 31)
+    if len(fields) != 5 or never:
+        raise ValueError(
+            f"{schedule!r} is not a 5-field cron (minute hour day month weekday, e.g. '0 2 * * *') or 'nightly'"
+        )
+    return cron
+
+
 class Triggers(BaseModel):
     """When executions start by themselves (sensors and the nightly schedule)."""
 
@@ -134,7 +169,23 @@ class Triggers(BaseModel):
     min_new_fraction: float = Field(0.0, ge=0.0, le=10.0, description="Or a fraction of the collection.")
     cooldown_seconds: int = Field(0, ge=0, description="Minimum time between change-triggered runs.")
     schedule: str | None = Field(None, description="Cron; 'nightly' means the default '0 2 * * *'.")
-    timezone: str = "UTC"
+    timezone: str = Field("UTC", description="IANA time zone of the cron, e.g. 'Europe/Paris'.")
+
+    @field_validator("schedule")
+    @classmethod
+    def _cron(cls, value: str | None) -> str | None:
+        if value is not None and value.strip():
+            check_cron(value)
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r}; use an IANA name such as 'UTC' or 'Europe/Paris'") from None
+        return value
 
 
 class QualityChecks(BaseModel):
@@ -170,7 +221,17 @@ class ClusterConfig(BaseModel):
         None,
         ge=64,
         description="Cluster collections whose vectors exceed this by streaming row groups (k-means only): "
-        "MiniBatchKMeans partial_fit, a second pass to assign, sampled metrics. None: always in memory.",
+        "MiniBatchKMeans partial_fit, a second pass to assign, sampled metrics; and refuse quadratic fits whose "
+        "estimated memory exceeds it. None: always in memory, limited by the machine's available memory.",
+    )
+    fit_sample_size: int | None = Field(
+        None,
+        ge=2,
+        description="Fit the algorithm on a seeded sample of this many documents; every other document joins "
+        "the cluster of its nearest sampled document. For quadratic algorithms on large collections.",
+    )
+    max_fit_seconds: float | None = Field(
+        None, gt=0, description="Refuse to start a quadratic fit whose estimated time exceeds this."
     )
     hdbscan_backend: Literal["auto", "fast_hdbscan", "hdbscan", "sklearn"] = Field(
         "auto", description="HDBSCAN implementation; 'auto' picks the fastest installed that supports the parameters."
@@ -202,13 +263,14 @@ class ClusterConfig(BaseModel):
         return check_feature(value)
 
     @model_validator(mode="after")
-    def _parameters_known(self) -> ClusterConfig:
+    def _parameters_valid(self) -> ClusterConfig:
         valid = set(estimator_class(self.algorithm)().get_params())
         unknown = sorted(set(self.parameters) - valid)
         if unknown:
             raise ValueError(
                 f"unknown parameter(s) {', '.join(unknown)} for {self.algorithm}; valid: {', '.join(sorted(valid))}"
             )
+        check_parameter_values(self.algorithm, self.estimator_parameters())
         return self
 
     @property
@@ -221,13 +283,34 @@ class ClusterConfig(BaseModel):
         return {**ALGORITHM_DEFAULTS[self.algorithm], **self.parameters}
 
 
+def check_parameter_values(algorithm: str, parameters: dict[str, Any]) -> None:
+    """Refuse values the estimator would refuse at fit time (types, ranges, choices), without fitting."""
+    from sklearn.cluster import HDBSCAN
+    from sklearn.utils._param_validation import InvalidParameterError, validate_parameter_constraints
+
+    if algorithm == "hdbscan":
+        constraints = {name: HDBSCAN._parameter_constraints[name] for name in _HDBSCAN_SHARED_PARAMETERS}
+    else:
+        constraints = dict(getattr(estimator_class(algorithm), "_parameter_constraints", {}))
+    known = {name: value for name, value in parameters.items() if name in constraints}
+    try:
+        validate_parameter_constraints(constraints, known, caller_name=algorithm)
+    except InvalidParameterError as error:
+        raise ValueError(str(error).replace("The '", "'", 1)) from None
+    for name, value in known.items():  # JSON true/false are ints to Python, never counts or sizes
+        if isinstance(value, bool) and "boolean" not in constraints[name]:
+            raise ValueError(f"'{name}' parameter of {algorithm} must be a number, got {value!r}")
+
+
 def parse_config(data: dict[str, Any]) -> ClusterConfig:
     """Validate a configuration, turning pydantic's report into one readable ConfigurationError."""
     try:
         return ClusterConfig.model_validate(data)
     except ValidationError as error:
         problems = "; ".join(
-            f"{'.'.join(str(p) for p in item['loc']) or 'configuration'}: {item['msg']}" for item in error.errors()
+            (f"{'.'.join(str(p) for p in item['loc'])}: " if item["loc"] else "")
+            + item["msg"].removeprefix("Value error, ")
+            for item in error.errors()
         )
         raise ConfigurationError(f"Invalid cluster configuration: {problems}") from None
 
@@ -258,16 +341,37 @@ class ConfigStore:
                 f"Cluster configuration {cluster_id!r} not found in namespace {namespace!r}; "
                 "list them with `cluster-pipeline clusters list`."
             )
-        return parse_config(json.loads(self.lake.storage.read_bytes(key)))
+        return self._read(key)
 
-    def list(self, namespace: str) -> list[ClusterConfig]:
-        prefix = self.lake.clusters_prefix(namespace)
-        configs = [
-            parse_config(json.loads(self.lake.storage.read_bytes(key)))
-            for key in self.lake.storage.list_keys(prefix)
-            if key.endswith(".json")
-        ]
-        return sorted(configs, key=lambda c: c.created_at)
+    def _read(self, key: str) -> ClusterConfig:
+        try:
+            return parse_config(json.loads(self.lake.storage.read_bytes(key)))
+        except (ValueError, UnicodeDecodeError) as error:  # JSONDecodeError and ConfigurationError too
+            detail = str(error) if isinstance(error, ClusterPipelineError) else f"not a JSON configuration ({error})"
+            raise ConfigurationError(
+                f"Configuration file {self.lake.storage.uri(key)} is unreadable: {detail}. "
+                "Fix the file or delete it and create the configuration again."
+            ) from None
+
+    def scan(self, namespace: str) -> tuple[builtins.list[ClusterConfig], builtins.list[str]]:
+        """The readable configurations of a namespace (oldest first), and a warning per unreadable one."""
+        configs, problems = [], []
+        for key in self.lake.storage.list_keys(self.lake.clusters_prefix(namespace)):
+            if not key.endswith(".json"):
+                continue
+            try:
+                configs.append(self._read(key))
+            except ConfigurationError as error:
+                problems.append(f"skipped: {error}")
+        return sorted(configs, key=lambda c: c.created_at), problems
+
+    def list(self, namespace: str) -> builtins.list[ClusterConfig]:
+        """Readable configurations, oldest first; an unreadable file is skipped with a logged warning,
+        so one bad file never hides the others (or stops a sensor)."""
+        configs, problems = self.scan(namespace)
+        for problem in problems:
+            log.warning(problem)
+        return configs
 
     def list_all(self) -> builtins.list[ClusterConfig]:
         return [config for namespace in self.lake.namespaces() for config in self.list(namespace)]

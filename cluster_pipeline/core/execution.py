@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, Protocol
@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from cluster_pipeline.core.checkpoints import checkpoint
 from cluster_pipeline.core.clustering import (
     FittedClustering,
     fit_clustering,
@@ -278,10 +279,18 @@ def publish_result(
     return PublishedResult(result, uri, images)
 
 
+INTERRUPTED_MESSAGE = (
+    "The execution was interrupted (Ctrl-C, SIGTERM or a stop request) before it completed; "
+    "execute the configuration again."
+)
+
+
 def unexpected_error_message(error: BaseException) -> str:
     """Text for an error we did not anticipate: the cause, then what to try."""
     if isinstance(error, ClusterPipelineError):
         return str(error)
+    if not isinstance(error, Exception):  # KeyboardInterrupt, Dagster's interrupt on SIGTERM, SystemExit
+        return INTERRUPTED_MESSAGE
     if isinstance(error, MemoryError):
         return "Out of memory: the collection is too large for this algorithm; use minibatch_kmeans or PCA."
     return f"Clustering algorithm failed: {type(error).__name__}: {error}"
@@ -289,23 +298,33 @@ def unexpected_error_message(error: BaseException) -> str:
 
 @contextmanager
 def recording_failure(results: ResultStore, base: ExecutionResult) -> Iterator[None]:
-    """Turn an error inside the block into a stored ``failed`` ExecutionResult, then re-raise it."""
+    """Turn an error inside the block into a stored ``failed`` ExecutionResult, then re-raise it.
+
+    Interrupts count too (Ctrl-C, SIGTERM, Dagster's termination are BaseExceptions): whatever ends
+    the block early leaves a failed result saying why, unless one was written already (a cancel
+    writes its own before it stops the worker).
+    """
     try:
         yield
-    except AlreadyExistsError:
+    except (AlreadyExistsError, GeneratorExit):
         raise
-    except Exception as error:
-        if not results.exists(base.namespace, base.cluster_id, base.run_id):
+    except BaseException as error:
+        with suppress(AlreadyExistsError):  # a cancel, or another step, recorded the end first
             results.write(failed_result(base, unexpected_error_message(error)))
         raise
 
 
 @dataclass
 class StepTimer:
+    """Times each stage; entering one passes its checkpoint (``core.checkpoints``) for ``cluster_id``."""
+
+    cluster_id: str | None = None
     timings: dict[str, float] = field(default_factory=dict)
 
     @contextmanager
     def step(self, name: str) -> Iterator[None]:
+        if self.cluster_id is not None:
+            checkpoint(self.cluster_id, name)
         started = time.perf_counter()
         yield
         self.timings[name] = round(time.perf_counter() - started, 4)
@@ -328,7 +347,7 @@ def execute(
     collections, results = CollectionStore(lake), ResultStore(lake)
     base = base_result(config, run_id, created_at or utc_now())
     progress = progress or Progress.silent()
-    timer = StepTimer()
+    timer = StepTimer(config.cluster_id)
     with recording_failure(results, base):
         snapshot = collections.snapshot(config.namespace, config.collection)
         base = base.with_updates(num_points=snapshot.num_documents, collection_version=snapshot.version)
