@@ -50,7 +50,14 @@ class Settings:
         return Lake.local(self.root) if self.root else Lake.local()
 
     def emit(self, data: Any, text: str) -> None:
-        click.echo(json.dumps(data, indent=2, default=str) if self.json else text)
+        try:
+            click.echo(json.dumps(data, indent=2, default=str) if self.json else text)
+        except BrokenPipeError:  # `… | head` has read what it wanted: the command still succeeded
+            _silence_stdout()
+
+
+def _silence_stdout() -> None:
+    os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
 
 
 def _settings() -> Settings:
@@ -567,6 +574,7 @@ def _error(kind: str, message: str, as_json: bool) -> None:
 
 def _guarded(run: Callable[[], int], wants_json: Callable[[], bool]) -> int:
     """Exit statuses and one-line errors for everything a command can end with."""
+    stdout = sys.stdout
     try:
         return run()
     except click.exceptions.Exit as done:  # --help and friends
@@ -579,8 +587,10 @@ def _guarded(run: Callable[[], int], wants_json: Callable[[], bool]) -> int:
         _error(type(error).__name__, str(error), wants_json())
         return EXIT_ERROR
     except BrokenPipeError:  # `… | head` closed the pipe: the reader has what it wanted
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        _silence_stdout()
         return 0
+    except SystemExit as done:  # Click exits by itself when its help text meets a closed pipe
+        return 0 if sys.stdout is not stdout else int(done.code or 0)
     except OSError as error:  # a file the user named cannot be read or written
         _error("OSError", f"{error.strerror or error}: {error.filename or ''}".rstrip(": "), wants_json())
         return EXIT_ERROR
@@ -599,7 +609,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         sys.stdout.flush()
     except BrokenPipeError:
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        _silence_stdout()
     return code
 
 
