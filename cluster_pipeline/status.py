@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import time
 from collections.abc import Iterable
@@ -47,12 +48,25 @@ CANCELLED_MESSAGE = (
 CANCEL_GRACE_SECONDS = 15.0
 
 
-def worker_gone_message(identity: WorkerIdentity, liveness_reason: str) -> str:
+GENERIC_RUN_FAILURE = "This run has been marked as failed from outside the execution context."
+CRASH_EXPLANATION = re.compile(r"Run execution process for \S+ (.+?)\.")
+
+
+def worker_gone_message(worker: str, how: str = "ended") -> str:
     return (
-        f"The execution's worker process ({identity.describe()}) {liveness_reason} before the execution "
-        "completed (killed, out of memory, or the machine restarted). Execute the configuration again; "
-        "if it was out of memory, see the README's resource limits."
+        f"The execution's worker process ({worker}) {how} before the execution completed (killed, out of "
+        "memory, or the machine restarted). Execute the configuration again; if it ran out of memory, see "
+        "the README's resource limits."
     )
+
+
+def _crash_explanation(instance: DagsterInstance, run: DagsterRun) -> str | None:
+    """How the run worker ended, as Dagster's code server reported it ('was terminated by signal 9 (SIGKILL)')."""
+    for entry in instance.all_logs(run.run_id, of_type=DagsterEventType.ENGINE_EVENT):
+        found = CRASH_EXPLANATION.search(entry.dagster_event.message or "") if entry.dagster_event else None
+        if found:
+            return found.group(1)
+    return None
 
 
 # --- runs of a configuration -------------------------------------------------------------------
@@ -209,6 +223,10 @@ def failure_message(instance: DagsterInstance, run: DagsterRun) -> str:
         reason = event.job_failure_data.failure_reason if event.event_specific_data else None
         if reason == RunFailureReason.UNEXPECTED_TERMINATION:
             return INTERRUPTED_MESSAGE
+        crash = _crash_explanation(instance, run) if event.message == GENERIC_RUN_FAILURE else None
+        if crash is not None:
+            identity = worker_of(run)
+            return worker_gone_message(identity.describe() if identity else "its run worker", crash)
         if event.message:
             return event.message.strip()
     return "The execution's Dagster run failed before it produced a result; see the run's logs in the Dagster UI."
@@ -246,7 +264,7 @@ def reconcile_runs(
         identity, liveness = _worker_state(run)
         if identity is None or liveness is not Liveness.DEAD:
             continue
-        message = worker_gone_message(identity, "ended")
+        message = worker_gone_message(identity.describe())
         if run.status == DagsterRunStatus.CANCELING:
             instance.report_run_canceled(run, message=message)
         else:
