@@ -1,8 +1,9 @@
-"""What every clustering asset of one Dagster run shares: its configuration, run_id and lake.
+"""What the clustering step knows about its Dagster run: the configuration, run_id and lake.
 
 ``run_id`` is derived from the Dagster run id and ``created_at`` is the Dagster run's creation
 time, so the ExecutionResult and the run in the UI point at each other and agree on when the
-execution was requested (also while it was still queued).
+execution was requested (also while it was still queued). ``started_at`` is when the run started
+(after any queueing): the time from there to the clustering chain is Dagster's own overhead.
 
 The scope also keeps the lifecycle promise from inside the run: it names the worker process on the
 run (so a dead worker is told from a reused PID), records the collection snapshot once taken (so a
@@ -19,7 +20,6 @@ from datetime import UTC, datetime
 
 from dagster import AssetExecutionContext, DagsterInstance, Failure
 
-from cluster_pipeline.core.checkpoints import checkpoint
 from cluster_pipeline.core.collections import CollectionSnapshot, CollectionStore
 from cluster_pipeline.core.config import ClusterConfig, ConfigStore, split_partition_key
 from cluster_pipeline.core.errors import ClusterPipelineError
@@ -27,7 +27,6 @@ from cluster_pipeline.core.execution import base_result, recording_failure
 from cluster_pipeline.core.ids import run_id_from_dagster_run
 from cluster_pipeline.core.lake import Lake
 from cluster_pipeline.core.results import ExecutionResult, ResultStore
-from cluster_pipeline.settings import SNAPSHOT_TAG
 from cluster_pipeline.status import record_snapshot, record_worker
 
 
@@ -38,8 +37,8 @@ class RunScope:
     created_at: datetime
     dagster_run_id: str
     lake: Lake
+    started_at: float  # epoch seconds
     instance: DagsterInstance
-    snapshot_recorded: bool = False
 
     @classmethod
     def of(cls, context: AssetExecutionContext, lake: Lake) -> RunScope:
@@ -51,15 +50,9 @@ class RunScope:
             raise Failure(description=str(error), allow_retries=False) from None
         record = context.instance.get_run_record_by_id(context.run_id)
         created_at = record.create_timestamp if record else datetime.now(UTC)
-        return cls(
-            config,
-            run_id_from_dagster_run(context.run_id),
-            created_at,
-            context.run_id,
-            lake,
-            context.instance,
-            snapshot_recorded=SNAPSHOT_TAG in context.dagster_run.tags,
-        )
+        started_at = (record.start_time if record else None) or created_at.timestamp()
+        run_id = run_id_from_dagster_run(context.run_id)
+        return cls(config, run_id, created_at, context.run_id, lake, started_at, context.instance)
 
     @property
     def collections(self) -> CollectionStore:
@@ -74,16 +67,13 @@ class RunScope:
             self.config, self.run_id, self.created_at, snapshot=snapshot, dagster_run_id=self.dagster_run_id
         )
 
-    def checkpoint(self, stage: str) -> None:
-        """Enter stage ``stage`` (load, fit, labels, write): where fault-injection tests may hold the run."""
-        checkpoint(self.config.cluster_id, stage)
+    def record_snapshot(self, snapshot: CollectionSnapshot) -> None:
+        """Note on the run which collection version it clusters (``run_execution``'s ``on_snapshot``)."""
+        record_snapshot(self.instance, self.dagster_run_id, snapshot)
 
     @contextmanager
     def failing_execution(self, snapshot: CollectionSnapshot | None = None) -> Iterator[None]:
         """Store a ``failed`` ExecutionResult for any error or interrupt, and fail the step with its message."""
-        if snapshot is not None and not self.snapshot_recorded:
-            record_snapshot(self.instance, self.dagster_run_id, snapshot)
-            self.snapshot_recorded = True
         try:
             with recording_failure(self.results, self.base(snapshot)):
                 yield

@@ -22,6 +22,7 @@ from cluster_pipeline.core.errors import (
 )
 from cluster_pipeline.core.hdbscan_backends import choose_backend, make_hdbscan
 from cluster_pipeline.core.kmeans import fit_kmeans
+from cluster_pipeline.core.neighbors import nearest_centroids
 from cluster_pipeline.core.progress import Progress
 from cluster_pipeline.core.resource_guard import check_fit_resources
 
@@ -138,6 +139,7 @@ class FittedClustering:
     parameters: dict[str, Any]
     fit_seconds: float
     extras: dict[str, Any] = field(default_factory=dict)
+    engine: str = "scikit-learn"
 
     @property
     def num_clusters(self) -> int:
@@ -162,15 +164,21 @@ def _check_cluster_count(parameters: dict[str, Any], n: int) -> None:
             )
 
 
-def fit_estimator(
-    space: np.ndarray, config: ClusterConfig, progress: Progress | None = None
-) -> tuple[np.ndarray, np.ndarray | None, dict[str, Any], str]:
-    """Run the configured estimator on the prepared ``space``.
+@dataclass
+class EstimatorOutput:
+    """Raw labels (any integers, negative = noise), membership or None, the parameters used, how the
+    fit ran (``faiss+sampled_init``, ``hdbscan:fast_hdbscan``, the algorithm's name…) and its engine."""
 
-    Returns raw labels, membership (or None), the parameters used, and how it was fitted:
-    ``kmeans+sampled_init`` / ``minibatch_kmeans`` for large k-means (see ``core.kmeans``),
-    ``hdbscan:<backend>`` for HDBSCAN, else the algorithm's name.
-    """
+    labels: np.ndarray
+    membership: np.ndarray | None
+    parameters: dict[str, Any]
+    method: str
+    engine: str
+
+
+def fit_estimator(space: np.ndarray, config: ClusterConfig, progress: Progress | None = None) -> EstimatorOutput:
+    """Run the configured estimator on the prepared ``space``: k-means on ``config.kmeans_engine``
+    (see ``core.kmeans``), HDBSCAN on the fastest backend, the rest as scikit-learn estimators."""
     parameters = config.estimator_parameters()
     progress = progress or Progress.silent()
     everything, sample_rows = space, fit_sample(config, len(space))
@@ -189,10 +197,11 @@ def fit_estimator(
         progress.update("fit", 0, len(space), note=f"{config.algorithm}: estimated {estimate.describe()}")
     membership = None
     method: str = config.algorithm
+    engine = "scikit-learn"
     try:
         if config.algorithm == "kmeans":
-            estimator, method = fit_kmeans(space, parameters, progress)
-            labels = estimator.labels_
+            fit = fit_kmeans(space, parameters, progress, engine=config.kmeans_engine)
+            labels, method, engine = fit.labels, fit.method, fit.engine
         elif config.algorithm == "hdbscan":
             backend = choose_backend(config.hdbscan_backend, config.parameters, len(space))
             estimator = make_hdbscan(backend, parameters)
@@ -200,6 +209,7 @@ def fit_estimator(
             labels = estimator.fit_predict(space)
             membership = np.asarray(estimator.probabilities_, dtype=np.float32)
             method = f"hdbscan:{backend}"
+            engine = "scikit-learn" if backend == "sklearn" else backend
         else:
             estimator = estimator_class(config.algorithm)(**parameters)
             progress.update("fit", 0, len(space), note=config.algorithm)
@@ -217,7 +227,7 @@ def fit_estimator(
         labels, membership = nearest_sampled_labels(everything, sample_rows, labels), None
         method += f"+sample({len(sample_rows)})"
     progress.update("fit", len(everything), len(everything), note=method)
-    return labels, membership, parameters, method
+    return EstimatorOutput(labels, membership, parameters, method, engine)
 
 
 def fit_sample(config: ClusterConfig, n: int, random_state: int = 0) -> np.ndarray | None:
@@ -229,18 +239,9 @@ def fit_sample(config: ClusterConfig, n: int, random_state: int = 0) -> np.ndarr
 
 
 def nearest_sampled_labels(space: np.ndarray, rows: np.ndarray, sample_labels: np.ndarray) -> np.ndarray:
-    """Labels for every row of ``space``: each takes the label of its nearest sampled row (noise too).
-
-    Chunked float32 GEMMs (‖s‖² − 2·x·s), memory bounded by one (chunk, sample) block.
-    """
-    sample = np.ascontiguousarray(space[rows], dtype=np.float32)
-    sample_norms = np.einsum("ij,ij->i", sample, sample)
-    labels = np.empty(len(space), dtype=np.int64)
-    chunk = max(1, (32 << 20) // max(len(rows), 1))
-    for start in range(0, len(space), chunk):
-        block = np.asarray(space[start : start + chunk], dtype=np.float32)
-        nearest = np.argmin(sample_norms[None, :] - 2.0 * (block @ sample.T), axis=1)
-        labels[start : start + chunk] = sample_labels[nearest]
+    """Labels for every row of ``space``: each takes the label of its nearest sampled row (noise too)."""
+    nearest, _ = nearest_centroids(space, np.ascontiguousarray(space[rows], dtype=np.float32))
+    labels = sample_labels[nearest]
     labels[rows] = sample_labels  # a sampled row is its own nearest (ties must not move it)
     return labels
 
@@ -289,18 +290,19 @@ def fit_clustering(
     started = time.perf_counter()
     preparation = fit_preparation(X, config)
     space = preparation.apply(X, copy=copy)
-    raw_labels, membership, parameters, method = fit_estimator(space, config, progress)
-    labels = order_by_size(raw_labels)
+    output = fit_estimator(space, config, progress)
+    labels = order_by_size(output.labels)
     centroids, distances = centroids_and_distances(space, labels)
     fitted = FittedClustering(
         labels=labels,
         centroids=centroids,
         distances=distances,
-        membership=membership,
+        membership=output.membership,
         preparation=preparation,
-        metric=str(parameters.get("metric", "euclidean")),
-        parameters=parameters,
+        metric=str(output.parameters.get("metric", "euclidean")),
+        parameters=output.parameters,
         fit_seconds=time.perf_counter() - started,
-        extras={"fit_method": method},
+        extras={"fit_method": output.method},
+        engine=output.engine,
     )
     return fitted, space

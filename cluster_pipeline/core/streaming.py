@@ -32,7 +32,7 @@ from cluster_pipeline.core.clustering import (
 from cluster_pipeline.core.collections import CollectionSnapshot, CollectionStore
 from cluster_pipeline.core.config import ClusterConfig
 from cluster_pipeline.core.errors import ConfigurationError, InvalidEmbeddingsError
-from cluster_pipeline.core.kmeans import init_sample_size, sampled_init
+from cluster_pipeline.core.kmeans import sample_size, sampled_init
 from cluster_pipeline.core.metrics import (
     MIN_POINTS_PER_CLUSTER,
     QualityMetrics,
@@ -41,6 +41,7 @@ from cluster_pipeline.core.metrics import (
     sampled_silhouette,
     stratified_sample,
 )
+from cluster_pipeline.core.neighbors import nearest_centroids
 from cluster_pipeline.core.progress import Progress
 
 STREAMABLE = frozenset({"kmeans", "minibatch_kmeans"})
@@ -112,13 +113,6 @@ def _prepared_batches(
         progress.update(stage, offset + len(batch), total, note=note)
 
 
-def _nearest(batch: np.ndarray, centres: np.ndarray, centre_norms: np.ndarray) -> np.ndarray:
-    scores = batch @ centres.T
-    scores *= -2.0
-    scores += centre_norms
-    return scores.argmin(axis=1)
-
-
 def fit_streaming(
     store: CollectionStore,
     snapshot: CollectionSnapshot,
@@ -147,7 +141,7 @@ def fit_streaming(
 
     # pass 1: a seeded sample for the initial centres (and the PCA, when configured)
     pca = pca_components(config, snapshot.features[config.feature])
-    size = min(n, max(init_sample_size(n, k), PCA_FIT_SAMPLE if pca else 0))
+    size = min(n, max(sample_size(n, k), PCA_FIT_SAMPLE if pca else 0))
     sample = gather_rows(store, snapshot, config.feature, np.sort(rng.choice(n, size, replace=False)), None, progress)
     check_embeddings(sample)
     preparation = fit_preparation(sample, config, random_state)
@@ -158,7 +152,8 @@ def fit_streaming(
         k,
         n_init=1 if n_init == "auto" else int(n_init),
         random_state=seed,
-        sample_size=init_sample_size(len(sample), k),
+        size=sample_size(len(sample), k),
+        engine=config.kmeans_engine,
     )
     del sample
 
@@ -174,10 +169,9 @@ def fit_streaming(
 
     # pass 3: assign, and accumulate member means
     raw = np.empty(n, dtype=np.int64)
-    centre_norms = np.einsum("ij,ij->i", centres, centres)
     sums = np.zeros((k, centres.shape[1]), dtype=np.float64)
     for offset, batch in _prepared_batches(store, snapshot, config.feature, preparation, progress, "assign"):
-        nearest = _nearest(batch, centres, centre_norms)
+        nearest, _ = nearest_centroids(batch, centres)
         raw[offset : offset + len(batch)] = nearest
         _add_by_label(sums, nearest, batch)
     labels = order_by_size(raw)
