@@ -172,9 +172,7 @@ def test_every_signal_at_every_stage_with_the_daemon(tmp_path, monkeypatch, caps
     settings = yaml.safe_load((REPO / "dagster.yaml").read_text())
     for key in ("storage", "local_artifact_storage"):
         settings.pop(key, None)
-    settings["run_coordinator"]["config"].update(  # launch the whole matrix at once
-        max_concurrent_runs=20, dequeue_interval_seconds=1, dequeue_use_threads=True, dequeue_num_workers=8
-    )
+    settings["run_coordinator"]["config"].update(max_concurrent_runs=20, dequeue_interval_seconds=1)
     (home / "dagster.yaml").write_text(yaml.safe_dump(settings))
     env = environment(
         tmp_path, monkeypatch, DAGSTER_HOME=str(home), CLUSTER_PIPELINE_SENSOR_INTERVAL="2", PYTHONPATH=str(REPO)
@@ -231,3 +229,37 @@ def test_every_signal_at_every_stage_with_the_daemon(tmp_path, monkeypatch, caps
         if cli_worker.poll() is None:
             cli_worker.kill()
     assert_no_torn_file(tmp_path / "lake")
+
+
+@pytest.mark.slow
+def test_cancelling_a_processing_execution(tmp_path, monkeypatch, capsys):
+    """A processing execution is shown with what it clusters (item 14), and a cancel stops the very
+    worker and leaves one outcome: failed, 'cancelled', with the snapshot's size and version."""
+    env = environment(tmp_path, monkeypatch)
+    cluster_id = prepare(tmp_path, capsys, [("cancel", "fit")])[("cancel", "fit")]
+    hold = Path(env[HOLD_DIR_ENV])
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "cluster_pipeline.cli", "execute", cluster_id, "--json"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        wait_for(lambda: reached(hold, cluster_id, "fit"), "the execution reaching fit", 180)
+        processing = cli(capsys, "executions", "latest", cluster_id)
+        assert processing["status"] == "processing" and processing["num_points"] == DOCUMENTS
+        assert processing["algorithm"] == "kmeans" and processing["collection_version"] is not None
+        cancelled = cli(capsys, "executions", "cancel", processing["run_id"])
+        out, _ = worker.communicate(timeout=60)
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+    assert cancelled["status"] == "failed" and "cancelled" in cancelled["error_message"]
+    assert cancelled["num_points"] == DOCUMENTS and cancelled["collection_version"] == processing["collection_version"]
+    assert worker.returncode == 1 and json.loads(out) == cancelled  # the worker reports the same, single outcome
+    from cluster_pipeline.launcher import open_instance
+
+    with open_instance() as instance:
+        assert instance.get_run_by_id(cancelled["dagster_run_id"]).status == DagsterRunStatus.CANCELED
+    assert stored_result(Lake.local(tmp_path / "lake"), cluster_id).to_json_dict() == cancelled

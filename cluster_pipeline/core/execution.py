@@ -222,21 +222,30 @@ def unexpected_error_message(error: BaseException) -> str:
     return f"Clustering algorithm failed: {type(error).__name__}: {error}"
 
 
+@dataclass
+class FailureBase:
+    """What a failed result would say besides its error; the block updates it as it learns more
+    (the collection snapshot), so a failure after that point still has ``num_points`` and the version."""
+
+    result: ExecutionResult
+
+
 @contextmanager
-def recording_failure(results: ResultStore, base: ExecutionResult) -> Iterator[None]:
+def recording_failure(results: ResultStore, base: ExecutionResult) -> Iterator[FailureBase]:
     """Turn an error inside the block into a stored ``failed`` ExecutionResult, then re-raise it.
 
     Interrupts count too (Ctrl-C, SIGTERM, Dagster's termination are BaseExceptions): whatever ends
     the block early leaves a failed result saying why, unless one was written already (a cancel
     writes its own before it stops the worker).
     """
+    current = FailureBase(base)
     try:
-        yield
+        yield current
     except (AlreadyExistsError, GeneratorExit):
         raise
     except BaseException as error:
         with suppress(AlreadyExistsError):  # a cancel, or an outer scope, recorded the end first
-            results.write(failed_result(base, unexpected_error_message(error)))
+            results.write(failed_result(current.result, unexpected_error_message(error)))
         raise
 
 
@@ -311,9 +320,10 @@ def run_execution(
     base = base_result(config, run_id, created_at or utc_now(), dagster_run_id=dagster_run_id)
     progress = progress or Progress.silent()
     timer = StageTimer(timings, on_stage, config.cluster_id)
-    with recording_failure(results, base):
+    with recording_failure(results, base) as failing:
         snapshot = collections.snapshot(config.namespace, config.collection)
         base = base.with_updates(num_points=snapshot.num_documents, collection_version=snapshot.version)
+        failing.result = base
         if on_snapshot is not None:
             on_snapshot(snapshot)
         if needs_streaming(snapshot, config):
