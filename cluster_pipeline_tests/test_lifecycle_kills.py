@@ -20,7 +20,6 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
-import yaml
 from dagster import DagsterRunStatus
 
 from cluster_pipeline.cli import main
@@ -29,9 +28,8 @@ from cluster_pipeline.core.execution import INTERRUPTED_MESSAGE
 from cluster_pipeline.core.lake import Lake
 from cluster_pipeline.core.results import ExecutionResult, ResultStore
 from cluster_pipeline_tests.conftest import blob_documents
+from cluster_pipeline_tests.daemon_helpers import REPO, isolated_dagster_home, running_daemon
 
-REPO = Path(__file__).resolve().parents[1]
-BIN = Path(sys.executable).parent
 DOCUMENTS = 300
 SIGNALS = {"SIGKILL": signal.SIGKILL, "SIGTERM": signal.SIGTERM}
 MATRIX = [(name, stage) for name in SIGNALS for stage in STAGES]
@@ -167,13 +165,7 @@ def test_every_signal_at_every_stage_without_the_daemon(tmp_path, monkeypatch, c
 def test_every_signal_at_every_stage_with_the_daemon(tmp_path, monkeypatch, capsys):
     """The daemon launches the runs (change sensor, queue, run workers); its lifecycle sensor records
     the killed ones. A CLI run killed while the daemon runs is recorded by the sensor too (item 6)."""
-    home = tmp_path / "dagster_home"
-    home.mkdir()
-    settings = yaml.safe_load((REPO / "dagster.yaml").read_text())
-    for key in ("storage", "local_artifact_storage"):
-        settings.pop(key, None)
-    settings["run_coordinator"]["config"].update(max_concurrent_runs=20, dequeue_interval_seconds=1)
-    (home / "dagster.yaml").write_text(yaml.safe_dump(settings))
+    home = isolated_dagster_home(tmp_path, max_concurrent_runs=20, dequeue_interval_seconds=1)
     env = environment(
         tmp_path, monkeypatch, DAGSTER_HOME=str(home), CLUSTER_PIPELINE_SENSOR_INTERVAL="2", PYTHONPATH=str(REPO)
     )
@@ -181,34 +173,30 @@ def test_every_signal_at_every_stage_with_the_daemon(tmp_path, monkeypatch, caps
     cli_config = held_config(capsys, "fit")
     hold = Path(env[HOLD_DIR_ENV])
     log_path = tmp_path / "daemon.log"
-    with open(log_path, "w") as log:
-        daemon = subprocess.Popen(
-            [str(BIN / "dagster-daemon"), "run", "-w", "workspace.yaml"],
-            cwd=REPO,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    cli_worker = subprocess.Popen(
-        [sys.executable, "-m", "cluster_pipeline.cli", "execute", cli_config],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
     lake = Lake.local(tmp_path / "lake")
-    try:
-        pids = {
-            combo: wait_for(
-                lambda c=cluster_id, s=combo[1]: reached(hold, c, s), f"{cluster_id} reaching {combo[1]}", 240, log_path
-            )
-            for combo, cluster_id in configs.items()
-        }
-        wait_for(lambda: reached(hold, cli_config, "fit"), "the CLI run reaching fit", 120, log_path)
-        for combo, pid in pids.items():
-            os.kill(pid, SIGNALS[combo[0]])
-        cli_worker.kill()
-        cli_worker.wait(timeout=30)
+    with running_daemon(env, log_path):
+        cli_worker = subprocess.Popen(
+            [sys.executable, "-m", "cluster_pipeline.cli", "execute", cli_config],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            pids = {
+                combo: wait_for(
+                    lambda c=cluster_id, s=combo[1]: reached(hold, c, s),
+                    f"{cluster_id} reaching {combo[1]}",
+                    240,
+                    log_path,
+                )
+                for combo, cluster_id in configs.items()
+            }
+            wait_for(lambda: reached(hold, cli_config, "fit"), "the CLI run reaching fit", 120, log_path)
+            for combo, pid in pids.items():
+                os.kill(pid, SIGNALS[combo[0]])
+        finally:
+            cli_worker.kill()
+            cli_worker.wait(timeout=30)
 
         for (name, stage), cluster_id in configs.items():
             result = wait_for(
@@ -219,15 +207,6 @@ def test_every_signal_at_every_stage_with_the_daemon(tmp_path, monkeypatch, caps
         assert_failed_with_cause(result, "SIGKILL", "fit")
         listed = cli(capsys, "executions", "list", configs[("SIGKILL", "write")])["results"]
         assert [r["status"] for r in listed] == ["failed"]  # in the history, once
-    finally:
-        os.killpg(daemon.pid, signal.SIGTERM)
-        try:
-            daemon.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(daemon.pid, signal.SIGKILL)
-            daemon.wait()
-        if cli_worker.poll() is None:
-            cli_worker.kill()
     assert_no_torn_file(tmp_path / "lake")
 
 
