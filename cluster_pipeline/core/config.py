@@ -21,6 +21,7 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -266,7 +267,11 @@ class ClusterConfig(BaseModel):
         return check_feature(value)
 
     @model_validator(mode="after")
-    def _parameters_valid(self) -> ClusterConfig:
+    def _parameters_valid(self, info: ValidationInfo) -> ClusterConfig:
+        # Checked when a configuration is created; one read back from the lake passed this check
+        # already, and importing the estimators (scikit-learn: ~1 s) would slow every execution.
+        if info.context and info.context.get("stored"):
+            return self
         valid = set(estimator_class(self.algorithm)().get_params())
         unknown = sorted(set(self.parameters) - valid)
         if unknown:
@@ -305,10 +310,14 @@ def check_parameter_values(algorithm: str, parameters: dict[str, Any]) -> None:
             raise ValueError(f"'{name}' parameter of {algorithm} must be a number, got {value!r}")
 
 
-def parse_config(data: dict[str, Any]) -> ClusterConfig:
-    """Validate a configuration, turning pydantic's report into one readable ConfigurationError."""
+def parse_config(data: dict[str, Any], *, stored: bool = False) -> ClusterConfig:
+    """Validate a configuration, turning pydantic's report into one readable ConfigurationError.
+
+    ``stored``: ``data`` was read from the lake, written by ``ConfigStore.create`` after a full check,
+    so the estimator's parameter names are not checked again.
+    """
     try:
-        return ClusterConfig.model_validate(data)
+        return ClusterConfig.model_validate(data, context={"stored": stored})
     except ValidationError as error:
         problems = "; ".join(
             (f"{'.'.join(str(p) for p in item['loc'])}: " if item["loc"] else "")
@@ -348,7 +357,7 @@ class ConfigStore:
 
     def _read(self, key: str) -> ClusterConfig:
         try:
-            return parse_config(json.loads(self.lake.storage.read_bytes(key)))
+            return parse_config(json.loads(self.lake.storage.read_bytes(key)), stored=True)
         except (ValueError, UnicodeDecodeError) as error:  # JSONDecodeError and ConfigurationError too
             detail = str(error) if isinstance(error, ClusterPipelineError) else f"not a JSON configuration ({error})"
             raise ConfigurationError(

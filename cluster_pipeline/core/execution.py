@@ -78,6 +78,8 @@ class OfflineLabeler:
             text_fields=options.text_fields,
             num_keywords=options.num_keywords,
             num_representatives=options.representative_documents,
+            centroids=fitted.centroids,
+            distances=fitted.distances,
         )
         return LabelingOutcome(labels=labels)
 
@@ -249,24 +251,15 @@ def recording_failure(results: ResultStore, base: ExecutionResult) -> Iterator[F
         raise
 
 
-StageListener = Callable[[str, float], None]
-
-
 class StageTimer:
-    """Seconds per stage, in order, told to ``listener`` as each stage ends (the Dagster log).
+    """Seconds per stage, in the order the stages ran (after any measured before the chain).
 
     Entering a stage passes its checkpoint (``core.checkpoints``) for ``cluster_id``, where a
     fault-injection test may hold the execution.
     """
 
-    def __init__(
-        self,
-        timings: Mapping[str, float] | None = None,
-        listener: StageListener | None = None,
-        cluster_id: str | None = None,
-    ) -> None:
+    def __init__(self, timings: Mapping[str, float] | None = None, cluster_id: str | None = None) -> None:
         self.timings: dict[str, float] = dict(timings or {})
-        self.listener = listener
         self.cluster_id = cluster_id
 
     @contextmanager
@@ -276,8 +269,6 @@ class StageTimer:
         started = time.perf_counter()
         yield
         self.timings[name] = round(time.perf_counter() - started, 4)
-        if self.listener is not None:
-            self.listener(name, self.timings[name])
 
 
 @dataclass
@@ -306,20 +297,19 @@ def run_execution(
     dagster_run_id: str | None = None,
     progress: Progress | None = None,
     timings: Mapping[str, float] | None = None,
-    on_stage: StageListener | None = None,
     on_snapshot: Callable[[CollectionSnapshot], None] | None = None,
 ) -> Execution:
     """Run one execution in this process and write its ExecutionResult (completed or failed).
 
-    ``timings`` are stages measured before the chain (Dagster's start-up); ``on_stage`` hears each
-    stage's seconds as it ends; ``on_snapshot`` hears which collection version is being clustered,
-    as soon as it is known (the Dagster layer records it on the run). A collection whose vectors do not fit ``config.memory_budget_mb`` is
+    ``timings`` are stages measured before the chain (Dagster's start-up); ``on_snapshot`` hears
+    which collection version is being clustered as soon as it is known (the Dagster layer records
+    it on the run). A collection whose vectors do not fit ``config.memory_budget_mb`` is
     streamed (``core.streaming``). Raises the original error after writing a failed result.
     """
     collections, results = CollectionStore(lake), ResultStore(lake)
     base = base_result(config, run_id, created_at or utc_now(), dagster_run_id=dagster_run_id)
     progress = progress or Progress.silent()
-    timer = StageTimer(timings, on_stage, config.cluster_id)
+    timer = StageTimer(timings, config.cluster_id)
     with recording_failure(results, base) as failing:
         snapshot = collections.snapshot(config.namespace, config.collection)
         base = base.with_updates(num_points=snapshot.num_documents, collection_version=snapshot.version)

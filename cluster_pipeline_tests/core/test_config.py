@@ -101,3 +101,14 @@ def test_the_dagster_instance_folder_is_not_a_namespace():
     """Issue 12, item 13: namespace 'dagster_home' would land inside the Dagster instance's folder."""
     with pytest.raises(ConfigurationError, match="reserved"):
         parse_config({"collection": "news", "namespace": "dagster_home"})
+
+
+def test_parameters_are_checked_at_creation_not_again_when_read_back(lake):
+    with pytest.raises(ConfigurationError, match="unknown parameter"):
+        parse_config({"collection": "news", "parameters": {"k": 3}})
+    # read back from the lake (written after the full check): no estimator import, no second check
+    assert parse_config({"collection": "news", "parameters": {"n_clusters": 3}}, stored=True).parameters == {
+        "n_clusters": 3
+    }
+    config = ConfigStore(lake).create(parse_config({"collection": "news", "kmeans_engine": "sklearn"}))
+    assert ConfigStore(lake).get("default", config.cluster_id).kmeans_engine == "sklearn"
