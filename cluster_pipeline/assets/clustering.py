@@ -39,7 +39,6 @@ from cluster_pipeline.core.results import ExecutionResult
 from cluster_pipeline.partitions import cluster_configs_partitions
 from cluster_pipeline.resources.lake import LakeResource
 from cluster_pipeline.resources.llm import LLMResource
-from cluster_pipeline.status import record_worker_pid
 
 GROUP = "clustering"
 
@@ -116,7 +115,6 @@ def _progress(context: AssetExecutionContext) -> Progress:
 )
 def clustering_assets(context: AssetExecutionContext, lake: LakeResource, llm: LLMResource):  # noqa: ANN201
     """Run the configuration's execution (``core.execution.run_execution``) and report each asset."""
-    record_worker_pid(context.instance, context.dagster_run)
     scope = RunScope.of(context, lake.get_lake())
     with scope.failing_execution():
         labeler = (llm.labeler(scope.lake) if scope.config.labeling.use_llm else None) or OfflineLabeler()
@@ -129,6 +127,7 @@ def clustering_assets(context: AssetExecutionContext, lake: LakeResource, llm: L
             dagster_run_id=scope.dagster_run_id,
             progress=_progress(context),
             timings={"dagster": round(time.time() - scope.started_at, 4)},
+            on_snapshot=scope.record_snapshot,
         )
     context.log.info(
         "Stages: " + ", ".join(f"{stage} {seconds:.2f} s" for stage, seconds in execution.result.timings.items())

@@ -30,8 +30,10 @@ from cluster_pipeline.core.errors import (
 )
 from cluster_pipeline.core.hdbscan_backends import choose_backend, make_hdbscan
 from cluster_pipeline.core.kmeans import fit_kmeans
+from cluster_pipeline.core.neighbors import nearest_centroids
 from cluster_pipeline.core.progress import Progress
 from cluster_pipeline.core.reduction import ReductionPlan, plan_reduction, umap_coordinates
+from cluster_pipeline.core.resource_guard import check_fit_resources
 from cluster_pipeline.core.topics import member_means, merge_record, merge_similar_clusters, reassign_noise
 from cluster_pipeline.core.verdict import clustering_warning
 
@@ -213,7 +215,8 @@ def resolve_parameters(
     ``core.auto_k`` chooses (returned too, with its curve)."""
     parameters = config.estimator_parameters()
     if config.algorithm == "hdbscan" and "min_cluster_size" not in parameters:
-        parameters["min_cluster_size"] = default_min_cluster_size(len(matrix))
+        fitted_documents = min(len(matrix), config.fit_sample_size or len(matrix))  # the rows HDBSCAN sees
+        parameters["min_cluster_size"] = default_min_cluster_size(fitted_documents)
     name = config.auto_k_parameter()
     if name is None:
         return parameters, None
@@ -229,8 +232,21 @@ def fit_estimator(
     """Run the configured estimator with ``parameters`` (see ``resolve_parameters``) on ``space``:
     k-means on ``config.kmeans_engine`` (see ``core.kmeans``), HDBSCAN on the fastest backend, the
     rest as scikit-learn estimators."""
-    _check_cluster_count(parameters, len(space))
     progress = progress or Progress.silent()
+    everything, sample_rows = space, fit_sample(config, len(space))
+    if sample_rows is not None:
+        space = everything[sample_rows]
+    _check_cluster_count(parameters, len(space))
+    estimate = check_fit_resources(
+        config.algorithm,
+        parameters,
+        space,
+        memory_budget_mb=config.memory_budget_mb,
+        max_fit_seconds=config.max_fit_seconds,
+        fit_sample_size=config.fit_sample_size,
+    )
+    if estimate is not None:
+        progress.update("fit", 0, len(space), note=f"{config.algorithm}: estimated {estimate.describe()}")
     membership = None
     method: str = config.algorithm
     engine = "scikit-learn"
@@ -258,8 +274,28 @@ def fit_estimator(
                 labels = estimator.fit_predict(space)
     except (ValueError, MemoryError, np.linalg.LinAlgError) as error:
         raise AlgorithmError(f"Clustering algorithm failed: {config.algorithm}: {error}") from None
-    progress.update("fit", len(space), len(space), note=method)
-    return EstimatorOutput(np.asarray(labels, dtype=np.int64), membership, parameters, method, engine)
+    labels = np.asarray(labels, dtype=np.int64)
+    if sample_rows is not None:
+        labels, membership = nearest_sampled_labels(everything, sample_rows, labels), None
+        method += f"+sample({len(sample_rows)})"
+    progress.update("fit", len(everything), len(everything), note=method)
+    return EstimatorOutput(labels, membership, parameters, method, engine)
+
+
+def fit_sample(config: ClusterConfig, n: int, random_state: int = 0) -> np.ndarray | None:
+    """Sorted rows of the seeded sample to fit on, or None to fit on all ``n`` documents."""
+    size = config.fit_sample_size
+    if size is None or size >= n:
+        return None
+    return np.sort(np.random.default_rng(random_state).choice(n, size, replace=False))
+
+
+def nearest_sampled_labels(space: np.ndarray, rows: np.ndarray, sample_labels: np.ndarray) -> np.ndarray:
+    """Labels for every row of ``space``: each takes the label of its nearest sampled row (noise too)."""
+    nearest, _ = nearest_centroids(space, np.ascontiguousarray(space[rows], dtype=np.float32))
+    labels = sample_labels[nearest]
+    labels[rows] = sample_labels  # a sampled row is its own nearest (ties must not move it)
+    return labels
 
 
 def order_by_size(raw_labels: np.ndarray) -> np.ndarray:

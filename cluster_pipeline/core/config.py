@@ -1,20 +1,24 @@
 """Cluster configurations (``clust_…``): what to cluster, how, and how to name and judge the result.
 
 A configuration is a validated pydantic model saved as JSON in the lake. Algorithm parameters use
-scikit-learn/hdbscan names and are checked against the estimator's own ``get_params()``, so a typo
-is refused at creation time with the list of valid names, not deep inside an execution. Two values
-are ours: ``n_clusters: "auto"`` (``n_components`` for gaussian_mixture) with its range ``k_min`` /
-``k_max`` (``core.auto_k``), and HDBSCAN's ``min_cluster_size`` derived from the collection's size
-when it is not given (:func:`default_min_cluster_size`).
+scikit-learn/hdbscan names and are checked against the estimator's own ``get_params()`` and
+parameter constraints, the cron and timezone against the scheduler's rules, so a typo or an
+impossible value (``n_clusters=0``, ``eps=-1``, ``Mars/Olympus``) is refused at creation time with
+the rule it breaks, not deep inside an execution or a sensor tick. Two values are ours:
+``n_clusters: "auto"`` (``n_components`` for gaussian_mixture) with its range ``k_min`` / ``k_max``
+(``core.auto_k``), and HDBSCAN's ``min_cluster_size`` derived from the collection's size when it is
+not given (:func:`default_min_cluster_size`).
 """
 
 from __future__ import annotations
 
 import builtins
 import json
+import logging
 import math
 from datetime import UTC, datetime
 from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
     BaseModel,
@@ -28,6 +32,7 @@ from pydantic import (
 
 from cluster_pipeline.core.errors import (
     AlreadyExistsError,
+    ClusterPipelineError,
     ConfigurationError,
     NotFoundError,
 )
@@ -100,6 +105,23 @@ def default_min_cluster_size(n_documents: int) -> int:
     edge at 7,600. Growing with sqrt(N) also lets a large collection hold more topics (≤ ~2·sqrt(N)).
     """
     return max(MIN_CLUSTER_SIZE_FLOOR, round(math.sqrt(max(n_documents, 0)) / 2))
+
+
+NIGHTLY_CRON = "0 2 * * *"
+# hdbscan's HDBSCAN has no parameter constraints of its own; these scikit-learn HDBSCAN parameters
+# have the same names and meanings ("algorithm" and "metric" differ, so they are left to hdbscan).
+_HDBSCAN_SHARED_PARAMETERS = (
+    "min_cluster_size",
+    "min_samples",
+    "cluster_selection_epsilon",
+    "alpha",
+    "leaf_size",
+    "allow_single_cluster",
+    "cluster_selection_method",
+    "max_cluster_size",
+)
+
+log = logging.getLogger(__name__)
 
 
 def estimator_class(algorithm: str) -> type:
@@ -177,6 +199,21 @@ class LabelingOptions(BaseModel):
     output_schema: dict[str, Any] | None = None
 
 
+def check_cron(schedule: str) -> str:
+    """The 5-field cron of ``schedule`` ('nightly' is 02:00), as Dagster's scheduler accepts it."""
+    from croniter import croniter
+
+    cron = NIGHTLY_CRON if schedule.strip().lower() == "nightly" else schedule.strip()
+    fields = croniter.expand(cron)[0] if croniter.is_valid(cron) else []
+    # Dagster runs only 5-field crons (no seconds) and refuses days that never come (30 or 31 February).
+    never = len(fields) == 5 and fields[3] == [2] and len(fields[2]) == 1 and fields[2][0] in (30, 31)
+    if len(fields) != 5 or never:
+        raise ValueError(
+            f"{schedule!r} is not a 5-field cron (minute hour day month weekday, e.g. '0 2 * * *') or 'nightly'"
+        )
+    return cron
+
+
 class Triggers(BaseModel):
     """When executions start by themselves (sensors and the nightly schedule)."""
 
@@ -187,7 +224,23 @@ class Triggers(BaseModel):
     min_new_fraction: float = Field(0.0, ge=0.0, le=10.0, description="Or a fraction of the collection.")
     cooldown_seconds: int = Field(0, ge=0, description="Minimum time between change-triggered runs.")
     schedule: str | None = Field(None, description="Cron; 'nightly' means the default '0 2 * * *'.")
-    timezone: str = "UTC"
+    timezone: str = Field("UTC", description="IANA time zone of the cron, e.g. 'Europe/Paris'.")
+
+    @field_validator("schedule")
+    @classmethod
+    def _cron(cls, value: str | None) -> str | None:
+        if value is not None and value.strip():
+            check_cron(value)
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r}; use an IANA name such as 'UTC' or 'Europe/Paris'") from None
+        return value
 
 
 class QualityChecks(BaseModel):
@@ -234,7 +287,17 @@ class ClusterConfig(BaseModel):
         None,
         ge=64,
         description="Cluster collections whose vectors exceed this by streaming row groups (k-means only): "
-        "MiniBatchKMeans partial_fit, a second pass to assign, sampled metrics. None: always in memory.",
+        "MiniBatchKMeans partial_fit, a second pass to assign, sampled metrics; and refuse quadratic fits whose "
+        "estimated memory exceeds it. None: always in memory, limited by the machine's available memory.",
+    )
+    fit_sample_size: int | None = Field(
+        None,
+        ge=2,
+        description="Fit the algorithm on a seeded sample of this many documents; every other document joins "
+        "the cluster of its nearest sampled document. For quadratic algorithms on large collections.",
+    )
+    max_fit_seconds: float | None = Field(
+        None, gt=0, description="Refuse to start a quadratic fit whose estimated time exceeds this."
     )
     hdbscan_backend: Literal["auto", "fast_hdbscan", "hdbscan", "sklearn"] = Field(
         "auto", description="HDBSCAN implementation; 'auto' picks the fastest installed that supports the parameters."
@@ -271,7 +334,7 @@ class ClusterConfig(BaseModel):
     @model_validator(mode="before")
     @classmethod
     def _pca_components_moved(cls, data: Any) -> Any:
-        """``preprocessing.pca_components`` (configurations saved before ``reduction``, the CLI's ``--pca``)."""
+        """``preprocessing.pca_components`` in configurations saved before ``reduction`` existed."""
         if not (isinstance(data, dict) and isinstance(data.get("preprocessing"), dict)):
             return data
         if "pca_components" not in data["preprocessing"]:
@@ -285,7 +348,7 @@ class ClusterConfig(BaseModel):
         return {**data, "preprocessing": preprocessing, "reduction": data.get("reduction", moved)}
 
     @model_validator(mode="after")
-    def _parameters_known(self, info: ValidationInfo) -> ClusterConfig:
+    def _parameters_valid(self, info: ValidationInfo) -> ClusterConfig:
         # Checked when a configuration is created; one read back from the lake passed this check
         # already, and importing the estimators (scikit-learn: ~1 s) would slow every execution.
         if info.context and info.context.get("stored"):
@@ -301,7 +364,17 @@ class ClusterConfig(BaseModel):
                 + hint
             )
         _check_auto_k(self.algorithm, self.parameters)
+        check_parameter_values(self.algorithm, self.fixed_parameters())
         return self
+
+    def fixed_parameters(self) -> dict[str, Any]:
+        """The estimator parameters known before the data is seen: without an ``"auto"`` k and its range."""
+        auto = self.auto_k_parameter()
+        return {
+            name: value
+            for name, value in self.estimator_parameters().items()
+            if name not in AUTO_K_RANGE and name != auto
+        }
 
     def auto_k_parameter(self) -> str | None:
         """``n_clusters`` (or ``n_components``) when the configuration asks for it to be chosen, else None."""
@@ -331,6 +404,25 @@ def _check_auto_k(algorithm: str, parameters: dict[str, Any]) -> None:
         raise ValueError(f"k_min ({bounds['k_min']}) must not exceed k_max ({bounds['k_max']})")
 
 
+def check_parameter_values(algorithm: str, parameters: dict[str, Any]) -> None:
+    """Refuse values the estimator would refuse at fit time (types, ranges, choices), without fitting."""
+    from sklearn.cluster import HDBSCAN
+    from sklearn.utils._param_validation import InvalidParameterError, validate_parameter_constraints
+
+    if algorithm == "hdbscan":
+        constraints = {name: HDBSCAN._parameter_constraints[name] for name in _HDBSCAN_SHARED_PARAMETERS}
+    else:
+        constraints = dict(getattr(estimator_class(algorithm), "_parameter_constraints", {}))
+    known = {name: value for name, value in parameters.items() if name in constraints}
+    try:
+        validate_parameter_constraints(constraints, known, caller_name=algorithm)
+    except InvalidParameterError as error:
+        raise ValueError(str(error).replace("The '", "'", 1)) from None
+    for name, value in known.items():  # JSON true/false are ints to Python, never counts or sizes
+        if isinstance(value, bool) and "boolean" not in constraints[name]:
+            raise ValueError(f"'{name}' parameter of {algorithm} must be a number, got {value!r}")
+
+
 def parse_config(data: dict[str, Any], *, stored: bool = False) -> ClusterConfig:
     """Validate a configuration, turning pydantic's report into one readable ConfigurationError.
 
@@ -341,7 +433,9 @@ def parse_config(data: dict[str, Any], *, stored: bool = False) -> ClusterConfig
         return ClusterConfig.model_validate(data, context={"stored": stored})
     except ValidationError as error:
         problems = "; ".join(
-            f"{'.'.join(str(p) for p in item['loc']) or 'configuration'}: {item['msg']}" for item in error.errors()
+            (f"{'.'.join(str(p) for p in item['loc'])}: " if item["loc"] else "")
+            + item["msg"].removeprefix("Value error, ")
+            for item in error.errors()
         )
         raise ConfigurationError(f"Invalid cluster configuration: {problems}") from None
 
@@ -372,16 +466,37 @@ class ConfigStore:
                 f"Cluster configuration {cluster_id!r} not found in namespace {namespace!r}; "
                 "list them with `cluster-pipeline clusters list`."
             )
-        return parse_config(json.loads(self.lake.storage.read_bytes(key)), stored=True)
+        return self._read(key)
 
-    def list(self, namespace: str) -> list[ClusterConfig]:
-        prefix = self.lake.clusters_prefix(namespace)
-        configs = [
-            parse_config(json.loads(self.lake.storage.read_bytes(key)), stored=True)
-            for key in self.lake.storage.list_keys(prefix)
-            if key.endswith(".json")
-        ]
-        return sorted(configs, key=lambda c: c.created_at)
+    def _read(self, key: str) -> ClusterConfig:
+        try:
+            return parse_config(json.loads(self.lake.storage.read_bytes(key)), stored=True)
+        except (ValueError, UnicodeDecodeError) as error:  # JSONDecodeError and ConfigurationError too
+            detail = str(error) if isinstance(error, ClusterPipelineError) else f"not a JSON configuration ({error})"
+            raise ConfigurationError(
+                f"Configuration file {self.lake.storage.uri(key)} is unreadable: {detail}. "
+                "Fix the file or delete it and create the configuration again."
+            ) from None
+
+    def scan(self, namespace: str) -> tuple[builtins.list[ClusterConfig], builtins.list[str]]:
+        """The readable configurations of a namespace (oldest first), and a warning per unreadable one."""
+        configs, problems = [], []
+        for key in self.lake.storage.list_keys(self.lake.clusters_prefix(namespace)):
+            if not key.endswith(".json"):
+                continue
+            try:
+                configs.append(self._read(key))
+            except ConfigurationError as error:
+                problems.append(f"skipped: {error}")
+        return sorted(configs, key=lambda c: c.created_at), problems
+
+    def list(self, namespace: str) -> builtins.list[ClusterConfig]:
+        """Readable configurations, oldest first; an unreadable file is skipped with a logged warning,
+        so one bad file never hides the others (or stops a sensor)."""
+        configs, problems = self.scan(namespace)
+        for problem in problems:
+            log.warning(problem)
+        return configs
 
     def list_all(self) -> builtins.list[ClusterConfig]:
         return [config for namespace in self.lake.namespaces() for config in self.list(namespace)]

@@ -10,13 +10,14 @@ written *before* the result: a result that exists always has its assignments.
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, Literal
 
 import pyarrow as pa
 
-from cluster_pipeline.core.errors import NotFoundError
+from cluster_pipeline.core.errors import ClusterPipelineError, NotFoundError
 from cluster_pipeline.core.ids import check_cluster_id, check_namespace, check_run_id
 from cluster_pipeline.core.lake import Lake
 from cluster_pipeline.core.storage import read_parquet
@@ -24,6 +25,12 @@ from cluster_pipeline.core.storage import read_parquet
 Status = Literal["pending", "processing", "completed", "failed"]
 STATUSES: tuple[str, ...] = ("pending", "processing", "completed", "failed")
 METRICS_UNAVAILABLE = "Metrics not available (failed execution)"  # the seed's string
+
+log = logging.getLogger(__name__)
+
+
+class UnreadableResultError(ClusterPipelineError):
+    """A file where an ExecutionResult should be is not one (empty, truncated, foreign)."""
 
 
 def format_timestamp(value: datetime | None) -> str | None:
@@ -297,8 +304,16 @@ class ResultStore:
             self.storage.write_parquet_new(key, assignments.cast(ASSIGNMENTS_SCHEMA))
 
     def read_key(self, key: str) -> ExecutionResult:
-        table = read_parquet(self.storage, key)
-        return ExecutionResult.from_row(table.to_pylist()[0])
+        try:
+            rows = read_parquet(self.storage, key).to_pylist()
+            return ExecutionResult.from_row(rows[0])
+        except NotFoundError:
+            raise
+        except (pa.ArrowException, OSError, KeyError, IndexError, TypeError, ValueError) as error:
+            raise UnreadableResultError(
+                f"Result file {self.storage.uri(key)} is unreadable ({type(error).__name__}: {error}); it was not "
+                "written by cluster_pipeline (results are written whole or not at all): move it away."
+            ) from None
 
     def get(self, namespace: str, run_id: str, cluster_id: str | None = None) -> ExecutionResult:
         check_run_id(run_id)
@@ -312,11 +327,18 @@ class ResultStore:
                     return self.read_key(key)
         raise NotFoundError(f"Execution {run_id!r} not found in namespace {namespace!r}.")
 
-    def list(self, namespace: str, cluster_id: str) -> list[ExecutionResult]:
-        """All stored results of one configuration, newest first."""
+    def result_keys(self, namespace: str, cluster_id: str) -> list[str]:
         prefix = self.lake.executions_prefix(namespace, cluster_id)
-        keys = [k for k in self.storage.list_keys(prefix) if k.endswith(".parquet") and k.count(".") == 1]
-        results = [self.read_key(key) for key in keys]
+        return [k for k in self.storage.list_keys(prefix) if k.endswith(".parquet") and k.count(".") == 1]
+
+    def list(self, namespace: str, cluster_id: str) -> list[ExecutionResult]:
+        """All readable stored results of one configuration, newest first (unreadable files are logged)."""
+        results = []
+        for key in self.result_keys(namespace, cluster_id):
+            try:
+                results.append(self.read_key(key))
+            except UnreadableResultError as error:
+                log.warning(str(error))
         return sorted(results, key=lambda r: r.created_at, reverse=True)
 
     def read_assignments(self, namespace: str, cluster_id: str, run_id: str) -> pa.Table:

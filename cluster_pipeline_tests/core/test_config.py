@@ -73,12 +73,67 @@ def test_auto_k_and_topic_options_are_accepted():
     [("auto", {"method": "auto"}), (None, {"method": "none"}), (12, {"method": "pca", "n_components": 12})],
 )
 def test_preprocessing_pca_components_becomes_a_reduction(pca_components, reduction):
-    """Configurations saved before ``reduction`` existed (and the CLI's --pca) keep their meaning."""
+    """Configurations saved before ``reduction`` existed keep their meaning."""
     config = parse_config(
         {"collection": "news", "preprocessing": {"normalize": True, "pca_components": pca_components}}
     )
     assert config.reduction.model_dump(include=set(reduction)) == reduction
     assert config.preprocessing.normalize
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        ({"parameters": {"n_clusters": 0}}, r"'n_clusters' parameter of kmeans must be an int in the range \[1, inf\)"),
+        ({"parameters": {"n_clusters": -3}}, "Got -3 instead"),
+        ({"parameters": {"n_clusters": "abc"}}, "Got 'abc' instead"),
+        ({"parameters": {"n_clusters": 2.5}}, "Got 2.5 instead"),
+        ({"parameters": {"n_clusters": True}}, "must be a number, got True"),
+        (
+            {"algorithm": "dbscan", "parameters": {"eps": -1}},
+            r"'eps' parameter of dbscan must be a float in the range \(0.0, inf\)",
+        ),
+        ({"algorithm": "hdbscan", "parameters": {"min_cluster_size": 1}}, "'min_cluster_size' parameter of hdbscan"),
+        ({"algorithm": "gaussian_mixture", "parameters": {"covariance_type": "round"}}, "covariance_type"),
+        ({"triggers": {"timezone": "Mars/Olympus"}}, "unknown time zone 'Mars/Olympus'"),
+        ({"triggers": {"schedule": "not a cron"}}, "'not a cron' is not a 5-field cron"),
+        ({"triggers": {"schedule": "0 0 30 2 *"}}, "is not a 5-field cron"),  # 30 February never comes
+        ({"triggers": {"schedule": "* * * * * *"}}, "is not a 5-field cron"),  # seconds: Dagster cannot run it
+        ({"fit_sample_size": 1}, "fit_sample_size"),
+    ],
+)
+def test_parameters_cron_and_timezone_are_validated_at_create(data, message):
+    """Issue 12, items 8 and 9: refused at create, not at execute or in every sensor tick."""
+    with pytest.raises(ConfigurationError, match=message):
+        parse_config({"collection": "news", **data})
+
+
+def test_valid_schedules_and_timezones_are_kept():
+    config = parse_config({"collection": "news", "triggers": {"schedule": "nightly", "timezone": "Europe/Paris"}})
+    assert config.triggers.schedule == "nightly"
+    assert parse_config({"collection": "news", "triggers": {"schedule": "*/15 * * * *"}}).triggers.schedule
+
+
+def test_an_unreadable_configuration_file_is_skipped_with_a_warning(lake):
+    """Issue 12, item 13: one broken file never hides the others (or stops a sensor)."""
+    store = ConfigStore(lake)
+    good = store.create(parse_config({"collection": "news"}))
+    broken = lake.storage.path(lake.cluster_config_key("default", "clust_0000000000broken"))
+    broken.write_text("{not json")
+    legacy = lake.storage.path(lake.cluster_config_key("default", "clust_0000000000legacy"))
+    legacy.write_text(parse_config({"collection": "news"}).model_dump_json().replace('"UTC"', '"Mars/Olympus"'))
+    configs, problems = store.scan("default")
+    assert [c.cluster_id for c in configs] == [good.cluster_id]
+    assert len(problems) == 2 and all("Fix the file or delete it" in p for p in problems)
+    assert [c.cluster_id for c in store.list_all()] == [good.cluster_id]
+    with pytest.raises(ConfigurationError, match="unknown time zone"):
+        store.get("default", "clust_0000000000legacy")
+
+
+def test_the_dagster_instance_folder_is_not_a_namespace():
+    """Issue 12, item 13: namespace 'dagster_home' would land inside the Dagster instance's folder."""
+    with pytest.raises(ConfigurationError, match="reserved"):
+        parse_config({"collection": "news", "namespace": "dagster_home"})
 
 
 def test_parameters_are_checked_at_creation_not_again_when_read_back(lake):
