@@ -252,7 +252,7 @@ def label_clusters_offline(
     ----------
     documents : one row per document in the order of ``X``; ``document_id``, text and metadata columns.
     labels : (n,) int cluster index per row, -1 (any negative) for noise, which gets no label.
-    X : (n, d) float32, the clustered space (for central documents).
+    X : (n, d) float32, the embedding space (for central documents).
     text_fields : text columns; default ``title``/``text`` where present, else prose-like string columns.
     num_keywords : keywords per cluster.
     num_representatives : representative documents per cluster.
