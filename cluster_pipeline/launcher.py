@@ -162,6 +162,7 @@ def execute_in_process(config: ClusterConfig, lake: Lake, instance: DagsterInsta
     """
     from dagster._core.execution.api import execute_run
 
+    from cluster_pipeline.instance_sqlite import held_connections
     from cluster_pipeline.status import reconcile_runs
 
     reconcile_runs(instance, lake, config.partition_key)  # a dead earlier run must not block this one
@@ -176,7 +177,8 @@ def execute_in_process(config: ClusterConfig, lake: Lake, instance: DagsterInsta
             instance.delete_run(run.run_id)
             raise
         try:
-            execute_run(job, run, instance)
+            with held_connections(instance, run.run_id):
+                execute_run(job, run, instance)
         finally:
             settle_run(instance, lake, run)
     run_id = run_id_from_dagster_run(run.run_id)

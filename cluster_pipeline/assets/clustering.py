@@ -36,6 +36,7 @@ from cluster_pipeline.core.progress import Progress, ProgressEvent
 from cluster_pipeline.core.quality_checks import CHECK_NAMES, evaluate_checks
 from cluster_pipeline.core.report import markdown_summary
 from cluster_pipeline.core.results import ExecutionResult
+from cluster_pipeline.instance_sqlite import held_connections
 from cluster_pipeline.partitions import cluster_configs_partitions
 from cluster_pipeline.resources.lake import LakeResource
 from cluster_pipeline.resources.llm import LLMResource
@@ -115,23 +116,24 @@ def _progress(context: AssetExecutionContext) -> Progress:
 )
 def clustering_assets(context: AssetExecutionContext, lake: LakeResource, llm: LLMResource):  # noqa: ANN201
     """Run the configuration's execution (``core.execution.run_execution``) and report each asset."""
-    scope = RunScope.of(context, lake.get_lake())
-    with scope.failing_execution():
-        labeler = (llm.labeler(scope.lake) if scope.config.labeling.use_llm else None) or OfflineLabeler()
-        execution = run_execution(
-            scope.lake,
-            scope.config,
-            scope.run_id,
-            labeler=labeler,
-            created_at=scope.created_at,
-            dagster_run_id=scope.dagster_run_id,
-            progress=_progress(context),
-            timings={"dagster": round(time.time() - scope.started_at, 4)},
-            on_snapshot=scope.record_snapshot,
-        )
-    for error in execution.labeling.errors or []:
-        context.log.warning(f"{error['cluster_id']} keeps its offline label: {error['error']}")
-    yield from _materializations(execution, scope)
+    with held_connections(context.instance, context.run_id):  # the UI's and the daemon's runs too
+        scope = RunScope.of(context, lake.get_lake())
+        with scope.failing_execution():
+            labeler = (llm.labeler(scope.lake) if scope.config.labeling.use_llm else None) or OfflineLabeler()
+            execution = run_execution(
+                scope.lake,
+                scope.config,
+                scope.run_id,
+                labeler=labeler,
+                created_at=scope.created_at,
+                dagster_run_id=scope.dagster_run_id,
+                progress=_progress(context),
+                timings={"dagster": round(time.time() - scope.started_at, 4)},
+                on_snapshot=scope.record_snapshot,
+            )
+        for error in execution.labeling.errors or []:
+            context.log.warning(f"{error['cluster_id']} keeps its offline label: {error['error']}")
+        yield from _materializations(execution, scope)
 
 
 def _materializations(execution: Execution, scope: RunScope) -> list[MaterializeResult]:
