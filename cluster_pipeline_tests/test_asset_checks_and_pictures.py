@@ -164,7 +164,7 @@ def test_metadata_is_rounded_and_pictures_are_their_own_entries(lake, collection
     assert all(len(str(v)) <= 8 for v in metadata["timings"].value.values())
     table = metadata["clusters"].value
     assert [c.name for c in table.schema.columns] == ["cluster", "label", "size", "share", "keywords"]
-    assert all(len(r.data["keywords"]) <= 60 for r in table.records)
+    assert all(len(r.data["keywords"]) <= 40 for r in table.records)
     assert _metadata(outcome, "cluster_assignments")["parameters"].value["n_clusters"] == 3
 
 

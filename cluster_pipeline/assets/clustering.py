@@ -74,7 +74,7 @@ SKIPPED_NOTE = (
     " Skipped when the configuration sets no checks.{field}, or the value does not exist for the execution "
     "(the summary says which)."
 )
-KEYWORDS_CHARS, LABEL_CHARS = 60, 48  # the clusters table fits the metadata panel
+KEYWORDS_CHARS, LABEL_CHARS = 40, 40  # the clusters table fits the metadata panel
 
 SPECS = [
     AssetSpec(

@@ -15,6 +15,7 @@ from collections.abc import Mapping, Sequence
 from cluster_pipeline.core.config import ClusterConfig, ConfigStore
 from cluster_pipeline.core.errors import NotFoundError
 from cluster_pipeline.core.lake import Lake
+from cluster_pipeline.core.plots import MAX_MAP_POINTS, MAX_PLOT_POINTS
 from cluster_pipeline.core.quality_checks import CheckOutcome, evaluate_checks
 from cluster_pipeline.core.results import ExecutionResult, format_timestamp
 from cluster_pipeline.core.storage import read_parquet
@@ -23,7 +24,7 @@ DAGSTER_URL_ENV_VAR = "CLUSTER_PIPELINE_DAGSTER_URL"
 DEFAULT_DAGSTER_URL = "http://localhost:3000"
 CAPTIONS = {
     "projection": "The documents in two dimensions (a projection of the clustered space, named in the title; "
-    "at most 20,000 drawn, sampled by cluster), each coloured by its cluster. Grey points are noise: "
+    f"at most {MAX_PLOT_POINTS:,} drawn, sampled by cluster), each coloured by its cluster. Grey points are noise: "
     "documents in no cluster. A ringed dot marks each cluster's centre, labelled where there is room; the legend "
     "names every cluster with its share of the documents.",
     "sizes": "Documents per cluster, cl_0 the largest; the grey bar is noise (documents in no cluster). "
@@ -171,8 +172,8 @@ def html_report(
     )
     interactive = (
         "<h2>Interactive map</h2><p>Hover a point for its document and cluster; click a cluster in the legend "
-        "to hide or show it (double-click to show it alone). A sample of at most 5,000 documents, stratified "
-        f"by cluster.</p>{map_fragment}"
+        f"to hide or show it (double-click to show it alone). A sample of at most {MAX_MAP_POINTS:,} documents, "
+        f"stratified by cluster.</p>{map_fragment}"
         if map_fragment
         else ""
     )
