@@ -93,14 +93,14 @@ SPECS = [
     AssetSpec(
         "cluster_quality",
         deps=["cluster_assignments"],
-        description="Silhouette, Davies–Bouldin and Calinski–Harabasz in the clustered space, noise left out.",
+        description="Silhouette, Davies–Bouldin and Calinski–Harabasz in the embedding space, noise left out.",
         group_name=GROUP,
     ),
     AssetSpec(
         "cluster_labels",
         deps=["cluster_assignments"],
         description="A label, a one-sentence summary and keywords for every cluster: by the LLM where one is "
-        "configured (each cluster it fails keeps its offline label), else offline by c-TF-IDF.",
+        "configured (each cluster it fails keeps its offline label), else offline by distinctive keywords.",
         group_name=GROUP,
     ),
     AssetSpec(
@@ -215,14 +215,14 @@ def _materializations(
     metrics = result.metrics or {}
     rounded = {name: significant(value) for name, value in metrics.items() if not isinstance(value, str)}
     quality: dict[str, object] = {"run_id": run_id}
-    if execution.metrics is None:
-        quality["description"] = "Metrics not available (fewer than 2 clusters)"
-    else:
+    if execution.metrics is not None:
         quality.update(
             rounded,
             description=metrics.get("description"),
             silhouette_sample_size=execution.metrics.silhouette_sample_size,
         )
+    verdict = {name: value for name, value in _verdict(result).items() if value is not None}
+    quality.update(verdict)
     labels: dict[str, object] = {
         "run_id": run_id,
         "labels": MetadataValue.json({c.cluster_id: c.label for c in result.centroids or []}),
@@ -252,11 +252,12 @@ def _materializations(
                 "algorithm": scope.config.algorithm,
                 "parameters": MetadataValue.json(_json_safe(fitted.parameters)),
                 "num_clusters": fitted.num_clusters,
-                "num_noise": fitted.num_noise,
-                "clustered_dimensions": int(fitted.centroids.shape[1]) if fitted.num_clusters else 0,
+                "num_noise": fitted.num_found_noise,
+                "clustered_dimensions": int(fitted.reduction.get("n_components") or execution.dimensions),
                 "fit_seconds": timings.get("fit", 0.0),
                 "fit_method": str(fitted.extras.get("fit_method", scope.config.algorithm)),
                 "engine": fitted.engine,
+                **_fit_details(result, execution.images),
             },
         ),
         MaterializeResult(asset_key="cluster_quality", metadata=quality),
@@ -265,7 +266,9 @@ def _materializations(
             asset_key="execution_result",
             metadata={
                 "summary": MetadataValue.md(markdown_summary(result, scope.config, outcomes)),
-                **_pictures(execution.images),
+                **_pictures(
+                    {name: execution.images[name] for name in ("projection", "sizes") if name in execution.images}
+                ),
                 "configuration": scope.config.display_name,
                 "run_id": run_id,
                 "status": result.status,
@@ -277,7 +280,8 @@ def _materializations(
                 "davies_bouldin_index": rounded.get("davies_bouldin_index"),
                 "calinski_harabasz_score": rounded.get("calinski_harabasz_score"),
                 "ari_vs_previous": significant((result.drift or {}).get("adjusted_rand_index")),
-                "quality": metrics.get("description", "Metrics not available (fewer than 2 clusters)"),
+                "quality": metrics.get("description", "-"),
+                **verdict,
                 "clusters": _clusters_table(result),
                 "timings": MetadataValue.json(timings),
                 "result_path": MetadataValue.path(execution.uri),
@@ -301,6 +305,27 @@ def _pictures(images: dict[str, bytes]) -> dict[str, MetadataValue]:
 def _json_safe(values: dict[str, object]) -> dict[str, object]:
     """Parameters as JSON (numpy numbers and other objects as their text)."""
     return json.loads(json.dumps(values, default=str))
+
+
+def _verdict(result: ExecutionResult) -> dict[str, str | None]:
+    """What the metrics were computed on, how to read them, and why a run has fewer than 2 clusters."""
+    return {"coverage": result.coverage, "quality_note": result.quality_note, "warning": result.warning}
+
+
+def _fit_details(result: ExecutionResult, images: dict[str, bytes]) -> dict[str, object]:
+    """Reduction, automatic k (its curve as a plot), topic reduction and noise reassignment."""
+    details: dict[str, object] = {"reduction": MetadataValue.json(result.reduction or {"method": "none"})}
+    if result.auto_k:
+        details["auto_k"] = MetadataValue.json(result.auto_k)
+        details["auto_k_chosen"] = int(result.auto_k["chosen"])
+        if "auto_k" in images:
+            picture = base64.b64encode(images["auto_k"]).decode()
+            details["auto_k_curve"] = MetadataValue.md(f"![silhouette by k](data:image/png;base64,{picture})")
+    if result.topic_reduction:
+        details["topic_reduction"] = MetadataValue.json(result.topic_reduction)
+    if result.num_noise_reassigned:
+        details["num_noise_reassigned"] = result.num_noise_reassigned
+    return details
 
 
 def llm_labels_metadata(outcome: LabelingOutcome) -> dict[str, object]:

@@ -109,7 +109,14 @@ def _read_config_file(path: str) -> dict[str, Any]:
 @click.option("--feature")
 @click.option("--algorithm")
 @click.option("--param", "params", multiple=True, metavar="NAME=VALUE", help="Estimator parameter (repeatable).")
-@click.option("--pca", type=click.IntRange(min=0), help="Reduce to N dimensions first (0: never).")
+@click.option("--pca", type=click.IntRange(min=0), help="Reduce to N dimensions by PCA first (0: no reduction).")
+@click.option(
+    "--reduction",
+    type=click.Choice(["auto", "umap", "pca", "none"]),
+    help="Reduction before the algorithm; auto: UMAP for hdbscan/dbscan/optics on >50 dimensions.",
+)
+@click.option("--max-clusters", type=click.IntRange(min=1), help="Merge the most similar clusters down to N.")
+@click.option("--reassign-noise", is_flag=True, help="Give each noise document its nearest cluster.")
 @click.option("--no-normalize", is_flag=True, help="Skip L2 normalisation.")
 @click.option("--sample-size", type=click.IntRange(min=100), help="Silhouette sample size.")
 @click.option("--on-change", is_flag=True, help="Execute when the collection changes.")
@@ -133,7 +140,13 @@ def clusters_create(**options: Any) -> int:
         data["parameters"] = {**data.get("parameters", {}), **_parameters(options["params"])}
     preprocessing = data.setdefault("preprocessing", {})
     if options["pca"] is not None:
-        preprocessing["pca_components"] = options["pca"] or None
+        data["reduction"] = {"method": "pca", "n_components": options["pca"]} if options["pca"] else {"method": "none"}
+    if options["reduction"]:
+        data["reduction"] = {**data.get("reduction", {}), "method": options["reduction"]}
+    if options["max_clusters"]:
+        data["max_clusters"] = options["max_clusters"]
+    if options["reassign_noise"]:
+        data["reassign_noise"] = True
     if options["no_normalize"]:
         preprocessing["normalize"] = False
     if options["sample_size"]:

@@ -11,6 +11,7 @@ import click
 
 from cluster_pipeline.cli.app import EXIT_FAILED_EXECUTION, EXIT_INTERRUPTED, current_settings
 from cluster_pipeline.core.results import ExecutionResult, format_timestamp
+from cluster_pipeline.core.verdict import percent
 
 
 def describe_result(result: ExecutionResult, path: str | None = None) -> str:
@@ -31,13 +32,23 @@ def describe_result(result: ExecutionResult, path: str | None = None) -> str:
         )
         lines.append(f"  {'waiting to start' if result.status == 'pending' else 'running'}: {documents}")
         return "\n".join(lines)
-    lines.append(f"  {result.num_points} documents, {result.num_clusters} clusters, {result.num_noise} noise")
+    noise = (
+        f"{result.num_noise} noise ({percent(result.num_noise / result.num_points)})"
+        if result.num_points
+        else "0 noise"
+    )
+    lines.append(f"  {result.num_points} documents, {result.num_clusters} clusters, {noise}")
     if result.metrics:
         m = result.metrics
         lines.append(
             f"  silhouette {m['silhouette_score']:.3f}  davies-bouldin {m['davies_bouldin_index']:.3f}  "
             f"calinski-harabasz {m['calinski_harabasz_score']:.1f}  ({m['description']})"
         )
+    lines += [
+        f"  {name}: {value}" for name, value in (("metrics", result.coverage), ("note", result.quality_note)) if value
+    ]
+    if result.warning:
+        lines.append(f"  warning: {result.warning}")
     for centroid in result.centroids or []:
         lines.append(f"  {centroid.cluster_id:>6} {centroid.num_members:>7}  {centroid.label}")
         lines.append(f"  {'':>6} {'':>7}  keywords: {', '.join(centroid.keywords)}")

@@ -45,6 +45,7 @@ from cluster_pipeline.core.results import (
     utc_now,
 )
 from cluster_pipeline.core.streaming import fit_streaming, needs_streaming
+from cluster_pipeline.core.verdict import coverage, quality_note
 
 
 @dataclass
@@ -57,7 +58,7 @@ class LabelingOutcome:
 
 
 class Labeler(Protocol):
-    """A labeling stage: offline c-TF-IDF, or an LLM that falls back to it per cluster."""
+    """A labeling stage: offline keywords, or an LLM that falls back to it per cluster."""
 
     def label(
         self, documents: pd.DataFrame, fitted: FittedClustering, space: np.ndarray, config: ClusterConfig
@@ -65,7 +66,7 @@ class Labeler(Protocol):
 
 
 class OfflineLabeler:
-    """Class-based TF-IDF keywords and central documents; needs nothing but the documents."""
+    """Distinctive keywords (log-odds) and central documents; needs nothing but the documents."""
 
     def label(
         self, documents: pd.DataFrame, fitted: FittedClustering, space: np.ndarray, config: ClusterConfig
@@ -85,9 +86,11 @@ class OfflineLabeler:
 
 
 def assignments_table(document_ids: pd.Series | list[str] | pa.ChunkedArray, fitted: FittedClustering) -> pa.Table:
-    """One row per document: its cluster (null for noise), distance to centroid and membership."""
+    """One row per document: its cluster (null for noise), distance to centroid and membership;
+    ``is_noise`` as the algorithm found it (a reassigned noise document has a cluster and ``is_noise``)."""
     labels = fitted.labels
     noise = labels < 0
+    found_noise = noise if fitted.reassigned is None else noise | fitted.reassigned
     names = np.array([cluster_name(i) for i in range(fitted.num_clusters)] + [None], dtype=object)
     membership = fitted.membership if fitted.membership is not None else np.full(len(labels), np.nan, np.float32)
     return pa.table(
@@ -97,7 +100,7 @@ def assignments_table(document_ids: pd.Series | list[str] | pa.ChunkedArray, fit
             "cluster_index": pa.array(labels.astype(np.int32)),
             "distance": pa.array(fitted.distances, pa.float32(), from_pandas=True),
             "membership_strength": pa.array(membership, pa.float32(), from_pandas=True),
-            "is_noise": pa.array(noise),
+            "is_noise": pa.array(found_noise),
         },
         schema=ASSIGNMENTS_SCHEMA,
     )
@@ -174,19 +177,35 @@ def completed_result(
     base: ExecutionResult, fitted: FittedClustering, metrics: QualityMetrics | None, outcome: LabelingOutcome
 ) -> ExecutionResult:
     """``base`` filled in with what the execution found (timings, drift and artifacts come last)."""
+    num_points = len(fitted.labels)
     return base.with_updates(
         status="completed",
         num_clusters=fitted.num_clusters,
-        num_points=len(fitted.labels),
+        num_points=num_points,
         metrics=metrics_dict(metrics),
         centroids=build_centroids(fitted, outcome),
         completed_at=utc_now(),
-        num_noise=fitted.num_noise,
+        num_noise=fitted.num_found_noise,
         parameters=fitted.parameters,
         silhouette_sample_size=metrics.silhouette_sample_size if metrics else None,
         llm_labeling_errors=outcome.errors,
         llm_usage=outcome.usage,
         engine=fitted.engine,
+        reduction=fitted.reduction,
+        auto_k=fitted.auto_k.to_dict() if fitted.auto_k else None,
+        topic_reduction=fitted.topic_reduction,
+        num_noise_reassigned=fitted.num_reassigned,
+        coverage=None
+        if metrics is None
+        else coverage(
+            num_points,
+            fitted.num_found_noise,
+            fitted.num_reassigned,
+            metrics.silhouette_sample_size,
+            num_points - fitted.num_noise,
+        ),
+        quality_note=quality_note(metrics.silhouette_score if metrics else None, fitted.reduction["method"]),
+        warning=fitted.warning,
     )
 
 
@@ -369,7 +388,7 @@ def _publish(
     every document's id when that is more (streamed).
     """
     from cluster_pipeline.core.cluster_map import map_table
-    from cluster_pipeline.core.plots import project, projection_png, sizes_png
+    from cluster_pipeline.core.plots import auto_k_png, project, projection_png, sizes_png
 
     with timer.stage("pictures"):
         names = [c.label for c in result.centroids or []]
@@ -381,6 +400,8 @@ def _publish(
             images["projection"] = projection_png(projection, names, sizes, fitted.num_noise)
             points = map_table(projection, documents, config.labeling.text_fields)
         images["sizes"] = sizes_png(sizes, names, fitted.num_noise)
+        if fitted.auto_k is not None:
+            images["auto_k"] = auto_k_png(fitted.auto_k)
     with timer.stage("write"):
         artifacts = {}
         files: dict[str, bytes | pa.Table] = {f"{name}.png": png for name, png in images.items()}

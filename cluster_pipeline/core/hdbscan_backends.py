@@ -10,13 +10,12 @@ counterpart there; otherwise ``hdbscan``, otherwise scikit-learn's.
 from __future__ import annotations
 
 import importlib.util
-import os
-from pathlib import Path
 from typing import Any
+
+from cluster_pipeline.core.numba_cache import numba_cache_dir
 
 HDBSCAN_BACKENDS = ("fast_hdbscan", "hdbscan", "sklearn")
 FAST_HDBSCAN_MIN_POINTS = 20_000
-NUMBA_CACHE_DIR = Path(".cache") / "numba"
 
 # parameters (hdbscan's names) each backend understands
 _SUPPORTED = {
@@ -84,7 +83,7 @@ def make_hdbscan(backend: str, parameters: dict[str, Any]) -> Any:
         )
     options = dict(parameters)
     if backend == "fast_hdbscan":
-        os.environ.setdefault("NUMBA_CACHE_DIR", str(NUMBA_CACHE_DIR.resolve()))
+        numba_cache_dir()
         import fast_hdbscan
 
         if not options.get("max_cluster_size"):  # hdbscan's 0 means "no limit"

@@ -17,18 +17,21 @@ from cluster_pipeline.core.errors import NotFoundError
 from cluster_pipeline.core.lake import Lake
 from cluster_pipeline.core.plots import MAX_MAP_POINTS, MAX_PLOT_POINTS
 from cluster_pipeline.core.quality_checks import CheckOutcome, evaluate_checks
-from cluster_pipeline.core.results import ExecutionResult, format_timestamp
+from cluster_pipeline.core.results import METRICS_UNAVAILABLE, ExecutionResult, format_timestamp
 from cluster_pipeline.core.storage import read_parquet
+from cluster_pipeline.core.verdict import percent
 
 DAGSTER_URL_ENV_VAR = "CLUSTER_PIPELINE_DAGSTER_URL"
 DEFAULT_DAGSTER_URL = "http://localhost:3000"
-CAPTIONS = {
+CAPTIONS = {  # in figure order
     "projection": "The documents in two dimensions (a projection of the clustered space, named in the title; "
     f"at most {MAX_PLOT_POINTS:,} drawn, sampled by cluster), each coloured by its cluster. Grey points are noise: "
     "documents in no cluster. A ringed dot marks each cluster's centre, labelled where there is room; the legend "
     "names every cluster with its share of the documents.",
     "sizes": "Documents per cluster, cl_0 the largest; the grey bar is noise (documents in no cluster). "
     "Each bar gives its count and its share of all documents.",
+    "auto_k": "How k was chosen: the silhouette of a k-means fit for each k tried, on a sample of the "
+    "documents; the chosen k is marked.",
 }
 
 
@@ -52,11 +55,51 @@ def _duration(result: ExecutionResult) -> str:
     return f"{(result.completed_at - result.created_at).total_seconds():.1f} s"
 
 
-def _sample_note(result: ExecutionResult) -> str:
-    sample = result.silhouette_sample_size
-    if sample and sample < result.num_points - result.num_noise:
-        return f" (on a sample of {sample:,} points)"
-    return ""
+def _noise(result: ExecutionResult) -> str:
+    """Noise count and share, e.g. "1,234 (16 %)", and how many were reassigned."""
+    if not result.num_points:
+        return f"{result.num_noise:,}"
+    text = f"{result.num_noise:,} ({percent(result.num_noise / result.num_points)})"
+    if result.num_noise_reassigned:
+        text += f", {result.num_noise_reassigned:,} reassigned to their nearest cluster"
+    return text
+
+
+def _quality(result: ExecutionResult) -> str:
+    if result.metrics:
+        return str(result.metrics.get("description"))
+    return METRICS_UNAVAILABLE if result.status == "failed" else "-"
+
+
+def _reduction(result: ExecutionResult) -> str | None:
+    """E.g. "UMAP to 5 dimensions (cosine, 15 neighbours; fitted on 20,000, 80,000 placed)"."""
+    record = result.reduction or {}
+    if record.get("method") == "umap":
+        placed = f", {record['placed_documents']:,} placed" if record.get("placed_documents") else ""
+        return (
+            f"UMAP to {record['n_components']} dimensions (cosine, {record['n_neighbors']} neighbours; "
+            f"fitted on {record['fitted_documents']:,}{placed}; {record['seconds']:.1f} s)"
+        )
+    if record.get("method") == "pca":
+        return f"PCA to {record['n_components']} dimensions ({record['explained_variance_ratio']:.0%} of the variance)"
+    return None
+
+
+def _auto_k(result: ExecutionResult) -> str | None:
+    record = result.auto_k
+    if not record:
+        return None
+    return (
+        f"{record['parameter']}={record['chosen']} chosen by {record['criterion']} "
+        f"({record['sample_size']:,} documents), k from {record['k_min']} to {record['k_max']}"
+    )
+
+
+def _topic_reduction(result: ExecutionResult) -> str | None:
+    record = result.topic_reduction
+    if not record:
+        return None
+    return f"{record['found']} clusters found, merged to {record['kept']} (max_clusters={record['max_clusters']})"
 
 
 def drift_line(result: ExecutionResult) -> str | None:
@@ -75,18 +118,26 @@ def summary_rows(result: ExecutionResult, config: ClusterConfig | None = None) -
     usage = result.llm_usage or {}
     metrics = result.metrics or {}
     where = f"{result.cluster_id}, {result.namespace}/{result.collection}, feature {result.feature}"
+    optional = [
+        ("reduction", _reduction(result)),
+        ("automatic k", _auto_k(result)),
+        ("topic reduction", _topic_reduction(result)),
+    ]
     rows = [
         ("configuration", f"{config.display_name} ({where})" if config else where),
         ("run_id", result.run_id),
         ("algorithm", f"{result.algorithm} {json.dumps(result.parameters, sort_keys=True, default=str)}"),
+        *[(name, value) for name, value in optional if value],
         ("status", result.status),
         ("documents", f"{result.num_points:,}"),
         ("clusters", str(result.num_clusters)),
-        ("noise", f"{result.num_noise:,} ({_share(result.num_noise, result.num_points)} of the documents)"),
-        ("silhouette", number(metrics.get("silhouette_score")) + _sample_note(result)),
+        ("noise", _noise(result)),
+        ("silhouette", number(metrics.get("silhouette_score"))),
         ("Davies–Bouldin", number(metrics.get("davies_bouldin_index"))),
         ("Calinski–Harabasz", number(metrics.get("calinski_harabasz_score"))),
-        ("quality", str(metrics.get("description", "Metrics not available"))),
+        ("quality", _quality(result)),
+        *[(name, value) for name, value in (("metrics", result.coverage), ("note", result.quality_note)) if value],
+        *([("warning", result.warning)] if result.warning else []),
         ("created", format_timestamp(result.created_at) or "-"),
         ("duration", _duration(result)),
     ]

@@ -24,7 +24,7 @@ from cluster_pipeline.core.storage import read_parquet
 
 Status = Literal["pending", "processing", "completed", "failed"]
 STATUSES: tuple[str, ...] = ("pending", "processing", "completed", "failed")
-METRICS_UNAVAILABLE = "Metrics not available"
+METRICS_UNAVAILABLE = "Metrics not available (failed execution)"  # the seed's string
 
 log = logging.getLogger(__name__)
 
@@ -86,6 +86,13 @@ class ExecutionResult:
     drift: dict[str, Any] | None = None
     artifacts: dict[str, str] = field(default_factory=dict)
     engine: str | None = None
+    reduction: dict[str, Any] | None = None
+    auto_k: dict[str, Any] | None = None
+    topic_reduction: dict[str, Any] | None = None
+    num_noise_reassigned: int = 0
+    coverage: str | None = None
+    quality_note: str | None = None
+    warning: str | None = None
 
     def __post_init__(self) -> None:
         check_run_id(self.run_id)
@@ -133,6 +140,13 @@ class ExecutionResult:
             "drift": None if self.drift is None else json.dumps(self.drift, sort_keys=True, default=str),
             "artifacts": json.dumps(self.artifacts, sort_keys=True),
             "engine": self.engine,
+            "reduction": None if self.reduction is None else json.dumps(self.reduction, sort_keys=True),
+            "auto_k": None if self.auto_k is None else json.dumps(self.auto_k, sort_keys=True),
+            "topic_reduction": None if self.topic_reduction is None else json.dumps(self.topic_reduction),
+            "num_noise_reassigned": self.num_noise_reassigned,
+            "coverage": self.coverage,
+            "quality_note": self.quality_note,
+            "warning": self.warning,
         }
         return pa.Table.from_pylist([row], schema=RESULT_SCHEMA)
 
@@ -169,7 +183,15 @@ class ExecutionResult:
             llm_usage=loads(row["llm_usage"]),
             drift=loads(row["drift"]),
             artifacts=loads(row["artifacts"], {}),
-            engine=row.get("engine"),  # absent from results written before it was recorded
+            # absent from results written before they were recorded
+            engine=row.get("engine"),
+            reduction=loads(row.get("reduction")),
+            auto_k=loads(row.get("auto_k")),
+            topic_reduction=loads(row.get("topic_reduction")),
+            num_noise_reassigned=int(row.get("num_noise_reassigned") or 0),
+            coverage=row.get("coverage"),
+            quality_note=row.get("quality_note"),
+            warning=row.get("warning"),
         )
 
 
@@ -221,6 +243,13 @@ RESULT_SCHEMA = pa.schema(
         pa.field("drift", pa.string()),
         pa.field("artifacts", pa.string()),
         pa.field("engine", pa.string()),
+        pa.field("reduction", pa.string()),
+        pa.field("auto_k", pa.string()),
+        pa.field("topic_reduction", pa.string()),
+        pa.field("num_noise_reassigned", pa.int64()),
+        pa.field("coverage", pa.string()),
+        pa.field("quality_note", pa.string()),
+        pa.field("warning", pa.string()),
     ]
 )
 
@@ -229,7 +258,7 @@ ASSIGNMENTS_SCHEMA = pa.schema(
         pa.field("document_id", pa.string(), nullable=False),
         pa.field("cluster_id", pa.string()),  # cl_N, null for noise
         pa.field("cluster_index", pa.int32(), nullable=False),  # -1 for noise
-        pa.field("distance", pa.float32()),  # to the cluster's centroid in the clustered space
+        pa.field("distance", pa.float32()),  # to the cluster's centroid in the embedding space
         pa.field("membership_strength", pa.float32()),
         pa.field("is_noise", pa.bool_(), nullable=False),
     ]

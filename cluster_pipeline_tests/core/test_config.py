@@ -102,7 +102,13 @@ def test_names_are_validated():
         ({"collection": "../news"}, "Invalid collection"),
         ({"collection": "news", "cluster_id": "clust_../x"}, "Invalid cluster id"),
         ({"collection": "news", "metric_sample_size": 5}, "metric_sample_size"),
-        ({"collection": "news", "preprocessing": {"pca_components": 0}}, "pca_components must be at least 1"),
+        ({"collection": "news", "preprocessing": {"pca_components": 0}}, "reduction.n_components: Input should be"),
+        ({"collection": "news", "reduction": {"method": "tsne"}}, "reduction.method: Input should be 'auto'"),
+        ({"collection": "news", "algorithm": "birch", "parameters": {"n_clusters": "auto"}}, "not available for birch"),
+        ({"collection": "news", "parameters": {"n_clusters": "auto", "k_min": 1}}, "k_min must be an integer of at"),
+        ({"collection": "news", "parameters": {"n_clusters": "auto", "k_min": 9, "k_max": 4}}, "must not exceed k_max"),
+        ({"collection": "news", "parameters": {"k_max": 9}}, "k_min and k_max go with n_clusters='auto'"),
+        ({"collection": "news", "max_clusters": 0}, "max_clusters: Input should be greater than or equal to 1"),
         ({"collection": "news", "colour": "red"}, "colour: Extra inputs are not permitted"),
     ],
 )
@@ -129,6 +135,33 @@ def test_model_is_strict_about_types():
     with pytest.raises(ConfigurationError, match="triggers.min_new_documents"):
         parse_config({"collection": "news", "triggers": {"min_new_documents": 0}})
     assert ClusterConfig(collection="n").labeling.representative_documents == 10
+
+
+def test_auto_k_and_topic_options_are_accepted():
+    config = parse_config(
+        {
+            "collection": "news",
+            "algorithm": "gaussian_mixture",
+            "parameters": {"n_components": "auto", "k_max": 6},
+            "max_clusters": 5,
+            "reassign_noise": True,
+        }
+    )
+    assert config.auto_k_parameter() == "n_components" and config.estimator_parameters()["k_max"] == 6
+    assert parse_config({"collection": "news", "parameters": {"n_clusters": 4}}).auto_k_parameter() is None
+
+
+@pytest.mark.parametrize(
+    ("pca_components", "reduction"),
+    [("auto", {"method": "auto"}), (None, {"method": "none"}), (12, {"method": "pca", "n_components": 12})],
+)
+def test_preprocessing_pca_components_becomes_a_reduction(pca_components, reduction):
+    """Configurations saved before ``reduction`` existed keep their meaning."""
+    config = parse_config(
+        {"collection": "news", "preprocessing": {"normalize": True, "pca_components": pca_components}}
+    )
+    assert config.reduction.model_dump(include=set(reduction)) == reduction
+    assert config.preprocessing.normalize
 
 
 @pytest.mark.parametrize(

@@ -44,7 +44,7 @@ def test_markdown_summary_reads_at_a_glance():
     assert markdown.startswith("### reviews-kmeans-k2 · run_a8e270953254754b · completed")
     assert "| silhouette | 0.03775 |" in markdown and "| Calinski–Harabasz | 123.5 |" in markdown
     assert '| algorithm | kmeans {"n_clusters": 2, "random_state": 0} |' in markdown
-    assert "| noise | 2 (20.0 % of the documents) |" in markdown
+    assert "| noise | 2 (20 %) |" in markdown
     assert (
         "| vs previous | ARI 0.9123 against run_0000000000000001: 1 stable, 1 new (cl_1), 1 gone (cl_0) |" in markdown
     )
