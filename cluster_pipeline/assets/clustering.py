@@ -17,8 +17,9 @@ The asset checks are partitioned like the assets, so each configuration has its 
 and history. The step is subsettable (``can_subset``) only so that a check can go unreported:
 Dagster requires every declared check of a non-subsettable step to report, and a check whose
 threshold the configuration does not set, or whose value does not exist yet (no drift on a first
-run), is skipped — shown as skipped in the UI, with the reason in the summary and the run's log —
-rather than reported as passed.
+run), is skipped — shown as skipped in the UI, with the reason in the summary (the run's log lists
+the checks not reported) — rather than reported as passed. A run of checks alone (the UI's
+"Execute" on a check) evaluates them on the partition's latest completed result.
 """
 
 import base64
@@ -266,9 +267,7 @@ def _materializations(
             asset_key="execution_result",
             metadata={
                 "summary": MetadataValue.md(markdown_summary(result, scope.config, outcomes)),
-                **_pictures(
-                    {name: execution.images[name] for name in ("projection", "sizes") if name in execution.images}
-                ),
+                **_pictures(execution.images),
                 "configuration": scope.config.display_name,
                 "run_id": run_id,
                 "status": result.status,

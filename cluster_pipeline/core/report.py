@@ -176,7 +176,10 @@ def markdown_summary(
     if outcomes:
         lines += ["", "| check | outcome | value | threshold | |", "| --- | --- | --- | --- | --- |"]
         lines += ["| " + " | ".join(_cell(cell) for cell in row) + " |" for row in check_rows(outcomes)]
-    lines += ["", "The pictures are the `projection` and `sizes` entries; the clusters are in `clusters`."]
+    lines += [
+        "",
+        "The pictures are the entries named after them (`projection`, `sizes`); the clusters are in `clusters`.",
+    ]
     return "\n".join(lines)
 
 
