@@ -3,7 +3,6 @@
 The partition list shows readable configuration names (kept at artifacts/ui-partitions.png), and
 the execution's projection opens from its own metadata entry (artifacts/ui-screenshot.png)."""
 
-import json
 import os
 import signal
 import subprocess
@@ -15,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from cluster_pipeline_tests.browser import ARTIFACTS, REPO, headless_chromium, keep_screenshot
+from cluster_pipeline_tests.daemon_helpers import cli
 from cluster_pipeline_tests.s3_server import free_port
 
 BIN = Path(sys.executable).parent
@@ -43,18 +43,6 @@ def dismiss_community_dialog(browser, by, seconds: float = 6.0) -> None:
         time.sleep(0.25)
 
 
-def cli(env: dict[str, str], *argv: str) -> dict:
-    done = subprocess.run(
-        [sys.executable, "-m", "cluster_pipeline.cli", *argv, "--json"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert done.returncode == 0, done.stderr
-    return json.loads(done.stdout)
-
-
 @pytest.mark.slow
 def test_partitions_have_readable_names_and_the_projection_shows(tmp_path):
     home = tmp_path / "dagster_home"
@@ -66,7 +54,7 @@ def test_partitions_have_readable_names_and_the_projection_shows(tmp_path):
         "CLUSTER_PIPELINE_ROOT": str(tmp_path / "lake"),
         "PYTHONPATH": str(REPO),
     }
-    demo = cli(env, "demo", "--documents", "1500")
+    demo = cli(env, "demo", "--documents", "1500", timeout=300)
     second = cli(env, "clusters", "create", "--collection", "demo-news", "--param", "n_clusters=3")
     shown = cli(env, "clusters", "show", demo["cluster_id"])
     partition = f"default.{shown['name']}"
