@@ -177,9 +177,6 @@ def clustering_assets(context: AssetExecutionContext, lake: LakeResource, llm: L
             timings={"dagster": round(time.time() - scope.started_at, 4)},
             on_snapshot=scope.record_snapshot,
         )
-    context.log.info(
-        "Stages: " + ", ".join(f"{stage} {seconds:.2f} s" for stage, seconds in execution.result.timings.items())
-    )
     for error in execution.labeling.errors or []:
         context.log.warning(f"{error['cluster_id']} keeps its offline label: {error['error']}")
     outcomes = evaluate_checks(execution.result, scope.config.checks)
