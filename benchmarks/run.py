@@ -96,12 +96,17 @@ def blob(n: int, with_text: bool = True) -> dict[str, Any]:
     return {"n": n, "collection": f"blobs_{label(n)}", "prepare": True, "with_text": with_text}
 
 
-def measure(size: str) -> dict[str, Any]:
+def measure(size: str, partial: Path) -> dict[str, Any]:
+    """Every case of ``size``; after each one the report so far goes to ``partial`` (a --full run
+    takes an hour or more on a busy 2-core machine: an interrupted one keeps what it measured)."""
     spec, loads = SIZES[size], []
     report: dict[str, Any] = {"size": size, "spec": spec, "repeats": REPEATS, "load": {}, "kmeans": {}}
+    partial.parent.mkdir(parents=True, exist_ok=True)
 
     def case(name: str, **arguments: Any) -> dict[str, Any]:
-        return run_child("benchmarks.cases", name, arguments, loads)
+        result = run_child("benchmarks.cases", name, arguments, loads)
+        partial.write_text(json.dumps({**report, "last_case": [name, arguments, result]}, indent=2, default=str))
+        return result
 
     for n in spec["scale"]:
         print(f"N = {n:,}", file=sys.stderr, flush=True)
@@ -404,9 +409,9 @@ def write_results_md(report: dict[str, Any], found: list[Target]) -> Path:
     passed = sum(bool(t.passed) for t in found)
     header = f"""# Benchmark results
 
-Produced by `python -m benchmarks.run --full` ({report["seconds"]:.0f} s, {time.strftime("%Y-%m-%d")}) on the
+Produced by `python -m benchmarks.run --{report["size"]}` ({report["seconds"]:.0f} s, {time.strftime("%Y-%m-%d")}) on the
 project's 2-core, 24 GiB x86-64 machine ({platform.python_version()}; {versions()}); JSON in
-`benchmarks/out/results-full.json`. {passed} of {len(found)} targets pass.
+`benchmarks/out/results-{report["size"]}.json`. {passed} of {len(found)} targets pass.
 
 How it measures: each case runs in its own child process. "Execution" is the Dagster job that
 `cluster-pipeline execute` runs (`launcher.execute_in_process`, SQLite instance), timed around the
@@ -456,7 +461,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0 if all(t.passed for t in found) else 1
     size = "full" if args.full else "quick"
     started = time.perf_counter()
-    report = measure(size)
+    report = measure(size, OUT / f"results-{size}.partial.json")
     found = targets(report)
     report["targets"] = [t.__dict__ for t in found]
     report["seconds"] = round(time.perf_counter() - started, 1)
