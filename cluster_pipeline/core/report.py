@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import html
 from collections.abc import Mapping
+from typing import Any
 
 from cluster_pipeline.core.results import METRICS_UNAVAILABLE, ExecutionResult, format_timestamp
 from cluster_pipeline.core.verdict import percent
@@ -69,16 +70,34 @@ def _topic_reduction(result: ExecutionResult) -> str | None:
     return f"{record['found']} clusters found, merged to {record['kept']} (max_clusters={record['max_clusters']})"
 
 
+def describe_selection(selection: Mapping[str, Any] | None) -> str | None:
+    """Which documents were clustered, when not simply all of them, each fitted on (filter, sample)."""
+    if not selection:
+        return None
+    parts = []
+    if selection.get("filter") is not None:
+        parts.append(f"{selection['matched']:,} of {selection['collection_documents']:,} documents matched the filter")
+    if selection.get("assigned_by"):
+        how = str(selection["assigned_by"]).replace("_", " ")
+        parts.append(f"fitted on a sample of {selection['fitted']:,}, the others assigned by {how}")
+    return "; ".join(parts) or None
+
+
 def summary_rows(result: ExecutionResult) -> list[tuple[str, str]]:
     usage = result.llm_usage or {}
     optional = [
+        ("selection", describe_selection(result.selection)),
         ("reduction", _reduction(result)),
         ("automatic k", _auto_k(result)),
         ("topic reduction", _topic_reduction(result)),
     ]
     rows = [
         ("run_id", result.run_id),
-        ("configuration", f"{result.cluster_id} ({result.namespace}/{result.collection}, feature {result.feature})"),
+        (
+            "configuration",
+            f"{result.cluster_id}{f' v{result.configuration_version}' if result.configuration_version else ''} "
+            f"({result.namespace}/{result.collection}, feature {result.feature})",
+        ),
         ("algorithm", f"{result.algorithm} {result.parameters}"),
         *[(name, value) for name, value in optional if value],
         ("status", result.status),
