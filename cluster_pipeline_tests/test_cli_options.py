@@ -164,3 +164,25 @@ def test_a_failed_execution_prints_one_error_and_a_pointer_to_the_logs(docs_file
     reader_gone.stdout.close()  # like `| head` that has read enough
     stderr = reader_gone.stderr.read().decode()
     assert reader_gone.wait(timeout=120) == 0 and stderr == ""
+
+
+def test_reduction_automatic_k_and_topic_options_at_create(capsys, docs_file):
+    """Issue 9: --param n_clusters=auto, --reduction, --pca, --max-clusters, --reassign-noise."""
+    assert run_cli(capsys, "ingest", "good", str(docs_file))[0] == 0
+
+    def create(*options: str) -> dict:
+        code, out, err = run_cli(capsys, "--json", "clusters", "create", "--collection", "good", *options)
+        assert code == 0, err
+        return json.loads(out)
+
+    auto = create("--param", "n_clusters=auto", "--param", "k_max=5")
+    assert auto["parameters"] == {"n_clusters": "auto", "k_max": 5}
+    topics = create("--algorithm", "hdbscan", "--reduction", "umap", "--max-clusters", "3", "--reassign-noise")
+    assert topics["reduction"]["method"] == "umap" and topics["max_clusters"] == 3 and topics["reassign_noise"]
+    pca = create("--algorithm", "hdbscan", "--pca", "8")["reduction"]
+    assert (pca["method"], pca["n_components"]) == ("pca", 8)
+    assert create("--algorithm", "hdbscan", "--pca", "0")["reduction"]["method"] == "none"
+    code, _, err = run_cli(
+        capsys, "clusters", "create", "--collection", "good", "--algorithm", "birch", "--param", "n_clusters=auto"
+    )
+    assert code != 0 and "n_clusters='auto' is not available for birch" in err and len(err.strip().splitlines()) == 1

@@ -67,7 +67,7 @@ SPECS = [
     AssetSpec(
         "cluster_quality",
         deps=["cluster_assignments"],
-        description="Silhouette, Davies–Bouldin and Calinski–Harabasz in the clustered space, noise left out.",
+        description="Silhouette, Davies–Bouldin and Calinski–Harabasz in the embedding space, noise left out.",
         group_name=GROUP,
     ),
     AssetSpec(

@@ -71,9 +71,10 @@ def summary_line(r: ExecutionResult) -> str:
     documents = (
         f"{r.num_points:>8} docs" if r.num_points or r.status not in ("pending", "processing") else f"{'-':>8} docs"
     )
+    noise = f"  noise {percent(r.num_noise / r.num_points)}" if r.num_points and r.status == "completed" else ""
     return (
         f"{r.run_id}  {r.status:<10} {format_timestamp(r.created_at)}  {documents}  "
-        f"{r.num_clusters:>4} clusters  silhouette {silhouette}"
+        f"{r.num_clusters:>4} clusters  silhouette {silhouette}{noise}"
     )
 
 

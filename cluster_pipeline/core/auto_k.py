@@ -7,9 +7,10 @@ silhouette unbiased, see PERF_NOTES); the best k wins, ties to the smaller. The 
 algorithm then runs once, with that k, on every document.
 
 Why this criterion, measured on AG News (7,600 news texts, 4 topics, MiniLM-384):
-- the silhouette curve peaks at k=3 (0.041; k=4 0.038, falling to ~0.029 by k=12 and flat to 20),
-  on the whole set and on seeded samples of 4,000 and 2,000 alike; k-means with k=3 scores
-  V-measure 0.57 against the topics. On a 5-topic news set the same sweep picks 5 (PERF_NOTES).
+- the silhouette curve peaks at k=3 (0.040; k=4 0.037) and falls to 0.026 at k=12 on the default
+  sample (``benchmarks/quality.py``); on the whole set no k up to 20 beat k=3 either. k-means with
+  k=3 scores V-measure 0.57 against the topics. On a 5-topic news set the same sweep picks 5
+  (PERF_NOTES).
 - the choice held for 5 sample seeds with samples of 3,000 and of 5,000 (the latter twice the time);
   with one k-means init per k it flipped between 3 and 4 from seed to seed.
 - BIC, the textbook choice for Gaussian mixtures, kept falling from k=2 to k=12 on the same vectors

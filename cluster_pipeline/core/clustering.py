@@ -51,7 +51,7 @@ N_CLUSTER_PARAMETERS = ("n_clusters", "n_components")
 
 @dataclass(frozen=True)
 class Preparation:
-    """A fitted, replayable preprocessing: applying it to the same rows gives the clustered space."""
+    """A fitted, replayable preprocessing: applying it to the same rows gives the embedding space."""
 
     normalize: bool
     pca_mean: np.ndarray | None = None

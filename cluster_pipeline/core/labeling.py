@@ -70,8 +70,8 @@ def distinctive_keywords(texts_by_cluster: Mapping[int, Sequence[str]], *, top_n
     agencies) has ``delta`` near 0 whatever its count; a rare word has a wide ``sigma``; what leads is
     frequent *and* concentrated. Measured on AG News (k-means with k = 3, 4, 8, 15, 30; HDBSCAN after
     UMAP, 3 seeds, and with 64 clusters): no word in the top 3 of more than 2 clusters, none of
-    said/new/reuters/ap/afp in any label, and for k=4 "Stocks / Prices / Profit", "Cup / Sox / Coach",
-    "Baghdad / Iraq / Gaza", "Microsoft / Linux / Ibm". Ranking by the z-score ``delta / sigma`` named
+    said/new/reuters/ap/afp in any label, and for k=4 "Gaza / Baghdad / Iraq", "Cup / Sox / Coach",
+    "Microsoft / Linux / Ibm", "Stocks / Prices / Profit". Ranking by the z-score ``delta / sigma`` named
     HDBSCAN's large mixed cluster "Said / Microsoft / Oil" (and, with a prior of 1 % of the
     collection, k-means' world cluster "Iraq / President / Afp"); ``delta`` alone picked rare names
     ("Dow / Inflation / Fannie").
@@ -252,7 +252,7 @@ def label_clusters_offline(
     ----------
     documents : one row per document in the order of ``X``; ``document_id``, text and metadata columns.
     labels : (n,) int cluster index per row, -1 (any negative) for noise, which gets no label.
-    X : (n, d) float32, the clustered space (for central documents).
+    X : (n, d) float32, the embedding space (for central documents).
     text_fields : text columns; default ``title``/``text`` where present, else prose-like string columns.
     num_keywords : keywords per cluster.
     num_representatives : representative documents per cluster.

@@ -270,7 +270,7 @@ ASSIGNMENTS_SCHEMA = pa.schema(
         pa.field("document_id", pa.string(), nullable=False),
         pa.field("cluster_id", pa.string()),  # cl_N, null for noise
         pa.field("cluster_index", pa.int32(), nullable=False),  # -1 for noise
-        pa.field("distance", pa.float32()),  # to the cluster's centroid in the clustered space
+        pa.field("distance", pa.float32()),  # to the cluster's centroid in the embedding space
         pa.field("membership_strength", pa.float32()),
         pa.field("is_noise", pa.bool_(), nullable=False),
         pa.field("in_sample", pa.bool_(), nullable=False),  # in the sample the algorithm was fitted on

@@ -92,7 +92,7 @@ def clustering_warning(
         low, high = _neighbour_distances(matrix, min_samples)
         return (
             f"eps={eps} {outcome}; try eps between {low:.2g} and {high:.2g} (the middle half of the distances "
-            f"from each document to its {min_samples}th neighbour in the clustered space)."
+            f"from each document to its {min_samples}th neighbour in the space DBSCAN ran on)."
         )
     if algorithm == "hdbscan":
         size = int(parameters.get("min_cluster_size", 5))

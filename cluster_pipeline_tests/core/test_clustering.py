@@ -108,3 +108,20 @@ def test_errors_use_the_seed_wording(blobs):
 def test_order_by_size_keeps_noise():
     assert order_by_size(np.array([5, 5, -1, 2, 5, 2, 9])).tolist() == [0, 0, -1, 1, 0, 1, 2]
     assert order_by_size(np.array([-1, -1])).tolist() == [-1, -1]
+
+
+def test_the_first_umap_on_a_machine_says_it_compiles(tmp_path, monkeypatch):
+    from cluster_pipeline.core import reduction
+    from cluster_pipeline.core.progress import Progress
+
+    events = []
+    monkeypatch.setattr(reduction, "numba_cache_dir", lambda: tmp_path)  # an empty cache: nothing compiled yet
+    reduction.load_umap(Progress([events.append], min_interval=60), 100)
+    assert [e.stage for e in events] == ["compile"] and str(tmp_path) in events[0].note
+    assert events[0].note.startswith("first use of UMAP here: compiling its numba code once")
+    events.clear()
+    index = tmp_path / "umap_476a548b" / "umap_.smooth_knn_dist-144.py311.nbi"  # numba's index, once compiled
+    index.parent.mkdir()
+    index.touch()
+    reduction.load_umap(Progress([events.append]), 100)
+    assert events == []
