@@ -61,6 +61,14 @@ def test_updates_make_versions_and_every_result_keeps_the_configuration_it_ran_w
     assert code == 2 and "Nothing to change" in unset["error"]["message"]
 
 
+def test_a_config_file_keeps_its_parameters_under_the_algorithm_it_names_on_the_command_line(tmp_path, capsys):
+    configuration(capsys, tmp_path)
+    (tmp_path / "birch.json").write_text(json.dumps({"parameters": {"threshold": 0.3}}))
+    argv = ["clusters", "create", "--collection", "c", "--config-file", str(tmp_path / "birch.json")]
+    code, created = cli(capsys, *argv, "--algorithm", "birch")
+    assert code == 0 and created["algorithm"] == "birch" and created["parameters"] == {"threshold": 0.3}
+
+
 def test_refused_updates_change_nothing(tmp_path, capsys):
     cluster_id = configuration(capsys, tmp_path)
     code, before = cli(capsys, "clusters", "show", cluster_id)

@@ -106,9 +106,10 @@ def apply_options(data: dict[str, Any], options: dict[str, Any]) -> dict[str, An
             raise ConfigurationError(f"Bad --weights {options['weights']!r}: write numbers like 0.7,0.3.") from None
     if options["filter_"] is not None:
         data["filters"] = read_json_option(options["filter_"], "--filter")
-    if options["algorithm"] and options["algorithm"] != data.get("algorithm"):
+    if options["algorithm"]:
+        if data.get("algorithm") not in (None, options["algorithm"]):
+            data["parameters"] = {}  # another algorithm's parameters mean nothing to this one
         data["algorithm"] = options["algorithm"]
-        data["parameters"] = {}  # another algorithm's parameters mean nothing to this one
     if options["params"]:
         data["parameters"] = {
             **data.get("parameters", {}),
