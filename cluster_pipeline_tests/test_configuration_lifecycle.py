@@ -61,6 +61,28 @@ def test_updates_make_versions_and_every_result_keeps_the_configuration_it_ran_w
     assert code == 2 and "Nothing to change" in unset["error"]["message"]
 
 
+def test_a_configuration_is_updated_executed_and_deleted_by_its_name_which_never_changes(tmp_path, capsys):
+    configuration(capsys, tmp_path)
+    code, created = cli(capsys, "clusters", "create", "--collection", "c", "--name", "three", "--param", "n_clusters=3")
+    code, updated = cli(capsys, "clusters", "update", "three", "--param", "n_clusters=2")
+    assert code == 0 and updated["configuration"]["name"] == "three" and updated["configuration"]["version"] == 2
+    code, error = cli(capsys, "clusters", "update", "three", "--set", "name=other")
+    assert (
+        code == 2
+        and "name of three cannot change (it is the configuration's Dagster partition" in (error["error"]["message"])
+    )
+    code, executed = cli(capsys, "execute", "three")
+    assert code == 0 and executed["num_clusters"] == 2 and executed["configuration"]["name"] == "three"
+    code, deleted = cli(capsys, "clusters", "delete", "three")
+    assert code == 0 and deleted == {"deleted": created["cluster_id"], "history": "kept", "executions": 1}
+    with open_instance() as instance:
+        assert "default.three" not in instance.get_dynamic_partitions(CLUSTER_CONFIGS_PARTITIONS_NAME)
+    code, listing = cli(capsys, "executions", "list", created["cluster_id"])  # the kept history, by its id
+    assert code == 0 and [r["run_id"] for r in listing["results"]] == [executed["run_id"]]
+    code, again = cli(capsys, "clusters", "create", "--collection", "c", "--name", "three")
+    assert code == 0 and again["cluster_id"] != created["cluster_id"]  # the name is free again
+
+
 def test_a_config_file_keeps_its_parameters_under_the_algorithm_it_names_on_the_command_line(tmp_path, capsys):
     configuration(capsys, tmp_path)
     (tmp_path / "birch.json").write_text(json.dumps({"parameters": {"threshold": 0.3}}))
@@ -73,7 +95,7 @@ def test_refused_updates_change_nothing(tmp_path, capsys):
     cluster_id = configuration(capsys, tmp_path)
     code, before = cli(capsys, "clusters", "show", cluster_id)
     for argv, message in [
-        (["--set", "collection=other"], "collection of clust_"),
+        (["--set", "collection=other"], "collection of c-kmeans-k3 cannot change"),
         (["--param", "n_clusters=0"], "'n_clusters' parameter of kmeans"),
         (["--filter", '{"field": "nope", "operator": "is_null"}'], "unknown field 'nope'"),
         (["--unset-param", "k"], "has no such parameter"),
@@ -87,7 +109,7 @@ def test_refused_updates_change_nothing(tmp_path, capsys):
 def test_a_configuration_with_an_execution_in_flight_is_neither_updated_nor_deleted(tmp_path, capsys):
     cluster_id = configuration(capsys, tmp_path)
     with open_instance() as instance:
-        run = queue_run(instance, f"default.{cluster_id}")
+        run = queue_run(instance, "default.c-kmeans-k3")  # the configuration's partition: its name
     for argv in (["update", cluster_id, "--param", "n_clusters=4"], ["delete", cluster_id]):
         code, error = cli(capsys, "clusters", *argv)
         assert code == 2 and error["error"]["type"] == "ConflictError"

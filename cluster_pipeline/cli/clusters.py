@@ -163,9 +163,10 @@ def clusters() -> None:
 
 @clusters.command("create", epilog=COMMON_OPTIONS_HELP)
 @click.option("--collection")
+@click.option("--name", help="Readable name, unique in the namespace (default: e.g. news-kmeans-k8).")
 @configuration_options
 @common_options
-def clusters_create(collection: str | None, **options: Any) -> int:
+def clusters_create(collection: str | None, name: str | None, **options: Any) -> int:
     """Define a configuration (validated now: parameters, filter, cron, time zone, against the collection)."""
     from cluster_pipeline.core.config import ConfigStore, parse_config
     from cluster_pipeline.launcher import register_partition
@@ -175,40 +176,44 @@ def clusters_create(collection: str | None, **options: Any) -> int:
     data["namespace"] = settings.namespace
     if collection:
         data["collection"] = collection
+    if name:
+        data["name"] = name
     if "collection" not in data:
         raise ConfigurationError("A configuration needs a collection: pass --collection NAME.")
     config = parse_config(data)
     _check_against_collection(config)
-    ConfigStore(settings.lake()).create(config)
+    config = ConfigStore(settings.lake()).create(config)
     with dagster_instance() as instance:
         register_partition(instance, config)
     settings.emit(
         config.model_dump(mode="json"),
-        f"Created {config.cluster_id} ({config.algorithm} on {config.namespace}/{config.collection}). "
-        f"Execute it with: cluster-pipeline execute {config.cluster_id}",
+        f"Created {config.display_name} ({config.cluster_id}: {config.algorithm} on "
+        f"{config.namespace}/{config.collection}). Execute it with: cluster-pipeline execute {config.display_name}",
     )
     return 0
 
 
 @clusters.command("update", epilog=COMMON_OPTIONS_HELP)
-@click.argument("cluster_id")
+@click.argument("configuration_name", metavar="CONFIGURATION")
 @click.option("--unset-param", "unset", multiple=True, metavar="NAME", help="Remove a parameter (repeatable).")
 @configuration_options
 @common_options
-def clusters_update(cluster_id: str, unset: tuple[str, ...], **options: Any) -> int:
-    """Change a configuration (not its collection). A change to what executions compute makes a new
-    version; description, triggers and checks keep it. Refused while an execution is in flight."""
+def clusters_update(configuration_name: str, unset: tuple[str, ...], **options: Any) -> int:
+    """Change a configuration (its name or clust_ id; not its collection or name). A change to what
+    executions compute makes a new version; description, triggers and checks keep it. Refused while an
+    execution is in flight."""
     from cluster_pipeline.core.config import ConfigStore
     from cluster_pipeline.core.revisions import revise
     from cluster_pipeline.status import ensure_idle
 
     settings = current_settings()
     lake = settings.lake()
-    current = configuration(lake, cluster_id)
+    current = configuration(lake, configuration_name)
+    shown = current.display_name
     data = apply_options(current.model_dump(mode="json"), options)
     missing = [name for name in unset if name not in data.get("parameters", {})]
     if missing:
-        raise ConfigurationError(f"--unset-param {missing[0]}: {cluster_id} has no such parameter.")
+        raise ConfigurationError(f"--unset-param {missing[0]}: {shown} has no such parameter.")
     data["parameters"] = {k: v for k, v in data.get("parameters", {}).items() if k not in unset}
     with dagster_instance() as instance:
         ensure_idle(instance, lake, current, "update")
@@ -220,19 +225,20 @@ def clusters_update(cluster_id: str, unset: tuple[str, ...], **options: Any) -> 
     settings.emit(
         {"configuration": config.model_dump(mode="json"), "changed": revision.changed,
          "new_version": revision.new_version},
-        f"Updated {cluster_id} ({version}; changed: {', '.join(revision.changed)}). "
+        f"Updated {shown} ({version}; changed: {', '.join(revision.changed)}). "
         "Executions from now on run it; earlier results keep the configuration they ran with.",
     )  # fmt: skip
     return 0
 
 
 @clusters.command("delete", epilog=COMMON_OPTIONS_HELP)
-@click.argument("cluster_id")
+@click.argument("configuration_name", metavar="CONFIGURATION")
 @click.option("--keep-history/--delete-history", default=True, show_default=True,
               help="Keep the configuration's ExecutionResults (readable with `executions`) or remove them.")  # fmt: skip
 @common_options
-def clusters_delete(cluster_id: str, keep_history: bool) -> int:
-    """Delete a configuration and its Dagster partition (refused while an execution is in flight)."""
+def clusters_delete(configuration_name: str, keep_history: bool) -> int:
+    """Delete a configuration (its name or clust_ id) and its Dagster partition (refused while an execution
+    is in flight). Its name is free again; its kept history is read by its clust_ id."""
     from cluster_pipeline.core.config import ConfigStore
     from cluster_pipeline.core.results import ResultStore
     from cluster_pipeline.partitions import CLUSTER_CONFIGS_PARTITIONS_NAME
@@ -240,10 +246,11 @@ def clusters_delete(cluster_id: str, keep_history: bool) -> int:
 
     settings = current_settings()
     lake = settings.lake()
-    config = configuration(lake, cluster_id)
+    config = configuration(lake, configuration_name)
+    cluster_id = config.cluster_id
     with dagster_instance() as instance:
         ensure_idle(instance, lake, config, "delete")
-        ConfigStore(lake).delete(config.namespace, cluster_id)  # first: sensors and schedules stop seeing it
+        ConfigStore(lake).delete(config)  # first: sensors and schedules stop seeing it
         if instance.has_dynamic_partition(CLUSTER_CONFIGS_PARTITIONS_NAME, config.partition_key):
             instance.delete_dynamic_partition(CLUSTER_CONFIGS_PARTITIONS_NAME, config.partition_key)
     results = ResultStore(lake)
@@ -256,7 +263,7 @@ def clusters_delete(cluster_id: str, keep_history: bool) -> int:
     )
     settings.emit(
         {"deleted": cluster_id, "history": "kept" if keep_history else "deleted", "executions": kept or removed},
-        f"Deleted {cluster_id}; {history}.",
+        f"Deleted {config.display_name} ({cluster_id}); {history}.",
     )
     return 0
 
@@ -273,7 +280,8 @@ def clusters_list() -> int:
         warn(problem)
     text = (
         "\n".join(
-            f"{c.cluster_id}  v{c.version:<3} {c.algorithm:<16} {c.collection}  {json.dumps(c.parameters)}"
+            f"{c.display_name:<32} {c.cluster_id}  v{c.version:<3} {c.algorithm:<16} {c.collection}  "
+            f"{json.dumps(c.parameters)}"
             for c in configs
         )
         or f"No configurations in namespace {settings.namespace!r}."
@@ -283,11 +291,11 @@ def clusters_list() -> int:
 
 
 @clusters.command("show", epilog=COMMON_OPTIONS_HELP)
-@click.argument("cluster_id")
+@click.argument("configuration_name", metavar="CONFIGURATION")
 @common_options
-def clusters_show(cluster_id: str) -> int:
-    """Show one configuration."""
+def clusters_show(configuration_name: str) -> int:
+    """Show one configuration (by its name or clust_ id)."""
     settings = current_settings()
-    config = configuration(settings.lake(), cluster_id)
+    config = configuration(settings.lake(), configuration_name)
     settings.emit(config.model_dump(mode="json"), config.model_dump_json(indent=2))
     return 0

@@ -51,33 +51,36 @@ def settled_in_flight(instance: DagsterInstance, lake: Lake, config: ClusterConf
     return in_flight_executions(instance, config)
 
 
-def settled_history(instance: DagsterInstance, lake: Lake, cluster_id: str) -> list[ExecutionResult]:
-    """``settled_in_flight`` for a configuration that exists; nothing in flight for one deleted with its
-    history kept (NotFoundError if there is neither)."""
+def settled_history(instance: DagsterInstance, lake: Lake, reference: str) -> tuple[str, str, list[ExecutionResult]]:
+    """The ``clust_…`` id, the name to show and ``settled_in_flight`` of a configuration named by
+    ``reference`` (its name or id); for one deleted with its history kept (named by its id, as its name is
+    released), nothing in flight. NotFoundError if there is neither."""
+    from cluster_pipeline.core.ids import is_cluster_id
     from cluster_pipeline.core.results import ResultStore
 
     try:
-        config = configuration(lake, cluster_id)
+        config = configuration(lake, reference)
     except NotFoundError:
-        if ResultStore(lake).result_keys(current_settings().namespace, cluster_id):
-            return []
+        if is_cluster_id(reference) and ResultStore(lake).result_keys(current_settings().namespace, reference):
+            return reference, reference, []
         raise
-    return settled_in_flight(instance, lake, config)
+    return config.cluster_id, config.display_name, settled_in_flight(instance, lake, config)
 
 
 @cli.command(epilog=COMMON_OPTIONS_HELP)
-@click.argument("cluster_id")
+@click.argument("configuration_name", metavar="CONFIGURATION")
 @click.option("--no-wait", is_flag=True,
               help="Queue it in Dagster and return at once (run_id, status pending); the daemon runs it.")  # fmt: skip
 @common_options
-def execute(cluster_id: str, no_wait: bool) -> int:
-    """Execute a configuration through Dagster and print its ExecutionResult (or, with --no-wait, queue it)."""
+def execute(configuration_name: str, no_wait: bool) -> int:
+    """Execute a configuration (its name or clust_ id) through Dagster and print its ExecutionResult (or,
+    with --no-wait, queue it)."""
     from cluster_pipeline.core.results import ResultStore
     from cluster_pipeline.launcher import execute_in_process, queue_daemon_running, submit_execution
 
     settings = current_settings()
     lake = settings.lake()
-    config = configuration(lake, cluster_id)
+    config = configuration(lake, configuration_name)
     if no_wait:
         with dagster_instance() as instance:
             pending = submit_execution(config, lake, instance)
@@ -104,7 +107,7 @@ def executions() -> None:
 
 
 @executions.command("list", epilog=COMMON_OPTIONS_HELP)
-@click.argument("cluster_id")
+@click.argument("configuration_name", metavar="CONFIGURATION")
 @click.option("--status", "statuses", multiple=True, type=click.Choice(STATUSES), help="Keep these (repeatable).")
 @click.option("--since", help="Created at or after (ISO 8601).")
 @click.option("--until", help="Created before (ISO 8601).")
@@ -122,8 +125,8 @@ def executions() -> None:
 @click.option("--search", help="Text in the clusters' labels or keywords, or in the error message (any case).")
 @click.option("--include-total", is_flag=True, help="Also count all matches: total, by status, mean silhouette.")
 @common_options
-def executions_list(cluster_id: str, **options: Any) -> int:
-    """Executions of one configuration, pending and processing ones included."""
+def executions_list(configuration_name: str, **options: Any) -> int:
+    """Executions of one configuration (its name or clust_ id), pending and processing ones included."""
     from cluster_pipeline.core.filters import parse_filter
     from cluster_pipeline.core.history import HistoryQuery, list_history
     from cluster_pipeline.core.results import ResultStore
@@ -147,13 +150,13 @@ def executions_list(cluster_id: str, **options: Any) -> int:
         search=options["search"],
     )
     with dagster_instance() as instance:
-        in_flight = settled_history(instance, lake, cluster_id)
+        cluster_id, shown, in_flight = settled_history(instance, lake, configuration_name)
     page = list_history(
         ResultStore(lake), settings.namespace, cluster_id, query, extra=in_flight,
         include_total=options["include_total"], on_skip=warn,
     )  # fmt: skip
     data: dict[str, Any] = {"results": [r.to_json_dict() for r in page.results], "next_cursor": page.next_cursor}
-    lines = [summary_line(r) for r in page.results] or [f"No executions of {cluster_id} match."]
+    lines = [summary_line(r) for r in page.results] or [f"No executions of {shown} match."]
     if options["include_total"] and page.stats is not None:
         data["total"], data["stats"] = page.total, page.stats
         lines.append(stats_line(page.total or 0, page.stats))
@@ -164,18 +167,18 @@ def executions_list(cluster_id: str, **options: Any) -> int:
 
 
 @executions.command("latest", epilog=COMMON_OPTIONS_HELP)
-@click.argument("cluster_id")
+@click.argument("configuration_name", metavar="CONFIGURATION")
 @click.option("--status", "statuses", multiple=True, type=click.Choice(STATUSES), help="Only these (repeatable).")
 @common_options
-def executions_latest(cluster_id: str, statuses: tuple[str, ...]) -> int:
-    """The newest execution of a configuration."""
+def executions_latest(configuration_name: str, statuses: tuple[str, ...]) -> int:
+    """The newest execution of a configuration (its name or clust_ id)."""
     from cluster_pipeline.core.history import HistoryQuery, list_history
     from cluster_pipeline.core.results import ResultStore
 
     settings = current_settings()
     lake = settings.lake()
     with dagster_instance() as instance:
-        in_flight = settled_history(instance, lake, cluster_id)
+        cluster_id, shown, in_flight = settled_history(instance, lake, configuration_name)
     results = ResultStore(lake)
     page = list_history(
         results, settings.namespace, cluster_id, HistoryQuery(statuses=statuses or None, limit=1), extra=in_flight
@@ -185,10 +188,10 @@ def executions_latest(cluster_id: str, statuses: tuple[str, ...]) -> int:
             total = list_history(results, settings.namespace, cluster_id, HistoryQuery(limit=1), extra=in_flight,
                                  include_total=True).total  # fmt: skip
             raise NotFoundError(
-                f"No {' or '.join(statuses)} executions of {cluster_id} ({total} in other statuses; "
+                f"No {' or '.join(statuses)} executions of {shown} ({total} in other statuses; "
                 "list them with `cluster-pipeline executions list`)."
             )
-        raise NotFoundError(f"No executions of {cluster_id} yet; start one with `cluster-pipeline execute`.")
+        raise NotFoundError(f"No executions of {shown} yet; start one with `cluster-pipeline execute`.")
     settings.emit(page.results[0].to_json_dict(), describe_result(page.results[0]))
     return 0
 
@@ -267,28 +270,27 @@ def executions_cancel(run_id: str) -> int:
 @executions.command("report", epilog=COMMON_OPTIONS_HELP)
 @click.argument("run_id")
 @click.option("--output", type=click.Path(), help="HTML file or existing folder (default: RUN_ID.html here).")
+@click.option("--dagster-url", metavar="URL",
+              help="The Dagster UI the report links the run to (default: $CLUSTER_PIPELINE_DAGSTER_URL or "
+                   "http://localhost:3000).")  # fmt: skip
 @common_options
-def executions_report(run_id: str, output: str | None) -> int:
-    """Write a self-contained HTML report of one execution."""
-    from cluster_pipeline.core.report import html_report
+def executions_report(run_id: str, output: str | None, dagster_url: str | None) -> int:
+    """Write a self-contained HTML report of one execution (pictures, checks, interactive map, drift)."""
+    from cluster_pipeline.core.report import build_report
     from cluster_pipeline.core.results import ResultStore
 
     settings = current_settings()
     lake = settings.lake()
     result = ResultStore(lake).get(settings.namespace, run_id)
-    images = {}
-    for name, uri in result.artifacts.items():
-        key = lake.execution_key(result.namespace, result.cluster_id, result.run_id, f"{name}.png")
-        try:
-            images[name] = lake.storage.read_bytes(key)
-        except NotFoundError:
-            warn(f"picture {uri} is missing; the report is written without it")
+    page, problems = build_report(lake, result, dagster_url=dagster_url)
+    for problem in problems:
+        warn(problem)
     target = Path(output or ".").expanduser()
     if output is None or target.is_dir():
         target = target / f"{result.run_id}.html"
     temporary = target.with_name(f".{target.name}.tmp")
     try:
-        temporary.write_text(html_report(result, images), encoding="utf-8")
+        temporary.write_text(page, encoding="utf-8")
         temporary.replace(target)
     finally:
         temporary.unlink(missing_ok=True)

@@ -1,7 +1,8 @@
 """How a configuration changes over its life: what may change, and what makes a new version.
 
-A configuration keeps its id, namespace, collection and creation time for good: its history (every
-ExecutionResult, the drift between them) is of one collection. Anything else may change. A change
+A configuration keeps its id, namespace, collection, name and creation time for good: its history
+(every ExecutionResult, the drift between them) is of one collection, and its name is its Dagster
+partition (``<namespace>.<name>``), whose runs and asset history a rename would orphan. Anything else may change. A change
 to what an execution computes — the documents (filters, features, sample), the algorithm and its
 parameters, the reduction, the centroids, the labels, the metrics — makes a new ``version``; a
 change to how the configuration is described, triggered or judged (``description``, ``triggers``,
@@ -21,7 +22,11 @@ from cluster_pipeline.core.config import ClusterConfig, parse_config
 from cluster_pipeline.core.errors import ConfigurationError
 from cluster_pipeline.core.results import utc_now
 
-IMMUTABLE_FIELDS = ("cluster_id", "namespace", "collection", "created_at")
+IMMUTABLE_FIELDS = ("cluster_id", "namespace", "collection", "name", "created_at")
+WHY_IMMUTABLE = {
+    "collection": "its executions are a history of one collection",
+    "name": "it is the configuration's Dagster partition, with its runs",
+}
 # fields that change how a configuration is described, started or judged, not what it computes
 UNVERSIONED_FIELDS = ("description", "triggers", "checks")
 BOOKKEEPING_FIELDS = ("version", "updated_at")
@@ -44,9 +49,9 @@ def revise(current: ClusterConfig, data: dict[str, Any]) -> Revision:
     before = current.model_dump(mode="json")
     for name in IMMUTABLE_FIELDS:
         if name in data and data[name] != before[name]:
+            why = WHY_IMMUTABLE.get(name, "its executions are a history of one configuration")
             raise ConfigurationError(
-                f"{name} of {current.cluster_id} cannot change (its executions are a history of one "
-                f"{'collection' if name == 'collection' else 'configuration'}); create a new configuration instead."
+                f"{name} of {current.display_name} cannot change ({why}); create a new configuration instead."
             )
     candidate = parse_config({**data, **{name: before[name] for name in (*IMMUTABLE_FIELDS, *BOOKKEEPING_FIELDS)}})
     after = candidate.model_dump(mode="json")

@@ -31,6 +31,7 @@ def test_description_triggers_and_checks_keep_the_version(current):
     [
         ({"collection": "other"}, "collection of clust_.* cannot change"),
         ({"namespace": "team"}, "namespace of clust_.* cannot change"),
+        ({"name": "renamed"}, "name of clust_.* cannot change \\(it is the configuration's Dagster partition"),
         ({"parameters": {"n_clusters": 0}}, "'n_clusters' parameter of kmeans"),
         ({}, "Nothing to change"),
     ],
