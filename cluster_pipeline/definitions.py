@@ -18,8 +18,8 @@ from typing import Any
 
 from dagster import Definitions, EnvVar, in_process_executor
 
-from cluster_pipeline.assets import CLUSTERING_ASSETS
-from cluster_pipeline.jobs import cluster_execution_job
+from cluster_pipeline.assets import CLUSTERING_ASSETS, new_document_assignments
+from cluster_pipeline.jobs import assignment_job, cluster_execution_job
 from cluster_pipeline.resources import LakeResource, LLMResource
 from cluster_pipeline.schedules import nightly_schedule
 from cluster_pipeline.sensors import SENSORS
@@ -58,8 +58,8 @@ def resources_for(deployment: str) -> dict[str, Any]:
 
 def build_definitions(deployment: str | None = None) -> Definitions:
     return Definitions(
-        assets=CLUSTERING_ASSETS,
-        jobs=[cluster_execution_job],
+        assets=[*CLUSTERING_ASSETS, new_document_assignments],
+        jobs=[cluster_execution_job, assignment_job],
         sensors=SENSORS,
         schedules=[nightly_schedule],
         executor=in_process_executor,

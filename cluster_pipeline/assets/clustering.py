@@ -128,12 +128,18 @@ def clustering_assets(context: AssetExecutionContext, lake: LakeResource, llm: L
             progress=_progress(context),
             timings={"dagster": round(time.time() - scope.started_at, 4)},
             on_snapshot=scope.record_snapshot,
+            trigger=scope.trigger,
+            trigger_reason=scope.trigger_reason,
         )
     context.log.info(
         "Stages: " + ", ".join(f"{stage} {seconds:.2f} s" for stage, seconds in execution.result.timings.items())
     )
     for error in execution.labeling.errors or []:
         context.log.warning(f"{error['cluster_id']} keeps its offline label: {error['error']}")
+    if execution.enrichment_error:
+        context.log.warning(
+            f"The result is committed; its enrichment table was not refreshed: {execution.enrichment_error}"
+        )
     yield from _materializations(execution, scope)
 
 
@@ -204,11 +210,21 @@ def _materializations(execution: Execution, scope: RunScope) -> list[Materialize
                 "timings": MetadataValue.json(timings),
                 "result_path": MetadataValue.path(execution.uri),
                 "assignments_path": MetadataValue.path(scope.lake.storage.uri(assignments)),
+                "trigger": result.trigger or "manual",
+                **({"trigger_reason": result.trigger_reason} if result.trigger_reason else {}),
+                **_enrichment_metadata(execution, scope),
                 **{f"{name}_png": MetadataValue.path(uri) for name, uri in result.artifacts.items()},
             },
             check_results=_check_results(result, scope.config.checks),
         ),
     ]
+
+
+def _enrichment_metadata(execution: Execution, scope: RunScope) -> dict[str, object]:
+    if execution.enrichment is None:
+        return {}
+    key = scope.lake.enrichment_key(scope.config.namespace, scope.config.cluster_id)
+    return {"enrichment_path": MetadataValue.path(scope.lake.storage.uri(key))}
 
 
 def _verdict(result: ExecutionResult) -> dict[str, str | None]:

@@ -27,7 +27,17 @@ from cluster_pipeline.core.execution import base_result, recording_failure
 from cluster_pipeline.core.ids import run_id_from_dagster_run
 from cluster_pipeline.core.lake import Lake
 from cluster_pipeline.core.results import ExecutionResult, ResultStore
-from cluster_pipeline.status import record_snapshot, record_worker
+from cluster_pipeline.settings import MANUAL_TRIGGER
+from cluster_pipeline.status import record_snapshot, record_worker, trigger_of
+
+
+def configuration_of(context: AssetExecutionContext, lake: Lake) -> ClusterConfig:
+    """The configuration of the run's partition; a step failure saying why when there is none."""
+    try:
+        namespace, cluster_id = split_partition_key(context.partition_key)
+        return ConfigStore(lake).get(namespace, cluster_id)
+    except ClusterPipelineError as error:
+        raise Failure(description=str(error), allow_retries=False) from None
 
 
 @dataclass
@@ -39,20 +49,19 @@ class RunScope:
     lake: Lake
     started_at: float  # epoch seconds
     instance: DagsterInstance
+    trigger: str = MANUAL_TRIGGER
+    trigger_reason: str | None = None
 
     @classmethod
     def of(cls, context: AssetExecutionContext, lake: Lake) -> RunScope:
         record_worker(context.instance, context.dagster_run)
-        try:
-            namespace, cluster_id = split_partition_key(context.partition_key)
-            config = ConfigStore(lake).get(namespace, cluster_id)
-        except ClusterPipelineError as error:
-            raise Failure(description=str(error), allow_retries=False) from None
+        config = configuration_of(context, lake)
         record = context.instance.get_run_record_by_id(context.run_id)
         created_at = record.create_timestamp if record else datetime.now(UTC)
         started_at = (record.start_time if record else None) or created_at.timestamp()
         run_id = run_id_from_dagster_run(context.run_id)
-        return cls(config, run_id, created_at, context.run_id, lake, started_at, context.instance)
+        trigger, reason = trigger_of(context.dagster_run.tags)
+        return cls(config, run_id, created_at, context.run_id, lake, started_at, context.instance, trigger, reason)
 
     @property
     def collections(self) -> CollectionStore:
@@ -64,7 +73,13 @@ class RunScope:
 
     def base(self, snapshot: CollectionSnapshot | None = None) -> ExecutionResult:
         return base_result(
-            self.config, self.run_id, self.created_at, snapshot=snapshot, dagster_run_id=self.dagster_run_id
+            self.config,
+            self.run_id,
+            self.created_at,
+            snapshot=snapshot,
+            dagster_run_id=self.dagster_run_id,
+            trigger=self.trigger,
+            trigger_reason=self.trigger_reason,
         )
 
     def record_snapshot(self, snapshot: CollectionSnapshot) -> None:

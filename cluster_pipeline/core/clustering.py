@@ -205,6 +205,7 @@ class EstimatorOutput:
     parameters: dict[str, Any]
     method: str
     engine: str
+    mixture: dict[str, Any] | None = None  # a Gaussian mixture's fitted arrays, to predict new documents
 
 
 def resolve_parameters(
@@ -247,7 +248,7 @@ def fit_estimator(
     )
     if estimate is not None:
         progress.update("fit", 0, len(space), note=f"{config.algorithm}: estimated {estimate.describe()}")
-    membership = None
+    membership, mixture = None, None
     method: str = config.algorithm
     engine = "scikit-learn"
     try:
@@ -270,6 +271,13 @@ def fit_estimator(
                 posterior = estimator.predict_proba(space)
                 labels = posterior.argmax(axis=1)
                 membership = posterior.max(axis=1).astype(np.float32)
+                mixture = {
+                    "weights": estimator.weights_,
+                    "means": estimator.means_,
+                    "covariances": estimator.covariances_,
+                    "precisions_cholesky": estimator.precisions_cholesky_,
+                    "covariance_type": estimator.covariance_type,
+                }
             else:
                 labels = estimator.fit_predict(space)
     except (ValueError, MemoryError, np.linalg.LinAlgError) as error:
@@ -279,7 +287,7 @@ def fit_estimator(
         labels, membership = nearest_sampled_labels(everything, sample_rows, labels), None
         method += f"+sample({len(sample_rows)})"
     progress.update("fit", len(everything), len(everything), note=method)
-    return EstimatorOutput(labels, membership, parameters, method, engine)
+    return EstimatorOutput(labels, membership, parameters, method, engine, mixture)
 
 
 def fit_sample(config: ClusterConfig, n: int, random_state: int = 0) -> np.ndarray | None:
@@ -322,6 +330,15 @@ def centroids_and_distances(space: np.ndarray, labels: np.ndarray) -> tuple[np.n
         diff = space[rows] - centroids[labels[rows]]
         distances[rows] = np.sqrt(np.einsum("ij,ij->i", diff, diff))
     return centroids, distances
+
+
+def component_clusters(raw: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """For each of the estimator's components (raw labels 0..C-1), the final cluster its documents
+    ended in after ordering, merging and reassignment; -1 for a component that kept no document."""
+    kept = (raw >= 0) & (labels >= 0)
+    mapping = np.full(int(raw.max(initial=-1)) + 1, -1, dtype=np.int64)
+    mapping[raw[kept]] = labels[kept]
+    return mapping
 
 
 def reduce_for_fit(
@@ -370,6 +387,9 @@ def fit_clustering(
         raw = reassign_noise(raw, space)
     labels = order_by_size(raw)
     centroids, distances = centroids_and_distances(space, labels)
+    extras: dict[str, Any] = {"fit_method": output.method}
+    if output.mixture is not None:
+        extras["gaussian_mixture"] = {**output.mixture, "component_cluster": component_clusters(output.labels, labels)}
     fitted = FittedClustering(
         labels=labels,
         centroids=centroids,
@@ -379,7 +399,7 @@ def fit_clustering(
         metric=str(output.parameters.get("metric", "euclidean")),
         parameters=output.parameters,
         fit_seconds=time.perf_counter() - started,
-        extras={"fit_method": output.method},
+        extras=extras,
         engine=output.engine,
         reduction=reduction,
         auto_k=auto_k,

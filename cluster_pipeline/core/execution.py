@@ -27,10 +27,12 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from cluster_pipeline.core.assignment import model_from_fit
 from cluster_pipeline.core.checkpoints import checkpoint
 from cluster_pipeline.core.clustering import FittedClustering, fit_clustering
 from cluster_pipeline.core.collections import CollectionSnapshot, CollectionStore
 from cluster_pipeline.core.config import ClusterConfig
+from cluster_pipeline.core.enrichment import EnrichmentState, refresh_enrichment
 from cluster_pipeline.core.errors import AlreadyExistsError, ClusterPipelineError
 from cluster_pipeline.core.labeling import ClusterLabel, label_clusters_offline
 from cluster_pipeline.core.lake import Lake
@@ -143,8 +145,12 @@ def base_result(
     *,
     snapshot: CollectionSnapshot | None = None,
     dagster_run_id: str | None = None,
+    trigger: str | None = None,
+    trigger_reason: str | None = None,
 ) -> ExecutionResult:
-    """The fields known before anything runs; later steps fill in the rest."""
+    """The fields known before anything runs; later steps fill in the rest. ``trigger`` says what
+    started the execution (``manual``, ``schedule``, ``collection_change``, ``novelty``, ``growth``),
+    ``trigger_reason`` why, in words."""
     return ExecutionResult(
         run_id=run_id,
         cluster_id=config.cluster_id,
@@ -159,6 +165,8 @@ def base_result(
         parameters=config.estimator_parameters(),
         collection_version=snapshot.version if snapshot else None,
         dagster_run_id=dagster_run_id,
+        trigger=trigger,
+        trigger_reason=trigger_reason,
     )
 
 
@@ -304,6 +312,8 @@ class Execution:
     labeling: LabelingOutcome
     dimensions: int
     streamed: bool
+    enrichment: EnrichmentState | None = None
+    enrichment_error: str | None = None
 
 
 def run_execution(
@@ -317,6 +327,8 @@ def run_execution(
     progress: Progress | None = None,
     timings: Mapping[str, float] | None = None,
     on_snapshot: Callable[[CollectionSnapshot], None] | None = None,
+    trigger: str | None = None,
+    trigger_reason: str | None = None,
 ) -> Execution:
     """Run one execution in this process and write its ExecutionResult (completed or failed).
 
@@ -324,11 +336,38 @@ def run_execution(
     which collection version is being clustered as soon as it is known (the Dagster layer records
     it on the run). A collection whose vectors do not fit ``config.memory_budget_mb`` is
     streamed (``core.streaming``). Raises the original error after writing a failed result.
+
+    Once the result is committed the configuration's enrichment table is refreshed
+    (``core.enrichment``); a failure there is reported in ``Execution.enrichment_error`` and never
+    undoes the completed execution.
     """
+    base = base_result(
+        config,
+        run_id,
+        created_at or utc_now(),
+        dagster_run_id=dagster_run_id,
+        trigger=trigger,
+        trigger_reason=trigger_reason,
+    )
+    execution = _run(
+        lake, config, base, labeler, progress or Progress.silent(), StageTimer(timings, config.cluster_id), on_snapshot
+    )
+    try:
+        return replace(execution, enrichment=refresh_enrichment(lake, config, execution.snapshot))
+    except (ClusterPipelineError, OSError, pa.ArrowException) as error:
+        return replace(execution, enrichment_error=unexpected_error_message(error))
+
+
+def _run(
+    lake: Lake,
+    config: ClusterConfig,
+    base: ExecutionResult,
+    labeler: Labeler | None,
+    progress: Progress,
+    timer: StageTimer,
+    on_snapshot: Callable[[CollectionSnapshot], None] | None,
+) -> Execution:
     collections, results = CollectionStore(lake), ResultStore(lake)
-    base = base_result(config, run_id, created_at or utc_now(), dagster_run_id=dagster_run_id)
-    progress = progress or Progress.silent()
-    timer = StageTimer(timings, config.cluster_id)
     with recording_failure(results, base) as failing:
         snapshot = collections.snapshot(config.namespace, config.collection)
         base = base.with_updates(num_points=snapshot.num_documents, collection_version=snapshot.version)
@@ -403,6 +442,9 @@ def _publish(
             if not results.storage.exists(key):
                 results.storage.write_new(key, png)
             artifacts[name] = results.storage.uri(key)
+        model_key = results.lake.execution_key(result.namespace, result.cluster_id, result.run_id, "model.npz")
+        if not results.storage.exists(model_key):
+            results.storage.write_new(model_key, model_from_fit(result.run_id, fitted).to_bytes())
         results.write_assignments(result, assignments_table(document_ids, fitted))
     result = result.with_updates(drift=drift, artifacts=artifacts, timings=dict(timer.timings))
     return result, results.write(result), images

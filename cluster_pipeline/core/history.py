@@ -99,6 +99,15 @@ SUMMARY_SCHEMA = pa.schema(
 )
 
 
+# the result columns the summary is made of: results written before later extras existed have them too
+SOURCE_SCHEMA = pa.schema(
+    [
+        RESULT_SCHEMA.field(name)
+        for name in ("run_id", "status", "num_clusters", "num_points", "created_at", "completed_at", "metrics")
+    ]
+)
+
+
 def _summary_columns() -> dict[str, ds.Expression]:
     columns = {
         name: ds.field(name)
@@ -141,7 +150,7 @@ def summary_table(
     tables = []
     for key in store.result_keys(namespace, cluster_id):
         try:
-            tables.append(read_parquet(store.storage, key).select(RESULT_SCHEMA.names).cast(RESULT_SCHEMA))
+            tables.append(read_parquet(store.storage, key).select(SOURCE_SCHEMA.names).cast(SOURCE_SCHEMA))
         except (pa.ArrowException, OSError, KeyError, ValueError) as error:
             on_skip(
                 f"skipped {store.storage.uri(key)}: not a readable ExecutionResult ({type(error).__name__}: {error}); "
@@ -232,3 +241,9 @@ def list_history(
     return HistoryPage(
         results, encode_cursor(page_ids[-1]) if has_more and page_ids else None, len(run_ids) if include_total else None
     )
+
+
+def latest_completed(store: ResultStore, namespace: str, cluster_id: str) -> ExecutionResult | None:
+    """The newest completed execution of a configuration (by ``created_at``), or None."""
+    page = list_history(store, namespace, cluster_id, HistoryQuery(statuses=["completed"], limit=1))
+    return page.results[0] if page.results else None

@@ -93,6 +93,10 @@ class ExecutionResult:
     coverage: str | None = None
     quality_note: str | None = None
     warning: str | None = None
+    trigger: str | None = None
+    trigger_reason: str | None = None
+    hierarchy: dict[str, Any] | None = None
+    topics_over_time: dict[str, Any] | None = None
 
     def __post_init__(self) -> None:
         check_run_id(self.run_id)
@@ -147,6 +151,10 @@ class ExecutionResult:
             "coverage": self.coverage,
             "quality_note": self.quality_note,
             "warning": self.warning,
+            "trigger": self.trigger,
+            "trigger_reason": self.trigger_reason,
+            "hierarchy": None if self.hierarchy is None else json.dumps(self.hierarchy),
+            "topics_over_time": None if self.topics_over_time is None else json.dumps(self.topics_over_time),
         }
         return pa.Table.from_pylist([row], schema=RESULT_SCHEMA)
 
@@ -192,6 +200,10 @@ class ExecutionResult:
             coverage=row.get("coverage"),
             quality_note=row.get("quality_note"),
             warning=row.get("warning"),
+            trigger=row.get("trigger"),
+            trigger_reason=row.get("trigger_reason"),
+            hierarchy=loads(row.get("hierarchy")),
+            topics_over_time=loads(row.get("topics_over_time")),
         )
 
 
@@ -250,6 +262,10 @@ RESULT_SCHEMA = pa.schema(
         pa.field("coverage", pa.string()),
         pa.field("quality_note", pa.string()),
         pa.field("warning", pa.string()),
+        pa.field("trigger", pa.string()),
+        pa.field("trigger_reason", pa.string()),
+        pa.field("hierarchy", pa.string()),
+        pa.field("topics_over_time", pa.string()),
     ]
 )
 
