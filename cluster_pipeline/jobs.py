@@ -9,8 +9,10 @@ assignment never refits, and an execution never waits for an assignment.
 """
 
 from dagster import AssetKey, AssetSelection, define_asset_job, in_process_executor
+from dagster._core.storage.dagster_run import DagsterRun
 
 from cluster_pipeline.partitions import cluster_configs_partitions
+from cluster_pipeline.settings import ASSIGNMENT_KIND, RUN_KIND_TAG
 
 CLUSTER_EXECUTION_JOB_NAME = "cluster_execution"
 ASSIGNMENT_JOB_NAME = "assign_new_documents"
@@ -40,9 +42,11 @@ assignment_job = define_asset_job(
 )
 
 
-def is_execution_run(job_name: str, asset_selection: frozenset[AssetKey] | None) -> bool:
-    """Whether a run of a configuration's partition executes it (writes an ExecutionResult): any run
-    whose selection holds ``execution_result``, not one that only assigns new documents."""
-    if job_name == ASSIGNMENT_JOB_NAME:
+def is_execution_run(run: DagsterRun) -> bool:
+    """Whether a run of a configuration's partition executes it (writes an ExecutionResult), rather
+    than only assigning new documents: by its job, its kind tag (set by the change sensor and by the
+    assignment asset itself) or its asset selection (``execution_result`` in it; runs of an implicit
+    asset job may have none)."""
+    if run.job_name == ASSIGNMENT_JOB_NAME or run.tags.get(RUN_KIND_TAG) == ASSIGNMENT_KIND:
         return False
-    return asset_selection is None or AssetKey("execution_result") in asset_selection
+    return not run.asset_selection or AssetKey("execution_result") in run.asset_selection

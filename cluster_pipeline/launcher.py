@@ -108,7 +108,7 @@ def _refuse_second_execution(instance: DagsterInstance, config: ClusterConfig, o
         for record in instance.get_run_records(
             RunsFilter(tags={PARTITION_TAG: config.partition_key}, statuses=list(IN_FLIGHT))
         )
-        if is_execution_run(record.dagster_run.job_name, record.dagster_run.asset_selection)
+        if is_execution_run(record.dagster_run)
     ]
     own = next((r.storage_id for r in records if r.dagster_run.run_id == own_run_id), None)
     for record in sorted(records, key=lambda r: r.storage_id):

@@ -89,10 +89,23 @@ def partition_runs(
     return [record.dagster_run for record in records if _partition_of(record.dagster_run) is not None]
 
 
+def finished_executions(instance: DagsterInstance, updated_after: float | None) -> list[tuple[DagsterRun, str, str]]:
+    """Execution runs that ended, successfully or not, updated after ``updated_after`` (a timestamp):
+    each with its ``(namespace, cluster_id)``."""
+    after = datetime.fromtimestamp(updated_after).astimezone() if updated_after is not None else None
+    statuses = [DagsterRunStatus.SUCCESS, *ENDED_WITHOUT_SUCCESS]
+    found = []
+    for record in instance.get_run_records(RunsFilter(statuses=statuses, updated_after=after)):
+        partition = _partition_of(record.dagster_run)
+        if partition is not None:
+            found.append((record.dagster_run, *partition))
+    return found
+
+
 def _partition_of(run: DagsterRun) -> tuple[str, str] | None:
     """``(namespace, cluster_id)`` of an execution run of a configuration; None for any other run (an
     assignment of new documents is not an execution: it has no ExecutionResult)."""
-    if not is_execution_run(run.job_name, run.asset_selection):
+    if not is_execution_run(run):
         return None
     try:
         return split_partition_key(run.tags.get(PARTITION_TAG, ""))

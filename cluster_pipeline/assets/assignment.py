@@ -18,7 +18,7 @@ from cluster_pipeline.core.verdict import percent
 from cluster_pipeline.jobs import ASSIGNMENT_ASSET
 from cluster_pipeline.partitions import cluster_configs_partitions
 from cluster_pipeline.resources.lake import LakeResource
-from cluster_pipeline.settings import VERSION_TAG
+from cluster_pipeline.settings import ASSIGNMENT_KIND, RUN_KIND_TAG, VERSION_TAG
 
 
 @asset(
@@ -32,6 +32,8 @@ from cluster_pipeline.settings import VERSION_TAG
     "from its cluster than 95 % of the cluster's members.",
 )
 def new_document_assignments(context: AssetExecutionContext, lake: LakeResource) -> MaterializeResult:
+    if context.dagster_run.tags.get(RUN_KIND_TAG) != ASSIGNMENT_KIND:  # launched from the UI: not an execution
+        context.instance.add_run_tags(context.run_id, {RUN_KIND_TAG: ASSIGNMENT_KIND})
     store = lake.get_lake()
     config = configuration_of(context, store)
     try:

@@ -559,6 +559,21 @@ class CollectionStore:
         ids = pa.chunked_array(table.column("document_id").chunks, pa.string())
         return ids, np.ascontiguousarray(vectors.reshape(-1, dim), dtype=np.float32)
 
+    def documents_table(self, snapshot: CollectionSnapshot, *, embeddings: bool = False) -> pa.Table:
+        """Every live document as one Arrow table: ``document_id``, metadata and (if asked) embedding
+        columns; parts written before a metadata column existed have nulls in it."""
+        schema = self.schema(snapshot.namespace, snapshot.collection)
+        wanted = ["document_id", *schema.metadata_columns, *(snapshot.features if embeddings else [])]
+        tables = []
+        for part in snapshot.parts:
+            names = pq.ParquetFile(self.storage.parquet_source(part.key)).schema_arrow.names
+            tables.append(self._live_part(snapshot, part, [c for c in wanted if c in names]))
+        if not tables:
+            return pa.table({"document_id": pa.array([], pa.string())})
+        return pa.concat_tables(tables, promote_options="default").select(
+            [c for c in wanted if c in {n for t in tables for n in t.column_names}]
+        )
+
     def load_document_ids(self, snapshot: CollectionSnapshot) -> pa.ChunkedArray:
         """``document_id`` as an Arrow string column in matrix order (compact: no Python object per row)."""
         chunks = [self._live_part(snapshot, part, ["document_id"]).column(0) for part in snapshot.parts]

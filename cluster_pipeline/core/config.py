@@ -18,6 +18,7 @@ import logging
 import math
 from datetime import UTC, datetime
 from typing import Any, Literal
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
@@ -328,6 +329,15 @@ class ClusterConfig(BaseModel):
     )
     labeling: LabelingOptions = Field(default_factory=LabelingOptions)
     triggers: Triggers = Field(default_factory=Triggers)
+    webhooks: list[str] = Field(
+        default_factory=list,
+        description="http(s) URLs that receive a signed JSON POST when an execution completes or fails "
+        "(core.webhooks); the signing secret comes from the environment, never from here.",
+    )
+    time_column: str | None = Field(
+        None,
+        description="Timestamp column for topics over time; default: the collection's first timestamp or date column.",
+    )
     checks: QualityChecks = Field(default_factory=QualityChecks)
     description: str | None = None
     created_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
@@ -351,6 +361,15 @@ class ClusterConfig(BaseModel):
     @classmethod
     def _feature(cls, value: str) -> str:
         return check_feature(value)
+
+    @field_validator("webhooks")
+    @classmethod
+    def _webhooks(cls, urls: list[str]) -> list[str]:
+        for url in urls:
+            parts = urlsplit(url)
+            if parts.scheme not in ("http", "https") or not parts.hostname:
+                raise ValueError(f"webhook {url!r} is not an http(s) URL with a host, e.g. 'https://example.com/hook'")
+        return urls
 
     @model_validator(mode="before")
     @classmethod

@@ -37,7 +37,7 @@ ENRICHMENT_SCHEMA = pa.schema(
         pa.field("document_id", pa.string(), nullable=False),
         pa.field("cluster_id", pa.string()),  # null for noise
         pa.field("cluster_index", pa.int32(), nullable=False),  # -1 for noise
-        pa.field("label", pa.string()),
+        pa.field("cluster_label", pa.string()),
         pa.field("distance", pa.float32()),
         pa.field("membership_strength", pa.float32()),
         pa.field("is_noise", pa.bool_(), nullable=False),
@@ -144,7 +144,7 @@ def _with_provenance(assignments: pa.Table, labels: pa.Array, source: str, run_i
             "document_id": assignments.column("document_id"),
             "cluster_id": assignments.column("cluster_id"),
             "cluster_index": index,
-            "label": pc.take(labels, clustered) if len(labels) else pa.nulls(n, pa.string()),
+            "cluster_label": pc.take(labels, clustered) if len(labels) else pa.nulls(n, pa.string()),
             "distance": assignments.column("distance"),
             "membership_strength": assignments.column("membership_strength"),
             "is_noise": assignments.column("is_noise"),

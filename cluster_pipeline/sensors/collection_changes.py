@@ -38,7 +38,14 @@ from cluster_pipeline.core.triggers import FitProgress, Refresh, TriggerState, d
 from cluster_pipeline.jobs import ASSIGNMENT_JOB_NAME, CLUSTER_EXECUTION_JOB_NAME, assignment_job, cluster_execution_job
 from cluster_pipeline.partitions import CLUSTER_CONFIGS_PARTITIONS_NAME
 from cluster_pipeline.resources.lake import LakeResource
-from cluster_pipeline.settings import SENSOR_INTERVAL_SECONDS, TRIGGER_REASON_TAG, TRIGGER_TAG, VERSION_TAG
+from cluster_pipeline.settings import (
+    ASSIGNMENT_KIND,
+    RUN_KIND_TAG,
+    SENSOR_INTERVAL_SECONDS,
+    TRIGGER_REASON_TAG,
+    TRIGGER_TAG,
+    VERSION_TAG,
+)
 from cluster_pipeline.status import IN_FLIGHT, partition_runs
 
 
@@ -115,7 +122,7 @@ def _request(config: ClusterConfig, snapshot: CollectionSnapshot, refresh: Refre
             run_key=f"{config.partition_key}@{snapshot.version}:assign",
             job_name=ASSIGNMENT_JOB_NAME,
             partition_key=config.partition_key,
-            tags=tags,
+            tags={**tags, RUN_KIND_TAG: ASSIGNMENT_KIND},
         )
     return RunRequest(
         run_key=f"{config.partition_key}@{snapshot.version}",
