@@ -19,9 +19,9 @@ from cluster_pipeline.cli import main
 from cluster_pipeline.core.enrichment import read_enrichment
 from cluster_pipeline.core.incremental import assignment_parts
 from cluster_pipeline.core.results import ResultStore
+from cluster_pipeline.core.webhooks import DELIVERY_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, verify
 from cluster_pipeline.jobs import ASSIGNMENT_ASSET, ASSIGNMENT_JOB_NAME, CLUSTER_EXECUTION_JOB_NAME
 from cluster_pipeline.launcher import register_partition
-from cluster_pipeline.core.webhooks import DELIVERY_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, verify
 from cluster_pipeline.resources import LakeResource, LLMResource, WebhookResource
 from cluster_pipeline.sensors.collection_changes import collection_change_sensor
 from cluster_pipeline.sensors.webhooks import webhook_sensor

@@ -155,6 +155,7 @@ def _materializations(execution: Execution, scope: RunScope) -> list[Materialize
     labels: dict[str, object] = {
         "run_id": run_id,
         "labels": MetadataValue.json({c.cluster_id: c.label for c in result.centroids or []}),
+        **_topics_metadata(result, execution.images),
     }
     if execution.labeling.usage is not None:
         labels.update(llm_labels_metadata(execution.labeling))
@@ -218,6 +219,24 @@ def _materializations(execution: Execution, scope: RunScope) -> list[Materialize
             check_results=_check_results(result, scope.config.checks),
         ),
     ]
+
+
+def _picture(images: dict[str, bytes], name: str, title: str) -> dict[str, object]:
+    if name not in images:
+        return {}
+    return {name: MetadataValue.md(f"![{title}](data:image/png;base64,{base64.b64encode(images[name]).decode()})")}
+
+
+def _topics_metadata(result: ExecutionResult, images: dict[str, bytes]) -> dict[str, object]:
+    """The topic tree (and its dendrogram) and the topics over time (and their chart)."""
+    metadata: dict[str, object] = {}
+    if result.hierarchy:
+        metadata["hierarchy_tree"] = MetadataValue.json(result.hierarchy)
+        metadata.update(_picture(images, "hierarchy", "topic hierarchy"))
+    if result.topics_over_time:
+        metadata["topics_over_time"] = MetadataValue.json(result.topics_over_time)
+        metadata.update(_picture(images, "over_time", "topics over time"))
+    return metadata
 
 
 def _enrichment_metadata(execution: Execution, scope: RunScope) -> dict[str, object]:

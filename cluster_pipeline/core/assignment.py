@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import io
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -73,7 +74,7 @@ class AssignmentModel:
         return int(len(self.centroids))
 
     def to_bytes(self) -> bytes:
-        arrays: dict[str, np.ndarray] = {
+        arrays: dict[str, Any] = {  # Any: numpy types savez_compressed's **kwds as its allow_pickle
             "version": np.array(MODEL_VERSION),
             "run_id": np.array(self.run_id),
             "method": np.array(self.method),

@@ -574,6 +574,14 @@ class CollectionStore:
             [c for c in wanted if c in {n for t in tables for n in t.column_names}]
         )
 
+    def metadata_schema(self, snapshot: CollectionSnapshot) -> pa.Schema:
+        """The metadata columns (no ``document_id``, no embeddings) of the snapshot's parts with their
+        Arrow types, read from the Parquet footers only."""
+        names = set(self.schema(snapshot.namespace, snapshot.collection).metadata_columns)
+        schemas = [pq.read_schema(self.storage.parquet_source(part.key)) for part in snapshot.parts]
+        fields = pa.unify_schemas(schemas) if schemas else pa.schema([])
+        return pa.schema([f for f in fields if f.name in names])
+
     def load_document_ids(self, snapshot: CollectionSnapshot) -> pa.ChunkedArray:
         """``document_id`` as an Arrow string column in matrix order (compact: no Python object per row)."""
         chunks = [self._live_part(snapshot, part, ["document_id"]).column(0) for part in snapshot.parts]

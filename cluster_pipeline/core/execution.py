@@ -47,6 +47,7 @@ from cluster_pipeline.core.results import (
     utc_now,
 )
 from cluster_pipeline.core.streaming import fit_streaming, needs_streaming
+from cluster_pipeline.core.topic_structure import TopicStructure, topic_structure
 from cluster_pipeline.core.verdict import coverage, quality_note
 
 
@@ -396,9 +397,11 @@ def _run(
         document_ids = documents["document_id"]
         with timer.stage("drift"):
             drift = drift_against_previous(results, base, document_ids, fitted, space)
-        result, uri, images = _publish(
-            results, completed_result(base, fitted, metrics, outcome), document_ids, fitted, space, timer, config, drift
-        )
+        completed = completed_result(base, fitted, metrics, outcome)
+        with timer.stage("topics"):
+            names = [c.label for c in completed.centroids or []]
+            topics = topic_structure(collections, snapshot, config, fitted, names, documents, fitted.labels)
+        result, uri, images = _publish(results, completed, document_ids, fitted, space, timer, config, drift, topics)
     dimensions = snapshot.features[config.feature]
     return Execution(result, uri, images, snapshot, fitted, metrics, outcome, dimensions, streamed=False)
 
@@ -417,6 +420,7 @@ def _publish(
     timer: StageTimer,
     config: ClusterConfig,
     drift: dict[str, Any] | None,
+    topics: TopicStructure,
     sample_rows: np.ndarray | None = None,
 ) -> tuple[ExecutionResult, str, dict[str, bytes]]:
     """Pictures, then the files beside the result, then the ExecutionResult itself: the commit point.
@@ -425,6 +429,7 @@ def _publish(
     (the picture then draws that sample).
     """
     from cluster_pipeline.core.plots import auto_k_png, projection_png, sizes_png
+    from cluster_pipeline.core.topic_plots import topic_pictures
 
     with timer.stage("pictures"):
         names = [c.label for c in result.centroids or []]
@@ -435,6 +440,7 @@ def _publish(
         images["sizes"] = sizes_png(list(fitted.cluster_sizes), names, fitted.num_noise)
         if fitted.auto_k is not None:
             images["auto_k"] = auto_k_png(fitted.auto_k)
+        images.update(topic_pictures(result, topics))
     with timer.stage("write"):
         artifacts = {}
         for name, png in images.items():
@@ -446,7 +452,21 @@ def _publish(
         if not results.storage.exists(model_key):
             results.storage.write_new(model_key, model_from_fit(result.run_id, fitted).to_bytes())
         results.write_assignments(result, assignments_table(document_ids, fitted))
-    result = result.with_updates(drift=drift, artifacts=artifacts, timings=dict(timer.timings))
+        over_time = None
+        if topics.over_time is not None:
+            table_key = results.lake.execution_key(
+                result.namespace, result.cluster_id, result.run_id, "over_time.parquet"
+            )
+            if not results.storage.exists(table_key):
+                results.storage.write_parquet_new(table_key, topics.over_time.table)
+            over_time = {**topics.over_time.summary, "table": results.storage.uri(table_key)}
+    result = result.with_updates(
+        drift=drift,
+        artifacts=artifacts,
+        timings=dict(timer.timings),
+        hierarchy=topics.hierarchy,
+        topics_over_time=over_time,
+    )
     return result, results.write(result), images
 
 
@@ -469,15 +489,28 @@ def _execute_streaming(
         documents = collections.take_documents(snapshot, streamed.sample_rows)
         sample_view = sample_clustering(fitted, streamed.sample_rows)
         outcome = (labeler or OfflineLabeler()).label(documents, sample_view, streamed.sample_space, config)
+    completed = completed_result(base, fitted, streamed.metrics, outcome)
+    with timer.stage("topics"):
+        topics = topic_structure(
+            collections,
+            snapshot,
+            config,
+            fitted,
+            [c.label for c in completed.centroids or []],
+            documents,
+            sample_view.labels,
+            times=lambda column: collections.load_documents(snapshot, columns=[column])[column],
+        )
     result, uri, images = _publish(
         results,
-        completed_result(base, fitted, streamed.metrics, outcome),
+        completed,
         collections.load_document_ids(snapshot),
         fitted,
         streamed.sample_space,
         timer,
         config,
         None,
+        topics,
         sample_rows=streamed.sample_rows,
     )
     dimensions = snapshot.features[config.feature]

@@ -7,8 +7,11 @@ import base64
 import html
 from collections.abc import Mapping
 
+from cluster_pipeline.core.hierarchy import coarse_topics
 from cluster_pipeline.core.results import METRICS_UNAVAILABLE, ExecutionResult, format_timestamp
 from cluster_pipeline.core.verdict import percent
+
+SUMMARY_TOPICS = 3  # the summary names the tree's three coarsest topics
 
 
 def _duration(result: ExecutionResult) -> str:
@@ -107,6 +110,20 @@ def summary_rows(result: ExecutionResult) -> list[tuple[str, str]]:
             (
                 "vs previous",
                 f"ARI {result.drift.get('adjusted_rand_index')} against {result.drift.get('previous_run_id')}",
+            )
+        )
+    if result.trigger:
+        rows.append(("trigger", result.trigger + (f": {result.trigger_reason}" if result.trigger_reason else "")))
+    if result.hierarchy:
+        coarse = coarse_topics(result, SUMMARY_TOPICS)
+        rows.append(("hierarchy", "; ".join(f"{t.label} ({', '.join(t.clusters)})" for t in coarse)))
+    if result.topics_over_time:
+        record = result.topics_over_time
+        rows.append(
+            (
+                "topics over time",
+                f"by {record['granularity']} of {record['column']}, {record['buckets']} buckets from "
+                f"{record['start'][:10]} to {record['end'][:10]}",
             )
         )
     if result.error_message:
