@@ -83,6 +83,6 @@ def test_report_command_writes_a_self_contained_page(lake, collections, instance
     output = tmp_path / "report.html"
     assert main(["executions", "report", result.run_id, "--output", str(output)]) == 0
     page = output.read_text()
-    assert page.count('src="data:image/png;base64,') == 2 and result.run_id in page
+    assert page.count('src="data:image/png;base64,') == 3 and result.run_id in page  # projection, sizes, hierarchy
     assert all(c.label in page for c in result.centroids)
     assert "http://" not in page and "https://" not in page  # nothing to fetch: readable offline
