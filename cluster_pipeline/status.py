@@ -30,13 +30,14 @@ from dagster._core.storage.dagster_run import DagsterRun
 
 from cluster_pipeline.core.collections import CollectionSnapshot
 from cluster_pipeline.core.config import ClusterConfig, ConfigStore, split_partition_key
-from cluster_pipeline.core.errors import AlreadyExistsError, ClusterPipelineError, ConfigurationError, NotFoundError
+from cluster_pipeline.core.errors import AlreadyExistsError, ClusterPipelineError, NotFoundError
 from cluster_pipeline.core.execution import INTERRUPTED_MESSAGE, base_result, failed_result
 from cluster_pipeline.core.ids import check_run_id, run_id_from_dagster_run
 from cluster_pipeline.core.lake import Lake
 from cluster_pipeline.core.processes import Liveness, WorkerIdentity, signal_worker
 from cluster_pipeline.core.results import ExecutionResult, ResultStore
 from cluster_pipeline.jobs import is_execution_run
+from cluster_pipeline.partitions import TAG_PREFIX
 from cluster_pipeline.settings import (
     MANUAL_TRIGGER,
     PARTITION_TAG,
@@ -89,26 +90,43 @@ def partition_runs(
     return [record.dagster_run for record in records if _partition_of(record.dagster_run) is not None]
 
 
-def finished_executions(instance: DagsterInstance, updated_after: float | None) -> list[tuple[DagsterRun, str, str]]:
+def finished_executions(
+    instance: DagsterInstance, lake: Lake, updated_after: float | None
+) -> list[tuple[DagsterRun, str, str]]:
     """Execution runs that ended, successfully or not, updated after ``updated_after`` (a timestamp):
-    each with its ``(namespace, cluster_id)``."""
+    each with its ``(namespace, cluster_id)`` — the configuration's, or for one deleted since, the
+    run's ``cluster_pipeline/cluster_id`` tag (runs naming neither are left out)."""
     after = datetime.fromtimestamp(updated_after).astimezone() if updated_after is not None else None
     statuses = [DagsterRunStatus.SUCCESS, *ENDED_WITHOUT_SUCCESS]
     found = []
     for record in instance.get_run_records(RunsFilter(statuses=statuses, updated_after=after)):
-        partition = _partition_of(record.dagster_run)
-        if partition is not None:
-            found.append((record.dagster_run, *partition))
+        run = record.dagster_run
+        partition = _partition_of(run)
+        if partition is None:
+            continue
+        config = _config_of(lake, run)
+        cluster_id = config.cluster_id if config else run.tags.get(TAG_PREFIX + "cluster_id")
+        if cluster_id:
+            found.append((run, partition[0], cluster_id))
     return found
 
 
 def _partition_of(run: DagsterRun) -> tuple[str, str] | None:
-    """``(namespace, cluster_id)`` of an execution run of a configuration; None for any other run (an
-    assignment of new documents is not an execution: it has no ExecutionResult)."""
+    """``(namespace, name or clust_… id)`` of an execution run of a configuration's partition; None for
+    any other run (an assignment of new documents is not an execution: it has no ExecutionResult)."""
     if not is_execution_run(run):
         return None
     try:
         return split_partition_key(run.tags.get(PARTITION_TAG, ""))
+    except ClusterPipelineError:
+        return None
+
+
+def _config_of(lake: Lake, run: DagsterRun) -> ClusterConfig | None:
+    """The configuration a run executes; None for other runs and for keys naming none (added by
+    hand, or of a deleted or unreadable configuration): nothing to attach a result to."""
+    try:
+        return ConfigStore(lake).for_partition(run.tags.get(PARTITION_TAG, ""))
     except ClusterPipelineError:
         return None
 
@@ -178,8 +196,7 @@ def in_flight_execution(instance: DagsterInstance, lake: Lake, namespace: str, r
         return None
     if run.status not in IN_FLIGHT:
         return None
-    _, cluster_id = split_partition_key(run.tags[PARTITION_TAG])
-    config = ConfigStore(lake).get(namespace, cluster_id)
+    config = ConfigStore(lake).for_partition(run.tags[PARTITION_TAG])
     return _base_for(instance, run, config).with_updates(status=_status_of(run))
 
 
@@ -269,17 +286,12 @@ def failure_message(instance: DagsterInstance, run: DagsterRun) -> str:
 
 def record_failed_run(instance: DagsterInstance, lake: Lake, run: DagsterRun, message: str) -> ExecutionResult | None:
     """Write the ``failed`` ExecutionResult of a run that has none; None if it has one already."""
-    partition = _partition_of(run)
-    if partition is None:
+    config = _config_of(lake, run)
+    if config is None:
         return None
-    namespace, cluster_id = partition
     results = ResultStore(lake)
-    if results.exists(namespace, cluster_id, run_id_from_dagster_run(run.run_id)):
+    if results.exists(config.namespace, config.cluster_id, run_id_from_dagster_run(run.run_id)):
         return None
-    try:
-        config = ConfigStore(lake).get(namespace, cluster_id)
-    except (NotFoundError, ConfigurationError):
-        return None  # deleted or unreadable configuration: nothing to attach a result to
     result = failed_result(_base_for(instance, run, config), message)
     try:
         results.write(result)
@@ -313,8 +325,10 @@ def reconcile_runs(
         RunsFilter(tags=tags, statuses=list(ENDED_WITHOUT_SUCCESS), updated_after=updated_after)
     ):
         run = record.dagster_run
-        partition = _partition_of(run)
-        if partition is None or ResultStore(lake).exists(*partition, run_id_from_dagster_run(run.run_id)):
+        config = _config_of(lake, run)
+        if config is None or ResultStore(lake).exists(
+            config.namespace, config.cluster_id, run_id_from_dagster_run(run.run_id)
+        ):
             continue
         result = record_failed_run(instance, lake, run, failure_message(instance, run))
         if result is not None:
@@ -333,8 +347,7 @@ def cancel_execution(instance: DagsterInstance, lake: Lake, namespace: str, run_
     launched, else by SIGTERM to the worker — only if that exact process still runs.
     """
     run = find_run(instance, namespace, run_id)
-    partition = _partition_of(run)
-    assert partition is not None  # find_run returns runs of configurations only
+    config = ConfigStore(lake).for_partition(run.tags[PARTITION_TAG])
     reconcile_runs(instance, lake, run.tags[PARTITION_TAG])
     run = instance.get_run_by_id(run.run_id) or run
     if run.status not in IN_FLIGHT:
@@ -353,7 +366,7 @@ def cancel_execution(instance: DagsterInstance, lake: Lake, namespace: str, run_
             latest = instance.get_run_by_id(run.run_id)
             if latest is not None and not latest.is_finished:
                 instance.report_run_canceled(latest, message=CANCELLED_MESSAGE)
-    return ResultStore(lake).get(namespace, run_id, partition[1])
+    return ResultStore(lake).get(namespace, run_id, config.cluster_id)
 
 
 def _ended_within(instance: DagsterInstance, run: DagsterRun, seconds: float = CANCEL_GRACE_SECONDS) -> bool:

@@ -99,7 +99,7 @@ def test_kmeans_auto_chooses_a_topic_count(kmeans_auto):
     assert record["parameter"] == "n_clusters" and (record["k_min"], record["k_max"]) == (2, 12)
     assert list(record["scores"]) == [str(k) for k in range(2, 13)]
     assert max(record["scores"], key=record["scores"].get) == str(record["chosen"])
-    assert set(result.artifacts) == {"projection", "sizes", "auto_k", "hierarchy"}
+    assert set(result.artifacts) == {"projection", "sizes", "auto_k", "map", "hierarchy"}
 
 
 def test_the_tree_of_eight_clusters_cut_into_four_finds_the_topics(ag_lake):

@@ -394,14 +394,13 @@ def _run(
         with timer.stage("labels"):
             documents = collections.load_documents(snapshot)
             outcome = (labeler or OfflineLabeler()).label(documents, fitted, space, config)
-        document_ids = documents["document_id"]
         with timer.stage("drift"):
-            drift = drift_against_previous(results, base, document_ids, fitted, space)
+            drift = drift_against_previous(results, base, documents["document_id"], fitted, space)
         completed = completed_result(base, fitted, metrics, outcome)
         with timer.stage("topics"):
             names = [c.label for c in completed.centroids or []]
             topics = topic_structure(collections, snapshot, config, fitted, names, documents, fitted.labels)
-        result, uri, images = _publish(results, completed, document_ids, fitted, space, timer, config, drift, topics)
+        result, uri, images = _publish(results, completed, documents, fitted, space, timer, config, drift, topics)
     dimensions = snapshot.features[config.feature]
     return Execution(result, uri, images, snapshot, fitted, metrics, outcome, dimensions, streamed=False)
 
@@ -414,7 +413,7 @@ def execute(lake: Lake, config: ClusterConfig, run_id: str, **options: Any) -> E
 def _publish(
     results: ResultStore,
     result: ExecutionResult,
-    document_ids: pd.Series | pa.ChunkedArray,
+    documents: pd.DataFrame,
     fitted: FittedClustering,
     space: np.ndarray,
     timer: StageTimer,
@@ -422,38 +421,52 @@ def _publish(
     drift: dict[str, Any] | None,
     topics: TopicStructure,
     sample_rows: np.ndarray | None = None,
+    document_ids: pd.Series | pa.ChunkedArray | None = None,
 ) -> tuple[ExecutionResult, str, dict[str, bytes]]:
-    """Pictures, then the files beside the result, then the ExecutionResult itself: the commit point.
+    """Pictures and the map's points, then the files beside the result, then the ExecutionResult
+    itself: the commit point.
 
     ``space`` is the whole prepared matrix, or for a streamed execution only the rows ``sample_rows``
-    (the picture then draws that sample).
+    (the pictures then draw that sample); ``documents`` are the rows of ``space``, ``document_ids``
+    every document's id when that is more (streamed).
     """
-    from cluster_pipeline.core.plots import auto_k_png, projection_png, sizes_png
+    from cluster_pipeline.core.cluster_map import map_table
+    from cluster_pipeline.core.plots import auto_k_png, project, projection_png, sizes_png
     from cluster_pipeline.core.topic_plots import topic_pictures
 
     with timer.stage("pictures"):
         names = [c.label for c in result.centroids or []]
+        sizes = list(fitted.cluster_sizes)
         plotted = fitted.labels if sample_rows is None else fitted.labels[sample_rows]
-        images = {}
+        images, points = {}, None
         if fitted.num_clusters:
-            images["projection"] = projection_png(space, plotted, names, method=config.plot_projection)
-        images["sizes"] = sizes_png(list(fitted.cluster_sizes), names, fitted.num_noise)
+            projection = project(space, plotted, method=config.plot_projection)
+            images["projection"] = projection_png(projection, names, sizes, fitted.num_noise)
+            points = map_table(projection, documents, config.labeling.text_fields)
+        images["sizes"] = sizes_png(sizes, names, fitted.num_noise)
         if fitted.auto_k is not None:
             images["auto_k"] = auto_k_png(fitted.auto_k)
         images.update(topic_pictures(result, topics))
     with timer.stage("write"):
         artifacts = {}
-        for name, png in images.items():
-            key = results.lake.execution_key(result.namespace, result.cluster_id, result.run_id, f"{name}.png")
+        files: dict[str, bytes | pa.Table] = {f"{name}.png": png for name, png in images.items()}
+        if points is not None:
+            files["map.parquet"] = points
+        for suffix, content in files.items():
+            key = results.lake.execution_key(result.namespace, result.cluster_id, result.run_id, suffix)
             if not results.storage.exists(key):
-                results.storage.write_new(key, png)
-            artifacts[name] = results.storage.uri(key)
+                if isinstance(content, pa.Table):
+                    results.storage.write_parquet_new(key, content)
+                else:
+                    results.storage.write_new(key, content)
+            artifacts[suffix.split(".")[0]] = results.storage.uri(key)
+        ids = documents["document_id"] if document_ids is None else document_ids
+        results.write_assignments(result, assignments_table(ids, fitted))
         model_key = results.lake.execution_key(result.namespace, result.cluster_id, result.run_id, "model.npz")
         if not results.storage.exists(model_key):
             results.storage.write_new(model_key, model_from_fit(result.run_id, fitted).to_bytes())
-        results.write_assignments(result, assignments_table(document_ids, fitted))
         over_time = None
-        if topics.over_time is not None:
+        if topics.over_time is not None:  # a table, not a picture: beside the result, not in artifacts
             table_key = results.lake.execution_key(
                 result.namespace, result.cluster_id, result.run_id, "over_time.parquet"
             )
@@ -504,7 +517,7 @@ def _execute_streaming(
     result, uri, images = _publish(
         results,
         completed,
-        collections.load_document_ids(snapshot),
+        documents,
         fitted,
         streamed.sample_space,
         timer,
@@ -512,6 +525,7 @@ def _execute_streaming(
         None,
         topics,
         sample_rows=streamed.sample_rows,
+        document_ids=collections.load_document_ids(snapshot),
     )
     dimensions = snapshot.features[config.feature]
     return Execution(result, uri, images, snapshot, fitted, streamed.metrics, outcome, dimensions, streamed=True)

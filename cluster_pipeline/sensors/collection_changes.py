@@ -36,7 +36,7 @@ from cluster_pipeline.core.incremental import baseline
 from cluster_pipeline.core.lake import Lake
 from cluster_pipeline.core.triggers import FitProgress, Refresh, TriggerState, decide_refresh, state_after
 from cluster_pipeline.jobs import ASSIGNMENT_JOB_NAME, CLUSTER_EXECUTION_JOB_NAME, assignment_job, cluster_execution_job
-from cluster_pipeline.partitions import CLUSTER_CONFIGS_PARTITIONS_NAME
+from cluster_pipeline.partitions import CLUSTER_CONFIGS_PARTITIONS_NAME, configuration_tags
 from cluster_pipeline.resources.lake import LakeResource
 from cluster_pipeline.settings import (
     ASSIGNMENT_KIND,
@@ -80,10 +80,10 @@ def collection_change_sensor(context: SensorEvaluationContext, lake: LakeResourc
         try:
             refresh = _decide(context, store_lake, config, snapshot, previous, now)
         except ClusterPipelineError as error:  # one configuration's problem never stops the others
-            notes.append(f"{config.cluster_id}: {error}")
+            notes.append(f"{config.display_name}: {error}")
             continue
         if refresh.action == "none":
-            notes.append(f"{config.cluster_id}: {refresh.reason}")
+            notes.append(f"{config.display_name}: {refresh.reason}")
             continue
         if not context.instance.has_dynamic_partition(CLUSTER_CONFIGS_PARTITIONS_NAME, config.partition_key):
             new_partitions.append(config.partition_key)
@@ -116,7 +116,12 @@ def _decide(
 
 def _request(config: ClusterConfig, snapshot: CollectionSnapshot, refresh: Refresh) -> RunRequest:
     """One execution per (configuration, version) and one assignment per (configuration, version)."""
-    tags = {VERSION_TAG: snapshot.version, TRIGGER_TAG: refresh.trigger, TRIGGER_REASON_TAG: refresh.reason}
+    tags = {
+        VERSION_TAG: snapshot.version,
+        TRIGGER_TAG: refresh.trigger,
+        TRIGGER_REASON_TAG: refresh.reason,
+        **configuration_tags(config),
+    }
     if refresh.action == "assign":
         return RunRequest(
             run_key=f"{config.partition_key}@{snapshot.version}:assign",

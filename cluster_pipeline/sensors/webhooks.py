@@ -40,9 +40,9 @@ def webhook_sensor(context: SensorEvaluationContext, lake: LakeResource, webhook
     state = json.loads(context.cursor) if context.cursor else {}
     since = state.get("evaluated_at", now - webhooks.lookback_seconds) - OVERLAP_SECONDS
     pending: dict[str, list] = state.get("pending", {})
-    for run, namespace, cluster_id in finished_executions(context.instance, since):
-        pending.setdefault(run_id_from_dagster_run(run.run_id), [namespace, cluster_id, now])
     store = lake.get_lake()
+    for run, namespace, cluster_id in finished_executions(context.instance, store, since):
+        pending.setdefault(run_id_from_dagster_run(run.run_id), [namespace, cluster_id, now])
     if not pending:
         context.update_cursor(json.dumps({"evaluated_at": now, "pending": {}}))
         return SkipReason("No finished execution to announce.")
