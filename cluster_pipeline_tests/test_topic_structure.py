@@ -33,7 +33,9 @@ def test_hierarchy_and_topics_over_time_are_stored_and_drawn(lake, collections, 
     config = create_config(lake, parameters={"n_clusters": 5})
     with DagsterInstance.ephemeral() as instance:
         outcome, result = materialize_config(lake, config, instance)
-        metadata = instance.get_latest_materialization_event(AssetKey("cluster_labels")).asset_materialization.metadata
+        latest = instance.get_latest_materialization_event
+        labels_metadata = latest(AssetKey("cluster_labels")).asset_materialization.metadata
+        metadata = latest(AssetKey("execution_result")).asset_materialization.metadata
     assert outcome.success and result.status == "completed"
 
     tree = result.hierarchy
@@ -54,8 +56,10 @@ def test_hierarchy_and_topics_over_time_are_stored_and_drawn(lake, collections, 
         with Image.open(result.artifacts[name]) as picture:
             assert picture.size[0] == 1200 and picture.size[1] > 200
 
-    assert "hierarchy_tree" in metadata and metadata["hierarchy"].value.startswith("![topic hierarchy](data:image/png")
-    assert metadata["over_time"].value.startswith("![topics over time](data:image/png")
+    assert labels_metadata["hierarchy_tree"].value == tree
+    assert labels_metadata["topics_over_time"].value == over_time
+    assert metadata["hierarchy"].value.startswith("![hierarchy](data:image/png")  # each picture its own entry
+    assert metadata["over_time"].value.startswith("![over_time](data:image/png")
 
     report = tmp_path / "report.html"
     assert main(["executions", "report", result.run_id, "--output", str(report)]) == 0

@@ -47,10 +47,11 @@ def not_a_configuration_message(partition_key: str, reason: str) -> str:
 
 def configuration_of(context: AssetExecutionContext, lake: Lake) -> ClusterConfig:
     """The configuration of the run's partition (an execution's or an assignment's); a step failure
-    saying why when there is none, the partition then removed and the run canceled."""
+    saying why when there is none, the partition then removed and the run canceled. The run gets the
+    configuration's tags (``partitions.configuration_tags``) if it lacks them (launched from the UI)."""
     key = context.partition_key
     try:
-        return ConfigStore(lake).for_partition(key)
+        config = ConfigStore(lake).for_partition(key)
     except (InvalidIdentifierError, NotFoundError) as error:
         message = not_a_configuration_message(key, str(error))
         context.instance.delete_dynamic_partition(CLUSTER_CONFIGS_PARTITIONS_NAME, key)
@@ -60,6 +61,10 @@ def configuration_of(context: AssetExecutionContext, lake: Lake) -> ClusterConfi
         raise Failure(description=message, allow_retries=False) from None
     except ClusterPipelineError as error:
         raise Failure(description=str(error), allow_retries=False) from None
+    tags = configuration_tags(config)
+    if any(context.dagster_run.tags.get(tag) != value for tag, value in tags.items()):
+        context.instance.add_run_tags(context.run_id, tags)
+    return config
 
 
 @dataclass
@@ -78,9 +83,6 @@ class RunScope:
     def of(cls, context: AssetExecutionContext, lake: Lake) -> RunScope:
         record_worker(context.instance, context.dagster_run)
         config = configuration_of(context, lake)
-        tags = configuration_tags(config)
-        if any(context.dagster_run.tags.get(tag) != value for tag, value in tags.items()):
-            context.instance.add_run_tags(context.run_id, tags)  # runs launched from the UI carry none yet
         record = context.instance.get_run_record_by_id(context.run_id)
         created_at = record.create_timestamp if record else datetime.now(UTC)
         started_at = (record.start_time if record else None) or created_at.timestamp()
