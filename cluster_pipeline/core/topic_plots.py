@@ -10,7 +10,7 @@ import pandas as pd
 from PIL import Image, ImageDraw
 
 from cluster_pipeline.core.over_time import shares_by_cluster
-from cluster_pipeline.core.plots import MARGIN, NOISE_COLOUR, TITLE_HEIGHT, WHITE, _font, _png, _title, colour
+from cluster_pipeline.core.plots import MARGIN, NOISE_COLOUR, TITLE_HEIGHT, WHITE, _fit, _font, _png, _title, colour
 from cluster_pipeline.core.results import ExecutionResult
 from cluster_pipeline.core.topic_structure import TopicStructure
 
@@ -21,15 +21,6 @@ ROW = 24
 MAX_NAMED_NODES = 8  # the highest merges get their label written beside them
 MIN_LABEL_WIDTH = 120  # pixels a merge's label may use even when its parent is closer
 MAX_SERIES = 10  # clusters drawn on their own over time; the rest are one grey band
-
-
-def _clip(draw: ImageDraw.ImageDraw, text: str, font: Any, width: float) -> str:
-    """``text`` cut with an ellipsis to fit ``width`` pixels."""
-    if draw.textlength(text, font=font) <= width:
-        return text
-    while text and draw.textlength(text + "…", font=font) > width:
-        text = text[:-1]
-    return text.rstrip() + "…"
 
 
 def _leaf_order(hierarchy: dict[str, Any]) -> list[str]:
@@ -55,7 +46,7 @@ def dendrogram_png(hierarchy: dict[str, Any], leaf_labels: dict[str, str], sizes
     image = Image.new("RGB", (WIDTH, height), WHITE)
     draw = ImageDraw.Draw(image)
     names = {
-        leaf: _clip(draw, f"{leaf} {leaf_labels.get(leaf, '')} ({sizes.get(leaf, 0):,})", font, 380) for leaf in order
+        leaf: _fit(draw, f"{leaf} {leaf_labels.get(leaf, '')} ({sizes.get(leaf, 0):,})", font, 380) for leaf in order
     }
     left = MARGIN + int(max(draw.textlength(n, font=font) for n in names.values())) + 12
     right = WIDTH - MARGIN - 260
@@ -84,7 +75,7 @@ def dendrogram_png(hierarchy: dict[str, Any], leaf_labels: dict[str, str], sizes
     for node in hierarchy["nodes"][-MAX_NAMED_NODES:]:
         at = x[node["id"]]
         room = parent_x.get(node["id"], WIDTH - MARGIN) - at - 10
-        text = _clip(draw, node["label"], small, max(room, MIN_LABEL_WIDTH))
+        text = _fit(draw, node["label"], small, max(room, MIN_LABEL_WIDTH))
         draw.text((at + 6, y[node["id"]] - 3), text, fill=(90, 90, 90), font=small, anchor="ld")
     axis = bottom + 6
     draw.line((left, axis, right, axis), fill=FRAME)
@@ -156,7 +147,7 @@ def over_time_png(
         draw.rectangle((right + 16, ly + 4, right + 30, ly + 18), fill=fill, outline=FRAME)
         draw.text(
             (right + 38, ly + 11),
-            _clip(draw, name, font, WIDTH - MARGIN - right - 40),
+            _fit(draw, name, font, WIDTH - MARGIN - right - 40),
             fill=INK,
             font=font,
             anchor="lm",
