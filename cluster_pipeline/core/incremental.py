@@ -21,7 +21,7 @@ import pyarrow as pa
 from cluster_pipeline.core.assignment import Assigned, AssignmentModel, ModelMissingError, assign, assignment_table
 from cluster_pipeline.core.collections import CollectionSnapshot, CollectionStore
 from cluster_pipeline.core.config import ClusterConfig
-from cluster_pipeline.core.errors import AlreadyExistsError, ExecutionError, NotFoundError
+from cluster_pipeline.core.errors import AlreadyExistsError, ConfigurationError, ExecutionError, NotFoundError
 from cluster_pipeline.core.history import latest_completed
 from cluster_pipeline.core.lake import Lake
 from cluster_pipeline.core.results import ExecutionResult, ResultStore
@@ -121,13 +121,33 @@ class AssignmentRun:
         return self.part.novel if self.part else 0
 
 
+def unassignable(config: ClusterConfig) -> str | None:
+    """Why new documents of ``config`` cannot be assigned without refitting (None when they can):
+    the model holds one feature's centroids, every document, and clusters of vectors."""
+    if config.features is not None and len(config.features) > 1:
+        return "it clusters several features as one space"
+    if config.filters is not None:
+        return "it clusters only the documents its filter keeps"
+    if config.algorithm == "attribute_based":
+        return "its clusters are attribute groups, not regions of the embedding space"
+    return None
+
+
 def assign_new_documents(lake: Lake, config: ClusterConfig, snapshot: CollectionSnapshot) -> AssignmentRun:
     """Assign the documents of ``snapshot`` added since the baseline, write their part, refresh the
     enrichment. Fits nothing; reads only the new parts' embeddings and the execution's small model.
 
-    Raises NotFoundError before the configuration's first completed execution.
+    Raises NotFoundError before the configuration's first completed execution, ConfigurationError
+    for a configuration whose documents cannot be assigned (``unassignable``).
     """
     from cluster_pipeline.core.enrichment import refresh_enrichment
+
+    reason = unassignable(config)
+    if reason is not None:
+        raise ConfigurationError(
+            f"New documents of {config.display_name} cannot be assigned without refitting: {reason}; "
+            "execute it again instead (the change sensor does so for such configurations)."
+        )
 
     started = time.perf_counter()
     # the baseline is looked up in the collection's whole history: a fit newer than ``snapshot`` (a

@@ -32,7 +32,7 @@ from dagster import (
 from cluster_pipeline.core.collections import CollectionSnapshot, CollectionStore
 from cluster_pipeline.core.config import ClusterConfig, ConfigStore
 from cluster_pipeline.core.errors import ClusterPipelineError, NotFoundError
-from cluster_pipeline.core.incremental import baseline
+from cluster_pipeline.core.incremental import baseline, unassignable
 from cluster_pipeline.core.lake import Lake
 from cluster_pipeline.core.triggers import FitProgress, Refresh, TriggerState, decide_refresh, state_after
 from cluster_pipeline.jobs import ASSIGNMENT_JOB_NAME, CLUSTER_EXECUTION_JOB_NAME, assignment_job, cluster_execution_job
@@ -108,7 +108,8 @@ def _decide(
     previous: TriggerState | None,
     now: float,
 ) -> Refresh:
-    base = baseline(lake, config, snapshot) if config.triggers.assign_new_documents else None
+    assigning = config.triggers.assign_new_documents and unassignable(config) is None  # else: execute on change
+    base = baseline(lake, config, snapshot) if assigning else None
     in_flight = bool(partition_runs(context.instance, config.partition_key, IN_FLIGHT)) if base else False
     fit = FitProgress.of(base, snapshot) if base else None
     return decide_refresh(config, snapshot, previous, fit, now, execution_in_flight=in_flight)

@@ -8,9 +8,9 @@ from cluster_pipeline.core.assignment import AssignmentModel, ModelMissingError,
 from cluster_pipeline.core.clustering import fit_clustering
 from cluster_pipeline.core.config import ClusterConfig
 from cluster_pipeline.core.enrichment import read_enrichment, refresh_enrichment, stored_state
-from cluster_pipeline.core.errors import NotFoundError
+from cluster_pipeline.core.errors import ConfigurationError, NotFoundError
 from cluster_pipeline.core.execution import execute
-from cluster_pipeline.core.incremental import assign_new_documents, assignment_parts, read_part
+from cluster_pipeline.core.incremental import assign_new_documents, assignment_parts, read_part, unassignable
 from cluster_pipeline_tests.conftest import blob_documents
 from cluster_pipeline_tests.dagster_helpers import create_config
 
@@ -94,3 +94,16 @@ def test_assigning_needs_an_execution_with_a_model(lake, collections):
     collections.ingest("default", "c", blob_documents(5, id_offset=1000))
     with pytest.raises(ModelMissingError, match="execute .* again"):
         assign_new_documents(lake, config, collections.snapshot("default", "c"))
+
+
+def test_a_filtered_configuration_is_refitted_not_assigned(lake, collections):
+    collections.ingest("default", "c", blob_documents(100))
+    config = create_config(
+        lake, parameters={"n_clusters": 2}, filters={"field": "group", "operator": "in", "value": ["g0", "g1"]}
+    )
+    execute(lake, config, "run_0000000000000001")
+    collections.ingest("default", "c", blob_documents(5, id_offset=1000))
+    assert unassignable(config) == "it clusters only the documents its filter keeps"
+    with pytest.raises(ConfigurationError, match="cannot be assigned without refitting: it clusters only"):
+        assign_new_documents(lake, config, collections.snapshot("default", "c"))
+    assert unassignable(create_config(lake, parameters={"n_clusters": 2})) is None
