@@ -397,7 +397,7 @@ class CollectionStore:
         offset = 0
         for part in snapshot.parts:
             reader = pq.ParquetFile(
-                self.storage.parquet_source(part.key), pre_buffer=False, buffer_size=STREAM_BUFFER_BYTES
+                self.storage.parquet_stream(part.key), pre_buffer=False, buffer_size=STREAM_BUFFER_BYTES
             )
             deleted = self._deleted_ids(snapshot, part)
             columns = [feature] if deleted is None else [feature, "document_id"]
@@ -435,7 +435,7 @@ class CollectionStore:
         wanted = ["document_id"] + [c for c in requested if c in schema.metadata_columns]
         frames = []
         for part in snapshot.parts:
-            reader = pq.ParquetFile(self.storage.parquet_source(part.key))
+            reader = pq.ParquetFile(self.storage.parquet_stream(part.key))
             present = [c for c in wanted if c in reader.schema_arrow.names]
             table = reader.read(columns=present)
             deleted = self._deleted_ids(snapshot, part)
@@ -448,7 +448,7 @@ class CollectionStore:
 
     def _live_part(self, snapshot: CollectionSnapshot, part: PartInfo, columns: Sequence[str]) -> pa.Table:
         """One part's ``columns`` without the documents deleted after it was written."""
-        table = pq.read_table(self.storage.parquet_source(part.key), columns=list(columns))
+        table = pq.read_table(self.storage.parquet_stream(part.key), columns=list(columns))
         deleted = self._deleted_ids(snapshot, part)
         if deleted is not None:
             table = table.filter(pc.invert(pc.is_in(table.column("document_id"), value_set=deleted)))
@@ -465,7 +465,7 @@ class CollectionStore:
         wanted = ["document_id", *schema.metadata_columns]
         frames, start = [], 0
         for part in snapshot.parts:
-            names = pq.ParquetFile(self.storage.parquet_source(part.key)).schema_arrow.names
+            names = pq.ParquetFile(self.storage.parquet_stream(part.key)).schema_arrow.names
             table = self._live_part(snapshot, part, [c for c in wanted if c in names])
             lo, hi = np.searchsorted(rows, [start, start + table.num_rows])
             if hi > lo:
