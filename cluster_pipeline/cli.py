@@ -142,8 +142,8 @@ def cmd_clusters_create(args: argparse.Namespace) -> int:
             f"Feature extractor {config.feature!r} not found in collection {config.collection!r} "
             f"(available: {', '.join(schema.features)}); pass --feature."
         )
-    ConfigStore(lake).create(config)
-    with open_instance() as instance:
+    with open_instance() as instance:  # first: a deployment whose instance is unreachable gets no half-made config
+        ConfigStore(lake).create(config)
         register_partition(instance, config)
     _print(
         config.model_dump(mode="json"),
@@ -358,9 +358,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def _lake(args: argparse.Namespace) -> Any:
-    from cluster_pipeline.core.lake import Lake
+    from cluster_pipeline.deployment import environment_lake
 
-    return Lake.local(args.root) if args.root else Lake.local()
+    return environment_lake(args.root)
 
 
 def build_parser() -> argparse.ArgumentParser:

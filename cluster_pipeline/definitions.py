@@ -1,8 +1,8 @@
 """The single Definitions object of the code location.
 
-Environments are resource choices, picked by ``DAGSTER_DEPLOYMENT``: ``local`` (default) keeps the
-lake on disk; ``s3`` puts the lake and the IO manager's handles in a bucket through dagster-aws,
-configured by environment variables. The assets never know which.
+Environments are resource choices, picked by ``DAGSTER_DEPLOYMENT`` (``deployment.py``): ``local``
+(default) keeps the lake on disk; ``s3`` puts the lake and the IO manager's handles in a bucket
+through dagster-aws, configured by environment variables. The assets never know which.
 """
 
 from __future__ import annotations
@@ -11,20 +11,14 @@ import os
 from typing import Any
 
 from dagster import Definitions, EnvVar
-from dagster_aws.s3 import S3PickleIOManager, S3Resource
+from dagster_aws.s3 import S3PickleIOManager
 
 from cluster_pipeline.assets import CLUSTERING_ASSETS
+from cluster_pipeline.deployment import BUCKET_ENV, LAKE_PREFIX, current_deployment, s3_resource
 from cluster_pipeline.jobs import cluster_execution_job
 from cluster_pipeline.resources import LakeResource, LLMResource
 from cluster_pipeline.schedules import nightly_schedule
 from cluster_pipeline.sensors import SENSORS
-
-
-def s3_resource() -> S3Resource:
-    return S3Resource(
-        endpoint_url=os.environ.get("CLUSTER_PIPELINE_S3_ENDPOINT_URL") or None,
-        region_name=os.environ.get("AWS_REGION") or None,
-    )
 
 
 def llm_resource() -> LLMResource:
@@ -43,9 +37,9 @@ def resources_for(deployment: str) -> dict[str, Any]:
     if deployment == "s3":
         s3 = s3_resource()
         return {
-            "lake": LakeResource(s3=s3, s3_bucket=EnvVar("CLUSTER_PIPELINE_S3_BUCKET"), s3_prefix="lake"),
+            "lake": LakeResource(s3=s3, s3_bucket=EnvVar(BUCKET_ENV), s3_prefix=LAKE_PREFIX),
             "llm": llm_resource(),
-            "io_manager": S3PickleIOManager(s3_resource=s3, s3_bucket=EnvVar("CLUSTER_PIPELINE_S3_BUCKET")),
+            "io_manager": S3PickleIOManager(s3_resource=s3, s3_bucket=EnvVar(BUCKET_ENV)),
         }
     raise ValueError(f"Unknown DAGSTER_DEPLOYMENT {deployment!r}: use 'local' or 's3'.")
 
@@ -56,7 +50,7 @@ def build_definitions(deployment: str | None = None) -> Definitions:
         jobs=[cluster_execution_job],
         sensors=SENSORS,
         schedules=[nightly_schedule],
-        resources=resources_for(deployment or os.environ.get("DAGSTER_DEPLOYMENT", "local")),
+        resources=resources_for(deployment or current_deployment()),
     )
 
 

@@ -39,16 +39,16 @@ class PostgresServer:
     password: str
 
     def url(self, database: str) -> str:
-        return f"postgresql://{self.user}:{quote(self.password, safe='')}@{self.host}:{self.port}/{database}"
+        """SQLAlchemy's URL, naming the driver dagster-postgres installs (as deploy/'s files do)."""
+        return "postgresql+psycopg2" + self.libpq_url(database)[len("postgresql") :]
 
-    def environment(self, database: str) -> dict[str, str]:
-        """The variables the deployment's dagster.yaml files read."""
-        return {"DAGSTER_POSTGRES_URL": self.url(database)}
+    def libpq_url(self, database: str) -> str:
+        return f"postgresql://{self.user}:{quote(self.password, safe='')}@{self.host}:{self.port}/{database}"
 
     def create_database(self, name: str) -> str:
         import psycopg2
 
-        connection = psycopg2.connect(self.url("postgres"))
+        connection = psycopg2.connect(self.libpq_url("postgres"))
         connection.autocommit = True
         try:
             with connection.cursor() as cursor:
@@ -156,7 +156,7 @@ def _wait_until_accepting(server: PostgresServer, timeout: float = 30.0) -> None
     deadline = time.monotonic() + timeout
     while True:
         try:
-            psycopg2.connect(server.url("postgres")).close()
+            psycopg2.connect(server.libpq_url("postgres")).close()
             return
         except psycopg2.OperationalError as error:
             if time.monotonic() > deadline:
