@@ -186,9 +186,9 @@ def case_kmeans_bare(n: int, collection: str, n_clusters: int = 100, sklearn_def
     X = _matrix(collection)
     parameters = {**ALGORITHM_DEFAULTS["kmeans"], "n_clusters": n_clusters}
     started = time.perf_counter()
-    model, method = fit_kmeans(X, parameters)
-    out: dict[str, Any] = {"seconds": round(time.perf_counter() - started, 3), "method": method}
-    out["inertia"] = float(model.inertia_)
+    fit = fit_kmeans(X, parameters)
+    out: dict[str, Any] = {"seconds": round(time.perf_counter() - started, 3), "method": fit.method}
+    out["inertia"] = fit.inertia
     if sklearn_default:
         started = time.perf_counter()
         reference = KMeans(n_clusters=n_clusters, random_state=0).fit(X)

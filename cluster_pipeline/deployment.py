@@ -1,9 +1,9 @@
-"""The deployment switch: where the lake and Dagster's intermediate handles live, read from the environment.
+"""The deployment switch: where the lake lives, read from the environment.
 
 ``DAGSTER_DEPLOYMENT=local`` (the default) keeps the lake in a folder (``$CLUSTER_PIPELINE_ROOT``);
-``s3`` keeps it under ``lake/`` in ``$CLUSTER_PIPELINE_S3_BUCKET``, with the IO manager's handles
-under ``dagster/`` beside it. ``CLUSTER_PIPELINE_S3_ENDPOINT_URL`` points the lake at MinIO or any
-other S3 API (boto3's own ``AWS_ENDPOINT_URL_S3`` does so for every S3 client of the process).
+``s3`` keeps it under ``lake/`` in ``$CLUSTER_PIPELINE_S3_BUCKET``. ``CLUSTER_PIPELINE_S3_ENDPOINT_URL``
+points the lake at MinIO or any other S3 API (boto3's own ``AWS_ENDPOINT_URL_S3`` does so for every
+S3 client of the process, Dagster's compute logs included).
 
 The code location's resources (``definitions.py``) and the CLI both come from here, so
 ``cluster-pipeline ingest`` writes where the deployment's sensors look.

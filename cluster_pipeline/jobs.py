@@ -1,7 +1,8 @@
-"""The one job: execute a cluster configuration (a partition) through all clustering assets.
+"""The one job: execute a cluster configuration (a partition) through the clustering assets.
 
-It runs in process: the steps share one loaded matrix (see ``SpaceCache``) instead of paying a
-Python start-up and a matrix load per step.
+The assets are one step (``assets.clustering``), run in the run's own process: no step process to
+start, as for every asset materialization of this code location (``definitions.py`` makes the
+in-process executor the default, so a materialization launched from the UI runs the same way).
 """
 
 from dagster import AssetSelection, define_asset_job, in_process_executor

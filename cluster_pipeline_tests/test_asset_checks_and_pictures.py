@@ -27,7 +27,7 @@ def test_pictures_are_written_and_shown_inline(lake, collections, instance):
     for name in ("projection", "sizes"):
         path = Path(result.artifacts[name])
         assert path.name == f"{result.run_id}.{name}.png" and path.read_bytes()[:4] == b"\x89PNG"
-        assert 5_000 < path.stat().st_size < 500_000
+        assert 1_000 < path.stat().st_size < 500_000  # palette PNGs: a few kB for a small chart
     materialization = next(
         e.event_specific_data.materialization
         for e in outcome.get_asset_materialization_events()

@@ -1,4 +1,4 @@
-"""The same assets with the lake and Dagster's intermediate handles in S3 (moto's server on loopback)."""
+"""The same assets with the lake in S3 (moto's server on loopback); nothing goes through an IO manager."""
 
 import io
 import os
@@ -6,7 +6,7 @@ import os
 import pandas as pd
 import pytest
 from dagster import DagsterInstance, materialize
-from dagster_aws.s3 import S3PickleIOManager, S3Resource
+from dagster_aws.s3 import S3Resource
 
 from cluster_pipeline.assets import CLUSTERING_ASSETS
 from cluster_pipeline.core.collections import CollectionStore
@@ -47,7 +47,6 @@ def test_execution_with_an_s3_lake(s3, tmp_path):
             resources={
                 "lake": LakeResource(s3=s3_resource, s3_bucket="clusters", s3_prefix="lake"),
                 "llm": LLMResource(),
-                "io_manager": S3PickleIOManager(s3_resource=s3_resource, s3_bucket="clusters", s3_prefix="dagster"),
             },
         )
     assert outcome.success
@@ -60,7 +59,7 @@ def test_execution_with_an_s3_lake(s3, tmp_path):
     )
     keys = {item["Key"] for item in client.list_objects_v2(Bucket="clusters")["Contents"]}
     assert f"lake/default/executions/{config.cluster_id}/{run_id}.parquet" in keys
-    assert any(key.startswith("dagster/") for key in keys)  # the IO manager's handles went to S3 too
+    assert all(key.startswith("lake/") for key in keys)  # the run pickled nothing: its data is the result
     assert not any(os.path.exists(tmp_path / "lake" / k) for k in keys)  # nothing landed on local disk
     body = client.get_object(Bucket="clusters", Key=f"lake/default/executions/{config.cluster_id}/{run_id}.parquet")
     frame = pd.read_parquet(io.BytesIO(body["Body"].read()))

@@ -112,13 +112,13 @@ def test_killed_run_ends_failed_and_leaves_no_torn_file(tmp_path, capsys):
                 records = instance.get_run_records()
                 if records and any(
                     e.dagster_event.event_type == DagsterEventType.STEP_START
-                    and e.dagster_event.step_key == "cluster_assignments"
+                    and e.dagster_event.step_key == "cluster_execution_step"
                     for e in instance.all_logs(records[0].dagster_run.run_id, of_type=DagsterEventType.STEP_START)
                 ):
                     run = records[0].dagster_run
                     break
                 time.sleep(0.2)
-            assert run is not None, "the execution never reached the fit step"
+            assert run is not None, "the execution never started its step"
             time.sleep(0.5)
             worker.send_signal(signal.SIGKILL)
             worker.wait(timeout=30)

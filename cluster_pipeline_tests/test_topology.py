@@ -1,7 +1,7 @@
 """The production topology on one box, every part real: PostgreSQL as the instance's storage
 (deploy/compose/dagster.yaml, verbatim), the code server as its own process over gRPC, the daemon
 (sensors, queue, DefaultRunLauncher: one process per run, started by the code server), the
-webserver, and the lake, the IO manager's handles and the compute logs in S3 (moto's server).
+webserver, and the lake and the compute logs in S3 (moto's server).
 
 One topology serves both tests (it takes a while to start on two cores): a first execution from a
 CLI ingest, and twenty configurations at once through the queue.

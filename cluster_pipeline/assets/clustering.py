@@ -1,47 +1,40 @@
-"""The clustering assets, one partition per configuration:
+"""The clustering assets, one partition per configuration, materialized together by one step:
 
 collection_embeddings → cluster_assignments → cluster_quality → cluster_labels → execution_result
 
-Each asset is thin glue over one core step. The matrix itself never passes through the IO
-manager: steps pass small handles (snapshot, labels, fitted preprocessing) and re-open the
-prepared space from the process-local cache (one load per run with the in-process executor).
+The five assets are one ``@multi_asset`` whose body is ``core.execution.run_execution``, the only
+chain of clustering steps (the CLI, the UI, sensors, schedules, the library and the benchmark all
+run it). The graph, each asset's metadata and the asset checks stay as they were in the UI; what
+goes is what five separate steps cost: a process (or at least a step) each, a matrix cached
+between them or reloaded, and intermediates (the fit, the labels) pickled through the IO manager
+(to S3 in the s3 deployment). Nothing passes through an IO manager now: each asset reports a
+``MaterializeResult``, and the data lives in the lake (the ExecutionResult and its files). The
+assets cannot be materialized one by one — none of them means anything without the others.
 """
 
 import time
 
-import numpy as np
 from dagster import (
     AssetCheckResult,
     AssetCheckSeverity,
     AssetCheckSpec,
     AssetExecutionContext,
+    AssetSpec,
     MaterializeResult,
     MetadataValue,
-    Output,
     TableColumn,
     TableRecord,
     TableSchema,
-    asset,
+    multi_asset,
 )
 
 from cluster_pipeline.assets.run_scope import RunScope
-from cluster_pipeline.core.clustering import FittedClustering, check_embeddings, fit_clustering
-from cluster_pipeline.core.collections import CollectionSnapshot
 from cluster_pipeline.core.config import QualityChecks
-from cluster_pipeline.core.execution import (
-    SPACE_CACHE,
-    LabelingOutcome,
-    OfflineLabeler,
-    publish_result,
-    sample_clustering,
-    space_key,
-)
-from cluster_pipeline.core.metrics import QualityMetrics, compute_metrics
+from cluster_pipeline.core.execution import Execution, LabelingOutcome, OfflineLabeler, run_execution
 from cluster_pipeline.core.progress import Progress
 from cluster_pipeline.core.quality_checks import CHECK_NAMES, evaluate_checks
 from cluster_pipeline.core.report import markdown_summary
 from cluster_pipeline.core.results import ExecutionResult
-from cluster_pipeline.core.streaming import fit_streaming, gather_rows, matrix_bytes, needs_streaming
 from cluster_pipeline.partitions import cluster_configs_partitions
 from cluster_pipeline.resources.lake import LakeResource
 from cluster_pipeline.resources.llm import LLMResource
@@ -49,167 +42,157 @@ from cluster_pipeline.status import record_worker_pid
 
 GROUP = "clustering"
 
+CHECK_DESCRIPTIONS = {
+    "silhouette_threshold": "Silhouette at least the configuration's checks.min_silhouette.",
+    "davies_bouldin_threshold": "Davies–Bouldin at most checks.max_davies_bouldin.",
+    "largest_cluster_fraction": "No single cluster holds more than checks.max_cluster_fraction of the points.",
+    "noise_fraction": "Noise stays below checks.max_noise_fraction of the points.",
+    "ari_vs_previous": "Adjusted Rand index against the previous execution at least checks.min_ari_vs_previous.",
+}
+
+SPECS = [
+    AssetSpec(
+        "collection_embeddings",
+        description="A frozen snapshot of the configuration's collection, with its embedding matrix checked.",
+        group_name=GROUP,
+        kinds={"parquet"},
+    ),
+    AssetSpec(
+        "cluster_assignments",
+        deps=["collection_embeddings"],
+        description="The configured algorithm fitted on the prepared vectors: a cluster (or noise) per document.",
+        group_name=GROUP,
+        kinds={"faiss", "scikitlearn"},
+    ),
+    AssetSpec(
+        "cluster_quality",
+        deps=["cluster_assignments"],
+        description="Silhouette, Davies–Bouldin and Calinski–Harabasz in the clustered space, noise left out.",
+        group_name=GROUP,
+    ),
+    AssetSpec(
+        "cluster_labels",
+        deps=["cluster_assignments"],
+        description="A label, a one-sentence summary and keywords for every cluster: by the LLM where one is "
+        "configured (each cluster it fails keeps its offline label), else offline by c-TF-IDF.",
+        group_name=GROUP,
+    ),
+    AssetSpec(
+        "execution_result",
+        deps=["cluster_quality", "cluster_labels"],
+        description="The immutable ExecutionResult Parquet file of this run, its pictures and per-document "
+        "assignments.",
+        group_name=GROUP,
+        kinds={"parquet"},
+    ),
+]
+
 
 def _progress(context: AssetExecutionContext) -> Progress:
     """Stage progress (documents, ETA) into the run's Dagster log, every 5 s at most."""
     return Progress([lambda event: context.log.info(event.message())], min_interval=5.0)
 
 
-def _load_space(scope: RunScope, snapshot: CollectionSnapshot, fitted: FittedClustering) -> np.ndarray:
-    """The prepared matrix, or for a streamed clustering the prepared metrics sample."""
-    preparation = fitted.preparation
-    if fitted.extras.get("streamed"):
-        rows = fitted.extras["sample_rows"]
-        return SPACE_CACHE.get(
-            space_key(snapshot, scope.config.feature, f"sample:{preparation.fingerprint}"),
-            lambda: gather_rows(scope.collections, snapshot, scope.config.feature, rows, preparation),
-        )
-    return SPACE_CACHE.get(
-        space_key(snapshot, scope.config.feature, preparation.fingerprint),
-        lambda: preparation.apply(scope.collections.load_embeddings(snapshot, scope.config.feature), copy=False),
-    )
-
-
-@asset(partitions_def=cluster_configs_partitions, group_name=GROUP, kinds={"parquet"})
-def collection_embeddings(context: AssetExecutionContext, lake: LakeResource) -> Output[CollectionSnapshot]:
-    """A frozen snapshot of the configuration's collection, with its embedding matrix checked."""
+@multi_asset(
+    name="cluster_execution_step",
+    specs=SPECS,
+    check_specs=[
+        AssetCheckSpec(name, asset="execution_result", description=CHECK_DESCRIPTIONS[name]) for name in CHECK_NAMES
+    ],
+    partitions_def=cluster_configs_partitions,
+)
+def clustering_assets(context: AssetExecutionContext, lake: LakeResource, llm: LLMResource):  # noqa: ANN201
+    """Run the configuration's execution (``core.execution.run_execution``) and report each asset."""
     record_worker_pid(context.instance, context.dagster_run)
     scope = RunScope.of(context, lake.get_lake())
     with scope.failing_execution():
-        started = time.perf_counter()
-        snapshot = scope.collections.snapshot(scope.config.namespace, scope.config.collection)
-        streamed = needs_streaming(snapshot, scope.config)
-        with scope.failing_execution(snapshot):
-            if streamed:  # over the memory budget: the fit streams the parts itself
-                matrix = np.empty((0, snapshot.features.get(scope.config.feature, 0)), dtype=np.float32)
-            else:
-                matrix = SPACE_CACHE.get(
-                    space_key(snapshot, scope.config.feature, "raw"),
-                    lambda: scope.collections.load_embeddings(snapshot, scope.config.feature, _progress(context)),
-                )
-                check_embeddings(matrix)
-    return Output(
-        snapshot,
-        metadata={
-            "run_id": scope.run_id,
-            "collection": f"{snapshot.namespace}/{snapshot.collection}",
-            "collection_version": snapshot.version,
-            "num_documents": snapshot.num_documents,
-            "dimensions": int(matrix.shape[1]),
-            "parts": len(snapshot.parts),
-            "matrix_mb": round(matrix_bytes(snapshot, scope.config.feature) / 2**20, 1),
-            "streamed": streamed,
-            "load_seconds": round(time.perf_counter() - started, 3),
-        },
-    )
-
-
-@asset(partitions_def=cluster_configs_partitions, group_name=GROUP, kinds={"scikitlearn"})
-def cluster_assignments(
-    context: AssetExecutionContext, lake: LakeResource, collection_embeddings: CollectionSnapshot
-) -> Output[FittedClustering]:
-    """The configured algorithm fitted on the prepared vectors: a cluster (or noise) per document."""
-    scope = RunScope.of(context, lake.get_lake())
-    snapshot = collection_embeddings
-    raw_key = space_key(snapshot, scope.config.feature, "raw")
-    progress = _progress(context)
-    with scope.failing_execution(snapshot):
-        if needs_streaming(snapshot, scope.config):
-            streamed = fit_streaming(scope.collections, snapshot, scope.config, progress)
-            fitted = streamed.fitted
-            fitted.extras.update(metrics=streamed.metrics, sample_rows=streamed.sample_rows)
-            space = streamed.sample_space
-            SPACE_CACHE.clear()
-            SPACE_CACHE.get(
-                space_key(snapshot, scope.config.feature, f"sample:{fitted.preparation.fingerprint}"), lambda: space
-            )
-        else:
-            matrix = SPACE_CACHE.get(
-                raw_key, lambda: scope.collections.load_embeddings(snapshot, scope.config.feature, progress)
-            )
-            SPACE_CACHE.clear()  # normalised in place below: the raw entry would lie
-            fitted, space = fit_clustering(matrix, scope.config, copy=False, progress=progress)
-            SPACE_CACHE.get(space_key(snapshot, scope.config.feature, fitted.preparation.fingerprint), lambda: space)
-    return Output(
-        fitted,
-        metadata={
-            "run_id": scope.run_id,
-            "algorithm": scope.config.algorithm,
-            "parameters": MetadataValue.json(fitted.parameters),
-            "num_clusters": fitted.num_clusters,
-            "num_noise": fitted.num_noise,
-            "clustered_dimensions": int(space.shape[1]),
-            "fit_seconds": round(fitted.fit_seconds, 3),
-            "fit_method": str(fitted.extras.get("fit_method", scope.config.algorithm)),
-        },
-    )
-
-
-@asset(partitions_def=cluster_configs_partitions, group_name=GROUP)
-def cluster_quality(
-    context: AssetExecutionContext,
-    lake: LakeResource,
-    collection_embeddings: CollectionSnapshot,
-    cluster_assignments: FittedClustering,
-) -> Output[QualityMetrics | None]:
-    """Silhouette, Davies–Bouldin and Calinski–Harabasz in the clustered space, noise left out."""
-    scope = RunScope.of(context, lake.get_lake())
-    with scope.failing_execution(collection_embeddings):
-        if cluster_assignments.extras.get("streamed"):
-            metrics = cluster_assignments.extras["metrics"]  # computed while streaming
-        else:
-            space = _load_space(scope, collection_embeddings, cluster_assignments)
-            metrics = compute_metrics(
-                space,
-                cluster_assignments.labels,
-                metric=cluster_assignments.metric,
-                sample_size=scope.config.metric_sample_size,
-            )
-    metadata: dict[str, object] = {"run_id": scope.run_id}
-    if metrics is None:
-        metadata["description"] = "Metrics not available (fewer than 2 clusters)"
-    else:
-        metadata.update(
-            silhouette_score=metrics.silhouette_score,
-            davies_bouldin_index=metrics.davies_bouldin_index,
-            calinski_harabasz_score=metrics.calinski_harabasz_score,
-            description=metrics.description,
-            silhouette_sample_size=metrics.silhouette_sample_size,
-        )
-    return Output(metrics, metadata=metadata)
-
-
-@asset(partitions_def=cluster_configs_partitions, group_name=GROUP)
-def cluster_labels(
-    context: AssetExecutionContext,
-    lake: LakeResource,
-    llm: LLMResource,
-    collection_embeddings: CollectionSnapshot,
-    cluster_assignments: FittedClustering,
-) -> Output[LabelingOutcome]:
-    """A label, a one-sentence summary and keywords for every cluster: by the LLM where one is
-    configured (each cluster it fails keeps its offline label), else offline by c-TF-IDF."""
-    scope = RunScope.of(context, lake.get_lake())
-    with scope.failing_execution(collection_embeddings):
-        space = _load_space(scope, collection_embeddings, cluster_assignments)
-        fitted = cluster_assignments
-        if fitted.extras.get("streamed"):  # label from the metrics sample, as execute() does
-            rows = fitted.extras["sample_rows"]
-            documents = scope.collections.take_documents(collection_embeddings, rows)
-            fitted = sample_clustering(fitted, rows)
-        else:
-            documents = scope.collections.load_documents(collection_embeddings)
         labeler = (llm.labeler(scope.lake) if scope.config.labeling.use_llm else None) or OfflineLabeler()
-        outcome = labeler.label(documents, fitted, space, scope.config)
-    metadata: dict[str, object] = {
-        "run_id": scope.run_id,
-        "labels": MetadataValue.json({f"cl_{i}": label.label for i, label in sorted(outcome.labels.items())}),
+        execution = run_execution(
+            scope.lake,
+            scope.config,
+            scope.run_id,
+            labeler=labeler,
+            created_at=scope.created_at,
+            dagster_run_id=scope.dagster_run_id,
+            progress=_progress(context),
+            timings={"dagster": round(time.time() - scope.started_at, 4)},
+            on_stage=lambda stage, seconds: context.log.info(f"{stage}: {seconds:.2f} s"),
+        )
+    for error in execution.labeling.errors or []:
+        context.log.warning(f"{error['cluster_id']} keeps its offline label: {error['error']}")
+    yield from _materializations(execution, scope)
+
+
+def _materializations(execution: Execution, scope: RunScope) -> list[MaterializeResult]:
+    result, fitted, snapshot = execution.result, execution.fitted, execution.snapshot
+    timings, run_id = result.timings, result.run_id
+    metrics = result.metrics or {}
+    quality: dict[str, object] = {"run_id": run_id}
+    if execution.metrics is None:
+        quality["description"] = "Metrics not available (fewer than 2 clusters)"
+    else:
+        quality.update(metrics, silhouette_sample_size=execution.metrics.silhouette_sample_size)
+    labels: dict[str, object] = {
+        "run_id": run_id,
+        "labels": MetadataValue.json({c.cluster_id: c.label for c in result.centroids or []}),
     }
-    if outcome.usage is not None:
-        metadata.update(llm_labels_metadata(outcome))
-        for error in outcome.errors or []:
-            context.log.warning(f"{error['cluster_id']} keeps its offline label: {error['error']}")
-    return Output(outcome, metadata=metadata)
+    if execution.labeling.usage is not None:
+        labels.update(llm_labels_metadata(execution.labeling))
+    assignments = scope.results.assignments_key(result.namespace, result.cluster_id, run_id)
+    return [
+        MaterializeResult(
+            asset_key="collection_embeddings",
+            metadata={
+                "run_id": run_id,
+                "collection": f"{snapshot.namespace}/{snapshot.collection}",
+                "collection_version": snapshot.version,
+                "num_documents": snapshot.num_documents,
+                "dimensions": execution.dimensions,
+                "parts": len(snapshot.parts),
+                "matrix_mb": round(snapshot.num_documents * execution.dimensions * 4 / 2**20, 1),
+                "streamed": execution.streamed,
+                "load_seconds": timings.get("load", 0.0),
+            },
+        ),
+        MaterializeResult(
+            asset_key="cluster_assignments",
+            metadata={
+                "run_id": run_id,
+                "algorithm": scope.config.algorithm,
+                "parameters": MetadataValue.json(fitted.parameters),
+                "num_clusters": fitted.num_clusters,
+                "num_noise": fitted.num_noise,
+                "clustered_dimensions": int(fitted.centroids.shape[1]) if fitted.num_clusters else 0,
+                "fit_seconds": timings.get("fit", 0.0),
+                "fit_method": str(fitted.extras.get("fit_method", scope.config.algorithm)),
+                "engine": fitted.engine,
+            },
+        ),
+        MaterializeResult(asset_key="cluster_quality", metadata=quality),
+        MaterializeResult(asset_key="cluster_labels", metadata=labels),
+        MaterializeResult(
+            asset_key="execution_result",
+            metadata={
+                "summary": MetadataValue.md(markdown_summary(result, execution.images)),
+                "run_id": run_id,
+                "status": result.status,
+                "num_points": result.num_points,
+                "num_clusters": result.num_clusters,
+                "num_noise": result.num_noise,
+                "silhouette_score": metrics.get("silhouette_score"),
+                "davies_bouldin_index": metrics.get("davies_bouldin_index"),
+                "calinski_harabasz_score": metrics.get("calinski_harabasz_score"),
+                "ari_vs_previous": (result.drift or {}).get("adjusted_rand_index"),
+                "quality": metrics.get("description", "Metrics not available (fewer than 2 clusters)"),
+                "clusters": _clusters_table(result),
+                "timings": MetadataValue.json(timings),
+                "result_path": MetadataValue.path(execution.uri),
+                "assignments_path": MetadataValue.path(scope.lake.storage.uri(assignments)),
+                **{f"{name}_png": MetadataValue.path(uri) for name, uri in result.artifacts.items()},
+            },
+            check_results=_check_results(result, scope.config.checks),
+        ),
+    ]
 
 
 def llm_labels_metadata(outcome: LabelingOutcome) -> dict[str, object]:
@@ -256,6 +239,7 @@ def _check_results(result: ExecutionResult, checks: QualityChecks) -> list[Asset
     severity = AssetCheckSeverity.ERROR if checks.blocking else AssetCheckSeverity.WARN
     return [
         AssetCheckResult(
+            asset_key="execution_result",
             check_name=outcome.name,
             passed=outcome.passed,
             severity=severity,
@@ -266,73 +250,4 @@ def _check_results(result: ExecutionResult, checks: QualityChecks) -> list[Asset
     ]
 
 
-CHECK_DESCRIPTIONS = {
-    "silhouette_threshold": "Silhouette at least the configuration's checks.min_silhouette.",
-    "davies_bouldin_threshold": "Davies–Bouldin at most checks.max_davies_bouldin.",
-    "largest_cluster_fraction": "No single cluster holds more than checks.max_cluster_fraction of the points.",
-    "noise_fraction": "Noise stays below checks.max_noise_fraction of the points.",
-    "ari_vs_previous": "Adjusted Rand index against the previous execution at least checks.min_ari_vs_previous.",
-}
-
-
-@asset(
-    partitions_def=cluster_configs_partitions,
-    group_name=GROUP,
-    kinds={"parquet"},
-    check_specs=[
-        AssetCheckSpec(name, asset="execution_result", description=CHECK_DESCRIPTIONS[name]) for name in CHECK_NAMES
-    ],
-)
-def execution_result(
-    context: AssetExecutionContext,
-    lake: LakeResource,
-    collection_embeddings: CollectionSnapshot,
-    cluster_assignments: FittedClustering,
-    cluster_quality: QualityMetrics | None,
-    cluster_labels: LabelingOutcome,
-) -> MaterializeResult:
-    """The immutable ExecutionResult Parquet file of this run, its pictures and per-document assignments."""
-    scope = RunScope.of(context, lake.get_lake())
-    snapshot = collection_embeddings
-    with scope.failing_execution(snapshot):
-        streamed = bool(cluster_assignments.extras.get("streamed"))
-        space = _load_space(scope, snapshot, cluster_assignments)
-        published = publish_result(
-            scope.results,
-            scope.base(snapshot),
-            scope.collections.load_document_ids(snapshot),
-            cluster_assignments,
-            space,
-            cluster_quality,
-            cluster_labels,
-            {"fit": round(cluster_assignments.fit_seconds, 4)},
-            scope.config.plot_projection,
-            sample_rows=cluster_assignments.extras["sample_rows"] if streamed else None,
-        )
-    SPACE_CACHE.clear()
-    result = published.result
-    metrics = result.metrics or {}
-    assignments = scope.results.assignments_key(result.namespace, result.cluster_id, result.run_id)
-    return MaterializeResult(
-        metadata={
-            "summary": MetadataValue.md(markdown_summary(result, published.images)),
-            "run_id": result.run_id,
-            "status": result.status,
-            "num_points": result.num_points,
-            "num_clusters": result.num_clusters,
-            "num_noise": result.num_noise,
-            "silhouette_score": metrics.get("silhouette_score"),
-            "davies_bouldin_index": metrics.get("davies_bouldin_index"),
-            "calinski_harabasz_score": metrics.get("calinski_harabasz_score"),
-            "ari_vs_previous": (result.drift or {}).get("adjusted_rand_index"),
-            "quality": metrics.get("description", "Metrics not available (fewer than 2 clusters)"),
-            "clusters": _clusters_table(result),
-            "result_path": MetadataValue.path(published.uri),
-            "assignments_path": MetadataValue.path(scope.lake.storage.uri(assignments)),
-            **{f"{name}_png": MetadataValue.path(uri) for name, uri in result.artifacts.items()},
-        },
-        check_results=_check_results(result, scope.config.checks),
-    )
-
-
-CLUSTERING_ASSETS = [collection_embeddings, cluster_assignments, cluster_quality, cluster_labels, execution_result]
+CLUSTERING_ASSETS = [clustering_assets]

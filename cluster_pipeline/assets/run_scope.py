@@ -1,8 +1,9 @@
-"""What every clustering asset of one Dagster run shares: its configuration, run_id and lake.
+"""What the clustering step knows about its Dagster run: the configuration, run_id and lake.
 
 ``run_id`` is derived from the Dagster run id and ``created_at`` is the Dagster run's creation
 time, so the ExecutionResult and the run in the UI point at each other and agree on when the
-execution was requested (also while it was still queued).
+execution was requested (also while it was still queued). ``started_at`` is when the run started
+(after any queueing): the time from there to the clustering chain is Dagster's own overhead.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ class RunScope:
     created_at: datetime
     dagster_run_id: str
     lake: Lake
+    started_at: float  # epoch seconds
 
     @classmethod
     def of(cls, context: AssetExecutionContext, lake: Lake) -> RunScope:
@@ -40,7 +42,8 @@ class RunScope:
             raise Failure(description=str(error), allow_retries=False) from None
         record = context.instance.get_run_record_by_id(context.run_id)
         created_at = record.create_timestamp if record else datetime.now(UTC)
-        return cls(config, run_id_from_dagster_run(context.run_id), created_at, context.run_id, lake)
+        started_at = (record.start_time if record else None) or created_at.timestamp()
+        return cls(config, run_id_from_dagster_run(context.run_id), created_at, context.run_id, lake, started_at)
 
     @property
     def collections(self) -> CollectionStore:

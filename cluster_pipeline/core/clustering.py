@@ -137,6 +137,7 @@ class FittedClustering:
     parameters: dict[str, Any]
     fit_seconds: float
     extras: dict[str, Any] = field(default_factory=dict)
+    engine: str = "scikit-learn"
 
     @property
     def num_clusters(self) -> int:
@@ -161,24 +162,31 @@ def _check_cluster_count(parameters: dict[str, Any], n: int) -> None:
             )
 
 
-def fit_estimator(
-    space: np.ndarray, config: ClusterConfig, progress: Progress | None = None
-) -> tuple[np.ndarray, np.ndarray | None, dict[str, Any], str]:
-    """Run the configured estimator on the prepared ``space``.
+@dataclass
+class EstimatorOutput:
+    """Raw labels (any integers, negative = noise), membership or None, the parameters used, how the
+    fit ran (``faiss+sampled_init``, ``hdbscan:fast_hdbscan``, the algorithm's name…) and its engine."""
 
-    Returns raw labels, membership (or None), the parameters used, and how it was fitted:
-    ``kmeans+sampled_init`` / ``minibatch_kmeans`` for large k-means (see ``core.kmeans``),
-    ``hdbscan:<backend>`` for HDBSCAN, else the algorithm's name.
-    """
+    labels: np.ndarray
+    membership: np.ndarray | None
+    parameters: dict[str, Any]
+    method: str
+    engine: str
+
+
+def fit_estimator(space: np.ndarray, config: ClusterConfig, progress: Progress | None = None) -> EstimatorOutput:
+    """Run the configured estimator on the prepared ``space``: k-means on ``config.kmeans_engine``
+    (see ``core.kmeans``), HDBSCAN on the fastest backend, the rest as scikit-learn estimators."""
     parameters = config.estimator_parameters()
     _check_cluster_count(parameters, len(space))
     progress = progress or Progress.silent()
     membership = None
     method: str = config.algorithm
+    engine = "scikit-learn"
     try:
         if config.algorithm == "kmeans":
-            estimator, method = fit_kmeans(space, parameters, progress)
-            labels = estimator.labels_
+            fit = fit_kmeans(space, parameters, progress, engine=config.kmeans_engine)
+            labels, method, engine = fit.labels, fit.method, fit.engine
         elif config.algorithm == "hdbscan":
             backend = choose_backend(config.hdbscan_backend, config.parameters, len(space))
             estimator = make_hdbscan(backend, parameters)
@@ -186,6 +194,7 @@ def fit_estimator(
             labels = estimator.fit_predict(space)
             membership = np.asarray(estimator.probabilities_, dtype=np.float32)
             method = f"hdbscan:{backend}"
+            engine = "scikit-learn" if backend == "sklearn" else backend
         else:
             estimator = estimator_class(config.algorithm)(**parameters)
             progress.update("fit", 0, len(space), note=config.algorithm)
@@ -199,7 +208,7 @@ def fit_estimator(
     except (ValueError, MemoryError, np.linalg.LinAlgError) as error:
         raise AlgorithmError(f"Clustering algorithm failed: {config.algorithm}: {error}") from None
     progress.update("fit", len(space), len(space), note=method)
-    return np.asarray(labels, dtype=np.int64), membership, parameters, method
+    return EstimatorOutput(np.asarray(labels, dtype=np.int64), membership, parameters, method, engine)
 
 
 def order_by_size(raw_labels: np.ndarray) -> np.ndarray:
@@ -246,18 +255,19 @@ def fit_clustering(
     started = time.perf_counter()
     preparation = fit_preparation(X, config)
     space = preparation.apply(X, copy=copy)
-    raw_labels, membership, parameters, method = fit_estimator(space, config, progress)
-    labels = order_by_size(raw_labels)
+    output = fit_estimator(space, config, progress)
+    labels = order_by_size(output.labels)
     centroids, distances = centroids_and_distances(space, labels)
     fitted = FittedClustering(
         labels=labels,
         centroids=centroids,
         distances=distances,
-        membership=membership,
+        membership=output.membership,
         preparation=preparation,
-        metric=str(parameters.get("metric", "euclidean")),
-        parameters=parameters,
+        metric=str(output.parameters.get("metric", "euclidean")),
+        parameters=output.parameters,
         fit_seconds=time.perf_counter() - started,
-        extras={"fit_method": method},
+        extras={"fit_method": output.method},
+        engine=output.engine,
     )
     return fitted, space

@@ -175,6 +175,9 @@ class ClusterConfig(BaseModel):
     hdbscan_backend: Literal["auto", "fast_hdbscan", "hdbscan", "sklearn"] = Field(
         "auto", description="HDBSCAN implementation; 'auto' picks the fastest installed that supports the parameters."
     )
+    kmeans_engine: Literal["auto", "faiss", "sklearn"] = Field(
+        "auto", description="k-means engine; 'auto' is faiss-cpu when installed, else scikit-learn (core.kmeans)."
+    )
     labeling: LabelingOptions = Field(default_factory=LabelingOptions)
     triggers: Triggers = Field(default_factory=Triggers)
     checks: QualityChecks = Field(default_factory=QualityChecks)

@@ -1,17 +1,25 @@
-"""One clustering execution as a chain of plain steps: snapshot → fit → metrics → labels → result.
+"""One clustering execution, the only chain there is: snapshot → load → fit → metrics → labels →
+pictures → write.
 
-The Dagster assets call these steps one per asset; ``execute`` chains them in one process for the
-benchmarks and for library users. Both paths write the same ExecutionResult. Any
-ClusterPipelineError becomes a ``failed`` ExecutionResult whose ``error_message`` is the error's
-own user-facing text.
+Every way of running a configuration runs ``run_execution``: the Dagster multi-asset calls it in
+one step (so the UI, sensors, schedules and ``cluster-pipeline execute``, which launches the Dagster
+job, all do), and ``execute`` is the same call for library users and tests. The benchmark times the
+Dagster job. One chain in one process means one matrix load and no intermediate pickling (the
+matrix, the fit and the labels never cross a step boundary), and one set of timings and errors:
+``timings`` holds every stage (``dagster`` — the run's start up to this chain, when Dagster runs
+it —, ``load``, ``fit``, ``metrics``, ``labels``, ``drift``, ``pictures``, ``write``); only the
+final commit of the small result file is not in it.
+
+Any error becomes a ``failed`` ExecutionResult whose ``error_message`` is the error's user-facing
+text; the error is then re-raised so the caller (the asset, the CLI) can tell.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -19,10 +27,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from cluster_pipeline.core.clustering import (
-    FittedClustering,
-    fit_clustering,
-)
+from cluster_pipeline.core.clustering import FittedClustering, fit_clustering
 from cluster_pipeline.core.collections import CollectionSnapshot, CollectionStore
 from cluster_pipeline.core.config import ClusterConfig
 from cluster_pipeline.core.errors import AlreadyExistsError, ClusterPipelineError
@@ -74,35 +79,6 @@ class OfflineLabeler:
             num_representatives=options.representative_documents,
         )
         return LabelingOutcome(labels=labels)
-
-
-class SpaceCache:
-    """Keeps the last matrix so the fit, metrics and label steps of one run load it only once.
-
-    Holding a single entry bounds memory at one matrix; any other key evicts it.
-    """
-
-    def __init__(self) -> None:
-        self._entry: tuple[tuple[str, ...], np.ndarray] | None = None
-
-    def get(self, key: tuple[str, ...], build: Callable[[], np.ndarray]) -> np.ndarray:
-        if self._entry is not None and self._entry[0] == key:
-            return self._entry[1]
-        self._entry = None
-        value = build()
-        self._entry = (key, value)
-        return value
-
-    def clear(self) -> None:
-        self._entry = None
-
-
-SPACE_CACHE = SpaceCache()
-
-
-def space_key(snapshot: CollectionSnapshot, feature: str, preparation: str) -> tuple[str, ...]:
-    """Cache key of a matrix: which collection version, which feature, which preprocessing."""
-    return (snapshot.namespace, snapshot.collection, snapshot.version, feature, preparation)
 
 
 def assignments_table(document_ids: pd.Series | list[str] | pa.ChunkedArray, fitted: FittedClustering) -> pa.Table:
@@ -192,12 +168,9 @@ def failed_result(base: ExecutionResult, message: str) -> ExecutionResult:
 
 
 def completed_result(
-    base: ExecutionResult,
-    fitted: FittedClustering,
-    metrics: QualityMetrics | None,
-    outcome: LabelingOutcome,
-    timings: dict[str, float],
+    base: ExecutionResult, fitted: FittedClustering, metrics: QualityMetrics | None, outcome: LabelingOutcome
 ) -> ExecutionResult:
+    """``base`` filled in with what the execution found (timings, drift and artifacts come last)."""
     return base.with_updates(
         status="completed",
         num_clusters=fitted.num_clusters,
@@ -208,9 +181,9 @@ def completed_result(
         num_noise=fitted.num_noise,
         parameters=fitted.parameters,
         silhouette_sample_size=metrics.silhouette_sample_size if metrics else None,
-        timings=timings,
         llm_labeling_errors=outcome.errors,
         llm_usage=outcome.usage,
+        engine=fitted.engine,
     )
 
 
@@ -229,53 +202,6 @@ def drift_against_previous(
     return compare_runs(
         previous.run_id, assignments, document_ids, fitted.labels, space, fitted.centroids, fitted.distances
     )
-
-
-@dataclass
-class PublishedResult:
-    result: ExecutionResult
-    uri: str
-    images: dict[str, bytes]
-
-
-def publish_result(
-    results: ResultStore,
-    base: ExecutionResult,
-    document_ids: pd.Series | pa.ChunkedArray,
-    fitted: FittedClustering,
-    space: np.ndarray,
-    metrics: QualityMetrics | None,
-    outcome: LabelingOutcome,
-    timings: dict[str, float],
-    projection: str = "pca",
-    sample_rows: np.ndarray | None = None,
-) -> PublishedResult:
-    """Drift, pictures, assignments, then the ExecutionResult itself: the last write is the commit point.
-
-    ``space`` is the whole prepared matrix, or, for a streamed (out-of-core) execution, only the rows
-    ``sample_rows``: then the picture uses that sample and drift is skipped (it needs every vector).
-    """
-    from cluster_pipeline.core.plots import projection_png, sizes_png
-
-    if sample_rows is None:
-        ids = document_ids.to_pandas() if isinstance(document_ids, pa.ChunkedArray) else pd.Series(document_ids)
-        drift = drift_against_previous(results, base, ids, fitted, space)
-        plotted = fitted.labels
-    else:
-        drift, plotted = None, fitted.labels[sample_rows]
-    result = completed_result(base, fitted, metrics, outcome, timings).with_updates(drift=drift)
-    names = [c.label for c in result.centroids or []]
-    images = {"projection": projection_png(space, plotted, names, method=projection)} if fitted.num_clusters else {}
-    images["sizes"] = sizes_png(list(fitted.cluster_sizes), names, fitted.num_noise)
-    artifacts = {}
-    for name, png in images.items():
-        key = results.lake.execution_key(result.namespace, result.cluster_id, result.run_id, f"{name}.png")
-        if not results.storage.exists(key):
-            results.storage.write_new(key, png)
-        artifacts[name] = results.storage.uri(key)
-    result = result.with_updates(artifacts=artifacts)
-    uri = results.write(result, assignments_table(document_ids, fitted))
-    return PublishedResult(result, uri, images)
 
 
 def unexpected_error_message(error: BaseException) -> str:
@@ -300,63 +226,135 @@ def recording_failure(results: ResultStore, base: ExecutionResult) -> Iterator[N
         raise
 
 
-@dataclass
-class StepTimer:
-    timings: dict[str, float] = field(default_factory=dict)
+StageListener = Callable[[str, float], None]
+
+
+class StageTimer:
+    """Seconds per stage, in order, told to ``listener`` as each stage ends (the Dagster log)."""
+
+    def __init__(self, timings: Mapping[str, float] | None = None, listener: StageListener | None = None) -> None:
+        self.timings: dict[str, float] = dict(timings or {})
+        self.listener = listener
 
     @contextmanager
-    def step(self, name: str) -> Iterator[None]:
+    def stage(self, name: str) -> Iterator[None]:
         started = time.perf_counter()
         yield
         self.timings[name] = round(time.perf_counter() - started, 4)
+        if self.listener is not None:
+            self.listener(name, self.timings[name])
 
 
-def execute(
+@dataclass
+class Execution:
+    """What one completed execution produced: the stored result (and where), and what the Dagster
+    layer shows beside it (the snapshot, the fit, the metrics, the labels, the pictures)."""
+
+    result: ExecutionResult
+    uri: str
+    images: dict[str, bytes]
+    snapshot: CollectionSnapshot
+    fitted: FittedClustering
+    metrics: QualityMetrics | None
+    labeling: LabelingOutcome
+    dimensions: int
+    streamed: bool
+
+
+def run_execution(
     lake: Lake,
     config: ClusterConfig,
     run_id: str,
     *,
     labeler: Labeler | None = None,
     created_at: datetime | None = None,
+    dagster_run_id: str | None = None,
     progress: Progress | None = None,
-) -> ExecutionResult:
+    timings: Mapping[str, float] | None = None,
+    on_stage: StageListener | None = None,
+) -> Execution:
     """Run one execution in this process and write its ExecutionResult (completed or failed).
 
-    A collection whose vectors do not fit ``config.memory_budget_mb`` is streamed (``core.streaming``).
-    Raises the original ClusterPipelineError after writing a failed result, so callers can tell.
+    ``timings`` are stages measured before the chain (Dagster's start-up); ``on_stage`` hears each
+    stage's seconds as it ends. A collection whose vectors do not fit ``config.memory_budget_mb`` is
+    streamed (``core.streaming``). Raises the original error after writing a failed result.
     """
     collections, results = CollectionStore(lake), ResultStore(lake)
-    base = base_result(config, run_id, created_at or utc_now())
+    base = base_result(config, run_id, created_at or utc_now(), dagster_run_id=dagster_run_id)
     progress = progress or Progress.silent()
-    timer = StepTimer()
+    timer = StageTimer(timings, on_stage)
     with recording_failure(results, base):
         snapshot = collections.snapshot(config.namespace, config.collection)
         base = base.with_updates(num_points=snapshot.num_documents, collection_version=snapshot.version)
         if needs_streaming(snapshot, config):
             return _execute_streaming(collections, results, snapshot, base, config, labeler, progress, timer)
-        with timer.step("load"):
+        with timer.stage("load"):
             X = collections.load_embeddings(snapshot, config.feature, progress)
-        with timer.step("fit"):
+        with timer.stage("fit"):
             fitted, space = fit_clustering(X, config, copy=False, progress=progress)
             del X
-        with timer.step("metrics"):
-            metrics = compute_metrics(space, fitted.labels, metric=fitted.metric, sample_size=config.metric_sample_size)
-        with timer.step("labels"):
+        with timer.stage("metrics"):
+            metrics = compute_metrics(
+                space,
+                fitted.labels,
+                metric=fitted.metric,
+                sample_size=config.metric_sample_size,
+                centroids=fitted.centroids,
+                distances=fitted.distances,
+            )
+        with timer.stage("labels"):
             documents = collections.load_documents(snapshot)
             outcome = (labeler or OfflineLabeler()).label(documents, fitted, space, config)
-        with timer.step("write"):
-            published = publish_result(
-                results,
-                base,
-                documents["document_id"],
-                fitted,
-                space,
-                metrics,
-                outcome,
-                timer.timings,
-                config.plot_projection,
-            )
-    return published.result
+        document_ids = documents["document_id"]
+        with timer.stage("drift"):
+            drift = drift_against_previous(results, base, document_ids, fitted, space)
+        result, uri, images = _publish(
+            results, completed_result(base, fitted, metrics, outcome), document_ids, fitted, space, timer, config, drift
+        )
+    dimensions = snapshot.features[config.feature]
+    return Execution(result, uri, images, snapshot, fitted, metrics, outcome, dimensions, streamed=False)
+
+
+def execute(lake: Lake, config: ClusterConfig, run_id: str, **options: Any) -> ExecutionResult:
+    """``run_execution(...).result``: the stored ExecutionResult (for library users and tests)."""
+    return run_execution(lake, config, run_id, **options).result
+
+
+def _publish(
+    results: ResultStore,
+    result: ExecutionResult,
+    document_ids: pd.Series | pa.ChunkedArray,
+    fitted: FittedClustering,
+    space: np.ndarray,
+    timer: StageTimer,
+    config: ClusterConfig,
+    drift: dict[str, Any] | None,
+    sample_rows: np.ndarray | None = None,
+) -> tuple[ExecutionResult, str, dict[str, bytes]]:
+    """Pictures, then the files beside the result, then the ExecutionResult itself: the commit point.
+
+    ``space`` is the whole prepared matrix, or for a streamed execution only the rows ``sample_rows``
+    (the picture then draws that sample).
+    """
+    from cluster_pipeline.core.plots import projection_png, sizes_png
+
+    with timer.stage("pictures"):
+        names = [c.label for c in result.centroids or []]
+        plotted = fitted.labels if sample_rows is None else fitted.labels[sample_rows]
+        images = {}
+        if fitted.num_clusters:
+            images["projection"] = projection_png(space, plotted, names, method=config.plot_projection)
+        images["sizes"] = sizes_png(list(fitted.cluster_sizes), names, fitted.num_noise)
+    with timer.stage("write"):
+        artifacts = {}
+        for name, png in images.items():
+            key = results.lake.execution_key(result.namespace, result.cluster_id, result.run_id, f"{name}.png")
+            if not results.storage.exists(key):
+                results.storage.write_new(key, png)
+            artifacts[name] = results.storage.uri(key)
+        results.write_assignments(result, assignments_table(document_ids, fitted))
+    result = result.with_updates(drift=drift, artifacts=artifacts, timings=dict(timer.timings))
+    return result, results.write(result), images
 
 
 def _execute_streaming(
@@ -367,30 +365,30 @@ def _execute_streaming(
     config: ClusterConfig,
     labeler: Labeler | None,
     progress: Progress,
-    timer: StepTimer,
-) -> ExecutionResult:
-    """``execute`` for a collection over the memory budget: streamed fit, labels from the metrics sample."""
-    with timer.step("fit"):
+    timer: StageTimer,
+) -> Execution:
+    """A collection over the memory budget: streamed fit (with its metrics), labels from the metrics
+    sample, no drift (it needs every vector at once)."""
+    with timer.stage("fit"):
         streamed = fit_streaming(collections, snapshot, config, progress)
     fitted = streamed.fitted
-    with timer.step("labels"):
+    with timer.stage("labels"):
         documents = collections.take_documents(snapshot, streamed.sample_rows)
         sample_view = sample_clustering(fitted, streamed.sample_rows)
         outcome = (labeler or OfflineLabeler()).label(documents, sample_view, streamed.sample_space, config)
-    with timer.step("write"):
-        published = publish_result(
-            results,
-            base,
-            collections.load_document_ids(snapshot),
-            fitted,
-            streamed.sample_space,
-            streamed.metrics,
-            outcome,
-            timer.timings,
-            config.plot_projection,
-            sample_rows=streamed.sample_rows,
-        )
-    return published.result
+    result, uri, images = _publish(
+        results,
+        completed_result(base, fitted, streamed.metrics, outcome),
+        collections.load_document_ids(snapshot),
+        fitted,
+        streamed.sample_space,
+        timer,
+        config,
+        None,
+        sample_rows=streamed.sample_rows,
+    )
+    dimensions = snapshot.features[config.feature]
+    return Execution(result, uri, images, snapshot, fitted, streamed.metrics, outcome, dimensions, streamed=True)
 
 
 def sample_clustering(fitted: FittedClustering, rows: np.ndarray) -> FittedClustering:

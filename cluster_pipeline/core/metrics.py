@@ -14,7 +14,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
-from sklearn.metrics import silhouette_samples as sklearn_silhouette_samples
 
 from cluster_pipeline.core.errors import InvalidEmbeddingsError
 
@@ -104,7 +103,9 @@ def silhouette_samples_fast(
     X, labels = _validate(X, labels)
     _check_finite(X)
     if metric not in GEMM_METRICS:
-        return np.asarray(sklearn_silhouette_samples(X, labels, metric=metric), dtype=np.float64)
+        from sklearn.metrics import silhouette_samples
+
+        return np.asarray(silhouette_samples(X, labels, metric=metric), dtype=np.float64)
     _, codes = np.unique(labels, return_inverse=True)
     n, k = len(codes), int(codes.max()) + 1
     if not 2 <= k <= n - 1:
@@ -199,7 +200,9 @@ def indices_from_cluster_stats(
     """
     k, n = len(counts), float(counts.sum())
     # Davies–Bouldin: mean over clusters of the worst (s_i + s_j) / d(c_i, c_j)
-    gaps = np.sqrt(np.maximum(((centroids[:, None, :] - centroids[None, :, :]) ** 2).sum(-1), 0.0))
+    norms = np.einsum("ij,ij->i", centroids, centroids)
+    gaps = np.sqrt(np.maximum(norms[:, None] + norms[None, :] - 2.0 * (centroids @ centroids.T), 0.0))
+    np.fill_diagonal(gaps, 0.0)
     with np.errstate(divide="ignore", invalid="ignore"):
         ratios = (scatter[:, None] + scatter[None, :]) / gaps
     ratios[~np.isfinite(ratios)] = 0.0
@@ -213,7 +216,14 @@ def indices_from_cluster_stats(
 
 
 def compute_metrics(
-    X: np.ndarray, labels: np.ndarray, *, metric: str = "euclidean", sample_size: int = 10_000, random_state: int = 0
+    X: np.ndarray,
+    labels: np.ndarray,
+    *,
+    metric: str = "euclidean",
+    sample_size: int = 10_000,
+    random_state: int = 0,
+    centroids: np.ndarray | None = None,
+    distances: np.ndarray | None = None,
 ) -> QualityMetrics | None:
     """Silhouette, Davies-Bouldin and Calinski-Harabasz of a clustering, noise (label -1) excluded.
 
@@ -236,6 +246,10 @@ def compute_metrics(
         Largest number of points for an exact silhouette.
     random_state : int, default=0
         Seed of the silhouette sample.
+    centroids, distances : ndarray of shape (n_clusters, n_features) and (n_samples,), optional
+        The fit's member means (row ``c`` for label ``c``) and each point's Euclidean distance to its
+        own, as ``FittedClustering`` holds them. Given, Davies-Bouldin and Calinski-Harabasz come from
+        these per-cluster statistics (O(K*D)) instead of two passes over ``X``.
 
     Returns
     -------
@@ -256,7 +270,17 @@ def compute_metrics(
     if n < 2 or not 2 <= k <= n - 1:
         return None
     counts = np.bincount(codes, minlength=k)
-    davies_bouldin, calinski_harabasz = _centroid_metrics(X, keep, codes, counts)
+    if centroids is not None and distances is not None:
+        present = np.unique(labels[keep])
+        kept_distances = np.asarray(distances, dtype=np.float64)[keep]
+        davies_bouldin, calinski_harabasz = indices_from_cluster_stats(
+            np.asarray(centroids, dtype=np.float64)[present],
+            counts.astype(np.float64),
+            np.bincount(codes, weights=kept_distances, minlength=k) / counts,
+            float(np.square(kept_distances).sum()),
+        )
+    else:
+        davies_bouldin, calinski_harabasz = _centroid_metrics(X, keep, codes, counts)
 
     rows, weights = keep, None
     sample_codes = codes

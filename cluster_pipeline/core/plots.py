@@ -1,44 +1,66 @@
 """Pictures of an execution: a 2-D projection coloured by cluster, and the cluster sizes.
 
-Headless (matplotlib's Agg). Large collections are drawn from a seeded, cluster-stratified sample
-of at most ``MAX_PLOT_POINTS`` points: more points add ink, not information, and keep the PNG small
-enough to show inline in the Dagster UI.
+Drawn straight into a pixel array with numpy and Pillow rather than through matplotlib: a figure
+cost ~2 s per execution whatever N (import, figure set-up, Agg rendering, PNG quantisation), more
+than the whole k-means of 100k documents, for two charts that need only dots, bars and text. Here
+both take tens of milliseconds. Large collections are drawn from a seeded, cluster-stratified
+sample of at most ``MAX_PLOT_POINTS`` points: more points add ink, not information, and the PNG
+stays small enough to show inline in the Dagster UI.
 """
 
 from __future__ import annotations
 
 import io
 from collections.abc import Sequence
+from functools import cache
 from typing import Any
 
-import matplotlib
+import numpy as np
+from PIL import Image, ImageDraw, ImageFont
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402 - the backend must be chosen first
-import numpy as np  # noqa: E402
-
-from cluster_pipeline.core.metrics import stratified_sample  # noqa: E402
+from cluster_pipeline.core.metrics import stratified_sample
 
 MAX_PLOT_POINTS = 20_000
-NOISE_COLOUR = "#b0b0b0"
+MAX_NAMED_CLUSTERS = 40  # the largest clusters get their name on the projection; the sizes chart names all
+PCA_ROWS = 5_000  # rows the projection's two axes are fitted on (every plotted row is projected)
+WIDTH, HEIGHT = 800, 600
+MARGIN, TITLE_HEIGHT = 16, 36
+POINT_ALPHA = 0.6
+NOISE_COLOUR = (176, 176, 176)
+WHITE, BLACK, INK = (255, 255, 255), (0, 0, 0), (40, 40, 40)
+# matplotlib's "tab20": 20 colours distinct enough to tell clusters apart
+TAB20 = [
+    (31, 119, 180), (174, 199, 232), (255, 127, 14), (255, 187, 120), (44, 160, 44),
+    (152, 223, 138), (214, 39, 40), (255, 152, 150), (148, 103, 189), (197, 176, 213),
+    (140, 86, 75), (196, 156, 148), (227, 119, 194), (247, 182, 210), (127, 127, 127),
+    (199, 199, 199), (188, 189, 34), (219, 219, 141), (23, 190, 207), (158, 218, 229),
+]  # fmt: skip
 
 
-def _png(figure: plt.Figure) -> bytes:
-    """Render, then quantize to a 256-colour palette: about a third of the size (it is inlined in
-    the Dagster UI's metadata), with no visible change."""
-    from PIL import Image
+def colour(cluster: int) -> tuple[int, int, int]:
+    return TAB20[cluster % len(TAB20)]
 
-    rendered = io.BytesIO()
-    figure.savefig(rendered, format="png", dpi=80, bbox_inches="tight")
-    plt.close(figure)
-    image = Image.open(rendered).convert("RGB").quantize(colors=256, method=Image.Quantize.MEDIANCUT)
+
+@cache
+def _font(size: int) -> Any:
+    """Pillow's bundled scalable font (no system fonts needed, same look everywhere)."""
+    return ImageFont.load_default(size=size)
+
+
+def _png(image: Image.Image) -> bytes:
+    """PNG with a 256-colour palette (octree): a third of the RGB size, inlined in the Dagster UI."""
     out = io.BytesIO()
-    image.save(out, format="png", optimize=True)
+    image.quantize(256, method=Image.Quantize.FASTOCTREE).save(out, format="png", compress_level=6)
     return out.getvalue()
 
 
 def project_2d(space: np.ndarray, method: str = "pca", random_state: int = 0) -> tuple[np.ndarray, str]:
-    """Two coordinates per row and the method used: PCA (default), or UMAP when chosen and installed."""
+    """Two coordinates per row and the method used: PCA (default), or UMAP when chosen and installed.
+
+    The PCA axes are the top two eigenvectors of the (d, d) covariance of at most ``PCA_ROWS`` rows,
+    found by subspace iteration (a few tiny products): a picture needs no more precision than that,
+    and it costs milliseconds where an SVD of the (n, d) matrix costs a second.
+    """
     if method == "umap":
         try:
             import umap  # type: ignore[import-not-found]
@@ -46,11 +68,48 @@ def project_2d(space: np.ndarray, method: str = "pca", random_state: int = 0) ->
             return np.asarray(umap.UMAP(n_components=2, random_state=random_state).fit_transform(space)), "umap"
         except ImportError:
             pass
-    from sklearn.decomposition import PCA
+    X = np.asarray(space, dtype=np.float32)
+    if X.shape[1] <= 2:
+        return np.pad(X, ((0, 0), (0, 2 - X.shape[1]))).astype(np.float64), "pca"
+    rng = np.random.default_rng(random_state)
+    fit = X if len(X) <= PCA_ROWS else X[np.sort(rng.choice(len(X), PCA_ROWS, replace=False))]
+    mean = fit.mean(axis=0, dtype=np.float64)
+    centred = (fit - mean).astype(np.float32)
+    covariance = (centred.T @ centred).astype(np.float64)
+    basis = rng.standard_normal((X.shape[1], 4))
+    for _ in range(30):
+        basis, _ = np.linalg.qr(covariance @ basis)
+    values, vectors = np.linalg.eigh(basis.T @ covariance @ basis)
+    components = basis @ vectors[:, ::-1][:, :2]
+    components *= np.sign(components[np.abs(components).argmax(axis=0), [0, 1]])  # a fixed orientation
+    components = components.astype(np.float32)
+    return X @ components - mean.astype(np.float32) @ components, "pca"
 
-    if space.shape[1] <= 2:
-        return np.pad(space, ((0, 0), (0, 2 - space.shape[1]))), "pca"
-    return PCA(n_components=2, random_state=random_state).fit_transform(space), "pca"
+
+def _to_pixels(xy: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray:
+    """Coordinates scaled into ``box`` (left, top, right, bottom), 4 % padding, y pointing up."""
+    left, top, right, bottom = box
+    low, high = xy.min(axis=0), xy.max(axis=0)
+    span = np.where(high > low, high - low, 1.0) * 1.08
+    unit = (xy - (low + high) / 2) / span + 0.5
+    px = left + unit[:, 0] * (right - left)
+    py = bottom - unit[:, 1] * (bottom - top)
+    return np.stack([px, py], axis=1).round().astype(np.int64)
+
+
+def _blend_points(canvas: np.ndarray, pixels: np.ndarray, colours: np.ndarray, radius: int = 1) -> None:
+    """Squares of ``2·radius + 1`` pixels at ``pixels``, alpha-blended onto ``canvas`` in order."""
+    height, width, _ = canvas.shape
+    for dy in range(-radius, radius + 1):
+        for dx in range(-radius, radius + 1):
+            ys = np.clip(pixels[:, 1] + dy, 0, height - 1)
+            xs = np.clip(pixels[:, 0] + dx, 0, width - 1)
+            canvas[ys, xs] = canvas[ys, xs] * (1 - POINT_ALPHA) + colours * POINT_ALPHA
+
+
+def _title(draw: ImageDraw.ImageDraw, text: str, width: int) -> None:
+    font = _font(15)
+    draw.text(((width - draw.textlength(text, font=font)) / 2, 10), text, fill=INK, font=font)
 
 
 def projection_png(
@@ -65,53 +124,70 @@ def projection_png(
     """Scatter of the (sampled) points in 2-D, one colour per cluster, noise grey, labels at centres."""
     rows = np.arange(len(labels)) if len(labels) <= max_points else stratified_sample(labels, max_points, random_state)
     xy, method = project_2d(space[rows], method, random_state)
-    sampled = labels[rows]
-    figure, axes = plt.subplots(figsize=(10, 7.5))
-    colours = plt.get_cmap("tab20")
+    sampled = np.asarray(labels)[rows]
+    box = (MARGIN, TITLE_HEIGHT, WIDTH - MARGIN, HEIGHT - MARGIN)
+    pixels = _to_pixels(xy, box)
+    canvas = np.full((HEIGHT, WIDTH, 3), 255.0, dtype=np.float32)
+    palette = np.array([*TAB20, NOISE_COLOUR], dtype=np.float32)
     noise = sampled < 0
-    if noise.any():
-        axes.scatter(xy[noise, 0], xy[noise, 1], s=4, c=NOISE_COLOUR, alpha=0.5, label="noise", linewidths=0)
-    for cluster in range(len(cluster_labels)):
-        members = sampled == cluster
-        if not members.any():
-            continue
-        colour = colours(cluster % 20)
-        axes.scatter(xy[members, 0], xy[members, 1], s=5, color=colour, alpha=0.6, linewidths=0)
-        centre = xy[members].mean(axis=0)
-        axes.scatter(centre[0], centre[1], s=120, color=colour, edgecolors="black", marker="X", zorder=3)
-        axes.annotate(
-            f"cl_{cluster}: {cluster_labels[cluster]}"[:48],
-            centre,
-            xytext=(6, 6),
-            textcoords="offset points",
-            fontsize=9,
-            weight="bold",
-            bbox={"boxstyle": "round,pad=0.2", "fc": "white", "alpha": 0.75, "lw": 0},
+    # noise underneath, then members in a seeded random order so no cluster always hides another
+    order = np.random.default_rng(random_state).permutation(len(sampled))
+    order = np.concatenate([order[noise[order]], order[~noise[order]]])
+    colour_index = np.where(noise, len(TAB20), sampled % len(TAB20))
+    _blend_points(canvas, pixels[order], palette[colour_index[order]])
+    image = Image.fromarray(canvas.round().astype(np.uint8), "RGB")
+    draw = ImageDraw.Draw(image)
+    draw.rectangle(box, outline=(200, 200, 200))
+    font = _font(12)
+    members = sampled >= 0
+    counts = np.bincount(sampled[members], minlength=len(cluster_labels))
+    centres = (
+        np.stack(
+            [np.bincount(sampled[members], weights=pixels[members, axis], minlength=len(counts)) for axis in (0, 1)],
+            axis=1,
         )
+        / np.maximum(counts, 1)[:, None]
+    )
+    for cluster in range(min(len(cluster_labels), MAX_NAMED_CLUSTERS)):
+        if not counts[cluster]:
+            continue
+        x, y = (int(v) for v in centres[cluster].round())
+        for width, fill in ((5, BLACK), (3, colour(cluster))):
+            draw.line((x - 5, y - 5, x + 5, y + 5), fill=fill, width=width)
+            draw.line((x - 5, y + 5, x + 5, y - 5), fill=fill, width=width)
+        text = f"cl_{cluster}: {cluster_labels[cluster]}"[:48]
+        left, top, right, bottom = draw.textbbox((x + 9, y - 18), text, font=font)
+        draw.rounded_rectangle((left - 3, top - 2, right + 3, bottom + 2), radius=3, fill=WHITE)
+        draw.text((x + 9, y - 18), text, fill=BLACK, font=font)
     shown = f"{len(rows):,} of {len(labels):,} points" if len(rows) < len(labels) else f"{len(labels):,} points"
-    axes.set_title(f"Clusters in 2-D ({method.upper()} projection, {shown})")
-    axes.set_xticks([])
-    axes.set_yticks([])
-    return _png(figure)
+    _title(draw, f"Clusters in 2-D ({method.upper()} projection, {shown})", WIDTH)
+    return _png(image)
 
 
 def sizes_png(sizes: Sequence[int], cluster_labels: Sequence[str], num_noise: int = 0) -> bytes:
     """Horizontal bars of cluster sizes (largest on top), noise as its own grey bar."""
     names = [f"cl_{i}: {label}"[:40] for i, label in enumerate(cluster_labels)]
-    values = list(sizes)
-    colours: list[Any] = [plt.get_cmap("tab20")(i % 20) for i in range(len(values))]
+    values = [int(v) for v in sizes]
+    colours = [colour(i) for i in range(len(values))]
     if num_noise:
         names.append("noise")
-        values.append(num_noise)
+        values.append(int(num_noise))
         colours.append(NOISE_COLOUR)
-    figure, axes = plt.subplots(figsize=(8, max(2.0, 0.35 * len(values) + 1)))
-    positions = np.arange(len(values))[::-1]
-    axes.barh(positions, values, color=colours)
-    axes.set_yticks(positions, names, fontsize=9)
-    for position, value in zip(positions, values, strict=True):
-        axes.annotate(
-            f"{value:,}", (value, position), xytext=(3, 0), textcoords="offset points", va="center", fontsize=8
-        )
-    axes.set_xlabel("documents")
-    axes.set_title("Cluster sizes")
-    return _png(figure)
+    font, bar_pitch = _font(12), 22
+    height = TITLE_HEIGHT + bar_pitch * max(len(values), 1) + 40
+    image = Image.new("RGB", (WIDTH, height), WHITE)
+    draw = ImageDraw.Draw(image)
+    label_width = int(min(max((draw.textlength(n, font=font) for n in names), default=0), 320)) + 12
+    left, right = MARGIN + label_width, WIDTH - MARGIN - 70
+    largest = max(values, default=0) or 1
+    for row, (name, value, fill) in enumerate(zip(names, values, colours, strict=True)):
+        top = TITLE_HEIGHT + row * bar_pitch
+        end = left + max(int(round((right - left) * value / largest)), 1)
+        draw.rectangle((left, top + 3, end, top + bar_pitch - 3), fill=fill)
+        draw.text((left - 8, top + bar_pitch / 2), name, fill=INK, font=font, anchor="rm")
+        draw.text((end + 4, top + bar_pitch / 2), f"{value:,}", fill=INK, font=_font(11), anchor="lm")
+    axis = TITLE_HEIGHT + bar_pitch * max(len(values), 1) + 4
+    draw.line((left, TITLE_HEIGHT, left, axis), fill=(120, 120, 120))
+    draw.text(((left + right) / 2, axis + 8), "documents", fill=INK, font=font, anchor="mt")
+    _title(draw, "Cluster sizes", WIDTH)
+    return _png(image)

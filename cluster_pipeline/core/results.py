@@ -78,6 +78,7 @@ class ExecutionResult:
     llm_usage: dict[str, Any] | None = None
     drift: dict[str, Any] | None = None
     artifacts: dict[str, str] = field(default_factory=dict)
+    engine: str | None = None
 
     def __post_init__(self) -> None:
         check_run_id(self.run_id)
@@ -124,6 +125,7 @@ class ExecutionResult:
             "llm_usage": None if self.llm_usage is None else json.dumps(self.llm_usage, sort_keys=True),
             "drift": None if self.drift is None else json.dumps(self.drift, sort_keys=True, default=str),
             "artifacts": json.dumps(self.artifacts, sort_keys=True),
+            "engine": self.engine,
         }
         return pa.Table.from_pylist([row], schema=RESULT_SCHEMA)
 
@@ -160,6 +162,7 @@ class ExecutionResult:
             llm_usage=loads(row["llm_usage"]),
             drift=loads(row["drift"]),
             artifacts=loads(row["artifacts"], {}),
+            engine=row.get("engine"),  # absent from results written before it was recorded
         )
 
 
@@ -210,6 +213,7 @@ RESULT_SCHEMA = pa.schema(
         pa.field("llm_usage", pa.string()),
         pa.field("drift", pa.string()),
         pa.field("artifacts", pa.string()),
+        pa.field("engine", pa.string()),
     ]
 )
 
@@ -253,11 +257,15 @@ class ResultStore:
         if self.storage.exists(key):
             raise AlreadyExistsError(f"ExecutionResult {result.run_id} exists already; results are immutable.")
         if assignments is not None:
-            assignments_key = self.assignments_key(result.namespace, result.cluster_id, result.run_id)
-            if not self.storage.exists(assignments_key):
-                self.storage.write_parquet_new(assignments_key, assignments.cast(ASSIGNMENTS_SCHEMA))
+            self.write_assignments(result, assignments)
         self.storage.write_parquet_new(key, result.to_table())
         return self.storage.uri(key)
+
+    def write_assignments(self, result: ExecutionResult, assignments: pa.Table) -> None:
+        """The per-document assignments of a result about to be published (once; never replaced)."""
+        key = self.assignments_key(result.namespace, result.cluster_id, result.run_id)
+        if not self.storage.exists(key):
+            self.storage.write_parquet_new(key, assignments.cast(ASSIGNMENTS_SCHEMA))
 
     def read_key(self, key: str) -> ExecutionResult:
         table = read_parquet(self.storage, key)

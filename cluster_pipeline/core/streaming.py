@@ -13,7 +13,7 @@ What stays in memory is O(N) small arrays (labels, distances) plus the samples, 
 The working buffers follow ``memory_budget_mb``: a quarter of it for one streamed batch (Arrow's
 decode plus the prepared copy), a quarter for a block of the silhouette's distance matrix. Parts
 are read by byte range (``Storage.parquet_stream``), so a part in S3 larger than the budget is
-never held whole either. Fixed costs stay: the samples (initialisation: ``max(20,000, 100·K)``
+never held whole either. Fixed costs stay: the samples (initialisation: ``core.kmeans.sample_size``
 rows; silhouette: ``metric_sample_size`` rows) and the interpreter.
 """
 
@@ -37,7 +37,7 @@ from cluster_pipeline.core.clustering import (
 from cluster_pipeline.core.collections import STREAM_BATCH_ROWS, CollectionSnapshot, CollectionStore
 from cluster_pipeline.core.config import ClusterConfig
 from cluster_pipeline.core.errors import ConfigurationError, InvalidEmbeddingsError
-from cluster_pipeline.core.kmeans import init_sample_size, sampled_init
+from cluster_pipeline.core.kmeans import sample_size, sampled_init
 from cluster_pipeline.core.metrics import (
     MIN_POINTS_PER_CLUSTER,
     QualityMetrics,
@@ -46,6 +46,7 @@ from cluster_pipeline.core.metrics import (
     sampled_silhouette,
     stratified_sample,
 )
+from cluster_pipeline.core.neighbors import nearest_centroids
 from cluster_pipeline.core.progress import Progress
 
 STREAMABLE = frozenset({"kmeans", "minibatch_kmeans"})
@@ -139,13 +140,6 @@ def _prepared_batches(
         progress.update(stage, offset + len(batch), total, note=note)
 
 
-def _nearest(batch: np.ndarray, centres: np.ndarray, centre_norms: np.ndarray) -> np.ndarray:
-    scores = batch @ centres.T
-    scores *= -2.0
-    scores += centre_norms
-    return scores.argmin(axis=1)
-
-
 def fit_streaming(
     store: CollectionStore,
     snapshot: CollectionSnapshot,
@@ -175,7 +169,7 @@ def fit_streaming(
 
     # pass 1: a seeded sample for the initial centres (and the PCA, when configured)
     pca = pca_components(config, snapshot.features[config.feature])
-    size = min(n, max(init_sample_size(n, k), PCA_FIT_SAMPLE if pca else 0))
+    size = min(n, max(sample_size(n, k), PCA_FIT_SAMPLE if pca else 0))
     rows = np.sort(rng.choice(n, size, replace=False))
     sample = gather_rows(store, snapshot, config.feature, rows, None, progress, batch_rows=batch_rows)
     check_embeddings(sample)
@@ -187,7 +181,8 @@ def fit_streaming(
         k,
         n_init=1 if n_init == "auto" else int(n_init),
         random_state=seed,
-        sample_size=init_sample_size(len(sample), k),
+        size=sample_size(len(sample), k),
+        engine=config.kmeans_engine,
     )
     del sample
 
@@ -205,12 +200,11 @@ def fit_streaming(
 
     # pass 3: assign, and accumulate member means
     raw = np.empty(n, dtype=np.int64)
-    centre_norms = np.einsum("ij,ij->i", centres, centres)
     sums = np.zeros((k, centres.shape[1]), dtype=np.float64)
     for offset, batch in _prepared_batches(
         store, snapshot, config.feature, preparation, progress, "assign", batch_rows
     ):
-        nearest = _nearest(batch, centres, centre_norms)
+        nearest, _ = nearest_centroids(batch, centres)
         raw[offset : offset + len(batch)] = nearest
         _add_by_label(sums, nearest, batch)
     labels = order_by_size(raw)

@@ -4,7 +4,8 @@ from sklearn.cluster import KMeans
 from sklearn.datasets import make_blobs
 
 from cluster_pipeline.core import kmeans
-from cluster_pipeline.core.kmeans import fit_kmeans, kmeans_plusplus, sampled_init
+from cluster_pipeline.core.kmeans import choose_engine, fit_kmeans, kmeans_plusplus, sampled_init
+from cluster_pipeline.core.neighbors import load_faiss
 
 
 @pytest.fixture(scope="module")
@@ -12,6 +13,11 @@ def blobs():
     X, _ = make_blobs(n_samples=30_000, n_features=32, centers=40, cluster_std=2.5, random_state=7)
     X = X.astype(np.float32)
     return X / np.linalg.norm(X, axis=1, keepdims=True)
+
+
+@pytest.fixture(scope="module")
+def sklearn_inertia(blobs):
+    return KMeans(n_clusters=40, random_state=0).fit(blobs).inertia_  # scikit-learn's default
 
 
 def test_kmeans_plusplus_picks_distinct_rows_and_beats_random_seeding(blobs):
@@ -27,31 +33,67 @@ def test_kmeans_plusplus_picks_distinct_rows_and_beats_random_seeding(blobs):
     assert cost(centres) < cost(random)
 
 
-def test_sampled_init_reaches_scikit_learns_inertia(blobs, monkeypatch):
-    monkeypatch.setattr(kmeans, "INIT_SAMPLE_MIN_ROWS", 3000)  # sample a tenth of the rows
-    model, method = fit_kmeans(blobs, {"n_clusters": 40, "n_init": 3, "random_state": 0})
-    reference = KMeans(n_clusters=40, random_state=0).fit(blobs)  # scikit-learn's default
-    assert method == "kmeans+sampled_init"
-    assert model.inertia_ <= 1.01 * reference.inertia_
-    assert model.labels_.shape == (len(blobs),) and len(np.unique(model.labels_)) == 40
+def test_faiss_engine_reaches_scikit_learns_inertia(blobs, sklearn_inertia, monkeypatch):
+    monkeypatch.setattr(kmeans, "SAMPLE_MIN_ROWS", 3000)  # starts on a tenth of the rows
+    fit = fit_kmeans(blobs, {"n_clusters": 40, "n_init": 3, "random_state": 0}, engine="faiss")
+    assert (fit.method, fit.engine) == ("faiss+sampled_init", "faiss")
+    assert fit.inertia <= 1.005 * sklearn_inertia
+    assert fit.labels.shape == (len(blobs),) and fit.labels.dtype == np.int64 and len(np.unique(fit.labels)) == 40
+    # the reported inertia is the assignment's own
+    assert fit.inertia == pytest.approx(float(((blobs - fit.centers[fit.labels]) ** 2).sum()), rel=1e-4)
+
+
+def test_faiss_engine_is_deterministic_whatever_the_threads(blobs):
+    faiss = load_faiss()
+    parameters = {"n_clusters": 40, "n_init": 2, "random_state": 3}
+    threads = faiss.omp_get_max_threads()
+    try:
+        faiss.omp_set_num_threads(1)
+        one = fit_kmeans(blobs, parameters, engine="faiss")
+        faiss.omp_set_num_threads(max(threads, 2))
+        many = fit_kmeans(blobs, parameters, engine="faiss")
+    finally:
+        faiss.omp_set_num_threads(threads)
+    again = fit_kmeans(blobs, parameters, engine="faiss")
+    assert np.array_equal(one.labels, many.labels) and np.array_equal(many.labels, again.labels)
+    assert np.array_equal(one.centers, again.centers)
+    other_seed = fit_kmeans(blobs, {**parameters, "random_state": 4}, engine="faiss")
+    assert not np.array_equal(other_seed.centers, again.centers)
+
+
+def test_scikit_learn_engine_with_sampled_init(blobs, sklearn_inertia, monkeypatch):
+    monkeypatch.setattr(kmeans, "SAMPLE_MIN_ROWS", 3000)
+    fit = fit_kmeans(blobs, {"n_clusters": 40, "n_init": 3, "random_state": 0}, engine="sklearn")
+    assert (fit.method, fit.engine) == ("kmeans+sampled_init", "scikit-learn")
+    assert fit.inertia <= 1.01 * sklearn_inertia
 
 
 def test_sampled_init_is_seeded(blobs):
-    a = sampled_init(blobs, 10, n_init=2, random_state=3, sample_size=2000)
-    b = sampled_init(blobs, 10, n_init=2, random_state=3, sample_size=2000)
-    assert np.array_equal(a, b)
+    for engine in ("faiss", "sklearn"):
+        a = sampled_init(blobs, 10, n_init=2, random_state=3, size=2000, engine=engine)
+        b = sampled_init(blobs, 10, n_init=2, random_state=3, size=2000, engine=engine)
+        assert a.shape == (10, 32) and np.array_equal(a, b)
+
+
+def test_engine_choice():
+    assert choose_engine("auto", {"n_clusters": 5}) == "faiss"  # installed with the project
+    assert choose_engine("sklearn", {"n_clusters": 5}) == "sklearn"
+    assert choose_engine("auto", {"init": "random"}) == "sklearn"  # faiss runs k-means++ starts only
+
+
+def test_without_faiss_auto_falls_back_to_scikit_learn(blobs, monkeypatch):
+    monkeypatch.setattr(kmeans, "faiss_installed", lambda: False)
+    fit = fit_kmeans(blobs[:2000], {"n_clusters": 5, "random_state": 0})
+    assert fit.engine == "scikit-learn" and fit.method == "kmeans+sampled_init"
 
 
 def test_custom_init_uses_scikit_learn_as_is(blobs):
-    _, method = fit_kmeans(blobs[:2000], {"n_clusters": 5, "random_state": 0})
-    assert method == "kmeans+sampled_init"
-    _, method = fit_kmeans(blobs, {"n_clusters": 5, "init": "random", "n_init": 1, "random_state": 0})
-    assert method == "kmeans"
+    fit = fit_kmeans(blobs, {"n_clusters": 5, "init": "random", "n_init": 1, "random_state": 0})
+    assert (fit.method, fit.engine) == ("kmeans", "scikit-learn")
 
 
-def test_above_the_minibatch_threshold_kmeans_runs_as_minibatch(blobs, monkeypatch):
+def test_scikit_learn_engine_above_the_minibatch_threshold_runs_minibatch(blobs, sklearn_inertia, monkeypatch):
     monkeypatch.setattr(kmeans, "MINIBATCH_ABOVE", 10_000)
-    model, method = fit_kmeans(blobs, {"n_clusters": 40, "n_init": 3, "random_state": 0})
-    reference = KMeans(n_clusters=40, random_state=0).fit(blobs)
-    assert method == "minibatch_kmeans"
-    assert model.inertia_ <= 1.05 * reference.inertia_
+    fit = fit_kmeans(blobs, {"n_clusters": 40, "n_init": 3, "random_state": 0}, engine="sklearn")
+    assert fit.method == "minibatch_kmeans"
+    assert fit.inertia <= 1.05 * sklearn_inertia
