@@ -284,7 +284,7 @@ def test_twenty_configurations_at_once_through_the_queue(topology, monkeypatch):
             len(set(result_keys(topology)) - already) >= expected
             and all(r.dagster_run.is_finished for r in load_runs())
         ),
-        timeout=480,
+        timeout=540,
     )
 
     records = load_runs()
@@ -303,9 +303,10 @@ def test_twenty_configurations_at_once_through_the_queue(topology, monkeypatch):
             assert next_start >= end, (partition, spans)
     moments = sorted({r.start_time for r in records})
     assert max(sum(r.start_time <= t < r.end_time for r in records) for t in moments) <= MAX_CONCURRENT_RUNS
-    # they were all waiting in the queue together: most were created before the first one started
-    first_start = min(r.start_time for r in records)
-    assert sum(r.create_timestamp.timestamp() <= first_start for r in records) >= len(busy)
+    # they went through the queue together: at one moment more runs waited than the limit lets run
+    created = [r.create_timestamp.timestamp() for r in records]
+    waiting = max(sum(c <= t < r.start_time for c, r in zip(created, records, strict=True)) for t in created)
+    assert waiting > MAX_CONCURRENT_RUNS, waiting
 
     # one readable result per run, none lost, none duplicated
     results = ResultStore(topology.lake)
