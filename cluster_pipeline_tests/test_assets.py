@@ -5,6 +5,7 @@ import pyarrow as pa
 import pytest
 from dagster import DagsterInstance
 
+from cluster_pipeline.assets import clustering
 from cluster_pipeline.core.results import ResultStore
 from cluster_pipeline_tests.conftest import blob_documents
 from cluster_pipeline_tests.dagster_helpers import create_config, materialize_config
@@ -25,6 +26,9 @@ def test_completed_execution_writes_result_assignments_and_metadata(lake, collec
     assert result.run_id == "run_" + outcome.run_id.replace("-", "")[:16]
     assert result.dagster_run_id == outcome.run_id
     assert result.metrics["silhouette_score"] > 0.5 and result.metrics["description"]
+    assert result.engine == "faiss"
+    stages = ["dagster", "load", "fit", "metrics", "labels", "drift", "pictures", "write"]
+    assert set(result.timings) == set(stages) and all(seconds >= 0 for seconds in result.timings.values())
     assert sorted(c.num_members for c in result.centroids) == [100, 100, 100]
     assert {tuple(sorted(c.keywords[:3])) for c in result.centroids} == {
         ("launch", "orbit", "rocket"),
@@ -41,6 +45,9 @@ def test_completed_execution_writes_result_assignments_and_metadata(lake, collec
         event.asset_key.to_user_string(): event.event_specific_data.materialization
         for event in outcome.get_asset_materialization_events()
     }
+    # one step ran the whole execution and materialized all five assets
+    assert {e.step_key for e in outcome.get_asset_materialization_events()} == {"cluster_execution_step"}
+    assert len(events) == 5 and events["cluster_assignments"].metadata["engine"].value == "faiss"
     final = events["execution_result"].metadata
     assert final["run_id"].value == result.run_id and final["num_clusters"].value == 3
     assert final["result_path"].value.endswith(f"{result.run_id}.parquet")
@@ -121,7 +128,8 @@ def test_failed_executions_write_a_failed_result(lake, collections, instance, se
     )
 
 
-def test_a_collection_over_the_memory_budget_is_streamed_through_the_assets(lake, collections, instance):
+def test_a_collection_over_the_memory_budget_is_streamed_through_the_assets(lake, collections, instance, monkeypatch):
+    monkeypatch.setattr(clustering, "LONG_STAGE_SECONDS", 0.0)  # log the progress of every stage, however short
     for i in range(3):
         collections.ingest("default", "big", blob_documents(20_000, centers=3, dim=128, id_offset=i * 20_000))
     config = create_config(lake, collection="big", parameters={"n_clusters": 3}, memory_budget_mb=64)

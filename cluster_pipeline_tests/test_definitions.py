@@ -18,3 +18,9 @@ def test_s3_deployment_is_a_resource_choice(monkeypatch):
     monkeypatch.setenv("CLUSTER_PIPELINE_S3_BUCKET", "bucket")
     s3_defs = build_definitions("s3")
     assert s3_defs.resolve_job_def("cluster_execution") is not None
+
+
+def test_every_run_executes_in_process():
+    """UI materializations (the implicit asset job), sensors and schedules run like the CLI: no step processes."""
+    assert defs.resolve_implicit_global_asset_job_def().executor_def.name == "in_process"
+    assert defs.resolve_job_def("cluster_execution").executor_def.name == "in_process"

@@ -17,6 +17,7 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -205,7 +206,11 @@ class ClusterConfig(BaseModel):
         return check_feature(value)
 
     @model_validator(mode="after")
-    def _parameters_known(self) -> ClusterConfig:
+    def _parameters_known(self, info: ValidationInfo) -> ClusterConfig:
+        # Checked when a configuration is created; one read back from the lake passed this check
+        # already, and importing the estimators (scikit-learn: ~1 s) would slow every execution.
+        if info.context and info.context.get("stored"):
+            return self
         valid = set(estimator_class(self.algorithm)().get_params())
         unknown = sorted(set(self.parameters) - valid)
         if unknown:
@@ -224,10 +229,14 @@ class ClusterConfig(BaseModel):
         return {**ALGORITHM_DEFAULTS[self.algorithm], **self.parameters}
 
 
-def parse_config(data: dict[str, Any]) -> ClusterConfig:
-    """Validate a configuration, turning pydantic's report into one readable ConfigurationError."""
+def parse_config(data: dict[str, Any], *, stored: bool = False) -> ClusterConfig:
+    """Validate a configuration, turning pydantic's report into one readable ConfigurationError.
+
+    ``stored``: ``data`` was read from the lake, written by ``ConfigStore.create`` after a full check,
+    so the estimator's parameter names are not checked again.
+    """
     try:
-        return ClusterConfig.model_validate(data)
+        return ClusterConfig.model_validate(data, context={"stored": stored})
     except ValidationError as error:
         problems = "; ".join(
             f"{'.'.join(str(p) for p in item['loc']) or 'configuration'}: {item['msg']}" for item in error.errors()
@@ -261,12 +270,12 @@ class ConfigStore:
                 f"Cluster configuration {cluster_id!r} not found in namespace {namespace!r}; "
                 "list them with `cluster-pipeline clusters list`."
             )
-        return parse_config(json.loads(self.lake.storage.read_bytes(key)))
+        return parse_config(json.loads(self.lake.storage.read_bytes(key)), stored=True)
 
     def list(self, namespace: str) -> list[ClusterConfig]:
         prefix = self.lake.clusters_prefix(namespace)
         configs = [
-            parse_config(json.loads(self.lake.storage.read_bytes(key)))
+            parse_config(json.loads(self.lake.storage.read_bytes(key)), stored=True)
             for key in self.lake.storage.list_keys(prefix)
             if key.endswith(".json")
         ]

@@ -17,7 +17,7 @@ text; the error is then re-raised so the caller (the asset, the CLI) can tell.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -77,6 +77,8 @@ class OfflineLabeler:
             text_fields=options.text_fields,
             num_keywords=options.num_keywords,
             num_representatives=options.representative_documents,
+            centroids=fitted.centroids,
+            distances=fitted.distances,
         )
         return LabelingOutcome(labels=labels)
 
@@ -226,23 +228,17 @@ def recording_failure(results: ResultStore, base: ExecutionResult) -> Iterator[N
         raise
 
 
-StageListener = Callable[[str, float], None]
-
-
 class StageTimer:
-    """Seconds per stage, in order, told to ``listener`` as each stage ends (the Dagster log)."""
+    """Seconds per stage, in the order the stages ran (after any measured before the chain)."""
 
-    def __init__(self, timings: Mapping[str, float] | None = None, listener: StageListener | None = None) -> None:
+    def __init__(self, timings: Mapping[str, float] | None = None) -> None:
         self.timings: dict[str, float] = dict(timings or {})
-        self.listener = listener
 
     @contextmanager
     def stage(self, name: str) -> Iterator[None]:
         started = time.perf_counter()
         yield
         self.timings[name] = round(time.perf_counter() - started, 4)
-        if self.listener is not None:
-            self.listener(name, self.timings[name])
 
 
 @dataclass
@@ -271,18 +267,16 @@ def run_execution(
     dagster_run_id: str | None = None,
     progress: Progress | None = None,
     timings: Mapping[str, float] | None = None,
-    on_stage: StageListener | None = None,
 ) -> Execution:
     """Run one execution in this process and write its ExecutionResult (completed or failed).
 
-    ``timings`` are stages measured before the chain (Dagster's start-up); ``on_stage`` hears each
-    stage's seconds as it ends. A collection whose vectors do not fit ``config.memory_budget_mb`` is
+    ``timings`` are stages measured before the chain (Dagster's start-up). A collection whose vectors do not fit ``config.memory_budget_mb`` is
     streamed (``core.streaming``). Raises the original error after writing a failed result.
     """
     collections, results = CollectionStore(lake), ResultStore(lake)
     base = base_result(config, run_id, created_at or utc_now(), dagster_run_id=dagster_run_id)
     progress = progress or Progress.silent()
-    timer = StageTimer(timings, on_stage)
+    timer = StageTimer(timings)
     with recording_failure(results, base):
         snapshot = collections.snapshot(config.namespace, config.collection)
         base = base.with_updates(num_points=snapshot.num_documents, collection_version=snapshot.version)

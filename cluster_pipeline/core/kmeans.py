@@ -5,9 +5,10 @@ most of a large fit in its float64 k-means++ (100k × 384, k=100: 8.3 s); faiss'
 run at the machine's float32 GEMM speed (25 iterations over all 100k rows: 0.9 s) but it seeds by
 random sampling, which ends ~1.8 % above scikit-learn's inertia. So the faiss engine here:
 
-1. draws a seeded sample of ``max(10,000, 50·k)`` rows (all rows when there are fewer);
-2. runs ``n_init`` starts on it, each our float32 k-means++ (scikit-learn's greedy variant) then
-   faiss Lloyd until the objective improves by less than ``RELATIVE_TOLERANCE`` per iteration;
+1. draws a seeded sample of ``max(5,000, 50·k)`` rows (all rows when there are fewer);
+2. runs ``n_init`` starts on it, each our float32 k-means++ (scikit-learn's greedy variant; the
+   seedings side by side on the cores) then faiss Lloyd until an iteration improves the objective
+   by less than ``RELATIVE_TOLERANCE``;
 3. continues the best start with faiss Lloyd on every row until the same tolerance (2–4
    iterations when the sample was representative), and assigns every row through a flat index.
 
@@ -30,10 +31,9 @@ from cluster_pipeline.core.progress import Progress
 
 KMeansEngine = Literal["auto", "faiss", "sklearn"]
 
-SAMPLE_MIN_ROWS = 10_000
+SAMPLE_MIN_ROWS = 5_000
 SAMPLE_ROWS_PER_CLUSTER = 50
-RELATIVE_TOLERANCE = 1e-4  # stop Lloyd when the objective improves by less than this fraction
-LLOYD_CHUNK = 5  # faiss iterations between convergence checks
+RELATIVE_TOLERANCE = 1e-4  # stop Lloyd when an iteration improves the objective by less than this fraction
 MINIBATCH_ABOVE = 2_000_000  # scikit-learn engine only
 MINIBATCH_BATCH_SIZE = 4096
 
@@ -55,7 +55,7 @@ class KMeansFit:
 
 
 def sample_size(n_samples: int, n_clusters: int) -> int:
-    """Rows the starts run on: ``max(10,000, 50·k)``, at most all of them."""
+    """Rows the starts run on: ``max(5,000, 50·k)``, at most all of them."""
     return min(n_samples, max(SAMPLE_MIN_ROWS, SAMPLE_ROWS_PER_CLUSTER * n_clusters))
 
 
@@ -69,9 +69,10 @@ def kmeans_plusplus(
     """Greedy k-means++ seeding (as scikit-learn's ``kmeans_plusplus``) by float32 GEMMs.
 
     scikit-learn computes the candidate distances with float32 data upcast to float64 in small
-    blocks; here each step is one ``(n_local_trials, n_samples)`` float32 product. Those products
-    are thin and memory-bound, so they run on one BLAS thread: on a busy 2-core machine two
-    threads made them several times slower, on a quiet one they gain little.
+    blocks; here each step is one ``(n_local_trials, n_samples)`` float32 product against a
+    transposed copy of ``X``. Those products are thin and memory-bound, so they run on one BLAS
+    thread: on a busy 2-core machine two threads made them several times slower, on a quiet one
+    they gain little (``fit_kmeans`` runs its starts' seedings side by side instead).
 
     Parameters
     ----------
@@ -86,22 +87,33 @@ def kmeans_plusplus(
     """
     from threadpoolctl import threadpool_limits
 
-    X = np.ascontiguousarray(X, dtype=np.float32)
-    rng = np.random.default_rng(random_state)
-    n = len(X)
-    trials = n_local_trials or 2 + int(np.log(n_clusters))
-    squared_norms = np.einsum("ij,ij->i", X, X)
-    centres = np.empty((n_clusters, X.shape[1]), dtype=np.float32)
-    first = int(rng.integers(n))
-    centres[0] = X[first]
+    seeding = _Seeding(X)
     with threadpool_limits(1, user_api="blas"):
-        closest = np.maximum(squared_norms - 2.0 * (X @ X[first]) + squared_norms[first], 0.0)
+        return seeding.run(n_clusters, np.random.default_rng(random_state), n_local_trials)
+
+
+class _Seeding:
+    """What every k-means++ seeding of one sample shares: the rows, their transpose and norms."""
+
+    def __init__(self, X: np.ndarray) -> None:
+        self.X = np.ascontiguousarray(X, dtype=np.float32)
+        self.XT = np.ascontiguousarray(self.X.T)
+        self.squared_norms = np.einsum("ij,ij->i", self.X, self.X)
+
+    def run(self, n_clusters: int, rng: np.random.Generator, n_local_trials: int | None = None) -> np.ndarray:
+        X, XT, squared_norms = self.X, self.XT, self.squared_norms
+        n = len(X)
+        trials = n_local_trials or 2 + int(np.log(n_clusters))
+        centres = np.empty((n_clusters, X.shape[1]), dtype=np.float32)
+        first = int(rng.integers(n))
+        centres[0] = X[first]
+        closest = np.maximum(squared_norms - 2.0 * (X[first] @ XT) + squared_norms[first], 0.0)
         potential = float(closest.sum(dtype=np.float64))
         for c in range(1, n_clusters):
             cumulative = np.cumsum(closest, dtype=np.float64)
             candidates = np.searchsorted(cumulative, rng.random(trials) * potential)
             np.minimum(candidates, n - 1, out=candidates)
-            distances = X[candidates] @ X.T
+            distances = X[candidates] @ XT
             distances *= -2.0
             distances += squared_norms[candidates, None]
             distances += squared_norms[None, :]
@@ -111,7 +123,25 @@ def kmeans_plusplus(
             best = int(np.argmin(potentials))
             closest, potential = distances[best], float(potentials[best])
             centres[c] = X[candidates[best]]
-    return centres
+        return centres
+
+
+def seedings(sample: np.ndarray, n_clusters: int, count: int, rng: np.random.Generator) -> list[np.ndarray]:
+    """``count`` k-means++ seedings of ``sample``, run side by side on the machine's cores.
+
+    Each is single-threaded and memory-bound (see ``kmeans_plusplus``), so two of them on two
+    cores take the time of one. Each gets its own seed drawn from ``rng`` first, so the result
+    does not depend on which thread ran which.
+    """
+    import os
+    from concurrent.futures import ThreadPoolExecutor
+
+    from threadpoolctl import threadpool_limits
+
+    seeding = _Seeding(sample)
+    generators = [np.random.default_rng(seed) for seed in rng.integers(2**63, size=count)]
+    with threadpool_limits(1, user_api="blas"), ThreadPoolExecutor(min(count, os.cpu_count() or 1)) as pool:
+        return list(pool.map(lambda generator: seeding.run(n_clusters, generator), generators))
 
 
 def _seed_of(random_state: Any) -> int:
@@ -134,20 +164,17 @@ def faiss_lloyd(
     faiss = load_faiss()
     X = np.ascontiguousarray(X, dtype=np.float32)
     k, d = centres.shape
-    done, objective, previous = 0, np.inf, np.inf
+    done, previous, objective = 0, np.inf, np.inf
     while done < max_iter:
-        step = min(LLOYD_CHUNK, max_iter - done)
-        model = faiss.Kmeans(
-            d, k, niter=step, seed=seed + done, max_points_per_centroid=len(X), min_points_per_centroid=1
-        )
+        # one iteration per call (its objective is that of the centres it started from), so the
+        # loop stops at the first iteration that no longer pays
+        model = faiss.Kmeans(d, k, niter=1, seed=seed + done, max_points_per_centroid=len(X), min_points_per_centroid=1)
         model.train(X, init_centroids=centres)
         centres = np.asarray(model.centroids, dtype=np.float32)
-        history = [previous, *model.obj]
-        done += step
-        objective, previous = float(history[-1]), float(history[-2])
+        done += 1
+        previous, objective = objective, float(model.obj[-1])
         if previous - objective <= RELATIVE_TOLERANCE * objective:
             break
-        previous = objective
     return centres, objective, done
 
 
@@ -156,8 +183,7 @@ def _best_start(
 ) -> tuple[np.ndarray, int]:
     """Centres and Lloyd iterations of the best of ``n_init`` k-means++ + Lloyd starts on ``sample``."""
     best: tuple[float, np.ndarray, int] | None = None
-    for start in range(max(n_init, 1)):
-        seeds = kmeans_plusplus(sample, k, random_state=rng)
+    for start, seeds in enumerate(seedings(sample, k, max(n_init, 1), rng)):
         centres, objective, n_iter = faiss_lloyd(sample, seeds, max_iter=max_iter, seed=seed + 1000 * start)
         if best is None or objective < best[0]:
             best = (objective, centres, n_iter)
@@ -234,8 +260,7 @@ def sampled_init(
     from sklearn.cluster import KMeans
 
     best: tuple[float, np.ndarray] | None = None
-    for _ in range(max(n_init, 1)):
-        seeds = kmeans_plusplus(sample, n_clusters, random_state=rng)
+    for seeds in seedings(sample, n_clusters, max(n_init, 1), rng):
         model = KMeans(n_clusters=n_clusters, init=seeds, n_init=1).fit(sample)
         if best is None or model.inertia_ < best[0]:
             best = (float(model.inertia_), model.cluster_centers_)

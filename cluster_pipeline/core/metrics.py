@@ -72,9 +72,10 @@ def silhouette_samples_fast(
     """Silhouette of every point, as :func:`sklearn.metrics.silhouette_samples` but by float32 GEMM.
 
     Row blocks of the distance matrix come from one GEMM (``|a|^2 + |b|^2 - 2ab`` on centred data,
-    or ``1 - cos`` on normalised rows); a second GEMM with a one-hot (n, K) matrix sums each block
-    per cluster into float64. Only the upper triangle is computed (distances are symmetric), which
-    halves the work. Memory: a float32 copy of ``X``, ``chunk_size * n`` floats, (n, K) sums.
+    or ``1 - cos`` on normalised rows, the norms folded into the product); with the points sorted by
+    cluster, each cluster's share of a block is a slice, summed (pairwise) into float64 per point.
+    Only the upper triangle is computed (distances are symmetric), which halves the work. Memory: two
+    float32 copies of ``X``, ``chunk_size * n`` floats, (n, K) sums.
 
     Parameters
     ----------
@@ -110,19 +111,32 @@ def silhouette_samples_fast(
     n, k = len(codes), int(codes.max()) + 1
     if not 2 <= k <= n - 1:
         raise ValueError(f"Silhouette needs 2 <= n_clusters <= n_samples - 1; got {k} clusters for {n} points.")
-    Z = _working_copy(X, metric)
-    squared_norms = np.einsum("ij,ij->i", Z, Z)
-    one_hot = np.zeros((n, k), dtype=np.float32)
-    one_hot[np.arange(n), codes] = 1.0
+    order = np.argsort(codes, kind="stable")  # members of a cluster side by side: its sums are slices
+    sorted_codes = codes[order]
+    left, right = _distance_factors(np.asarray(X)[order], metric)
     sums = np.zeros((n, k), dtype=np.float64)  # distance from each point to each cluster
     for start in range(0, n, chunk_size):
         stop = min(start + chunk_size, n)
         # Distances are symmetric: each block of rows meets only the columns from its own start on,
         # and the block past its diagonal also gives those later rows their sums to this block.
-        distances = _distance_block(Z, squared_norms, start, stop, metric)
-        sums[start:stop] += distances @ one_hot[start:]
-        sums[stop:] += distances[:, stop - start :].T @ one_hot[start:stop]
-    return _silhouette_from_sums(sums, codes, np.bincount(codes, minlength=k).astype(np.float64))
+        distances = _distance_block(left, right, start, stop, metric)
+        for first, last, cluster in _runs(sorted_codes, start, n):
+            sums[start:stop, cluster] += distances[:, first - start : last - start].sum(axis=1)
+        beyond = distances[:, stop - start :]
+        for first, last, cluster in _runs(sorted_codes, start, stop):
+            sums[stop:, cluster] += beyond[first - start : last - start].sum(axis=0)
+    silhouette = np.empty(n)
+    silhouette[order] = _silhouette_from_sums(sums, sorted_codes, np.bincount(codes, minlength=k).astype(np.float64))
+    return silhouette
+
+
+def _runs(sorted_codes: np.ndarray, start: int, stop: int) -> Iterator[tuple[int, int, int]]:
+    """``(first, last, code)`` of each run of equal codes in ``sorted_codes[start:stop]``."""
+    codes = sorted_codes[start:stop]
+    firsts = np.flatnonzero(np.r_[True, codes[1:] != codes[:-1]])
+    lasts = np.r_[firsts[1:], len(codes)]
+    for first, last in zip(firsts, lasts, strict=True):
+        yield start + int(first), start + int(last), int(codes[first])
 
 
 def silhouette_fast(X: np.ndarray, labels: np.ndarray, *, metric: str = "euclidean", chunk_size: int = 2048) -> float:
@@ -227,8 +241,9 @@ def compute_metrics(
 ) -> QualityMetrics | None:
     """Silhouette, Davies-Bouldin and Calinski-Harabasz of a clustering, noise (label -1) excluded.
 
-    Davies-Bouldin and Calinski-Harabasz use all non-noise points in two O(N*D) passes over ``X``
-    (float32 blocks, float64 accumulators), so ``X`` may be a 1M x 384 float32 array or memmap.
+    Davies-Bouldin and Calinski-Harabasz use all non-noise points: from the fit's ``centroids`` and
+    ``distances`` when given, else in two O(N*D) passes over ``X`` (float32 blocks, float64
+    accumulators), so ``X`` may be a 1M x 384 float32 array or memmap.
     Both are defined with Euclidean centroids and distances, as in scikit-learn, whatever ``metric``
     is. The silhouette is exact up to ``sample_size`` points; beyond, it is computed on a stratified
     sample of ``max(sample_size, 50 * n_clusters)`` points and averaged with weights
@@ -263,14 +278,16 @@ def compute_metrics(
         ``X`` is not 2-D, does not match ``labels``, or holds NaN/inf.
     """
     X, labels = _validate(X, labels)
-    _check_finite(X)
+    from_stats = centroids is not None and distances is not None
+    if not from_stats:  # otherwise only the silhouette sample is read, and checked there
+        _check_finite(X)
     keep = np.flatnonzero(labels != NOISE_LABEL)
     _, codes = np.unique(labels[keep], return_inverse=True)
     n, k = len(keep), (int(codes.max()) + 1 if len(keep) else 0)
     if n < 2 or not 2 <= k <= n - 1:
         return None
     counts = np.bincount(codes, minlength=k)
-    if centroids is not None and distances is not None:
+    if from_stats:
         present = np.unique(labels[keep])
         kept_distances = np.asarray(distances, dtype=np.float64)[keep]
         davies_bouldin, calinski_harabasz = indices_from_cluster_stats(
@@ -315,28 +332,38 @@ def _check_finite(X: np.ndarray) -> None:
             raise InvalidEmbeddingsError("Embeddings hold NaN or infinite values; fix or drop those documents.")
 
 
-def _working_copy(X: np.ndarray, metric: str) -> np.ndarray:
-    """Float32 copy: centred for Euclidean (the norm expansion then loses less to cancellation), else unit rows."""
-    if metric == "euclidean":
-        return np.asarray(X, dtype=np.float32) - X.mean(axis=0, dtype=np.float64).astype(np.float32)
+def _distance_factors(X: np.ndarray, metric: str) -> tuple[np.ndarray, np.ndarray]:
+    """Two float32 matrices whose product is the distance before its square root, so one GEMM does it all.
+
+    Euclidean: rows ``[-2a, |a|², 1]`` and ``[b, 1, |b|²]`` give ``|a|² + |b|² - 2ab`` (on centred data,
+    where the norm expansion loses less to cancellation). Cosine: ``[-a, 1]`` and ``[b, 1]`` on unit
+    rows give ``1 - cos`` (zero rows stay zero: distance 1, as in scikit-learn).
+    """
     Z = np.array(X, dtype=np.float32)
-    norms = np.sqrt(np.einsum("ij,ij->i", Z, Z))
-    Z /= np.where(norms > 0, norms, 1.0)[:, None]  # zero rows stay zero: distance 1, as in scikit-learn
-    return Z
-
-
-def _distance_block(Z: np.ndarray, squared_norms: np.ndarray, start: int, stop: int, metric: str) -> np.ndarray:
-    """Distances from rows ``start:stop`` to rows ``start:``, float32."""
-    block = Z[start:stop] @ Z[start:].T
+    n, d = Z.shape
     if metric == "euclidean":
-        block *= -2.0
-        block += squared_norms[start:stop, None]
-        block += squared_norms[None, start:]
-        np.maximum(block, 0.0, out=block)
+        Z -= Z.mean(axis=0, dtype=np.float64).astype(np.float32)
+        squared_norms = np.einsum("ij,ij->i", Z, Z)
+        left, right = np.empty((n, d + 2), dtype=np.float32), np.empty((n, d + 2), dtype=np.float32)
+        np.multiply(Z, -2.0, out=left[:, :d])
+        left[:, d], left[:, d + 1] = squared_norms, 1.0
+        right[:, :d], right[:, d], right[:, d + 1] = Z, 1.0, squared_norms
+        return left, right
+    norms = np.sqrt(np.einsum("ij,ij->i", Z, Z))
+    Z /= np.where(norms > 0, norms, 1.0)[:, None]
+    left, right = np.empty((n, d + 1), dtype=np.float32), np.empty((n, d + 1), dtype=np.float32)
+    np.negative(Z, out=left[:, :d])
+    left[:, d] = 1.0
+    right[:, :d], right[:, d] = Z, 1.0
+    return left, right
+
+
+def _distance_block(left: np.ndarray, right: np.ndarray, start: int, stop: int, metric: str) -> np.ndarray:
+    """Distances from rows ``start:stop`` to rows ``start:``, float32."""
+    block = left[start:stop] @ right[start:].T
+    np.maximum(block, 0.0, out=block)  # rounding can undershoot 0 (and overshoot 2 by ~1e-7: not worth a pass)
+    if metric == "euclidean":
         np.sqrt(block, out=block)
-    else:
-        np.subtract(1.0, block, out=block)
-        np.maximum(block, 0.0, out=block)  # rounding can only overshoot 2 by ~1e-7: not worth a pass
     diagonal = np.arange(stop - start)
     block[diagonal, diagonal] = 0.0  # rounding would leave ~1e-3 here
     return block

@@ -46,3 +46,14 @@ def test_model_is_strict_about_types():
     with pytest.raises(ConfigurationError, match="triggers.min_new_documents"):
         parse_config({"collection": "news", "triggers": {"min_new_documents": 0}})
     assert ClusterConfig(collection="n").labeling.representative_documents == 10
+
+
+def test_parameters_are_checked_at_creation_not_again_when_read_back(lake):
+    with pytest.raises(ConfigurationError, match="unknown parameter"):
+        parse_config({"collection": "news", "parameters": {"k": 3}})
+    # read back from the lake (written after the full check): no estimator import, no second check
+    assert parse_config({"collection": "news", "parameters": {"n_clusters": 3}}, stored=True).parameters == {
+        "n_clusters": 3
+    }
+    config = ConfigStore(lake).create(parse_config({"collection": "news", "kmeans_engine": "sklearn"}))
+    assert ConfigStore(lake).get("default", config.cluster_id).kmeans_engine == "sklearn"

@@ -1,6 +1,9 @@
 import numpy as np
+import pytest
+from sklearn.metrics import adjusted_rand_score
 
 from cluster_pipeline.core.config import ConfigStore, parse_config
+from cluster_pipeline.core.drift import adjusted_rand_index
 from cluster_pipeline.core.execution import execute
 from cluster_pipeline_tests.conftest import blob_documents
 
@@ -30,3 +33,14 @@ def test_changed_k_shows_new_and_gone_clusters(lake, collections):
     assert len(drift["stable_clusters"]) + len(drift["new_clusters"]) == 5
     assert len(drift["new_clusters"]) >= 2
     assert np.isfinite([m["centroid_distance"] for m in drift["stable_clusters"]]).all()
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_adjusted_rand_index_is_scikit_learns(seed):
+    rng = np.random.default_rng(seed)
+    a = rng.integers(-1, 6, 400)
+    b = np.where(rng.random(400) < 0.7, a, rng.integers(0, 9, 400))
+    assert adjusted_rand_index(a, b) == pytest.approx(adjusted_rand_score(a, b), abs=1e-12)
+    assert adjusted_rand_index(a, a) == 1.0
+    for x, y in ((np.zeros(5), np.zeros(5)), (np.arange(5), np.arange(5)), (np.zeros(5), np.arange(5)), ([3], [1])):
+        assert adjusted_rand_index(np.asarray(x), np.asarray(y)) == pytest.approx(adjusted_rand_score(x, y))

@@ -15,9 +15,14 @@ def blobs():
     return X / np.linalg.norm(X, axis=1, keepdims=True)
 
 
+SEEDS = range(5)
+
+
 @pytest.fixture(scope="module")
 def sklearn_inertia(blobs):
-    return KMeans(n_clusters=40, random_state=0).fit(blobs).inertia_  # scikit-learn's default
+    """scikit-learn's default KMeans, the median over seeds: on 40 overlapping blobs one seed's local
+    optimum differs from another's by several percent, for scikit-learn as for us."""
+    return np.median([KMeans(n_clusters=40, random_state=seed).fit(blobs).inertia_ for seed in SEEDS])
 
 
 def test_kmeans_plusplus_picks_distinct_rows_and_beats_random_seeding(blobs):
@@ -33,11 +38,12 @@ def test_kmeans_plusplus_picks_distinct_rows_and_beats_random_seeding(blobs):
     assert cost(centres) < cost(random)
 
 
-def test_faiss_engine_reaches_scikit_learns_inertia(blobs, sklearn_inertia, monkeypatch):
-    monkeypatch.setattr(kmeans, "SAMPLE_MIN_ROWS", 3000)  # starts on a tenth of the rows
-    fit = fit_kmeans(blobs, {"n_clusters": 40, "n_init": 3, "random_state": 0}, engine="faiss")
+def test_faiss_engine_reaches_scikit_learns_inertia(blobs, sklearn_inertia):
+    assert kmeans.sample_size(len(blobs), 40) == 5000  # the starts see a sixth of the rows
+    fits = [fit_kmeans(blobs, {"n_clusters": 40, "n_init": 3, "random_state": s}, engine="faiss") for s in SEEDS]
+    fit = fits[0]
     assert (fit.method, fit.engine) == ("faiss+sampled_init", "faiss")
-    assert fit.inertia <= 1.005 * sklearn_inertia
+    assert np.median([f.inertia for f in fits]) <= 1.005 * sklearn_inertia
     assert fit.labels.shape == (len(blobs),) and fit.labels.dtype == np.int64 and len(np.unique(fit.labels)) == 40
     # the reported inertia is the assignment's own
     assert fit.inertia == pytest.approx(float(((blobs - fit.centers[fit.labels]) ** 2).sum()), rel=1e-4)
@@ -61,11 +67,10 @@ def test_faiss_engine_is_deterministic_whatever_the_threads(blobs):
     assert not np.array_equal(other_seed.centers, again.centers)
 
 
-def test_scikit_learn_engine_with_sampled_init(blobs, sklearn_inertia, monkeypatch):
-    monkeypatch.setattr(kmeans, "SAMPLE_MIN_ROWS", 3000)
-    fit = fit_kmeans(blobs, {"n_clusters": 40, "n_init": 3, "random_state": 0}, engine="sklearn")
-    assert (fit.method, fit.engine) == ("kmeans+sampled_init", "scikit-learn")
-    assert fit.inertia <= 1.01 * sklearn_inertia
+def test_scikit_learn_engine_with_sampled_init(blobs, sklearn_inertia):
+    fits = [fit_kmeans(blobs, {"n_clusters": 40, "n_init": 3, "random_state": s}, engine="sklearn") for s in SEEDS]
+    assert (fits[0].method, fits[0].engine) == ("kmeans+sampled_init", "scikit-learn")
+    assert np.median([f.inertia for f in fits]) <= 1.01 * sklearn_inertia
 
 
 def test_sampled_init_is_seeded(blobs):

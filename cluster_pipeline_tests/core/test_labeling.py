@@ -17,7 +17,9 @@ from cluster_pipeline.core.labeling import (
     class_tfidf_keywords,
     label_clusters_offline,
     representative_indices,
+    term_counts,
 )
+from cluster_pipeline.core.stop_words import ENGLISH_STOP_WORDS
 
 # Each topic: 6 subjects x 5 predicates = 30 short sentences. "this week" is in every topic on purpose:
 # it is the most frequent content word of each cluster, yet it sets no cluster apart.
@@ -253,3 +255,38 @@ def test_mismatched_shapes_are_a_typed_error() -> None:
     documents, labels, X = topic_corpus()
     with pytest.raises(InvalidEmbeddingsError, match="must match"):
         label_clusters_offline(documents, labels[:-1], X)
+
+
+def test_term_counts_are_count_vectorizers() -> None:
+    import pyarrow as pa
+    from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS as SKLEARN_STOP_WORDS
+    from sklearn.feature_extraction.text import CountVectorizer
+
+    assert ENGLISH_STOP_WORDS == SKLEARN_STOP_WORDS
+    texts = [
+        "Rockets LAUNCH into orbit, the rocket's orbit <b>is</b> low!",
+        "Café naïve résumé — ümlaut words and x1 abc123 under_score 42 a",
+        None,
+        "Visit https://example.com/x or www.example.org &amp; read &lt;a href='x'&gt;link&lt;/a&gt; here#39;s",
+        "supercalifragilisticexpialidociousandmoreletters isfortyoneletterslongwordxxxxxxxxxxxxxxx ok",
+        "",
+    ]
+    groups = np.array([0, 1, 1, 0, 2, 2])
+    counts, words = term_counts(pa.array(texts), groups, 3)
+    documents = [
+        " ".join(_reference_clean(t) for t, g in zip(texts, groups, strict=True) if g == c and t) for c in range(3)
+    ]
+    vectorizer = CountVectorizer(stop_words="english", token_pattern=r"(?u)\b[^\W\d_]{2,40}\b")
+    reference = vectorizer.fit_transform(documents).toarray()
+    ours = dict(zip(words, counts.toarray().T, strict=True))
+    assert set(ours) == set(vectorizer.get_feature_names_out())
+    for j, word in enumerate(vectorizer.get_feature_names_out()):
+        assert ours[word].tolist() == reference[:, j].tolist(), word
+
+
+def _reference_clean(text: str) -> str:
+    """What the labels cleaned text with before Arrow did it: unescape entities, drop markup."""
+    import html
+
+    markup = re.compile(r"<[^>]*>|&?#\d+;|&?\b(?:quot|amp|lt|gt|nbsp|apos);|https?://\S+|www\.\S+")
+    return " ".join(markup.sub(" ", html.unescape(text)).replace("\\", " ").split())

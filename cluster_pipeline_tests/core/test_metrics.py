@@ -162,3 +162,20 @@ def test_float32_memmap_is_read_without_a_float64_copy(tmp_path):
     in_memory = np.asarray(readonly)[keep]
     assert result.davies_bouldin_index == pytest.approx(davies_bouldin_score(in_memory, labels[keep]), rel=1e-4)
     assert result.calinski_harabasz_score == pytest.approx(calinski_harabasz_score(in_memory, labels[keep]), rel=1e-4)
+
+
+def test_the_fits_centroids_and_distances_give_the_same_indices():
+    X, y = _blobs(seed=5)
+    noisy = y.copy()
+    noisy[::9] = -1
+    members = noisy >= 0
+    centroids = np.stack([X[noisy == c].mean(axis=0) for c in range(5)])
+    distances = np.where(members, np.linalg.norm(X - centroids[np.maximum(noisy, 0)], axis=1), np.nan)
+    from_stats = compute_metrics(X, noisy, centroids=centroids, distances=distances)
+    two_passes = compute_metrics(X, noisy)
+    assert from_stats is not None and two_passes is not None
+    assert from_stats.davies_bouldin_index == pytest.approx(davies_bouldin_score(X[members], y[members]), rel=1e-5)
+    assert from_stats.calinski_harabasz_score == pytest.approx(
+        calinski_harabasz_score(X[members], y[members]), rel=1e-5
+    )
+    assert from_stats.silhouette_score == two_passes.silhouette_score
