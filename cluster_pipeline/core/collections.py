@@ -35,7 +35,7 @@ from cluster_pipeline.core.errors import (
 from cluster_pipeline.core.ids import check_collection, check_feature, check_namespace
 from cluster_pipeline.core.lake import Lake
 from cluster_pipeline.core.progress import Progress
-from cluster_pipeline.core.storage import LocalStorage
+from cluster_pipeline.core.storage import LocalStorage, read_parquet
 
 PART_PATTERN = re.compile(r"part-(\d{6})-(\d+)-[0-9a-f]+\.parquet$")
 DELETION_PATTERN = re.compile(r"del-(\d{6})-(\d+)-[0-9a-f]+\.parquet$")
@@ -227,7 +227,7 @@ class CollectionStore:
         tombstones = snapshot.deletions_after(part)
         if not tombstones:
             return None
-        tables = [pq.read_table(self.storage.parquet_source(t.key), columns=["document_id"]) for t in tombstones]
+        tables = [read_parquet(self.storage, t.key, columns=["document_id"]) for t in tombstones]
         return pa.concat_tables(tables).column("document_id").combine_chunks()
 
     def delete_documents(self, namespace: str, collection: str, document_ids: Sequence[str]) -> int:
@@ -437,7 +437,7 @@ class CollectionStore:
         for part in snapshot.parts:
             reader = pq.ParquetFile(self.storage.parquet_stream(part.key))
             present = [c for c in wanted if c in reader.schema_arrow.names]
-            table = reader.read(columns=present)
+            table = reader.read(columns=present, use_threads=False)  # see storage.read_parquet
             deleted = self._deleted_ids(snapshot, part)
             if deleted is not None:
                 table = table.filter(pc.invert(pc.is_in(table.column("document_id"), value_set=deleted)))
@@ -448,7 +448,7 @@ class CollectionStore:
 
     def _live_part(self, snapshot: CollectionSnapshot, part: PartInfo, columns: Sequence[str]) -> pa.Table:
         """One part's ``columns`` without the documents deleted after it was written."""
-        table = pq.read_table(self.storage.parquet_stream(part.key), columns=list(columns))
+        table = pq.read_table(self.storage.parquet_stream(part.key), columns=list(columns), use_threads=False)
         deleted = self._deleted_ids(snapshot, part)
         if deleted is not None:
             table = table.filter(pc.invert(pc.is_in(table.column("document_id"), value_set=deleted)))

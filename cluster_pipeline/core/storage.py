@@ -302,5 +302,10 @@ class S3RangeFile(io.RawIOBase):
 
 
 def read_parquet(storage: Storage, key: str, columns: list[str] | None = None) -> pa.Table:
-    """Read one Parquet object (all of it, or just ``columns``)."""
-    return pq.read_table(storage.parquet_source(key), columns=columns)
+    """Read one Parquet object (all of it, or just ``columns``).
+
+    Lake reads are single-threaded: the objects are small or streamed, and Arrow's reader threads
+    can abort the interpreter at exit after reading from a buffer or a Python file (apache/arrow
+    #34314; here 9 of 40 processes that read results from S3 exited with SIGABRT, none without).
+    """
+    return pq.read_table(storage.parquet_source(key), columns=columns, use_threads=False)
