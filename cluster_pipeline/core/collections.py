@@ -448,7 +448,8 @@ class CollectionStore:
 
     def _live_part(self, snapshot: CollectionSnapshot, part: PartInfo, columns: Sequence[str]) -> pa.Table:
         """One part's ``columns`` without the documents deleted after it was written."""
-        table = pq.read_table(self.storage.parquet_stream(part.key), columns=list(columns), use_threads=False)
+        reader = pq.ParquetFile(self.storage.parquet_stream(part.key))  # see storage.read_parquet
+        table = reader.read(columns=list(columns), use_threads=False)
         deleted = self._deleted_ids(snapshot, part)
         if deleted is not None:
             table = table.filter(pc.invert(pc.is_in(table.column("document_id"), value_set=deleted)))

@@ -304,8 +304,10 @@ class S3RangeFile(io.RawIOBase):
 def read_parquet(storage: Storage, key: str, columns: list[str] | None = None) -> pa.Table:
     """Read one Parquet object (all of it, or just ``columns``).
 
-    Lake reads are single-threaded: the objects are small or streamed, and Arrow's reader threads
-    can abort the interpreter at exit after reading from a buffer or a Python file (apache/arrow
-    #34314; here 9 of 40 processes that read results from S3 exited with SIGABRT, none without).
+    Lake reads go through ``ParquetFile.read`` on the calling thread, not ``pq.read_table``: that
+    one scans through Arrow's dataset machinery, whose thread pool can be left holding the reader,
+    and releasing a reader of Python bytes or of a Python file needs the GIL, which at interpreter
+    exit aborts the process (apache/arrow#34314; here a few CLI processes in a hundred that read
+    results from S3 exited with SIGABRT after printing their answer).
     """
-    return pq.read_table(storage.parquet_source(key), columns=columns, use_threads=False)
+    return pq.ParquetFile(storage.parquet_source(key)).read(columns=columns, use_threads=False)

@@ -176,15 +176,18 @@ def fit_streaming(
     preparation = fit_preparation(sample, config, random_state)
     sample = preparation.apply(sample, copy=False)
     n_init = parameters.get("n_init", 3)
+    sampled = len(sample)
+    progress.update("init", 0, sampled, note="k-means++ on the sample")
     centres = sampled_init(
         sample,
         k,
         n_init=1 if n_init == "auto" else int(n_init),
         random_state=seed,
-        size=sample_size(len(sample), k),
+        size=sample_size(sampled, k),
         engine=config.kmeans_engine,
     )
     del sample
+    progress.update("init", sampled, sampled, note="k-means++ on the sample")
 
     # pass 2: mini-batch k-means over every batch
     batch_size = int(parameters.get("batch_size", 4096))
