@@ -3,24 +3,47 @@
 The run goes into the Dagster instance of ``$DAGSTER_HOME`` (by default ``<data root>/dagster_home``,
 the same folder the repository's ``dagster.yaml`` points ``dagster dev`` at), so runs started here
 show in the UI with their materializations, and the ExecutionResult's ``dagster_run_id`` leads there.
+
+A run is created first, as the UI would create it (the job, the partition's tags, the code's
+origin) and named after this process, its worker; then it is executed here. Creating before
+executing is what makes one execution per configuration exact: of two clients starting at once,
+the one whose run was stored second withdraws it. Whatever ends the execution — an error, Ctrl-C,
+SIGTERM — the run is settled before this returns or raises: ended in Dagster, and with a
+``failed`` ExecutionResult if it has none.
 """
 
 from __future__ import annotations
 
 import os
-import socket
+import signal
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from types import FrameType
+from typing import TYPE_CHECKING, Any
 
-from dagster import DagsterInstance
+from dagster import DagsterInstance, DagsterRunStatus
 from dagster._core.instance.ref import InstanceRef
 
 from cluster_pipeline.core.config import ClusterConfig
 from cluster_pipeline.core.errors import ConfigurationError, ExecutionError
+from cluster_pipeline.core.execution import INTERRUPTED_MESSAGE
 from cluster_pipeline.core.ids import run_id_from_dagster_run
 from cluster_pipeline.core.lake import Lake, default_root
+from cluster_pipeline.core.processes import WorkerIdentity
 from cluster_pipeline.core.results import ExecutionResult, ResultStore
 from cluster_pipeline.deployment import current_deployment
 from cluster_pipeline.partitions import CLUSTER_CONFIGS_PARTITIONS_NAME
+from cluster_pipeline.settings import PARTITION_TAG, WORKER_TAG
+
+if TYPE_CHECKING:
+    from dagster._core.definitions.reconstruct import ReconstructableJob
+    from dagster._core.storage.dagster_run import DagsterRun
+
+# Dagster's own step logs and tracebacks stay in the run's event log (the UI shows them); the
+# console gets only what the CLI prints.
+QUIET_RUN_CONFIG: dict[str, Any] = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
 
 
 def dagster_home(root: Path | None = None) -> Path:
@@ -52,36 +75,120 @@ def register_partition(instance: DagsterInstance, config: ClusterConfig) -> None
         instance.add_dynamic_partitions(CLUSTER_CONFIGS_PARTITIONS_NAME, [config.partition_key])
 
 
-def execute_in_process(
-    config: ClusterConfig, lake: Lake, instance: DagsterInstance, *, log_level: str = "WARNING"
-) -> ExecutionResult:
+def execution_job() -> ReconstructableJob:
+    """The execution job, reconstructable from its module (what a run's code origin points at)."""
+    from dagster._core.definitions.reconstruct import ReconstructableRepository
+
+    from cluster_pipeline.jobs import CLUSTER_EXECUTION_JOB_NAME
+
+    repository = ReconstructableRepository.for_module("cluster_pipeline.definitions", "defs")
+    return repository.get_reconstructable_job(CLUSTER_EXECUTION_JOB_NAME)
+
+
+def create_run(instance: DagsterInstance, config: ClusterConfig, job: ReconstructableJob) -> DagsterRun:
+    """A not-yet-started run of the configuration's partition, naming this process as its worker."""
+    job_def = job.get_definition()
+    tags = dict(job_def.get_tags_for_partition_key(config.partition_key, selected_asset_keys=None))
+    identity = WorkerIdentity.current()
+    if identity is not None:
+        tags[WORKER_TAG] = identity.to_text()
+    return instance.create_run_for_job(
+        job_def=job_def,
+        run_config=QUIET_RUN_CONFIG,
+        tags=tags,
+        job_code_origin=job.get_python_origin(),
+        status=DagsterRunStatus.NOT_STARTED,
+    )
+
+
+def _refuse_second_execution(instance: DagsterInstance, config: ClusterConfig, own_run_id: str | None) -> None:
+    """One execution per configuration: refuse if another run of it is in flight (and, when ours is
+    created already, was stored before ours: of two racing clients exactly one goes on)."""
+    from dagster import RunsFilter
+
+    from cluster_pipeline.status import IN_FLIGHT
+
+    records = instance.get_run_records(RunsFilter(tags={PARTITION_TAG: config.partition_key}, statuses=list(IN_FLIGHT)))
+    own = next((r.storage_id for r in records if r.dagster_run.run_id == own_run_id), None)
+    for record in sorted(records, key=lambda r: r.storage_id):
+        if record.dagster_run.run_id == own_run_id or (own is not None and record.storage_id > own):
+            continue
+        other = run_id_from_dagster_run(record.dagster_run.run_id)
+        state = (
+            "pending"
+            if record.dagster_run.status in (DagsterRunStatus.QUEUED, DagsterRunStatus.NOT_STARTED)
+            else "processing"
+        )
+        raise ExecutionError(
+            f"An execution of {config.cluster_id} is already {state} ({other}); "
+            f"wait for it, or stop it with `cluster-pipeline executions cancel {other}`."
+        )
+
+
+@contextmanager
+def _sigterm_interrupts() -> Iterator[None]:
+    """SIGTERM interrupts like Ctrl-C (Python's default would end the process without any cleanup).
+
+    Inside the run Dagster maps both to its own interrupt; around it, this makes them a
+    KeyboardInterrupt so the run is still settled.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(_signum: int, _frame: FrameType | None) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def settle_run(instance: DagsterInstance, lake: Lake, run: DagsterRun) -> None:
+    """After the execution returned or was interrupted: the run has ended in Dagster, and if it
+    did not succeed it has a failed ExecutionResult."""
+    from cluster_pipeline.status import reconcile_runs
+
+    latest = instance.get_run_by_id(run.run_id)
+    if latest is not None and not latest.is_finished:
+        if latest.status == DagsterRunStatus.CANCELING:
+            instance.report_run_canceled(latest, message=INTERRUPTED_MESSAGE)
+        else:
+            instance.report_run_failed(latest, message=INTERRUPTED_MESSAGE)
+    reconcile_runs(instance, lake, run.tags[PARTITION_TAG])
+
+
+def execute_in_process(config: ClusterConfig, lake: Lake, instance: DagsterInstance) -> ExecutionResult:
     """Materialize the configuration's partition now, in this process, and return its ExecutionResult.
 
-    A failed execution returns its ``failed`` result (the run fails in Dagster too); only a run that
-    left no result at all (a bug, not bad input) raises.
+    A failed or interrupted execution returns its ``failed`` result (the run fails in Dagster too);
+    only a run that left no result at all (a bug, not bad input) raises.
     """
-    from cluster_pipeline.definitions import defs
-    from cluster_pipeline.jobs import CLUSTER_EXECUTION_JOB_NAME
-    from cluster_pipeline.status import HOST_TAG, in_flight_executions
+    from dagster._core.execution.api import execute_run
 
-    running = in_flight_executions(instance, config.namespace, config.cluster_id)
-    if running:
-        raise ExecutionError(
-            f"An execution of {config.cluster_id} is already {running[0].status} ({running[0].run_id}); "
-            f"wait for it, or stop it with `cluster-pipeline executions cancel {running[0].run_id}`."
-        )
+    from cluster_pipeline.status import reconcile_runs
+
+    reconcile_runs(instance, lake, config.partition_key)  # a dead earlier run must not block this one
+    _refuse_second_execution(instance, config, None)
     register_partition(instance, config)
-    job = defs.resolve_job_def(CLUSTER_EXECUTION_JOB_NAME)
-    outcome = job.execute_in_process(
-        partition_key=config.partition_key,
-        instance=instance,
-        raise_on_error=False,
-        tags={HOST_TAG: socket.gethostname()},
-        run_config={"loggers": {"console": {"config": {"log_level": log_level}}}},
-    )
-    run_id = run_id_from_dagster_run(outcome.run_id)
+    job = execution_job()
+    with _sigterm_interrupts():
+        run = create_run(instance, config, job)
+        try:
+            _refuse_second_execution(instance, config, run.run_id)
+        except ExecutionError:
+            instance.delete_run(run.run_id)
+            raise
+        try:
+            execute_run(job, run, instance)
+        finally:
+            settle_run(instance, lake, run)
+    run_id = run_id_from_dagster_run(run.run_id)
     results = ResultStore(lake)
     if results.exists(config.namespace, config.cluster_id, run_id):
         return results.get(config.namespace, run_id, config.cluster_id)
-    failures = [event.message for event in outcome.all_events if event.is_failure and event.message]
-    raise ExecutionError(f"Dagster run {outcome.run_id} ended without an ExecutionResult: {'; '.join(failures)}")
+    raise ExecutionError(
+        f"Dagster run {run.run_id} ended without an ExecutionResult; its logs in the Dagster UI say why."
+    )

@@ -6,3 +6,5 @@ SENSOR_INTERVAL_SECONDS = int(os.environ.get("CLUSTER_PIPELINE_SENSOR_INTERVAL",
 TRIGGER_TAG = "cluster_pipeline/trigger"
 VERSION_TAG = "cluster_pipeline/collection_version"
 PARTITION_TAG = "dagster/partition"
+WORKER_TAG = "cluster_pipeline/worker"  # host/pid/start ticks/boot id of the process running the run
+SNAPSHOT_TAG = "cluster_pipeline/snapshot"  # collection version and size, once the run has taken them

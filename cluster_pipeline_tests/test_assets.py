@@ -89,6 +89,52 @@ def test_noise_is_counted_apart_and_left_out_of_metrics(lake, collections, insta
     assert len(noise) == result.num_noise and noise.cluster_id.isna().all() and (noise.cluster_index == -1).all()
 
 
+def test_automatic_k_and_its_curve_are_in_the_metadata(lake, collections, instance):
+    collections.ingest("default", "c", blob_documents(300, centers=4))
+    config = create_config(lake, parameters={"n_clusters": "auto", "k_max": 6})
+    outcome, result = materialize_config(lake, config, instance)
+    assert outcome.success and result.num_clusters == 4 and result.auto_k["chosen"] == 4
+    events = {
+        event.asset_key.to_user_string(): event.event_specific_data.materialization
+        for event in outcome.get_asset_materialization_events()
+    }
+    fit = events["cluster_assignments"].metadata
+    assert fit["auto_k_chosen"].value == 4 and fit["auto_k"].value["scores"].keys() == {"2", "3", "4", "5", "6"}
+    assert fit["auto_k_curve"].value.startswith("![silhouette by k](data:image/png;base64,")
+    assert fit["reduction"].value == {"method": "none"}
+    final = events["execution_result"].metadata
+    assert final["coverage"].value == "computed on 300 of 300 documents; 0 % noise"
+    assert "![auto_k](data:image/png;base64," in final["summary"].value
+    assert result.artifacts["auto_k"].endswith("auto_k.png")
+
+
+def test_reassigned_noise_keeps_is_noise_as_found(lake, collections, instance):
+    rng = np.random.default_rng(0)
+    X = np.vstack([rng.normal(0, 0.02, (60, 8)), rng.normal(3, 0.02, (60, 8)), rng.uniform(-40, 40, (15, 8))])
+    table = pa.table(
+        {
+            "document_id": [f"p{i}" for i in range(len(X))],
+            "embedding": pa.FixedSizeListArray.from_arrays(pa.array(X.astype(np.float32).ravel()), 8),
+        }
+    )
+    collections.ingest("default", "c", table)
+    config = create_config(
+        lake,
+        algorithm="hdbscan",
+        parameters={"min_cluster_size": 10},
+        preprocessing={"normalize": False},
+        reassign_noise=True,
+    )
+    _, result = materialize_config(lake, config, instance)
+    assert result.num_clusters == 2 and result.num_noise >= 10 and result.num_noise_reassigned == result.num_noise
+    assert sum(c.num_members for c in result.centroids) == result.num_points
+    assert result.coverage.startswith("computed on 135 of 135 documents; ")
+    assert result.coverage.endswith(f"noise, {result.num_noise} of them reassigned to their nearest cluster")
+    assignments = ResultStore(lake).read_assignments("default", config.cluster_id, result.run_id).to_pandas()
+    noise = assignments[assignments.is_noise]
+    assert len(noise) == result.num_noise and noise.cluster_id.notna().all() and (noise.cluster_index >= 0).all()
+
+
 def _write_part_directly(lake, table):
     """A part written by another tool, bypassing ingest's checks (e.g. NaN vectors)."""
     key = "default/collections/c/parts/part-000002-" + f"{table.num_rows}-abcd.parquet"

@@ -81,6 +81,8 @@ def test_failed_execution_exits_non_zero_with_its_result(capsys, tmp_path):
     result = json.loads(out)
     assert code == 1 and result["status"] == "failed"
     assert result["error_message"].startswith("Insufficient documents for clustering: need at least 2 documents")
+    # the snapshot was taken before the failure: the failed result says what it clustered (issue 12, item 14)
+    assert result["num_points"] == 1 and result["collection_version"] is not None
 
 
 def test_namespaces_do_not_see_each_other(capsys, docs_file):

@@ -3,7 +3,6 @@ change sensor through the queued run coordinator, with no human action."""
 
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -11,12 +10,10 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
-import yaml
 
 from cluster_pipeline_tests.conftest import blob_documents
+from cluster_pipeline_tests.daemon_helpers import REPO, isolated_dagster_home, running_daemon
 
-REPO = Path(__file__).resolve().parents[1]
-BIN = Path(sys.executable).parent
 WAIT_SECONDS = 240
 
 
@@ -44,12 +41,7 @@ def wait_for_completed(env, cluster_id: str, count: int, daemon_log: Path) -> li
 
 @pytest.mark.slow
 def test_appended_documents_are_clustered_by_the_daemon(tmp_path):
-    home = tmp_path / "dagster_home"
-    home.mkdir()
-    instance_settings = yaml.safe_load((REPO / "dagster.yaml").read_text())
-    for key in ("storage", "local_artifact_storage"):  # keep this test's runs in its own home
-        instance_settings.pop(key, None)
-    (home / "dagster.yaml").write_text(yaml.safe_dump(instance_settings))
+    home = isolated_dagster_home(tmp_path)
     env = {
         **os.environ,
         "DAGSTER_HOME": str(home),
@@ -65,16 +57,7 @@ def test_appended_documents_are_clustered_by_the_daemon(tmp_path):
     ]
 
     daemon_log = tmp_path / "daemon.log"
-    with open(daemon_log, "w") as log:
-        daemon = subprocess.Popen(
-            [str(BIN / "dagster-daemon"), "run", "-w", "workspace.yaml"],
-            cwd=REPO,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    try:
+    with running_daemon(env, daemon_log):
         first = wait_for_completed(env, cluster_id, 1, daemon_log)
         assert first[0]["num_points"] == 120
 
@@ -87,10 +70,3 @@ def test_appended_documents_are_clustered_by_the_daemon(tmp_path):
         time.sleep(6)  # further sensor ticks with no change start nothing
         listing = cli(env, "executions", "list", cluster_id, "--include-total")
         assert listing["total"] == 2
-    finally:
-        os.killpg(daemon.pid, signal.SIGTERM)
-        try:
-            daemon.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(daemon.pid, signal.SIGKILL)
-            daemon.wait()

@@ -1,149 +1,212 @@
-"""Status lifecycle against Dagster's run storage: pending, cancel, concurrency, dead run workers."""
+"""Status lifecycle against Dagster's run storage: pending, cancel, concurrency, dead workers, runs of
+any job (issue 12, items 2-7 and 14)."""
 
 import json
-import os
-import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
-import numpy as np
-import pyarrow as pa
 import pyarrow.parquet as pq
-import pytest
-from dagster import DagsterEventType, DagsterRunStatus, build_run_status_sensor_context, build_sensor_context
+from dagster import DagsterRunStatus, build_sensor_context
+from dagster._core.events import EngineEventData
 
 from cluster_pipeline.cli import main
+from cluster_pipeline.core.processes import WorkerIdentity, process_start_ticks
 from cluster_pipeline.definitions import defs
-from cluster_pipeline.jobs import CLUSTER_EXECUTION_JOB_NAME
-from cluster_pipeline.launcher import open_instance
+from cluster_pipeline.launcher import execution_job, open_instance
 from cluster_pipeline.resources import LakeResource
-from cluster_pipeline.sensors.run_lifecycle import execution_failure_sensor, run_watchdog_sensor
-from cluster_pipeline.status import find_run
+from cluster_pipeline.sensors.run_lifecycle import execution_lifecycle_sensor
+from cluster_pipeline.settings import WORKER_TAG
 from cluster_pipeline_tests.conftest import blob_documents
 
 
-def queue_run(instance, partition_key: str):
-    job = defs.resolve_job_def(CLUSTER_EXECUTION_JOB_NAME)
+def short_id(dagster_run_id: str) -> str:
+    return "run_" + dagster_run_id.replace("-", "")[:16]
+
+
+def queue_run(instance, partition_key: str, job_name: str = "cluster_execution"):
+    """A run waiting in Dagster's queue, as the UI or a sensor submits it (any job of the partition)."""
+    from dagster._core.remote_origin import (
+        ManagedGrpcPythonEnvCodeLocationOrigin,
+        RemoteJobOrigin,
+        RemoteRepositoryOrigin,
+    )
+    from dagster._core.types.loadable_target_origin import LoadableTargetOrigin
+
+    job = (
+        defs.resolve_job_def(job_name)
+        if job_name == "cluster_execution"
+        else defs.resolve_implicit_global_asset_job_def()
+    )
+    location = ManagedGrpcPythonEnvCodeLocationOrigin(
+        LoadableTargetOrigin(executable_path=sys.executable, module_name="cluster_pipeline.definitions"),
+        location_name="cluster_pipeline.definitions",
+    )
     return instance.create_run_for_job(
-        job_def=job, tags={"dagster/partition": partition_key}, status=DagsterRunStatus.NOT_STARTED
+        job_def=job,
+        tags={"dagster/partition": partition_key},
+        status=DagsterRunStatus.QUEUED,
+        remote_job_origin=RemoteJobOrigin(RemoteRepositoryOrigin(location, "__repository__"), job.name),
     )
 
 
-def create_config(capsys, tmp_path) -> str:
+def create_config(capsys, tmp_path, namespace: str = "default") -> str:
     pq.write_table(blob_documents(60), tmp_path / "docs.parquet")
-    assert main(["ingest", "c", str(tmp_path / "docs.parquet")]) == 0
+    assert main(["ingest", "c", str(tmp_path / "docs.parquet"), "--namespace", namespace]) == 0
     capsys.readouterr()
-    assert main(["clusters", "create", "--collection", "c", "--param", "n_clusters=3", "--json"]) == 0
+    assert (
+        main(["clusters", "create", "--collection", "c", "--param", "n_clusters=3", "--json", "--namespace", namespace])
+        == 0
+    )
     return json.loads(capsys.readouterr().out)["cluster_id"]
+
+
+def cli_json(capsys, *argv: str) -> tuple[int, object]:
+    code = main([*argv, "--json"])
+    out, err = capsys.readouterr()
+    return code, json.loads(out) if out else json.loads(err)
+
+
+def dead_worker() -> WorkerIdentity:
+    child = subprocess.Popen(["sleep", "60"])
+    identity = WorkerIdentity.of(child.pid)
+    child.kill()
+    child.wait()
+    return identity
+
+
+def started_run(instance, cluster_id: str, worker: WorkerIdentity | None):
+    """A run as the CLI creates it, already started, whose worker is ``worker``."""
+    job = execution_job()
+    tags = {"dagster/partition": f"default.{cluster_id}", **({WORKER_TAG: worker.to_text()} if worker else {})}
+    return instance.create_run_for_job(
+        job_def=job.get_definition(),
+        tags=tags,
+        status=DagsterRunStatus.STARTED,
+        job_code_origin=job.get_python_origin(),
+    )
 
 
 def test_pending_is_listed_refuses_a_second_execution_and_can_be_cancelled(tmp_path, capsys):
     cluster_id = create_config(capsys, tmp_path)
     with open_instance() as instance:
         run = queue_run(instance, f"default.{cluster_id}")
-    run_id = "run_" + run.run_id.replace("-", "")[:16]
+    run_id = short_id(run.run_id)
 
-    assert main(["executions", "list", cluster_id, "--json"]) == 0
-    listed = json.loads(capsys.readouterr().out)["results"]
-    assert [(r["run_id"], r["status"]) for r in listed] == [(run_id, "pending")]
-    assert listed[0]["completed_at"] is None and listed[0]["metrics"] is None
-
-    assert main(["executions", "show", run_id, "--json"]) == 0
-    assert json.loads(capsys.readouterr().out)["status"] == "pending"
-    assert main(["executions", "show", run_id, "--namespace", "other"]) == 2  # not visible from another namespace
-    capsys.readouterr()
+    code, listing = cli_json(capsys, "executions", "list", cluster_id)
+    assert code == 0 and [(r["run_id"], r["status"]) for r in listing["results"]] == [(run_id, "pending")]
+    pending = listing["results"][0]
+    assert pending["completed_at"] is None and pending["metrics"] is None
+    # item 14: in-flight executions say what they run, not "(None on default/None)"
+    assert (pending["algorithm"], pending["collection"], pending["namespace"]) == ("kmeans", "c", "default")
+    assert main(["executions", "show", run_id]) == 0
+    shown = capsys.readouterr().out
+    assert "kmeans on default/c" in shown and "waiting to start" in shown and "None" not in shown
 
     assert main(["execute", cluster_id]) == 2
     assert f"already pending ({run_id})" in capsys.readouterr().err
 
-    assert main(["executions", "cancel", run_id, "--json"]) == 0
-    cancelled = json.loads(capsys.readouterr().out)
-    assert cancelled["status"] == "failed" and "cancelled" in cancelled["error_message"]
+    code, cancelled = cli_json(capsys, "executions", "cancel", run_id)
+    assert code == 0 and cancelled["status"] == "failed" and "cancelled" in cancelled["error_message"]
     with open_instance() as instance:
         assert instance.get_run_by_id(run.run_id).status == DagsterRunStatus.CANCELED
-
-    assert main(["executions", "latest", cluster_id, "--json"]) == 0
-    assert json.loads(capsys.readouterr().out)["status"] == "failed"
+    code, latest = cli_json(capsys, "executions", "latest", cluster_id)
+    assert latest["status"] == "failed"
     assert main(["executions", "cancel", run_id]) == 2
     assert "only in-flight executions can be cancelled" in capsys.readouterr().err
 
 
-def _parquet_files_are_whole(root: Path) -> None:
-    for path in root.rglob("*.parquet"):
-        pq.read_table(path)  # raises on a torn file
-
-
-@pytest.mark.slow
-def test_killed_run_ends_failed_and_leaves_no_torn_file(tmp_path, capsys):
-    rng = np.random.default_rng(0)
-    X = rng.normal(size=(150_000, 48)).astype(np.float32)
-    pq.write_table(
-        pa.table(
-            {
-                "document_id": [f"k{i}" for i in range(len(X))],
-                "embedding": pa.FixedSizeListArray.from_arrays(pa.array(X.ravel()), 48),
-            }
-        ),
-        tmp_path / "big.parquet",
-    )
-    assert main(["ingest", "big", str(tmp_path / "big.parquet")]) == 0
-    capsys.readouterr()
-    assert (
-        main(
-            ["clusters", "create", "--collection", "big", "--param", "n_clusters=200", "--param", "n_init=20", "--json"]
+def test_cancel_and_show_never_reach_into_another_namespace(tmp_path, capsys):
+    """Item 2: `executions cancel --namespace other RUN` cancelled a run of namespace default."""
+    cluster_id = create_config(capsys, tmp_path)
+    with open_instance() as instance:
+        run = queue_run(instance, f"default.{cluster_id}")
+    for command in ("cancel", "show"):
+        code, error = cli_json(capsys, "executions", command, short_id(run.run_id), "--namespace", "other")
+        assert (
+            code == 2
+            and error["error"]["message"] == f"Execution {short_id(run.run_id)!r} not found in namespace 'other'."
         )
-        == 0
-    )
-    cluster_id = json.loads(capsys.readouterr().out)["cluster_id"]
+    with open_instance() as instance:
+        assert instance.get_run_by_id(run.run_id).status == DagsterRunStatus.QUEUED
 
-    worker = subprocess.Popen(
-        [sys.executable, "-m", "cluster_pipeline.cli", "execute", cluster_id],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        env=dict(os.environ),
-    )
+
+def test_a_stranger_with_the_dead_workers_pid_is_not_killed(tmp_path, capsys):
+    """Item 3: cancel sent SIGTERM to the recorded PID after checking only that some process had it."""
+    cluster_id = create_config(capsys, tmp_path)
+    decoy = subprocess.Popen(["sleep", "60"])
     try:
-        deadline = time.time() + 120
-        run = None
+        gone = WorkerIdentity(
+            WorkerIdentity.current().host,
+            decoy.pid,
+            process_start_ticks(decoy.pid) - 1,
+            WorkerIdentity.current().boot_id,
+        )
         with open_instance() as instance:
-            while time.time() < deadline:
-                records = instance.get_run_records()
-                if records and any(
-                    e.dagster_event.event_type == DagsterEventType.STEP_START
-                    and e.dagster_event.step_key == "cluster_execution_step"
-                    for e in instance.all_logs(records[0].dagster_run.run_id, of_type=DagsterEventType.STEP_START)
-                ):
-                    run = records[0].dagster_run
-                    break
-                time.sleep(0.2)
-            assert run is not None, "the execution never started its step"
-            time.sleep(0.5)
-            worker.send_signal(signal.SIGKILL)
-            worker.wait(timeout=30)
-
-            assert main(["executions", "list", cluster_id, "--json"]) == 0
-            assert json.loads(capsys.readouterr().out)["results"][0]["status"] == "processing"
-
-            with build_sensor_context(instance=instance) as context:
-                run_watchdog_sensor(context)
-            failed_run = instance.get_run_by_id(run.run_id)
-            assert failed_run.status == DagsterRunStatus.FAILURE
-            failure = instance.all_logs(run.run_id, of_type=DagsterEventType.RUN_FAILURE)[0].dagster_event
-            with build_run_status_sensor_context(
-                sensor_name="execution_failure_sensor",
-                dagster_instance=instance,
-                dagster_run=failed_run,
-                dagster_event=failure,
-                resources={"lake": LakeResource()},
-            ) as context:
-                execution_failure_sensor(context.for_run_failure())
-            assert find_run(instance, "run_" + run.run_id.replace("-", "")[:16]) is not None
+            run = started_run(instance, cluster_id, gone)
+            # Dagster's own record of the worker names the same PID (as its run launcher does)
+            instance.report_engine_event("Started process for run", run, EngineEventData.in_process(decoy.pid))
+        main(["executions", "cancel", short_id(run.run_id)])
+        capsys.readouterr()
+        time.sleep(0.3)
+        assert decoy.poll() is None, "the stranger holding the dead worker's PID was signalled"
+        code, shown = cli_json(capsys, "executions", "show", short_id(run.run_id))
+        assert shown["status"] == "failed" and "worker process" in shown["error_message"]
     finally:
-        if worker.poll() is None:
-            worker.kill()
-    assert main(["executions", "list", cluster_id, "--json"]) == 0
-    result = json.loads(capsys.readouterr().out)["results"][0]
-    assert result["status"] == "failed" and "died" in result["error_message"]
-    _parquet_files_are_whole(tmp_path / "lake")
+        decoy.kill()
+        decoy.wait()
+
+
+def test_a_run_whose_worker_died_ends_failed_on_the_next_command_and_does_not_block(tmp_path, capsys):
+    """Item 4: after SIGKILL (no daemon) the run stayed processing for good and blocked re-execution."""
+    cluster_id = create_config(capsys, tmp_path)
+    with open_instance() as instance:
+        run = started_run(instance, cluster_id, dead_worker())
+    code, listing = cli_json(capsys, "executions", "list", cluster_id)
+    result = listing["results"][0]
+    assert (result["run_id"], result["status"]) == (short_id(run.run_id), "failed")
+    assert "worker process" in result["error_message"] and "Execute the configuration again" in result["error_message"]
+    code, executed = cli_json(capsys, "execute", cluster_id)
+    assert code == 0 and executed["status"] == "completed"
+    with open_instance() as instance:
+        assert instance.get_run_by_id(run.run_id).status == DagsterRunStatus.FAILURE
+
+
+def test_the_lifecycle_sensor_records_runs_started_outside_a_code_location(tmp_path, capsys):
+    """Item 6: run-status sensors never matched CLI runs (no remote job origin); the lifecycle sensor
+    reads run storage instead. A dead worker and a failed run without result both get their result."""
+    cluster_id = create_config(capsys, tmp_path)
+    with open_instance() as instance:
+        dead = started_run(instance, cluster_id, dead_worker())
+        ended = started_run(instance, cluster_id, None)
+        instance.report_run_failed(ended, message="boom")
+        assert dead.remote_job_origin is None and ended.remote_job_origin is None
+        with build_sensor_context(instance=instance, resources={"lake": LakeResource()}) as context:
+            execution_lifecycle_sensor(context)
+    code, listing = cli_json(capsys, "executions", "list", cluster_id, "--status", "failed")
+    messages = {r["run_id"]: r["error_message"] for r in listing["results"]}
+    assert set(messages) == {short_id(dead.run_id), short_id(ended.run_id)}
+    assert "worker process" in messages[short_id(dead.run_id)]
+
+
+def test_runs_of_any_job_of_the_partition_are_seen(tmp_path, capsys):
+    """Item 7: runs from the UI's asset job or `dagster asset materialize` were invisible to status,
+    cancel and the one-run-per-configuration guard."""
+    cluster_id = create_config(capsys, tmp_path)
+    with open_instance() as instance:
+        run = queue_run(instance, f"default.{cluster_id}", job_name="__ASSET_JOB")
+    code, listing = cli_json(capsys, "executions", "list", cluster_id)
+    assert [(r["run_id"], r["status"]) for r in listing["results"]] == [(short_id(run.run_id), "pending")]
+    assert main(["execute", cluster_id]) == 2
+    assert "already pending" in capsys.readouterr().err
+    code, cancelled = cli_json(capsys, "executions", "cancel", short_id(run.run_id))
+    assert code == 0 and cancelled["status"] == "failed"
+
+
+def test_worker_identity_and_snapshot_are_recorded_with_the_run(tmp_path, capsys):
+    cluster_id = create_config(capsys, tmp_path)
+    code, executed = cli_json(capsys, "execute", cluster_id)
+    with open_instance() as instance:
+        run = instance.get_run_by_id(executed["dagster_run_id"])
+    assert WorkerIdentity.from_text(run.tags[WORKER_TAG]) == WorkerIdentity.current()
+    assert json.loads(run.tags["cluster_pipeline/snapshot"])["num_documents"] == 60

@@ -12,6 +12,7 @@ between them or reloaded, and intermediates (the fit, the labels) pickled throug
 assets cannot be materialized one by one — none of them means anything without the others.
 """
 
+import base64
 import time
 
 from dagster import (
@@ -38,7 +39,6 @@ from cluster_pipeline.core.results import ExecutionResult
 from cluster_pipeline.partitions import cluster_configs_partitions
 from cluster_pipeline.resources.lake import LakeResource
 from cluster_pipeline.resources.llm import LLMResource
-from cluster_pipeline.status import record_worker_pid
 
 GROUP = "clustering"
 
@@ -67,14 +67,14 @@ SPECS = [
     AssetSpec(
         "cluster_quality",
         deps=["cluster_assignments"],
-        description="Silhouette, Davies–Bouldin and Calinski–Harabasz in the clustered space, noise left out.",
+        description="Silhouette, Davies–Bouldin and Calinski–Harabasz in the embedding space, noise left out.",
         group_name=GROUP,
     ),
     AssetSpec(
         "cluster_labels",
         deps=["cluster_assignments"],
         description="A label, a one-sentence summary and keywords for every cluster: by the LLM where one is "
-        "configured (each cluster it fails keeps its offline label), else offline by c-TF-IDF.",
+        "configured (each cluster it fails keeps its offline label), else offline by distinctive keywords.",
         group_name=GROUP,
     ),
     AssetSpec(
@@ -115,7 +115,6 @@ def _progress(context: AssetExecutionContext) -> Progress:
 )
 def clustering_assets(context: AssetExecutionContext, lake: LakeResource, llm: LLMResource):  # noqa: ANN201
     """Run the configuration's execution (``core.execution.run_execution``) and report each asset."""
-    record_worker_pid(context.instance, context.dagster_run)
     scope = RunScope.of(context, lake.get_lake())
     with scope.failing_execution():
         labeler = (llm.labeler(scope.lake) if scope.config.labeling.use_llm else None) or OfflineLabeler()
@@ -128,6 +127,7 @@ def clustering_assets(context: AssetExecutionContext, lake: LakeResource, llm: L
             dagster_run_id=scope.dagster_run_id,
             progress=_progress(context),
             timings={"dagster": round(time.time() - scope.started_at, 4)},
+            on_snapshot=scope.record_snapshot,
         )
     context.log.info(
         "Stages: " + ", ".join(f"{stage} {seconds:.2f} s" for stage, seconds in execution.result.timings.items())
@@ -142,10 +142,10 @@ def _materializations(execution: Execution, scope: RunScope) -> list[Materialize
     timings, run_id = result.timings, result.run_id
     metrics = result.metrics or {}
     quality: dict[str, object] = {"run_id": run_id}
-    if execution.metrics is None:
-        quality["description"] = "Metrics not available (fewer than 2 clusters)"
-    else:
+    if execution.metrics is not None:
         quality.update(metrics, silhouette_sample_size=execution.metrics.silhouette_sample_size)
+    verdict = {name: value for name, value in _verdict(result).items() if value is not None}
+    quality.update(verdict)
     labels: dict[str, object] = {
         "run_id": run_id,
         "labels": MetadataValue.json({c.cluster_id: c.label for c in result.centroids or []}),
@@ -175,11 +175,12 @@ def _materializations(execution: Execution, scope: RunScope) -> list[Materialize
                 "algorithm": scope.config.algorithm,
                 "parameters": MetadataValue.json(fitted.parameters),
                 "num_clusters": fitted.num_clusters,
-                "num_noise": fitted.num_noise,
-                "clustered_dimensions": int(fitted.centroids.shape[1]) if fitted.num_clusters else 0,
+                "num_noise": fitted.num_found_noise,
+                "clustered_dimensions": int(fitted.reduction.get("n_components") or execution.dimensions),
                 "fit_seconds": timings.get("fit", 0.0),
                 "fit_method": str(fitted.extras.get("fit_method", scope.config.algorithm)),
                 "engine": fitted.engine,
+                **_fit_details(result, execution.images),
             },
         ),
         MaterializeResult(asset_key="cluster_quality", metadata=quality),
@@ -197,7 +198,8 @@ def _materializations(execution: Execution, scope: RunScope) -> list[Materialize
                 "davies_bouldin_index": metrics.get("davies_bouldin_index"),
                 "calinski_harabasz_score": metrics.get("calinski_harabasz_score"),
                 "ari_vs_previous": (result.drift or {}).get("adjusted_rand_index"),
-                "quality": metrics.get("description", "Metrics not available (fewer than 2 clusters)"),
+                "quality": metrics.get("description", "-"),
+                **verdict,
                 "clusters": _clusters_table(result),
                 "timings": MetadataValue.json(timings),
                 "result_path": MetadataValue.path(execution.uri),
@@ -207,6 +209,27 @@ def _materializations(execution: Execution, scope: RunScope) -> list[Materialize
             check_results=_check_results(result, scope.config.checks),
         ),
     ]
+
+
+def _verdict(result: ExecutionResult) -> dict[str, str | None]:
+    """What the metrics were computed on, how to read them, and why a run has fewer than 2 clusters."""
+    return {"coverage": result.coverage, "quality_note": result.quality_note, "warning": result.warning}
+
+
+def _fit_details(result: ExecutionResult, images: dict[str, bytes]) -> dict[str, object]:
+    """Reduction, automatic k (its curve as a plot), topic reduction and noise reassignment."""
+    details: dict[str, object] = {"reduction": MetadataValue.json(result.reduction or {"method": "none"})}
+    if result.auto_k:
+        details["auto_k"] = MetadataValue.json(result.auto_k)
+        details["auto_k_chosen"] = int(result.auto_k["chosen"])
+        if "auto_k" in images:
+            picture = base64.b64encode(images["auto_k"]).decode()
+            details["auto_k_curve"] = MetadataValue.md(f"![silhouette by k](data:image/png;base64,{picture})")
+    if result.topic_reduction:
+        details["topic_reduction"] = MetadataValue.json(result.topic_reduction)
+    if result.num_noise_reassigned:
+        details["num_noise_reassigned"] = result.num_noise_reassigned
+    return details
 
 
 def llm_labels_metadata(outcome: LabelingOutcome) -> dict[str, object]:

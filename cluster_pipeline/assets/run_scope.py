@@ -4,6 +4,11 @@
 time, so the ExecutionResult and the run in the UI point at each other and agree on when the
 execution was requested (also while it was still queued). ``started_at`` is when the run started
 (after any queueing): the time from there to the clustering chain is Dagster's own overhead.
+
+The scope also keeps the lifecycle promise from inside the run: it names the worker process on the
+run (so a dead worker is told from a reused PID), records the collection snapshot once taken (so a
+result written from outside — cancel, dead worker — still has ``num_points`` and the version), and
+turns any error or interrupt into a stored ``failed`` ExecutionResult.
 """
 
 from __future__ import annotations
@@ -13,7 +18,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from dagster import AssetExecutionContext, Failure
+from dagster import AssetExecutionContext, DagsterInstance, Failure
 
 from cluster_pipeline.core.collections import CollectionSnapshot, CollectionStore
 from cluster_pipeline.core.config import ClusterConfig, ConfigStore, split_partition_key
@@ -22,6 +27,7 @@ from cluster_pipeline.core.execution import base_result, recording_failure
 from cluster_pipeline.core.ids import run_id_from_dagster_run
 from cluster_pipeline.core.lake import Lake
 from cluster_pipeline.core.results import ExecutionResult, ResultStore
+from cluster_pipeline.status import record_snapshot, record_worker
 
 
 @dataclass
@@ -32,9 +38,11 @@ class RunScope:
     dagster_run_id: str
     lake: Lake
     started_at: float  # epoch seconds
+    instance: DagsterInstance
 
     @classmethod
     def of(cls, context: AssetExecutionContext, lake: Lake) -> RunScope:
+        record_worker(context.instance, context.dagster_run)
         try:
             namespace, cluster_id = split_partition_key(context.partition_key)
             config = ConfigStore(lake).get(namespace, cluster_id)
@@ -43,7 +51,8 @@ class RunScope:
         record = context.instance.get_run_record_by_id(context.run_id)
         created_at = record.create_timestamp if record else datetime.now(UTC)
         started_at = (record.start_time if record else None) or created_at.timestamp()
-        return cls(config, run_id_from_dagster_run(context.run_id), created_at, context.run_id, lake, started_at)
+        run_id = run_id_from_dagster_run(context.run_id)
+        return cls(config, run_id, created_at, context.run_id, lake, started_at, context.instance)
 
     @property
     def collections(self) -> CollectionStore:
@@ -58,9 +67,13 @@ class RunScope:
             self.config, self.run_id, self.created_at, snapshot=snapshot, dagster_run_id=self.dagster_run_id
         )
 
+    def record_snapshot(self, snapshot: CollectionSnapshot) -> None:
+        """Note on the run which collection version it clusters (``run_execution``'s ``on_snapshot``)."""
+        record_snapshot(self.instance, self.dagster_run_id, snapshot)
+
     @contextmanager
     def failing_execution(self, snapshot: CollectionSnapshot | None = None) -> Iterator[None]:
-        """Store a ``failed`` ExecutionResult for any error, and fail the step with its message."""
+        """Store a ``failed`` ExecutionResult for any error or interrupt, and fail the step with its message."""
         try:
             with recording_failure(self.results, self.base(snapshot)):
                 yield

@@ -1,8 +1,15 @@
-"""Fitting: prepare the vectors (L2 normalise, optional PCA), run the estimator, tidy its output.
+"""Fitting: prepare the vectors (L2 normalise, optional PCA), reduce them (UMAP) for the algorithm,
+resolve its data-dependent parameters, run it, then merge topics and reassign noise when asked.
 
 We call scikit-learn / hdbscan estimators directly; this module only adds what every algorithm
 needs around them: input checks with readable errors, cluster indices ordered by size (``cl_0``
-is the largest), centroids and per-document distances in the space that was clustered.
+is the largest), centroids and per-document distances in the embedding space.
+
+Two spaces are involved. The *embedding space* is the prepared vectors (normalised, and PCA's
+projection when PCA is the reduction: a linear map that keeps the geometry the metrics measure);
+centroids, distances, metrics, labels and drift live there. UMAP's coordinates only guide the
+algorithm: UMAP distorts distances on purpose (``min_dist=0`` packs clusters tight), so a
+silhouette measured in them would flatter the run.
 """
 
 from __future__ import annotations
@@ -14,7 +21,8 @@ from typing import Any
 
 import numpy as np
 
-from cluster_pipeline.core.config import DENSITY_BASED, ClusterConfig, estimator_class
+from cluster_pipeline.core.auto_k import AutoK, choose_k
+from cluster_pipeline.core.config import AUTO_K_RANGE, ClusterConfig, default_min_cluster_size, estimator_class
 from cluster_pipeline.core.errors import (
     AlgorithmError,
     InsufficientDocumentsError,
@@ -22,17 +30,20 @@ from cluster_pipeline.core.errors import (
 )
 from cluster_pipeline.core.hdbscan_backends import choose_backend, make_hdbscan
 from cluster_pipeline.core.kmeans import fit_kmeans
+from cluster_pipeline.core.neighbors import nearest_centroids
 from cluster_pipeline.core.progress import Progress
+from cluster_pipeline.core.reduction import ReductionPlan, plan_reduction, umap_coordinates
+from cluster_pipeline.core.resource_guard import check_fit_resources
+from cluster_pipeline.core.topics import member_means, merge_record, merge_similar_clusters, reassign_noise
+from cluster_pipeline.core.verdict import clustering_warning
 
-AUTO_PCA_COMPONENTS = 10
-AUTO_PCA_MIN_DIMENSIONS = 50
 PCA_FIT_SAMPLE = 25_000  # 10–50 leading components are stable well before this
 N_CLUSTER_PARAMETERS = ("n_clusters", "n_components")
 
 
 @dataclass(frozen=True)
 class Preparation:
-    """A fitted, replayable preprocessing: applying it to the same rows gives the clustered space."""
+    """A fitted, replayable preprocessing: applying it to the same rows gives the embedding space."""
 
     normalize: bool
     pca_mean: np.ndarray | None = None
@@ -88,28 +99,21 @@ def check_embeddings(X: np.ndarray) -> None:
         )
 
 
-def pca_components(config: ClusterConfig, dimensions: int) -> int | None:
-    """Components the configuration's PCA keeps on ``dimensions``-d vectors (None: no PCA)."""
-    components = config.preprocessing.pca_components
-    if components == "auto":
-        dense = config.algorithm in DENSITY_BASED and dimensions > AUTO_PCA_MIN_DIMENSIONS
-        return AUTO_PCA_COMPONENTS if dense else None
-    return components if isinstance(components, int) else None
-
-
-def fit_preparation(X: np.ndarray, config: ClusterConfig, random_state: int = 0) -> Preparation:
-    """Decide and fit the preprocessing for ``config`` on ``X`` (PCA fitted on a seeded sample)."""
+def fit_preparation(X: np.ndarray, config: ClusterConfig, random_state: int | None = None) -> Preparation:
+    """Decide and fit the preprocessing for ``config`` on ``X``: normalisation, and PCA (fitted on a
+    seeded sample) when the configuration's reduction is PCA."""
     options = config.preprocessing
-    components = pca_components(config, X.shape[1])
-    if components is None or components >= X.shape[1]:
+    plan = plan_reduction(config, len(X), X.shape[1])
+    if plan.method != "pca" or plan.n_components is None:
         return Preparation(normalize=options.normalize)
     from sklearn.decomposition import PCA
 
-    rng = np.random.default_rng(random_state)
+    seed = config.reduction.random_state if random_state is None else random_state
+    rng = np.random.default_rng(seed)
     sample = X if len(X) <= PCA_FIT_SAMPLE else X[np.sort(rng.choice(len(X), PCA_FIT_SAMPLE, replace=False))]
     sample = Preparation(normalize=options.normalize).apply(sample)
-    n_components = min(int(components), len(sample))
-    pca = PCA(n_components=n_components, svd_solver="randomized", random_state=random_state).fit(sample)
+    n_components = min(plan.n_components, len(sample))
+    pca = PCA(n_components=n_components, svd_solver="randomized", random_state=seed).fit(sample)
     return Preparation(
         normalize=options.normalize,
         pca_mean=pca.mean_.astype(np.float32),
@@ -118,14 +122,28 @@ def fit_preparation(X: np.ndarray, config: ClusterConfig, random_state: int = 0)
     )
 
 
+def reduction_record(preparation: Preparation) -> dict[str, Any]:
+    """The ``reduction`` record of a PCA or no reduction (UMAP's comes from ``core.reduction``)."""
+    if preparation.pca_components is None:
+        return {"method": "none"}
+    return {
+        "method": "pca",
+        "n_components": preparation.output_dimensions,
+        "explained_variance_ratio": round(preparation.explained_variance_ratio or 0.0, 4),
+    }
+
+
 @dataclass
 class FittedClustering:
     """What an estimator found, in a form every later stage understands.
 
     ``labels`` index clusters 0..K-1 by decreasing size (-1 = noise); ``centroids`` are member means in
-    the clustered space; ``distances`` are each document's Euclidean distance to its centroid (NaN
+    the embedding space; ``distances`` are each document's Euclidean distance to its centroid (NaN
     for noise); ``membership`` is the estimator's confidence where it has one (HDBSCAN
-    probabilities, GMM posterior), else None.
+    probabilities, GMM posterior), else None. ``reduction`` records how the vectors were reduced for
+    the algorithm, ``auto_k`` the sweep that chose k, ``topic_reduction`` the merges of
+    ``max_clusters``; ``reassigned`` marks the noise documents given a cluster by ``reassign_noise``,
+    and ``warning`` says why there are fewer than 2 clusters.
     """
 
     labels: np.ndarray
@@ -138,6 +156,11 @@ class FittedClustering:
     fit_seconds: float
     extras: dict[str, Any] = field(default_factory=dict)
     engine: str = "scikit-learn"
+    reduction: dict[str, Any] = field(default_factory=lambda: {"method": "none"})
+    auto_k: AutoK | None = None
+    topic_reduction: dict[str, Any] | None = None
+    reassigned: np.ndarray | None = None
+    warning: str | None = None
 
     @property
     def num_clusters(self) -> int:
@@ -145,7 +168,17 @@ class FittedClustering:
 
     @property
     def num_noise(self) -> int:
+        """Documents in no cluster now."""
         return int((self.labels < 0).sum())
+
+    @property
+    def num_reassigned(self) -> int:
+        return 0 if self.reassigned is None else int(self.reassigned.sum())
+
+    @property
+    def num_found_noise(self) -> int:
+        """Documents the algorithm left as noise (reassigned ones included)."""
+        return self.num_noise + self.num_reassigned
 
     @property
     def cluster_sizes(self) -> np.ndarray:
@@ -174,12 +207,46 @@ class EstimatorOutput:
     engine: str
 
 
-def fit_estimator(space: np.ndarray, config: ClusterConfig, progress: Progress | None = None) -> EstimatorOutput:
-    """Run the configured estimator on the prepared ``space``: k-means on ``config.kmeans_engine``
-    (see ``core.kmeans``), HDBSCAN on the fastest backend, the rest as scikit-learn estimators."""
+def resolve_parameters(
+    config: ClusterConfig, matrix: np.ndarray, progress: Progress | None = None
+) -> tuple[dict[str, Any], AutoK | None]:
+    """The estimator's concrete parameters for ``matrix``: the configuration's, with HDBSCAN's
+    ``min_cluster_size`` derived from N when not given, and ``"auto"`` replaced by the k that
+    ``core.auto_k`` chooses (returned too, with its curve)."""
     parameters = config.estimator_parameters()
-    _check_cluster_count(parameters, len(space))
+    if config.algorithm == "hdbscan" and "min_cluster_size" not in parameters:
+        fitted_documents = min(len(matrix), config.fit_sample_size or len(matrix))  # the rows HDBSCAN sees
+        parameters["min_cluster_size"] = default_min_cluster_size(fitted_documents)
+    name = config.auto_k_parameter()
+    if name is None:
+        return parameters, None
+    auto_k = choose_k(matrix, config.algorithm, parameters, engine=config.kmeans_engine, progress=progress)
+    parameters = {key: value for key, value in parameters.items() if key not in AUTO_K_RANGE}
+    parameters[name] = auto_k.chosen
+    return parameters, auto_k
+
+
+def fit_estimator(
+    space: np.ndarray, config: ClusterConfig, progress: Progress | None, parameters: dict[str, Any]
+) -> EstimatorOutput:
+    """Run the configured estimator with ``parameters`` (see ``resolve_parameters``) on ``space``:
+    k-means on ``config.kmeans_engine`` (see ``core.kmeans``), HDBSCAN on the fastest backend, the
+    rest as scikit-learn estimators."""
     progress = progress or Progress.silent()
+    everything, sample_rows = space, fit_sample(config, len(space))
+    if sample_rows is not None:
+        space = everything[sample_rows]
+    _check_cluster_count(parameters, len(space))
+    estimate = check_fit_resources(
+        config.algorithm,
+        parameters,
+        space,
+        memory_budget_mb=config.memory_budget_mb,
+        max_fit_seconds=config.max_fit_seconds,
+        fit_sample_size=config.fit_sample_size,
+    )
+    if estimate is not None:
+        progress.update("fit", 0, len(space), note=f"{config.algorithm}: estimated {estimate.describe()}")
     membership = None
     method: str = config.algorithm
     engine = "scikit-learn"
@@ -207,8 +274,28 @@ def fit_estimator(space: np.ndarray, config: ClusterConfig, progress: Progress |
                 labels = estimator.fit_predict(space)
     except (ValueError, MemoryError, np.linalg.LinAlgError) as error:
         raise AlgorithmError(f"Clustering algorithm failed: {config.algorithm}: {error}") from None
-    progress.update("fit", len(space), len(space), note=method)
-    return EstimatorOutput(np.asarray(labels, dtype=np.int64), membership, parameters, method, engine)
+    labels = np.asarray(labels, dtype=np.int64)
+    if sample_rows is not None:
+        labels, membership = nearest_sampled_labels(everything, sample_rows, labels), None
+        method += f"+sample({len(sample_rows)})"
+    progress.update("fit", len(everything), len(everything), note=method)
+    return EstimatorOutput(labels, membership, parameters, method, engine)
+
+
+def fit_sample(config: ClusterConfig, n: int, random_state: int = 0) -> np.ndarray | None:
+    """Sorted rows of the seeded sample to fit on, or None to fit on all ``n`` documents."""
+    size = config.fit_sample_size
+    if size is None or size >= n:
+        return None
+    return np.sort(np.random.default_rng(random_state).choice(n, size, replace=False))
+
+
+def nearest_sampled_labels(space: np.ndarray, rows: np.ndarray, sample_labels: np.ndarray) -> np.ndarray:
+    """Labels for every row of ``space``: each takes the label of its nearest sampled row (noise too)."""
+    nearest, _ = nearest_centroids(space, np.ascontiguousarray(space[rows], dtype=np.float32))
+    labels = sample_labels[nearest]
+    labels[rows] = sample_labels  # a sampled row is its own nearest (ties must not move it)
+    return labels
 
 
 def order_by_size(raw_labels: np.ndarray) -> np.ndarray:
@@ -227,14 +314,8 @@ def order_by_size(raw_labels: np.ndarray) -> np.ndarray:
 
 def centroids_and_distances(space: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Member means per cluster and each member's Euclidean distance to its own centroid."""
-    from scipy.sparse import csr_matrix
-
     members = np.flatnonzero(labels >= 0)
-    k = int(labels.max()) + 1 if len(members) else 0
-    # one sparse (K, N) one-hot product: O(N*D), no (N, D) temporary
-    one_hot = csr_matrix((np.ones(len(members), dtype=np.float32), (labels[members], members)), shape=(k, len(space)))
-    counts = np.bincount(labels[members], minlength=k).astype(np.float32)
-    centroids = np.asarray(one_hot @ space, dtype=np.float32) / np.maximum(counts, 1)[:, None]
+    centroids = member_means(space, labels)
     distances = np.full(len(space), np.nan, dtype=np.float32)
     for start in range(0, len(members), 65_536):
         rows = members[start : start + 65_536]
@@ -243,20 +324,51 @@ def centroids_and_distances(space: np.ndarray, labels: np.ndarray) -> tuple[np.n
     return centroids, distances
 
 
+def reduce_for_fit(
+    space: np.ndarray, plan: ReductionPlan, config: ClusterConfig, preparation: Preparation, progress: Progress
+) -> tuple[np.ndarray, dict[str, Any]]:
+    """The matrix the algorithm runs on (UMAP's coordinates, or ``space`` itself) and its record."""
+    if plan.method != "umap" or plan.n_components is None:
+        return space, reduction_record(preparation)
+    options = config.reduction
+    reduced = umap_coordinates(
+        space,
+        n_components=plan.n_components,
+        n_neighbors=options.n_neighbors,
+        min_dist=options.min_dist,
+        fit_sample_size=options.fit_sample_size,
+        random_state=options.random_state,
+        progress=progress,
+    )
+    return reduced.coordinates, reduced.record
+
+
 def fit_clustering(
     X: np.ndarray, config: ClusterConfig, *, copy: bool = True, progress: Progress | None = None
 ) -> tuple[FittedClustering, np.ndarray]:
-    """Prepare ``X`` ((n_samples, n_features) float32), fit the configured algorithm, tidy the output.
+    """Prepare ``X`` ((n_samples, n_features) float32), reduce, fit the configured algorithm, merge
+    topics (``max_clusters``), reassign noise (``reassign_noise``), tidy the output.
 
-    Returns the fitted clustering and the prepared space it was fitted on (metrics and labels use it).
-    With ``copy=False`` the normalisation happens in ``X``'s own buffer, saving one matrix of memory.
+    Returns the fitted clustering and the embedding space (see the module doc) that metrics and
+    labels use. With ``copy=False`` the normalisation happens in ``X``'s own buffer, saving one matrix
+    of memory.
     """
     check_embeddings(X)
+    progress = progress or Progress.silent()
     started = time.perf_counter()
     preparation = fit_preparation(X, config)
     space = preparation.apply(X, copy=copy)
-    output = fit_estimator(space, config, progress)
-    labels = order_by_size(output.labels)
+    plan = plan_reduction(config, len(space), X.shape[1])
+    matrix, reduction = reduce_for_fit(space, plan, config, preparation, progress)
+    parameters, auto_k = resolve_parameters(config, matrix, progress)
+    output = fit_estimator(matrix, config, progress, parameters)
+    found = order_by_size(output.labels)
+    merged = found if config.max_clusters is None else merge_similar_clusters(found, space, config.max_clusters)
+    raw, reassigned = merged, None
+    if config.reassign_noise and (raw < 0).any() and (raw >= 0).any():
+        reassigned = raw < 0
+        raw = reassign_noise(raw, space)
+    labels = order_by_size(raw)
     centroids, distances = centroids_and_distances(space, labels)
     fitted = FittedClustering(
         labels=labels,
@@ -269,5 +381,10 @@ def fit_clustering(
         fit_seconds=time.perf_counter() - started,
         extras={"fit_method": output.method},
         engine=output.engine,
+        reduction=reduction,
+        auto_k=auto_k,
+        topic_reduction=None if merged is found else merge_record(found, labels, config.max_clusters or 0),
+        reassigned=reassigned,
+        warning=clustering_warning(config.algorithm, output.parameters, labels, matrix, config.max_clusters),
     )
     return fitted, space

@@ -110,14 +110,86 @@ def _is_vector_type(arrow_type: pa.DataType) -> bool:
 
 def _parse_json_vectors(column: pa.ChunkedArray, name: str) -> pa.Array:
     """CSV files carry vectors as JSON text like ``[0.1, 0.2]``; decode them into a list column."""
-    try:
-        values = [None if text is None else json.loads(text) for text in column.to_pylist()]
-        return pa.array(values, type=pa.list_(pa.float64()))
-    except (ValueError, pa.ArrowInvalid, pa.ArrowTypeError) as error:
+    values = []
+    for row, text in enumerate(column.to_pylist()):
+        try:
+            value = None if text is None else json.loads(text)
+            if value is not None and not (
+                isinstance(value, list) and all(isinstance(v, int | float) and not isinstance(v, bool) for v in value)
+            ):
+                raise ValueError("not a list of numbers")
+        except ValueError as error:
+            raise IngestError(
+                f"Column {name!r} is taken for an embedding, but row {row} is not a JSON list of numbers ({error}). "
+                f"Write vectors as '[0.1, 0.2, ...]'; if {name!r} is not an embedding, name the embedding "
+                "column(s) with --feature."
+            ) from None
+        values.append(value)
+    return pa.array(values, type=pa.list_(pa.float64()))
+
+
+_NUMBER = r"\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*"
+JSON_VECTOR_PATTERN = rf"^\s*\[({_NUMBER}(,{_NUMBER})*)?\]\s*$"
+
+
+def _every_row_matches(column: pa.ChunkedArray, pattern: str) -> bool:
+    if column.null_count == len(column):
+        return False
+    return bool(pc.all(pc.fill_null(pc.match_substring_regex(column, pattern), True)).as_py())
+
+
+def _json_vector_columns(table: pa.Table) -> list[str]:
+    """Text columns holding a JSON vector in every row (CSV) — every row, not just the first, so a title
+    like '[Update] …' in row 0 makes no embedding. A column that starts every row with '[' but is not
+    all numbers is refused with the row at fault, unless another column qualifies."""
+    candidates = [
+        f.name
+        for f in table.schema
+        if pa.types.is_string(f.type)
+        and f.name != "document_id"
+        and _every_row_matches(table.column(f.name), r"^\s*\[")
+    ]
+    vectors = [name for name in candidates if _every_row_matches(table.column(name), JSON_VECTOR_PATTERN)]
+    if candidates and not vectors:  # the most vector-like column names the row at fault
+        matching = {
+            name: pc.sum(pc.match_substring_regex(table.column(name), JSON_VECTOR_PATTERN)).as_py() or 0
+            for name in candidates
+        }
+        worst = max(candidates, key=lambda name: matching[name])
+        _parse_json_vectors(table.column(worst), worst)
+    return vectors
+
+
+def check_utf8(table: pa.Table, source: str) -> None:
+    """Refuse text that is not UTF-8 (a Latin-1 CSV or JSON Lines file) before anything reads it as text."""
+    for field_ in table.schema:
+        column = table.column(field_.name)
+        if pa.types.is_binary(field_.type) or pa.types.is_large_binary(field_.type):
+            bad_row = next((row for row, value in enumerate(column.to_pylist()) if not _is_utf8(value)), 0)
+        elif pa.types.is_string(field_.type) or pa.types.is_large_string(field_.type):
+            try:
+                for chunk in column.chunks:
+                    chunk.validate(full=True)
+                continue
+            except pa.ArrowInvalid:
+                bytes_ = pc.cast(column, pa.large_binary()).to_pylist()
+                bad_row = next((row for row, value in enumerate(bytes_) if not _is_utf8(value)), 0)
+        else:
+            continue
         raise IngestError(
-            f"Column {name!r} looks like an embedding but is not a JSON list of numbers ({error}); "
-            "write vectors as '[0.1, 0.2, ...]'."
-        ) from None
+            f"{source} is not UTF-8 text: column {field_.name!r}, row {bad_row} holds bytes that are not UTF-8. "
+            f"Convert the file to UTF-8 (e.g. `iconv -f latin1 -t utf-8 in.csv > out.csv`) and ingest it again."
+        )
+
+
+def _is_utf8(value: bytes | None) -> bool:
+    if value is None:
+        return True
+    try:
+        value.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 def read_documents_file(path: str | Path) -> pa.Table:
@@ -132,12 +204,16 @@ def read_documents_file(path: str | Path) -> pa.Table:
         if suffix == ".csv":
             import pyarrow.csv as pacsv
 
-            return pacsv.read_csv(path)
+            table = pacsv.read_csv(path)
+            check_utf8(table, f"{str(path)!r}")
+            return table
         if suffix in (".jsonl", ".ndjson", ".json"):
             import pyarrow.json as pajson
 
-            return pajson.read_json(path)
-    except (pa.ArrowInvalid, OSError) as error:
+            table = pajson.read_json(path)
+            check_utf8(table, f"{str(path)!r}")
+            return table
+    except (pa.ArrowInvalid, OSError, UnicodeDecodeError) as error:
         raise IngestError(f"Could not read {str(path)!r} as {suffix[1:]}: {error}") from None
     raise IngestError(f"Unsupported input format {suffix!r}: use .parquet, .csv or .jsonl.")
 
@@ -318,15 +394,9 @@ class CollectionStore:
         elif existing is not None:
             names = list(existing.features)
         else:
-            names = [f.name for f in table.schema if _is_vector_type(f.type)]
-            names += [
-                f.name
-                for f in table.schema
-                if pa.types.is_string(f.type)
-                and f.name != "document_id"
-                and table.num_rows
-                and str(table.column(f.name)[0].as_py() or "").lstrip().startswith("[")
-            ]
+            # Real vector columns when there are any (Parquet, JSON Lines); else text columns that hold
+            # JSON vectors in every row (CSV).
+            names = [f.name for f in table.schema if _is_vector_type(f.type)] or _json_vector_columns(table)
         if not names:
             raise IngestError(
                 "No embedding column found: add a column of float vectors (e.g. 'embedding') or name it with --feature."

@@ -49,3 +49,7 @@ class InvalidEmbeddingsError(ExecutionError):
 
 class AlgorithmError(ExecutionError):
     """The clustering algorithm itself failed or was misconfigured for this data."""
+
+
+class ResourceLimitError(ExecutionError):
+    """The fit would need more memory or time than the machine or the configuration allows."""

@@ -17,8 +17,8 @@ text; the error is then re-raised so the caller (the asset, the CLI) can tell.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, Protocol
@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from cluster_pipeline.core.checkpoints import checkpoint
 from cluster_pipeline.core.clustering import FittedClustering, fit_clustering
 from cluster_pipeline.core.collections import CollectionSnapshot, CollectionStore
 from cluster_pipeline.core.config import ClusterConfig
@@ -44,6 +45,7 @@ from cluster_pipeline.core.results import (
     utc_now,
 )
 from cluster_pipeline.core.streaming import fit_streaming, needs_streaming
+from cluster_pipeline.core.verdict import coverage, quality_note
 
 
 @dataclass
@@ -56,7 +58,7 @@ class LabelingOutcome:
 
 
 class Labeler(Protocol):
-    """A labeling stage: offline c-TF-IDF, or an LLM that falls back to it per cluster."""
+    """A labeling stage: offline keywords, or an LLM that falls back to it per cluster."""
 
     def label(
         self, documents: pd.DataFrame, fitted: FittedClustering, space: np.ndarray, config: ClusterConfig
@@ -64,7 +66,7 @@ class Labeler(Protocol):
 
 
 class OfflineLabeler:
-    """Class-based TF-IDF keywords and central documents; needs nothing but the documents."""
+    """Distinctive keywords (log-odds) and central documents; needs nothing but the documents."""
 
     def label(
         self, documents: pd.DataFrame, fitted: FittedClustering, space: np.ndarray, config: ClusterConfig
@@ -84,9 +86,11 @@ class OfflineLabeler:
 
 
 def assignments_table(document_ids: pd.Series | list[str] | pa.ChunkedArray, fitted: FittedClustering) -> pa.Table:
-    """One row per document: its cluster (null for noise), distance to centroid and membership."""
+    """One row per document: its cluster (null for noise), distance to centroid and membership;
+    ``is_noise`` as the algorithm found it (a reassigned noise document has a cluster and ``is_noise``)."""
     labels = fitted.labels
     noise = labels < 0
+    found_noise = noise if fitted.reassigned is None else noise | fitted.reassigned
     names = np.array([cluster_name(i) for i in range(fitted.num_clusters)] + [None], dtype=object)
     membership = fitted.membership if fitted.membership is not None else np.full(len(labels), np.nan, np.float32)
     return pa.table(
@@ -96,7 +100,7 @@ def assignments_table(document_ids: pd.Series | list[str] | pa.ChunkedArray, fit
             "cluster_index": pa.array(labels.astype(np.int32)),
             "distance": pa.array(fitted.distances, pa.float32(), from_pandas=True),
             "membership_strength": pa.array(membership, pa.float32(), from_pandas=True),
-            "is_noise": pa.array(noise),
+            "is_noise": pa.array(found_noise),
         },
         schema=ASSIGNMENTS_SCHEMA,
     )
@@ -173,19 +177,35 @@ def completed_result(
     base: ExecutionResult, fitted: FittedClustering, metrics: QualityMetrics | None, outcome: LabelingOutcome
 ) -> ExecutionResult:
     """``base`` filled in with what the execution found (timings, drift and artifacts come last)."""
+    num_points = len(fitted.labels)
     return base.with_updates(
         status="completed",
         num_clusters=fitted.num_clusters,
-        num_points=len(fitted.labels),
+        num_points=num_points,
         metrics=metrics_dict(metrics),
         centroids=build_centroids(fitted, outcome),
         completed_at=utc_now(),
-        num_noise=fitted.num_noise,
+        num_noise=fitted.num_found_noise,
         parameters=fitted.parameters,
         silhouette_sample_size=metrics.silhouette_sample_size if metrics else None,
         llm_labeling_errors=outcome.errors,
         llm_usage=outcome.usage,
         engine=fitted.engine,
+        reduction=fitted.reduction,
+        auto_k=fitted.auto_k.to_dict() if fitted.auto_k else None,
+        topic_reduction=fitted.topic_reduction,
+        num_noise_reassigned=fitted.num_reassigned,
+        coverage=None
+        if metrics is None
+        else coverage(
+            num_points,
+            fitted.num_found_noise,
+            fitted.num_reassigned,
+            metrics.silhouette_sample_size,
+            num_points - fitted.num_noise,
+        ),
+        quality_note=quality_note(metrics.silhouette_score if metrics else None, fitted.reduction["method"]),
+        warning=fitted.warning,
     )
 
 
@@ -206,36 +226,65 @@ def drift_against_previous(
     )
 
 
+INTERRUPTED_MESSAGE = (
+    "The execution was interrupted (Ctrl-C, SIGTERM or a stop request) before it completed; "
+    "execute the configuration again."
+)
+
+
 def unexpected_error_message(error: BaseException) -> str:
     """Text for an error we did not anticipate: the cause, then what to try."""
     if isinstance(error, ClusterPipelineError):
         return str(error)
+    if not isinstance(error, Exception):  # KeyboardInterrupt, Dagster's interrupt on SIGTERM, SystemExit
+        return INTERRUPTED_MESSAGE
     if isinstance(error, MemoryError):
         return "Out of memory: the collection is too large for this algorithm; use minibatch_kmeans or PCA."
     return f"Clustering algorithm failed: {type(error).__name__}: {error}"
 
 
+@dataclass
+class FailureBase:
+    """What a failed result would say besides its error; the block updates it as it learns more
+    (the collection snapshot), so a failure after that point still has ``num_points`` and the version."""
+
+    result: ExecutionResult
+
+
 @contextmanager
-def recording_failure(results: ResultStore, base: ExecutionResult) -> Iterator[None]:
-    """Turn an error inside the block into a stored ``failed`` ExecutionResult, then re-raise it."""
+def recording_failure(results: ResultStore, base: ExecutionResult) -> Iterator[FailureBase]:
+    """Turn an error inside the block into a stored ``failed`` ExecutionResult, then re-raise it.
+
+    Interrupts count too (Ctrl-C, SIGTERM, Dagster's termination are BaseExceptions): whatever ends
+    the block early leaves a failed result saying why, unless one was written already (a cancel
+    writes its own before it stops the worker).
+    """
+    current = FailureBase(base)
     try:
-        yield
-    except AlreadyExistsError:
+        yield current
+    except (AlreadyExistsError, GeneratorExit):
         raise
-    except Exception as error:
-        if not results.exists(base.namespace, base.cluster_id, base.run_id):
-            results.write(failed_result(base, unexpected_error_message(error)))
+    except BaseException as error:
+        with suppress(AlreadyExistsError):  # a cancel, or an outer scope, recorded the end first
+            results.write(failed_result(current.result, unexpected_error_message(error)))
         raise
 
 
 class StageTimer:
-    """Seconds per stage, in the order the stages ran (after any measured before the chain)."""
+    """Seconds per stage, in the order the stages ran (after any measured before the chain).
 
-    def __init__(self, timings: Mapping[str, float] | None = None) -> None:
+    Entering a stage passes its checkpoint (``core.checkpoints``) for ``cluster_id``, where a
+    fault-injection test may hold the execution.
+    """
+
+    def __init__(self, timings: Mapping[str, float] | None = None, cluster_id: str | None = None) -> None:
         self.timings: dict[str, float] = dict(timings or {})
+        self.cluster_id = cluster_id
 
     @contextmanager
     def stage(self, name: str) -> Iterator[None]:
+        if self.cluster_id is not None:
+            checkpoint(self.cluster_id, name)
         started = time.perf_counter()
         yield
         self.timings[name] = round(time.perf_counter() - started, 4)
@@ -267,19 +316,25 @@ def run_execution(
     dagster_run_id: str | None = None,
     progress: Progress | None = None,
     timings: Mapping[str, float] | None = None,
+    on_snapshot: Callable[[CollectionSnapshot], None] | None = None,
 ) -> Execution:
     """Run one execution in this process and write its ExecutionResult (completed or failed).
 
-    ``timings`` are stages measured before the chain (Dagster's start-up). A collection whose vectors do not fit ``config.memory_budget_mb`` is
+    ``timings`` are stages measured before the chain (Dagster's start-up); ``on_snapshot`` hears
+    which collection version is being clustered as soon as it is known (the Dagster layer records
+    it on the run). A collection whose vectors do not fit ``config.memory_budget_mb`` is
     streamed (``core.streaming``). Raises the original error after writing a failed result.
     """
     collections, results = CollectionStore(lake), ResultStore(lake)
     base = base_result(config, run_id, created_at or utc_now(), dagster_run_id=dagster_run_id)
     progress = progress or Progress.silent()
-    timer = StageTimer(timings)
-    with recording_failure(results, base):
+    timer = StageTimer(timings, config.cluster_id)
+    with recording_failure(results, base) as failing:
         snapshot = collections.snapshot(config.namespace, config.collection)
         base = base.with_updates(num_points=snapshot.num_documents, collection_version=snapshot.version)
+        failing.result = base
+        if on_snapshot is not None:
+            on_snapshot(snapshot)
         if needs_streaming(snapshot, config):
             return _execute_streaming(collections, results, snapshot, base, config, labeler, progress, timer)
         with timer.stage("load"):
@@ -330,7 +385,7 @@ def _publish(
     ``space`` is the whole prepared matrix, or for a streamed execution only the rows ``sample_rows``
     (the picture then draws that sample).
     """
-    from cluster_pipeline.core.plots import projection_png, sizes_png
+    from cluster_pipeline.core.plots import auto_k_png, projection_png, sizes_png
 
     with timer.stage("pictures"):
         names = [c.label for c in result.centroids or []]
@@ -339,6 +394,8 @@ def _publish(
         if fitted.num_clusters:
             images["projection"] = projection_png(space, plotted, names, method=config.plot_projection)
         images["sizes"] = sizes_png(list(fitted.cluster_sizes), names, fitted.num_noise)
+        if fitted.auto_k is not None:
+            images["auto_k"] = auto_k_png(fitted.auto_k)
     with timer.stage("write"):
         artifacts = {}
         for name, png in images.items():

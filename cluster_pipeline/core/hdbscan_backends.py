@@ -10,13 +10,12 @@ counterpart there; otherwise ``hdbscan``, otherwise scikit-learn's.
 from __future__ import annotations
 
 import importlib.util
-import os
-from pathlib import Path
 from typing import Any
+
+from cluster_pipeline.core.numba_cache import numba_cache_dir
 
 HDBSCAN_BACKENDS = ("fast_hdbscan", "hdbscan", "sklearn")
 FAST_HDBSCAN_MIN_POINTS = 20_000
-NUMBA_CACHE_DIR = Path(".cache") / "numba"
 
 # parameters (hdbscan's names) each backend understands
 _SUPPORTED = {
@@ -84,7 +83,7 @@ def make_hdbscan(backend: str, parameters: dict[str, Any]) -> Any:
         )
     options = dict(parameters)
     if backend == "fast_hdbscan":
-        os.environ.setdefault("NUMBA_CACHE_DIR", str(NUMBA_CACHE_DIR.resolve()))
+        numba_cache_dir()
         import fast_hdbscan
 
         if not options.get("max_cluster_size"):  # hdbscan's 0 means "no limit"
@@ -103,12 +102,13 @@ def make_hdbscan(backend: str, parameters: dict[str, Any]) -> Any:
 
 
 def warm_numba_cache(dimensions: int = 384, num_points: int = 2000) -> float:
-    """Compile fast_hdbscan's numba code for the pipeline's own input into ``NUMBA_CACHE_DIR``.
+    """Compile the numba code of the default HDBSCAN configuration into ``NUMBA_CACHE_DIR``.
 
-    Runs one HDBSCAN configuration (fast_hdbscan backend, default preprocessing: PCA to 10
-    dimensions) on random vectors, so the compiled signatures are the ones executions use. Run it
-    where the cache is kept — the container image build (``deploy/Dockerfile``): later processes
-    then load machine code instead of compiling for ~80 s. Returns the seconds it took.
+    Runs one HDBSCAN configuration (fast_hdbscan backend, default reduction: UMAP to 5 dimensions,
+    ``core.reduction``) on random vectors, so the compiled signatures are the ones executions use:
+    UMAP's kernels and fast_hdbscan's. Run it where the cache is kept — the container image build
+    (``deploy/Dockerfile``): later processes then load machine code instead of compiling for
+    minutes. Returns the seconds it took.
     """
     import time
 

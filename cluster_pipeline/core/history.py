@@ -9,7 +9,8 @@ the lake) are merged in by the caller as ``extra`` results.
 from __future__ import annotations
 
 import base64
-from collections.abc import Sequence
+import logging
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -20,7 +21,7 @@ import pyarrow.dataset as ds
 
 from cluster_pipeline.core.errors import ClusterPipelineError
 from cluster_pipeline.core.ids import check_run_id
-from cluster_pipeline.core.results import STATUSES, ExecutionResult, ResultStore
+from cluster_pipeline.core.results import RESULT_SCHEMA, STATUSES, ExecutionResult, ResultStore
 from cluster_pipeline.core.storage import LocalStorage, read_parquet
 
 SORT_FIELDS = (
@@ -33,6 +34,8 @@ SORT_FIELDS = (
     "calinski_harabasz_score",
 )
 METRIC_FIELDS = ("silhouette_score", "davies_bouldin_index", "calinski_harabasz_score")
+
+log = logging.getLogger(__name__)
 
 
 class HistoryQueryError(ClusterPipelineError, ValueError):
@@ -105,11 +108,15 @@ def _summary_columns() -> dict[str, ds.Expression]:
     return columns
 
 
-def summary_table(store: ResultStore, namespace: str, cluster_id: str) -> pa.Table:
+def summary_table(
+    store: ResultStore, namespace: str, cluster_id: str, on_skip: Callable[[str], None] = log.warning
+) -> pa.Table:
     """One row of summary columns per stored result of the configuration.
 
     On local disk one DuckDB scan reads just these columns from every file (multi-threaded, ~4x faster
-    than opening each file from Python); on S3, each result is fetched and projected.
+    than opening each file from Python); on S3, or when a file is unreadable (empty, truncated, put
+    there by hand), each result is read on its own and the unreadable ones are skipped with a
+    warning through ``on_skip``, so one bad file never hides the history.
     """
     prefix = store.lake.executions_prefix(namespace, cluster_id)
     if isinstance(store.storage, LocalStorage):
@@ -123,15 +130,25 @@ def summary_table(store: ResultStore, namespace: str, cluster_id: str) -> pa.Tab
             + [f'metrics."{name}" AS "{name}"' for name in METRIC_FIELDS]
         )
         pattern = str(folder / ("run_" + "?" * 16 + ".parquet"))
-        with duckdb.connect() as connection:
-            connection.execute("SET TimeZone = 'UTC'")
-            quoted = "'" + pattern.replace("'", "''") + "'"
-            table = connection.sql(f"SELECT {columns} FROM read_parquet({quoted})").to_arrow_table()
-        return table.cast(SUMMARY_SCHEMA)
-    keys = [k for k in store.storage.list_keys(prefix) if k.endswith(".parquet") and k.count(".") == 1]
-    if not keys:
+        try:
+            with duckdb.connect() as connection:
+                connection.execute("SET TimeZone = 'UTC'")
+                quoted = "'" + pattern.replace("'", "''") + "'"
+                table = connection.sql(f"SELECT {columns} FROM read_parquet({quoted})").to_arrow_table()
+            return table.cast(SUMMARY_SCHEMA)
+        except duckdb.Error:
+            pass  # some file is not a result: read them one by one below
+    tables = []
+    for key in store.result_keys(namespace, cluster_id):
+        try:
+            tables.append(read_parquet(store.storage, key).select(RESULT_SCHEMA.names).cast(RESULT_SCHEMA))
+        except (pa.ArrowException, OSError, KeyError, ValueError) as error:
+            on_skip(
+                f"skipped {store.storage.uri(key)}: not a readable ExecutionResult ({type(error).__name__}: {error}); "
+                "move it away."
+            )
+    if not tables:
         return SUMMARY_SCHEMA.empty_table()
-    tables = [read_parquet(store.storage, k) for k in keys]
     return ds.dataset(tables).to_table(columns=_summary_columns()).cast(SUMMARY_SCHEMA)
 
 
@@ -182,9 +199,13 @@ def list_history(
     *,
     extra: Sequence[ExecutionResult] = (),
     include_total: bool = False,
+    on_skip: Callable[[str], None] = log.warning,
 ) -> HistoryPage:
-    """A page of executions matching ``query``, merged with in-flight ``extra`` results."""
-    stored = summary_table(store, namespace, cluster_id)
+    """A page of executions matching ``query``, merged with in-flight ``extra`` results.
+
+    ``on_skip`` receives a warning for each result file that cannot be read (it is left out).
+    """
+    stored = summary_table(store, namespace, cluster_id, on_skip)
     table = stored if stored.num_rows else None
     stored_ids = set(stored["run_id"].to_pylist()) if stored.num_rows else set()
     in_flight = {r.run_id: r for r in extra if r.run_id not in stored_ids}

@@ -16,6 +16,8 @@ COLLECTION_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$")
 CLUSTER_ID_PATTERN = re.compile(r"^clust_[0-9a-z]{10,64}$")
 RUN_ID_PATTERN = re.compile(r"^run_[0-9a-f]{16}$")
 FEATURE_PATTERN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
+# Folders of the data root that are not namespaces: the Dagster instance lives in <root>/dagster_home.
+RESERVED_NAMESPACES = frozenset({"dagster_home"})
 
 _FORMATS = {
     "namespace": (NAMESPACE_PATTERN, "a name of letters, digits, '_' or '-' (e.g. 'production') or 'ns_' + hex"),
@@ -35,7 +37,12 @@ def _check(kind: str, value: object) -> str:
 
 def check_namespace(value: object) -> str:
     """Return ``value`` if it is a valid namespace, else raise InvalidIdentifierError."""
-    return _check("namespace", value)
+    namespace = _check("namespace", value)
+    if namespace in RESERVED_NAMESPACES:
+        raise InvalidIdentifierError(
+            f"Namespace {namespace!r} is reserved (the Dagster instance's folder in the data root); choose another name."
+        )
+    return namespace
 
 
 def check_collection(value: object) -> str:

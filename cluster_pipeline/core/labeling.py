@@ -1,4 +1,4 @@
-"""Offline cluster names (BERTopic's keyword stage): class-based TF-IDF keywords and central documents.
+"""Offline cluster names (BERTopic's keyword stage): distinctive keywords and central documents.
 
 Needs no network and never fails for want of text: without text, low-cardinality metadata names a
 cluster, and with neither a cluster is ``Cluster N``. The LLM labeler reuses the pieces here.
@@ -38,6 +38,7 @@ MARKUP = re.compile(MARKUP_PATTERN)
 NOT_WORD = r"[^\pL\pN_\s]"
 TOKEN_LENGTH = (2, 40)
 CHUNK_ROWS = 65536
+LOWER_BOUND_Z = 1.96  # keywords rank by the lower end of a 95 % interval of their log-odds ratio
 
 
 @dataclass(frozen=True)
@@ -52,33 +53,45 @@ class ClusterLabel:
     metadata: dict[str, object] = field(default_factory=dict)
 
 
-def class_tfidf_keywords(
-    texts_by_cluster: Mapping[int, Sequence[str]], *, top_n: int = 8, distinctiveness: float = 0.25
-) -> dict[int, list[str]]:
-    """The ``top_n`` words that most set each cluster apart, by BERTopic's class-based TF-IDF.
+def distinctive_keywords(texts_by_cluster: Mapping[int, Sequence[str]], *, top_n: int = 8) -> dict[int, list[str]]:
+    """The ``top_n`` words that most set each cluster apart from the rest of the collection.
 
-    Each cluster's texts form one class document; ``W = tf(t, c) / |c| · log(1 + A / f(t))`` (A: mean
-    words per class, f(t): t's count over all classes). With few clusters that idf barely varies, so
-    words frequent everywhere ("said", "new") would outrank the topic's own. Words concentrated in the
-    cluster therefore lead: ``tf(t, c) / f(t) >= p + distinctiveness · (1 - p)``, p being the cluster's
-    share of all words; the rest only fill up the list. Each group is in c-TF-IDF order.
+    A word is scored by how much more often its cluster uses it than the other clusters together,
+    and how sure that is: the log-odds ratio with an informative Dirichlet prior (Monroe, Colaresi &
+    Quinn 2008, "Fightin' Words"), ``delta``, and its standard error ``sigma``. Over-represented words
+    (``delta > 0``) come first, each group ranked by the lower end of the estimate's 95 % interval,
+    ``delta - 1.96 sigma``.
+    The prior is the collection's own word frequencies, as strong as the collection (``alpha_w`` =
+    the word's count in all clusters).
+
+    Why: class-based TF-IDF (BERTopic's) ranks by frequency in the cluster, and with few clusters its
+    idf barely varies, so words frequent everywhere won: AG News labels read "New / Reuters / Said"
+    and "Iraq / Afp / President". A word used at about the same rate everywhere (said, new, news
+    agencies) has ``delta`` near 0 whatever its count; a rare word has a wide ``sigma``; what leads is
+    frequent *and* concentrated. Measured on AG News (k-means with k = 3, 4, 8, 15, 30; HDBSCAN after
+    UMAP, 3 seeds, and with 64 clusters): no word in the top 3 of more than 2 clusters, none of
+    said/new/reuters/ap/afp in any label, and for k=4 "Gaza / Baghdad / Iraq", "Cup / Sox / Coach",
+    "Microsoft / Linux / Ibm", "Stocks / Prices / Profit". Ranking by the z-score ``delta / sigma`` named
+    HDBSCAN's large mixed cluster "Said / Microsoft / Oil" (and, with a prior of 1 % of the
+    collection, k-means' world cluster "Iraq / President / Afp"); ``delta`` alone picked rare names
+    ("Dow / Inflation / Fannie").
 
     Parameters
     ----------
     texts_by_cluster : cluster index -> its texts; empty or None texts are skipped.
     top_n : keywords per cluster.
-    distinctiveness : 0 ranks by c-TF-IDF alone; up to 1, how concentrated a word must be to lead.
 
     Returns
     -------
     dict[int, list[str]]
         Lowercase keywords per cluster, best first (ties alphabetical); fewer than ``top_n`` when the
-        cluster has fewer distinct words, empty when it has none. One cluster alone works too.
+        cluster has fewer distinct words, empty when it has none. A single cluster has nothing to
+        differ from: its words rank by frequency.
     """
     clusters = sorted(texts_by_cluster)
     texts = [t for c in clusters for t in texts_by_cluster[c]]
     groups = np.repeat(np.arange(len(clusters)), [len(texts_by_cluster[c]) for c in clusters])
-    keywords = _class_tfidf(*term_counts(_string_array(texts), groups, len(clusters)), top_n, distinctiveness)
+    keywords = _log_odds_keywords(*term_counts(_string_array(texts), groups, len(clusters)), top_n)
     return dict(zip(clusters, keywords, strict=True))
 
 
@@ -131,23 +144,28 @@ def _string_array(values: Sequence[object]) -> pa.Array:
     return pa.array([v if isinstance(v, str) and v else None for v in values], pa.large_string())
 
 
-def _class_tfidf(tf: sparse.csr_matrix, words: np.ndarray, top_n: int, distinctiveness: float) -> list[list[str]]:
-    """Keywords per row of ``tf`` (see ``class_tfidf_keywords``)."""
-    if tf.nnz == 0:  # no words left once stop words are gone
-        return [[] for _ in range(tf.shape[0])]
-    class_sizes = np.asarray(tf.sum(axis=1)).ravel()
-    frequency = np.asarray(tf.sum(axis=0)).ravel()
-    class_shares = class_sizes / class_sizes.sum()
-    idf = np.log1p(class_sizes.mean() / np.maximum(frequency, 1.0))
-    weights = sparse.csr_matrix(sparse.diags(1.0 / np.maximum(class_sizes, 1.0)) @ tf @ sparse.diags(idf))
+def _log_odds_keywords(counts: sparse.csr_matrix, words: np.ndarray, top_n: int) -> list[list[str]]:
+    """Keywords per row of ``counts`` (see ``distinctive_keywords``)."""
+    if counts.nnz == 0:  # no words left once stop words are gone
+        return [[] for _ in range(counts.shape[0])]
+    totals = np.asarray(counts.sum(axis=0)).ravel()  # each word over all clusters: also its prior
+    sizes = np.asarray(counts.sum(axis=1)).ravel()
+    everything = float(sizes.sum())
     keywords = []
-    for row in range(tf.shape[0]):
-        start, end = weights.indptr[row], weights.indptr[row + 1]
-        columns, values = weights.indices[start:end], weights.data[start:end]
-        share = tf.data[start:end] / frequency[columns]
-        bar = class_shares[row] + distinctiveness * (1.0 - class_shares[row]) - 1e-9
-        common = share < bar if distinctiveness > 0 else np.zeros(len(columns), dtype=bool)
-        order = np.lexsort((words[columns], -values, common))[:top_n]
+    for row in range(counts.shape[0]):
+        start, end = counts.indptr[row], counts.indptr[row + 1]
+        columns, inside = counts.indices[start:end], counts.data[start:end]
+        prior = totals[columns]
+        outside = prior - inside
+        rest = everything - sizes[row]
+        # log-odds of the word in the cluster minus in the rest, each smoothed by the prior
+        delta = np.log((inside + prior) / np.maximum(sizes[row] + everything - inside - prior, 0.5)) - np.log(
+            (outside + prior) / np.maximum(rest + everything - outside - prior, 0.5)
+        )
+        sigma = np.sqrt(1.0 / (inside + prior) + 1.0 / (outside + prior))
+        # over-represented words first, however rare: a small count widens sigma, not the evidence of
+        # absence elsewhere (a word used six times, all here, beats one used evenly everywhere)
+        order = np.lexsort((words[columns], -(delta - LOWER_BOUND_Z * sigma), delta <= 1e-9))[:top_n]
         keywords.append([str(words[columns[i]]) for i in order])
     return keywords
 
@@ -234,7 +252,7 @@ def label_clusters_offline(
     ----------
     documents : one row per document in the order of ``X``; ``document_id``, text and metadata columns.
     labels : (n,) int cluster index per row, -1 (any negative) for noise, which gets no label.
-    X : (n, d) float32, the clustered space (for central documents).
+    X : (n, d) float32, the embedding space (for central documents).
     text_fields : text columns; default ``title``/``text`` where present, else prose-like string columns.
     num_keywords : keywords per cluster.
     num_representatives : representative documents per cluster.
@@ -271,8 +289,8 @@ def label_clusters_offline(
             sampled.append(rows if len(rows) <= max_docs_per_cluster else rng.choice(rows, max_docs_per_cluster, False))
         rows = np.concatenate(sampled)
         groups = np.repeat(np.arange(len(sampled)), [len(r) for r in sampled])
-        found = _class_tfidf(
-            *term_counts(_joined_texts(documents, rows, columns), groups, len(sampled)), num_keywords, 0.25
+        found = _log_odds_keywords(
+            *term_counts(_joined_texts(documents, rows, columns), groups, len(sampled)), num_keywords
         )
         keywords = dict(zip(members, found, strict=True))
     metadata = _metadata_columns(documents, exclude=columns)

@@ -21,6 +21,8 @@ from pathlib import Path
 
 from cluster_pipeline.core.errors import InvalidIdentifierError
 from cluster_pipeline.core.ids import (
+    NAMESPACE_PATTERN,
+    RESERVED_NAMESPACES,
     check_cluster_id,
     check_collection,
     check_namespace,
@@ -79,4 +81,9 @@ class Lake:
         return f"{check_namespace(namespace)}/label_cache/{digest}.json"
 
     def namespaces(self) -> list[str]:
-        return [name for name in self.storage.list_children("") if name != "dagster_home"]
+        """Folders of the root that are namespaces (not the Dagster instance, nothing dropped in by hand)."""
+        return [
+            name
+            for name in self.storage.list_children("")
+            if NAMESPACE_PATTERN.fullmatch(name) and name not in RESERVED_NAMESPACES
+        ]

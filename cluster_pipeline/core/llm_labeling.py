@@ -1,7 +1,7 @@
 """Cluster labels from any OpenAI-compatible chat-completions endpoint, falling back per cluster.
 
 ``LLMLabeler`` is a labeling stage like ``OfflineLabeler``, and runs it first: the offline labels
-give each prompt its c-TF-IDF keywords and representative documents, and they are what a cluster
+give each prompt its distinctive keywords and representative documents, and they are what a cluster
 keeps when the LLM fails it. Per cluster, the labeler
 
 * asks for structured output (``json_schema``); an endpoint that refuses it (HTTP 400/422 naming

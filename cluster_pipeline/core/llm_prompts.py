@@ -1,6 +1,6 @@
 """What an LLM is asked about one cluster, and how its reply is turned into a trusted label.
 
-The prompt gives the cluster's representative documents, its class-based TF-IDF keywords and the
+The prompt gives the cluster's representative documents, its distinctive keywords and the
 keywords of the clusters most like it (so the label sets it apart). Documents are user data: they
 travel as a JSON array inside ``<documents>`` markers, with ``<`` escaped, so no document can
 close the fence or pass for an instruction; the system message carries the output contract, so a
@@ -9,7 +9,7 @@ custom prompt template cannot remove it either.
 Replies are parsed tolerantly (code fences, prose around the object, near-miss key names) and then
 validated: label ≤ 60 characters, summary ≤ 300, 3–10 keywords, plus the fields of a user's
 output schema. What can be repaired is repaired (cut at a word, keywords split, deduplicated and
-topped up from c-TF-IDF); what cannot raises InvalidReply so the caller retries.
+topped up from the offline keywords); what cannot raises InvalidReply so the caller retries.
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ Rules: "label" is a specific name a person would give this group, at most 60 cha
 
 DEFAULT_PROMPT_TEMPLATE = """Name cluster {cluster_id}, one of {num_clusters} clusters; it has {num_members} documents.
 
-Its most distinctive words (class-based TF-IDF): {keywords}
+Its most distinctive words: {keywords}
 
 The most similar other clusters and their keywords (the label must set this cluster apart from them):
 {other_clusters}
@@ -202,7 +202,7 @@ def _keywords(value: Any, fallback: Sequence[str]) -> list[str]:
                 keywords.append(word)
 
     add(value, MAX_KEYWORDS)
-    add(fallback, MIN_KEYWORDS)  # top up a short list from c-TF-IDF, never pad a good one
+    add(fallback, MIN_KEYWORDS)  # top up a short list from the offline keywords, never pad a good one
     if len(keywords) < MIN_KEYWORDS:
         raise InvalidReply(f"fewer than {MIN_KEYWORDS} keywords")
     return keywords

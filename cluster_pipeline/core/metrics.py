@@ -52,18 +52,16 @@ class QualityMetrics:
 
 
 def describe_quality(silhouette: float) -> str:
-    """One-line verdict on a mean silhouette, with the usual 0.7 / 0.5 / 0.25 thresholds.
+    """The seed's verdict on a mean silhouette, word for word: 0.7+ excellent, 0.5+ good, else poor.
 
-    Text embeddings score around 0.04 even when clusters match topics, so a low score gets a
-    reminder that it is not proof of a useless clustering.
+    What the seed's strings cannot say (what the metrics were computed on, that text embeddings
+    score low even for good topics) is in ``core.verdict``, in fields of its own.
     """
     if silhouette >= 0.7:
         return "Excellent clustering quality"
     if silhouette >= 0.5:
         return "Good clustering quality"
-    if silhouette >= 0.25:
-        return "Fair clustering quality"
-    return "Poor clustering quality (needs tuning); text embeddings often score below 0.1 even for good topics"
+    return "Poor clustering quality (needs tuning)"
 
 
 def silhouette_samples_fast(

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
+from cluster_pipeline.core.auto_k import AutoK
 from cluster_pipeline.core.metrics import stratified_sample
 
 MAX_PLOT_POINTS = 20_000
@@ -55,19 +56,17 @@ def _png(image: Image.Image) -> bytes:
 
 
 def project_2d(space: np.ndarray, method: str = "pca", random_state: int = 0) -> tuple[np.ndarray, str]:
-    """Two coordinates per row and the method used: PCA (default), or UMAP when chosen and installed.
+    """Two coordinates per row and the method used: PCA (default), or UMAP (``core.reduction``).
 
     The PCA axes are the top two eigenvectors of the (d, d) covariance of at most ``PCA_ROWS`` rows,
     found by subspace iteration (a few tiny products): a picture needs no more precision than that,
     and it costs milliseconds where an SVD of the (n, d) matrix costs a second.
     """
     if method == "umap":
-        try:
-            import umap  # type: ignore[import-not-found]
+        from cluster_pipeline.core.reduction import umap_coordinates
 
-            return np.asarray(umap.UMAP(n_components=2, random_state=random_state).fit_transform(space)), "umap"
-        except ImportError:
-            pass
+        reduced = umap_coordinates(space, n_components=2, min_dist=0.1, random_state=random_state)
+        return reduced.coordinates.astype(np.float64), "umap"
     X = np.asarray(space, dtype=np.float32)
     if X.shape[1] <= 2:
         return np.pad(X, ((0, 0), (0, 2 - X.shape[1]))).astype(np.float64), "pca"
@@ -190,4 +189,40 @@ def sizes_png(sizes: Sequence[int], cluster_labels: Sequence[str], num_noise: in
     draw.line((left, TITLE_HEIGHT, left, axis), fill=(120, 120, 120))
     draw.text(((left + right) / 2, axis + 8), "documents", fill=INK, font=font, anchor="mt")
     _title(draw, "Cluster sizes", WIDTH)
+    return _png(image)
+
+
+def auto_k_png(auto_k: AutoK, width: int = 640, height: int = 360) -> bytes:
+    """The automatic-k curve: the silhouette of each k tried, the chosen k marked."""
+    ks = sorted(auto_k.scores)
+    image = Image.new("RGB", (width, height), WHITE)
+    draw = ImageDraw.Draw(image)
+    font = _font(12)
+    left, top, right, bottom = 70, TITLE_HEIGHT + 10, width - MARGIN - 10, height - 46
+    draw.rectangle((left, top, right, bottom), outline=(200, 200, 200))
+    if ks:
+        values = np.array([auto_k.scores[k] for k in ks])
+        low, high = float(values.min()), float(values.max())
+        pad = (high - low) * 0.1 or abs(high) * 0.1 or 0.01
+        low, high = low - pad, high + pad
+
+        def at(k: int, value: float) -> tuple[float, float]:
+            x = left + (right - left) * ((k - ks[0]) / max(ks[-1] - ks[0], 1))
+            return x, bottom - (bottom - top) * (value - low) / (high - low)
+
+        points = [at(k, auto_k.scores[k]) for k in ks]
+        if len(points) > 1:
+            draw.line(points, fill=colour(0), width=2)
+        for k, (x, y) in zip(ks, points, strict=True):
+            chosen = k == auto_k.chosen
+            r = 5 if chosen else 3
+            draw.ellipse((x - r, y - r, x + r, y + r), fill=colour(6) if chosen else colour(0))
+            draw.text((x, bottom + 6), str(k), fill=INK, font=font, anchor="mt")
+        for value in (low + pad, high - pad):
+            y = at(ks[0], value)[1]
+            draw.text((left - 6, y), f"{value:.3f}", fill=INK, font=_font(11), anchor="rm")
+        x, y = at(auto_k.chosen, auto_k.scores.get(auto_k.chosen, low))
+        draw.text((x + 8, y - 8), f"k = {auto_k.chosen}", fill=BLACK, font=font, anchor="ls")
+    draw.text(((left + right) / 2, height - 18), auto_k.parameter, fill=INK, font=font, anchor="mt")
+    _title(draw, f"Silhouette by {auto_k.parameter} (k-means, {auto_k.sample_size:,} sampled documents)", width)
     return _png(image)

@@ -7,7 +7,8 @@ import base64
 import html
 from collections.abc import Mapping
 
-from cluster_pipeline.core.results import ExecutionResult, format_timestamp
+from cluster_pipeline.core.results import METRICS_UNAVAILABLE, ExecutionResult, format_timestamp
+from cluster_pipeline.core.verdict import percent
 
 
 def _duration(result: ExecutionResult) -> str:
@@ -21,27 +22,75 @@ def _metric(result: ExecutionResult, name: str, digits: int = 3) -> str:
     return "-" if value is None else f"{value:.{digits}f}"
 
 
-def _sample_note(result: ExecutionResult) -> str:
-    sample = result.silhouette_sample_size
-    if sample and sample < result.num_points - result.num_noise:
-        return f" (on a sample of {sample:,} points)"
-    return ""
+def _noise(result: ExecutionResult) -> str:
+    """Noise count and share, e.g. "1,234 (16 %)", and how many were reassigned."""
+    if not result.num_points:
+        return f"{result.num_noise:,}"
+    text = f"{result.num_noise:,} ({percent(result.num_noise / result.num_points)})"
+    if result.num_noise_reassigned:
+        text += f", {result.num_noise_reassigned:,} reassigned to their nearest cluster"
+    return text
+
+
+def _quality(result: ExecutionResult) -> str:
+    if result.metrics:
+        return str(result.metrics.get("description"))
+    return METRICS_UNAVAILABLE if result.status == "failed" else "-"
+
+
+def _reduction(result: ExecutionResult) -> str | None:
+    """E.g. "UMAP to 5 dimensions (cosine, 15 neighbours; fitted on 20,000, 80,000 placed)"."""
+    record = result.reduction or {}
+    if record.get("method") == "umap":
+        placed = f", {record['placed_documents']:,} placed" if record.get("placed_documents") else ""
+        return (
+            f"UMAP to {record['n_components']} dimensions (cosine, {record['n_neighbors']} neighbours; "
+            f"fitted on {record['fitted_documents']:,}{placed}; {record['seconds']:.1f} s)"
+        )
+    if record.get("method") == "pca":
+        return f"PCA to {record['n_components']} dimensions ({record['explained_variance_ratio']:.0%} of the variance)"
+    return None
+
+
+def _auto_k(result: ExecutionResult) -> str | None:
+    record = result.auto_k
+    if not record:
+        return None
+    return (
+        f"{record['parameter']}={record['chosen']} chosen by {record['criterion']} "
+        f"({record['sample_size']:,} documents), k from {record['k_min']} to {record['k_max']}"
+    )
+
+
+def _topic_reduction(result: ExecutionResult) -> str | None:
+    record = result.topic_reduction
+    if not record:
+        return None
+    return f"{record['found']} clusters found, merged to {record['kept']} (max_clusters={record['max_clusters']})"
 
 
 def summary_rows(result: ExecutionResult) -> list[tuple[str, str]]:
     usage = result.llm_usage or {}
+    optional = [
+        ("reduction", _reduction(result)),
+        ("automatic k", _auto_k(result)),
+        ("topic reduction", _topic_reduction(result)),
+    ]
     rows = [
         ("run_id", result.run_id),
         ("configuration", f"{result.cluster_id} ({result.namespace}/{result.collection}, feature {result.feature})"),
         ("algorithm", f"{result.algorithm} {result.parameters}"),
+        *[(name, value) for name, value in optional if value],
         ("status", result.status),
         ("documents", f"{result.num_points:,}"),
         ("clusters", str(result.num_clusters)),
-        ("noise", f"{result.num_noise:,}"),
-        ("silhouette", _metric(result, "silhouette_score") + _sample_note(result)),
+        ("noise", _noise(result)),
+        ("silhouette", _metric(result, "silhouette_score")),
         ("Davies–Bouldin", _metric(result, "davies_bouldin_index")),
         ("Calinski–Harabasz", _metric(result, "calinski_harabasz_score", 1)),
-        ("quality", str((result.metrics or {}).get("description", "Metrics not available"))),
+        ("quality", _quality(result)),
+        *[(name, value) for name, value in (("metrics", result.coverage), ("note", result.quality_note)) if value],
+        *([("warning", result.warning)] if result.warning else []),
         ("created", format_timestamp(result.created_at) or "-"),
         ("duration", _duration(result)),
     ]

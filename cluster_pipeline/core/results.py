@@ -10,20 +10,27 @@ written *before* the result: a result that exists always has its assignments.
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, Literal
 
 import pyarrow as pa
 
-from cluster_pipeline.core.errors import NotFoundError
+from cluster_pipeline.core.errors import ClusterPipelineError, NotFoundError
 from cluster_pipeline.core.ids import check_cluster_id, check_namespace, check_run_id
 from cluster_pipeline.core.lake import Lake
 from cluster_pipeline.core.storage import read_parquet
 
 Status = Literal["pending", "processing", "completed", "failed"]
 STATUSES: tuple[str, ...] = ("pending", "processing", "completed", "failed")
-METRICS_UNAVAILABLE = "Metrics not available"
+METRICS_UNAVAILABLE = "Metrics not available (failed execution)"  # the seed's string
+
+log = logging.getLogger(__name__)
+
+
+class UnreadableResultError(ClusterPipelineError):
+    """A file where an ExecutionResult should be is not one (empty, truncated, foreign)."""
 
 
 def format_timestamp(value: datetime | None) -> str | None:
@@ -79,6 +86,13 @@ class ExecutionResult:
     drift: dict[str, Any] | None = None
     artifacts: dict[str, str] = field(default_factory=dict)
     engine: str | None = None
+    reduction: dict[str, Any] | None = None
+    auto_k: dict[str, Any] | None = None
+    topic_reduction: dict[str, Any] | None = None
+    num_noise_reassigned: int = 0
+    coverage: str | None = None
+    quality_note: str | None = None
+    warning: str | None = None
 
     def __post_init__(self) -> None:
         check_run_id(self.run_id)
@@ -126,6 +140,13 @@ class ExecutionResult:
             "drift": None if self.drift is None else json.dumps(self.drift, sort_keys=True, default=str),
             "artifacts": json.dumps(self.artifacts, sort_keys=True),
             "engine": self.engine,
+            "reduction": None if self.reduction is None else json.dumps(self.reduction, sort_keys=True),
+            "auto_k": None if self.auto_k is None else json.dumps(self.auto_k, sort_keys=True),
+            "topic_reduction": None if self.topic_reduction is None else json.dumps(self.topic_reduction),
+            "num_noise_reassigned": self.num_noise_reassigned,
+            "coverage": self.coverage,
+            "quality_note": self.quality_note,
+            "warning": self.warning,
         }
         return pa.Table.from_pylist([row], schema=RESULT_SCHEMA)
 
@@ -162,7 +183,15 @@ class ExecutionResult:
             llm_usage=loads(row["llm_usage"]),
             drift=loads(row["drift"]),
             artifacts=loads(row["artifacts"], {}),
-            engine=row.get("engine"),  # absent from results written before it was recorded
+            # absent from results written before they were recorded
+            engine=row.get("engine"),
+            reduction=loads(row.get("reduction")),
+            auto_k=loads(row.get("auto_k")),
+            topic_reduction=loads(row.get("topic_reduction")),
+            num_noise_reassigned=int(row.get("num_noise_reassigned") or 0),
+            coverage=row.get("coverage"),
+            quality_note=row.get("quality_note"),
+            warning=row.get("warning"),
         )
 
 
@@ -214,6 +243,13 @@ RESULT_SCHEMA = pa.schema(
         pa.field("drift", pa.string()),
         pa.field("artifacts", pa.string()),
         pa.field("engine", pa.string()),
+        pa.field("reduction", pa.string()),
+        pa.field("auto_k", pa.string()),
+        pa.field("topic_reduction", pa.string()),
+        pa.field("num_noise_reassigned", pa.int64()),
+        pa.field("coverage", pa.string()),
+        pa.field("quality_note", pa.string()),
+        pa.field("warning", pa.string()),
     ]
 )
 
@@ -222,7 +258,7 @@ ASSIGNMENTS_SCHEMA = pa.schema(
         pa.field("document_id", pa.string(), nullable=False),
         pa.field("cluster_id", pa.string()),  # cl_N, null for noise
         pa.field("cluster_index", pa.int32(), nullable=False),  # -1 for noise
-        pa.field("distance", pa.float32()),  # to the cluster's centroid in the clustered space
+        pa.field("distance", pa.float32()),  # to the cluster's centroid in the embedding space
         pa.field("membership_strength", pa.float32()),
         pa.field("is_noise", pa.bool_(), nullable=False),
     ]
@@ -268,8 +304,16 @@ class ResultStore:
             self.storage.write_parquet_new(key, assignments.cast(ASSIGNMENTS_SCHEMA))
 
     def read_key(self, key: str) -> ExecutionResult:
-        table = read_parquet(self.storage, key)
-        return ExecutionResult.from_row(table.to_pylist()[0])
+        try:
+            rows = read_parquet(self.storage, key).to_pylist()
+            return ExecutionResult.from_row(rows[0])
+        except NotFoundError:
+            raise
+        except (pa.ArrowException, OSError, KeyError, IndexError, TypeError, ValueError) as error:
+            raise UnreadableResultError(
+                f"Result file {self.storage.uri(key)} is unreadable ({type(error).__name__}: {error}); it was not "
+                "written by cluster_pipeline (results are written whole or not at all): move it away."
+            ) from None
 
     def get(self, namespace: str, run_id: str, cluster_id: str | None = None) -> ExecutionResult:
         check_run_id(run_id)
@@ -283,11 +327,18 @@ class ResultStore:
                     return self.read_key(key)
         raise NotFoundError(f"Execution {run_id!r} not found in namespace {namespace!r}.")
 
-    def list(self, namespace: str, cluster_id: str) -> list[ExecutionResult]:
-        """All stored results of one configuration, newest first."""
+    def result_keys(self, namespace: str, cluster_id: str) -> list[str]:
         prefix = self.lake.executions_prefix(namespace, cluster_id)
-        keys = [k for k in self.storage.list_keys(prefix) if k.endswith(".parquet") and k.count(".") == 1]
-        results = [self.read_key(key) for key in keys]
+        return [k for k in self.storage.list_keys(prefix) if k.endswith(".parquet") and k.count(".") == 1]
+
+    def list(self, namespace: str, cluster_id: str) -> list[ExecutionResult]:
+        """All readable stored results of one configuration, newest first (unreadable files are logged)."""
+        results = []
+        for key in self.result_keys(namespace, cluster_id):
+            try:
+                results.append(self.read_key(key))
+            except UnreadableResultError as error:
+                log.warning(str(error))
         return sorted(results, key=lambda r: r.created_at, reverse=True)
 
     def read_assignments(self, namespace: str, cluster_id: str, run_id: str) -> pa.Table:

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from cluster_pipeline.core.auto_k import choose_k
 from cluster_pipeline.core.clustering import (
     PCA_FIT_SAMPLE,
     FittedClustering,
@@ -32,10 +33,10 @@ from cluster_pipeline.core.clustering import (
     check_embeddings,
     fit_preparation,
     order_by_size,
-    pca_components,
+    reduction_record,
 )
 from cluster_pipeline.core.collections import STREAM_BATCH_ROWS, CollectionSnapshot, CollectionStore
-from cluster_pipeline.core.config import ClusterConfig
+from cluster_pipeline.core.config import AUTO_K_RANGE, DEFAULT_K_MAX, ClusterConfig
 from cluster_pipeline.core.errors import ConfigurationError, InvalidEmbeddingsError
 from cluster_pipeline.core.kmeans import sample_size, sampled_init
 from cluster_pipeline.core.metrics import (
@@ -48,6 +49,8 @@ from cluster_pipeline.core.metrics import (
 )
 from cluster_pipeline.core.neighbors import nearest_centroids
 from cluster_pipeline.core.progress import Progress
+from cluster_pipeline.core.reduction import plan_reduction
+from cluster_pipeline.core.verdict import clustering_warning
 
 STREAMABLE = frozenset({"kmeans", "minibatch_kmeans"})
 # An in-memory execution peaks at about 2.5 matrices (matrix, metrics and labelling temporaries).
@@ -158,23 +161,35 @@ def fit_streaming(
         )
     progress = progress or Progress.silent()
     started = time.perf_counter()
-    parameters = config.estimator_parameters()
-    k = int(parameters.get("n_clusters", 8))
     n = snapshot.num_documents
-    if k > n:
+    plan = plan_reduction(config, n, snapshot.features[config.feature])
+    if plan.method == "umap" or config.max_clusters is not None:
+        raise ConfigurationError(
+            f"The collection ({matrix_bytes(snapshot, config.feature) / 2**20:,.0f} MiB of vectors) is streamed "
+            f"(memory_budget_mb={config.memory_budget_mb}), and a streamed k-means cannot run UMAP or max_clusters "
+            "(both need every vector at once): use reduction 'pca' or 'none' and set n_clusters instead."
+        )
+    parameters = config.estimator_parameters()
+    auto = config.auto_k_parameter()
+    k = int(parameters.get("k_max", DEFAULT_K_MAX) if auto else parameters.get("n_clusters", 8))
+    if k > n and not auto:
         raise ConfigurationError(f"n_clusters={k} is larger than the number of documents ({n}).")
     rng = np.random.default_rng(random_state)
     seed = parameters.get("random_state", random_state)
     batch_rows = stream_batch_rows(config, snapshot.features[config.feature])
 
-    # pass 1: a seeded sample for the initial centres (and the PCA, when configured)
-    pca = pca_components(config, snapshot.features[config.feature])
-    size = min(n, max(sample_size(n, k), PCA_FIT_SAMPLE if pca else 0))
+    # pass 1: a seeded sample for the initial centres (and the PCA, and the choice of k, when configured)
+    size = min(n, max(sample_size(n, k), PCA_FIT_SAMPLE if plan.method == "pca" else 0))
     rows = np.sort(rng.choice(n, size, replace=False))
     sample = gather_rows(store, snapshot, config.feature, rows, None, progress, batch_rows=batch_rows)
     check_embeddings(sample)
     preparation = fit_preparation(sample, config, random_state)
     sample = preparation.apply(sample, copy=False)
+    auto_k = None
+    if auto:
+        auto_k = choose_k(sample, config.algorithm, parameters, engine=config.kmeans_engine, progress=progress)
+        parameters = {key: value for key, value in parameters.items() if key not in AUTO_K_RANGE}
+        k = parameters["n_clusters"] = auto_k.chosen
     n_init = parameters.get("n_init", 3)
     sampled = len(sample)
     progress.update("init", 0, sampled, note="k-means++ on the sample")
@@ -241,6 +256,9 @@ def fit_streaming(
         parameters=parameters,
         fit_seconds=time.perf_counter() - started,
         extras={"fit_method": "streaming_minibatch_kmeans", "streamed": True},
+        reduction=reduction_record(preparation),
+        auto_k=auto_k,
+        warning=clustering_warning(config.algorithm, parameters, labels, sample_space),
     )
     metrics = None
     if 2 <= k_found < n:

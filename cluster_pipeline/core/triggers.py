@@ -13,9 +13,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from cluster_pipeline.core.collections import CollectionSnapshot
-from cluster_pipeline.core.config import ClusterConfig
-
-NIGHTLY_CRON = "0 2 * * *"
+from cluster_pipeline.core.config import ClusterConfig, check_cron
 
 
 @dataclass(frozen=True)
@@ -79,6 +77,4 @@ def state_after_trigger(snapshot: CollectionSnapshot, now: float) -> TriggerStat
 def cron_of(config: ClusterConfig) -> str | None:
     """The configuration's cron: ``nightly`` means the default ``0 2 * * *``; None means no schedule."""
     schedule = config.triggers.schedule
-    if not schedule:
-        return None
-    return NIGHTLY_CRON if schedule.strip().lower() == "nightly" else schedule.strip()
+    return check_cron(schedule) if schedule and schedule.strip() else None

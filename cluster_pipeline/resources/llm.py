@@ -2,7 +2,7 @@
 
 OpenAI itself needs only ``OPENAI_API_KEY``; Azure OpenAI, vLLM, Ollama or llama.cpp's server
 need ``base_url`` (a key only if the server checks one). With neither a key nor a base_url the
-resource hands out no labeler and clusters keep their offline c-TF-IDF labels.
+resource hands out no labeler and clusters keep their offline keyword labels.
 """
 
 from __future__ import annotations

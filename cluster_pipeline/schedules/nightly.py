@@ -9,8 +9,8 @@ import os
 
 from dagster import DefaultScheduleStatus, RunRequest, ScheduleEvaluationContext, SkipReason, schedule
 
-from cluster_pipeline.core.config import ClusterConfig, ConfigStore
-from cluster_pipeline.core.triggers import NIGHTLY_CRON, cron_of
+from cluster_pipeline.core.config import NIGHTLY_CRON, ClusterConfig, ConfigStore
+from cluster_pipeline.core.triggers import cron_of
 from cluster_pipeline.jobs import cluster_execution_job
 from cluster_pipeline.resources.lake import LakeResource
 from cluster_pipeline.settings import TRIGGER_TAG

@@ -1,76 +1,42 @@
-"""No execution stays ``processing`` forever.
+"""No execution stays ``processing`` forever, and none leaves the history.
 
-* ``execution_failure_sensor``: a failed run without an ExecutionResult (killed, crashed, step
-  error outside our handling) gets a ``failed`` one, with the step's own error message.
-* ``execution_canceled_sensor``: a cancelled run gets a ``failed`` result saying so.
-* ``run_watchdog_sensor``: a run whose worker process died on this host (SIGKILL, out of memory)
-  never reports anything; Dagster's run monitoring does not watch local subprocess workers, so
-  this marks such runs failed, which then triggers the failure sensor.
+``execution_lifecycle_sensor`` runs ``status.reconcile_runs`` on every tick: a run whose worker
+process is gone (SIGKILL, out of memory, reboot; judged by PID *and* start time) is marked failed,
+and every run of a configuration that ended without success — failed, cancelled, interrupted, in
+any job (the CLI's, the UI's asset job, ``dagster asset materialize``) — gets its ``failed``
+ExecutionResult with the cause. It reads run storage directly rather than reacting to run-status
+events: Dagster's run-status sensors never see runs started outside a code location (the CLI's
+in-process runs, ``dagster asset materialize``), and those must not vanish either.
 """
 
-from dagster import (
-    DagsterRunStatus,
-    DefaultSensorStatus,
-    RunFailureSensorContext,
-    RunsFilter,
-    RunStatusSensorContext,
-    SensorEvaluationContext,
-    SkipReason,
-    run_failure_sensor,
-    run_status_sensor,
-    sensor,
-)
+import json
+import time
 
-from cluster_pipeline.jobs import CLUSTER_EXECUTION_JOB_NAME, cluster_execution_job
+from dagster import DefaultSensorStatus, SensorEvaluationContext, SkipReason, sensor
+
 from cluster_pipeline.resources.lake import LakeResource
 from cluster_pipeline.settings import SENSOR_INTERVAL_SECONDS
-from cluster_pipeline.status import CANCELLED_MESSAGE, pid_alive, record_failed_run, run_worker_pid
+from cluster_pipeline.status import reconcile_runs
+
+# Runs that ended shortly before the previous tick are looked at again: run storage timestamps and
+# this clock may differ a little, and recording twice is harmless (results are write-once).
+OVERLAP_SECONDS = 60.0
 
 
-def _failure_message(context: RunFailureSensorContext) -> str:
-    for event in context.get_step_failure_events():
-        error = event.step_failure_data.error
-        if error is not None and error.message:
-            return error.message.strip()
-    return (context.failure_event.message or "The execution's run failed.").strip()
-
-
-@run_failure_sensor(
-    monitored_jobs=[cluster_execution_job],
-    default_status=DefaultSensorStatus.RUNNING,
+@sensor(
     minimum_interval_seconds=SENSOR_INTERVAL_SECONDS,
+    default_status=DefaultSensorStatus.RUNNING,
+    description="Fails runs whose worker died and records a failed ExecutionResult for every run that ended without one.",
 )
-def execution_failure_sensor(context: RunFailureSensorContext, lake: LakeResource):
-    result = record_failed_run(context.instance, lake.get_lake(), context.dagster_run, _failure_message(context))
-    if result is not None:
+def execution_lifecycle_sensor(context: SensorEvaluationContext, lake: LakeResource):
+    now = time.time()
+    since = json.loads(context.cursor)["evaluated_at"] - OVERLAP_SECONDS if context.cursor else None
+    recorded = reconcile_runs(context.instance, lake.get_lake(), ended_since=since)
+    context.update_cursor(json.dumps({"evaluated_at": now}))
+    for result in recorded:
         context.log.info(f"Recorded {result.run_id} as failed: {result.error_message}")
-
-
-@run_status_sensor(
-    run_status=DagsterRunStatus.CANCELED,
-    monitored_jobs=[cluster_execution_job],
-    default_status=DefaultSensorStatus.RUNNING,
-    minimum_interval_seconds=SENSOR_INTERVAL_SECONDS,
-)
-def execution_canceled_sensor(context: RunStatusSensorContext, lake: LakeResource):
-    record_failed_run(context.instance, lake.get_lake(), context.dagster_run, CANCELLED_MESSAGE)
-
-
-@sensor(minimum_interval_seconds=SENSOR_INTERVAL_SECONDS, default_status=DefaultSensorStatus.RUNNING)
-def run_watchdog_sensor(context: SensorEvaluationContext):
-    """Fail started runs whose worker process is gone."""
-    records = context.instance.get_run_records(
-        RunsFilter(job_name=CLUSTER_EXECUTION_JOB_NAME, statuses=[DagsterRunStatus.STARTED])
+    return SkipReason(
+        f"Recorded {len(recorded)} failed executions: {[r.run_id for r in recorded]}"
+        if recorded
+        else "Every run has its outcome recorded."
     )
-    dead = []
-    for record in records:
-        run = record.dagster_run
-        pid = run_worker_pid(context.instance, run)
-        if pid is not None and not pid_alive(pid):
-            context.instance.report_run_failed(
-                run,
-                message=f"Run worker process (pid {pid}) died: the execution was interrupted (killed, out of "
-                "memory or restarted). Execute the configuration again.",
-            )
-            dead.append(run.run_id)
-    return SkipReason(f"Marked {len(dead)} dead runs failed: {dead}" if dead else "All started runs are alive.")

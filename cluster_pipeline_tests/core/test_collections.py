@@ -157,3 +157,35 @@ def test_deleting_unknown_ids_deletes_nothing(collections, lake):
     with pytest.raises(IngestError, match="Document 'nope' is not in collection 'c'.*nothing was deleted"):
         collections.delete_documents("default", "c", ["d1", "nope"])
     assert collections.snapshot("default", "c").version == version
+
+
+def test_a_title_starting_with_a_bracket_is_not_an_embedding(tmp_path, collections):
+    """Issue 12, item 10: auto-detection looks at every row, and prefers real vector columns."""
+    (tmp_path / "docs.csv").write_text(
+        'document_id,text,embedding\na,[Update] markets rally,"[0.1, 0.2]"\nb,plain news,"[0.3, 0.1]"\n'
+    )
+    assert collections.ingest("default", "csv", read_documents_file(tmp_path / "docs.csv")).features == {"embedding": 2}
+    (tmp_path / "docs.jsonl").write_text('{"document_id": "a", "text": "[1, 2]", "embedding": [0.1, 0.2]}\n')
+    report = collections.ingest("default", "jsonl", read_documents_file(tmp_path / "docs.jsonl"))
+    assert report.features == {"embedding": 2}
+
+
+def test_a_malformed_embedding_names_the_row_and_the_feature_option(tmp_path, collections, lake):
+    (tmp_path / "docs.csv").write_text('document_id,embedding\na,"[0.1, 0.2]"\nb,"[0.3, oops]"\n')
+    with pytest.raises(IngestError, match=r"row 1 is not a JSON list of numbers.*--feature"):
+        collections.ingest("default", "csv", read_documents_file(tmp_path / "docs.csv"))
+    assert not lake.storage.list_keys("default/")
+
+
+@pytest.mark.parametrize(
+    ("name", "content"),
+    [
+        ("latin1.jsonl", b'{"document_id": "a", "text": "caf\xe9", "embedding": [0.1, 0.2]}\n'),
+        ("latin1.csv", b'document_id,text,embedding\na,caf\xe9,"[0.1, 0.2]"\n'),
+    ],
+)
+def test_text_that_is_not_utf8_is_refused_with_the_fix(tmp_path, name, content):
+    """Issue 12, item 11: no UnicodeDecodeError traceback, no binary text silently labelled 'Cluster 0'."""
+    (tmp_path / name).write_bytes(content)
+    with pytest.raises(IngestError, match=r"not UTF-8 text: column 'text', row 0.*iconv"):
+        read_documents_file(tmp_path / name)

@@ -19,7 +19,13 @@ def test_defaults_and_partition_key():
         ({"collection": "../news"}, "Invalid collection"),
         ({"collection": "news", "cluster_id": "clust_../x"}, "Invalid cluster id"),
         ({"collection": "news", "metric_sample_size": 5}, "metric_sample_size"),
-        ({"collection": "news", "preprocessing": {"pca_components": 0}}, "pca_components must be at least 1"),
+        ({"collection": "news", "preprocessing": {"pca_components": 0}}, "reduction.n_components: Input should be"),
+        ({"collection": "news", "reduction": {"method": "tsne"}}, "reduction.method: Input should be 'auto'"),
+        ({"collection": "news", "algorithm": "birch", "parameters": {"n_clusters": "auto"}}, "not available for birch"),
+        ({"collection": "news", "parameters": {"n_clusters": "auto", "k_min": 1}}, "k_min must be an integer of at"),
+        ({"collection": "news", "parameters": {"n_clusters": "auto", "k_min": 9, "k_max": 4}}, "must not exceed k_max"),
+        ({"collection": "news", "parameters": {"k_max": 9}}, "k_min and k_max go with n_clusters='auto'"),
+        ({"collection": "news", "max_clusters": 0}, "max_clusters: Input should be greater than or equal to 1"),
         ({"collection": "news", "colour": "red"}, "colour: Extra inputs are not permitted"),
     ],
 )
@@ -46,6 +52,88 @@ def test_model_is_strict_about_types():
     with pytest.raises(ConfigurationError, match="triggers.min_new_documents"):
         parse_config({"collection": "news", "triggers": {"min_new_documents": 0}})
     assert ClusterConfig(collection="n").labeling.representative_documents == 10
+
+
+def test_auto_k_and_topic_options_are_accepted():
+    config = parse_config(
+        {
+            "collection": "news",
+            "algorithm": "gaussian_mixture",
+            "parameters": {"n_components": "auto", "k_max": 6},
+            "max_clusters": 5,
+            "reassign_noise": True,
+        }
+    )
+    assert config.auto_k_parameter() == "n_components" and config.estimator_parameters()["k_max"] == 6
+    assert parse_config({"collection": "news", "parameters": {"n_clusters": 4}}).auto_k_parameter() is None
+
+
+@pytest.mark.parametrize(
+    ("pca_components", "reduction"),
+    [("auto", {"method": "auto"}), (None, {"method": "none"}), (12, {"method": "pca", "n_components": 12})],
+)
+def test_preprocessing_pca_components_becomes_a_reduction(pca_components, reduction):
+    """Configurations saved before ``reduction`` existed keep their meaning."""
+    config = parse_config(
+        {"collection": "news", "preprocessing": {"normalize": True, "pca_components": pca_components}}
+    )
+    assert config.reduction.model_dump(include=set(reduction)) == reduction
+    assert config.preprocessing.normalize
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        ({"parameters": {"n_clusters": 0}}, r"'n_clusters' parameter of kmeans must be an int in the range \[1, inf\)"),
+        ({"parameters": {"n_clusters": -3}}, "Got -3 instead"),
+        ({"parameters": {"n_clusters": "abc"}}, "Got 'abc' instead"),
+        ({"parameters": {"n_clusters": 2.5}}, "Got 2.5 instead"),
+        ({"parameters": {"n_clusters": True}}, "must be a number, got True"),
+        (
+            {"algorithm": "dbscan", "parameters": {"eps": -1}},
+            r"'eps' parameter of dbscan must be a float in the range \(0.0, inf\)",
+        ),
+        ({"algorithm": "hdbscan", "parameters": {"min_cluster_size": 1}}, "'min_cluster_size' parameter of hdbscan"),
+        ({"algorithm": "gaussian_mixture", "parameters": {"covariance_type": "round"}}, "covariance_type"),
+        ({"triggers": {"timezone": "Mars/Olympus"}}, "unknown time zone 'Mars/Olympus'"),
+        ({"triggers": {"schedule": "not a cron"}}, "'not a cron' is not a 5-field cron"),
+        ({"triggers": {"schedule": "0 0 30 2 *"}}, "is not a 5-field cron"),  # 30 February never comes
+        ({"triggers": {"schedule": "* * * * * *"}}, "is not a 5-field cron"),  # seconds: Dagster cannot run it
+        ({"fit_sample_size": 1}, "fit_sample_size"),
+    ],
+)
+def test_parameters_cron_and_timezone_are_validated_at_create(data, message):
+    """Issue 12, items 8 and 9: refused at create, not at execute or in every sensor tick."""
+    with pytest.raises(ConfigurationError, match=message):
+        parse_config({"collection": "news", **data})
+
+
+def test_valid_schedules_and_timezones_are_kept():
+    config = parse_config({"collection": "news", "triggers": {"schedule": "nightly", "timezone": "Europe/Paris"}})
+    assert config.triggers.schedule == "nightly"
+    assert parse_config({"collection": "news", "triggers": {"schedule": "*/15 * * * *"}}).triggers.schedule
+
+
+def test_an_unreadable_configuration_file_is_skipped_with_a_warning(lake):
+    """Issue 12, item 13: one broken file never hides the others (or stops a sensor)."""
+    store = ConfigStore(lake)
+    good = store.create(parse_config({"collection": "news"}))
+    broken = lake.storage.path(lake.cluster_config_key("default", "clust_0000000000broken"))
+    broken.write_text("{not json")
+    legacy = lake.storage.path(lake.cluster_config_key("default", "clust_0000000000legacy"))
+    legacy.write_text(parse_config({"collection": "news"}).model_dump_json().replace('"UTC"', '"Mars/Olympus"'))
+    configs, problems = store.scan("default")
+    assert [c.cluster_id for c in configs] == [good.cluster_id]
+    assert len(problems) == 2 and all("Fix the file or delete it" in p for p in problems)
+    assert [c.cluster_id for c in store.list_all()] == [good.cluster_id]
+    with pytest.raises(ConfigurationError, match="unknown time zone"):
+        store.get("default", "clust_0000000000legacy")
+
+
+def test_the_dagster_instance_folder_is_not_a_namespace():
+    """Issue 12, item 13: namespace 'dagster_home' would land inside the Dagster instance's folder."""
+    with pytest.raises(ConfigurationError, match="reserved"):
+        parse_config({"collection": "news", "namespace": "dagster_home"})
 
 
 def test_parameters_are_checked_at_creation_not_again_when_read_back(lake):

@@ -1,4 +1,4 @@
-"""Offline labels: c-TF-IDF keywords, MMR representatives, metadata and "Cluster N" fallbacks."""
+"""Offline labels: distinctive (log-odds) keywords, MMR representatives, metadata and "Cluster N" fallbacks."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from cluster_pipeline.core.labeling import (
     MAX_LABEL_CHARS,
     MAX_SUMMARY_CHARS,
     ClusterLabel,
-    class_tfidf_keywords,
+    distinctive_keywords,
     label_clusters_offline,
     representative_indices,
     term_counts,
@@ -103,22 +103,40 @@ def test_topic_corpus_keywords_belong_to_their_topic_and_labels_are_distinct() -
         assert len(result[index].representative_document_ids) == 10
 
 
-def test_class_tfidf_matches_the_formula_on_small_data() -> None:
+def test_distinctive_keywords_follow_the_log_odds_formula_on_small_data() -> None:
     texts = {0: ["apple apple banana", "apple cherry"], 1: ["banana banana durian", "durian elder"], 2: ["fig"]}
-    keywords = class_tfidf_keywords(texts, top_n=5, distinctiveness=0)
+    keywords = distinctive_keywords(texts, top_n=5)
     vocab = ["apple", "banana", "cherry", "durian", "elder", "fig"]
-    tf = np.array([[3, 1, 1, 0, 0, 0], [0, 2, 0, 2, 1, 0], [0, 0, 0, 0, 0, 1]], dtype=float)
-    weights = tf / tf.sum(axis=1, keepdims=True) * np.log1p(tf.sum(axis=1).mean() / tf.sum(axis=0))
+    counts = np.array([[3, 1, 1, 0, 0, 0], [0, 2, 0, 2, 1, 0], [0, 0, 0, 0, 0, 1]], dtype=float)
+    prior, total = counts.sum(axis=0), counts.sum()
     for c in texts:
-        present = [j for j in range(len(vocab)) if tf[c, j] > 0]
-        expected = sorted(present, key=lambda j: (-weights[c, j], vocab[j]))
+        inside, outside = counts[c], prior - counts[c]
+        size, rest = inside.sum(), total - inside.sum()
+        delta = np.log((inside + prior) / (size + total - inside - prior)) - np.log(
+            (outside + prior) / (rest + total - outside - prior)
+        )
+        score = delta - 1.96 * np.sqrt(1 / (inside + prior) + 1 / (outside + prior))
+        present = [j for j in range(len(vocab)) if counts[c, j] > 0]
+        expected = sorted(present, key=lambda j: (delta[j] <= 1e-9, -score[j], vocab[j]))
         assert keywords[c] == [vocab[j] for j in expected]
 
 
-def test_class_tfidf_single_cluster_stop_words_and_empty_texts() -> None:
-    assert class_tfidf_keywords({7: ["rockets rockets launch", "", None, "the of and"]}) == {7: ["rockets", "launch"]}
-    assert class_tfidf_keywords({0: ["the and of"], 1: [""]}) == {0: [], 1: []}
-    assert class_tfidf_keywords({0: ["a b 12 x1"], 1: ["ok go"]})[0] == []
+def test_a_word_frequent_in_every_cluster_does_not_lead() -> None:
+    # "said" is the most frequent word of both clusters, at the same rate: it sets neither apart
+    texts = {
+        0: ["said rocket orbit"] * 40 + ["said said launch"] * 40,
+        1: ["said pasta garlic"] * 40 + ["said said oven"] * 40,
+    }
+    keywords = distinctive_keywords(texts, top_n=4)
+    assert keywords[0][:3] == ["launch", "orbit", "rocket"] and keywords[1][:3] == ["garlic", "oven", "pasta"]
+    assert keywords[0][-1] == keywords[1][-1] == "said"
+
+
+def test_distinctive_keywords_single_cluster_stop_words_and_empty_texts() -> None:
+    # alone, a cluster has nothing to differ from: its words rank by frequency
+    assert distinctive_keywords({7: ["rockets rockets launch", "", None, "the of and"]}) == {7: ["rockets", "launch"]}
+    assert distinctive_keywords({0: ["the and of"], 1: [""]}) == {0: [], 1: []}
+    assert distinctive_keywords({0: ["a b 12 x1"], 1: ["ok go"]})[0] == []
 
 
 def test_ag_news_sports_keywords_are_sports_words(ag_news_path: Path) -> None:

@@ -112,21 +112,28 @@ def test_invalid_embeddings_raise_typed_errors():
         compute_metrics(X, y)
 
 
+SEED_DESCRIPTIONS = {  # the seed's strings (shared/seed/execution_result_api.txt), word for word
+    "Excellent clustering quality",
+    "Good clustering quality",
+    "Poor clustering quality (needs tuning)",
+    "Metrics not available (failed execution)",
+}
+
+
 @pytest.mark.parametrize(
     ("silhouette", "phrase"),
     [
+        (0.85, "Excellent clustering quality"),
         (0.7, "Excellent clustering quality"),
+        (0.67, "Good clustering quality"),
         (0.5, "Good clustering quality"),
-        (0.25, "Fair clustering quality"),
+        (0.49, "Poor clustering quality (needs tuning)"),
         (0.04, "Poor clustering quality (needs tuning)"),
         (-0.2, "Poor clustering quality (needs tuning)"),
     ],
 )
-def test_description_thresholds(silhouette, phrase):
-    description = describe_quality(silhouette)
-    assert description.startswith(phrase) and description.strip()
-    if silhouette >= 0.5:
-        assert description == phrase
+def test_description_is_the_seed_string_of_its_band(silhouette, phrase):
+    assert describe_quality(silhouette) == phrase and phrase in SEED_DESCRIPTIONS
 
 
 def test_to_dict_has_exactly_the_seed_fields():

@@ -4,6 +4,7 @@ import pytest
 from sklearn.metrics import adjusted_rand_score
 
 from cluster_pipeline.core.config import ClusterConfig
+from cluster_pipeline.core.errors import ConfigurationError
 from cluster_pipeline.core.execution import execute
 from cluster_pipeline.core.progress import Progress
 from cluster_pipeline.core.results import ResultStore
@@ -57,3 +58,15 @@ def test_streaming_kmeans_assigns_every_document_exactly_once(lake, collections,
     assert len(ids) == len(set(ids)) == 60_000
     assert set(ids) == {f"d{i}" for i in range(60_000)}
     assert result.metrics is not None and sum(c.num_members for c in result.centroids) == 60_000
+
+
+def test_streaming_chooses_k_on_its_sample_and_refuses_umap(collections):
+    collections.ingest("default", "small", blob_documents(3000, centers=5, dim=32, seed=2))
+    snapshot = collections.snapshot("default", "small")
+    auto = ClusterConfig(collection="small", parameters={"n_clusters": "auto", "k_max": 8}, memory_budget_mb=64)
+    fitted = fit_streaming(collections, snapshot, auto).fitted
+    assert fitted.auto_k is not None and fitted.auto_k.chosen == 5 and fitted.num_clusters == 5
+    assert fitted.parameters["n_clusters"] == 5 and "k_max" not in fitted.parameters
+    umap = ClusterConfig(collection="small", reduction={"method": "umap"}, memory_budget_mb=64)
+    with pytest.raises(ConfigurationError, match="cannot run UMAP or max_clusters"):
+        fit_streaming(collections, snapshot, umap)

@@ -62,3 +62,16 @@ def test_custom_cron_runs_once_per_tick(lake, instance):
         second = custom_schedule_sensor(context)
     assert [r.partition_key for r in second.run_requests] == [config.partition_key]
     assert second.run_requests[0].run_key.startswith(f"{config.partition_key}@")
+
+
+def test_one_unschedulable_configuration_does_not_stop_the_others(lake, instance):
+    """Issue 12, item 8: a configuration saved with timezone 'Mars/Olympus' (before create validated it)
+    made custom_schedule_sensor raise for every configuration."""
+    config = create_config(lake, triggers={"schedule": "*/15 * * * *"})
+    broken = create_config(lake, triggers={"schedule": "*/15 * * * *"})
+    path = lake.storage.path(lake.cluster_config_key("default", broken.cluster_id))
+    path.write_text(path.read_text().replace('"UTC"', '"Mars/Olympus"'))
+    cursor = json.dumps({"evaluated_at": dt.datetime.now(dt.UTC).timestamp() - 16 * 60})
+    with build_sensor_context(instance=instance, cursor=cursor, resources=resources(lake)) as context:
+        result = custom_schedule_sensor(context)
+    assert [r.partition_key for r in result.run_requests] == [config.partition_key]

@@ -1,0 +1,220 @@
+"""Clustering quality on real text: ``python -m benchmarks.quality`` (about four minutes).
+
+AG News' test split (7,600 news texts in 4 topics, MiniLM-384 embeddings, from
+``../shared/datasets/`` or ``--data``) is ingested into a temporary lake and executed as a user
+would (``core.execution.execute``: load, fit, metrics, labels, pictures, write) with:
+
+- kmeans, k=4 (the true number of topics) and ``n_clusters: "auto"``;
+- hdbscan and dbscan with default parameters (UMAP to 5 dimensions, min_cluster_size from N);
+- hdbscan with UMAP fitted on a seeded third of the documents and the rest placed (the sampled path
+  that collections above ``reduction.fit_sample_size`` take), to show what sampling costs;
+- hdbscan after PCA to 10 dimensions (the previous default), same min_cluster_size.
+
+Printed side by side: V-measure and adjusted Rand index against the topics (noise is a label of its
+own), noise share, clusters, and seconds (median of ``--repeat`` executions; the clustering is the
+same each time). Then the automatic-k curve; HDBSCAN's default ``min_cluster_size`` rule against a
+fixed share of N on seeded subsets of 2,000 and 4,000 documents; and UMAP's cost in a fresh process,
+ours (``core.reduction``) against umap-learn called as BERTopic calls it. numba compiles UMAP once
+per machine; a warm-up run before timing pays that and its seconds are printed apart. Results also
+go to ``benchmarks/out/quality.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+OUT = ROOT / "benchmarks" / "out"
+AG_NEWS = ROOT.parent / "shared" / "datasets" / "ag_news_test_minilm.parquet"
+SAMPLED_FIT = 2_500  # a third of AG News
+SUBSETS = (2_000, 4_000)
+
+CASES: list[tuple[str, dict[str, Any]]] = [
+    ("kmeans k=4", {"parameters": {"n_clusters": 4}}),
+    ("kmeans n_clusters=auto", {"parameters": {"n_clusters": "auto"}}),
+    ("hdbscan default (UMAP-5)", {"algorithm": "hdbscan"}),
+    ("dbscan default (UMAP-5)", {"algorithm": "dbscan"}),
+    (
+        f"hdbscan, UMAP fitted on {SAMPLED_FIT:,} of 7,600",
+        {"algorithm": "hdbscan", "reduction": {"method": "umap", "fit_sample_size": SAMPLED_FIT}},
+    ),
+    ("hdbscan, PCA-10", {"algorithm": "hdbscan", "reduction": {"method": "pca", "n_components": 10}}),
+]
+
+
+def measure(data: Path, repeat: int) -> dict[str, Any]:
+    """Ingest ``data`` into a temporary lake, run every case ``repeat`` times, return the report."""
+    import pyarrow.parquet as pq
+    from sklearn.metrics import adjusted_rand_score, v_measure_score
+
+    from cluster_pipeline.core.collections import CollectionStore
+    from cluster_pipeline.core.config import ClusterConfig
+    from cluster_pipeline.core.execution import execute
+    from cluster_pipeline.core.lake import Lake
+    from cluster_pipeline.core.reduction import umap_coordinates
+    from cluster_pipeline.core.results import ResultStore
+
+    table = pq.read_table(data)
+    truth = dict(zip(table.column("document_id").to_pylist(), table.column("category").to_pylist(), strict=True))
+    report: dict[str, Any] = {"data": str(data), "documents": table.num_rows, "repeat": repeat, "cases": []}
+    with tempfile.TemporaryDirectory() as folder:
+        lake = Lake.local(Path(folder) / "lake")
+        CollectionStore(lake).ingest("default", "ag", table)
+        started = time.perf_counter()
+        vectors = table.column("embedding").combine_chunks().flatten().to_numpy().reshape(table.num_rows, -1)
+        umap_coordinates(vectors[:500])  # numba: compile once on this machine, or load the cache
+        report["umap_warmup_seconds"] = round(time.perf_counter() - started, 2)
+        for number, (name, fields) in enumerate(CASES):
+            seconds, fits, outcome = [], [], None
+            for attempt in range(repeat):
+                config = ClusterConfig(collection="ag", **fields)
+                run_id = f"run_{number:08x}{attempt:08x}"
+                started = time.perf_counter()
+                result = execute(lake, config, run_id)
+                seconds.append(time.perf_counter() - started)
+                fits.append(result.timings["fit"])
+                assignments = ResultStore(lake).read_assignments("default", config.cluster_id, run_id).to_pandas()
+                topics, clusters = assignments.document_id.map(truth), assignments.cluster_index
+                found = {
+                    "v_measure": round(float(v_measure_score(topics, clusters)), 3),
+                    "ari": round(float(adjusted_rand_score(topics, clusters)), 3),
+                    "noise": round(result.num_noise / result.num_points, 3),
+                    "clusters": result.num_clusters,
+                    "labels": [c.label for c in result.centroids or []][:6],
+                    "parameters": result.parameters,
+                    "auto_k": {k: v for k, v in (result.auto_k or {}).items() if k != "seconds"} or None,
+                }
+                if outcome is not None and outcome != found:
+                    raise RuntimeError(f"{name}: the same configuration gave a different clustering")
+                outcome = found
+            assert outcome is not None
+            report["cases"].append(
+                {
+                    "case": name,
+                    **outcome,
+                    "seconds": round(statistics.median(seconds), 2),
+                    "fit_seconds": round(statistics.median(fits), 2),
+                }
+            )
+            print(f"{name}: done", flush=True)
+        report["min_cluster_size_rule"] = _rule_on_subsets(lake, table, truth)
+    for implementation in ("ours", "umap-learn"):
+        child = subprocess.run(
+            [sys.executable, "-m", "benchmarks.quality", "--umap-child", implementation, "--data", str(data)],
+            capture_output=True,
+            text=True,
+            check=True,
+            cwd=ROOT,
+        )
+        report.setdefault("umap_fresh_process_seconds", {})[implementation] = json.loads(child.stdout.splitlines()[-1])
+    return report
+
+
+def _rule_on_subsets(lake: Any, table: Any, truth: dict[str, str]) -> list[dict[str, Any]]:
+    """HDBSCAN after UMAP on seeded subsets: min_cluster_size by our rule against 0.5 % of N."""
+    import numpy as np
+
+    from cluster_pipeline.core.collections import CollectionStore
+    from cluster_pipeline.core.config import ClusterConfig, default_min_cluster_size
+    from cluster_pipeline.core.execution import execute
+
+    rows = []
+    for n in (*SUBSETS, table.num_rows):
+        collection = f"ag{n}"
+        if n < table.num_rows:
+            picked = np.sort(np.random.default_rng(n).choice(table.num_rows, n, replace=False))
+            CollectionStore(lake).ingest("default", collection, table.take(picked))
+        else:
+            collection = "ag"
+        for rule, size in (("sqrt(N)/2", default_min_cluster_size(n)), ("0.5 % of N", max(5, round(0.005 * n)))):
+            config = ClusterConfig(collection=collection, algorithm="hdbscan", parameters={"min_cluster_size": size})
+            result = execute(lake, config, f"run_{n:08x}{size:08x}")
+            rows.append(
+                {
+                    "documents": n,
+                    "rule": rule,
+                    "min_cluster_size": size,
+                    "clusters": result.num_clusters,
+                    "noise": round(result.num_noise / result.num_points, 3),
+                }
+            )
+    return rows
+
+
+def umap_child(implementation: str, data: Path) -> None:
+    """In this fresh process: import and run UMAP on AG News (5 dimensions, cosine, seed 0); print seconds."""
+    import numpy as np
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(data, columns=["embedding"])
+    X = table.column(0).combine_chunks().flatten().to_numpy().reshape(table.num_rows, -1).astype(np.float32)
+    started = time.perf_counter()
+    if implementation == "ours":
+        from cluster_pipeline.core.reduction import umap_coordinates
+
+        umap_coordinates(X)
+    else:
+        import umap
+
+        umap.UMAP(n_neighbors=15, n_components=5, min_dist=0.0, metric="cosine", random_state=0).fit_transform(X)
+    print(json.dumps(round(time.perf_counter() - started, 2)))
+
+
+def table(report: dict[str, Any]) -> str:
+    lines = [
+        "| AG News (7,600 × 384) | V-measure | ARI | noise | clusters | seconds (fit) |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    for case in report["cases"]:
+        lines.append(
+            f"| {case['case']} | {case['v_measure']:.2f} | {case['ari']:.2f} | {case['noise']:.0%} | "
+            f"{case['clusters']} | {case['seconds']:.1f} ({case['fit_seconds']:.1f}) |"
+        )
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, default=AG_NEWS, help="AG News test split with MiniLM embeddings")
+    parser.add_argument("--repeat", type=int, default=3, help="executions per case (seconds: their median)")
+    parser.add_argument("--umap-child", choices=["ours", "umap-learn"], help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.umap_child:
+        umap_child(args.umap_child, args.data)
+        return
+    if not args.data.exists():
+        raise SystemExit(f"{args.data} not found: pass --data PATH to the AG News parquet file.")
+    report = measure(args.data, args.repeat)
+    OUT.mkdir(parents=True, exist_ok=True)
+    (OUT / "quality.json").write_text(json.dumps(report, indent=2, default=str))
+    print()
+    print(table(report))
+    print(f"\nUMAP warm-up (numba compile or cache load): {report['umap_warmup_seconds']} s")
+    for case in report["cases"]:
+        print(f"{case['case']}: {' | '.join(case['labels'])}")
+        if case["auto_k"]:
+            curve = ", ".join(f"{k}: {v:.4f}" for k, v in case["auto_k"]["scores"].items())
+            print(f"  silhouette by k (chose {case['auto_k']['chosen']}): {curve}")
+    print("\nHDBSCAN after UMAP, min_cluster_size rule on seeded subsets:")
+    for row in report["min_cluster_size_rule"]:
+        print(
+            f"  {row['documents']:>5,} documents, {row['rule']:<10} = {row['min_cluster_size']:>3}: "
+            f"{row['clusters']:>3} clusters, {row['noise']:.0%} noise"
+        )
+    fresh = report["umap_fresh_process_seconds"]
+    print(
+        f"\nUMAP of 7,600 × 384 in a fresh process (import + fit): ours {fresh['ours']} s, umap-learn as "
+        f"BERTopic calls it {fresh['umap-learn']} s"
+    )
+
+
+if __name__ == "__main__":
+    main()

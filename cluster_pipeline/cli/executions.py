@@ -1,0 +1,234 @@
+"""Commands on executions: ``execute``, the ``executions`` group (list, latest, show, cancel,
+report) and ``demo``. Every command touching a configuration settles its runs first (a run whose
+worker died is recorded as failed), so the lifecycle guarantee holds without a daemon."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from cluster_pipeline.cli.app import (
+    COMMON_OPTIONS_HELP,
+    cli,
+    common_options,
+    configuration,
+    current_settings,
+    dagster_instance,
+    parse_timestamp,
+    warn,
+)
+from cluster_pipeline.cli.output import describe_result, progress_bar, report_execution, summary_line
+from cluster_pipeline.core.errors import NotFoundError
+from cluster_pipeline.core.history import SORT_FIELDS
+from cluster_pipeline.core.results import STATUSES, ExecutionResult
+
+if TYPE_CHECKING:
+    from dagster import DagsterInstance
+
+    from cluster_pipeline.core.config import ClusterConfig
+    from cluster_pipeline.core.lake import Lake
+
+
+def settled_in_flight(instance: DagsterInstance, lake: Lake, config: ClusterConfig) -> list[ExecutionResult]:
+    """The configuration's runs brought up to date (dead or ended runs recorded as failed), then its
+    pending and processing executions."""
+    from cluster_pipeline.status import in_flight_executions, reconcile_runs
+
+    reconcile_runs(instance, lake, config.partition_key)
+    return in_flight_executions(instance, config)
+
+
+@cli.command(epilog=COMMON_OPTIONS_HELP)
+@click.argument("cluster_id")
+@common_options
+def execute(cluster_id: str) -> int:
+    """Execute a configuration now, through Dagster, and print its ExecutionResult."""
+    from cluster_pipeline.core.results import ResultStore
+    from cluster_pipeline.launcher import execute_in_process
+
+    lake = current_settings().lake()
+    config = configuration(lake, cluster_id)
+    with dagster_instance() as instance, progress_bar():
+        result = execute_in_process(config, lake, instance)
+    return report_execution(result, ResultStore(lake).uri(result))
+
+
+@cli.group(epilog=COMMON_OPTIONS_HELP)
+@common_options
+def executions() -> None:
+    """Execution history: list, latest, show, cancel, report."""
+
+
+@executions.command("list", epilog=COMMON_OPTIONS_HELP)
+@click.argument("cluster_id")
+@click.option("--status", "statuses", multiple=True, type=click.Choice(STATUSES), help="Keep these (repeatable).")
+@click.option("--since", help="Created at or after (ISO 8601).")
+@click.option("--until", help="Created before (ISO 8601).")
+@click.option("--min-clusters", type=int)
+@click.option("--max-clusters", type=int)
+@click.option("--min-silhouette", type=float)
+@click.option("--max-silhouette", type=float)
+@click.option("--sort", default="created_at", show_default=True, type=click.Choice(SORT_FIELDS))
+@click.option("--ascending", is_flag=True, help="Oldest / lowest first.")
+@click.option("--limit", default=20, show_default=True, type=click.IntRange(min=1))
+@click.option("--offset", default=0, show_default=True, type=click.IntRange(min=0))
+@click.option("--cursor", help="next_cursor of the previous page.")
+@click.option("--include-total", is_flag=True)
+@common_options
+def executions_list(cluster_id: str, **options: Any) -> int:
+    """Executions of one configuration, pending and processing ones included."""
+    from cluster_pipeline.core.history import HistoryQuery, list_history
+    from cluster_pipeline.core.results import ResultStore
+
+    settings = current_settings()
+    lake = settings.lake()
+    config = configuration(lake, cluster_id)
+    query = HistoryQuery(
+        statuses=options["statuses"] or None,
+        created_after=parse_timestamp(options["since"]),
+        created_before=parse_timestamp(options["until"]),
+        min_clusters=options["min_clusters"],
+        max_clusters=options["max_clusters"],
+        min_silhouette=options["min_silhouette"],
+        max_silhouette=options["max_silhouette"],
+        sort_by=options["sort"],
+        descending=not options["ascending"],
+        limit=options["limit"],
+        offset=options["offset"],
+        cursor=options["cursor"],
+    )
+    with dagster_instance() as instance:
+        in_flight = settled_in_flight(instance, lake, config)
+    page = list_history(
+        ResultStore(lake), settings.namespace, cluster_id, query, extra=in_flight,
+        include_total=options["include_total"], on_skip=warn,
+    )  # fmt: skip
+    data: dict[str, Any] = {"results": [r.to_json_dict() for r in page.results], "next_cursor": page.next_cursor}
+    lines = [summary_line(r) for r in page.results] or [f"No executions of {cluster_id} match."]
+    if options["include_total"]:
+        data["total"] = page.total
+        lines.append(f"{page.total} in total")
+    if page.next_cursor:
+        lines.append(f"more: --cursor {page.next_cursor}")
+    settings.emit(data, "\n".join(lines))
+    return 0
+
+
+@executions.command("latest", epilog=COMMON_OPTIONS_HELP)
+@click.argument("cluster_id")
+@click.option("--status", "statuses", multiple=True, type=click.Choice(STATUSES), help="Only these (repeatable).")
+@common_options
+def executions_latest(cluster_id: str, statuses: tuple[str, ...]) -> int:
+    """The newest execution of a configuration."""
+    from cluster_pipeline.core.history import HistoryQuery, list_history
+    from cluster_pipeline.core.results import ResultStore
+
+    settings = current_settings()
+    lake = settings.lake()
+    config = configuration(lake, cluster_id)
+    with dagster_instance() as instance:
+        in_flight = settled_in_flight(instance, lake, config)
+    results = ResultStore(lake)
+    page = list_history(
+        results, settings.namespace, cluster_id, HistoryQuery(statuses=statuses or None, limit=1), extra=in_flight
+    )
+    if not page.results:
+        if statuses:
+            total = list_history(results, settings.namespace, cluster_id, HistoryQuery(limit=1), extra=in_flight,
+                                 include_total=True).total  # fmt: skip
+            raise NotFoundError(
+                f"No {' or '.join(statuses)} executions of {cluster_id} ({total} in other statuses; "
+                "list them with `cluster-pipeline executions list`)."
+            )
+        raise NotFoundError(f"No executions of {cluster_id} yet; start one with `cluster-pipeline execute`.")
+    settings.emit(page.results[0].to_json_dict(), describe_result(page.results[0]))
+    return 0
+
+
+@executions.command("show", epilog=COMMON_OPTIONS_HELP)
+@click.argument("run_id")
+@common_options
+def executions_show(run_id: str) -> int:
+    """One ExecutionResult (pending and processing ones too)."""
+    from cluster_pipeline.core.results import ResultStore
+    from cluster_pipeline.settings import PARTITION_TAG
+    from cluster_pipeline.status import find_run, in_flight_execution, reconcile_runs
+
+    settings = current_settings()
+    lake = settings.lake()
+    results = ResultStore(lake)
+    try:
+        result = results.get(settings.namespace, run_id)
+        path: str | None = results.uri(result)
+    except NotFoundError:
+        with dagster_instance() as instance:
+            reconcile_runs(instance, lake, find_run(instance, settings.namespace, run_id).tags[PARTITION_TAG])
+            in_flight = in_flight_execution(instance, lake, settings.namespace, run_id)
+        if in_flight is None:
+            result = results.get(settings.namespace, run_id)  # recorded just now, or raises NotFoundError
+            path = results.uri(result)
+        else:
+            result, path = in_flight, None
+    settings.emit(result.to_json_dict(), describe_result(result, path))
+    return 0
+
+
+@executions.command("cancel", epilog=COMMON_OPTIONS_HELP)
+@click.argument("run_id")
+@common_options
+def executions_cancel(run_id: str) -> int:
+    """Stop a pending or processing execution; it ends failed, saying it was cancelled."""
+    from cluster_pipeline.status import cancel_execution
+
+    settings = current_settings()
+    with dagster_instance() as instance:
+        result = cancel_execution(instance, settings.lake(), settings.namespace, run_id)
+    settings.emit(result.to_json_dict(), describe_result(result))
+    return 0
+
+
+@executions.command("report", epilog=COMMON_OPTIONS_HELP)
+@click.argument("run_id")
+@click.option("--output", type=click.Path(), help="HTML file or existing folder (default: RUN_ID.html here).")
+@common_options
+def executions_report(run_id: str, output: str | None) -> int:
+    """Write a self-contained HTML report of one execution."""
+    from cluster_pipeline.core.report import html_report
+    from cluster_pipeline.core.results import ResultStore
+
+    settings = current_settings()
+    lake = settings.lake()
+    result = ResultStore(lake).get(settings.namespace, run_id)
+    images = {}
+    for name, uri in result.artifacts.items():
+        key = lake.execution_key(result.namespace, result.cluster_id, result.run_id, f"{name}.png")
+        try:
+            images[name] = lake.storage.read_bytes(key)
+        except NotFoundError:
+            warn(f"picture {uri} is missing; the report is written without it")
+    target = Path(output or ".").expanduser()
+    if output is None or target.is_dir():
+        target = target / f"{result.run_id}.html"
+    temporary = target.with_name(f".{target.name}.tmp")
+    try:
+        temporary.write_text(html_report(result, images), encoding="utf-8")
+        temporary.replace(target)
+    finally:
+        temporary.unlink(missing_ok=True)
+    settings.emit({"report": str(target.resolve())}, f"Wrote {target.resolve()}")
+    return 0
+
+
+@cli.command(epilog=COMMON_OPTIONS_HELP)
+@click.option("--documents", default=3000, show_default=True, type=click.IntRange(min=60),
+              help="Documents to generate (at least 60: ten per topic).")  # fmt: skip
+@common_options
+def demo(documents: int) -> int:
+    """Generate a collection, cluster it, show the result."""
+    from cluster_pipeline.demo import run_demo
+
+    settings = current_settings()
+    result, path = run_demo(settings.lake(), namespace=settings.namespace, num_documents=documents)
+    return report_execution(result, path)

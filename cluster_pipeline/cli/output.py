@@ -1,0 +1,94 @@
+"""How the CLI shows ExecutionResults: a readable summary, one line per execution in listings,
+and a failed execution's error in one line with where its full logs are."""
+
+from __future__ import annotations
+
+import json
+import sys
+from contextlib import AbstractContextManager, nullcontext
+
+import click
+
+from cluster_pipeline.cli.app import EXIT_FAILED_EXECUTION, EXIT_INTERRUPTED, current_settings
+from cluster_pipeline.core.results import ExecutionResult, format_timestamp
+from cluster_pipeline.core.verdict import percent
+
+
+def describe_result(result: ExecutionResult, path: str | None = None) -> str:
+    """A readable summary of one ExecutionResult."""
+    lines = [
+        f"{result.run_id}  {result.status}  configuration {result.cluster_id} ({result.algorithm} on "
+        f"{result.namespace}/{result.collection})",
+        f"  created {format_timestamp(result.created_at)}  completed {format_timestamp(result.completed_at) or '-'}",
+    ]
+    if result.status == "failed":
+        lines.append(f"  error: {result.error_message}")
+        return "\n".join(lines)
+    if result.status in ("pending", "processing"):
+        documents = (
+            f"{result.num_points} documents (collection {result.collection_version})"
+            if result.num_points
+            else "snapshot not taken yet"
+        )
+        lines.append(f"  {'waiting to start' if result.status == 'pending' else 'running'}: {documents}")
+        return "\n".join(lines)
+    noise = (
+        f"{result.num_noise} noise ({percent(result.num_noise / result.num_points)})"
+        if result.num_points
+        else "0 noise"
+    )
+    lines.append(f"  {result.num_points} documents, {result.num_clusters} clusters, {noise}")
+    if result.metrics:
+        m = result.metrics
+        lines.append(
+            f"  silhouette {m['silhouette_score']:.3f}  davies-bouldin {m['davies_bouldin_index']:.3f}  "
+            f"calinski-harabasz {m['calinski_harabasz_score']:.1f}  ({m['description']})"
+        )
+    lines += [
+        f"  {name}: {value}" for name, value in (("metrics", result.coverage), ("note", result.quality_note)) if value
+    ]
+    if result.warning:
+        lines.append(f"  warning: {result.warning}")
+    for centroid in result.centroids or []:
+        lines.append(f"  {centroid.cluster_id:>6} {centroid.num_members:>7}  {centroid.label}")
+        lines.append(f"  {'':>6} {'':>7}  keywords: {', '.join(centroid.keywords)}")
+    if path:
+        lines.append(f"  result: {path}")
+    return "\n".join(lines)
+
+
+def summary_line(r: ExecutionResult) -> str:
+    silhouette = "-" if not r.metrics else format(r.metrics["silhouette_score"], ".3f")
+    documents = (
+        f"{r.num_points:>8} docs" if r.num_points or r.status not in ("pending", "processing") else f"{'-':>8} docs"
+    )
+    noise = f"  noise {percent(r.num_noise / r.num_points)}" if r.num_points and r.status == "completed" else ""
+    return (
+        f"{r.run_id}  {r.status:<10} {format_timestamp(r.created_at)}  {documents}  "
+        f"{r.num_clusters:>4} clusters  silhouette {silhouette}{noise}"
+    )
+
+
+def progress_bar() -> AbstractContextManager[None]:
+    """A progress bar on stderr while an execution runs, only when stderr is a terminal."""
+    from cluster_pipeline.core.progress import StderrBar, listening
+
+    return listening(StderrBar()) if sys.stderr.isatty() and not current_settings().json else nullcontext()
+
+
+def report_execution(result: ExecutionResult, path: str | None) -> int:
+    """Print an execution's result; a failed one also gets its one-line error and where its logs are."""
+    from cluster_pipeline.core.execution import INTERRUPTED_MESSAGE
+
+    settings = current_settings()
+    settings.emit(result.to_json_dict(), describe_result(result, path))
+    if result.status == "completed":
+        return 0
+    if settings.json:
+        click.echo(json.dumps({"error": {"type": "ExecutionFailed", "message": result.error_message,
+                                         "run_id": result.run_id, "dagster_run_id": result.dagster_run_id}}),
+                   err=True)  # fmt: skip
+    else:
+        click.echo(f"error: {result.error_message}", err=True)
+        click.echo(f"  full logs: Dagster run {result.dagster_run_id} (`dagster dev`, Runs)", err=True)
+    return EXIT_INTERRUPTED if result.error_message == INTERRUPTED_MESSAGE else EXIT_FAILED_EXECUTION
