@@ -23,7 +23,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 import yaml
@@ -34,10 +33,10 @@ from cluster_pipeline.core.collections import CollectionStore
 from cluster_pipeline.core.config import ConfigStore, parse_config
 from cluster_pipeline.core.lake import Lake
 from cluster_pipeline.core.results import ResultStore
-from cluster_pipeline.core.storage import S3Storage
+from cluster_pipeline.core.storage import S3Storage, read_parquet
 from cluster_pipeline.jobs import CLUSTER_EXECUTION_JOB_NAME
 from cluster_pipeline.settings import PARTITION_TAG
-from cluster_pipeline.status import run_worker_pid
+from cluster_pipeline.status import dagster_worker_pid, worker_of
 from cluster_pipeline_tests.conftest import blob_documents
 from cluster_pipeline_tests.s3_server import free_port, moto_s3, s3_client
 
@@ -245,8 +244,10 @@ def test_documents_ingested_with_the_cli_are_clustered_by_the_deployment(topolog
     assert run.tags["dagster/sensor_name"] == "collection_change_sensor"
     events = {event.dagster_event.event_type for event in instance.all_logs(run.run_id) if event.dagster_event}
     assert {DagsterEventType.RUN_ENQUEUED, DagsterEventType.RUN_STARTING, DagsterEventType.RUN_SUCCESS} <= events
-    worker = run_worker_pid(instance, run)
+    worker = dagster_worker_pid(instance, run)
     assert worker is not None and worker not in {os.getpid(), *topology.server_pids}  # a process of its own
+    identity = worker_of(run)  # named by the run itself, as the lifecycle watchdog needs
+    assert identity is not None and identity.pid == worker
 
     bucket = topology.env["CLUSTER_PIPELINE_S3_BUCKET"]
     keys = {item["Key"] for item in topology.client.list_objects_v2(Bucket=bucket)["Contents"]}
@@ -315,8 +316,8 @@ def test_twenty_configurations_at_once_through_the_queue(topology, monkeypatch):
     assert sorted(r.dagster_run_id for r in written) == sorted(r.dagster_run.run_id for r in records)
     for result in written:
         assert result.status == "completed" and f"default.{result.cluster_id}" in configs_by_partition
-        frame = pd.read_parquet(topology.lake.storage.parquet_source(results.result_key(result)))
-        assert frame.loc[0, "run_id"] == result.run_id
+        table = read_parquet(topology.lake.storage, results.result_key(result), columns=["run_id"])
+        assert table.column("run_id")[0].as_py() == result.run_id
 
 
 def config_fields(collection: str, n_clusters: int) -> dict:
