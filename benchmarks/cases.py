@@ -166,7 +166,9 @@ def case_execute(n: int, collection: str, repeats: int = 3, **fields: Any) -> di
     configs = [_create_config(collection, **fields) for _ in range(repeats)]
     runs: list[dict[str, Any]] = []
     _import_what_an_execution_uses()
+    opening = time.perf_counter()
     with _instance() as instance:
+        instance_seconds = time.perf_counter() - opening  # once per process: storage imports, SQLite
         before, monitor = rss_mb(), RssMonitor()
         for config in configs:
             started = time.perf_counter()
@@ -192,6 +194,7 @@ def case_execute(n: int, collection: str, repeats: int = 3, **fields: Any) -> di
         "seconds": median([r["seconds"] for r in runs]),
         "timings": {s: median([r["timings"].get(s, 0.0) for r in runs]) for s in stage_names},
         "dagster_overhead": median([r["dagster_overhead"] for r in runs]),
+        "instance_seconds": round(instance_seconds, 4),
         "peak_mb": peak,
         "baseline_mb": round(before, 1),
         "grown_mb": round(peak - before, 1),
@@ -231,9 +234,12 @@ def case_kmeans_bare(n: int, collection: str, n_clusters: int = 100, repeats: in
 
 
 def case_faiss_bare(n: int, collection: str, n_clusters: int = 100, repeats: int = 3) -> dict[str, Any]:
-    """faiss-cpu as its users call it: ``faiss.Kmeans`` on all rows (25 iterations) plus the assignment."""
-    import faiss
+    """faiss-cpu as its users call it: ``faiss.Kmeans`` on all rows (25 iterations) plus the assignment,
+    with the OpenMP setting the pipeline loads it with (``core.neighbors.load_faiss``: passive waits;
+    faiss's default spinning made the same call 3-7× slower whenever other processes shared the cores)."""
+    from cluster_pipeline.core.neighbors import load_faiss
 
+    faiss = load_faiss()
     X = _matrix(collection)
 
     def fit() -> float:

@@ -34,7 +34,7 @@ from cluster_pipeline.core.lake import Lake, default_root
 from cluster_pipeline.core.processes import WorkerIdentity
 from cluster_pipeline.core.results import ExecutionResult, ResultStore
 from cluster_pipeline.deployment import current_deployment
-from cluster_pipeline.partitions import CLUSTER_CONFIGS_PARTITIONS_NAME
+from cluster_pipeline.partitions import CLUSTER_CONFIGS_PARTITIONS_NAME, configuration_tags
 from cluster_pipeline.settings import PARTITION_TAG, WORKER_TAG
 
 if TYPE_CHECKING:
@@ -88,7 +88,10 @@ def execution_job() -> ReconstructableJob:
 def create_run(instance: DagsterInstance, config: ClusterConfig, job: ReconstructableJob) -> DagsterRun:
     """A not-yet-started run of the configuration's partition, naming this process as its worker."""
     job_def = job.get_definition()
-    tags = dict(job_def.get_tags_for_partition_key(config.partition_key, selected_asset_keys=None))
+    tags = {
+        **job_def.get_tags_for_partition_key(config.partition_key, selected_asset_keys=None),
+        **configuration_tags(config),
+    }
     identity = WorkerIdentity.current()
     if identity is not None:
         tags[WORKER_TAG] = identity.to_text()
@@ -120,7 +123,7 @@ def _refuse_second_execution(instance: DagsterInstance, config: ClusterConfig, o
             else "processing"
         )
         raise ExecutionError(
-            f"An execution of {config.cluster_id} is already {state} ({other}); "
+            f"An execution of {config.display_name} is already {state} ({other}); "
             f"wait for it, or stop it with `cluster-pipeline executions cancel {other}`."
         )
 

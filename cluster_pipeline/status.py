@@ -30,7 +30,7 @@ from dagster._core.storage.dagster_run import DagsterRun
 
 from cluster_pipeline.core.collections import CollectionSnapshot
 from cluster_pipeline.core.config import ClusterConfig, ConfigStore, split_partition_key
-from cluster_pipeline.core.errors import AlreadyExistsError, ClusterPipelineError, ConfigurationError, NotFoundError
+from cluster_pipeline.core.errors import AlreadyExistsError, ClusterPipelineError, NotFoundError
 from cluster_pipeline.core.execution import INTERRUPTED_MESSAGE, base_result, failed_result
 from cluster_pipeline.core.ids import check_run_id, run_id_from_dagster_run
 from cluster_pipeline.core.lake import Lake
@@ -82,9 +82,18 @@ def partition_runs(
 
 
 def _partition_of(run: DagsterRun) -> tuple[str, str] | None:
-    """``(namespace, cluster_id)`` of a run of a configuration; None for any other run."""
+    """``(namespace, name or clust_… id)`` of a run of a configuration's partition; None for any other run."""
     try:
         return split_partition_key(run.tags.get(PARTITION_TAG, ""))
+    except ClusterPipelineError:
+        return None
+
+
+def _config_of(lake: Lake, run: DagsterRun) -> ClusterConfig | None:
+    """The configuration a run executes; None for other runs and for keys naming none (added by
+    hand, or of a deleted or unreadable configuration): nothing to attach a result to."""
+    try:
+        return ConfigStore(lake).for_partition(run.tags.get(PARTITION_TAG, ""))
     except ClusterPipelineError:
         return None
 
@@ -143,8 +152,7 @@ def in_flight_execution(instance: DagsterInstance, lake: Lake, namespace: str, r
         return None
     if run.status not in IN_FLIGHT:
         return None
-    _, cluster_id = split_partition_key(run.tags[PARTITION_TAG])
-    config = ConfigStore(lake).get(namespace, cluster_id)
+    config = ConfigStore(lake).for_partition(run.tags[PARTITION_TAG])
     return _base_for(instance, run, config).with_updates(status=_status_of(run))
 
 
@@ -234,17 +242,12 @@ def failure_message(instance: DagsterInstance, run: DagsterRun) -> str:
 
 def record_failed_run(instance: DagsterInstance, lake: Lake, run: DagsterRun, message: str) -> ExecutionResult | None:
     """Write the ``failed`` ExecutionResult of a run that has none; None if it has one already."""
-    partition = _partition_of(run)
-    if partition is None:
+    config = _config_of(lake, run)
+    if config is None:
         return None
-    namespace, cluster_id = partition
     results = ResultStore(lake)
-    if results.exists(namespace, cluster_id, run_id_from_dagster_run(run.run_id)):
+    if results.exists(config.namespace, config.cluster_id, run_id_from_dagster_run(run.run_id)):
         return None
-    try:
-        config = ConfigStore(lake).get(namespace, cluster_id)
-    except (NotFoundError, ConfigurationError):
-        return None  # deleted or unreadable configuration: nothing to attach a result to
     result = failed_result(_base_for(instance, run, config), message)
     try:
         results.write(result)
@@ -278,8 +281,10 @@ def reconcile_runs(
         RunsFilter(tags=tags, statuses=list(ENDED_WITHOUT_SUCCESS), updated_after=updated_after)
     ):
         run = record.dagster_run
-        partition = _partition_of(run)
-        if partition is None or ResultStore(lake).exists(*partition, run_id_from_dagster_run(run.run_id)):
+        config = _config_of(lake, run)
+        if config is None or ResultStore(lake).exists(
+            config.namespace, config.cluster_id, run_id_from_dagster_run(run.run_id)
+        ):
             continue
         result = record_failed_run(instance, lake, run, failure_message(instance, run))
         if result is not None:
@@ -298,8 +303,7 @@ def cancel_execution(instance: DagsterInstance, lake: Lake, namespace: str, run_
     launched, else by SIGTERM to the worker — only if that exact process still runs.
     """
     run = find_run(instance, namespace, run_id)
-    partition = _partition_of(run)
-    assert partition is not None  # find_run returns runs of configurations only
+    config = ConfigStore(lake).for_partition(run.tags[PARTITION_TAG])
     reconcile_runs(instance, lake, run.tags[PARTITION_TAG])
     run = instance.get_run_by_id(run.run_id) or run
     if run.status not in IN_FLIGHT:
@@ -318,7 +322,7 @@ def cancel_execution(instance: DagsterInstance, lake: Lake, namespace: str, run_
             latest = instance.get_run_by_id(run.run_id)
             if latest is not None and not latest.is_finished:
                 instance.report_run_canceled(latest, message=CANCELLED_MESSAGE)
-    return ResultStore(lake).get(namespace, run_id, partition[1])
+    return ResultStore(lake).get(namespace, run_id, config.cluster_id)
 
 
 def _ended_within(instance: DagsterInstance, run: DagsterRun, seconds: float = CANCEL_GRACE_SECONDS) -> bool:

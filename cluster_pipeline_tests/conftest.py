@@ -94,7 +94,6 @@ def ag_news_path() -> Path:
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:  # noqa: ANN001 - pytest hook
-    """Point CI at the UI screenshot the end-to-end test keeps (an artifact path)."""
-    screenshot = Path(__file__).resolve().parents[1] / "artifacts" / "ui-screenshot.png"
-    if screenshot.exists():
-        terminalreporter.write_line(f"UI screenshot artifact: {screenshot}")
+    """Point CI at the screenshots the end-to-end tests keep (artifact paths)."""
+    for screenshot in sorted((Path(__file__).resolve().parents[1] / "artifacts").glob("*.png")):
+        terminalreporter.write_line(f"screenshot artifact: {screenshot}")

@@ -1,7 +1,9 @@
-"""A real `dagster-daemon` for end-to-end tests: its own Dagster home, started and stopped cleanly."""
+"""A real `dagster-daemon` for end-to-end tests: its own Dagster home, started and stopped cleanly;
+and the CLI as a user runs it, in its own process."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -15,6 +17,19 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
+
+
+def cli(env: dict[str, str], *args: str, timeout: float = 120) -> Any:
+    """``cluster-pipeline ARGS --json`` in a new process with ``env``; its JSON output."""
+    done = subprocess.run(
+        [sys.executable, "-m", "cluster_pipeline.cli", *args, "--json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
 
 
 def isolated_dagster_home(tmp_path: Path, **run_coordinator: Any) -> Path:

@@ -98,7 +98,7 @@ def test_kmeans_auto_chooses_a_topic_count(kmeans_auto):
     assert record["parameter"] == "n_clusters" and (record["k_min"], record["k_max"]) == (2, 12)
     assert list(record["scores"]) == [str(k) for k in range(2, 13)]
     assert max(record["scores"], key=record["scores"].get) == str(record["chosen"])
-    assert set(result.artifacts) == {"projection", "sizes", "auto_k"}
+    assert set(result.artifacts) == {"projection", "sizes", "auto_k", "map"}
 
 
 def test_kmeans_recovers_the_four_topics_through_dagster(lake, collections, ag_news_path):

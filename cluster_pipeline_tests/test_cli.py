@@ -51,6 +51,34 @@ def test_ingest_create_execute_show(capsys, docs_file, tmp_path):
     assert [r["run_id"] for r in json.loads(out)["results"]] == [result["run_id"]]
 
 
+def test_configurations_are_named_and_found_by_name_or_id(capsys, docs_file):
+    run_cli(capsys, "ingest", "news", str(docs_file))
+    code, out, _ = run_cli(capsys, "clusters", "create", "--collection", "news", "--param", "n_clusters=3")
+    assert (
+        code == 0
+        and out.startswith("Created news-kmeans-k3 (clust_")
+        and "cluster-pipeline execute news-kmeans-k3" in out
+    )
+    code, out, _ = run_cli(capsys, "clusters", "create", "--collection", "news", "--name", "weekly", "--json")
+    weekly = json.loads(out)
+    assert code == 0 and weekly["name"] == "weekly"
+    code, _, err = run_cli(capsys, "clusters", "create", "--collection", "news", "--name", "weekly")
+    assert code == 2 and "A configuration named 'weekly' exists already" in err and weekly["cluster_id"] in err
+    code, _, err = run_cli(capsys, "clusters", "create", "--collection", "news", "--name", "Weekly News")
+    assert code == 2 and "Invalid configuration name 'Weekly News'" in err
+    code, out, _ = run_cli(capsys, "clusters", "list")
+    assert [line.split()[0] for line in out.splitlines()] == ["news-kmeans-k3", "weekly"]
+    for reference in ("weekly", weekly["cluster_id"]):
+        code, out, _ = run_cli(capsys, "clusters", "show", reference, "--json")
+        assert code == 0 and json.loads(out)["cluster_id"] == weekly["cluster_id"]
+    code, out, _ = run_cli(capsys, "execute", "weekly", "--json")
+    assert code == 0 and json.loads(out)["cluster_id"] == weekly["cluster_id"]
+    code, out, _ = run_cli(capsys, "executions", "latest", "weekly", "--json")
+    assert code == 0 and json.loads(out)["cluster_id"] == weekly["cluster_id"]
+    code, _, err = run_cli(capsys, "execute", "monthly")
+    assert code == 2 and "No cluster configuration named 'monthly' in namespace 'default'" in err
+
+
 def test_errors_are_one_clear_line(capsys, docs_file):
     code, _, err = run_cli(capsys, "clusters", "create", "--collection", "missing")
     assert code == 2 and err.startswith("error: Collection 'missing' not found") and "Traceback" not in err

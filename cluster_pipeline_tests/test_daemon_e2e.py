@@ -1,10 +1,7 @@
 """End to end with the real `dagster-daemon`: documents appended with the CLI are clustered by the
 change sensor through the queued run coordinator, with no human action."""
 
-import json
 import os
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -12,21 +9,9 @@ import pyarrow.parquet as pq
 import pytest
 
 from cluster_pipeline_tests.conftest import blob_documents
-from cluster_pipeline_tests.daemon_helpers import REPO, isolated_dagster_home, running_daemon
+from cluster_pipeline_tests.daemon_helpers import REPO, cli, isolated_dagster_home, running_daemon
 
 WAIT_SECONDS = 240
-
-
-def cli(env, *args: str) -> dict:
-    done = subprocess.run(
-        [sys.executable, "-m", "cluster_pipeline.cli", *args, "--json"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert done.returncode == 0, done.stderr
-    return json.loads(done.stdout)
 
 
 def wait_for_completed(env, cluster_id: str, count: int, daemon_log: Path) -> list[dict]:

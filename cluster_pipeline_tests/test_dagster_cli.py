@@ -37,8 +37,9 @@ def test_dagster_asset_materialize_matches_the_cli(tmp_path, capsys):
     assert main(["ingest", "c", str(tmp_path / "docs.parquet")]) == 0
     capsys.readouterr()
     assert main(["clusters", "create", "--collection", "c", "--param", "n_clusters=4", "--json"]) == 0
-    cluster_id = json.loads(capsys.readouterr().out)["cluster_id"]
-    assert main(["execute", cluster_id, "--json"]) == 0
+    created = json.loads(capsys.readouterr().out)
+    cluster_id = created["cluster_id"]
+    assert main(["execute", created["name"], "--json"]) == 0  # by name; the id works too
     via_cli = json.loads(capsys.readouterr().out)
 
     home = tmp_path / "lake" / "dagster_home"
@@ -53,7 +54,7 @@ def test_dagster_asset_materialize_matches_the_cli(tmp_path, capsys):
             "--select",
             "group:clustering",
             "--partition",
-            f"default.{cluster_id}",
+            f"default.{created['name']}",  # the partition's readable key
         ],
         cwd=REPO,
         env=env,

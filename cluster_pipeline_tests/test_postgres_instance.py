@@ -59,11 +59,9 @@ def test_executions_sensors_schedule_queue_and_history_on_postgres(postgres_home
     pq.write_table(blob_documents(150, centers=3), tmp_path / "first.parquet")
     pq.write_table(blob_documents(30, centers=3, id_offset=1000, seed=2), tmp_path / "more.parquet")
     cli_json(capsys, "ingest", "news", str(tmp_path / "first.parquet"))
-    cluster_id = cli_json(
-        capsys, "clusters", "create", "--collection", "news", "--param", "n_clusters=3", "--on-change"
-    )["cluster_id"]
-    nightly_id = cli_json(capsys, "clusters", "create", "--collection", "news", "--schedule", "nightly")["cluster_id"]
-    partition = f"default.{cluster_id}"
+    created = cli_json(capsys, "clusters", "create", "--collection", "news", "--param", "n_clusters=3", "--on-change")
+    nightly = cli_json(capsys, "clusters", "create", "--collection", "news", "--schedule", "nightly")
+    cluster_id, partition = created["cluster_id"], f"default.{created['name']}"
 
     executed = cli_json(capsys, "execute", cluster_id)
     assert executed["status"] == "completed" and executed["num_points"] == 150
@@ -95,7 +93,7 @@ def test_executions_sensors_schedule_queue_and_history_on_postgres(postgres_home
         instance=instance, scheduled_execution_time=night, resources={"lake": LakeResource()}
     ) as context:
         (scheduled,) = nightly_schedule(context)
-    assert scheduled.partition_key == f"default.{nightly_id}" and scheduled.run_key.endswith("@2026-01-02")
+    assert scheduled.partition_key == f"default.{nightly['name']}" and scheduled.run_key.endswith("@2026-01-02")
 
     # a run of the sensor's request that has not started is pending in the history, and can be cancelled
     # (runs through the queue itself, with the daemon, are the topology test's)

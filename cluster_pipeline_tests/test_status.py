@@ -11,6 +11,8 @@ from dagster import DagsterRunStatus, build_sensor_context
 from dagster._core.events import EngineEventData
 
 from cluster_pipeline.cli import main
+from cluster_pipeline.core.config import ConfigStore
+from cluster_pipeline.core.lake import Lake
 from cluster_pipeline.core.processes import WorkerIdentity, process_start_ticks
 from cluster_pipeline.definitions import defs
 from cluster_pipeline.launcher import execution_job, open_instance
@@ -61,6 +63,11 @@ def create_config(capsys, tmp_path, namespace: str = "default") -> str:
     return json.loads(capsys.readouterr().out)["cluster_id"]
 
 
+def partition_of(cluster_id: str, namespace: str = "default") -> str:
+    """The configuration's partition key (``<namespace>.<name>``)."""
+    return ConfigStore(Lake.local()).get(namespace, cluster_id).partition_key
+
+
 def cli_json(capsys, *argv: str) -> tuple[int, object]:
     code = main([*argv, "--json"])
     out, err = capsys.readouterr()
@@ -78,7 +85,7 @@ def dead_worker() -> WorkerIdentity:
 def started_run(instance, cluster_id: str, worker: WorkerIdentity | None):
     """A run as the CLI creates it, already started, whose worker is ``worker``."""
     job = execution_job()
-    tags = {"dagster/partition": f"default.{cluster_id}", **({WORKER_TAG: worker.to_text()} if worker else {})}
+    tags = {"dagster/partition": partition_of(cluster_id), **({WORKER_TAG: worker.to_text()} if worker else {})}
     return instance.create_run_for_job(
         job_def=job.get_definition(),
         tags=tags,
@@ -90,7 +97,7 @@ def started_run(instance, cluster_id: str, worker: WorkerIdentity | None):
 def test_pending_is_listed_refuses_a_second_execution_and_can_be_cancelled(tmp_path, capsys):
     cluster_id = create_config(capsys, tmp_path)
     with open_instance() as instance:
-        run = queue_run(instance, f"default.{cluster_id}")
+        run = queue_run(instance, partition_of(cluster_id))
     run_id = short_id(run.run_id)
 
     code, listing = cli_json(capsys, "executions", "list", cluster_id)
@@ -120,7 +127,7 @@ def test_cancel_and_show_never_reach_into_another_namespace(tmp_path, capsys):
     """Item 2: `executions cancel --namespace other RUN` cancelled a run of namespace default."""
     cluster_id = create_config(capsys, tmp_path)
     with open_instance() as instance:
-        run = queue_run(instance, f"default.{cluster_id}")
+        run = queue_run(instance, partition_of(cluster_id))
     for command in ("cancel", "show"):
         code, error = cli_json(capsys, "executions", command, short_id(run.run_id), "--namespace", "other")
         assert (
@@ -194,7 +201,7 @@ def test_runs_of_any_job_of_the_partition_are_seen(tmp_path, capsys):
     cancel and the one-run-per-configuration guard."""
     cluster_id = create_config(capsys, tmp_path)
     with open_instance() as instance:
-        run = queue_run(instance, f"default.{cluster_id}", job_name="__ASSET_JOB")
+        run = queue_run(instance, partition_of(cluster_id), job_name="__ASSET_JOB")
     code, listing = cli_json(capsys, "executions", "list", cluster_id)
     assert [(r["run_id"], r["status"]) for r in listing["results"]] == [(short_id(run.run_id), "pending")]
     assert main(["execute", cluster_id]) == 2

@@ -1,9 +1,9 @@
-"""The product's face: `dagster dev` on a temporary home, one execution, the asset page in headless
-Chromium with the summary (and its projection plot) open. The screenshot is kept at
-artifacts/ui-screenshot.png (path printed) for CI to keep."""
+"""The product's face: `dagster dev` on a temporary home after the demo, in headless Chromium.
+
+The partition list shows readable configuration names (kept at artifacts/ui-partitions.png), and
+the execution's projection opens from its own metadata entry (artifacts/ui-screenshot.png)."""
 
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -13,13 +13,11 @@ from pathlib import Path
 
 import pytest
 
+from cluster_pipeline_tests.browser import ARTIFACTS, REPO, headless_chromium, keep_screenshot
+from cluster_pipeline_tests.daemon_helpers import cli
 from cluster_pipeline_tests.s3_server import free_port
 
-REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
-ARTIFACT = REPO / "artifacts" / "ui-screenshot.png"
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
 
 
 def wait_for_http(url: str, seconds: float) -> None:
@@ -46,14 +44,7 @@ def dismiss_community_dialog(browser, by, seconds: float = 6.0) -> None:
 
 
 @pytest.mark.slow
-def test_asset_page_shows_the_projection_plot(tmp_path):
-    if not (Path(CHROMIUM).exists() and Path(CHROMEDRIVER).exists()):
-        pytest.skip("Debian's chromium and chromium-driver are not installed (.ci/run installs them)")
-    webdriver = pytest.importorskip("selenium.webdriver")
-    from selenium.webdriver.common.by import By
-    from selenium.webdriver.support import expected_conditions as expected
-    from selenium.webdriver.support.ui import WebDriverWait
-
+def test_partitions_have_readable_names_and_the_projection_shows(tmp_path):
     home = tmp_path / "dagster_home"
     home.mkdir()
     (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
@@ -63,15 +54,11 @@ def test_asset_page_shows_the_projection_plot(tmp_path):
         "CLUSTER_PIPELINE_ROOT": str(tmp_path / "lake"),
         "PYTHONPATH": str(REPO),
     }
-    demo = subprocess.run(
-        [sys.executable, "-m", "cluster_pipeline.cli", "demo", "--json", "--documents", "1500"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert demo.returncode == 0, demo.stderr
-    partition = "default." + __import__("json").loads(demo.stdout)["cluster_id"]
+    demo = cli(env, "demo", "--documents", "1500", timeout=300)
+    second = cli(env, "clusters", "create", "--collection", "demo-news", "--param", "n_clusters=3")
+    shown = cli(env, "clusters", "show", demo["cluster_id"])
+    partition = f"default.{shown['name']}"
+    assert (partition, second["name"]) == ("default.demo-news-kmeans-k6", "demo-news-kmeans-k3")
 
     port = free_port()
     with open(tmp_path / "dagster-dev.log", "w") as log:
@@ -83,41 +70,37 @@ def test_asset_page_shows_the_projection_plot(tmp_path):
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for flag in (
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--no-first-run",
-        "--disable-sync",
-        "--window-size=1600,1400",
-        f"--user-data-dir={tmp_path / 'chrome'}",
-    ):
-        options.add_argument(flag)
-    browser = None
     try:
         wait_for_http(f"http://127.0.0.1:{port}/server_info", 180)
-        browser = webdriver.Chrome(options=options, service=webdriver.ChromeService(executable_path=CHROMEDRIVER))
-        browser.get(f"http://127.0.0.1:{port}/assets/execution_result?view=events&partition={partition}")
-        wait = WebDriverWait(browser, 90)
-        show = wait.until(expected.element_to_be_clickable((By.XPATH, "//*[contains(text(), 'Show Markdown')]")))
-        browser.execute_script("arguments[0].click();", show)
-        plot = wait.until(expected.visibility_of_element_located((By.CSS_SELECTOR, "img[alt='projection']")))
-        wait.until(lambda _: browser.execute_script("return arguments[0].naturalWidth", plot) > 500)
-        dismiss_community_dialog(browser, By)
-        ARTIFACT.parent.mkdir(exist_ok=True)
-        browser.save_screenshot(str(ARTIFACT))
-        assert plot.size["width"] > 300 and plot.size["height"] > 200
+        with headless_chromium(tmp_path / "chrome") as browser:
+            from selenium.webdriver.common.by import By
+            from selenium.webdriver.support import expected_conditions as expected
+            from selenium.webdriver.support.ui import WebDriverWait
+
+            wait = WebDriverWait(browser, 90)
+            browser.get(f"http://127.0.0.1:{port}/assets/execution_result?view=partitions")
+            for name in (partition, f"default.{second['name']}"):
+                wait.until(expected.presence_of_element_located((By.XPATH, f"//*[contains(text(), '{name}')]")))
+            dismiss_community_dialog(browser, By)
+            keep_screenshot(browser, "ui-partitions.png")
+            assert "clust_" not in browser.find_element(By.TAG_NAME, "body").text
+
+            browser.get(f"http://127.0.0.1:{port}/assets/execution_result?view=events&partition={partition}")
+            show = wait.until(
+                expected.element_to_be_clickable(
+                    (By.XPATH, "//tr[td[normalize-space()='projection']]//*[contains(text(), 'Show Markdown')]")
+                )
+            )
+            browser.execute_script("arguments[0].click();", show)
+            plot = wait.until(expected.visibility_of_element_located((By.CSS_SELECTOR, "img[alt='projection']")))
+            wait.until(lambda _: browser.execute_script("return arguments[0].naturalWidth", plot) >= 1000)
+            dismiss_community_dialog(browser, By)
+            keep_screenshot(browser, "ui-screenshot.png")
+            assert plot.size["width"] > 300 and plot.size["height"] > 200
     finally:
-        if browser is not None:
-            browser.quit()
         os.killpg(server.pid, signal.SIGTERM)
         try:
             server.wait(timeout=30)
         except subprocess.TimeoutExpired:
             os.killpg(server.pid, signal.SIGKILL)
-    assert ARTIFACT.stat().st_size > 50_000
-    print(f"\nUI screenshot: {ARTIFACT}")
+    assert (ARTIFACTS / "ui-screenshot.png").stat().st_size > 50_000

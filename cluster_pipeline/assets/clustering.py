@@ -1,6 +1,7 @@
 """The clustering assets, one partition per configuration, materialized together by one step:
 
-collection_embeddings → cluster_assignments → cluster_quality → cluster_labels → execution_result
+collection_embeddings → cluster_assignments → cluster_quality ─┐
+                                            └→ cluster_labels ──┴→ execution_result
 
 The five assets are one ``@multi_asset`` whose body is ``core.execution.run_execution``, the only
 chain of clustering steps (the CLI, the UI, sensors, schedules, the library and the benchmark all
@@ -9,20 +10,34 @@ goes is what five separate steps cost: a process (or at least a step) each, a ma
 between them or reloaded, and intermediates (the fit, the labels) pickled through the IO manager
 (to S3 in the s3 deployment). Nothing passes through an IO manager now: each asset reports a
 ``MaterializeResult``, and the data lives in the lake (the ExecutionResult and its files). The
-assets cannot be materialized one by one — none of them means anything without the others.
+assets are not meant to be materialized one by one — none of them means anything without the
+others: a selection of some of them runs the whole execution and reports the ones selected.
+
+The asset checks are partitioned like the assets, so each configuration has its own check status
+and history. The step is subsettable (``can_subset``) only so that a check can go unreported:
+Dagster requires every declared check of a non-subsettable step to report, and a check whose
+threshold the configuration does not set, or whose value does not exist yet (no drift on a first
+run), is skipped — shown as skipped in the UI, with the reason in the summary (the run's log lists
+the checks not reported) — rather than reported as passed. A run of checks alone (the UI's
+"Execute" on a check) evaluates them on the partition's latest completed result.
 """
 
 import base64
+import json
 import time
+import warnings
 
 from dagster import (
     AssetCheckResult,
     AssetCheckSeverity,
     AssetCheckSpec,
     AssetExecutionContext,
+    AssetKey,
     AssetSpec,
+    Failure,
     MaterializeResult,
     MetadataValue,
+    PreviewWarning,
     TableColumn,
     TableRecord,
     TableSchema,
@@ -33,8 +48,14 @@ from cluster_pipeline.assets.run_scope import RunScope
 from cluster_pipeline.core.config import QualityChecks
 from cluster_pipeline.core.execution import Execution, LabelingOutcome, OfflineLabeler, run_execution
 from cluster_pipeline.core.progress import Progress, ProgressEvent
-from cluster_pipeline.core.quality_checks import CHECK_NAMES, evaluate_checks
-from cluster_pipeline.core.report import markdown_summary
+from cluster_pipeline.core.quality_checks import (
+    CHECK_NAMES,
+    THRESHOLD_FIELDS,
+    CheckOutcome,
+    evaluate_checks,
+    significant,
+)
+from cluster_pipeline.core.report import clip, markdown_summary
 from cluster_pipeline.core.results import ExecutionResult
 from cluster_pipeline.partitions import cluster_configs_partitions
 from cluster_pipeline.resources.lake import LakeResource
@@ -45,10 +66,16 @@ GROUP = "clustering"
 CHECK_DESCRIPTIONS = {
     "silhouette_threshold": "Silhouette at least the configuration's checks.min_silhouette.",
     "davies_bouldin_threshold": "Davies–Bouldin at most checks.max_davies_bouldin.",
-    "largest_cluster_fraction": "No single cluster holds more than checks.max_cluster_fraction of the points.",
-    "noise_fraction": "Noise stays below checks.max_noise_fraction of the points.",
+    "largest_cluster_fraction": "No single cluster holds more than checks.max_cluster_fraction of the points "
+    "(default 0.9).",
+    "noise_fraction": "Noise stays below checks.max_noise_fraction of the points (default 0.5).",
     "ari_vs_previous": "Adjusted Rand index against the previous execution at least checks.min_ari_vs_previous.",
 }
+SKIPPED_NOTE = (
+    " Skipped when the configuration sets no checks.{field}, or the value does not exist for the execution "
+    "(the summary says which)."
+)
+KEYWORDS_CHARS, LABEL_CHARS = 40, 40  # the clusters table fits the metadata panel
 
 SPECS = [
     AssetSpec(
@@ -88,6 +115,20 @@ SPECS = [
 ]
 
 
+with warnings.catch_warnings():
+    # Dagster 1.13 calls partitioned check specs a preview; without this the notice would reach every
+    # CLI command's stderr (the README says the feature is Dagster's preview).
+    warnings.simplefilter("ignore", PreviewWarning)
+    CHECK_SPECS = [
+        AssetCheckSpec(
+            name,
+            asset="execution_result",
+            description=CHECK_DESCRIPTIONS[name] + SKIPPED_NOTE.format(field=THRESHOLD_FIELDS[name]),
+            partitions_def=cluster_configs_partitions,
+        )
+        for name in CHECK_NAMES
+    ]
+
 LONG_STAGE_SECONDS = 5.0
 
 
@@ -108,14 +149,21 @@ def _progress(context: AssetExecutionContext) -> Progress:
 @multi_asset(
     name="cluster_execution_step",
     specs=SPECS,
-    check_specs=[
-        AssetCheckSpec(name, asset="execution_result", description=CHECK_DESCRIPTIONS[name]) for name in CHECK_NAMES
-    ],
+    check_specs=CHECK_SPECS,
     partitions_def=cluster_configs_partitions,
+    can_subset=True,
 )
 def clustering_assets(context: AssetExecutionContext, lake: LakeResource, llm: LLMResource):  # noqa: ANN201
-    """Run the configuration's execution (``core.execution.run_execution``) and report each asset."""
+    """Run the configuration's execution (``core.execution.run_execution``) and report each asset.
+
+    Checks run on their own (the UI's "Execute" on a check) re-evaluate the latest completed
+    result of the partition instead of clustering again.
+    """
     scope = RunScope.of(context, lake.get_lake())
+    checks = context.selected_asset_check_keys
+    if not context.selected_asset_keys:
+        yield from _check_latest(scope, {key.name for key in checks})
+        return
     with scope.failing_execution():
         labeler = (llm.labeler(scope.lake) if scope.config.labeling.use_llm else None) or OfflineLabeler()
         execution = run_execution(
@@ -129,21 +177,48 @@ def clustering_assets(context: AssetExecutionContext, lake: LakeResource, llm: L
             timings={"dagster": round(time.time() - scope.started_at, 4)},
             on_snapshot=scope.record_snapshot,
         )
-    context.log.info(
-        "Stages: " + ", ".join(f"{stage} {seconds:.2f} s" for stage, seconds in execution.result.timings.items())
-    )
     for error in execution.labeling.errors or []:
         context.log.warning(f"{error['cluster_id']} keeps its offline label: {error['error']}")
-    yield from _materializations(execution, scope)
+    outcomes = evaluate_checks(execution.result, scope.config.checks)
+    evaluated = [outcome for outcome in outcomes if outcome.name in {key.name for key in checks}]
+    for materialization in _materializations(execution, scope, outcomes, evaluated):
+        if materialization.asset_key in context.selected_asset_keys:
+            yield materialization
 
 
-def _materializations(execution: Execution, scope: RunScope) -> list[MaterializeResult]:
+def _check_latest(scope: RunScope, names: set[str]) -> list[AssetCheckResult]:
+    """The checks ``names`` on the partition's latest completed ExecutionResult."""
+    from cluster_pipeline.core.history import HistoryQuery, list_history
+
+    page = list_history(
+        scope.results, scope.config.namespace, scope.config.cluster_id, HistoryQuery(statuses=["completed"], limit=1)
+    )
+    if not page.results:
+        raise Failure(
+            f"{scope.config.display_name} has no completed execution to check yet: materialize the partition first.",
+            allow_retries=False,
+        )
+    latest = page.results[0]
+    outcomes = [o for o in evaluate_checks(latest, scope.config.checks) if o.name in names]
+    return _check_results(latest, scope.config.checks, outcomes)
+
+
+def _materializations(
+    execution: Execution, scope: RunScope, outcomes: list[CheckOutcome], evaluated: list[CheckOutcome]
+) -> list[MaterializeResult]:
+    """What each asset shows: ``outcomes`` are all five checks (the summary lists them), ``evaluated``
+    the selected ones, reported as check results."""
     result, fitted, snapshot = execution.result, execution.fitted, execution.snapshot
-    timings, run_id = result.timings, result.run_id
+    timings, run_id = {stage: significant(seconds) for stage, seconds in result.timings.items()}, result.run_id
     metrics = result.metrics or {}
+    rounded = {name: significant(value) for name, value in metrics.items() if not isinstance(value, str)}
     quality: dict[str, object] = {"run_id": run_id}
     if execution.metrics is not None:
-        quality.update(metrics, silhouette_sample_size=execution.metrics.silhouette_sample_size)
+        quality.update(
+            rounded,
+            description=metrics.get("description"),
+            silhouette_sample_size=execution.metrics.silhouette_sample_size,
+        )
     verdict = {name: value for name, value in _verdict(result).items() if value is not None}
     quality.update(verdict)
     labels: dict[str, object] = {
@@ -173,7 +248,7 @@ def _materializations(execution: Execution, scope: RunScope) -> list[Materialize
             metadata={
                 "run_id": run_id,
                 "algorithm": scope.config.algorithm,
-                "parameters": MetadataValue.json(fitted.parameters),
+                "parameters": MetadataValue.json(_json_safe(fitted.parameters)),
                 "num_clusters": fitted.num_clusters,
                 "num_noise": fitted.num_found_noise,
                 "clustered_dimensions": int(fitted.reduction.get("n_components") or execution.dimensions),
@@ -188,27 +263,44 @@ def _materializations(execution: Execution, scope: RunScope) -> list[Materialize
         MaterializeResult(
             asset_key="execution_result",
             metadata={
-                "summary": MetadataValue.md(markdown_summary(result, execution.images)),
+                "summary": MetadataValue.md(markdown_summary(result, scope.config, outcomes)),
+                **_pictures(execution.images),
+                "configuration": scope.config.display_name,
                 "run_id": run_id,
                 "status": result.status,
                 "num_points": result.num_points,
                 "num_clusters": result.num_clusters,
                 "num_noise": result.num_noise,
-                "silhouette_score": metrics.get("silhouette_score"),
-                "davies_bouldin_index": metrics.get("davies_bouldin_index"),
-                "calinski_harabasz_score": metrics.get("calinski_harabasz_score"),
-                "ari_vs_previous": (result.drift or {}).get("adjusted_rand_index"),
+                "noise_share": significant(result.num_noise / result.num_points) if result.num_points else 0.0,
+                "silhouette_score": rounded.get("silhouette_score"),
+                "davies_bouldin_index": rounded.get("davies_bouldin_index"),
+                "calinski_harabasz_score": rounded.get("calinski_harabasz_score"),
+                "ari_vs_previous": significant((result.drift or {}).get("adjusted_rand_index")),
                 "quality": metrics.get("description", "-"),
                 **verdict,
                 "clusters": _clusters_table(result),
                 "timings": MetadataValue.json(timings),
                 "result_path": MetadataValue.path(execution.uri),
                 "assignments_path": MetadataValue.path(scope.lake.storage.uri(assignments)),
-                **{f"{name}_png": MetadataValue.path(uri) for name, uri in result.artifacts.items()},
+                **{f"{name}_file": MetadataValue.path(uri) for name, uri in result.artifacts.items()},
             },
-            check_results=_check_results(result, scope.config.checks),
+            check_results=_check_results(result, scope.config.checks, evaluated),
         ),
     ]
+
+
+def _pictures(images: dict[str, bytes]) -> dict[str, MetadataValue]:
+    """Each picture as its own markdown entry, one click away in the UI: Dagster 1.13 has no image
+    metadata type, and shows markdown inline only under 1,000 characters (a PNG is far more)."""
+    return {
+        name: MetadataValue.md(f"![{name}](data:image/png;base64,{base64.b64encode(png).decode()})")
+        for name, png in images.items()
+    }
+
+
+def _json_safe(values: dict[str, object]) -> dict[str, object]:
+    """Parameters as JSON (numpy numbers and other objects as their text)."""
+    return json.loads(json.dumps(values, default=str))
 
 
 def _verdict(result: ExecutionResult) -> dict[str, str | None]:
@@ -249,41 +341,53 @@ def llm_labels_metadata(outcome: LabelingOutcome) -> dict[str, object]:
 
 
 def _clusters_table(result: ExecutionResult) -> MetadataValue:
+    """Cluster, label, size, share and keywords: narrow enough for the UI's metadata panel."""
+    total = max(result.num_points, 1)
     return MetadataValue.table(
         records=[
             TableRecord(
                 {
-                    "cluster_id": c.cluster_id,
-                    "members": c.num_members,
-                    "label": c.label,
-                    "keywords": ", ".join(c.keywords),
+                    "cluster": c.cluster_id,
+                    "label": clip(c.label, LABEL_CHARS),
+                    "size": c.num_members,
+                    "share": f"{100 * c.num_members / total:.1f} %",
+                    "keywords": clip(", ".join(c.keywords), KEYWORDS_CHARS),
                 }
             )
             for c in result.centroids or []
         ],
         schema=TableSchema(
             columns=[
-                TableColumn("cluster_id", "string"),
-                TableColumn("members", "int"),
+                TableColumn("cluster", "string"),
                 TableColumn("label", "string"),
+                TableColumn("size", "int"),
+                TableColumn("share", "string"),
                 TableColumn("keywords", "string"),
             ]
         ),
     )
 
 
-def _check_results(result: ExecutionResult, checks: QualityChecks) -> list[AssetCheckResult]:
+def _check_results(
+    result: ExecutionResult, checks: QualityChecks, outcomes: list[CheckOutcome]
+) -> list[AssetCheckResult]:
+    """The evaluated checks (skipped ones report nothing: Dagster shows them skipped)."""
     severity = AssetCheckSeverity.ERROR if checks.blocking else AssetCheckSeverity.WARN
     return [
         AssetCheckResult(
-            asset_key="execution_result",
+            asset_key=AssetKey("execution_result"),
             check_name=outcome.name,
             passed=outcome.passed,
             severity=severity,
             description=outcome.description,
-            metadata={"value": outcome.value, "threshold": outcome.threshold, "run_id": result.run_id},
+            metadata={
+                "value": significant(outcome.value),
+                "threshold": outcome.threshold,
+                "run_id": result.run_id,
+            },
         )
-        for outcome in evaluate_checks(result, checks)
+        for outcome in outcomes
+        if not outcome.skipped
     ]
 
 

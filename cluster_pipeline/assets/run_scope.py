@@ -9,6 +9,10 @@ The scope also keeps the lifecycle promise from inside the run: it names the wor
 run (so a dead worker is told from a reused PID), records the collection snapshot once taken (so a
 result written from outside — cancel, dead worker — still has ``num_points`` and the version), and
 turns any error or interrupt into a stored ``failed`` ExecutionResult.
+
+A partition key that names no configuration (one added by hand in the UI) stops the run before it
+reads or writes anything, saying how configurations are created; the key is removed at once and
+the run ends canceled, so Dagster shows no failed partition and no failed check for it.
 """
 
 from __future__ import annotations
@@ -21,13 +25,23 @@ from datetime import UTC, datetime
 from dagster import AssetExecutionContext, DagsterInstance, Failure
 
 from cluster_pipeline.core.collections import CollectionSnapshot, CollectionStore
-from cluster_pipeline.core.config import ClusterConfig, ConfigStore, split_partition_key
-from cluster_pipeline.core.errors import ClusterPipelineError
+from cluster_pipeline.core.config import ClusterConfig, ConfigStore
+from cluster_pipeline.core.errors import ClusterPipelineError, InvalidIdentifierError, NotFoundError
 from cluster_pipeline.core.execution import base_result, recording_failure
 from cluster_pipeline.core.ids import run_id_from_dagster_run
 from cluster_pipeline.core.lake import Lake
 from cluster_pipeline.core.results import ExecutionResult, ResultStore
+from cluster_pipeline.partitions import CLUSTER_CONFIGS_PARTITIONS_NAME, configuration_tags
 from cluster_pipeline.status import record_snapshot, record_worker
+
+
+def not_a_configuration_message(partition_key: str, reason: str) -> str:
+    return (
+        f"Partition {partition_key!r} names no cluster configuration ({reason.rstrip('.')}), so there is nothing "
+        "to execute; it has been removed. Partitions are made by creating a configuration: "
+        "`cluster-pipeline clusters create --collection COLLECTION --algorithm kmeans --name my-config` "
+        "adds the partition `<namespace>.my-config` (the UI's 'Add partition' cannot define one)."
+    )
 
 
 @dataclass
@@ -43,11 +57,21 @@ class RunScope:
     @classmethod
     def of(cls, context: AssetExecutionContext, lake: Lake) -> RunScope:
         record_worker(context.instance, context.dagster_run)
+        key = context.partition_key
         try:
-            namespace, cluster_id = split_partition_key(context.partition_key)
-            config = ConfigStore(lake).get(namespace, cluster_id)
+            config = ConfigStore(lake).for_partition(key)
+        except (InvalidIdentifierError, NotFoundError) as error:
+            message = not_a_configuration_message(key, str(error))
+            context.instance.delete_dynamic_partition(CLUSTER_CONFIGS_PARTITIONS_NAME, key)
+            # the run ends canceled, not failed: Dagster then shows neither a failed partition nor a
+            # failed check (the UI's asset status and its latest check run), only this step's message
+            context.instance.report_run_canceling(context.dagster_run, message=message)
+            raise Failure(description=message, allow_retries=False) from None
         except ClusterPipelineError as error:
             raise Failure(description=str(error), allow_retries=False) from None
+        tags = configuration_tags(config)
+        if any(context.dagster_run.tags.get(tag) != value for tag, value in tags.items()):
+            context.instance.add_run_tags(context.run_id, tags)  # runs launched from the UI carry none yet
         record = context.instance.get_run_record_by_id(context.run_id)
         created_at = record.create_timestamp if record else datetime.now(UTC)
         started_at = (record.start_time if record else None) or created_at.timestamp()

@@ -106,10 +106,11 @@ def warn(message: str) -> None:
     click.echo(json.dumps({"warning": message}) if settings.json else f"warning: {message}", err=True)
 
 
-def configuration(lake: Lake, cluster_id: str) -> ClusterConfig:
+def configuration(lake: Lake, reference: str) -> ClusterConfig:
+    """The namespace's configuration named ``reference``, or whose ``clust_…`` id it is."""
     from cluster_pipeline.core.config import ConfigStore
 
-    return ConfigStore(lake).get(current_settings().namespace, cluster_id)
+    return ConfigStore(lake).resolve(current_settings().namespace, reference)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]}, epilog=COMMON_OPTIONS_HELP)

@@ -105,6 +105,7 @@ def _read_config_file(path: str) -> dict[str, Any]:
 
 @clusters.command("create", epilog=COMMON_OPTIONS_HELP)
 @click.option("--collection")
+@click.option("--name", help="Readable name, unique in the namespace (default: e.g. news-kmeans-k8).")
 @click.option("--feature")
 @click.option("--algorithm")
 @click.option("--param", "params", multiple=True, metavar="NAME=VALUE", help="Estimator parameter (repeatable).")
@@ -133,7 +134,7 @@ def clusters_create(**options: Any) -> int:
     data: dict[str, Any] = _read_config_file(options["config_file"]) if options["config_file"] else {}
     data["namespace"] = settings.namespace
     data.update(
-        {name: options[name] for name in ("collection", "feature", "algorithm", "description") if options[name]}
+        {name: options[name] for name in ("collection", "name", "feature", "algorithm", "description") if options[name]}
     )
     if options["params"]:
         data["parameters"] = {**data.get("parameters", {}), **_parameters(options["params"])}
@@ -166,12 +167,12 @@ def clusters_create(**options: Any) -> int:
             f"(available: {', '.join(schema.features)}); pass --feature."
         )
     with dagster_instance() as instance:  # first: a deployment whose instance is unreachable gets no half-made config
-        ConfigStore(lake).create(config)
+        config = ConfigStore(lake).create(config)
         register_partition(instance, config)
     settings.emit(
         config.model_dump(mode="json"),
-        f"Created {config.cluster_id} ({config.algorithm} on {config.namespace}/{config.collection}). "
-        f"Execute it with: cluster-pipeline execute {config.cluster_id}",
+        f"Created {config.display_name} ({config.cluster_id}: {config.algorithm} on "
+        f"{config.namespace}/{config.collection}). Execute it with: cluster-pipeline execute {config.display_name}",
     )
     return 0
 
@@ -187,7 +188,10 @@ def clusters_list() -> int:
     for problem in problems:
         warn(problem)
     text = (
-        "\n".join(f"{c.cluster_id}  {c.algorithm:<16} {c.collection}  {json.dumps(c.parameters)}" for c in configs)
+        "\n".join(
+            f"{c.display_name:<32} {c.cluster_id}  {c.algorithm:<16} {c.collection}  {json.dumps(c.parameters)}"
+            for c in configs
+        )
         or f"No configurations in namespace {settings.namespace!r}."
     )
     settings.emit([c.model_dump(mode="json") for c in configs], text)
@@ -195,11 +199,11 @@ def clusters_list() -> int:
 
 
 @clusters.command("show", epilog=COMMON_OPTIONS_HELP)
-@click.argument("cluster_id")
+@click.argument("configuration_name", metavar="CONFIGURATION")
 @common_options
-def clusters_show(cluster_id: str) -> int:
-    """Show one configuration."""
+def clusters_show(configuration_name: str) -> int:
+    """Show one configuration (by its name or clust_ id)."""
     settings = current_settings()
-    config = configuration(settings.lake(), cluster_id)
+    config = configuration(settings.lake(), configuration_name)
     settings.emit(config.model_dump(mode="json"), config.model_dump_json(indent=2))
     return 0

@@ -41,15 +41,15 @@ def settled_in_flight(instance: DagsterInstance, lake: Lake, config: ClusterConf
 
 
 @cli.command(epilog=COMMON_OPTIONS_HELP)
-@click.argument("cluster_id")
+@click.argument("configuration_name", metavar="CONFIGURATION")
 @common_options
-def execute(cluster_id: str) -> int:
-    """Execute a configuration now, through Dagster, and print its ExecutionResult."""
+def execute(configuration_name: str) -> int:
+    """Execute a configuration (its name or clust_ id) now, through Dagster, and print its ExecutionResult."""
     from cluster_pipeline.core.results import ResultStore
     from cluster_pipeline.launcher import execute_in_process
 
     lake = current_settings().lake()
-    config = configuration(lake, cluster_id)
+    config = configuration(lake, configuration_name)
     with dagster_instance() as instance, progress_bar():
         result = execute_in_process(config, lake, instance)
     return report_execution(result, ResultStore(lake).uri(result))
@@ -62,7 +62,7 @@ def executions() -> None:
 
 
 @executions.command("list", epilog=COMMON_OPTIONS_HELP)
-@click.argument("cluster_id")
+@click.argument("configuration_name", metavar="CONFIGURATION")
 @click.option("--status", "statuses", multiple=True, type=click.Choice(STATUSES), help="Keep these (repeatable).")
 @click.option("--since", help="Created at or after (ISO 8601).")
 @click.option("--until", help="Created before (ISO 8601).")
@@ -77,14 +77,14 @@ def executions() -> None:
 @click.option("--cursor", help="next_cursor of the previous page.")
 @click.option("--include-total", is_flag=True)
 @common_options
-def executions_list(cluster_id: str, **options: Any) -> int:
-    """Executions of one configuration, pending and processing ones included."""
+def executions_list(configuration_name: str, **options: Any) -> int:
+    """Executions of one configuration (its name or clust_ id), pending and processing ones included."""
     from cluster_pipeline.core.history import HistoryQuery, list_history
     from cluster_pipeline.core.results import ResultStore
 
     settings = current_settings()
     lake = settings.lake()
-    config = configuration(lake, cluster_id)
+    config = configuration(lake, configuration_name)
     query = HistoryQuery(
         statuses=options["statuses"] or None,
         created_after=parse_timestamp(options["since"]),
@@ -102,11 +102,11 @@ def executions_list(cluster_id: str, **options: Any) -> int:
     with dagster_instance() as instance:
         in_flight = settled_in_flight(instance, lake, config)
     page = list_history(
-        ResultStore(lake), settings.namespace, cluster_id, query, extra=in_flight,
+        ResultStore(lake), settings.namespace, config.cluster_id, query, extra=in_flight,
         include_total=options["include_total"], on_skip=warn,
     )  # fmt: skip
     data: dict[str, Any] = {"results": [r.to_json_dict() for r in page.results], "next_cursor": page.next_cursor}
-    lines = [summary_line(r) for r in page.results] or [f"No executions of {cluster_id} match."]
+    lines = [summary_line(r) for r in page.results] or [f"No executions of {config.display_name} match."]
     if options["include_total"]:
         data["total"] = page.total
         lines.append(f"{page.total} in total")
@@ -117,17 +117,18 @@ def executions_list(cluster_id: str, **options: Any) -> int:
 
 
 @executions.command("latest", epilog=COMMON_OPTIONS_HELP)
-@click.argument("cluster_id")
+@click.argument("configuration_name", metavar="CONFIGURATION")
 @click.option("--status", "statuses", multiple=True, type=click.Choice(STATUSES), help="Only these (repeatable).")
 @common_options
-def executions_latest(cluster_id: str, statuses: tuple[str, ...]) -> int:
-    """The newest execution of a configuration."""
+def executions_latest(configuration_name: str, statuses: tuple[str, ...]) -> int:
+    """The newest execution of a configuration (its name or clust_ id)."""
     from cluster_pipeline.core.history import HistoryQuery, list_history
     from cluster_pipeline.core.results import ResultStore
 
     settings = current_settings()
     lake = settings.lake()
-    config = configuration(lake, cluster_id)
+    config = configuration(lake, configuration_name)
+    cluster_id = config.cluster_id
     with dagster_instance() as instance:
         in_flight = settled_in_flight(instance, lake, config)
     results = ResultStore(lake)
@@ -139,10 +140,10 @@ def executions_latest(cluster_id: str, statuses: tuple[str, ...]) -> int:
             total = list_history(results, settings.namespace, cluster_id, HistoryQuery(limit=1), extra=in_flight,
                                  include_total=True).total  # fmt: skip
             raise NotFoundError(
-                f"No {' or '.join(statuses)} executions of {cluster_id} ({total} in other statuses; "
+                f"No {' or '.join(statuses)} executions of {config.display_name} ({total} in other statuses; "
                 "list them with `cluster-pipeline executions list`)."
             )
-        raise NotFoundError(f"No executions of {cluster_id} yet; start one with `cluster-pipeline execute`.")
+        raise NotFoundError(f"No executions of {config.display_name} yet; start one with `cluster-pipeline execute`.")
     settings.emit(page.results[0].to_json_dict(), describe_result(page.results[0]))
     return 0
 
@@ -192,28 +193,27 @@ def executions_cancel(run_id: str) -> int:
 @executions.command("report", epilog=COMMON_OPTIONS_HELP)
 @click.argument("run_id")
 @click.option("--output", type=click.Path(), help="HTML file or existing folder (default: RUN_ID.html here).")
+@click.option("--dagster-url", metavar="URL",
+              help="The Dagster UI the report links the run to (default: $CLUSTER_PIPELINE_DAGSTER_URL or "
+                   "http://localhost:3000).")  # fmt: skip
 @common_options
-def executions_report(run_id: str, output: str | None) -> int:
-    """Write a self-contained HTML report of one execution."""
-    from cluster_pipeline.core.report import html_report
+def executions_report(run_id: str, output: str | None, dagster_url: str | None) -> int:
+    """Write a self-contained HTML report of one execution (pictures, checks, interactive map, drift)."""
+    from cluster_pipeline.core.report import build_report
     from cluster_pipeline.core.results import ResultStore
 
     settings = current_settings()
     lake = settings.lake()
     result = ResultStore(lake).get(settings.namespace, run_id)
-    images = {}
-    for name, uri in result.artifacts.items():
-        key = lake.execution_key(result.namespace, result.cluster_id, result.run_id, f"{name}.png")
-        try:
-            images[name] = lake.storage.read_bytes(key)
-        except NotFoundError:
-            warn(f"picture {uri} is missing; the report is written without it")
+    page, problems = build_report(lake, result, dagster_url=dagster_url)
+    for problem in problems:
+        warn(problem)
     target = Path(output or ".").expanduser()
     if output is None or target.is_dir():
         target = target / f"{result.run_id}.html"
     temporary = target.with_name(f".{target.name}.tmp")
     try:
-        temporary.write_text(html_report(result, images), encoding="utf-8")
+        temporary.write_text(page, encoding="utf-8")
         temporary.replace(target)
     finally:
         temporary.unlink(missing_ok=True)

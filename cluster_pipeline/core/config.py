@@ -1,6 +1,10 @@
 """Cluster configurations (``clust_…``): what to cluster, how, and how to name and judge the result.
 
-A configuration is a validated pydantic model saved as JSON in the lake. Algorithm parameters use
+A configuration is a validated pydantic model saved as JSON in the lake. Besides its ``clust_…`` id
+(the contract's ``cluster_id``) it has a ``name`` a person can read — unique in its namespace,
+derived from the collection, algorithm and main parameter unless given (``agnews-kmeans-k4``) —
+and its Dagster partition is ``<namespace>.<name>``. Configurations saved before names existed
+keep their ``<namespace>.<clust_…>`` partition (and its history in Dagster): both forms resolve. Algorithm parameters use
 scikit-learn/hdbscan names and are checked against the estimator's own ``get_params()`` and
 parameter constraints, the cron and timezone against the scheduler's rules, so a typo or an
 impossible value (``n_clusters=0``, ``eps=-1``, ``Mars/Olympus``) is refused at creation time with
@@ -16,6 +20,7 @@ import builtins
 import json
 import logging
 import math
+import re
 from datetime import UTC, datetime
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -34,13 +39,16 @@ from cluster_pipeline.core.errors import (
     AlreadyExistsError,
     ClusterPipelineError,
     ConfigurationError,
+    InvalidIdentifierError,
     NotFoundError,
 )
 from cluster_pipeline.core.ids import (
     check_cluster_id,
     check_collection,
+    check_config_name,
     check_feature,
     check_namespace,
+    is_cluster_id,
     new_cluster_id,
 )
 from cluster_pipeline.core.lake import Lake
@@ -262,6 +270,11 @@ class ClusterConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     cluster_id: str = Field(default_factory=new_cluster_id)
+    name: str | None = Field(
+        None,
+        description="Readable name, unique in the namespace (the Dagster partition is <namespace>.<name>); "
+        "derived from collection, algorithm and main parameter when not given, e.g. 'agnews-kmeans-k4'.",
+    )
     namespace: str = "default"
     collection: str
     feature: str = "embedding"
@@ -315,6 +328,11 @@ class ClusterConfig(BaseModel):
     @classmethod
     def _cluster_id(cls, value: str) -> str:
         return check_cluster_id(value)
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str | None) -> str | None:
+        return None if value is None else check_config_name(value)
 
     @field_validator("namespace")
     @classmethod
@@ -382,9 +400,15 @@ class ClusterConfig(BaseModel):
         return name if name is not None and self.parameters.get(name) == "auto" else None
 
     @property
+    def display_name(self) -> str:
+        """The name, or the ``clust_…`` id of a configuration saved before names existed."""
+        return self.name or self.cluster_id
+
+    @property
     def partition_key(self) -> str:
-        """The Dagster partition of this configuration: ``<namespace>.<cluster_id>``."""
-        return f"{self.namespace}.{self.cluster_id}"
+        """The Dagster partition of this configuration: ``<namespace>.<name>`` (``<namespace>.<clust_…>``
+        for one saved before names existed, so its partition and history stay as they were)."""
+        return f"{self.namespace}.{self.display_name}"
 
     def estimator_parameters(self) -> dict[str, Any]:
         """Defaults overlaid with the user's parameters."""
@@ -440,10 +464,50 @@ def parse_config(data: dict[str, Any], *, stored: bool = False) -> ClusterConfig
         raise ConfigurationError(f"Invalid cluster configuration: {problems}") from None
 
 
+# The parameter that tells configurations of one algorithm apart, and its short form in names.
+_NAMED_PARAMETERS = {
+    "kmeans": ("n_clusters", "k"),
+    "minibatch_kmeans": ("n_clusters", "k"),
+    "agglomerative": ("n_clusters", "k"),
+    "spectral": ("n_clusters", "k"),
+    "birch": ("n_clusters", "k"),
+    "gaussian_mixture": ("n_components", "k"),
+    "hdbscan": ("min_cluster_size", "mcs"),
+    "dbscan": ("eps", "eps"),
+    "optics": ("min_samples", "ms"),
+    "mean_shift": ("bandwidth", "bw"),
+}
+
+
+def default_name(config: ClusterConfig) -> str:
+    """``<collection>-<algorithm>[-<main parameter>]``, e.g. ``agnews-kmeans-k4``, ``news-hdbscan-mcs50``."""
+    parameter, short = _NAMED_PARAMETERS[config.algorithm]
+    parts = [config.collection, config.algorithm]
+    value = config.estimator_parameters().get(parameter)
+    if value is not None:
+        parts.append(f"{short}{value:g}" if isinstance(value, float) else f"{short}{value}")
+    name = re.sub(r"[^a-z0-9._-]+", "-", "-".join(parts).lower()).strip("-._")
+    return name[:72] or config.algorithm
+
+
 def split_partition_key(partition_key: str) -> tuple[str, str]:
-    """Inverse of ``ClusterConfig.partition_key``."""
-    namespace, _, cluster_id = partition_key.partition(".")
-    return check_namespace(namespace), check_cluster_id(cluster_id)
+    """``(namespace, name or clust_… id)`` of a partition key; InvalidIdentifierError if it is neither.
+
+    The inverse of ``ClusterConfig.partition_key`` in both its forms; which configuration a name
+    belongs to is ``ConfigStore.resolve``'s to say.
+    """
+    namespace, dot, reference = partition_key.partition(".")
+    try:
+        if not dot:
+            raise InvalidIdentifierError(f"no '.' between namespace and configuration in {partition_key!r}")
+        check_namespace(namespace)
+        if not is_cluster_id(reference):
+            check_config_name(reference)
+    except InvalidIdentifierError as error:
+        raise InvalidIdentifierError(
+            f"Partition {partition_key!r} is not a cluster configuration's (<namespace>.<name>): {error}"
+        ) from None
+    return namespace, reference
 
 
 class ConfigStore:
@@ -453,11 +517,76 @@ class ConfigStore:
         self.lake = lake
 
     def create(self, config: ClusterConfig) -> ClusterConfig:
+        """Save a new configuration, with its name claimed (a derived one when it has none); returns it named.
+
+        The name is claimed first, atomically (``write_new``), so two configurations created at once
+        never share one; a derived name that is taken gets ``-2``, ``-3``, … A name given and taken
+        is refused with the configuration that holds it.
+        """
         key = self.lake.cluster_config_key(config.namespace, config.cluster_id)
         if self.lake.storage.exists(key):
             raise AlreadyExistsError(f"Cluster configuration {config.cluster_id!r} exists already.")
-        self.lake.storage.write_new(key, config.model_dump_json(indent=2).encode())
+        config = config.model_copy(update={"name": self._claim_name(config)})
+        try:
+            self.lake.storage.write_new(key, config.model_dump_json(indent=2).encode())
+        except BaseException:
+            self.lake.storage.delete(self.lake.cluster_name_key(config.namespace, str(config.name)))
+            raise
         return config
+
+    def _claim_name(self, config: ClusterConfig) -> str:
+        base = config.name or default_name(config)
+        for attempt in range(1, 1000):
+            name = base if attempt == 1 else f"{base[:72]}-{attempt}"
+            if self._claim(config.namespace, name, config.cluster_id):
+                return name
+            if config.name is not None:
+                owner = self._owner(config.namespace, name)
+                raise AlreadyExistsError(
+                    f"A configuration named {name!r} exists already in namespace {config.namespace!r} ({owner}); "
+                    "choose another name (--name)."
+                )
+        raise AlreadyExistsError(f"Too many configurations named {base!r}-…; choose a name (--name).")
+
+    def _claim(self, namespace: str, name: str, cluster_id: str) -> bool:
+        """Write the name's claim; False if another configuration holds it. A claim left by a creation
+        that died before saving its configuration is released and taken."""
+        key = self.lake.cluster_name_key(namespace, name)
+        data = json.dumps({"cluster_id": cluster_id}).encode()
+        for _ in range(2):
+            try:
+                self.lake.storage.write_new(key, data)
+                return True
+            except AlreadyExistsError:
+                owner = self._owner(namespace, name)
+                if self.lake.storage.exists(self.lake.cluster_config_key(namespace, owner)):
+                    return False
+                self.lake.storage.delete(key)
+        return False
+
+    def _owner(self, namespace: str, name: str) -> str:
+        return str(json.loads(self.lake.storage.read_bytes(self.lake.cluster_name_key(namespace, name)))["cluster_id"])
+
+    def resolve(self, namespace: str, reference: str) -> ClusterConfig:
+        """The configuration named ``reference``, or whose ``clust_…`` id it is."""
+        if is_cluster_id(reference):
+            return self.get(namespace, reference)
+        check_config_name(reference)
+        config: ClusterConfig | None
+        try:
+            config = self.get(namespace, self._owner(namespace, reference))
+        except NotFoundError:  # no claim (a configuration file written by hand), or a stale one
+            config = next((c for c in self.list(namespace) if c.name == reference), None)
+        if config is None or config.name != reference:
+            raise NotFoundError(
+                f"No cluster configuration named {reference!r} in namespace {namespace!r}; "
+                "list them with `cluster-pipeline clusters list`."
+            )
+        return config
+
+    def for_partition(self, partition_key: str) -> ClusterConfig:
+        """The configuration of a Dagster partition key (``<namespace>.<name>`` or ``<namespace>.<clust_…>``)."""
+        return self.resolve(*split_partition_key(partition_key))
 
     def get(self, namespace: str, cluster_id: str) -> ClusterConfig:
         key = self.lake.cluster_config_key(namespace, cluster_id)

@@ -354,11 +354,10 @@ def run_execution(
         with timer.stage("labels"):
             documents = collections.load_documents(snapshot)
             outcome = (labeler or OfflineLabeler()).label(documents, fitted, space, config)
-        document_ids = documents["document_id"]
         with timer.stage("drift"):
-            drift = drift_against_previous(results, base, document_ids, fitted, space)
+            drift = drift_against_previous(results, base, documents["document_id"], fitted, space)
         result, uri, images = _publish(
-            results, completed_result(base, fitted, metrics, outcome), document_ids, fitted, space, timer, config, drift
+            results, completed_result(base, fitted, metrics, outcome), documents, fitted, space, timer, config, drift
         )
     dimensions = snapshot.features[config.feature]
     return Execution(result, uri, images, snapshot, fitted, metrics, outcome, dimensions, streamed=False)
@@ -372,38 +371,52 @@ def execute(lake: Lake, config: ClusterConfig, run_id: str, **options: Any) -> E
 def _publish(
     results: ResultStore,
     result: ExecutionResult,
-    document_ids: pd.Series | pa.ChunkedArray,
+    documents: pd.DataFrame,
     fitted: FittedClustering,
     space: np.ndarray,
     timer: StageTimer,
     config: ClusterConfig,
     drift: dict[str, Any] | None,
     sample_rows: np.ndarray | None = None,
+    document_ids: pd.Series | pa.ChunkedArray | None = None,
 ) -> tuple[ExecutionResult, str, dict[str, bytes]]:
-    """Pictures, then the files beside the result, then the ExecutionResult itself: the commit point.
+    """Pictures and the map's points, then the files beside the result, then the ExecutionResult
+    itself: the commit point.
 
     ``space`` is the whole prepared matrix, or for a streamed execution only the rows ``sample_rows``
-    (the picture then draws that sample).
+    (the pictures then draw that sample); ``documents`` are the rows of ``space``, ``document_ids``
+    every document's id when that is more (streamed).
     """
-    from cluster_pipeline.core.plots import auto_k_png, projection_png, sizes_png
+    from cluster_pipeline.core.cluster_map import map_table
+    from cluster_pipeline.core.plots import auto_k_png, project, projection_png, sizes_png
 
     with timer.stage("pictures"):
         names = [c.label for c in result.centroids or []]
+        sizes = list(fitted.cluster_sizes)
         plotted = fitted.labels if sample_rows is None else fitted.labels[sample_rows]
-        images = {}
+        images, points = {}, None
         if fitted.num_clusters:
-            images["projection"] = projection_png(space, plotted, names, method=config.plot_projection)
-        images["sizes"] = sizes_png(list(fitted.cluster_sizes), names, fitted.num_noise)
+            projection = project(space, plotted, method=config.plot_projection)
+            images["projection"] = projection_png(projection, names, sizes, fitted.num_noise)
+            points = map_table(projection, documents, config.labeling.text_fields)
+        images["sizes"] = sizes_png(sizes, names, fitted.num_noise)
         if fitted.auto_k is not None:
             images["auto_k"] = auto_k_png(fitted.auto_k)
     with timer.stage("write"):
         artifacts = {}
-        for name, png in images.items():
-            key = results.lake.execution_key(result.namespace, result.cluster_id, result.run_id, f"{name}.png")
+        files: dict[str, bytes | pa.Table] = {f"{name}.png": png for name, png in images.items()}
+        if points is not None:
+            files["map.parquet"] = points
+        for suffix, content in files.items():
+            key = results.lake.execution_key(result.namespace, result.cluster_id, result.run_id, suffix)
             if not results.storage.exists(key):
-                results.storage.write_new(key, png)
-            artifacts[name] = results.storage.uri(key)
-        results.write_assignments(result, assignments_table(document_ids, fitted))
+                if isinstance(content, pa.Table):
+                    results.storage.write_parquet_new(key, content)
+                else:
+                    results.storage.write_new(key, content)
+            artifacts[suffix.split(".")[0]] = results.storage.uri(key)
+        ids = documents["document_id"] if document_ids is None else document_ids
+        results.write_assignments(result, assignments_table(ids, fitted))
     result = result.with_updates(drift=drift, artifacts=artifacts, timings=dict(timer.timings))
     return result, results.write(result), images
 
@@ -430,13 +443,14 @@ def _execute_streaming(
     result, uri, images = _publish(
         results,
         completed_result(base, fitted, streamed.metrics, outcome),
-        collections.load_document_ids(snapshot),
+        documents,
         fitted,
         streamed.sample_space,
         timer,
         config,
         None,
         sample_rows=streamed.sample_rows,
+        document_ids=collections.load_document_ids(snapshot),
     )
     dimensions = snapshot.features[config.feature]
     return Execution(result, uri, images, snapshot, fitted, streamed.metrics, outcome, dimensions, streamed=True)

@@ -16,6 +16,9 @@ COLLECTION_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$")
 CLUSTER_ID_PATTERN = re.compile(r"^clust_[0-9a-z]{10,64}$")
 RUN_ID_PATTERN = re.compile(r"^run_[0-9a-f]{16}$")
 FEATURE_PATTERN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
+# Lowercase only: a name is also a file name in the lake, and two names differing in case would be
+# one file on a case-insensitive disk. Never 'clust_…', so a name is never mistaken for an id.
+CONFIG_NAME_PATTERN = re.compile(r"^(?!clust_)[a-z0-9][a-z0-9._-]{0,79}$")
 # Folders of the data root that are not namespaces: the Dagster instance lives in <root>/dagster_home.
 RESERVED_NAMESPACES = frozenset({"dagster_home"})
 
@@ -25,6 +28,11 @@ _FORMATS = {
     "cluster id": (CLUSTER_ID_PATTERN, "'clust_' followed by 10 or more lowercase letters or digits"),
     "run id": (RUN_ID_PATTERN, "'run_' followed by 16 lowercase hex digits"),
     "feature": (FEATURE_PATTERN, "a column name of letters, digits and '_' (e.g. 'embedding')"),
+    "configuration name": (
+        CONFIG_NAME_PATTERN,
+        "1-80 lowercase letters, digits, '.', '_' or '-', starting with a letter or digit and not with 'clust_' "
+        "(e.g. 'agnews-kmeans-k4')",
+    ),
 }
 
 
@@ -63,6 +71,16 @@ def check_run_id(value: object) -> str:
 def check_feature(value: object) -> str:
     """Return ``value`` if it is a valid embedding column name, else raise InvalidIdentifierError."""
     return _check("feature", value)
+
+
+def check_config_name(value: object) -> str:
+    """Return ``value`` if it is a valid configuration name, else raise InvalidIdentifierError."""
+    return _check("configuration name", value)
+
+
+def is_cluster_id(value: str) -> bool:
+    """Whether ``value`` is a ``clust_…`` id (a configuration can be named by its id or its name)."""
+    return CLUSTER_ID_PATTERN.fullmatch(value) is not None
 
 
 def new_cluster_id() -> str:

@@ -6,9 +6,9 @@ run at the machine's float32 GEMM speed (25 iterations over all 100k rows: 0.9 s
 random sampling, which ends ~1.8 % above scikit-learn's inertia. So the faiss engine here:
 
 1. draws a seeded sample of ``max(5,000, 50·k)`` rows (all rows when there are fewer);
-2. runs ``n_init`` starts on it, each our float32 k-means++ (scikit-learn's greedy variant; the
-   seedings side by side on the cores) then faiss Lloyd until an iteration improves the objective
-   by less than ``RELATIVE_TOLERANCE``;
+2. runs ``n_init`` starts on it, each our float32 k-means++ (scikit-learn's greedy variant, drawing
+   from ``max(2,000, 20·k)`` of the sample's rows; the seedings side by side on the cores) then
+   faiss Lloyd until an iteration improves the objective by less than ``RELATIVE_TOLERANCE``;
 3. continues the best start with faiss Lloyd on every row until the same tolerance (2–4
    iterations when the sample was representative), and assigns every row through a flat index.
 
@@ -34,6 +34,9 @@ KMeansEngine = Literal["auto", "faiss", "sklearn"]
 SAMPLE_MIN_ROWS = 5_000
 SAMPLE_ROWS_PER_CLUSTER = 50
 RELATIVE_TOLERANCE = 1e-4  # stop Lloyd when an iteration improves the objective by less than this fraction
+LLOYD_CHUNK = 3  # faiss iterations per call, between convergence checks
+SEED_ROWS_MIN = 2_000  # k-means++ draws its centres from max(2,000, 20·k) of the sample's rows
+SEED_ROWS_PER_CLUSTER = 20
 MINIBATCH_ABOVE = 2_000_000  # scikit-learn engine only
 MINIBATCH_BATCH_SIZE = 4096
 
@@ -127,18 +130,24 @@ class _Seeding:
 
 
 def seedings(sample: np.ndarray, n_clusters: int, count: int, rng: np.random.Generator) -> list[np.ndarray]:
-    """``count`` k-means++ seedings of ``sample``, run side by side on the machine's cores.
+    """``count`` k-means++ seedings drawn from ``max(2,000, 20·k)`` rows of ``sample``, side by side
+    on the machine's cores.
 
-    Each is single-threaded and memory-bound (see ``kmeans_plusplus``), so two of them on two
-    cores take the time of one. Each gets its own seed drawn from ``rng`` first, so the result
-    does not depend on which thread ran which.
+    A seeding makes ``k`` passes over its rows, memory-bound (see ``kmeans_plusplus``): on 2,000
+    rows they stay in cache, and the Lloyd iterations on the whole sample that follow place the
+    centres (measured on 100k blobs, k=100: the same inertia as seeding from 5,000 rows, within
+    run-to-run spread, in 60 % of the time). Each seeding is single-threaded, so two on two cores
+    take the time of one; each gets its own seed from ``rng`` first, so the result does not depend
+    on which thread ran which.
     """
     import os
     from concurrent.futures import ThreadPoolExecutor
 
     from threadpoolctl import threadpool_limits
 
-    seeding = _Seeding(sample)
+    size = min(len(sample), max(SEED_ROWS_MIN, SEED_ROWS_PER_CLUSTER * n_clusters))
+    rows = sample if size >= len(sample) else sample[np.sort(rng.choice(len(sample), size, replace=False))]
+    seeding = _Seeding(rows)
     generators = [np.random.default_rng(seed) for seed in rng.integers(2**63, size=count)]
     with threadpool_limits(1, user_api="blas"), ThreadPoolExecutor(min(count, os.cpu_count() or 1)) as pool:
         return list(pool.map(lambda generator: seeding.run(n_clusters, generator), generators))
@@ -164,16 +173,20 @@ def faiss_lloyd(
     faiss = load_faiss()
     X = np.ascontiguousarray(X, dtype=np.float32)
     k, d = centres.shape
-    done, previous, objective = 0, np.inf, np.inf
+    done, objective = 0, np.inf
     while done < max_iter:
-        # one iteration per call (its objective is that of the centres it started from), so the
-        # loop stops at the first iteration that no longer pays
-        model = faiss.Kmeans(d, k, niter=1, seed=seed + done, max_points_per_centroid=len(X), min_points_per_centroid=1)
+        # A few iterations per call: each call first checks every value (about 0.6 of an
+        # iteration's time), and an iteration's objective is that of the centres it started from.
+        step = min(LLOYD_CHUNK, max_iter - done)
+        model = faiss.Kmeans(
+            d, k, niter=step, seed=seed + done, max_points_per_centroid=len(X), min_points_per_centroid=1
+        )
         model.train(X, init_centroids=centres)
         centres = np.asarray(model.centroids, dtype=np.float32)
-        done += 1
-        previous, objective = objective, float(model.obj[-1])
-        if previous - objective <= RELATIVE_TOLERANCE * objective:
+        history = [objective, *(float(value) for value in model.obj)]
+        done += step
+        objective = history[-1]
+        if history[-2] - objective <= RELATIVE_TOLERANCE * objective:
             break
     return centres, objective, done
 

@@ -5,6 +5,7 @@
     <root>/<namespace>/collections/<collection>/schema.json
     <root>/<namespace>/collections/<collection>/parts/part-<seq>-<rows>-<token>.parquet
     <root>/<namespace>/clusters/<cluster_id>.json
+    <root>/<namespace>/cluster_names/<name>.json                              (a name's claim: its cluster_id)
     <root>/<namespace>/executions/<cluster_id>/<run_id>.parquet              (the ExecutionResult)
     <root>/<namespace>/executions/<cluster_id>/<run_id>.assignments.parquet  (one row per document)
     <root>/<namespace>/executions/<cluster_id>/<run_id>.<artifact>            (plots, reports)
@@ -25,6 +26,7 @@ from cluster_pipeline.core.ids import (
     RESERVED_NAMESPACES,
     check_cluster_id,
     check_collection,
+    check_config_name,
     check_namespace,
     check_run_id,
 )
@@ -66,6 +68,10 @@ class Lake:
 
     def cluster_config_key(self, namespace: str, cluster_id: str) -> str:
         return self.clusters_prefix(namespace) + f"{check_cluster_id(cluster_id)}.json"
+
+    def cluster_name_key(self, namespace: str, name: str) -> str:
+        """The claim of a configuration name: written once (atomically) by the configuration that owns it."""
+        return f"{check_namespace(namespace)}/cluster_names/{check_config_name(name)}.json"
 
     def executions_prefix(self, namespace: str, cluster_id: str | None = None) -> str:
         prefix = f"{check_namespace(namespace)}/executions/"

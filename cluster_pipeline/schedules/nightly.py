@@ -12,6 +12,7 @@ from dagster import DefaultScheduleStatus, RunRequest, ScheduleEvaluationContext
 from cluster_pipeline.core.config import NIGHTLY_CRON, ClusterConfig, ConfigStore
 from cluster_pipeline.core.triggers import cron_of
 from cluster_pipeline.jobs import cluster_execution_job
+from cluster_pipeline.partitions import configuration_tags
 from cluster_pipeline.resources.lake import LakeResource
 from cluster_pipeline.settings import TRIGGER_TAG
 
@@ -35,7 +36,7 @@ def nightly_schedule(context: ScheduleEvaluationContext, lake: LakeResource):
         RunRequest(
             run_key=f"{config.partition_key}@{night}",
             partition_key=config.partition_key,
-            tags={TRIGGER_TAG: "nightly"},
+            tags={TRIGGER_TAG: "nightly", **configuration_tags(config)},
         )
         for config in ConfigStore(lake.get_lake()).list_all()
         if runs_on_nightly_schedule(config)

@@ -24,7 +24,7 @@ from cluster_pipeline.core.config import ConfigStore
 from cluster_pipeline.core.errors import NotFoundError
 from cluster_pipeline.core.triggers import TriggerState, decide_on_change, state_after_trigger
 from cluster_pipeline.jobs import cluster_execution_job
-from cluster_pipeline.partitions import CLUSTER_CONFIGS_PARTITIONS_NAME
+from cluster_pipeline.partitions import CLUSTER_CONFIGS_PARTITIONS_NAME, configuration_tags
 from cluster_pipeline.resources.lake import LakeResource
 from cluster_pipeline.settings import SENSOR_INTERVAL_SECONDS, TRIGGER_TAG, VERSION_TAG
 
@@ -58,7 +58,7 @@ def collection_change_sensor(context: SensorEvaluationContext, lake: LakeResourc
         previous = TriggerState.from_json(cursor[config.partition_key]) if config.partition_key in cursor else None
         decision = decide_on_change(config, snapshot, previous, now)
         if not decision.run:
-            notes.append(f"{config.cluster_id}: {decision.reason}")
+            notes.append(f"{config.display_name}: {decision.reason}")
             continue
         if not context.instance.has_dynamic_partition(CLUSTER_CONFIGS_PARTITIONS_NAME, config.partition_key):
             new_partitions.append(config.partition_key)
@@ -66,7 +66,7 @@ def collection_change_sensor(context: SensorEvaluationContext, lake: LakeResourc
             RunRequest(
                 run_key=f"{config.partition_key}@{snapshot.version}",
                 partition_key=config.partition_key,
-                tags={TRIGGER_TAG: "collection_change", VERSION_TAG: snapshot.version},
+                tags={TRIGGER_TAG: "collection_change", VERSION_TAG: snapshot.version, **configuration_tags(config)},
             )
         )
         cursor[config.partition_key] = state_after_trigger(snapshot, now).to_json()

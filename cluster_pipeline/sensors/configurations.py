@@ -26,7 +26,7 @@ from dagster._utils.schedules import cron_string_iterator
 from cluster_pipeline.core.config import ClusterConfig, ConfigStore
 from cluster_pipeline.core.triggers import cron_of
 from cluster_pipeline.jobs import cluster_execution_job
-from cluster_pipeline.partitions import CLUSTER_CONFIGS_PARTITIONS_NAME
+from cluster_pipeline.partitions import CLUSTER_CONFIGS_PARTITIONS_NAME, configuration_tags
 from cluster_pipeline.resources.lake import LakeResource
 from cluster_pipeline.schedules.nightly import runs_on_nightly_schedule
 from cluster_pipeline.settings import SENSOR_INTERVAL_SECONDS, TRIGGER_TAG
@@ -79,14 +79,14 @@ def custom_schedule_sensor(context: SensorEvaluationContext, lake: LakeResource)
                 continue
             ticks = due_ticks(config, since, now)
         except Exception as error:  # one unschedulable configuration must not stop the others
-            context.log.warning(f"{config.cluster_id}: not scheduled ({type(error).__name__}: {error})")
+            context.log.warning(f"{config.display_name}: not scheduled ({type(error).__name__}: {error})")
             continue
         if ticks:  # several missed ticks collapse into one run for the latest
             requests.append(
                 RunRequest(
                     run_key=f"{config.partition_key}@{ticks[-1].isoformat()}",
                     partition_key=config.partition_key,
-                    tags={TRIGGER_TAG: "schedule"},
+                    tags={TRIGGER_TAG: "schedule", **configuration_tags(config)},
                 )
             )
     return SensorResult(run_requests=requests, cursor=json.dumps({"evaluated_at": now}))

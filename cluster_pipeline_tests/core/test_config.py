@@ -1,6 +1,8 @@
+import re
+
 import pytest
 
-from cluster_pipeline.core.config import ClusterConfig, ConfigStore, parse_config, split_partition_key
+from cluster_pipeline.core.config import ClusterConfig, ConfigStore, default_name, parse_config, split_partition_key
 from cluster_pipeline.core.errors import AlreadyExistsError, ConfigurationError, InvalidIdentifierError, NotFoundError
 
 
@@ -8,7 +10,88 @@ def test_defaults_and_partition_key():
     config = parse_config({"collection": "news", "parameters": {"n_clusters": 4}})
     assert config.cluster_id.startswith("clust_") and config.namespace == "default"
     assert config.estimator_parameters() == {"n_clusters": 4, "n_init": 3, "random_state": 0}
+    named = config.model_copy(update={"name": "news-kmeans-k4"})
+    assert named.partition_key == "default.news-kmeans-k4"
+    assert split_partition_key(named.partition_key) == ("default", "news-kmeans-k4")
+    # a configuration saved before names existed keeps its clust_ partition (and its Dagster history)
+    assert config.partition_key == f"default.{config.cluster_id}"
     assert split_partition_key(config.partition_key) == ("default", config.cluster_id)
+
+
+@pytest.mark.parametrize(
+    ("data", "name"),
+    [
+        ({"collection": "agnews", "parameters": {"n_clusters": 4}}, "agnews-kmeans-k4"),
+        (
+            {"collection": "AG_News", "algorithm": "hdbscan", "parameters": {"min_cluster_size": 50}},
+            "ag_news-hdbscan-mcs50",
+        ),
+        ({"collection": "news", "algorithm": "dbscan", "parameters": {"eps": 0.25}}, "news-dbscan-eps0.25"),
+        ({"collection": "news", "algorithm": "gaussian_mixture"}, "news-gaussian_mixture-k8"),
+        ({"collection": "news", "algorithm": "mean_shift"}, "news-mean_shift"),
+    ],
+)
+def test_names_are_derived_from_collection_algorithm_and_main_parameter(lake, data, name):
+    assert default_name(parse_config(data)) == name
+    assert ConfigStore(lake).create(parse_config(data)).name == name
+
+
+def test_names_are_unique_in_a_namespace(lake):
+    store = ConfigStore(lake)
+    news = {"collection": "news", "parameters": {"n_clusters": 4}}
+    first, second = store.create(parse_config(news)), store.create(parse_config(news))
+    assert (first.name, second.name) == ("news-kmeans-k4", "news-kmeans-k4-2")
+    assert store.create(parse_config({**news, "namespace": "other"})).name == "news-kmeans-k4"
+    with pytest.raises(
+        AlreadyExistsError, match=rf"named 'news-kmeans-k4' exists already .*{first.cluster_id}.*--name"
+    ):
+        store.create(parse_config({**news, "name": "news-kmeans-k4"}))
+    assert store.create(parse_config({**news, "name": "my-news"})).name == "my-news"
+    # both forms resolve, in the configuration's own namespace only
+    assert store.resolve("default", "news-kmeans-k4-2") == second == store.resolve("default", second.cluster_id)
+    assert store.for_partition("default.my-news").name == "my-news"
+    with pytest.raises(NotFoundError, match="No cluster configuration named 'my-news' in namespace 'other'"):
+        store.resolve("other", "my-news")
+
+
+def test_a_name_claim_left_by_a_dead_creation_is_taken_over(lake):
+    store = ConfigStore(lake)
+    lake.storage.write_new(
+        lake.cluster_name_key("default", "news-kmeans-k4"), b'{"cluster_id": "clust_0000000000dead"}'
+    )
+    assert store.create(parse_config({"collection": "news", "parameters": {"n_clusters": 4}})).name == "news-kmeans-k4"
+
+
+def test_configurations_without_a_name_keep_working(lake):
+    legacy = parse_config({"collection": "news"})  # as written before names existed: no name in the file
+    lake.storage.write_new(lake.cluster_config_key("default", legacy.cluster_id), legacy.model_dump_json().encode())
+    store = ConfigStore(lake)
+    assert store.for_partition(f"default.{legacy.cluster_id}") == legacy
+    assert legacy.display_name == legacy.cluster_id
+
+
+@pytest.mark.parametrize(
+    ("key", "message"),
+    [
+        ("my-new-config", "no '.' between namespace and configuration"),
+        ("default.", "Invalid configuration name ''"),
+        ("default.My Config", "Invalid configuration name 'My Config'"),
+        ("default.clust_x", "Invalid configuration name 'clust_x'"),
+        ("../etc.passwd", "Invalid namespace"),
+    ],
+)
+def test_partition_keys_that_name_no_configuration_are_refused(key, message):
+    with pytest.raises(
+        InvalidIdentifierError, match=f"Partition '{re.escape(key)}' is not a cluster configuration's.*{message}"
+    ):
+        split_partition_key(key)
+
+
+def test_names_are_validated():
+    with pytest.raises(ConfigurationError, match="Invalid configuration name 'Big News'"):
+        parse_config({"collection": "news", "name": "Big News"})
+    with pytest.raises(ConfigurationError, match="not with 'clust_'"):
+        parse_config({"collection": "news", "name": "clust_0123456789"})
 
 
 @pytest.mark.parametrize(
