@@ -1,6 +1,7 @@
 """How fast is `executions list` on a long history? Writes N ExecutionResults (default 5,000) of one
-configuration to a temporary lake, then times a filtered, sorted page with its total against the
-baseline of reading every result file whole (what a naive listing does).
+configuration to a temporary lake, then times a filtered, sorted page with its total, an OR/NOT
+filter with page stats, and a text search over labels, keywords and errors, against the baseline of
+reading every result file whole (what a naive listing does).
 
     python benchmarks/history_listing.py [--executions 5000]
 """
@@ -12,6 +13,7 @@ import tempfile
 import time
 from datetime import UTC, datetime, timedelta
 
+from cluster_pipeline.core.filters import parse_filter
 from cluster_pipeline.core.history import HistoryQuery, list_history
 from cluster_pipeline.core.lake import Lake
 from cluster_pipeline.core.results import Centroid, ExecutionResult, ResultStore
@@ -42,7 +44,7 @@ def write_history(store: ResultStore, count: int) -> None:
                 },
                 centroids=None
                 if i % 50 == 0
-                else [Centroid(f"cl_{c}", 100, f"Label {c}", "A summary.", ["a", "b", "c"]) for c in range(k)],
+                else [Centroid(f"cl_{c}", 100, f"Label {c}", "A summary.", ["a", "b", f"w{i % 13}"]) for c in range(k)],
                 error_message="Insufficient documents for clustering" if i % 50 == 0 else None,
             )
         )
@@ -72,11 +74,27 @@ def main() -> None:
         page = list_history(store, "default", CLUSTER_ID, query, include_total=True)
         listing = timed(lambda: list_history(store, "default", CLUSTER_ID, query, include_total=True))
         newest = timed(lambda: list_history(store, "default", CLUSTER_ID, HistoryQuery(limit=20)))
+        either = parse_filter(
+            {
+                "OR": [
+                    {"field": "status", "operator": "=", "value": "failed"},
+                    {"NOT": {"field": "num_clusters", "operator": "in", "value": [2, 3, 4]}},
+                ]
+            }
+        )
+        or_not = timed(
+            lambda: list_history(store, "default", CLUSTER_ID, HistoryQuery(filter=either), include_total=True)
+        )
+        search = timed(
+            lambda: list_history(store, "default", CLUSTER_ID, HistoryQuery(search="W7"), include_total=True)
+        )
         naive = timed(lambda: store.list("default", CLUSTER_ID), repeat=1)
         print(f"{'case':<52} {'seconds':>8} {'vs baseline':>12}")
         print(f"{'baseline: read every ExecutionResult whole':<52} {naive:>8.3f} {1.0:>11.2f}x")
         print(f"{'filtered + sorted by silhouette, page of 20, total':<52} {listing:>8.3f} {listing / naive:>11.2f}x")
         print(f"{'newest first, page of 20':<52} {newest:>8.3f} {newest / naive:>11.2f}x")
+        print(f"{'OR/NOT filter, page of 20, total and stats':<52} {or_not:>8.3f} {or_not / naive:>11.2f}x")
+        print(f"{'search in labels, keywords, errors, total, stats':<52} {search:>8.3f} {search / naive:>11.2f}x")
         print(f"(the filtered listing matched {page.total} of {args.executions} executions)")
 
 

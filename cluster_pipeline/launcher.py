@@ -10,20 +10,28 @@ executing is what makes one execution per configuration exact: of two clients st
 the one whose run was stored second withdraws it. Whatever ends the execution — an error, Ctrl-C,
 SIGTERM — the run is settled before this returns or raises: ended in Dagster, and with a
 ``failed`` ExecutionResult if it has none.
+
+``submit_execution`` instead puts the run in Dagster's queue and returns at once (``execute
+--no-wait``): the daemon (``dagster dev``, ``dagster-daemon run``) starts it under the queue's
+limits, through the code location named ``cluster_pipeline`` — the name ``workspace.yaml``,
+``pyproject.toml`` and the deployment's code server all give it (``CLUSTER_PIPELINE_CODE_LOCATION``
+overrides it for a deployment that names it otherwise).
 """
 
 from __future__ import annotations
 
 import os
 import signal
+import sys
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Any
 
-from dagster import DagsterInstance, DagsterRunStatus
+from dagster import DagsterEvent, DagsterInstance, DagsterRunStatus
 from dagster._core.instance.ref import InstanceRef
 
 from cluster_pipeline.core.config import ClusterConfig
@@ -39,7 +47,14 @@ from cluster_pipeline.settings import PARTITION_TAG, WORKER_TAG
 
 if TYPE_CHECKING:
     from dagster._core.definitions.reconstruct import ReconstructableJob
+    from dagster._core.remote_origin import RemoteJobOrigin
     from dagster._core.storage.dagster_run import DagsterRun
+
+CODE_LOCATION = "cluster_pipeline"
+CODE_LOCATION_ENV = "CLUSTER_PIPELINE_CODE_LOCATION"
+DEFINITIONS_MODULE = "cluster_pipeline.definitions"
+# a queue daemon that has not written a heartbeat for this long is taken to be gone
+DAEMON_HEARTBEAT_SECONDS = 120
 
 # Dagster's own step logs and tracebacks stay in the run's event log (the UI shows them); the
 # console gets only what the CLI prints.
@@ -81,18 +96,37 @@ def execution_job() -> ReconstructableJob:
 
     from cluster_pipeline.jobs import CLUSTER_EXECUTION_JOB_NAME
 
-    repository = ReconstructableRepository.for_module("cluster_pipeline.definitions", "defs")
+    repository = ReconstructableRepository.for_module(DEFINITIONS_MODULE, "defs")
     return repository.get_reconstructable_job(CLUSTER_EXECUTION_JOB_NAME)
 
 
-def create_run(instance: DagsterInstance, config: ClusterConfig, job: ReconstructableJob) -> DagsterRun:
-    """A not-yet-started run of the configuration's partition, naming this process as its worker."""
+def remote_job_origin(job_name: str) -> RemoteJobOrigin:
+    """Where the daemon finds the job of a queued run: the code location ``cluster_pipeline``."""
+    from dagster._core.remote_origin import (
+        ManagedGrpcPythonEnvCodeLocationOrigin,
+        RemoteJobOrigin,
+        RemoteRepositoryOrigin,
+    )
+    from dagster._core.types.loadable_target_origin import LoadableTargetOrigin
+
+    location = ManagedGrpcPythonEnvCodeLocationOrigin(
+        LoadableTargetOrigin(executable_path=sys.executable, module_name=DEFINITIONS_MODULE),
+        location_name=os.environ.get(CODE_LOCATION_ENV) or CODE_LOCATION,
+    )
+    return RemoteJobOrigin(RemoteRepositoryOrigin(location, "__repository__"), job_name)
+
+
+def create_run(
+    instance: DagsterInstance, config: ClusterConfig, job: ReconstructableJob, *, queued: bool = False
+) -> DagsterRun:
+    """A not-yet-started run of the configuration's partition: naming this process as its worker, or,
+    for the queue (``queued``), naming the code location the daemon will launch it from."""
     job_def = job.get_definition()
     tags = {
         **job_def.get_tags_for_partition_key(config.partition_key, selected_asset_keys=None),
         **configuration_tags(config),
     }
-    identity = WorkerIdentity.current()
+    identity = None if queued else WorkerIdentity.current()
     if identity is not None:
         tags[WORKER_TAG] = identity.to_text()
     return instance.create_run_for_job(
@@ -100,6 +134,7 @@ def create_run(instance: DagsterInstance, config: ClusterConfig, job: Reconstruc
         run_config=QUIET_RUN_CONFIG,
         tags=tags,
         job_code_origin=job.get_python_origin(),
+        remote_job_origin=remote_job_origin(job_def.name) if queued else None,
         status=DagsterRunStatus.NOT_STARTED,
     )
 
@@ -171,19 +206,9 @@ def execute_in_process(config: ClusterConfig, lake: Lake, instance: DagsterInsta
     """
     from dagster._core.execution.api import execute_run
 
-    from cluster_pipeline.status import reconcile_runs
-
-    reconcile_runs(instance, lake, config.partition_key)  # a dead earlier run must not block this one
-    _refuse_second_execution(instance, config, None)
-    register_partition(instance, config)
     job = execution_job()
     with _sigterm_interrupts():
-        run = create_run(instance, config, job)
-        try:
-            _refuse_second_execution(instance, config, run.run_id)
-        except ExecutionError:
-            instance.delete_run(run.run_id)
-            raise
+        run = _new_run(instance, lake, config, job, queued=False)
         try:
             execute_run(job, run, instance)
         finally:
@@ -195,3 +220,41 @@ def execute_in_process(config: ClusterConfig, lake: Lake, instance: DagsterInsta
     raise ExecutionError(
         f"Dagster run {run.run_id} ended without an ExecutionResult; its logs in the Dagster UI say why."
     )
+
+
+def submit_execution(config: ClusterConfig, lake: Lake, instance: DagsterInstance) -> ExecutionResult:
+    """Put an execution of the configuration in Dagster's run queue and return its ``pending``
+    ExecutionResult at once; the daemon starts it (the same rule holds: one execution per
+    configuration at a time)."""
+    from cluster_pipeline.status import in_flight_execution
+
+    run = _new_run(instance, lake, config, execution_job(), queued=True)
+    instance.report_dagster_event(DagsterEvent.job_enqueue(run), run_id=run.run_id)
+    pending = in_flight_execution(instance, lake, config.namespace, run_id_from_dagster_run(run.run_id))
+    if pending is None:
+        raise ExecutionError(f"Dagster run {run.run_id} left the queue at once; its logs in the Dagster UI say why.")
+    return pending
+
+
+def _new_run(
+    instance: DagsterInstance, lake: Lake, config: ClusterConfig, job: ReconstructableJob, *, queued: bool
+) -> DagsterRun:
+    """A created run of the configuration, refused (ExecutionError) while another is in flight."""
+    from cluster_pipeline.status import reconcile_runs
+
+    reconcile_runs(instance, lake, config.partition_key)  # a dead earlier run must not block this one
+    _refuse_second_execution(instance, config, None)
+    register_partition(instance, config)
+    run = create_run(instance, config, job, queued=queued)
+    try:
+        _refuse_second_execution(instance, config, run.run_id)
+    except ExecutionError:
+        instance.delete_run(run.run_id)
+        raise
+    return run
+
+
+def queue_daemon_running(instance: DagsterInstance) -> bool:
+    """Whether a daemon that starts queued runs has written a heartbeat to this instance lately."""
+    heartbeat = instance.get_daemon_heartbeats().get("QUEUED_RUN_COORDINATOR")
+    return heartbeat is not None and time.time() - heartbeat.timestamp < DAEMON_HEARTBEAT_SECONDS

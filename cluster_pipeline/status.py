@@ -30,7 +30,7 @@ from dagster._core.storage.dagster_run import DagsterRun
 
 from cluster_pipeline.core.collections import CollectionSnapshot
 from cluster_pipeline.core.config import ClusterConfig, ConfigStore, split_partition_key
-from cluster_pipeline.core.errors import AlreadyExistsError, ClusterPipelineError, NotFoundError
+from cluster_pipeline.core.errors import AlreadyExistsError, ClusterPipelineError, ConflictError, NotFoundError
 from cluster_pipeline.core.execution import INTERRUPTED_MESSAGE, base_result, failed_result
 from cluster_pipeline.core.ids import check_run_id, run_id_from_dagster_run
 from cluster_pipeline.core.lake import Lake
@@ -154,6 +154,47 @@ def in_flight_execution(instance: DagsterInstance, lake: Lake, namespace: str, r
         return None
     config = ConfigStore(lake).for_partition(run.tags[PARTITION_TAG])
     return _base_for(instance, run, config).with_updates(status=_status_of(run))
+
+
+def ensure_idle(instance: DagsterInstance, lake: Lake, config: ClusterConfig, action: str) -> None:
+    """Refuse ``action`` ("update", "delete") while an execution of the configuration is pending or
+    processing (after settling runs whose worker died): a queued run reads the configuration when it starts."""
+    reconcile_runs(instance, lake, config.partition_key)
+    for run in partition_runs(instance, config.partition_key, IN_FLIGHT):
+        run_id = run_id_from_dagster_run(run.run_id)
+        raise ConflictError(
+            f"Cannot {action} {config.display_name} while its execution {run_id} is {_status_of(run)}: wait for it "
+            f"(`cluster-pipeline executions wait {run_id}`) or stop it (`cluster-pipeline executions cancel "
+            f"{run_id}`), then {action} again."
+        )
+
+
+def wait_for_execution(
+    instance: DagsterInstance,
+    lake: Lake,
+    namespace: str,
+    run_id: str,
+    timeout: float | None = None,
+    poll_seconds: float = 0.5,
+) -> ExecutionResult | None:
+    """The execution's ExecutionResult once it is completed or failed; None if it is still pending or
+    processing after ``timeout`` seconds. Each poll settles the run too, so a dead worker ends the wait
+    with its failed result rather than never."""
+    results = ResultStore(lake)
+    try:
+        return results.get(namespace, run_id)
+    except NotFoundError:
+        run = find_run(instance, namespace, run_id)
+    partition_key = run.tags[PARTITION_TAG]
+    cluster_id = ConfigStore(lake).for_partition(partition_key).cluster_id  # deletion waits for the run
+    deadline = None if timeout is None else time.monotonic() + timeout
+    while True:
+        reconcile_runs(instance, lake, partition_key)
+        if results.exists(namespace, cluster_id, run_id):
+            return results.get(namespace, run_id, cluster_id)
+        if deadline is not None and time.monotonic() >= deadline:
+            return None
+        time.sleep(poll_seconds if deadline is None else max(0.0, min(poll_seconds, deadline - time.monotonic())))
 
 
 # --- workers ------------------------------------------------------------------------------------

@@ -117,7 +117,9 @@ def test_a_collection_larger_than_the_budget_streams_from_s3_in_bounded_memory(m
         ingest_parts(store, "small", SMALL_PARTS)
         ingest_parts(store, "large", LARGE_PARTS)
         sizes = {name: sum(parts) * DIM * 4 for name, parts in (("small", SMALL_PARTS), ("large", LARGE_PARTS))}
-        assert all(needs_streaming(store.snapshot("default", name), config_for(name)) for name in sizes)
+        assert all(
+            needs_streaming(config_for(name), store.snapshot("default", name).num_documents, DIM) for name in sizes
+        )
         assert max(LARGE_PARTS) * DIM * 4 > BUDGET_MB * 2**20
 
         small = run_child(endpoint, "small", "run_00000000000000a1")

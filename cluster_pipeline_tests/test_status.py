@@ -3,7 +3,6 @@ any job (issue 12, items 2-7 and 14)."""
 
 import json
 import subprocess
-import sys
 import time
 
 import pyarrow.parquet as pq
@@ -15,7 +14,7 @@ from cluster_pipeline.core.config import ConfigStore
 from cluster_pipeline.core.lake import Lake
 from cluster_pipeline.core.processes import WorkerIdentity, process_start_ticks
 from cluster_pipeline.definitions import defs
-from cluster_pipeline.launcher import execution_job, open_instance
+from cluster_pipeline.launcher import execution_job, open_instance, remote_job_origin
 from cluster_pipeline.resources import LakeResource
 from cluster_pipeline.sensors.run_lifecycle import execution_lifecycle_sensor
 from cluster_pipeline.settings import WORKER_TAG
@@ -28,27 +27,16 @@ def short_id(dagster_run_id: str) -> str:
 
 def queue_run(instance, partition_key: str, job_name: str = "cluster_execution"):
     """A run waiting in Dagster's queue, as the UI or a sensor submits it (any job of the partition)."""
-    from dagster._core.remote_origin import (
-        ManagedGrpcPythonEnvCodeLocationOrigin,
-        RemoteJobOrigin,
-        RemoteRepositoryOrigin,
-    )
-    from dagster._core.types.loadable_target_origin import LoadableTargetOrigin
-
     job = (
         defs.resolve_job_def(job_name)
         if job_name == "cluster_execution"
         else defs.resolve_implicit_global_asset_job_def()
     )
-    location = ManagedGrpcPythonEnvCodeLocationOrigin(
-        LoadableTargetOrigin(executable_path=sys.executable, module_name="cluster_pipeline.definitions"),
-        location_name="cluster_pipeline.definitions",
-    )
     return instance.create_run_for_job(
         job_def=job,
         tags={"dagster/partition": partition_key},
         status=DagsterRunStatus.QUEUED,
-        remote_job_origin=RemoteJobOrigin(RemoteRepositoryOrigin(location, "__repository__"), job.name),
+        remote_job_origin=remote_job_origin(job.name),
     )
 
 

@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 EXIT_ERROR = 2
 EXIT_FAILED_EXECUTION = 1
 EXIT_INTERRUPTED = 130
+EXIT_TIMEOUT = 124  # as GNU timeout: `executions wait --timeout` gave up
 COMMON_OPTIONS_HELP = "--namespace, --root and --json may be given before or after the command."
 
 
@@ -99,6 +100,15 @@ def parse_timestamp(text: str | None) -> datetime | None:
     except ValueError:
         raise ConfigurationError(f"Bad timestamp {text!r}: use ISO 8601, e.g. 2025-11-13T13:20:40Z.") from None
     return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def read_json_option(text: str, option: str) -> Any:
+    """An option's JSON value, given inline or as ``@FILE``."""
+    source = Path(text[1:]).read_text() if text.startswith("@") else text
+    try:
+        return json.loads(source)
+    except json.JSONDecodeError as error:
+        raise ConfigurationError(f"{option} is not valid JSON ({error.msg} at line {error.lineno}).") from None
 
 
 def warn(message: str) -> None:

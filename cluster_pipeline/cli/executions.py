@@ -1,9 +1,12 @@
-"""Commands on executions: ``execute``, the ``executions`` group (list, latest, show, cancel,
-report) and ``demo``. Every command touching a configuration settles its runs first (a run whose
-worker died is recorded as failed), so the lifecycle guarantee holds without a daemon."""
+"""Commands on executions: ``execute`` (now, or queued with ``--no-wait``), the ``executions`` group
+(list, latest, show, wait, cancel, report) and ``demo``. Every command touching a configuration
+settles its runs first (a run whose worker died is recorded as failed), so the lifecycle guarantee
+holds without a daemon. The history of a deleted configuration (``clusters delete --keep-history``)
+stays readable."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -11,17 +14,25 @@ import click
 
 from cluster_pipeline.cli.app import (
     COMMON_OPTIONS_HELP,
+    EXIT_TIMEOUT,
     cli,
     common_options,
     configuration,
     current_settings,
     dagster_instance,
     parse_timestamp,
+    read_json_option,
     warn,
 )
-from cluster_pipeline.cli.output import describe_result, progress_bar, report_execution, summary_line
+from cluster_pipeline.cli.output import (
+    describe_result,
+    progress_bar,
+    report_execution,
+    stats_line,
+    summary_line,
+)
 from cluster_pipeline.core.errors import NotFoundError
-from cluster_pipeline.core.history import SORT_FIELDS
+from cluster_pipeline.core.history import FILTER_FIELDS, SORT_FIELDS
 from cluster_pipeline.core.results import STATUSES, ExecutionResult
 
 if TYPE_CHECKING:
@@ -40,16 +51,50 @@ def settled_in_flight(instance: DagsterInstance, lake: Lake, config: ClusterConf
     return in_flight_executions(instance, config)
 
 
+def settled_history(instance: DagsterInstance, lake: Lake, reference: str) -> tuple[str, str, list[ExecutionResult]]:
+    """The ``clust_…`` id, the name to show and ``settled_in_flight`` of a configuration named by
+    ``reference`` (its name or id); for one deleted with its history kept (named by its id, as its name is
+    released), nothing in flight. NotFoundError if there is neither."""
+    from cluster_pipeline.core.ids import is_cluster_id
+    from cluster_pipeline.core.results import ResultStore
+
+    try:
+        config = configuration(lake, reference)
+    except NotFoundError:
+        if is_cluster_id(reference) and ResultStore(lake).result_keys(current_settings().namespace, reference):
+            return reference, reference, []
+        raise
+    return config.cluster_id, config.display_name, settled_in_flight(instance, lake, config)
+
+
 @cli.command(epilog=COMMON_OPTIONS_HELP)
 @click.argument("configuration_name", metavar="CONFIGURATION")
+@click.option("--no-wait", is_flag=True,
+              help="Queue it in Dagster and return at once (run_id, status pending); the daemon runs it.")  # fmt: skip
 @common_options
-def execute(configuration_name: str) -> int:
-    """Execute a configuration (its name or clust_ id) now, through Dagster, and print its ExecutionResult."""
+def execute(configuration_name: str, no_wait: bool) -> int:
+    """Execute a configuration (its name or clust_ id) through Dagster and print its ExecutionResult (or,
+    with --no-wait, queue it)."""
     from cluster_pipeline.core.results import ResultStore
-    from cluster_pipeline.launcher import execute_in_process
+    from cluster_pipeline.launcher import execute_in_process, queue_daemon_running, submit_execution
 
-    lake = current_settings().lake()
+    settings = current_settings()
+    lake = settings.lake()
     config = configuration(lake, configuration_name)
+    if no_wait:
+        with dagster_instance() as instance:
+            pending = submit_execution(config, lake, instance)
+            if not queue_daemon_running(instance):
+                warn(
+                    "no Dagster daemon has started queued runs here lately: the execution stays pending until one "
+                    "runs (`dagster dev`, or `dagster-daemon run`, on this instance)"
+                )
+        settings.emit(
+            pending.to_json_dict(),
+            f"{pending.run_id}  pending  (Dagster run {pending.dagster_run_id})\n"
+            f"  follow it: cluster-pipeline executions wait {pending.run_id}",
+        )
+        return 0
     with dagster_instance() as instance, progress_bar():
         result = execute_in_process(config, lake, instance)
     return report_execution(result, ResultStore(lake).uri(result))
@@ -75,16 +120,19 @@ def executions() -> None:
 @click.option("--limit", default=20, show_default=True, type=click.IntRange(min=1))
 @click.option("--offset", default=0, show_default=True, type=click.IntRange(min=0))
 @click.option("--cursor", help="next_cursor of the previous page.")
-@click.option("--include-total", is_flag=True)
+@click.option("--filter", "filter_", metavar="JSON|@FILE",
+              help=f"AND/OR/NOT over {', '.join(FILTER_FIELDS)}.")  # fmt: skip
+@click.option("--search", help="Text in the clusters' labels or keywords, or in the error message (any case).")
+@click.option("--include-total", is_flag=True, help="Also count all matches: total, by status, mean silhouette.")
 @common_options
 def executions_list(configuration_name: str, **options: Any) -> int:
     """Executions of one configuration (its name or clust_ id), pending and processing ones included."""
+    from cluster_pipeline.core.filters import parse_filter
     from cluster_pipeline.core.history import HistoryQuery, list_history
     from cluster_pipeline.core.results import ResultStore
 
     settings = current_settings()
     lake = settings.lake()
-    config = configuration(lake, configuration_name)
     query = HistoryQuery(
         statuses=options["statuses"] or None,
         created_after=parse_timestamp(options["since"]),
@@ -98,18 +146,20 @@ def executions_list(configuration_name: str, **options: Any) -> int:
         limit=options["limit"],
         offset=options["offset"],
         cursor=options["cursor"],
+        filter=None if options["filter_"] is None else parse_filter(read_json_option(options["filter_"], "--filter")),
+        search=options["search"],
     )
     with dagster_instance() as instance:
-        in_flight = settled_in_flight(instance, lake, config)
+        cluster_id, shown, in_flight = settled_history(instance, lake, configuration_name)
     page = list_history(
-        ResultStore(lake), settings.namespace, config.cluster_id, query, extra=in_flight,
+        ResultStore(lake), settings.namespace, cluster_id, query, extra=in_flight,
         include_total=options["include_total"], on_skip=warn,
     )  # fmt: skip
     data: dict[str, Any] = {"results": [r.to_json_dict() for r in page.results], "next_cursor": page.next_cursor}
-    lines = [summary_line(r) for r in page.results] or [f"No executions of {config.display_name} match."]
-    if options["include_total"]:
-        data["total"] = page.total
-        lines.append(f"{page.total} in total")
+    lines = [summary_line(r) for r in page.results] or [f"No executions of {shown} match."]
+    if options["include_total"] and page.stats is not None:
+        data["total"], data["stats"] = page.total, page.stats
+        lines.append(stats_line(page.total or 0, page.stats))
     if page.next_cursor:
         lines.append(f"more: --cursor {page.next_cursor}")
     settings.emit(data, "\n".join(lines))
@@ -127,10 +177,8 @@ def executions_latest(configuration_name: str, statuses: tuple[str, ...]) -> int
 
     settings = current_settings()
     lake = settings.lake()
-    config = configuration(lake, configuration_name)
-    cluster_id = config.cluster_id
     with dagster_instance() as instance:
-        in_flight = settled_in_flight(instance, lake, config)
+        cluster_id, shown, in_flight = settled_history(instance, lake, configuration_name)
     results = ResultStore(lake)
     page = list_history(
         results, settings.namespace, cluster_id, HistoryQuery(statuses=statuses or None, limit=1), extra=in_flight
@@ -140,10 +188,10 @@ def executions_latest(configuration_name: str, statuses: tuple[str, ...]) -> int
             total = list_history(results, settings.namespace, cluster_id, HistoryQuery(limit=1), extra=in_flight,
                                  include_total=True).total  # fmt: skip
             raise NotFoundError(
-                f"No {' or '.join(statuses)} executions of {config.display_name} ({total} in other statuses; "
+                f"No {' or '.join(statuses)} executions of {shown} ({total} in other statuses; "
                 "list them with `cluster-pipeline executions list`)."
             )
-        raise NotFoundError(f"No executions of {config.display_name} yet; start one with `cluster-pipeline execute`.")
+        raise NotFoundError(f"No executions of {shown} yet; start one with `cluster-pipeline execute`.")
     settings.emit(page.results[0].to_json_dict(), describe_result(page.results[0]))
     return 0
 
@@ -174,6 +222,35 @@ def executions_show(run_id: str) -> int:
             result, path = in_flight, None
     settings.emit(result.to_json_dict(), describe_result(result, path))
     return 0
+
+
+@executions.command("wait", epilog=COMMON_OPTIONS_HELP)
+@click.argument("run_id")
+@click.option("--timeout", type=click.FloatRange(min=0), help="Give up after this many seconds (exit status 124).")
+@common_options
+def executions_wait(run_id: str, timeout: float | None) -> int:
+    """Wait until an execution is completed or failed, then print it (exit status as `execute`)."""
+    from cluster_pipeline.core.results import ResultStore
+    from cluster_pipeline.status import in_flight_execution, wait_for_execution
+
+    settings = current_settings()
+    lake = settings.lake()
+    with dagster_instance() as instance:
+        result = wait_for_execution(instance, lake, settings.namespace, run_id, timeout)
+        if result is None:
+            still = in_flight_execution(instance, lake, settings.namespace, run_id)
+    if result is not None:
+        return report_execution(result, ResultStore(lake).uri(result))
+    status = still.status if still is not None else "in flight"
+    if still is not None:
+        settings.emit(still.to_json_dict(), describe_result(still))
+    message = (
+        f"Execution {run_id} is still {status} after {timeout:g} s; wait again, or stop it with "
+        f"`cluster-pipeline executions cancel {run_id}`."
+    )
+    click.echo(json.dumps({"error": {"type": "Timeout", "message": message}}) if settings.json else f"error: {message}",
+               err=True)  # fmt: skip
+    return EXIT_TIMEOUT
 
 
 @executions.command("cancel", epilog=COMMON_OPTIONS_HELP)

@@ -6,18 +6,21 @@ from __future__ import annotations
 import json
 import sys
 from contextlib import AbstractContextManager, nullcontext
+from typing import Any
 
 import click
 
 from cluster_pipeline.cli.app import EXIT_FAILED_EXECUTION, EXIT_INTERRUPTED, current_settings
+from cluster_pipeline.core.report import describe_selection
 from cluster_pipeline.core.results import ExecutionResult, format_timestamp
 from cluster_pipeline.core.verdict import percent
 
 
 def describe_result(result: ExecutionResult, path: str | None = None) -> str:
     """A readable summary of one ExecutionResult."""
+    version = f" v{result.configuration_version}" if result.configuration_version else ""
     lines = [
-        f"{result.run_id}  {result.status}  configuration {result.cluster_id} ({result.algorithm} on "
+        f"{result.run_id}  {result.status}  configuration {result.cluster_id}{version} ({result.algorithm} on "
         f"{result.namespace}/{result.collection})",
         f"  created {format_timestamp(result.created_at)}  completed {format_timestamp(result.completed_at) or '-'}",
     ]
@@ -38,6 +41,9 @@ def describe_result(result: ExecutionResult, path: str | None = None) -> str:
         else "0 noise"
     )
     lines.append(f"  {result.num_points} documents, {result.num_clusters} clusters, {noise}")
+    chosen = describe_selection(result.selection)
+    if chosen:
+        lines.append(f"  {chosen}")
     if result.metrics:
         m = result.metrics
         lines.append(
@@ -51,6 +57,9 @@ def describe_result(result: ExecutionResult, path: str | None = None) -> str:
         lines.append(f"  warning: {result.warning}")
     for centroid in result.centroids or []:
         lines.append(f"  {centroid.cluster_id:>6} {centroid.num_members:>7}  {centroid.label}")
+        if "attributes" in centroid.metadata:
+            group = ", ".join(f"{name}={value}" for name, value in centroid.metadata["attributes"].items())
+            lines.append(f"  {'':>6} {'':>7}  group: {group}")
         lines.append(f"  {'':>6} {'':>7}  keywords: {', '.join(centroid.keywords)}")
     if path:
         lines.append(f"  result: {path}")
@@ -67,6 +76,15 @@ def summary_line(r: ExecutionResult) -> str:
         f"{r.run_id}  {r.status:<10} {format_timestamp(r.created_at)}  {documents}  "
         f"{r.num_clusters:>4} clusters  silhouette {silhouette}{noise}"
     )
+
+
+def stats_line(total: int, stats: dict[str, Any]) -> str:
+    """``12 in total: 9 completed, 2 failed, 1 pending; mean silhouette 0.412 (over 9)``."""
+    counts = ", ".join(f"{count} {status}" for status, count in stats["by_status"].items())
+    line = f"{total} in total" + (f": {counts}" if counts else "")
+    if stats["mean_silhouette"] is not None:
+        line += f"; mean silhouette {stats['mean_silhouette']:.3f} (over {stats['with_metrics']})"
+    return line
 
 
 def progress_bar() -> AbstractContextManager[None]:

@@ -21,8 +21,16 @@ from typing import Any
 
 import numpy as np
 
+from cluster_pipeline.core.attributes import AttributeGroups
 from cluster_pipeline.core.auto_k import AutoK, choose_k
-from cluster_pipeline.core.config import AUTO_K_RANGE, ClusterConfig, default_min_cluster_size, estimator_class
+from cluster_pipeline.core.centroids import cluster_centres, distances_to_centres
+from cluster_pipeline.core.config import (
+    AUTO_K_RANGE,
+    CENTROID_ALGORITHMS,
+    ClusterConfig,
+    default_min_cluster_size,
+    estimator_class,
+)
 from cluster_pipeline.core.errors import (
     AlgorithmError,
     InsufficientDocumentsError,
@@ -34,7 +42,7 @@ from cluster_pipeline.core.neighbors import nearest_centroids
 from cluster_pipeline.core.progress import Progress
 from cluster_pipeline.core.reduction import ReductionPlan, plan_reduction, umap_coordinates
 from cluster_pipeline.core.resource_guard import check_fit_resources
-from cluster_pipeline.core.topics import member_means, merge_record, merge_similar_clusters, reassign_noise
+from cluster_pipeline.core.topics import merge_record, merge_similar_clusters, reassign_noise
 from cluster_pipeline.core.verdict import clustering_warning
 
 PCA_FIT_SAMPLE = 25_000  # 10–50 leading components are stable well before this
@@ -66,14 +74,14 @@ class Preparation:
         """Prepared float32 copy of ``X`` (or ``X`` itself, modified, when ``copy=False``)."""
         out = np.array(X, dtype=np.float32, copy=copy, order="C")
         if self.normalize:
-            _normalize_rows(out)
+            normalize_rows(out)
         if self.pca_components is not None and self.pca_mean is not None:
             out = (out - self.pca_mean) @ self.pca_components.T
             out = np.ascontiguousarray(out, dtype=np.float32)
         return out
 
 
-def _normalize_rows(X: np.ndarray, chunk: int = 65_536) -> None:
+def normalize_rows(X: np.ndarray, chunk: int = 65_536) -> None:
     """In-place L2 normalisation in chunks (no second (N, D) buffer); zero vectors stay zero."""
     for start in range(0, len(X), chunk):
         block = X[start : start + chunk]
@@ -137,13 +145,17 @@ def reduction_record(preparation: Preparation) -> dict[str, Any]:
 class FittedClustering:
     """What an estimator found, in a form every later stage understands.
 
-    ``labels`` index clusters 0..K-1 by decreasing size (-1 = noise); ``centroids`` are member means in
-    the embedding space; ``distances`` are each document's Euclidean distance to its centroid (NaN
+    ``labels`` index clusters 0..K-1 by decreasing size (-1 = noise); ``centroids`` are the clusters'
+    centres in the embedding space (``centroid_method``: member means by default, see
+    ``core.centroids``); ``distances`` are each document's Euclidean distance to its centroid (NaN
     for noise); ``membership`` is the estimator's confidence where it has one (HDBSCAN
     probabilities, GMM posterior), else None. ``reduction`` records how the vectors were reduced for
     the algorithm, ``auto_k`` the sweep that chose k, ``topic_reduction`` the merges of
     ``max_clusters``; ``reassigned`` marks the noise documents given a cluster by ``reassign_noise``,
-    and ``warning`` says why there are fewer than 2 clusters.
+    and ``warning`` says why there are fewer than 2 clusters. ``sample_rows`` are the rows the
+    algorithm was fitted on when it was fitted on a sample (``sample_size``; None: all rows), and
+    ``assigned_by`` how the others were assigned. ``groups`` holds each cluster's attribute values
+    for ``attribute_based`` clusterings.
     """
 
     labels: np.ndarray
@@ -161,6 +173,10 @@ class FittedClustering:
     topic_reduction: dict[str, Any] | None = None
     reassigned: np.ndarray | None = None
     warning: str | None = None
+    sample_rows: np.ndarray | None = None
+    assigned_by: str | None = None
+    groups: list[dict[str, object]] | None = None
+    centroid_method: str = "mean"
 
     @property
     def num_clusters(self) -> int:
@@ -205,6 +221,8 @@ class EstimatorOutput:
     parameters: dict[str, Any]
     method: str
     engine: str
+    sample_rows: np.ndarray | None = None
+    assigned_by: str | None = None
 
 
 def resolve_parameters(
@@ -215,7 +233,7 @@ def resolve_parameters(
     ``core.auto_k`` chooses (returned too, with its curve)."""
     parameters = config.estimator_parameters()
     if config.algorithm == "hdbscan" and "min_cluster_size" not in parameters:
-        fitted_documents = min(len(matrix), config.fit_sample_size or len(matrix))  # the rows HDBSCAN sees
+        fitted_documents = min(len(matrix), config.sample_size or len(matrix))  # the rows HDBSCAN sees
         parameters["min_cluster_size"] = default_min_cluster_size(fitted_documents)
     name = config.auto_k_parameter()
     if name is None:
@@ -227,12 +245,21 @@ def resolve_parameters(
 
 
 def fit_estimator(
-    space: np.ndarray, config: ClusterConfig, progress: Progress | None, parameters: dict[str, Any]
+    space: np.ndarray,
+    config: ClusterConfig,
+    progress: Progress | None,
+    parameters: dict[str, Any],
+    groups: AttributeGroups | None = None,
 ) -> EstimatorOutput:
     """Run the configured estimator with ``parameters`` (see ``resolve_parameters``) on ``space``:
     k-means on ``config.kmeans_engine`` (see ``core.kmeans``), HDBSCAN on the fastest backend, the
-    rest as scikit-learn estimators."""
+    rest as scikit-learn estimators; ``attribute_based`` takes its clusters from ``groups``. With
+    ``sample_size``, the estimator sees a seeded sample and every other row is assigned after."""
     progress = progress or Progress.silent()
+    if config.algorithm == "attribute_based":
+        if groups is None:
+            raise ValueError("attribute_based needs the documents' attribute groups")
+        return EstimatorOutput(groups.labels.astype(np.int64), None, parameters, "attribute_based", "pyarrow")
     everything, sample_rows = space, fit_sample(config, len(space))
     if sample_rows is not None:
         space = everything[sample_rows]
@@ -243,7 +270,7 @@ def fit_estimator(
         space,
         memory_budget_mb=config.memory_budget_mb,
         max_fit_seconds=config.max_fit_seconds,
-        fit_sample_size=config.fit_sample_size,
+        sample_size=config.sample_size,
     )
     if estimate is not None:
         progress.update("fit", 0, len(space), note=f"{config.algorithm}: estimated {estimate.describe()}")
@@ -275,19 +302,52 @@ def fit_estimator(
     except (ValueError, MemoryError, np.linalg.LinAlgError) as error:
         raise AlgorithmError(f"Clustering algorithm failed: {config.algorithm}: {error}") from None
     labels = np.asarray(labels, dtype=np.int64)
+    assigned_by = None
     if sample_rows is not None:
-        labels, membership = nearest_sampled_labels(everything, sample_rows, labels), None
+        labels, assigned_by = assign_from_sample(everything, sample_rows, labels, config)
+        membership = None
         method += f"+sample({len(sample_rows)})"
     progress.update("fit", len(everything), len(everything), note=method)
-    return EstimatorOutput(labels, membership, parameters, method, engine)
+    return EstimatorOutput(labels, membership, parameters, method, engine, sample_rows, assigned_by)
 
 
 def fit_sample(config: ClusterConfig, n: int, random_state: int = 0) -> np.ndarray | None:
-    """Sorted rows of the seeded sample to fit on, or None to fit on all ``n`` documents."""
-    size = config.fit_sample_size
-    if size is None or size >= n:
+    """Sorted rows of the seeded sample to fit on, or None to fit on all ``n`` documents.
+
+    A ``sample_size`` larger than the documents to cluster is refused: it asks for more than there is.
+    """
+    size = config.sample_size
+    if size is None or size == n:
         return None
+    if size > n:
+        after = " (after the filter)" if config.filters else ""
+        raise InsufficientDocumentsError(
+            f"sample_size={size:,} is larger than the {n:,} documents to cluster{after}; lower sample_size to at "
+            f"most {n:,}, or remove it to fit on every document."
+        )
     return np.sort(np.random.default_rng(random_state).choice(n, size, replace=False))
+
+
+def assign_from_sample(
+    space: np.ndarray, rows: np.ndarray, sample_labels: np.ndarray, config: ClusterConfig
+) -> tuple[np.ndarray, str]:
+    """Labels for every row of ``space`` from a clustering of its ``rows``, and how they were given.
+
+    Algorithms whose clusters have a centre (``CENTROID_ALGORITHMS``) assign each row to the nearest
+    centre of the sampled clusters (by ``centroid_method``, in the space the algorithm ran in); the
+    others, whose clusters are shaped by density or a graph, give each row the label of its nearest
+    sampled row, noise included. Sampled rows keep their own labels either way.
+    """
+    if config.algorithm not in CENTROID_ALGORITHMS:
+        return nearest_sampled_labels(space, rows, sample_labels), "nearest_member"
+    compact = order_by_size(sample_labels).astype(np.int64)
+    if not (compact >= 0).any():
+        return nearest_sampled_labels(space, rows, compact), "nearest_member"
+    centres = cluster_centres(np.ascontiguousarray(space[rows]), compact, config.centroid_method)
+    labels, _ = nearest_centroids(space, centres)
+    labels = np.asarray(labels, dtype=np.int64)
+    labels[rows] = compact
+    return labels, "nearest_centroid"
 
 
 def nearest_sampled_labels(space: np.ndarray, rows: np.ndarray, sample_labels: np.ndarray) -> np.ndarray:
@@ -312,16 +372,12 @@ def order_by_size(raw_labels: np.ndarray) -> np.ndarray:
     return labels
 
 
-def centroids_and_distances(space: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Member means per cluster and each member's Euclidean distance to its own centroid."""
-    members = np.flatnonzero(labels >= 0)
-    centroids = member_means(space, labels)
-    distances = np.full(len(space), np.nan, dtype=np.float32)
-    for start in range(0, len(members), 65_536):
-        rows = members[start : start + 65_536]
-        diff = space[rows] - centroids[labels[rows]]
-        distances[rows] = np.sqrt(np.einsum("ij,ij->i", diff, diff))
-    return centroids, distances
+def centroids_and_distances(
+    space: np.ndarray, labels: np.ndarray, method: str = "mean"
+) -> tuple[np.ndarray, np.ndarray]:
+    """Each cluster's centre (``core.centroids``) and each member's Euclidean distance to its own."""
+    centroids = cluster_centres(space, labels, method)
+    return centroids, distances_to_centres(space, labels, centroids)
 
 
 def reduce_for_fit(
@@ -344,14 +400,19 @@ def reduce_for_fit(
 
 
 def fit_clustering(
-    X: np.ndarray, config: ClusterConfig, *, copy: bool = True, progress: Progress | None = None
+    X: np.ndarray,
+    config: ClusterConfig,
+    *,
+    copy: bool = True,
+    progress: Progress | None = None,
+    groups: AttributeGroups | None = None,
 ) -> tuple[FittedClustering, np.ndarray]:
     """Prepare ``X`` ((n_samples, n_features) float32), reduce, fit the configured algorithm, merge
     topics (``max_clusters``), reassign noise (``reassign_noise``), tidy the output.
 
     Returns the fitted clustering and the embedding space (see the module doc) that metrics and
     labels use. With ``copy=False`` the normalisation happens in ``X``'s own buffer, saving one matrix
-    of memory.
+    of memory. ``groups``: the rows' attribute groups, for ``attribute_based`` (``core.attributes``).
     """
     check_embeddings(X)
     progress = progress or Progress.silent()
@@ -361,7 +422,7 @@ def fit_clustering(
     plan = plan_reduction(config, len(space), X.shape[1])
     matrix, reduction = reduce_for_fit(space, plan, config, preparation, progress)
     parameters, auto_k = resolve_parameters(config, matrix, progress)
-    output = fit_estimator(matrix, config, progress, parameters)
+    output = fit_estimator(matrix, config, progress, parameters, groups)
     found = order_by_size(output.labels)
     merged = found if config.max_clusters is None else merge_similar_clusters(found, space, config.max_clusters)
     raw, reassigned = merged, None
@@ -369,7 +430,7 @@ def fit_clustering(
         reassigned = raw < 0
         raw = reassign_noise(raw, space)
     labels = order_by_size(raw)
-    centroids, distances = centroids_and_distances(space, labels)
+    centroids, distances = centroids_and_distances(space, labels, config.centroid_method)
     fitted = FittedClustering(
         labels=labels,
         centroids=centroids,
@@ -386,5 +447,9 @@ def fit_clustering(
         topic_reduction=None if merged is found else merge_record(found, labels, config.max_clusters or 0),
         reassigned=reassigned,
         warning=clustering_warning(config.algorithm, output.parameters, labels, matrix, config.max_clusters),
+        sample_rows=output.sample_rows,
+        assigned_by=output.assigned_by,
+        groups=None if groups is None else groups.by_cluster(output.labels, labels),
+        centroid_method=config.centroid_method,
     )
     return fitted, space

@@ -446,7 +446,8 @@ class CollectionStore:
                     "Use new ids for new documents."
                 )
 
-    def _check_feature(self, snapshot: CollectionSnapshot, feature: str) -> int:
+    def feature_dimension(self, snapshot: CollectionSnapshot, feature: str) -> int:
+        """The dimension of ``feature``; FeatureNotFoundError (the seed's wording) if the collection has none."""
         if feature not in snapshot.features:
             available = ", ".join(sorted(snapshot.features)) or "none"
             raise FeatureNotFoundError(
@@ -463,7 +464,7 @@ class CollectionStore:
         Pages are streamed through a small read buffer (no whole column chunk in memory), so the
         working memory is about one batch whatever the row-group size.
         """
-        dim = self._check_feature(snapshot, feature)
+        dim = self.feature_dimension(snapshot, feature)
         offset = 0
         for part in snapshot.parts:
             reader = pq.ParquetFile(
@@ -481,21 +482,40 @@ class CollectionStore:
             raise NotFoundError(f"Collection {snapshot.collection!r} changed while loading; run again.")
 
     def load_embeddings(
-        self, snapshot: CollectionSnapshot, feature: str, progress: Progress | None = None
+        self,
+        snapshot: CollectionSnapshot,
+        feature: str,
+        progress: Progress | None = None,
+        *,
+        rows: np.ndarray | None = None,
+        out: np.ndarray | None = None,
+        stage: str = "load",
+        batch_rows: int = STREAM_BATCH_ROWS,
     ) -> np.ndarray:
         """The feature as one C-contiguous ``(N, D)`` float32 matrix, filled batch by batch.
 
         Peak memory is the matrix plus one streamed batch: no per-row Python objects, no pandas,
         no second copy (a whole ``read_table`` plus concatenation holds the matrix three times).
+
+        ``rows``: only these sorted matrix positions (a filter's documents, a sample), in order.
+        ``out``: fill this ``(len(rows), D)`` array (or view: a column block of a wider matrix) instead
+        of a new one. ``stage`` names the progress stage; ``batch_rows`` the rows read at a time.
         """
-        dim = self._check_feature(snapshot, feature)
+        dim = self.feature_dimension(snapshot, feature)
         progress = progress or Progress.silent()
         total = snapshot.num_documents
-        matrix = np.empty((total, dim), dtype=np.float32)
-        progress.update("load", 0, total)
-        for offset, values in self.iter_embeddings(snapshot, feature):
-            matrix[offset : offset + len(values)] = values
-            progress.update("load", offset + len(values), total)
+        size = total if rows is None else len(rows)
+        matrix = np.empty((size, dim), dtype=np.float32) if out is None else out
+        progress.update(stage, 0, total)
+        filled = 0
+        for offset, values in self.iter_embeddings(snapshot, feature, batch_rows):
+            if rows is None:
+                matrix[offset : offset + len(values)] = values
+            else:
+                lo, hi = np.searchsorted(rows, [offset, offset + len(values)])
+                matrix[filled : filled + hi - lo] = values[rows[lo:hi] - offset]
+                filled += hi - lo
+            progress.update(stage, offset + len(values), total)
         return matrix
 
     def load_documents(self, snapshot: CollectionSnapshot, columns: Sequence[str] | None = None) -> pd.DataFrame:
@@ -524,6 +544,40 @@ class CollectionStore:
         if deleted is not None:
             table = table.filter(pc.invert(pc.is_in(table.column("document_id"), value_set=deleted)))
         return table
+
+    def metadata_schema(self, snapshot: CollectionSnapshot) -> pa.Schema:
+        """Arrow types of ``document_id`` and the metadata columns (no embeddings), as the parts store
+        them (a column first seen in a later part takes that part's type)."""
+        wanted = ["document_id", *self.schema(snapshot.namespace, snapshot.collection).metadata_columns]
+        fields: dict[str, pa.Field] = {}
+        for part in snapshot.parts:
+            stored = pq.ParquetFile(self.storage.parquet_source(part.key)).schema_arrow
+            fields.update({name: stored.field(name) for name in wanted if name in stored.names and name not in fields})
+        return pa.schema([fields[name] for name in wanted if name in fields])
+
+    def read_columns(
+        self, snapshot: CollectionSnapshot, columns: Sequence[str], rows: np.ndarray | None = None
+    ) -> pa.Table:
+        """Metadata ``columns`` of the live documents in matrix order (all of them, or the sorted matrix
+        positions ``rows``), one part at a time; a column a part lacks reads as nulls there."""
+        schema = self.metadata_schema(snapshot)
+        target = pa.schema([schema.field(name) for name in columns])
+        tables, start = [], 0
+        for part in snapshot.parts:
+            stored = pq.ParquetFile(self.storage.parquet_source(part.key)).schema_arrow.names
+            present = [name for name in dict.fromkeys(["document_id", *columns]) if name in stored]
+            table = self._live_part(snapshot, part, present)
+            size = table.num_rows
+            if rows is not None:
+                lo, hi = np.searchsorted(rows, [start, start + size])
+                table = table.take(pa.array(rows[lo:hi] - start))
+            start += size
+            arrays = [
+                table.column(f.name).cast(f.type) if f.name in present else pa.nulls(table.num_rows, f.type)
+                for f in target
+            ]
+            tables.append(pa.Table.from_arrays(arrays, schema=target))
+        return pa.concat_tables(tables) if tables else target.empty_table()
 
     def load_document_ids(self, snapshot: CollectionSnapshot) -> pa.ChunkedArray:
         """``document_id`` as an Arrow string column in matrix order (compact: no Python object per row)."""

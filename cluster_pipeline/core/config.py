@@ -12,6 +12,12 @@ the rule it breaks, not deep inside an execution or a sensor tick. Two values ar
 ``n_clusters: "auto"`` (``n_components`` for gaussian_mixture) with its range ``k_min`` / ``k_max``
 (``core.auto_k``), and HDBSCAN's ``min_cluster_size`` derived from the collection's size when it is
 not given (:func:`default_min_cluster_size`).
+
+What an execution clusters is chosen here too: ``filters`` (``core.filters``) over the metadata,
+``sample_size`` to fit on a seeded sample, several ``features`` combined into one space, and
+``attribute_based`` clusters that are the groups of metadata columns. A configuration changes over
+its life by :func:`revise` (a new ``version`` when what an execution computes changes); every
+ExecutionResult stores the configuration it ran with.
 """
 
 from __future__ import annotations
@@ -64,6 +70,7 @@ Algorithm = Literal[
     "birch",
     "optics",
     "mean_shift",
+    "attribute_based",
 ]
 
 # Defaults differ from scikit-learn's only where its defaults are poor for embeddings: fixed seeds
@@ -80,7 +87,14 @@ ALGORITHM_DEFAULTS: dict[str, dict[str, Any]] = {
     "birch": {"n_clusters": 8},
     "optics": {"min_samples": 5},
     "mean_shift": {"bin_seeding": True},
+    "attribute_based": {"max_groups": 100},
 }
+# attribute_based has no estimator: its clusters are the groups of metadata columns (core.attributes)
+ATTRIBUTE_PARAMETERS = ("attributes", "max_groups")
+MAX_ATTRIBUTE_GROUPS = 10_000
+# Algorithms whose clusters have a centre: documents outside a fitted sample join the nearest one.
+# The others' clusters are shaped by density or a graph: they join their nearest sampled document's.
+CENTROID_ALGORITHMS = frozenset({"kmeans", "minibatch_kmeans", "gaussian_mixture", "birch", "mean_shift"})
 
 DENSITY_BASED = frozenset({"hdbscan", "dbscan", "optics", "mean_shift"})
 # density-based algorithms whose "auto" reduction is UMAP (mean_shift keeps PCA: it needs a bandwidth
@@ -133,7 +147,8 @@ log = logging.getLogger(__name__)
 
 
 def estimator_class(algorithm: str) -> type:
-    """The scikit-learn / hdbscan class behind an algorithm name (imported lazily: hdbscan is slow)."""
+    """The scikit-learn / hdbscan class behind an algorithm name (imported lazily: hdbscan is slow);
+    not for ``attribute_based``, which has none."""
     import sklearn.cluster as skc
     from sklearn.mixture import GaussianMixture
 
@@ -278,6 +293,18 @@ class ClusterConfig(BaseModel):
     namespace: str = "default"
     collection: str
     feature: str = "embedding"
+    features: list[str] | None = Field(
+        None,
+        description="Several embedding features clustered as one space (each L2-normalised first); "
+        "feature is then the first of them.",
+    )
+    combine: Literal["concatenate", "weighted", "independent"] = Field(
+        "concatenate", description="How several features make one vector: side by side, or weighted ('weights')."
+    )
+    weights: list[float] | None = Field(None, description="One positive weight per feature, for combine='weighted'.")
+    filters: dict[str, Any] | None = Field(
+        None, description="Cluster only the documents this filter keeps (core.filters: AND/OR/NOT over metadata)."
+    )
     algorithm: Algorithm = "kmeans"
     parameters: dict[str, Any] = Field(default_factory=dict)
     preprocessing: Preprocessing = Field(default_factory=Preprocessing)
@@ -303,11 +330,17 @@ class ClusterConfig(BaseModel):
         "MiniBatchKMeans partial_fit, a second pass to assign, sampled metrics; and refuse quadratic fits whose "
         "estimated memory exceeds it. None: always in memory, limited by the machine's available memory.",
     )
-    fit_sample_size: int | None = Field(
+    sample_size: int | None = Field(
         None,
         ge=2,
-        description="Fit the algorithm on a seeded sample of this many documents; every other document joins "
-        "the cluster of its nearest sampled document. For quadratic algorithms on large collections.",
+        description="Fit the algorithm on a seeded sample of this many documents, then assign every other one: "
+        "to the nearest centroid (k-means, GMM, Birch, mean shift), else to the cluster of its nearest sampled "
+        "document. For large collections and quadratic algorithms.",
+    )
+    centroid_method: Literal["mean", "median", "medoid"] = Field(
+        "mean",
+        description="Each cluster's centre for distances, labels and drift: the members' mean, coordinate-wise "
+        "median, or medoid (the member with the least total distance to the others).",
     )
     max_fit_seconds: float | None = Field(
         None, gt=0, description="Refuse to start a quadratic fit whose estimated time exceeds this."
@@ -323,6 +356,8 @@ class ClusterConfig(BaseModel):
     checks: QualityChecks = Field(default_factory=QualityChecks)
     description: str | None = None
     created_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
+    version: int = Field(1, ge=1, description="Raised by every update that changes what an execution computes.")
+    updated_at: datetime | None = None
 
     @field_validator("cluster_id")
     @classmethod
@@ -349,6 +384,44 @@ class ClusterConfig(BaseModel):
     def _feature(cls, value: str) -> str:
         return check_feature(value)
 
+    @field_validator("features")
+    @classmethod
+    def _features(cls, value: list[str] | None) -> list[str] | None:
+        if value is None:
+            return None
+        if not value:
+            raise ValueError("features needs at least one embedding column")
+        if len(set(value)) != len(value):
+            raise ValueError(f"features lists a column twice: {value}")
+        return [check_feature(name) for name in value]
+
+    @field_validator("filters")
+    @classmethod
+    def _filters(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        from cluster_pipeline.core.filters import filter_to_json, parse_filter
+
+        return None if value is None else filter_to_json(parse_filter(value, "filters"))
+
+    @field_validator("parameters")
+    @classmethod
+    def _attribute_list(cls, value: dict[str, Any], info: ValidationInfo) -> dict[str, Any]:
+        """``attributes`` as a list of column names (``"category,brand"`` from the CLI too)."""
+        attributes = value.get("attributes")
+        if info.data.get("algorithm") == "attribute_based" and isinstance(attributes, str):
+            return {**value, "attributes": [name.strip() for name in attributes.split(",") if name.strip()]}
+        return value
+
+    @model_validator(mode="before")
+    @classmethod
+    def _fit_sample_size_renamed(cls, data: Any) -> Any:
+        """``fit_sample_size`` (configurations saved before ``sample_size`` replaced it) means ``sample_size``."""
+        if not (isinstance(data, dict) and "fit_sample_size" in data):
+            return data
+        if data.get("sample_size") is not None:
+            raise ValueError("fit_sample_size is the old name of sample_size: give only sample_size")
+        moved = {key: value for key, value in data.items() if key != "fit_sample_size"}
+        return {**moved, "sample_size": data["fit_sample_size"]}
+
     @model_validator(mode="before")
     @classmethod
     def _pca_components_moved(cls, data: Any) -> Any:
@@ -366,10 +439,38 @@ class ClusterConfig(BaseModel):
         return {**data, "preprocessing": preprocessing, "reduction": data.get("reduction", moved)}
 
     @model_validator(mode="after")
+    def _features_combined(self) -> ClusterConfig:
+        names = self.features or [self.feature]
+        if self.features is not None and "feature" in self.model_fields_set and self.feature != names[0]:
+            raise ValueError(f"feature {self.feature!r} and features {names} disagree: give features only")
+        self.feature = names[0]
+        if self.combine == "independent":
+            raise ValueError(
+                "combine='independent' is not offered: an execution writes one ExecutionResult under one run_id "
+                "(the seed's contract), and one clustering per feature would need several. Create one "
+                "configuration per feature instead (clusters create --feature a, then --feature b), or combine "
+                "them into one space with 'concatenate' or 'weighted'"
+            )
+        if self.combine == "weighted":
+            if self.weights is None or len(self.weights) != len(names):
+                given = "no weights" if self.weights is None else f"{len(self.weights)} weights"
+                raise ValueError(
+                    f"combine='weighted' needs one weight per feature: {given} for {len(names)} features {names}"
+                )
+            if not all(math.isfinite(w) and w > 0 for w in self.weights):
+                raise ValueError(f"weights must be positive numbers, got {self.weights}")
+        elif self.weights is not None:
+            raise ValueError("weights go with combine='weighted'; set combine to 'weighted' or remove weights")
+        return self
+
+    @model_validator(mode="after")
     def _parameters_valid(self, info: ValidationInfo) -> ClusterConfig:
         # Checked when a configuration is created; one read back from the lake passed this check
         # already, and importing the estimators (scikit-learn: ~1 s) would slow every execution.
         if info.context and info.context.get("stored"):
+            return self
+        if self.algorithm == "attribute_based":
+            _check_attribute_based(self)
             return self
         valid = set(estimator_class(self.algorithm)().get_params())
         if self.auto_k_parameter() is not None:
@@ -400,6 +501,16 @@ class ClusterConfig(BaseModel):
         return name if name is not None and self.parameters.get(name) == "auto" else None
 
     @property
+    def feature_names(self) -> list[str]:
+        """The embedding features clustered: ``features``, or the one ``feature``."""
+        return list(self.features or [self.feature])
+
+    @property
+    def feature_label(self) -> str:
+        """``feature``, or ``a+b`` for several (what results and summaries show)."""
+        return "+".join(self.feature_names)
+
+    @property
     def display_name(self) -> str:
         """The name, or the ``clust_…`` id of a configuration saved before names existed."""
         return self.name or self.cluster_id
@@ -413,6 +524,37 @@ class ClusterConfig(BaseModel):
     def estimator_parameters(self) -> dict[str, Any]:
         """Defaults overlaid with the user's parameters."""
         return {**ALGORITHM_DEFAULTS[self.algorithm], **self.parameters}
+
+
+def _check_attribute_based(config: ClusterConfig) -> None:
+    """``attributes`` (one or more metadata columns) and ``max_groups``; nothing that needs a fit."""
+    unknown = sorted(set(config.parameters) - set(ATTRIBUTE_PARAMETERS))
+    if unknown:
+        raise ValueError(
+            f"unknown parameter(s) {', '.join(unknown)} for attribute_based; valid: {', '.join(ATTRIBUTE_PARAMETERS)}"
+        )
+    attributes = config.parameters.get("attributes")
+    if not (isinstance(attributes, list) and attributes and all(isinstance(a, str) and a for a in attributes)):
+        raise ValueError(
+            "attribute_based needs attributes: the metadata columns whose values make the groups, e.g. "
+            "--param attributes=category,brand"
+        )
+    if len(set(attributes)) != len(attributes):
+        raise ValueError(f"attributes lists a column twice: {attributes}")
+    max_groups = config.estimator_parameters()["max_groups"]
+    if not isinstance(max_groups, int) or isinstance(max_groups, bool) or not 2 <= max_groups <= MAX_ATTRIBUTE_GROUPS:
+        raise ValueError(f"max_groups must be an integer from 2 to {MAX_ATTRIBUTE_GROUPS:,}, got {max_groups!r}")
+    refused = {
+        "sample_size": config.sample_size is not None,
+        "max_clusters": config.max_clusters is not None,
+        "reduction 'umap'": config.reduction.method == "umap",
+    }
+    for name, present in refused.items():
+        if present:
+            raise ValueError(
+                f"{name} does not apply to attribute_based: its clusters are the groups of {', '.join(attributes)}, "
+                "fixed by the data (cap them with max_groups)"
+            )
 
 
 def _check_auto_k(algorithm: str, parameters: dict[str, Any]) -> None:
@@ -480,12 +622,16 @@ _NAMED_PARAMETERS = {
 
 
 def default_name(config: ClusterConfig) -> str:
-    """``<collection>-<algorithm>[-<main parameter>]``, e.g. ``agnews-kmeans-k4``, ``news-hdbscan-mcs50``."""
-    parameter, short = _NAMED_PARAMETERS[config.algorithm]
+    """``<collection>-<algorithm>[-<main parameter>]``, e.g. ``agnews-kmeans-k4``, ``news-hdbscan-mcs50``;
+    attribute groups name their columns: ``shop-attribute_based-category-brand``."""
     parts = [config.collection, config.algorithm]
-    value = config.estimator_parameters().get(parameter)
-    if value is not None:
-        parts.append(f"{short}{value:g}" if isinstance(value, float) else f"{short}{value}")
+    if config.algorithm == "attribute_based":
+        parts += list(config.parameters.get("attributes") or [])
+    else:
+        parameter, short = _NAMED_PARAMETERS[config.algorithm]
+        value = config.estimator_parameters().get(parameter)
+        if value is not None:
+            parts.append(f"{short}{value:g}" if isinstance(value, float) else f"{short}{value}")
     name = re.sub(r"[^a-z0-9._-]+", "-", "-".join(parts).lower()).strip("-._")
     return name[:72] or config.algorithm
 
@@ -533,6 +679,32 @@ class ConfigStore:
             self.lake.storage.delete(self.lake.cluster_name_key(config.namespace, str(config.name)))
             raise
         return config
+
+    def replace(self, config: ClusterConfig) -> ClusterConfig:
+        """Store a revised configuration over its current one (one atomic write; see ``core.revisions``)."""
+        key = self.lake.cluster_config_key(config.namespace, config.cluster_id)
+        if not self.lake.storage.exists(key):
+            raise NotFoundError(
+                f"Cluster configuration {config.cluster_id!r} not found in namespace {config.namespace!r}."
+            )
+        self.lake.storage.write_replace(key, config.model_dump_json(indent=2).encode())
+        return config
+
+    def delete(self, config: ClusterConfig) -> None:
+        """Remove the configuration, then release its name (its executions are the ResultStore's)."""
+        key = self.lake.cluster_config_key(config.namespace, config.cluster_id)
+        if not self.lake.storage.exists(key):
+            raise NotFoundError(
+                f"Cluster configuration {config.cluster_id!r} not found in namespace {config.namespace!r}."
+            )
+        self.lake.storage.delete(key)
+        claim = None if config.name is None else self.lake.cluster_name_key(config.namespace, config.name)
+        if (
+            claim is not None
+            and self.lake.storage.exists(claim)
+            and self._owner(config.namespace, str(config.name)) == config.cluster_id
+        ):
+            self.lake.storage.delete(claim)
 
     def _claim_name(self, config: ClusterConfig) -> str:
         base = config.name or default_name(config)

@@ -23,12 +23,21 @@ class AlreadyExistsError(ClusterPipelineError):
     """Something immutable (an ExecutionResult, a configuration id) exists already."""
 
 
+class ConflictError(ClusterPipelineError):
+    """The action would disturb an execution in flight (update or delete of a running configuration)."""
+
+
 class IngestError(ClusterPipelineError, ValueError):
     """Documents were refused on ingest; nothing was written."""
 
 
 class ConfigurationError(ClusterPipelineError, ValueError):
     """A cluster configuration is invalid (unknown algorithm, bad parameter, ...)."""
+
+
+class FilterError(ConfigurationError):
+    """A filter (of a configuration's documents, or of the execution history) is malformed or does
+    not fit the fields it filters: an unknown field, a value of the wrong type, an unknown operator."""
 
 
 class ExecutionError(ClusterPipelineError):

@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from cluster_pipeline.core.attributes import AttributeGroups, attribute_groups
 from cluster_pipeline.core.checkpoints import checkpoint
 from cluster_pipeline.core.clustering import FittedClustering, fit_clustering
 from cluster_pipeline.core.collections import CollectionSnapshot, CollectionStore
@@ -43,6 +44,13 @@ from cluster_pipeline.core.results import (
     ResultStore,
     cluster_name,
     utc_now,
+)
+from cluster_pipeline.core.selection import (
+    Selection,
+    check_against_collection,
+    feature_dimensions,
+    load_matrix,
+    select_documents,
 )
 from cluster_pipeline.core.streaming import fit_streaming, needs_streaming
 from cluster_pipeline.core.verdict import coverage, quality_note
@@ -87,9 +95,14 @@ class OfflineLabeler:
 
 def assignments_table(document_ids: pd.Series | list[str] | pa.ChunkedArray, fitted: FittedClustering) -> pa.Table:
     """One row per document: its cluster (null for noise), distance to centroid and membership;
-    ``is_noise`` as the algorithm found it (a reassigned noise document has a cluster and ``is_noise``)."""
+    ``is_noise`` as the algorithm found it (a reassigned noise document has a cluster and ``is_noise``);
+    ``in_sample`` whether the algorithm was fitted on it (every document, unless ``sample_size``)."""
     labels = fitted.labels
     noise = labels < 0
+    in_sample = np.ones(len(labels), dtype=bool)
+    if fitted.sample_rows is not None:
+        in_sample[:] = False
+        in_sample[fitted.sample_rows] = True
     found_noise = noise if fitted.reassigned is None else noise | fitted.reassigned
     names = np.array([cluster_name(i) for i in range(fitted.num_clusters)] + [None], dtype=object)
     membership = fitted.membership if fitted.membership is not None else np.full(len(labels), np.nan, np.float32)
@@ -101,6 +114,7 @@ def assignments_table(document_ids: pd.Series | list[str] | pa.ChunkedArray, fit
             "distance": pa.array(fitted.distances, pa.float32(), from_pandas=True),
             "membership_strength": pa.array(membership, pa.float32(), from_pandas=True),
             "is_noise": pa.array(found_noise),
+            "in_sample": pa.array(in_sample),
         },
         schema=ASSIGNMENTS_SCHEMA,
     )
@@ -117,6 +131,9 @@ def build_centroids(fitted: FittedClustering, outcome: LabelingOutcome) -> list[
     centroids = []
     for index in range(fitted.num_clusters):
         label = outcome.labels.get(index)
+        metadata = dict(getattr(label, "metadata", {}) or {}) if label else {}
+        if fitted.groups is not None:
+            metadata["attributes"] = fitted.groups[index]
         centroids.append(
             Centroid(
                 cluster_id=cluster_name(index),
@@ -126,7 +143,7 @@ def build_centroids(fitted: FittedClustering, outcome: LabelingOutcome) -> list[
                 keywords=list(label.keywords) if label else [],
                 label_source=label.source if label else "offline",
                 representative_document_ids=list(label.representative_document_ids) if label else [],
-                metadata=dict(getattr(label, "metadata", {}) or {}) if label else {},
+                metadata=metadata,
             )
         )
     return centroids
@@ -154,11 +171,13 @@ def base_result(
         created_at=created_at,
         namespace=config.namespace,
         collection=config.collection,
-        feature=config.feature,
+        feature=config.feature_label,
         algorithm=config.algorithm,
         parameters=config.estimator_parameters(),
         collection_version=snapshot.version if snapshot else None,
         dagster_run_id=dagster_run_id,
+        configuration=config.model_dump(mode="json"),
+        configuration_version=config.version,
     )
 
 
@@ -174,11 +193,16 @@ def failed_result(base: ExecutionResult, message: str) -> ExecutionResult:
 
 
 def completed_result(
-    base: ExecutionResult, fitted: FittedClustering, metrics: QualityMetrics | None, outcome: LabelingOutcome
+    base: ExecutionResult,
+    fitted: FittedClustering,
+    metrics: QualityMetrics | None,
+    outcome: LabelingOutcome,
+    selection: Selection | None = None,
 ) -> ExecutionResult:
     """``base`` filled in with what the execution found (timings, drift and artifacts come last)."""
     num_points = len(fitted.labels)
     return base.with_updates(
+        selection=base.selection if selection is None else selection.record(fitted),
         status="completed",
         num_clusters=fitted.num_clusters,
         num_points=num_points,
@@ -335,32 +359,60 @@ def run_execution(
         failing.result = base
         if on_snapshot is not None:
             on_snapshot(snapshot)
-        if needs_streaming(snapshot, config):
+        check_against_collection(collections, snapshot, config)
+        selection = select_documents(collections, snapshot, config)
+        base = base.with_updates(num_points=selection.matched, selection=selection.record())
+        failing.result = base
+        if needs_streaming(config, selection.matched, feature_dimensions(collections, snapshot, config)):
             return _execute_streaming(collections, results, snapshot, base, config, labeler, progress, timer)
         with timer.stage("load"):
-            X = collections.load_embeddings(snapshot, config.feature, progress)
+            X = load_matrix(collections, snapshot, config, selection, progress)
+            groups = attribute_groups_of(collections, snapshot, config, selection)
         with timer.stage("fit"):
-            fitted, space = fit_clustering(X, config, copy=False, progress=progress)
+            fitted, space = fit_clustering(X, config, copy=False, progress=progress, groups=groups)
             del X
         with timer.stage("metrics"):
+            by_means = config.centroid_method == "mean"  # Davies–Bouldin and Calinski–Harabasz are defined by means
             metrics = compute_metrics(
                 space,
                 fitted.labels,
                 metric=fitted.metric,
                 sample_size=config.metric_sample_size,
-                centroids=fitted.centroids,
-                distances=fitted.distances,
+                centroids=fitted.centroids if by_means else None,
+                distances=fitted.distances if by_means else None,
             )
         with timer.stage("labels"):
-            documents = collections.load_documents(snapshot)
+            documents = (
+                collections.load_documents(snapshot)
+                if selection.rows is None
+                else collections.take_documents(snapshot, selection.rows)
+            )
             outcome = (labeler or OfflineLabeler()).label(documents, fitted, space, config)
         with timer.stage("drift"):
             drift = drift_against_previous(results, base, documents["document_id"], fitted, space)
         result, uri, images = _publish(
-            results, completed_result(base, fitted, metrics, outcome), documents, fitted, space, timer, config, drift
+            results,
+            completed_result(base, fitted, metrics, outcome, selection),
+            documents,
+            fitted,
+            space,
+            timer,
+            config,
+            drift,
         )
-    dimensions = snapshot.features[config.feature]
+    dimensions = feature_dimensions(collections, snapshot, config)
     return Execution(result, uri, images, snapshot, fitted, metrics, outcome, dimensions, streamed=False)
+
+
+def attribute_groups_of(
+    collections: CollectionStore, snapshot: CollectionSnapshot, config: ClusterConfig, selection: Selection
+) -> AttributeGroups | None:
+    """The selected documents' attribute groups, for ``attribute_based`` (else None)."""
+    if config.algorithm != "attribute_based":
+        return None
+    attributes = list(config.parameters["attributes"])
+    table = collections.read_columns(snapshot, attributes, rows=selection.rows)
+    return attribute_groups(table, attributes, int(config.estimator_parameters()["max_groups"]))
 
 
 def execute(lake: Lake, config: ClusterConfig, run_id: str, **options: Any) -> ExecutionResult:

@@ -11,6 +11,7 @@ import html
 import json
 import os
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 from cluster_pipeline.core.config import ClusterConfig, ConfigStore
 from cluster_pipeline.core.errors import NotFoundError
@@ -102,6 +103,19 @@ def _topic_reduction(result: ExecutionResult) -> str | None:
     return f"{record['found']} clusters found, merged to {record['kept']} (max_clusters={record['max_clusters']})"
 
 
+def describe_selection(selection: Mapping[str, Any] | None) -> str | None:
+    """Which documents were clustered, when not simply all of them, each fitted on (filter, sample)."""
+    if not selection:
+        return None
+    parts = []
+    if selection.get("filter") is not None:
+        parts.append(f"{selection['matched']:,} of {selection['collection_documents']:,} documents matched the filter")
+    if selection.get("assigned_by"):
+        how = str(selection["assigned_by"]).replace("_", " ")
+        parts.append(f"fitted on a sample of {selection['fitted']:,}, the others assigned by {how}")
+    return "; ".join(parts) or None
+
+
 def drift_line(result: ExecutionResult) -> str | None:
     """'ARI 0.9123 against run_…: 3 stable, 1 new (cl_3), 0 gone', or None on a first execution."""
     drift = result.drift
@@ -117,8 +131,10 @@ def drift_line(result: ExecutionResult) -> str | None:
 def summary_rows(result: ExecutionResult, config: ClusterConfig | None = None) -> list[tuple[str, str]]:
     usage = result.llm_usage or {}
     metrics = result.metrics or {}
-    where = f"{result.cluster_id}, {result.namespace}/{result.collection}, feature {result.feature}"
+    version = f" v{result.configuration_version}" if result.configuration_version else ""
+    where = f"{result.cluster_id}{version}, {result.namespace}/{result.collection}, feature {result.feature}"
     optional = [
+        ("selection", describe_selection(result.selection)),
         ("reduction", _reduction(result)),
         ("automatic k", _auto_k(result)),
         ("topic reduction", _topic_reduction(result)),

@@ -137,7 +137,7 @@ def check_fit_resources(
     *,
     memory_budget_mb: int | None = None,
     max_fit_seconds: float | None = None,
-    fit_sample_size: int | None = None,
+    sample_size: int | None = None,
 ) -> FitEstimate | None:
     """Refuse a fit whose estimate exceeds available memory, ``memory_budget_mb`` (counting the
     matrix already loaded) or ``max_fit_seconds``; return the estimate (None for linear algorithms)."""
@@ -155,10 +155,10 @@ def check_fit_resources(
     if problems:
         suggested = _largest_sample(algorithm, parameters, space, estimate, free, memory_budget_mb, max_fit_seconds)
         sample_hint = (
-            f"cluster a sample: set fit_sample_size (e.g. {suggested:,}; every other document joins the "
+            f"cluster a sample: set sample_size (e.g. {suggested:,}; every other document joins the "
             "cluster of its nearest sampled one)"
-            if fit_sample_size is None
-            else f"lower fit_sample_size (now {fit_sample_size:,}; {suggested:,} would fit)"
+            if sample_size is None
+            else f"lower sample_size (now {sample_size:,}; {suggested:,} would fit)"
         )
         raise ResourceLimitError(
             f"Not started: {algorithm} on {estimate.n:,} documents × {estimate.d} dimensions would need "

@@ -93,6 +93,9 @@ class ExecutionResult:
     coverage: str | None = None
     quality_note: str | None = None
     warning: str | None = None
+    configuration: dict[str, Any] | None = None
+    configuration_version: int | None = None
+    selection: dict[str, Any] | None = None
 
     def __post_init__(self) -> None:
         check_run_id(self.run_id)
@@ -147,6 +150,9 @@ class ExecutionResult:
             "coverage": self.coverage,
             "quality_note": self.quality_note,
             "warning": self.warning,
+            "configuration": None if self.configuration is None else json.dumps(self.configuration, sort_keys=True),
+            "configuration_version": self.configuration_version,
+            "selection": None if self.selection is None else json.dumps(self.selection, sort_keys=True),
         }
         return pa.Table.from_pylist([row], schema=RESULT_SCHEMA)
 
@@ -192,6 +198,9 @@ class ExecutionResult:
             coverage=row.get("coverage"),
             quality_note=row.get("quality_note"),
             warning=row.get("warning"),
+            configuration=loads(row.get("configuration")),
+            configuration_version=row.get("configuration_version"),
+            selection=loads(row.get("selection")),
         )
 
 
@@ -250,6 +259,9 @@ RESULT_SCHEMA = pa.schema(
         pa.field("coverage", pa.string()),
         pa.field("quality_note", pa.string()),
         pa.field("warning", pa.string()),
+        pa.field("configuration", pa.string()),  # the configuration the execution ran with (JSON)
+        pa.field("configuration_version", pa.int64()),
+        pa.field("selection", pa.string()),  # documents in the collection, the filter, matched, fitted (JSON)
     ]
 )
 
@@ -261,6 +273,7 @@ ASSIGNMENTS_SCHEMA = pa.schema(
         pa.field("distance", pa.float32()),  # to the cluster's centroid in the embedding space
         pa.field("membership_strength", pa.float32()),
         pa.field("is_noise", pa.bool_(), nullable=False),
+        pa.field("in_sample", pa.bool_(), nullable=False),  # in the sample the algorithm was fitted on
     ]
 )
 
@@ -340,6 +353,14 @@ class ResultStore:
             except UnreadableResultError as error:
                 log.warning(str(error))
         return sorted(results, key=lambda r: r.created_at, reverse=True)
+
+    def delete_history(self, namespace: str, cluster_id: str) -> int:
+        """Remove every stored execution of a configuration (results, assignments, pictures); returns
+        how many results there were. Only for a configuration deleted with its history."""
+        results = self.result_keys(namespace, cluster_id)
+        for key in results + self.storage.list_keys(self.lake.executions_prefix(namespace, cluster_id)):
+            self.storage.delete(key)  # results first: an interrupted delete never leaves one without its files
+        return len(results)
 
     def read_assignments(self, namespace: str, cluster_id: str, run_id: str) -> pa.Table:
         return read_parquet(self.storage, self.assignments_key(namespace, cluster_id, run_id))

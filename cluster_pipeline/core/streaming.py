@@ -68,11 +68,11 @@ def matrix_bytes(snapshot: CollectionSnapshot, feature: str) -> int:
     return snapshot.num_documents * snapshot.features.get(feature, 0) * 4
 
 
-def needs_streaming(snapshot: CollectionSnapshot, config: ClusterConfig) -> bool:
-    """Whether an in-memory execution would exceed ``config.memory_budget_mb``."""
+def needs_streaming(config: ClusterConfig, num_documents: int, dimensions: int) -> bool:
+    """Whether an in-memory execution of ``num_documents`` × ``dimensions`` would exceed ``config.memory_budget_mb``."""
     if config.memory_budget_mb is None:
         return False
-    return matrix_bytes(snapshot, config.feature) * IN_MEMORY_PEAK_FACTOR > config.memory_budget_mb * 2**20
+    return num_documents * dimensions * 4 * IN_MEMORY_PEAK_FACTOR > config.memory_budget_mb * 2**20
 
 
 def stream_batch_rows(config: ClusterConfig, dim: int) -> int:
@@ -109,15 +109,7 @@ def gather_rows(
     batch_rows: int = STREAM_BATCH_ROWS,
 ) -> np.ndarray:
     """The sorted ``rows`` of the feature as one float32 matrix (prepared when ``preparation`` is given)."""
-    progress = progress or Progress.silent()
-    total = snapshot.num_documents
-    out = np.empty((len(rows), snapshot.features[feature]), dtype=np.float32)
-    filled = 0
-    for offset, batch in store.iter_embeddings(snapshot, feature, batch_rows):
-        lo, hi = np.searchsorted(rows, [offset, offset + len(batch)])
-        out[filled : filled + hi - lo] = batch[rows[lo:hi] - offset]
-        filled += hi - lo
-        progress.update(stage, offset + len(batch), total)
+    out = store.load_embeddings(snapshot, feature, progress, rows=rows, stage=stage, batch_rows=batch_rows)
     return out if preparation is None else preparation.apply(out, copy=False)
 
 
@@ -158,6 +150,22 @@ def fit_streaming(
             f"The collection ({matrix_bytes(snapshot, config.feature) / 2**20:,.0f} MiB of vectors) does not fit "
             f"memory_budget_mb={config.memory_budget_mb} for {config.algorithm}: only kmeans and minibatch_kmeans "
             "stream. Raise memory_budget_mb or use one of them."
+        )
+    unsupported = [
+        name
+        for name, used in (
+            ("filters", config.filters is not None),
+            ("several features", len(config.feature_names) > 1),
+            ("sample_size", config.sample_size is not None),
+            (f"centroid_method '{config.centroid_method}'", config.centroid_method != "mean"),
+        )
+        if used
+    ]
+    if unsupported:
+        raise ConfigurationError(
+            f"The documents to cluster ({matrix_bytes(snapshot, config.feature) / 2**20:,.0f} MiB of vectors or "
+            f"more) exceed memory_budget_mb={config.memory_budget_mb}, and a streamed k-means cannot apply "
+            f"{', '.join(unsupported)} (each needs the vectors in memory): raise memory_budget_mb, or remove them."
         )
     progress = progress or Progress.silent()
     started = time.perf_counter()

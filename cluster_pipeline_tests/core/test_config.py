@@ -29,6 +29,10 @@ def test_defaults_and_partition_key():
         ({"collection": "news", "algorithm": "dbscan", "parameters": {"eps": 0.25}}, "news-dbscan-eps0.25"),
         ({"collection": "news", "algorithm": "gaussian_mixture"}, "news-gaussian_mixture-k8"),
         ({"collection": "news", "algorithm": "mean_shift"}, "news-mean_shift"),
+        (
+            {"collection": "shop", "algorithm": "attribute_based", "parameters": {"attributes": "category,brand"}},
+            "shop-attribute_based-category-brand",
+        ),
     ],
 )
 def test_names_are_derived_from_collection_algorithm_and_main_parameter(lake, data, name):
@@ -182,7 +186,7 @@ def test_preprocessing_pca_components_becomes_a_reduction(pca_components, reduct
         ({"triggers": {"schedule": "not a cron"}}, "'not a cron' is not a 5-field cron"),
         ({"triggers": {"schedule": "0 0 30 2 *"}}, "is not a 5-field cron"),  # 30 February never comes
         ({"triggers": {"schedule": "* * * * * *"}}, "is not a 5-field cron"),  # seconds: Dagster cannot run it
-        ({"fit_sample_size": 1}, "fit_sample_size"),
+        ({"sample_size": 1}, "sample_size"),
     ],
 )
 def test_parameters_cron_and_timezone_are_validated_at_create(data, message):
@@ -228,3 +232,36 @@ def test_parameters_are_checked_at_creation_not_again_when_read_back(lake):
     }
     config = ConfigStore(lake).create(parse_config({"collection": "news", "kmeans_engine": "sklearn"}))
     assert ConfigStore(lake).get("default", config.cluster_id).kmeans_engine == "sklearn"
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        ({"features": ["a", "b"], "combine": "weighted"}, "one weight per feature: no weights for 2 features"),
+        ({"features": ["a", "b"], "combine": "weighted", "weights": [1.0]}, "1 weights for 2 features"),
+        ({"features": ["a", "b"], "combine": "weighted", "weights": [1.0, -1.0]}, "weights must be positive"),
+        ({"features": ["a", "b"], "weights": [1.0, 2.0]}, "weights go with combine='weighted'"),
+        ({"features": ["a", "b"], "combine": "independent"}, "one ExecutionResult under one run_id"),
+        ({"features": ["a", "a"]}, "lists a column twice"),
+        ({"features": ["a", "b"], "feature": "c"}, "disagree"),
+        ({"filters": {"field": "x", "operator": "~", "value": 1}}, r"filters: unknown operator '~'"),
+        ({"algorithm": "attribute_based"}, "attribute_based needs attributes"),
+        ({"algorithm": "attribute_based", "parameters": {"attributes": ["a"], "max_groups": 1}}, "max_groups must be"),
+        ({"algorithm": "attribute_based", "parameters": {"attributes": ["a"], "n_clusters": 3}}, "unknown parameter"),
+        ({"algorithm": "attribute_based", "parameters": {"attributes": ["a"]}, "sample_size": 10}, "does not apply"),
+        ({"algorithm": "attribute_based", "parameters": {"attributes": ["a"]}, "max_clusters": 3}, "does not apply"),
+        ({"centroid_method": "mode"}, "centroid_method"),
+        ({"fit_sample_size": 10, "sample_size": 20}, "old name of sample_size"),
+    ],
+)
+def test_what_to_cluster_is_validated_at_create(data, message):
+    with pytest.raises(ConfigurationError, match=message):
+        parse_config({"collection": "news", **data})
+
+
+def test_fit_sample_size_is_read_as_sample_size_and_features_set_feature():
+    """Configurations saved by issue 12 named the fit sample fit_sample_size."""
+    assert parse_config({"collection": "news", "fit_sample_size": 500}, stored=True).sample_size == 500
+    config = parse_config({"collection": "news", "features": ["text_vec", "image_vec"]})
+    assert config.feature == "text_vec" and config.feature_names == ["text_vec", "image_vec"]
+    assert parse_config(config.model_dump(mode="json"), stored=True) == config  # stored and read back

@@ -1,5 +1,5 @@
 """The resource guard: quadratic fits are estimated before they start and refused when they cannot
-finish (issue 12, item 15); ``fit_sample_size`` is the way out."""
+finish (issue 12, item 15); ``sample_size`` is the way out."""
 
 import numpy as np
 import pytest
@@ -22,7 +22,7 @@ def test_agglomerative_over_the_memory_budget_is_refused_with_the_estimate_and_t
         fit_clustering(blobs(8_000, 8), config)
     message = str(refused.value)
     assert "agglomerative on 8,000 documents" in message and "grows with the square" in message
-    assert "memory_budget_mb is 128" in message and "fit_sample_size" in message and "kmeans" in message
+    assert "memory_budget_mb is 128" in message and "set sample_size" in message and "kmeans" in message
     estimate = estimate_fit("agglomerative", {}, blobs(8_000, 8))
     assert estimate is not None and 400 * 2**20 < estimate.memory_bytes < 700 * 2**20  # measured: 8.5 B per pair
 
@@ -49,7 +49,7 @@ def test_linear_algorithms_are_not_estimated_and_dbscan_is_estimated_from_its_ep
     assert narrow.memory_bytes < wide.memory_bytes / 100
 
 
-def test_fit_sample_size_fits_a_sample_and_labels_every_document():
+def test_sample_size_fits_a_sample_and_labels_every_document():
     from sklearn.metrics import adjusted_rand_score
 
     rng = np.random.default_rng(1)
@@ -57,7 +57,7 @@ def test_fit_sample_size_fits_a_sample_and_labels_every_document():
     truth = rng.integers(0, 4, 6_000)
     X = centers[truth] + 0.3 * rng.normal(size=(6_000, 8)).astype(np.float32)
     config = parse_config(
-        {"collection": "c", "algorithm": "agglomerative", "parameters": {"n_clusters": 4}, "fit_sample_size": 1_500,
+        {"collection": "c", "algorithm": "agglomerative", "parameters": {"n_clusters": 4}, "sample_size": 1_500,
          "memory_budget_mb": 128}
     )  # fmt: skip
     fitted, _ = fit_clustering(X, config)

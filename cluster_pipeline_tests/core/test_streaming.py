@@ -24,9 +24,11 @@ def config(**extra):
 
 
 def test_budget_decides_streaming(big_collection):
-    assert needs_streaming(big_collection, config())  # 60k × 128 × 4 B = 29 MiB, × 2.5 > 64 MiB
-    assert not needs_streaming(big_collection, config().model_copy(update={"memory_budget_mb": 100}))
-    assert not needs_streaming(big_collection, ClusterConfig(collection="big"))
+    n = big_collection.num_documents
+    assert needs_streaming(config(), n, 128)  # 60k × 128 × 4 B = 29 MiB, × 2.5 > 64 MiB
+    assert not needs_streaming(config().model_copy(update={"memory_budget_mb": 100}), n, 128)
+    assert not needs_streaming(ClusterConfig(collection="big"), n, 128)
+    assert not needs_streaming(config(), n // 3, 128)  # a filter keeping a third fits in memory
 
 
 def test_streaming_kmeans_assigns_every_document_exactly_once(lake, collections, big_collection):
