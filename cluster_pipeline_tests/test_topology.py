@@ -215,8 +215,10 @@ def topology(postgres, tmp_path_factory) -> Iterator[Topology]:
 
 
 def result_keys(topology: Topology) -> list[str]:
-    keys = topology.lake.storage.list_keys("default/executions/")
-    return [key for key in keys if key.endswith(".parquet") and not key.endswith(".assignments.parquet")]
+    """Every configuration's result files (not their assignments or map files), as the store lists them."""
+    results = ResultStore(topology.lake)
+    clusters = topology.lake.storage.list_children("default/executions/")
+    return [key for cluster_id in clusters for key in results.result_keys("default", cluster_id)]
 
 
 @pytest.mark.slow
