@@ -18,10 +18,10 @@ from typing import Any
 
 from dagster import Definitions, EnvVar, in_process_executor
 
-from cluster_pipeline.assets import CLUSTERING_ASSETS
+from cluster_pipeline.assets import CLUSTERING_ASSETS, new_document_assignments
 from cluster_pipeline.deployment import BUCKET_ENV, LAKE_PREFIX, current_deployment, s3_resource
-from cluster_pipeline.jobs import cluster_execution_job
-from cluster_pipeline.resources import LakeResource, LLMResource
+from cluster_pipeline.jobs import assignment_job, cluster_execution_job
+from cluster_pipeline.resources import LakeResource, LLMResource, WebhookResource
 from cluster_pipeline.schedules import nightly_schedule
 from cluster_pipeline.sensors import SENSORS
 
@@ -36,21 +36,30 @@ def llm_resource() -> LLMResource:
     )
 
 
+def webhook_resource() -> WebhookResource:
+    """Webhook URLs and secret through EnvVar, as for the LLM key (unset variables stay None)."""
+    return WebhookResource(
+        urls=EnvVar("CLUSTER_PIPELINE_WEBHOOK_URLS") if os.environ.get("CLUSTER_PIPELINE_WEBHOOK_URLS") else None,
+        secret=EnvVar("CLUSTER_PIPELINE_WEBHOOK_SECRET") if os.environ.get("CLUSTER_PIPELINE_WEBHOOK_SECRET") else None,
+    )
+
+
 def resources_for(deployment: str) -> dict[str, Any]:
     if deployment == "local":
-        return {"lake": LakeResource(), "llm": llm_resource()}
+        return {"lake": LakeResource(), "llm": llm_resource(), "webhooks": webhook_resource()}
     if deployment == "s3":
         return {
             "lake": LakeResource(s3=s3_resource(), s3_bucket=EnvVar(BUCKET_ENV), s3_prefix=LAKE_PREFIX),
             "llm": llm_resource(),
+            "webhooks": webhook_resource(),
         }
     raise ValueError(f"Unknown DAGSTER_DEPLOYMENT {deployment!r}: use 'local' or 's3'.")
 
 
 def build_definitions(deployment: str | None = None) -> Definitions:
     return Definitions(
-        assets=CLUSTERING_ASSETS,
-        jobs=[cluster_execution_job],
+        assets=[*CLUSTERING_ASSETS, new_document_assignments],
+        jobs=[cluster_execution_job, assignment_job],
         sensors=SENSORS,
         schedules=[nightly_schedule],
         executor=in_process_executor,

@@ -1,20 +1,52 @@
-"""The one job: execute a cluster configuration (a partition) through the clustering assets.
+"""The jobs: execute a cluster configuration (a partition) through the clustering assets, and assign
+a configuration's new documents to its latest execution's clusters.
 
-The assets are one step (``assets.clustering``), run in the run's own process: no step process to
-start, as for every asset materialization of this code location (``definitions.py`` makes the
-in-process executor the default, so a materialization launched from the UI runs the same way).
+The execution's assets are one step (``assets.clustering``), run in the run's own process: no step
+process to start, as for every asset materialization of this code location (``definitions.py`` makes
+the in-process executor the default, so a materialization launched from the UI runs the same way).
+The assignment asset shares the ``clustering`` group and partitions but not the execution job: an
+assignment never refits, and an execution never waits for an assignment.
 """
 
-from dagster import AssetSelection, define_asset_job, in_process_executor
+from dagster import AssetKey, AssetSelection, define_asset_job, in_process_executor
+from dagster._core.storage.dagster_run import DagsterRun
 
 from cluster_pipeline.partitions import cluster_configs_partitions
+from cluster_pipeline.settings import ASSIGNMENT_KIND, RUN_KIND_TAG
 
 CLUSTER_EXECUTION_JOB_NAME = "cluster_execution"
+ASSIGNMENT_JOB_NAME = "assign_new_documents"
+EXECUTION_ASSETS = (
+    "collection_embeddings",
+    "cluster_assignments",
+    "cluster_quality",
+    "cluster_labels",
+    "execution_result",
+)
+ASSIGNMENT_ASSET = "new_document_assignments"
 
 cluster_execution_job = define_asset_job(
     CLUSTER_EXECUTION_JOB_NAME,
-    selection=AssetSelection.groups("clustering"),
+    selection=AssetSelection.assets(*EXECUTION_ASSETS),
     partitions_def=cluster_configs_partitions,
     executor_def=in_process_executor,
     description="Load a collection's embeddings, cluster them, score and name the clusters, write the result.",
 )
+
+assignment_job = define_asset_job(
+    ASSIGNMENT_JOB_NAME,
+    selection=AssetSelection.assets(ASSIGNMENT_ASSET),
+    partitions_def=cluster_configs_partitions,
+    executor_def=in_process_executor,
+    description="Assign the documents added since the latest execution to its clusters (no refit).",
+)
+
+
+def is_execution_run(run: DagsterRun) -> bool:
+    """Whether a run of a configuration's partition executes it (writes an ExecutionResult), rather
+    than only assigning new documents: by its job, its kind tag (set by the change sensor and by the
+    assignment asset itself) or its asset selection (``execution_result`` in it; runs of an implicit
+    asset job may have none)."""
+    if run.job_name == ASSIGNMENT_JOB_NAME or run.tags.get(RUN_KIND_TAG) == ASSIGNMENT_KIND:
+        return False
+    return not run.asset_selection or AssetKey("execution_result") in run.asset_selection

@@ -42,6 +42,7 @@ from cluster_pipeline.core.lake import Lake, default_root
 from cluster_pipeline.core.processes import WorkerIdentity
 from cluster_pipeline.core.results import ExecutionResult, ResultStore
 from cluster_pipeline.deployment import current_deployment
+from cluster_pipeline.jobs import is_execution_run
 from cluster_pipeline.partitions import CLUSTER_CONFIGS_PARTITIONS_NAME, configuration_tags
 from cluster_pipeline.settings import PARTITION_TAG, WORKER_TAG
 
@@ -146,7 +147,13 @@ def _refuse_second_execution(instance: DagsterInstance, config: ClusterConfig, o
 
     from cluster_pipeline.status import IN_FLIGHT
 
-    records = instance.get_run_records(RunsFilter(tags={PARTITION_TAG: config.partition_key}, statuses=list(IN_FLIGHT)))
+    records = [
+        record
+        for record in instance.get_run_records(
+            RunsFilter(tags={PARTITION_TAG: config.partition_key}, statuses=list(IN_FLIGHT))
+        )
+        if is_execution_run(record.dagster_run)
+    ]
     own = next((r.storage_id for r in records if r.dagster_run.run_id == own_run_id), None)
     for record in sorted(records, key=lambda r: r.storage_id):
         if record.dagster_run.run_id == own_run_id or (own is not None and record.storage_id > own):

@@ -21,7 +21,7 @@ import os
 import re
 import signal
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 
 from dagster import DagsterEventType, DagsterInstance, DagsterRunStatus, RunsFilter
@@ -36,7 +36,16 @@ from cluster_pipeline.core.ids import check_run_id, run_id_from_dagster_run
 from cluster_pipeline.core.lake import Lake
 from cluster_pipeline.core.processes import Liveness, WorkerIdentity, signal_worker
 from cluster_pipeline.core.results import ExecutionResult, ResultStore
-from cluster_pipeline.settings import PARTITION_TAG, SNAPSHOT_TAG, WORKER_TAG
+from cluster_pipeline.jobs import is_execution_run
+from cluster_pipeline.partitions import TAG_PREFIX
+from cluster_pipeline.settings import (
+    MANUAL_TRIGGER,
+    PARTITION_TAG,
+    SNAPSHOT_TAG,
+    TRIGGER_REASON_TAG,
+    TRIGGER_TAG,
+    WORKER_TAG,
+)
 
 PENDING = (DagsterRunStatus.QUEUED, DagsterRunStatus.NOT_STARTED, DagsterRunStatus.STARTING)
 PROCESSING = (DagsterRunStatus.STARTED, DagsterRunStatus.CANCELING)
@@ -75,14 +84,38 @@ def _crash_explanation(instance: DagsterInstance, run: DagsterRun) -> str | None
 def partition_runs(
     instance: DagsterInstance, partition_key: str | None, statuses: Iterable[DagsterRunStatus]
 ) -> list[DagsterRun]:
-    """Runs in ``statuses`` of one configuration (or of every configuration), whatever their job."""
+    """Execution runs in ``statuses`` of one configuration (or of every configuration), whatever their job."""
     tags = {PARTITION_TAG: partition_key} if partition_key else {}
     records = instance.get_run_records(RunsFilter(tags=tags, statuses=list(statuses)))
     return [record.dagster_run for record in records if _partition_of(record.dagster_run) is not None]
 
 
+def finished_executions(
+    instance: DagsterInstance, lake: Lake, updated_after: float | None
+) -> list[tuple[DagsterRun, str, str]]:
+    """Execution runs that ended, successfully or not, updated after ``updated_after`` (a timestamp):
+    each with its ``(namespace, cluster_id)`` — the configuration's, or for one deleted since, the
+    run's ``cluster_pipeline/cluster_id`` tag (runs naming neither are left out)."""
+    after = datetime.fromtimestamp(updated_after).astimezone() if updated_after is not None else None
+    statuses = [DagsterRunStatus.SUCCESS, *ENDED_WITHOUT_SUCCESS]
+    found = []
+    for record in instance.get_run_records(RunsFilter(statuses=statuses, updated_after=after)):
+        run = record.dagster_run
+        partition = _partition_of(run)
+        if partition is None:
+            continue
+        config = _config_of(lake, run)
+        cluster_id = config.cluster_id if config else run.tags.get(TAG_PREFIX + "cluster_id")
+        if cluster_id:
+            found.append((run, partition[0], cluster_id))
+    return found
+
+
 def _partition_of(run: DagsterRun) -> tuple[str, str] | None:
-    """``(namespace, name or clust_… id)`` of a run of a configuration's partition; None for any other run."""
+    """``(namespace, name or clust_… id)`` of an execution run of a configuration's partition; None for
+    any other run (an assignment of new documents is not an execution: it has no ExecutionResult)."""
+    if not is_execution_run(run):
+        return None
     try:
         return split_partition_key(run.tags.get(PARTITION_TAG, ""))
     except ClusterPipelineError:
@@ -111,13 +144,24 @@ def _snapshot_of(run: DagsterRun) -> tuple[str | None, int]:
         return None, 0
 
 
+def trigger_of(tags: Mapping[str, str]) -> tuple[str, str | None]:
+    """What started a run and why, from the tags sensors and schedules set (``manual`` without them)."""
+    return tags.get(TRIGGER_TAG, MANUAL_TRIGGER), tags.get(TRIGGER_REASON_TAG)
+
+
 def _base_for(instance: DagsterInstance, run: DagsterRun, config: ClusterConfig) -> ExecutionResult:
     record = instance.get_run_record_by_id(run.run_id)
     created_at = record.create_timestamp if record else datetime.now().astimezone()
     version, num_documents = _snapshot_of(run)
-    return base_result(config, run_id_from_dagster_run(run.run_id), created_at, dagster_run_id=run.run_id).with_updates(
-        collection_version=version, num_points=num_documents
-    )
+    trigger, reason = trigger_of(run.tags)
+    return base_result(
+        config,
+        run_id_from_dagster_run(run.run_id),
+        created_at,
+        dagster_run_id=run.run_id,
+        trigger=trigger,
+        trigger_reason=reason,
+    ).with_updates(collection_version=version, num_points=num_documents)
 
 
 def in_flight_executions(instance: DagsterInstance, config: ClusterConfig) -> list[ExecutionResult]:

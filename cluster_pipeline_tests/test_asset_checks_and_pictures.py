@@ -144,7 +144,8 @@ def test_drift_check_uses_the_previous_execution_and_can_run_alone(lake, collect
     )
     assert not alone.get_asset_materialization_events()
     assert [(c.check_name, c.passed) for c in alone.get_asset_check_evaluations()] == [("ari_vs_previous", True)]
-    assert len(list(lake.storage.list_keys(lake.executions_prefix("default", config.cluster_id)))) == 2 * 5
+    # result, assignments, model, map, projection, sizes, hierarchy
+    assert len(list(lake.storage.list_keys(lake.executions_prefix("default", config.cluster_id)))) == 2 * 7
 
 
 def test_metadata_is_rounded_and_pictures_are_their_own_entries(lake, collections, instance):
@@ -223,7 +224,9 @@ def test_report_command_writes_a_self_contained_page(lake, collections, instance
         == 0
     )
     page = output.read_text()
-    assert page.count('<img alt="') == 2 and result.run_id in page and "c-kmeans-k3" in page
+    assert (
+        page.count('<img alt="') == 3 and result.run_id in page and "c-kmeans-k3" in page
+    )  # projection, sizes, hierarchy
     assert all(c.label in page for c in result.centroids)
     assert f'href="http://dagster:3000/runs/{result.dagster_run_id}"' in page
     assert "<h2>Checks</h2>" in page and "<h2>Interactive map</h2>" in page and "Plotly" in page

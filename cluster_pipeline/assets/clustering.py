@@ -176,9 +176,15 @@ def clustering_assets(context: AssetExecutionContext, lake: LakeResource, llm: L
             progress=_progress(context),
             timings={"dagster": round(time.time() - scope.started_at, 4)},
             on_snapshot=scope.record_snapshot,
+            trigger=scope.trigger,
+            trigger_reason=scope.trigger_reason,
         )
     for error in execution.labeling.errors or []:
         context.log.warning(f"{error['cluster_id']} keeps its offline label: {error['error']}")
+    if execution.enrichment_error:
+        context.log.warning(
+            f"The result is committed; its enrichment table was not refreshed: {execution.enrichment_error}"
+        )
     outcomes = evaluate_checks(execution.result, scope.config.checks)
     evaluated = [outcome for outcome in outcomes if outcome.name in {key.name for key in checks}]
     for materialization in _materializations(execution, scope, outcomes, evaluated):
@@ -224,6 +230,7 @@ def _materializations(
     labels: dict[str, object] = {
         "run_id": run_id,
         "labels": MetadataValue.json({c.cluster_id: c.label for c in result.centroids or []}),
+        **_topics_metadata(result),
     }
     if execution.labeling.usage is not None:
         labels.update(llm_labels_metadata(execution.labeling))
@@ -282,6 +289,9 @@ def _materializations(
                 "timings": MetadataValue.json(timings),
                 "result_path": MetadataValue.path(execution.uri),
                 "assignments_path": MetadataValue.path(scope.lake.storage.uri(assignments)),
+                "trigger": result.trigger or "manual",
+                **({"trigger_reason": result.trigger_reason} if result.trigger_reason else {}),
+                **_enrichment_metadata(execution, scope),
                 **{f"{name}_file": MetadataValue.path(uri) for name, uri in result.artifacts.items()},
             },
             check_results=_check_results(result, scope.config.checks, evaluated),
@@ -301,6 +311,24 @@ def _pictures(images: dict[str, bytes]) -> dict[str, MetadataValue]:
 def _json_safe(values: dict[str, object]) -> dict[str, object]:
     """Parameters as JSON (numpy numbers and other objects as their text)."""
     return json.loads(json.dumps(values, default=str))
+
+
+def _topics_metadata(result: ExecutionResult) -> dict[str, object]:
+    """The topic tree and the topics over time as JSON (their pictures are ``execution_result``'s
+    ``hierarchy`` and ``over_time`` entries, as every picture)."""
+    metadata: dict[str, object] = {}
+    if result.hierarchy:
+        metadata["hierarchy_tree"] = MetadataValue.json(result.hierarchy)
+    if result.topics_over_time:
+        metadata["topics_over_time"] = MetadataValue.json(result.topics_over_time)
+    return metadata
+
+
+def _enrichment_metadata(execution: Execution, scope: RunScope) -> dict[str, object]:
+    if execution.enrichment is None:
+        return {}
+    key = scope.lake.enrichment_key(scope.config.namespace, scope.config.cluster_id)
+    return {"enrichment_path": MetadataValue.path(scope.lake.storage.uri(key))}
 
 
 def _verdict(result: ExecutionResult) -> dict[str, str | None]:

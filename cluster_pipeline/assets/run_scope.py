@@ -32,7 +32,8 @@ from cluster_pipeline.core.ids import run_id_from_dagster_run
 from cluster_pipeline.core.lake import Lake
 from cluster_pipeline.core.results import ExecutionResult, ResultStore
 from cluster_pipeline.partitions import CLUSTER_CONFIGS_PARTITIONS_NAME, configuration_tags
-from cluster_pipeline.status import record_snapshot, record_worker
+from cluster_pipeline.settings import MANUAL_TRIGGER
+from cluster_pipeline.status import record_snapshot, record_worker, trigger_of
 
 
 def not_a_configuration_message(partition_key: str, reason: str) -> str:
@@ -44,6 +45,28 @@ def not_a_configuration_message(partition_key: str, reason: str) -> str:
     )
 
 
+def configuration_of(context: AssetExecutionContext, lake: Lake) -> ClusterConfig:
+    """The configuration of the run's partition (an execution's or an assignment's); a step failure
+    saying why when there is none, the partition then removed and the run canceled. The run gets the
+    configuration's tags (``partitions.configuration_tags``) if it lacks them (launched from the UI)."""
+    key = context.partition_key
+    try:
+        config = ConfigStore(lake).for_partition(key)
+    except (InvalidIdentifierError, NotFoundError) as error:
+        message = not_a_configuration_message(key, str(error))
+        context.instance.delete_dynamic_partition(CLUSTER_CONFIGS_PARTITIONS_NAME, key)
+        # the run ends canceled, not failed: Dagster then shows neither a failed partition nor a
+        # failed check (the UI's asset status and its latest check run), only this step's message
+        context.instance.report_run_canceling(context.dagster_run, message=message)
+        raise Failure(description=message, allow_retries=False) from None
+    except ClusterPipelineError as error:
+        raise Failure(description=str(error), allow_retries=False) from None
+    tags = configuration_tags(config)
+    if any(context.dagster_run.tags.get(tag) != value for tag, value in tags.items()):
+        context.instance.add_run_tags(context.run_id, tags)
+    return config
+
+
 @dataclass
 class RunScope:
     config: ClusterConfig
@@ -53,30 +76,19 @@ class RunScope:
     lake: Lake
     started_at: float  # epoch seconds
     instance: DagsterInstance
+    trigger: str = MANUAL_TRIGGER
+    trigger_reason: str | None = None
 
     @classmethod
     def of(cls, context: AssetExecutionContext, lake: Lake) -> RunScope:
         record_worker(context.instance, context.dagster_run)
-        key = context.partition_key
-        try:
-            config = ConfigStore(lake).for_partition(key)
-        except (InvalidIdentifierError, NotFoundError) as error:
-            message = not_a_configuration_message(key, str(error))
-            context.instance.delete_dynamic_partition(CLUSTER_CONFIGS_PARTITIONS_NAME, key)
-            # the run ends canceled, not failed: Dagster then shows neither a failed partition nor a
-            # failed check (the UI's asset status and its latest check run), only this step's message
-            context.instance.report_run_canceling(context.dagster_run, message=message)
-            raise Failure(description=message, allow_retries=False) from None
-        except ClusterPipelineError as error:
-            raise Failure(description=str(error), allow_retries=False) from None
-        tags = configuration_tags(config)
-        if any(context.dagster_run.tags.get(tag) != value for tag, value in tags.items()):
-            context.instance.add_run_tags(context.run_id, tags)  # runs launched from the UI carry none yet
+        config = configuration_of(context, lake)
         record = context.instance.get_run_record_by_id(context.run_id)
         created_at = record.create_timestamp if record else datetime.now(UTC)
         started_at = (record.start_time if record else None) or created_at.timestamp()
         run_id = run_id_from_dagster_run(context.run_id)
-        return cls(config, run_id, created_at, context.run_id, lake, started_at, context.instance)
+        trigger, reason = trigger_of(context.dagster_run.tags)
+        return cls(config, run_id, created_at, context.run_id, lake, started_at, context.instance, trigger, reason)
 
     @property
     def collections(self) -> CollectionStore:
@@ -88,7 +100,13 @@ class RunScope:
 
     def base(self, snapshot: CollectionSnapshot | None = None) -> ExecutionResult:
         return base_result(
-            self.config, self.run_id, self.created_at, snapshot=snapshot, dagster_run_id=self.dagster_run_id
+            self.config,
+            self.run_id,
+            self.created_at,
+            snapshot=snapshot,
+            dagster_run_id=self.dagster_run_id,
+            trigger=self.trigger,
+            trigger_reason=self.trigger_reason,
         )
 
     def record_snapshot(self, snapshot: CollectionSnapshot) -> None:

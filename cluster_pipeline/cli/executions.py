@@ -1,5 +1,5 @@
 """Commands on executions: ``execute`` (now, or queued with ``--no-wait``), the ``executions`` group
-(list, latest, show, wait, cancel, report) and ``demo``. Every command touching a configuration
+(list, latest, show, wait, cancel, report, hierarchy) and ``demo``. Every command touching a configuration
 settles its runs first (a run whose worker died is recorded as failed), so the lifecycle guarantee
 holds without a daemon. The history of a deleted configuration (``clusters delete --keep-history``)
 stays readable."""
@@ -295,6 +295,35 @@ def executions_report(run_id: str, output: str | None, dagster_url: str | None) 
     finally:
         temporary.unlink(missing_ok=True)
     settings.emit({"report": str(target.resolve())}, f"Wrote {target.resolve()}")
+    return 0
+
+
+@executions.command("hierarchy", epilog=COMMON_OPTIONS_HELP)
+@click.argument("run_id")
+@click.option("--groups", type=click.IntRange(min=1), help="Cut the tree into this many topics, with merged labels.")
+@common_options
+def executions_hierarchy(run_id: str, groups: int | None) -> int:
+    """The topic tree of one execution (merges closest first), or its cut into --groups topics."""
+    from dataclasses import asdict
+
+    from cluster_pipeline.core.hierarchy import coarse_topics
+    from cluster_pipeline.core.results import ResultStore
+
+    settings = current_settings()
+    result = ResultStore(settings.lake()).get(settings.namespace, run_id)
+    if not result.hierarchy:
+        raise NotFoundError(f"Execution {run_id} has no topic hierarchy (it has fewer than 2 clusters, or failed).")
+    if groups is not None:
+        topics = coarse_topics(result, groups)
+        lines = [f"{t.id:>6} {t.num_members:>7}  {t.label}  ({', '.join(t.clusters)})" for t in topics]
+        settings.emit({"run_id": run_id, "groups": [asdict(t) for t in topics]}, "\n".join(lines))
+        return 0
+    nodes = result.hierarchy["nodes"]
+    lines = [
+        f"{n['id']:>6} {n['distance']:.3f} {n['num_members']:>7}  {n['label']}  = {' + '.join(n['children'])}"
+        for n in nodes
+    ]
+    settings.emit(result.hierarchy, "\n".join(lines))
     return 0
 
 

@@ -55,6 +55,8 @@ def describe_result(result: ExecutionResult, path: str | None = None) -> str:
     ]
     if result.warning:
         lines.append(f"  warning: {result.warning}")
+    if result.trigger and result.trigger != "manual":
+        lines.append(f"  trigger: {result.trigger}" + (f" ({result.trigger_reason})" if result.trigger_reason else ""))
     for centroid in result.centroids or []:
         lines.append(f"  {centroid.cluster_id:>6} {centroid.num_members:>7}  {centroid.label}")
         if "attributes" in centroid.metadata:

@@ -223,6 +223,7 @@ class EstimatorOutput:
     engine: str
     sample_rows: np.ndarray | None = None
     assigned_by: str | None = None
+    mixture: dict[str, Any] | None = None  # a Gaussian mixture's fitted arrays, to predict new documents
 
 
 def resolve_parameters(
@@ -274,7 +275,7 @@ def fit_estimator(
     )
     if estimate is not None:
         progress.update("fit", 0, len(space), note=f"{config.algorithm}: estimated {estimate.describe()}")
-    membership = None
+    membership, mixture = None, None
     method: str = config.algorithm
     engine = "scikit-learn"
     try:
@@ -297,6 +298,13 @@ def fit_estimator(
                 posterior = estimator.predict_proba(space)
                 labels = posterior.argmax(axis=1)
                 membership = posterior.max(axis=1).astype(np.float32)
+                mixture = {
+                    "weights": estimator.weights_,
+                    "means": estimator.means_,
+                    "covariances": estimator.covariances_,
+                    "precisions_cholesky": estimator.precisions_cholesky_,
+                    "covariance_type": estimator.covariance_type,
+                }
             else:
                 labels = estimator.fit_predict(space)
     except (ValueError, MemoryError, np.linalg.LinAlgError) as error:
@@ -308,7 +316,7 @@ def fit_estimator(
         membership = None
         method += f"+sample({len(sample_rows)})"
     progress.update("fit", len(everything), len(everything), note=method)
-    return EstimatorOutput(labels, membership, parameters, method, engine, sample_rows, assigned_by)
+    return EstimatorOutput(labels, membership, parameters, method, engine, sample_rows, assigned_by, mixture)
 
 
 def fit_sample(config: ClusterConfig, n: int, random_state: int = 0) -> np.ndarray | None:
@@ -380,6 +388,15 @@ def centroids_and_distances(
     return centroids, distances_to_centres(space, labels, centroids)
 
 
+def component_clusters(raw: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """For each of the estimator's components (raw labels 0..C-1), the final cluster its documents
+    ended in after ordering, merging and reassignment; -1 for a component that kept no document."""
+    kept = (raw >= 0) & (labels >= 0)
+    mapping = np.full(int(raw.max(initial=-1)) + 1, -1, dtype=np.int64)
+    mapping[raw[kept]] = labels[kept]
+    return mapping
+
+
 def reduce_for_fit(
     space: np.ndarray, plan: ReductionPlan, config: ClusterConfig, preparation: Preparation, progress: Progress
 ) -> tuple[np.ndarray, dict[str, Any]]:
@@ -431,6 +448,9 @@ def fit_clustering(
         raw = reassign_noise(raw, space)
     labels = order_by_size(raw)
     centroids, distances = centroids_and_distances(space, labels, config.centroid_method)
+    extras: dict[str, Any] = {"fit_method": output.method}
+    if output.mixture is not None:
+        extras["gaussian_mixture"] = {**output.mixture, "component_cluster": component_clusters(output.labels, labels)}
     fitted = FittedClustering(
         labels=labels,
         centroids=centroids,
@@ -440,7 +460,7 @@ def fit_clustering(
         metric=str(output.parameters.get("metric", "euclidean")),
         parameters=output.parameters,
         fit_seconds=time.perf_counter() - started,
-        extras={"fit_method": output.method},
+        extras=extras,
         engine=output.engine,
         reduction=reduction,
         auto_k=auto_k,

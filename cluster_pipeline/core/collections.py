@@ -11,14 +11,13 @@ A collection's *version* is the list of its parts. Part names carry their row co
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import json
 import re
 import secrets
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -35,7 +34,7 @@ from cluster_pipeline.core.errors import (
 from cluster_pipeline.core.ids import check_collection, check_feature, check_namespace
 from cluster_pipeline.core.lake import Lake
 from cluster_pipeline.core.progress import Progress
-from cluster_pipeline.core.storage import LocalStorage, read_parquet
+from cluster_pipeline.core.storage import exclusive, read_parquet
 
 PART_PATTERN = re.compile(r"part-(\d{6})-(\d+)-[0-9a-f]+\.parquet$")
 DELETION_PATTERN = re.compile(r"del-(\d{6})-(\d+)-[0-9a-f]+\.parquet$")
@@ -90,6 +89,32 @@ class CollectionSnapshot:
     def deletions_after(self, part: PartInfo) -> list[PartInfo]:
         """Deletions recorded after ``part`` was written: they apply to it (later re-ingests survive)."""
         return [d for d in self.deletions if d.sequence > part.sequence]
+
+    @property
+    def last_sequence(self) -> int:
+        """The sequence number of the newest part or tombstone (0 for an empty collection)."""
+        return max((p.sequence for p in (*self.parts, *self.deletions)), default=0)
+
+    def up_to(self, sequence: int) -> CollectionSnapshot:
+        """The collection as it was when its part or tombstone number ``sequence`` was the newest."""
+        return replace(
+            self,
+            parts=tuple(p for p in self.parts if p.sequence <= sequence),
+            deletions=tuple(d for d in self.deletions if d.sequence <= sequence),
+        )
+
+    def as_of(self, version: str) -> CollectionSnapshot | None:
+        """The earlier snapshot whose ``version`` is ``version``, or None if it is not in this one's history.
+
+        Parts and tombstones are only ever appended, so every earlier version is this snapshot cut
+        at one sequence number: an execution's ``collection_version`` alone says which parts it saw.
+        """
+        sequences = sorted({p.sequence for p in (*self.parts, *self.deletions)}, reverse=True)
+        for sequence in [*sequences, 0]:
+            candidate = self.up_to(sequence)
+            if candidate.version == version:
+                return candidate
+        return None
 
 
 @dataclass(frozen=True)
@@ -330,13 +355,7 @@ class CollectionStore:
     @contextmanager
     def _writer_lock(self, namespace: str, collection: str) -> Iterator[None]:
         """Serialise ingests of one collection on a local lake (S3 relies on create-only part names)."""
-        if not isinstance(self.storage, LocalStorage):
-            yield
-            return
-        lock_path = self.storage.path(self.lake.collection_prefix(namespace, collection) + ".lock")
-        lock_path.parent.mkdir(parents=True, exist_ok=True)
-        with open(lock_path, "w") as handle:
-            fcntl.flock(handle, fcntl.LOCK_EX)
+        with exclusive(self.storage, self.lake.collection_prefix(namespace, collection) + ".lock"):
             yield
 
     def ingest(
@@ -544,6 +563,37 @@ class CollectionStore:
         if deleted is not None:
             table = table.filter(pc.invert(pc.is_in(table.column("document_id"), value_set=deleted)))
         return table
+
+    def load_parts_after(
+        self, snapshot: CollectionSnapshot, sequence: int, feature: str
+    ) -> tuple[pa.ChunkedArray, np.ndarray]:
+        """``document_id`` and the ``(n, D)`` float32 embeddings of the live documents in parts written
+        after ``sequence`` (what was added since a snapshot that ended there), in collection order."""
+        dim = self.feature_dimension(snapshot, feature)
+        tables = [
+            self._live_part(snapshot, p, ["document_id", feature]) for p in snapshot.parts if p.sequence > sequence
+        ]
+        if not tables:
+            return pa.chunked_array([], pa.string()), np.empty((0, dim), dtype=np.float32)
+        table = pa.concat_tables(tables)
+        vectors = table.column(feature).combine_chunks().flatten().to_numpy(zero_copy_only=False)
+        ids = pa.chunked_array(table.column("document_id").chunks, pa.string())
+        return ids, np.ascontiguousarray(vectors.reshape(-1, dim), dtype=np.float32)
+
+    def documents_table(self, snapshot: CollectionSnapshot, *, embeddings: bool = False) -> pa.Table:
+        """Every live document as one Arrow table: ``document_id``, metadata and (if asked) embedding
+        columns; parts written before a metadata column existed have nulls in it."""
+        schema = self.schema(snapshot.namespace, snapshot.collection)
+        wanted = ["document_id", *schema.metadata_columns, *(snapshot.features if embeddings else [])]
+        tables = []
+        for part in snapshot.parts:
+            names = pq.ParquetFile(self.storage.parquet_source(part.key)).schema_arrow.names
+            tables.append(self._live_part(snapshot, part, [c for c in wanted if c in names]))
+        if not tables:
+            return pa.table({"document_id": pa.array([], pa.string())})
+        return pa.concat_tables(tables, promote_options="default").select(
+            [c for c in wanted if c in {n for t in tables for n in t.column_names}]
+        )
 
     def metadata_schema(self, snapshot: CollectionSnapshot) -> pa.Schema:
         """Arrow types of ``document_id`` and the metadata columns (no embeddings), as the parts store

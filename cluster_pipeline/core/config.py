@@ -29,6 +29,7 @@ import math
 import re
 from datetime import UTC, datetime
 from typing import Any, Literal
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
@@ -245,7 +246,28 @@ class Triggers(BaseModel):
     on_change: bool = Field(False, description="Execute when the collection changes.")
     min_new_documents: int = Field(1, ge=1, description="Changes smaller than this do not trigger.")
     min_new_fraction: float = Field(0.0, ge=0.0, le=10.0, description="Or a fraction of the collection.")
-    cooldown_seconds: int = Field(0, ge=0, description="Minimum time between change-triggered runs.")
+    cooldown_seconds: int = Field(0, ge=0, description="Minimum time between change-triggered executions.")
+    assign_new_documents: bool = Field(
+        True,
+        description="After the first execution, assign a change's new documents to the latest execution's clusters "
+        "(no refit) and execute again only when a refit condition holds; false: execute on every change.",
+    )
+    refit_novel_fraction: float | None = Field(
+        0.2,
+        ge=0.0,
+        le=1.0,
+        description="Execute again when this share of the documents assigned since the last fit is novel "
+        "(farther from its cluster than 95 % of the cluster's members); null: never for novelty.",
+    )
+    refit_min_novel_documents: int = Field(
+        10, ge=1, description="...and at least this many of them are novel (a topic is more than a few documents)."
+    )
+    refit_growth_fraction: float | None = Field(
+        0.5,
+        ge=0.0,
+        description="Execute again when the documents added since the last fit reach this share of those it "
+        "clustered; null: never for growth.",
+    )
     schedule: str | None = Field(None, description="Cron; 'nightly' means the default '0 2 * * *'.")
     timezone: str = Field("UTC", description="IANA time zone of the cron, e.g. 'Europe/Paris'.")
 
@@ -353,6 +375,15 @@ class ClusterConfig(BaseModel):
     )
     labeling: LabelingOptions = Field(default_factory=LabelingOptions)
     triggers: Triggers = Field(default_factory=Triggers)
+    webhooks: list[str] = Field(
+        default_factory=list,
+        description="http(s) URLs that receive a signed JSON POST when an execution completes or fails "
+        "(core.webhooks); the signing secret comes from the environment, never from here.",
+    )
+    time_column: str | None = Field(
+        None,
+        description="Timestamp column for topics over time; default: the collection's first timestamp or date column.",
+    )
     checks: QualityChecks = Field(default_factory=QualityChecks)
     description: str | None = None
     created_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
@@ -383,6 +414,15 @@ class ClusterConfig(BaseModel):
     @classmethod
     def _feature(cls, value: str) -> str:
         return check_feature(value)
+
+    @field_validator("webhooks")
+    @classmethod
+    def _webhooks(cls, urls: list[str]) -> list[str]:
+        for url in urls:
+            parts = urlsplit(url)
+            if parts.scheme not in ("http", "https") or not parts.hostname:
+                raise ValueError(f"webhook {url!r} is not an http(s) URL with a host, e.g. 'https://example.com/hook'")
+        return urls
 
     @field_validator("features")
     @classmethod

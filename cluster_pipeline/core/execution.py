@@ -27,11 +27,13 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from cluster_pipeline.core.assignment import model_from_fit
 from cluster_pipeline.core.attributes import AttributeGroups, attribute_groups
 from cluster_pipeline.core.checkpoints import checkpoint
 from cluster_pipeline.core.clustering import FittedClustering, fit_clustering
 from cluster_pipeline.core.collections import CollectionSnapshot, CollectionStore
 from cluster_pipeline.core.config import ClusterConfig
+from cluster_pipeline.core.enrichment import EnrichmentState, refresh_enrichment
 from cluster_pipeline.core.errors import AlreadyExistsError, ClusterPipelineError
 from cluster_pipeline.core.labeling import ClusterLabel, label_clusters_offline
 from cluster_pipeline.core.lake import Lake
@@ -53,6 +55,7 @@ from cluster_pipeline.core.selection import (
     select_documents,
 )
 from cluster_pipeline.core.streaming import fit_streaming, needs_streaming
+from cluster_pipeline.core.topic_structure import TopicStructure, topic_structure
 from cluster_pipeline.core.verdict import coverage, quality_note
 
 
@@ -160,8 +163,12 @@ def base_result(
     *,
     snapshot: CollectionSnapshot | None = None,
     dagster_run_id: str | None = None,
+    trigger: str | None = None,
+    trigger_reason: str | None = None,
 ) -> ExecutionResult:
-    """The fields known before anything runs; later steps fill in the rest."""
+    """The fields known before anything runs; later steps fill in the rest. ``trigger`` says what
+    started the execution (``manual``, ``schedule``, ``collection_change``, ``novelty``, ``growth``),
+    ``trigger_reason`` why, in words."""
     return ExecutionResult(
         run_id=run_id,
         cluster_id=config.cluster_id,
@@ -176,6 +183,8 @@ def base_result(
         parameters=config.estimator_parameters(),
         collection_version=snapshot.version if snapshot else None,
         dagster_run_id=dagster_run_id,
+        trigger=trigger,
+        trigger_reason=trigger_reason,
         configuration=config.model_dump(mode="json"),
         configuration_version=config.version,
     )
@@ -328,6 +337,8 @@ class Execution:
     labeling: LabelingOutcome
     dimensions: int
     streamed: bool
+    enrichment: EnrichmentState | None = None
+    enrichment_error: str | None = None
 
 
 def run_execution(
@@ -341,6 +352,8 @@ def run_execution(
     progress: Progress | None = None,
     timings: Mapping[str, float] | None = None,
     on_snapshot: Callable[[CollectionSnapshot], None] | None = None,
+    trigger: str | None = None,
+    trigger_reason: str | None = None,
 ) -> Execution:
     """Run one execution in this process and write its ExecutionResult (completed or failed).
 
@@ -348,11 +361,38 @@ def run_execution(
     which collection version is being clustered as soon as it is known (the Dagster layer records
     it on the run). A collection whose vectors do not fit ``config.memory_budget_mb`` is
     streamed (``core.streaming``). Raises the original error after writing a failed result.
+
+    Once the result is committed the configuration's enrichment table is refreshed
+    (``core.enrichment``); a failure there is reported in ``Execution.enrichment_error`` and never
+    undoes the completed execution.
     """
+    base = base_result(
+        config,
+        run_id,
+        created_at or utc_now(),
+        dagster_run_id=dagster_run_id,
+        trigger=trigger,
+        trigger_reason=trigger_reason,
+    )
+    execution = _run(
+        lake, config, base, labeler, progress or Progress.silent(), StageTimer(timings, config.cluster_id), on_snapshot
+    )
+    try:
+        return replace(execution, enrichment=refresh_enrichment(lake, config, execution.snapshot))
+    except (ClusterPipelineError, OSError, pa.ArrowException) as error:
+        return replace(execution, enrichment_error=unexpected_error_message(error))
+
+
+def _run(
+    lake: Lake,
+    config: ClusterConfig,
+    base: ExecutionResult,
+    labeler: Labeler | None,
+    progress: Progress,
+    timer: StageTimer,
+    on_snapshot: Callable[[CollectionSnapshot], None] | None,
+) -> Execution:
     collections, results = CollectionStore(lake), ResultStore(lake)
-    base = base_result(config, run_id, created_at or utc_now(), dagster_run_id=dagster_run_id)
-    progress = progress or Progress.silent()
-    timer = StageTimer(timings, config.cluster_id)
     with recording_failure(results, base) as failing:
         snapshot = collections.snapshot(config.namespace, config.collection)
         base = base.with_updates(num_points=snapshot.num_documents, collection_version=snapshot.version)
@@ -390,16 +430,11 @@ def run_execution(
             outcome = (labeler or OfflineLabeler()).label(documents, fitted, space, config)
         with timer.stage("drift"):
             drift = drift_against_previous(results, base, documents["document_id"], fitted, space)
-        result, uri, images = _publish(
-            results,
-            completed_result(base, fitted, metrics, outcome, selection),
-            documents,
-            fitted,
-            space,
-            timer,
-            config,
-            drift,
-        )
+        completed = completed_result(base, fitted, metrics, outcome, selection)
+        with timer.stage("topics"):
+            names = [c.label for c in completed.centroids or []]
+            topics = topic_structure(collections, snapshot, config, fitted, names, documents, fitted.labels)
+        result, uri, images = _publish(results, completed, documents, fitted, space, timer, config, drift, topics)
     dimensions = feature_dimensions(collections, snapshot, config)
     return Execution(result, uri, images, snapshot, fitted, metrics, outcome, dimensions, streamed=False)
 
@@ -429,6 +464,7 @@ def _publish(
     timer: StageTimer,
     config: ClusterConfig,
     drift: dict[str, Any] | None,
+    topics: TopicStructure,
     sample_rows: np.ndarray | None = None,
     document_ids: pd.Series | pa.ChunkedArray | None = None,
 ) -> tuple[ExecutionResult, str, dict[str, bytes]]:
@@ -441,6 +477,7 @@ def _publish(
     """
     from cluster_pipeline.core.cluster_map import map_table
     from cluster_pipeline.core.plots import auto_k_png, project, projection_png, sizes_png
+    from cluster_pipeline.core.topic_plots import topic_pictures
 
     with timer.stage("pictures"):
         names = [c.label for c in result.centroids or []]
@@ -454,6 +491,7 @@ def _publish(
         images["sizes"] = sizes_png(sizes, names, fitted.num_noise)
         if fitted.auto_k is not None:
             images["auto_k"] = auto_k_png(fitted.auto_k)
+        images.update(topic_pictures(result, topics))
     with timer.stage("write"):
         artifacts = {}
         files: dict[str, bytes | pa.Table] = {f"{name}.png": png for name, png in images.items()}
@@ -469,7 +507,24 @@ def _publish(
             artifacts[suffix.split(".")[0]] = results.storage.uri(key)
         ids = documents["document_id"] if document_ids is None else document_ids
         results.write_assignments(result, assignments_table(ids, fitted))
-    result = result.with_updates(drift=drift, artifacts=artifacts, timings=dict(timer.timings))
+        model_key = results.lake.execution_key(result.namespace, result.cluster_id, result.run_id, "model.npz")
+        if not results.storage.exists(model_key):
+            results.storage.write_new(model_key, model_from_fit(result.run_id, fitted).to_bytes())
+        over_time = None
+        if topics.over_time is not None:  # a table, not a picture: beside the result, not in artifacts
+            table_key = results.lake.execution_key(
+                result.namespace, result.cluster_id, result.run_id, "over_time.parquet"
+            )
+            if not results.storage.exists(table_key):
+                results.storage.write_parquet_new(table_key, topics.over_time.table)
+            over_time = {**topics.over_time.summary, "table": results.storage.uri(table_key)}
+    result = result.with_updates(
+        drift=drift,
+        artifacts=artifacts,
+        timings=dict(timer.timings),
+        hierarchy=topics.hierarchy,
+        topics_over_time=over_time,
+    )
     return result, results.write(result), images
 
 
@@ -492,15 +547,28 @@ def _execute_streaming(
         documents = collections.take_documents(snapshot, streamed.sample_rows)
         sample_view = sample_clustering(fitted, streamed.sample_rows)
         outcome = (labeler or OfflineLabeler()).label(documents, sample_view, streamed.sample_space, config)
+    completed = completed_result(base, fitted, streamed.metrics, outcome)
+    with timer.stage("topics"):
+        topics = topic_structure(
+            collections,
+            snapshot,
+            config,
+            fitted,
+            [c.label for c in completed.centroids or []],
+            documents,
+            sample_view.labels,
+            times=lambda column: collections.load_documents(snapshot, columns=[column])[column],
+        )
     result, uri, images = _publish(
         results,
-        completed_result(base, fitted, streamed.metrics, outcome),
+        completed,
         documents,
         fitted,
         streamed.sample_space,
         timer,
         config,
         None,
+        topics,
         sample_rows=streamed.sample_rows,
         document_ids=collections.load_document_ids(snapshot),
     )

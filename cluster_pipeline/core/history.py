@@ -323,3 +323,9 @@ def list_history(
         len(run_ids) if include_total else None,
         page_stats(table) if include_total else None,
     )
+
+
+def latest_completed(store: ResultStore, namespace: str, cluster_id: str) -> ExecutionResult | None:
+    """The newest completed execution of a configuration (by ``created_at``), or None."""
+    page = list_history(store, namespace, cluster_id, HistoryQuery(statuses=["completed"], limit=1))
+    return page.results[0] if page.results else None

@@ -282,17 +282,9 @@ def label_clusters_offline(
     central = _representatives(X, labels, members, num_representatives, centroids, distances)
     columns = text_columns(documents, text_fields)
     keywords: dict[int, list[str]] = {}
-    if columns and members:
-        sampled = []
-        for c, rows in members.items():
-            rng = np.random.default_rng([random_state, c])
-            sampled.append(rows if len(rows) <= max_docs_per_cluster else rng.choice(rows, max_docs_per_cluster, False))
-        rows = np.concatenate(sampled)
-        groups = np.repeat(np.arange(len(sampled)), [len(r) for r in sampled])
-        found = _log_odds_keywords(
-            *term_counts(_joined_texts(documents, rows, columns), groups, len(sampled)), num_keywords
-        )
-        keywords = dict(zip(members, found, strict=True))
+    counted = _member_term_counts(documents, members, columns, max_docs_per_cluster, random_state)
+    if counted is not None:
+        keywords = dict(zip(members, _log_odds_keywords(*counted, num_keywords), strict=True))
     metadata = _metadata_columns(documents, exclude=columns)
     result = {}
     for c in clusters:
@@ -305,6 +297,56 @@ def label_clusters_offline(
             fallback = ClusterLabel(f"Cluster {c}", f"Cluster {c} holds {_documents(len(rows))}.", [], ids_c)
             result[c] = by_metadata or fallback
     return _distinct(result, keywords)
+
+
+def _member_term_counts(
+    documents: pd.DataFrame,
+    members: Mapping[int, np.ndarray],
+    columns: Sequence[str],
+    max_docs_per_cluster: int,
+    random_state: int,
+) -> tuple[sparse.csr_matrix, np.ndarray] | None:
+    """Word counts of each cluster's (seeded sample of) members, one row per cluster in ``members``'
+    order; None without text columns or clusters."""
+    if not columns or not members:
+        return None
+    sampled = []
+    for c, rows in members.items():
+        rng = np.random.default_rng([random_state, c])
+        sampled.append(rows if len(rows) <= max_docs_per_cluster else rng.choice(rows, max_docs_per_cluster, False))
+    groups = np.repeat(np.arange(len(sampled)), [len(r) for r in sampled])
+    return term_counts(_joined_texts(documents, np.concatenate(sampled), columns), groups, len(sampled))
+
+
+def cluster_term_counts(
+    documents: pd.DataFrame,
+    labels: np.ndarray,
+    num_clusters: int,
+    *,
+    text_fields: Sequence[str] | None = None,
+    max_docs_per_cluster: int = 2000,
+    random_state: int = 0,
+) -> tuple[sparse.csr_matrix, np.ndarray] | None:
+    """(K, V) word counts of clusters 0..K-1 (the same seeded member samples as the offline labels)
+    and the (V,) words; None when the documents have no text."""
+    labels = np.asarray(labels)
+    members = {c: np.flatnonzero(labels == c) for c in range(num_clusters)}
+    return _member_term_counts(
+        documents, members, text_columns(documents, text_fields), max_docs_per_cluster, random_state
+    )
+
+
+def group_keywords(counts: sparse.csr_matrix, words: np.ndarray, clusters: Sequence[int], top_n: int = 8) -> list[str]:
+    """Keywords of ``clusters`` taken together, against every other cluster (the log-odds ranking of
+    ``distinctive_keywords``, on the summed counts): how a merged topic is named."""
+    inside = sparse.csr_matrix(counts[list(clusters)].sum(axis=0))
+    rest = sparse.csr_matrix(counts.sum(axis=0)) - inside
+    return _log_odds_keywords(sparse.vstack([inside, rest]).tocsr(), words, top_n)[0]
+
+
+def keywords_label(keywords: Sequence[str]) -> str:
+    """A label from keywords, as offline labels are made ("Gaza / Baghdad / Iraq")."""
+    return _render(_label_words(keywords, LABEL_WORDS))
 
 
 def _representatives(

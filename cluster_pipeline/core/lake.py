@@ -9,6 +9,11 @@
     <root>/<namespace>/executions/<cluster_id>/<run_id>.parquet              (the ExecutionResult)
     <root>/<namespace>/executions/<cluster_id>/<run_id>.assignments.parquet  (one row per document)
     <root>/<namespace>/executions/<cluster_id>/<run_id>.<artifact>            (plots, reports)
+    <root>/<namespace>/executions/<cluster_id>/<run_id>.model.npz             (what assigning new documents needs)
+    <root>/<namespace>/assignments/<cluster_id>/<run_id>/asg-<seq>-<n>-<novel>-<version>.parquet
+                                                                             (new documents assigned to run_id's clusters)
+    <root>/<namespace>/enrichment/<cluster_id>.parquet                        (every document's latest cluster)
+    <root>/<namespace>/webhooks/<cluster_id>/<run_id>.json                    (webhook deliveries of an execution)
     <root>/<namespace>/label_cache/<sha256>.json                              (LLM labels by prompt hash)
 
 Every key is built here from validated ids, so no caller can reach outside its namespace.
@@ -33,6 +38,7 @@ from cluster_pipeline.core.ids import (
 from cluster_pipeline.core.storage import LocalStorage, Storage
 
 DEFAULT_ROOT = "./.cluster_data"
+COLLECTION_VERSION_PATTERN = re.compile(r"v\d+-[0-9a-f]{12}")
 ROOT_ENV_VAR = "CLUSTER_PIPELINE_ROOT"
 
 
@@ -79,6 +85,27 @@ class Lake:
 
     def execution_key(self, namespace: str, cluster_id: str, run_id: str, suffix: str = "parquet") -> str:
         return self.executions_prefix(namespace, cluster_id) + f"{check_run_id(run_id)}.{suffix}"
+
+    def assignments_prefix(self, namespace: str, cluster_id: str, run_id: str) -> str:
+        """The assignment parts of new documents placed into execution ``run_id``'s clusters."""
+        return f"{check_namespace(namespace)}/assignments/{check_cluster_id(cluster_id)}/{check_run_id(run_id)}/"
+
+    def assignment_part_key(
+        self, namespace: str, cluster_id: str, run_id: str, sequence: int, version: str, assigned: int, novel: int
+    ) -> str:
+        """One assignments part, keyed by the collection version it brought up to date; the name carries
+        the collection's last sequence and the counts, so a sensor reads them from a listing."""
+        if not COLLECTION_VERSION_PATTERN.fullmatch(version):
+            raise InvalidIdentifierError(f"Invalid collection version {version!r}: expected v<N>-<12 hex digits>.")
+        name = f"asg-{sequence:06d}-{assigned}-{novel}-{version}.parquet"
+        return self.assignments_prefix(namespace, cluster_id, run_id) + name
+
+    def enrichment_key(self, namespace: str, cluster_id: str) -> str:
+        """The enrichment table of a configuration: every document's latest cluster, replaced atomically."""
+        return f"{check_namespace(namespace)}/enrichment/{check_cluster_id(cluster_id)}.parquet"
+
+    def webhook_delivery_key(self, namespace: str, cluster_id: str, run_id: str) -> str:
+        return f"{check_namespace(namespace)}/webhooks/{check_cluster_id(cluster_id)}/{check_run_id(run_id)}.json"
 
     def label_cache_key(self, namespace: str, digest: str) -> str:
         """One cached LLM label, named by the sha256 hex digest of what was asked."""

@@ -15,6 +15,7 @@ from typing import Any
 
 from cluster_pipeline.core.config import ClusterConfig, ConfigStore
 from cluster_pipeline.core.errors import NotFoundError
+from cluster_pipeline.core.hierarchy import coarse_topics
 from cluster_pipeline.core.lake import Lake
 from cluster_pipeline.core.plots import MAX_MAP_POINTS, MAX_PLOT_POINTS
 from cluster_pipeline.core.quality_checks import CheckOutcome, evaluate_checks
@@ -22,6 +23,7 @@ from cluster_pipeline.core.results import METRICS_UNAVAILABLE, ExecutionResult, 
 from cluster_pipeline.core.storage import read_parquet
 from cluster_pipeline.core.verdict import percent
 
+SUMMARY_TOPICS = 3  # the summary names the tree's three coarsest topics
 DAGSTER_URL_ENV_VAR = "CLUSTER_PIPELINE_DAGSTER_URL"
 DEFAULT_DAGSTER_URL = "http://localhost:3000"
 CAPTIONS = {  # in figure order
@@ -33,6 +35,12 @@ CAPTIONS = {  # in figure order
     "Each bar gives its count and its share of all documents.",
     "auto_k": "How k was chosen: the silhouette of a k-means fit for each k tried, on a sample of the "
     "documents; the chosen k is marked.",
+    "hierarchy": "The topic tree: clusters whose centres are close in the embedding space merge first (average "
+    "linkage of cosine distances, read on the axis); the highest merges are named by the keywords of their "
+    "documents taken together. Cutting it gives coarser topics: cluster-pipeline executions hierarchy RUN_ID "
+    "--groups N.",
+    "over_time": "Each cluster's share of the documents of each time bucket (day, week or month, chosen from the "
+    "span), stacked to 100 %; grey is noise, the ten largest clusters have their colour and the rest share one band.",
 }
 
 
@@ -168,6 +176,20 @@ def summary_rows(result: ExecutionResult, config: ClusterConfig | None = None) -
     drift = drift_line(result)
     if drift:
         rows.append(("vs previous", drift))
+    if result.trigger:
+        rows.append(("trigger", result.trigger + (f": {result.trigger_reason}" if result.trigger_reason else "")))
+    if result.hierarchy:
+        coarse = coarse_topics(result, SUMMARY_TOPICS)
+        rows.append(("hierarchy", "; ".join(f"{t.label} ({', '.join(t.clusters)})" for t in coarse)))
+    if result.topics_over_time:
+        record = result.topics_over_time
+        rows.append(
+            (
+                "topics over time",
+                f"by {record['granularity']} of {record['column']}, {record['buckets']} buckets from "
+                f"{record['start'][:10]} to {record['end'][:10]}",
+            )
+        )
     if result.error_message:
         rows.append(("error", result.error_message))
     return rows
@@ -194,7 +216,8 @@ def markdown_summary(
         lines += ["| " + " | ".join(_cell(cell) for cell in row) + " |" for row in check_rows(outcomes)]
     lines += [
         "",
-        "The pictures are the entries named after them (`projection`, `sizes`); the clusters are in `clusters`.",
+        "The pictures are the entries named after them (`projection`, `sizes`, `hierarchy`, …); the clusters are "
+        "in `clusters`.",
     ]
     return "\n".join(lines)
 

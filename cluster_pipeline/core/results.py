@@ -96,6 +96,10 @@ class ExecutionResult:
     configuration: dict[str, Any] | None = None
     configuration_version: int | None = None
     selection: dict[str, Any] | None = None
+    trigger: str | None = None
+    trigger_reason: str | None = None
+    hierarchy: dict[str, Any] | None = None
+    topics_over_time: dict[str, Any] | None = None
 
     def __post_init__(self) -> None:
         check_run_id(self.run_id)
@@ -153,6 +157,10 @@ class ExecutionResult:
             "configuration": None if self.configuration is None else json.dumps(self.configuration, sort_keys=True),
             "configuration_version": self.configuration_version,
             "selection": None if self.selection is None else json.dumps(self.selection, sort_keys=True),
+            "trigger": self.trigger,
+            "trigger_reason": self.trigger_reason,
+            "hierarchy": None if self.hierarchy is None else json.dumps(self.hierarchy),
+            "topics_over_time": None if self.topics_over_time is None else json.dumps(self.topics_over_time),
         }
         return pa.Table.from_pylist([row], schema=RESULT_SCHEMA)
 
@@ -201,6 +209,10 @@ class ExecutionResult:
             configuration=loads(row.get("configuration")),
             configuration_version=row.get("configuration_version"),
             selection=loads(row.get("selection")),
+            trigger=row.get("trigger"),
+            trigger_reason=row.get("trigger_reason"),
+            hierarchy=loads(row.get("hierarchy")),
+            topics_over_time=loads(row.get("topics_over_time")),
         )
 
 
@@ -262,6 +274,10 @@ RESULT_SCHEMA = pa.schema(
         pa.field("configuration", pa.string()),  # the configuration the execution ran with (JSON)
         pa.field("configuration_version", pa.int64()),
         pa.field("selection", pa.string()),  # documents in the collection, the filter, matched, fitted (JSON)
+        pa.field("trigger", pa.string()),
+        pa.field("trigger_reason", pa.string()),
+        pa.field("hierarchy", pa.string()),
+        pa.field("topics_over_time", pa.string()),
     ]
 )
 

@@ -17,10 +17,12 @@ iterates batches then holds one buffer, not the object).
 
 from __future__ import annotations
 
+import fcntl
 import io
 import os
 import tempfile
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -299,6 +301,23 @@ class S3RangeFile(io.RawIOBase):
         data = self.read(len(buffer))
         buffer[: len(data)] = data
         return len(data)
+
+
+@contextmanager
+def exclusive(storage: Storage, lock_key: str) -> Iterator[None]:
+    """Hold an exclusive lock named ``lock_key`` (a hidden file: listings skip it) on a local lake.
+
+    On S3 there is no lock: writers there rely on create-only keys, and replaced objects (one
+    ``PutObject`` each) are never torn.
+    """
+    if not isinstance(storage, LocalStorage):
+        yield
+        return
+    path = storage.path(lock_key)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        yield
 
 
 def read_parquet(storage: Storage, key: str, columns: list[str] | None = None) -> pa.Table:

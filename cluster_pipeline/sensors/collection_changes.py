@@ -1,9 +1,19 @@
-"""Start an execution when a configuration's collection changes.
+"""Keep configurations current when their collection changes: assign small deltas, refit on drift.
 
-Exactly one run per (configuration, collection version): the run key names both, so Dagster
-refuses a duplicate even if the cursor is lost; the cursor keeps thresholds and cooldowns across
-ticks and restarts. A tick reads each bound collection's schema and part listing once — cost grows
-with the number of collections, not documents.
+For each configuration with ``on_change``, a tick decides (``core.triggers.decide_refresh``):
+
+- before its first completed execution, or with ``assign_new_documents`` off: execute it;
+- after: request an assignment of the new documents to the latest execution's clusters (the
+  ``assign_new_documents`` job, no refit), and request a full execution only when a refit
+  condition holds — enough novel documents among those assigned since the fit (``novelty``) or
+  enough growth (``growth``) — with the reason as the run's ``trigger`` tags (and so the
+  ExecutionResult's ``trigger``/``trigger_reason``).
+
+Exactly one execution per (configuration, collection version) and one assignment per (configuration,
+collection version): the run keys name both, so Dagster refuses a duplicate even if the cursor is
+lost; the cursor keeps thresholds and cooldowns across ticks and restarts. A tick reads each bound
+collection's schema and part listing once, and per configuration its latest result and a listing of
+its assignment parts — cost grows with the number of collections and configurations, not documents.
 """
 
 import json
@@ -20,20 +30,31 @@ from dagster import (
 )
 
 from cluster_pipeline.core.collections import CollectionSnapshot, CollectionStore
-from cluster_pipeline.core.config import ConfigStore
-from cluster_pipeline.core.errors import NotFoundError
-from cluster_pipeline.core.triggers import TriggerState, decide_on_change, state_after_trigger
-from cluster_pipeline.jobs import cluster_execution_job
+from cluster_pipeline.core.config import ClusterConfig, ConfigStore
+from cluster_pipeline.core.errors import ClusterPipelineError, NotFoundError
+from cluster_pipeline.core.incremental import baseline, unassignable
+from cluster_pipeline.core.lake import Lake
+from cluster_pipeline.core.triggers import FitProgress, Refresh, TriggerState, decide_refresh, state_after
+from cluster_pipeline.jobs import ASSIGNMENT_JOB_NAME, CLUSTER_EXECUTION_JOB_NAME, assignment_job, cluster_execution_job
 from cluster_pipeline.partitions import CLUSTER_CONFIGS_PARTITIONS_NAME, configuration_tags
 from cluster_pipeline.resources.lake import LakeResource
-from cluster_pipeline.settings import SENSOR_INTERVAL_SECONDS, TRIGGER_TAG, VERSION_TAG
+from cluster_pipeline.settings import (
+    ASSIGNMENT_KIND,
+    RUN_KIND_TAG,
+    SENSOR_INTERVAL_SECONDS,
+    TRIGGER_REASON_TAG,
+    TRIGGER_TAG,
+    VERSION_TAG,
+)
+from cluster_pipeline.status import IN_FLIGHT, partition_runs
 
 
 @sensor(
-    job=cluster_execution_job,
+    jobs=[cluster_execution_job, assignment_job],
     minimum_interval_seconds=SENSOR_INTERVAL_SECONDS,
     default_status=DefaultSensorStatus.RUNNING,
-    description="Executes configurations with on_change triggers when their collection changes.",
+    description="Assigns new documents of configurations with on_change triggers to their latest clusters, and "
+    "executes them again when novelty or growth calls for a refit.",
 )
 def collection_change_sensor(context: SensorEvaluationContext, lake: LakeResource):
     store_lake = lake.get_lake()
@@ -56,20 +77,18 @@ def collection_change_sensor(context: SensorEvaluationContext, lake: LakeResourc
         if snapshot is None:
             continue
         previous = TriggerState.from_json(cursor[config.partition_key]) if config.partition_key in cursor else None
-        decision = decide_on_change(config, snapshot, previous, now)
-        if not decision.run:
-            notes.append(f"{config.display_name}: {decision.reason}")
+        try:
+            refresh = _decide(context, store_lake, config, snapshot, previous, now)
+        except ClusterPipelineError as error:  # one configuration's problem never stops the others
+            notes.append(f"{config.display_name}: {error}")
+            continue
+        if refresh.action == "none":
+            notes.append(f"{config.display_name}: {refresh.reason}")
             continue
         if not context.instance.has_dynamic_partition(CLUSTER_CONFIGS_PARTITIONS_NAME, config.partition_key):
             new_partitions.append(config.partition_key)
-        requests.append(
-            RunRequest(
-                run_key=f"{config.partition_key}@{snapshot.version}",
-                partition_key=config.partition_key,
-                tags={TRIGGER_TAG: "collection_change", VERSION_TAG: snapshot.version, **configuration_tags(config)},
-            )
-        )
-        cursor[config.partition_key] = state_after_trigger(snapshot, now).to_json()
+        requests.append(_request(config, snapshot, refresh))
+        cursor[config.partition_key] = state_after(refresh, snapshot, previous, now).to_json()
     if notes:
         context.log.info("; ".join(notes))
     return SensorResult(
@@ -78,4 +97,42 @@ def collection_change_sensor(context: SensorEvaluationContext, lake: LakeResourc
         dynamic_partitions_requests=[AddDynamicPartitionsRequest(CLUSTER_CONFIGS_PARTITIONS_NAME, new_partitions)]
         if new_partitions
         else None,
+    )
+
+
+def _decide(
+    context: SensorEvaluationContext,
+    lake: Lake,
+    config: ClusterConfig,
+    snapshot: CollectionSnapshot,
+    previous: TriggerState | None,
+    now: float,
+) -> Refresh:
+    assigning = config.triggers.assign_new_documents and unassignable(config) is None  # else: execute on change
+    base = baseline(lake, config, snapshot) if assigning else None
+    in_flight = bool(partition_runs(context.instance, config.partition_key, IN_FLIGHT)) if base else False
+    fit = FitProgress.of(base, snapshot) if base else None
+    return decide_refresh(config, snapshot, previous, fit, now, execution_in_flight=in_flight)
+
+
+def _request(config: ClusterConfig, snapshot: CollectionSnapshot, refresh: Refresh) -> RunRequest:
+    """One execution per (configuration, version) and one assignment per (configuration, version)."""
+    tags = {
+        VERSION_TAG: snapshot.version,
+        TRIGGER_TAG: refresh.trigger,
+        TRIGGER_REASON_TAG: refresh.reason,
+        **configuration_tags(config),
+    }
+    if refresh.action == "assign":
+        return RunRequest(
+            run_key=f"{config.partition_key}@{snapshot.version}:assign",
+            job_name=ASSIGNMENT_JOB_NAME,
+            partition_key=config.partition_key,
+            tags={**tags, RUN_KIND_TAG: ASSIGNMENT_KIND},
+        )
+    return RunRequest(
+        run_key=f"{config.partition_key}@{snapshot.version}",
+        job_name=CLUSTER_EXECUTION_JOB_NAME,
+        partition_key=config.partition_key,
+        tags=tags,
     )

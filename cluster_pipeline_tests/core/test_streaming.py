@@ -1,4 +1,7 @@
+from datetime import date
+
 import numpy as np
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from sklearn.metrics import adjusted_rand_score
@@ -14,8 +17,10 @@ from cluster_pipeline_tests.conftest import blob_documents
 
 @pytest.fixture
 def big_collection(collections):
-    for i in range(3):  # three parts, so batches cross part boundaries
-        collections.ingest("default", "big", blob_documents(20_000, centers=5, dim=128, seed=0, id_offset=i * 20_000))
+    for i in range(3):  # three parts, so batches cross part boundaries; one month each
+        part = blob_documents(20_000, centers=5, dim=128, seed=0, id_offset=i * 20_000)
+        published = pa.array([date(2024, 1 + i, 1 + row % 28) for row in range(part.num_rows)], pa.date32())
+        collections.ingest("default", "big", part.append_column("published", published))
     return collections.snapshot("default", "big")
 
 
@@ -60,6 +65,11 @@ def test_streaming_kmeans_assigns_every_document_exactly_once(lake, collections,
     assert len(ids) == len(set(ids)) == 60_000
     assert set(ids) == {f"d{i}" for i in range(60_000)}
     assert result.metrics is not None and sum(c.num_members for c in result.centroids) == 60_000
+    # the topic tree and the topics over time cover every document, not only the labels' sample
+    assert result.hierarchy["nodes"][-1]["num_members"] == 60_000 and len(result.hierarchy["leaves"]) == 5
+    over_time = result.topics_over_time
+    assert (over_time["granularity"], over_time["buckets"], over_time["documents_with_time"]) == ("day", 88, 60_000)
+    assert pq.read_table(over_time["table"]).column("count").to_numpy().sum() == 60_000
 
 
 def test_streaming_chooses_k_on_its_sample_and_refuses_umap(collections):

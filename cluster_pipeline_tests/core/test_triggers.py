@@ -42,3 +42,53 @@ def test_off_and_cron():
     assert cron_of(config(schedule="nightly")) == "0 2 * * *"
     assert cron_of(config(schedule="*/5 * * * *")) == "*/5 * * * *"
     assert cron_of(config()) is None
+
+
+def fit(**values):
+    from cluster_pipeline.core.triggers import FitProgress
+
+    base = {"run_id": "run_0000000000000001", "fitted_documents": 100, "added_since_fit": 0, "assigned": 0}
+    return FitProgress(**{**base, "novel": 0, "covered_sequence": 1, **values})
+
+
+def test_after_a_fit_changes_are_assigned_until_novelty_or_growth_calls_for_a_refit():
+    from cluster_pipeline.core.triggers import decide_refresh
+
+    state = state_after_trigger(snapshot(100), now=0)
+    assign = decide_refresh(config(), snapshot(100, 5), state, fit(added_since_fit=5), now=1)
+    assert assign.action == "assign" and "assign them to the clusters of run_0000000000000001" in assign.reason
+    covered = fit(added_since_fit=5, assigned=5, covered_sequence=2)
+    assert decide_refresh(config(), snapshot(100, 5), None, covered, now=1).action == "none"
+    novel = fit(added_since_fit=40, assigned=40, novel=12, covered_sequence=2)
+    refit = decide_refresh(config(), snapshot(100, 40), state, novel, now=1)
+    assert (refit.action, refit.trigger) == ("execute", "novelty")
+    assert refit.reason.startswith("12 of the 40 documents assigned since run_0000000000000001 are novel (30 %")
+    few = fit(added_since_fit=40, assigned=40, novel=8, covered_sequence=2)  # 20 %, but fewer than 10
+    assert decide_refresh(config(), snapshot(100, 40), state, few, now=1).action == "none"
+    grown = decide_refresh(config(), snapshot(100, 60), state, fit(added_since_fit=60), now=1)
+    assert (grown.action, grown.trigger) == ("execute", "growth")
+    assert (
+        decide_refresh(
+            config(refit_growth_fraction=None), snapshot(100, 60), state, fit(added_since_fit=60), now=1
+        ).action
+        == "assign"
+    )
+
+
+def test_refits_wait_for_the_cooldown_and_for_an_execution_in_flight():
+    from cluster_pipeline.core.triggers import decide_refresh, state_after
+
+    state = state_after_trigger(snapshot(100), now=1000)
+    grown = fit(added_since_fit=60)
+    cooling = decide_refresh(config(cooldown_seconds=600), snapshot(100, 60), state, grown, now=1100)
+    assert cooling.action == "assign"  # the new documents still get clusters meanwhile
+    after = state_after(cooling, snapshot(100, 60), state, now=1100)
+    assert after.triggered_at == 1000  # an assignment does not restart the cooldown
+    covered = fit(added_since_fit=60, assigned=60, covered_sequence=2)
+    waiting = decide_refresh(config(cooldown_seconds=600), snapshot(100, 60), after, covered, now=1200)
+    assert waiting.action == "none" and "cooling down for another 400 s" in waiting.reason
+    assert decide_refresh(config(cooldown_seconds=600), snapshot(100, 60), after, covered, now=1700).action == "execute"
+    in_flight = decide_refresh(config(), snapshot(100, 60), after, covered, now=1700, execution_in_flight=True)
+    assert in_flight.action == "none"
+    off = decide_refresh(config(assign_new_documents=False), snapshot(100, 60), state, covered, now=1700)
+    assert (off.action, off.trigger) == ("execute", "collection_change")

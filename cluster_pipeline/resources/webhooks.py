@@ -1,0 +1,35 @@
+"""Where finished executions are announced, and with which secret: a Dagster resource.
+
+URLs for every configuration come from here (``CLUSTER_PIPELINE_WEBHOOK_URLS``, comma-separated,
+read through EnvVar since such URLs often hold a token); a configuration adds its own in its
+``webhooks`` list. The signing secret is ``CLUSTER_PIPELINE_WEBHOOK_SECRET`` through EnvVar: never
+in a configuration, a result, run config or a log. Without a secret nothing is sent.
+"""
+
+from __future__ import annotations
+
+from dagster import ConfigurableResource
+from pydantic import Field
+
+from cluster_pipeline.core.webhooks import WebhookSettings
+
+
+class WebhookResource(ConfigurableResource):
+    """Webhook targets, secret and limits. Give ``secret`` as ``EnvVar("CLUSTER_PIPELINE_WEBHOOK_SECRET")``."""
+
+    urls: str | None = Field(None, description="Comma-separated URLs notified for every configuration.")
+    secret: str | None = Field(None, description="HMAC-SHA256 signing secret; pass an EnvVar, never a literal.")
+    timeout_seconds: float = Field(5.0, gt=0, description="Per request.")
+    max_attempts: int = Field(5, ge=1, le=20, description="Attempts per URL and execution.")
+    backoff_seconds: float = Field(30.0, ge=0, description="Wait after a failed attempt; doubles per attempt.")
+    max_backoff_seconds: float = Field(3600.0, ge=0, description="Longest wait between attempts.")
+    max_tick_seconds: float = Field(30.0, gt=0, description="Attempts start only this long into a sensor tick.")
+    lookback_seconds: float = Field(
+        3600.0, ge=0, description="On its first tick, the sensor announces executions finished this recently."
+    )
+
+    def settings(self) -> WebhookSettings:
+        return WebhookSettings(self.timeout_seconds, self.max_attempts, self.backoff_seconds, self.max_backoff_seconds)
+
+    def shared_urls(self) -> list[str]:
+        return [url.strip() for url in (self.urls or "").split(",") if url.strip()]
