@@ -59,7 +59,12 @@ def test_executions_sensors_schedule_queue_and_history_on_postgres(postgres_home
     pq.write_table(blob_documents(150, centers=3), tmp_path / "first.parquet")
     pq.write_table(blob_documents(30, centers=3, id_offset=1000, seed=2), tmp_path / "more.parquet")
     cli_json(capsys, "ingest", "news", str(tmp_path / "first.parquet"))
-    created = cli_json(capsys, "clusters", "create", "--collection", "news", "--param", "n_clusters=3", "--on-change")
+    # executed on every change (not assigned to), so the sensor's request is an execution the queue holds
+    (tmp_path / "config.json").write_text(json.dumps({"triggers": {"on_change": True, "assign_new_documents": False}}))
+    created = cli_json(
+        capsys, "clusters", "create", "--collection", "news", "--param", "n_clusters=3", "--config-file",
+        str(tmp_path / "config.json"),
+    )  # fmt: skip
     nightly = cli_json(capsys, "clusters", "create", "--collection", "news", "--schedule", "nightly")
     cluster_id, partition = created["cluster_id"], f"default.{created['name']}"
 

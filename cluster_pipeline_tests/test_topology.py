@@ -322,4 +322,6 @@ def test_twenty_configurations_at_once_through_the_queue(topology, monkeypatch):
 
 
 def config_fields(collection: str, n_clusters: int) -> dict:
-    return {"collection": collection, "parameters": {"n_clusters": n_clusters}, "triggers": {"on_change": True}}
+    """A configuration executed on every change (not assigned to: the queue's runs are what is tested)."""
+    triggers = {"on_change": True, "assign_new_documents": False}
+    return {"collection": collection, "parameters": {"n_clusters": n_clusters}, "triggers": triggers}
