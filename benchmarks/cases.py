@@ -340,7 +340,7 @@ def case_hdbscan(n: int, collection: str, repeats: int = 3) -> dict[str, Any]:
     the same configuration executed through the Dagster job."""
     from cluster_pipeline.core.clustering import fit_preparation, reduce_for_fit, resolve_parameters
     from cluster_pipeline.core.config import ClusterConfig
-    from cluster_pipeline.core.hdbscan_backends import installed_backends, make_hdbscan
+    from cluster_pipeline.core.hdbscan_backends import installed_backends, make_hdbscan, warm_numba_cache
     from cluster_pipeline.core.progress import Progress
     from cluster_pipeline.core.reduction import plan_reduction
 
@@ -357,7 +357,7 @@ def case_hdbscan(n: int, collection: str, repeats: int = 3) -> dict[str, Any]:
     parameters, _ = resolve_parameters(config, matrix)
     out: dict[str, Any] = {"backends": {}, "dimensions": int(matrix.shape[1]), "reduce_seconds": median(reduce_seconds)}
     if "fast_hdbscan" in installed_backends():  # numba: compile, or load the cache, before timing
-        make_hdbscan("fast_hdbscan", parameters).fit(matrix[:2000])
+        warm_numba_cache()
     for backend in installed_backends():
 
         def bare(backend: str = backend) -> int:

@@ -1,9 +1,9 @@
 """The single Definitions object of the code location.
 
-Environments are resource choices, picked by ``DAGSTER_DEPLOYMENT``: ``local`` (default) keeps the
-lake on disk; ``s3`` puts it in a bucket through dagster-aws, configured by environment variables.
-The assets never know which, and hand nothing to an IO manager (each run's data is its
-ExecutionResult in the lake), so neither deployment needs one.
+Environments are resource choices, picked by ``DAGSTER_DEPLOYMENT`` (``deployment.py``): ``local``
+(default) keeps the lake on disk; ``s3`` puts it in a bucket through dagster-aws, configured by
+environment variables. The assets never know which, and hand nothing to an IO manager (each run's
+data is its ExecutionResult in the lake), so neither deployment needs one.
 
 Every run executes in process (``executor``): the clustering is one step, and a step process would
 only add a Python start-up and imports (the UI's default multiprocess executor cost ~25 s a run
@@ -19,20 +19,11 @@ from typing import Any
 from dagster import Definitions, EnvVar, in_process_executor
 
 from cluster_pipeline.assets import CLUSTERING_ASSETS, new_document_assignments
+from cluster_pipeline.deployment import BUCKET_ENV, LAKE_PREFIX, current_deployment, s3_resource
 from cluster_pipeline.jobs import assignment_job, cluster_execution_job
 from cluster_pipeline.resources import LakeResource, LLMResource, WebhookResource
 from cluster_pipeline.schedules import nightly_schedule
 from cluster_pipeline.sensors import SENSORS
-
-
-def s3_resource() -> Any:
-    """dagster-aws's S3Resource from the environment (imported here: see ``LakeResource``)."""
-    from dagster_aws.s3 import S3Resource
-
-    return S3Resource(
-        endpoint_url=os.environ.get("CLUSTER_PIPELINE_S3_ENDPOINT_URL") or None,
-        region_name=os.environ.get("AWS_REGION") or None,
-    )
 
 
 def llm_resource() -> LLMResource:
@@ -58,7 +49,7 @@ def resources_for(deployment: str) -> dict[str, Any]:
         return {"lake": LakeResource(), "llm": llm_resource(), "webhooks": webhook_resource()}
     if deployment == "s3":
         return {
-            "lake": LakeResource(s3=s3_resource(), s3_bucket=EnvVar("CLUSTER_PIPELINE_S3_BUCKET"), s3_prefix="lake"),
+            "lake": LakeResource(s3=s3_resource(), s3_bucket=EnvVar(BUCKET_ENV), s3_prefix=LAKE_PREFIX),
             "llm": llm_resource(),
             "webhooks": webhook_resource(),
         }
@@ -72,7 +63,7 @@ def build_definitions(deployment: str | None = None) -> Definitions:
         sensors=SENSORS,
         schedules=[nightly_schedule],
         executor=in_process_executor,
-        resources=resources_for(deployment or os.environ.get("DAGSTER_DEPLOYMENT", "local")),
+        resources=resources_for(deployment or current_deployment()),
     )
 
 

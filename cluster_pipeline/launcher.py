@@ -35,12 +35,13 @@ from dagster import DagsterEvent, DagsterInstance, DagsterRunStatus
 from dagster._core.instance.ref import InstanceRef
 
 from cluster_pipeline.core.config import ClusterConfig
-from cluster_pipeline.core.errors import ExecutionError
+from cluster_pipeline.core.errors import ConfigurationError, ExecutionError
 from cluster_pipeline.core.execution import INTERRUPTED_MESSAGE
 from cluster_pipeline.core.ids import run_id_from_dagster_run
 from cluster_pipeline.core.lake import Lake, default_root
 from cluster_pipeline.core.processes import WorkerIdentity
 from cluster_pipeline.core.results import ExecutionResult, ResultStore
+from cluster_pipeline.deployment import current_deployment
 from cluster_pipeline.jobs import is_execution_run
 from cluster_pipeline.partitions import CLUSTER_CONFIGS_PARTITIONS_NAME, configuration_tags
 from cluster_pipeline.settings import PARTITION_TAG, WORKER_TAG
@@ -76,6 +77,11 @@ def dagster_home(root: Path | None = None) -> Path:
 def open_instance(root: Path | None = None) -> DagsterInstance:
     if os.environ.get("DAGSTER_HOME"):
         return DagsterInstance.get()
+    if current_deployment() != "local":  # a lake in S3 with runs in a local SQLite file would split the truth
+        raise ConfigurationError(
+            "DAGSTER_DEPLOYMENT=s3 needs the deployment's Dagster instance: set DAGSTER_HOME to a folder whose "
+            "dagster.yaml names its PostgreSQL (see deploy/README.md)."
+        )
     return DagsterInstance.from_ref(InstanceRef.from_dir(str(dagster_home(root))))
 
 

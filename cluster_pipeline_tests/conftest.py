@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterator
+from contextlib import ExitStack
 from pathlib import Path
 
 import numpy as np
@@ -11,6 +13,7 @@ import pytest
 
 from cluster_pipeline.core.collections import CollectionStore
 from cluster_pipeline.core.lake import Lake
+from cluster_pipeline_tests.postgres_server import PostgresServer, PostgresUnavailable, postgres_server
 
 SHARED_DATASETS = Path(__file__).resolve().parents[1].parent / "shared" / "datasets"
 AG_NEWS = SHARED_DATASETS / "ag_news_test_minilm.parquet"
@@ -25,6 +28,23 @@ def isolated_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Ite
     monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
     monkeypatch.delenv("DAGSTER_DEPLOYMENT", raising=False)
     yield
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresServer]:
+    """One real PostgreSQL server on loopback for the session (skipped, saying why, where none can start)."""
+    with ExitStack() as stack:
+        try:
+            server = stack.enter_context(postgres_server())
+        except PostgresUnavailable as error:
+            pytest.skip(str(error))
+        yield server
+
+
+@pytest.fixture
+def postgres_url(postgres: PostgresServer, request: pytest.FixtureRequest) -> str:
+    """A fresh database on the session's server, for one test."""
+    return postgres.url(postgres.create_database("test_" + hashlib.sha1(request.node.nodeid.encode()).hexdigest()[:16]))
 
 
 @pytest.fixture

@@ -39,9 +39,10 @@ class Settings:
     json: bool = False
 
     def lake(self) -> Lake:
-        from cluster_pipeline.core.lake import Lake
+        """The deployment's lake (``deployment.environment_lake``): a folder, or S3 with ``DAGSTER_DEPLOYMENT=s3``."""
+        from cluster_pipeline.deployment import environment_lake
 
-        return Lake.local(self.root) if self.root else Lake.local()
+        return environment_lake(self.root)
 
     def emit(self, data: Any, text: str) -> None:
         try:

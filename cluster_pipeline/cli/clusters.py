@@ -182,8 +182,8 @@ def clusters_create(collection: str | None, name: str | None, **options: Any) ->
         raise ConfigurationError("A configuration needs a collection: pass --collection NAME.")
     config = parse_config(data)
     _check_against_collection(config)
-    config = ConfigStore(settings.lake()).create(config)
-    with dagster_instance() as instance:
+    with dagster_instance() as instance:  # first: a deployment whose instance is unreachable gets no half-made config
+        config = ConfigStore(settings.lake()).create(config)
         register_partition(instance, config)
     settings.emit(
         config.model_dump(mode="json"),

@@ -34,7 +34,7 @@ from cluster_pipeline.core.errors import (
 from cluster_pipeline.core.ids import check_collection, check_feature, check_namespace
 from cluster_pipeline.core.lake import Lake
 from cluster_pipeline.core.progress import Progress
-from cluster_pipeline.core.storage import exclusive
+from cluster_pipeline.core.storage import exclusive, read_parquet
 
 PART_PATTERN = re.compile(r"part-(\d{6})-(\d+)-[0-9a-f]+\.parquet$")
 DELETION_PATTERN = re.compile(r"del-(\d{6})-(\d+)-[0-9a-f]+\.parquet$")
@@ -328,7 +328,7 @@ class CollectionStore:
         tombstones = snapshot.deletions_after(part)
         if not tombstones:
             return None
-        tables = [pq.read_table(self.storage.parquet_source(t.key), columns=["document_id"]) for t in tombstones]
+        tables = [read_parquet(self.storage, t.key, columns=["document_id"]) for t in tombstones]
         return pa.concat_tables(tables).column("document_id").combine_chunks()
 
     def delete_documents(self, namespace: str, collection: str, document_ids: Sequence[str]) -> int:
@@ -487,7 +487,7 @@ class CollectionStore:
         offset = 0
         for part in snapshot.parts:
             reader = pq.ParquetFile(
-                self.storage.parquet_source(part.key), pre_buffer=False, buffer_size=STREAM_BUFFER_BYTES
+                self.storage.parquet_stream(part.key), pre_buffer=False, buffer_size=STREAM_BUFFER_BYTES
             )
             deleted = self._deleted_ids(snapshot, part)
             columns = [feature] if deleted is None else [feature, "document_id"]
@@ -509,6 +509,7 @@ class CollectionStore:
         rows: np.ndarray | None = None,
         out: np.ndarray | None = None,
         stage: str = "load",
+        batch_rows: int = STREAM_BATCH_ROWS,
     ) -> np.ndarray:
         """The feature as one C-contiguous ``(N, D)`` float32 matrix, filled batch by batch.
 
@@ -517,7 +518,7 @@ class CollectionStore:
 
         ``rows``: only these sorted matrix positions (a filter's documents, a sample), in order.
         ``out``: fill this ``(len(rows), D)`` array (or view: a column block of a wider matrix) instead
-        of a new one. ``stage`` names the progress stage.
+        of a new one. ``stage`` names the progress stage; ``batch_rows`` the rows read at a time.
         """
         dim = self.feature_dimension(snapshot, feature)
         progress = progress or Progress.silent()
@@ -526,7 +527,7 @@ class CollectionStore:
         matrix = np.empty((size, dim), dtype=np.float32) if out is None else out
         progress.update(stage, 0, total)
         filled = 0
-        for offset, values in self.iter_embeddings(snapshot, feature):
+        for offset, values in self.iter_embeddings(snapshot, feature, batch_rows):
             if rows is None:
                 matrix[offset : offset + len(values)] = values
             else:
@@ -543,9 +544,9 @@ class CollectionStore:
         wanted = ["document_id"] + [c for c in requested if c in schema.metadata_columns]
         frames = []
         for part in snapshot.parts:
-            reader = pq.ParquetFile(self.storage.parquet_source(part.key))
+            reader = pq.ParquetFile(self.storage.parquet_stream(part.key))
             present = [c for c in wanted if c in reader.schema_arrow.names]
-            table = reader.read(columns=present)
+            table = reader.read(columns=present, use_threads=False)  # see storage.read_parquet
             deleted = self._deleted_ids(snapshot, part)
             if deleted is not None:
                 table = table.filter(pc.invert(pc.is_in(table.column("document_id"), value_set=deleted)))
@@ -556,7 +557,8 @@ class CollectionStore:
 
     def _live_part(self, snapshot: CollectionSnapshot, part: PartInfo, columns: Sequence[str]) -> pa.Table:
         """One part's ``columns`` without the documents deleted after it was written."""
-        table = pq.read_table(self.storage.parquet_source(part.key), columns=list(columns))
+        reader = pq.ParquetFile(self.storage.parquet_stream(part.key))  # see storage.read_parquet
+        table = reader.read(columns=list(columns), use_threads=False)
         deleted = self._deleted_ids(snapshot, part)
         if deleted is not None:
             table = table.filter(pc.invert(pc.is_in(table.column("document_id"), value_set=deleted)))
@@ -638,7 +640,7 @@ class CollectionStore:
         wanted = ["document_id", *schema.metadata_columns]
         frames, start = [], 0
         for part in snapshot.parts:
-            names = pq.ParquetFile(self.storage.parquet_source(part.key)).schema_arrow.names
+            names = pq.ParquetFile(self.storage.parquet_stream(part.key)).schema_arrow.names
             table = self._live_part(snapshot, part, [c for c in wanted if c in names])
             lo, hi = np.searchsorted(rows, [start, start + table.num_rows])
             if hi > lo:

@@ -183,14 +183,15 @@ def sampled_silhouette(
     cluster_sizes: dict[int, int] | np.ndarray,
     *,
     metric: str = "euclidean",
+    chunk_size: int = 2048,
 ) -> float:
     """Silhouette of the whole set estimated from a stratified sample.
 
     Each sampled point stands for ``cluster size / sampled members`` points of its cluster, so
     clusters that the sample over-represents (every cluster keeps at least 50 points) do not skew
-    the mean.
+    the mean. ``chunk_size`` bounds the rows of the distance matrix held at once.
     """
-    values = silhouette_samples_fast(X_sample, sample_labels, metric=metric)
+    values = silhouette_samples_fast(X_sample, sample_labels, metric=metric, chunk_size=chunk_size)
     present, sampled = np.unique(sample_labels, return_counts=True)
     sizes = np.asarray([cluster_sizes[int(c)] for c in present], dtype=np.float64)
     weights = (sizes / sampled)[np.searchsorted(present, sample_labels)]

@@ -8,11 +8,17 @@ Two promises matter to the rest of the code and are kept by both backends:
   ``If-None-Match: *``).
 * ``write_replace`` is atomic too (temp file + ``os.replace`` / one ``PutObject``), for the few
   mutable objects (configurations, collection schemas).
+
+Parquet is read two ways: ``parquet_source`` hands over a whole object (small files: results,
+tombstones — one request each), ``parquet_stream`` a seekable file that reads only the byte ranges
+asked for (collection parts, which can be larger than memory: a reader that projects columns and
+iterates batches then holds one buffer, not the object).
 """
 
 from __future__ import annotations
 
 import fcntl
+import io
 import os
 import tempfile
 from collections.abc import Iterator
@@ -42,6 +48,7 @@ class Storage(Protocol):
     def delete(self, key: str) -> None: ...
     def uri(self, key: str) -> str: ...
     def parquet_source(self, key: str) -> Any: ...
+    def parquet_stream(self, key: str) -> Any: ...
     def write_parquet_new(self, key: str, table: pa.Table, **options: Any) -> None: ...
 
 
@@ -154,6 +161,10 @@ class LocalStorage:
             raise NotFoundError(f"No object at {path}")
         return str(path)
 
+    def parquet_stream(self, key: str) -> Any:
+        """A path: Arrow reads local files by range already."""
+        return self.parquet_source(key)
+
 
 class S3Storage:
     """An S3 bucket (or any S3 API: MinIO, moto) through a boto3 client, e.g. dagster-aws's S3Resource."""
@@ -225,6 +236,72 @@ class S3Storage:
     def parquet_source(self, key: str) -> Any:
         return pa.BufferReader(self.read_bytes(key))
 
+    def parquet_stream(self, key: str) -> Any:
+        try:
+            size = int(self.client.head_object(Bucket=self.bucket, Key=self._key(key))["ContentLength"])
+        except self.client.exceptions.ClientError:
+            raise NotFoundError(f"No object at {self.uri(key)}") from None
+        return S3RangeFile(self.client, self.bucket, self._key(key), size)
+
+
+class S3RangeFile(io.RawIOBase):
+    """One S3 object as a read-only seekable file, read by ranged ``GetObject`` requests.
+
+    What Arrow asks for is what crosses the network and what is held: the footer, then the pages
+    of the projected columns. A read that continues where the last one ended (a column streamed
+    page by page) fetches a read-ahead block of ``READ_AHEAD_BYTES`` (S3's advice for throughput:
+    ranges of 8–16 MB) and serves the next reads from it, so memory holds one block; other reads
+    fetch exactly their range.
+    """
+
+    READ_AHEAD_BYTES = 8 << 20
+
+    def __init__(self, client: Any, bucket: str, key: str, size: int) -> None:
+        super().__init__()
+        self.client, self.bucket, self.key, self.size = client, bucket, key, size
+        self.position = 0
+        self._last_end = -1
+        self._block_start, self._block = 0, b""
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self.position
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self.position, io.SEEK_END: self.size}[whence]
+        self.position = max(0, base + offset)
+        return self.position
+
+    def _get(self, start: int, end: int) -> bytes:
+        response = self.client.get_object(Bucket=self.bucket, Key=self.key, Range=f"bytes={start}-{end - 1}")
+        return response["Body"].read()
+
+    def read(self, size: int | None = -1) -> bytes:
+        start = self.position
+        end = self.size if size is None or size < 0 else min(self.size, start + size)
+        if end <= start:
+            return b""
+        if self._block_start <= start and end <= self._block_start + len(self._block):
+            data = self._block[start - self._block_start : end - self._block_start]
+        elif start == self._last_end and end - start < self.READ_AHEAD_BYTES:
+            self._block = b""  # drop the old block before fetching the next
+            self._block_start, self._block = start, self._get(start, min(self.size, start + self.READ_AHEAD_BYTES))
+            data = self._block[: end - start]
+        else:
+            data = self._get(start, end)
+        self.position = self._last_end = start + len(data)
+        return data
+
+    def readinto(self, buffer: Any) -> int:
+        data = self.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
 
 @contextmanager
 def exclusive(storage: Storage, lock_key: str) -> Iterator[None]:
@@ -244,5 +321,12 @@ def exclusive(storage: Storage, lock_key: str) -> Iterator[None]:
 
 
 def read_parquet(storage: Storage, key: str, columns: list[str] | None = None) -> pa.Table:
-    """Read one Parquet object (all of it, or just ``columns``)."""
-    return pq.read_table(storage.parquet_source(key), columns=columns)
+    """Read one Parquet object (all of it, or just ``columns``).
+
+    Lake reads go through ``ParquetFile.read`` on the calling thread, not ``pq.read_table``: that
+    one scans through Arrow's dataset machinery, whose thread pool can be left holding the reader,
+    and releasing a reader of Python bytes or of a Python file needs the GIL, which at interpreter
+    exit aborts the process (apache/arrow#34314; here a few CLI processes in a hundred that read
+    results from S3 exited with SIGABRT after printing their answer).
+    """
+    return pq.ParquetFile(storage.parquet_source(key)).read(columns=columns, use_threads=False)

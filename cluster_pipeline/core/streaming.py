@@ -10,6 +10,11 @@ Four passes over the Parquet parts, each holding one batch at a time:
    assignments), and the cluster-stratified silhouette sample.
 
 What stays in memory is O(N) small arrays (labels, distances) plus the samples, never the matrix.
+The working buffers follow ``memory_budget_mb``: a quarter of it for one streamed batch (Arrow's
+decode plus the prepared copy), a quarter for a block of the silhouette's distance matrix. Parts
+are read by byte range (``Storage.parquet_stream``), so a part in S3 larger than the budget is
+never held whole either. Fixed costs stay: the samples (initialisation: ``core.kmeans.sample_size``
+rows; silhouette: ``metric_sample_size`` rows) and the interpreter.
 """
 
 from __future__ import annotations
@@ -30,7 +35,7 @@ from cluster_pipeline.core.clustering import (
     order_by_size,
     reduction_record,
 )
-from cluster_pipeline.core.collections import CollectionSnapshot, CollectionStore
+from cluster_pipeline.core.collections import STREAM_BATCH_ROWS, CollectionSnapshot, CollectionStore
 from cluster_pipeline.core.config import AUTO_K_RANGE, DEFAULT_K_MAX, ClusterConfig
 from cluster_pipeline.core.errors import ConfigurationError, InvalidEmbeddingsError
 from cluster_pipeline.core.kmeans import sample_size, sampled_init
@@ -50,6 +55,13 @@ from cluster_pipeline.core.verdict import clustering_warning
 STREAMABLE = frozenset({"kmeans", "minibatch_kmeans"})
 # An in-memory execution peaks at about 2.5 matrices (matrix, metrics and labelling temporaries).
 IN_MEMORY_PEAK_FACTOR = 2.5
+# Bytes per float32 value of a streamed batch while it is worked on: Arrow decodes a fixed-size
+# list into ~3.5x the values (values, repetition and definition levels, builder growth), then
+# the prepared copy and the scoring differences.
+STREAM_BYTES_PER_VALUE = 4 * 6
+MIN_STREAM_BATCH_ROWS = 1024
+MAX_SILHOUETTE_CHUNK_ROWS = 2048
+MIN_SILHOUETTE_CHUNK_ROWS = 64
 
 
 def matrix_bytes(snapshot: CollectionSnapshot, feature: str) -> int:
@@ -61,6 +73,19 @@ def needs_streaming(config: ClusterConfig, num_documents: int, dimensions: int) 
     if config.memory_budget_mb is None:
         return False
     return num_documents * dimensions * 4 * IN_MEMORY_PEAK_FACTOR > config.memory_budget_mb * 2**20
+
+
+def stream_batch_rows(config: ClusterConfig, dim: int) -> int:
+    """Rows per streamed batch: a quarter of the budget, between 1,024 and the load path's 16,384."""
+    share = (config.memory_budget_mb or 0) * 2**20 // 4
+    return int(min(STREAM_BATCH_ROWS, max(MIN_STREAM_BATCH_ROWS, share // (dim * STREAM_BYTES_PER_VALUE))))
+
+
+def silhouette_chunk_rows(config: ClusterConfig, sample_size: int) -> int:
+    """Rows of the sample's distance matrix held at once (float32, with one temporary): a quarter of the budget."""
+    share = (config.memory_budget_mb or 0) * 2**20 // 4
+    rows = share // max(1, sample_size * 4 * 2)
+    return int(min(MAX_SILHOUETTE_CHUNK_ROWS, max(MIN_SILHOUETTE_CHUNK_ROWS, rows)))
 
 
 @dataclass
@@ -81,9 +106,10 @@ def gather_rows(
     preparation: Preparation | None = None,
     progress: Progress | None = None,
     stage: str = "sample",
+    batch_rows: int = STREAM_BATCH_ROWS,
 ) -> np.ndarray:
     """The sorted ``rows`` of the feature as one float32 matrix (prepared when ``preparation`` is given)."""
-    out = store.load_embeddings(snapshot, feature, progress, rows=rows, stage=stage)
+    out = store.load_embeddings(snapshot, feature, progress, rows=rows, stage=stage, batch_rows=batch_rows)
     return out if preparation is None else preparation.apply(out, copy=False)
 
 
@@ -94,10 +120,11 @@ def _prepared_batches(
     preparation: Preparation,
     progress: Progress,
     stage: str,
+    batch_rows: int,
     note: str = "",
 ) -> Iterator[tuple[int, np.ndarray]]:
     total = snapshot.num_documents
-    for offset, batch in store.iter_embeddings(snapshot, feature):
+    for offset, batch in store.iter_embeddings(snapshot, feature, batch_rows):
         if not np.isfinite(batch).all():
             bad = int(np.flatnonzero(~np.isfinite(batch).all(axis=1))[0]) + offset
             raise InvalidEmbeddingsError(
@@ -157,10 +184,12 @@ def fit_streaming(
         raise ConfigurationError(f"n_clusters={k} is larger than the number of documents ({n}).")
     rng = np.random.default_rng(random_state)
     seed = parameters.get("random_state", random_state)
+    batch_rows = stream_batch_rows(config, snapshot.features[config.feature])
 
     # pass 1: a seeded sample for the initial centres (and the PCA, and the choice of k, when configured)
     size = min(n, max(sample_size(n, k), PCA_FIT_SAMPLE if plan.method == "pca" else 0))
-    sample = gather_rows(store, snapshot, config.feature, np.sort(rng.choice(n, size, replace=False)), None, progress)
+    rows = np.sort(rng.choice(n, size, replace=False))
+    sample = gather_rows(store, snapshot, config.feature, rows, None, progress, batch_rows=batch_rows)
     check_embeddings(sample)
     preparation = fit_preparation(sample, config, random_state)
     sample = preparation.apply(sample, copy=False)
@@ -170,20 +199,25 @@ def fit_streaming(
         parameters = {key: value for key, value in parameters.items() if key not in AUTO_K_RANGE}
         k = parameters["n_clusters"] = auto_k.chosen
     n_init = parameters.get("n_init", 3)
+    sampled = len(sample)
+    progress.update("init", 0, sampled, note="k-means++ on the sample")
     centres = sampled_init(
         sample,
         k,
         n_init=1 if n_init == "auto" else int(n_init),
         random_state=seed,
-        size=sample_size(len(sample), k),
+        size=sample_size(sampled, k),
         engine=config.kmeans_engine,
     )
     del sample
+    progress.update("init", sampled, sampled, note="k-means++ on the sample")
 
     # pass 2: mini-batch k-means over every batch
     batch_size = int(parameters.get("batch_size", 4096))
     model = MiniBatchKMeans(n_clusters=k, init=centres, n_init=1, batch_size=batch_size, random_state=seed)
-    for _, batch in _prepared_batches(store, snapshot, config.feature, preparation, progress, "fit", "partial_fit"):
+    for _, batch in _prepared_batches(
+        store, snapshot, config.feature, preparation, progress, "fit", batch_rows, "partial_fit"
+    ):
         for start in range(0, len(batch), batch_size):
             part = batch[start : start + batch_size]
             if len(part) >= k or model.__dict__.get("cluster_centers_") is not None:
@@ -193,7 +227,9 @@ def fit_streaming(
     # pass 3: assign, and accumulate member means
     raw = np.empty(n, dtype=np.int64)
     sums = np.zeros((k, centres.shape[1]), dtype=np.float64)
-    for offset, batch in _prepared_batches(store, snapshot, config.feature, preparation, progress, "assign"):
+    for offset, batch in _prepared_batches(
+        store, snapshot, config.feature, preparation, progress, "assign", batch_rows
+    ):
         nearest, _ = nearest_centroids(batch, centres)
         raw[offset : offset + len(batch)] = nearest
         _add_by_label(sums, nearest, batch)
@@ -212,7 +248,7 @@ def fit_streaming(
     sample_rows = stratified_sample(labels, target, random_state) if k_found >= 2 else np.arange(0)
     sample_space = np.empty((len(sample_rows), centres.shape[1]), dtype=np.float32)
     distances = np.empty(n, dtype=np.float32)
-    for offset, batch in _prepared_batches(store, snapshot, config.feature, preparation, progress, "score"):
+    for offset, batch in _prepared_batches(store, snapshot, config.feature, preparation, progress, "score", batch_rows):
         own = labels[offset : offset + len(batch)]
         diff = batch - means32[own]
         distances[offset : offset + len(batch)] = np.sqrt(np.einsum("ij,ij->i", diff, diff))
@@ -238,7 +274,12 @@ def fit_streaming(
         within_squared = float(np.square(distances, dtype=np.float64).sum())
         davies_bouldin, calinski = indices_from_cluster_stats(means, counts, scatter, within_squared)
         progress.update("metrics", 0, len(sample_rows), note="silhouette on the stratified sample")
-        silhouette = sampled_silhouette(sample_space, labels[sample_rows], counts.astype(np.int64))
+        silhouette = sampled_silhouette(
+            sample_space,
+            labels[sample_rows],
+            counts.astype(np.int64),
+            chunk_size=silhouette_chunk_rows(config, len(sample_rows)),
+        )
         metrics = QualityMetrics(
             silhouette_score=round(silhouette, 6),
             davies_bouldin_index=round(davies_bouldin, 6),

@@ -1,12 +1,15 @@
+import io
 import os
 
+import numpy as np
 import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from cluster_pipeline.core.collections import CollectionStore
 from cluster_pipeline.core.errors import AlreadyExistsError, ClusterPipelineError, NotFoundError
 from cluster_pipeline.core.lake import Lake
-from cluster_pipeline.core.storage import LocalStorage, S3Storage, read_parquet
+from cluster_pipeline.core.storage import LocalStorage, S3RangeFile, S3Storage, read_parquet
 from cluster_pipeline_tests.conftest import blob_documents
 from cluster_pipeline_tests.s3_server import moto_s3, s3_client
 
@@ -82,3 +85,35 @@ def test_failed_parquet_write_leaves_no_file(tmp_path):
     with pytest.raises(Exception):  # noqa: B017 - any writer error; what matters is what's left behind
         storage.write_parquet_new("t/x.parquet", pa.table({"x": [1]}), compression="no-such-codec")
     assert list((tmp_path / "root").rglob("*")) == [tmp_path / "root" / "t"]
+
+
+def test_s3_parquet_stream_reads_only_the_ranges_asked_for(s3_endpoint):
+    client = s3_client(s3_endpoint)
+    client.create_bucket(Bucket="ranges")
+    storage = S3Storage(client, "ranges")
+    rng = np.random.default_rng(0)
+    wide = pa.FixedSizeListArray.from_arrays(pa.array(rng.normal(size=200_000 * 16).astype(np.float32)), 16)
+    storage.write_parquet_new("p.parquet", pa.table({"id": pa.array(range(200_000)), "vector": wide}))
+    size = client.head_object(Bucket="ranges", Key="p.parquet")["ContentLength"]
+    fetched: list[int] = []
+    client.meta.events.register(
+        "after-call.s3.GetObject",
+        lambda http_response, **_: fetched.append(int(http_response.headers["content-length"])),
+    )
+
+    ids = pq.read_table(storage.parquet_stream("p.parquet"), columns=["id"]).column("id")
+    assert ids.to_pylist() == list(range(200_000))
+    assert 0 < sum(fetched) < size / 4  # the footer and the id column, not the vectors
+
+    fetched.clear()
+    stream = storage.parquet_stream("p.parquet")
+    assert stream.read(0) == b"" and stream.seek(0, io.SEEK_END) == size and stream.read(10) == b""
+    stream.seek(4)
+    whole = client.get_object(Bucket="ranges", Key="p.parquet")["Body"].read()
+    fetched.clear()
+    assert [stream.read(100) for _ in range(3)] == [whole[4:104], whole[104:204], whole[204:304]]
+    assert fetched == [100, S3RangeFile.READ_AHEAD_BYTES]  # then sequential reads come from the read-ahead block
+    stream.seek(1000)
+    assert stream.read(10) == whole[1000:1010] and len(fetched) == 2  # inside the block: no request
+    with pytest.raises(NotFoundError):
+        storage.parquet_stream("missing.parquet")
