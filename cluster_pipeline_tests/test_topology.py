@@ -101,10 +101,11 @@ def start(command: list[str], env: dict[str, str], cwd: Path, log: Path) -> subp
 
 
 def stop(process: subprocess.Popen) -> None:
-    """SIGTERM the process group (the code server's run processes included), then SIGKILL."""
+    """SIGTERM the process group (the code server's run processes included), then SIGKILL after 5 s
+    (the webserver may not exit on SIGTERM; waiting longer only slows teardown)."""
     try:
         os.killpg(process.pid, signal.SIGTERM)
-        process.wait(timeout=30)
+        process.wait(timeout=5)
     except ProcessLookupError:
         return
     except subprocess.TimeoutExpired:
