@@ -28,7 +28,7 @@ pytestmark = pytest.mark.slow
 EVERYWHERE_WORDS = {"said", "new", "reuters", "ap", "afp"}
 
 
-def keyword_rule_holds(result: ExecutionResult) -> None:
+def assert_no_keyword_dominates(result: ExecutionResult) -> None:
     """No keyword among the top 3 of more than a third of the clusters."""
     top3 = Counter(word for c in result.centroids for word in c.keywords[:3])
     word, count = top3.most_common(1)[0]
@@ -87,7 +87,7 @@ def test_hdbscan_verdict_says_what_the_metrics_cover(hdbscan_default):
 
 
 def test_hdbscan_keywords_set_clusters_apart(hdbscan_default):
-    keyword_rule_holds(hdbscan_default[0])
+    assert_no_keyword_dominates(hdbscan_default[0])
 
 
 def test_kmeans_auto_chooses_a_topic_count(kmeans_auto):
@@ -139,4 +139,4 @@ def test_kmeans_recovers_the_four_topics_through_dagster(lake, collections, ag_n
     # words frequent in every topic name no cluster
     labels = {w.lower() for c in result.centroids for w in c.label.split(" / ")}
     assert not labels & EVERYWHERE_WORDS, [c.label for c in result.centroids]
-    keyword_rule_holds(result)
+    assert_no_keyword_dominates(result)
