@@ -67,16 +67,20 @@ def test_reexecution_makes_a_new_run_id(lake, collections, instance):
     assert [r.run_id for r in ResultStore(lake).list("default", config.cluster_id)] == [second.run_id, first.run_id]
 
 
-def test_noise_is_counted_apart_and_left_out_of_metrics(lake, collections, instance):
+def two_blobs_and_noise() -> pa.Table:
+    """Two tight blobs of 60 points each and 15 points scattered far from both (what HDBSCAN calls noise)."""
     rng = np.random.default_rng(0)
     X = np.vstack([rng.normal(0, 0.02, (60, 8)), rng.normal(3, 0.02, (60, 8)), rng.uniform(-40, 40, (15, 8))])
-    table = pa.table(
+    return pa.table(
         {
             "document_id": [f"p{i}" for i in range(len(X))],
             "embedding": pa.FixedSizeListArray.from_arrays(pa.array(X.astype(np.float32).ravel()), 8),
         }
     )
-    collections.ingest("default", "c", table)
+
+
+def test_noise_is_counted_apart_and_left_out_of_metrics(lake, collections, instance):
+    collections.ingest("default", "c", two_blobs_and_noise())
     config = create_config(
         lake, algorithm="hdbscan", parameters={"min_cluster_size": 10}, preprocessing={"normalize": False}
     )
@@ -110,15 +114,7 @@ def test_automatic_k_and_its_curve_are_in_the_metadata(lake, collections, instan
 
 
 def test_reassigned_noise_keeps_is_noise_as_found(lake, collections, instance):
-    rng = np.random.default_rng(0)
-    X = np.vstack([rng.normal(0, 0.02, (60, 8)), rng.normal(3, 0.02, (60, 8)), rng.uniform(-40, 40, (15, 8))])
-    table = pa.table(
-        {
-            "document_id": [f"p{i}" for i in range(len(X))],
-            "embedding": pa.FixedSizeListArray.from_arrays(pa.array(X.astype(np.float32).ravel()), 8),
-        }
-    )
-    collections.ingest("default", "c", table)
+    collections.ingest("default", "c", two_blobs_and_noise())
     config = create_config(
         lake,
         algorithm="hdbscan",

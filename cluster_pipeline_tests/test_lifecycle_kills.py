@@ -15,7 +15,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -29,6 +28,7 @@ from cluster_pipeline.core.lake import Lake
 from cluster_pipeline.core.results import ExecutionResult, ResultStore
 from cluster_pipeline_tests.conftest import blob_documents
 from cluster_pipeline_tests.daemon_helpers import REPO, isolated_dagster_home, running_daemon
+from cluster_pipeline_tests.waiting import wait_until
 
 DOCUMENTS = 300
 SIGNALS = {"SIGKILL": signal.SIGKILL, "SIGTERM": signal.SIGTERM}
@@ -44,14 +44,9 @@ def cli(capsys, *args: str) -> dict:
 
 
 def wait_for(predicate, what: str, timeout: float, log: Path | None = None):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.2)
-    detail = f"\n{log.read_text()[-4000:]}" if log and log.exists() else ""
-    raise AssertionError(f"{what} did not happen within {timeout:.0f} s{detail}")
+    return wait_until(
+        predicate, what, timeout, detail=lambda: f"\n{log.read_text()[-4000:]}" if log and log.exists() else ""
+    )
 
 
 def held_config(capsys, stage: str, *options: str) -> str:

@@ -39,6 +39,7 @@ from cluster_pipeline.settings import PARTITION_TAG
 from cluster_pipeline.status import dagster_worker_pid, worker_of
 from cluster_pipeline_tests.conftest import blob_documents
 from cluster_pipeline_tests.s3_server import free_port, moto_s3, s3_client
+from cluster_pipeline_tests.waiting import wait_until
 
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -75,13 +76,7 @@ class Topology:
         return "\n".join(f"--- {p.name}\n{p.read_text()[-3000:]}" for p in sorted(self.logs.glob("*.log")))
 
     def wait_for(self, what: str, check: Callable[[], Any], timeout: float) -> Any:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            value = check()
-            if value:
-                return value
-            time.sleep(1.0)
-        raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}\n{self.server_logs()}")
+        return wait_until(check, what, timeout, interval=1.0, detail=lambda: f"\n{self.server_logs()}")
 
     def graphql(self, query: str) -> dict:
         request = urllib.request.Request(
