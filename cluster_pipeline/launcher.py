@@ -118,7 +118,12 @@ def remote_job_origin(job_name: str) -> RemoteJobOrigin:
 
 
 def create_run(
-    instance: DagsterInstance, config: ClusterConfig, job: ReconstructableJob, *, queued: bool = False
+    instance: DagsterInstance,
+    config: ClusterConfig,
+    job: ReconstructableJob,
+    *,
+    queued: bool = False,
+    run_id: str | None = None,
 ) -> DagsterRun:
     """A not-yet-started run of the configuration's partition: naming this process as its worker, or,
     for the queue (``queued``), naming the code location the daemon will launch it from."""
@@ -132,6 +137,7 @@ def create_run(
         tags[WORKER_TAG] = identity.to_text()
     return instance.create_run_for_job(
         job_def=job_def,
+        run_id=run_id,
         run_config=QUIET_RUN_CONFIG,
         tags=tags,
         job_code_origin=job.get_python_origin(),
@@ -212,15 +218,15 @@ def execute_in_process(config: ClusterConfig, lake: Lake, instance: DagsterInsta
     only a run that left no result at all (a bug, not bad input) raises.
     """
     from dagster._core.execution.api import execute_run
+    from dagster._core.utils import make_new_run_id
 
     from cluster_pipeline.instance_sqlite import held_connections
 
     job = execution_job()
-    with _sigterm_interrupts():
-        run = _new_run(instance, lake, config, job, queued=False)
+    with _sigterm_interrupts(), held_connections(instance, make_new_run_id(), create_shard=True) as dagster_run_id:
+        run = _new_run(instance, lake, config, job, queued=False, run_id=dagster_run_id)
         try:
-            with held_connections(instance, run.run_id):
-                execute_run(job, run, instance)
+            execute_run(job, run, instance)
         finally:
             settle_run(instance, lake, run)
     run_id = run_id_from_dagster_run(run.run_id)
@@ -247,15 +253,22 @@ def submit_execution(config: ClusterConfig, lake: Lake, instance: DagsterInstanc
 
 
 def _new_run(
-    instance: DagsterInstance, lake: Lake, config: ClusterConfig, job: ReconstructableJob, *, queued: bool
+    instance: DagsterInstance,
+    lake: Lake,
+    config: ClusterConfig,
+    job: ReconstructableJob,
+    *,
+    queued: bool,
+    run_id: str | None = None,
 ) -> DagsterRun:
-    """A created run of the configuration, refused (ExecutionError) while another is in flight."""
+    """A created run of the configuration (with ``run_id`` when given), refused (ExecutionError)
+    while another is in flight."""
     from cluster_pipeline.status import reconcile_runs
 
     reconcile_runs(instance, lake, config.partition_key)  # a dead earlier run must not block this one
     _refuse_second_execution(instance, config, None)
     register_partition(instance, config)
-    run = create_run(instance, config, job, queued=queued)
+    run = create_run(instance, config, job, queued=queued, run_id=run_id)
     try:
         _refuse_second_execution(instance, config, run.run_id)
     except ExecutionError:

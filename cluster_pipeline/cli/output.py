@@ -11,7 +11,6 @@ from typing import Any
 import click
 
 from cluster_pipeline.cli.app import EXIT_FAILED_EXECUTION, EXIT_INTERRUPTED, current_settings
-from cluster_pipeline.core.report import describe_selection
 from cluster_pipeline.core.results import ExecutionResult, format_timestamp
 from cluster_pipeline.core.verdict import percent
 
@@ -41,6 +40,8 @@ def describe_result(result: ExecutionResult, path: str | None = None) -> str:
         else "0 noise"
     )
     lines.append(f"  {result.num_points} documents, {result.num_clusters} clusters, {noise}")
+    from cluster_pipeline.core.report import describe_selection  # the report module pulls in scipy and Pillow
+
     chosen = describe_selection(result.selection)
     if chosen:
         lines.append(f"  {chosen}")

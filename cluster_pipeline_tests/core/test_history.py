@@ -37,6 +37,13 @@ def make(i: int, status="completed", clusters=3, silhouette=0.5) -> ExecutionRes
     )
 
 
+@pytest.fixture(autouse=True, params=["duckdb_scan", "file_by_file"])
+def scan(request, monkeypatch):
+    """Every listing test on both readers: DuckDB's scan (long histories) and file by file (short ones)."""
+    monkeypatch.setattr("cluster_pipeline.core.history.DUCKDB_ABOVE", 0 if request.param == "duckdb_scan" else 10**9)
+    return request.param
+
+
 @pytest.fixture
 def store(lake):
     store = ResultStore(lake)
