@@ -4,7 +4,8 @@ Generates seeded Gaussian-blob collections (D=384, float32) in ``benchmarks/out/
 measured case in its own child process (``benchmarks.cases``; ``benchmarks.paths`` for the
 command-line and UI paths: a clean heap, so its peak RSS is its own), and prints one row per target
 with the measured ratio against a baseline measured in the same run, and PASS/FAIL. Timed ratios
-use the median of ``REPEATS`` repetitions. The report goes to ``benchmarks/out/results-<size>.json``;
+of ``--full`` use the median of ``REPEATS`` repetitions; ``--quick`` times each case once (a smoke
+test of every case and target, not a measurement to quote). The report goes to ``benchmarks/out/results-<size>.json``;
 ``--full`` also writes ``benchmarks/RESULTS.md``.
 """
 
@@ -27,13 +28,21 @@ REPEATS = 3
 N_CLUSTERS = 100
 
 SIZES = {
-    "quick": {"scale": [10_000, 100_000], "inertia": [100_000], "hdbscan": 20_000, "stream": 300_000, "budget_mb": 768},
+    "quick": {
+        "scale": [10_000, 100_000],
+        "inertia": [100_000],
+        "hdbscan": 20_000,
+        "stream": 300_000,
+        "budget_mb": 768,
+        "repeats": 1,
+    },
     "full": {
         "scale": [10_000, 100_000, 1_000_000],
         "inertia": [100_000, 1_000_000],
         "hdbscan": 100_000,
         "stream": 4_000_000,
         "budget_mb": 2048,
+        "repeats": REPEATS,
     },
 }
 
@@ -100,7 +109,8 @@ def measure(size: str, partial: Path) -> dict[str, Any]:
     """Every case of ``size``; after each one the report so far goes to ``partial`` (a --full run
     takes an hour or more on a busy 2-core machine: an interrupted one keeps what it measured)."""
     spec, loads = SIZES[size], []
-    report: dict[str, Any] = {"size": size, "spec": spec, "repeats": REPEATS, "load": {}, "kmeans": {}}
+    repeats = int(spec["repeats"])
+    report: dict[str, Any] = {"size": size, "spec": spec, "repeats": repeats, "load": {}, "kmeans": {}}
     partial.parent.mkdir(parents=True, exist_ok=True)
 
     def case(name: str, **arguments: Any) -> dict[str, Any]:
@@ -112,16 +122,16 @@ def measure(size: str, partial: Path) -> dict[str, Any]:
         print(f"N = {n:,}", file=sys.stderr, flush=True)
         report["load"][n] = {"bare": case("load_bare", **blob(n)), "ours": case("load", **blob(n))}
         report["kmeans"][n] = {
-            "bare": case("kmeans_bare", **blob(n), n_clusters=N_CLUSTERS, repeats=REPEATS),
-            "faiss": case("faiss_bare", **blob(n), n_clusters=N_CLUSTERS, repeats=REPEATS),
-            "execute": case("execute", **blob(n), repeats=REPEATS, parameters={"n_clusters": N_CLUSTERS}),
+            "bare": case("kmeans_bare", **blob(n), n_clusters=N_CLUSTERS, repeats=repeats),
+            "faiss": case("faiss_bare", **blob(n), n_clusters=N_CLUSTERS, repeats=repeats),
+            "execute": case("execute", **blob(n), repeats=repeats, parameters={"n_clusters": N_CLUSTERS}),
         }
         if n in spec["inertia"]:
             report["kmeans"][n]["sklearn"] = case("sklearn_bare", **blob(n), n_clusters=N_CLUSTERS)
-    report["paths"] = run_child("benchmarks.paths", "", {"repeats": REPEATS}, loads)
-    report["silhouette"] = case("silhouette", **blob(100_000), rows=20_000, repeats=REPEATS)
+    report["paths"] = run_child("benchmarks.paths", "", {"repeats": repeats}, loads)
+    report["silhouette"] = case("silhouette", **blob(100_000), rows=20_000, repeats=repeats)
     report["ag_news"] = case("ag_news_silhouette", n=7600, collection="ag_news")
-    report["hdbscan"] = case("hdbscan", **blob(spec["hdbscan"]), repeats=REPEATS)
+    report["hdbscan"] = case("hdbscan", **blob(spec["hdbscan"]), repeats=repeats)
     stream = blob(spec["stream"], with_text=False)
     report["streaming"] = case(
         "execute", **stream, repeats=1, parameters={"n_clusters": N_CLUSTERS}, memory_budget_mb=spec["budget_mb"]
