@@ -388,7 +388,8 @@ def render(report: dict[str, Any], found: list[Target]) -> str:
         f"## Targets ({report['size']}; timed ratios are medians of {report['repeats']} repetitions)",
         "",
         f"Load average on the 2-core machine while it ran: {load.get('min')}–{load.get('max')} "
-        f"(mean {load.get('mean')}); other engineers' test suites shared it.",
+        f"(mean {load.get('mean')}; the benchmark's own cases use both cores, so about 1–2 means it ran "
+        "alone, more means other work shared the machine).",
         "",
         "| target | measured | ratio | limit | verdict |",
         "|---|---|---|---|---|",

@@ -104,9 +104,17 @@ def refresh_enrichment(lake: Lake, config: ClusterConfig, snapshot: CollectionSn
         parts = [p for p in base.parts if p.sequence <= snapshot.last_sequence]
         sequence = max([base.fitted.last_sequence, *(p.sequence for p in parts)])
         covered = current.up_to(sequence)
-        live = CollectionStore(lake).load_document_ids(covered)
+        # Nothing assigned, deleted or added since the execution: its assignments are the table as they
+        # are (ids are unique across a collection's live parts), no join against the live ids (at 1M
+        # documents the join took 1.5 of the 2.4 s a refresh cost).
+        unchanged = not parts and not covered.deletions and covered.version == base.result.collection_version
+        live = None if unchanged else CollectionStore(lake).load_document_ids(covered)
         state = EnrichmentState(
-            base.result.run_id, base.result.created_at.timestamp(), sequence, covered.version, len(live)
+            base.result.run_id,
+            base.result.created_at.timestamp(),
+            sequence,
+            covered.version,
+            covered.num_documents if live is None else len(live),
         )
         stored = stored_state(lake, config.namespace, config.cluster_id)
         if stored is not None and not state.newer_than(stored):
@@ -116,8 +124,11 @@ def refresh_enrichment(lake: Lake, config: ClusterConfig, snapshot: CollectionSn
         return state
 
 
-def _enrichment_table(lake: Lake, base: Baseline, parts: list[AssignmentPart], live: pa.ChunkedArray) -> pa.Table:
-    """The base execution's assignments, then each part's (a later row wins), restricted to ``live``."""
+def _enrichment_table(
+    lake: Lake, base: Baseline, parts: list[AssignmentPart], live: pa.ChunkedArray | None
+) -> pa.Table:
+    """The base execution's assignments, then each part's (a later row wins), restricted to ``live``
+    (None: the execution's assignments alone, every one of them live)."""
     result = base.result
     labels = pa.array([c.label for c in result.centroids or []], pa.string())
     fitted = ResultStore(lake).read_assignments(result.namespace, result.cluster_id, result.run_id)
@@ -126,6 +137,8 @@ def _enrichment_table(lake: Lake, base: Baseline, parts: list[AssignmentPart], l
         assigned = read_parquet(lake.storage, part.key)
         tables.append(_with_provenance(assigned, labels, "assignment", result.run_id, part.version))
     table = pa.concat_tables(tables)
+    if live is None:
+        return table.cast(ENRICHMENT_SCHEMA)
     # the last row of each document_id is its latest cluster (an id deleted and ingested again reappears)
     rows = pa.table({"id": table.column("document_id"), "row": pa.array(np.arange(table.num_rows))})
     latest = rows.group_by("id").aggregate([("row", "max")])

@@ -84,6 +84,24 @@ def test_the_enrichment_follows_deletions_and_never_goes_back(lake, collections)
     assert pq.read_table(lake.storage.path(lake.enrichment_key("default", config.cluster_id))).num_rows == 108
 
 
+@pytest.mark.parametrize("filtered", [False, True])
+def test_an_unchanged_collection_is_enriched_without_the_join_and_the_same(lake, collections, filtered):
+    """Right after an execution (nothing assigned, added or deleted since) the table is the execution's
+    assignments as they are: the same rows, order and state as the join against the live ids gives."""
+    from cluster_pipeline.core.enrichment import _enrichment_table
+    from cluster_pipeline.core.incremental import baseline
+
+    collections.ingest("default", "c", blob_documents(120))
+    filters = {"field": "group", "operator": "in", "value": ["g0", "g1"]} if filtered else None
+    config = create_config(lake, parameters={"n_clusters": 3}, filters=filters)
+    result = execute(lake, config, "run_0000000000000001")
+    snapshot = collections.snapshot("default", "c")
+    fast = read_enrichment(lake, "default", config.cluster_id)
+    joined = _enrichment_table(lake, baseline(lake, config, snapshot), [], collections.load_document_ids(snapshot))
+    assert fast.equals(joined) and fast.num_rows == result.num_points
+    assert stored_state(lake, "default", config.cluster_id).num_documents == 120
+
+
 def test_assigning_needs_an_execution_with_a_model(lake, collections):
     collections.ingest("default", "c", blob_documents(100))
     config = create_config(lake, parameters={"n_clusters": 3})
