@@ -84,9 +84,9 @@ def _lake(name: str, n: int, with_text: bool = True) -> Any:
 
 def _matrix(collection: str) -> np.ndarray:
     """The collection's vectors, normalised as the pipeline prepares them."""
-    from cluster_pipeline.core.clustering import Preparation
-    from cluster_pipeline.core.collections import CollectionStore
-    from cluster_pipeline.core.lake import Lake
+    from cluster_pipeline.core.fit.clustering import Preparation
+    from cluster_pipeline.core.store.collections import CollectionStore
+    from cluster_pipeline.core.store.lake import Lake
 
     store = CollectionStore(Lake.local(DATA))
     X = store.load_embeddings(store.snapshot(NAMESPACE, collection), "embedding")
@@ -94,8 +94,9 @@ def _matrix(collection: str) -> np.ndarray:
 
 
 def _create_config(collection: str, **fields: Any) -> Any:
-    from cluster_pipeline.core.config import ConfigStore, parse_config
-    from cluster_pipeline.core.lake import Lake
+    from cluster_pipeline.core.config.model import parse_config
+    from cluster_pipeline.core.config.store import ConfigStore
+    from cluster_pipeline.core.store.lake import Lake
 
     data = {"namespace": NAMESPACE, "collection": collection, "labeling": {"use_llm": False}, **fields}
     return ConfigStore(Lake.local(DATA)).create(parse_config(data))
@@ -103,7 +104,7 @@ def _create_config(collection: str, **fields: Any) -> Any:
 
 @contextmanager
 def _instance() -> Iterator[Any]:
-    from cluster_pipeline.launcher import dagster_home, open_instance
+    from cluster_pipeline.runs.launcher import dagster_home, open_instance
 
     DAGSTER_HOME.mkdir(parents=True, exist_ok=True)
     dagster_home(DAGSTER_HOME.parent)  # writes the same dagster.yaml the CLI's home gets
@@ -123,8 +124,8 @@ def case_load_bare(n: int, collection: str) -> dict[str, Any]:
     """``pyarrow.parquet.read_table`` of the embedding column plus its conversion to one matrix."""
     import pyarrow.parquet as pq
 
-    from cluster_pipeline.core.collections import CollectionStore
-    from cluster_pipeline.core.lake import Lake
+    from cluster_pipeline.core.store.collections import CollectionStore
+    from cluster_pipeline.core.store.lake import Lake
 
     store = CollectionStore(Lake.local(DATA))
     snapshot = store.snapshot(NAMESPACE, collection)
@@ -140,8 +141,8 @@ def case_load_bare(n: int, collection: str) -> dict[str, Any]:
 
 def case_load(n: int, collection: str) -> dict[str, Any]:
     """``CollectionStore.load_embeddings``, the pipeline's load."""
-    from cluster_pipeline.core.collections import CollectionStore
-    from cluster_pipeline.core.lake import Lake
+    from cluster_pipeline.core.store.collections import CollectionStore
+    from cluster_pipeline.core.store.lake import Lake
 
     store = CollectionStore(Lake.local(DATA))
     snapshot = store.snapshot(NAMESPACE, collection)
@@ -158,9 +159,9 @@ def case_execute(n: int, collection: str, repeats: int = 3, **fields: Any) -> di
     """Executions through the Dagster job, as ``cluster-pipeline execute`` runs them (in process)."""
     import pyarrow.parquet as pq
 
-    from cluster_pipeline.core.lake import Lake
-    from cluster_pipeline.core.results import ResultStore
-    from cluster_pipeline.launcher import execute_in_process
+    from cluster_pipeline.core.store.lake import Lake
+    from cluster_pipeline.core.store.results import ResultStore
+    from cluster_pipeline.runs.launcher import execute_in_process
 
     lake = Lake.local(DATA)
     configs = [_create_config(collection, **fields) for _ in range(repeats)]
@@ -215,17 +216,17 @@ def _import_what_an_execution_uses() -> None:
     import PIL.Image  # noqa: F401 - the pictures
     import pyarrow.compute  # noqa: F401
 
-    import cluster_pipeline.core.plots  # noqa: F401
+    import cluster_pipeline.core.render.plots  # noqa: F401
     import cluster_pipeline.definitions  # noqa: F401
-    from cluster_pipeline.core.neighbors import load_faiss
+    from cluster_pipeline.core.fit.neighbors import load_faiss
 
     load_faiss()
 
 
 def case_kmeans_bare(n: int, collection: str, n_clusters: int = 100, repeats: int = 3) -> dict[str, Any]:
     """Our k-means (``core.kmeans.fit_kmeans``, the pipeline's fit) on the in-memory normalised matrix."""
-    from cluster_pipeline.core.config import ALGORITHM_DEFAULTS
-    from cluster_pipeline.core.kmeans import fit_kmeans
+    from cluster_pipeline.core.config.model import ALGORITHM_DEFAULTS
+    from cluster_pipeline.core.fit.kmeans import fit_kmeans
 
     X = _matrix(collection)
     parameters = {**ALGORITHM_DEFAULTS["kmeans"], "n_clusters": n_clusters}
@@ -237,7 +238,7 @@ def case_faiss_bare(n: int, collection: str, n_clusters: int = 100, repeats: int
     """faiss-cpu as its users call it: ``faiss.Kmeans`` on all rows (25 iterations) plus the assignment,
     with the OpenMP setting the pipeline loads it with (``core.neighbors.load_faiss``: passive waits;
     faiss's default spinning made the same call 3-7× slower whenever other processes shared the cores)."""
-    from cluster_pipeline.core.neighbors import load_faiss
+    from cluster_pipeline.core.fit.neighbors import load_faiss
 
     faiss = load_faiss()
     X = _matrix(collection)
@@ -283,9 +284,9 @@ def case_silhouette(n: int, collection: str, rows: int = 20_000, repeats: int = 
     import pyarrow.parquet as pq
     from sklearn.metrics import silhouette_score
 
-    from cluster_pipeline.core.collections import CollectionStore
-    from cluster_pipeline.core.lake import Lake
-    from cluster_pipeline.core.metrics import silhouette_fast
+    from cluster_pipeline.core.quality.metrics import silhouette_fast
+    from cluster_pipeline.core.store.collections import CollectionStore
+    from cluster_pipeline.core.store.lake import Lake
 
     X = np.ascontiguousarray(_matrix(collection)[:rows])
     store = CollectionStore(Lake.local(DATA))
@@ -312,9 +313,9 @@ def case_ag_news_silhouette(n: int, collection: str) -> dict[str, Any]:
     from sklearn.metrics import v_measure_score
 
     from benchmarks.data import read_ag_news
-    from cluster_pipeline.core.config import ALGORITHM_DEFAULTS
-    from cluster_pipeline.core.kmeans import fit_kmeans
-    from cluster_pipeline.core.metrics import compute_metrics
+    from cluster_pipeline.core.config.model import ALGORITHM_DEFAULTS
+    from cluster_pipeline.core.fit.kmeans import fit_kmeans
+    from cluster_pipeline.core.quality.metrics import compute_metrics
 
     read_ag_news(AG_NEWS, DATA)
     X = _matrix(collection)
@@ -338,11 +339,12 @@ def case_hdbscan(n: int, collection: str, repeats: int = 3) -> dict[str, Any]:
     once per repeat, then each installed backend run bare on the reduced matrix with the same
     parameters (``resolve_parameters``: min_cluster_size from N); bare = reduction + backend, against
     the same configuration executed through the Dagster job."""
-    from cluster_pipeline.core.clustering import fit_preparation, reduce_for_fit, resolve_parameters
-    from cluster_pipeline.core.config import ClusterConfig
-    from cluster_pipeline.core.hdbscan_backends import installed_backends, make_hdbscan, warm_numba_cache
+    from cluster_pipeline.core.config.model import ClusterConfig
+    from cluster_pipeline.core.fit.clustering import fit_preparation, reduce_for_fit, resolve_parameters
+    from cluster_pipeline.core.fit.hdbscan_backends import installed_backends, make_hdbscan
+    from cluster_pipeline.core.fit.reduction import plan_reduction
+    from cluster_pipeline.core.fit.warmup import warm_numba_cache
     from cluster_pipeline.core.progress import Progress
-    from cluster_pipeline.core.reduction import plan_reduction
 
     config = ClusterConfig(namespace=NAMESPACE, collection=collection, algorithm="hdbscan")
     X = _matrix(collection)

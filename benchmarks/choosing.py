@@ -47,11 +47,11 @@ def measure(data: Path, repeat: int) -> list[dict[str, Any]]:
     import pyarrow.parquet as pq
     from sklearn.metrics import adjusted_rand_score
 
-    from cluster_pipeline.core.collections import CollectionStore
-    from cluster_pipeline.core.config import parse_config
-    from cluster_pipeline.core.execution import execute
-    from cluster_pipeline.core.lake import Lake
-    from cluster_pipeline.core.results import ResultStore
+    from cluster_pipeline.core.config.model import parse_config
+    from cluster_pipeline.core.pipeline.execution import execute
+    from cluster_pipeline.core.store.collections import CollectionStore
+    from cluster_pipeline.core.store.lake import Lake
+    from cluster_pipeline.core.store.results import ResultStore
 
     table = pq.read_table(data)
     truth = dict(zip(table.column("document_id").to_pylist(), table.column("category").to_pylist(), strict=True))

@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
-from cluster_pipeline.core.collections import CollectionStore
-from cluster_pipeline.core.lake import Lake
+from cluster_pipeline.core.store.collections import CollectionStore
+from cluster_pipeline.core.store.lake import Lake
 
 DIMENSIONS = 384
 TRUE_CLUSTERS = 100

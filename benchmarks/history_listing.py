@@ -13,10 +13,10 @@ import tempfile
 import time
 from datetime import UTC, datetime, timedelta
 
-from cluster_pipeline.core.filters import parse_filter
-from cluster_pipeline.core.history import HistoryQuery, list_history
-from cluster_pipeline.core.lake import Lake
-from cluster_pipeline.core.results import Centroid, ExecutionResult, ResultStore
+from cluster_pipeline.core.store.filters import parse_filter
+from cluster_pipeline.core.store.history import HistoryQuery, list_history
+from cluster_pipeline.core.store.lake import Lake
+from cluster_pipeline.core.store.results import Centroid, ExecutionResult, ResultStore
 
 CLUSTER_ID = "clust_bench00000000"
 

@@ -55,12 +55,12 @@ def measure(data: Path, repeat: int) -> dict[str, Any]:
     import pyarrow.parquet as pq
     from sklearn.metrics import adjusted_rand_score, v_measure_score
 
-    from cluster_pipeline.core.collections import CollectionStore
-    from cluster_pipeline.core.config import ClusterConfig
-    from cluster_pipeline.core.execution import execute
-    from cluster_pipeline.core.lake import Lake
-    from cluster_pipeline.core.reduction import umap_coordinates
-    from cluster_pipeline.core.results import ResultStore
+    from cluster_pipeline.core.config.model import ClusterConfig
+    from cluster_pipeline.core.fit.reduction import umap_coordinates
+    from cluster_pipeline.core.pipeline.execution import execute
+    from cluster_pipeline.core.store.collections import CollectionStore
+    from cluster_pipeline.core.store.lake import Lake
+    from cluster_pipeline.core.store.results import ResultStore
 
     table = pq.read_table(data)
     truth = dict(zip(table.column("document_id").to_pylist(), table.column("category").to_pylist(), strict=True))
@@ -122,9 +122,9 @@ def _rule_on_subsets(lake: Any, table: Any, truth: dict[str, str]) -> list[dict[
     """HDBSCAN after UMAP on seeded subsets: min_cluster_size by our rule against 0.5 % of N."""
     import numpy as np
 
-    from cluster_pipeline.core.collections import CollectionStore
-    from cluster_pipeline.core.config import ClusterConfig, default_min_cluster_size
-    from cluster_pipeline.core.execution import execute
+    from cluster_pipeline.core.config.model import ClusterConfig, default_min_cluster_size
+    from cluster_pipeline.core.pipeline.execution import execute
+    from cluster_pipeline.core.store.collections import CollectionStore
 
     rows = []
     for n in (*SUBSETS, table.num_rows):
@@ -158,7 +158,7 @@ def umap_child(implementation: str, data: Path) -> None:
     X = table.column(0).combine_chunks().flatten().to_numpy().reshape(table.num_rows, -1).astype(np.float32)
     started = time.perf_counter()
     if implementation == "ours":
-        from cluster_pipeline.core.reduction import umap_coordinates
+        from cluster_pipeline.core.fit.reduction import umap_coordinates
 
         umap_coordinates(X)
     else:

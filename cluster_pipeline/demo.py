@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from cluster_pipeline.core.collections import CollectionStore
-from cluster_pipeline.core.config import ClusterConfig, ConfigStore
-from cluster_pipeline.core.demo_data import TOPICS, generate_demo_documents
+from cluster_pipeline.core.config.model import ClusterConfig
+from cluster_pipeline.core.config.store import ConfigStore
 from cluster_pipeline.core.errors import NotFoundError
-from cluster_pipeline.core.lake import Lake
-from cluster_pipeline.core.results import ExecutionResult, ResultStore
-from cluster_pipeline.launcher import execute_in_process, open_instance
+from cluster_pipeline.core.pipeline.demo_data import TOPICS, generate_demo_documents
+from cluster_pipeline.core.store.collections import CollectionStore
+from cluster_pipeline.core.store.lake import Lake
+from cluster_pipeline.core.store.results import ExecutionResult, ResultStore
+from cluster_pipeline.runs.launcher import execute_in_process, open_instance
 
 DEMO_COLLECTION = "demo-news"
 

@@ -15,7 +15,7 @@ import os
 from typing import TYPE_CHECKING
 
 from cluster_pipeline.core.errors import ConfigurationError
-from cluster_pipeline.core.lake import Lake
+from cluster_pipeline.core.store.lake import Lake
 
 if TYPE_CHECKING:
     from dagster_aws.s3 import S3Resource

@@ -10,7 +10,7 @@ is removed (``assets.run_scope``; ``configuration_sensor`` removes any it finds 
 
 from dagster import DynamicPartitionsDefinition
 
-from cluster_pipeline.core.config import ClusterConfig
+from cluster_pipeline.core.config.model import ClusterConfig
 
 CLUSTER_CONFIGS_PARTITIONS_NAME = "cluster_configs"
 

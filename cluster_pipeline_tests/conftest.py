@@ -11,8 +11,8 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from cluster_pipeline.core.collections import CollectionStore
-from cluster_pipeline.core.lake import Lake
+from cluster_pipeline.core.store.collections import CollectionStore
+from cluster_pipeline.core.store.lake import Lake
 from cluster_pipeline_tests.postgres_server import PostgresServer, PostgresUnavailable, postgres_server
 
 SHARED_DATASETS = Path(__file__).resolve().parents[1].parent / "shared" / "datasets"

@@ -7,12 +7,13 @@ from typing import Any
 from dagster import DagsterInstance, materialize
 
 from cluster_pipeline.assets import CLUSTERING_ASSETS
-from cluster_pipeline.core.config import ClusterConfig, ConfigStore, parse_config
+from cluster_pipeline.core.config.model import ClusterConfig, parse_config
+from cluster_pipeline.core.config.store import ConfigStore
 from cluster_pipeline.core.ids import run_id_from_dagster_run
-from cluster_pipeline.core.lake import Lake
-from cluster_pipeline.core.results import ExecutionResult, ResultStore
-from cluster_pipeline.launcher import register_partition
+from cluster_pipeline.core.store.lake import Lake
+from cluster_pipeline.core.store.results import ExecutionResult, ResultStore
 from cluster_pipeline.resources import LakeResource, LLMResource
+from cluster_pipeline.runs.launcher import register_partition
 
 
 def create_config(lake: Lake, **fields: Any) -> ClusterConfig:

@@ -12,12 +12,12 @@ import pytest
 from dagster import DagsterInstance
 from sklearn.metrics import adjusted_rand_score, v_measure_score
 
-from cluster_pipeline.core.collections import CollectionStore
-from cluster_pipeline.core.config import ClusterConfig
-from cluster_pipeline.core.execution import execute
-from cluster_pipeline.core.hierarchy import coarse_topics
-from cluster_pipeline.core.lake import Lake
-from cluster_pipeline.core.results import ExecutionResult, ResultStore, cluster_name
+from cluster_pipeline.core.config.model import ClusterConfig
+from cluster_pipeline.core.pipeline.execution import execute
+from cluster_pipeline.core.store.collections import CollectionStore
+from cluster_pipeline.core.store.lake import Lake
+from cluster_pipeline.core.store.results import ExecutionResult, ResultStore, cluster_name
+from cluster_pipeline.core.topics.hierarchy import coarse_topics
 from cluster_pipeline_tests.conftest import AG_NEWS
 from cluster_pipeline_tests.dagster_helpers import create_config, materialize_config
 

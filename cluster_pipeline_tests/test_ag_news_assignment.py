@@ -6,9 +6,10 @@ import pyarrow.parquet as pq
 import pytest
 from scipy.optimize import linear_sum_assignment
 
-from cluster_pipeline.core.execution import execute
-from cluster_pipeline.core.incremental import assign_new_documents, read_part
-from cluster_pipeline.core.results import ResultStore
+from cluster_pipeline.core.incremental.baseline import read_part
+from cluster_pipeline.core.incremental.new_documents import assign_new_documents
+from cluster_pipeline.core.pipeline.execution import execute
+from cluster_pipeline.core.store.results import ResultStore
 from cluster_pipeline_tests.dagster_helpers import create_config
 
 pytestmark = pytest.mark.slow

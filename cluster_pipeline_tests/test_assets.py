@@ -6,7 +6,7 @@ import pytest
 from dagster import DagsterInstance
 
 from cluster_pipeline.assets import clustering
-from cluster_pipeline.core.results import ResultStore
+from cluster_pipeline.core.store.results import ResultStore
 from cluster_pipeline_tests.conftest import blob_documents
 from cluster_pipeline_tests.dagster_helpers import create_config, materialize_config
 

@@ -11,8 +11,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from cluster_pipeline.cli import main
-from cluster_pipeline.core.collections import CollectionStore
-from cluster_pipeline.core.lake import Lake
+from cluster_pipeline.core.store.collections import CollectionStore
+from cluster_pipeline.core.store.lake import Lake
 from cluster_pipeline_tests.conftest import blob_documents
 
 

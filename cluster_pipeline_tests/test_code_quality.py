@@ -29,9 +29,9 @@ def test_the_core_does_not_import_dagster():
     done = run(
         sys.executable,
         "-c",
-        "import sys, cluster_pipeline.core.execution, cluster_pipeline.core.history, "
-        "cluster_pipeline.core.llm_labeling, cluster_pipeline.core.plots, cluster_pipeline.core.report, "
-        "cluster_pipeline.core.triggers, cluster_pipeline.core.drift; print('dagster' in sys.modules)",
+        "import sys, cluster_pipeline.core.pipeline.execution, cluster_pipeline.core.store.history, "
+        "cluster_pipeline.core.labels.llm, cluster_pipeline.core.render.plots, cluster_pipeline.core.render.report, "
+        "cluster_pipeline.core.incremental.triggers, cluster_pipeline.core.quality.drift; print('dagster' in sys.modules)",
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "False"

@@ -11,8 +11,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from cluster_pipeline.cli import main
-from cluster_pipeline.core.lake import Lake
-from cluster_pipeline.core.results import ResultStore
+from cluster_pipeline.core.store.lake import Lake
+from cluster_pipeline.core.store.results import ResultStore
 from cluster_pipeline_tests.conftest import blob_documents
 
 REPO = Path(__file__).resolve().parents[1]

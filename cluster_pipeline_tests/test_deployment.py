@@ -9,7 +9,7 @@ import pytest
 
 from cluster_pipeline.cli import main
 from cluster_pipeline.core.errors import ConfigurationError
-from cluster_pipeline.core.storage import LocalStorage, S3Storage
+from cluster_pipeline.core.store.storage import LocalStorage, S3Storage
 from cluster_pipeline.definitions import build_definitions
 from cluster_pipeline.deployment import environment_lake
 from cluster_pipeline_tests.conftest import blob_documents

@@ -16,13 +16,13 @@ from dagster import DagsterInstance, RunRequest, SensorResult, build_sensor_cont
 
 from cluster_pipeline.assets import CLUSTERING_ASSETS, new_document_assignments
 from cluster_pipeline.cli import main
-from cluster_pipeline.core.enrichment import read_enrichment
-from cluster_pipeline.core.incremental import assignment_parts
-from cluster_pipeline.core.results import ResultStore
-from cluster_pipeline.core.webhooks import DELIVERY_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, verify
+from cluster_pipeline.core.incremental.baseline import assignment_parts
+from cluster_pipeline.core.incremental.enrichment import read_enrichment
+from cluster_pipeline.core.pipeline.webhooks import DELIVERY_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, verify
+from cluster_pipeline.core.store.results import ResultStore
 from cluster_pipeline.jobs import ASSIGNMENT_ASSET, ASSIGNMENT_JOB_NAME, CLUSTER_EXECUTION_JOB_NAME
-from cluster_pipeline.launcher import register_partition
 from cluster_pipeline.resources import LakeResource, LLMResource, WebhookResource
+from cluster_pipeline.runs.launcher import register_partition
 from cluster_pipeline.sensors.collection_changes import collection_change_sensor
 from cluster_pipeline.sensors.webhooks import webhook_sensor
 from cluster_pipeline.settings import TRIGGER_TAG

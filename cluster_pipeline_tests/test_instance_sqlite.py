@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 from dagster import instance_for_test
 
-from cluster_pipeline.instance_sqlite import held_connections
+from cluster_pipeline.runs.instance_sqlite import held_connections
 from cluster_pipeline_tests.conftest import blob_documents
 from cluster_pipeline_tests.dagster_helpers import create_config, materialize_config
 
@@ -40,7 +40,7 @@ def test_a_run_created_inside_the_hold_writes_its_planned_events_without_checkpo
     asset and check) too: the run's event log is created through Dagster's storage, then held."""
     from dagster._core.utils import make_new_run_id
 
-    from cluster_pipeline.launcher import create_run, execution_job
+    from cluster_pipeline.runs.launcher import create_run, execution_job
 
     collections.ingest("default", "c", blob_documents(300, centers=3))
     config = create_config(lake, parameters={"n_clusters": 3})

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from dagster import DagsterInstance, EnvVar
 
-from cluster_pipeline.core.llm_labeling import LLMLabeler
+from cluster_pipeline.core.labels.llm import LLMLabeler
 from cluster_pipeline.definitions import build_definitions, llm_resource
 from cluster_pipeline.resources import LLMResource
 from cluster_pipeline_tests import openai_server as fake

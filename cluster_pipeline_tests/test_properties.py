@@ -24,14 +24,21 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
-from cluster_pipeline.core.collections import CollectionStore
-from cluster_pipeline.core.config import ClusterConfig, ConfigStore, parse_config
-from cluster_pipeline.core.lake import Lake
-from cluster_pipeline.core.processes import WorkerIdentity
-from cluster_pipeline.core.results import ResultStore
-from cluster_pipeline.launcher import create_run, execute_in_process, execution_job, open_instance, register_partition
+from cluster_pipeline.core.config.model import ClusterConfig, parse_config
+from cluster_pipeline.core.config.store import ConfigStore
+from cluster_pipeline.core.store.collections import CollectionStore
+from cluster_pipeline.core.store.lake import Lake
+from cluster_pipeline.core.store.results import ResultStore
+from cluster_pipeline.runs.launcher import (
+    create_run,
+    execute_in_process,
+    execution_job,
+    open_instance,
+    register_partition,
+)
+from cluster_pipeline.runs.processes import WorkerIdentity
+from cluster_pipeline.runs.status import IN_FLIGHT, cancel_execution, reconcile_runs
 from cluster_pipeline.settings import PARTITION_TAG, WORKER_TAG
-from cluster_pipeline.status import IN_FLIGHT, cancel_execution, reconcile_runs
 
 NAMESPACES = ("alpha", "beta")
 namespaces = st.sampled_from(NAMESPACES)

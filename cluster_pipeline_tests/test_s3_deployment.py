@@ -9,14 +9,15 @@ from dagster import DagsterInstance, materialize
 from dagster_aws.s3 import S3Resource
 
 from cluster_pipeline.assets import CLUSTERING_ASSETS
-from cluster_pipeline.core.collections import CollectionStore
-from cluster_pipeline.core.config import ConfigStore, parse_config
+from cluster_pipeline.core.config.model import parse_config
+from cluster_pipeline.core.config.store import ConfigStore
 from cluster_pipeline.core.ids import run_id_from_dagster_run
-from cluster_pipeline.core.lake import Lake
-from cluster_pipeline.core.results import ResultStore
-from cluster_pipeline.core.storage import S3Storage
-from cluster_pipeline.launcher import register_partition
+from cluster_pipeline.core.store.collections import CollectionStore
+from cluster_pipeline.core.store.lake import Lake
+from cluster_pipeline.core.store.results import ResultStore
+from cluster_pipeline.core.store.storage import S3Storage
 from cluster_pipeline.resources import LakeResource, LLMResource
+from cluster_pipeline.runs.launcher import register_partition
 from cluster_pipeline_tests.conftest import blob_documents
 from cluster_pipeline_tests.s3_server import moto_s3, s3_client
 

@@ -19,15 +19,15 @@ import tracemalloc
 import pyarrow as pa
 import pytest
 
-from cluster_pipeline.core.collections import CollectionStore
-from cluster_pipeline.core.config import ClusterConfig
-from cluster_pipeline.core.execution import execute
-from cluster_pipeline.core.lake import Lake
-from cluster_pipeline.core.neighbors import faiss_installed, load_faiss
+from cluster_pipeline.core.config.model import ClusterConfig
+from cluster_pipeline.core.fit.neighbors import faiss_installed, load_faiss
+from cluster_pipeline.core.fit.streaming import needs_streaming
+from cluster_pipeline.core.pipeline.execution import execute
 from cluster_pipeline.core.progress import Progress, ProgressEvent
-from cluster_pipeline.core.results import ResultStore
-from cluster_pipeline.core.storage import S3Storage
-from cluster_pipeline.core.streaming import needs_streaming
+from cluster_pipeline.core.store.collections import CollectionStore
+from cluster_pipeline.core.store.lake import Lake
+from cluster_pipeline.core.store.results import ResultStore
+from cluster_pipeline.core.store.storage import S3Storage
 from cluster_pipeline_tests.conftest import blob_documents
 from cluster_pipeline_tests.s3_server import moto_s3, s3_client
 

@@ -10,12 +10,12 @@ from dagster import DagsterRunStatus, build_sensor_context
 from dagster._core.events import EngineEventData
 
 from cluster_pipeline.cli import main
-from cluster_pipeline.core.config import ConfigStore
-from cluster_pipeline.core.lake import Lake
-from cluster_pipeline.core.processes import WorkerIdentity, process_start_ticks
+from cluster_pipeline.core.config.store import ConfigStore
+from cluster_pipeline.core.store.lake import Lake
 from cluster_pipeline.definitions import defs
-from cluster_pipeline.launcher import execution_job, open_instance, remote_job_origin
 from cluster_pipeline.resources import LakeResource
+from cluster_pipeline.runs.launcher import execution_job, open_instance, remote_job_origin
+from cluster_pipeline.runs.processes import WorkerIdentity, process_start_ticks
 from cluster_pipeline.sensors.run_lifecycle import execution_lifecycle_sensor
 from cluster_pipeline.settings import WORKER_TAG
 from cluster_pipeline_tests.conftest import blob_documents

@@ -29,14 +29,15 @@ import yaml
 from dagster import DagsterEventType, DagsterInstance, DagsterRunStatus, RunsFilter
 from dagster._core.instance.ref import InstanceRef
 
-from cluster_pipeline.core.collections import CollectionStore
-from cluster_pipeline.core.config import ConfigStore, parse_config
-from cluster_pipeline.core.lake import Lake
-from cluster_pipeline.core.results import ResultStore
-from cluster_pipeline.core.storage import S3Storage, read_parquet
+from cluster_pipeline.core.config.model import parse_config
+from cluster_pipeline.core.config.store import ConfigStore
+from cluster_pipeline.core.store.collections import CollectionStore
+from cluster_pipeline.core.store.lake import Lake
+from cluster_pipeline.core.store.results import ResultStore
+from cluster_pipeline.core.store.storage import S3Storage, read_parquet
 from cluster_pipeline.jobs import CLUSTER_EXECUTION_JOB_NAME
+from cluster_pipeline.runs.status import dagster_worker_pid, worker_of
 from cluster_pipeline.settings import PARTITION_TAG
-from cluster_pipeline.status import dagster_worker_pid, worker_of
 from cluster_pipeline_tests.conftest import blob_documents
 from cluster_pipeline_tests.s3_server import free_port, moto_s3, s3_client
 from cluster_pipeline_tests.waiting import wait_until

@@ -13,7 +13,7 @@ from dagster import DagsterInstance
 from sklearn.metrics import adjusted_rand_score
 
 from cluster_pipeline.cli import main
-from cluster_pipeline.core.results import ResultStore
+from cluster_pipeline.core.store.results import ResultStore
 from cluster_pipeline_tests.conftest import blob_documents
 from cluster_pipeline_tests.dagster_helpers import create_config, materialize_config
 

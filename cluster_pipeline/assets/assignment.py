@@ -10,11 +10,11 @@ it reads the execution's small stored model and the new parts' embeddings only.
 from dagster import AssetExecutionContext, Failure, MaterializeResult, MetadataValue, asset
 
 from cluster_pipeline.assets.run_scope import configuration_of
-from cluster_pipeline.core.collections import CollectionStore
 from cluster_pipeline.core.errors import ClusterPipelineError
-from cluster_pipeline.core.incremental import AssignmentRun, assign_new_documents
-from cluster_pipeline.core.lake import Lake
-from cluster_pipeline.core.verdict import percent
+from cluster_pipeline.core.incremental.new_documents import AssignmentRun, assign_new_documents
+from cluster_pipeline.core.quality.verdict import percent
+from cluster_pipeline.core.store.collections import CollectionStore
+from cluster_pipeline.core.store.lake import Lake
 from cluster_pipeline.jobs import ASSIGNMENT_ASSET
 from cluster_pipeline.partitions import cluster_configs_partitions
 from cluster_pipeline.resources.lake import LakeResource

@@ -45,22 +45,24 @@ from dagster import (
 )
 
 from cluster_pipeline.assets.run_scope import RunScope
-from cluster_pipeline.core.config import QualityChecks
-from cluster_pipeline.core.execution import Execution, LabelingOutcome, OfflineLabeler, run_execution
+from cluster_pipeline.core.labels.base import LabelingOutcome
+from cluster_pipeline.core.labels.offline import OfflineLabeler
+from cluster_pipeline.core.pipeline.execution import Execution, run_execution
 from cluster_pipeline.core.progress import Progress, ProgressEvent
-from cluster_pipeline.core.quality_checks import (
+from cluster_pipeline.core.quality.checks import (
     CHECK_NAMES,
     THRESHOLD_FIELDS,
     CheckOutcome,
+    QualityChecks,
     evaluate_checks,
     significant,
 )
-from cluster_pipeline.core.report import clip, markdown_summary
-from cluster_pipeline.core.results import ExecutionResult
-from cluster_pipeline.instance_sqlite import held_connections
+from cluster_pipeline.core.render.report import clip, markdown_summary
+from cluster_pipeline.core.store.results import ExecutionResult
 from cluster_pipeline.partitions import cluster_configs_partitions
 from cluster_pipeline.resources.lake import LakeResource
 from cluster_pipeline.resources.llm import LLMResource
+from cluster_pipeline.runs.instance_sqlite import held_connections
 
 GROUP = "clustering"
 
@@ -196,7 +198,7 @@ def clustering_assets(context: AssetExecutionContext, lake: LakeResource, llm: L
 
 def _check_latest(scope: RunScope, names: set[str]) -> list[AssetCheckResult]:
     """The checks ``names`` on the partition's latest completed ExecutionResult."""
-    from cluster_pipeline.core.history import HistoryQuery, list_history
+    from cluster_pipeline.core.store.history import HistoryQuery, list_history
 
     page = list_history(
         scope.results, scope.config.namespace, scope.config.cluster_id, HistoryQuery(statuses=["completed"], limit=1)

@@ -24,16 +24,17 @@ from datetime import UTC, datetime
 
 from dagster import AssetExecutionContext, DagsterInstance, Failure
 
-from cluster_pipeline.core.collections import CollectionSnapshot, CollectionStore
-from cluster_pipeline.core.config import ClusterConfig, ConfigStore
+from cluster_pipeline.core.config.model import ClusterConfig
+from cluster_pipeline.core.config.store import ConfigStore
 from cluster_pipeline.core.errors import ClusterPipelineError, InvalidIdentifierError, NotFoundError
-from cluster_pipeline.core.execution import base_result, recording_failure
 from cluster_pipeline.core.ids import run_id_from_dagster_run
-from cluster_pipeline.core.lake import Lake
-from cluster_pipeline.core.results import ExecutionResult, ResultStore
+from cluster_pipeline.core.pipeline.execution import base_result, recording_failure
+from cluster_pipeline.core.store.collections import CollectionSnapshot, CollectionStore
+from cluster_pipeline.core.store.lake import Lake
+from cluster_pipeline.core.store.results import ExecutionResult, ResultStore
 from cluster_pipeline.partitions import CLUSTER_CONFIGS_PARTITIONS_NAME, configuration_tags
+from cluster_pipeline.runs.status import record_snapshot, record_worker, trigger_of
 from cluster_pipeline.settings import MANUAL_TRIGGER
-from cluster_pipeline.status import record_snapshot, record_worker, trigger_of
 
 
 def not_a_configuration_message(partition_key: str, reason: str) -> str:

@@ -20,8 +20,8 @@ from cluster_pipeline.core.errors import ClusterPipelineError, ConfigurationErro
 if TYPE_CHECKING:
     from dagster import DagsterInstance
 
-    from cluster_pipeline.core.config import ClusterConfig
-    from cluster_pipeline.core.lake import Lake
+    from cluster_pipeline.core.config.model import ClusterConfig
+    from cluster_pipeline.core.store.lake import Lake
 
 EXIT_ERROR = 2
 EXIT_FAILED_EXECUTION = 1
@@ -87,7 +87,7 @@ def common_options(command: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def dagster_instance() -> DagsterInstance:
-    from cluster_pipeline.launcher import open_instance
+    from cluster_pipeline.runs.launcher import open_instance
 
     return open_instance()
 
@@ -118,7 +118,7 @@ def warn(message: str) -> None:
 
 def configuration(lake: Lake, reference: str) -> ClusterConfig:
     """The namespace's configuration named ``reference``, or whose ``clust_…`` id it is."""
-    from cluster_pipeline.core.config import ConfigStore
+    from cluster_pipeline.core.config.store import ConfigStore
 
     return ConfigStore(lake).resolve(current_settings().namespace, reference)
 

@@ -148,8 +148,8 @@ def _set_path(data: dict[str, Any], path: str, value: Any) -> None:
 
 
 def _check_against_collection(config: Any) -> None:
-    from cluster_pipeline.core.collections import CollectionStore
-    from cluster_pipeline.core.selection import check_against_collection
+    from cluster_pipeline.core.pipeline.selection import check_against_collection
+    from cluster_pipeline.core.store.collections import CollectionStore
 
     collections = CollectionStore(current_settings().lake())
     check_against_collection(collections, collections.snapshot(config.namespace, config.collection), config)
@@ -168,8 +168,9 @@ def clusters() -> None:
 @common_options
 def clusters_create(collection: str | None, name: str | None, **options: Any) -> int:
     """Define a configuration (validated now: parameters, filter, cron, time zone, against the collection)."""
-    from cluster_pipeline.core.config import ConfigStore, parse_config
-    from cluster_pipeline.launcher import register_partition
+    from cluster_pipeline.core.config.model import parse_config
+    from cluster_pipeline.core.config.store import ConfigStore
+    from cluster_pipeline.runs.launcher import register_partition
 
     settings = current_settings()
     data = apply_options({}, options)
@@ -202,9 +203,9 @@ def clusters_update(configuration_name: str, unset: tuple[str, ...], **options: 
     """Change a configuration (its name or clust_ id; not its collection or name). A change to what
     executions compute makes a new version; description, triggers and checks keep it. Refused while an
     execution is in flight."""
-    from cluster_pipeline.core.config import ConfigStore
-    from cluster_pipeline.core.revisions import revise
-    from cluster_pipeline.status import ensure_idle
+    from cluster_pipeline.core.config.revisions import revise
+    from cluster_pipeline.core.config.store import ConfigStore
+    from cluster_pipeline.runs.status import ensure_idle
 
     settings = current_settings()
     lake = settings.lake()
@@ -239,10 +240,10 @@ def clusters_update(configuration_name: str, unset: tuple[str, ...], **options: 
 def clusters_delete(configuration_name: str, keep_history: bool) -> int:
     """Delete a configuration (its name or clust_ id) and its Dagster partition (refused while an execution
     is in flight). Its name is free again; its kept history is read by its clust_ id."""
-    from cluster_pipeline.core.config import ConfigStore
-    from cluster_pipeline.core.results import ResultStore
+    from cluster_pipeline.core.config.store import ConfigStore
+    from cluster_pipeline.core.store.results import ResultStore
     from cluster_pipeline.partitions import CLUSTER_CONFIGS_PARTITIONS_NAME
-    from cluster_pipeline.status import ensure_idle
+    from cluster_pipeline.runs.status import ensure_idle
 
     settings = current_settings()
     lake = settings.lake()
@@ -272,7 +273,7 @@ def clusters_delete(configuration_name: str, keep_history: bool) -> int:
 @common_options
 def clusters_list() -> int:
     """List the namespace's configurations (unreadable files are skipped with a warning)."""
-    from cluster_pipeline.core.config import ConfigStore
+    from cluster_pipeline.core.config.store import ConfigStore
 
     settings = current_settings()
     configs, problems = ConfigStore(settings.lake()).scan(settings.namespace)

@@ -29,7 +29,7 @@ def collections() -> None:
 @common_options
 def collections_export(collection: str, output: str, fmt: str | None, cluster_id: str | None, embeddings: bool) -> int:
     """Write COLLECTION's documents to a Parquet, CSV or JSON Lines file (atomically)."""
-    from cluster_pipeline.core.export import export_collection
+    from cluster_pipeline.core.incremental.export import export_collection
 
     settings = current_settings()
     lake = settings.lake()

@@ -21,7 +21,7 @@ from cluster_pipeline.cli.app import (
 @common_options
 def ingest(collection: str, file: str, features: tuple[str, ...]) -> int:
     """Append documents from FILE (Parquet, CSV, JSON Lines) to COLLECTION."""
-    from cluster_pipeline.core.collections import CollectionStore, read_documents_file
+    from cluster_pipeline.core.store.collections import CollectionStore, read_documents_file
 
     settings = current_settings()
     report = CollectionStore(settings.lake()).ingest(
@@ -50,7 +50,7 @@ def ingest(collection: str, file: str, features: tuple[str, ...]) -> int:
 @common_options
 def delete(collection: str, document_ids: tuple[str, ...], ids_file: str | None) -> int:
     """Remove documents from COLLECTION by id (one atomic tombstone)."""
-    from cluster_pipeline.core.collections import CollectionStore
+    from cluster_pipeline.core.store.collections import CollectionStore
 
     settings = current_settings()
     ids = list(document_ids)

@@ -32,20 +32,20 @@ from cluster_pipeline.cli.output import (
     summary_line,
 )
 from cluster_pipeline.core.errors import NotFoundError
-from cluster_pipeline.core.history import FILTER_FIELDS, SORT_FIELDS
-from cluster_pipeline.core.results import STATUSES, ExecutionResult
+from cluster_pipeline.core.store.history import FILTER_FIELDS, SORT_FIELDS
+from cluster_pipeline.core.store.results import STATUSES, ExecutionResult
 
 if TYPE_CHECKING:
     from dagster import DagsterInstance
 
-    from cluster_pipeline.core.config import ClusterConfig
-    from cluster_pipeline.core.lake import Lake
+    from cluster_pipeline.core.config.model import ClusterConfig
+    from cluster_pipeline.core.store.lake import Lake
 
 
 def settled_in_flight(instance: DagsterInstance, lake: Lake, config: ClusterConfig) -> list[ExecutionResult]:
     """The configuration's runs brought up to date (dead or ended runs recorded as failed), then its
     pending and processing executions."""
-    from cluster_pipeline.status import in_flight_executions, reconcile_runs
+    from cluster_pipeline.runs.status import in_flight_executions, reconcile_runs
 
     reconcile_runs(instance, lake, config.partition_key)
     return in_flight_executions(instance, config)
@@ -56,7 +56,7 @@ def settled_history(instance: DagsterInstance, lake: Lake, reference: str) -> tu
     ``reference`` (its name or id); for one deleted with its history kept (named by its id, as its name is
     released), nothing in flight. NotFoundError if there is neither."""
     from cluster_pipeline.core.ids import is_cluster_id
-    from cluster_pipeline.core.results import ResultStore
+    from cluster_pipeline.core.store.results import ResultStore
 
     try:
         config = configuration(lake, reference)
@@ -75,8 +75,8 @@ def settled_history(instance: DagsterInstance, lake: Lake, reference: str) -> tu
 def execute(configuration_name: str, no_wait: bool) -> int:
     """Execute a configuration (its name or clust_ id) through Dagster and print its ExecutionResult (or,
     with --no-wait, queue it)."""
-    from cluster_pipeline.core.results import ResultStore
-    from cluster_pipeline.launcher import execute_in_process, queue_daemon_running, submit_execution
+    from cluster_pipeline.core.store.results import ResultStore
+    from cluster_pipeline.runs.launcher import execute_in_process, queue_daemon_running, submit_execution
 
     settings = current_settings()
     lake = settings.lake()
@@ -127,9 +127,9 @@ def executions() -> None:
 @common_options
 def executions_list(configuration_name: str, **options: Any) -> int:
     """Executions of one configuration (its name or clust_ id), pending and processing ones included."""
-    from cluster_pipeline.core.filters import parse_filter
-    from cluster_pipeline.core.history import HistoryQuery, list_history
-    from cluster_pipeline.core.results import ResultStore
+    from cluster_pipeline.core.store.filters import parse_filter
+    from cluster_pipeline.core.store.history import HistoryQuery, list_history
+    from cluster_pipeline.core.store.results import ResultStore
 
     settings = current_settings()
     lake = settings.lake()
@@ -172,8 +172,8 @@ def executions_list(configuration_name: str, **options: Any) -> int:
 @common_options
 def executions_latest(configuration_name: str, statuses: tuple[str, ...]) -> int:
     """The newest execution of a configuration (its name or clust_ id)."""
-    from cluster_pipeline.core.history import HistoryQuery, list_history
-    from cluster_pipeline.core.results import ResultStore
+    from cluster_pipeline.core.store.history import HistoryQuery, list_history
+    from cluster_pipeline.core.store.results import ResultStore
 
     settings = current_settings()
     lake = settings.lake()
@@ -201,9 +201,9 @@ def executions_latest(configuration_name: str, statuses: tuple[str, ...]) -> int
 @common_options
 def executions_show(run_id: str) -> int:
     """One ExecutionResult (pending and processing ones too)."""
-    from cluster_pipeline.core.results import ResultStore
+    from cluster_pipeline.core.store.results import ResultStore
+    from cluster_pipeline.runs.status import find_run, in_flight_execution, reconcile_runs
     from cluster_pipeline.settings import PARTITION_TAG
-    from cluster_pipeline.status import find_run, in_flight_execution, reconcile_runs
 
     settings = current_settings()
     lake = settings.lake()
@@ -230,8 +230,8 @@ def executions_show(run_id: str) -> int:
 @common_options
 def executions_wait(run_id: str, timeout: float | None) -> int:
     """Wait until an execution is completed or failed, then print it (exit status as `execute`)."""
-    from cluster_pipeline.core.results import ResultStore
-    from cluster_pipeline.status import in_flight_execution, wait_for_execution
+    from cluster_pipeline.core.store.results import ResultStore
+    from cluster_pipeline.runs.status import in_flight_execution, wait_for_execution
 
     settings = current_settings()
     lake = settings.lake()
@@ -258,7 +258,7 @@ def executions_wait(run_id: str, timeout: float | None) -> int:
 @common_options
 def executions_cancel(run_id: str) -> int:
     """Stop a pending or processing execution; it ends failed, saying it was cancelled."""
-    from cluster_pipeline.status import cancel_execution
+    from cluster_pipeline.runs.status import cancel_execution
 
     settings = current_settings()
     with dagster_instance() as instance:
@@ -276,8 +276,8 @@ def executions_cancel(run_id: str) -> int:
 @common_options
 def executions_report(run_id: str, output: str | None, dagster_url: str | None) -> int:
     """Write a self-contained HTML report of one execution (pictures, checks, interactive map, drift)."""
-    from cluster_pipeline.core.report import build_report
-    from cluster_pipeline.core.results import ResultStore
+    from cluster_pipeline.core.render.report import build_report
+    from cluster_pipeline.core.store.results import ResultStore
 
     settings = current_settings()
     lake = settings.lake()
@@ -306,8 +306,8 @@ def executions_hierarchy(run_id: str, groups: int | None) -> int:
     """The topic tree of one execution (merges closest first), or its cut into --groups topics."""
     from dataclasses import asdict
 
-    from cluster_pipeline.core.hierarchy import coarse_topics
-    from cluster_pipeline.core.results import ResultStore
+    from cluster_pipeline.core.store.results import ResultStore
+    from cluster_pipeline.core.topics.hierarchy import coarse_topics
 
     settings = current_settings()
     result = ResultStore(settings.lake()).get(settings.namespace, run_id)

@@ -11,8 +11,8 @@ from typing import Any
 import click
 
 from cluster_pipeline.cli.app import EXIT_FAILED_EXECUTION, EXIT_INTERRUPTED, current_settings
-from cluster_pipeline.core.results import ExecutionResult, format_timestamp
-from cluster_pipeline.core.verdict import percent
+from cluster_pipeline.core.quality.verdict import percent
+from cluster_pipeline.core.store.results import ExecutionResult, format_timestamp
 
 
 def describe_result(result: ExecutionResult, path: str | None = None) -> str:
@@ -40,7 +40,7 @@ def describe_result(result: ExecutionResult, path: str | None = None) -> str:
         else "0 noise"
     )
     lines.append(f"  {result.num_points} documents, {result.num_clusters} clusters, {noise}")
-    from cluster_pipeline.core.report import describe_selection  # the report module pulls in scipy and Pillow
+    from cluster_pipeline.core.render.report import describe_selection
 
     chosen = describe_selection(result.selection)
     if chosen:
@@ -99,7 +99,7 @@ def progress_bar() -> AbstractContextManager[None]:
 
 def report_execution(result: ExecutionResult, path: str | None) -> int:
     """Print an execution's result; a failed one also gets its one-line error and where its logs are."""
-    from cluster_pipeline.core.execution import INTERRUPTED_MESSAGE
+    from cluster_pipeline.core.pipeline.execution import INTERRUPTED_MESSAGE
 
     settings = current_settings()
     settings.emit(result.to_json_dict(), describe_result(result, path))

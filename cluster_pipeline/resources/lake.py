@@ -5,8 +5,8 @@ from __future__ import annotations
 from dagster import ConfigurableResource
 from pydantic import Field
 
-from cluster_pipeline.core.lake import Lake, default_root
-from cluster_pipeline.core.storage import S3Storage
+from cluster_pipeline.core.store.lake import Lake, default_root
+from cluster_pipeline.core.store.storage import S3Storage
 
 
 class LakeResource(ConfigurableResource):

@@ -10,9 +10,9 @@ from __future__ import annotations
 from dagster import ConfigurableResource
 from pydantic import Field
 
-from cluster_pipeline.core.execution import Labeler
-from cluster_pipeline.core.lake import Lake
-from cluster_pipeline.core.llm_labeling import LLMLabeler, LLMSettings
+from cluster_pipeline.core.labels.base import Labeler
+from cluster_pipeline.core.labels.llm import LLMLabeler, LLMSettings
+from cluster_pipeline.core.store.lake import Lake
 
 
 class LLMResource(ConfigurableResource):

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dagster import ConfigurableResource
 from pydantic import Field
 
-from cluster_pipeline.core.webhooks import WebhookSettings
+from cluster_pipeline.core.pipeline.webhooks import WebhookSettings
 
 
 class WebhookResource(ConfigurableResource):

@@ -9,8 +9,9 @@ import os
 
 from dagster import DefaultScheduleStatus, RunRequest, ScheduleEvaluationContext, SkipReason, schedule
 
-from cluster_pipeline.core.config import NIGHTLY_CRON, ClusterConfig, ConfigStore
-from cluster_pipeline.core.triggers import cron_of
+from cluster_pipeline.core.config.model import NIGHTLY_CRON, ClusterConfig
+from cluster_pipeline.core.config.store import ConfigStore
+from cluster_pipeline.core.incremental.triggers import cron_of
 from cluster_pipeline.jobs import cluster_execution_job
 from cluster_pipeline.partitions import configuration_tags
 from cluster_pipeline.resources.lake import LakeResource

@@ -29,15 +29,18 @@ from dagster import (
     sensor,
 )
 
-from cluster_pipeline.core.collections import CollectionSnapshot, CollectionStore
-from cluster_pipeline.core.config import ClusterConfig, ConfigStore
+from cluster_pipeline.core.config.model import ClusterConfig
+from cluster_pipeline.core.config.store import ConfigStore
 from cluster_pipeline.core.errors import ClusterPipelineError, NotFoundError
-from cluster_pipeline.core.incremental import baseline, unassignable
-from cluster_pipeline.core.lake import Lake
-from cluster_pipeline.core.triggers import FitProgress, Refresh, TriggerState, decide_refresh, state_after
+from cluster_pipeline.core.incremental.baseline import baseline
+from cluster_pipeline.core.incremental.new_documents import unassignable
+from cluster_pipeline.core.incremental.triggers import FitProgress, Refresh, TriggerState, decide_refresh, state_after
+from cluster_pipeline.core.store.collections import CollectionSnapshot, CollectionStore
+from cluster_pipeline.core.store.lake import Lake
 from cluster_pipeline.jobs import ASSIGNMENT_JOB_NAME, CLUSTER_EXECUTION_JOB_NAME, assignment_job, cluster_execution_job
 from cluster_pipeline.partitions import CLUSTER_CONFIGS_PARTITIONS_NAME, configuration_tags
 from cluster_pipeline.resources.lake import LakeResource
+from cluster_pipeline.runs.status import IN_FLIGHT, partition_runs
 from cluster_pipeline.settings import (
     ASSIGNMENT_KIND,
     RUN_KIND_TAG,
@@ -46,7 +49,6 @@ from cluster_pipeline.settings import (
     TRIGGER_TAG,
     VERSION_TAG,
 )
-from cluster_pipeline.status import IN_FLIGHT, partition_runs
 
 
 @sensor(

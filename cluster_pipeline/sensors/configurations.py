@@ -23,8 +23,9 @@ from dagster import (
 )
 from dagster._utils.schedules import cron_string_iterator
 
-from cluster_pipeline.core.config import ClusterConfig, ConfigStore
-from cluster_pipeline.core.triggers import cron_of
+from cluster_pipeline.core.config.model import ClusterConfig
+from cluster_pipeline.core.config.store import ConfigStore
+from cluster_pipeline.core.incremental.triggers import cron_of
 from cluster_pipeline.jobs import cluster_execution_job
 from cluster_pipeline.partitions import CLUSTER_CONFIGS_PARTITIONS_NAME, configuration_tags
 from cluster_pipeline.resources.lake import LakeResource

@@ -15,8 +15,8 @@ import time
 from dagster import DefaultSensorStatus, SensorEvaluationContext, SkipReason, sensor
 
 from cluster_pipeline.resources.lake import LakeResource
+from cluster_pipeline.runs.status import reconcile_runs
 from cluster_pipeline.settings import SENSOR_INTERVAL_SECONDS
-from cluster_pipeline.status import reconcile_runs
 
 # Runs that ended shortly before the previous tick are looked at again: run storage timestamps and
 # this clock may differ a little, and recording twice is harmless (results are write-once).

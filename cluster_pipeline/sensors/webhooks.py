@@ -15,16 +15,17 @@ import time
 
 from dagster import DefaultSensorStatus, SensorEvaluationContext, SkipReason, sensor
 
-from cluster_pipeline.core.config import ClusterConfig, ConfigStore
+from cluster_pipeline.core.config.model import ClusterConfig
+from cluster_pipeline.core.config.store import ConfigStore
 from cluster_pipeline.core.errors import ClusterPipelineError
 from cluster_pipeline.core.ids import run_id_from_dagster_run
-from cluster_pipeline.core.lake import Lake
-from cluster_pipeline.core.results import ResultStore
-from cluster_pipeline.core.webhooks import DeliveryRecord, deliver, event_of
+from cluster_pipeline.core.pipeline.webhooks import DeliveryRecord, deliver, event_of
+from cluster_pipeline.core.store.lake import Lake
+from cluster_pipeline.core.store.results import ResultStore
 from cluster_pipeline.resources.lake import LakeResource
 from cluster_pipeline.resources.webhooks import WebhookResource
+from cluster_pipeline.runs.status import finished_executions
 from cluster_pipeline.settings import SENSOR_INTERVAL_SECONDS
-from cluster_pipeline.status import finished_executions
 
 OVERLAP_SECONDS = 60.0  # run storage's clock and this one may differ a little; records make repeats harmless
 RESULT_WAIT_SECONDS = 3600.0  # a run without a result after this long is dropped (it belongs to no configuration)

@@ -1,6 +1,6 @@
 import io
 
-from cluster_pipeline.core.hdbscan_backends import FAST_HDBSCAN_MIN_POINTS, choose_backend, installed_backends
+from cluster_pipeline.core.fit.hdbscan_backends import FAST_HDBSCAN_MIN_POINTS, choose_backend, installed_backends
 from cluster_pipeline.core.progress import Progress, ProgressEvent, StderrBar, listening
 
 

@@ -7,7 +7,13 @@ import time
 import pytest
 from dagster import DagsterInstance, build_sensor_context
 
-from cluster_pipeline.core.webhooks import DELIVERY_HEADER, EVENT_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, verify
+from cluster_pipeline.core.pipeline.webhooks import (
+    DELIVERY_HEADER,
+    EVENT_HEADER,
+    SIGNATURE_HEADER,
+    TIMESTAMP_HEADER,
+    verify,
+)
 from cluster_pipeline.resources import LakeResource, WebhookResource
 from cluster_pipeline.sensors.webhooks import webhook_sensor
 from cluster_pipeline_tests.conftest import blob_documents

@@ -1,0 +1,78 @@
+"""``attribute_based`` clustering: the clusters are the groups of one or more metadata columns.
+
+With ``attributes: [category, brand]`` every distinct (category, brand) pair among the documents is
+one cluster; everything after the fit — centroids, distances, metrics, labels, drift — runs as for
+any clustering, so a grouping the data already has can be scored and named like a learned one
+(how well do the categories separate in embedding space?). A document missing any of the values
+is noise: it is in no group. Groups are counted by one Arrow ``group_by`` over the columns; more
+than ``max_groups`` fails the execution before anything is fitted, since a label per group and a
+silhouette over thousands of tiny clusters say nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from cluster_pipeline.core.config.model import MAX_ATTRIBUTE_GROUPS
+from cluster_pipeline.core.errors import AlgorithmError, ConfigurationError
+
+ROW = "__row__"
+
+
+@dataclass(frozen=True)
+class AttributeGroups:
+    """Group index per document (-1: a value is missing) and each group's values, by index."""
+
+    labels: np.ndarray
+    values: list[dict[str, object]]
+
+    def by_cluster(self, raw: np.ndarray, final: np.ndarray) -> list[dict[str, object]]:
+        """Each final cluster's values, given the group index (``raw``) and final cluster of every row
+        (noise reassigned to a cluster has no group of its own and is left out)."""
+        members = (final >= 0) & (raw >= 0)
+        group_of = np.full(int(final.max()) + 1 if members.any() else 0, -1, dtype=np.int64)
+        group_of[final[members]] = raw[members]
+        return [self.values[group] for group in group_of]
+
+
+def check_attributes(attributes: list[str], schema: pa.Schema, subject: str) -> None:
+    """Refuse attribute columns the documents do not have, or whose values cannot be grouped."""
+    for name in attributes:
+        if name not in schema.names:
+            raise ConfigurationError(
+                f"attribute_based: {name!r} is not a metadata column of {subject} "
+                f"(columns: {', '.join(schema.names)}); set attributes to some of them."
+            )
+        kind = schema.field(name).type
+        if pa.types.is_nested(kind) or pa.types.is_binary(kind) or pa.types.is_large_binary(kind):
+            raise ConfigurationError(
+                f"attribute_based: {name!r} holds {kind} values, which cannot be grouped; use columns of text, "
+                "numbers, dates or true/false."
+            )
+
+
+def attribute_groups(table: pa.Table, attributes: list[str], max_groups: int) -> AttributeGroups:
+    """The groups of ``table``'s ``attributes`` (one row per document, in matrix order).
+
+    Raises AlgorithmError when there are more than ``max_groups``.
+    """
+    indexed = table.select(attributes).append_column(ROW, pa.array(np.arange(table.num_rows, dtype=np.int64)))
+    grouped = indexed.group_by(attributes, use_threads=False).aggregate([(ROW, "list")])
+    complete = np.ones(grouped.num_rows, dtype=bool)
+    for name in attributes:
+        complete &= grouped.column(name).is_valid().to_numpy(zero_copy_only=False)
+    grouped = grouped.filter(pa.array(complete))
+    if grouped.num_rows > max_groups:
+        raise AlgorithmError(
+            f"attribute_based: {' × '.join(attributes)} form {grouped.num_rows:,} groups among the "
+            f"{table.num_rows:,} documents, more than max_groups={max_groups:,}. Group by fewer or coarser "
+            f"columns, filter the documents, or raise max_groups (at most {MAX_ATTRIBUTE_GROUPS:,})."
+        )
+    rows = grouped.column(f"{ROW}_list").combine_chunks()
+    labels = np.full(table.num_rows, -1, dtype=np.int64)
+    labels[rows.flatten().to_numpy()] = pc.list_parent_indices(rows).to_numpy()
+    return AttributeGroups(labels, grouped.select(attributes).to_pylist())

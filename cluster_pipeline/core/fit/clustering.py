@@ -1,0 +1,475 @@
+"""Fitting: prepare the vectors (L2 normalise, optional PCA), reduce them (UMAP) for the algorithm,
+resolve its data-dependent parameters, run it, then merge topics and reassign noise when asked.
+
+We call scikit-learn / hdbscan estimators directly; this module only adds what every algorithm
+needs around them: input checks with readable errors, cluster indices ordered by size (``cl_0``
+is the largest), centroids and per-document distances in the embedding space.
+
+Two spaces are involved. The *embedding space* is the prepared vectors (normalised, and PCA's
+projection when PCA is the reduction: a linear map that keeps the geometry the metrics measure);
+centroids, distances, metrics, labels and drift live there. UMAP's coordinates only guide the
+algorithm: UMAP distorts distances on purpose (``min_dist=0`` packs clusters tight), so a
+silhouette measured in them would flatter the run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from cluster_pipeline.core.config.model import (
+    AUTO_K_RANGE,
+    CENTROID_ALGORITHMS,
+    ClusterConfig,
+    default_min_cluster_size,
+    estimator_class,
+)
+from cluster_pipeline.core.errors import (
+    AlgorithmError,
+    InsufficientDocumentsError,
+    InvalidEmbeddingsError,
+)
+from cluster_pipeline.core.fit.attributes import AttributeGroups
+from cluster_pipeline.core.fit.auto_k import AutoK, choose_k
+from cluster_pipeline.core.fit.centroids import cluster_centres, distances_to_centres
+from cluster_pipeline.core.fit.hdbscan_backends import choose_backend, make_hdbscan
+from cluster_pipeline.core.fit.kmeans import fit_kmeans
+from cluster_pipeline.core.fit.merging import merge_record, merge_similar_clusters, reassign_noise
+from cluster_pipeline.core.fit.neighbors import nearest_centroids
+from cluster_pipeline.core.fit.reduction import ReductionPlan, plan_reduction, umap_coordinates
+from cluster_pipeline.core.fit.resource_guard import check_fit_resources
+from cluster_pipeline.core.fit.warning import clustering_warning
+from cluster_pipeline.core.progress import Progress
+
+PCA_FIT_SAMPLE = 25_000  # 10–50 leading components are stable well before this
+N_CLUSTER_PARAMETERS = ("n_clusters", "n_components")
+
+
+@dataclass(frozen=True)
+class Preparation:
+    """A fitted, replayable preprocessing: applying it to the same rows gives the embedding space."""
+
+    normalize: bool
+    pca_mean: np.ndarray | None = None
+    pca_components: np.ndarray | None = None  # (k, D) float32
+    explained_variance_ratio: float | None = None
+
+    @property
+    def output_dimensions(self) -> int | None:
+        return None if self.pca_components is None else int(self.pca_components.shape[0])
+
+    @property
+    def fingerprint(self) -> str:
+        """Identifies the transform (not the object), so a cached prepared matrix can be reused."""
+        if self.pca_components is None:
+            return f"normalize={self.normalize}"
+        digest = hashlib.sha1(self.pca_components.tobytes()).hexdigest()[:16]
+        return f"normalize={self.normalize},pca={digest}"
+
+    def apply(self, X: np.ndarray, *, copy: bool = True) -> np.ndarray:
+        """Prepared float32 copy of ``X`` (or ``X`` itself, modified, when ``copy=False``)."""
+        out = np.array(X, dtype=np.float32, copy=copy, order="C")
+        if self.normalize:
+            normalize_rows(out)
+        if self.pca_components is not None and self.pca_mean is not None:
+            out = (out - self.pca_mean) @ self.pca_components.T
+            out = np.ascontiguousarray(out, dtype=np.float32)
+        return out
+
+
+def normalize_rows(X: np.ndarray, chunk: int = 65_536) -> None:
+    """In-place L2 normalisation in chunks (no second (N, D) buffer); zero vectors stay zero."""
+    for start in range(0, len(X), chunk):
+        block = X[start : start + chunk]
+        norms = np.sqrt(np.einsum("ij,ij->i", block, block))
+        norms[norms == 0] = 1.0
+        block /= norms[:, None]
+
+
+def check_embeddings(X: np.ndarray) -> None:
+    """Refuse NaN/inf and too few rows, with the seed's wording."""
+    if X.ndim != 2:
+        raise InvalidEmbeddingsError(f"Clustering algorithm failed: embeddings must be a 2-D matrix, got {X.ndim}-D.")
+    if len(X) < 2:
+        raise InsufficientDocumentsError(
+            f"Insufficient documents for clustering: need at least 2 documents, the collection has {len(X)}. "
+            "Ingest more documents and execute again."
+        )
+    finite = np.concatenate([np.isfinite(X[start : start + 65_536]).all(axis=1) for start in range(0, len(X), 65_536)])
+    if not finite.all():
+        raise InvalidEmbeddingsError(
+            f"Clustering algorithm failed: NaN values in embeddings ({int((~finite).sum())} of {len(X)} documents, "
+            f"first at row {int(np.flatnonzero(~finite)[0])}). Re-embed or remove those documents."
+        )
+
+
+def fit_preparation(X: np.ndarray, config: ClusterConfig, random_state: int | None = None) -> Preparation:
+    """Decide and fit the preprocessing for ``config`` on ``X``: normalisation, and PCA (fitted on a
+    seeded sample) when the configuration's reduction is PCA."""
+    options = config.preprocessing
+    plan = plan_reduction(config, len(X), X.shape[1])
+    if plan.method != "pca" or plan.n_components is None:
+        return Preparation(normalize=options.normalize)
+    from sklearn.decomposition import PCA
+
+    seed = config.reduction.random_state if random_state is None else random_state
+    rng = np.random.default_rng(seed)
+    sample = X if len(X) <= PCA_FIT_SAMPLE else X[np.sort(rng.choice(len(X), PCA_FIT_SAMPLE, replace=False))]
+    sample = Preparation(normalize=options.normalize).apply(sample)
+    n_components = min(plan.n_components, len(sample))
+    pca = PCA(n_components=n_components, svd_solver="randomized", random_state=seed).fit(sample)
+    return Preparation(
+        normalize=options.normalize,
+        pca_mean=pca.mean_.astype(np.float32),
+        pca_components=pca.components_.astype(np.float32),
+        explained_variance_ratio=float(pca.explained_variance_ratio_.sum()),
+    )
+
+
+def reduction_record(preparation: Preparation) -> dict[str, Any]:
+    """The ``reduction`` record of a PCA or no reduction (UMAP's comes from ``core.reduction``)."""
+    if preparation.pca_components is None:
+        return {"method": "none"}
+    return {
+        "method": "pca",
+        "n_components": preparation.output_dimensions,
+        "explained_variance_ratio": round(preparation.explained_variance_ratio or 0.0, 4),
+    }
+
+
+@dataclass
+class FittedClustering:
+    """What an estimator found, in a form every later stage understands.
+
+    ``labels`` index clusters 0..K-1 by decreasing size (-1 = noise); ``centroids`` are the clusters'
+    centres in the embedding space (``centroid_method``: member means by default, see
+    ``core.centroids``); ``distances`` are each document's Euclidean distance to its centroid (NaN
+    for noise); ``membership`` is the estimator's confidence where it has one (HDBSCAN
+    probabilities, GMM posterior), else None. ``reduction`` records how the vectors were reduced for
+    the algorithm, ``auto_k`` the sweep that chose k, ``topic_reduction`` the merges of
+    ``max_clusters``; ``reassigned`` marks the noise documents given a cluster by ``reassign_noise``,
+    and ``warning`` says why there are fewer than 2 clusters. ``sample_rows`` are the rows the
+    algorithm was fitted on when it was fitted on a sample (``sample_size``; None: all rows), and
+    ``assigned_by`` how the others were assigned. ``groups`` holds each cluster's attribute values
+    for ``attribute_based`` clusterings.
+    """
+
+    labels: np.ndarray
+    centroids: np.ndarray
+    distances: np.ndarray
+    membership: np.ndarray | None
+    preparation: Preparation
+    metric: str
+    parameters: dict[str, Any]
+    fit_seconds: float
+    extras: dict[str, Any] = field(default_factory=dict)
+    engine: str = "scikit-learn"
+    reduction: dict[str, Any] = field(default_factory=lambda: {"method": "none"})
+    auto_k: AutoK | None = None
+    topic_reduction: dict[str, Any] | None = None
+    reassigned: np.ndarray | None = None
+    warning: str | None = None
+    sample_rows: np.ndarray | None = None
+    assigned_by: str | None = None
+    groups: list[dict[str, object]] | None = None
+    centroid_method: str = "mean"
+
+    @property
+    def num_clusters(self) -> int:
+        return int(len(self.centroids))
+
+    @property
+    def num_noise(self) -> int:
+        """Documents in no cluster now."""
+        return int((self.labels < 0).sum())
+
+    @property
+    def num_reassigned(self) -> int:
+        return 0 if self.reassigned is None else int(self.reassigned.sum())
+
+    @property
+    def num_found_noise(self) -> int:
+        """Documents the algorithm left as noise (reassigned ones included)."""
+        return self.num_noise + self.num_reassigned
+
+    @property
+    def cluster_sizes(self) -> np.ndarray:
+        return np.bincount(self.labels[self.labels >= 0], minlength=self.num_clusters)
+
+
+def _check_cluster_count(parameters: dict[str, Any], n: int) -> None:
+    for name in N_CLUSTER_PARAMETERS:
+        k = parameters.get(name)
+        if isinstance(k, int) and k > n:
+            raise AlgorithmError(
+                f"Clustering algorithm failed: {name}={k} is larger than the number of documents ({n}); "
+                f"set {name} to at most {n} or ingest more documents."
+            )
+
+
+@dataclass
+class EstimatorOutput:
+    """Raw labels (any integers, negative = noise), membership or None, the parameters used, how the
+    fit ran (``faiss+sampled_init``, ``hdbscan:fast_hdbscan``, the algorithm's name…) and its engine."""
+
+    labels: np.ndarray
+    membership: np.ndarray | None
+    parameters: dict[str, Any]
+    method: str
+    engine: str
+    sample_rows: np.ndarray | None = None
+    assigned_by: str | None = None
+    mixture: dict[str, Any] | None = None  # a Gaussian mixture's fitted arrays, to predict new documents
+
+
+def resolve_parameters(
+    config: ClusterConfig, matrix: np.ndarray, progress: Progress | None = None
+) -> tuple[dict[str, Any], AutoK | None]:
+    """The estimator's concrete parameters for ``matrix``: the configuration's, with HDBSCAN's
+    ``min_cluster_size`` derived from N when not given, and ``"auto"`` replaced by the k that
+    ``core.auto_k`` chooses (returned too, with its curve)."""
+    parameters = config.estimator_parameters()
+    if config.algorithm == "hdbscan" and "min_cluster_size" not in parameters:
+        fitted_documents = min(len(matrix), config.sample_size or len(matrix))  # the rows HDBSCAN sees
+        parameters["min_cluster_size"] = default_min_cluster_size(fitted_documents)
+    name = config.auto_k_parameter()
+    if name is None:
+        return parameters, None
+    auto_k = choose_k(matrix, config.algorithm, parameters, engine=config.kmeans_engine, progress=progress)
+    parameters = {key: value for key, value in parameters.items() if key not in AUTO_K_RANGE}
+    parameters[name] = auto_k.chosen
+    return parameters, auto_k
+
+
+def fit_estimator(
+    space: np.ndarray,
+    config: ClusterConfig,
+    progress: Progress | None,
+    parameters: dict[str, Any],
+    groups: AttributeGroups | None = None,
+) -> EstimatorOutput:
+    """Run the configured estimator with ``parameters`` (see ``resolve_parameters``) on ``space``:
+    k-means on ``config.kmeans_engine`` (see ``core.kmeans``), HDBSCAN on the fastest backend, the
+    rest as scikit-learn estimators; ``attribute_based`` takes its clusters from ``groups``. With
+    ``sample_size``, the estimator sees a seeded sample and every other row is assigned after."""
+    progress = progress or Progress.silent()
+    if config.algorithm == "attribute_based":
+        if groups is None:
+            raise ValueError("attribute_based needs the documents' attribute groups")
+        return EstimatorOutput(groups.labels.astype(np.int64), None, parameters, "attribute_based", "pyarrow")
+    everything, sample_rows = space, fit_sample(config, len(space))
+    if sample_rows is not None:
+        space = everything[sample_rows]
+    _check_cluster_count(parameters, len(space))
+    estimate = check_fit_resources(
+        config.algorithm,
+        parameters,
+        space,
+        memory_budget_mb=config.memory_budget_mb,
+        max_fit_seconds=config.max_fit_seconds,
+        sample_size=config.sample_size,
+    )
+    if estimate is not None:
+        progress.update("fit", 0, len(space), note=f"{config.algorithm}: estimated {estimate.describe()}")
+    membership, mixture = None, None
+    method: str = config.algorithm
+    engine = "scikit-learn"
+    try:
+        if config.algorithm == "kmeans":
+            fit = fit_kmeans(space, parameters, progress, engine=config.kmeans_engine)
+            labels, method, engine = fit.labels, fit.method, fit.engine
+        elif config.algorithm == "hdbscan":
+            backend = choose_backend(config.hdbscan_backend, config.parameters, len(space))
+            estimator = make_hdbscan(backend, parameters)
+            progress.update("fit", 0, len(space), note=f"HDBSCAN ({backend})")
+            labels = estimator.fit_predict(space)
+            membership = np.asarray(estimator.probabilities_, dtype=np.float32)
+            method = f"hdbscan:{backend}"
+            engine = "scikit-learn" if backend == "sklearn" else backend
+        else:
+            estimator = estimator_class(config.algorithm)(**parameters)
+            progress.update("fit", 0, len(space), note=config.algorithm)
+            if config.algorithm == "gaussian_mixture":
+                estimator.fit(space)
+                posterior = estimator.predict_proba(space)
+                labels = posterior.argmax(axis=1)
+                membership = posterior.max(axis=1).astype(np.float32)
+                mixture = {
+                    "weights": estimator.weights_,
+                    "means": estimator.means_,
+                    "covariances": estimator.covariances_,
+                    "precisions_cholesky": estimator.precisions_cholesky_,
+                    "covariance_type": estimator.covariance_type,
+                }
+            else:
+                labels = estimator.fit_predict(space)
+    except (ValueError, MemoryError, np.linalg.LinAlgError) as error:
+        raise AlgorithmError(f"Clustering algorithm failed: {config.algorithm}: {error}") from None
+    labels = np.asarray(labels, dtype=np.int64)
+    assigned_by = None
+    if sample_rows is not None:
+        labels, assigned_by = assign_from_sample(everything, sample_rows, labels, config)
+        membership = None
+        method += f"+sample({len(sample_rows)})"
+    progress.update("fit", len(everything), len(everything), note=method)
+    return EstimatorOutput(labels, membership, parameters, method, engine, sample_rows, assigned_by, mixture)
+
+
+def fit_sample(config: ClusterConfig, n: int, random_state: int = 0) -> np.ndarray | None:
+    """Sorted rows of the seeded sample to fit on, or None to fit on all ``n`` documents.
+
+    A ``sample_size`` larger than the documents to cluster is refused: it asks for more than there is.
+    """
+    size = config.sample_size
+    if size is None or size == n:
+        return None
+    if size > n:
+        after = " (after the filter)" if config.filters else ""
+        raise InsufficientDocumentsError(
+            f"sample_size={size:,} is larger than the {n:,} documents to cluster{after}; lower sample_size to at "
+            f"most {n:,}, or remove it to fit on every document."
+        )
+    return np.sort(np.random.default_rng(random_state).choice(n, size, replace=False))
+
+
+def assign_from_sample(
+    space: np.ndarray, rows: np.ndarray, sample_labels: np.ndarray, config: ClusterConfig
+) -> tuple[np.ndarray, str]:
+    """Labels for every row of ``space`` from a clustering of its ``rows``, and how they were given.
+
+    Algorithms whose clusters have a centre (``CENTROID_ALGORITHMS``) assign each row to the nearest
+    centre of the sampled clusters (by ``centroid_method``, in the space the algorithm ran in); the
+    others, whose clusters are shaped by density or a graph, give each row the label of its nearest
+    sampled row, noise included. Sampled rows keep their own labels either way.
+    """
+    if config.algorithm not in CENTROID_ALGORITHMS:
+        return nearest_sampled_labels(space, rows, sample_labels), "nearest_member"
+    compact = order_by_size(sample_labels).astype(np.int64)
+    if not (compact >= 0).any():
+        return nearest_sampled_labels(space, rows, compact), "nearest_member"
+    centres = cluster_centres(np.ascontiguousarray(space[rows]), compact, config.centroid_method)
+    labels, _ = nearest_centroids(space, centres)
+    labels = np.asarray(labels, dtype=np.int64)
+    labels[rows] = compact
+    return labels, "nearest_centroid"
+
+
+def nearest_sampled_labels(space: np.ndarray, rows: np.ndarray, sample_labels: np.ndarray) -> np.ndarray:
+    """Labels for every row of ``space``: each takes the label of its nearest sampled row (noise too)."""
+    nearest, _ = nearest_centroids(space, np.ascontiguousarray(space[rows], dtype=np.float32))
+    labels = sample_labels[nearest]
+    labels[rows] = sample_labels  # a sampled row is its own nearest (ties must not move it)
+    return labels
+
+
+def order_by_size(raw_labels: np.ndarray) -> np.ndarray:
+    """Renumber clusters 0..K-1 by decreasing size (ties by first appearance); noise stays -1."""
+    labels = np.full(len(raw_labels), -1, dtype=np.int32)
+    members = raw_labels >= 0
+    if not members.any():
+        return labels
+    values, first, counts = np.unique(raw_labels[members], return_index=True, return_counts=True)
+    order = np.lexsort((first, -counts))
+    mapping = np.empty(values.max() + 1, dtype=np.int32)
+    mapping[values[order]] = np.arange(len(values), dtype=np.int32)
+    labels[members] = mapping[raw_labels[members]]
+    return labels
+
+
+def centroids_and_distances(
+    space: np.ndarray, labels: np.ndarray, method: str = "mean"
+) -> tuple[np.ndarray, np.ndarray]:
+    """Each cluster's centre (``core.centroids``) and each member's Euclidean distance to its own."""
+    centroids = cluster_centres(space, labels, method)
+    return centroids, distances_to_centres(space, labels, centroids)
+
+
+def component_clusters(raw: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """For each of the estimator's components (raw labels 0..C-1), the final cluster its documents
+    ended in after ordering, merging and reassignment; -1 for a component that kept no document."""
+    kept = (raw >= 0) & (labels >= 0)
+    mapping = np.full(int(raw.max(initial=-1)) + 1, -1, dtype=np.int64)
+    mapping[raw[kept]] = labels[kept]
+    return mapping
+
+
+def reduce_for_fit(
+    space: np.ndarray, plan: ReductionPlan, config: ClusterConfig, preparation: Preparation, progress: Progress
+) -> tuple[np.ndarray, dict[str, Any]]:
+    """The matrix the algorithm runs on (UMAP's coordinates, or ``space`` itself) and its record."""
+    if plan.method != "umap" or plan.n_components is None:
+        return space, reduction_record(preparation)
+    options = config.reduction
+    reduced = umap_coordinates(
+        space,
+        n_components=plan.n_components,
+        n_neighbors=options.n_neighbors,
+        min_dist=options.min_dist,
+        fit_sample_size=options.fit_sample_size,
+        random_state=options.random_state,
+        progress=progress,
+    )
+    return reduced.coordinates, reduced.record
+
+
+def fit_clustering(
+    X: np.ndarray,
+    config: ClusterConfig,
+    *,
+    copy: bool = True,
+    progress: Progress | None = None,
+    groups: AttributeGroups | None = None,
+) -> tuple[FittedClustering, np.ndarray]:
+    """Prepare ``X`` ((n_samples, n_features) float32), reduce, fit the configured algorithm, merge
+    topics (``max_clusters``), reassign noise (``reassign_noise``), tidy the output.
+
+    Returns the fitted clustering and the embedding space (see the module doc) that metrics and
+    labels use. With ``copy=False`` the normalisation happens in ``X``'s own buffer, saving one matrix
+    of memory. ``groups``: the rows' attribute groups, for ``attribute_based`` (``core.attributes``).
+    """
+    check_embeddings(X)
+    progress = progress or Progress.silent()
+    started = time.perf_counter()
+    preparation = fit_preparation(X, config)
+    space = preparation.apply(X, copy=copy)
+    plan = plan_reduction(config, len(space), X.shape[1])
+    matrix, reduction = reduce_for_fit(space, plan, config, preparation, progress)
+    parameters, auto_k = resolve_parameters(config, matrix, progress)
+    output = fit_estimator(matrix, config, progress, parameters, groups)
+    found = order_by_size(output.labels)
+    merged = found if config.max_clusters is None else merge_similar_clusters(found, space, config.max_clusters)
+    raw, reassigned = merged, None
+    if config.reassign_noise and (raw < 0).any() and (raw >= 0).any():
+        reassigned = raw < 0
+        raw = reassign_noise(raw, space)
+    labels = order_by_size(raw)
+    centroids, distances = centroids_and_distances(space, labels, config.centroid_method)
+    extras: dict[str, Any] = {"fit_method": output.method}
+    if output.mixture is not None:
+        extras["gaussian_mixture"] = {**output.mixture, "component_cluster": component_clusters(output.labels, labels)}
+    fitted = FittedClustering(
+        labels=labels,
+        centroids=centroids,
+        distances=distances,
+        membership=output.membership,
+        preparation=preparation,
+        metric=str(output.parameters.get("metric", "euclidean")),
+        parameters=output.parameters,
+        fit_seconds=time.perf_counter() - started,
+        extras=extras,
+        engine=output.engine,
+        reduction=reduction,
+        auto_k=auto_k,
+        topic_reduction=None if merged is found else merge_record(found, labels, config.max_clusters or 0),
+        reassigned=reassigned,
+        warning=clustering_warning(config.algorithm, output.parameters, labels, matrix, config.max_clusters),
+        sample_rows=output.sample_rows,
+        assigned_by=output.assigned_by,
+        groups=None if groups is None else groups.by_cluster(output.labels, labels),
+        centroid_method=config.centroid_method,
+    )
+    return fitted, space

@@ -1,0 +1,101 @@
+"""HDBSCAN through the fastest backend installed: ``fast_hdbscan``, ``hdbscan`` or scikit-learn's.
+
+All three implement the same algorithm (same clusters on the same reduced data, see PERF_NOTES);
+they differ in speed and in which options they offer. Parameters keep the ``hdbscan`` package's
+names; ``auto`` picks ``fast_hdbscan`` when it is installed, the data is large enough to repay its
+numba compilation (~80 s once, then cached in ``NUMBA_CACHE_DIR``) and every parameter set has a
+counterpart there; otherwise ``hdbscan``, otherwise scikit-learn's.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from typing import Any
+
+from cluster_pipeline.core.fit.numba_cache import numba_cache_dir
+
+HDBSCAN_BACKENDS = ("fast_hdbscan", "hdbscan", "sklearn")
+FAST_HDBSCAN_MIN_POINTS = 20_000
+
+# parameters (hdbscan's names) each backend understands
+_SUPPORTED = {
+    "fast_hdbscan": {
+        "min_cluster_size",
+        "min_samples",
+        "cluster_selection_method",
+        "allow_single_cluster",
+        "max_cluster_size",
+        "cluster_selection_epsilon",
+        "cluster_selection_persistence",
+        "metric",
+    },
+    "sklearn": {
+        "min_cluster_size",
+        "min_samples",
+        "cluster_selection_epsilon",
+        "max_cluster_size",
+        "metric",
+        "alpha",
+        "leaf_size",
+        "cluster_selection_method",
+        "allow_single_cluster",
+    },
+}
+
+
+def installed_backends() -> list[str]:
+    """Backends importable here, fastest first."""
+    modules = {"fast_hdbscan": "fast_hdbscan", "hdbscan": "hdbscan", "sklearn": "sklearn"}
+    return [name for name in HDBSCAN_BACKENDS if importlib.util.find_spec(modules[name]) is not None]
+
+
+def _unsupported(backend: str, parameters: dict[str, Any]) -> list[str]:
+    if backend == "hdbscan":
+        return []
+    return sorted(name for name in parameters if name not in _SUPPORTED[backend])
+
+
+def choose_backend(requested: str, parameters: dict[str, Any], n_samples: int) -> str:
+    """The backend to run: ``requested`` itself, or for ``auto`` the fastest that fits (see module doc)."""
+    if requested != "auto":
+        return requested
+    available = installed_backends()
+    euclidean = parameters.get("metric", "euclidean") == "euclidean"
+    if (
+        "fast_hdbscan" in available
+        and n_samples >= FAST_HDBSCAN_MIN_POINTS
+        and euclidean
+        and not _unsupported("fast_hdbscan", parameters)
+    ):
+        return "fast_hdbscan"
+    return "hdbscan" if "hdbscan" in available else "sklearn"
+
+
+def make_hdbscan(backend: str, parameters: dict[str, Any]) -> Any:
+    """An unfitted HDBSCAN estimator of ``backend`` with ``parameters`` (hdbscan's names)."""
+    from cluster_pipeline.core.errors import ConfigurationError
+
+    unsupported = _unsupported(backend, parameters)
+    if unsupported:
+        raise ConfigurationError(
+            f"HDBSCAN backend {backend!r} has no parameter(s) {', '.join(unsupported)}; "
+            "use hdbscan_backend 'hdbscan' or drop them."
+        )
+    options = dict(parameters)
+    if backend == "fast_hdbscan":
+        numba_cache_dir()
+        import fast_hdbscan
+
+        if not options.get("max_cluster_size"):  # hdbscan's 0 means "no limit"
+            options.pop("max_cluster_size", None)
+        return fast_hdbscan.HDBSCAN(**options)
+    if backend == "sklearn":
+        from sklearn.cluster import HDBSCAN
+
+        if not options.get("max_cluster_size"):
+            options.pop("max_cluster_size", None)
+        return HDBSCAN(**options)
+    import hdbscan
+
+    # two core-distance workers were slower than one on 2 cores and kept child processes alive
+    return hdbscan.HDBSCAN(**{"core_dist_n_jobs": 1, **options})

@@ -1,0 +1,25 @@
+"""Compile the numba kernels executions use, once per machine (the container image build runs it)."""
+
+from __future__ import annotations
+
+
+def warm_numba_cache(dimensions: int = 384, num_points: int = 2000) -> float:
+    """Compile the numba code of the default HDBSCAN configuration into ``NUMBA_CACHE_DIR``.
+
+    Runs one HDBSCAN configuration (fast_hdbscan backend, default reduction: UMAP to 5 dimensions,
+    ``core.reduction``) on random vectors, so the compiled signatures are the ones executions use:
+    UMAP's kernels and fast_hdbscan's. Run it where the cache is kept — the container image build
+    (``deploy/Dockerfile``): later processes then load machine code instead of compiling for
+    minutes. Returns the seconds it took.
+    """
+    import time
+
+    import numpy as np
+
+    from cluster_pipeline.core.config.model import ClusterConfig
+    from cluster_pipeline.core.fit.clustering import fit_clustering
+
+    started = time.perf_counter()
+    vectors = np.random.default_rng(0).normal(size=(num_points, dimensions)).astype(np.float32)
+    fit_clustering(vectors, ClusterConfig(collection="warmup", algorithm="hdbscan", hdbscan_backend="fast_hdbscan"))
+    return time.perf_counter() - started

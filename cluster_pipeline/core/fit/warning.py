@@ -1,0 +1,82 @@
+"""Why a fit found fewer than two clusters, and what to try: the ``warning`` of a completed result.
+
+Where a distance is involved (DBSCAN's ``eps``) the suggestion is taken from the data: the middle
+half of each document's distance to its k-th neighbour in the space the algorithm ran on.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from cluster_pipeline.core.fit.neighbors import search
+from cluster_pipeline.core.quality.verdict import percent
+
+EPS_SAMPLE = 2_000  # documents whose neighbour distances suggest an eps
+
+
+def clustering_warning(
+    algorithm: str,
+    parameters: dict[str, Any],
+    labels: np.ndarray,
+    matrix: np.ndarray,
+    max_clusters: int | None = None,
+) -> str | None:
+    """Why a run found 0 or 1 cluster and what to try; None with 2 or more clusters.
+
+    Parameters
+    ----------
+    algorithm, parameters : what ran (concrete parameters, defaults included).
+    labels : (n,) final labels, -1 for noise.
+    matrix : the matrix the algorithm ran on (for DBSCAN, its neighbour distances suggest ``eps``).
+    max_clusters : the configuration's topic reduction, when set.
+    """
+    clusters = int(labels.max()) + 1 if (labels >= 0).any() else 0
+    if clusters >= 2:
+        return None
+    n = len(labels)
+    outcome = "put every document in noise" if clusters == 0 else _one_cluster(labels)
+    if max_clusters == 1 and clusters == 1:
+        return "max_clusters=1 merged every cluster into one; set it to 2 or more to compare clusters."
+    if algorithm == "dbscan":
+        eps, min_samples = parameters.get("eps", 0.5), int(parameters.get("min_samples", 5))
+        low, high = _neighbour_distances(matrix, min_samples)
+        return (
+            f"eps={eps} {outcome}; try eps between {low:.2g} and {high:.2g} (the middle half of the distances "
+            f"from each document to its {min_samples}th neighbour in the space DBSCAN ran on)."
+        )
+    if algorithm == "hdbscan":
+        size = int(parameters.get("min_cluster_size", 5))
+        return (
+            f"min_cluster_size={size} {outcome}; try a smaller min_cluster_size (e.g. {max(2, size // 4)}), "
+            "or leave it out to derive it from the collection's size."
+        )
+    if algorithm == "optics":
+        return f"min_samples={parameters.get('min_samples', 5)} {outcome}; try a smaller min_samples or a larger xi."
+    if algorithm == "mean_shift":
+        bandwidth = parameters.get("bandwidth") or "estimated"
+        return f"bandwidth={bandwidth} {outcome}; try a smaller bandwidth."
+    for name in ("n_clusters", "n_components"):
+        if parameters.get(name) == 1:
+            return f"{name}=1 asks for a single cluster; quality metrics need 2 or more: set {name} to 2+ or 'auto'."
+    return f"{algorithm} {outcome} of {n:,} documents; quality metrics need 2 or more clusters: adjust its parameters."
+
+
+def _one_cluster(labels: np.ndarray) -> str:
+    share = float((labels >= 0).mean())
+    return (
+        "put every document in one cluster" if share == 1.0 else f"put {percent(share)} of the documents in one cluster"
+    )
+
+
+def _neighbour_distances(matrix: np.ndarray, k: int, random_state: int = 0) -> tuple[float, float]:
+    """25th and 75th percentiles of the distance from a seeded sample of documents to their k-th
+    neighbour among all documents."""
+    matrix = np.ascontiguousarray(matrix, dtype=np.float32)
+    rng = np.random.default_rng(random_state)
+    queries = matrix if len(matrix) <= EPS_SAMPLE else matrix[rng.choice(len(matrix), EPS_SAMPLE, replace=False)]
+    k = max(1, min(k, len(matrix) - 1))
+    squared, _ = search(matrix, queries, k + 1)  # the first neighbour is the document itself
+    kth = np.sqrt(squared[:, -1])
+    return float(np.quantile(kth, 0.25)), float(np.quantile(kth, 0.75))

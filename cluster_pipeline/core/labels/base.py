@@ -1,0 +1,46 @@
+"""The labeling stage's interface: what a labeler is given and what it returns.
+
+A labeler names every cluster of a fit (label, summary, keywords). The offline one
+(``labels.offline``) needs nothing but the documents; the LLM one (``labels.llm``) falls back to it
+per cluster. Both return a ``LabelingOutcome``; the execution chain knows nothing else of them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+import pandas as pd
+
+from cluster_pipeline.core.config.model import ClusterConfig
+from cluster_pipeline.core.fit.clustering import FittedClustering
+
+
+@dataclass
+class LabelingOutcome:
+    """Labels per cluster index, plus what went wrong per cluster and what it cost (LLM only)."""
+
+    labels: dict[int, ClusterLabel]
+    errors: list[dict[str, Any]] | None = None
+    usage: dict[str, Any] | None = None
+
+
+class Labeler(Protocol):
+    """A labeling stage: offline keywords, or an LLM that falls back to it per cluster."""
+
+    def label(
+        self, documents: pd.DataFrame, fitted: FittedClustering, space: np.ndarray, config: ClusterConfig
+    ) -> LabelingOutcome: ...
+
+
+@dataclass(frozen=True)
+class ClusterLabel:
+    """What a person reads about one cluster; ``metadata`` holds extra fields an LLM schema asked for."""
+
+    label: str
+    summary: str
+    keywords: list[str]
+    representative_document_ids: list[str] = field(default_factory=list)
+    source: str = "offline"
+    metadata: dict[str, object] = field(default_factory=dict)

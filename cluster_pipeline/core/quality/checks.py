@@ -1,0 +1,141 @@
+"""What "good" means for a result, per configuration: the logic behind the asset checks.
+
+Each check gives a value, its threshold and an outcome: passed, failed, or skipped — skipped when
+the configuration sets no threshold for it (nothing was asked, so nothing passed), when the value
+does not exist for this execution (no silhouette with fewer than 2 clusters), or, for the drift
+check, on a configuration's first execution. A skipped check says why, and the asset reports no
+evaluation for it (Dagster shows it as skipped). Whether a miss warns or fails the run is the
+configuration's ``checks.blocking``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from cluster_pipeline.core.store.results import ExecutionResult
+
+Outcome = Literal["passed", "failed", "skipped"]
+
+
+class QualityChecks(BaseModel):
+    """What 'good' means for this configuration's results (asset checks)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    min_silhouette: float | None = Field(None, ge=-1.0, le=1.0)
+    max_davies_bouldin: float | None = Field(None, ge=0.0)
+    max_cluster_fraction: float = Field(0.9, gt=0.0, le=1.0)
+    max_noise_fraction: float = Field(0.5, ge=0.0, le=1.0)
+    min_ari_vs_previous: float | None = Field(None, ge=-1.0, le=1.0)
+    blocking: bool = Field(False, description="Fail (error) instead of warn when a check does not pass.")
+
+
+@dataclass(frozen=True)
+class CheckOutcome:
+    name: str
+    outcome: Outcome
+    value: float | None
+    threshold: float | None
+    description: str
+
+    @property
+    def passed(self) -> bool:
+        return self.outcome == "passed"
+
+    @property
+    def skipped(self) -> bool:
+        return self.outcome == "skipped"
+
+
+CHECK_NAMES = (
+    "silhouette_threshold",
+    "davies_bouldin_threshold",
+    "largest_cluster_fraction",
+    "noise_fraction",
+    "ari_vs_previous",
+)
+# The configuration field that sets each check's threshold.
+THRESHOLD_FIELDS = {
+    "silhouette_threshold": "min_silhouette",
+    "davies_bouldin_threshold": "max_davies_bouldin",
+    "largest_cluster_fraction": "max_cluster_fraction",
+    "noise_fraction": "max_noise_fraction",
+    "ari_vs_previous": "min_ari_vs_previous",
+}
+
+
+def significant(value: float | None, digits: int = 4) -> float | None:
+    """``value`` rounded to ``digits`` significant digits (what a person reads; the result keeps all)."""
+    return None if value is None else float(f"{value:.{digits}g}")
+
+
+def _bound(name: str, value: float | None, threshold: float | None, *, minimum: bool, what: str) -> CheckOutcome:
+    if threshold is None:
+        shown = "" if value is None else f" ({what} is {value:.4g})"
+        return CheckOutcome(
+            name, "skipped", value, None, f"no threshold configured: set checks.{THRESHOLD_FIELDS[name]}{shown}"
+        )
+    if value is None:
+        return CheckOutcome(name, "skipped", None, threshold, f"{what} not available for this execution")
+    passed = value >= threshold if minimum else value <= threshold
+    relation = ("≥" if passed else "<") if minimum else ("≤" if passed else ">")
+    return CheckOutcome(
+        name, "passed" if passed else "failed", value, threshold, f"{what} {value:.4g} {relation} {threshold:.4g}"
+    )
+
+
+def evaluate_checks(result: ExecutionResult, checks: QualityChecks) -> list[CheckOutcome]:
+    """All five checks for one ExecutionResult, in ``CHECK_NAMES`` order."""
+    metrics = result.metrics or {}
+    sizes = [c.num_members for c in result.centroids or []]
+    points = max(result.num_points, 1)
+    largest = max(sizes) / points if sizes else None
+    noise = result.num_noise / points
+    outcomes = [
+        _bound(
+            "silhouette_threshold",
+            metrics.get("silhouette_score"),
+            checks.min_silhouette,
+            minimum=True,
+            what="silhouette",
+        ),
+        _bound(
+            "davies_bouldin_threshold",
+            metrics.get("davies_bouldin_index"),
+            checks.max_davies_bouldin,
+            minimum=False,
+            what="Davies–Bouldin index",
+        ),
+        _bound(
+            "largest_cluster_fraction",
+            largest,
+            checks.max_cluster_fraction,
+            minimum=False,
+            what="share of points in the largest cluster",
+        ),
+        _bound("noise_fraction", noise, checks.max_noise_fraction, minimum=False, what="share of noise points"),
+    ]
+    if result.drift is None:
+        outcomes.append(
+            CheckOutcome(
+                "ari_vs_previous",
+                "skipped",
+                None,
+                checks.min_ari_vs_previous,
+                "first execution of the configuration: no previous one to compare with",
+            )
+        )
+    else:
+        outcomes.append(
+            _bound(
+                "ari_vs_previous",
+                (result.drift or {}).get("adjusted_rand_index"),
+                checks.min_ari_vs_previous,
+                minimum=True,
+                what="adjusted Rand index against the previous execution",
+            )
+        )
+    return outcomes

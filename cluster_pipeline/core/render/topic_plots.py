@@ -1,0 +1,185 @@
+"""Pictures of the topic tree (a dendrogram) and of topics over time (shares per bucket), drawn with
+Pillow in the style of ``core.plots`` (its fonts, colours and PNG encoding)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from PIL import Image, ImageDraw
+
+from cluster_pipeline.core.render.plots import (
+    MARGIN,
+    NOISE_COLOUR,
+    TITLE_HEIGHT,
+    WHITE,
+    _fit,
+    _font,
+    _png,
+    _title,
+    colour,
+)
+from cluster_pipeline.core.store.results import ExecutionResult
+from cluster_pipeline.core.topics.over_time import shares_by_cluster
+from cluster_pipeline.core.topics.structure import TopicStructure
+
+WIDTH = 1200
+INK = (40, 40, 40)
+FRAME = (200, 200, 200)
+ROW = 24
+MAX_NAMED_NODES = 8  # the highest merges get their label written beside them
+MIN_LABEL_WIDTH = 120  # pixels a merge's label may use even when its parent is closer
+MAX_SERIES = 10  # clusters drawn on their own over time; the rest are one grey band
+
+
+def _leaf_order(hierarchy: dict[str, Any]) -> list[str]:
+    """Leaves in the order that keeps every merge's members together (root first, depth first)."""
+    nodes = {node["id"]: node for node in hierarchy["nodes"]}
+    order: list[str] = []
+    stack = [hierarchy["nodes"][-1]["id"]]
+    while stack:
+        current = stack.pop()
+        if current in nodes:
+            stack.extend(reversed(nodes[current]["children"]))
+        else:
+            order.append(current)
+    return order
+
+
+def dendrogram_png(hierarchy: dict[str, Any], leaf_labels: dict[str, str], sizes: dict[str, int]) -> bytes:
+    """The topic tree: one row per cluster (its name and size), merges to the right at their cosine
+    distance, the highest merges named."""
+    order = _leaf_order(hierarchy)
+    font, small = _font(13), _font(12)
+    height = TITLE_HEIGHT + ROW * len(order) + 60
+    image = Image.new("RGB", (WIDTH, height), WHITE)
+    draw = ImageDraw.Draw(image)
+    names = {
+        leaf: _fit(draw, f"{leaf} {leaf_labels.get(leaf, '')} ({sizes.get(leaf, 0):,})", font, 380) for leaf in order
+    }
+    left = MARGIN + int(max(draw.textlength(n, font=font) for n in names.values())) + 12
+    right = WIDTH - MARGIN - 260
+    top, bottom = TITLE_HEIGHT + 8, TITLE_HEIGHT + 8 + ROW * len(order)
+    highest = max(node["distance"] for node in hierarchy["nodes"]) or 1.0
+
+    def x_of(distance: float) -> float:
+        return left + (right - left) * distance / highest
+
+    y = {leaf: top + ROW * (row + 0.5) for row, leaf in enumerate(order)}
+    x = dict.fromkeys(order, float(left))
+    for leaf in order:
+        index = int(leaf.split("_")[1])
+        draw.text((left - 8, y[leaf]), names[leaf], fill=INK, font=font, anchor="rm")
+        draw.ellipse((left - 4, y[leaf] - 4, left + 4, y[leaf] + 4), fill=colour(index))
+    parent_x: dict[str, float] = {}
+    for node in hierarchy["nodes"]:
+        a, b = node["children"]
+        at = x_of(node["distance"])
+        for child in (a, b):
+            draw.line((x[child], y[child], at, y[child]), fill=INK, width=2)
+            parent_x[child] = at
+        draw.line((at, y[a], at, y[b]), fill=INK, width=2)
+        x[node["id"]], y[node["id"]] = at, (y[a] + y[b]) / 2
+    # the highest merges are named just above the line leading to their parent, up to it
+    for node in hierarchy["nodes"][-MAX_NAMED_NODES:]:
+        at = x[node["id"]]
+        room = parent_x.get(node["id"], WIDTH - MARGIN) - at - 10
+        text = _fit(draw, node["label"], small, max(room, MIN_LABEL_WIDTH))
+        draw.text((at + 6, y[node["id"]] - 3), text, fill=(90, 90, 90), font=small, anchor="ld")
+    axis = bottom + 6
+    draw.line((left, axis, right, axis), fill=FRAME)
+    for fraction in (0.0, 0.25, 0.5, 0.75, 1.0):
+        tick = left + (right - left) * fraction
+        draw.line((tick, axis, tick, axis + 4), fill=FRAME)
+        draw.text((tick, axis + 6), f"{highest * fraction:.2f}", fill=INK, font=small, anchor="mt")
+    draw.text(
+        ((left + right) / 2, axis + 24),
+        "cosine distance between merged centroids (average linkage)",
+        fill=INK,
+        font=small,
+        anchor="mt",
+    )
+    _title(draw, f"Topic hierarchy of {len(order)} clusters", WIDTH)
+    return _png(image)
+
+
+def over_time_png(
+    buckets: list[pd.Timestamp], shares: dict[int, np.ndarray], cluster_labels: list[str], granularity: str
+) -> bytes:
+    """Each cluster's share of the documents per time bucket, stacked to 100 % (noise grey at the
+    bottom); the ten largest clusters in their colours, the rest as one light band."""
+    height = 560
+    image = Image.new("RGB", (WIDTH, height), WHITE)
+    draw = ImageDraw.Draw(image)
+    font, small = _font(13), _font(12)
+    left, top, right, bottom = 64, TITLE_HEIGHT + 10, WIDTH - MARGIN - 330, height - 56
+    draw.rectangle((left, top, right, bottom), outline=FRAME)
+    n = len(buckets)
+    layers: list[tuple[str, tuple[int, int, int], np.ndarray]] = []
+    if -1 in shares:
+        layers.append(("noise (in no cluster)", NOISE_COLOUR, shares[-1]))
+    clusters = sorted(c for c in shares if c >= 0)
+    for c in clusters[:MAX_SERIES]:
+        layers.append((f"cl_{c} {cluster_labels[c] if c < len(cluster_labels) else ''}", colour(c), shares[c]))
+    if len(clusters) > MAX_SERIES:
+        rest = np.sum([shares[c] for c in clusters[MAX_SERIES:]], axis=0)
+        layers.append((f"{len(clusters) - MAX_SERIES} other clusters", (225, 225, 225), rest))
+
+    def xs() -> np.ndarray:
+        return left + (right - left) * (np.arange(n) / max(n - 1, 1)) if n > 1 else np.array([(left + right) / 2])
+
+    base = np.zeros(n)
+    for _, fill, values in layers:
+        upper = base + values
+        if n == 1:
+            draw.rectangle(
+                (left, bottom - (bottom - top) * upper[0], right, bottom - (bottom - top) * base[0]), fill=fill
+            )
+        else:
+            points = [(float(px), bottom - (bottom - top) * float(v)) for px, v in zip(xs(), upper, strict=True)]
+            points += [
+                (float(px), bottom - (bottom - top) * float(v)) for px, v in zip(xs()[::-1], base[::-1], strict=True)
+            ]
+            draw.polygon(points, fill=fill)
+        base = upper
+    for fraction in (0.0, 0.5, 1.0):
+        level = bottom - (bottom - top) * fraction
+        draw.text((left - 6, level), f"{fraction:.0%}", fill=INK, font=small, anchor="rm")
+    step = max(1, n // 6)
+    for i in range(0, n, step):
+        px = float(xs()[i])
+        draw.line((px, bottom, px, bottom + 4), fill=FRAME)
+        draw.text((px, bottom + 6), _bucket_text(buckets[i], granularity), fill=INK, font=small, anchor="mt")
+    draw.text(((left + right) / 2, height - 22), f"{granularity} (UTC)", fill=INK, font=small, anchor="mt")
+    for row, (name, fill, _) in enumerate(reversed(layers)):
+        ly = top + row * 22
+        draw.rectangle((right + 16, ly + 4, right + 30, ly + 18), fill=fill, outline=FRAME)
+        draw.text(
+            (right + 38, ly + 11),
+            _fit(draw, name, font, WIDTH - MARGIN - right - 40),
+            fill=INK,
+            font=font,
+            anchor="lm",
+        )
+    _title(draw, f"Topics over time: share of each {granularity}'s documents", WIDTH)
+    return _png(image)
+
+
+def _bucket_text(bucket: pd.Timestamp, granularity: str) -> str:
+    return bucket.strftime("%Y-%m") if granularity == "month" else bucket.strftime("%Y-%m-%d")
+
+
+def topic_pictures(result: ExecutionResult, topics: TopicStructure) -> dict[str, bytes]:
+    """The dendrogram (``hierarchy``) and the shares over time (``over_time``) an execution has."""
+    centroids = result.centroids or []
+    images = {}
+    if topics.hierarchy is not None:
+        labels = {c.cluster_id: c.label for c in centroids}
+        sizes = {c.cluster_id: c.num_members for c in centroids}
+        images["hierarchy"] = dendrogram_png(topics.hierarchy, labels, sizes)
+    if topics.over_time is not None:
+        buckets, shares = shares_by_cluster(topics.over_time.table)
+        granularity = str(topics.over_time.summary["granularity"])
+        images["over_time"] = over_time_png(buckets, shares, [c.label for c in centroids], granularity)
+    return images

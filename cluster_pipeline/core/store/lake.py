@@ -1,0 +1,122 @@
+"""The lake: how namespaces, collections, configurations and executions are laid out in storage.
+
+::
+
+    <root>/<namespace>/collections/<collection>/schema.json
+    <root>/<namespace>/collections/<collection>/parts/part-<seq>-<rows>-<token>.parquet
+    <root>/<namespace>/clusters/<cluster_id>.json
+    <root>/<namespace>/cluster_names/<name>.json                              (a name's claim: its cluster_id)
+    <root>/<namespace>/executions/<cluster_id>/<run_id>.parquet              (the ExecutionResult)
+    <root>/<namespace>/executions/<cluster_id>/<run_id>.assignments.parquet  (one row per document)
+    <root>/<namespace>/executions/<cluster_id>/<run_id>.<artifact>            (plots, reports)
+    <root>/<namespace>/executions/<cluster_id>/<run_id>.model.npz             (what assigning new documents needs)
+    <root>/<namespace>/assignments/<cluster_id>/<run_id>/asg-<seq>-<n>-<novel>-<version>.parquet
+                                                                             (new documents assigned to run_id's clusters)
+    <root>/<namespace>/enrichment/<cluster_id>.parquet                        (every document's latest cluster)
+    <root>/<namespace>/webhooks/<cluster_id>/<run_id>.json                    (webhook deliveries of an execution)
+    <root>/<namespace>/label_cache/<sha256>.json                              (LLM labels by prompt hash)
+
+Every key is built here from validated ids, so no caller can reach outside its namespace.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+from cluster_pipeline.core.errors import InvalidIdentifierError
+from cluster_pipeline.core.ids import (
+    NAMESPACE_PATTERN,
+    RESERVED_NAMESPACES,
+    check_cluster_id,
+    check_collection,
+    check_config_name,
+    check_namespace,
+    check_run_id,
+)
+from cluster_pipeline.core.store.storage import LocalStorage, Storage
+
+DEFAULT_ROOT = "./.cluster_data"
+COLLECTION_VERSION_PATTERN = re.compile(r"v\d+-[0-9a-f]{12}")
+ROOT_ENV_VAR = "CLUSTER_PIPELINE_ROOT"
+
+
+def default_root() -> Path:
+    """``$CLUSTER_PIPELINE_ROOT`` if set, else ``./.cluster_data``."""
+    return Path(os.environ.get(ROOT_ENV_VAR) or DEFAULT_ROOT).expanduser().resolve()
+
+
+class Lake:
+    """Key layout over a Storage backend. Holds no state beyond the storage itself."""
+
+    def __init__(self, storage: Storage) -> None:
+        self.storage = storage
+
+    @classmethod
+    def local(cls, root: str | os.PathLike[str] | None = None) -> Lake:
+        return cls(LocalStorage(root if root is not None else default_root()))
+
+    def collection_prefix(self, namespace: str, collection: str) -> str:
+        return f"{check_namespace(namespace)}/collections/{check_collection(collection)}/"
+
+    def collection_schema_key(self, namespace: str, collection: str) -> str:
+        return self.collection_prefix(namespace, collection) + "schema.json"
+
+    def parts_prefix(self, namespace: str, collection: str) -> str:
+        return self.collection_prefix(namespace, collection) + "parts/"
+
+    def collections_prefix(self, namespace: str) -> str:
+        return f"{check_namespace(namespace)}/collections/"
+
+    def clusters_prefix(self, namespace: str) -> str:
+        return f"{check_namespace(namespace)}/clusters/"
+
+    def cluster_config_key(self, namespace: str, cluster_id: str) -> str:
+        return self.clusters_prefix(namespace) + f"{check_cluster_id(cluster_id)}.json"
+
+    def cluster_name_key(self, namespace: str, name: str) -> str:
+        """The claim of a configuration name: written once (atomically) by the configuration that owns it."""
+        return f"{check_namespace(namespace)}/cluster_names/{check_config_name(name)}.json"
+
+    def executions_prefix(self, namespace: str, cluster_id: str | None = None) -> str:
+        prefix = f"{check_namespace(namespace)}/executions/"
+        return prefix + f"{check_cluster_id(cluster_id)}/" if cluster_id else prefix
+
+    def execution_key(self, namespace: str, cluster_id: str, run_id: str, suffix: str = "parquet") -> str:
+        return self.executions_prefix(namespace, cluster_id) + f"{check_run_id(run_id)}.{suffix}"
+
+    def assignments_prefix(self, namespace: str, cluster_id: str, run_id: str) -> str:
+        """The assignment parts of new documents placed into execution ``run_id``'s clusters."""
+        return f"{check_namespace(namespace)}/assignments/{check_cluster_id(cluster_id)}/{check_run_id(run_id)}/"
+
+    def assignment_part_key(
+        self, namespace: str, cluster_id: str, run_id: str, sequence: int, version: str, assigned: int, novel: int
+    ) -> str:
+        """One assignments part, keyed by the collection version it brought up to date; the name carries
+        the collection's last sequence and the counts, so a sensor reads them from a listing."""
+        if not COLLECTION_VERSION_PATTERN.fullmatch(version):
+            raise InvalidIdentifierError(f"Invalid collection version {version!r}: expected v<N>-<12 hex digits>.")
+        name = f"asg-{sequence:06d}-{assigned}-{novel}-{version}.parquet"
+        return self.assignments_prefix(namespace, cluster_id, run_id) + name
+
+    def enrichment_key(self, namespace: str, cluster_id: str) -> str:
+        """The enrichment table of a configuration: every document's latest cluster, replaced atomically."""
+        return f"{check_namespace(namespace)}/enrichment/{check_cluster_id(cluster_id)}.parquet"
+
+    def webhook_delivery_key(self, namespace: str, cluster_id: str, run_id: str) -> str:
+        return f"{check_namespace(namespace)}/webhooks/{check_cluster_id(cluster_id)}/{check_run_id(run_id)}.json"
+
+    def label_cache_key(self, namespace: str, digest: str) -> str:
+        """One cached LLM label, named by the sha256 hex digest of what was asked."""
+        if not re.fullmatch(r"[0-9a-f]{64}", digest):
+            raise InvalidIdentifierError(f"Invalid label cache digest {digest!r}: expected 64 lowercase hex digits")
+        return f"{check_namespace(namespace)}/label_cache/{digest}.json"
+
+    def namespaces(self) -> list[str]:
+        """Folders of the root that are namespaces (not the Dagster instance, nothing dropped in by hand)."""
+        return [
+            name
+            for name in self.storage.list_children("")
+            if NAMESPACE_PATTERN.fullmatch(name) and name not in RESERVED_NAMESPACES
+        ]

@@ -1,0 +1,134 @@
+"""A topic tree over an execution's clusters (BERTopic's ``hierarchical_topics``), and its cuts.
+
+The clusters' centroids in the embedding space are merged bottom-up by average linkage of cosine
+distances (scipy), the same rule ``max_clusters`` uses to merge topics, so cutting the tree at k
+groups gives what ``max_clusters: k`` would have merged. Each merge is named like a cluster: the
+distinctive keywords of the merged clusters' documents taken together, against the rest of the
+collection (``core.labeling.group_keywords``); without text, by its two children's names.
+
+The tree is stored in the ExecutionResult's ``hierarchy``: the leaves (``cl_…``) and one node per
+merge, closest first, each with its children, the clusters under it, the linkage distance, its
+documents, label and keywords. ``cut`` turns it into k coarser topics.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from cluster_pipeline.core.labels.offline import cluster_term_counts, group_keywords, keywords_label
+from cluster_pipeline.core.store.results import ExecutionResult, cluster_name
+
+MAX_LABEL_CHARS = 60
+ROOT_LABEL = "All documents"
+
+
+def build_hierarchy(
+    centroids: np.ndarray,
+    sizes: np.ndarray,
+    leaf_labels: list[str],
+    documents: pd.DataFrame | None = None,
+    labels: np.ndarray | None = None,
+    *,
+    text_fields: list[str] | None = None,
+    num_keywords: int = 8,
+) -> dict[str, Any] | None:
+    """The topic tree of K >= 2 clusters (None below that).
+
+    Parameters
+    ----------
+    centroids : (K, d) cluster centroids in the embedding space.
+    sizes : (K,) documents per cluster.
+    leaf_labels : the clusters' labels.
+    documents, labels : the documents (text columns) and their cluster index (-1 noise), to name
+        merged topics by their keywords; without them merges are named by their children.
+    """
+    k = len(centroids)
+    if k < 2:
+        return None
+    from scipy.cluster.hierarchy import linkage
+
+    tree = linkage(np.asarray(centroids, dtype=np.float64), method="average", metric="cosine")
+    counts = None
+    if documents is not None and labels is not None:
+        counts = cluster_term_counts(documents, labels, k, text_fields=text_fields)
+    names = [cluster_name(i) for i in range(k)]
+    members: list[list[int]] = [[i] for i in range(k)]
+    nodes: list[dict[str, Any]] = []
+    for step, (left, right, distance, _) in enumerate(tree):
+        a, b = int(left), int(right)
+        clusters = sorted(members[a] + members[b])
+        members.append(clusters)
+        root = len(clusters) == k  # set apart from nothing: no word names it
+        keywords = group_keywords(*counts, clusters, num_keywords) if counts is not None and not root else []
+        if root:
+            label = ROOT_LABEL
+        elif keywords:
+            label = keywords_label(keywords)
+        else:
+            label = _joined(_name(a, names, nodes, leaf_labels), _name(b, names, nodes, leaf_labels))
+        nodes.append(
+            {
+                "id": f"h_{step}",
+                "children": [_node_id(a, k), _node_id(b, k)],
+                "clusters": [names[c] for c in clusters],
+                "distance": round(float(distance), 6),
+                "num_members": int(sum(int(sizes[c]) for c in clusters)),
+                "label": label,
+                "keywords": keywords,
+            }
+        )
+    return {"method": "average linkage of centroids, cosine distance", "leaves": names, "nodes": nodes}
+
+
+def _node_id(index: int, k: int) -> str:
+    return cluster_name(index) if index < k else f"h_{index - k}"
+
+
+def _name(index: int, names: list[str], nodes: list[dict[str, Any]], leaf_labels: list[str]) -> str:
+    return leaf_labels[index] if index < len(names) else str(nodes[index - len(names)]["label"])
+
+
+def _joined(a: str, b: str) -> str:
+    text = f"{a} + {b}"
+    return text if len(text) <= MAX_LABEL_CHARS else text[: MAX_LABEL_CHARS - 1].rstrip() + "…"
+
+
+@dataclass(frozen=True)
+class Topic:
+    """One topic of a cut: a cluster, or a merge of several."""
+
+    id: str
+    label: str
+    keywords: list[str]
+    clusters: list[str]
+    num_members: int
+
+
+def cut(hierarchy: dict[str, Any], leaves: list[Topic], groups: int) -> list[Topic]:
+    """The ``groups`` coarsest topics of the tree: its closest merges applied until that many remain.
+
+    ``leaves`` describe the clusters (``cl_0``…, as the result's centroids); the answer is ordered by
+    size, largest first. ``groups`` at or above the number of clusters gives the clusters.
+    """
+    current = {leaf.id: leaf for leaf in leaves}
+    for node in hierarchy["nodes"]:
+        if len(current) <= max(groups, 1):
+            break
+        for child in node["children"]:
+            current.pop(child, None)
+        current[node["id"]] = Topic(
+            node["id"], node["label"], list(node["keywords"]), list(node["clusters"]), int(node["num_members"])
+        )
+    return sorted(current.values(), key=lambda topic: (-topic.num_members, topic.id))
+
+
+def coarse_topics(result: ExecutionResult, groups: int) -> list[Topic]:
+    """The execution's clusters merged along its tree into ``groups`` topics (its clusters without a tree)."""
+    leaves = [
+        Topic(c.cluster_id, c.label, list(c.keywords), [c.cluster_id], c.num_members) for c in result.centroids or []
+    ]
+    return cut(result.hierarchy, leaves, groups) if result.hierarchy else leaves

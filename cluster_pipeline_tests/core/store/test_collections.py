@@ -1,0 +1,191 @@
+import json
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from cluster_pipeline.core.errors import FeatureNotFoundError, IngestError, InvalidIdentifierError, NotFoundError
+from cluster_pipeline.core.store.collections import read_documents_file
+from cluster_pipeline_tests.conftest import blob_documents
+
+
+def _files(lake) -> list[str]:
+    return lake.storage.list_keys("")
+
+
+def test_ingest_and_load_matrix(collections, blobs):
+    report = collections.ingest("default", "news", blobs)
+    assert report.num_documents == 300 and report.features == {"embedding": 16}
+    snapshot = collections.snapshot("default", "news")
+    matrix = collections.load_embeddings(snapshot, "embedding")
+    assert matrix.dtype == np.float32 and matrix.shape == (300, 16) and matrix.flags.c_contiguous
+    expected = blobs.column("embedding").combine_chunks().flatten().to_numpy().reshape(-1, 16)
+    np.testing.assert_array_equal(matrix, expected)
+    part = pq.read_table(collections.storage.parquet_source(snapshot.parts[0].key))
+    assert part.schema.field("embedding").type == pa.list_(pa.float32(), 16)
+
+
+def test_appends_make_new_versions_and_keep_order(collections):
+    collections.ingest("default", "news", blob_documents(100))
+    first = collections.snapshot("default", "news")
+    collections.ingest("default", "news", blob_documents(50, id_offset=1000, seed=1))
+    second = collections.snapshot("default", "news")
+    assert first.version != second.version and second.num_documents == 150
+    docs = collections.load_documents(second)
+    assert list(docs["document_id"][:2]) == ["d0", "d1"] and docs["document_id"].iloc[-1] == "d1049"
+    assert collections.load_embeddings(first, "embedding").shape == (100, 16)  # a snapshot stays frozen
+
+
+def test_list_columns_are_converted_to_fixed_size_float32(collections):
+    table = pa.table({"document_id": ["a", "b"], "embedding": [[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]]})
+    collections.ingest("default", "c", table)
+    snap = collections.snapshot("default", "c")
+    assert collections.load_embeddings(snap, "embedding").tolist() == [[1, 2, 3], [4, 5, 6]]
+
+
+@pytest.mark.parametrize(
+    ("table", "message"),
+    [
+        (pa.table({"id": ["a"], "embedding": [[1.0, 2.0]]}), "Missing column 'document_id'"),
+        (pa.table({"document_id": ["a", "b"], "embedding": [[1.0, 2.0], [1.0]]}), "mixed dimensions"),
+        (pa.table({"document_id": ["a", "b"], "embedding": [[1.0, float("nan")], [1.0, 2.0]]}), "NaN"),
+        (pa.table({"document_id": ["a", "b"], "embedding": [[1.0, float("inf")], [1.0, 2.0]]}), "NaN or infinite"),
+        (pa.table({"document_id": ["a", "a"], "embedding": [[1.0, 2.0], [1.0, 2.0]]}), "Duplicate document_id 'a'"),
+        (pa.table({"document_id": ["a"], "text": ["no vectors"]}), "No embedding column"),
+        (pa.table({"document_id": ["a", None], "embedding": [[1.0, 2.0], [1.0, 2.0]]}), "empty values"),
+    ],
+)
+def test_bad_batches_are_refused_and_nothing_is_written(collections, lake, table, message):
+    with pytest.raises(IngestError, match=message):
+        collections.ingest("default", "c", table)
+    assert _files(lake) == [] or all(name.endswith(".lock") for name in _files(lake))
+
+
+def test_appends_are_checked_against_the_collection(collections, lake):
+    collections.ingest("default", "c", blob_documents(20))
+    before = _files(lake)
+    with pytest.raises(IngestError, match="Duplicate document_id 'd3'.*already in collection"):
+        collections.ingest("default", "c", blob_documents(5, id_offset=3))
+    with pytest.raises(IngestError, match="dimension 8, but the collection stores 16"):
+        collections.ingest("default", "c", blob_documents(5, dim=8, id_offset=100))
+    with pytest.raises(IngestError, match="Missing embedding column 'embedding'"):
+        collections.ingest("default", "c", pa.table({"document_id": ["x"], "other": [[1.0] * 16]}), features=["other"])
+    assert _files(lake) == before
+    assert collections.snapshot("default", "c").num_documents == 20
+
+
+def test_namespaces_are_isolated(collections):
+    collections.ingest("team-a", "c", blob_documents(10))
+    assert collections.list_collections("team-a") == ["c"]
+    assert collections.list_collections("team-b") == []
+    with pytest.raises(NotFoundError, match="not found in namespace 'team-b'"):
+        collections.snapshot("team-b", "c")
+
+
+@pytest.mark.parametrize("name", ["../etc", "a/b", "..", "", "x" * 200, "a b"])
+def test_bad_collection_names_never_reach_storage(collections, lake, name):
+    with pytest.raises(InvalidIdentifierError, match="Invalid collection"):
+        collections.ingest("default", name, blob_documents(5))
+    assert _files(lake) == []
+
+
+def test_bad_namespace_is_refused(collections):
+    with pytest.raises(InvalidIdentifierError, match="Invalid namespace"):
+        collections.ingest("../x", "c", blob_documents(5))
+
+
+def test_csv_with_json_vectors_and_jsonl(tmp_path, collections):
+    csv = tmp_path / "docs.csv"
+    csv.write_text('document_id,text,embedding\n1,hello,"[0.1, 0.2]"\n2,world,"[0.3, 0.4]"\n')
+    collections.ingest("default", "from-csv", read_documents_file(csv))
+    snap = collections.snapshot("default", "from-csv")
+    assert collections.load_embeddings(snap, "embedding").shape == (2, 2)
+    assert list(collections.load_documents(snap)["document_id"]) == ["1", "2"]
+
+    jsonl = tmp_path / "docs.jsonl"
+    jsonl.write_text("\n".join(json.dumps({"document_id": f"j{i}", "embedding": [i, i + 1.0]}) for i in range(3)))
+    collections.ingest("default", "from-jsonl", read_documents_file(jsonl))
+    assert collections.snapshot("default", "from-jsonl").num_documents == 3
+
+
+def test_unreadable_inputs(tmp_path):
+    with pytest.raises(IngestError, match="does not exist"):
+        read_documents_file(tmp_path / "missing.parquet")
+    (tmp_path / "x.xlsx").write_text("")
+    with pytest.raises(IngestError, match="Unsupported input format"):
+        read_documents_file(tmp_path / "x.xlsx")
+
+
+def test_missing_feature_on_load(collections, blobs):
+    collections.ingest("default", "c", blobs)
+    with pytest.raises(FeatureNotFoundError, match="Feature extractor 'clip' not found in collection 'c'"):
+        collections.load_embeddings(collections.snapshot("default", "c"), "clip")
+
+
+def test_ingest_from_real_parquet(collections, ag_news_path):
+    table = pq.read_table(ag_news_path).slice(0, 500)
+    collections.ingest("default", "ag", table)
+    snap = collections.snapshot("default", "ag")
+    assert collections.load_embeddings(snap, "embedding").shape == (500, 384)
+    assert collections.schema("default", "ag").metadata_columns == ["title", "text", "category"]
+
+
+def test_deleting_documents_is_a_new_version_and_hides_them(collections, lake):
+    collections.ingest("default", "c", blob_documents(20))
+    before = collections.snapshot("default", "c")
+    assert collections.delete_documents("default", "c", ["d1", "d5"]) == 2
+    after = collections.snapshot("default", "c")
+    assert after.version != before.version and after.num_documents == 18
+    ids = list(collections.load_documents(after)["document_id"])
+    assert "d1" not in ids and "d5" not in ids and len(ids) == 18
+    matrix = collections.load_embeddings(after, "embedding")
+    full = collections.load_embeddings(before, "embedding")
+    np.testing.assert_array_equal(matrix, np.delete(full, [1, 5], axis=0))
+    # a deleted id can come back in a later ingest, and the old tombstone does not hide it
+    collections.ingest("default", "c", blob_documents(1, id_offset=1, seed=4))
+    with pytest.raises(IngestError, match="Duplicate document_id 'd2'"):
+        collections.ingest("default", "c", blob_documents(2, id_offset=2, seed=4))
+    final = collections.snapshot("default", "c")
+    assert final.num_documents == 19 and collections.load_embeddings(final, "embedding").shape == (19, 16)
+    assert "d1" in set(collections.load_documents(final)["document_id"])
+
+
+def test_deleting_unknown_ids_deletes_nothing(collections, lake):
+    collections.ingest("default", "c", blob_documents(5))
+    version = collections.snapshot("default", "c").version
+    with pytest.raises(IngestError, match="Document 'nope' is not in collection 'c'.*nothing was deleted"):
+        collections.delete_documents("default", "c", ["d1", "nope"])
+    assert collections.snapshot("default", "c").version == version
+
+
+def test_a_title_starting_with_a_bracket_is_not_an_embedding(tmp_path, collections):
+    """Issue 12, item 10: auto-detection looks at every row, and prefers real vector columns."""
+    (tmp_path / "docs.csv").write_text(
+        'document_id,text,embedding\na,[Update] markets rally,"[0.1, 0.2]"\nb,plain news,"[0.3, 0.1]"\n'
+    )
+    assert collections.ingest("default", "csv", read_documents_file(tmp_path / "docs.csv")).features == {"embedding": 2}
+    (tmp_path / "docs.jsonl").write_text('{"document_id": "a", "text": "[1, 2]", "embedding": [0.1, 0.2]}\n')
+    report = collections.ingest("default", "jsonl", read_documents_file(tmp_path / "docs.jsonl"))
+    assert report.features == {"embedding": 2}
+
+
+def test_a_malformed_embedding_names_the_row_and_the_feature_option(tmp_path, collections, lake):
+    (tmp_path / "docs.csv").write_text('document_id,embedding\na,"[0.1, 0.2]"\nb,"[0.3, oops]"\n')
+    with pytest.raises(IngestError, match=r"row 1 is not a JSON list of numbers.*--feature"):
+        collections.ingest("default", "csv", read_documents_file(tmp_path / "docs.csv"))
+    assert not lake.storage.list_keys("default/")
+
+
+@pytest.mark.parametrize(
+    ("name", "content"),
+    [
+        ("latin1.jsonl", b'{"document_id": "a", "text": "caf\xe9", "embedding": [0.1, 0.2]}\n'),
+        ("latin1.csv", b'document_id,text,embedding\na,caf\xe9,"[0.1, 0.2]"\n'),
+    ],
+)
+def test_text_that_is_not_utf8_is_refused_with_the_fix(tmp_path, name, content):
+    """Issue 12, item 11: no UnicodeDecodeError traceback, no binary text silently labelled 'Cluster 0'."""
+    (tmp_path / name).write_bytes(content)
+    with pytest.raises(IngestError, match=r"not UTF-8 text: column 'text', row 0.*iconv"):
+        read_documents_file(tmp_path / name)

@@ -1,0 +1,136 @@
+"""The ExecutionResult against the seed's contract, field by field."""
+
+import json
+import re
+from datetime import UTC, datetime
+
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
+
+from cluster_pipeline.core.errors import AlreadyExistsError, InvalidIdentifierError, NotFoundError
+from cluster_pipeline.core.store.results import Centroid, ExecutionResult, ResultStore, format_timestamp
+from cluster_pipeline_tests.conftest import SHARED_DATASETS
+
+SEED = SHARED_DATASETS.parent / "seed" / "execution_result_api.txt"
+SEED_FIELDS = [
+    "run_id",
+    "cluster_id",
+    "status",
+    "num_clusters",
+    "num_points",
+    "created_at",
+    "metrics",
+    "centroids",
+    "completed_at",
+    "error_message",
+]
+CREATED = datetime(2025, 11, 13, 13, 20, 40, 122000, tzinfo=UTC)
+
+
+def completed() -> ExecutionResult:
+    return ExecutionResult(
+        run_id="run_a8e270953254754b",
+        cluster_id="clust_ae3e28a429",
+        status="completed",
+        num_clusters=2,
+        num_points=10,
+        created_at=CREATED,
+        metrics={
+            "silhouette_score": 0.85,
+            "davies_bouldin_index": 0.42,
+            "calinski_harabasz_score": 1234.56,
+            "description": "Excellent clustering quality",
+        },
+        centroids=[
+            Centroid("cl_0", 6, "Product Reviews", "Six reviews.", ["review", "product", "stars"]),
+            Centroid("cl_1", 4, "Shipping", "Four complaints.", ["delivery", "late", "box"]),
+        ],
+        completed_at=datetime(2025, 11, 13, 13, 25, 40, 122000, tzinfo=UTC),
+        collection="reviews",
+        algorithm="kmeans",
+    )
+
+
+def test_json_form_has_the_seed_fields_in_order_and_formats():
+    data = completed().to_json_dict()
+    assert list(data)[: len(SEED_FIELDS)] == SEED_FIELDS
+    assert data["created_at"] == "2025-11-13T13:20:40.122000Z"
+    assert data["completed_at"] == "2025-11-13T13:25:40.122000Z"
+    assert re.fullmatch(r"run_[0-9a-f]{16}", data["run_id"]) and data["cluster_id"].startswith("clust_")
+    assert set(data["metrics"]) == {
+        "silhouette_score",
+        "davies_bouldin_index",
+        "calinski_harabasz_score",
+        "description",
+    }
+    assert [list(c)[:5] for c in data["centroids"]] == [
+        ["cluster_id", "num_members", "label", "summary", "keywords"]
+    ] * 2
+    assert data["error_message"] is None
+    json.dumps(data)  # serialisable as is
+
+
+def test_seed_examples_are_the_formats_we_write():
+    if not SEED.exists():
+        pytest.skip("seed not present")
+    text = SEED.read_text()
+    for example in re.findall(r'"(\d{4}-\d\d-\d\dT[\d:.]+Z)"', text):
+        parsed = datetime.strptime(example, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
+        assert format_timestamp(parsed) == example
+    for field in SEED_FIELDS:
+        assert field in text
+
+
+def test_parquet_roundtrip_and_plain_readers(lake):
+    store = ResultStore(lake)
+    result = completed()
+    uri = store.write(result)
+    assert uri.endswith("default/executions/clust_ae3e28a429/run_a8e270953254754b.parquet")
+    assert store.get("default", result.run_id) == result
+    frame = pd.read_parquet(uri)
+    assert list(frame.columns[: len(SEED_FIELDS)]) == SEED_FIELDS and len(frame) == 1
+    assert frame.loc[0, "status"] == "completed" and frame.loc[0, "num_clusters"] == 2
+    assert str(frame["created_at"].dtype).startswith("datetime64") and "UTC" in str(frame["created_at"].dtype)
+    table = pq.read_table(uri)
+    assert table.column("centroids")[0].as_py()[0]["keywords"] == ["review", "product", "stars"]
+
+
+def test_results_are_immutable(lake):
+    store = ResultStore(lake)
+    store.write(completed())
+    with pytest.raises(AlreadyExistsError, match="immutable"):
+        store.write(completed().with_updates(num_clusters=3))
+    assert store.get("default", "run_a8e270953254754b").num_clusters == 2
+
+
+def test_failed_result_shape(lake):
+    failed = ExecutionResult(
+        run_id="run_0000000000000001",
+        cluster_id="clust_ae3e28a429",
+        status="failed",
+        num_clusters=0,
+        num_points=1,
+        created_at=CREATED,
+        completed_at=CREATED,
+        error_message="Insufficient documents for clustering: need at least 2 documents",
+    )
+    ResultStore(lake).write(failed)
+    data = ResultStore(lake).get("default", failed.run_id).to_json_dict()
+    assert data["metrics"] is None and data["centroids"] is None and data["completed_at"]
+    assert data["error_message"].startswith("Insufficient documents")
+
+
+def test_lookup_is_scoped_by_namespace(lake):
+    ResultStore(lake).write(completed())
+    with pytest.raises(NotFoundError):
+        ResultStore(lake).get("other", "run_a8e270953254754b")
+    with pytest.raises(InvalidIdentifierError):
+        ResultStore(lake).get("default", "run_../../x")
+
+
+def test_invalid_fields_are_refused():
+    with pytest.raises(InvalidIdentifierError):
+        completed().with_updates(run_id="run_xyz")
+    with pytest.raises(ValueError, match="status must be one of"):
+        completed().with_updates(status="done")
