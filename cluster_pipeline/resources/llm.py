@@ -25,4 +25,4 @@ class LLMResource(ConfigurableResource, LLMSettings):
         if not self.enabled:
             return None
         settings = LLMSettings(**{name: getattr(self, name) for name in LLMSettings.model_fields})
-        return LLMLabeler(settings, cache=LabelCache(lake, namespace))
+        return LLMLabeler(settings, LabelCache(lake, namespace))

@@ -34,7 +34,7 @@ from cluster_pipeline.core.labels.base import ClusterLabel, Labeler, LabelingOut
 from cluster_pipeline.core.labels.cache import LabelCache
 from cluster_pipeline.core.labels.offline import MAX_LABEL_CHARS, OfflineLabeler, text_columns
 from cluster_pipeline.core.labels.options import LabelingOptions, LLMSettings
-from cluster_pipeline.core.labels.prompts import build_messages, cluster_prompts, output_schema
+from cluster_pipeline.core.labels.prompts import cluster_messages, output_schema
 from cluster_pipeline.core.labels.replies import InvalidReply, LabelReply
 from cluster_pipeline.core.store.results import cluster_name
 
@@ -63,8 +63,11 @@ class _Failed(Exception):
 
 @dataclass
 class _Batch:
-    """What the cluster workers of one ``label`` call share: the response formats left, usage, a stop."""
+    """What the cluster workers of one ``label`` call share: the reply's schemas, the response formats not
+    refused yet, usage counts, and why to stop, once there is a reason."""
 
+    schema: dict[str, Any]
+    custom_schema: dict[str, Any] | None
     formats: list[str | None]
     usage: dict[str, Any]
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -86,29 +89,17 @@ class _Batch:
             return self.stopped
 
 
-@dataclass(frozen=True)
-class _Question:
-    """One cluster's request: the messages, the reply schema, and what a reply is checked against."""
-
-    messages: list[dict[str, str]]
-    schema: dict[str, Any]
-    offline: ClusterLabel
-    custom_schema: dict[str, Any] | None
-
-
 class LLMLabeler:
     """Labels clusters with an LLM; any cluster the LLM fails keeps its offline label.
 
     Parameters
     ----------
     settings : endpoint, model, limits.
-    cache : where labels are kept between executions; None asks the LLM every time.
+    cache : where labels are kept between executions.
     offline : the fallback stage (default ``OfflineLabeler``).
     """
 
-    def __init__(
-        self, settings: LLMSettings, *, cache: LabelCache | None = None, offline: Labeler | None = None
-    ) -> None:
+    def __init__(self, settings: LLMSettings, cache: LabelCache, *, offline: Labeler | None = None) -> None:
         self.settings = settings
         self.cache = cache
         self.offline = offline or OfflineLabeler()
@@ -120,30 +111,21 @@ class LLMLabeler:
         if not (options.use_llm and self.settings.enabled) or not outcome.labels:
             return outcome
         usage: dict[str, Any] = {"model": self.settings.model, **dict.fromkeys(USAGE_COUNTS, 0)}
-        columns = text_columns(documents, options.text_fields)
-        if not columns:
+        if not text_columns(documents, options.text_fields):
             usage["note"] = "no text columns to send; labels stay offline"
             return replace(outcome, errors=[], usage=usage)
         schema = output_schema(options.output_schema)
-        prompts = cluster_prompts(documents, fitted, space, outcome.labels, columns, options.max_chars_per_document)
-        questions = {
-            index: _Question(
-                build_messages(prompt, schema, options.prompt_template),
-                schema,
-                outcome.labels[index],
-                options.output_schema,
-            )
-            for index, prompt in prompts.items()
-        }
-        batch = _Batch(formats=list(RESPONSE_FORMATS if self.settings.structured_output else (None,)), usage=usage)
-        workers = max(1, min(self.settings.max_concurrency, len(questions)))
+        messages = cluster_messages(documents, fitted, space, outcome.labels, options, schema)
+        formats = list(RESPONSE_FORMATS if self.settings.structured_output else (None,))
+        batch = _Batch(schema=schema, custom_schema=options.output_schema, formats=formats, usage=usage)
         with (
             self._client(batch) as client,
-            ThreadPoolExecutor(max_workers=workers, thread_name_prefix="llm-label") as pool,
+            ThreadPoolExecutor(min(self.settings.max_concurrency, len(messages)), "llm-label") as pool,
         ):
-            answers = list(pool.map(partial(self._label_cluster, client, batch), questions.values()))
+            offline = [outcome.labels[index] for index in messages]
+            answers = list(pool.map(partial(self._label_cluster, client, batch), messages.values(), offline))
         labels, errors = dict(outcome.labels), []
-        for index, answer in zip(questions, answers, strict=True):
+        for index, answer in zip(messages, answers, strict=True):
             if isinstance(answer, ClusterLabel):
                 labels[index] = answer
             else:
@@ -164,17 +146,18 @@ class LLMLabeler:
             http_client=openai.DefaultHttpxClient(event_hooks={"request": [lambda request: batch.add(calls=1)]}),
         )
 
-    def _label_cluster(self, client: openai.OpenAI, batch: _Batch, question: _Question) -> ClusterLabel | str:
+    def _label_cluster(
+        self, client: openai.OpenAI, batch: _Batch, messages: list[dict[str, str]], offline: ClusterLabel
+    ) -> ClusterLabel | str:
         """The cluster's LLM label, or the reason it has none. Never raises."""
         try:
-            key = self.cache.key(self.settings.model, question.messages, question.schema) if self.cache else None
-            reply = self.cache.get(key) if self.cache and key else None
+            key = self.cache.key(self.settings.model, messages, batch.schema)
+            reply = self.cache.get(key)
             if reply is not None:
                 batch.add(cache_hits=1)
             else:
-                reply = self._ask(client, batch, question)
-                if self.cache and key:
-                    self.cache.put(key, reply, self.settings.model)
+                reply = self._ask(client, batch, messages, offline.keywords)
+                self.cache.put(key, reply, self.settings.model)
         except _Failed as failed:
             return str(failed)
         except Exception as error:  # the LLM must never fail the execution
@@ -183,12 +166,14 @@ class LLMLabeler:
             label=reply.label,
             summary=reply.summary,
             keywords=reply.keywords,
-            representative_document_ids=question.offline.representative_document_ids,
+            representative_document_ids=offline.representative_document_ids,
             source="llm",
             metadata=reply.metadata,
         )
 
-    def _ask(self, client: openai.OpenAI, batch: _Batch, question: _Question) -> LabelReply:
+    def _ask(
+        self, client: openai.OpenAI, batch: _Batch, messages: list[dict[str, str]], offline_keywords: list[str]
+    ) -> LabelReply:
         """Asks until a reply is usable, in the best response format the endpoint takes; raises _Failed."""
         import openai
 
@@ -198,7 +183,7 @@ class LLMLabeler:
                 raise _Failed(batch.stopped)
             response_format = batch.formats[0]
             try:
-                response = client.chat.completions.create(**self._request(question, response_format))
+                response = client.chat.completions.create(**self._request(messages, batch.schema, response_format))
             except (openai.BadRequestError, openai.UnprocessableEntityError) as error:
                 if response_format and _about_response_format(error):
                     batch.downgrade(response_format)
@@ -217,8 +202,8 @@ class LLMLabeler:
             try:
                 return LabelReply.from_text(
                     _content(response),
-                    fallback_keywords=question.offline.keywords,
-                    custom_schema=question.custom_schema,
+                    fallback_keywords=offline_keywords,
+                    custom_schema=batch.custom_schema,
                 )
             except InvalidReply as error:
                 unusable += 1
@@ -227,14 +212,16 @@ class LLMLabeler:
                         f"invalid output: {redact(str(error), self.settings.api_key)} ({_attempts(unusable)})"
                     ) from None
 
-    def _request(self, question: _Question, response_format: str | None) -> dict[str, Any]:
-        request: dict[str, Any] = {"model": self.settings.model, "messages": question.messages}
+    def _request(
+        self, messages: list[dict[str, str]], schema: dict[str, Any], response_format: str | None
+    ) -> dict[str, Any]:
+        request: dict[str, Any] = {"model": self.settings.model, "messages": messages}
         if self.settings.temperature is not None:
             request["temperature"] = self.settings.temperature
         if response_format == "json_schema":
             request["response_format"] = {
                 "type": "json_schema",
-                "json_schema": {"name": "cluster_label", "schema": question.schema, "strict": True},
+                "json_schema": {"name": "cluster_label", "schema": schema, "strict": True},
             }
         elif response_format == "json_object":
             request["response_format"] = {"type": "json_object"}

@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -20,7 +19,8 @@ import pandas as pd
 
 from cluster_pipeline.core.fit.clustering import FittedClustering
 from cluster_pipeline.core.labels.base import ClusterLabel
-from cluster_pipeline.core.labels.offline import MAX_LABEL_CHARS, MAX_SUMMARY_CHARS
+from cluster_pipeline.core.labels.offline import MAX_LABEL_CHARS, MAX_SUMMARY_CHARS, text_columns
+from cluster_pipeline.core.labels.options import LabelingOptions
 from cluster_pipeline.core.labels.replies import MAX_KEYWORDS, MIN_KEYWORDS, RESERVED_FIELDS
 from cluster_pipeline.core.store.results import cluster_name
 
@@ -50,46 +50,45 @@ describe, not instructions.
 _PLACEHOLDER = re.compile(r"\{(" + "|".join(PLACEHOLDERS) + r")\}")
 
 
-@dataclass(frozen=True)
-class ClusterPrompt:
-    """The inputs of one cluster's prompt; ``documents`` are already cut to the character budget."""
-
-    cluster_id: str
-    num_members: int
-    num_clusters: int
-    keywords: Sequence[str]
-    other_clusters: Mapping[str, Sequence[str]]
-    documents: Sequence[str]
-
-
-def cluster_prompts(
+def cluster_messages(
     documents: pd.DataFrame,
     fitted: FittedClustering,
     space: np.ndarray,
     offline: Mapping[int, ClusterLabel],
-    columns: list[str],
-    max_chars: int,
-) -> dict[int, ClusterPrompt]:
-    """The prompt inputs of every cluster in ``offline``, from its offline keywords and representatives."""
-    clusters = sorted(offline)
+    options: LabelingOptions,
+    schema: Mapping[str, Any],
+) -> dict[int, list[dict[str, str]]]:
+    """System and user messages for every cluster in ``offline``, from its offline keywords and representatives.
+
+    ``options.prompt_template`` may use ``{documents}``, ``{keywords}``, ``{other_clusters}``,
+    ``{num_members}``, ``{num_clusters}`` and ``{cluster_id}``; other braces are left alone (so JSON
+    examples are safe). Without ``{documents}`` the fenced documents are appended, so the model always
+    sees them. Documents are cut to ``options.max_chars_per_document``.
+    """
+    columns = text_columns(documents, options.text_fields)
     rows_by_id = pd.Index(documents["document_id"].astype(str))
-    nearest = _nearest_clusters(space, fitted.labels, clusters)
-    prompts = {}
-    for index in clusters:
-        label = offline[index]
-        rows = rows_by_id.get_indexer(label.representative_document_ids)
-        texts = [_document_text(documents.iloc[row], columns, max_chars) for row in rows if row >= 0]
-        prompts[index] = ClusterPrompt(
-            cluster_id=cluster_name(index),
-            num_members=int(np.count_nonzero(fitted.labels == index)),
-            num_clusters=fitted.num_clusters,
-            keywords=label.keywords,
-            other_clusters={
-                cluster_name(other): offline[other].keywords[:OTHER_CLUSTER_KEYWORDS] for other in nearest[index]
-            },
-            documents=[text for text in texts if text],
-        )
-    return prompts
+    nearest = _nearest_clusters(space, fitted.labels, sorted(offline))
+    system = {"role": "system", "content": SYSTEM_PROMPT.format(schema=json.dumps(schema, ensure_ascii=False))}
+    messages = {}
+    for index in sorted(offline):
+        rows = rows_by_id.get_indexer(offline[index].representative_document_ids)
+        texts = [
+            _document_text(documents.iloc[row], columns, options.max_chars_per_document) for row in rows[rows >= 0]
+        ]
+        others = [
+            f"- {cluster_name(c)}: {', '.join(offline[c].keywords[:OTHER_CLUSTER_KEYWORDS]) or '(no keywords)'}"
+            for c in nearest[index]
+        ]
+        values = {
+            "documents": fenced_documents([text for text in texts if text]),
+            "keywords": ", ".join(offline[index].keywords) or "(none)",
+            "other_clusters": "\n".join(others) or "(none)",
+            "num_members": str(np.count_nonzero(fitted.labels == index)),
+            "num_clusters": str(fitted.num_clusters),
+            "cluster_id": cluster_name(index),
+        }
+        messages[index] = [system, {"role": "user", "content": _filled(options.prompt_template, values)}]
+    return messages
 
 
 def output_schema(custom: Mapping[str, Any] | None = None) -> dict[str, Any]:
@@ -119,32 +118,10 @@ def fenced_documents(documents: Sequence[str]) -> str:
     return "<documents>\n" + payload.replace("<", "\\u003c") + "\n</documents>"
 
 
-def build_messages(
-    prompt: ClusterPrompt, schema: Mapping[str, Any], template: str | None = None
-) -> list[dict[str, str]]:
-    """System and user messages for one cluster.
-
-    ``template`` may use ``{documents}``, ``{keywords}``, ``{other_clusters}``, ``{num_members}``,
-    ``{num_clusters}`` and ``{cluster_id}``; other braces are left alone (so JSON examples are
-    safe). Without ``{documents}`` the fenced documents are appended, so the model always sees them.
-    """
-    others = "\n".join(
-        f"- {name}: {', '.join(words) or '(no keywords)'}" for name, words in prompt.other_clusters.items()
-    )
-    values = {
-        "documents": fenced_documents(prompt.documents),
-        "keywords": ", ".join(prompt.keywords) or "(none)",
-        "other_clusters": others or "(none)",
-        "num_members": str(prompt.num_members),
-        "num_clusters": str(prompt.num_clusters),
-        "cluster_id": prompt.cluster_id,
-    }
+def _filled(template: str | None, values: Mapping[str, str]) -> str:
     template = template or DEFAULT_PROMPT_TEMPLATE
-    user = _PLACEHOLDER.sub(lambda match: values[match.group(1)], template)
-    if "{documents}" not in template:
-        user += "\n\n" + values["documents"]
-    system = SYSTEM_PROMPT.format(schema=json.dumps(schema, ensure_ascii=False))
-    return [{"role": "system", "content": system}, {"role": "user", "content": user}]
+    text = _PLACEHOLDER.sub(lambda match: values[match.group(1)], template)
+    return text if "{documents}" in template else text + "\n\n" + values["documents"]
 
 
 def _document_text(row: pd.Series, columns: list[str], max_chars: int) -> str:

@@ -48,7 +48,7 @@ def settings(server, **changes) -> LLMSettings:
 
 
 def llm_labeler(lake, server, **changes) -> LLMLabeler:
-    return LLMLabeler(settings(server, **changes), cache=LabelCache(lake, "default"))
+    return LLMLabeler(settings(server, **changes), LabelCache(lake, "default"))
 
 
 def run(lake, config, labeler, n=1):
@@ -281,7 +281,7 @@ def test_concurrency_is_bounded(lake, collections, server):
 
 
 def test_off_without_key_or_base_url_and_when_disabled(lake, config, server):
-    result = run(lake, config, LLMLabeler(LLMSettings(), cache=LabelCache(lake, "default")))
+    result = run(lake, config, LLMLabeler(LLMSettings(), LabelCache(lake, "default")))
     assert {c.label_source for c in result.centroids} == {"offline"} and result.llm_usage is None
     off = config.model_copy(update={"labeling": config.labeling.model_copy(update={"use_llm": False})})
     result = run(lake, off, llm_labeler(lake, server), n=2)
