@@ -253,14 +253,9 @@ def test_replies_against_a_custom_schema_are_checked(lake, collections, server):
     config = ConfigStore(lake).create(
         parse_config({"collection": "c", "parameters": {"n_clusters": 3}, "labeling": {"output_schema": schema}})
     )
-    server.default = fake.ok(
-        json.dumps({"label": "Rockets", "summary": "Launches.", "keywords": list("abc")} | {"audience": "everyone"})
-    )
-    server.then(
-        fake.ok(
-            json.dumps({"label": "Rockets", "summary": "Launches.", "keywords": list("abc"), "audience": "experts"})
-        )
-    )
+    reply = {"label": "Rockets", "summary": "Launches.", "keywords": ["rocket", "orbit", "launch"]}
+    server.default = fake.ok(json.dumps(reply | {"audience": "everyone"}))  # not in the schema's enum
+    server.then(fake.ok(json.dumps(reply | {"audience": "experts"})))  # the first cluster's first answer
     result = run(lake, config, llm_labeler(lake, server))
 
     assert [c.label_source for c in result.centroids] == ["llm", "offline", "offline"]
