@@ -53,12 +53,12 @@ class LabelReply(BaseModel):
     @field_validator("label", mode="before")
     @classmethod
     def _short_label(cls, value: Any) -> Any:
-        return shorten(value.strip().strip("\"'"), MAX_LABEL_CHARS) if isinstance(value, str) else value
+        return _shorten(value.strip().strip("\"'"), MAX_LABEL_CHARS) if isinstance(value, str) else value
 
     @field_validator("summary", mode="before")
     @classmethod
     def _short_summary(cls, value: Any) -> Any:
-        return shorten(value, MAX_SUMMARY_CHARS) if isinstance(value, str) else value
+        return _shorten(value, MAX_SUMMARY_CHARS) if isinstance(value, str) else value
 
     @field_validator("keywords", mode="before")
     @classmethod
@@ -74,7 +74,7 @@ class LabelReply(BaseModel):
             for item in items:
                 if len(keywords) >= up_to or not isinstance(item, str | int | float) or isinstance(item, bool):
                     continue
-                word = shorten(str(item).strip().strip("\"'#").strip(), MAX_KEYWORD_CHARS)
+                word = _shorten(str(item).strip().strip("\"'#").strip(), MAX_KEYWORD_CHARS)
                 if word and word.lower() not in {k.lower() for k in keywords}:
                     keywords.append(word)
         return keywords
@@ -88,7 +88,7 @@ class LabelReply(BaseModel):
             raise InvalidReply("reply is empty")
         data = extract_json_object(text)
         fields = {str(key).strip().lower(): value for key, value in data.items()}
-        fields["metadata"] = custom_fields(data, custom_schema)
+        fields["metadata"] = _custom_fields(data, custom_schema)
         try:
             return cls.model_validate(fields, context={"fallback_keywords": fallback_keywords})
         except ValidationError as error:
@@ -96,7 +96,7 @@ class LabelReply(BaseModel):
             raise InvalidReply(problems) from None
 
 
-def custom_fields(data: Mapping[str, Any], custom_schema: Mapping[str, Any] | None) -> dict[str, Any]:
+def _custom_fields(data: Mapping[str, Any], custom_schema: Mapping[str, Any] | None) -> dict[str, Any]:
     """The properties of the user's schema found in ``data`` (null counts as absent), checked against it."""
     if not custom_schema:
         return {}
@@ -135,7 +135,7 @@ def extract_json_object(text: str) -> dict[str, Any]:
     raise InvalidReply("reply is not a JSON object")
 
 
-def shorten(text: str, limit: int) -> str:
+def _shorten(text: str, limit: int) -> str:
     """Cut at a word boundary (a sentence end for long text) so the result still reads as written."""
     text = " ".join(text.split())
     if len(text) <= limit:
