@@ -21,6 +21,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 FENCE = re.compile(r"<documents>(.*?)</documents>", re.DOTALL)
+# OpenAI's own hint of how long to wait, as short as the client takes it, so retries cost no test time
+FAST_RETRY = {"retry-after-ms": "1"}
 STOP_WORDS = {"item", "the", "and", "with", "for", "that", "this", "from"}
 
 
@@ -110,12 +112,14 @@ def ok(content: str | None = None) -> Behaviour:
     return lambda request: Reply(body=completion(request, fake_model(request) if content is None else content))
 
 
-def rate_limited(retry_after: str = "1") -> Behaviour:
-    return lambda request: error(429, "Rate limit reached for requests", {"Retry-After": retry_after})
+def rate_limited(headers: dict[str, str] | None = None) -> Behaviour:
+    return lambda request: error(429, "Rate limit reached for requests", headers or FAST_RETRY)
 
 
-def server_error(status: int = 500) -> Behaviour:
-    return lambda request: error(status, "The server had an error while processing your request.")
+def server_error(status: int = 500, headers: dict[str, str] | None = None) -> Behaviour:
+    return lambda request: error(
+        status, "The server had an error while processing your request.", headers or FAST_RETRY
+    )
 
 
 def slow(seconds: float) -> Behaviour:
@@ -132,7 +136,7 @@ def unauthorized() -> Behaviour:
 
 def echo_authorization() -> Behaviour:
     """A careless server that quotes the credentials it got in its error message."""
-    return lambda request: error(500, f"Upstream rejected headers: {request.headers.get('authorization')}")
+    return lambda request: error(500, f"Upstream rejected headers: {request.headers.get('authorization')}", FAST_RETRY)
 
 
 def no_response_format() -> Behaviour:

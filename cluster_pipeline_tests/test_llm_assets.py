@@ -8,6 +8,7 @@ import pytest
 from dagster import DagsterInstance, EnvVar
 
 from cluster_pipeline.core.labels.llm import LLMLabeler
+from cluster_pipeline.core.labels.options import LLMSettings
 from cluster_pipeline.definitions import build_definitions, llm_resource
 from cluster_pipeline.resources import LLMResource
 from cluster_pipeline_tests import openai_server as fake
@@ -74,7 +75,7 @@ def test_llm_faults_fall_back_and_the_run_still_completes(lake, collections, ins
     server.default = fake.echo_authorization()  # quotes our key back in every error
     collections.ingest("default", "c", blob_documents(90, centers=3))
     config = create_config(lake, parameters={"n_clusters": 3})
-    llm = LLMResource(api_key=EnvVar("OPENAI_API_KEY"), base_url=server.url, max_retries=1, backoff_seconds=0.01)
+    llm = LLMResource(api_key=EnvVar("OPENAI_API_KEY"), base_url=server.url, max_retries=1)
 
     outcome, result = materialize_config(lake, config, instance, resources={"llm": llm})
 
@@ -101,13 +102,22 @@ def test_use_llm_false_keeps_labels_offline(lake, collections, server):
 
 
 def test_definitions_take_the_llm_from_the_environment(lake, monkeypatch):
-    assert llm_resource().labeler(lake) is None  # no key, no base URL: offline, nothing fails
+    assert llm_resource().labeler(lake, "default") is None  # no key, no base URL: offline, nothing fails
     assert "llm" in build_definitions().resources
 
     monkeypatch.setenv("OPENAI_API_KEY", API_KEY)
     monkeypatch.setenv("CLUSTER_PIPELINE_LLM_MODEL", "gpt-4.1-mini")
     resource = llm_resource()
     assert isinstance(resource.api_key, EnvVar)  # resolved at run time, never written into config
-    labeler = resource.process_config_and_initialize().labeler(lake)
+    labeler = resource.process_config_and_initialize().labeler(lake, "default")
     assert isinstance(labeler, LLMLabeler) and labeler.settings.model == "gpt-4.1-mini"
     assert labeler.settings.api_key == API_KEY and labeler.settings.base_url is None
+
+
+def test_the_resource_is_configured_by_the_settings_fields():
+    def declared(model: type[LLMSettings]) -> dict[str, tuple]:
+        return {name: (field.default, field.description) for name, field in model.model_fields.items()}
+
+    assert declared(LLMResource) == declared(LLMSettings)
+    with pytest.raises(ValueError, match="greater than 0"):
+        LLMResource(timeout_seconds=0)

@@ -46,7 +46,6 @@ from dagster import (
 
 from cluster_pipeline.assets.run_scope import RunScope
 from cluster_pipeline.core.labels.base import LabelingOutcome
-from cluster_pipeline.core.labels.offline import OfflineLabeler
 from cluster_pipeline.core.pipeline.execution import Execution, run_execution
 from cluster_pipeline.core.progress import Progress, ProgressEvent
 from cluster_pipeline.core.quality.checks import (
@@ -169,12 +168,11 @@ def clustering_assets(context: AssetExecutionContext, lake: LakeResource, llm: L
             yield from _check_latest(scope, {key.name for key in checks})
             return
         with scope.failing_execution():
-            labeler = (llm.labeler(scope.lake) if scope.config.labeling.use_llm else None) or OfflineLabeler()
             execution = run_execution(
                 scope.lake,
                 scope.config,
                 scope.run_id,
-                labeler=labeler,
+                labeler=llm.labeler(scope.lake, scope.config.namespace),
                 created_at=scope.created_at,
                 dagster_run_id=scope.dagster_run_id,
                 progress=_progress(context),

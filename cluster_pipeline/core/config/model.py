@@ -49,6 +49,7 @@ from cluster_pipeline.core.ids import (
     check_namespace,
     new_cluster_id,
 )
+from cluster_pipeline.core.labels.options import LabelingOptions
 from cluster_pipeline.core.quality.checks import QualityChecks
 
 Algorithm = Literal[
@@ -196,20 +197,6 @@ class Reduction(BaseModel):
         "from its nearest sampled neighbours, as UMAP's own transform starts.",
     )
     random_state: int = Field(0, description="Seed of UMAP, its sample and PCA's randomised solver.")
-
-
-class LabelingOptions(BaseModel):
-    """How clusters are named: offline keywords always; an LLM when one is configured and enabled."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    use_llm: bool = Field(True, description="Ask the configured LLM; without one, labels stay offline.")
-    text_fields: list[str] | None = Field(None, description="Columns holding text; default title/text.")
-    num_keywords: int = Field(8, ge=3, le=10)
-    representative_documents: int = Field(10, ge=1, le=20)
-    max_chars_per_document: int = Field(600, ge=50, le=4000)
-    prompt_template: str | None = None
-    output_schema: dict[str, Any] | None = None
 
 
 def check_cron(schedule: str) -> str:

@@ -13,8 +13,8 @@ from typing import Any, Protocol
 import numpy as np
 import pandas as pd
 
-from cluster_pipeline.core.config.model import ClusterConfig
 from cluster_pipeline.core.fit.clustering import FittedClustering
+from cluster_pipeline.core.labels.options import LabelingOptions
 
 
 @dataclass
@@ -30,7 +30,7 @@ class Labeler(Protocol):
     """A labeling stage: offline keywords, or an LLM that falls back to it per cluster."""
 
     def label(
-        self, documents: pd.DataFrame, fitted: FittedClustering, space: np.ndarray, config: ClusterConfig
+        self, documents: pd.DataFrame, fitted: FittedClustering, space: np.ndarray, options: LabelingOptions
     ) -> LabelingOutcome: ...
 
 

@@ -17,10 +17,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from scipy import sparse
 
-from cluster_pipeline.core.config.model import ClusterConfig
 from cluster_pipeline.core.errors import ConfigurationError, InvalidEmbeddingsError
 from cluster_pipeline.core.fit.clustering import FittedClustering
 from cluster_pipeline.core.labels.base import ClusterLabel, LabelingOutcome
+from cluster_pipeline.core.labels.options import LabelingOptions
 from cluster_pipeline.core.labels.stop_words import ENGLISH_STOP_WORDS
 
 MAX_LABEL_CHARS = 60
@@ -524,9 +524,8 @@ class OfflineLabeler:
     """Distinctive keywords (log-odds) and central documents; needs nothing but the documents."""
 
     def label(
-        self, documents: pd.DataFrame, fitted: FittedClustering, space: np.ndarray, config: ClusterConfig
+        self, documents: pd.DataFrame, fitted: FittedClustering, space: np.ndarray, options: LabelingOptions
     ) -> LabelingOutcome:
-        options = config.labeling
         labels = label_clusters_offline(
             documents,
             fitted.labels,

@@ -391,7 +391,7 @@ def _run(
                 if selection.rows is None
                 else collections.take_documents(snapshot, selection.rows)
             )
-            outcome = (labeler or OfflineLabeler()).label(documents, fitted, space, config)
+            outcome = (labeler or OfflineLabeler()).label(documents, fitted, space, config.labeling)
         with timer.stage("drift"):
             drift = drift_against_previous(results, base, documents["document_id"], fitted, space)
         completed = completed_result(base, fitted, metrics, outcome, selection)
@@ -510,7 +510,7 @@ def _execute_streaming(
     with timer.stage("labels"):
         documents = collections.take_documents(snapshot, streamed.sample_rows)
         sample_view = sample_clustering(fitted, streamed.sample_rows)
-        outcome = (labeler or OfflineLabeler()).label(documents, sample_view, streamed.sample_space, config)
+        outcome = (labeler or OfflineLabeler()).label(documents, sample_view, streamed.sample_space, config.labeling)
     completed = completed_result(base, fitted, streamed.metrics, outcome)
     with timer.stage("topics"):
         topics = topic_structure(
