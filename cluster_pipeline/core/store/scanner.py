@@ -8,7 +8,7 @@ a filter expression keeps. A column some part lacks reads as nulls of the collec
 
 Vectors take the lean path (PERF_NOTES): parts are streamed in batches of ``batch_rows`` through a
 small read buffer (on S3, ranged requests: never a whole part in memory), and each batch's
-``fixed_size_list`` column is viewed with ``.flatten().to_numpy(zero_copy_only=True)`` and copied
+``fixed_size_list`` column is viewed with ``.flatten().to_numpy()`` (no copy) and copied
 once, into one preallocated C-contiguous float32 matrix. Other columns are read a part at a time
 with ``ParquetFile.read`` on the calling thread (see ``storage.read_parquet``).
 """
@@ -134,7 +134,8 @@ class CollectionScanner:
         """
         dim = self.snapshot.dimension(feature)
         for start, batch in self._live([feature], batch_rows):
-            yield start, batch.column(0).flatten().to_numpy(zero_copy_only=True).reshape(-1, dim)
+            # a view of the batch's values; a copy (nulls as NaN) only for a part not written by ingest
+            yield start, batch.column(0).flatten().to_numpy(zero_copy_only=False).reshape(-1, dim)
 
     def matrix(
         self,
