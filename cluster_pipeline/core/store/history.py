@@ -220,16 +220,6 @@ def summary_table(
     return _summary_of(pa.concat_tables(tables), search)
 
 
-def _extra_rows(extra: Sequence[ExecutionResult], schema: pa.Schema) -> pa.Table:
-    rows = []
-    for r in extra:
-        row = {name: getattr(r, name, None) for name in schema.names if name not in METRIC_FIELDS}
-        row.update({m: (r.metrics or {}).get(m) for m in METRIC_FIELDS})
-        row["centroids"] = None
-        rows.append(row)
-    return pa.Table.from_pylist(rows, schema=schema)
-
-
 def _filter(table: pa.Table, query: HistoryQuery) -> pa.Table:
     condition = query.conditions()
     if condition is not None:
@@ -289,7 +279,7 @@ def list_history(
     stored_ids = set(stored["run_id"].to_pylist()) if stored.num_rows else set()
     in_flight = {r.run_id: r for r in extra if r.run_id not in stored_ids}
     if in_flight:
-        rows = _extra_rows(list(in_flight.values()), stored.schema)
+        rows = _summary_of(pa.concat_tables(r.to_table() for r in in_flight.values()), search)
         table = rows if table is None else pa.concat_tables([table, rows])
     if table is None:
         table = stored

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import MISSING, asdict, dataclass, field, fields, replace
 from datetime import UTC, datetime
 from typing import Any, Literal, TypeVar
@@ -61,16 +61,6 @@ JSON = Codec(lambda value: json.dumps(value, default=str), json.loads)
 SORTED_JSON = Codec(lambda value: json.dumps(value, sort_keys=True, default=str), json.loads)
 JSON_TEXT = pa.string()
 _TIMESTAMP = pa.timestamp("us", tz="UTC")
-_COLUMN = "column"
-
-
-@dataclass(frozen=True)
-class Column:
-    """A field's Parquet column: its Arrow type, whether it may be null, and its codec."""
-
-    arrow_type: pa.DataType
-    nullable: bool
-    codec: Codec
 
 
 def column(
@@ -82,20 +72,20 @@ def column(
     codec: Codec = PLAIN,
 ) -> Any:
     """A dataclass field that is also a Parquet column (``default``/``factory`` as in ``dataclasses.field``)."""
-    return field(default=default, default_factory=factory, metadata={_COLUMN: Column(arrow_type, nullable, codec)})
+    metadata = {"arrow_type": arrow_type, "nullable": nullable, "codec": codec}
+    return field(default=default, default_factory=factory, metadata=metadata)
 
 
-def _columns(cls: type) -> list[tuple[str, Column, Any]]:
-    """``(name, column, default when null or absent)`` of each field, in declaration order."""
-    out = []
-    for f in fields(cls):
-        default = f.default_factory() if f.default_factory is not MISSING else f.default
-        out.append((f.name, f.metadata[_COLUMN], default))
-    return out
+def _columns(cls: type) -> list[tuple[str, Mapping[str, Any], Any]]:
+    """``(name, column metadata, default when null or absent)`` of each field, in declaration order."""
+    return [
+        (f.name, f.metadata, f.default_factory() if f.default_factory is not MISSING else f.default)
+        for f in fields(cls)
+    ]
 
 
 def arrow_fields(cls: type) -> list[pa.Field]:
-    return [pa.field(name, col.arrow_type, nullable=col.nullable) for name, col, _ in _columns(cls)]
+    return [pa.field(name, col["arrow_type"], nullable=col["nullable"]) for name, col, _ in _columns(cls)]
 
 
 def encode_row(value: Any) -> dict[str, Any]:
@@ -103,7 +93,7 @@ def encode_row(value: Any) -> dict[str, Any]:
     row = {}
     for name, col, _ in _columns(type(value)):
         item = getattr(value, name)
-        row[name] = None if item is None else col.codec.encode(item)
+        row[name] = None if item is None else col["codec"].encode(item)
     return row
 
 
@@ -113,7 +103,7 @@ def decode_row(cls: type[T], row: dict[str, Any]) -> T:
     values = {}
     for name, col, default in _columns(cls):
         item = row[name] if default is MISSING else row.get(name)
-        values[name] = (None if default is MISSING else default) if item is None else col.codec.decode(item)
+        values[name] = (None if default is MISSING else default) if item is None else col["codec"].decode(item)
     return cls(**values)
 
 
@@ -211,7 +201,7 @@ class ExecutionResult:
         """The seed's response shape (seed fields first, then the extras)."""
         data = asdict(self)
         for name, col, _ in _columns(ExecutionResult):
-            if col.codec is TIME:
+            if col["codec"] is TIME:
                 data[name] = format_timestamp(data[name])
         return data
 
