@@ -23,6 +23,8 @@ import pyarrow.parquet as pq
 from cluster_pipeline.core.errors import IngestError
 from cluster_pipeline.core.ids import check_feature
 
+TEXT_TYPES = (pa.types.is_string, pa.types.is_large_string, pa.types.is_binary, pa.types.is_large_binary)
+
 
 def _is_vector_type(arrow_type: pa.DataType) -> bool:
     return (
@@ -85,19 +87,14 @@ def _json_vector_columns(table: pa.Table) -> list[str]:
 def check_utf8(table: pa.Table, source: str) -> None:
     """Refuse text that is not UTF-8 (a Latin-1 CSV or JSON Lines file) before anything reads it as text."""
     for field_ in table.schema:
-        column = table.column(field_.name)
-        if pa.types.is_binary(field_.type) or pa.types.is_large_binary(field_.type):
-            bad_row = next((row for row, value in enumerate(column.to_pylist()) if not _is_utf8(value)), 0)
-        elif pa.types.is_string(field_.type) or pa.types.is_large_string(field_.type):
-            try:
-                for chunk in column.chunks:
-                    chunk.validate(full=True)
-                continue
-            except pa.ArrowInvalid:
-                bytes_ = pc.cast(column, pa.large_binary()).to_pylist()
-                bad_row = next((row for row, value in enumerate(bytes_) if not _is_utf8(value)), 0)
-        else:
+        if not any(is_text(field_.type) for is_text in TEXT_TYPES):
             continue
+        values = pc.cast(table.column(field_.name), pa.large_binary())
+        try:
+            pc.cast(values, pa.large_string())  # the cast checks every value is UTF-8
+            continue
+        except pa.ArrowInvalid:
+            bad_row = next((row for row, value in enumerate(values.to_pylist()) if not _is_utf8(value)), 0)
         raise IngestError(
             f"{source} is not UTF-8 text: column {field_.name!r}, row {bad_row} holds bytes that are not UTF-8. "
             f"Convert the file to UTF-8 (e.g. `iconv -f latin1 -t utf-8 in.csv > out.csv`) and ingest it again."
