@@ -18,7 +18,7 @@ from typing import Any, Literal, TypeVar
 
 import pyarrow as pa
 
-from cluster_pipeline.core.errors import ClusterPipelineError, NotFoundError
+from cluster_pipeline.core.errors import AlreadyExistsError, ClusterPipelineError, NotFoundError
 from cluster_pipeline.core.ids import check_cluster_id, check_namespace, check_run_id
 from cluster_pipeline.core.store.lake import Lake
 from cluster_pipeline.core.store.storage import read_parquet
@@ -250,8 +250,6 @@ class ResultStore:
 
     def write(self, result: ExecutionResult, assignments: pa.Table | None = None) -> str:
         """Publish ``result`` (and its assignments first). Raises AlreadyExistsError for a known run_id."""
-        from cluster_pipeline.core.errors import AlreadyExistsError
-
         key = self.result_key(result)
         if self.storage.exists(key):
             raise AlreadyExistsError(f"ExecutionResult {result.run_id} exists already; results are immutable.")
