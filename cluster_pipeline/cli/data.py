@@ -21,7 +21,8 @@ from cluster_pipeline.cli.app import (
 @common_options
 def ingest(collection: str, file: str, features: tuple[str, ...]) -> int:
     """Append documents from FILE (Parquet, CSV, JSON Lines) to COLLECTION."""
-    from cluster_pipeline.core.store.collections import CollectionStore, read_documents_file
+    from cluster_pipeline.core.store.collections import CollectionStore
+    from cluster_pipeline.core.store.ingest import read_documents_file
 
     settings = current_settings()
     report = CollectionStore(settings.lake()).ingest(

@@ -66,7 +66,10 @@ def export_collection(
 
     fmt = export_format(path, fmt)
     store = CollectionStore(lake)
-    documents = store.documents_table(store.snapshot(namespace, collection), embeddings=embeddings)
+    snapshot = store.snapshot(namespace, collection)
+    scanner = store.scan(snapshot)
+    columns = ["document_id", *scanner.metadata_columns, *(snapshot.features if embeddings else [])]
+    documents = scanner.table(columns)
     documents = documents.append_column("__row", pa.array(range(documents.num_rows), pa.int64()))
     with duckdb.connect() as connection:
         connection.register("documents", documents)

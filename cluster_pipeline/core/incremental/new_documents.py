@@ -15,6 +15,8 @@ import time
 from contextlib import suppress
 from dataclasses import dataclass
 
+import numpy as np
+
 from cluster_pipeline.core.config.model import ClusterConfig
 from cluster_pipeline.core.errors import AlreadyExistsError, ConfigurationError, NotFoundError
 from cluster_pipeline.core.incremental.baseline import (
@@ -106,7 +108,10 @@ def assign_new_documents(lake: Lake, config: ClusterConfig, snapshot: Collection
         refresh_enrichment(lake, config, snapshot)
         return AssignmentRun(base, snapshot, None, None, None, time.perf_counter() - started)
     model = load_model(lake, base.result)
-    ids, vectors = CollectionStore(lake).load_parts_after(snapshot, base.covered_sequence, config.feature)
+    added = CollectionStore(lake).scan(snapshot, after=base.covered_sequence).table(["document_id", config.feature])
+    ids = added.column("document_id")
+    vectors = added.column(config.feature).combine_chunks().flatten().to_numpy(zero_copy_only=False)
+    vectors = np.ascontiguousarray(vectors.reshape(-1, snapshot.dimension(config.feature)), dtype=np.float32)
     assigned = assign(model, vectors)
     table = assignment_table(ids, assigned).replace_schema_metadata(
         {"run_id": base.result.run_id, "method": model.method, "collection_version": snapshot.version}

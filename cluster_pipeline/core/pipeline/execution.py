@@ -386,11 +386,7 @@ def _run(
                 distances=fitted.distances if by_means else None,
             )
         with timer.stage("labels"):
-            documents = (
-                collections.load_documents(snapshot)
-                if selection.rows is None
-                else collections.take_documents(snapshot, selection.rows)
-            )
+            documents = collections.load_documents(snapshot, rows=selection.rows)
             outcome = (labeler or OfflineLabeler()).label(documents, fitted, space, config.labeling)
         with timer.stage("drift"):
             drift = drift_against_previous(results, base, documents["document_id"], fitted, space)
@@ -508,7 +504,7 @@ def _execute_streaming(
         streamed = fit_streaming(collections, snapshot, config, progress)
     fitted = streamed.fitted
     with timer.stage("labels"):
-        documents = collections.take_documents(snapshot, streamed.sample_rows)
+        documents = collections.load_documents(snapshot, rows=streamed.sample_rows)
         sample_view = sample_clustering(fitted, streamed.sample_rows)
         outcome = (labeler or OfflineLabeler()).label(documents, sample_view, streamed.sample_space, config.labeling)
     completed = completed_result(base, fitted, streamed.metrics, outcome)

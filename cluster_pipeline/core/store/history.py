@@ -28,7 +28,7 @@ import pyarrow.compute as pc
 from cluster_pipeline.core.errors import ClusterPipelineError
 from cluster_pipeline.core.ids import check_run_id
 from cluster_pipeline.core.store.filters import Combination, Condition, Filter, to_expression
-from cluster_pipeline.core.store.results import RESULT_SCHEMA, STATUSES, ExecutionResult, ResultStore
+from cluster_pipeline.core.store.results import METRICS_TYPE, RESULT_SCHEMA, STATUSES, ExecutionResult, ResultStore
 from cluster_pipeline.core.store.storage import LocalStorage, read_parquet
 
 SORT_FIELDS = (
@@ -126,23 +126,13 @@ def decode_cursor(cursor: str) -> str:
         raise HistoryQueryError(f"Invalid cursor {cursor!r}: pass the next_cursor of a previous page.") from None
 
 
+SUMMARY_FIELDS = ("run_id", "status", "num_clusters", "num_points", "num_noise", "created_at", "completed_at",
+                  *METRIC_FIELDS, "algorithm", "feature", "engine", "configuration_version", "error_message",
+                  "warning")  # fmt: skip
+# the metrics struct's fields become columns of their own
 SUMMARY_SCHEMA = pa.schema(
-    [
-        ("run_id", pa.string()),
-        ("status", pa.string()),
-        ("num_clusters", pa.int64()),
-        ("num_points", pa.int64()),
-        ("num_noise", pa.int64()),
-        ("created_at", pa.timestamp("us", tz="UTC")),
-        ("completed_at", pa.timestamp("us", tz="UTC")),
-        *[(name, pa.float64()) for name in METRIC_FIELDS],
-        ("algorithm", pa.string()),
-        ("feature", pa.string()),
-        ("engine", pa.string()),
-        ("configuration_version", pa.int64()),
-        ("error_message", pa.string()),
-        ("warning", pa.string()),
-    ]
+    (name, METRICS_TYPE.field(name).type if name in METRIC_FIELDS else RESULT_SCHEMA.field(name).type)
+    for name in SUMMARY_FIELDS
 )
 FILTER_FIELDS = tuple(SUMMARY_SCHEMA.names)
 SEARCH_COLUMN = pa.field("centroids", RESULT_SCHEMA.field("centroids").type)
@@ -230,16 +220,6 @@ def summary_table(
     return _summary_of(pa.concat_tables(tables), search)
 
 
-def _extra_rows(extra: Sequence[ExecutionResult], schema: pa.Schema) -> pa.Table:
-    rows = []
-    for r in extra:
-        row = {name: getattr(r, name, None) for name in schema.names if name not in METRIC_FIELDS}
-        row.update({m: (r.metrics or {}).get(m) for m in METRIC_FIELDS})
-        row["centroids"] = None
-        rows.append(row)
-    return pa.Table.from_pylist(rows, schema=schema)
-
-
 def _filter(table: pa.Table, query: HistoryQuery) -> pa.Table:
     condition = query.conditions()
     if condition is not None:
@@ -299,7 +279,7 @@ def list_history(
     stored_ids = set(stored["run_id"].to_pylist()) if stored.num_rows else set()
     in_flight = {r.run_id: r for r in extra if r.run_id not in stored_ids}
     if in_flight:
-        rows = _extra_rows(list(in_flight.values()), stored.schema)
+        rows = _summary_of(pa.concat_tables(r.to_table() for r in in_flight.values()), search)
         table = rows if table is None else pa.concat_tables([table, rows])
     if table is None:
         table = stored

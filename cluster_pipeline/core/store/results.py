@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import asdict, dataclass, field, replace
+from collections.abc import Callable, Mapping
+from dataclasses import MISSING, asdict, dataclass, field, fields, replace
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import pyarrow as pa
 
-from cluster_pipeline.core.errors import ClusterPipelineError, NotFoundError
+from cluster_pipeline.core.errors import AlreadyExistsError, ClusterPipelineError, NotFoundError
 from cluster_pipeline.core.ids import check_cluster_id, check_namespace, check_run_id
 from cluster_pipeline.core.store.lake import Lake
 from cluster_pipeline.core.store.storage import read_parquet
@@ -27,6 +28,7 @@ STATUSES: tuple[str, ...] = ("pending", "processing", "completed", "failed")
 METRICS_UNAVAILABLE = "Metrics not available (failed execution)"  # the seed's string
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 class UnreadableResultError(ClusterPipelineError):
@@ -45,61 +47,145 @@ def utc_now() -> datetime:
 
 
 @dataclass(frozen=True)
+class Codec:
+    """How a field's Python value becomes its Parquet value and back (``None`` stays ``None`` both ways)."""
+
+    encode: Callable[[Any], Any]
+    decode: Callable[[Any], Any]
+
+
+PLAIN = Codec(lambda value: value, lambda value: value)
+TIME = Codec(lambda value: value.astimezone(UTC), lambda value: value)
+# Values with no fixed shape are JSON text, so any Parquet reader sees plain columns.
+JSON = Codec(lambda value: json.dumps(value, default=str), json.loads)
+SORTED_JSON = Codec(lambda value: json.dumps(value, sort_keys=True, default=str), json.loads)
+JSON_TEXT = pa.string()
+_TIMESTAMP = pa.timestamp("us", tz="UTC")
+
+
+def column(
+    arrow_type: pa.DataType,
+    default: Any = MISSING,
+    *,
+    factory: Callable[[], Any] | Any = MISSING,
+    nullable: bool = True,
+    codec: Codec = PLAIN,
+) -> Any:
+    """A dataclass field that is also a Parquet column (``default``/``factory`` as in ``dataclasses.field``)."""
+    metadata = {"arrow_type": arrow_type, "nullable": nullable, "codec": codec}
+    return field(default=default, default_factory=factory, metadata=metadata)
+
+
+def _columns(cls: type) -> list[tuple[str, Mapping[str, Any], Any]]:
+    """``(name, column metadata, default when null or absent)`` of each field, in declaration order."""
+    return [
+        (f.name, f.metadata, f.default_factory() if f.default_factory is not MISSING else f.default)
+        for f in fields(cls)
+    ]
+
+
+def arrow_fields(cls: type) -> list[pa.Field]:
+    return [pa.field(name, col["arrow_type"], nullable=col["nullable"]) for name, col, _ in _columns(cls)]
+
+
+def encode_row(value: Any) -> dict[str, Any]:
+    """A dataclass of ``column`` fields as one Parquet row (a dict of its columns)."""
+    row = {}
+    for name, col, _ in _columns(type(value)):
+        item = getattr(value, name)
+        row[name] = None if item is None else col["codec"].encode(item)
+    return row
+
+
+def decode_row(cls: type[T], row: dict[str, Any]) -> T:
+    """The dataclass of ``row``; a column the row lacks (a file written before the field existed) or
+    a null takes the field's default. A required field the row lacks raises KeyError."""
+    values = {}
+    for name, col, default in _columns(cls):
+        item = row[name] if default is MISSING else row.get(name)
+        values[name] = (None if default is MISSING else default) if item is None else col["codec"].decode(item)
+    return cls(**values)
+
+
+@dataclass(frozen=True)
 class Centroid:
     """One cluster's summary; the first five fields are the seed's."""
 
-    cluster_id: str
-    num_members: int
-    label: str
-    summary: str
-    keywords: list[str]
-    label_source: str = "offline"
-    representative_document_ids: list[str] = field(default_factory=list)
-    metadata: dict[str, Any] = field(default_factory=dict)
+    cluster_id: str = column(pa.string())
+    num_members: int = column(pa.int64())
+    label: str = column(pa.string())
+    summary: str = column(pa.string())
+    keywords: list[str] = column(pa.list_(pa.string()))
+    label_source: str = column(pa.string(), "offline")
+    representative_document_ids: list[str] = column(pa.list_(pa.string()), factory=list)
+    metadata: dict[str, Any] = column(JSON_TEXT, factory=dict, codec=SORTED_JSON)
+
+
+CENTROID_TYPE = pa.struct(arrow_fields(Centroid))
+CENTROIDS = Codec(
+    lambda centroids: [encode_row(c) for c in centroids], lambda rows: [decode_row(Centroid, r) for r in rows]
+)
+METRICS_TYPE = pa.struct(
+    [
+        ("silhouette_score", pa.float64()),
+        ("davies_bouldin_index", pa.float64()),
+        ("calinski_harabasz_score", pa.float64()),
+        ("description", pa.string()),
+    ]
+)
 
 
 @dataclass(frozen=True)
 class ExecutionResult:
-    run_id: str
-    cluster_id: str
-    status: Status
-    num_clusters: int
-    num_points: int
-    created_at: datetime
-    metrics: dict[str, Any] | None = None
-    centroids: list[Centroid] | None = None
-    completed_at: datetime | None = None
-    error_message: str | None = None
+    """One execution's outcome, declared once: each field is also its Parquet column (``RESULT_SCHEMA``)
+    and its JSON value (``to_json_dict``), in this order, the seed's fields first.
+
+    Adding a field is one line here, with a default so that older files still read::
+
+        reviewer: str | None = column(pa.string(), None)
+    """
+
+    run_id: str = column(pa.string(), nullable=False)
+    cluster_id: str = column(pa.string(), nullable=False)
+    status: Status = column(pa.string(), nullable=False)
+    num_clusters: int = column(pa.int64(), nullable=False)
+    num_points: int = column(pa.int64(), nullable=False)
+    created_at: datetime = column(_TIMESTAMP, nullable=False, codec=TIME)
+    metrics: dict[str, Any] | None = column(METRICS_TYPE, None)
+    centroids: list[Centroid] | None = column(pa.list_(CENTROID_TYPE), None, codec=CENTROIDS)
+    completed_at: datetime | None = column(_TIMESTAMP, None, codec=TIME)
+    error_message: str | None = column(pa.string(), None)
     # extras
-    namespace: str = "default"
-    collection: str | None = None
-    feature: str | None = None
-    algorithm: str | None = None
-    parameters: dict[str, Any] = field(default_factory=dict)
-    num_noise: int = 0
-    silhouette_sample_size: int | None = None
-    collection_version: str | None = None
-    dagster_run_id: str | None = None
-    timings: dict[str, float] = field(default_factory=dict)
-    llm_labeling_errors: list[dict[str, Any]] | None = None
-    llm_usage: dict[str, Any] | None = None
-    drift: dict[str, Any] | None = None
-    artifacts: dict[str, str] = field(default_factory=dict)
-    engine: str | None = None
-    reduction: dict[str, Any] | None = None
-    auto_k: dict[str, Any] | None = None
-    topic_reduction: dict[str, Any] | None = None
-    num_noise_reassigned: int = 0
-    coverage: str | None = None
-    quality_note: str | None = None
-    warning: str | None = None
-    configuration: dict[str, Any] | None = None
-    configuration_version: int | None = None
-    selection: dict[str, Any] | None = None
-    trigger: str | None = None
-    trigger_reason: str | None = None
-    hierarchy: dict[str, Any] | None = None
-    topics_over_time: dict[str, Any] | None = None
+    namespace: str = column(pa.string(), "default")
+    collection: str | None = column(pa.string(), None)
+    feature: str | None = column(pa.string(), None)
+    algorithm: str | None = column(pa.string(), None)
+    parameters: dict[str, Any] = column(JSON_TEXT, factory=dict, codec=SORTED_JSON)
+    num_noise: int = column(pa.int64(), 0)
+    silhouette_sample_size: int | None = column(pa.int64(), None)
+    collection_version: str | None = column(pa.string(), None)
+    dagster_run_id: str | None = column(pa.string(), None)
+    timings: dict[str, float] = column(JSON_TEXT, factory=dict, codec=SORTED_JSON)
+    llm_labeling_errors: list[dict[str, Any]] | None = column(JSON_TEXT, None, codec=JSON)
+    llm_usage: dict[str, Any] | None = column(JSON_TEXT, None, codec=SORTED_JSON)
+    drift: dict[str, Any] | None = column(JSON_TEXT, None, codec=SORTED_JSON)
+    artifacts: dict[str, str] = column(JSON_TEXT, factory=dict, codec=SORTED_JSON)
+    engine: str | None = column(pa.string(), None)
+    reduction: dict[str, Any] | None = column(JSON_TEXT, None, codec=SORTED_JSON)
+    auto_k: dict[str, Any] | None = column(JSON_TEXT, None, codec=SORTED_JSON)
+    topic_reduction: dict[str, Any] | None = column(JSON_TEXT, None, codec=JSON)
+    num_noise_reassigned: int = column(pa.int64(), 0)
+    coverage: str | None = column(pa.string(), None)
+    quality_note: str | None = column(pa.string(), None)
+    warning: str | None = column(pa.string(), None)
+    configuration: dict[str, Any] | None = column(JSON_TEXT, None, codec=SORTED_JSON)  # what the execution ran with
+    configuration_version: int | None = column(pa.int64(), None)
+    # documents in the collection, the filter, matched, fitted
+    selection: dict[str, Any] | None = column(JSON_TEXT, None, codec=SORTED_JSON)
+    trigger: str | None = column(pa.string(), None)
+    trigger_reason: str | None = column(pa.string(), None)
+    hierarchy: dict[str, Any] | None = column(JSON_TEXT, None, codec=JSON)
+    topics_over_time: dict[str, Any] | None = column(JSON_TEXT, None, codec=JSON)
 
     def __post_init__(self) -> None:
         check_run_id(self.run_id)
@@ -114,172 +200,20 @@ class ExecutionResult:
     def to_json_dict(self) -> dict[str, Any]:
         """The seed's response shape (seed fields first, then the extras)."""
         data = asdict(self)
-        data["created_at"] = format_timestamp(self.created_at)
-        data["completed_at"] = format_timestamp(self.completed_at)
+        for name, col, _ in _columns(ExecutionResult):
+            if col["codec"] is TIME:
+                data[name] = format_timestamp(data[name])
         return data
 
     def to_table(self) -> pa.Table:
-        row = {
-            "run_id": self.run_id,
-            "cluster_id": self.cluster_id,
-            "status": self.status,
-            "num_clusters": self.num_clusters,
-            "num_points": self.num_points,
-            "created_at": self.created_at.astimezone(UTC),
-            "metrics": self.metrics,
-            "centroids": None
-            if self.centroids is None
-            else [{**asdict(c), "metadata": json.dumps(c.metadata, sort_keys=True)} for c in self.centroids],
-            "completed_at": None if self.completed_at is None else self.completed_at.astimezone(UTC),
-            "error_message": self.error_message,
-            "namespace": self.namespace,
-            "collection": self.collection,
-            "feature": self.feature,
-            "algorithm": self.algorithm,
-            "parameters": json.dumps(self.parameters, sort_keys=True, default=str),
-            "num_noise": self.num_noise,
-            "silhouette_sample_size": self.silhouette_sample_size,
-            "collection_version": self.collection_version,
-            "dagster_run_id": self.dagster_run_id,
-            "timings": json.dumps(self.timings, sort_keys=True),
-            "llm_labeling_errors": None if self.llm_labeling_errors is None else json.dumps(self.llm_labeling_errors),
-            "llm_usage": None if self.llm_usage is None else json.dumps(self.llm_usage, sort_keys=True),
-            "drift": None if self.drift is None else json.dumps(self.drift, sort_keys=True, default=str),
-            "artifacts": json.dumps(self.artifacts, sort_keys=True),
-            "engine": self.engine,
-            "reduction": None if self.reduction is None else json.dumps(self.reduction, sort_keys=True),
-            "auto_k": None if self.auto_k is None else json.dumps(self.auto_k, sort_keys=True),
-            "topic_reduction": None if self.topic_reduction is None else json.dumps(self.topic_reduction),
-            "num_noise_reassigned": self.num_noise_reassigned,
-            "coverage": self.coverage,
-            "quality_note": self.quality_note,
-            "warning": self.warning,
-            "configuration": None if self.configuration is None else json.dumps(self.configuration, sort_keys=True),
-            "configuration_version": self.configuration_version,
-            "selection": None if self.selection is None else json.dumps(self.selection, sort_keys=True),
-            "trigger": self.trigger,
-            "trigger_reason": self.trigger_reason,
-            "hierarchy": None if self.hierarchy is None else json.dumps(self.hierarchy),
-            "topics_over_time": None if self.topics_over_time is None else json.dumps(self.topics_over_time),
-        }
-        return pa.Table.from_pylist([row], schema=RESULT_SCHEMA)
+        return pa.Table.from_pylist([encode_row(self)], schema=RESULT_SCHEMA)
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> ExecutionResult:
-        def loads(value: str | None, default: Any = None) -> Any:
-            return default if value is None else json.loads(value)
-
-        centroids = row["centroids"]
-        return cls(
-            run_id=row["run_id"],
-            cluster_id=row["cluster_id"],
-            status=row["status"],
-            num_clusters=int(row["num_clusters"]),
-            num_points=int(row["num_points"]),
-            created_at=row["created_at"],
-            metrics=row["metrics"],
-            centroids=None
-            if centroids is None
-            else [Centroid(**{**c, "metadata": loads(c["metadata"], {})}) for c in centroids],
-            completed_at=row["completed_at"],
-            error_message=row["error_message"],
-            namespace=row["namespace"],
-            collection=row["collection"],
-            feature=row["feature"],
-            algorithm=row["algorithm"],
-            parameters=loads(row["parameters"], {}),
-            num_noise=int(row["num_noise"] or 0),
-            silhouette_sample_size=row["silhouette_sample_size"],
-            collection_version=row["collection_version"],
-            dagster_run_id=row["dagster_run_id"],
-            timings=loads(row["timings"], {}),
-            llm_labeling_errors=loads(row["llm_labeling_errors"]),
-            llm_usage=loads(row["llm_usage"]),
-            drift=loads(row["drift"]),
-            artifacts=loads(row["artifacts"], {}),
-            # absent from results written before they were recorded
-            engine=row.get("engine"),
-            reduction=loads(row.get("reduction")),
-            auto_k=loads(row.get("auto_k")),
-            topic_reduction=loads(row.get("topic_reduction")),
-            num_noise_reassigned=int(row.get("num_noise_reassigned") or 0),
-            coverage=row.get("coverage"),
-            quality_note=row.get("quality_note"),
-            warning=row.get("warning"),
-            configuration=loads(row.get("configuration")),
-            configuration_version=row.get("configuration_version"),
-            selection=loads(row.get("selection")),
-            trigger=row.get("trigger"),
-            trigger_reason=row.get("trigger_reason"),
-            hierarchy=loads(row.get("hierarchy")),
-            topics_over_time=loads(row.get("topics_over_time")),
-        )
+        return decode_row(cls, row)
 
 
-_TIMESTAMP = pa.timestamp("us", tz="UTC")
-METRICS_TYPE = pa.struct(
-    [
-        ("silhouette_score", pa.float64()),
-        ("davies_bouldin_index", pa.float64()),
-        ("calinski_harabasz_score", pa.float64()),
-        ("description", pa.string()),
-    ]
-)
-CENTROID_TYPE = pa.struct(
-    [
-        ("cluster_id", pa.string()),
-        ("num_members", pa.int64()),
-        ("label", pa.string()),
-        ("summary", pa.string()),
-        ("keywords", pa.list_(pa.string())),
-        ("label_source", pa.string()),
-        ("representative_document_ids", pa.list_(pa.string())),
-        ("metadata", pa.string()),
-    ]
-)
-RESULT_SCHEMA = pa.schema(
-    [
-        pa.field("run_id", pa.string(), nullable=False),
-        pa.field("cluster_id", pa.string(), nullable=False),
-        pa.field("status", pa.string(), nullable=False),
-        pa.field("num_clusters", pa.int64(), nullable=False),
-        pa.field("num_points", pa.int64(), nullable=False),
-        pa.field("created_at", _TIMESTAMP, nullable=False),
-        pa.field("metrics", METRICS_TYPE),
-        pa.field("centroids", pa.list_(CENTROID_TYPE)),
-        pa.field("completed_at", _TIMESTAMP),
-        pa.field("error_message", pa.string()),
-        pa.field("namespace", pa.string()),
-        pa.field("collection", pa.string()),
-        pa.field("feature", pa.string()),
-        pa.field("algorithm", pa.string()),
-        pa.field("parameters", pa.string()),
-        pa.field("num_noise", pa.int64()),
-        pa.field("silhouette_sample_size", pa.int64()),
-        pa.field("collection_version", pa.string()),
-        pa.field("dagster_run_id", pa.string()),
-        pa.field("timings", pa.string()),
-        pa.field("llm_labeling_errors", pa.string()),
-        pa.field("llm_usage", pa.string()),
-        pa.field("drift", pa.string()),
-        pa.field("artifacts", pa.string()),
-        pa.field("engine", pa.string()),
-        pa.field("reduction", pa.string()),
-        pa.field("auto_k", pa.string()),
-        pa.field("topic_reduction", pa.string()),
-        pa.field("num_noise_reassigned", pa.int64()),
-        pa.field("coverage", pa.string()),
-        pa.field("quality_note", pa.string()),
-        pa.field("warning", pa.string()),
-        pa.field("configuration", pa.string()),  # the configuration the execution ran with (JSON)
-        pa.field("configuration_version", pa.int64()),
-        pa.field("selection", pa.string()),  # documents in the collection, the filter, matched, fitted (JSON)
-        pa.field("trigger", pa.string()),
-        pa.field("trigger_reason", pa.string()),
-        pa.field("hierarchy", pa.string()),
-        pa.field("topics_over_time", pa.string()),
-    ]
-)
+RESULT_SCHEMA = pa.schema(arrow_fields(ExecutionResult))
 
 ASSIGNMENTS_SCHEMA = pa.schema(
     [
@@ -316,8 +250,6 @@ class ResultStore:
 
     def write(self, result: ExecutionResult, assignments: pa.Table | None = None) -> str:
         """Publish ``result`` (and its assignments first). Raises AlreadyExistsError for a known run_id."""
-        from cluster_pipeline.core.errors import AlreadyExistsError
-
         key = self.result_key(result)
         if self.storage.exists(key):
             raise AlreadyExistsError(f"ExecutionResult {result.run_id} exists already; results are immutable.")

@@ -1,12 +1,9 @@
-import json
-
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
 from cluster_pipeline.core.errors import FeatureNotFoundError, IngestError, InvalidIdentifierError, NotFoundError
-from cluster_pipeline.core.store.collections import read_documents_file
 from cluster_pipeline_tests.conftest import blob_documents
 
 
@@ -35,31 +32,6 @@ def test_appends_make_new_versions_and_keep_order(collections):
     docs = collections.load_documents(second)
     assert list(docs["document_id"][:2]) == ["d0", "d1"] and docs["document_id"].iloc[-1] == "d1049"
     assert collections.load_embeddings(first, "embedding").shape == (100, 16)  # a snapshot stays frozen
-
-
-def test_list_columns_are_converted_to_fixed_size_float32(collections):
-    table = pa.table({"document_id": ["a", "b"], "embedding": [[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]]})
-    collections.ingest("default", "c", table)
-    snap = collections.snapshot("default", "c")
-    assert collections.load_embeddings(snap, "embedding").tolist() == [[1, 2, 3], [4, 5, 6]]
-
-
-@pytest.mark.parametrize(
-    ("table", "message"),
-    [
-        (pa.table({"id": ["a"], "embedding": [[1.0, 2.0]]}), "Missing column 'document_id'"),
-        (pa.table({"document_id": ["a", "b"], "embedding": [[1.0, 2.0], [1.0]]}), "mixed dimensions"),
-        (pa.table({"document_id": ["a", "b"], "embedding": [[1.0, float("nan")], [1.0, 2.0]]}), "NaN"),
-        (pa.table({"document_id": ["a", "b"], "embedding": [[1.0, float("inf")], [1.0, 2.0]]}), "NaN or infinite"),
-        (pa.table({"document_id": ["a", "a"], "embedding": [[1.0, 2.0], [1.0, 2.0]]}), "Duplicate document_id 'a'"),
-        (pa.table({"document_id": ["a"], "text": ["no vectors"]}), "No embedding column"),
-        (pa.table({"document_id": ["a", None], "embedding": [[1.0, 2.0], [1.0, 2.0]]}), "empty values"),
-    ],
-)
-def test_bad_batches_are_refused_and_nothing_is_written(collections, lake, table, message):
-    with pytest.raises(IngestError, match=message):
-        collections.ingest("default", "c", table)
-    assert _files(lake) == [] or all(name.endswith(".lock") for name in _files(lake))
 
 
 def test_appends_are_checked_against_the_collection(collections, lake):
@@ -93,28 +65,6 @@ def test_bad_collection_names_never_reach_storage(collections, lake, name):
 def test_bad_namespace_is_refused(collections):
     with pytest.raises(InvalidIdentifierError, match="Invalid namespace"):
         collections.ingest("../x", "c", blob_documents(5))
-
-
-def test_csv_with_json_vectors_and_jsonl(tmp_path, collections):
-    csv = tmp_path / "docs.csv"
-    csv.write_text('document_id,text,embedding\n1,hello,"[0.1, 0.2]"\n2,world,"[0.3, 0.4]"\n')
-    collections.ingest("default", "from-csv", read_documents_file(csv))
-    snap = collections.snapshot("default", "from-csv")
-    assert collections.load_embeddings(snap, "embedding").shape == (2, 2)
-    assert list(collections.load_documents(snap)["document_id"]) == ["1", "2"]
-
-    jsonl = tmp_path / "docs.jsonl"
-    jsonl.write_text("\n".join(json.dumps({"document_id": f"j{i}", "embedding": [i, i + 1.0]}) for i in range(3)))
-    collections.ingest("default", "from-jsonl", read_documents_file(jsonl))
-    assert collections.snapshot("default", "from-jsonl").num_documents == 3
-
-
-def test_unreadable_inputs(tmp_path):
-    with pytest.raises(IngestError, match="does not exist"):
-        read_documents_file(tmp_path / "missing.parquet")
-    (tmp_path / "x.xlsx").write_text("")
-    with pytest.raises(IngestError, match="Unsupported input format"):
-        read_documents_file(tmp_path / "x.xlsx")
 
 
 def test_missing_feature_on_load(collections, blobs):
@@ -157,35 +107,3 @@ def test_deleting_unknown_ids_deletes_nothing(collections, lake):
     with pytest.raises(IngestError, match="Document 'nope' is not in collection 'c'.*nothing was deleted"):
         collections.delete_documents("default", "c", ["d1", "nope"])
     assert collections.snapshot("default", "c").version == version
-
-
-def test_a_title_starting_with_a_bracket_is_not_an_embedding(tmp_path, collections):
-    """Issue 12, item 10: auto-detection looks at every row, and prefers real vector columns."""
-    (tmp_path / "docs.csv").write_text(
-        'document_id,text,embedding\na,[Update] markets rally,"[0.1, 0.2]"\nb,plain news,"[0.3, 0.1]"\n'
-    )
-    assert collections.ingest("default", "csv", read_documents_file(tmp_path / "docs.csv")).features == {"embedding": 2}
-    (tmp_path / "docs.jsonl").write_text('{"document_id": "a", "text": "[1, 2]", "embedding": [0.1, 0.2]}\n')
-    report = collections.ingest("default", "jsonl", read_documents_file(tmp_path / "docs.jsonl"))
-    assert report.features == {"embedding": 2}
-
-
-def test_a_malformed_embedding_names_the_row_and_the_feature_option(tmp_path, collections, lake):
-    (tmp_path / "docs.csv").write_text('document_id,embedding\na,"[0.1, 0.2]"\nb,"[0.3, oops]"\n')
-    with pytest.raises(IngestError, match=r"row 1 is not a JSON list of numbers.*--feature"):
-        collections.ingest("default", "csv", read_documents_file(tmp_path / "docs.csv"))
-    assert not lake.storage.list_keys("default/")
-
-
-@pytest.mark.parametrize(
-    ("name", "content"),
-    [
-        ("latin1.jsonl", b'{"document_id": "a", "text": "caf\xe9", "embedding": [0.1, 0.2]}\n'),
-        ("latin1.csv", b'document_id,text,embedding\na,caf\xe9,"[0.1, 0.2]"\n'),
-    ],
-)
-def test_text_that_is_not_utf8_is_refused_with_the_fix(tmp_path, name, content):
-    """Issue 12, item 11: no UnicodeDecodeError traceback, no binary text silently labelled 'Cluster 0'."""
-    (tmp_path / name).write_bytes(content)
-    with pytest.raises(IngestError, match=r"not UTF-8 text: column 'text', row 0.*iconv"):
-        read_documents_file(tmp_path / name)

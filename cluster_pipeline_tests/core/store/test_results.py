@@ -2,14 +2,26 @@
 
 import json
 import re
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import pandas as pd
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
 from cluster_pipeline.core.errors import AlreadyExistsError, InvalidIdentifierError, NotFoundError
-from cluster_pipeline.core.store.results import Centroid, ExecutionResult, ResultStore, format_timestamp
+from cluster_pipeline.core.store.results import (
+    RESULT_SCHEMA,
+    Centroid,
+    ExecutionResult,
+    ResultStore,
+    arrow_fields,
+    column,
+    decode_row,
+    encode_row,
+    format_timestamp,
+)
 from cluster_pipeline_tests.conftest import SHARED_DATASETS
 
 SEED = SHARED_DATASETS.parent / "seed" / "execution_result_api.txt"
@@ -134,3 +146,78 @@ def test_invalid_fields_are_refused():
         completed().with_updates(run_id="run_xyz")
     with pytest.raises(ValueError, match="status must be one of"):
         completed().with_updates(status="done")
+
+
+def every_field_set() -> ExecutionResult:
+    """A result with a value in every field, nested JSON included (key order kept where it is not sorted)."""
+    return completed().with_updates(
+        centroids=[Centroid("cl_0", 6, "A", "s", ["k"], "llm", ["d1"], {"b": 1, "a": [1, 2]})],
+        namespace="team-a",
+        feature="embedding",
+        parameters={"n_clusters": 2, "init": "k-means++"},
+        num_noise=1,
+        silhouette_sample_size=10,
+        collection_version="v2-0123456789ab",
+        dagster_run_id="4f1c",
+        timings={"fit": 1.5},
+        llm_labeling_errors=[{"cluster_id": "cl_1", "error": "timeout"}],
+        llm_usage={"prompt_tokens": 10},
+        drift={"previous_run_id": "run_0000000000000001", "ari": 0.9},
+        artifacts={"projection": "file:///p.png"},
+        engine="sklearn",
+        reduction={"method": "pca", "components": 10},
+        auto_k={"chosen": 2},
+        topic_reduction={"from": 5, "to": 2},
+        num_noise_reassigned=1,
+        coverage="full",
+        quality_note="fine",
+        warning="small",
+        configuration={"algorithm": "kmeans"},
+        configuration_version=3,
+        selection={"matched": 10},
+        trigger="manual",
+        trigger_reason="asked",
+        hierarchy={"z": {"children": []}, "a": 1},
+        topics_over_time={"column": "date", "bins": 3},
+    )
+
+
+def test_every_field_round_trips_through_the_file_and_json(lake):
+    store = ResultStore(lake)
+    result = every_field_set()
+    store.write(result)
+    read = store.get("team-a", result.run_id)
+    assert read == result
+    assert list(read.hierarchy) == ["z", "a"]  # unsorted JSON keeps its order
+    data = read.to_json_dict()
+    assert data == result.to_json_dict() and list(data) == [f.name for f in RESULT_SCHEMA]
+    assert json.loads(json.dumps(data)) == data
+    stored = pq.read_table(store.uri(result))
+    assert stored.schema.equals(RESULT_SCHEMA)
+    assert json.loads(stored.column("parameters")[0].as_py()) == result.parameters  # extras are JSON text
+
+
+def test_a_file_written_before_the_newer_columns_still_reads(lake):
+    """Results written by earlier versions lack the columns added since: they read with the defaults."""
+    store = ResultStore(lake)
+    result = every_field_set()
+    newer = ["engine", "reduction", "num_noise_reassigned", "configuration", "selection", "hierarchy"]
+    old = result.to_table().drop_columns(newer)
+    lake.storage.write_parquet_new(store.result_key(result), old)
+    read = store.get("team-a", result.run_id)
+    assert read.engine is None and read.reduction is None and read.num_noise_reassigned == 0
+    assert read.with_updates(**{name: getattr(result, name) for name in newer}) == result
+
+
+def test_a_field_is_declared_once():
+    """One ``column`` line gives the Arrow field, the row value and the decoded value."""
+
+    @dataclass(frozen=True)
+    class Reviewed(ExecutionResult):
+        reviewer: str | None = column(pa.string(), None)
+
+    assert arrow_fields(Reviewed)[-1] == pa.field("reviewer", pa.string())
+    reviewed = Reviewed(**{**completed().__dict__, "reviewer": "ana"})
+    row = encode_row(reviewed)
+    assert row["reviewer"] == "ana" and decode_row(Reviewed, row) == reviewed
+    assert decode_row(Reviewed, encode_row(completed())).reviewer is None

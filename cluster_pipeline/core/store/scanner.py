@@ -1,0 +1,182 @@
+"""The one reader of a collection's documents: a scan over one snapshot's parts.
+
+Every read goes through :class:`CollectionScanner`. It opens each part of the snapshot, reads only
+the columns asked for, drops the documents deleted after that part was written (each tombstone is
+read once per scan), numbers the live documents in collection order — a document's *row* is its
+position in the ``(N, D)`` matrix — and keeps the rows asked for: all, sorted row numbers, or those
+a filter expression keeps. A column some part lacks reads as nulls of the collection's type.
+
+Vectors take the lean path (PERF_NOTES): parts are streamed in batches of ``batch_rows`` through a
+small read buffer (on S3, ranged requests: never a whole part in memory), and each batch's
+``fixed_size_list`` column is viewed with ``.flatten().to_numpy()`` (no copy) and copied
+once, into one preallocated C-contiguous float32 matrix. Other columns are read a part at a time
+with ``ParquetFile.read`` on the calling thread (see ``storage.read_parquet``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from functools import cached_property
+from typing import TypeAlias
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from cluster_pipeline.core.errors import NotFoundError
+from cluster_pipeline.core.progress import Progress
+from cluster_pipeline.core.store.snapshot import CollectionSnapshot, PartInfo
+from cluster_pipeline.core.store.storage import Storage, read_parquet
+
+STREAM_BATCH_ROWS = 16_384
+STREAM_BUFFER_BYTES = 4 << 20
+
+Rows: TypeAlias = np.ndarray | pc.Expression | None
+"""Which live documents: all (None), sorted row numbers, or those a filter expression keeps."""
+
+
+class CollectionScanner:
+    """Reads ``snapshot``'s live documents; ``after``: only the parts written after that sequence number
+    (what was added since an earlier snapshot ended there; rows are then numbered within those parts).
+
+    ``metadata_columns`` are the collection's non-embedding columns (its ``schema.json``).
+    """
+
+    def __init__(
+        self, storage: Storage, snapshot: CollectionSnapshot, metadata_columns: Sequence[str], after: int = 0
+    ) -> None:
+        self.storage = storage
+        self.snapshot = snapshot
+        self.metadata_columns = list(metadata_columns)
+        self.parts = tuple(p for p in snapshot.parts if p.sequence > after)
+        self._tombstones: dict[str, pa.Array] = {}
+
+    @cached_property
+    def metadata_schema(self) -> pa.Schema:
+        """Arrow types of ``document_id`` and the metadata columns, as the parts store them (the first
+        part with a non-null type for a column gives it); reads only the parts' footers."""
+        fields: dict[str, pa.Field] = {}
+        for part in self.parts:
+            stored = pq.ParquetFile(self.storage.parquet_stream(part.key)).schema_arrow
+            for name in ["document_id", *self.metadata_columns]:
+                if name in stored.names and (name not in fields or pa.types.is_null(fields[name].type)):
+                    fields[name] = stored.field(name)
+        return pa.schema([fields[name] for name in ["document_id", *self.metadata_columns] if name in fields])
+
+    def _field(self, name: str) -> pa.Field:
+        """Column ``name`` as the collection types it (a column no part has yet: the null type)."""
+        if name == "document_id":  # ingest stores every id as a string
+            return pa.field(name, pa.string())
+        if name in self.snapshot.features:
+            return pa.field(name, pa.list_(pa.float32(), self.snapshot.features[name]))
+        known = self.metadata_schema
+        return known.field(name) if name in known.names else pa.field(name, pa.null())
+
+    def _deleted(self, part: PartInfo) -> pa.Array | None:
+        """The ids deleted after ``part`` was written (None: no tombstone applies to it)."""
+        keys = [tombstone.key for tombstone in self.snapshot.deletions_after(part)]
+        for key in keys:
+            if key not in self._tombstones:
+                table = read_parquet(self.storage, key, columns=["document_id"])
+                self._tombstones[key] = table.column(0).combine_chunks()
+        return pa.concat_arrays([self._tombstones[key] for key in keys]) if keys else None
+
+    def _live(self, columns: Sequence[str], batch_rows: int | None) -> Iterator[tuple[int, pa.RecordBatch]]:
+        """``(row of the first document, batch)`` of the live documents' ``columns`` that each part has,
+        part by part: in batches of ``batch_rows`` streamed through a small buffer, or (None) each part
+        read whole."""
+        streamed = {} if batch_rows is None else {"pre_buffer": False, "buffer_size": STREAM_BUFFER_BYTES}
+        row = 0
+        for part in self.parts:
+            reader = pq.ParquetFile(self.storage.parquet_stream(part.key), **streamed)
+            present = [name for name in columns if name in reader.schema_arrow.names]
+            deleted = self._deleted(part)
+            # ids filter the deleted documents out, and count the rows of a part that has none of ``columns``
+            read = present if present and deleted is None else list(dict.fromkeys([*present, "document_id"]))
+            if batch_rows is None:
+                batches = reader.read(columns=read, use_threads=False).to_batches()
+            else:
+                batches = reader.iter_batches(batch_size=batch_rows, columns=read, use_threads=False)
+            for batch in batches:
+                if deleted is not None:
+                    batch = batch.filter(pc.invert(pc.is_in(batch.column("document_id"), value_set=deleted)))
+                yield row, batch.select(present)
+                row += batch.num_rows
+        if len(self.parts) == len(self.snapshot.parts) and row != self.snapshot.num_documents:
+            raise NotFoundError(f"Collection {self.snapshot.collection!r} changed while loading; run again.")
+
+    def scan(
+        self, columns: Sequence[str], *, rows: Rows = None, batch_rows: int | None = None
+    ) -> Iterator[pa.RecordBatch]:
+        """The kept live documents' ``columns`` (as the collection types them), in collection order, a
+        part (or ``batch_rows`` rows) at a time."""
+        target = pa.schema([self._field(name) for name in columns])
+        for start, batch in self._live(columns, batch_rows):
+            batch = _conformed(batch, target)
+            if isinstance(rows, pc.Expression):
+                batch = batch.filter(rows)
+            elif rows is not None:
+                lo, hi = np.searchsorted(rows, [start, start + batch.num_rows])
+                batch = batch.take(pa.array(rows[lo:hi] - start))
+            yield batch
+
+    def table(self, columns: Sequence[str], *, rows: Rows = None) -> pa.Table:
+        """``scan`` as one table (a filter expression may use only these ``columns``)."""
+        return pa.Table.from_batches(
+            list(self.scan(columns, rows=rows)), schema=pa.schema([self._field(name) for name in columns])
+        )
+
+    def vectors(self, feature: str, batch_rows: int = STREAM_BATCH_ROWS) -> Iterator[tuple[int, np.ndarray]]:
+        """``(row of the first document, (rows, D) float32 view)`` over every live document's ``feature``.
+
+        The working memory is about one batch, whatever the part's row-group size.
+        """
+        dim = self.snapshot.dimension(feature)
+        for start, batch in self._live([feature], batch_rows):
+            # a view of the batch's values; a copy (nulls as NaN) only for a part not written by ingest
+            yield start, batch.column(0).flatten().to_numpy(zero_copy_only=False).reshape(-1, dim)
+
+    def matrix(
+        self,
+        feature: str,
+        *,
+        rows: np.ndarray | None = None,
+        out: np.ndarray | None = None,
+        progress: Progress | None = None,
+        stage: str = "load",
+        batch_rows: int = STREAM_BATCH_ROWS,
+    ) -> np.ndarray:
+        """``feature`` as one C-contiguous ``(N, D)`` float32 matrix (``rows``: only those sorted rows).
+
+        Peak memory is the matrix plus one streamed batch: no per-row Python objects, no pandas, no
+        second copy. ``out``: fill this ``(len(rows), D)`` array (or a view: a column block of a wider
+        matrix) instead of a new one. ``stage`` names the progress stage.
+        """
+        dim = self.snapshot.dimension(feature)
+        progress = progress or Progress.silent()
+        total = self.snapshot.num_documents
+        matrix = np.empty((total if rows is None else len(rows), dim), dtype=np.float32) if out is None else out
+        progress.update(stage, 0, total)
+        filled = 0
+        for start, values in self.vectors(feature, batch_rows):
+            if rows is None:
+                matrix[start : start + len(values)] = values
+            else:
+                lo, hi = np.searchsorted(rows, [start, start + len(values)])
+                matrix[filled : filled + hi - lo] = values[rows[lo:hi] - start]
+                filled += hi - lo
+            progress.update(stage, start + len(values), total)
+        return matrix
+
+
+def _conformed(batch: pa.RecordBatch, target: pa.Schema) -> pa.RecordBatch:
+    """``batch`` with ``target``'s columns and types: a column the part lacks as nulls, another type cast."""
+    arrays = []
+    for f in target:
+        if f.name not in batch.schema.names:
+            arrays.append(pa.nulls(batch.num_rows, f.type))
+        else:
+            column = batch.column(f.name)
+            arrays.append(column if column.type == f.type else column.cast(f.type))
+    return pa.RecordBatch.from_arrays(arrays, schema=target)
