@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from cluster_pipeline.cli.app import COMMON_OPTIONS_HELP, cli, common_options, configuration, current_settings
+from cluster_pipeline.cli.app import COMMON_OPTIONS_HELP, cli, common_options, current_service, current_settings
 
 
 @cli.group(epilog=COMMON_OPTIONS_HELP)
@@ -29,19 +29,9 @@ def collections() -> None:
 @common_options
 def collections_export(collection: str, output: str, fmt: str | None, cluster_id: str | None, embeddings: bool) -> int:
     """Write COLLECTION's documents to a Parquet, CSV or JSON Lines file (atomically)."""
-    from cluster_pipeline.core.incremental.export import export_collection
-
     settings = current_settings()
-    lake = settings.lake()
-    if cluster_id is not None:
-        config = configuration(lake, cluster_id)
-        if config.collection != collection:
-            raise click.BadParameter(
-                f"{cluster_id} clusters collection {config.collection!r}, not {collection!r}.",
-                param_hint="--with-clusters",
-            )
-    report = export_collection(
-        lake, settings.namespace, collection, output, fmt=fmt, cluster_id=cluster_id, embeddings=embeddings
+    report = current_service().collections.export(
+        collection, output, fmt=fmt, configuration=cluster_id, embeddings=embeddings
     )
     clusters = f", {report.with_clusters} with a cluster of {cluster_id}" if cluster_id else ""
     settings.emit(

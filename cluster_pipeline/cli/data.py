@@ -6,12 +6,7 @@ from pathlib import Path
 
 import click
 
-from cluster_pipeline.cli.app import (
-    COMMON_OPTIONS_HELP,
-    cli,
-    common_options,
-    current_settings,
-)
+from cluster_pipeline.cli.app import COMMON_OPTIONS_HELP, cli, common_options, current_service, current_settings
 
 
 @cli.command(epilog=COMMON_OPTIONS_HELP)
@@ -21,12 +16,7 @@ from cluster_pipeline.cli.app import (
 @common_options
 def ingest(collection: str, file: str, features: tuple[str, ...]) -> int:
     """Append documents from FILE (Parquet, CSV, JSON Lines) to COLLECTION."""
-    from cluster_pipeline.core.store.collections import CollectionStore, read_documents_file
-
-    settings = current_settings()
-    report = CollectionStore(settings.lake()).ingest(
-        settings.namespace, collection, read_documents_file(file), features=list(features) or None
-    )
+    report = current_service().collections.ingest(collection, file, features)
     data = {
         "namespace": report.namespace,
         "collection": report.collection,
@@ -35,7 +25,7 @@ def ingest(collection: str, file: str, features: tuple[str, ...]) -> int:
         "features": report.features,
         "part": report.part_key,
     }
-    settings.emit(
+    current_settings().emit(
         data,
         f"Ingested {report.num_documents} documents into {report.namespace}/{report.collection} "
         f"({report.total_documents} in total; features {report.features}).",
@@ -50,12 +40,10 @@ def ingest(collection: str, file: str, features: tuple[str, ...]) -> int:
 @common_options
 def delete(collection: str, document_ids: tuple[str, ...], ids_file: str | None) -> int:
     """Remove documents from COLLECTION by id (one atomic tombstone)."""
-    from cluster_pipeline.core.store.collections import CollectionStore
-
     settings = current_settings()
     ids = list(document_ids)
     if ids_file:
         ids += [line.strip() for line in Path(ids_file).read_text().splitlines() if line.strip()]
-    removed = CollectionStore(settings.lake()).delete_documents(settings.namespace, collection, ids)
+    removed = current_service().collections.delete_documents(collection, ids)
     settings.emit({"deleted": removed}, f"Deleted {removed} documents from {settings.namespace}/{collection}.")
     return 0
