@@ -20,6 +20,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING
 
+from cluster_pipeline.core.errors import NotFoundError
 from cluster_pipeline.core.ids import check_namespace
 from cluster_pipeline.core.store.history import HistoryQuery
 from cluster_pipeline.core.store.lake import Lake
@@ -34,6 +35,7 @@ if TYPE_CHECKING:
     from cluster_pipeline.core.store.results import ExecutionResult
 
 log = logging.getLogger(__name__)
+DEMO_COLLECTION = "demo-news"
 
 
 class Service:
@@ -76,10 +78,20 @@ class Service:
         return Service.__new__(Service)._bind(replace(self.scope, namespace=check_namespace(namespace)))
 
     def demo(self, num_documents: int = 3000) -> ExecutionResult:
-        """Generate the demo collection (first time only), cluster it through Dagster, return the result."""
-        from cluster_pipeline.service.demo import run_demo
+        """The README's first command: the demo collection generated (first time only), its k-means
+        configuration created (once), and executed through Dagster."""
+        from cluster_pipeline.core.pipeline.demo_data import TOPICS, generate_demo_documents
 
-        return run_demo(self.collections, self.configurations, self.executions, num_documents)
+        try:
+            self.collections.describe(DEMO_COLLECTION)
+        except NotFoundError:
+            self.collections.ingest(DEMO_COLLECTION, generate_demo_documents(num_documents))
+        configs = self.configurations.list()
+        config = next((c for c in configs if c.collection == DEMO_COLLECTION and c.description == "demo"), None)
+        if config is None:
+            fields = {"collection": DEMO_COLLECTION, "algorithm": "kmeans", "parameters": {"n_clusters": len(TOPICS)}}
+            config = self.configurations.create(ConfigurationChanges({**fields, "description": "demo"}))
+        return self.executions.execute(config.cluster_id)
 
     def close(self) -> None:
         """Dispose of the Dagster instance if this service opened one."""
