@@ -84,6 +84,8 @@ class Configurations:
     def create(self, changes: ConfigurationChanges) -> ClusterConfig:
         """A new configuration (named, when no name is given, after its collection, algorithm and main
         parameter), validated and checked against its collection, with its Dagster partition."""
+        from cluster_pipeline.runs import register_partition
+
         data = changes.applied_to({}, "a new configuration")
         if "collection" not in data:
             raise ConfigurationError("A configuration needs a collection: pass --collection NAME.")
@@ -91,8 +93,6 @@ class Configurations:
         self._check_against_collection(config)
         instance = self.scope.instance()  # first: a deployment whose instance is unreachable gets no half-made config
         config = self.store.create(config)
-        from cluster_pipeline.runs import register_partition
-
         register_partition(instance, config)
         return config
 

@@ -211,3 +211,13 @@ def test_configuration_options_are_generated_from_the_model(capsys, docs_file):
     assert code == 2 and "Invalid value for '--memory-budget-mb': 10 is not in the range x>=64" in err
     code, _, err = run_cli(capsys, "clusters", "update", created["name"], "--collection", "other")
     assert code == 2 and "No such option '--collection'" in err
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["clusters", "--help"], ["executions", "list", "--help"]])
+def test_help_imports_neither_dagster_nor_the_service(argv):
+    """`--help` stays quick: the service, the configuration model and Dagster are imported by the commands
+    that use them (create/update build their options from the model when asked)."""
+    heavy = ("dagster", "cluster_pipeline.service", "cluster_pipeline.core.config.model")
+    script = f"import sys; from cluster_pipeline.cli import main; main({argv!r}); print([m for m in {heavy!r} if m in sys.modules])"
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and done.stdout.strip().splitlines()[-1] == "[]", done.stdout + done.stderr
