@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from cluster_pipeline.cli import clusters, collections, data, executions  # noqa: F401 - importing them registers the commands
+from cluster_pipeline.cli import clusters, collections, executions  # noqa: F401 - importing them registers the commands
 from cluster_pipeline.cli.app import cli, run
 from cluster_pipeline.cli.output import describe_result
 

@@ -18,10 +18,7 @@ import click
 from cluster_pipeline.core.errors import ClusterPipelineError, ConfigurationError
 
 if TYPE_CHECKING:
-    from dagster import DagsterInstance
-
-    from cluster_pipeline.core.config.model import ClusterConfig
-    from cluster_pipeline.core.store.lake import Lake
+    from cluster_pipeline.service import Service
 
 EXIT_ERROR = 2
 EXIT_FAILED_EXECUTION = 1
@@ -37,12 +34,6 @@ class Settings:
     namespace: str = "default"
     root: str | None = None
     json: bool = False
-
-    def lake(self) -> Lake:
-        """The deployment's lake (``deployment.environment_lake``): a folder, or S3 with ``DAGSTER_DEPLOYMENT=s3``."""
-        from cluster_pipeline.deployment import environment_lake
-
-        return environment_lake(self.root)
 
     def emit(self, data: Any, text: str) -> None:
         try:
@@ -86,10 +77,14 @@ def common_options(command: Callable[..., Any]) -> Callable[..., Any]:
     return command
 
 
-def dagster_instance() -> DagsterInstance:
-    from cluster_pipeline.runs.launcher import open_instance
+def current_service() -> Service:
+    """The application service in the namespace and data root given, closed (with the Dagster instance,
+    if a call opened one) when the command ends."""
+    from cluster_pipeline.service import Service
 
-    return open_instance()
+    settings = current_settings()
+    service = Service.from_environment(settings.root, settings.namespace, on_warning=warn)
+    return click.get_current_context().with_resource(service)
 
 
 def parse_timestamp(text: str | None) -> datetime | None:
@@ -114,13 +109,6 @@ def read_json_option(text: str, option: str) -> Any:
 def warn(message: str) -> None:
     settings = current_settings()
     click.echo(json.dumps({"warning": message}) if settings.json else f"warning: {message}", err=True)
-
-
-def configuration(lake: Lake, reference: str) -> ClusterConfig:
-    """The namespace's configuration named ``reference``, or whose ``clust_…`` id it is."""
-    from cluster_pipeline.core.config.store import ConfigStore
-
-    return ConfigStore(lake).resolve(current_settings().namespace, reference)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]}, epilog=COMMON_OPTIONS_HELP)

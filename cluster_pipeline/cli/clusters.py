@@ -1,16 +1,20 @@
 """The ``clusters`` group: configurations over their life (create, list, show, update, delete).
 
-``create`` and ``update`` take the same options (``configuration_options``) and build the same
-JSON configuration from them (``apply_options``): ``create`` over an empty one (or a
-``--config-file``), ``update`` over the stored one. Both check it against the collection (features,
-filter fields and types, attribute columns) before anything is written.
+``create`` and ``update`` take the same options, generated from the configuration model so that a
+field is declared once: one per top-level field with a plain value (``--max-clusters``,
+``--centroid-method``…: the field's type, bounds, choices and description), a few nested fields by a
+short name (``NESTED_OPTIONS``), shortcuts for the rest (``--feature``, ``--param``, ``--filter``,
+``--weights``, ``--pca``), ``--set FIELD=VALUE`` for any field by its dotted path, and
+``--config-file``. They become one ``ConfigurationChanges``, which the service applies over nothing
+(``create``) or over the stored configuration (``update``).
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Callable, Sequence
-from typing import Any
+from types import UnionType
+from typing import TYPE_CHECKING, Any, Literal, Union, get_args, get_origin
 
 import click
 
@@ -18,68 +22,110 @@ from cluster_pipeline.cli.app import (
     COMMON_OPTIONS_HELP,
     cli,
     common_options,
-    configuration,
+    current_service,
     current_settings,
-    dagster_instance,
     read_json_option,
-    warn,
 )
 from cluster_pipeline.core.errors import ConfigurationError
 
+if TYPE_CHECKING:
+    from pydantic.fields import FieldInfo
 
-def _parse_value(text: str) -> Any:
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError:
-        return text
+    from cluster_pipeline.service import ConfigurationChanges
 
-
-def _pairs(pairs: Sequence[str], option: str, example: str) -> list[tuple[str, Any]]:
-    parsed = []
-    for pair in pairs:
-        name, sep, value = pair.partition("=")
-        if not sep or not name:
-            raise ConfigurationError(f"Bad {option} {pair!r}: write NAME=VALUE, e.g. {option} {example}.")
-        parsed.append((name, _parse_value(value)))
-    return parsed
-
-
-def _read_config_file(path: str) -> dict[str, Any]:
-    data = read_json_option("@" + path, f"--config-file {path!r}")
-    if not isinstance(data, dict):
-        raise ConfigurationError(f"--config-file {path!r} must hold a JSON object of configuration fields.")
-    return data
+# nested fields with an option of their own, by its name (any other: --set PATH=VALUE)
+NESTED_OPTIONS = {
+    "reduction": "reduction.method",
+    "normalize": "preprocessing.normalize",
+    "on_change": "triggers.on_change",
+    "schedule": "triggers.schedule",
+}
+# fields the store sets (ids, times, versions) or a shortcut does (--feature); collection and name: create only
+NO_OPTION = ("cluster_id", "namespace", "created_at", "updated_at", "version", "feature")
+CREATE_ONLY = ("collection", "name")
+OFF_SWITCHES = {"reassign_noise": "--keep-noise"}  # a flag's negative name, where it is not --no-NAME
+SHORTCUTS = ("features", "weights", "filter_", "params", "pca", "settings", "config_file", "algorithm")
 
 
-def configuration_options(command: Callable[..., Any]) -> Callable[..., Any]:
-    """The options ``create`` and ``update`` share."""
+def _model_field(path: str) -> tuple[FieldInfo, str | None]:
+    """The configuration model's field at ``path``, and for a nested one the first line of its block's
+    docstring (the help of a field without a description)."""
+    from cluster_pipeline.core.config.model import ClusterConfig
+
+    model: Any = ClusterConfig
+    *parents, last = path.split(".")
+    for name in parents:
+        model = model.model_fields[name].annotation
+    block = (model.__doc__ or "").strip().splitlines()[0].replace("``", "") if parents else None
+    return model.model_fields[last], block
+
+
+def _value_type(info: FieldInfo) -> Any:
+    """The click type of a field that holds one plain value (``bool``: a flag); None for lists, objects, blocks."""
+    annotation = info.annotation
+    union = get_origin(annotation) in (Union, UnionType)
+    kinds = [kind for kind in get_args(annotation) if kind is not type(None)] if union else [annotation]
+    if len(kinds) != 1:
+        return None
+    kind = kinds[0]
+    if get_origin(kind) is Literal:
+        return click.Choice([str(value) for value in get_args(kind)])
+    bounds = {name: getattr(m, name) for m in info.metadata for name in ("ge", "gt", "le", "lt") if hasattr(m, name)}
+    if kind in (int, float) and bounds:
+        ranged = click.IntRange if kind is int else click.FloatRange
+        low, high = bounds.get("ge", bounds.get("gt")), bounds.get("le", bounds.get("lt"))
+        return ranged(min=low, max=high, min_open="gt" in bounds, max_open="lt" in bounds)
+    return kind if kind in (bool, str, int, float) else None
+
+
+def _option(name: str, path: str) -> click.Option | None:
+    info, block_help = _model_field(path)
+    kind = _value_type(info)
+    if kind is None:
+        return None
+    dashed = "--" + name.replace("_", "-")
+    text = info.description or block_help
+    if kind is bool:
+        return click.Option([f"{dashed}/{OFF_SWITCHES.get(name, '--no-' + dashed[2:])}", name], default=None, help=text)
+    if kind is str and info.default is None and name not in CREATE_ONLY:
+        text = f"{text or ''} ('' for none)".strip()
+    return click.Option([dashed, name], type=kind, help=text)
+
+
+def configuration_options(create: bool) -> list[click.Option]:
+    """An option per configuration field with a plain value (``create`` alone sets collection and name)."""
+    from cluster_pipeline.core.config.model import ClusterConfig
+
+    top = [n for n in ClusterConfig.model_fields if n not in NO_OPTION and (create or n not in CREATE_ONLY)]
+    options = (_option(name, path) for name, path in {**{n: n for n in top}, **NESTED_OPTIONS}.items())
+    return [option for option in options if option is not None]
+
+
+class ConfigurationCommand(click.Command):
+    """``create`` and ``update``: their generated options are made when first needed (to parse or show
+    help), so ``--help`` and the other commands do not import the model (0.15 s)."""
+
+    generated = False
+
+    def get_params(self, ctx: click.Context) -> list[click.Parameter]:
+        if not self.generated:
+            self.params[:0] = configuration_options(create=self.name == "create")
+            self.generated = True
+        return super().get_params(ctx)
+
+
+def shortcut_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """The options for what has no plain value of its own: features, weights, filter, parameters, PCA."""
     for decorator in reversed(
         [
             click.option("--feature", "features", multiple=True,
                          help="Embedding column; repeat to cluster several features as one space."),
-            click.option("--combine", type=click.Choice(["concatenate", "weighted", "independent"]),
-                         help="How several features make one vector (each L2-normalised first)."),
             click.option("--weights", help="Comma-separated weight per feature, for --combine weighted."),
             click.option("--filter", "filter_", metavar="JSON|@FILE",
                          help="Cluster only the documents this filter keeps (AND/OR/NOT over metadata); null: all."),
-            click.option("--algorithm"),
             click.option("--param", "params", multiple=True, metavar="NAME=VALUE",
                          help="Estimator parameter (repeatable)."),
             click.option("--pca", type=click.IntRange(min=0), help="Reduce to N dimensions by PCA first (0: none)."),
-            click.option("--reduction", type=click.Choice(["auto", "umap", "pca", "none"]),
-                         help="Reduction before the algorithm; auto: UMAP for hdbscan/dbscan/optics on >50 dimensions."),
-            click.option("--max-clusters", type=click.IntRange(min=1), help="Merge the most similar clusters down to N."),
-            click.option("--reassign-noise/--keep-noise", default=None,
-                         help="Give each noise document its nearest cluster (or not)."),
-            click.option("--normalize/--no-normalize", default=None, help="L2-normalise vectors (default: yes)."),
-            click.option("--sample-size", type=click.IntRange(min=2),
-                         help="Fit on a seeded sample of N documents, then assign every document."),
-            click.option("--centroid-method", type=click.Choice(["mean", "median", "medoid"]),
-                         help="Cluster centres for distances and labels."),
-            click.option("--metric-sample-size", type=click.IntRange(min=100), help="Silhouette sample size."),
-            click.option("--on-change/--no-on-change", default=None, help="Execute when the collection changes."),
-            click.option("--schedule", help="Cron (5 fields), or 'nightly'; '' for none."),
-            click.option("--description"),
             click.option("--set", "settings", multiple=True, metavar="FIELD=VALUE",
                          help="Any configuration field by its dotted path, e.g. checks.min_silhouette=0.1 (repeatable)."),
             click.option("--config-file", type=click.Path(dir_okay=False), help="JSON file of configuration fields."),
@@ -89,70 +135,52 @@ def configuration_options(command: Callable[..., Any]) -> Callable[..., Any]:
     return command
 
 
-def apply_options(data: dict[str, Any], options: dict[str, Any]) -> dict[str, Any]:
-    """``data`` (a configuration as JSON) with the command-line options applied over it."""
-    data = {**data, **(_read_config_file(options["config_file"]) if options["config_file"] else {})}
+def _pairs(pairs: Sequence[str], option: str, example: str) -> list[tuple[str, Any]]:
+    parsed = []
+    for pair in pairs:
+        name, sep, text = pair.partition("=")
+        if not sep or not name:
+            raise ConfigurationError(f"Bad {option} {pair!r}: write NAME=VALUE, e.g. {option} {example}.")
+        try:
+            parsed.append((name, json.loads(text)))
+        except json.JSONDecodeError:
+            parsed.append((name, text))
+    return parsed
+
+
+def _changes(options: dict[str, Any], unset: Sequence[str] = ()) -> ConfigurationChanges:
+    """The command line's options as the service's ``ConfigurationChanges``."""
+    from cluster_pipeline.service import ConfigurationChanges
+
     features = list(options["features"])
-    if len(features) == 1:
-        data.update(feature=features[0], features=None)
-    elif features:
-        data.update(feature=features[0], features=features)
-    if options["combine"]:
-        data["combine"] = options["combine"]
+    settings: list[tuple[str, Any]] = []
+    if features:
+        settings += [("feature", features[0]), ("features", features if len(features) > 1 else None)]
     if options["weights"]:
         try:
-            data["weights"] = [float(w) for w in options["weights"].split(",")]
+            settings.append(("weights", [float(w) for w in options["weights"].split(",")]))
         except ValueError:
             raise ConfigurationError(f"Bad --weights {options['weights']!r}: write numbers like 0.7,0.3.") from None
     if options["filter_"] is not None:
-        data["filters"] = read_json_option(options["filter_"], "--filter")
-    if options["algorithm"]:
-        if data.get("algorithm") not in (None, options["algorithm"]):
-            data["parameters"] = {}  # another algorithm's parameters mean nothing to this one
-        data["algorithm"] = options["algorithm"]
-    if options["params"]:
-        data["parameters"] = {
-            **data.get("parameters", {}),
-            **dict(_pairs(options["params"], "--param", "n_clusters=8")),
-        }
+        settings.append(("filters", read_json_option(options["filter_"], "--filter")))
+    settings += [(f"parameters.{name}", value) for name, value in _pairs(options["params"], "--param", "n_clusters=8")]
     if options["pca"] is not None:
-        data["reduction"] = {"method": "pca", "n_components": options["pca"]} if options["pca"] else {"method": "none"}
-    if options["reduction"]:
-        data["reduction"] = {**data.get("reduction", {}), "method": options["reduction"]}
-    for name in ("max_clusters", "sample_size", "centroid_method", "metric_sample_size", "description"):
-        if options[name] is not None:
-            data[name] = options[name]
-    if options["reassign_noise"] is not None:
-        data["reassign_noise"] = options["reassign_noise"]
-    if options["normalize"] is not None:
-        data["preprocessing"] = {**data.get("preprocessing", {}), "normalize": options["normalize"]}
-    triggers = dict(data.get("triggers", {}))
-    if options["on_change"] is not None:
-        triggers["on_change"] = options["on_change"]
-    if options["schedule"] is not None:
-        triggers["schedule"] = options["schedule"] or None
-    data["triggers"] = triggers
-    for path, value in _pairs(options["settings"], "--set", "checks.min_silhouette=0.1"):
-        _set_path(data, path, value)
-    return data
-
-
-def _set_path(data: dict[str, Any], path: str, value: Any) -> None:
-    *parents, last = path.split(".")
-    node = data
-    for name in parents:
-        child = node.get(name)
-        node[name] = child = dict(child) if isinstance(child, dict) else {}
-        node = child
-    node[last] = value
-
-
-def _check_against_collection(config: Any) -> None:
-    from cluster_pipeline.core.pipeline.selection import check_against_collection
-    from cluster_pipeline.core.store.collections import CollectionStore
-
-    collections = CollectionStore(current_settings().lake())
-    check_against_collection(collections, collections.snapshot(config.namespace, config.collection), config)
+        settings.append(("reduction", {"method": "pca", "n_components": options["pca"]} if options["pca"] else
+                         {"method": "none"}))  # fmt: skip
+    settings += [
+        (NESTED_OPTIONS.get(name, name), None if value == "" else value)
+        for name, value in options.items()
+        if name not in SHORTCUTS and value is not None
+    ]
+    settings += _pairs(options["settings"], "--set", "checks.min_silhouette=0.1")
+    fields = {}
+    if options["config_file"]:
+        fields = read_json_option("@" + options["config_file"], f"--config-file {options['config_file']!r}")
+        if not isinstance(fields, dict):
+            raise ConfigurationError(
+                f"--config-file {options['config_file']!r} must hold a JSON object of configuration fields."
+            )
+    return ConfigurationChanges(fields, options["algorithm"], settings, unset)
 
 
 @cli.group(epilog=COMMON_OPTIONS_HELP)
@@ -161,32 +189,13 @@ def clusters() -> None:
     """Cluster configurations: create, list, show, update, delete."""
 
 
-@clusters.command("create", epilog=COMMON_OPTIONS_HELP)
-@click.option("--collection")
-@click.option("--name", help="Readable name, unique in the namespace (default: e.g. news-kmeans-k8).")
-@configuration_options
+@clusters.command("create", cls=ConfigurationCommand, epilog=COMMON_OPTIONS_HELP)
+@shortcut_options
 @common_options
-def clusters_create(collection: str | None, name: str | None, **options: Any) -> int:
+def clusters_create(**options: Any) -> int:
     """Define a configuration (validated now: parameters, filter, cron, time zone, against the collection)."""
-    from cluster_pipeline.core.config.model import parse_config
-    from cluster_pipeline.core.config.store import ConfigStore
-    from cluster_pipeline.runs.launcher import register_partition
-
-    settings = current_settings()
-    data = apply_options({}, options)
-    data["namespace"] = settings.namespace
-    if collection:
-        data["collection"] = collection
-    if name:
-        data["name"] = name
-    if "collection" not in data:
-        raise ConfigurationError("A configuration needs a collection: pass --collection NAME.")
-    config = parse_config(data)
-    _check_against_collection(config)
-    with dagster_instance() as instance:  # first: a deployment whose instance is unreachable gets no half-made config
-        config = ConfigStore(settings.lake()).create(config)
-        register_partition(instance, config)
-    settings.emit(
+    config = current_service().configurations.create(_changes(options))
+    current_settings().emit(
         config.model_dump(mode="json"),
         f"Created {config.display_name} ({config.cluster_id}: {config.algorithm} on "
         f"{config.namespace}/{config.collection}). Execute it with: cluster-pipeline execute {config.display_name}",
@@ -194,39 +203,22 @@ def clusters_create(collection: str | None, name: str | None, **options: Any) ->
     return 0
 
 
-@clusters.command("update", epilog=COMMON_OPTIONS_HELP)
+@clusters.command("update", cls=ConfigurationCommand, epilog=COMMON_OPTIONS_HELP)
 @click.argument("configuration_name", metavar="CONFIGURATION")
 @click.option("--unset-param", "unset", multiple=True, metavar="NAME", help="Remove a parameter (repeatable).")
-@configuration_options
+@shortcut_options
 @common_options
 def clusters_update(configuration_name: str, unset: tuple[str, ...], **options: Any) -> int:
     """Change a configuration (its name or clust_ id; not its collection or name). A change to what
     executions compute makes a new version; description, triggers and checks keep it. Refused while an
     execution is in flight."""
-    from cluster_pipeline.core.config.revisions import revise
-    from cluster_pipeline.core.config.store import ConfigStore
-    from cluster_pipeline.runs.status import ensure_idle
-
-    settings = current_settings()
-    lake = settings.lake()
-    current = configuration(lake, configuration_name)
-    shown = current.display_name
-    data = apply_options(current.model_dump(mode="json"), options)
-    missing = [name for name in unset if name not in data.get("parameters", {})]
-    if missing:
-        raise ConfigurationError(f"--unset-param {missing[0]}: {shown} has no such parameter.")
-    data["parameters"] = {k: v for k, v in data.get("parameters", {}).items() if k not in unset}
-    with dagster_instance() as instance:
-        ensure_idle(instance, lake, current, "update")
-        revision = revise(current, data)
-        _check_against_collection(revision.config)
-        ConfigStore(lake).replace(revision.config)
+    revision = current_service().configurations.update(configuration_name, _changes(options, unset))
     config = revision.config
     version = f"version {config.version}" if revision.new_version else f"still version {config.version}"
-    settings.emit(
+    current_settings().emit(
         {"configuration": config.model_dump(mode="json"), "changed": revision.changed,
          "new_version": revision.new_version},
-        f"Updated {shown} ({version}; changed: {', '.join(revision.changed)}). "
+        f"Updated {config.display_name} ({version}; changed: {', '.join(revision.changed)}). "
         "Executions from now on run it; earlier results keep the configuration they ran with.",
     )  # fmt: skip
     return 0
@@ -240,31 +232,16 @@ def clusters_update(configuration_name: str, unset: tuple[str, ...], **options: 
 def clusters_delete(configuration_name: str, keep_history: bool) -> int:
     """Delete a configuration (its name or clust_ id) and its Dagster partition (refused while an execution
     is in flight). Its name is free again; its kept history is read by its clust_ id."""
-    from cluster_pipeline.core.config.store import ConfigStore
-    from cluster_pipeline.core.store.results import ResultStore
-    from cluster_pipeline.partitions import CLUSTER_CONFIGS_PARTITIONS_NAME
-    from cluster_pipeline.runs.status import ensure_idle
-
-    settings = current_settings()
-    lake = settings.lake()
-    config = configuration(lake, configuration_name)
-    cluster_id = config.cluster_id
-    with dagster_instance() as instance:
-        ensure_idle(instance, lake, config, "delete")
-        ConfigStore(lake).delete(config)  # first: sensors and schedules stop seeing it
-        if instance.has_dynamic_partition(CLUSTER_CONFIGS_PARTITIONS_NAME, config.partition_key):
-            instance.delete_dynamic_partition(CLUSTER_CONFIGS_PARTITIONS_NAME, config.partition_key)
-    results = ResultStore(lake)
-    kept = len(results.result_keys(config.namespace, cluster_id)) if keep_history else 0
-    removed = 0 if keep_history else results.delete_history(config.namespace, cluster_id)
+    deletion = current_service().configurations.delete(configuration_name, keep_history=keep_history)
+    cluster_id, count = deletion.config.cluster_id, deletion.executions
     history = (
-        f"its {kept} execution(s) stay readable with `cluster-pipeline executions list {cluster_id}`"
-        if keep_history
-        else f"its {removed} execution(s) were removed"
+        f"its {count} execution(s) stay readable with `cluster-pipeline executions list {cluster_id}`"
+        if deletion.history_kept
+        else f"its {count} execution(s) were removed"
     )
-    settings.emit(
-        {"deleted": cluster_id, "history": "kept" if keep_history else "deleted", "executions": kept or removed},
-        f"Deleted {config.display_name} ({cluster_id}); {history}.",
+    current_settings().emit(
+        {"deleted": cluster_id, "history": "kept" if deletion.history_kept else "deleted", "executions": count},
+        f"Deleted {deletion.config.display_name} ({cluster_id}); {history}.",
     )
     return 0
 
@@ -273,12 +250,8 @@ def clusters_delete(configuration_name: str, keep_history: bool) -> int:
 @common_options
 def clusters_list() -> int:
     """List the namespace's configurations (unreadable files are skipped with a warning)."""
-    from cluster_pipeline.core.config.store import ConfigStore
-
     settings = current_settings()
-    configs, problems = ConfigStore(settings.lake()).scan(settings.namespace)
-    for problem in problems:
-        warn(problem)
+    configs = current_service().configurations.list()
     text = (
         "\n".join(
             f"{c.display_name:<32} {c.cluster_id}  v{c.version:<3} {c.algorithm:<16} {c.collection}  "
@@ -296,7 +269,6 @@ def clusters_list() -> int:
 @common_options
 def clusters_show(configuration_name: str) -> int:
     """Show one configuration (by its name or clust_ id)."""
-    settings = current_settings()
-    config = configuration(settings.lake(), configuration_name)
-    settings.emit(config.model_dump(mode="json"), config.model_dump_json(indent=2))
+    config = current_service().configurations.get(configuration_name)
+    current_settings().emit(config.model_dump(mode="json"), config.model_dump_json(indent=2))
     return 0

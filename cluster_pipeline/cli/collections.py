@@ -1,10 +1,54 @@
-"""The ``collections`` group: ``export`` a collection's documents, with their clusters if asked."""
+"""Commands on documents and collections: ``ingest``, ``delete`` and the ``collections`` group (``export``
+a collection's documents, with their clusters if asked)."""
 
 from __future__ import annotations
 
+from dataclasses import asdict
+from pathlib import Path
+
 import click
 
-from cluster_pipeline.cli.app import COMMON_OPTIONS_HELP, cli, common_options, configuration, current_settings
+from cluster_pipeline.cli.app import COMMON_OPTIONS_HELP, cli, common_options, current_service, current_settings
+
+
+@cli.command(epilog=COMMON_OPTIONS_HELP)
+@click.argument("collection")
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.option("--feature", "features", multiple=True, help="Embedding column (repeatable; default: auto-detect).")
+@common_options
+def ingest(collection: str, file: str, features: tuple[str, ...]) -> int:
+    """Append documents from FILE (Parquet, CSV, JSON Lines) to COLLECTION."""
+    report = current_service().collections.ingest(collection, file, features)
+    data = {
+        "namespace": report.namespace,
+        "collection": report.collection,
+        "ingested": report.num_documents,
+        "total_documents": report.total_documents,
+        "features": report.features,
+        "part": report.part_key,
+    }
+    current_settings().emit(
+        data,
+        f"Ingested {report.num_documents} documents into {report.namespace}/{report.collection} "
+        f"({report.total_documents} in total; features {report.features}).",
+    )
+    return 0
+
+
+@cli.command(epilog=COMMON_OPTIONS_HELP)
+@click.argument("collection")
+@click.argument("document_ids", nargs=-1)
+@click.option("--ids-file", type=click.Path(dir_okay=False), help="File with one document id per line.")
+@common_options
+def delete(collection: str, document_ids: tuple[str, ...], ids_file: str | None) -> int:
+    """Remove documents from COLLECTION by id (one atomic tombstone)."""
+    settings = current_settings()
+    ids = list(document_ids)
+    if ids_file:
+        ids += [line.strip() for line in Path(ids_file).read_text().splitlines() if line.strip()]
+    removed = current_service().collections.delete_documents(collection, ids)
+    settings.emit({"deleted": removed}, f"Deleted {removed} documents from {settings.namespace}/{collection}.")
+    return 0
 
 
 @cli.group(epilog=COMMON_OPTIONS_HELP)
@@ -29,28 +73,13 @@ def collections() -> None:
 @common_options
 def collections_export(collection: str, output: str, fmt: str | None, cluster_id: str | None, embeddings: bool) -> int:
     """Write COLLECTION's documents to a Parquet, CSV or JSON Lines file (atomically)."""
-    from cluster_pipeline.core.incremental.export import export_collection
-
     settings = current_settings()
-    lake = settings.lake()
-    if cluster_id is not None:
-        config = configuration(lake, cluster_id)
-        if config.collection != collection:
-            raise click.BadParameter(
-                f"{cluster_id} clusters collection {config.collection!r}, not {collection!r}.",
-                param_hint="--with-clusters",
-            )
-    report = export_collection(
-        lake, settings.namespace, collection, output, fmt=fmt, cluster_id=cluster_id, embeddings=embeddings
+    report = current_service().collections.export(
+        collection, output, fmt=fmt, configuration=cluster_id, embeddings=embeddings
     )
     clusters = f", {report.with_clusters} with a cluster of {cluster_id}" if cluster_id else ""
     settings.emit(
-        {
-            "path": report.path,
-            "format": report.format,
-            "documents": report.documents,
-            "with_clusters": report.with_clusters,
-        },
+        asdict(report),
         f"Exported {report.documents} documents of {settings.namespace}/{collection}{clusters} to {report.path}.",
     )
     return 0

@@ -186,3 +186,38 @@ def test_reduction_automatic_k_and_topic_options_at_create(capsys, docs_file):
         capsys, "clusters", "create", "--collection", "good", "--algorithm", "birch", "--param", "n_clusters=auto"
     )
     assert code != 0 and "n_clusters='auto' is not available for birch" in err and len(err.strip().splitlines()) == 1
+
+
+def test_configuration_options_are_generated_from_the_model(capsys, docs_file):
+    """Issue 21: create/update declared twenty configuration fields a second time. Now every field with a
+    plain value has an option with the field's help, choices and bounds; the others go through --set."""
+    from cluster_pipeline.core.config.model import ClusterConfig
+
+    code, out, _ = run_cli(capsys, "clusters", "create", "--help")
+    assert code == 0 and "[auto|faiss|sklearn]" in out and "--reassign-noise / --keep-noise" in out
+    assert " ".join(ClusterConfig.model_fields["max_fit_seconds"].description.split()[:4]) in " ".join(out.split())
+    assert run_cli(capsys, "ingest", "good", str(docs_file))[0] == 0
+    code, out, err = run_cli(capsys, "--json", "clusters", "create", "--collection", "good", "--plot-projection",
+                             "umap", "--memory-budget-mb", "128", "--no-normalize", "--keep-noise", "--schedule",
+                             "nightly", "--reduction", "pca", "--set", "labeling.num_keywords=5")  # fmt: skip
+    created = json.loads(out)
+    assert code == 0, err
+    assert (created["plot_projection"], created["memory_budget_mb"], created["reassign_noise"]) == ("umap", 128, False)
+    assert created["preprocessing"]["normalize"] is False and created["reduction"]["method"] == "pca"
+    assert created["triggers"]["schedule"] == "nightly" and created["labeling"]["num_keywords"] == 5
+    code, out, _ = run_cli(capsys, "--json", "clusters", "update", created["name"], "--schedule", "")
+    assert code == 0 and json.loads(out)["configuration"]["triggers"]["schedule"] is None
+    code, _, err = run_cli(capsys, "clusters", "update", created["name"], "--memory-budget-mb", "10")
+    assert code == 2 and "Invalid value for '--memory-budget-mb': 10 is not in the range x>=64" in err
+    code, _, err = run_cli(capsys, "clusters", "update", created["name"], "--collection", "other")
+    assert code == 2 and "No such option '--collection'" in err
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["clusters", "--help"], ["executions", "list", "--help"]])
+def test_help_imports_neither_dagster_nor_the_service(argv):
+    """`--help` stays quick: the service, the configuration model and Dagster are imported by the commands
+    that use them (create/update build their options from the model when asked)."""
+    heavy = ("dagster", "cluster_pipeline.service", "cluster_pipeline.core.config.model")
+    script = f"import sys; from cluster_pipeline.cli import main; main({argv!r}); print([m for m in {heavy!r} if m in sys.modules])"
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and done.stdout.strip().splitlines()[-1] == "[]", done.stdout + done.stderr

@@ -1,0 +1,107 @@
+"""The application service: everything a user can do, as plain typed calls, for every face.
+
+The CLI (``cluster_pipeline.cli``) and the HTTP API only parse, call a ``Service`` and print or
+serialize. A service works in one namespace (``in_namespace`` gives the same lake and Dagster instance
+scoped to another, as an HTTP request needs); it takes the configuration model, ids and options objects,
+returns typed results (``ClusterConfig``, ``Revision``, ``ExecutionResult``, pages, reports) and raises
+the core's typed errors (``core.errors``): no printing, no exit codes. Warnings (a file skipped, no
+daemon to start a queued run) go to ``on_warning``. Its parts mirror the resources:
+``collections`` (ingest, delete documents, list, describe, export), ``configurations`` (create, update,
+delete, list, get) and ``executions`` (execute or submit, list, latest, get, wait, cancel, report,
+hierarchy), and ``demo``. The Dagster instance is opened on first use and closed with the service.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+from types import TracebackType
+from typing import TYPE_CHECKING
+
+from cluster_pipeline.core.errors import NotFoundError
+from cluster_pipeline.core.ids import check_namespace
+from cluster_pipeline.core.store.history import HistoryQuery
+from cluster_pipeline.core.store.lake import Lake
+from cluster_pipeline.service.collections import Collections
+from cluster_pipeline.service.configurations import ConfigurationChanges, Configurations, Deletion
+from cluster_pipeline.service.executions import ExecutionPage, Executions
+from cluster_pipeline.service.scope import LazyInstance, Scope
+
+if TYPE_CHECKING:
+    from dagster import DagsterInstance
+
+    from cluster_pipeline.core.store.results import ExecutionResult
+
+log = logging.getLogger(__name__)
+DEMO_COLLECTION = "demo-news"
+
+
+class Service:
+    """The lake (and the Dagster instance beside it) as one namespace sees it."""
+
+    def __init__(
+        self,
+        lake: Lake,
+        namespace: str = "default",
+        *,
+        instance: DagsterInstance | None = None,
+        root: Path | None = None,
+        on_warning: Callable[[str], None] = log.warning,
+    ) -> None:
+        """``instance``: a Dagster instance to use (else the deployment's, under ``root``, opened when first needed)."""
+        self._bind(Scope(lake, check_namespace(namespace), LazyInstance(root, instance), on_warning))
+
+    def _bind(self, scope: Scope) -> Service:
+        self.scope = scope
+        self.collections = Collections(scope)
+        self.configurations = Configurations(scope)
+        self.executions = Executions(scope, self.configurations)
+        return self
+
+    @classmethod
+    def from_environment(
+        cls, root: str | None = None, namespace: str = "default", *, on_warning: Callable[[str], None] = log.warning
+    ) -> Service:
+        """The deployment's lake (``deployment.environment_lake``: a folder, ``root`` if given, or S3)."""
+        from cluster_pipeline.deployment import environment_lake
+
+        return cls(environment_lake(root), namespace, root=Path(root) if root else None, on_warning=on_warning)
+
+    @property
+    def namespace(self) -> str:
+        return self.scope.namespace
+
+    def in_namespace(self, namespace: str) -> Service:
+        """This service (lake, instance, warnings) in another namespace."""
+        return Service.__new__(Service)._bind(replace(self.scope, namespace=check_namespace(namespace)))
+
+    def demo(self, num_documents: int = 3000) -> ExecutionResult:
+        """The README's first command: the demo collection generated (first time only), its k-means
+        configuration created (once), and executed through Dagster."""
+        from cluster_pipeline.core.pipeline.demo_data import TOPICS, generate_demo_documents
+
+        try:
+            self.collections.describe(DEMO_COLLECTION)
+        except NotFoundError:
+            self.collections.ingest(DEMO_COLLECTION, generate_demo_documents(num_documents))
+        configs = self.configurations.list()
+        config = next((c for c in configs if c.collection == DEMO_COLLECTION and c.description == "demo"), None)
+        if config is None:
+            fields = {"collection": DEMO_COLLECTION, "algorithm": "kmeans", "parameters": {"n_clusters": len(TOPICS)}}
+            config = self.configurations.create(ConfigurationChanges({**fields, "description": "demo"}))
+        return self.executions.execute(config.cluster_id)
+
+    def close(self) -> None:
+        """Dispose of the Dagster instance if this service opened one."""
+        self.scope.instances.close()
+
+    def __enter__(self) -> Service:
+        return self
+
+    def __exit__(self, *_: type[BaseException] | BaseException | TracebackType | None) -> None:
+        self.close()
+
+
+__all__ = ["ConfigurationChanges", "Deletion", "ExecutionPage", "HistoryQuery", "Service"]

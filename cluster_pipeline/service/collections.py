@@ -1,0 +1,74 @@
+"""Collections of documents in the service's namespace: ingest, delete documents, list, describe, export."""
+
+from __future__ import annotations
+
+import builtins
+from collections.abc import Sequence
+from pathlib import Path
+
+import pyarrow as pa
+
+from cluster_pipeline.core.config.store import ConfigStore
+from cluster_pipeline.core.errors import ConfigurationError
+from cluster_pipeline.core.incremental.export import ExportReport
+from cluster_pipeline.core.store.collections import (
+    CollectionSchema,
+    CollectionStore,
+    IngestReport,
+)
+from cluster_pipeline.core.store.ingest import read_documents_file
+from cluster_pipeline.service.scope import Scope
+
+
+class Collections:
+    def __init__(self, scope: Scope) -> None:
+        self.scope = scope
+        self.store = CollectionStore(scope.lake)
+
+    def list(self) -> builtins.list[str]:
+        return self.store.list_collections(self.scope.namespace)
+
+    def describe(self, collection: str) -> CollectionSchema:
+        """The collection's features and metadata columns; NotFoundError before its first ingest."""
+        return self.store.schema(self.scope.namespace, collection)
+
+    def ingest(
+        self, collection: str, documents: pa.Table | str | Path, features: Sequence[str] | None = None
+    ) -> IngestReport:
+        """Append ``documents`` (a table, or a Parquet, CSV or JSON Lines file) as one part, checked as a
+        whole: one bad document refuses the batch and nothing is written. ``features``: the embedding
+        columns (default: detected)."""
+        table = documents if isinstance(documents, pa.Table) else read_documents_file(documents)
+        return self.store.ingest(self.scope.namespace, collection, table, features=list(features or ()) or None)
+
+    def delete_documents(self, collection: str, document_ids: Sequence[str]) -> int:
+        """Remove documents by id (one atomic tombstone); returns how many were live."""
+        return self.store.delete_documents(self.scope.namespace, collection, list(document_ids))
+
+    def export(
+        self,
+        collection: str,
+        output: str | Path,
+        *,
+        fmt: str | None = None,
+        configuration: str | None = None,
+        embeddings: bool = False,
+    ) -> ExportReport:
+        """Write the collection's live documents to ``output`` (Parquet, CSV or JSON Lines, atomically);
+        with ``configuration`` (a name or ``clust_…`` id of one of its configurations), each document's
+        latest cluster of it."""
+        from cluster_pipeline.core.incremental.export import export_collection
+
+        cluster_id = None
+        if configuration is not None:
+            config = ConfigStore(self.scope.lake).resolve(self.scope.namespace, configuration)
+            if config.collection != collection:
+                raise ConfigurationError(
+                    f"{configuration} clusters collection {config.collection!r}, not {collection!r}: export "
+                    f"{config.collection!r}, or name a configuration of {collection!r}."
+                )
+            cluster_id = config.cluster_id
+        return export_collection(
+            self.scope.lake, self.scope.namespace, collection, output, fmt=fmt, cluster_id=cluster_id,
+            embeddings=embeddings,
+        )  # fmt: skip

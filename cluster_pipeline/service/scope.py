@@ -1,0 +1,62 @@
+"""What every part of the application service shares: the lake, the one namespace it serves, the
+Dagster instance and where warnings go.
+
+The instance is opened when a call first needs it (settling runs, registering a partition,
+executing): ingesting or listing configurations never pays for it, which keeps those commands' start-up
+short. The HTTP API shares one lake and one instance between requests, each scoped to its namespace.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from cluster_pipeline.core.store.lake import Lake
+
+if TYPE_CHECKING:
+    from dagster import DagsterInstance
+
+log = logging.getLogger(__name__)
+
+
+class LazyInstance:
+    """The deployment's Dagster instance (``runs.open_instance``, under ``root``), opened on first use and
+    disposed by ``close``; one handed in ready-made (a test's) is used as it is and left to its owner."""
+
+    def __init__(self, root: Path | None = None, instance: DagsterInstance | None = None) -> None:
+        self._root = root
+        self._instance = instance
+        self._owned = False
+        self._lock = threading.Lock()
+
+    def get(self) -> DagsterInstance:
+        with self._lock:
+            if self._instance is None:
+                from cluster_pipeline.runs import open_instance
+
+                self._instance, self._owned = open_instance(self._root), True
+            return self._instance
+
+    def close(self) -> None:
+        with self._lock:
+            if self._owned and self._instance is not None:
+                self._instance.dispose()
+                self._instance, self._owned = None, False
+
+
+@dataclass(frozen=True)
+class Scope:
+    """The lake, the namespace every call works in, the instance and the warning sink (the CLI prints
+    warnings on stderr; by default they are logged)."""
+
+    lake: Lake
+    namespace: str
+    instances: LazyInstance
+    warn: Callable[[str], None] = log.warning
+
+    def instance(self) -> DagsterInstance:
+        return self.instances.get()

@@ -1,0 +1,40 @@
+"""Collections through the service: ingest (a table or a file), delete documents, describe, export."""
+
+import pyarrow.parquet as pq
+import pytest
+
+from cluster_pipeline.core.errors import ConfigurationError, IngestError, NotFoundError
+from cluster_pipeline.service import ConfigurationChanges
+from cluster_pipeline_tests.conftest import blob_documents
+
+
+def test_ingest_a_table_or_a_file_and_delete_documents(service, tmp_path):
+    report = service.collections.ingest("news", blob_documents(30))
+    assert (report.num_documents, report.total_documents, report.features) == (30, 30, {"embedding": 16})
+    pq.write_table(blob_documents(10, id_offset=30), tmp_path / "more.parquet")
+    assert service.collections.ingest("news", tmp_path / "more.parquet").total_documents == 40
+    with pytest.raises(IngestError, match="Duplicate document_id 'd0'"):
+        service.collections.ingest("news", blob_documents(5))
+    with pytest.raises(IngestError, match="Document 'nope' is not in collection 'news'"):
+        service.collections.delete_documents("news", ["d0", "nope"])
+    assert service.collections.delete_documents("news", ["d0", "d1"]) == 2
+    schema = service.collections.describe("news")
+    assert schema.features == {"embedding": 16} and "group" in schema.metadata_columns
+    assert service.collections.list() == ["news"]
+    with pytest.raises(NotFoundError, match="Collection 'other' not found"):
+        service.collections.describe("other")
+
+
+def test_export_with_the_clusters_of_a_configuration_named_by_its_name(service, news, tmp_path):
+    config = service.configurations.create(
+        ConfigurationChanges({"collection": news}, settings=[("parameters.n_clusters", 3)])
+    )
+    service.executions.execute(config.name)
+    report = service.collections.export(news, tmp_path / "news.parquet", configuration=config.name)
+    assert (report.format, report.documents, report.with_clusters) == ("parquet", 150, 150)
+    exported = pq.read_table(report.path)
+    assert exported.num_rows == 150 and set(exported["cluster_id"].to_pylist()) == {"cl_0", "cl_1", "cl_2"}
+    service.collections.ingest("other", blob_documents(20))
+    with pytest.raises(ConfigurationError, match="news-kmeans-k3 clusters collection 'news', not 'other'"):
+        service.collections.export("other", tmp_path / "other.csv", configuration=config.name)
+    assert not (tmp_path / "other.csv").exists()
