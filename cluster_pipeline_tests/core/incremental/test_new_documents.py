@@ -4,9 +4,10 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
-from cluster_pipeline.core.config.model import ClusterConfig
+from cluster_pipeline.core.config.model import parse_config
 from cluster_pipeline.core.errors import ConfigurationError, NotFoundError
 from cluster_pipeline.core.fit.clustering import fit_clustering
+from cluster_pipeline.core.fit.options import ClusteringOptions
 from cluster_pipeline.core.incremental.baseline import assignment_parts, read_part
 from cluster_pipeline.core.incremental.enrichment import read_enrichment, refresh_enrichment, stored_state
 from cluster_pipeline.core.incremental.model import AssignmentModel, ModelMissingError, assign
@@ -23,8 +24,8 @@ def embeddings(table) -> np.ndarray:
 def test_a_gaussian_mixture_assigns_by_its_own_predict():
     table = blob_documents(300)
     X = embeddings(table)
-    config = ClusterConfig(collection="c", algorithm="gaussian_mixture", parameters={"n_components": 3})
-    fitted, _ = fit_clustering(X, config)
+    options = ClusteringOptions(algorithm="gaussian_mixture", parameters={"n_components": 3})
+    fitted, _ = fit_clustering(X, options)
     from cluster_pipeline.core.incremental.model import model_from_fit
 
     model = AssignmentModel.from_bytes(model_from_fit("run_0000000000000001", fitted).to_bytes())
@@ -126,3 +127,5 @@ def test_a_filtered_configuration_is_refitted_not_assigned(lake, collections):
     with pytest.raises(ConfigurationError, match="cannot be assigned without refitting: it clusters only"):
         assign_new_documents(lake, config, collections.snapshot("default", "c"))
     assert unassignable(create_config(lake, parameters={"n_clusters": 2})) is None
+    groups = parse_config({"collection": "c", "algorithm": "attribute_based", "parameters": {"attributes": ["group"]}})
+    assert unassignable(groups) == "its clusters are attribute groups, not regions of the embedding space"
