@@ -31,19 +31,9 @@ from typing import Any, Literal
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import (
-    BaseModel,
-    ConfigDict,
-    Field,
-    ValidationError,
-    ValidationInfo,
-    field_validator,
-    model_validator,
-)
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
-from cluster_pipeline.core.errors import (
-    ConfigurationError,
-)
+from cluster_pipeline.core.errors import ConfigurationError
 from cluster_pipeline.core.fit import registry
 from cluster_pipeline.core.fit.options import ClusteringOptions, ReductionOptions
 from cluster_pipeline.core.ids import (

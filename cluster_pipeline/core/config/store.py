@@ -21,11 +21,7 @@ from cluster_pipeline.core.errors import (
     NotFoundError,
 )
 from cluster_pipeline.core.fit import registry
-from cluster_pipeline.core.ids import (
-    check_config_name,
-    check_namespace,
-    is_cluster_id,
-)
+from cluster_pipeline.core.ids import check_config_name, check_namespace, is_cluster_id
 from cluster_pipeline.core.store.lake import Lake
 
 log = logging.getLogger(__name__)

@@ -1,8 +1,8 @@
 """Choosing the number of clusters: ``n_clusters: "auto"`` (``n_components`` for gaussian_mixture).
 
 Each k in ``k_min..k_max`` is scored by the silhouette of a k-means partition (3 inits) of one
-seeded sample of ``max(3,000, 50 · k_max)`` documents (faiss k-means, ``core.kmeans``; the
-silhouette on the same sample, ``core.metrics``: at least 50 points per cluster keeps a sampled
+seeded sample of ``max(3,000, 50 · k_max)`` documents (faiss k-means, ``core.fit.kmeans``; the
+silhouette on the same sample, ``core.quality.metrics``: at least 50 points per cluster keeps a sampled
 silhouette unbiased, see PERF_NOTES); the best k wins, ties to the smaller. The configured
 algorithm then runs once, with that k, on every document.
 
@@ -84,7 +84,7 @@ def choose_k(
     space : (n, d) float32, the matrix the algorithm will run on.
     parameter : the algorithm's k (``n_clusters``, ``n_components``), for the record.
     parameters : its parameters; ``k_min``, ``k_max`` and ``random_state`` (the sample's seed) are read.
-    engine : k-means engine of the sweep (``core.kmeans``).
+    engine : k-means engine of the sweep (``core.fit.kmeans``).
 
     Returns
     -------

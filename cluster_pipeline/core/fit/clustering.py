@@ -14,18 +14,12 @@ silhouette measured in them would flatter the run.
 
 from __future__ import annotations
 
-import hashlib
-import time
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
 
-from cluster_pipeline.core.errors import (
-    AlgorithmError,
-    InsufficientDocumentsError,
-    InvalidEmbeddingsError,
-)
+from cluster_pipeline.core.errors import AlgorithmError, InsufficientDocumentsError, InvalidEmbeddingsError
 from cluster_pipeline.core.fit import registry
 from cluster_pipeline.core.fit.attributes import AttributeGroups
 from cluster_pipeline.core.fit.auto_k import AUTO_K_RANGE, AutoK, choose_k
@@ -52,14 +46,6 @@ class Preparation:
     @property
     def output_dimensions(self) -> int | None:
         return None if self.pca_components is None else int(self.pca_components.shape[0])
-
-    @property
-    def fingerprint(self) -> str:
-        """Identifies the transform (not the object), so a cached prepared matrix can be reused."""
-        if self.pca_components is None:
-            return f"normalize={self.normalize}"
-        digest = hashlib.sha1(self.pca_components.tobytes()).hexdigest()[:16]
-        return f"normalize={self.normalize},pca={digest}"
 
     def apply(self, X: np.ndarray, *, copy: bool = True) -> np.ndarray:
         """Prepared float32 copy of ``X`` (or ``X`` itself, modified, when ``copy=False``)."""
@@ -121,7 +107,7 @@ def fit_preparation(X: np.ndarray, options: ClusteringOptions, random_state: int
 
 
 def reduction_record(preparation: Preparation) -> dict[str, Any]:
-    """The ``reduction`` record of a PCA or no reduction (UMAP's comes from ``core.reduction``)."""
+    """The ``reduction`` record of a PCA or no reduction (UMAP's comes from ``core.fit.reduction``)."""
     if preparation.pca_components is None:
         return {"method": "none"}
     return {
@@ -137,7 +123,7 @@ class FittedClustering:
 
     ``labels`` index clusters 0..K-1 by decreasing size (-1 = noise); ``centroids`` are the clusters'
     centres in the embedding space (``centroid_method``: member means by default, see
-    ``core.centroids``); ``distances`` are each document's Euclidean distance to its centroid (NaN
+    ``core.fit.centroids``); ``distances`` are each document's Euclidean distance to its centroid (NaN
     for noise); ``membership`` is the estimator's confidence where it has one (HDBSCAN
     probabilities, GMM posterior), else None. ``reduction`` records how the vectors were reduced for
     the algorithm, ``auto_k`` the sweep that chose k, ``topic_reduction`` the merges of
@@ -155,7 +141,6 @@ class FittedClustering:
     preparation: Preparation
     metric: str
     parameters: dict[str, Any]
-    fit_seconds: float
     extras: dict[str, Any] = field(default_factory=dict)
     engine: str = "scikit-learn"
     reduction: dict[str, Any] = field(default_factory=lambda: {"method": "none"})
@@ -166,7 +151,6 @@ class FittedClustering:
     sample_rows: np.ndarray | None = None
     assigned_by: str | None = None
     groups: list[dict[str, object]] | None = None
-    centroid_method: str = "mean"
 
     @property
     def num_clusters(self) -> int:
@@ -320,7 +304,7 @@ def order_by_size(raw_labels: np.ndarray) -> np.ndarray:
 def centroids_and_distances(
     space: np.ndarray, labels: np.ndarray, method: str = "mean"
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Each cluster's centre (``core.centroids``) and each member's Euclidean distance to its own."""
+    """Each cluster's centre (``core.fit.centroids``) and each member's Euclidean distance to its own."""
     centroids = cluster_centres(space, labels, method)
     return centroids, distances_to_centres(space, labels, centroids)
 
@@ -363,7 +347,6 @@ def fit_clustering(
     """
     check_embeddings(X)
     progress = progress or Progress.silent()
-    started = time.perf_counter()
     preparation = fit_preparation(X, options)
     space = preparation.apply(X, copy=copy)
     matrix, reduction = reduce_for_fit(space, options, preparation, progress)
@@ -388,7 +371,6 @@ def fit_clustering(
         preparation=preparation,
         metric=str(parameters.get("metric", "euclidean")),
         parameters=parameters,
-        fit_seconds=time.perf_counter() - started,
         extras=extras,
         engine=output.engine,
         reduction=reduction,
@@ -399,6 +381,5 @@ def fit_clustering(
         sample_rows=output.sample_rows,
         assigned_by=output.assigned_by,
         groups=None if groups is None else groups.by_cluster(output.labels, labels),
-        centroid_method=options.centroid_method,
     )
     return fitted, space

@@ -8,7 +8,7 @@ BERTopic runs UMAP before HDBSCAN. PCA stays the linear option (``core.fit.clust
 UMAP runs through umap-learn with three changes to how it is called, each measured on AG News
 (7,600 × 384) on the 2-core machine:
 
-- **Exact kNN by faiss** (``core.neighbors``): the neighbour graph is one float32 GEMM, handed to
+- **Exact kNN by faiss** (``core.fit.neighbors``): the neighbour graph is one float32 GEMM, handed to
   UMAP as ``precomputed_knn``, instead of pynndescent's approximate search and its numba code paths.
 - **Cached compilation**: umap-learn compiles three of its numba kernels (``smooth_knn_dist``,
   ``compute_membership_strengths`` and the layout epoch) without ``cache=True``, so every process

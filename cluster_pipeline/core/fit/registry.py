@@ -24,46 +24,17 @@ from typing import Any
 
 import numpy as np
 
+from cluster_pipeline.core.fit import resource_guard, warning
 from cluster_pipeline.core.fit.attributes import AttributeGroups, check_attribute_options
 from cluster_pipeline.core.fit.auto_k import AUTO_K_RANGE, DEFAULT_K_MAX, DEFAULT_K_MIN
-from cluster_pipeline.core.fit.hdbscan_backends import choose_backend, make_hdbscan
+from cluster_pipeline.core.fit.hdbscan_backends import choose_backend, hdbscan_constraints, make_hdbscan
 from cluster_pipeline.core.fit.kmeans import fit_kmeans
 from cluster_pipeline.core.fit.options import ClusteringOptions
-from cluster_pipeline.core.fit.resource_guard import (
-    CostModel,
-    FitEstimate,
-    agglomerative_cost,
-    check_fit_resources,
-    dbscan_cost,
-    estimate_fit,
-    hdbscan_cost,
-    mean_shift_cost,
-    optics_cost,
-    spectral_cost,
-)
-from cluster_pipeline.core.fit.warning import (
-    Advice,
-    clustering_warning,
-    dbscan_advice,
-    hdbscan_advice,
-    mean_shift_advice,
-    optics_advice,
-)
+from cluster_pipeline.core.fit.resource_guard import CostModel, FitEstimate
+from cluster_pipeline.core.fit.warning import Advice
 from cluster_pipeline.core.progress import Progress
 
 MIN_CLUSTER_SIZE_FLOOR = 5
-# hdbscan's HDBSCAN has no parameter constraints of its own; these scikit-learn HDBSCAN parameters
-# have the same names and meanings ("algorithm" and "metric" differ, so they are left to hdbscan).
-HDBSCAN_SHARED_PARAMETERS = (
-    "min_cluster_size",
-    "min_samples",
-    "cluster_selection_epsilon",
-    "alpha",
-    "leaf_size",
-    "allow_single_cluster",
-    "cluster_selection_method",
-    "max_cluster_size",
-)
 
 
 def default_min_cluster_size(n_documents: int) -> int:
@@ -94,19 +65,21 @@ class FitRun:
 @dataclass
 class EstimatorOutput:
     """Raw labels (any integers, negative = noise), membership or None, how the fit ran
-    (``faiss+sampled_init``, ``hdbscan:fast_hdbscan``, the algorithm's name…) and on what engine."""
+    (``faiss+sampled_init``, ``hdbscan:fast_hdbscan``, the algorithm's name…) and on what engine;
+    a Gaussian mixture's arrays (to predict new documents); the rows of a fitted sample, and how the
+    other rows were assigned."""
 
     labels: np.ndarray
     membership: np.ndarray | None
     method: str
     engine: str
-    mixture: dict[str, Any] | None = None  # a Gaussian mixture's fitted arrays, to predict new documents
+    mixture: dict[str, Any] | None = None
     sample_rows: np.ndarray | None = None
     assigned_by: str | None = None
 
 
 def fit_predict(spec: AlgorithmSpec, run: FitRun) -> EstimatorOutput:
-    """The estimator as scikit-learn runs it: ``fit_predict``."""
+    """The estimator as scikit-learn runs it."""
     run.progress.update("fit", 0, len(run.space), note=spec.name)
     labels = spec.estimator_class()(**run.parameters).fit_predict(run.space)
     return EstimatorOutput(np.asarray(labels), None, spec.name, "scikit-learn")
@@ -136,8 +109,9 @@ def fit_hdbscan(spec: AlgorithmSpec, run: FitRun) -> EstimatorOutput:
     run.progress.update("fit", 0, len(run.space), note=f"HDBSCAN ({backend})")
     labels = estimator.fit_predict(run.space)
     membership = np.asarray(estimator.probabilities_, dtype=np.float32)
-    engine = "scikit-learn" if backend == "sklearn" else backend
-    return EstimatorOutput(labels, membership, f"hdbscan:{backend}", engine)
+    return EstimatorOutput(
+        labels, membership, f"hdbscan:{backend}", "scikit-learn" if backend == "sklearn" else backend
+    )
 
 
 def fit_groups(spec: AlgorithmSpec, run: FitRun) -> EstimatorOutput:
@@ -147,21 +121,12 @@ def fit_groups(spec: AlgorithmSpec, run: FitRun) -> EstimatorOutput:
     return EstimatorOutput(run.groups.labels.astype(np.int64), None, spec.name, "pyarrow")
 
 
-FitMethod = Callable[["AlgorithmSpec", FitRun], EstimatorOutput]
-
-
-def _load(module: str, name: str) -> Callable[[], type]:
+def _load(name: str, module: str = "sklearn.cluster") -> Callable[[], type]:
     def load() -> type:
         estimator: type = getattr(importlib.import_module(module), name)
         return estimator
 
     return load
-
-
-def _hdbscan_constraints() -> dict[str, Any]:
-    from sklearn.cluster import HDBSCAN
-
-    return {name: HDBSCAN._parameter_constraints[name] for name in HDBSCAN_SHARED_PARAMETERS}
 
 
 def _hdbscan_sized_defaults(n_documents: int) -> dict[str, Any]:
@@ -174,20 +139,19 @@ class AlgorithmSpec:
 
     ``defaults`` differ from the estimator's only where those are poor for embeddings: fixed seeds
     (reproducible runs), several k-means inits (one seed can cost 0.15 V-measure, see PERF_NOTES), a
-    kNN affinity for spectral (RBF on 384-d is near-constant), diagonal GMM covariances.
-    ``sized_defaults`` are defaults that depend on the number of documents fitted. ``reduction`` is
-    the ``auto`` reduction above 50 dimensions when it is not what ``density_based`` implies (UMAP
-    for density-based algorithms, none for the others). ``label`` is the main parameter and its
-    short form in default names; ``columns_parameter`` the parameter naming the metadata columns
-    whose groups are the clusters (``attribute_based``). ``check`` replaces the estimator's
-    parameter checks for an algorithm without an estimator.
+    kNN affinity for spectral (RBF on 384-d is near-constant), diagonal GMM covariances;
+    ``sized_defaults`` depend on the number of documents fitted. ``k_parameter`` is the number of
+    clusters, which ``"auto"`` may stand for when ``auto_k``. ``reduction`` is the ``auto`` reduction
+    above 50 dimensions when it is not what ``density_based`` implies (UMAP, else none). ``label`` is
+    the main parameter and its short form in default names (default: k). ``columns_parameter`` names
+    the metadata columns whose groups are the clusters; ``check`` replaces the estimator's checks.
     """
 
     name: str
     estimator: Callable[[], type] | None
     defaults: Mapping[str, Any] = field(default_factory=dict)
     k_parameter: str | None = None
-    auto_k: bool = False
+    auto_k: bool = True
     has_centres: bool = False
     density_based: bool = False
     reduction: str | None = None
@@ -195,7 +159,7 @@ class AlgorithmSpec:
     streams: bool = False
     sampled: bool = True
     label: tuple[str, str] | None = None
-    fitter: FitMethod = fit_predict
+    fitter: Callable[[AlgorithmSpec, FitRun], EstimatorOutput] = fit_predict
     constraints: Callable[[], dict[str, Any]] | None = None
     sized_defaults: Callable[[int], dict[str, Any]] | None = None
     advice: Advice | None = None
@@ -203,7 +167,6 @@ class AlgorithmSpec:
     check: Callable[[ClusteringOptions, dict[str, Any]], None] | None = None
 
     def fit(self, run: FitRun) -> EstimatorOutput:
-        """Run the algorithm (see ``FitRun``)."""
         return self.fitter(self, run)
 
     def estimator_class(self) -> type:
@@ -217,7 +180,6 @@ class AlgorithmSpec:
         return self.reduction or ("umap" if self.density_based else "none")
 
     def with_defaults(self, parameters: Mapping[str, Any]) -> dict[str, Any]:
-        """The defaults overlaid with ``parameters``."""
         return {**self.defaults, **parameters}
 
     def auto_k_parameter(self, parameters: Mapping[str, Any]) -> str | None:
@@ -231,25 +193,18 @@ class AlgorithmSpec:
 
     def name_parts(self, parameters: Mapping[str, Any]) -> list[str]:
         """The main parameter in a default name: ``["k4"]``, ``["eps0.25"]``, the columns; [] without one."""
-        if self.label is None:
-            return []
-        name, short = self.label
-        value = self.with_defaults(parameters).get(name)
-        if value is None:
-            return []
-        if isinstance(value, list):
-            return [str(item) for item in value]
+        name, short = self.label or (self.k_parameter, "k")
+        value = None if name is None else self.with_defaults(parameters).get(name)
+        if value is None or isinstance(value, list):
+            return [str(item) for item in value or []]
         return [f"{short}{value:g}" if isinstance(value, float) else f"{short}{value}"]
 
     def validate(self, options: ClusteringOptions) -> None:
         """Refuse parameters the algorithm does not have or would refuse at fit time (ValueError)."""
         if self.check is not None:
-            self.check(options, self.with_defaults(options.parameters))
-            return
-        given = options.parameters
-        valid = set(self.estimator_class()().get_params())
-        if self.auto_k_parameter(given) is not None:
-            valid.update(AUTO_K_RANGE)
+            return self.check(options, self.with_defaults(options.parameters))
+        given, auto = options.parameters, self.auto_k_parameter(options.parameters)
+        valid = set(self.estimator_class()().get_params()) | set(AUTO_K_RANGE if auto else ())
         unknown = sorted(set(given) - valid)
         if unknown:
             hint = "; k_min and k_max go with n_clusters='auto'" if set(unknown) & set(AUTO_K_RANGE) else ""
@@ -257,13 +212,12 @@ class AlgorithmSpec:
                 f"unknown parameter(s) {', '.join(unknown)} for {self.name}; valid: {', '.join(sorted(valid))}" + hint
             )
         self._check_auto_k(given)
-        auto = self.auto_k_parameter(given)
         self._check_values({k: v for k, v in self.with_defaults(given).items() if k not in (*AUTO_K_RANGE, auto)})
 
     def _check_auto_k(self, parameters: Mapping[str, Any]) -> None:
         for name in dict.fromkeys(s.k_parameter for s in SPECS if s.k_parameter):
             if parameters.get(name) == "auto" and self.auto_k_parameter(parameters) != name:
-                choices = ", ".join(f"{s.name} ({s.k_parameter})" for s in SPECS if s.auto_k)
+                choices = ", ".join(f"{s.name} ({s.k_parameter})" for s in SPECS if s.auto_k and s.k_parameter)
                 raise ValueError(f"{name}='auto' is not available for {self.name}; it is for {choices}")
         bounds = {"k_min": parameters.get("k_min", DEFAULT_K_MIN), "k_max": parameters.get("k_max", DEFAULT_K_MAX)}
         for name, value in bounds.items():
@@ -276,10 +230,9 @@ class AlgorithmSpec:
         """The estimator's own constraints (types, ranges, choices), checked without fitting."""
         from sklearn.utils._param_validation import InvalidParameterError, validate_parameter_constraints
 
-        if self.constraints is not None:
-            constraints = self.constraints()
-        else:
-            constraints = dict(getattr(self.estimator_class(), "_parameter_constraints", {}))
+        constraints = (
+            self.constraints() if self.constraints else getattr(self.estimator_class(), "_parameter_constraints", {})
+        )
         known = {name: value for name, value in parameters.items() if name in constraints}
         try:
             validate_parameter_constraints(constraints, known, caller_name=self.name)
@@ -291,151 +244,57 @@ class AlgorithmSpec:
 
     def estimate(self, parameters: dict[str, Any], space: np.ndarray) -> FitEstimate | None:
         """What a fit on ``space`` should cost (``core.fit.resource_guard``); None when it grows linearly."""
-        return estimate_fit(self.name, self.cost, parameters, space)
+        return resource_guard.estimate_fit(self.name, self.cost, parameters, space)
 
     def check_resources(
         self, parameters: dict[str, Any], space: np.ndarray, options: ClusteringOptions
     ) -> FitEstimate | None:
         """The fit's estimated cost, refused when it exceeds the machine or the options' limits."""
-        estimate = self.estimate(parameters, space)
         linear = [s.name for s in SPECS if s.cost is None and s.estimator is not None]
-        return check_fit_resources(estimate, space, options, linear)
+        return resource_guard.check_fit_resources(self.estimate(parameters, space), space, options, linear)
 
     def warning(
         self, parameters: dict[str, Any], labels: np.ndarray, matrix: np.ndarray, max_clusters: int | None = None
     ) -> str | None:
         """Why a run found fewer than 2 clusters and what to try (``core.fit.warning``); None otherwise."""
-        return clustering_warning(
-            self.name,
-            parameters,
-            labels,
-            matrix,
-            advice=self.advice,
-            k_parameter=self.k_parameter,
-            max_clusters=max_clusters,
+        return warning.clustering_warning(
+            self.name, parameters, labels, matrix, self.advice, self.k_parameter, max_clusters
         )
 
 
-K = ("n_clusters", "k")
+# fmt: off
 SPECS: tuple[AlgorithmSpec, ...] = (
-    AlgorithmSpec(
-        "kmeans",
-        _load("sklearn.cluster", "KMeans"),
-        {"n_clusters": 8, "n_init": 3, "random_state": 0},
-        k_parameter="n_clusters",
-        auto_k=True,
-        has_centres=True,
-        streams=True,
-        label=K,
-        fitter=fit_kmeans_engine,
-    ),
-    AlgorithmSpec(
-        "minibatch_kmeans",
-        _load("sklearn.cluster", "MiniBatchKMeans"),
-        {"n_clusters": 8, "n_init": 3, "random_state": 0, "batch_size": 4096},
-        k_parameter="n_clusters",
-        auto_k=True,
-        has_centres=True,
-        streams=True,
-        label=K,
-    ),
-    AlgorithmSpec(
-        "bisecting_kmeans",
-        _load("sklearn.cluster", "BisectingKMeans"),
-        {"n_clusters": 8, "n_init": 3, "random_state": 0},
-        k_parameter="n_clusters",
-        auto_k=True,
-        has_centres=True,
-        label=K,
-    ),
-    AlgorithmSpec(
-        "hdbscan",
-        _load("hdbscan", "HDBSCAN"),
-        density_based=True,
-        cost=hdbscan_cost,
-        label=("min_cluster_size", "mcs"),
-        fitter=fit_hdbscan,
-        constraints=_hdbscan_constraints,
-        sized_defaults=_hdbscan_sized_defaults,
-        advice=hdbscan_advice,
-    ),
-    AlgorithmSpec(
-        "dbscan",
-        _load("sklearn.cluster", "DBSCAN"),
-        {"eps": 0.5, "min_samples": 5},
-        density_based=True,
-        cost=dbscan_cost,
-        label=("eps", "eps"),
-        advice=dbscan_advice,
-    ),
-    AlgorithmSpec(
-        "agglomerative",
-        _load("sklearn.cluster", "AgglomerativeClustering"),
-        {"n_clusters": 8},
-        k_parameter="n_clusters",
-        auto_k=True,
-        cost=agglomerative_cost,
-        label=K,
-    ),
-    AlgorithmSpec(
-        "gaussian_mixture",
-        _load("sklearn.mixture", "GaussianMixture"),
-        {"n_components": 8, "covariance_type": "diag", "random_state": 0},
-        k_parameter="n_components",
-        auto_k=True,
-        has_centres=True,
-        label=("n_components", "k"),
-        fitter=fit_mixture,
-    ),
-    AlgorithmSpec(
-        "spectral",
-        _load("sklearn.cluster", "SpectralClustering"),
-        {"n_clusters": 8, "affinity": "nearest_neighbors", "random_state": 0},
-        k_parameter="n_clusters",
-        auto_k=True,
-        cost=spectral_cost,
-        label=K,
-    ),
-    AlgorithmSpec(
-        "birch",
-        _load("sklearn.cluster", "Birch"),
-        {"n_clusters": 8},
-        k_parameter="n_clusters",
-        has_centres=True,
-        label=K,
-    ),
-    AlgorithmSpec(
-        "optics",
-        _load("sklearn.cluster", "OPTICS"),
-        {"min_samples": 5},
-        density_based=True,
-        cost=optics_cost,
-        label=("min_samples", "ms"),
-        advice=optics_advice,
-    ),
+    AlgorithmSpec("kmeans", _load("KMeans"), {"n_clusters": 8, "n_init": 3, "random_state": 0},
+                  k_parameter="n_clusters", has_centres=True, streams=True, fitter=fit_kmeans_engine),
+    AlgorithmSpec("minibatch_kmeans", _load("MiniBatchKMeans"),
+                  {"n_clusters": 8, "n_init": 3, "random_state": 0, "batch_size": 4096},
+                  k_parameter="n_clusters", has_centres=True, streams=True),
+    AlgorithmSpec("bisecting_kmeans", _load("BisectingKMeans"), {"n_clusters": 8, "n_init": 3, "random_state": 0},
+                  k_parameter="n_clusters", has_centres=True),
+    AlgorithmSpec("hdbscan", _load("HDBSCAN", "hdbscan"), density_based=True, cost=resource_guard.hdbscan_cost,
+                  label=("min_cluster_size", "mcs"), fitter=fit_hdbscan, constraints=hdbscan_constraints,
+                  sized_defaults=_hdbscan_sized_defaults, advice=warning.hdbscan_advice),
+    AlgorithmSpec("dbscan", _load("DBSCAN"), {"eps": 0.5, "min_samples": 5}, density_based=True,
+                  cost=resource_guard.dbscan_cost, label=("eps", "eps"), advice=warning.dbscan_advice),
+    AlgorithmSpec("agglomerative", _load("AgglomerativeClustering"), {"n_clusters": 8}, k_parameter="n_clusters",
+                  cost=resource_guard.agglomerative_cost),
+    AlgorithmSpec("gaussian_mixture", _load("GaussianMixture", "sklearn.mixture"),
+                  {"n_components": 8, "covariance_type": "diag", "random_state": 0},
+                  k_parameter="n_components", has_centres=True, fitter=fit_mixture),
+    AlgorithmSpec("spectral", _load("SpectralClustering"),
+                  {"n_clusters": 8, "affinity": "nearest_neighbors", "random_state": 0},
+                  k_parameter="n_clusters", cost=resource_guard.spectral_cost),
+    AlgorithmSpec("birch", _load("Birch"), {"n_clusters": 8}, k_parameter="n_clusters", auto_k=False, has_centres=True),
+    AlgorithmSpec("optics", _load("OPTICS"), {"min_samples": 5}, density_based=True, cost=resource_guard.optics_cost,
+                  label=("min_samples", "ms"), advice=warning.optics_advice),
     # mean shift needs a bandwidth in a space whose scale it can estimate, which UMAP's is not: PCA
-    AlgorithmSpec(
-        "mean_shift",
-        _load("sklearn.cluster", "MeanShift"),
-        {"bin_seeding": True},
-        has_centres=True,
-        density_based=True,
-        reduction="pca",
-        cost=mean_shift_cost,
-        label=("bandwidth", "bw"),
-        advice=mean_shift_advice,
-    ),
-    AlgorithmSpec(
-        "attribute_based",
-        None,
-        {"max_groups": 100},
-        sampled=False,
-        label=("attributes", ""),
-        fitter=fit_groups,
-        columns_parameter="attributes",
-        check=check_attribute_options,
-    ),
+    AlgorithmSpec("mean_shift", _load("MeanShift"), {"bin_seeding": True}, has_centres=True, density_based=True,
+                  reduction="pca", cost=resource_guard.mean_shift_cost, label=("bandwidth", "bw"),
+                  advice=warning.mean_shift_advice),
+    AlgorithmSpec("attribute_based", None, {"max_groups": 100}, sampled=False, label=("attributes", ""),
+                  fitter=fit_groups, columns_parameter="attributes", check=check_attribute_options),
 )
+# fmt: on
 _BY_NAME = {entry.name: entry for entry in SPECS}
 
 

@@ -20,7 +20,6 @@ rows; silhouette: ``metric_sample_size`` rows) and the interpreter.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from typing import Any
@@ -162,7 +161,6 @@ def fit_streaming(
     metrics come with it (``metrics``: the silhouette's sample), computed from the passes' statistics."""
     _refuse_unstreamable(source, options)
     progress = progress or Progress.silent()
-    started = time.perf_counter()
     n = source.snapshot.num_documents
     batch_rows = stream_batch_rows(options, source.dimensions)
     start = _initial_centres(source, options, progress, batch_rows, random_state)
@@ -181,7 +179,6 @@ def fit_streaming(
         preparation=start.preparation,
         metric="euclidean",
         parameters=start.parameters,
-        fit_seconds=time.perf_counter() - started,
         extras={"fit_method": "streaming_minibatch_kmeans", "streamed": True},
         reduction=reduction_record(start.preparation),
         auto_k=start.auto_k,

@@ -27,7 +27,6 @@ def clustering_warning(
     parameters: dict[str, Any],
     labels: np.ndarray,
     matrix: np.ndarray,
-    *,
     advice: Advice | None = None,
     k_parameter: str | None = None,
     max_clusters: int | None = None,

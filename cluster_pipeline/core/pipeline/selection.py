@@ -2,7 +2,7 @@
 (one embedding feature, or several combined into one space).
 
 The filter is evaluated by pyarrow compute over only the metadata columns it names
-(``core.filters``); what comes out is the sorted matrix positions of the matching documents, and
+(``core.store.filters``); what comes out is the sorted matrix positions of the matching documents, and
 every later load (the vectors, the documents for labels, the ids for assignments) reads just those.
 
 Several features become one vector per document: each feature L2-normalised, scaled by the square

@@ -70,7 +70,7 @@ def describe_quality(silhouette: float) -> str:
     """The seed's verdict on a mean silhouette, word for word: 0.7+ excellent, 0.5+ good, else poor.
 
     What the seed's strings cannot say (what the metrics were computed on, that text embeddings
-    score low even for good topics) is in ``core.verdict``, in fields of its own.
+    score low even for good topics) is in ``core.quality.verdict``, in fields of its own.
     """
     if silhouette >= 0.7:
         return "Excellent clustering quality"
