@@ -141,7 +141,7 @@ class AlgorithmSpec:
     (reproducible runs), several k-means inits (one seed can cost 0.15 V-measure, see PERF_NOTES), a
     kNN affinity for spectral (RBF on 384-d is near-constant), diagonal GMM covariances;
     ``sized_defaults`` depend on the number of documents fitted. ``k_parameter`` is the number of
-    clusters, which ``"auto"`` may stand for when ``auto_k``. ``reduction`` is the ``auto`` reduction
+    clusters, which ``"auto"`` may stand for unless ``fixed_k``. ``reduction`` is the ``auto`` reduction
     above 50 dimensions when it is not what ``density_based`` implies (UMAP, else none). ``label`` is
     the main parameter and its short form in default names (default: k). ``columns_parameter`` names
     the metadata columns whose groups are the clusters; ``check`` replaces the estimator's checks.
@@ -151,7 +151,7 @@ class AlgorithmSpec:
     estimator: Callable[[], type] | None
     defaults: Mapping[str, Any] = field(default_factory=dict)
     k_parameter: str | None = None
-    auto_k: bool = True
+    fixed_k: bool = False
     has_centres: bool = False
     density_based: bool = False
     reduction: str | None = None
@@ -168,6 +168,11 @@ class AlgorithmSpec:
 
     def fit(self, run: FitRun) -> EstimatorOutput:
         return self.fitter(self, run)
+
+    @property
+    def auto_k(self) -> bool:
+        """Whether ``"auto"`` may stand for the number of clusters (chosen by ``core.fit.auto_k``)."""
+        return self.k_parameter is not None and not self.fixed_k
 
     def estimator_class(self) -> type:
         if self.estimator is None:
@@ -217,7 +222,7 @@ class AlgorithmSpec:
     def _check_auto_k(self, parameters: Mapping[str, Any]) -> None:
         for name in dict.fromkeys(s.k_parameter for s in SPECS if s.k_parameter):
             if parameters.get(name) == "auto" and self.auto_k_parameter(parameters) != name:
-                choices = ", ".join(f"{s.name} ({s.k_parameter})" for s in SPECS if s.auto_k and s.k_parameter)
+                choices = ", ".join(f"{s.name} ({s.k_parameter})" for s in SPECS if s.auto_k)
                 raise ValueError(f"{name}='auto' is not available for {self.name}; it is for {choices}")
         bounds = {"k_min": parameters.get("k_min", DEFAULT_K_MIN), "k_max": parameters.get("k_max", DEFAULT_K_MAX)}
         for name, value in bounds.items():
@@ -284,7 +289,7 @@ SPECS: tuple[AlgorithmSpec, ...] = (
     AlgorithmSpec("spectral", _load("SpectralClustering"),
                   {"n_clusters": 8, "affinity": "nearest_neighbors", "random_state": 0},
                   k_parameter="n_clusters", cost=resource_guard.spectral_cost),
-    AlgorithmSpec("birch", _load("Birch"), {"n_clusters": 8}, k_parameter="n_clusters", auto_k=False, has_centres=True),
+    AlgorithmSpec("birch", _load("Birch"), {"n_clusters": 8}, k_parameter="n_clusters", fixed_k=True, has_centres=True),
     AlgorithmSpec("optics", _load("OPTICS"), {"min_samples": 5}, density_based=True, cost=resource_guard.optics_cost,
                   label=("min_samples", "ms"), advice=warning.optics_advice),
     # mean shift needs a bandwidth in a space whose scale it can estimate, which UMAP's is not: PCA
