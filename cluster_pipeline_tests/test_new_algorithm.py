@@ -15,6 +15,7 @@ from cluster_pipeline_tests.conftest import blob_documents
 def test_bisecting_kmeans_from_the_command_line_to_a_dagster_partition(capsys, tmp_path: Path):
     pq.write_table(blob_documents(240, centers=4), tmp_path / "docs.parquet")
     assert main(["ingest", "news", str(tmp_path / "docs.parquet")]) == 0
+    capsys.readouterr()
     argv = ["clusters", "create", "--collection", "news", "--algorithm", "bisecting_kmeans", "--param", "n_clusters=4"]
     assert main([*argv, "--json"]) == 0
     created = json.loads(capsys.readouterr().out)
