@@ -114,21 +114,6 @@ class StreamSource:
             self.snapshot, self.feature, progress, rows=rows, stage="sample", batch_rows=batch_rows
         )
 
-    def batches(
-        self, preparation: Preparation, progress: Progress, stage: str, batch_rows: int, note: str = ""
-    ) -> Iterator[tuple[int, np.ndarray]]:
-        """``(offset, prepared batch)`` over every document, refusing NaN/inf."""
-        total = self.snapshot.num_documents
-        for offset, batch in self.store.iter_embeddings(self.snapshot, self.feature, batch_rows):
-            if not np.isfinite(batch).all():
-                bad = int(np.flatnonzero(~np.isfinite(batch).all(axis=1))[0]) + offset
-                raise InvalidEmbeddingsError(
-                    f"Clustering algorithm failed: NaN values in embeddings (first at row {bad}). "
-                    "Re-embed or remove those documents."
-                )
-            yield offset, preparation.apply(batch, copy=True)
-            progress.update(stage, offset + len(batch), total, note=note)
-
 
 @dataclass
 class StreamedClustering:
@@ -150,6 +135,29 @@ class _Start:
     auto_k: AutoK | None
 
 
+@dataclass(frozen=True)
+class _Passes:
+    """What the passes over every document share: the source, the preparation, progress, batch size."""
+
+    source: StreamSource
+    preparation: Preparation
+    progress: Progress
+    batch_rows: int
+
+    def batches(self, stage: str, note: str = "") -> Iterator[tuple[int, np.ndarray]]:
+        """``(offset, prepared batch)`` over every document, refusing NaN/inf."""
+        source, total = self.source, self.source.snapshot.num_documents
+        for offset, batch in source.store.iter_embeddings(source.snapshot, source.feature, self.batch_rows):
+            if not np.isfinite(batch).all():
+                bad = int(np.flatnonzero(~np.isfinite(batch).all(axis=1))[0]) + offset
+                raise InvalidEmbeddingsError(
+                    f"Clustering algorithm failed: NaN values in embeddings (first at row {bad}). "
+                    "Re-embed or remove those documents."
+                )
+            yield offset, self.preparation.apply(batch, copy=True)
+            self.progress.update(stage, offset + len(batch), total, note=note)
+
+
 def fit_streaming(
     source: StreamSource,
     options: ClusteringOptions,
@@ -164,13 +172,13 @@ def fit_streaming(
     n = source.snapshot.num_documents
     batch_rows = stream_batch_rows(options, source.dimensions)
     start = _initial_centres(source, options, progress, batch_rows, random_state)
-    seed = start.parameters.get("random_state", random_state)
-    centres = _partial_fit(source, start, progress, batch_rows, seed)
-    labels, counts, means = _assign(source, start.preparation, centres, progress, batch_rows)
+    passes = _Passes(source, start.preparation, progress, batch_rows)
+    centres = _partial_fit(passes, start, seed=start.parameters.get("random_state", random_state))
+    labels, counts, means = _assign(passes, centres)
     k_found = len(counts)
     sample_rows = (metrics or MetricsOptions()).silhouette_rows(labels, k_found) if k_found >= 2 else np.arange(0)
     means32 = means.astype(np.float32)
-    distances, sample_space = _score(source, start.preparation, labels, means32, sample_rows, progress, batch_rows)
+    distances, sample_space = _score(passes, labels, means32, sample_rows)
     fitted = FittedClustering(
         labels=labels,
         centroids=means32,
@@ -270,13 +278,13 @@ def _initial_centres(
     return _Start(preparation, parameters, centres, auto_k)
 
 
-def _partial_fit(source: StreamSource, start: _Start, progress: Progress, batch_rows: int, seed: Any) -> np.ndarray:
+def _partial_fit(passes: _Passes, start: _Start, seed: Any) -> np.ndarray:
     """Pass 2: mini-batch k-means over every batch, from the initial centres."""
     from sklearn.cluster import MiniBatchKMeans
 
     k, batch_size = len(start.centres), int(start.parameters.get("batch_size", 4096))
     model = MiniBatchKMeans(n_clusters=k, init=start.centres, n_init=1, batch_size=batch_size, random_state=seed)
-    for _, batch in source.batches(start.preparation, progress, "fit", batch_rows, "partial_fit"):
+    for _, batch in passes.batches("fit", "partial_fit"):
         for first in range(0, len(batch), batch_size):
             part = batch[first : first + batch_size]
             if len(part) >= k or model.__dict__.get("cluster_centers_") is not None:
@@ -284,14 +292,12 @@ def _partial_fit(source: StreamSource, start: _Start, progress: Progress, batch_
     return np.asarray(model.cluster_centers_, dtype=np.float32)
 
 
-def _assign(
-    source: StreamSource, preparation: Preparation, centres: np.ndarray, progress: Progress, batch_rows: int
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _assign(passes: _Passes, centres: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Pass 3: every document's cluster (ordered by size), the clusters' sizes and member means (float64)."""
     k = len(centres)
-    raw = np.empty(source.snapshot.num_documents, dtype=np.int64)
+    raw = np.empty(passes.source.snapshot.num_documents, dtype=np.int64)
     sums = np.zeros((k, centres.shape[1]), dtype=np.float64)
-    for offset, batch in source.batches(preparation, progress, "assign", batch_rows):
+    for offset, batch in passes.batches("assign"):
         nearest, _ = nearest_centroids(batch, centres)
         raw[offset : offset + len(batch)] = nearest
         add_by_label(sums, nearest, batch)
@@ -305,18 +311,12 @@ def _assign(
 
 
 def _score(
-    source: StreamSource,
-    preparation: Preparation,
-    labels: np.ndarray,
-    means: np.ndarray,
-    sample_rows: np.ndarray,
-    progress: Progress,
-    batch_rows: int,
+    passes: _Passes, labels: np.ndarray, means: np.ndarray, sample_rows: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
     """Pass 4: every document's distance to its member mean, and the prepared rows of the silhouette sample."""
     sample_space = np.empty((len(sample_rows), means.shape[1]), dtype=np.float32)
-    distances = np.empty(source.snapshot.num_documents, dtype=np.float32)
-    for offset, batch in source.batches(preparation, progress, "score", batch_rows):
+    distances = np.empty(passes.source.snapshot.num_documents, dtype=np.float32)
+    for offset, batch in passes.batches("score"):
         diff = batch - means[labels[offset : offset + len(batch)]]
         distances[offset : offset + len(batch)] = np.sqrt(np.einsum("ij,ij->i", diff, diff))
         lo, hi = np.searchsorted(sample_rows, [offset, offset + len(batch)])
