@@ -27,7 +27,7 @@ from __future__ import annotations
 import math
 from dataclasses import fields
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -49,6 +49,10 @@ from cluster_pipeline.core.quality.metrics import MetricsOptions
 from cluster_pipeline.core.topics.options import TopicsOptions
 
 NIGHTLY_CRON = "0 2 * * *"
+if TYPE_CHECKING:
+    Algorithm = str
+else:  # the registry's names, as a choice pydantic checks and the command line offers
+    Algorithm = Literal[tuple(registry.names())]
 # the fit's options that are fields of the configuration itself (normalize is preprocessing's)
 CLUSTERING_FIELDS = tuple(f.name for f in fields(ClusteringOptions) if f.name != "normalize")
 
@@ -166,7 +170,7 @@ class ClusterConfig(BaseModel):
     filters: dict[str, Any] | None = Field(
         None, description="Cluster only the documents this filter keeps (core.filters: AND/OR/NOT over metadata)."
     )
-    algorithm: str = Field("kmeans", description="One of the registry's algorithms (core.fit.registry).")
+    algorithm: Algorithm = "kmeans"
     parameters: dict[str, Any] = Field(default_factory=dict)
     preprocessing: Preprocessing = Field(default_factory=Preprocessing)
     reduction: ReductionOptions = Field(default_factory=ReductionOptions)
@@ -253,14 +257,6 @@ class ClusterConfig(BaseModel):
     @classmethod
     def _feature(cls, value: str) -> str:
         return check_feature(value)
-
-    @field_validator("algorithm")
-    @classmethod
-    def _algorithm(cls, value: str) -> str:
-        names = registry.names()
-        if value not in names:
-            raise ValueError(f"Input should be {', '.join(map(repr, names[:-1]))} or {names[-1]!r}")
-        return value
 
     @field_validator("webhooks")
     @classmethod
