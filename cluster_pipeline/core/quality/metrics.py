@@ -42,12 +42,8 @@ class QualityMetrics:
 
     def to_dict(self) -> dict[str, float | str]:
         """The four fields every stored result carries (the sampling details are run metadata)."""
-        return {
-            "silhouette_score": self.silhouette_score,
-            "davies_bouldin_index": self.davies_bouldin_index,
-            "calinski_harabasz_score": self.calinski_harabasz_score,
-            "description": self.description,
-        }
+        stored = ("silhouette_score", "davies_bouldin_index", "calinski_harabasz_score", "description")
+        return {name: getattr(self, name) for name in stored}
 
 
 @dataclass(frozen=True)
@@ -326,33 +322,25 @@ def compute_metrics(
 ) -> QualityMetrics | None:
     """Silhouette, Davies-Bouldin and Calinski-Harabasz of a clustering, noise (label -1) excluded.
 
-    Davies-Bouldin and Calinski-Harabasz use all non-noise points (``ClusterStatistics``): from the
-    fit's ``centroids`` and ``distances`` when given, else in two O(N*D) passes over ``X``. Both are
-    defined with Euclidean centroids and distances, as in scikit-learn, whatever ``metric`` is. The
-    silhouette is exact up to ``options.sample_size`` points; beyond, it is computed on a stratified
-    sample of ``max(sample_size, 50 * n_clusters)`` points and averaged with weights ``cluster size /
-    points sampled from it``, so over-sampled small clusters do not skew the mean.
+    Davies-Bouldin and Calinski-Harabasz use all non-noise points (``ClusterStatistics``), Euclidean
+    whatever ``metric`` is, as in scikit-learn; the silhouette is exact up to ``options.sample_size``
+    points, else estimated on a stratified sample weighted back to the clusters' sizes
+    (``MetricsOptions``, ``sampled_silhouette``).
 
     Parameters
     ----------
-    X : ndarray of shape (n_samples, n_features)
-        The space that was clustered, float32 (not upcast).
-    labels : ndarray of shape (n_samples,)
-        Integer cluster of each point; -1 is noise.
-    metric : str, default="euclidean"
-        Distance for the silhouette.
-    options : MetricsOptions, optional
-        The silhouette's sample size and seed (default: 10,000 points, seed 0).
-    centroids, distances : ndarray of shape (n_clusters, n_features) and (n_samples,), optional
-        The fit's member means (row ``c`` for label ``c``) and each point's Euclidean distance to its
-        own, as ``FittedClustering`` holds them. Given, Davies-Bouldin and Calinski-Harabasz come from
-        these (O(K*D)) instead of two passes over ``X``.
+    X : (n_samples, n_features) the space that was clustered, float32 (not upcast; a memmap is fine).
+    labels : (n_samples,) integer cluster of each point; -1 is noise.
+    metric : distance for the silhouette ("euclidean" and "cosine" by float32 GEMM).
+    options : the silhouette's sample size and seed (default: 10,000 points, seed 0).
+    centroids, distances : (n_clusters, n_features) and (n_samples,), optional: the fit's member means
+        (row ``c`` for label ``c``) and each point's distance to its own, as ``FittedClustering`` holds
+        them; given, the two indices come from these (O(K·D)) instead of two passes over ``X``.
 
     Returns
     -------
-    QualityMetrics or None
-        None when there are fewer than 2 non-noise points, fewer than 2 clusters, or as many
-        clusters as points (the silhouette is undefined there).
+    QualityMetrics, or None with fewer than 2 non-noise points, fewer than 2 clusters, or as many
+    clusters as points (the silhouette is undefined there).
 
     Raises
     ------
