@@ -225,11 +225,11 @@ def _import_what_an_execution_uses() -> None:
 
 def case_kmeans_bare(n: int, collection: str, n_clusters: int = 100, repeats: int = 3) -> dict[str, Any]:
     """Our k-means (``core.kmeans.fit_kmeans``, the pipeline's fit) on the in-memory normalised matrix."""
-    from cluster_pipeline.core.config.model import ALGORITHM_DEFAULTS
+    from cluster_pipeline.core.fit import registry
     from cluster_pipeline.core.fit.kmeans import fit_kmeans
 
     X = _matrix(collection)
-    parameters = {**ALGORITHM_DEFAULTS["kmeans"], "n_clusters": n_clusters}
+    parameters = registry.spec("kmeans").with_defaults({"n_clusters": n_clusters})
     seconds, fit = timed(lambda: fit_kmeans(X, parameters), repeats)
     return {"repeats": seconds, "seconds": median(seconds), "method": fit.method, "inertia": fit.inertia}
 
@@ -313,19 +313,19 @@ def case_ag_news_silhouette(n: int, collection: str) -> dict[str, Any]:
     from sklearn.metrics import v_measure_score
 
     from benchmarks.data import read_ag_news
-    from cluster_pipeline.core.config.model import ALGORITHM_DEFAULTS
+    from cluster_pipeline.core.fit import registry
     from cluster_pipeline.core.fit.kmeans import fit_kmeans
-    from cluster_pipeline.core.quality.metrics import compute_metrics
+    from cluster_pipeline.core.quality.metrics import MetricsOptions, compute_metrics
 
     read_ag_news(AG_NEWS, DATA)
     X = _matrix(collection)
-    labels = fit_kmeans(X, {**ALGORITHM_DEFAULTS["kmeans"], "n_clusters": 4}).labels
+    labels = fit_kmeans(X, registry.spec("kmeans").with_defaults({"n_clusters": 4})).labels
     category = pq.read_table(AG_NEWS, columns=["category"]).column(0).to_numpy(zero_copy_only=False)
-    exact = compute_metrics(X, labels, sample_size=len(X))
+    exact = compute_metrics(X, labels, options=MetricsOptions(sample_size=len(X)))
     assert exact is not None
     errors = {}
     for size in (1000, 2000, 5000):
-        sampled = [compute_metrics(X, labels, sample_size=size, random_state=seed) for seed in range(5)]
+        sampled = [compute_metrics(X, labels, options=MetricsOptions(size, seed)) for seed in range(5)]
         errors[size] = max(abs(m.silhouette_score - exact.silhouette_score) for m in sampled if m is not None)
     return {
         "v_measure": round(float(v_measure_score(category, labels)), 4),
@@ -342,21 +342,19 @@ def case_hdbscan(n: int, collection: str, repeats: int = 3) -> dict[str, Any]:
     from cluster_pipeline.core.config.model import ClusterConfig
     from cluster_pipeline.core.fit.clustering import fit_preparation, reduce_for_fit, resolve_parameters
     from cluster_pipeline.core.fit.hdbscan_backends import installed_backends, make_hdbscan
-    from cluster_pipeline.core.fit.reduction import plan_reduction
     from cluster_pipeline.core.fit.warmup import warm_numba_cache
     from cluster_pipeline.core.progress import Progress
 
-    config = ClusterConfig(namespace=NAMESPACE, collection=collection, algorithm="hdbscan")
+    options = ClusterConfig(namespace=NAMESPACE, collection=collection, algorithm="hdbscan").clustering
     X = _matrix(collection)
 
     def reduce() -> Any:
-        preparation = fit_preparation(X, config)
-        plan = plan_reduction(config, len(X), X.shape[1])
-        return reduce_for_fit(preparation.apply(X), plan, config, preparation, Progress.silent())[0]
+        preparation = fit_preparation(X, options)
+        return reduce_for_fit(preparation.apply(X), options, preparation, Progress.silent())[0]
 
     reduce()  # numba: compile UMAP, or load the cache, before timing
     reduce_seconds, matrix = timed(reduce, repeats)
-    parameters, _ = resolve_parameters(config, matrix)
+    parameters, _ = resolve_parameters(options, matrix)
     out: dict[str, Any] = {"backends": {}, "dimensions": int(matrix.shape[1]), "reduce_seconds": median(reduce_seconds)}
     if "fast_hdbscan" in installed_backends():  # numba: compile, or load the cache, before timing
         warm_numba_cache()

@@ -122,7 +122,8 @@ def _rule_on_subsets(lake: Any, table: Any, truth: dict[str, str]) -> list[dict[
     """HDBSCAN after UMAP on seeded subsets: min_cluster_size by our rule against 0.5 % of N."""
     import numpy as np
 
-    from cluster_pipeline.core.config.model import ClusterConfig, default_min_cluster_size
+    from cluster_pipeline.core.config.model import ClusterConfig
+    from cluster_pipeline.core.fit.registry import default_min_cluster_size
     from cluster_pipeline.core.pipeline.execution import execute
     from cluster_pipeline.core.store.collections import CollectionStore
 

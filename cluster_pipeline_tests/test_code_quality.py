@@ -25,6 +25,12 @@ def test_mypy_on_the_core():
     assert done.returncode == 0, done.stdout + done.stderr
 
 
+def test_import_layers_hold():
+    """The layers in pyproject.toml's import-linter contracts: no stage imports one above it, no cycle."""
+    done = run(str(BIN / "lint-imports"))
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
 def test_the_core_does_not_import_dagster():
     done = run(
         sys.executable,

@@ -118,7 +118,8 @@ def test_a_collection_larger_than_the_budget_streams_from_s3_in_bounded_memory(m
         ingest_parts(store, "large", LARGE_PARTS)
         sizes = {name: sum(parts) * DIM * 4 for name, parts in (("small", SMALL_PARTS), ("large", LARGE_PARTS))}
         assert all(
-            needs_streaming(config_for(name), store.snapshot("default", name).num_documents, DIM) for name in sizes
+            needs_streaming(config_for(name).clustering, store.snapshot("default", name).num_documents, DIM)
+            for name in sizes
         )
         assert max(LARGE_PARTS) * DIM * 4 > BUDGET_MB * 2**20
 

@@ -4,16 +4,18 @@ A configuration is a validated pydantic model saved as JSON in the lake. Besides
 (the contract's ``cluster_id``) it has a ``name`` a person can read — unique in its namespace,
 derived from the collection, algorithm and main parameter unless given (``agnews-kmeans-k4``) —
 and its Dagster partition is ``<namespace>.<name>``. Configurations saved before names existed
-keep their ``<namespace>.<clust_…>`` partition (and its history in Dagster): both forms resolve. Algorithm parameters use
-scikit-learn/hdbscan names and are checked against the estimator's own ``get_params()`` and
-parameter constraints, the cron and timezone against the scheduler's rules, so a typo or an
+keep their ``<namespace>.<clust_…>`` partition (and its history in Dagster): both forms resolve. The
+algorithm is one of the registry's (``core.fit.registry``), and its parameters use scikit-learn/hdbscan
+names, checked by the registry against the estimator's own ``get_params()`` and parameter
+constraints; the cron and timezone are checked against the scheduler's rules. So a typo or an
 impossible value (``n_clusters=0``, ``eps=-1``, ``Mars/Olympus``) is refused at creation time with
-the rule it breaks, not deep inside an execution or a sensor tick. Two values are ours:
-``n_clusters: "auto"`` (``n_components`` for gaussian_mixture) with its range ``k_min`` / ``k_max``
-(``core.auto_k``), and HDBSCAN's ``min_cluster_size`` derived from the collection's size when it is
-not given (:func:`default_min_cluster_size`).
+the rule it breaks, not deep inside an execution or a sensor tick.
 
-What an execution clusters is chosen here too: ``filters`` (``core.filters``) over the metadata,
+Each stage is handed its own options, built from the configuration's flat fields (the stored JSON
+keeps them flat): ``clustering`` for the fit, ``metrics`` for the quality metrics, ``topics`` for
+the topic structure.
+
+What an execution clusters is chosen here too: ``filters`` (``core.store.filters``) over the metadata,
 ``sample_size`` to fit on a seeded sample, several ``features`` combined into one space, and
 ``attribute_based`` clusters that are the groups of metadata columns. A configuration changes over
 its life by :func:`revise` (a new ``version`` when what an execution computes changes); every
@@ -23,24 +25,17 @@ ExecutionResult stores the configuration it ran with.
 from __future__ import annotations
 
 import math
+from dataclasses import fields
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import (
-    BaseModel,
-    ConfigDict,
-    Field,
-    ValidationError,
-    ValidationInfo,
-    field_validator,
-    model_validator,
-)
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
-from cluster_pipeline.core.errors import (
-    ConfigurationError,
-)
+from cluster_pipeline.core.errors import ConfigurationError
+from cluster_pipeline.core.fit import registry
+from cluster_pipeline.core.fit.options import ClusteringOptions, ReductionOptions
 from cluster_pipeline.core.ids import (
     check_cluster_id,
     check_collection,
@@ -51,114 +46,16 @@ from cluster_pipeline.core.ids import (
 )
 from cluster_pipeline.core.labels.options import LabelingOptions
 from cluster_pipeline.core.quality.checks import QualityChecks
-
-Algorithm = Literal[
-    "kmeans",
-    "minibatch_kmeans",
-    "hdbscan",
-    "dbscan",
-    "agglomerative",
-    "gaussian_mixture",
-    "spectral",
-    "birch",
-    "optics",
-    "mean_shift",
-    "attribute_based",
-]
-
-# Defaults differ from scikit-learn's only where its defaults are poor for embeddings: fixed seeds
-# (reproducible runs), several k-means inits (one seed can cost 0.15 V-measure, see PERF_NOTES),
-# a kNN affinity for spectral (RBF on 384-d is near-constant), diagonal GMM covariances.
-ALGORITHM_DEFAULTS: dict[str, dict[str, Any]] = {
-    "kmeans": {"n_clusters": 8, "n_init": 3, "random_state": 0},
-    "minibatch_kmeans": {"n_clusters": 8, "n_init": 3, "random_state": 0, "batch_size": 4096},
-    "hdbscan": {},  # min_cluster_size: default_min_cluster_size(N)
-    "dbscan": {"eps": 0.5, "min_samples": 5},
-    "agglomerative": {"n_clusters": 8},
-    "gaussian_mixture": {"n_components": 8, "covariance_type": "diag", "random_state": 0},
-    "spectral": {"n_clusters": 8, "affinity": "nearest_neighbors", "random_state": 0},
-    "birch": {"n_clusters": 8},
-    "optics": {"min_samples": 5},
-    "mean_shift": {"bin_seeding": True},
-    "attribute_based": {"max_groups": 100},
-}
-# attribute_based has no estimator: its clusters are the groups of metadata columns (core.attributes)
-ATTRIBUTE_PARAMETERS = ("attributes", "max_groups")
-MAX_ATTRIBUTE_GROUPS = 10_000
-# Algorithms whose clusters have a centre: documents outside a fitted sample join the nearest one.
-# The others' clusters are shaped by density or a graph: they join their nearest sampled document's.
-CENTROID_ALGORITHMS = frozenset({"kmeans", "minibatch_kmeans", "gaussian_mixture", "birch", "mean_shift"})
-
-DENSITY_BASED = frozenset({"hdbscan", "dbscan", "optics", "mean_shift"})
-# density-based algorithms whose "auto" reduction is UMAP (mean_shift keeps PCA: it needs a bandwidth
-# in a space whose scale it can estimate, which UMAP's coordinates are not)
-UMAP_BY_DEFAULT = frozenset({"hdbscan", "dbscan", "optics"})
-# the parameter that "auto" can stand for, per algorithm (core.auto_k chooses it)
-AUTO_K_PARAMETER = {
-    "kmeans": "n_clusters",
-    "minibatch_kmeans": "n_clusters",
-    "agglomerative": "n_clusters",
-    "spectral": "n_clusters",
-    "gaussian_mixture": "n_components",
-}
-AUTO_K_RANGE = ("k_min", "k_max")
-# Measured on AG News (core.auto_k): the silhouette of text embeddings peaks at few clusters and
-# falls or stays flat beyond; no k from 13 to 20 beat the peak at 3, so a wider default range costs a
-# k-means and a silhouette per k and changes nothing. Ask for more with k_max.
-DEFAULT_K_MIN, DEFAULT_K_MAX = 2, 12
-MIN_CLUSTER_SIZE_FLOOR = 5
-
-
-def default_min_cluster_size(n_documents: int) -> int:
-    """HDBSCAN's ``min_cluster_size`` when none is given: ``max(5, round(sqrt(N) / 2))``.
-
-    Measured on AG News after UMAP (3 seeds, subsets of 1,000 to 7,600 documents): HDBSCAN's
-    excess-of-mass selection flips between two regimes, a few large topics with ~5 % noise, or dozens
-    of small clusters with ~30 % noise, and the switch sits at a minimum size that grows more slowly
-    than N. sqrt(N)/2 (16, 22, 32, 44 at 1k, 2k, 4k, 7.6k) stayed in the first regime in every run
-    (≤ 11 % noise); a fixed share of N (0.5 %: 10, 20, 38) fell into the second at 4,000 and sat on the
-    edge at 7,600. Growing with sqrt(N) also lets a large collection hold more topics (≤ ~2·sqrt(N)).
-    """
-    return max(MIN_CLUSTER_SIZE_FLOOR, round(math.sqrt(max(n_documents, 0)) / 2))
-
+from cluster_pipeline.core.quality.metrics import MetricsOptions
+from cluster_pipeline.core.topics.options import TopicsOptions
 
 NIGHTLY_CRON = "0 2 * * *"
-# hdbscan's HDBSCAN has no parameter constraints of its own; these scikit-learn HDBSCAN parameters
-# have the same names and meanings ("algorithm" and "metric" differ, so they are left to hdbscan).
-_HDBSCAN_SHARED_PARAMETERS = (
-    "min_cluster_size",
-    "min_samples",
-    "cluster_selection_epsilon",
-    "alpha",
-    "leaf_size",
-    "allow_single_cluster",
-    "cluster_selection_method",
-    "max_cluster_size",
-)
-
-
-def estimator_class(algorithm: str) -> type:
-    """The scikit-learn / hdbscan class behind an algorithm name (imported lazily: hdbscan is slow);
-    not for ``attribute_based``, which has none."""
-    import sklearn.cluster as skc
-    from sklearn.mixture import GaussianMixture
-
-    if algorithm == "hdbscan":
-        import hdbscan
-
-        return hdbscan.HDBSCAN
-    classes: dict[str, type] = {
-        "kmeans": skc.KMeans,
-        "minibatch_kmeans": skc.MiniBatchKMeans,
-        "dbscan": skc.DBSCAN,
-        "agglomerative": skc.AgglomerativeClustering,
-        "gaussian_mixture": GaussianMixture,
-        "spectral": skc.SpectralClustering,
-        "birch": skc.Birch,
-        "optics": skc.OPTICS,
-        "mean_shift": skc.MeanShift,
-    }
-    return classes[algorithm]
+if TYPE_CHECKING:
+    Algorithm = str
+else:  # the registry's names, as a choice pydantic checks and the command line offers
+    Algorithm = Literal[tuple(registry.names())]
+# the fit's options that are fields of the configuration itself (normalize is preprocessing's)
+CLUSTERING_FIELDS = tuple(f.name for f in fields(ClusteringOptions) if f.name != "normalize")
 
 
 class Preprocessing(BaseModel):
@@ -167,36 +64,6 @@ class Preprocessing(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     normalize: bool = Field(True, description="L2-normalise each vector (cosine geometry with Euclidean maths).")
-
-
-class Reduction(BaseModel):
-    """Dimensionality reduction before the algorithm runs (``core.reduction``).
-
-    ``auto``: UMAP for hdbscan, dbscan and optics when the vectors have more than 50 dimensions
-    (density estimates break down in high dimension, and PCA keeps too little of text embeddings'
-    structure: on AG News PCA-10 then HDBSCAN left 80 % as noise, UMAP-5 6 %); PCA to 10 dimensions
-    for mean_shift there; none for the other algorithms.
-    """
-
-    model_config = ConfigDict(extra="forbid")
-
-    method: Literal["auto", "umap", "pca", "none"] = "auto"
-    n_components: int | None = Field(None, ge=1, le=100, description="Dimensions kept; default 5 (umap), 10 (pca).")
-    n_neighbors: int = Field(
-        15,
-        ge=2,
-        le=200,
-        description="UMAP's neighbourhood: larger keeps more global structure, smaller finer topics "
-        "(15 is UMAP's and BERTopic's default; 30 gave the same clusters on AG News).",
-    )
-    min_dist: float = Field(0.0, ge=0.0, le=1.0, description="UMAP's packing: 0 keeps dense groups dense.")
-    fit_sample_size: int = Field(
-        20_000,
-        ge=100,
-        description="UMAP is fitted on a seeded sample of this many documents; every other document is placed "
-        "from its nearest sampled neighbours, as UMAP's own transform starts.",
-    )
-    random_state: int = Field(0, description="Seed of UMAP, its sample and PCA's randomised solver.")
 
 
 def check_cron(schedule: str) -> str:
@@ -293,7 +160,7 @@ class ClusterConfig(BaseModel):
     algorithm: Algorithm = "kmeans"
     parameters: dict[str, Any] = Field(default_factory=dict)
     preprocessing: Preprocessing = Field(default_factory=Preprocessing)
-    reduction: Reduction = Field(default_factory=Reduction)
+    reduction: ReductionOptions = Field(default_factory=ReductionOptions)
     max_clusters: int | None = Field(
         None,
         ge=1,
@@ -407,11 +274,13 @@ class ClusterConfig(BaseModel):
 
     @field_validator("parameters")
     @classmethod
-    def _attribute_list(cls, value: dict[str, Any], info: ValidationInfo) -> dict[str, Any]:
-        """``attributes`` as a list of column names (``"category,brand"`` from the CLI too)."""
-        attributes = value.get("attributes")
-        if info.data.get("algorithm") == "attribute_based" and isinstance(attributes, str):
-            return {**value, "attributes": [name.strip() for name in attributes.split(",") if name.strip()]}
+    def _column_list(cls, value: dict[str, Any], info: ValidationInfo) -> dict[str, Any]:
+        """Metadata columns (``attribute_based``'s ``attributes``) as a list (``"category,brand"`` from the CLI too)."""
+        algorithm = info.data.get("algorithm")
+        name = None if algorithm is None else registry.spec(algorithm).columns_parameter
+        columns = None if name is None else value.get(name)
+        if name is not None and isinstance(columns, str):
+            return {**value, name: [column.strip() for column in columns.split(",") if column.strip()]}
         return value
 
     @model_validator(mode="before")
@@ -470,38 +339,26 @@ class ClusterConfig(BaseModel):
     def _parameters_valid(self, info: ValidationInfo) -> ClusterConfig:
         # Checked when a configuration is created; one read back from the lake passed this check
         # already, and importing the estimators (scikit-learn: ~1 s) would slow every execution.
-        if info.context and info.context.get("stored"):
-            return self
-        if self.algorithm == "attribute_based":
-            _check_attribute_based(self)
-            return self
-        valid = set(estimator_class(self.algorithm)().get_params())
-        if self.auto_k_parameter() is not None:
-            valid.update(AUTO_K_RANGE)
-        unknown = sorted(set(self.parameters) - valid)
-        if unknown:
-            hint = "; k_min and k_max go with n_clusters='auto'" if set(unknown) & set(AUTO_K_RANGE) else ""
-            raise ValueError(
-                f"unknown parameter(s) {', '.join(unknown)} for {self.algorithm}; valid: {', '.join(sorted(valid))}"
-                + hint
-            )
-        _check_auto_k(self.algorithm, self.parameters)
-        check_parameter_values(self.algorithm, self.fixed_parameters())
+        if not (info.context and info.context.get("stored")):
+            registry.spec(self.algorithm).validate(self.clustering)
         return self
 
-    def fixed_parameters(self) -> dict[str, Any]:
-        """The estimator parameters known before the data is seen: without an ``"auto"`` k and its range."""
-        auto = self.auto_k_parameter()
-        return {
-            name: value
-            for name, value in self.estimator_parameters().items()
-            if name not in AUTO_K_RANGE and name != auto
-        }
+    @property
+    def clustering(self) -> ClusteringOptions:
+        """The fit stage's options (``core.fit``)."""
+        chosen = {name: getattr(self, name) for name in CLUSTERING_FIELDS}
+        return ClusteringOptions(normalize=self.preprocessing.normalize, **chosen)
 
-    def auto_k_parameter(self) -> str | None:
-        """``n_clusters`` (or ``n_components``) when the configuration asks for it to be chosen, else None."""
-        name = AUTO_K_PARAMETER.get(self.algorithm)
-        return name if name is not None and self.parameters.get(name) == "auto" else None
+    @property
+    def metrics(self) -> MetricsOptions:
+        """The quality metrics' options (``core.quality.metrics``)."""
+        return MetricsOptions(sample_size=self.metric_sample_size)
+
+    @property
+    def topics(self) -> TopicsOptions:
+        """The topic structure's options (``core.topics``)."""
+        labeling = self.labeling
+        return TopicsOptions(self.time_column, labeling.text_fields, labeling.num_keywords)
 
     @property
     def feature_names(self) -> list[str]:
@@ -525,71 +382,8 @@ class ClusterConfig(BaseModel):
         return f"{self.namespace}.{self.display_name}"
 
     def estimator_parameters(self) -> dict[str, Any]:
-        """Defaults overlaid with the user's parameters."""
-        return {**ALGORITHM_DEFAULTS[self.algorithm], **self.parameters}
-
-
-def _check_attribute_based(config: ClusterConfig) -> None:
-    """``attributes`` (one or more metadata columns) and ``max_groups``; nothing that needs a fit."""
-    unknown = sorted(set(config.parameters) - set(ATTRIBUTE_PARAMETERS))
-    if unknown:
-        raise ValueError(
-            f"unknown parameter(s) {', '.join(unknown)} for attribute_based; valid: {', '.join(ATTRIBUTE_PARAMETERS)}"
-        )
-    attributes = config.parameters.get("attributes")
-    if not (isinstance(attributes, list) and attributes and all(isinstance(a, str) and a for a in attributes)):
-        raise ValueError(
-            "attribute_based needs attributes: the metadata columns whose values make the groups, e.g. "
-            "--param attributes=category,brand"
-        )
-    if len(set(attributes)) != len(attributes):
-        raise ValueError(f"attributes lists a column twice: {attributes}")
-    max_groups = config.estimator_parameters()["max_groups"]
-    if not isinstance(max_groups, int) or isinstance(max_groups, bool) or not 2 <= max_groups <= MAX_ATTRIBUTE_GROUPS:
-        raise ValueError(f"max_groups must be an integer from 2 to {MAX_ATTRIBUTE_GROUPS:,}, got {max_groups!r}")
-    refused = {
-        "sample_size": config.sample_size is not None,
-        "max_clusters": config.max_clusters is not None,
-        "reduction 'umap'": config.reduction.method == "umap",
-    }
-    for name, present in refused.items():
-        if present:
-            raise ValueError(
-                f"{name} does not apply to attribute_based: its clusters are the groups of {', '.join(attributes)}, "
-                "fixed by the data (cap them with max_groups)"
-            )
-
-
-def _check_auto_k(algorithm: str, parameters: dict[str, Any]) -> None:
-    for name in ("n_clusters", "n_components"):
-        if parameters.get(name) == "auto" and AUTO_K_PARAMETER.get(algorithm) != name:
-            choices = ", ".join(f"{a} ({p})" for a, p in AUTO_K_PARAMETER.items())
-            raise ValueError(f"{name}='auto' is not available for {algorithm}; it is for {choices}")
-    bounds = {"k_min": parameters.get("k_min", DEFAULT_K_MIN), "k_max": parameters.get("k_max", DEFAULT_K_MAX)}
-    for name, value in bounds.items():
-        if not isinstance(value, int) or isinstance(value, bool) or value < 2:
-            raise ValueError(f"{name} must be an integer of at least 2, got {value!r}")
-    if bounds["k_min"] > bounds["k_max"]:
-        raise ValueError(f"k_min ({bounds['k_min']}) must not exceed k_max ({bounds['k_max']})")
-
-
-def check_parameter_values(algorithm: str, parameters: dict[str, Any]) -> None:
-    """Refuse values the estimator would refuse at fit time (types, ranges, choices), without fitting."""
-    from sklearn.cluster import HDBSCAN
-    from sklearn.utils._param_validation import InvalidParameterError, validate_parameter_constraints
-
-    if algorithm == "hdbscan":
-        constraints = {name: HDBSCAN._parameter_constraints[name] for name in _HDBSCAN_SHARED_PARAMETERS}
-    else:
-        constraints = dict(getattr(estimator_class(algorithm), "_parameter_constraints", {}))
-    known = {name: value for name, value in parameters.items() if name in constraints}
-    try:
-        validate_parameter_constraints(constraints, known, caller_name=algorithm)
-    except InvalidParameterError as error:
-        raise ValueError(str(error).replace("The '", "'", 1)) from None
-    for name, value in known.items():  # JSON true/false are ints to Python, never counts or sizes
-        if isinstance(value, bool) and "boolean" not in constraints[name]:
-            raise ValueError(f"'{name}' parameter of {algorithm} must be a number, got {value!r}")
+        """The algorithm's defaults overlaid with the user's parameters."""
+        return registry.spec(self.algorithm).with_defaults(self.parameters)
 
 
 def parse_config(data: dict[str, Any], *, stored: bool = False) -> ClusterConfig:

@@ -20,41 +20,17 @@ from cluster_pipeline.core.errors import (
     InvalidIdentifierError,
     NotFoundError,
 )
-from cluster_pipeline.core.ids import (
-    check_config_name,
-    check_namespace,
-    is_cluster_id,
-)
+from cluster_pipeline.core.fit import registry
+from cluster_pipeline.core.ids import check_config_name, check_namespace, is_cluster_id
 from cluster_pipeline.core.store.lake import Lake
 
 log = logging.getLogger(__name__)
-
-# The parameter that tells configurations of one algorithm apart, and its short form in names.
-_NAMED_PARAMETERS = {
-    "kmeans": ("n_clusters", "k"),
-    "minibatch_kmeans": ("n_clusters", "k"),
-    "agglomerative": ("n_clusters", "k"),
-    "spectral": ("n_clusters", "k"),
-    "birch": ("n_clusters", "k"),
-    "gaussian_mixture": ("n_components", "k"),
-    "hdbscan": ("min_cluster_size", "mcs"),
-    "dbscan": ("eps", "eps"),
-    "optics": ("min_samples", "ms"),
-    "mean_shift": ("bandwidth", "bw"),
-}
 
 
 def default_name(config: ClusterConfig) -> str:
     """``<collection>-<algorithm>[-<main parameter>]``, e.g. ``agnews-kmeans-k4``, ``news-hdbscan-mcs50``;
     attribute groups name their columns: ``shop-attribute_based-category-brand``."""
-    parts = [config.collection, config.algorithm]
-    if config.algorithm == "attribute_based":
-        parts += list(config.parameters.get("attributes") or [])
-    else:
-        parameter, short = _NAMED_PARAMETERS[config.algorithm]
-        value = config.estimator_parameters().get(parameter)
-        if value is not None:
-            parts.append(f"{short}{value:g}" if isinstance(value, float) else f"{short}{value}")
+    parts = [config.collection, config.algorithm, *registry.spec(config.algorithm).name_parts(config.parameters)]
     name = re.sub(r"[^a-z0-9._-]+", "-", "-".join(parts).lower()).strip("-._")
     return name[:72] or config.algorithm
 

@@ -12,15 +12,49 @@ silhouette over thousands of tiny clusters say nothing.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
-from cluster_pipeline.core.config.model import MAX_ATTRIBUTE_GROUPS
 from cluster_pipeline.core.errors import AlgorithmError, ConfigurationError
+from cluster_pipeline.core.fit.options import ClusteringOptions
 
 ROW = "__row__"
+ATTRIBUTE_PARAMETERS = ("attributes", "max_groups")
+MAX_ATTRIBUTE_GROUPS = 10_000
+
+
+def check_attribute_options(options: ClusteringOptions, parameters: dict[str, Any]) -> None:
+    """``attributes`` (one or more metadata columns) and ``max_groups`` (``parameters``, defaults
+    included), and nothing that needs a fit; ValueError otherwise."""
+    unknown = sorted(set(options.parameters) - set(ATTRIBUTE_PARAMETERS))
+    if unknown:
+        raise ValueError(
+            f"unknown parameter(s) {', '.join(unknown)} for attribute_based; valid: {', '.join(ATTRIBUTE_PARAMETERS)}"
+        )
+    attributes = parameters.get("attributes")
+    if not (isinstance(attributes, list) and attributes and all(isinstance(a, str) and a for a in attributes)):
+        raise ValueError(
+            "attribute_based needs attributes: the metadata columns whose values make the groups, e.g. "
+            "--param attributes=category,brand"
+        )
+    if len(set(attributes)) != len(attributes):
+        raise ValueError(f"attributes lists a column twice: {attributes}")
+    max_groups = parameters["max_groups"]
+    if not isinstance(max_groups, int) or isinstance(max_groups, bool) or not 2 <= max_groups <= MAX_ATTRIBUTE_GROUPS:
+        raise ValueError(f"max_groups must be an integer from 2 to {MAX_ATTRIBUTE_GROUPS:,}, got {max_groups!r}")
+    refused = {
+        "sample_size": options.sample_size is not None,
+        "max_clusters": options.max_clusters is not None,
+        "reduction 'umap'": options.reduction.method == "umap",
+    }
+    for name, present in refused.items():
+        if present:
+            raise ValueError(
+                f"{name} does not apply to attribute_based: its clusters are the groups of {', '.join(attributes)}, "
+                "fixed by the data (cap them with max_groups)"
+            )
 
 
 @dataclass(frozen=True)
@@ -60,6 +94,8 @@ def attribute_groups(table: pa.Table, attributes: list[str], max_groups: int) ->
 
     Raises AlgorithmError when there are more than ``max_groups``.
     """
+    import pyarrow.compute as pc  # imported when used: the registry, and so the CLI, import this module
+
     indexed = table.select(attributes).append_column(ROW, pa.array(np.arange(table.num_rows, dtype=np.int64)))
     grouped = indexed.group_by(attributes, use_threads=False).aggregate([(ROW, "list")])
     complete = np.ones(grouped.num_rows, dtype=bool)

@@ -10,7 +10,7 @@
   in a larger cluster, the medoid of a seeded sample of that many members, which bounds the cost
   at MEDOID_SAMPLE² · D per cluster.
 
-Centres live in the embedding space (see ``core.clustering``).
+Centres live in the embedding space (see ``core.fit.clustering``).
 """
 
 from __future__ import annotations

@@ -14,39 +14,24 @@ silhouette measured in them would flatter the run.
 
 from __future__ import annotations
 
-import hashlib
-import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
 
-from cluster_pipeline.core.config.model import (
-    AUTO_K_RANGE,
-    CENTROID_ALGORITHMS,
-    ClusterConfig,
-    default_min_cluster_size,
-    estimator_class,
-)
-from cluster_pipeline.core.errors import (
-    AlgorithmError,
-    InsufficientDocumentsError,
-    InvalidEmbeddingsError,
-)
+from cluster_pipeline.core.errors import AlgorithmError, InsufficientDocumentsError, InvalidEmbeddingsError
+from cluster_pipeline.core.fit import registry
 from cluster_pipeline.core.fit.attributes import AttributeGroups
-from cluster_pipeline.core.fit.auto_k import AutoK, choose_k
+from cluster_pipeline.core.fit.auto_k import AUTO_K_RANGE, AutoK, choose_k
 from cluster_pipeline.core.fit.centroids import cluster_centres, distances_to_centres
-from cluster_pipeline.core.fit.hdbscan_backends import choose_backend, make_hdbscan
-from cluster_pipeline.core.fit.kmeans import fit_kmeans
 from cluster_pipeline.core.fit.merging import merge_record, merge_similar_clusters, reassign_noise
 from cluster_pipeline.core.fit.neighbors import nearest_centroids
-from cluster_pipeline.core.fit.reduction import ReductionPlan, plan_reduction, umap_coordinates
-from cluster_pipeline.core.fit.resource_guard import check_fit_resources
-from cluster_pipeline.core.fit.warning import clustering_warning
+from cluster_pipeline.core.fit.options import ClusteringOptions
+from cluster_pipeline.core.fit.reduction import plan_reduction, umap_coordinates
+from cluster_pipeline.core.fit.registry import EstimatorOutput, FitRun
 from cluster_pipeline.core.progress import Progress
 
 PCA_FIT_SAMPLE = 25_000  # 10–50 leading components are stable well before this
-N_CLUSTER_PARAMETERS = ("n_clusters", "n_components")
 
 
 @dataclass(frozen=True)
@@ -61,14 +46,6 @@ class Preparation:
     @property
     def output_dimensions(self) -> int | None:
         return None if self.pca_components is None else int(self.pca_components.shape[0])
-
-    @property
-    def fingerprint(self) -> str:
-        """Identifies the transform (not the object), so a cached prepared matrix can be reused."""
-        if self.pca_components is None:
-            return f"normalize={self.normalize}"
-        digest = hashlib.sha1(self.pca_components.tobytes()).hexdigest()[:16]
-        return f"normalize={self.normalize},pca={digest}"
 
     def apply(self, X: np.ndarray, *, copy: bool = True) -> np.ndarray:
         """Prepared float32 copy of ``X`` (or ``X`` itself, modified, when ``copy=False``)."""
@@ -107,16 +84,15 @@ def check_embeddings(X: np.ndarray) -> None:
         )
 
 
-def fit_preparation(X: np.ndarray, config: ClusterConfig, random_state: int | None = None) -> Preparation:
-    """Decide and fit the preprocessing for ``config`` on ``X``: normalisation, and PCA (fitted on a
-    seeded sample) when the configuration's reduction is PCA."""
-    options = config.preprocessing
-    plan = plan_reduction(config, len(X), X.shape[1])
+def fit_preparation(X: np.ndarray, options: ClusteringOptions, random_state: int | None = None) -> Preparation:
+    """Decide and fit the preprocessing of ``options`` on ``X``: normalisation, and PCA (fitted on a
+    seeded sample) when the reduction is PCA."""
+    plan = plan_reduction(options.reduction, registry.spec(options.algorithm).default_reduction, X.shape[1])
     if plan.method != "pca" or plan.n_components is None:
         return Preparation(normalize=options.normalize)
     from sklearn.decomposition import PCA
 
-    seed = config.reduction.random_state if random_state is None else random_state
+    seed = options.reduction.random_state if random_state is None else random_state
     rng = np.random.default_rng(seed)
     sample = X if len(X) <= PCA_FIT_SAMPLE else X[np.sort(rng.choice(len(X), PCA_FIT_SAMPLE, replace=False))]
     sample = Preparation(normalize=options.normalize).apply(sample)
@@ -131,7 +107,7 @@ def fit_preparation(X: np.ndarray, config: ClusterConfig, random_state: int | No
 
 
 def reduction_record(preparation: Preparation) -> dict[str, Any]:
-    """The ``reduction`` record of a PCA or no reduction (UMAP's comes from ``core.reduction``)."""
+    """The ``reduction`` record of a PCA or no reduction (UMAP's comes from ``core.fit.reduction``)."""
     if preparation.pca_components is None:
         return {"method": "none"}
     return {
@@ -147,7 +123,7 @@ class FittedClustering:
 
     ``labels`` index clusters 0..K-1 by decreasing size (-1 = noise); ``centroids`` are the clusters'
     centres in the embedding space (``centroid_method``: member means by default, see
-    ``core.centroids``); ``distances`` are each document's Euclidean distance to its centroid (NaN
+    ``core.fit.centroids``); ``distances`` are each document's Euclidean distance to its centroid (NaN
     for noise); ``membership`` is the estimator's confidence where it has one (HDBSCAN
     probabilities, GMM posterior), else None. ``reduction`` records how the vectors were reduced for
     the algorithm, ``auto_k`` the sweep that chose k, ``topic_reduction`` the merges of
@@ -165,7 +141,6 @@ class FittedClustering:
     preparation: Preparation
     metric: str
     parameters: dict[str, Any]
-    fit_seconds: float
     extras: dict[str, Any] = field(default_factory=dict)
     engine: str = "scikit-learn"
     reduction: dict[str, Any] = field(default_factory=lambda: {"method": "none"})
@@ -176,7 +151,6 @@ class FittedClustering:
     sample_rows: np.ndarray | None = None
     assigned_by: str | None = None
     groups: list[dict[str, object]] | None = None
-    centroid_method: str = "mean"
 
     @property
     def num_clusters(self) -> int:
@@ -201,157 +175,104 @@ class FittedClustering:
         return np.bincount(self.labels[self.labels >= 0], minlength=self.num_clusters)
 
 
-def _check_cluster_count(parameters: dict[str, Any], n: int) -> None:
-    for name in N_CLUSTER_PARAMETERS:
-        k = parameters.get(name)
-        if isinstance(k, int) and k > n:
-            raise AlgorithmError(
-                f"Clustering algorithm failed: {name}={k} is larger than the number of documents ({n}); "
-                f"set {name} to at most {n} or ingest more documents."
-            )
-
-
-@dataclass
-class EstimatorOutput:
-    """Raw labels (any integers, negative = noise), membership or None, the parameters used, how the
-    fit ran (``faiss+sampled_init``, ``hdbscan:fast_hdbscan``, the algorithm's name…) and its engine."""
-
-    labels: np.ndarray
-    membership: np.ndarray | None
-    parameters: dict[str, Any]
-    method: str
-    engine: str
-    sample_rows: np.ndarray | None = None
-    assigned_by: str | None = None
-    mixture: dict[str, Any] | None = None  # a Gaussian mixture's fitted arrays, to predict new documents
+def _check_cluster_count(name: str | None, parameters: dict[str, Any], n: int) -> None:
+    k = None if name is None else parameters.get(name)
+    if isinstance(k, int) and k > n:
+        raise AlgorithmError(
+            f"Clustering algorithm failed: {name}={k} is larger than the number of documents ({n}); "
+            f"set {name} to at most {n} or ingest more documents."
+        )
 
 
 def resolve_parameters(
-    config: ClusterConfig, matrix: np.ndarray, progress: Progress | None = None
+    options: ClusteringOptions, matrix: np.ndarray, progress: Progress | None = None
 ) -> tuple[dict[str, Any], AutoK | None]:
-    """The estimator's concrete parameters for ``matrix``: the configuration's, with HDBSCAN's
-    ``min_cluster_size`` derived from N when not given, and ``"auto"`` replaced by the k that
-    ``core.auto_k`` chooses (returned too, with its curve)."""
-    parameters = config.estimator_parameters()
-    if config.algorithm == "hdbscan" and "min_cluster_size" not in parameters:
-        fitted_documents = min(len(matrix), config.sample_size or len(matrix))  # the rows HDBSCAN sees
-        parameters["min_cluster_size"] = default_min_cluster_size(fitted_documents)
-    name = config.auto_k_parameter()
-    if name is None:
+    """The estimator's concrete parameters for ``matrix``: the options', with defaults that depend on
+    the documents fitted (HDBSCAN's ``min_cluster_size``) when not given, and ``"auto"`` replaced by
+    the k that ``core.fit.auto_k`` chooses (returned too, with its curve)."""
+    spec = registry.spec(options.algorithm)
+    parameters = spec.with_defaults(options.parameters)
+    if spec.sized_defaults is not None:
+        fitted_documents = min(len(matrix), options.sample_size or len(matrix))  # the rows the algorithm sees
+        for name, value in spec.sized_defaults(fitted_documents).items():
+            parameters.setdefault(name, value)
+    auto = spec.auto_k_parameter(options.parameters)
+    if auto is None:
         return parameters, None
-    auto_k = choose_k(matrix, config.algorithm, parameters, engine=config.kmeans_engine, progress=progress)
+    auto_k = choose_k(matrix, auto, parameters, engine=options.kmeans_engine, progress=progress)
     parameters = {key: value for key, value in parameters.items() if key not in AUTO_K_RANGE}
-    parameters[name] = auto_k.chosen
+    parameters[auto] = auto_k.chosen
     return parameters, auto_k
 
 
 def fit_estimator(
     space: np.ndarray,
-    config: ClusterConfig,
-    progress: Progress | None,
+    options: ClusteringOptions,
     parameters: dict[str, Any],
+    progress: Progress | None = None,
     groups: AttributeGroups | None = None,
 ) -> EstimatorOutput:
-    """Run the configured estimator with ``parameters`` (see ``resolve_parameters``) on ``space``:
-    k-means on ``config.kmeans_engine`` (see ``core.kmeans``), HDBSCAN on the fastest backend, the
-    rest as scikit-learn estimators; ``attribute_based`` takes its clusters from ``groups``. With
-    ``sample_size``, the estimator sees a seeded sample and every other row is assigned after."""
+    """Run the algorithm with ``parameters`` (see ``resolve_parameters``) on ``space``, as its registry
+    entry fits it; ``attribute_based`` takes its clusters from ``groups``. With ``sample_size``, the
+    estimator sees a seeded sample and every other row is assigned after."""
+    spec = registry.spec(options.algorithm)
     progress = progress or Progress.silent()
-    if config.algorithm == "attribute_based":
-        if groups is None:
-            raise ValueError("attribute_based needs the documents' attribute groups")
-        return EstimatorOutput(groups.labels.astype(np.int64), None, parameters, "attribute_based", "pyarrow")
-    everything, sample_rows = space, fit_sample(config, len(space))
+    everything, sample_rows = space, fit_sample(options.sample_size, len(space)) if spec.sampled else None
     if sample_rows is not None:
         space = everything[sample_rows]
-    _check_cluster_count(parameters, len(space))
-    estimate = check_fit_resources(
-        config.algorithm,
-        parameters,
-        space,
-        memory_budget_mb=config.memory_budget_mb,
-        max_fit_seconds=config.max_fit_seconds,
-        sample_size=config.sample_size,
-    )
+    _check_cluster_count(spec.k_parameter, parameters, len(space))
+    estimate = spec.check_resources(parameters, space, options)
     if estimate is not None:
-        progress.update("fit", 0, len(space), note=f"{config.algorithm}: estimated {estimate.describe()}")
-    membership, mixture = None, None
-    method: str = config.algorithm
-    engine = "scikit-learn"
+        progress.update("fit", 0, len(space), note=f"{spec.name}: estimated {estimate.describe()}")
     try:
-        if config.algorithm == "kmeans":
-            fit = fit_kmeans(space, parameters, progress, engine=config.kmeans_engine)
-            labels, method, engine = fit.labels, fit.method, fit.engine
-        elif config.algorithm == "hdbscan":
-            backend = choose_backend(config.hdbscan_backend, config.parameters, len(space))
-            estimator = make_hdbscan(backend, parameters)
-            progress.update("fit", 0, len(space), note=f"HDBSCAN ({backend})")
-            labels = estimator.fit_predict(space)
-            membership = np.asarray(estimator.probabilities_, dtype=np.float32)
-            method = f"hdbscan:{backend}"
-            engine = "scikit-learn" if backend == "sklearn" else backend
-        else:
-            estimator = estimator_class(config.algorithm)(**parameters)
-            progress.update("fit", 0, len(space), note=config.algorithm)
-            if config.algorithm == "gaussian_mixture":
-                estimator.fit(space)
-                posterior = estimator.predict_proba(space)
-                labels = posterior.argmax(axis=1)
-                membership = posterior.max(axis=1).astype(np.float32)
-                mixture = {
-                    "weights": estimator.weights_,
-                    "means": estimator.means_,
-                    "covariances": estimator.covariances_,
-                    "precisions_cholesky": estimator.precisions_cholesky_,
-                    "covariance_type": estimator.covariance_type,
-                }
-            else:
-                labels = estimator.fit_predict(space)
+        output = spec.fit(FitRun(space, parameters, options, progress, groups))
     except (ValueError, MemoryError, np.linalg.LinAlgError) as error:
-        raise AlgorithmError(f"Clustering algorithm failed: {config.algorithm}: {error}") from None
-    labels = np.asarray(labels, dtype=np.int64)
-    assigned_by = None
+        raise AlgorithmError(f"Clustering algorithm failed: {spec.name}: {error}") from None
+    output.labels = np.asarray(output.labels, dtype=np.int64)
     if sample_rows is not None:
-        labels, assigned_by = assign_from_sample(everything, sample_rows, labels, config)
-        membership = None
-        method += f"+sample({len(sample_rows)})"
-    progress.update("fit", len(everything), len(everything), note=method)
-    return EstimatorOutput(labels, membership, parameters, method, engine, sample_rows, assigned_by, mixture)
+        centres = options.centroid_method if spec.has_centres else None
+        labels, assigned_by = assign_from_sample(everything, sample_rows, output.labels, centres)
+        method = f"{output.method}+sample({len(sample_rows)})"
+        output = replace(output, labels=labels, membership=None, method=method, sample_rows=sample_rows)
+        output.assigned_by = assigned_by
+    progress.update("fit", len(everything), len(everything), note=output.method)
+    return output
 
 
-def fit_sample(config: ClusterConfig, n: int, random_state: int = 0) -> np.ndarray | None:
-    """Sorted rows of the seeded sample to fit on, or None to fit on all ``n`` documents.
-
-    A ``sample_size`` larger than the documents to cluster is refused: it asks for more than there is.
-    """
-    size = config.sample_size
-    if size is None or size == n:
-        return None
-    if size > n:
-        after = " (after the filter)" if config.filters else ""
+def refuse_oversized_sample(size: int | None, n: int, *, filtered: bool = False) -> None:
+    """A ``sample_size`` larger than the ``n`` documents to cluster asks for more than there is."""
+    if size is not None and size > n:
+        after = " (after the filter)" if filtered else ""
         raise InsufficientDocumentsError(
             f"sample_size={size:,} is larger than the {n:,} documents to cluster{after}; lower sample_size to at "
             f"most {n:,}, or remove it to fit on every document."
         )
+
+
+def fit_sample(size: int | None, n: int, random_state: int = 0) -> np.ndarray | None:
+    """Sorted rows of the seeded sample of ``size`` to fit on, or None to fit on all ``n`` documents."""
+    refuse_oversized_sample(size, n)
+    if size is None or size == n:
+        return None
     return np.sort(np.random.default_rng(random_state).choice(n, size, replace=False))
 
 
 def assign_from_sample(
-    space: np.ndarray, rows: np.ndarray, sample_labels: np.ndarray, config: ClusterConfig
+    space: np.ndarray, rows: np.ndarray, sample_labels: np.ndarray, centroid_method: str | None
 ) -> tuple[np.ndarray, str]:
     """Labels for every row of ``space`` from a clustering of its ``rows``, and how they were given.
 
-    Algorithms whose clusters have a centre (``CENTROID_ALGORITHMS``) assign each row to the nearest
-    centre of the sampled clusters (by ``centroid_method``, in the space the algorithm ran in); the
-    others, whose clusters are shaped by density or a graph, give each row the label of its nearest
-    sampled row, noise included. Sampled rows keep their own labels either way.
+    Algorithms whose clusters have a centre (given a ``centroid_method``) assign each row to the
+    nearest centre of the sampled clusters (in the space the algorithm ran in); the others
+    (``None``), whose clusters are shaped by density or a graph, give each row the label of its
+    nearest sampled row, noise included. Sampled rows keep their own labels either way.
     """
-    if config.algorithm not in CENTROID_ALGORITHMS:
+    if centroid_method is None:
         return nearest_sampled_labels(space, rows, sample_labels), "nearest_member"
     compact = order_by_size(sample_labels).astype(np.int64)
     if not (compact >= 0).any():
         return nearest_sampled_labels(space, rows, compact), "nearest_member"
-    centres = cluster_centres(np.ascontiguousarray(space[rows]), compact, config.centroid_method)
+    centres = cluster_centres(np.ascontiguousarray(space[rows]), compact, centroid_method)
     labels, _ = nearest_centroids(space, centres)
     labels = np.asarray(labels, dtype=np.int64)
     labels[rows] = compact
@@ -383,7 +304,7 @@ def order_by_size(raw_labels: np.ndarray) -> np.ndarray:
 def centroids_and_distances(
     space: np.ndarray, labels: np.ndarray, method: str = "mean"
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Each cluster's centre (``core.centroids``) and each member's Euclidean distance to its own."""
+    """Each cluster's centre (``core.fit.centroids``) and each member's Euclidean distance to its own."""
     centroids = cluster_centres(space, labels, method)
     return centroids, distances_to_centres(space, labels, centroids)
 
@@ -398,56 +319,47 @@ def component_clusters(raw: np.ndarray, labels: np.ndarray) -> np.ndarray:
 
 
 def reduce_for_fit(
-    space: np.ndarray, plan: ReductionPlan, config: ClusterConfig, preparation: Preparation, progress: Progress
+    space: np.ndarray, options: ClusteringOptions, preparation: Preparation, progress: Progress
 ) -> tuple[np.ndarray, dict[str, Any]]:
     """The matrix the algorithm runs on (UMAP's coordinates, or ``space`` itself) and its record."""
+    plan = plan_reduction(options.reduction, registry.spec(options.algorithm).default_reduction, space.shape[1])
     if plan.method != "umap" or plan.n_components is None:
         return space, reduction_record(preparation)
-    options = config.reduction
-    reduced = umap_coordinates(
-        space,
-        n_components=plan.n_components,
-        n_neighbors=options.n_neighbors,
-        min_dist=options.min_dist,
-        fit_sample_size=options.fit_sample_size,
-        random_state=options.random_state,
-        progress=progress,
-    )
+    umap_options = options.reduction.model_copy(update={"n_components": plan.n_components})
+    reduced = umap_coordinates(space, umap_options, progress)
     return reduced.coordinates, reduced.record
 
 
 def fit_clustering(
     X: np.ndarray,
-    config: ClusterConfig,
+    options: ClusteringOptions,
     *,
     copy: bool = True,
     progress: Progress | None = None,
     groups: AttributeGroups | None = None,
 ) -> tuple[FittedClustering, np.ndarray]:
-    """Prepare ``X`` ((n_samples, n_features) float32), reduce, fit the configured algorithm, merge
+    """Prepare ``X`` ((n_samples, n_features) float32), reduce, fit the algorithm of ``options``, merge
     topics (``max_clusters``), reassign noise (``reassign_noise``), tidy the output.
 
     Returns the fitted clustering and the embedding space (see the module doc) that metrics and
     labels use. With ``copy=False`` the normalisation happens in ``X``'s own buffer, saving one matrix
-    of memory. ``groups``: the rows' attribute groups, for ``attribute_based`` (``core.attributes``).
+    of memory. ``groups``: the rows' attribute groups, for ``attribute_based`` (``core.fit.attributes``).
     """
     check_embeddings(X)
     progress = progress or Progress.silent()
-    started = time.perf_counter()
-    preparation = fit_preparation(X, config)
+    preparation = fit_preparation(X, options)
     space = preparation.apply(X, copy=copy)
-    plan = plan_reduction(config, len(space), X.shape[1])
-    matrix, reduction = reduce_for_fit(space, plan, config, preparation, progress)
-    parameters, auto_k = resolve_parameters(config, matrix, progress)
-    output = fit_estimator(matrix, config, progress, parameters, groups)
+    matrix, reduction = reduce_for_fit(space, options, preparation, progress)
+    parameters, auto_k = resolve_parameters(options, matrix, progress)
+    output = fit_estimator(matrix, options, parameters, progress, groups)
     found = order_by_size(output.labels)
-    merged = found if config.max_clusters is None else merge_similar_clusters(found, space, config.max_clusters)
+    merged = found if options.max_clusters is None else merge_similar_clusters(found, space, options.max_clusters)
     raw, reassigned = merged, None
-    if config.reassign_noise and (raw < 0).any() and (raw >= 0).any():
+    if options.reassign_noise and (raw < 0).any() and (raw >= 0).any():
         reassigned = raw < 0
         raw = reassign_noise(raw, space)
     labels = order_by_size(raw)
-    centroids, distances = centroids_and_distances(space, labels, config.centroid_method)
+    centroids, distances = centroids_and_distances(space, labels, options.centroid_method)
     extras: dict[str, Any] = {"fit_method": output.method}
     if output.mixture is not None:
         extras["gaussian_mixture"] = {**output.mixture, "component_cluster": component_clusters(output.labels, labels)}
@@ -457,19 +369,17 @@ def fit_clustering(
         distances=distances,
         membership=output.membership,
         preparation=preparation,
-        metric=str(output.parameters.get("metric", "euclidean")),
-        parameters=output.parameters,
-        fit_seconds=time.perf_counter() - started,
+        metric=str(parameters.get("metric", "euclidean")),
+        parameters=parameters,
         extras=extras,
         engine=output.engine,
         reduction=reduction,
         auto_k=auto_k,
-        topic_reduction=None if merged is found else merge_record(found, labels, config.max_clusters or 0),
+        topic_reduction=None if merged is found else merge_record(found, labels, options.max_clusters or 0),
         reassigned=reassigned,
-        warning=clustering_warning(config.algorithm, output.parameters, labels, matrix, config.max_clusters),
+        warning=registry.spec(options.algorithm).warning(parameters, labels, matrix, options.max_clusters),
         sample_rows=output.sample_rows,
         assigned_by=output.assigned_by,
         groups=None if groups is None else groups.by_cluster(output.labels, labels),
-        centroid_method=config.centroid_method,
     )
     return fitted, space

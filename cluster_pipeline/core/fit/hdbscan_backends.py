@@ -15,6 +15,10 @@ from typing import Any
 from cluster_pipeline.core.fit.numba_cache import numba_cache_dir
 
 HDBSCAN_BACKENDS = ("fast_hdbscan", "hdbscan", "sklearn")
+# hdbscan's HDBSCAN has no parameter constraints of its own; these scikit-learn HDBSCAN parameters
+# have the same names and meanings ("algorithm" and "metric" differ, so they are left to hdbscan).
+SHARED_WITH_SKLEARN = ("min_cluster_size", "min_samples", "cluster_selection_epsilon", "alpha", "leaf_size",
+                       "allow_single_cluster", "cluster_selection_method", "max_cluster_size")  # fmt: skip
 FAST_HDBSCAN_MIN_POINTS = 20_000
 
 # parameters (hdbscan's names) each backend understands
@@ -41,6 +45,13 @@ _SUPPORTED = {
         "allow_single_cluster",
     },
 }
+
+
+def hdbscan_constraints() -> dict[str, Any]:
+    """scikit-learn's constraints of the parameters both packages share (see ``SHARED_WITH_SKLEARN``)."""
+    from sklearn.cluster import HDBSCAN
+
+    return {name: HDBSCAN._parameter_constraints[name] for name in SHARED_WITH_SKLEARN}
 
 
 def installed_backends() -> list[str]:

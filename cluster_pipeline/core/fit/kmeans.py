@@ -27,9 +27,8 @@ from typing import Any, Literal
 import numpy as np
 
 from cluster_pipeline.core.fit.neighbors import faiss_installed, load_faiss, nearest_centroids
+from cluster_pipeline.core.fit.options import KMeansEngine
 from cluster_pipeline.core.progress import Progress
-
-KMeansEngine = Literal["auto", "faiss", "sklearn"]
 
 SAMPLE_MIN_ROWS = 5_000
 SAMPLE_ROWS_PER_CLUSTER = 50

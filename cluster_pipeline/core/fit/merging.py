@@ -3,7 +3,7 @@
 
 Both work on cluster centroids in the embedding space (the normalised vectors, or their PCA), not
 in UMAP's coordinates: UMAP distorts distances on purpose, and a centroid there is not a topic's
-centre. Labels here are raw (any non-negative integers, -1 for noise); ``core.clustering`` orders
+centre. Labels here are raw (any non-negative integers, -1 for noise); ``core.fit.clustering`` orders
 them by size afterwards.
 """
 

@@ -38,10 +38,6 @@ def load_faiss() -> Any:
     return faiss
 
 
-def faiss_version() -> str | None:
-    return str(load_faiss().__version__) if faiss_installed() else None
-
-
 def _use_faiss(engine: Engine) -> bool:
     if engine == "auto":
         return faiss_installed()

@@ -3,12 +3,12 @@
 Density-based algorithms need a space where topics are dense regions. Text embeddings in 384+
 dimensions are not one, and PCA does not make them one (AG News, PCA-10 then HDBSCAN: 80 % noise,
 V-measure 0.14); UMAP to 5 dimensions on cosine distances does (6 % noise, V 0.39), which is why
-BERTopic runs UMAP before HDBSCAN. PCA stays the linear option (``core.clustering.Preparation``).
+BERTopic runs UMAP before HDBSCAN. PCA stays the linear option (``core.fit.clustering.Preparation``).
 
 UMAP runs through umap-learn with three changes to how it is called, each measured on AG News
 (7,600 × 384) on the 2-core machine:
 
-- **Exact kNN by faiss** (``core.neighbors``): the neighbour graph is one float32 GEMM, handed to
+- **Exact kNN by faiss** (``core.fit.neighbors``): the neighbour graph is one float32 GEMM, handed to
   UMAP as ``precomputed_knn``, instead of pynndescent's approximate search and its numba code paths.
 - **Cached compilation**: umap-learn compiles three of its numba kernels (``smooth_knn_dist``,
   ``compute_membership_strengths`` and the layout epoch) without ``cache=True``, so every process
@@ -36,10 +36,10 @@ from typing import Any
 
 import numpy as np
 
-from cluster_pipeline.core.config.model import UMAP_BY_DEFAULT, ClusterConfig
 from cluster_pipeline.core.errors import AlgorithmError
 from cluster_pipeline.core.fit.neighbors import knn_graph, search
 from cluster_pipeline.core.fit.numba_cache import numba_cache_dir
+from cluster_pipeline.core.fit.options import ReductionOptions
 from cluster_pipeline.core.progress import Progress
 
 UMAP_COMPONENTS = 5
@@ -63,15 +63,12 @@ class ReductionPlan:
     n_components: int | None = None
 
 
-def plan_reduction(config: ClusterConfig, n_documents: int, dimensions: int) -> ReductionPlan:
-    """Resolve ``config.reduction`` (``auto`` included, see ``config.Reduction``) for N × D vectors."""
-    options = config.reduction
-    method = options.method
+def plan_reduction(options: ReductionOptions, default_method: str, dimensions: int) -> ReductionPlan:
+    """Resolve ``options`` for D-dimensional vectors; ``auto`` is ``default_method`` (the algorithm's,
+    ``AlgorithmSpec.default_reduction``) above 50 dimensions, none at or below."""
+    method: str = options.method
     if method == "auto":
-        if dimensions <= AUTO_MIN_DIMENSIONS or config.algorithm not in (*UMAP_BY_DEFAULT, "mean_shift"):
-            method = "none"
-        else:
-            method = "umap" if config.algorithm in UMAP_BY_DEFAULT else "pca"
+        method = "none" if dimensions <= AUTO_MIN_DIMENSIONS else default_method
     if method == "none":
         return ReductionPlan("none")
     default = UMAP_COMPONENTS if method == "umap" else PCA_COMPONENTS
@@ -90,24 +87,17 @@ class UmapResult:
 
 
 def umap_coordinates(
-    space: np.ndarray,
-    *,
-    n_components: int = UMAP_COMPONENTS,
-    n_neighbors: int = 15,
-    min_dist: float = 0.0,
-    fit_sample_size: int = 20_000,
-    random_state: int = 0,
-    progress: Progress | None = None,
+    space: np.ndarray, options: ReductionOptions | None = None, progress: Progress | None = None
 ) -> UmapResult:
     """UMAP (cosine) of the rows of ``space``, fitted on all of them or on a seeded sample.
 
     Parameters
     ----------
     space : (n, d) float32 vectors; cosine geometry (rows are normalised here, not in place).
-    n_components, n_neighbors, min_dist : UMAP's parameters.
-    fit_sample_size : above this many rows, UMAP is fitted on a seeded sample of this size and the
-        other rows are placed from their nearest sampled neighbours (see the module doc).
-    random_state : seed of the sample and of UMAP.
+    options : UMAP's ``n_components`` (default 5), ``n_neighbors`` and ``min_dist``; above
+        ``fit_sample_size`` rows, UMAP is fitted on a seeded sample of that size and the other rows
+        are placed from their nearest sampled neighbours (see the module doc); ``random_state`` seeds
+        the sample and UMAP.
 
     Returns
     -------
@@ -115,26 +105,49 @@ def umap_coordinates(
         (n, n_components) float32 coordinates and a record: method, parameters, rows fitted and placed,
         seconds.
     """
+    options = options or ReductionOptions()
     progress = progress or Progress.silent()
     started = time.perf_counter()
-    n = len(space)
+    n, n_components = len(space), options.n_components or UMAP_COMPONENTS
     if n <= n_components + 1 or n < 3:
         raise AlgorithmError(
             f"Clustering algorithm failed: UMAP to {n_components} dimensions needs more than {n_components + 1} "
             f"documents; the collection has {n}. Set reduction.method to 'none' or ingest more documents."
         )
-    neighbours = min(n_neighbors, n - 1)
+    neighbours = min(options.n_neighbors, n - 1)
     rows = None
-    if n > fit_sample_size:
-        rows = np.sort(np.random.default_rng(random_state).choice(n, fit_sample_size, replace=False))
+    if n > options.fit_sample_size:
+        rows = np.sort(np.random.default_rng(options.random_state).choice(n, options.fit_sample_size, replace=False))
     sample = _unit_rows(space if rows is None else space[rows])
-    progress.update("reduce", 0, n, note=f"UMAP: exact {neighbours}-NN graph of {len(sample):,} documents (faiss)")
+    fitted = _fit_umap(sample, neighbours, n_components, options, progress, n)
+    coordinates = fitted if rows is None else _place_others(space, rows, sample, fitted, neighbours, progress)
+    record = {
+        "method": "umap",
+        "n_components": n_components,
+        "n_neighbors": neighbours,
+        "min_dist": options.min_dist,
+        "metric": "cosine",
+        "n_epochs": UMAP_EPOCHS,
+        "random_state": options.random_state,
+        "fitted_documents": len(sample),
+        "placed_documents": n - len(sample),
+        "seconds": round(time.perf_counter() - started, 3),
+    }
+    progress.update("reduce", n, n, note=f"UMAP to {n_components} dimensions in {record['seconds']:.1f} s")
+    return UmapResult(coordinates, record)
+
+
+def _fit_umap(
+    sample: np.ndarray, neighbours: int, n_components: int, options: ReductionOptions, progress: Progress, total: int
+) -> np.ndarray:
+    """UMAP's coordinates of the unit rows ``sample``, from their exact kNN graph (faiss)."""
+    progress.update("reduce", 0, total, note=f"UMAP: exact {neighbours}-NN graph of {len(sample):,} documents (faiss)")
     scores, indices = knn_graph(sample, neighbours - 1, metric="ip")
     # umap-learn's convention: each row's own index first, at distance 0
     knn_indices = np.hstack([np.arange(len(sample), dtype=np.int64)[:, None], indices])
     knn_distances = np.hstack([np.zeros((len(sample), 1), np.float32), np.maximum(1.0 - scores, 0.0)])
-    umap = load_umap(progress, n)
-    progress.update("reduce", 0, n, note=f"UMAP: {UMAP_EPOCHS} epochs on {len(sample):,} documents")
+    umap = load_umap(progress, total)
+    progress.update("reduce", 0, total, note=f"UMAP: {UMAP_EPOCHS} epochs on {len(sample):,} documents")
     with warnings.catch_warnings():
         # a seed makes umap-learn run single-threaded, and a precomputed graph has no search index:
         # both are intended here and it warns about each
@@ -142,37 +155,28 @@ def umap_coordinates(
         model = umap.UMAP(
             n_neighbors=neighbours,
             n_components=n_components,
-            min_dist=min_dist,
+            min_dist=options.min_dist,
             metric="cosine",
             n_epochs=UMAP_EPOCHS,
-            random_state=random_state,
+            random_state=options.random_state,
             precomputed_knn=(knn_indices, knn_distances, None),
         )
-        fitted = np.asarray(model.fit_transform(sample), dtype=np.float32)
-    if rows is None:
-        coordinates = fitted
-    else:
-        coordinates = np.empty((n, n_components), dtype=np.float32)
-        coordinates[rows] = fitted
-        rest = np.setdiff1d(np.arange(n), rows, assume_unique=True)
-        for start in range(0, len(rest), TRANSFORM_BLOCK):
-            block = rest[start : start + TRANSFORM_BLOCK]
-            coordinates[block] = place_from_neighbours(sample, fitted, _unit_rows(space[block]), neighbours)
-            progress.update("reduce", len(rows) + start + len(block), n, note="UMAP: placing the other documents")
-    record = {
-        "method": "umap",
-        "n_components": n_components,
-        "n_neighbors": neighbours,
-        "min_dist": min_dist,
-        "metric": "cosine",
-        "n_epochs": UMAP_EPOCHS,
-        "random_state": random_state,
-        "fitted_documents": len(sample),
-        "placed_documents": n - len(sample),
-        "seconds": round(time.perf_counter() - started, 3),
-    }
-    progress.update("reduce", n, n, note=f"UMAP to {n_components} dimensions in {record['seconds']:.1f} s")
-    return UmapResult(coordinates, record)
+        return np.asarray(model.fit_transform(sample), dtype=np.float32)
+
+
+def _place_others(
+    space: np.ndarray, rows: np.ndarray, sample: np.ndarray, fitted: np.ndarray, neighbours: int, progress: Progress
+) -> np.ndarray:
+    """Coordinates of every row of ``space``: the sampled ``rows``' own, the others placed from them."""
+    n = len(space)
+    coordinates = np.empty((n, fitted.shape[1]), dtype=np.float32)
+    coordinates[rows] = fitted
+    rest = np.setdiff1d(np.arange(n), rows, assume_unique=True)
+    for start in range(0, len(rest), TRANSFORM_BLOCK):
+        block = rest[start : start + TRANSFORM_BLOCK]
+        coordinates[block] = place_from_neighbours(sample, fitted, _unit_rows(space[block]), neighbours)
+        progress.update("reduce", len(rows) + start + len(block), n, note="UMAP: placing the other documents")
+    return coordinates
 
 
 def place_from_neighbours(

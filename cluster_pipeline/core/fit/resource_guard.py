@@ -10,10 +10,12 @@ The models are ``bytes ≈ a·N²`` and ``seconds ≈ b·N²`` with ``a`` and ``
 algorithm at 3,000 and 6,000 points of 384 dimensions on the 2-core reference machine (scikit-learn
 1.9, hdbscan 0.8): orders of magnitude, not promises. DBSCAN's
 memory depends on how many pairs fall within ``eps``, measured on a seeded sample of the data.
+Each algorithm's model is a function here that its registry entry names (``core.fit.registry``).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,8 +23,11 @@ from typing import Any
 import numpy as np
 
 from cluster_pipeline.core.errors import ResourceLimitError
+from cluster_pipeline.core.fit.options import ClusteringOptions
 
-LINEAR_ALGORITHMS = ("kmeans", "minibatch_kmeans", "gaussian_mixture", "birch")
+# (bytes, seconds) a fit needs beyond its matrix; None: it grows linearly
+Cost = tuple[float, float] | None
+CostModel = Callable[[dict[str, Any], np.ndarray], Cost]
 DENSE_AFFINITY_FREE = ("nearest_neighbors", "precomputed_nearest_neighbors")
 # hdbscan builds space trees (boruvka) only in low dimension; above this it runs Prim's algorithm on
 # all pairs (quadratic time, linear memory).
@@ -73,42 +78,55 @@ def _pair_fraction_within(space: np.ndarray, eps: float, seed: int = 0) -> float
     return float((squared <= eps * eps).mean())
 
 
-def estimate_fit(algorithm: str, parameters: dict[str, Any], space: np.ndarray) -> FitEstimate | None:
+def _pairs(space: np.ndarray) -> float:
+    return float(len(space)) ** 2
+
+
+def agglomerative_cost(parameters: dict[str, Any], space: np.ndarray) -> Cost:
+    if parameters.get("connectivity") is not None:
+        return None
+    if parameters.get("linkage", "ward") == "single":
+        return 0.0, 1.5e-7 * _pairs(space)
+    # scipy's condensed float64 distances and the linkage's working copy
+    return 8.5 * _pairs(space) + 8.0 * space.size, 2.5e-7 * _pairs(space)
+
+
+def spectral_cost(parameters: dict[str, Any], space: np.ndarray) -> Cost:
+    if parameters.get("affinity", "rbf") in DENSE_AFFINITY_FREE:
+        return 0.0, 7e-8 * _pairs(space)  # brute-force nearest neighbours
+    return 36.0 * _pairs(space), 3.4e-7 * _pairs(space)  # dense N×N affinity, Laplacian, eigensolver copies
+
+
+def optics_cost(parameters: dict[str, Any], space: np.ndarray) -> Cost:
+    return 0.0, 4e-6 * _pairs(space)  # reachability distances, one point at a time
+
+
+def mean_shift_cost(parameters: dict[str, Any], space: np.ndarray) -> Cost:
+    return 0.0, 2.2e-7 * _pairs(space)  # bandwidth estimate: neighbours of every point
+
+
+def hdbscan_cost(parameters: dict[str, Any], space: np.ndarray) -> Cost:
+    if parameters.get("algorithm") == "generic":
+        return 16.0 * _pairs(space), 4e-7 * _pairs(space)
+    if space.shape[1] > HDBSCAN_TREE_MAX_DIMENSIONS:
+        return 0.0, 4e-7 * _pairs(space)
+    return None
+
+
+def dbscan_cost(parameters: dict[str, Any], space: np.ndarray) -> Cost:
+    fraction, pairs = _pair_fraction_within(space, float(parameters.get("eps", 0.5))), _pairs(space)
+    return BYTES_PER_NEIGHBOUR * fraction * pairs, 1e-8 * pairs + 8e-8 * fraction * pairs
+
+
+def estimate_fit(
+    algorithm: str, cost: CostModel | None, parameters: dict[str, Any], space: np.ndarray
+) -> FitEstimate | None:
     """The cost of a quadratic fit on ``space`` (the prepared matrix); None when it grows linearly."""
-    n, d = space.shape
-    pairs = float(n) * float(n)
-    memory, seconds = 0.0, 0.0
-    if algorithm in LINEAR_ALGORITHMS:
+    found = None if cost is None else cost(parameters, space)
+    if found is None:
         return None
-    if algorithm == "agglomerative":
-        if parameters.get("connectivity") is not None:
-            return None
-        if parameters.get("linkage", "ward") == "single":
-            seconds = 1.5e-7 * pairs
-        else:  # scipy's condensed float64 distances and the linkage's working copy
-            memory, seconds = 8.5 * pairs + 8.0 * n * d, 2.5e-7 * pairs
-    elif algorithm == "spectral":
-        if parameters.get("affinity", "rbf") in DENSE_AFFINITY_FREE:
-            seconds = 7e-8 * pairs  # brute-force nearest neighbours
-        else:  # dense N×N affinity, Laplacian and eigensolver copies
-            memory, seconds = 36.0 * pairs, 3.4e-7 * pairs
-    elif algorithm == "optics":
-        seconds = 4e-6 * pairs  # reachability distances, one point at a time
-    elif algorithm == "mean_shift":
-        seconds = 2.2e-7 * pairs  # bandwidth estimate: neighbours of every point
-    elif algorithm == "hdbscan":
-        if parameters.get("algorithm") == "generic":
-            memory, seconds = 16.0 * pairs, 4e-7 * pairs
-        elif d > HDBSCAN_TREE_MAX_DIMENSIONS:
-            seconds = 4e-7 * pairs
-        else:
-            return None
-    elif algorithm == "dbscan":
-        fraction = _pair_fraction_within(space, float(parameters.get("eps", 0.5)))
-        memory, seconds = BYTES_PER_NEIGHBOUR * fraction * pairs, 1e-8 * pairs + 8e-8 * fraction * pairs
-    else:
-        return None
-    return FitEstimate(algorithm, n, d, int(memory), seconds)
+    memory, seconds = found
+    return FitEstimate(algorithm, len(space), space.shape[1], int(memory), seconds)
 
 
 def available_memory() -> int | None:
@@ -131,62 +149,49 @@ def available_memory() -> int | None:
 
 
 def check_fit_resources(
-    algorithm: str,
-    parameters: dict[str, Any],
-    space: np.ndarray,
-    *,
-    memory_budget_mb: int | None = None,
-    max_fit_seconds: float | None = None,
-    sample_size: int | None = None,
+    estimate: FitEstimate | None, space: np.ndarray, options: ClusteringOptions, linear: Sequence[str]
 ) -> FitEstimate | None:
-    """Refuse a fit whose estimate exceeds available memory, ``memory_budget_mb`` (counting the
-    matrix already loaded) or ``max_fit_seconds``; return the estimate (None for linear algorithms)."""
-    estimate = estimate_fit(algorithm, parameters, space)
+    """Refuse a fit whose ``estimate`` exceeds available memory, ``memory_budget_mb`` (counting the
+    matrix already loaded) or ``max_fit_seconds``, naming the ``linear`` algorithms as a way out;
+    return the estimate (None for linear algorithms)."""
     if estimate is None:
         return None
+    budget, max_seconds = options.memory_budget_mb, options.max_fit_seconds
     problems = []
-    if memory_budget_mb is not None and estimate.memory_bytes + space.nbytes > memory_budget_mb * 2**20:
-        problems.append(f"the configuration's memory_budget_mb is {memory_budget_mb}")
+    if budget is not None and estimate.memory_bytes + space.nbytes > budget * 2**20:
+        problems.append(f"the configuration's memory_budget_mb is {budget}")
     free = available_memory()
     if free is not None and estimate.memory_bytes > free:
         problems.append(f"this machine has {format_bytes(free)} available")
-    if max_fit_seconds is not None and estimate.seconds > max_fit_seconds:
-        problems.append(f"the configuration's max_fit_seconds is {max_fit_seconds:g}")
+    if max_seconds is not None and estimate.seconds > max_seconds:
+        problems.append(f"the configuration's max_fit_seconds is {max_seconds:g}")
     if problems:
-        suggested = _largest_sample(algorithm, parameters, space, estimate, free, memory_budget_mb, max_fit_seconds)
+        suggested = _largest_sample(estimate, space.nbytes, free, options)
         sample_hint = (
             f"cluster a sample: set sample_size (e.g. {suggested:,}; every other document joins the "
             "cluster of its nearest sampled one)"
-            if sample_size is None
-            else f"lower sample_size (now {sample_size:,}; {suggested:,} would fit)"
+            if options.sample_size is None
+            else f"lower sample_size (now {options.sample_size:,}; {suggested:,} would fit)"
         )
         raise ResourceLimitError(
-            f"Not started: {algorithm} on {estimate.n:,} documents × {estimate.d} dimensions would need "
+            f"Not started: {estimate.algorithm} on {estimate.n:,} documents × {estimate.d} dimensions would need "
             f"{estimate.describe()} (its cost grows with the square of the documents), but "
             f"{' and '.join(problems)}. Ways out: {sample_hint}; or use an algorithm that grows linearly "
-            "(kmeans, minibatch_kmeans, birch, gaussian_mixture); or give it more memory or time."
+            f"({', '.join(linear)}); or give it more memory or time."
         )
     return estimate
 
 
-def _largest_sample(
-    algorithm: str,
-    parameters: dict[str, Any],
-    space: np.ndarray,
-    estimate: FitEstimate,
-    free: int | None,
-    memory_budget_mb: int | None,
-    max_fit_seconds: float | None,
-) -> int:
+def _largest_sample(estimate: FitEstimate, matrix_bytes: int, free: int | None, options: ClusteringOptions) -> int:
     """The largest sample the limits allow (costs scale with N², so by the square root of the ratio)."""
     ratios = [1.0]
     if estimate.memory_bytes:
         limits = [free] if free is not None else []
-        if memory_budget_mb is not None:
-            limits.append(memory_budget_mb * 2**20 - space.nbytes)
+        if options.memory_budget_mb is not None:
+            limits.append(options.memory_budget_mb * 2**20 - matrix_bytes)
         if limits:
             ratios.append(max(min(limits), 0) / estimate.memory_bytes)
-    if max_fit_seconds is not None and estimate.seconds:
-        ratios.append(max_fit_seconds / estimate.seconds)
+    if options.max_fit_seconds is not None and estimate.seconds:
+        ratios.append(options.max_fit_seconds / estimate.seconds)
     size = int(estimate.n * min(ratios) ** 0.5 * 0.8)  # a margin: the models are estimates
     return max(size // 1000 * 1000, min(estimate.n, 1000))

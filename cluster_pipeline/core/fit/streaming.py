@@ -2,32 +2,33 @@
 
 Four passes over the Parquet parts, each holding one batch at a time:
 
-1. gather a seeded random sample: k-means++ initial centres (``core.kmeans.sampled_init``) and,
-   when configured, the PCA fit;
+1. gather a seeded random sample: k-means++ initial centres (``core.fit.kmeans.sampled_init``) and,
+   when configured, the PCA fit and the choice of k;
 2. ``MiniBatchKMeans.partial_fit`` on every batch, in ``batch_size`` slices;
 3. assign every document to its nearest centre, accumulating member sums (member means);
-4. distance of every document to its member mean (Davies–Bouldin, Calinski–Harabasz and the
-   assignments), and the cluster-stratified silhouette sample.
+4. distance of every document to its member mean (the assignments, and the statistics of
+   Davies–Bouldin and Calinski–Harabasz, ``core.quality.metrics.ClusterStatistics``), and the
+   cluster-stratified silhouette sample.
 
 What stays in memory is O(N) small arrays (labels, distances) plus the samples, never the matrix.
 The working buffers follow ``memory_budget_mb``: a quarter of it for one streamed batch (Arrow's
 decode plus the prepared copy), a quarter for a block of the silhouette's distance matrix. Parts
 are read by byte range (``Storage.parquet_stream``), so a part in S3 larger than the budget is
-never held whole either. Fixed costs stay: the samples (initialisation: ``core.kmeans.sample_size``
+never held whole either. Fixed costs stay: the samples (initialisation: ``core.fit.kmeans.sample_size``
 rows; silhouette: ``metric_sample_size`` rows) and the interpreter.
 """
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import Any
 
 import numpy as np
 
-from cluster_pipeline.core.config.model import AUTO_K_RANGE, DEFAULT_K_MAX, ClusterConfig
 from cluster_pipeline.core.errors import ConfigurationError, InvalidEmbeddingsError
-from cluster_pipeline.core.fit.auto_k import choose_k
+from cluster_pipeline.core.fit import registry
+from cluster_pipeline.core.fit.auto_k import DEFAULT_K_MAX, AutoK
 from cluster_pipeline.core.fit.clustering import (
     PCA_FIT_SAMPLE,
     FittedClustering,
@@ -36,23 +37,22 @@ from cluster_pipeline.core.fit.clustering import (
     fit_preparation,
     order_by_size,
     reduction_record,
+    resolve_parameters,
 )
 from cluster_pipeline.core.fit.kmeans import sample_size, sampled_init
 from cluster_pipeline.core.fit.neighbors import nearest_centroids
+from cluster_pipeline.core.fit.options import ClusteringOptions
 from cluster_pipeline.core.fit.reduction import plan_reduction
-from cluster_pipeline.core.fit.warning import clustering_warning
 from cluster_pipeline.core.progress import Progress
 from cluster_pipeline.core.quality.metrics import (
-    MIN_POINTS_PER_CLUSTER,
+    ClusterStatistics,
+    MetricsOptions,
     QualityMetrics,
-    describe_quality,
-    indices_from_cluster_stats,
-    sampled_silhouette,
-    stratified_sample,
+    add_by_label,
+    measure,
 )
 from cluster_pipeline.core.store.collections import STREAM_BATCH_ROWS, CollectionSnapshot, CollectionStore
 
-STREAMABLE = frozenset({"kmeans", "minibatch_kmeans"})
 # An in-memory execution peaks at about 2.5 matrices (matrix, metrics and labelling temporaries).
 IN_MEMORY_PEAK_FACTOR = 2.5
 # Bytes per float32 value of a streamed batch while it is worked on: Arrow decodes a fixed-size
@@ -64,28 +64,55 @@ MAX_SILHOUETTE_CHUNK_ROWS = 2048
 MIN_SILHOUETTE_CHUNK_ROWS = 64
 
 
-def matrix_bytes(snapshot: CollectionSnapshot, feature: str) -> int:
-    return snapshot.num_documents * snapshot.features.get(feature, 0) * 4
-
-
-def needs_streaming(config: ClusterConfig, num_documents: int, dimensions: int) -> bool:
-    """Whether an in-memory execution of ``num_documents`` × ``dimensions`` would exceed ``config.memory_budget_mb``."""
-    if config.memory_budget_mb is None:
+def needs_streaming(options: ClusteringOptions, num_documents: int, dimensions: int) -> bool:
+    """Whether an in-memory execution of ``num_documents`` × ``dimensions`` would exceed ``memory_budget_mb``."""
+    if options.memory_budget_mb is None:
         return False
-    return num_documents * dimensions * 4 * IN_MEMORY_PEAK_FACTOR > config.memory_budget_mb * 2**20
+    return num_documents * dimensions * 4 * IN_MEMORY_PEAK_FACTOR > options.memory_budget_mb * 2**20
 
 
-def stream_batch_rows(config: ClusterConfig, dim: int) -> int:
+def stream_batch_rows(options: ClusteringOptions, dim: int) -> int:
     """Rows per streamed batch: a quarter of the budget, between 1,024 and the load path's 16,384."""
-    share = (config.memory_budget_mb or 0) * 2**20 // 4
+    share = (options.memory_budget_mb or 0) * 2**20 // 4
     return int(min(STREAM_BATCH_ROWS, max(MIN_STREAM_BATCH_ROWS, share // (dim * STREAM_BYTES_PER_VALUE))))
 
 
-def silhouette_chunk_rows(config: ClusterConfig, sample_size: int) -> int:
+def silhouette_chunk_rows(options: ClusteringOptions, sample_size: int) -> int:
     """Rows of the sample's distance matrix held at once (float32, with one temporary): a quarter of the budget."""
-    share = (config.memory_budget_mb or 0) * 2**20 // 4
+    share = (options.memory_budget_mb or 0) * 2**20 // 4
     rows = share // max(1, sample_size * 4 * 2)
     return int(min(MAX_SILHOUETTE_CHUNK_ROWS, max(MIN_SILHOUETTE_CHUNK_ROWS, rows)))
+
+
+@dataclass(frozen=True)
+class StreamSource:
+    """What a streamed fit reads: every document of a collection version, by its first embedding
+    feature. ``features`` and ``filtered`` say what the configuration asked for, so a stream can
+    refuse what it cannot do (several features, a filter)."""
+
+    store: CollectionStore
+    snapshot: CollectionSnapshot
+    features: tuple[str, ...]
+    filtered: bool = False
+
+    @property
+    def feature(self) -> str:
+        return self.features[0]
+
+    @property
+    def dimensions(self) -> int:
+        return self.snapshot.features[self.feature]
+
+    @property
+    def mebibytes(self) -> float:
+        """The size of the feature's vectors, were they loaded."""
+        return self.snapshot.num_documents * self.snapshot.features.get(self.feature, 0) * 4 / 2**20
+
+    def rows(self, rows: np.ndarray, progress: Progress, batch_rows: int) -> np.ndarray:
+        """The sorted ``rows`` as one float32 matrix."""
+        return self.store.load_embeddings(
+            self.snapshot, self.feature, progress, rows=rows, stage="sample", batch_rows=batch_rows
+        )
 
 
 @dataclass
@@ -98,204 +125,200 @@ class StreamedClustering:
     sample_space: np.ndarray  # (len(sample_rows), d) float32, prepared
 
 
-def gather_rows(
-    store: CollectionStore,
-    snapshot: CollectionSnapshot,
-    feature: str,
-    rows: np.ndarray,
-    preparation: Preparation | None = None,
-    progress: Progress | None = None,
-    stage: str = "sample",
-    batch_rows: int = STREAM_BATCH_ROWS,
-) -> np.ndarray:
-    """The sorted ``rows`` of the feature as one float32 matrix (prepared when ``preparation`` is given)."""
-    out = store.load_embeddings(snapshot, feature, progress, rows=rows, stage=stage, batch_rows=batch_rows)
-    return out if preparation is None else preparation.apply(out, copy=False)
+@dataclass(frozen=True)
+class _Start:
+    """Pass 1's outcome: the preparation, the concrete parameters (k chosen), the initial centres."""
+
+    preparation: Preparation
+    parameters: dict[str, Any]
+    centres: np.ndarray
+    auto_k: AutoK | None
 
 
-def _prepared_batches(
-    store: CollectionStore,
-    snapshot: CollectionSnapshot,
-    feature: str,
-    preparation: Preparation,
-    progress: Progress,
-    stage: str,
-    batch_rows: int,
-    note: str = "",
-) -> Iterator[tuple[int, np.ndarray]]:
-    total = snapshot.num_documents
-    for offset, batch in store.iter_embeddings(snapshot, feature, batch_rows):
-        if not np.isfinite(batch).all():
-            bad = int(np.flatnonzero(~np.isfinite(batch).all(axis=1))[0]) + offset
-            raise InvalidEmbeddingsError(
-                f"Clustering algorithm failed: NaN values in embeddings (first at row {bad}). "
-                "Re-embed or remove those documents."
-            )
-        yield offset, preparation.apply(batch, copy=True)
-        progress.update(stage, offset + len(batch), total, note=note)
+@dataclass(frozen=True)
+class _Passes:
+    """What the passes over every document share: the source, the preparation, progress, batch size."""
+
+    source: StreamSource
+    preparation: Preparation
+    progress: Progress
+    batch_rows: int
+
+    def batches(self, stage: str, note: str = "") -> Iterator[tuple[int, np.ndarray]]:
+        """``(offset, prepared batch)`` over every document, refusing NaN/inf."""
+        source, total = self.source, self.source.snapshot.num_documents
+        for offset, batch in source.store.iter_embeddings(source.snapshot, source.feature, self.batch_rows):
+            if not np.isfinite(batch).all():
+                bad = int(np.flatnonzero(~np.isfinite(batch).all(axis=1))[0]) + offset
+                raise InvalidEmbeddingsError(
+                    f"Clustering algorithm failed: NaN values in embeddings (first at row {bad}). "
+                    "Re-embed or remove those documents."
+                )
+            yield offset, self.preparation.apply(batch, copy=True)
+            self.progress.update(stage, offset + len(batch), total, note=note)
 
 
 def fit_streaming(
-    store: CollectionStore,
-    snapshot: CollectionSnapshot,
-    config: ClusterConfig,
+    source: StreamSource,
+    options: ClusteringOptions,
+    metrics: MetricsOptions | None = None,
     progress: Progress | None = None,
     random_state: int = 0,
 ) -> StreamedClustering:
-    """Cluster ``snapshot`` with k-means without ever holding its matrix (see the module doc)."""
-    from sklearn.cluster import MiniBatchKMeans
-
-    if config.algorithm not in STREAMABLE:
-        raise ConfigurationError(
-            f"The collection ({matrix_bytes(snapshot, config.feature) / 2**20:,.0f} MiB of vectors) does not fit "
-            f"memory_budget_mb={config.memory_budget_mb} for {config.algorithm}: only kmeans and minibatch_kmeans "
-            "stream. Raise memory_budget_mb or use one of them."
-        )
-    unsupported = [
-        name
-        for name, used in (
-            ("filters", config.filters is not None),
-            ("several features", len(config.feature_names) > 1),
-            ("sample_size", config.sample_size is not None),
-            (f"centroid_method '{config.centroid_method}'", config.centroid_method != "mean"),
-        )
-        if used
-    ]
-    if unsupported:
-        raise ConfigurationError(
-            f"The documents to cluster ({matrix_bytes(snapshot, config.feature) / 2**20:,.0f} MiB of vectors or "
-            f"more) exceed memory_budget_mb={config.memory_budget_mb}, and a streamed k-means cannot apply "
-            f"{', '.join(unsupported)} (each needs the vectors in memory): raise memory_budget_mb, or remove them."
-        )
+    """Cluster ``source`` with k-means without ever holding its matrix (see the module doc); the
+    metrics come with it (``metrics``: the silhouette's sample), computed from the passes' statistics."""
+    _refuse_unstreamable(source, options)
     progress = progress or Progress.silent()
-    started = time.perf_counter()
-    n = snapshot.num_documents
-    plan = plan_reduction(config, n, snapshot.features[config.feature])
-    if plan.method == "umap" or config.max_clusters is not None:
-        raise ConfigurationError(
-            f"The collection ({matrix_bytes(snapshot, config.feature) / 2**20:,.0f} MiB of vectors) is streamed "
-            f"(memory_budget_mb={config.memory_budget_mb}), and a streamed k-means cannot run UMAP or max_clusters "
-            "(both need every vector at once): use reduction 'pca' or 'none' and set n_clusters instead."
-        )
-    parameters = config.estimator_parameters()
-    auto = config.auto_k_parameter()
-    k = int(parameters.get("k_max", DEFAULT_K_MAX) if auto else parameters.get("n_clusters", 8))
-    if k > n and not auto:
-        raise ConfigurationError(f"n_clusters={k} is larger than the number of documents ({n}).")
-    rng = np.random.default_rng(random_state)
-    seed = parameters.get("random_state", random_state)
-    batch_rows = stream_batch_rows(config, snapshot.features[config.feature])
-
-    # pass 1: a seeded sample for the initial centres (and the PCA, and the choice of k, when configured)
-    size = min(n, max(sample_size(n, k), PCA_FIT_SAMPLE if plan.method == "pca" else 0))
-    rows = np.sort(rng.choice(n, size, replace=False))
-    sample = gather_rows(store, snapshot, config.feature, rows, None, progress, batch_rows=batch_rows)
-    check_embeddings(sample)
-    preparation = fit_preparation(sample, config, random_state)
-    sample = preparation.apply(sample, copy=False)
-    auto_k = None
-    if auto:
-        auto_k = choose_k(sample, config.algorithm, parameters, engine=config.kmeans_engine, progress=progress)
-        parameters = {key: value for key, value in parameters.items() if key not in AUTO_K_RANGE}
-        k = parameters["n_clusters"] = auto_k.chosen
-    n_init = parameters.get("n_init", 3)
-    sampled = len(sample)
-    progress.update("init", 0, sampled, note="k-means++ on the sample")
-    centres = sampled_init(
-        sample,
-        k,
-        n_init=1 if n_init == "auto" else int(n_init),
-        random_state=seed,
-        size=sample_size(sampled, k),
-        engine=config.kmeans_engine,
-    )
-    del sample
-    progress.update("init", sampled, sampled, note="k-means++ on the sample")
-
-    # pass 2: mini-batch k-means over every batch
-    batch_size = int(parameters.get("batch_size", 4096))
-    model = MiniBatchKMeans(n_clusters=k, init=centres, n_init=1, batch_size=batch_size, random_state=seed)
-    for _, batch in _prepared_batches(
-        store, snapshot, config.feature, preparation, progress, "fit", batch_rows, "partial_fit"
-    ):
-        for start in range(0, len(batch), batch_size):
-            part = batch[start : start + batch_size]
-            if len(part) >= k or model.__dict__.get("cluster_centers_") is not None:
-                model.partial_fit(part)
-    centres = np.asarray(model.cluster_centers_, dtype=np.float32)
-
-    # pass 3: assign, and accumulate member means
-    raw = np.empty(n, dtype=np.int64)
-    sums = np.zeros((k, centres.shape[1]), dtype=np.float64)
-    for offset, batch in _prepared_batches(
-        store, snapshot, config.feature, preparation, progress, "assign", batch_rows
-    ):
-        nearest, _ = nearest_centroids(batch, centres)
-        raw[offset : offset + len(batch)] = nearest
-        _add_by_label(sums, nearest, batch)
-    labels = order_by_size(raw)
-    k_found = int(labels.max()) + 1
-    ordered = np.full(k, -1, dtype=np.int64)
-    ordered[raw] = labels  # raw centre index → cluster index by size (empty centres stay -1)
-    del raw
-    counts = np.bincount(labels, minlength=k_found).astype(np.float64)
-    sums = sums[np.argsort(ordered)[k - k_found :]]
-    means = sums / np.maximum(counts, 1)[:, None]
+    n = source.snapshot.num_documents
+    batch_rows = stream_batch_rows(options, source.dimensions)
+    start = _initial_centres(source, options, progress, batch_rows, random_state)
+    passes = _Passes(source, start.preparation, progress, batch_rows)
+    centres = _partial_fit(passes, start, seed=start.parameters.get("random_state", random_state))
+    labels, counts, means = _assign(passes, centres)
+    k_found = len(counts)
+    sample_rows = (metrics or MetricsOptions()).silhouette_rows(labels, k_found) if k_found >= 2 else np.arange(0)
     means32 = means.astype(np.float32)
-
-    # pass 4: distances to the member means, and the stratified silhouette sample
-    target = min(max(config.metric_sample_size, MIN_POINTS_PER_CLUSTER * k_found), n)
-    sample_rows = stratified_sample(labels, target, random_state) if k_found >= 2 else np.arange(0)
-    sample_space = np.empty((len(sample_rows), centres.shape[1]), dtype=np.float32)
-    distances = np.empty(n, dtype=np.float32)
-    for offset, batch in _prepared_batches(store, snapshot, config.feature, preparation, progress, "score", batch_rows):
-        own = labels[offset : offset + len(batch)]
-        diff = batch - means32[own]
-        distances[offset : offset + len(batch)] = np.sqrt(np.einsum("ij,ij->i", diff, diff))
-        lo, hi = np.searchsorted(sample_rows, [offset, offset + len(batch)])
-        sample_space[lo:hi] = batch[sample_rows[lo:hi] - offset]
+    distances, sample_space = _score(passes, labels, means32, sample_rows)
     fitted = FittedClustering(
         labels=labels,
         centroids=means32,
         distances=distances,
         membership=None,
-        preparation=preparation,
+        preparation=start.preparation,
         metric="euclidean",
-        parameters=parameters,
-        fit_seconds=time.perf_counter() - started,
+        parameters=start.parameters,
         extras={"fit_method": "streaming_minibatch_kmeans", "streamed": True},
-        reduction=reduction_record(preparation),
-        auto_k=auto_k,
-        warning=clustering_warning(config.algorithm, parameters, labels, sample_space),
+        reduction=reduction_record(start.preparation),
+        auto_k=start.auto_k,
+        warning=registry.spec(options.algorithm).warning(start.parameters, labels, sample_space),
     )
-    metrics = None
+    quality = None
     if 2 <= k_found < n:
-        scatter = np.bincount(labels, weights=distances, minlength=k_found) / counts
-        within_squared = float(np.square(distances, dtype=np.float64).sum())
-        davies_bouldin, calinski = indices_from_cluster_stats(means, counts, scatter, within_squared)
+        statistics = ClusterStatistics.of_distances(means, labels, distances, counts)
         progress.update("metrics", 0, len(sample_rows), note="silhouette on the stratified sample")
-        silhouette = sampled_silhouette(
-            sample_space,
-            labels[sample_rows],
-            counts.astype(np.int64),
-            chunk_size=silhouette_chunk_rows(config, len(sample_rows)),
+        chunk = silhouette_chunk_rows(options, len(sample_rows))
+        found = measure(statistics, sample_space, labels[sample_rows], chunk_size=chunk)
+        quality = replace(
+            found,
+            silhouette_score=round(found.silhouette_score, 6),
+            davies_bouldin_index=round(found.davies_bouldin_index, 6),
+            calinski_harabasz_score=round(found.calinski_harabasz_score, 4),
         )
-        metrics = QualityMetrics(
-            silhouette_score=round(silhouette, 6),
-            davies_bouldin_index=round(davies_bouldin, 6),
-            calinski_harabasz_score=round(calinski, 4),
-            description=describe_quality(silhouette),
-            silhouette_sample_size=len(sample_rows),
-            silhouette_sampled=len(sample_rows) < n,
+    return StreamedClustering(fitted, quality, sample_rows, sample_space)
+
+
+def _joined(names: list[str]) -> str:
+    return " and ".join([", ".join(names[:-1]), names[-1]] if len(names) > 1 else names)
+
+
+def _refuse_unstreamable(source: StreamSource, options: ClusteringOptions) -> None:
+    """What a streamed k-means cannot do, refused before any pass with the ways out."""
+    spec, budget, size = registry.spec(options.algorithm), options.memory_budget_mb, f"{source.mebibytes:,.0f} MiB"
+    if not spec.streams:
+        streamable = _joined([name for name in registry.names() if registry.spec(name).streams])
+        raise ConfigurationError(
+            f"The collection ({size} of vectors) does not fit memory_budget_mb={budget} for {spec.name}: "
+            f"only {streamable} stream. Raise memory_budget_mb or use one of them."
         )
-    return StreamedClustering(fitted, metrics, sample_rows, sample_space)
+    unsupported = [
+        name
+        for name, used in (
+            ("filters", source.filtered),
+            ("several features", len(source.features) > 1),
+            ("sample_size", options.sample_size is not None),
+            (f"centroid_method '{options.centroid_method}'", options.centroid_method != "mean"),
+        )
+        if used
+    ]
+    if unsupported:
+        raise ConfigurationError(
+            f"The documents to cluster ({size} of vectors or more) exceed memory_budget_mb={budget}, and a streamed "
+            f"k-means cannot apply {', '.join(unsupported)} (each needs the vectors in memory): raise "
+            "memory_budget_mb, or remove them."
+        )
+    if plan_reduction(options.reduction, spec.default_reduction, source.dimensions).method == "umap" or (
+        options.max_clusters is not None
+    ):
+        raise ConfigurationError(
+            f"The collection ({size} of vectors) is streamed (memory_budget_mb={budget}), and a streamed k-means "
+            "cannot run UMAP or max_clusters (both need every vector at once): use reduction 'pca' or 'none' and "
+            "set n_clusters instead."
+        )
 
 
-def _add_by_label(sums: np.ndarray, labels: np.ndarray, batch: np.ndarray) -> None:
-    """``sums[j] += batch[labels == j].sum(0)`` for every j, as one sparse product."""
-    from scipy.sparse import csr_matrix
-
-    one_hot = csr_matrix(
-        (np.ones(len(labels), dtype=np.float32), (labels, np.arange(len(labels)))), shape=(len(sums), len(labels))
+def _initial_centres(
+    source: StreamSource, options: ClusteringOptions, progress: Progress, batch_rows: int, random_state: int
+) -> _Start:
+    """Pass 1: a seeded sample for the initial centres (and the PCA, and the choice of k, when configured)."""
+    spec, n = registry.spec(options.algorithm), source.snapshot.num_documents
+    given = spec.with_defaults(options.parameters)
+    auto = spec.auto_k_parameter(options.parameters)
+    k = int(given.get("k_max", DEFAULT_K_MAX) if auto else given.get("n_clusters", 8))
+    if k > n and not auto:
+        raise ConfigurationError(f"n_clusters={k} is larger than the number of documents ({n}).")
+    pca = plan_reduction(options.reduction, spec.default_reduction, source.dimensions).method == "pca"
+    size = min(n, max(sample_size(n, k), PCA_FIT_SAMPLE if pca else 0))
+    rows = np.sort(np.random.default_rng(random_state).choice(n, size, replace=False))
+    sample = source.rows(rows, progress, batch_rows)
+    check_embeddings(sample)
+    preparation = fit_preparation(sample, options, random_state)
+    sample = preparation.apply(sample, copy=False)
+    parameters, auto_k = resolve_parameters(options, sample, progress)
+    k, n_init, sampled = int(parameters["n_clusters"]), parameters.get("n_init", 3), len(sample)
+    progress.update("init", 0, sampled, note="k-means++ on the sample")
+    centres = sampled_init(
+        sample,
+        k,
+        n_init=1 if n_init == "auto" else int(n_init),
+        random_state=parameters.get("random_state", random_state),
+        size=sample_size(sampled, k),
+        engine=options.kmeans_engine,
     )
-    sums += one_hot @ batch
+    progress.update("init", sampled, sampled, note="k-means++ on the sample")
+    return _Start(preparation, parameters, centres, auto_k)
+
+
+def _partial_fit(passes: _Passes, start: _Start, seed: Any) -> np.ndarray:
+    """Pass 2: mini-batch k-means over every batch, from the initial centres."""
+    from sklearn.cluster import MiniBatchKMeans
+
+    k, batch_size = len(start.centres), int(start.parameters.get("batch_size", 4096))
+    model = MiniBatchKMeans(n_clusters=k, init=start.centres, n_init=1, batch_size=batch_size, random_state=seed)
+    for _, batch in passes.batches("fit", "partial_fit"):
+        for first in range(0, len(batch), batch_size):
+            part = batch[first : first + batch_size]
+            if len(part) >= k or model.__dict__.get("cluster_centers_") is not None:
+                model.partial_fit(part)
+    return np.asarray(model.cluster_centers_, dtype=np.float32)
+
+
+def _assign(passes: _Passes, centres: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Pass 3: every document's cluster (ordered by size), the clusters' sizes and member means (float64)."""
+    k = len(centres)
+    raw = np.empty(passes.source.snapshot.num_documents, dtype=np.int64)
+    sums = np.zeros((k, centres.shape[1]), dtype=np.float64)
+    for offset, batch in passes.batches("assign"):
+        nearest, _ = nearest_centroids(batch, centres)
+        raw[offset : offset + len(batch)] = nearest
+        add_by_label(sums, nearest, batch)
+    labels = order_by_size(raw)
+    k_found = int(labels.max()) + 1
+    ordered = np.full(k, -1, dtype=np.int64)
+    ordered[raw] = labels  # raw centre index → cluster index by size (empty centres stay -1)
+    counts = np.bincount(labels, minlength=k_found).astype(np.float64)
+    sums = sums[np.argsort(ordered)[k - k_found :]]
+    return labels, counts, sums / np.maximum(counts, 1)[:, None]
+
+
+def _score(
+    passes: _Passes, labels: np.ndarray, means: np.ndarray, sample_rows: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Pass 4: every document's distance to its member mean, and the prepared rows of the silhouette sample."""
+    sample_space = np.empty((len(sample_rows), means.shape[1]), dtype=np.float32)
+    distances = np.empty(passes.source.snapshot.num_documents, dtype=np.float32)
+    for offset, batch in passes.batches("score"):
+        diff = batch - means[labels[offset : offset + len(batch)]]
+        distances[offset : offset + len(batch)] = np.sqrt(np.einsum("ij,ij->i", diff, diff))
+        lo, hi = np.searchsorted(sample_rows, [offset, offset + len(batch)])
+        sample_space[lo:hi] = batch[sample_rows[lo:hi] - offset]
+    return distances, sample_space

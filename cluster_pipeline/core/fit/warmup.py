@@ -7,7 +7,7 @@ def warm_numba_cache(dimensions: int = 384, num_points: int = 2000) -> float:
     """Compile the numba code of the default HDBSCAN configuration into ``NUMBA_CACHE_DIR``.
 
     Runs one HDBSCAN configuration (fast_hdbscan backend, default reduction: UMAP to 5 dimensions,
-    ``core.reduction``) on random vectors, so the compiled signatures are the ones executions use:
+    ``core.fit.reduction``) on random vectors, so the compiled signatures are the ones executions use:
     UMAP's kernels and fast_hdbscan's. Run it where the cache is kept — the container image build
     (``deploy/Dockerfile``): later processes then load machine code instead of compiling for
     minutes. Returns the seconds it took.
@@ -16,10 +16,10 @@ def warm_numba_cache(dimensions: int = 384, num_points: int = 2000) -> float:
 
     import numpy as np
 
-    from cluster_pipeline.core.config.model import ClusterConfig
     from cluster_pipeline.core.fit.clustering import fit_clustering
+    from cluster_pipeline.core.fit.options import ClusteringOptions
 
     started = time.perf_counter()
     vectors = np.random.default_rng(0).normal(size=(num_points, dimensions)).astype(np.float32)
-    fit_clustering(vectors, ClusterConfig(collection="warmup", algorithm="hdbscan", hdbscan_backend="fast_hdbscan"))
+    fit_clustering(vectors, ClusteringOptions(algorithm="hdbscan", hdbscan_backend="fast_hdbscan"))
     return time.perf_counter() - started

@@ -6,6 +6,7 @@ half of each document's distance to its k-th neighbour in the space the algorith
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -16,11 +17,18 @@ from cluster_pipeline.core.quality.verdict import percent
 EPS_SAMPLE = 2_000  # documents whose neighbour distances suggest an eps
 
 
+# What to try, given the parameters that ran, what happened ("put every document in noise") and the
+# matrix the algorithm ran on; each algorithm's registry entry names its own (``core.fit.registry``).
+Advice = Callable[[dict[str, Any], str, np.ndarray], str]
+
+
 def clustering_warning(
     algorithm: str,
     parameters: dict[str, Any],
     labels: np.ndarray,
     matrix: np.ndarray,
+    advice: Advice | None = None,
+    k_parameter: str | None = None,
     max_clusters: int | None = None,
 ) -> str | None:
     """Why a run found 0 or 1 cluster and what to try; None with 2 or more clusters.
@@ -30,37 +38,51 @@ def clustering_warning(
     algorithm, parameters : what ran (concrete parameters, defaults included).
     labels : (n,) final labels, -1 for noise.
     matrix : the matrix the algorithm ran on (for DBSCAN, its neighbour distances suggest ``eps``).
+    advice, k_parameter : the algorithm's own advice, and its number of clusters' parameter.
     max_clusters : the configuration's topic reduction, when set.
     """
     clusters = int(labels.max()) + 1 if (labels >= 0).any() else 0
     if clusters >= 2:
         return None
-    n = len(labels)
     outcome = "put every document in noise" if clusters == 0 else _one_cluster(labels)
     if max_clusters == 1 and clusters == 1:
         return "max_clusters=1 merged every cluster into one; set it to 2 or more to compare clusters."
-    if algorithm == "dbscan":
-        eps, min_samples = parameters.get("eps", 0.5), int(parameters.get("min_samples", 5))
-        low, high = _neighbour_distances(matrix, min_samples)
+    if advice is not None:
+        return advice(parameters, outcome, matrix)
+    if k_parameter is not None and parameters.get(k_parameter) == 1:
         return (
-            f"eps={eps} {outcome}; try eps between {low:.2g} and {high:.2g} (the middle half of the distances "
-            f"from each document to its {min_samples}th neighbour in the space DBSCAN ran on)."
+            f"{k_parameter}=1 asks for a single cluster; quality metrics need 2 or more: "
+            f"set {k_parameter} to 2+ or 'auto'."
         )
-    if algorithm == "hdbscan":
-        size = int(parameters.get("min_cluster_size", 5))
-        return (
-            f"min_cluster_size={size} {outcome}; try a smaller min_cluster_size (e.g. {max(2, size // 4)}), "
-            "or leave it out to derive it from the collection's size."
-        )
-    if algorithm == "optics":
-        return f"min_samples={parameters.get('min_samples', 5)} {outcome}; try a smaller min_samples or a larger xi."
-    if algorithm == "mean_shift":
-        bandwidth = parameters.get("bandwidth") or "estimated"
-        return f"bandwidth={bandwidth} {outcome}; try a smaller bandwidth."
-    for name in ("n_clusters", "n_components"):
-        if parameters.get(name) == 1:
-            return f"{name}=1 asks for a single cluster; quality metrics need 2 or more: set {name} to 2+ or 'auto'."
-    return f"{algorithm} {outcome} of {n:,} documents; quality metrics need 2 or more clusters: adjust its parameters."
+    return (
+        f"{algorithm} {outcome} of {len(labels):,} documents; quality metrics need 2 or more clusters: "
+        "adjust its parameters."
+    )
+
+
+def dbscan_advice(parameters: dict[str, Any], outcome: str, matrix: np.ndarray) -> str:
+    eps, min_samples = parameters.get("eps", 0.5), int(parameters.get("min_samples", 5))
+    low, high = _neighbour_distances(matrix, min_samples)
+    return (
+        f"eps={eps} {outcome}; try eps between {low:.2g} and {high:.2g} (the middle half of the distances "
+        f"from each document to its {min_samples}th neighbour in the space DBSCAN ran on)."
+    )
+
+
+def hdbscan_advice(parameters: dict[str, Any], outcome: str, matrix: np.ndarray) -> str:
+    size = int(parameters.get("min_cluster_size", 5))
+    return (
+        f"min_cluster_size={size} {outcome}; try a smaller min_cluster_size (e.g. {max(2, size // 4)}), "
+        "or leave it out to derive it from the collection's size."
+    )
+
+
+def optics_advice(parameters: dict[str, Any], outcome: str, matrix: np.ndarray) -> str:
+    return f"min_samples={parameters.get('min_samples', 5)} {outcome}; try a smaller min_samples or a larger xi."
+
+
+def mean_shift_advice(parameters: dict[str, Any], outcome: str, matrix: np.ndarray) -> str:
+    return f"bandwidth={parameters.get('bandwidth') or 'estimated'} {outcome}; try a smaller bandwidth."
 
 
 def _one_cluster(labels: np.ndarray) -> str:

@@ -19,6 +19,7 @@ import numpy as np
 
 from cluster_pipeline.core.config.model import ClusterConfig
 from cluster_pipeline.core.errors import AlreadyExistsError, ConfigurationError, NotFoundError
+from cluster_pipeline.core.fit import registry
 from cluster_pipeline.core.incremental.baseline import (
     AssignmentPart,
     Baseline,
@@ -74,7 +75,7 @@ def unassignable(config: ClusterConfig) -> str | None:
         return "it clusters several features as one space"
     if config.filters is not None:
         return "it clusters only the documents its filter keeps"
-    if config.algorithm == "attribute_based":
+    if registry.spec(config.algorithm).columns_parameter is not None:
         return "its clusters are attribute groups, not regions of the embedding space"
     return None
 

@@ -30,9 +30,10 @@ import pyarrow as pa
 from cluster_pipeline.core.checkpoints import checkpoint
 from cluster_pipeline.core.config.model import ClusterConfig
 from cluster_pipeline.core.errors import AlreadyExistsError, ClusterPipelineError
+from cluster_pipeline.core.fit import registry
 from cluster_pipeline.core.fit.attributes import AttributeGroups, attribute_groups
-from cluster_pipeline.core.fit.clustering import FittedClustering, fit_clustering
-from cluster_pipeline.core.fit.streaming import fit_streaming, needs_streaming
+from cluster_pipeline.core.fit.clustering import FittedClustering, fit_clustering, refuse_oversized_sample
+from cluster_pipeline.core.fit.streaming import StreamSource, fit_streaming, needs_streaming
 from cluster_pipeline.core.incremental.enrichment import EnrichmentState, refresh_enrichment
 from cluster_pipeline.core.incremental.model import model_from_fit
 from cluster_pipeline.core.labels.base import Labeler, LabelingOutcome
@@ -367,13 +368,14 @@ def _run(
         selection = select_documents(collections, snapshot, config)
         base = base.with_updates(num_points=selection.matched, selection=selection.record())
         failing.result = base
-        if needs_streaming(config, selection.matched, feature_dimensions(collections, snapshot, config)):
+        if needs_streaming(config.clustering, selection.matched, feature_dimensions(collections, snapshot, config)):
             return _execute_streaming(collections, results, snapshot, base, config, labeler, progress, timer)
+        refuse_oversized_sample(config.sample_size, selection.matched, filtered=bool(config.filters))
         with timer.stage("load"):
             X = load_matrix(collections, snapshot, config, selection, progress)
             groups = attribute_groups_of(collections, snapshot, config, selection)
         with timer.stage("fit"):
-            fitted, space = fit_clustering(X, config, copy=False, progress=progress, groups=groups)
+            fitted, space = fit_clustering(X, config.clustering, copy=False, progress=progress, groups=groups)
             del X
         with timer.stage("metrics"):
             by_means = config.centroid_method == "mean"  # Davies–Bouldin and Calinski–Harabasz are defined by means
@@ -381,7 +383,7 @@ def _run(
                 space,
                 fitted.labels,
                 metric=fitted.metric,
-                sample_size=config.metric_sample_size,
+                options=config.metrics,
                 centroids=fitted.centroids if by_means else None,
                 distances=fitted.distances if by_means else None,
             )
@@ -393,7 +395,8 @@ def _run(
         completed = completed_result(base, fitted, metrics, outcome, selection)
         with timer.stage("topics"):
             names = [c.label for c in completed.centroids or []]
-            topics = topic_structure(collections, snapshot, config, fitted, names, documents, fitted.labels)
+            schema = collections.metadata_schema(snapshot)
+            topics = topic_structure(fitted, names, documents, fitted.labels, config.topics, schema=schema)
         result, uri, images = _publish(results, completed, documents, fitted, space, timer, config, drift, topics)
     dimensions = feature_dimensions(collections, snapshot, config)
     return Execution(result, uri, images, snapshot, fitted, metrics, outcome, dimensions, streamed=False)
@@ -403,11 +406,12 @@ def attribute_groups_of(
     collections: CollectionStore, snapshot: CollectionSnapshot, config: ClusterConfig, selection: Selection
 ) -> AttributeGroups | None:
     """The selected documents' attribute groups, for ``attribute_based`` (else None)."""
-    if config.algorithm != "attribute_based":
+    spec = registry.spec(config.algorithm)
+    columns = spec.grouping_columns(config.parameters)
+    if columns is None:
         return None
-    attributes = list(config.parameters["attributes"])
-    table = collections.read_columns(snapshot, attributes, rows=selection.rows)
-    return attribute_groups(table, attributes, int(config.estimator_parameters()["max_groups"]))
+    table = collections.read_columns(snapshot, columns, rows=selection.rows)
+    return attribute_groups(table, columns, int(spec.with_defaults(config.parameters)["max_groups"]))
 
 
 def execute(lake: Lake, config: ClusterConfig, run_id: str, **options: Any) -> ExecutionResult:
@@ -501,7 +505,8 @@ def _execute_streaming(
     """A collection over the memory budget: streamed fit (with its metrics), labels from the metrics
     sample, no drift (it needs every vector at once)."""
     with timer.stage("fit"):
-        streamed = fit_streaming(collections, snapshot, config, progress)
+        source = StreamSource(collections, snapshot, tuple(config.feature_names), config.filters is not None)
+        streamed = fit_streaming(source, config.clustering, config.metrics, progress)
     fitted = streamed.fitted
     with timer.stage("labels"):
         documents = collections.load_documents(snapshot, rows=streamed.sample_rows)
@@ -510,13 +515,12 @@ def _execute_streaming(
     completed = completed_result(base, fitted, streamed.metrics, outcome)
     with timer.stage("topics"):
         topics = topic_structure(
-            collections,
-            snapshot,
-            config,
             fitted,
             [c.label for c in completed.centroids or []],
             documents,
             sample_view.labels,
+            config.topics,
+            schema=collections.metadata_schema(snapshot),
             times=lambda column: collections.load_documents(snapshot, columns=[column])[column],
         )
     result, uri, images = _publish(

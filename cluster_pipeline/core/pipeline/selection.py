@@ -2,7 +2,7 @@
 (one embedding feature, or several combined into one space).
 
 The filter is evaluated by pyarrow compute over only the metadata columns it names
-(``core.filters``); what comes out is the sorted matrix positions of the matching documents, and
+(``core.store.filters``); what comes out is the sorted matrix positions of the matching documents, and
 every later load (the vectors, the documents for labels, the ids for assignments) reads just those.
 
 Several features become one vector per document: each feature L2-normalised, scaled by the square
@@ -22,6 +22,7 @@ import numpy as np
 
 from cluster_pipeline.core.config.model import ClusterConfig
 from cluster_pipeline.core.errors import InsufficientDocumentsError
+from cluster_pipeline.core.fit import registry
 from cluster_pipeline.core.fit.attributes import check_attributes
 from cluster_pipeline.core.fit.clustering import FittedClustering, normalize_rows
 from cluster_pipeline.core.progress import Progress
@@ -57,14 +58,15 @@ def check_against_collection(collections: CollectionStore, snapshot: CollectionS
     and again by every execution (the collection may have changed)."""
     for name in config.feature_names:
         collections.feature_dimension(snapshot, name)
-    if config.filters is None and config.algorithm != "attribute_based":
+    columns = registry.spec(config.algorithm).grouping_columns(config.parameters)
+    if config.filters is None and columns is None:
         return
     schema = collections.metadata_schema(snapshot)
     subject = f"the collection {snapshot.collection!r}"
     if config.filters is not None:
         to_expression(parse_filter(config.filters, "filters"), schema, subject)
-    if config.algorithm == "attribute_based":
-        check_attributes(list(config.parameters["attributes"]), schema, subject)
+    if columns is not None:
+        check_attributes(columns, schema, subject)
 
 
 def select_documents(collections: CollectionStore, snapshot: CollectionSnapshot, config: ClusterConfig) -> Selection:

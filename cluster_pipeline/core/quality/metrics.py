@@ -13,7 +13,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
-import scipy.sparse as sp
 
 from cluster_pipeline.core.errors import InvalidEmbeddingsError
 
@@ -43,19 +42,31 @@ class QualityMetrics:
 
     def to_dict(self) -> dict[str, float | str]:
         """The four fields every stored result carries (the sampling details are run metadata)."""
-        return {
-            "silhouette_score": self.silhouette_score,
-            "davies_bouldin_index": self.davies_bouldin_index,
-            "calinski_harabasz_score": self.calinski_harabasz_score,
-            "description": self.description,
-        }
+        stored = ("silhouette_score", "davies_bouldin_index", "calinski_harabasz_score", "description")
+        return {name: getattr(self, name) for name in stored}
+
+
+@dataclass(frozen=True)
+class MetricsOptions:
+    """How the metrics are computed: the silhouette is exact up to ``sample_size`` points, and beyond
+    estimated on a stratified sample of ``max(sample_size, 50 · n_clusters)`` seeded by ``random_state``."""
+
+    sample_size: int = 10_000
+    random_state: int = 0
+
+    def silhouette_rows(self, codes: np.ndarray, k: int) -> np.ndarray:
+        """Sorted rows of ``codes`` (each point's cluster, 0..k-1) the silhouette is computed on."""
+        n = len(codes)
+        if n <= self.sample_size:
+            return np.arange(n, dtype=np.int64)
+        return stratified_sample(codes, min(max(self.sample_size, MIN_POINTS_PER_CLUSTER * k), n), self.random_state)
 
 
 def describe_quality(silhouette: float) -> str:
     """The seed's verdict on a mean silhouette, word for word: 0.7+ excellent, 0.5+ good, else poor.
 
     What the seed's strings cannot say (what the metrics were computed on, that text embeddings
-    score low even for good topics) is in ``core.verdict``, in fields of its own.
+    score low even for good topics) is in ``core.quality.verdict``, in fields of its own.
     """
     if silhouette >= 0.7:
         return "Excellent clustering quality"
@@ -198,33 +209,106 @@ def sampled_silhouette(
     return float(np.average(values, weights=weights))
 
 
-def indices_from_cluster_stats(
-    centroids: np.ndarray, counts: np.ndarray, scatter: np.ndarray, within_squared: float
-) -> tuple[float, float]:
-    """Davies–Bouldin and Calinski–Harabasz from per-cluster statistics (so a stream can compute them).
+@dataclass(frozen=True)
+class ClusterStatistics:
+    """Per-cluster sufficient statistics of a clustering's non-noise points, from which Davies–Bouldin
+    and Calinski–Harabasz follow (``indices``): an in-memory fit (from its matrix or from its
+    centroids and distances) and a streamed one compute them the same way.
 
-    Parameters
-    ----------
-    centroids : (K, D) member means (float64).
-    counts : (K,) members per cluster.
-    scatter : (K,) mean distance of the members to their centroid.
-    within_squared : sum over all points of the squared distance to their centroid.
+    ``means`` (K, D) float64 member means, in any common translation (both indices are invariant);
+    ``counts`` (K,) members; ``scatter`` (K,) mean distance of the members to their mean;
+    ``within_squared`` the sum over all points of the squared distance to their mean.
     """
-    k, n = len(counts), float(counts.sum())
-    # Davies–Bouldin: mean over clusters of the worst (s_i + s_j) / d(c_i, c_j)
-    norms = np.einsum("ij,ij->i", centroids, centroids)
-    gaps = np.sqrt(np.maximum(norms[:, None] + norms[None, :] - 2.0 * (centroids @ centroids.T), 0.0))
-    np.fill_diagonal(gaps, 0.0)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        ratios = (scatter[:, None] + scatter[None, :]) / gaps
-    ratios[~np.isfinite(ratios)] = 0.0
-    np.fill_diagonal(ratios, 0.0)
-    davies_bouldin = float(ratios.max(axis=1).mean()) if np.any(gaps) else 0.0
-    # Calinski–Harabasz: between / within dispersion, scaled by degrees of freedom
-    overall = centroids.T @ counts / n
-    between = float((counts * ((centroids - overall) ** 2).sum(axis=1)).sum())
-    calinski = 1.0 if within_squared == 0 else between * (n - k) / (within_squared * (k - 1))
-    return davies_bouldin, calinski
+
+    means: np.ndarray
+    counts: np.ndarray
+    scatter: np.ndarray
+    within_squared: float
+
+    @classmethod
+    def of_distances(
+        cls, means: np.ndarray, codes: np.ndarray, distances: np.ndarray, counts: np.ndarray
+    ) -> ClusterStatistics:
+        """From the member means and each point's cluster (``codes``, 0..K-1) and distance to its mean."""
+        distances = np.asarray(distances, dtype=np.float64)
+        counts = np.asarray(counts, dtype=np.float64)
+        scatter = np.bincount(codes, weights=distances, minlength=len(counts)) / counts
+        return cls(np.asarray(means, dtype=np.float64), counts, scatter, float(np.square(distances).sum()))
+
+    @classmethod
+    def of_points(cls, X: np.ndarray, keep: np.ndarray, codes: np.ndarray, counts: np.ndarray) -> ClusterStatistics:
+        """From the rows ``keep`` of ``X`` and their ``codes``, in two block passes (float32 blocks,
+        float64 accumulators), so ``X`` may be a 1M x 384 float32 array or memmap."""
+        k = len(counts)
+        all_codes = np.full(X.shape[0], -1, dtype=np.int64)
+        all_codes[keep] = codes
+        shift = X[keep[:ROW_BLOCK]].mean(axis=0, dtype=np.float64)  # sums of shifted rows lose less in float32
+        sums = np.zeros((k, X.shape[1]), dtype=np.float64)
+        for block, block_codes in _blocks(X, all_codes):
+            add_by_label(sums, block_codes, block.astype(np.float32) - shift.astype(np.float32))
+        means = sums / counts[:, None]
+        squared_spread, spread = np.zeros(k), np.zeros(k)
+        for block, block_codes in _blocks(X, all_codes):
+            diff = block.astype(np.float64) - shift - means[block_codes]
+            squared = np.einsum("ij,ij->i", diff, diff)
+            squared_spread += np.bincount(block_codes, weights=squared, minlength=k)
+            spread += np.bincount(block_codes, weights=np.sqrt(squared), minlength=k)
+        return cls(means, counts.astype(np.float64), spread / counts, float(squared_spread.sum()))
+
+    def indices(self) -> tuple[float, float]:
+        """Davies–Bouldin and Calinski–Harabasz, with scikit-learn's definitions and conventions."""
+        means, counts, scatter = self.means, self.counts, self.scatter
+        k, n = len(counts), float(counts.sum())
+        overall = means.T @ counts / n
+        between = float((counts * ((means - overall) ** 2).sum(axis=1)).sum())
+        within = self.within_squared
+        calinski_harabasz = 1.0 if within == 0 else between * (n - k) / (within * (k - 1))
+        norms = np.einsum("ij,ij->i", means, means)
+        gaps = np.sqrt(np.maximum(norms[:, None] + norms[None, :] - 2.0 * (means @ means.T), 0.0))
+        np.fill_diagonal(gaps, 0.0)
+        if np.allclose(scatter, 0) or np.allclose(gaps, 0):
+            return 0.0, calinski_harabasz
+        gaps[gaps == 0] = np.inf  # a cluster is not compared with itself (nor with one at its very centre)
+        davies_bouldin = float(np.mean(np.max((scatter[:, None] + scatter[None, :]) / gaps, axis=1)))
+        return davies_bouldin, calinski_harabasz
+
+
+def add_by_label(sums: np.ndarray, labels: np.ndarray, rows: np.ndarray) -> None:
+    """``sums[j] += rows[labels == j].sum(0)`` for every j, as one sparse product."""
+    from scipy.sparse import csr_matrix  # imported when used: scipy.sparse costs ~0.5 s at start-up
+
+    one_hot = csr_matrix(
+        (np.ones(len(labels), dtype=np.float32), (labels, np.arange(len(labels)))), shape=(len(sums), len(labels))
+    )
+    sums += one_hot @ rows
+
+
+def measure(
+    statistics: ClusterStatistics,
+    X_sample: np.ndarray,
+    sample_codes: np.ndarray,
+    *,
+    metric: str = "euclidean",
+    chunk_size: int = 2048,
+) -> QualityMetrics:
+    """The three metrics of a clustering: Davies–Bouldin and Calinski–Harabasz from its ``statistics``,
+    the silhouette from its points ``X_sample`` (all of them, or a stratified sample weighted back
+    to the clusters' sizes, see ``sampled_silhouette``) with their clusters ``sample_codes``."""
+    davies_bouldin, calinski_harabasz = statistics.indices()
+    sampled = len(sample_codes) < statistics.counts.sum()
+    if sampled:
+        counts = statistics.counts.astype(np.int64)
+        silhouette = sampled_silhouette(X_sample, sample_codes, counts, metric=metric, chunk_size=chunk_size)
+    else:
+        silhouette = silhouette_fast(X_sample, sample_codes, metric=metric, chunk_size=chunk_size)
+    return QualityMetrics(
+        silhouette_score=silhouette,
+        davies_bouldin_index=davies_bouldin,
+        calinski_harabasz_score=calinski_harabasz,
+        description=describe_quality(silhouette),
+        silhouette_sample_size=len(sample_codes),
+        silhouette_sampled=sampled,
+    )
 
 
 def compute_metrics(
@@ -232,43 +316,31 @@ def compute_metrics(
     labels: np.ndarray,
     *,
     metric: str = "euclidean",
-    sample_size: int = 10_000,
-    random_state: int = 0,
+    options: MetricsOptions | None = None,
     centroids: np.ndarray | None = None,
     distances: np.ndarray | None = None,
 ) -> QualityMetrics | None:
     """Silhouette, Davies-Bouldin and Calinski-Harabasz of a clustering, noise (label -1) excluded.
 
-    Davies-Bouldin and Calinski-Harabasz use all non-noise points: from the fit's ``centroids`` and
-    ``distances`` when given, else in two O(N*D) passes over ``X`` (float32 blocks, float64
-    accumulators), so ``X`` may be a 1M x 384 float32 array or memmap.
-    Both are defined with Euclidean centroids and distances, as in scikit-learn, whatever ``metric``
-    is. The silhouette is exact up to ``sample_size`` points; beyond, it is computed on a stratified
-    sample of ``max(sample_size, 50 * n_clusters)`` points and averaged with weights
-    ``cluster size / points sampled from it``, so over-sampled small clusters do not skew the mean.
+    Davies-Bouldin and Calinski-Harabasz use all non-noise points (``ClusterStatistics``), Euclidean
+    whatever ``metric`` is, as in scikit-learn; the silhouette is exact up to ``options.sample_size``
+    points, else estimated on a stratified sample weighted back to the clusters' sizes
+    (``MetricsOptions``, ``sampled_silhouette``).
 
     Parameters
     ----------
-    X : ndarray of shape (n_samples, n_features)
-        The space that was clustered, float32 (not upcast).
-    labels : ndarray of shape (n_samples,)
-        Integer cluster of each point; -1 is noise.
-    metric : str, default="euclidean"
-        Distance for the silhouette.
-    sample_size : int, default=10_000
-        Largest number of points for an exact silhouette.
-    random_state : int, default=0
-        Seed of the silhouette sample.
-    centroids, distances : ndarray of shape (n_clusters, n_features) and (n_samples,), optional
-        The fit's member means (row ``c`` for label ``c``) and each point's Euclidean distance to its
-        own, as ``FittedClustering`` holds them. Given, Davies-Bouldin and Calinski-Harabasz come from
-        these per-cluster statistics (O(K*D)) instead of two passes over ``X``.
+    X : (n_samples, n_features) the space that was clustered, float32 (not upcast; a memmap is fine).
+    labels : (n_samples,) integer cluster of each point; -1 is noise.
+    metric : distance for the silhouette ("euclidean" and "cosine" by float32 GEMM).
+    options : the silhouette's sample size and seed (default: 10,000 points, seed 0).
+    centroids, distances : (n_clusters, n_features) and (n_samples,), optional: the fit's member means
+        (row ``c`` for label ``c``) and each point's distance to its own, as ``FittedClustering`` holds
+        them; given, the two indices come from these (O(K·D)) instead of two passes over ``X``.
 
     Returns
     -------
-    QualityMetrics or None
-        None when there are fewer than 2 non-noise points, fewer than 2 clusters, or as many
-        clusters as points (the silhouette is undefined there).
+    QualityMetrics, or None with fewer than 2 non-noise points, fewer than 2 clusters, or as many
+    clusters as points (the silhouette is undefined there).
 
     Raises
     ------
@@ -276,43 +348,21 @@ def compute_metrics(
         ``X`` is not 2-D, does not match ``labels``, or holds NaN/inf.
     """
     X, labels = _validate(X, labels)
-    from_stats = centroids is not None and distances is not None
-    if not from_stats:  # otherwise only the silhouette sample is read, and checked there
+    from_fit = centroids is not None and distances is not None
+    if not from_fit:  # otherwise only the silhouette sample is read, and checked there
         _check_finite(X)
     keep = np.flatnonzero(labels != NOISE_LABEL)
-    _, codes = np.unique(labels[keep], return_inverse=True)
-    n, k = len(keep), (int(codes.max()) + 1 if len(keep) else 0)
+    present, codes = np.unique(labels[keep], return_inverse=True)
+    n, k = len(keep), len(present)
     if n < 2 or not 2 <= k <= n - 1:
         return None
     counts = np.bincount(codes, minlength=k)
-    if from_stats:
-        present = np.unique(labels[keep])
-        kept_distances = np.asarray(distances, dtype=np.float64)[keep]
-        davies_bouldin, calinski_harabasz = indices_from_cluster_stats(
-            np.asarray(centroids, dtype=np.float64)[present],
-            counts.astype(np.float64),
-            np.bincount(codes, weights=kept_distances, minlength=k) / counts,
-            float(np.square(kept_distances).sum()),
-        )
+    if centroids is not None and distances is not None:
+        statistics = ClusterStatistics.of_distances(np.asarray(centroids)[present], codes, distances[keep], counts)
     else:
-        davies_bouldin, calinski_harabasz = _centroid_metrics(X, keep, codes, counts)
-
-    rows, weights = keep, None
-    sample_codes = codes
-    if n > sample_size:
-        picked = stratified_sample(codes, min(max(sample_size, MIN_POINTS_PER_CLUSTER * k), n), random_state)
-        rows, sample_codes = keep[picked], codes[picked]
-        weights = (counts / np.bincount(sample_codes, minlength=k))[sample_codes]
-    per_point = silhouette_samples_fast(X[rows], sample_codes, metric=metric)
-    silhouette = float(np.average(per_point, weights=weights))
-    return QualityMetrics(
-        silhouette_score=silhouette,
-        davies_bouldin_index=davies_bouldin,
-        calinski_harabasz_score=calinski_harabasz,
-        description=describe_quality(silhouette),
-        silhouette_sample_size=len(rows),
-        silhouette_sampled=len(rows) < n,
-    )
+        statistics = ClusterStatistics.of_points(X, keep, codes, counts)
+    picked = (options or MetricsOptions()).silhouette_rows(codes, k)
+    return measure(statistics, X[keep[picked]], codes[picked], metric=metric)
 
 
 def _validate(X: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -388,45 +438,6 @@ def _allocate(counts: np.ndarray, size: int) -> np.ndarray:
     quota = floor + share
     quota[np.argsort(-remainder, kind="stable")[: size - quota.sum()]] += 1
     return quota
-
-
-def _centroid_metrics(X: np.ndarray, keep: np.ndarray, codes: np.ndarray, counts: np.ndarray) -> tuple[float, float]:
-    """Davies-Bouldin and Calinski-Harabasz (scikit-learn's definitions) in two block passes over ``X``."""
-    k, n = len(counts), len(codes)
-    all_codes = np.full(X.shape[0], -1, dtype=np.int64)
-    all_codes[keep] = codes
-    shift = X[keep[:ROW_BLOCK]].mean(axis=0, dtype=np.float64)  # sums of shifted rows lose less in float32
-    sums = np.zeros((k, X.shape[1]), dtype=np.float64)
-    for block, block_codes in _blocks(X, all_codes):
-        centred = block.astype(np.float32) - shift.astype(np.float32)
-        members = sp.csr_matrix(
-            (np.ones(len(block_codes), dtype=np.float32), (block_codes, np.arange(len(block_codes)))),
-            shape=(k, len(block_codes)),
-        )
-        sums += members @ centred
-    centroids = sums / counts[:, None]  # shifted coordinates; both indices are translation-invariant
-    squared_spread = np.zeros(k)
-    spread = np.zeros(k)
-    for block, block_codes in _blocks(X, all_codes):
-        diff = block.astype(np.float64) - shift - centroids[block_codes]
-        squared = np.einsum("ij,ij->i", diff, diff)
-        squared_spread += np.bincount(block_codes, weights=squared, minlength=k)
-        spread += np.bincount(block_codes, weights=np.sqrt(squared), minlength=k)
-
-    overall = sums.sum(axis=0) / n
-    between = float(np.sum(counts * np.sum((centroids - overall) ** 2, axis=1)))
-    within = float(squared_spread.sum())
-    calinski_harabasz = 1.0 if within == 0 else between * (n - k) / (within * (k - 1))
-
-    intra = spread / counts
-    centroid_norms = np.einsum("ij,ij->i", centroids, centroids)
-    gaps = np.sqrt(np.maximum(centroid_norms[:, None] + centroid_norms[None, :] - 2 * centroids @ centroids.T, 0))
-    np.fill_diagonal(gaps, 0.0)
-    if np.allclose(intra, 0) or np.allclose(gaps, 0):
-        return 0.0, calinski_harabasz
-    gaps[gaps == 0] = np.inf
-    davies_bouldin = float(np.mean(np.max((intra[:, None] + intra[None, :]) / gaps, axis=1)))
-    return davies_bouldin, calinski_harabasz
 
 
 def _blocks(X: np.ndarray, all_codes: np.ndarray) -> Iterator[tuple[np.ndarray, np.ndarray]]:

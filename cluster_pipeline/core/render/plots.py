@@ -102,9 +102,10 @@ def project_2d(space: np.ndarray, method: str = "pca", random_state: int = 0) ->
     and it costs milliseconds where an SVD of the (n, d) matrix costs a second.
     """
     if method == "umap":
+        from cluster_pipeline.core.fit.options import ReductionOptions
         from cluster_pipeline.core.fit.reduction import umap_coordinates
 
-        reduced = umap_coordinates(space, n_components=2, min_dist=0.1, random_state=random_state)
+        reduced = umap_coordinates(space, ReductionOptions(n_components=2, min_dist=0.1, random_state=random_state))
         return reduced.coordinates.astype(np.float64), "umap"
     X = np.asarray(space, dtype=np.float32)
     if X.shape[1] <= 2:

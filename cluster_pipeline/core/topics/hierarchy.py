@@ -4,7 +4,7 @@ The clusters' centroids in the embedding space are merged bottom-up by average l
 distances (scipy), the same rule ``max_clusters`` uses to merge topics, so cutting the tree at k
 groups gives what ``max_clusters: k`` would have merged. Each merge is named like a cluster: the
 distinctive keywords of the merged clusters' documents taken together, against the rest of the
-collection (``core.labeling.group_keywords``); without text, by its two children's names.
+collection (``core.labels.offline.group_keywords``); without text, by its two children's names.
 
 The tree is stored in the ExecutionResult's ``hierarchy``: the leaves (``cl_…``) and one node per
 merge, closest first, each with its children, the clusters under it, the linkage distance, its

@@ -1,6 +1,6 @@
 """What an execution says about its topics beyond the clusters: their hierarchy and their course
-over time (``core.hierarchy``, ``core.over_time``), computed after the labels, stored in the
-ExecutionResult and drawn beside it."""
+over time (``core.topics.hierarchy``, ``core.topics.over_time``), computed after the labels, stored
+in the ExecutionResult and drawn beside it."""
 
 from __future__ import annotations
 
@@ -10,11 +10,11 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
-from cluster_pipeline.core.config.model import ClusterConfig
 from cluster_pipeline.core.fit.clustering import FittedClustering
-from cluster_pipeline.core.store.collections import CollectionSnapshot, CollectionStore
 from cluster_pipeline.core.topics.hierarchy import build_hierarchy
+from cluster_pipeline.core.topics.options import TopicsOptions
 from cluster_pipeline.core.topics.over_time import TopicsOverTime, time_column, topics_over_time
 
 
@@ -25,28 +25,28 @@ class TopicStructure:
 
 
 def topic_structure(
-    collections: CollectionStore,
-    snapshot: CollectionSnapshot,
-    config: ClusterConfig,
     fitted: FittedClustering,
     cluster_labels: list[str],
     documents: pd.DataFrame,
     document_labels: np.ndarray,
+    options: TopicsOptions,
+    *,
+    schema: pa.Schema,
     times: Callable[[str], pd.Series] | None = None,
 ) -> TopicStructure:
     """The tree of the fitted clusters (named from ``documents``, whose clusters are ``document_labels``)
-    and, when the collection has a time column, the clusters over time (``times(column)`` gives
-    every document's time in collection order; default: ``documents``' column)."""
+    and, when the collection (its metadata ``schema``) has a time column, the clusters over time
+    (``times(column)`` gives every document's time in collection order; default: ``documents``' column)."""
     hierarchy = build_hierarchy(
         fitted.centroids,
         fitted.cluster_sizes,
         cluster_labels,
         documents,
         document_labels,
-        text_fields=config.labeling.text_fields,
-        num_keywords=config.labeling.num_keywords,
+        text_fields=options.text_fields,
+        num_keywords=options.num_keywords,
     )
-    column = time_column(collections.metadata_schema(snapshot), config.time_column)
+    column = time_column(schema, options.time_column)
     over_time = None
     if column is not None:
         values = times(column) if times is not None else documents[column]

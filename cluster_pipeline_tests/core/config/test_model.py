@@ -5,6 +5,10 @@ import pytest
 from cluster_pipeline.core.config.model import ClusterConfig, parse_config
 from cluster_pipeline.core.config.store import ConfigStore, default_name, split_partition_key
 from cluster_pipeline.core.errors import AlreadyExistsError, ConfigurationError, InvalidIdentifierError, NotFoundError
+from cluster_pipeline.core.fit import registry
+from cluster_pipeline.core.fit.options import ClusteringOptions, ReductionOptions
+from cluster_pipeline.core.quality.metrics import MetricsOptions
+from cluster_pipeline.core.topics.options import TopicsOptions
 
 
 def test_defaults_and_partition_key():
@@ -29,6 +33,10 @@ def test_defaults_and_partition_key():
         ),
         ({"collection": "news", "algorithm": "dbscan", "parameters": {"eps": 0.25}}, "news-dbscan-eps0.25"),
         ({"collection": "news", "algorithm": "gaussian_mixture"}, "news-gaussian_mixture-k8"),
+        (
+            {"collection": "news", "algorithm": "bisecting_kmeans", "parameters": {"n_clusters": 4}},
+            "news-bisecting_kmeans-k4",
+        ),
         ({"collection": "news", "algorithm": "mean_shift"}, "news-mean_shift"),
         (
             {"collection": "shop", "algorithm": "attribute_based", "parameters": {"attributes": "category,brand"}},
@@ -152,8 +160,9 @@ def test_auto_k_and_topic_options_are_accepted():
             "reassign_noise": True,
         }
     )
-    assert config.auto_k_parameter() == "n_components" and config.estimator_parameters()["k_max"] == 6
-    assert parse_config({"collection": "news", "parameters": {"n_clusters": 4}}).auto_k_parameter() is None
+    spec = registry.spec(config.algorithm)
+    assert spec.auto_k_parameter(config.parameters) == "n_components" and config.estimator_parameters()["k_max"] == 6
+    assert registry.spec("kmeans").auto_k_parameter({"n_clusters": 4}) is None
 
 
 @pytest.mark.parametrize(
@@ -266,3 +275,64 @@ def test_fit_sample_size_is_read_as_sample_size_and_features_set_feature():
     config = parse_config({"collection": "news", "features": ["text_vec", "image_vec"]})
     assert config.feature == "text_vec" and config.feature_names == ["text_vec", "image_vec"]
     assert parse_config(config.model_dump(mode="json"), stored=True) == config  # stored and read back
+
+
+STORED_FIELDS = [
+    "cluster_id", "name", "namespace", "collection", "feature", "features", "combine", "weights", "filters",
+    "algorithm", "parameters", "preprocessing", "reduction", "max_clusters", "reassign_noise", "metric_sample_size",
+    "plot_projection", "memory_budget_mb", "sample_size", "centroid_method", "max_fit_seconds", "hdbscan_backend",
+    "kmeans_engine", "labeling", "triggers", "webhooks", "time_column", "checks", "description", "created_at",
+    "version", "updated_at",
+]  # fmt: skip
+
+
+def test_each_stage_gets_its_own_options_and_the_stored_json_stays_flat():
+    data = {
+        "collection": "news",
+        "algorithm": "hdbscan",
+        "parameters": {"min_cluster_size": 20},
+        "preprocessing": {"normalize": False},
+        "reduction": {"method": "umap", "n_neighbors": 30},
+        "sample_size": 500,
+        "max_clusters": 4,
+        "reassign_noise": True,
+        "centroid_method": "medoid",
+        "hdbscan_backend": "hdbscan",
+        "memory_budget_mb": 512,
+        "max_fit_seconds": 60,
+        "metric_sample_size": 2000,
+        "time_column": "published",
+        "labeling": {"text_fields": ["title"], "num_keywords": 5},
+    }
+    config = parse_config(data)
+    assert config.clustering == ClusteringOptions(
+        algorithm="hdbscan",
+        parameters={"min_cluster_size": 20},
+        normalize=False,
+        reduction=ReductionOptions(method="umap", n_neighbors=30),
+        sample_size=500,
+        max_clusters=4,
+        reassign_noise=True,
+        centroid_method="medoid",
+        hdbscan_backend="hdbscan",
+        memory_budget_mb=512,
+        max_fit_seconds=60,
+    )
+    assert config.metrics == MetricsOptions(sample_size=2000)
+    assert config.topics == TopicsOptions(time_column="published", text_fields=["title"], num_keywords=5)
+    stored = config.model_dump(mode="json")  # the file format: flat fields, in this order
+    assert list(stored) == STORED_FIELDS and stored["reduction"]["n_neighbors"] == 30
+    assert {name: stored[name] for name in ("sample_size", "centroid_method", "metric_sample_size")} == {
+        "sample_size": 500,
+        "centroid_method": "medoid",
+        "metric_sample_size": 2000,
+    }
+    assert parse_config(stored, stored=True) == config
+
+
+def test_the_algorithm_is_one_of_the_registrys():
+    names = registry.names()
+    assert names[0] == "kmeans" and "bisecting_kmeans" in names and "attribute_based" in names
+    with pytest.raises(ConfigurationError) as refused:
+        parse_config({"collection": "news", "algorithm": "kmedoids"})
+    assert str(refused.value).endswith(f"Input should be {', '.join(map(repr, names[:-1]))} or {names[-1]!r}")

@@ -59,10 +59,10 @@ def test_fitting_on_a_sample_assigns_everyone_and_says_how(algorithm, parameters
         {"collection": "c", "algorithm": algorithm, "parameters": parameters, "sample_size": 600,
          "preprocessing": {"normalize": False}}
     )  # fmt: skip
-    fitted, _ = fit_clustering(X, config)
+    fitted, _ = fit_clustering(X, config.clustering)
     assert fitted.assigned_by == assigned_by and len(fitted.sample_rows) == 600
     assert (fitted.labels >= 0).all() and adjusted_rand_score(truth, fitted.labels) > 0.99
-    again, _ = fit_clustering(X, config)
+    again, _ = fit_clustering(X, config.clustering)
     assert np.array_equal(again.sample_rows, fitted.sample_rows)  # seeded
 
 
@@ -70,8 +70,8 @@ def test_a_sample_larger_than_the_documents_is_refused_and_an_equal_one_fits_all
     X, _ = blobs(n=300)
     too_big = parse_config({"collection": "c", "parameters": {"n_clusters": 4}, "sample_size": 301})
     with pytest.raises(InsufficientDocumentsError, match="sample_size=301 is larger than the 300 documents to cluster"):
-        fit_clustering(X, too_big)
-    fitted, _ = fit_clustering(X, too_big.model_copy(update={"sample_size": 300}))
+        fit_clustering(X, too_big.clustering)
+    fitted, _ = fit_clustering(X, too_big.model_copy(update={"sample_size": 300}).clustering)
     assert fitted.sample_rows is None and fitted.assigned_by is None
 
 
@@ -94,7 +94,7 @@ def test_attribute_based_clusters_are_ordered_by_size_and_keep_their_values():
     table = pa.table({"topic": [f"t{t}" for t in truth]})
     config = parse_config({"collection": "c", "algorithm": "attribute_based", "parameters": {"attributes": "topic"}})
     assert config.parameters["attributes"] == ["topic"]  # "a,b" from the command line becomes a list
-    fitted, _ = fit_clustering(X, config, groups=attribute_groups(table, ["topic"], 100))
+    fitted, _ = fit_clustering(X, config.clustering, groups=attribute_groups(table, ["topic"], 100))
     assert adjusted_rand_score(truth, fitted.labels) == 1.0 and fitted.engine == "pyarrow"
     assert list(fitted.cluster_sizes) == sorted(np.bincount(truth), reverse=True)
     for cluster, group in enumerate(fitted.groups):

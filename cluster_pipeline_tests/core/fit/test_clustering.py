@@ -3,9 +3,12 @@ import pytest
 from sklearn.datasets import make_blobs
 from sklearn.metrics import adjusted_rand_score
 
-from cluster_pipeline.core.config.model import ALGORITHM_DEFAULTS, ClusterConfig, default_min_cluster_size
 from cluster_pipeline.core.errors import AlgorithmError, InsufficientDocumentsError, InvalidEmbeddingsError
+from cluster_pipeline.core.fit import registry
 from cluster_pipeline.core.fit.clustering import fit_clustering, order_by_size
+from cluster_pipeline.core.fit.options import ClusteringOptions as Options
+from cluster_pipeline.core.fit.options import ReductionOptions
+from cluster_pipeline.core.fit.registry import default_min_cluster_size
 
 
 @pytest.fixture(scope="module")
@@ -17,6 +20,7 @@ def blobs():
 PARAMETERS = {
     "kmeans": {"n_clusters": 4},
     "minibatch_kmeans": {"n_clusters": 4},
+    "bisecting_kmeans": {"n_clusters": 4},
     "hdbscan": {"min_cluster_size": 15},
     "dbscan": {},  # scikit-learn's eps=0.5 suits UMAP's coordinates
     "agglomerative": {"n_clusters": 4},
@@ -28,12 +32,10 @@ PARAMETERS = {
 }
 
 
-@pytest.mark.parametrize("algorithm", sorted(set(ALGORITHM_DEFAULTS) - {"attribute_based"}))  # no estimator
+@pytest.mark.parametrize("algorithm", [name for name in registry.names() if registry.spec(name).estimator])
 def test_each_algorithm_recovers_well_separated_blobs(blobs, algorithm):
     X, y = blobs
-    fitted, space = fit_clustering(
-        X, ClusterConfig(collection="c", algorithm=algorithm, parameters=PARAMETERS[algorithm])
-    )
+    fitted, space = fit_clustering(X, Options(algorithm=algorithm, parameters=PARAMETERS[algorithm]))
     kept = fitted.labels >= 0
     assert fitted.num_clusters == 4
     assert kept.mean() > 0.7
@@ -45,33 +47,33 @@ def test_each_algorithm_recovers_well_separated_blobs(blobs, algorithm):
 
 def test_reduction_defaults_umap_for_density_pca_for_mean_shift_none_otherwise(blobs):
     X, _ = blobs
-    fitted, space = fit_clustering(X, ClusterConfig(collection="c", algorithm="hdbscan"))
+    fitted, space = fit_clustering(X, Options(algorithm="hdbscan"))
     # UMAP guides the algorithm; centroids, distances and metrics stay in the normalised 64-d space
     assert fitted.reduction["method"] == "umap" and fitted.reduction["n_components"] == 5
     assert fitted.reduction["fitted_documents"] == 400 and fitted.reduction["placed_documents"] == 0
     assert space.shape[1] == 64 and fitted.centroids.shape == (4, 64)
     assert fitted.parameters["min_cluster_size"] == default_min_cluster_size(400) == 10
-    fitted, space = fit_clustering(X, ClusterConfig(collection="c", algorithm="mean_shift"))
+    fitted, space = fit_clustering(X, Options(algorithm="mean_shift"))
     assert fitted.reduction["method"] == "pca" and space.shape[1] == 10
-    fitted, space = fit_clustering(X, ClusterConfig(collection="c", algorithm="kmeans"))
+    fitted, space = fit_clustering(X, Options(algorithm="kmeans"))
     assert fitted.reduction == {"method": "none"}
     assert space.shape[1] == 64 and np.allclose(np.linalg.norm(space, axis=1), 1.0, atol=1e-5)
     fitted, space = fit_clustering(
-        X, ClusterConfig(collection="c", algorithm="hdbscan", reduction={"method": "pca", "n_components": 8})
+        X, Options(algorithm="hdbscan", reduction=ReductionOptions(method="pca", n_components=8))
     )
     assert fitted.reduction["method"] == "pca" and space.shape[1] == 8 and fitted.num_clusters == 4
 
 
 def test_umap_fitted_on_a_sample_places_the_rest(blobs):
     X, y = blobs
-    config = ClusterConfig(collection="c", algorithm="hdbscan", reduction={"method": "umap", "fit_sample_size": 150})
-    fitted, _ = fit_clustering(X, config)
+    options = Options(algorithm="hdbscan", reduction=ReductionOptions(method="umap", fit_sample_size=150))
+    fitted, _ = fit_clustering(X, options)
     assert fitted.reduction["fitted_documents"] == 150 and fitted.reduction["placed_documents"] == 250
     kept = fitted.labels >= 0
     assert fitted.num_clusters == 4 and kept.mean() > 0.9
     assert adjusted_rand_score(y[kept], fitted.labels[kept]) > 0.95
     # the same seed gives the same clustering
-    again, _ = fit_clustering(X, config)
+    again, _ = fit_clustering(X, options)
     assert np.array_equal(again.labels, fitted.labels)
 
 
@@ -85,9 +87,7 @@ def test_noise_is_not_a_cluster():
     X = np.vstack([rng.normal(0, 0.01, (50, 2)), rng.normal(5, 0.01, (50, 2)), rng.uniform(-50, 50, (20, 2))])
     fitted, _ = fit_clustering(
         X.astype(np.float32),
-        ClusterConfig(
-            collection="c", algorithm="hdbscan", parameters={"min_cluster_size": 10}, preprocessing={"normalize": False}
-        ),
+        Options(algorithm="hdbscan", parameters={"min_cluster_size": 10}, normalize=False),
     )
     assert fitted.num_clusters == 2 and fitted.num_noise >= 15
     assert fitted.membership is not None and fitted.membership[fitted.labels < 0].max() == 0
@@ -96,13 +96,13 @@ def test_noise_is_not_a_cluster():
 def test_errors_use_the_seed_wording(blobs):
     X, _ = blobs
     with pytest.raises(InsufficientDocumentsError, match="Insufficient documents for clustering: need at least 2"):
-        fit_clustering(X[:1], ClusterConfig(collection="c"))
+        fit_clustering(X[:1], Options())
     bad = X[:20].copy()
     bad[3, 5] = np.nan
     with pytest.raises(InvalidEmbeddingsError, match="Clustering algorithm failed: NaN values in embeddings"):
-        fit_clustering(bad, ClusterConfig(collection="c", parameters={"n_clusters": 2}))
+        fit_clustering(bad, Options(parameters={"n_clusters": 2}))
     with pytest.raises(AlgorithmError, match="n_clusters=50 is larger than the number of documents \\(20\\)"):
-        fit_clustering(X[:20], ClusterConfig(collection="c", parameters={"n_clusters": 50}))
+        fit_clustering(X[:20], Options(parameters={"n_clusters": 50}))
 
 
 def test_order_by_size_keeps_noise():

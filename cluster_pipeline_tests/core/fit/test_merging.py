@@ -1,11 +1,13 @@
 """max_clusters (topic reduction by centroid) and reassign_noise, alone and through fit_clustering."""
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
-from cluster_pipeline.core.config.model import ClusterConfig
 from cluster_pipeline.core.fit.clustering import fit_clustering
 from cluster_pipeline.core.fit.merging import member_means, merge_record, merge_similar_clusters, reassign_noise
+from cluster_pipeline.core.fit.options import ClusteringOptions
 
 
 def pairs_of_clusters(seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -50,15 +52,10 @@ def test_noise_goes_to_the_nearest_cluster_centroid():
 
 def test_fit_clustering_merges_reassigns_and_records():
     X, truth = pairs_of_clusters()
-    config = ClusterConfig(
-        collection="c",
-        algorithm="hdbscan",
-        parameters={"min_cluster_size": 15},
-        preprocessing={"normalize": False},
-        max_clusters=3,
-        reassign_noise=True,
+    options = ClusteringOptions(
+        algorithm="hdbscan", parameters={"min_cluster_size": 15}, normalize=False, max_clusters=3, reassign_noise=True
     )
-    fitted, _ = fit_clustering(X, config)
+    fitted, _ = fit_clustering(X, options)
     assert fitted.num_clusters == 3 and fitted.num_noise == 0
     assert fitted.num_reassigned == fitted.num_found_noise >= 10
     assert fitted.reassigned is not None and fitted.reassigned[truth < 0].mean() > 0.8
@@ -69,11 +66,11 @@ def test_fit_clustering_merges_reassigns_and_records():
     assert list(fitted.cluster_sizes) == sorted(fitted.cluster_sizes, reverse=True)
 
 
-@pytest.mark.parametrize("options", [{}, {"max_clusters": 10}, {"reassign_noise": True}])
-def test_nothing_to_merge_or_reassign_changes_nothing(options):
+@pytest.mark.parametrize("changes", [{}, {"max_clusters": 10}, {"reassign_noise": True}])
+def test_nothing_to_merge_or_reassign_changes_nothing(changes):
     X, _ = pairs_of_clusters()
-    config = ClusterConfig(collection="c", parameters={"n_clusters": 6}, preprocessing={"normalize": False})
-    plain, _ = fit_clustering(X, config)
-    fitted, _ = fit_clustering(X, config.model_copy(update=options))
+    options = ClusteringOptions(parameters={"n_clusters": 6}, normalize=False)
+    plain, _ = fit_clustering(X, options)
+    fitted, _ = fit_clustering(X, replace(options, **changes))
     assert np.array_equal(fitted.labels, plain.labels)
     assert fitted.topic_reduction is None and fitted.reassigned is None

@@ -4,11 +4,13 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from sklearn.metrics import adjusted_rand_score
+from sklearn.metrics import adjusted_rand_score, calinski_harabasz_score, davies_bouldin_score
 
 from cluster_pipeline.core.config.model import ClusterConfig
 from cluster_pipeline.core.errors import ConfigurationError
-from cluster_pipeline.core.fit.streaming import fit_streaming, needs_streaming
+from cluster_pipeline.core.fit.clustering import Preparation
+from cluster_pipeline.core.fit.options import ClusteringOptions, ReductionOptions
+from cluster_pipeline.core.fit.streaming import StreamSource, fit_streaming, needs_streaming
 from cluster_pipeline.core.pipeline.execution import execute
 from cluster_pipeline.core.progress import Progress
 from cluster_pipeline.core.store.results import ResultStore
@@ -28,17 +30,26 @@ def config(**extra):
     return ClusterConfig(collection="big", parameters={"n_clusters": 5}, memory_budget_mb=64, **extra)
 
 
+def options(**extra):
+    return ClusteringOptions(parameters={"n_clusters": 5}, memory_budget_mb=64, **extra)
+
+
+def source(collections, snapshot):
+    return StreamSource(collections, snapshot, ("embedding",))
+
+
 def test_budget_decides_streaming(big_collection):
     n = big_collection.num_documents
-    assert needs_streaming(config(), n, 128)  # 60k × 128 × 4 B = 29 MiB, × 2.5 > 64 MiB
-    assert not needs_streaming(config().model_copy(update={"memory_budget_mb": 100}), n, 128)
-    assert not needs_streaming(ClusterConfig(collection="big"), n, 128)
-    assert not needs_streaming(config(), n // 3, 128)  # a filter keeping a third fits in memory
+    assert needs_streaming(options(), n, 128)  # 60k × 128 × 4 B = 29 MiB, × 2.5 > 64 MiB
+    assert not needs_streaming(ClusteringOptions(memory_budget_mb=100), n, 128)
+    assert not needs_streaming(ClusteringOptions(), n, 128)
+    assert not needs_streaming(options(), n // 3, 128)  # a filter keeping a third fits in memory
 
 
 def test_streaming_kmeans_assigns_every_document_exactly_once(lake, collections, big_collection):
     events = []
-    streamed = fit_streaming(collections, big_collection, config(), Progress([events.append], min_interval=0))
+    progress = Progress([events.append], min_interval=0)
+    streamed = fit_streaming(source(collections, big_collection), options(), progress=progress)
     fitted = streamed.fitted
     assert fitted.labels.shape == (60_000,) and (fitted.labels >= 0).all()
     assert fitted.num_clusters == 5 and fitted.cluster_sizes.sum() == 60_000
@@ -53,6 +64,14 @@ def test_streaming_kmeans_assigns_every_document_exactly_once(lake, collections,
     )
     assert adjusted_rand_score(groups, fitted.labels) > 0.99
     assert streamed.metrics is not None and streamed.metrics.silhouette_sampled
+    # the indices are scikit-learn's on every (prepared) vector, from the passes' statistics alone
+    vectors = Preparation(normalize=True).apply(collections.load_embeddings(big_collection, "embedding"))
+    assert streamed.metrics.davies_bouldin_index == pytest.approx(
+        davies_bouldin_score(vectors, fitted.labels), rel=1e-4
+    )
+    assert streamed.metrics.calinski_harabasz_score == pytest.approx(
+        calinski_harabasz_score(vectors, fitted.labels), rel=1e-4
+    )
     assert streamed.metrics.silhouette_sample_size == len(streamed.sample_rows) == 10_000
     assert {e.stage for e in events} >= {"sample", "fit", "assign", "score"}
 
@@ -75,10 +94,15 @@ def test_streaming_kmeans_assigns_every_document_exactly_once(lake, collections,
 def test_streaming_chooses_k_on_its_sample_and_refuses_umap(collections):
     collections.ingest("default", "small", blob_documents(3000, centers=5, dim=32, seed=2))
     snapshot = collections.snapshot("default", "small")
-    auto = ClusterConfig(collection="small", parameters={"n_clusters": "auto", "k_max": 8}, memory_budget_mb=64)
-    fitted = fit_streaming(collections, snapshot, auto).fitted
+    auto = ClusteringOptions(parameters={"n_clusters": "auto", "k_max": 8}, memory_budget_mb=64)
+    fitted = fit_streaming(source(collections, snapshot), auto).fitted
     assert fitted.auto_k is not None and fitted.auto_k.chosen == 5 and fitted.num_clusters == 5
     assert fitted.parameters["n_clusters"] == 5 and "k_max" not in fitted.parameters
-    umap = ClusterConfig(collection="small", reduction={"method": "umap"}, memory_budget_mb=64)
+    umap = ClusteringOptions(reduction=ReductionOptions(method="umap"), memory_budget_mb=64)
     with pytest.raises(ConfigurationError, match="cannot run UMAP or max_clusters"):
-        fit_streaming(collections, snapshot, umap)
+        fit_streaming(source(collections, snapshot), umap)
+    with pytest.raises(ConfigurationError, match="cannot apply filters, several features, sample_size"):
+        several = StreamSource(collections, snapshot, ("embedding", "image"), filtered=True)
+        fit_streaming(several, ClusteringOptions(sample_size=100, memory_budget_mb=64))
+    with pytest.raises(ConfigurationError, match="for hdbscan: only kmeans and minibatch_kmeans stream"):
+        fit_streaming(source(collections, snapshot), ClusteringOptions(algorithm="hdbscan", memory_budget_mb=64))

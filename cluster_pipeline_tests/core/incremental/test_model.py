@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from cluster_pipeline.core.config.model import ClusterConfig
 from cluster_pipeline.core.fit.clustering import fit_clustering
+from cluster_pipeline.core.fit.options import ClusteringOptions
 from cluster_pipeline.core.incremental.model import AssignmentModel, assign
 from cluster_pipeline.core.incremental.new_documents import assign_new_documents
 from cluster_pipeline.core.pipeline.execution import execute
@@ -19,8 +19,8 @@ def embeddings(table) -> np.ndarray:
 def test_a_gaussian_mixture_assigns_by_its_own_predict():
     table = blob_documents(300)
     X = embeddings(table)
-    config = ClusterConfig(collection="c", algorithm="gaussian_mixture", parameters={"n_components": 3})
-    fitted, _ = fit_clustering(X, config)
+    options = ClusteringOptions(algorithm="gaussian_mixture", parameters={"n_components": 3})
+    fitted, _ = fit_clustering(X, options)
     from cluster_pipeline.core.incremental.model import model_from_fit
 
     model = AssignmentModel.from_bytes(model_from_fit("run_0000000000000001", fitted).to_bytes())

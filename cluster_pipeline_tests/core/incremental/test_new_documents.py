@@ -2,6 +2,7 @@
 
 import pytest
 
+from cluster_pipeline.core.config.model import parse_config
 from cluster_pipeline.core.errors import ConfigurationError, NotFoundError
 from cluster_pipeline.core.incremental.baseline import assignment_parts, read_part
 from cluster_pipeline.core.incremental.model import ModelMissingError
@@ -55,3 +56,5 @@ def test_a_filtered_configuration_is_refitted_not_assigned(lake, collections):
     with pytest.raises(ConfigurationError, match="cannot be assigned without refitting: it clusters only"):
         assign_new_documents(lake, config, collections.snapshot("default", "c"))
     assert unassignable(create_config(lake, parameters={"n_clusters": 2})) is None
+    groups = parse_config({"collection": "c", "algorithm": "attribute_based", "parameters": {"attributes": ["group"]}})
+    assert unassignable(groups) == "its clusters are attribute groups, not regions of the embedding space"

@@ -7,6 +7,8 @@ from sklearn.metrics import calinski_harabasz_score, davies_bouldin_score, silho
 
 from cluster_pipeline.core.errors import InvalidEmbeddingsError
 from cluster_pipeline.core.quality.metrics import (
+    ClusterStatistics,
+    MetricsOptions,
     QualityMetrics,
     compute_metrics,
     describe_quality,
@@ -84,8 +86,8 @@ def test_sampled_silhouette_is_close_to_exact():
     X, y = make_blobs(n_samples=20_000, n_features=16, centers=6, cluster_std=3.0, random_state=2)
     X = X.astype(np.float32)
     y[:120] = 6  # a small cluster the sample must keep
-    exact = compute_metrics(X, y, sample_size=20_000)
-    sampled = compute_metrics(X, y, sample_size=2000, random_state=1)
+    exact = compute_metrics(X, y, options=MetricsOptions(sample_size=20_000))
+    sampled = compute_metrics(X, y, options=MetricsOptions(sample_size=2000, random_state=1))
     assert exact is not None and sampled is not None
     assert not exact.silhouette_sampled and sampled.silhouette_sampled and sampled.silhouette_sample_size == 2000
     assert abs(sampled.silhouette_score - exact.silhouette_score) < 0.02
@@ -159,7 +161,7 @@ def test_float32_memmap_is_read_without_a_float64_copy(tmp_path):
     readonly = np.memmap(path, dtype=np.float32, mode="r", shape=(100_000, 64))
     tracemalloc.start()
     try:
-        result = compute_metrics(readonly, labels, sample_size=1000)
+        result = compute_metrics(readonly, labels, options=MetricsOptions(sample_size=1000))
         peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
@@ -186,3 +188,25 @@ def test_the_fits_centroids_and_distances_give_the_same_indices():
         calinski_harabasz_score(X[members], y[members]), rel=1e-5
     )
     assert from_stats.silhouette_score == two_passes.silhouette_score
+
+
+@pytest.mark.parametrize("offset", [0.0, 50.0])
+def test_one_implementation_of_the_indices_from_points_or_from_distances(offset):
+    """Davies–Bouldin and Calinski–Harabasz come from per-cluster statistics however they were
+    gathered: from the points (in-memory), or from member means and distances (a fit, a stream)."""
+    X, y = _blobs(seed=3, offset=offset)
+    counts = np.bincount(y)
+    by_points = ClusterStatistics.of_points(X, np.arange(len(y)), y, counts)
+    means = np.stack([X[y == c].mean(axis=0, dtype=np.float64) for c in range(5)])
+    distances = np.linalg.norm(X - means[y], axis=1)
+    by_distances = ClusterStatistics.of_distances(means, y, distances, counts)
+    expected = (davies_bouldin_score(X, y), calinski_harabasz_score(X, y))
+    for statistics in (by_points, by_distances):
+        assert statistics.indices() == pytest.approx(expected, rel=1e-5)
+
+
+def test_the_indices_follow_scikit_learns_conventions_for_degenerate_clusters():
+    X = np.array([[0.0, 0.0], [0.0, 0.0], [1.0, 1.0], [1.0, 1.0]], dtype=np.float32)
+    y = np.array([0, 0, 1, 1])
+    statistics = ClusterStatistics.of_points(X, np.arange(4), y, np.bincount(y))
+    assert statistics.indices() == (davies_bouldin_score(X, y), calinski_harabasz_score(X, y)) == (0.0, 1.0)

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from cluster_pipeline.core.config.model import ClusterConfig
-from cluster_pipeline.core.fit.warning import clustering_warning
+from cluster_pipeline.core.fit import registry
 from cluster_pipeline.core.pipeline.execution import execute
 from cluster_pipeline.core.quality.verdict import CALIBRATION_NOTE, coverage, percent, quality_note
 from cluster_pipeline.core.render.report import markdown_summary
@@ -40,14 +40,14 @@ def test_the_calibration_note_comes_with_a_poor_silhouette():
     ],
 )
 def test_warnings_name_the_setting_and_what_to_try(algorithm, parameters, labels, expected):
-    warning = clustering_warning(algorithm, parameters, np.array(labels), np.eye(6, dtype=np.float32))
+    warning = registry.spec(algorithm).warning(parameters, np.array(labels), np.eye(6, dtype=np.float32))
     assert warning == expected if expected is None else warning.startswith(expected)
 
 
 def test_dbscan_warning_suggests_eps_from_the_data():
     rng = np.random.default_rng(0)
     X = (rng.standard_normal((300, 4)) * 0.1).astype(np.float32)
-    warning = clustering_warning("dbscan", {"eps": 0.0001, "min_samples": 5}, np.full(300, -1), X)
+    warning = registry.spec("dbscan").warning({"eps": 0.0001, "min_samples": 5}, np.full(300, -1), X)
     assert warning.startswith("eps=0.0001 put every document in noise; try eps between ")
     low, high = (float(v) for v in warning.split("between ")[1].split(" (")[0].split(" and "))
     assert 0.02 < low < high < 0.3  # 5th-neighbour distances of this cloud
