@@ -9,7 +9,7 @@ from cluster_pipeline.core.pipeline.demo_data import TOPICS, generate_demo_docum
 from cluster_pipeline.core.store.collections import CollectionStore
 from cluster_pipeline.core.store.lake import Lake
 from cluster_pipeline.core.store.results import ExecutionResult, ResultStore
-from cluster_pipeline.runs.launcher import execute_in_process, open_instance
+from cluster_pipeline.runs import execute_in_process, open_instance
 
 DEMO_COLLECTION = "demo-news"
 

@@ -22,7 +22,7 @@ from cluster_pipeline.core.pipeline.webhooks import DELIVERY_HEADER, SIGNATURE_H
 from cluster_pipeline.core.store.results import ResultStore
 from cluster_pipeline.jobs import ASSIGNMENT_ASSET, ASSIGNMENT_JOB_NAME, CLUSTER_EXECUTION_JOB_NAME
 from cluster_pipeline.resources import LakeResource, LLMResource, WebhookResource
-from cluster_pipeline.runs.launcher import register_partition
+from cluster_pipeline.runs import register_partition
 from cluster_pipeline.sensors.collection_changes import collection_change_sensor
 from cluster_pipeline.sensors.webhooks import webhook_sensor
 from cluster_pipeline.settings import TRIGGER_TAG

@@ -145,7 +145,7 @@ def test_every_signal_at_every_stage_without_the_daemon(tmp_path, monkeypatch, c
         assert [r["status"] for r in listed] == ["failed"], (name, stage, listed)
         assert_failed_with_cause(stored_result(lake, cluster_id), name, stage)
 
-    from cluster_pipeline.runs.launcher import open_instance
+    from cluster_pipeline.runs import open_instance
 
     with open_instance() as instance:
         runs = instance.get_runs()
@@ -232,7 +232,7 @@ def test_cancelling_a_processing_execution(tmp_path, monkeypatch, capsys):
     assert cancelled["status"] == "failed" and "cancelled" in cancelled["error_message"]
     assert cancelled["num_points"] == DOCUMENTS and cancelled["collection_version"] == processing["collection_version"]
     assert worker.returncode == 1 and json.loads(out) == cancelled  # the worker reports the same, single outcome
-    from cluster_pipeline.runs.launcher import open_instance
+    from cluster_pipeline.runs import open_instance
 
     with open_instance() as instance:
         assert instance.get_run_by_id(cancelled["dagster_run_id"]).status == DagsterRunStatus.CANCELED

@@ -8,7 +8,9 @@ execution was requested (also while it was still queued). ``started_at`` is when
 The scope also keeps the lifecycle promise from inside the run: it names the worker process on the
 run (so a dead worker is told from a reused PID), records the collection snapshot once taken (so a
 result written from outside — cancel, dead worker — still has ``num_points`` and the version), and
-turns any error or interrupt into a stored ``failed`` ExecutionResult.
+turns any error or interrupt into a stored ``failed`` ExecutionResult. It also keeps one execution
+per configuration: a run that finds an earlier one of its configuration in flight fails at once
+(the CLI refuses before launching; this settles two launches that raced past that check).
 
 A partition key that names no configuration (one added by hand in the UI) stops the run before it
 reads or writes anything, saying how configurations are created; the key is removed at once and
@@ -32,8 +34,9 @@ from cluster_pipeline.core.pipeline.execution import base_result, recording_fail
 from cluster_pipeline.core.store.collections import CollectionSnapshot, CollectionStore
 from cluster_pipeline.core.store.lake import Lake
 from cluster_pipeline.core.store.results import ExecutionResult, ResultStore
+from cluster_pipeline.lifecycle.failures import reconcile_runs
+from cluster_pipeline.lifecycle.records import record_snapshot, record_worker, refuse_second_execution, trigger_of
 from cluster_pipeline.partitions import CLUSTER_CONFIGS_PARTITIONS_NAME, configuration_tags
-from cluster_pipeline.runs.status import record_snapshot, record_worker, trigger_of
 from cluster_pipeline.settings import MANUAL_TRIGGER
 
 
@@ -99,12 +102,11 @@ class RunScope:
     def results(self) -> ResultStore:
         return ResultStore(self.lake)
 
-    def base(self, snapshot: CollectionSnapshot | None = None) -> ExecutionResult:
+    def base(self) -> ExecutionResult:
         return base_result(
             self.config,
             self.run_id,
             self.created_at,
-            snapshot=snapshot,
             dagster_run_id=self.dagster_run_id,
             trigger=self.trigger,
             trigger_reason=self.trigger_reason,
@@ -115,10 +117,13 @@ class RunScope:
         record_snapshot(self.instance, self.dagster_run_id, snapshot)
 
     @contextmanager
-    def failing_execution(self, snapshot: CollectionSnapshot | None = None) -> Iterator[None]:
-        """Store a ``failed`` ExecutionResult for any error or interrupt, and fail the step with its message."""
+    def failing_execution(self) -> Iterator[None]:
+        """Store a ``failed`` ExecutionResult for any error or interrupt, and fail the step with its
+        message; first of all, while an earlier run of the configuration is in flight."""
         try:
-            with recording_failure(self.results, self.base(snapshot)):
+            with recording_failure(self.results, self.base()):
+                reconcile_runs(self.instance, self.lake, self.config.partition_key)
+                refuse_second_execution(self.instance, self.config, self.dagster_run_id)
                 yield
         except ClusterPipelineError as error:
             raise Failure(

@@ -87,7 +87,7 @@ def common_options(command: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def dagster_instance() -> DagsterInstance:
-    from cluster_pipeline.runs.launcher import open_instance
+    from cluster_pipeline.runs import open_instance
 
     return open_instance()
 

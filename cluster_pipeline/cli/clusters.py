@@ -170,7 +170,7 @@ def clusters_create(collection: str | None, name: str | None, **options: Any) ->
     """Define a configuration (validated now: parameters, filter, cron, time zone, against the collection)."""
     from cluster_pipeline.core.config.model import parse_config
     from cluster_pipeline.core.config.store import ConfigStore
-    from cluster_pipeline.runs.launcher import register_partition
+    from cluster_pipeline.runs import register_partition
 
     settings = current_settings()
     data = apply_options({}, options)
@@ -205,7 +205,7 @@ def clusters_update(configuration_name: str, unset: tuple[str, ...], **options: 
     execution is in flight."""
     from cluster_pipeline.core.config.revisions import revise
     from cluster_pipeline.core.config.store import ConfigStore
-    from cluster_pipeline.runs.status import ensure_idle
+    from cluster_pipeline.runs import ensure_idle
 
     settings = current_settings()
     lake = settings.lake()
@@ -243,7 +243,7 @@ def clusters_delete(configuration_name: str, keep_history: bool) -> int:
     from cluster_pipeline.core.config.store import ConfigStore
     from cluster_pipeline.core.store.results import ResultStore
     from cluster_pipeline.partitions import CLUSTER_CONFIGS_PARTITIONS_NAME
-    from cluster_pipeline.runs.status import ensure_idle
+    from cluster_pipeline.runs import ensure_idle
 
     settings = current_settings()
     lake = settings.lake()

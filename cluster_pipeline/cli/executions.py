@@ -45,7 +45,7 @@ if TYPE_CHECKING:
 def settled_in_flight(instance: DagsterInstance, lake: Lake, config: ClusterConfig) -> list[ExecutionResult]:
     """The configuration's runs brought up to date (dead or ended runs recorded as failed), then its
     pending and processing executions."""
-    from cluster_pipeline.runs.status import in_flight_executions, reconcile_runs
+    from cluster_pipeline.runs import in_flight_executions, reconcile_runs
 
     reconcile_runs(instance, lake, config.partition_key)
     return in_flight_executions(instance, config)
@@ -76,7 +76,7 @@ def execute(configuration_name: str, no_wait: bool) -> int:
     """Execute a configuration (its name or clust_ id) through Dagster and print its ExecutionResult (or,
     with --no-wait, queue it)."""
     from cluster_pipeline.core.store.results import ResultStore
-    from cluster_pipeline.runs.launcher import execute_in_process, queue_daemon_running, submit_execution
+    from cluster_pipeline.runs import execute_in_process, queue_daemon_running, submit_execution
 
     settings = current_settings()
     lake = settings.lake()
@@ -202,7 +202,7 @@ def executions_latest(configuration_name: str, statuses: tuple[str, ...]) -> int
 def executions_show(run_id: str) -> int:
     """One ExecutionResult (pending and processing ones too)."""
     from cluster_pipeline.core.store.results import ResultStore
-    from cluster_pipeline.runs.status import find_run, in_flight_execution, reconcile_runs
+    from cluster_pipeline.runs import find_run, in_flight_execution, reconcile_runs
     from cluster_pipeline.settings import PARTITION_TAG
 
     settings = current_settings()
@@ -231,7 +231,7 @@ def executions_show(run_id: str) -> int:
 def executions_wait(run_id: str, timeout: float | None) -> int:
     """Wait until an execution is completed or failed, then print it (exit status as `execute`)."""
     from cluster_pipeline.core.store.results import ResultStore
-    from cluster_pipeline.runs.status import in_flight_execution, wait_for_execution
+    from cluster_pipeline.runs import in_flight_execution, wait_for_execution
 
     settings = current_settings()
     lake = settings.lake()
@@ -258,7 +258,7 @@ def executions_wait(run_id: str, timeout: float | None) -> int:
 @common_options
 def executions_cancel(run_id: str) -> int:
     """Stop a pending or processing execution; it ends failed, saying it was cancelled."""
-    from cluster_pipeline.runs.status import cancel_execution
+    from cluster_pipeline.runs import cancel_execution
 
     settings = current_settings()
     with dagster_instance() as instance:

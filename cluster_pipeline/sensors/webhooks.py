@@ -22,9 +22,9 @@ from cluster_pipeline.core.ids import run_id_from_dagster_run
 from cluster_pipeline.core.pipeline.webhooks import DeliveryRecord, deliver, event_of
 from cluster_pipeline.core.store.lake import Lake
 from cluster_pipeline.core.store.results import ResultStore
+from cluster_pipeline.lifecycle.records import finished_executions
 from cluster_pipeline.resources.lake import LakeResource
 from cluster_pipeline.resources.webhooks import WebhookResource
-from cluster_pipeline.runs.status import finished_executions
 from cluster_pipeline.settings import SENSOR_INTERVAL_SECONDS
 
 OVERLAP_SECONDS = 60.0  # run storage's clock and this one may differ a little; records make repeats harmless

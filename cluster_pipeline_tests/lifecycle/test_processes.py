@@ -7,7 +7,7 @@ import socket
 import subprocess
 import time
 
-from cluster_pipeline.runs.processes import Liveness, WorkerIdentity, process_start_ticks, signal_worker
+from cluster_pipeline.lifecycle.processes import Liveness, WorkerIdentity, process_start_ticks, signal_worker
 
 
 def sleeper() -> subprocess.Popen:
