@@ -32,7 +32,13 @@ from cluster_pipeline.core.store.results import ResultStore
 from cluster_pipeline.definitions import defs
 from cluster_pipeline.lifecycle.processes import WorkerIdentity
 from cluster_pipeline.lifecycle.records import IN_FLIGHT
-from cluster_pipeline.runs import cancel_execution, execute_in_process, open_instance, reconcile_runs, register_partition
+from cluster_pipeline.runs import (
+    cancel_execution,
+    execute_in_process,
+    open_instance,
+    reconcile_runs,
+    register_partition,
+)
 from cluster_pipeline.settings import PARTITION_TAG, WORKER_TAG
 
 NAMESPACES = ("alpha", "beta")
