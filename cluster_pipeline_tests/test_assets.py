@@ -3,18 +3,11 @@
 import numpy as np
 import pyarrow as pa
 import pytest
-from dagster import DagsterInstance
 
 from cluster_pipeline.assets import clustering
 from cluster_pipeline.core.store.results import ResultStore
 from cluster_pipeline_tests.conftest import blob_documents
 from cluster_pipeline_tests.dagster_helpers import create_config, materialize_config
-
-
-@pytest.fixture
-def instance():
-    with DagsterInstance.ephemeral() as instance:
-        yield instance
 
 
 def test_completed_execution_writes_result_assignments_and_metadata(lake, collections, instance):

@@ -4,8 +4,7 @@ backoff, bounded when the receiver is dead, silent without a secret."""
 import json
 import time
 
-import pytest
-from dagster import DagsterInstance, build_sensor_context
+from dagster import build_sensor_context
 
 from cluster_pipeline.core.pipeline.webhooks import (
     DELIVERY_HEADER,
@@ -22,12 +21,6 @@ from cluster_pipeline_tests.s3_server import free_port
 from cluster_pipeline_tests.webhook_server import webhook_receiver
 
 SECRET = "webhook-secret"
-
-
-@pytest.fixture
-def instance():
-    with DagsterInstance.ephemeral() as instance:
-        yield instance
 
 
 def tick(lake, instance, cursor=None, **settings):
