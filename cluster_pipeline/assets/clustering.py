@@ -173,15 +173,15 @@ def clustering_assets(context: AssetExecutionContext, lake: LakeResource, llm: L
         execution = run_execution(
             scope.lake,
             scope.config,
-            scope.run_id,
+            scope.base.run_id,
             labeler=labeler,
-            created_at=scope.created_at,
+            created_at=scope.base.created_at,
             dagster_run_id=scope.dagster_run_id,
             progress=_progress(context),
             timings={"dagster": round(time.time() - scope.started_at, 4)},
             on_snapshot=scope.record_snapshot,
-            trigger=scope.trigger,
-            trigger_reason=scope.trigger_reason,
+            trigger=scope.base.trigger,
+            trigger_reason=scope.base.trigger_reason,
         )
     for error in execution.labeling.errors or []:
         context.log.warning(f"{error['cluster_id']} keeps its offline label: {error['error']}")
