@@ -3,9 +3,14 @@
 import numpy as np
 import pyarrow as pa
 import pytest
+from dagster import DagsterRunStatus
 
 from cluster_pipeline.assets import clustering
+from cluster_pipeline.core.ids import run_id_from_dagster_run
 from cluster_pipeline.core.store.results import ResultStore
+from cluster_pipeline.definitions import defs
+from cluster_pipeline.lifecycle.processes import WorkerIdentity
+from cluster_pipeline.settings import PARTITION_TAG, WORKER_TAG
 from cluster_pipeline_tests.conftest import blob_documents
 from cluster_pipeline_tests.dagster_helpers import create_config, materialize_config
 
@@ -189,3 +194,19 @@ def test_a_collection_over_the_memory_budget_is_streamed_through_the_assets(lake
     assert events["cluster_assignments"].metadata["fit_method"].value == "streaming_minibatch_kmeans"
     logs = [e.message for e in instance.all_logs(outcome.run_id) if e.message and "documents (" in e.message]
     assert any("assign:" in message for message in logs)  # progress reached the Dagster log
+
+
+def test_a_run_that_raced_another_of_its_configuration_fails_and_stays_in_the_history(lake, collections, instance):
+    """The CLI refuses a second execution before launching; two launches that raced past that check
+    meet in the step, where the later run fails (Dagster cannot store a run and start it in two steps)."""
+    collections.ingest("default", "c", blob_documents(30))
+    config = create_config(lake, parameters={"n_clusters": 3})
+    earlier = instance.create_run_for_job(
+        job_def=defs.resolve_job_def("cluster_execution"),
+        tags={PARTITION_TAG: config.partition_key, WORKER_TAG: WorkerIdentity.current().to_text()},
+        status=DagsterRunStatus.STARTED,
+    )
+    outcome, result = materialize_config(lake, config, instance)
+    assert not outcome.success and result is not None and result.status == "failed"
+    assert f"already processing ({run_id_from_dagster_run(earlier.run_id)})" in result.error_message
+    assert instance.get_run_by_id(earlier.run_id).status == DagsterRunStatus.STARTED  # the earlier run goes on
