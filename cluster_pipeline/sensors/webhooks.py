@@ -2,7 +2,7 @@
 
 ``webhook_sensor`` reads Dagster's run storage (every execution run that ended since its last tick,
 whatever started it: the CLI, the UI, a sensor, a schedule) and, once a run's ExecutionResult is in
-the lake — a completed one, or the failed one its worker or ``execution_lifecycle_sensor`` wrote —
+the lake — a completed one, or the failed one its worker or the lifecycle sensors wrote —
 POSTs it to the configuration's ``webhooks`` and the resource's shared URLs (``core.webhooks``).
 Runs whose result is not there yet, and URLs still to retry, stay in the cursor for later ticks; the
 per-execution delivery record in the lake is what makes a URL get an execution once. A tick starts
