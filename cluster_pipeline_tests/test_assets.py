@@ -3,13 +3,16 @@
 import numpy as np
 import pyarrow as pa
 import pytest
-from dagster import DagsterRunStatus
+from dagster import AssetKey, DagsterRunStatus, materialize
 
-from cluster_pipeline.assets import clustering
+from cluster_pipeline.assets import CLUSTERING_ASSETS, clustering
 from cluster_pipeline.core.ids import run_id_from_dagster_run
 from cluster_pipeline.core.store.results import ResultStore
 from cluster_pipeline.definitions import defs
+from cluster_pipeline.jobs import EXECUTION_ASSETS, is_execution_run
 from cluster_pipeline.lifecycle.processes import WorkerIdentity
+from cluster_pipeline.resources import LakeResource, LLMResource
+from cluster_pipeline.runs import register_partition
 from cluster_pipeline.settings import PARTITION_TAG, WORKER_TAG
 from cluster_pipeline_tests.conftest import blob_documents
 from cluster_pipeline_tests.dagster_helpers import create_config, materialize_config
@@ -210,3 +213,23 @@ def test_a_run_that_raced_another_of_its_configuration_fails_and_stays_in_the_hi
     assert not outcome.success and result is not None and result.status == "failed"
     assert f"already processing ({run_id_from_dagster_run(earlier.run_id)})" in result.error_message
     assert instance.get_run_by_id(earlier.run_id).status == DagsterRunStatus.STARTED  # the earlier run goes on
+
+
+def test_a_launch_of_one_asset_materializes_all_five(lake, collections, instance):
+    """The UI's Materialize on one asset's page runs the whole step: every asset gets the partition's
+    materialization, and the run counts as the configuration's execution (status, lifecycle)."""
+    collections.ingest("default", "c", blob_documents(60))
+    config = create_config(lake, parameters={"n_clusters": 3})
+    register_partition(instance, config)
+    outcome = materialize(
+        CLUSTERING_ASSETS,
+        selection=["cluster_labels"],
+        partition_key=config.partition_key,
+        instance=instance,
+        resources={"lake": LakeResource(root=str(lake.storage.root)), "llm": LLMResource()},
+    )
+    assert outcome.success and is_execution_run(instance.get_run_by_id(outcome.run_id))
+    for name in EXECUTION_ASSETS:
+        latest = instance.get_latest_materialization_event(AssetKey(name))
+        assert latest is not None and latest.run_id == outcome.run_id, name
+        assert latest.asset_materialization.partition == config.partition_key
