@@ -44,13 +44,13 @@ def queue_run(instance, partition_key: str, job_name: str = "cluster_execution")
 
 
 def launch_queued(tmp_path, partition_key: str, job_name: str):
-    """A run in Dagster's queue, submitted the way the UI submits it: ``dagster job launch`` against the
-    code location ``cluster_pipeline``."""
+    """A run in Dagster's queue, submitted with ``dagster job launch`` against the code location
+    ``cluster_pipeline`` (as ``execute --no-wait`` submits one, for any job of the partition)."""
     run_id = str(uuid.uuid4())
     command = [sys.executable, "-m", "dagster", "job", "launch", "-w", str(REPO / "workspace.yaml"), "-j", job_name,
                "--run-id", run_id, "--tags", json.dumps({"dagster/partition": partition_key})]  # fmt: skip
-    home = tmp_path / "lake" / "dagster_home"
-    subprocess.run(command, cwd=REPO, env={**os.environ, "DAGSTER_HOME": str(home)}, check=True, capture_output=True)
+    home = os.environ.get("DAGSTER_HOME") or str(tmp_path / "lake" / "dagster_home")
+    subprocess.run(command, cwd=REPO, env={**os.environ, "DAGSTER_HOME": home}, check=True, capture_output=True)
     with open_instance() as instance:
         return instance.get_run_by_id(run_id)
 
