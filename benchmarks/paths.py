@@ -42,7 +42,7 @@ CHECKS = [
 INSTANCE_SETTINGS = """telemetry:
   enabled: false
 run_coordinator:
-  module: dagster._core.run_coordinator
+  module: dagster.core.run_coordinator
   class: DefaultRunCoordinator
 """
 LAUNCH = """

@@ -8,8 +8,7 @@ The assignment asset shares the ``clustering`` group and partitions but not the 
 assignment never refits, and an execution never waits for an assignment.
 """
 
-from dagster import AssetKey, AssetSelection, define_asset_job, in_process_executor
-from dagster._core.storage.dagster_run import DagsterRun
+from dagster import AssetKey, AssetSelection, DagsterRun, define_asset_job, in_process_executor
 
 from cluster_pipeline.partitions import cluster_configs_partitions
 from cluster_pipeline.settings import ASSIGNMENT_KIND, RUN_KIND_TAG
@@ -44,9 +43,12 @@ assignment_job = define_asset_job(
 
 def is_execution_run(run: DagsterRun) -> bool:
     """Whether a run of a configuration's partition executes it (writes an ExecutionResult), rather
-    than only assigning new documents: by its job, its kind tag (set by the change sensor and by the
-    assignment asset itself) or its asset selection (``execution_result`` in it; runs of an implicit
-    asset job may have none)."""
+    than only assigning new documents or evaluating checks: by its job, its kind tag (set by the
+    change sensor and by the assignment asset itself) or its selection (any of the execution's assets:
+    one step materializes all five; runs of an implicit asset job may have none; a run of checks
+    alone selects no asset)."""
     if run.job_name == ASSIGNMENT_JOB_NAME or run.tags.get(RUN_KIND_TAG) == ASSIGNMENT_KIND:
         return False
-    return not run.asset_selection or AssetKey("execution_result") in run.asset_selection
+    if not run.asset_selection:
+        return not run.asset_check_selection
+    return any(AssetKey(name) in run.asset_selection for name in EXECUTION_ASSETS)

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 import pytest
+from dagster import DagsterInstance
 
 from cluster_pipeline.core.store.collections import CollectionStore
 from cluster_pipeline.core.store.lake import Lake
@@ -45,6 +46,13 @@ def postgres() -> Iterator[PostgresServer]:
 def postgres_url(postgres: PostgresServer, request: pytest.FixtureRequest) -> str:
     """A fresh database on the session's server, for one test."""
     return postgres.url(postgres.create_database("test_" + hashlib.sha1(request.node.nodeid.encode()).hexdigest()[:16]))
+
+
+@pytest.fixture
+def instance() -> Iterator[DagsterInstance]:
+    """A real, ephemeral Dagster instance (in-memory storage) for one test."""
+    with DagsterInstance.ephemeral() as instance:
+        yield instance
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ from cluster_pipeline.core.ids import run_id_from_dagster_run
 from cluster_pipeline.core.store.lake import Lake
 from cluster_pipeline.core.store.results import ExecutionResult, ResultStore
 from cluster_pipeline.resources import LakeResource, LLMResource
-from cluster_pipeline.runs.launcher import register_partition
+from cluster_pipeline.runs import register_partition
 
 
 def create_config(lake: Lake, **fields: Any) -> ClusterConfig:

@@ -9,7 +9,6 @@ from dagster import (
     AssetCheckKey,
     AssetCheckSeverity,
     AssetSelection,
-    DagsterInstance,
     DagsterRunStatus,
     Definitions,
     define_asset_job,
@@ -30,12 +29,6 @@ from cluster_pipeline.partitions import CLUSTER_CONFIGS_PARTITIONS_NAME, cluster
 from cluster_pipeline.resources import LakeResource, LLMResource
 from cluster_pipeline_tests.conftest import blob_documents
 from cluster_pipeline_tests.dagster_helpers import create_config, materialize_config
-
-
-@pytest.fixture
-def instance():
-    with DagsterInstance.ephemeral() as instance:
-        yield instance
 
 
 def _checks(outcome):

@@ -3,18 +3,19 @@
 import numpy as np
 import pyarrow as pa
 import pytest
-from dagster import DagsterInstance
+from dagster import AssetKey, DagsterRunStatus, materialize
 
-from cluster_pipeline.assets import clustering
+from cluster_pipeline.assets import CLUSTERING_ASSETS, clustering
+from cluster_pipeline.core.ids import run_id_from_dagster_run
 from cluster_pipeline.core.store.results import ResultStore
+from cluster_pipeline.definitions import defs
+from cluster_pipeline.jobs import EXECUTION_ASSETS, is_execution_run
+from cluster_pipeline.lifecycle.processes import WorkerIdentity
+from cluster_pipeline.resources import LakeResource, LLMResource
+from cluster_pipeline.runs import register_partition
+from cluster_pipeline.settings import PARTITION_TAG, WORKER_TAG
 from cluster_pipeline_tests.conftest import blob_documents
 from cluster_pipeline_tests.dagster_helpers import create_config, materialize_config
-
-
-@pytest.fixture
-def instance():
-    with DagsterInstance.ephemeral() as instance:
-        yield instance
 
 
 def test_completed_execution_writes_result_assignments_and_metadata(lake, collections, instance):
@@ -196,3 +197,39 @@ def test_a_collection_over_the_memory_budget_is_streamed_through_the_assets(lake
     assert events["cluster_assignments"].metadata["fit_method"].value == "streaming_minibatch_kmeans"
     logs = [e.message for e in instance.all_logs(outcome.run_id) if e.message and "documents (" in e.message]
     assert any("assign:" in message for message in logs)  # progress reached the Dagster log
+
+
+def test_a_run_that_raced_another_of_its_configuration_fails_and_stays_in_the_history(lake, collections, instance):
+    """The CLI refuses a second execution before launching; two launches that raced past that check
+    meet in the step, where the later run fails (Dagster cannot store a run and start it in two steps)."""
+    collections.ingest("default", "c", blob_documents(30))
+    config = create_config(lake, parameters={"n_clusters": 3})
+    earlier = instance.create_run_for_job(
+        job_def=defs.resolve_job_def("cluster_execution"),
+        tags={PARTITION_TAG: config.partition_key, WORKER_TAG: WorkerIdentity.current().to_text()},
+        status=DagsterRunStatus.STARTED,
+    )
+    outcome, result = materialize_config(lake, config, instance)
+    assert not outcome.success and result is not None and result.status == "failed"
+    assert f"already processing ({run_id_from_dagster_run(earlier.run_id)})" in result.error_message
+    assert instance.get_run_by_id(earlier.run_id).status == DagsterRunStatus.STARTED  # the earlier run goes on
+
+
+def test_a_launch_of_one_asset_materializes_all_five(lake, collections, instance):
+    """The UI's Materialize on one asset's page runs the whole step: every asset gets the partition's
+    materialization, and the run counts as the configuration's execution (status, lifecycle)."""
+    collections.ingest("default", "c", blob_documents(60))
+    config = create_config(lake, parameters={"n_clusters": 3})
+    register_partition(instance, config)
+    outcome = materialize(
+        CLUSTERING_ASSETS,
+        selection=["cluster_labels"],
+        partition_key=config.partition_key,
+        instance=instance,
+        resources={"lake": LakeResource(root=str(lake.storage.root)), "llm": LLMResource()},
+    )
+    assert outcome.success and is_execution_run(instance.get_run_by_id(outcome.run_id))
+    for name in EXECUTION_ASSETS:
+        latest = instance.get_latest_materialization_event(AssetKey(name))
+        assert latest is not None and latest.run_id == outcome.run_id, name
+        assert latest.asset_materialization.partition == config.partition_key

@@ -13,7 +13,7 @@ from dagster import DagsterRunStatus
 
 from cluster_pipeline.cli import main
 from cluster_pipeline.partitions import CLUSTER_CONFIGS_PARTITIONS_NAME
-from cluster_pipeline.runs.launcher import open_instance
+from cluster_pipeline.runs import open_instance
 from cluster_pipeline_tests.conftest import blob_documents
 from cluster_pipeline_tests.daemon_helpers import REPO, isolated_dagster_home, running_daemon
 from cluster_pipeline_tests.test_status import queue_run, short_id

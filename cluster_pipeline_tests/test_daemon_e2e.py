@@ -10,18 +10,23 @@ import pytest
 
 from cluster_pipeline_tests.conftest import blob_documents
 from cluster_pipeline_tests.daemon_helpers import REPO, cli, isolated_dagster_home, running_daemon
+from cluster_pipeline_tests.waiting import wait_until
 
 WAIT_SECONDS = 240
 
 
 def wait_for_completed(env, cluster_id: str, count: int, daemon_log: Path) -> list[dict]:
-    deadline = time.time() + WAIT_SECONDS
-    while time.time() < deadline:
+    def completed() -> list[dict] | None:
         results = cli(env, "executions", "list", cluster_id, "--status", "completed")["results"]
-        if len(results) >= count:
-            return results
-        time.sleep(2)
-    raise AssertionError(f"no {count} completed executions within {WAIT_SECONDS}s:\n{daemon_log.read_text()[-4000:]}")
+        return results if len(results) >= count else None
+
+    return wait_until(
+        completed,
+        f"{count} completed executions",
+        WAIT_SECONDS,
+        2,
+        detail=lambda: f":\n{daemon_log.read_text()[-4000:]}",
+    )
 
 
 @pytest.mark.slow

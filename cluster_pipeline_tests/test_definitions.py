@@ -1,3 +1,6 @@
+import re
+from pathlib import Path
+
 from cluster_pipeline.definitions import build_definitions, defs
 
 
@@ -24,3 +27,12 @@ def test_every_run_executes_in_process():
     """UI materializations (the implicit asset job), sensors and schedules run like the CLI: no step processes."""
     assert defs.resolve_implicit_global_asset_job_def().executor_def.name == "in_process"
     assert defs.resolve_job_def("cluster_execution").executor_def.name == "in_process"
+
+
+def test_only_dagsters_public_api_is_used():
+    """Nothing imports or names Dagster's private modules (``dagster._…``): not the package, not the
+    instance settings the repository and deploy/ ship (Dagster documents ``dagster.core…`` for those)."""
+    repo = Path(__file__).resolve().parents[1]
+    files = [*(repo / "cluster_pipeline").rglob("*.py"), repo / "dagster.yaml", *(repo / "deploy").rglob("*.yaml")]
+    offenders = [str(path.relative_to(repo)) for path in files if re.search(r"dagster\._", path.read_text())]
+    assert offenders == []

@@ -11,8 +11,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pytest
-from dagster import DagsterInstance, RunRequest, SensorResult, build_sensor_context, materialize
+from dagster import RunRequest, SensorResult, build_sensor_context, materialize
 
 from cluster_pipeline.assets import CLUSTERING_ASSETS, new_document_assignments
 from cluster_pipeline.cli import main
@@ -22,7 +21,7 @@ from cluster_pipeline.core.pipeline.webhooks import DELIVERY_HEADER, SIGNATURE_H
 from cluster_pipeline.core.store.results import ResultStore
 from cluster_pipeline.jobs import ASSIGNMENT_ASSET, ASSIGNMENT_JOB_NAME, CLUSTER_EXECUTION_JOB_NAME
 from cluster_pipeline.resources import LakeResource, LLMResource, WebhookResource
-from cluster_pipeline.runs.launcher import register_partition
+from cluster_pipeline.runs import register_partition
 from cluster_pipeline.sensors.collection_changes import collection_change_sensor
 from cluster_pipeline.sensors.webhooks import webhook_sensor
 from cluster_pipeline.settings import TRIGGER_TAG
@@ -32,12 +31,6 @@ from cluster_pipeline_tests.webhook_server import webhook_receiver
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 SECRET = "test-signing-secret"
-
-
-@pytest.fixture
-def instance():
-    with DagsterInstance.ephemeral() as instance:
-        yield instance
 
 
 def topic_documents(n: int, *, id_offset: int, dim: int = 16, seed: int = 7) -> pa.Table:

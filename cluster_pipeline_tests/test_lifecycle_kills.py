@@ -28,6 +28,7 @@ from cluster_pipeline.core.store.lake import Lake
 from cluster_pipeline.core.store.results import ExecutionResult, ResultStore
 from cluster_pipeline_tests.conftest import blob_documents
 from cluster_pipeline_tests.daemon_helpers import REPO, isolated_dagster_home, running_daemon
+from cluster_pipeline_tests.test_status import launch_queued
 from cluster_pipeline_tests.waiting import wait_until
 
 DOCUMENTS = 300
@@ -145,7 +146,7 @@ def test_every_signal_at_every_stage_without_the_daemon(tmp_path, monkeypatch, c
         assert [r["status"] for r in listed] == ["failed"], (name, stage, listed)
         assert_failed_with_cause(stored_result(lake, cluster_id), name, stage)
 
-    from cluster_pipeline.runs.launcher import open_instance
+    from cluster_pipeline.runs import open_instance
 
     with open_instance() as instance:
         runs = instance.get_runs()
@@ -232,8 +233,43 @@ def test_cancelling_a_processing_execution(tmp_path, monkeypatch, capsys):
     assert cancelled["status"] == "failed" and "cancelled" in cancelled["error_message"]
     assert cancelled["num_points"] == DOCUMENTS and cancelled["collection_version"] == processing["collection_version"]
     assert worker.returncode == 1 and json.loads(out) == cancelled  # the worker reports the same, single outcome
-    from cluster_pipeline.runs.launcher import open_instance
+    from cluster_pipeline.runs import open_instance
 
     with open_instance() as instance:
         assert instance.get_run_by_id(cancelled["dagster_run_id"]).status == DagsterRunStatus.CANCELED
     assert stored_result(Lake.local(tmp_path / "lake"), cluster_id).to_json_dict() == cancelled
+
+
+@pytest.mark.slow
+def test_cancelling_with_the_daemon(tmp_path, monkeypatch, capsys):
+    """A run the daemon launched is stopped through Dagster's run launcher (its code server), and a
+    run canceled in Dagster's queue by someone else (the UI's Terminate) gets its failed result from
+    ``execution_canceled_sensor``: both end ``failed``, 'cancelled', in the history."""
+    home = isolated_dagster_home(tmp_path, dequeue_interval_seconds=1)
+    env = environment(
+        tmp_path, monkeypatch, DAGSTER_HOME=str(home), CLUSTER_PIPELINE_SENSOR_INTERVAL="2", PYTHONPATH=str(REPO)
+    )
+    cluster_id = prepare(tmp_path, capsys, [("cancel", "fit")])[("cancel", "fit")]
+    hold, lake = Path(env[HOLD_DIR_ENV]), Lake.local(tmp_path / "lake")
+    log_path = tmp_path / "daemon.log"
+    with running_daemon(env, log_path):
+        running = cli(capsys, "execute", cluster_id, "--no-wait")
+        wait_for(lambda: reached(hold, cluster_id, "fit"), "the daemon's run reaching fit", 180, log_path)
+        from cluster_pipeline.runs import open_instance
+
+        with open_instance() as instance:
+            partition = instance.get_run_by_id(running["dagster_run_id"]).tags["dagster/partition"]
+            queued = launch_queued(tmp_path, partition, "cluster_execution")  # waits: one run per partition
+            assert instance.get_run_by_id(queued.run_id).status == DagsterRunStatus.QUEUED
+            assert instance.run_coordinator.cancel_run(queued.run_id)
+            cancelled = cli(capsys, "executions", "cancel", running["run_id"])
+            results = ResultStore(lake)
+            wait_for(lambda: len(results.list("default", cluster_id)) == 2, "both failed results", 90, log_path)
+            wait_for(
+                lambda: instance.get_run_by_id(running["dagster_run_id"]).is_finished, "the run ending", 60, log_path
+            )
+            assert instance.get_run_by_id(running["dagster_run_id"]).status == DagsterRunStatus.CANCELED
+    assert cancelled["status"] == "failed" and "cancelled" in cancelled["error_message"]
+    listed = {r.dagster_run_id: r for r in ResultStore(lake).list("default", cluster_id)}
+    assert listed[running["dagster_run_id"]].error_message == cancelled["error_message"]
+    assert listed[queued.run_id].status == "failed" and "cancelled" in listed[queued.run_id].error_message

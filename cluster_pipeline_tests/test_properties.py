@@ -29,15 +29,16 @@ from cluster_pipeline.core.config.store import ConfigStore
 from cluster_pipeline.core.store.collections import CollectionStore
 from cluster_pipeline.core.store.lake import Lake
 from cluster_pipeline.core.store.results import ResultStore
-from cluster_pipeline.runs.launcher import (
-    create_run,
+from cluster_pipeline.definitions import defs
+from cluster_pipeline.lifecycle.processes import WorkerIdentity
+from cluster_pipeline.lifecycle.records import IN_FLIGHT
+from cluster_pipeline.runs import (
+    cancel_execution,
     execute_in_process,
-    execution_job,
     open_instance,
+    reconcile_runs,
     register_partition,
 )
-from cluster_pipeline.runs.processes import WorkerIdentity
-from cluster_pipeline.runs.status import IN_FLIGHT, cancel_execution, reconcile_runs
 from cluster_pipeline.settings import PARTITION_TAG, WORKER_TAG
 
 NAMESPACES = ("alpha", "beta")
@@ -166,8 +167,11 @@ class StoreAndLifecycle(RuleBasedStateMachine):
         if config is None:
             return
         self._acting_in(namespace)
-        run = create_run(self.instance, config, execution_job())
-        self.instance.add_run_tags(run.run_id, {WORKER_TAG: dead_worker().to_text()})
+        run = self.instance.create_run_for_job(
+            job_def=defs.resolve_job_def("cluster_execution"),
+            tags={PARTITION_TAG: config.partition_key, WORKER_TAG: dead_worker().to_text()},
+            status=DagsterRunStatus.STARTED,
+        )
         reconcile_runs(self.instance, self.lake, config.partition_key)
         assert self.instance.get_run_by_id(run.run_id).status == DagsterRunStatus.FAILURE
 
@@ -178,12 +182,10 @@ class StoreAndLifecycle(RuleBasedStateMachine):
         if config is None:
             return
         self._acting_in(namespace)
-        job = execution_job()
         run = self.instance.create_run_for_job(
-            job_def=job.get_definition(),
+            job_def=defs.resolve_job_def("cluster_execution"),
             tags={PARTITION_TAG: config.partition_key},
             status=DagsterRunStatus.NOT_STARTED,
-            job_code_origin=job.get_python_origin(),
         )
         result = cancel_execution(self.instance, self.lake, namespace, "run_" + run.run_id.replace("-", "")[:16])
         assert result.status == "failed" and "cancelled" in (result.error_message or "")

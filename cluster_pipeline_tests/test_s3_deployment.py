@@ -17,7 +17,7 @@ from cluster_pipeline.core.store.lake import Lake
 from cluster_pipeline.core.store.results import ResultStore
 from cluster_pipeline.core.store.storage import S3Storage
 from cluster_pipeline.resources import LakeResource, LLMResource
-from cluster_pipeline.runs.launcher import register_partition
+from cluster_pipeline.runs import register_partition
 from cluster_pipeline_tests.conftest import blob_documents
 from cluster_pipeline_tests.s3_server import moto_s3, s3_client
 

@@ -1,24 +1,33 @@
 """Status lifecycle against Dagster's run storage: pending, cancel, concurrency, dead workers, runs of
-any job (issue 12, items 2-7 and 14)."""
+any job (issue 12, items 2-7 and 14), and the sensors that settle runs Dagster saw end."""
 
 import json
+import os
 import subprocess
+import sys
 import time
+import uuid
+from pathlib import Path
 
 import pyarrow.parquet as pq
-from dagster import DagsterRunStatus, build_sensor_context
-from dagster._core.events import EngineEventData
+from dagster import DagsterEventType, DagsterRunStatus, build_run_status_sensor_context, build_sensor_context
 
 from cluster_pipeline.cli import main
 from cluster_pipeline.core.config.store import ConfigStore
 from cluster_pipeline.core.store.lake import Lake
 from cluster_pipeline.definitions import defs
+from cluster_pipeline.lifecycle.processes import WorkerIdentity, process_start_ticks
 from cluster_pipeline.resources import LakeResource
-from cluster_pipeline.runs.launcher import execution_job, open_instance, remote_job_origin
-from cluster_pipeline.runs.processes import WorkerIdentity, process_start_ticks
-from cluster_pipeline.sensors.run_lifecycle import execution_lifecycle_sensor
+from cluster_pipeline.runs import open_instance
+from cluster_pipeline.sensors.run_lifecycle import (
+    execution_canceled_sensor,
+    execution_failure_sensor,
+    execution_lifecycle_sensor,
+)
 from cluster_pipeline.settings import WORKER_TAG
 from cluster_pipeline_tests.conftest import blob_documents
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 def short_id(dagster_run_id: str) -> str:
@@ -26,18 +35,24 @@ def short_id(dagster_run_id: str) -> str:
 
 
 def queue_run(instance, partition_key: str, job_name: str = "cluster_execution"):
-    """A run waiting in Dagster's queue, as the UI or a sensor submits it (any job of the partition)."""
-    job = (
-        defs.resolve_job_def(job_name)
-        if job_name == "cluster_execution"
-        else defs.resolve_implicit_global_asset_job_def()
-    )
+    """A run of any job of the partition that has not started yet: pending, like a queued one (a run
+    in Dagster's own queue needs a code location: ``launch_queued``)."""
+    job = defs.resolve_job_def(job_name) if job_name != "__ASSET_JOB" else defs.resolve_implicit_global_asset_job_def()
     return instance.create_run_for_job(
-        job_def=job,
-        tags={"dagster/partition": partition_key},
-        status=DagsterRunStatus.QUEUED,
-        remote_job_origin=remote_job_origin(job.name),
+        job_def=job, tags={"dagster/partition": partition_key}, status=DagsterRunStatus.NOT_STARTED
     )
+
+
+def launch_queued(tmp_path, partition_key: str, job_name: str):
+    """A run in Dagster's queue, submitted with ``dagster job launch`` against the code location
+    ``cluster_pipeline`` (as ``execute --no-wait`` submits one, for any job of the partition)."""
+    run_id = str(uuid.uuid4())
+    command = [sys.executable, "-m", "dagster", "job", "launch", "-w", str(REPO / "workspace.yaml"), "-j", job_name,
+               "--run-id", run_id, "--tags", json.dumps({"dagster/partition": partition_key})]  # fmt: skip
+    home = os.environ.get("DAGSTER_HOME") or str(tmp_path / "lake" / "dagster_home")
+    subprocess.run(command, cwd=REPO, env={**os.environ, "DAGSTER_HOME": home}, check=True, capture_output=True)
+    with open_instance() as instance:
+        return instance.get_run_by_id(run_id)
 
 
 def create_config(capsys, tmp_path, namespace: str = "default") -> str:
@@ -71,15 +86,10 @@ def dead_worker() -> WorkerIdentity:
 
 
 def started_run(instance, cluster_id: str, worker: WorkerIdentity | None):
-    """A run as the CLI creates it, already started, whose worker is ``worker``."""
-    job = execution_job()
+    """A run as the CLI starts it, whose worker is ``worker``."""
     tags = {"dagster/partition": partition_of(cluster_id), **({WORKER_TAG: worker.to_text()} if worker else {})}
-    return instance.create_run_for_job(
-        job_def=job.get_definition(),
-        tags=tags,
-        status=DagsterRunStatus.STARTED,
-        job_code_origin=job.get_python_origin(),
-    )
+    job = defs.resolve_job_def("cluster_execution")
+    return instance.create_run_for_job(job_def=job, tags=tags, status=DagsterRunStatus.STARTED)
 
 
 def test_pending_is_listed_refuses_a_second_execution_and_can_be_cancelled(tmp_path, capsys):
@@ -123,7 +133,7 @@ def test_cancel_and_show_never_reach_into_another_namespace(tmp_path, capsys):
             and error["error"]["message"] == f"Execution {short_id(run.run_id)!r} not found in namespace 'other'."
         )
     with open_instance() as instance:
-        assert instance.get_run_by_id(run.run_id).status == DagsterRunStatus.QUEUED
+        assert instance.get_run_by_id(run.run_id).status == DagsterRunStatus.NOT_STARTED  # untouched
 
 
 def test_a_stranger_with_the_dead_workers_pid_is_not_killed(tmp_path, capsys):
@@ -139,8 +149,6 @@ def test_a_stranger_with_the_dead_workers_pid_is_not_killed(tmp_path, capsys):
         )
         with open_instance() as instance:
             run = started_run(instance, cluster_id, gone)
-            # Dagster's own record of the worker names the same PID (as its run launcher does)
-            instance.report_engine_event("Started process for run", run, EngineEventData.in_process(decoy.pid))
         main(["executions", "cancel", short_id(run.run_id)])
         capsys.readouterr()
         time.sleep(0.3)
@@ -167,35 +175,71 @@ def test_a_run_whose_worker_died_ends_failed_on_the_next_command_and_does_not_bl
         assert instance.get_run_by_id(run.run_id).status == DagsterRunStatus.FAILURE
 
 
-def test_the_lifecycle_sensor_records_runs_started_outside_a_code_location(tmp_path, capsys):
-    """Item 6: run-status sensors never matched CLI runs (no remote job origin); the lifecycle sensor
-    reads run storage instead. A dead worker and a failed run without result both get their result."""
+def test_the_lifecycle_sensor_records_cli_runs_whose_worker_died(tmp_path, capsys):
+    """Item 6: Dagster never sees a CLI run's worker die; the daemon's lifecycle sensor does."""
     cluster_id = create_config(capsys, tmp_path)
     with open_instance() as instance:
-        dead = started_run(instance, cluster_id, dead_worker())
-        ended = started_run(instance, cluster_id, None)
-        instance.report_run_failed(ended, message="boom")
-        assert dead.remote_job_origin is None and ended.remote_job_origin is None
+        dead, alive = started_run(instance, cluster_id, dead_worker()), started_run(instance, cluster_id, None)
         with build_sensor_context(instance=instance, resources={"lake": LakeResource()}) as context:
             execution_lifecycle_sensor(context)
+        assert instance.get_run_by_id(dead.run_id).status == DagsterRunStatus.FAILURE
+        assert instance.get_run_by_id(alive.run_id).status == DagsterRunStatus.STARTED  # no worker named: not judged
+    code, listing = cli_json(capsys, "executions", "list", cluster_id, "--status", "failed")
+    assert [r["run_id"] for r in listing["results"]] == [short_id(dead.run_id)]
+    assert "worker process" in listing["results"][0]["error_message"]
+
+
+def ended_run_sensor(instance, run, status: DagsterRunStatus) -> None:
+    """Evaluate the lifecycle sensor Dagster runs for ``run`` ending in ``status`` (in-process runs too)."""
+    event_type = DagsterEventType.RUN_FAILURE if status == DagsterRunStatus.FAILURE else DagsterEventType.RUN_CANCELED
+    (entry,) = instance.all_logs(run.run_id, of_type=event_type)
+    with build_run_status_sensor_context(
+        sensor_name="lifecycle",
+        dagster_event=entry.dagster_event,
+        dagster_instance=instance,
+        dagster_run=instance.get_run_by_id(run.run_id),
+        resources={"lake": LakeResource()},
+    ) as context:
+        if status == DagsterRunStatus.FAILURE:
+            execution_failure_sensor(context.for_run_failure())
+        else:
+            execution_canceled_sensor(context)
+
+
+def test_runs_dagster_saw_end_without_a_result_get_their_failed_result(tmp_path, capsys):
+    """A run that failed before its step wrote a result, a daemon worker killed under its code server
+    (Dagster fails the run from outside) and a run canceled in the queue: each gets its cause."""
+    cluster_id = create_config(capsys, tmp_path)
+    with open_instance() as instance:
+        failed, killed = started_run(instance, cluster_id, None), started_run(instance, cluster_id, dead_worker())
+        instance.report_run_failed(failed, message="Resource 'llm' failed to initialize.")
+        instance.report_run_failed(killed)  # what the code server's orphan check does
+        queued = queue_run(instance, partition_of(cluster_id))
+        instance.report_run_canceled(queued)
+        for run, status in ((failed, DagsterRunStatus.FAILURE), (killed, DagsterRunStatus.FAILURE),
+                            (queued, DagsterRunStatus.CANCELED)):  # fmt: skip
+            ended_run_sensor(instance, run, status)
     code, listing = cli_json(capsys, "executions", "list", cluster_id, "--status", "failed")
     messages = {r["run_id"]: r["error_message"] for r in listing["results"]}
-    assert set(messages) == {short_id(dead.run_id), short_id(ended.run_id)}
-    assert "worker process" in messages[short_id(dead.run_id)]
+    assert messages[short_id(failed.run_id)] == "Resource 'llm' failed to initialize."
+    assert "worker process" in messages[short_id(killed.run_id)]
+    assert "cancelled" in messages[short_id(queued.run_id)]
 
 
 def test_runs_of_any_job_of_the_partition_are_seen(tmp_path, capsys):
     """Item 7: runs from the UI's asset job or `dagster asset materialize` were invisible to status,
     cancel and the one-run-per-configuration guard."""
     cluster_id = create_config(capsys, tmp_path)
-    with open_instance() as instance:
-        run = queue_run(instance, partition_of(cluster_id), job_name="__ASSET_JOB")
+    run = launch_queued(tmp_path, partition_of(cluster_id), job_name="__ASSET_JOB")
+    assert run.status == DagsterRunStatus.QUEUED
     code, listing = cli_json(capsys, "executions", "list", cluster_id)
     assert [(r["run_id"], r["status"]) for r in listing["results"]] == [(short_id(run.run_id), "pending")]
     assert main(["execute", cluster_id]) == 2
     assert "already pending" in capsys.readouterr().err
     code, cancelled = cli_json(capsys, "executions", "cancel", short_id(run.run_id))
     assert code == 0 and cancelled["status"] == "failed"
+    with open_instance() as instance:
+        assert instance.get_run_by_id(run.run_id).status == DagsterRunStatus.CANCELED  # taken out of the queue
 
 
 def test_worker_identity_and_snapshot_are_recorded_with_the_run(tmp_path, capsys):

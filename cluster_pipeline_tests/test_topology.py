@@ -15,7 +15,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
@@ -27,7 +26,6 @@ import pyarrow.parquet as pq
 import pytest
 import yaml
 from dagster import DagsterEventType, DagsterInstance, DagsterRunStatus, RunsFilter
-from dagster._core.instance.ref import InstanceRef
 
 from cluster_pipeline.core.config.model import parse_config
 from cluster_pipeline.core.config.store import ConfigStore
@@ -36,7 +34,7 @@ from cluster_pipeline.core.store.lake import Lake
 from cluster_pipeline.core.store.results import ResultStore
 from cluster_pipeline.core.store.storage import S3Storage, read_parquet
 from cluster_pipeline.jobs import CLUSTER_EXECUTION_JOB_NAME
-from cluster_pipeline.runs.status import dagster_worker_pid, worker_of
+from cluster_pipeline.lifecycle.records import worker_of
 from cluster_pipeline.settings import PARTITION_TAG
 from cluster_pipeline_tests.conftest import blob_documents
 from cluster_pipeline_tests.s3_server import free_port, moto_s3, s3_client
@@ -71,7 +69,7 @@ class Topology:
         """The deployment's instance, seen from this process (its dagster.yaml reads the environment)."""
         for name in ("DAGSTER_POSTGRES_URL", "CLUSTER_PIPELINE_S3_BUCKET", "AWS_ENDPOINT_URL_S3"):
             monkeypatch.setenv(name, self.env[name])
-        return DagsterInstance.from_ref(InstanceRef.from_dir(str(self.home)))
+        return DagsterInstance.local_temp(tempdir=str(self.home))
 
     def server_logs(self) -> str:
         return "\n".join(f"--- {p.name}\n{p.read_text()[-3000:]}" for p in sorted(self.logs.glob("*.log")))
@@ -110,17 +108,15 @@ def stop(process: subprocess.Popen) -> None:
 
 
 def serving(check: Callable[[], bool], process: subprocess.Popen, log: Path, timeout: float = 120) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    def ready() -> bool:
         if process.poll() is not None:
             raise AssertionError(f"{process.args[0]} exited:\n{log.read_text()[-4000:]}")
         try:
-            if check():
-                return
+            return check()
         except OSError:
-            pass
-        time.sleep(0.5)
-    raise AssertionError(f"{process.args[0]} did not start within {timeout:.0f} s:\n{log.read_text()[-4000:]}")
+            return False
+
+    wait_until(ready, f"{process.args[0]} serving", timeout, 0.5, detail=lambda: f":\n{log.read_text()[-4000:]}")
 
 
 def grpc_ready(port: int) -> bool:
@@ -242,10 +238,8 @@ def test_documents_ingested_with_the_cli_are_clustered_by_the_deployment(topolog
     assert run.tags["dagster/sensor_name"] == "collection_change_sensor"
     events = {event.dagster_event.event_type for event in instance.all_logs(run.run_id) if event.dagster_event}
     assert {DagsterEventType.RUN_ENQUEUED, DagsterEventType.RUN_STARTING, DagsterEventType.RUN_SUCCESS} <= events
-    worker = dagster_worker_pid(instance, run)
-    assert worker is not None and worker not in {os.getpid(), *topology.server_pids}  # a process of its own
-    identity = worker_of(run)  # named by the run itself, as the lifecycle watchdog needs
-    assert identity is not None and identity.pid == worker
+    identity = worker_of(run)  # named by the run itself, as the lifecycle reconciler needs
+    assert identity is not None and identity.pid not in {os.getpid(), *topology.server_pids}  # a process of its own
 
     bucket = topology.env["CLUSTER_PIPELINE_S3_BUCKET"]
     keys = {item["Key"] for item in topology.client.list_objects_v2(Bucket=bucket)["Contents"]}

@@ -9,7 +9,6 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
-from dagster import DagsterInstance
 from sklearn.metrics import adjusted_rand_score
 
 from cluster_pipeline.cli import main
@@ -18,12 +17,6 @@ from cluster_pipeline_tests.conftest import blob_documents
 from cluster_pipeline_tests.dagster_helpers import create_config, materialize_config
 
 IN_GROUPS = {"field": "group", "operator": "in", "value": ["g0", "g1"]}
-
-
-@pytest.fixture
-def instance():
-    with DagsterInstance.ephemeral() as instance:
-        yield instance
 
 
 @pytest.fixture

@@ -11,7 +11,8 @@ between them or reloaded, and intermediates (the fit, the labels) pickled throug
 (to S3 in the s3 deployment). Nothing passes through an IO manager now: each asset reports a
 ``MaterializeResult``, and the data lives in the lake (the ExecutionResult and its files). The
 assets are not meant to be materialized one by one — none of them means anything without the
-others: a selection of some of them runs the whole execution and reports the ones selected.
+others: a selection of some of them runs the whole execution and materializes all five (those not
+selected as logged materializations of the partition, Dagster's public way for a subsettable step).
 
 The asset checks are partitioned like the assets, so each configuration has its own check status
 and history. The step is subsettable (``can_subset``) only so that a check can go unreported:
@@ -33,6 +34,7 @@ from dagster import (
     AssetCheckSpec,
     AssetExecutionContext,
     AssetKey,
+    AssetMaterialization,
     AssetSpec,
     Failure,
     MaterializeResult,
@@ -61,7 +63,6 @@ from cluster_pipeline.core.store.results import ExecutionResult
 from cluster_pipeline.partitions import cluster_configs_partitions
 from cluster_pipeline.resources.lake import LakeResource
 from cluster_pipeline.resources.llm import LLMResource
-from cluster_pipeline.runs.instance_sqlite import held_connections
 
 GROUP = "clustering"
 
@@ -161,37 +162,39 @@ def clustering_assets(context: AssetExecutionContext, lake: LakeResource, llm: L
     Checks run on their own (the UI's "Execute" on a check) re-evaluate the latest completed
     result of the partition instead of clustering again.
     """
-    with held_connections(context.instance, context.run_id):  # the UI's and the daemon's runs too
-        scope = RunScope.of(context, lake.get_lake())
-        checks = context.selected_asset_check_keys
-        if not context.selected_asset_keys:
-            yield from _check_latest(scope, {key.name for key in checks})
-            return
-        with scope.failing_execution():
-            execution = run_execution(
-                scope.lake,
-                scope.config,
-                scope.run_id,
-                labeler=llm.labeler(scope.lake, scope.config.namespace),
-                created_at=scope.created_at,
-                dagster_run_id=scope.dagster_run_id,
-                progress=_progress(context),
-                timings={"dagster": round(time.time() - scope.started_at, 4)},
-                on_snapshot=scope.record_snapshot,
-                trigger=scope.trigger,
-                trigger_reason=scope.trigger_reason,
-            )
-        for error in execution.labeling.errors or []:
-            context.log.warning(f"{error['cluster_id']} keeps its offline label: {error['error']}")
-        if execution.enrichment_error:
-            context.log.warning(
-                f"The result is committed; its enrichment table was not refreshed: {execution.enrichment_error}"
-            )
-        outcomes = evaluate_checks(execution.result, scope.config.checks)
-        evaluated = [outcome for outcome in outcomes if outcome.name in {key.name for key in checks}]
-        for materialization in _materializations(execution, scope, outcomes, evaluated):
-            if materialization.asset_key in context.selected_asset_keys:
-                yield materialization
+    scope = RunScope.of(context, lake.get_lake())
+    checks = context.selected_asset_check_keys
+    if not context.selected_asset_keys:
+        yield from _check_latest(scope, {key.name for key in checks})
+        return
+    with scope.failing_execution():
+        execution = run_execution(
+            scope.lake,
+            scope.config,
+            scope.base.run_id,
+            labeler=llm.labeler(scope.lake, scope.config.namespace),
+            created_at=scope.base.created_at,
+            dagster_run_id=scope.dagster_run_id,
+            progress=_progress(context),
+            timings={"dagster": round(time.time() - scope.started_at, 4)},
+            on_snapshot=scope.record_snapshot,
+            trigger=scope.base.trigger,
+            trigger_reason=scope.base.trigger_reason,
+        )
+    for error in execution.labeling.errors or []:
+        context.log.warning(f"{error['cluster_id']} keeps its offline label: {error['error']}")
+    if execution.enrichment_error:
+        context.log.warning(
+            f"The result is committed; its enrichment table was not refreshed: {execution.enrichment_error}"
+        )
+    outcomes = evaluate_checks(execution.result, scope.config.checks)
+    evaluated = [outcome for outcome in outcomes if outcome.name in {key.name for key in checks}]
+    for materialization in _materializations(execution, scope, outcomes, evaluated):
+        if materialization.asset_key in context.selected_asset_keys:
+            yield materialization
+        else:  # a launch of some of the five still materializes all five: the step computed them all
+            key, metadata = materialization.asset_key, materialization.metadata
+            context.log_event(AssetMaterialization(asset_key=key, partition=context.partition_key, metadata=metadata))
 
 
 def _check_latest(scope: RunScope, names: set[str]) -> list[AssetCheckResult]:
@@ -216,89 +219,111 @@ def _materializations(
 ) -> list[MaterializeResult]:
     """What each asset shows: ``outcomes`` are all five checks (the summary lists them), ``evaluated``
     the selected ones, reported as check results."""
-    result, fitted, snapshot = execution.result, execution.fitted, execution.snapshot
-    timings, run_id = {stage: significant(seconds) for stage, seconds in result.timings.items()}, result.run_id
-    metrics = result.metrics or {}
-    rounded = {name: significant(value) for name, value in metrics.items() if not isinstance(value, str)}
-    quality: dict[str, object] = {"run_id": run_id}
+    result = execution.result
+    return [
+        MaterializeResult(asset_key="collection_embeddings", metadata=_embeddings_metadata(execution)),
+        MaterializeResult(asset_key="cluster_assignments", metadata=_assignments_metadata(execution, scope)),
+        MaterializeResult(asset_key="cluster_quality", metadata=_quality_metadata(execution)),
+        MaterializeResult(asset_key="cluster_labels", metadata=_labels_metadata(execution)),
+        MaterializeResult(
+            asset_key="execution_result",
+            metadata=_result_metadata(execution, scope, outcomes),
+            check_results=_check_results(result, scope.config.checks, evaluated),
+        ),
+    ]
+
+
+def _timings(result: ExecutionResult) -> dict[str, float | None]:
+    return {stage: significant(seconds) for stage, seconds in result.timings.items()}
+
+
+def _rounded_metrics(result: ExecutionResult) -> dict[str, float | None]:
+    return {name: significant(value) for name, value in (result.metrics or {}).items() if not isinstance(value, str)}
+
+
+def _embeddings_metadata(execution: Execution) -> dict[str, object]:
+    snapshot, dimensions = execution.snapshot, execution.dimensions
+    return {
+        "run_id": execution.result.run_id,
+        "collection": f"{snapshot.namespace}/{snapshot.collection}",
+        "collection_version": snapshot.version,
+        "num_documents": snapshot.num_documents,
+        "dimensions": dimensions,
+        "parts": len(snapshot.parts),
+        "matrix_mb": round(snapshot.num_documents * dimensions * 4 / 2**20, 1),
+        "streamed": execution.streamed,
+        "load_seconds": _timings(execution.result).get("load", 0.0),
+    }
+
+
+def _assignments_metadata(execution: Execution, scope: RunScope) -> dict[str, object]:
+    fitted = execution.fitted
+    return {
+        "run_id": execution.result.run_id,
+        "algorithm": scope.config.algorithm,
+        "parameters": MetadataValue.json(_json_safe(fitted.parameters)),
+        "num_clusters": fitted.num_clusters,
+        "num_noise": fitted.num_found_noise,
+        "clustered_dimensions": int(fitted.reduction.get("n_components") or execution.dimensions),
+        "fit_seconds": _timings(execution.result).get("fit", 0.0),
+        "fit_method": str(fitted.extras.get("fit_method", scope.config.algorithm)),
+        "engine": fitted.engine,
+        **_fit_details(execution.result, execution.images),
+    }
+
+
+def _quality_metadata(execution: Execution) -> dict[str, object]:
+    result = execution.result
+    quality: dict[str, object] = {"run_id": result.run_id}
     if execution.metrics is not None:
         quality.update(
-            rounded,
-            description=metrics.get("description"),
+            _rounded_metrics(result),
+            description=(result.metrics or {}).get("description"),
             silhouette_sample_size=execution.metrics.silhouette_sample_size,
         )
-    verdict = {name: value for name, value in _verdict(result).items() if value is not None}
-    quality.update(verdict)
+    return {**quality, **{name: value for name, value in _verdict(result).items() if value is not None}}
+
+
+def _labels_metadata(execution: Execution) -> dict[str, object]:
+    result = execution.result
     labels: dict[str, object] = {
-        "run_id": run_id,
+        "run_id": result.run_id,
         "labels": MetadataValue.json({c.cluster_id: c.label for c in result.centroids or []}),
         **_topics_metadata(result),
     }
     if execution.labeling.usage is not None:
         labels.update(llm_labels_metadata(execution.labeling))
-    assignments = scope.results.assignments_key(result.namespace, result.cluster_id, run_id)
-    return [
-        MaterializeResult(
-            asset_key="collection_embeddings",
-            metadata={
-                "run_id": run_id,
-                "collection": f"{snapshot.namespace}/{snapshot.collection}",
-                "collection_version": snapshot.version,
-                "num_documents": snapshot.num_documents,
-                "dimensions": execution.dimensions,
-                "parts": len(snapshot.parts),
-                "matrix_mb": round(snapshot.num_documents * execution.dimensions * 4 / 2**20, 1),
-                "streamed": execution.streamed,
-                "load_seconds": timings.get("load", 0.0),
-            },
-        ),
-        MaterializeResult(
-            asset_key="cluster_assignments",
-            metadata={
-                "run_id": run_id,
-                "algorithm": scope.config.algorithm,
-                "parameters": MetadataValue.json(_json_safe(fitted.parameters)),
-                "num_clusters": fitted.num_clusters,
-                "num_noise": fitted.num_found_noise,
-                "clustered_dimensions": int(fitted.reduction.get("n_components") or execution.dimensions),
-                "fit_seconds": timings.get("fit", 0.0),
-                "fit_method": str(fitted.extras.get("fit_method", scope.config.algorithm)),
-                "engine": fitted.engine,
-                **_fit_details(result, execution.images),
-            },
-        ),
-        MaterializeResult(asset_key="cluster_quality", metadata=quality),
-        MaterializeResult(asset_key="cluster_labels", metadata=labels),
-        MaterializeResult(
-            asset_key="execution_result",
-            metadata={
-                "summary": MetadataValue.md(markdown_summary(result, scope.config, outcomes)),
-                **_pictures(execution.images),
-                "configuration": scope.config.display_name,
-                "run_id": run_id,
-                "status": result.status,
-                "num_points": result.num_points,
-                "num_clusters": result.num_clusters,
-                "num_noise": result.num_noise,
-                "noise_share": significant(result.num_noise / result.num_points) if result.num_points else 0.0,
-                "silhouette_score": rounded.get("silhouette_score"),
-                "davies_bouldin_index": rounded.get("davies_bouldin_index"),
-                "calinski_harabasz_score": rounded.get("calinski_harabasz_score"),
-                "ari_vs_previous": significant((result.drift or {}).get("adjusted_rand_index")),
-                "quality": metrics.get("description", "-"),
-                **verdict,
-                "clusters": _clusters_table(result),
-                "timings": MetadataValue.json(timings),
-                "result_path": MetadataValue.path(execution.uri),
-                "assignments_path": MetadataValue.path(scope.lake.storage.uri(assignments)),
-                "trigger": result.trigger or "manual",
-                **({"trigger_reason": result.trigger_reason} if result.trigger_reason else {}),
-                **_enrichment_metadata(execution, scope),
-                **{f"{name}_file": MetadataValue.path(uri) for name, uri in result.artifacts.items()},
-            },
-            check_results=_check_results(result, scope.config.checks, evaluated),
-        ),
-    ]
+    return labels
+
+
+def _result_metadata(execution: Execution, scope: RunScope, outcomes: list[CheckOutcome]) -> dict[str, object]:
+    result, rounded = execution.result, _rounded_metrics(execution.result)
+    assignments = scope.results.assignments_key(result.namespace, result.cluster_id, result.run_id)
+    return {
+        "summary": MetadataValue.md(markdown_summary(result, scope.config, outcomes)),
+        **_pictures(execution.images),
+        "configuration": scope.config.display_name,
+        "run_id": result.run_id,
+        "status": result.status,
+        "num_points": result.num_points,
+        "num_clusters": result.num_clusters,
+        "num_noise": result.num_noise,
+        "noise_share": significant(result.num_noise / result.num_points) if result.num_points else 0.0,
+        "silhouette_score": rounded.get("silhouette_score"),
+        "davies_bouldin_index": rounded.get("davies_bouldin_index"),
+        "calinski_harabasz_score": rounded.get("calinski_harabasz_score"),
+        "ari_vs_previous": significant((result.drift or {}).get("adjusted_rand_index")),
+        "quality": (result.metrics or {}).get("description", "-"),
+        **{name: value for name, value in _verdict(result).items() if value is not None},
+        "clusters": _clusters_table(result),
+        "timings": MetadataValue.json(_timings(result)),
+        "result_path": MetadataValue.path(execution.uri),
+        "assignments_path": MetadataValue.path(scope.lake.storage.uri(assignments)),
+        "trigger": result.trigger or "manual",
+        **({"trigger_reason": result.trigger_reason} if result.trigger_reason else {}),
+        **_enrichment_metadata(execution, scope),
+        **{f"{name}_file": MetadataValue.path(uri) for name, uri in result.artifacts.items()},
+    }
 
 
 def _pictures(images: dict[str, bytes]) -> dict[str, MetadataValue]:

@@ -8,7 +8,9 @@ execution was requested (also while it was still queued). ``started_at`` is when
 The scope also keeps the lifecycle promise from inside the run: it names the worker process on the
 run (so a dead worker is told from a reused PID), records the collection snapshot once taken (so a
 result written from outside — cancel, dead worker — still has ``num_points`` and the version), and
-turns any error or interrupt into a stored ``failed`` ExecutionResult.
+turns any error or interrupt into a stored ``failed`` ExecutionResult. It also keeps one execution
+per configuration: a run that finds an earlier one of its configuration in flight fails at once
+(the CLI refuses before launching; this settles two launches that raced past that check).
 
 A partition key that names no configuration (one added by hand in the UI) stops the run before it
 reads or writes anything, saying how configurations are created; the key is removed at once and
@@ -20,21 +22,19 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
 from dagster import AssetExecutionContext, DagsterInstance, Failure
 
 from cluster_pipeline.core.config.model import ClusterConfig
 from cluster_pipeline.core.config.store import ConfigStore
 from cluster_pipeline.core.errors import ClusterPipelineError, InvalidIdentifierError, NotFoundError
-from cluster_pipeline.core.ids import run_id_from_dagster_run
-from cluster_pipeline.core.pipeline.execution import base_result, recording_failure
-from cluster_pipeline.core.store.collections import CollectionSnapshot, CollectionStore
+from cluster_pipeline.core.pipeline.execution import recording_failure
+from cluster_pipeline.core.store.collections import CollectionSnapshot
 from cluster_pipeline.core.store.lake import Lake
 from cluster_pipeline.core.store.results import ExecutionResult, ResultStore
+from cluster_pipeline.lifecycle.failures import reconcile_runs
+from cluster_pipeline.lifecycle.records import base_of, record_snapshot, record_worker, refuse_second_execution
 from cluster_pipeline.partitions import CLUSTER_CONFIGS_PARTITIONS_NAME, configuration_tags
-from cluster_pipeline.runs.status import record_snapshot, record_worker, trigger_of
-from cluster_pipeline.settings import MANUAL_TRIGGER
 
 
 def not_a_configuration_message(partition_key: str, reason: str) -> str:
@@ -71,58 +71,41 @@ def configuration_of(context: AssetExecutionContext, lake: Lake) -> ClusterConfi
 @dataclass
 class RunScope:
     config: ClusterConfig
-    run_id: str
-    created_at: datetime
-    dagster_run_id: str
     lake: Lake
-    started_at: float  # epoch seconds
     instance: DagsterInstance
-    trigger: str = MANUAL_TRIGGER
-    trigger_reason: str | None = None
+    dagster_run_id: str
+    base: ExecutionResult  # what the run's result says before it has one: its ids, when, what started it
+    started_at: float  # epoch seconds
 
     @classmethod
     def of(cls, context: AssetExecutionContext, lake: Lake) -> RunScope:
-        record_worker(context.instance, context.dagster_run)
         config = configuration_of(context, lake)
+        record_worker(context.instance, context.dagster_run)
+        base = base_of(context.instance, context.dagster_run, config)
         record = context.instance.get_run_record_by_id(context.run_id)
-        created_at = record.create_timestamp if record else datetime.now(UTC)
-        started_at = (record.start_time if record else None) or created_at.timestamp()
-        run_id = run_id_from_dagster_run(context.run_id)
-        trigger, reason = trigger_of(context.dagster_run.tags)
-        return cls(config, run_id, created_at, context.run_id, lake, started_at, context.instance, trigger, reason)
-
-    @property
-    def collections(self) -> CollectionStore:
-        return CollectionStore(self.lake)
+        started_at = (record.start_time if record else None) or base.created_at.timestamp()
+        return cls(config, lake, context.instance, context.run_id, base, started_at)
 
     @property
     def results(self) -> ResultStore:
         return ResultStore(self.lake)
-
-    def base(self, snapshot: CollectionSnapshot | None = None) -> ExecutionResult:
-        return base_result(
-            self.config,
-            self.run_id,
-            self.created_at,
-            snapshot=snapshot,
-            dagster_run_id=self.dagster_run_id,
-            trigger=self.trigger,
-            trigger_reason=self.trigger_reason,
-        )
 
     def record_snapshot(self, snapshot: CollectionSnapshot) -> None:
         """Note on the run which collection version it clusters (``run_execution``'s ``on_snapshot``)."""
         record_snapshot(self.instance, self.dagster_run_id, snapshot)
 
     @contextmanager
-    def failing_execution(self, snapshot: CollectionSnapshot | None = None) -> Iterator[None]:
-        """Store a ``failed`` ExecutionResult for any error or interrupt, and fail the step with its message."""
+    def failing_execution(self) -> Iterator[None]:
+        """Store a ``failed`` ExecutionResult for any error or interrupt, and fail the step with its
+        message; first of all, while an earlier run of the configuration is in flight."""
         try:
-            with recording_failure(self.results, self.base(snapshot)):
+            with recording_failure(self.results, self.base):
+                reconcile_runs(self.instance, self.lake, self.config.partition_key)
+                refuse_second_execution(self.instance, self.config, self.dagster_run_id)
                 yield
         except ClusterPipelineError as error:
             raise Failure(
                 description=str(error),
-                metadata={"run_id": self.run_id, "status": "failed", "error_message": str(error)},
+                metadata={"run_id": self.base.run_id, "status": "failed", "error_message": str(error)},
                 allow_retries=False,
             ) from None

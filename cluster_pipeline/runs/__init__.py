@@ -1,11 +1,12 @@
 """Executions as Dagster runs: start one here or through the queue, follow, wait for and cancel it,
-and settle runs that ended without an ExecutionResult.
+and settle runs whose worker died unseen.
 
-This is the surface the application service uses (``cluster_pipeline.service``); the modules behind
-it are Dagster's public API and the little Dagster cannot do for us (naming a CLI worker process so
-that its death is noticed without a daemon).
+This is the surface the application service uses; the modules behind it are Dagster's public API
+(``launcher``, ``status``) over ``cluster_pipeline.lifecycle``, the little Dagster cannot do for us.
 """
 
+from cluster_pipeline.lifecycle.failures import reconcile_runs
+from cluster_pipeline.lifecycle.records import find_run
 from cluster_pipeline.runs.launcher import (
     execute_in_process,
     open_instance,
@@ -16,10 +17,8 @@ from cluster_pipeline.runs.launcher import (
 from cluster_pipeline.runs.status import (
     cancel_execution,
     ensure_idle,
-    find_run,
     in_flight_execution,
     in_flight_executions,
-    reconcile_runs,
     wait_for_execution,
 )
 

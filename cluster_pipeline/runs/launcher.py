@@ -1,55 +1,45 @@
-"""Run a configuration's partition through Dagster from outside the UI (CLI, tests, demo).
+"""Run a configuration's partition through Dagster from outside the UI (CLI, service, demo, benchmarks).
 
 The run goes into the Dagster instance of ``$DAGSTER_HOME`` (by default ``<data root>/dagster_home``,
 the same folder the repository's ``dagster.yaml`` points ``dagster dev`` at), so runs started here
 show in the UI with their materializations, and the ExecutionResult's ``dagster_run_id`` leads there.
 
-A run is created first, as the UI would create it (the job, the partition's tags, the code's
-origin) and named after this process, its worker; then it is executed here. Creating before
-executing is what makes one execution per configuration exact: of two clients starting at once,
-the one whose run was stored second withdraws it. Whatever ends the execution — an error, Ctrl-C,
-SIGTERM — the run is settled before this returns or raises: ended in Dagster, and with a
-``failed`` ExecutionResult if it has none.
-
-``submit_execution`` instead puts the run in Dagster's queue and returns at once (``execute
---no-wait``): the daemon (``dagster dev``, ``dagster-daemon run``) starts it under the queue's
-limits, through the code location named ``cluster_pipeline`` — the name ``workspace.yaml``,
-``pyproject.toml`` and the deployment's code server all give it (``CLUSTER_PIPELINE_CODE_LOCATION``
-overrides it for a deployment that names it otherwise).
+``execute_in_process`` runs the execution job now, in this process, through the job's own
+``execute_in_process`` (Dagster turns Ctrl-C and SIGTERM into a failed run; the step writes the
+failed result). ``submit_execution`` puts it in Dagster's queue instead (``execute --no-wait``)
+with ``dagster job launch``, the public route that works when only the daemon runs: the run names
+the code location ``cluster_pipeline`` — the name ``workspace.yaml``, ``pyproject.toml`` and the
+deployment's code server all give it (``CLUSTER_PIPELINE_CODE_LOCATION`` overrides it) — and the
+daemon starts it from there under the queue's limits.
 """
 
 from __future__ import annotations
 
+import json
 import os
-import signal
+import subprocess
 import sys
-import threading
+import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+import uuid
 from pathlib import Path
-from types import FrameType
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from dagster import DagsterEvent, DagsterInstance, DagsterRunStatus
-from dagster._core.instance.ref import InstanceRef
+from dagster import DagsterInstance
 
 from cluster_pipeline.core.config.model import ClusterConfig
 from cluster_pipeline.core.errors import ConfigurationError, ExecutionError
 from cluster_pipeline.core.ids import run_id_from_dagster_run
-from cluster_pipeline.core.pipeline.execution import INTERRUPTED_MESSAGE
 from cluster_pipeline.core.store.lake import Lake, default_root
 from cluster_pipeline.core.store.results import ExecutionResult, ResultStore
 from cluster_pipeline.deployment import current_deployment
-from cluster_pipeline.jobs import is_execution_run
+from cluster_pipeline.jobs import CLUSTER_EXECUTION_JOB_NAME
+from cluster_pipeline.lifecycle.failures import failure_message, reconcile_runs, record_failed_run
+from cluster_pipeline.lifecycle.processes import WorkerIdentity
+from cluster_pipeline.lifecycle.records import refuse_second_execution
 from cluster_pipeline.partitions import CLUSTER_CONFIGS_PARTITIONS_NAME, configuration_tags
-from cluster_pipeline.runs.processes import WorkerIdentity
+from cluster_pipeline.runs.status import in_flight_execution
 from cluster_pipeline.settings import PARTITION_TAG, WORKER_TAG
-
-if TYPE_CHECKING:
-    from dagster._core.definitions.reconstruct import ReconstructableJob
-    from dagster._core.remote_origin import RemoteJobOrigin
-    from dagster._core.storage.dagster_run import DagsterRun
 
 CODE_LOCATION = "cluster_pipeline"
 CODE_LOCATION_ENV = "CLUSTER_PIPELINE_CODE_LOCATION"
@@ -82,7 +72,8 @@ def open_instance(root: Path | None = None) -> DagsterInstance:
             "DAGSTER_DEPLOYMENT=s3 needs the deployment's Dagster instance: set DAGSTER_HOME to a folder whose "
             "dagster.yaml names its PostgreSQL (see deploy/README.md)."
         )
-    return DagsterInstance.from_ref(InstanceRef.from_dir(str(dagster_home(root))))
+    # the persistent instance of a folder, read from its dagster.yaml (Dagster's name for it says "temp")
+    return DagsterInstance.local_temp(tempdir=str(dagster_home(root)))
 
 
 def register_partition(instance: DagsterInstance, config: ClusterConfig) -> None:
@@ -91,124 +82,13 @@ def register_partition(instance: DagsterInstance, config: ClusterConfig) -> None
         instance.add_dynamic_partitions(CLUSTER_CONFIGS_PARTITIONS_NAME, [config.partition_key])
 
 
-def execution_job() -> ReconstructableJob:
-    """The execution job, reconstructable from its module (what a run's code origin points at)."""
-    from dagster._core.definitions.reconstruct import ReconstructableRepository
-
-    from cluster_pipeline.jobs import CLUSTER_EXECUTION_JOB_NAME
-
-    repository = ReconstructableRepository.for_module(DEFINITIONS_MODULE, "defs")
-    return repository.get_reconstructable_job(CLUSTER_EXECUTION_JOB_NAME)
-
-
-def remote_job_origin(job_name: str) -> RemoteJobOrigin:
-    """Where the daemon finds the job of a queued run: the code location ``cluster_pipeline``."""
-    from dagster._core.remote_origin import (
-        ManagedGrpcPythonEnvCodeLocationOrigin,
-        RemoteJobOrigin,
-        RemoteRepositoryOrigin,
-    )
-    from dagster._core.types.loadable_target_origin import LoadableTargetOrigin
-
-    location = ManagedGrpcPythonEnvCodeLocationOrigin(
-        LoadableTargetOrigin(executable_path=sys.executable, module_name=DEFINITIONS_MODULE),
-        location_name=os.environ.get(CODE_LOCATION_ENV) or CODE_LOCATION,
-    )
-    return RemoteJobOrigin(RemoteRepositoryOrigin(location, "__repository__"), job_name)
-
-
-def create_run(
-    instance: DagsterInstance,
-    config: ClusterConfig,
-    job: ReconstructableJob,
-    *,
-    queued: bool = False,
-    run_id: str | None = None,
-) -> DagsterRun:
-    """A not-yet-started run of the configuration's partition: naming this process as its worker, or,
-    for the queue (``queued``), naming the code location the daemon will launch it from."""
-    job_def = job.get_definition()
-    tags = {
-        **job_def.get_tags_for_partition_key(config.partition_key, selected_asset_keys=None),
-        **configuration_tags(config),
-    }
-    identity = None if queued else WorkerIdentity.current()
-    if identity is not None:
-        tags[WORKER_TAG] = identity.to_text()
-    return instance.create_run_for_job(
-        job_def=job_def,
-        run_id=run_id,
-        run_config=QUIET_RUN_CONFIG,
-        tags=tags,
-        job_code_origin=job.get_python_origin(),
-        remote_job_origin=remote_job_origin(job_def.name) if queued else None,
-        status=DagsterRunStatus.NOT_STARTED,
-    )
-
-
-def _refuse_second_execution(instance: DagsterInstance, config: ClusterConfig, own_run_id: str | None) -> None:
-    """One execution per configuration: refuse if another run of it is in flight (and, when ours is
-    created already, was stored before ours: of two racing clients exactly one goes on)."""
-    from dagster import RunsFilter
-
-    from cluster_pipeline.runs.status import IN_FLIGHT
-
-    records = [
-        record
-        for record in instance.get_run_records(
-            RunsFilter(tags={PARTITION_TAG: config.partition_key}, statuses=list(IN_FLIGHT))
-        )
-        if is_execution_run(record.dagster_run)
-    ]
-    own = next((r.storage_id for r in records if r.dagster_run.run_id == own_run_id), None)
-    for record in sorted(records, key=lambda r: r.storage_id):
-        if record.dagster_run.run_id == own_run_id or (own is not None and record.storage_id > own):
-            continue
-        other = run_id_from_dagster_run(record.dagster_run.run_id)
-        state = (
-            "pending"
-            if record.dagster_run.status in (DagsterRunStatus.QUEUED, DagsterRunStatus.NOT_STARTED)
-            else "processing"
-        )
-        raise ExecutionError(
-            f"An execution of {config.display_name} is already {state} ({other}); "
-            f"wait for it, or stop it with `cluster-pipeline executions cancel {other}`."
-        )
-
-
-@contextmanager
-def _sigterm_interrupts() -> Iterator[None]:
-    """SIGTERM interrupts like Ctrl-C (Python's default would end the process without any cleanup).
-
-    Inside the run Dagster maps both to its own interrupt; around it, this makes them a
-    KeyboardInterrupt so the run is still settled.
-    """
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def interrupt(_signum: int, _frame: FrameType | None) -> None:
-        raise KeyboardInterrupt
-
-    previous = signal.signal(signal.SIGTERM, interrupt)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-
-
-def settle_run(instance: DagsterInstance, lake: Lake, run: DagsterRun) -> None:
-    """After the execution returned or was interrupted: the run has ended in Dagster, and if it
-    did not succeed it has a failed ExecutionResult."""
-    from cluster_pipeline.runs.status import reconcile_runs
-
-    latest = instance.get_run_by_id(run.run_id)
-    if latest is not None and not latest.is_finished:
-        if latest.status == DagsterRunStatus.CANCELING:
-            instance.report_run_canceled(latest, message=INTERRUPTED_MESSAGE)
-        else:
-            instance.report_run_failed(latest, message=INTERRUPTED_MESSAGE)
-    reconcile_runs(instance, lake, run.tags[PARTITION_TAG])
+def _prepare(instance: DagsterInstance, lake: Lake, config: ClusterConfig) -> None:
+    """Refuse (ExecutionError) while another execution of the configuration is visibly in flight —
+    after settling runs whose worker died, which must not block — and make sure the partition exists.
+    Two clients racing past this are settled inside the run (``assets.run_scope``)."""
+    reconcile_runs(instance, lake, config.partition_key)
+    refuse_second_execution(instance, config)
+    register_partition(instance, config)
 
 
 def execute_in_process(config: ClusterConfig, lake: Lake, instance: DagsterInstance) -> ExecutionResult:
@@ -217,64 +97,55 @@ def execute_in_process(config: ClusterConfig, lake: Lake, instance: DagsterInsta
     A failed or interrupted execution returns its ``failed`` result (the run fails in Dagster too);
     only a run that left no result at all (a bug, not bad input) raises.
     """
-    from dagster._core.execution.api import execute_run
-    from dagster._core.utils import make_new_run_id
+    from cluster_pipeline.definitions import defs
 
-    from cluster_pipeline.runs.instance_sqlite import held_connections
-
-    job = execution_job()
-    with _sigterm_interrupts(), held_connections(instance, make_new_run_id(), create_shard=True) as dagster_run_id:
-        run = _new_run(instance, lake, config, job, queued=False, run_id=dagster_run_id)
-        try:
-            execute_run(job, run, instance)
-        finally:
-            settle_run(instance, lake, run)
-    run_id = run_id_from_dagster_run(run.run_id)
-    results = ResultStore(lake)
+    _prepare(instance, lake, config)
+    worker = WorkerIdentity.current()
+    tags = {**configuration_tags(config), **({WORKER_TAG: worker.to_text()} if worker else {})}
+    outcome = defs.resolve_job_def(CLUSTER_EXECUTION_JOB_NAME).execute_in_process(
+        run_config=QUIET_RUN_CONFIG,
+        instance=instance,
+        partition_key=config.partition_key,
+        tags=tags,
+        run_id=str(uuid.uuid4()),
+        raise_on_error=False,
+    )
+    results, run_id = ResultStore(lake), run_id_from_dagster_run(outcome.run_id)
     if results.exists(config.namespace, config.cluster_id, run_id):
         return results.get(config.namespace, run_id, config.cluster_id)
-    raise ExecutionError(
-        f"Dagster run {run.run_id} ended without an ExecutionResult; its logs in the Dagster UI say why."
+    failed = record_failed_run(
+        instance, lake, outcome.dagster_run, failure_message(outcome.dagster_run, outcome.all_events)
     )
+    if failed is None:
+        raise ExecutionError(
+            f"Dagster run {outcome.run_id} ended without an ExecutionResult; its logs in the Dagster UI say why."
+        )
+    return failed
 
 
 def submit_execution(config: ClusterConfig, lake: Lake, instance: DagsterInstance) -> ExecutionResult:
     """Put an execution of the configuration in Dagster's run queue and return its ``pending``
-    ExecutionResult at once; the daemon starts it (the same rule holds: one execution per
-    configuration at a time)."""
-    from cluster_pipeline.runs.status import in_flight_execution
-
-    run = _new_run(instance, lake, config, execution_job(), queued=True)
-    instance.report_dagster_event(DagsterEvent.job_enqueue(run), run_id=run.run_id)
-    pending = in_flight_execution(instance, lake, config.namespace, run_id_from_dagster_run(run.run_id))
-    if pending is None:
-        raise ExecutionError(f"Dagster run {run.run_id} left the queue at once; its logs in the Dagster UI say why.")
+    ExecutionResult; the daemon starts it (the same rule holds: one execution per configuration)."""
+    _prepare(instance, lake, config)
+    dagster_run_id = str(uuid.uuid4())
+    location = os.environ.get(CODE_LOCATION_ENV) or CODE_LOCATION
+    workspace = {"load_from": [{"python_module": {"module_name": DEFINITIONS_MODULE, "location_name": location}}]}
+    tags = {PARTITION_TAG: config.partition_key, **configuration_tags(config)}
+    with tempfile.TemporaryDirectory() as folder:
+        (Path(folder) / "workspace.yaml").write_text(json.dumps(workspace))
+        launched = subprocess.run(
+            [sys.executable, "-m", "dagster", "job", "launch", "-w", str(Path(folder) / "workspace.yaml")]
+            + ["-j", CLUSTER_EXECUTION_JOB_NAME, "--run-id", dagster_run_id, "--tags", json.dumps(tags)]
+            + ["--config-json", json.dumps(QUIET_RUN_CONFIG)],
+            env={**os.environ, "DAGSTER_HOME": os.environ.get("DAGSTER_HOME") or instance.root_directory},
+            capture_output=True,
+            text=True,
+        )
+    pending = in_flight_execution(instance, lake, config.namespace, run_id_from_dagster_run(dagster_run_id))
+    if launched.returncode != 0 or pending is None:
+        reason = (launched.stderr.strip().splitlines() or ["it left the queue at once"])[-1]
+        raise ExecutionError(f"Dagster did not queue the execution of {config.display_name}: {reason}")
     return pending
-
-
-def _new_run(
-    instance: DagsterInstance,
-    lake: Lake,
-    config: ClusterConfig,
-    job: ReconstructableJob,
-    *,
-    queued: bool,
-    run_id: str | None = None,
-) -> DagsterRun:
-    """A created run of the configuration (with ``run_id`` when given), refused (ExecutionError)
-    while another is in flight."""
-    from cluster_pipeline.runs.status import reconcile_runs
-
-    reconcile_runs(instance, lake, config.partition_key)  # a dead earlier run must not block this one
-    _refuse_second_execution(instance, config, None)
-    register_partition(instance, config)
-    run = create_run(instance, config, job, queued=queued, run_id=run_id)
-    try:
-        _refuse_second_execution(instance, config, run.run_id)
-    except ExecutionError:
-        instance.delete_run(run.run_id)
-        raise
-    return run
 
 
 def queue_daemon_running(instance: DagsterInstance) -> bool:

@@ -38,9 +38,9 @@ from cluster_pipeline.core.incremental.triggers import FitProgress, Refresh, Tri
 from cluster_pipeline.core.store.collections import CollectionSnapshot, CollectionStore
 from cluster_pipeline.core.store.lake import Lake
 from cluster_pipeline.jobs import ASSIGNMENT_JOB_NAME, CLUSTER_EXECUTION_JOB_NAME, assignment_job, cluster_execution_job
+from cluster_pipeline.lifecycle.records import IN_FLIGHT, partition_runs
 from cluster_pipeline.partitions import CLUSTER_CONFIGS_PARTITIONS_NAME, configuration_tags
 from cluster_pipeline.resources.lake import LakeResource
-from cluster_pipeline.runs.status import IN_FLIGHT, partition_runs
 from cluster_pipeline.settings import (
     ASSIGNMENT_KIND,
     RUN_KIND_TAG,

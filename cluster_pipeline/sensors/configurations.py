@@ -11,7 +11,9 @@ edited by hand) is skipped with a warning and never stops the others.
 import datetime as dt
 import json
 import time
+from zoneinfo import ZoneInfo
 
+from croniter import croniter
 from dagster import (
     AddDynamicPartitionsRequest,
     DefaultSensorStatus,
@@ -21,7 +23,6 @@ from dagster import (
     SensorResult,
     sensor,
 )
-from dagster._utils.schedules import cron_string_iterator
 
 from cluster_pipeline.core.config.model import ClusterConfig
 from cluster_pipeline.core.config.store import ConfigStore
@@ -52,15 +53,20 @@ def configuration_sensor(context: SensorEvaluationContext, lake: LakeResource):
 
 
 def due_ticks(config: ClusterConfig, since: float, until: float) -> list[dt.datetime]:
-    """The configuration's cron ticks in (since, until]."""
+    """The configuration's cron ticks in (since, until], in its time zone.
+
+    A tick whose wall-clock time repeats the previous one's (the hour a fall-back clock change
+    plays twice) is dropped, so a daily cron runs once that night, as Dagster's schedules do.
+    """
     cron = cron_of(config)
     if cron is None:
         return []
-    ticks = []
-    for tick in cron_string_iterator(since + 1e-6, cron, config.triggers.timezone):
-        if tick.timestamp() > until:
-            break
-        ticks.append(tick)
+    start = dt.datetime.fromtimestamp(since, ZoneInfo(config.triggers.timezone))
+    ticks, last, times = [], croniter(cron, start).get_prev(dt.datetime), croniter(cron, start)
+    while (tick := times.get_next(dt.datetime)).timestamp() <= until:
+        if tick.replace(tzinfo=None) != last.replace(tzinfo=None):
+            ticks.append(tick)
+        last = tick
     return ticks
 
 

@@ -1,42 +1,66 @@
 """No execution stays ``processing`` forever, and none leaves the history.
 
-``execution_lifecycle_sensor`` runs ``status.reconcile_runs`` on every tick: a run whose worker
-process is gone (SIGKILL, out of memory, reboot; judged by PID *and* start time) is marked failed,
-and every run of a configuration that ended without success — failed, cancelled, interrupted, in
-any job (the CLI's, the UI's asset job, ``dagster asset materialize``) — gets its ``failed``
-ExecutionResult with the cause. It reads run storage directly rather than reacting to run-status
-events: Dagster's run-status sensors never see runs started outside a code location (the CLI's
-in-process runs, ``dagster asset materialize``), and those must not vanish either.
+Dagster settles what it sees: a run that fails or is canceled — whoever launched it, the CLI's
+in-process runs included (``monitor_all_code_locations``) — fires ``execution_failure_sensor`` or
+``execution_canceled_sensor``, which write the failed ExecutionResult of an execution that ended
+without one (a worker killed under Dagster's code server, a run canceled in the queue, a failure
+before the step). What Dagster cannot see — a CLI run whose process died, which Dagster still
+thinks runs — ``execution_lifecycle_sensor`` settles each tick (``lifecycle.failures.reconcile_runs``);
+without a daemon, every CLI command that touches a configuration does.
 """
 
-import json
-import time
+from dagster import (
+    DagsterEvent,
+    DagsterRunStatus,
+    DefaultSensorStatus,
+    RunFailureSensorContext,
+    RunStatusSensorContext,
+    SensorEvaluationContext,
+    SkipReason,
+    run_failure_sensor,
+    run_status_sensor,
+    sensor,
+)
 
-from dagster import DefaultSensorStatus, SensorEvaluationContext, SkipReason, sensor
-
+from cluster_pipeline.lifecycle.failures import failure_message, reconcile_runs, record_failed_run
 from cluster_pipeline.resources.lake import LakeResource
-from cluster_pipeline.runs.status import reconcile_runs
 from cluster_pipeline.settings import SENSOR_INTERVAL_SECONDS
 
-# Runs that ended shortly before the previous tick are looked at again: run storage timestamps and
-# this clock may differ a little, and recording twice is harmless (results are write-once).
-OVERLAP_SECONDS = 60.0
+
+def _record(context: RunStatusSensorContext, lake: LakeResource, events: list[DagsterEvent]) -> SkipReason:
+    run = context.dagster_run
+    result = record_failed_run(context.instance, lake.get_lake(), run, failure_message(run, events))
+    return SkipReason(f"Recorded {result.run_id} as failed: {result.error_message}" if result else "Nothing to record.")
+
+
+@run_failure_sensor(
+    monitor_all_code_locations=True,
+    minimum_interval_seconds=SENSOR_INTERVAL_SECONDS,
+    default_status=DefaultSensorStatus.RUNNING,
+    description="Records a failed ExecutionResult for every execution run that failed without one.",
+)
+def execution_failure_sensor(context: RunFailureSensorContext, lake: LakeResource):
+    return _record(context, lake, [context.failure_event, *context.get_step_failure_events()])
+
+
+@run_status_sensor(
+    run_status=DagsterRunStatus.CANCELED,
+    monitor_all_code_locations=True,
+    minimum_interval_seconds=SENSOR_INTERVAL_SECONDS,
+    default_status=DefaultSensorStatus.RUNNING,
+    description="Records a failed ExecutionResult for every execution run canceled without one.",
+)
+def execution_canceled_sensor(context: RunStatusSensorContext, lake: LakeResource):
+    return _record(context, lake, [])
 
 
 @sensor(
     minimum_interval_seconds=SENSOR_INTERVAL_SECONDS,
     default_status=DefaultSensorStatus.RUNNING,
-    description="Fails runs whose worker died and records a failed ExecutionResult for every run that ended without one.",
+    description="Fails the runs whose worker process died unseen (a CLI run killed), each with its failed result.",
 )
 def execution_lifecycle_sensor(context: SensorEvaluationContext, lake: LakeResource):
-    now = time.time()
-    since = json.loads(context.cursor)["evaluated_at"] - OVERLAP_SECONDS if context.cursor else None
-    recorded = reconcile_runs(context.instance, lake.get_lake(), ended_since=since)
-    context.update_cursor(json.dumps({"evaluated_at": now}))
+    recorded = reconcile_runs(context.instance, lake.get_lake())
     for result in recorded:
         context.log.info(f"Recorded {result.run_id} as failed: {result.error_message}")
-    return SkipReason(
-        f"Recorded {len(recorded)} failed executions: {[r.run_id for r in recorded]}"
-        if recorded
-        else "Every run has its outcome recorded."
-    )
+    return SkipReason(f"Recorded {len(recorded)} failed executions." if recorded else "Every worker is alive.")

@@ -2,7 +2,7 @@
 
 ``webhook_sensor`` reads Dagster's run storage (every execution run that ended since its last tick,
 whatever started it: the CLI, the UI, a sensor, a schedule) and, once a run's ExecutionResult is in
-the lake — a completed one, or the failed one its worker or ``execution_lifecycle_sensor`` wrote —
+the lake — a completed one, or the failed one its worker or the lifecycle sensors wrote —
 POSTs it to the configuration's ``webhooks`` and the resource's shared URLs (``core.webhooks``).
 Runs whose result is not there yet, and URLs still to retry, stay in the cursor for later ticks; the
 per-execution delivery record in the lake is what makes a URL get an execution once. A tick starts
@@ -22,9 +22,9 @@ from cluster_pipeline.core.ids import run_id_from_dagster_run
 from cluster_pipeline.core.pipeline.webhooks import DeliveryRecord, deliver, event_of
 from cluster_pipeline.core.store.lake import Lake
 from cluster_pipeline.core.store.results import ResultStore
+from cluster_pipeline.lifecycle.records import finished_executions
 from cluster_pipeline.resources.lake import LakeResource
 from cluster_pipeline.resources.webhooks import WebhookResource
-from cluster_pipeline.runs.status import finished_executions
 from cluster_pipeline.settings import SENSOR_INTERVAL_SECONDS
 
 OVERLAP_SECONDS = 60.0  # run storage's clock and this one may differ a little; records make repeats harmless

@@ -1,18 +1,11 @@
 """The change sensor on a real instance: one run per change, none for no change, none twice."""
 
-import pytest
-from dagster import DagsterInstance, SensorResult, build_sensor_context
+from dagster import SensorResult, build_sensor_context
 
 from cluster_pipeline.resources import LakeResource
 from cluster_pipeline.sensors.collection_changes import collection_change_sensor
 from cluster_pipeline_tests.conftest import blob_documents
 from cluster_pipeline_tests.dagster_helpers import create_config
-
-
-@pytest.fixture
-def instance():
-    with DagsterInstance.ephemeral() as instance:
-        yield instance
 
 
 def tick(instance, lake, cursor=None) -> SensorResult:

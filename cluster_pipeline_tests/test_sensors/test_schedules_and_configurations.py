@@ -2,7 +2,7 @@ import datetime as dt
 import json
 
 import pytest
-from dagster import DagsterInstance, build_schedule_context, build_sensor_context
+from dagster import build_schedule_context, build_sensor_context
 
 from cluster_pipeline.definitions import defs
 from cluster_pipeline.partitions import CLUSTER_CONFIGS_PARTITIONS_NAME
@@ -10,12 +10,6 @@ from cluster_pipeline.resources import LakeResource
 from cluster_pipeline.schedules.nightly import nightly_schedule
 from cluster_pipeline.sensors.configurations import configuration_sensor, custom_schedule_sensor, due_ticks
 from cluster_pipeline_tests.dagster_helpers import create_config
-
-
-@pytest.fixture
-def instance():
-    with DagsterInstance.ephemeral() as instance:
-        yield instance
 
 
 def resources(lake):
@@ -75,3 +69,20 @@ def test_one_unschedulable_configuration_does_not_stop_the_others(lake, instance
     with build_sensor_context(instance=instance, cursor=cursor, resources=resources(lake)) as context:
         result = custom_schedule_sensor(context)
     assert [r.partition_key for r in result.run_requests] == [config.partition_key]
+
+
+@pytest.mark.parametrize(
+    ("cron", "timezone", "start", "days", "expected"),
+    [
+        # the night Berlin's clocks go back plays 02:00 twice: a daily cron still runs once
+        ("0 2 * * *", "Europe/Berlin", dt.datetime(2026, 10, 24, 12, tzinfo=dt.UTC), 1, ["2026-10-25T02:00:00+02:00"]),
+        # Paris springs forward at 02:00: 02:30 does not exist that night, it runs at 03:00
+        ("30 2 * * *", "Europe/Paris", dt.datetime(2026, 3, 28, 12, tzinfo=dt.UTC), 1, ["2026-03-29T03:00:00+02:00"]),
+        ("0 9 * * 1-5", "UTC", dt.datetime(2026, 11, 27, 12, tzinfo=dt.UTC), 3, ["2026-11-30T09:00:00+00:00"]),
+        ("0 0 29 2 *", "UTC", dt.datetime(2027, 2, 27, tzinfo=dt.UTC), 3, []),  # no Feb 29 in 2027
+    ],
+)
+def test_custom_cron_ticks_follow_the_configurations_time_zone(lake, cron, timezone, start, days, expected):
+    config = create_config(lake, triggers={"schedule": cron, "timezone": timezone})
+    ticks = due_ticks(config, start.timestamp(), start.timestamp() + days * 86_400)
+    assert [tick.isoformat() for tick in ticks] == expected

@@ -5,8 +5,9 @@ import json
 import time
 
 import pytest
-from dagster import DagsterInstance, build_sensor_context
+from dagster import build_sensor_context
 
+from cluster_pipeline.core.pipeline import webhooks as webhooks_module
 from cluster_pipeline.core.pipeline.webhooks import (
     DELIVERY_HEADER,
     EVENT_HEADER,
@@ -15,6 +16,7 @@ from cluster_pipeline.core.pipeline.webhooks import (
     verify,
 )
 from cluster_pipeline.resources import LakeResource, WebhookResource
+from cluster_pipeline.sensors import webhooks as sensor_module
 from cluster_pipeline.sensors.webhooks import webhook_sensor
 from cluster_pipeline_tests.conftest import blob_documents
 from cluster_pipeline_tests.dagster_helpers import create_config, materialize_config
@@ -24,12 +26,6 @@ from cluster_pipeline_tests.webhook_server import webhook_receiver
 SECRET = "webhook-secret"
 
 
-@pytest.fixture
-def instance():
-    with DagsterInstance.ephemeral() as instance:
-        yield instance
-
-
 def tick(lake, instance, cursor=None, **settings):
     resources = {"lake": LakeResource(root=str(lake.storage.root)), "webhooks": WebhookResource(**settings)}
     with build_sensor_context(instance=instance, cursor=cursor, resources=resources) as context:
@@ -37,20 +33,42 @@ def tick(lake, instance, cursor=None, **settings):
         return context.cursor, result
 
 
-def test_a_failing_receiver_is_retried_with_backoff_until_it_answers(lake, collections, instance):
+class Clock:
+    """The wall clock the sensor and the deliveries read (``time.time``), moved by the test."""
+
+    def __init__(self) -> None:
+        self.now = time.time()
+
+    def time(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def clock(monkeypatch) -> Clock:
+    clock = Clock()
+    monkeypatch.setattr(sensor_module, "time", clock)
+    monkeypatch.setattr(webhooks_module, "time", clock)
+    return clock
+
+
+def test_a_failing_receiver_is_retried_with_backoff_until_it_answers(lake, collections, instance, clock):
     collections.ingest("default", "c", blob_documents(60))
     with webhook_receiver(statuses=[500, 503]) as receiver:
         config = create_config(lake, parameters={"n_clusters": 3}, webhooks=[receiver.url + "?token=abc"])
         _, result = materialize_config(lake, config, instance)
-        cursor, _ = tick(lake, instance, secret=SECRET, backoff_seconds=0.3)
-        cursor, _ = tick(lake, instance, cursor, secret=SECRET, backoff_seconds=0.3)  # backing off: no attempt
+        cursor, _ = tick(lake, instance, secret=SECRET, backoff_seconds=30)
+        clock.now += 29
+        cursor, _ = tick(lake, instance, cursor, secret=SECRET, backoff_seconds=30)  # backing off: no attempt
         assert len(receiver.calls) == 1
-        time.sleep(0.4)
-        cursor, _ = tick(lake, instance, cursor, secret=SECRET, backoff_seconds=0.3)  # second attempt: 503
+        clock.now += 2
+        cursor, _ = tick(lake, instance, cursor, secret=SECRET, backoff_seconds=30)  # second attempt: 503
         assert len(receiver.calls) == 2
-        time.sleep(0.7)  # the wait doubled
-        cursor, _ = tick(lake, instance, cursor, secret=SECRET, backoff_seconds=0.3)
-        cursor, _ = tick(lake, instance, cursor, secret=SECRET, backoff_seconds=0.3)
+        clock.now += 59
+        cursor, _ = tick(lake, instance, cursor, secret=SECRET, backoff_seconds=30)  # the wait doubled: not yet
+        assert len(receiver.calls) == 2
+        clock.now += 2
+        cursor, _ = tick(lake, instance, cursor, secret=SECRET, backoff_seconds=30)
+        cursor, _ = tick(lake, instance, cursor, secret=SECRET, backoff_seconds=30)
     assert len(receiver.calls) == 3  # delivered once, then never again
     assert {c.headers[DELIVERY_HEADER] for c in receiver.calls} == {result.run_id}
     last = receiver.calls[-1]

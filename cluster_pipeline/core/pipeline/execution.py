@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
@@ -155,15 +155,18 @@ def base_result(
     )
 
 
-def failed_result(base: ExecutionResult, message: str) -> ExecutionResult:
-    return base.with_updates(
-        status="failed",
-        metrics=None,
-        centroids=None,
-        num_clusters=0,
-        completed_at=utc_now(),
-        error_message=message,
+def write_failed_result(results: ResultStore, base: ExecutionResult, message: str) -> ExecutionResult | None:
+    """The one writer of failed ExecutionResults (the run itself, a cancel, the lifecycle sensors and
+    the reconciler all come here): ``base`` stored as ``failed`` with ``message``, unless the execution
+    has a result already — results are write-once, so the first outcome stays; None then."""
+    failed = base.with_updates(
+        status="failed", metrics=None, centroids=None, num_clusters=0, completed_at=utc_now(), error_message=message
     )
+    try:
+        results.write(failed)
+    except AlreadyExistsError:
+        return None
+    return failed
 
 
 def completed_result(
@@ -263,8 +266,7 @@ def recording_failure(results: ResultStore, base: ExecutionResult) -> Iterator[F
     except (AlreadyExistsError, GeneratorExit):
         raise
     except BaseException as error:
-        with suppress(AlreadyExistsError):  # a cancel, or an outer scope, recorded the end first
-            results.write(failed_result(current.result, unexpected_error_message(error)))
+        write_failed_result(results, current.result, unexpected_error_message(error))
         raise
 
 

@@ -7,7 +7,8 @@ import socket
 import subprocess
 import time
 
-from cluster_pipeline.runs.processes import Liveness, WorkerIdentity, process_start_ticks, signal_worker
+from cluster_pipeline.lifecycle.processes import Liveness, WorkerIdentity, process_start_ticks, signal_worker
+from cluster_pipeline_tests.waiting import wait_until
 
 
 def sleeper() -> subprocess.Popen:
@@ -60,9 +61,7 @@ def test_a_killed_unreaped_child_is_dead():
     child = sleeper()
     identity = WorkerIdentity.of(child.pid)
     os.kill(child.pid, signal.SIGKILL)
-    deadline = time.time() + 10
-    while process_start_ticks(child.pid) is not None and time.time() < deadline:
-        time.sleep(0.05)
+    wait_until(lambda: process_start_ticks(child.pid) is None, "the killed child becoming a zombie", 10, 0.05)
     assert identity.liveness() is Liveness.DEAD  # a zombie until reaped: it will never run again
     child.wait()
 
