@@ -1,25 +1,14 @@
 """Cluster configurations (``clust_…``): what to cluster, how, and how to name and judge the result.
 
-A configuration is a validated pydantic model saved as JSON in the lake. Besides its ``clust_…`` id
-(the contract's ``cluster_id``) it has a ``name`` a person can read — unique in its namespace,
-derived from the collection, algorithm and main parameter unless given (``agnews-kmeans-k4``) —
-and its Dagster partition is ``<namespace>.<name>``. Configurations saved before names existed
-keep their ``<namespace>.<clust_…>`` partition (and its history in Dagster): both forms resolve. The
-algorithm is one of the registry's (``core.fit.registry``), and its parameters use scikit-learn/hdbscan
-names, checked by the registry against the estimator's own ``get_params()`` and parameter
-constraints; the cron and timezone are checked against the scheduler's rules. So a typo or an
-impossible value (``n_clusters=0``, ``eps=-1``, ``Mars/Olympus``) is refused at creation time with
-the rule it breaks, not deep inside an execution or a sensor tick.
-
-Each stage is handed its own options, built from the configuration's flat fields (the stored JSON
-keeps them flat): ``clustering`` for the fit, ``metrics`` for the quality metrics, ``topics`` for
-the topic structure.
-
-What an execution clusters is chosen here too: ``filters`` (``core.store.filters``) over the metadata,
-``sample_size`` to fit on a seeded sample, several ``features`` combined into one space, and
-``attribute_based`` clusters that are the groups of metadata columns. A configuration changes over
-its life by :func:`revise` (a new ``version`` when what an execution computes changes); every
-ExecutionResult stores the configuration it ran with.
+A configuration is a validated pydantic model saved as JSON in the lake. Its ``name`` (unique in its
+namespace, derived as ``agnews-kmeans-k4`` unless given) makes its Dagster partition
+``<namespace>.<name>``; configurations saved before names existed keep ``<namespace>.<clust_…>``
+(and its history in Dagster): both forms resolve. Parameters are checked by the algorithm's registry
+entry (``core.fit.registry``) against the estimator's own parameters and constraints, and the cron
+and timezone against the scheduler's rules, so a typo or an impossible value (``n_clusters=0``,
+``Mars/Olympus``) is refused at creation time with the rule it breaks, not deep inside an execution.
+The stored JSON keeps its fields flat; each stage is handed its own options built from them
+(``clustering``, ``metrics``, ``topics``).
 """
 
 from __future__ import annotations
@@ -27,11 +16,20 @@ from __future__ import annotations
 import math
 from dataclasses import fields
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from cluster_pipeline.core.errors import ConfigurationError
 from cluster_pipeline.core.fit import registry
@@ -136,15 +134,15 @@ class ClusterConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    cluster_id: str = Field(default_factory=new_cluster_id)
+    cluster_id: Annotated[str, AfterValidator(check_cluster_id)] = Field(default_factory=new_cluster_id)
     name: str | None = Field(
         None,
         description="Readable name, unique in the namespace (the Dagster partition is <namespace>.<name>); "
         "derived from collection, algorithm and main parameter when not given, e.g. 'agnews-kmeans-k4'.",
     )
-    namespace: str = "default"
-    collection: str
-    feature: str = "embedding"
+    namespace: Annotated[str, AfterValidator(check_namespace)] = "default"
+    collection: Annotated[str, AfterValidator(check_collection)]
+    feature: Annotated[str, AfterValidator(check_feature)] = "embedding"
     features: list[str] | None = Field(
         None,
         description="Several embedding features clustered as one space (each L2-normalised first); "
@@ -220,30 +218,10 @@ class ClusterConfig(BaseModel):
     version: int = Field(1, ge=1, description="Raised by every update that changes what an execution computes.")
     updated_at: datetime | None = None
 
-    @field_validator("cluster_id")
-    @classmethod
-    def _cluster_id(cls, value: str) -> str:
-        return check_cluster_id(value)
-
     @field_validator("name")
     @classmethod
     def _name(cls, value: str | None) -> str | None:
         return None if value is None else check_config_name(value)
-
-    @field_validator("namespace")
-    @classmethod
-    def _namespace(cls, value: str) -> str:
-        return check_namespace(value)
-
-    @field_validator("collection")
-    @classmethod
-    def _collection(cls, value: str) -> str:
-        return check_collection(value)
-
-    @field_validator("feature")
-    @classmethod
-    def _feature(cls, value: str) -> str:
-        return check_feature(value)
 
     @field_validator("webhooks")
     @classmethod

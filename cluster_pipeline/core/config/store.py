@@ -80,23 +80,13 @@ class ConfigStore:
         return config
 
     def replace(self, config: ClusterConfig) -> ClusterConfig:
-        """Store a revised configuration over its current one (one atomic write; see ``core.revisions``)."""
-        key = self.lake.cluster_config_key(config.namespace, config.cluster_id)
-        if not self.lake.storage.exists(key):
-            raise NotFoundError(
-                f"Cluster configuration {config.cluster_id!r} not found in namespace {config.namespace!r}."
-            )
-        self.lake.storage.write_replace(key, config.model_dump_json(indent=2).encode())
+        """Store a revised configuration over its current one (one atomic write; see ``core.config.revisions``)."""
+        self.lake.storage.write_replace(self._stored_key(config), config.model_dump_json(indent=2).encode())
         return config
 
     def delete(self, config: ClusterConfig) -> None:
         """Remove the configuration, then release its name (its executions are the ResultStore's)."""
-        key = self.lake.cluster_config_key(config.namespace, config.cluster_id)
-        if not self.lake.storage.exists(key):
-            raise NotFoundError(
-                f"Cluster configuration {config.cluster_id!r} not found in namespace {config.namespace!r}."
-            )
-        self.lake.storage.delete(key)
+        self.lake.storage.delete(self._stored_key(config))
         claim = None if config.name is None else self.lake.cluster_name_key(config.namespace, config.name)
         if (
             claim is not None
@@ -104,6 +94,14 @@ class ConfigStore:
             and self._owner(config.namespace, str(config.name)) == config.cluster_id
         ):
             self.lake.storage.delete(claim)
+
+    def _stored_key(self, config: ClusterConfig) -> str:
+        key = self.lake.cluster_config_key(config.namespace, config.cluster_id)
+        if not self.lake.storage.exists(key):
+            raise NotFoundError(
+                f"Cluster configuration {config.cluster_id!r} not found in namespace {config.namespace!r}."
+            )
+        return key
 
     def _claim_name(self, config: ClusterConfig) -> str:
         base = config.name or default_name(config)

@@ -1,9 +1,6 @@
 """Fitting: prepare the vectors (L2 normalise, optional PCA), reduce them (UMAP) for the algorithm,
-resolve its data-dependent parameters, run it, then merge topics and reassign noise when asked.
-
-We call scikit-learn / hdbscan estimators directly; this module only adds what every algorithm
-needs around them: input checks with readable errors, cluster indices ordered by size (``cl_0``
-is the largest), centroids and per-document distances in the embedding space.
+resolve its data-dependent parameters, run it, then merge topics and reassign noise when asked;
+clusters are numbered by size (``cl_0`` is the largest).
 
 Two spaces are involved. The *embedding space* is the prepared vectors (normalised, and PCA's
 projection when PCA is the reduction: a linear map that keeps the geometry the metrics measure);
@@ -42,10 +39,6 @@ class Preparation:
     pca_mean: np.ndarray | None = None
     pca_components: np.ndarray | None = None  # (k, D) float32
     explained_variance_ratio: float | None = None
-
-    @property
-    def output_dimensions(self) -> int | None:
-        return None if self.pca_components is None else int(self.pca_components.shape[0])
 
     def apply(self, X: np.ndarray, *, copy: bool = True) -> np.ndarray:
         """Prepared float32 copy of ``X`` (or ``X`` itself, modified, when ``copy=False``)."""
@@ -112,7 +105,7 @@ def reduction_record(preparation: Preparation) -> dict[str, Any]:
         return {"method": "none"}
     return {
         "method": "pca",
-        "n_components": preparation.output_dimensions,
+        "n_components": int(preparation.pca_components.shape[0]),
         "explained_variance_ratio": round(preparation.explained_variance_ratio or 0.0, 4),
     }
 
@@ -121,17 +114,12 @@ def reduction_record(preparation: Preparation) -> dict[str, Any]:
 class FittedClustering:
     """What an estimator found, in a form every later stage understands.
 
-    ``labels`` index clusters 0..K-1 by decreasing size (-1 = noise); ``centroids`` are the clusters'
-    centres in the embedding space (``centroid_method``: member means by default, see
-    ``core.fit.centroids``); ``distances`` are each document's Euclidean distance to its centroid (NaN
-    for noise); ``membership`` is the estimator's confidence where it has one (HDBSCAN
-    probabilities, GMM posterior), else None. ``reduction`` records how the vectors were reduced for
-    the algorithm, ``auto_k`` the sweep that chose k, ``topic_reduction`` the merges of
-    ``max_clusters``; ``reassigned`` marks the noise documents given a cluster by ``reassign_noise``,
-    and ``warning`` says why there are fewer than 2 clusters. ``sample_rows`` are the rows the
-    algorithm was fitted on when it was fitted on a sample (``sample_size``; None: all rows), and
-    ``assigned_by`` how the others were assigned. ``groups`` holds each cluster's attribute values
-    for ``attribute_based`` clusterings.
+    ``labels`` index clusters 0..K-1 by decreasing size (-1 = noise); ``centroids`` (``centroid_method``,
+    ``core.fit.centroids``) and ``distances`` (NaN for noise) are in the embedding space;
+    ``membership`` is the estimator's confidence where it has one (HDBSCAN probabilities, GMM
+    posterior). ``reassigned`` marks the noise documents ``reassign_noise`` gave a cluster;
+    ``sample_rows`` are the rows fitted on (``sample_size``; None: all rows); ``groups`` holds each
+    cluster's attribute values (``attribute_based``).
     """
 
     labels: np.ndarray
@@ -158,7 +146,6 @@ class FittedClustering:
 
     @property
     def num_noise(self) -> int:
-        """Documents in no cluster now."""
         return int((self.labels < 0).sum())
 
     @property
@@ -301,14 +288,6 @@ def order_by_size(raw_labels: np.ndarray) -> np.ndarray:
     return labels
 
 
-def centroids_and_distances(
-    space: np.ndarray, labels: np.ndarray, method: str = "mean"
-) -> tuple[np.ndarray, np.ndarray]:
-    """Each cluster's centre (``core.fit.centroids``) and each member's Euclidean distance to its own."""
-    centroids = cluster_centres(space, labels, method)
-    return centroids, distances_to_centres(space, labels, centroids)
-
-
 def component_clusters(raw: np.ndarray, labels: np.ndarray) -> np.ndarray:
     """For each of the estimator's components (raw labels 0..C-1), the final cluster its documents
     ended in after ordering, merging and reassignment; -1 for a component that kept no document."""
@@ -359,14 +338,14 @@ def fit_clustering(
         reassigned = raw < 0
         raw = reassign_noise(raw, space)
     labels = order_by_size(raw)
-    centroids, distances = centroids_and_distances(space, labels, options.centroid_method)
+    centroids = cluster_centres(space, labels, options.centroid_method)
     extras: dict[str, Any] = {"fit_method": output.method}
     if output.mixture is not None:
         extras["gaussian_mixture"] = {**output.mixture, "component_cluster": component_clusters(output.labels, labels)}
     fitted = FittedClustering(
         labels=labels,
         centroids=centroids,
-        distances=distances,
+        distances=distances_to_centres(space, labels, centroids),
         membership=output.membership,
         preparation=preparation,
         metric=str(parameters.get("metric", "euclidean")),

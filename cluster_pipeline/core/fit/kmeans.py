@@ -61,51 +61,25 @@ def sample_size(n_samples: int, n_clusters: int) -> int:
     return min(n_samples, max(SAMPLE_MIN_ROWS, SAMPLE_ROWS_PER_CLUSTER * n_clusters))
 
 
-def kmeans_plusplus(
-    X: np.ndarray,
-    n_clusters: int,
-    *,
-    random_state: int | np.random.Generator | None = 0,
-    n_local_trials: int | None = None,
-) -> np.ndarray:
-    """Greedy k-means++ seeding (as scikit-learn's ``kmeans_plusplus``) by float32 GEMMs.
+class _Seeding:
+    """Greedy k-means++ seedings (as scikit-learn's ``kmeans_plusplus``, ``2 + log(k)`` candidates per
+    step) of one sample by float32 GEMMs, sharing the rows, their transpose and norms.
 
     scikit-learn computes the candidate distances with float32 data upcast to float64 in small
-    blocks; here each step is one ``(n_local_trials, n_samples)`` float32 product against a
-    transposed copy of ``X``. Those products are thin and memory-bound, so they run on one BLAS
-    thread: on a busy 2-core machine two threads made them several times slower, on a quiet one
-    they gain little (``fit_kmeans`` runs its starts' seedings side by side instead).
-
-    Parameters
-    ----------
-    X : (n_samples, n_features) float32.
-    n_clusters : centres to pick.
-    random_state : seed or generator.
-    n_local_trials : candidates per step; default ``2 + log(n_clusters)`` like scikit-learn.
-
-    Returns
-    -------
-    (n_clusters, n_features) float32 centres, rows of ``X``.
+    blocks; here each step is one ``(trials, n_samples)`` float32 product against a transposed copy
+    of the rows. Those products are thin and memory-bound, so they run on one BLAS thread: on a busy
+    2-core machine two threads made them several times slower, on a quiet one they gain little
+    (``seedings`` runs several side by side instead). ``run`` returns (k, d) float32 rows.
     """
-    from threadpoolctl import threadpool_limits
-
-    seeding = _Seeding(X)
-    with threadpool_limits(1, user_api="blas"):
-        return seeding.run(n_clusters, np.random.default_rng(random_state), n_local_trials)
-
-
-class _Seeding:
-    """What every k-means++ seeding of one sample shares: the rows, their transpose and norms."""
 
     def __init__(self, X: np.ndarray) -> None:
         self.X = np.ascontiguousarray(X, dtype=np.float32)
         self.XT = np.ascontiguousarray(self.X.T)
         self.squared_norms = np.einsum("ij,ij->i", self.X, self.X)
 
-    def run(self, n_clusters: int, rng: np.random.Generator, n_local_trials: int | None = None) -> np.ndarray:
+    def run(self, n_clusters: int, rng: np.random.Generator) -> np.ndarray:
         X, XT, squared_norms = self.X, self.XT, self.squared_norms
-        n = len(X)
-        trials = n_local_trials or 2 + int(np.log(n_clusters))
+        n, trials = len(X), 2 + int(np.log(n_clusters))
         centres = np.empty((n_clusters, X.shape[1]), dtype=np.float32)
         first = int(rng.integers(n))
         centres[0] = X[first]
@@ -132,7 +106,7 @@ def seedings(sample: np.ndarray, n_clusters: int, count: int, rng: np.random.Gen
     """``count`` k-means++ seedings drawn from ``max(2,000, 20·k)`` rows of ``sample``, side by side
     on the machine's cores.
 
-    A seeding makes ``k`` passes over its rows, memory-bound (see ``kmeans_plusplus``): on 2,000
+    A seeding makes ``k`` passes over its rows, memory-bound (see ``_Seeding``): on 2,000
     rows they stay in cache, and the Lloyd iterations on the whole sample that follow place the
     centres (measured on 100k blobs, k=100: the same inertia as seeding from 5,000 rows, within
     run-to-run spread, in 60 % of the time). Each seeding is single-threaded, so two on two cores

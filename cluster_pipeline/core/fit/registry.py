@@ -1,17 +1,8 @@
 """The clustering algorithms, one spec each: everything the project asks about an algorithm.
 
-As scikit-learn's estimators carry their ``_parameter_constraints``, a spec carries what an
-algorithm is to the pipeline: how to build its estimator (imported lazily: hdbscan is slow to
-import), its defaults and how its parameters are checked, which parameter is k and whether
-``"auto"`` may stand for it (``core.fit.auto_k``), whether its clusters have centres (documents
-outside a fitted sample join the nearest centre, else their nearest sampled document's cluster),
-whether it is density-based and so reduced first (``core.fit.reduction``), what a fit costs
-(``core.fit.resource_guard``), whether it streams out of core (``core.fit.streaming``) and can be
-fitted on a sample, its main parameter's short form in default names (``news-kmeans-k4``), what to
-advise when it finds fewer than two clusters, and how it fits.
-
-Every other module asks ``spec(name)`` or ``names()``; none tests an algorithm's name. Adding an
-algorithm is one entry in ``SPECS`` (and its tests).
+As scikit-learn's estimators carry their ``_parameter_constraints``, a spec (``AlgorithmSpec``)
+carries what an algorithm is to the pipeline. Every other module asks ``spec(name)`` or ``names()``;
+none tests an algorithm's name. Adding an algorithm is one entry in ``SPECS`` (and its tests).
 """
 
 from __future__ import annotations
@@ -122,20 +113,13 @@ def fit_groups(spec: AlgorithmSpec, run: FitRun) -> EstimatorOutput:
 
 
 def _load(name: str, module: str = "sklearn.cluster") -> Callable[[], type]:
-    def load() -> type:
-        estimator: type = getattr(importlib.import_module(module), name)
-        return estimator
-
-    return load
-
-
-def _hdbscan_sized_defaults(n_documents: int) -> dict[str, Any]:
-    return {"min_cluster_size": default_min_cluster_size(n_documents)}
+    """The estimator class, imported when first asked for (hdbscan is slow to import)."""
+    return lambda: getattr(importlib.import_module(module), name)
 
 
 @dataclass(frozen=True)
 class AlgorithmSpec:
-    """One algorithm, as the pipeline sees it (see the module doc).
+    """One algorithm, as the pipeline sees it.
 
     ``defaults`` differ from the estimator's only where those are poor for embeddings: fixed seeds
     (reproducible runs), several k-means inits (one seed can cost 0.15 V-measure, see PERF_NOTES), a
@@ -145,6 +129,9 @@ class AlgorithmSpec:
     above 50 dimensions when it is not what ``density_based`` implies (UMAP, else none). ``label`` is
     the main parameter and its short form in default names (default: k). ``columns_parameter`` names
     the metadata columns whose groups are the clusters; ``check`` replaces the estimator's checks.
+    Documents outside a fitted sample join the nearest centre when ``has_centres``, else their nearest
+    sampled document's cluster. ``cost`` (``core.fit.resource_guard``) is None for a linear fit;
+    ``advice`` says what to try when a fit finds fewer than two clusters (``core.fit.warning``).
     """
 
     name: str
@@ -248,8 +235,9 @@ class AlgorithmSpec:
                 raise ValueError(f"'{name}' parameter of {self.name} must be a number, got {value!r}")
 
     def estimate(self, parameters: dict[str, Any], space: np.ndarray) -> FitEstimate | None:
-        """What a fit on ``space`` should cost (``core.fit.resource_guard``); None when it grows linearly."""
-        return resource_guard.estimate_fit(self.name, self.cost, parameters, space)
+        """What a fit on ``space`` (the prepared matrix) should cost; None when it grows linearly."""
+        cost = None if self.cost is None else self.cost(parameters, space)
+        return None if cost is None else FitEstimate(self.name, len(space), space.shape[1], int(cost[0]), cost[1])
 
     def check_resources(
         self, parameters: dict[str, Any], space: np.ndarray, options: ClusteringOptions
@@ -278,7 +266,8 @@ SPECS: tuple[AlgorithmSpec, ...] = (
                   k_parameter="n_clusters", has_centres=True),
     AlgorithmSpec("hdbscan", _load("HDBSCAN", "hdbscan"), density_based=True, cost=resource_guard.hdbscan_cost,
                   label=("min_cluster_size", "mcs"), fitter=fit_hdbscan, constraints=hdbscan_constraints,
-                  sized_defaults=_hdbscan_sized_defaults, advice=warning.hdbscan_advice),
+                  sized_defaults=lambda n: {"min_cluster_size": default_min_cluster_size(n)},
+                  advice=warning.hdbscan_advice),
     AlgorithmSpec("dbscan", _load("DBSCAN"), {"eps": 0.5, "min_samples": 5}, density_based=True,
                   cost=resource_guard.dbscan_cost, label=("eps", "eps"), advice=warning.dbscan_advice),
     AlgorithmSpec("agglomerative", _load("AgglomerativeClustering"), {"n_clusters": 8}, k_parameter="n_clusters",

@@ -63,11 +63,7 @@ class MetricsOptions:
 
 
 def describe_quality(silhouette: float) -> str:
-    """The seed's verdict on a mean silhouette, word for word: 0.7+ excellent, 0.5+ good, else poor.
-
-    What the seed's strings cannot say (what the metrics were computed on, that text embeddings
-    score low even for good topics) is in ``core.quality.verdict``, in fields of its own.
-    """
+    """The seed's verdict on a mean silhouette, word for word (what it cannot say: ``core.quality.verdict``)."""
     if silhouette >= 0.7:
         return "Excellent clustering quality"
     if silhouette >= 0.5:
@@ -84,31 +80,10 @@ def silhouette_samples_fast(
     or ``1 - cos`` on normalised rows, the norms folded into the product); with the points sorted by
     cluster, each cluster's share of a block is a slice, summed (pairwise) into float64 per point.
     Only the upper triangle is computed (distances are symmetric), which halves the work. Memory: two
-    float32 copies of ``X``, ``chunk_size * n`` floats, (n, K) sums.
-
-    Parameters
-    ----------
-    X : ndarray of shape (n_samples, n_features)
-        Points, ideally float32 (other dtypes are converted once).
-    labels : ndarray of shape (n_samples,)
-        Cluster of each point; every value, -1 included, is a cluster here.
-    metric : str, default="euclidean"
-        "euclidean" and "cosine" use the GEMM path; any other scikit-learn metric falls back to
-        :func:`sklearn.metrics.silhouette_samples`.
-    chunk_size : int, default=2048
-        Rows of the distance matrix held at once.
-
-    Returns
-    -------
-    ndarray of shape (n_samples,), float64
-        Silhouette per point; 0 for points in singleton clusters (scikit-learn's convention).
-
-    Raises
-    ------
-    InvalidEmbeddingsError
-        ``X`` is not 2-D, does not match ``labels``, or holds NaN/inf.
-    ValueError
-        Fewer than 2 clusters, or as many clusters as points.
+    float32 copies of ``X``, ``chunk_size * n`` floats, (n, K) sums. Every label, -1 included, is a
+    cluster here; a singleton's points score 0 (scikit-learn's convention); metrics other than
+    euclidean and cosine fall back to scikit-learn. InvalidEmbeddingsError for a bad ``X``,
+    ValueError for fewer than 2 clusters or as many clusters as points.
     """
     X, labels = _validate(X, labels)
     _check_finite(X)
@@ -154,25 +129,9 @@ def silhouette_fast(X: np.ndarray, labels: np.ndarray, *, metric: str = "euclide
 
 
 def stratified_sample(labels: np.ndarray, size: int, random_state: int = 0) -> np.ndarray:
-    """Seeded sample of row indices, stratified by cluster so small clusters are not lost.
-
-    Every cluster keeps ``min(its size, 50)`` points (less when ``size`` cannot hold 50 per
-    cluster); the rest of ``size`` is shared in proportion to what each cluster has left.
-
-    Parameters
-    ----------
-    labels : ndarray of shape (n_samples,)
-        Cluster of each point.
-    size : int
-        Number of indices wanted; all rows when ``size >= n_samples``.
-    random_state : int, default=0
-        Seed of the sample.
-
-    Returns
-    -------
-    ndarray of shape (min(size, n_samples),), int64
-        Sorted row indices.
-    """
+    """Sorted seeded sample of ``size`` row indices (all rows when ``size >= n``), stratified by cluster
+    so small clusters are not lost: every cluster keeps ``min(its size, 50)`` points (less when
+    ``size`` cannot hold 50 per cluster), the rest is shared in proportion to what each has left."""
     labels = np.asarray(labels)
     n = len(labels)
     if size >= n:
@@ -320,32 +279,15 @@ def compute_metrics(
     centroids: np.ndarray | None = None,
     distances: np.ndarray | None = None,
 ) -> QualityMetrics | None:
-    """Silhouette, Davies-Bouldin and Calinski-Harabasz of a clustering, noise (label -1) excluded.
+    """Silhouette, Davies-Bouldin and Calinski-Harabasz of a clustering of ``X`` (float32, not upcast;
+    a memmap is fine), noise (label -1) excluded; None with fewer than 2 clusters or as many clusters
+    as points (the silhouette is undefined there).
 
     Davies-Bouldin and Calinski-Harabasz use all non-noise points (``ClusterStatistics``), Euclidean
-    whatever ``metric`` is, as in scikit-learn; the silhouette is exact up to ``options.sample_size``
-    points, else estimated on a stratified sample weighted back to the clusters' sizes
-    (``MetricsOptions``, ``sampled_silhouette``).
-
-    Parameters
-    ----------
-    X : (n_samples, n_features) the space that was clustered, float32 (not upcast; a memmap is fine).
-    labels : (n_samples,) integer cluster of each point; -1 is noise.
-    metric : distance for the silhouette ("euclidean" and "cosine" by float32 GEMM).
-    options : the silhouette's sample size and seed (default: 10,000 points, seed 0).
-    centroids, distances : (n_clusters, n_features) and (n_samples,), optional: the fit's member means
-        (row ``c`` for label ``c``) and each point's distance to its own, as ``FittedClustering`` holds
-        them; given, the two indices come from these (O(K·D)) instead of two passes over ``X``.
-
-    Returns
-    -------
-    QualityMetrics, or None with fewer than 2 non-noise points, fewer than 2 clusters, or as many
-    clusters as points (the silhouette is undefined there).
-
-    Raises
-    ------
-    InvalidEmbeddingsError
-        ``X`` is not 2-D, does not match ``labels``, or holds NaN/inf.
+    whatever ``metric`` is, as in scikit-learn; the silhouette follows ``options`` (``MetricsOptions``).
+    Given the fit's member means (row ``c`` for label ``c``) and each point's distance to its own, as
+    ``FittedClustering`` holds them, the two indices come from these (O(K·D)) instead of two passes
+    over ``X``. InvalidEmbeddingsError when ``X`` is not 2-D, does not match ``labels`` or holds NaN/inf.
     """
     X, labels = _validate(X, labels)
     from_fit = centroids is not None and distances is not None
