@@ -76,21 +76,11 @@ def choose_k(
     engine: KMeansEngine = "auto",
     progress: Progress | None = None,
 ) -> AutoK:
-    """Sweep k over ``parameters``' ``k_min..k_max`` (defaults 2..12) on a seeded sample of ``space``
-    (see the module doc).
+    """Sweep k over ``parameters``' ``k_min..k_max`` (defaults 2..12) on a seeded sample (``random_state``)
+    of ``space``, the matrix the algorithm will run on, for its k ``parameter`` (see the module doc).
 
-    Parameters
-    ----------
-    space : (n, d) float32, the matrix the algorithm will run on.
-    parameter : the algorithm's k (``n_clusters``, ``n_components``), for the record.
-    parameters : its parameters; ``k_min``, ``k_max`` and ``random_state`` (the sample's seed) are read.
-    engine : k-means engine of the sweep (``core.fit.kmeans``).
-
-    Returns
-    -------
-    AutoK
-        The chosen k (best silhouette, ties to the smaller k) and the score of every k tried; k stays
-        below the sample size, and with too few documents to score any k, ``k_min`` is chosen.
+    The best silhouette wins, ties to the smaller k; k stays below the sample size, and with too few
+    documents to score any k, ``k_min`` is chosen.
     """
     progress = progress or Progress.silent()
     started = time.perf_counter()

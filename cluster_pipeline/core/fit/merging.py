@@ -31,21 +31,11 @@ def member_means(space: np.ndarray, labels: np.ndarray) -> np.ndarray:
 
 
 def merge_similar_clusters(labels: np.ndarray, space: np.ndarray, max_clusters: int) -> np.ndarray:
-    """Merge clusters until at most ``max_clusters`` remain, most similar first.
+    """Raw labels with clusters merged, most similar first, until at most ``max_clusters`` remain
+    (``labels`` itself when there are no more already; noise stays noise).
 
-    As BERTopic's topic reduction: agglomerative clustering of the cluster centroids, cosine
-    distance, average linkage; each group of centroids becomes one cluster (noise stays noise).
-
-    Parameters
-    ----------
-    labels : (n,) clusters 0..K-1, -1 for noise.
-    space : (n, d) the embedding space the centroids are taken in.
-    max_clusters : at most this many clusters remain (at least 1).
-
-    Returns
-    -------
-    np.ndarray
-        (n,) raw labels of the merged clusters (-1 kept); ``labels`` itself when K <= ``max_clusters``.
+    As BERTopic's topic reduction: agglomerative clustering of the cluster centroids in ``space``,
+    cosine distance, average linkage; each group of centroids becomes one cluster.
     """
     found = int(labels.max()) + 1 if (labels >= 0).any() else 0
     if found <= max_clusters:

@@ -89,22 +89,9 @@ class UmapResult:
 def umap_coordinates(
     space: np.ndarray, options: ReductionOptions | None = None, progress: Progress | None = None
 ) -> UmapResult:
-    """UMAP (cosine) of the rows of ``space``, fitted on all of them or on a seeded sample.
-
-    Parameters
-    ----------
-    space : (n, d) float32 vectors; cosine geometry (rows are normalised here, not in place).
-    options : UMAP's ``n_components`` (default 5), ``n_neighbors`` and ``min_dist``; above
-        ``fit_sample_size`` rows, UMAP is fitted on a seeded sample of that size and the other rows
-        are placed from their nearest sampled neighbours (see the module doc); ``random_state`` seeds
-        the sample and UMAP.
-
-    Returns
-    -------
-    UmapResult
-        (n, n_components) float32 coordinates and a record: method, parameters, rows fitted and placed,
-        seconds.
-    """
+    """UMAP (cosine; rows are normalised here, not in place) of the (n, d) float32 rows of ``space``,
+    fitted on all of them or, above ``options.fit_sample_size``, on a seeded sample, the other rows
+    placed from their nearest sampled neighbours (see the module doc)."""
     options = options or ReductionOptions()
     progress = progress or Progress.silent()
     started = time.perf_counter()

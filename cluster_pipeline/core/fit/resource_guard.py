@@ -52,11 +52,11 @@ class FitEstimate:
 
 
 def format_bytes(value: float) -> str:
-    for unit in ("B", "KB", "MB", "GB"):
-        if value < 1024 or unit == "GB":
-            return f"{value:.1f} {unit}" if unit == "GB" else f"{value:.0f} {unit}"
+    for unit in ("B", "KB", "MB"):
+        if value < 1024:
+            return f"{value:.0f} {unit}"
         value /= 1024
-    return f"{value:.1f} TB"
+    return f"{value:.1f} GB"
 
 
 def format_seconds(value: float) -> str:

@@ -1,14 +1,6 @@
-"""Out-of-core k-means: cluster a collection larger than the memory budget by streaming its batches.
-
-Four passes over the Parquet parts, each holding one batch at a time:
-
-1. gather a seeded random sample: k-means++ initial centres (``core.fit.kmeans.sampled_init``) and,
-   when configured, the PCA fit and the choice of k;
-2. ``MiniBatchKMeans.partial_fit`` on every batch, in ``batch_size`` slices;
-3. assign every document to its nearest centre, accumulating member sums (member means);
-4. distance of every document to its member mean (the assignments, and the statistics of
-   Davies–Bouldin and Calinski–Harabasz, ``core.quality.metrics.ClusterStatistics``), and the
-   cluster-stratified silhouette sample.
+"""Out-of-core k-means: cluster a collection larger than the memory budget by streaming its batches,
+in four passes over the Parquet parts (a sample for the initial centres, ``partial_fit``, assignment,
+distances and the silhouette sample), each holding one batch at a time.
 
 What stays in memory is O(N) small arrays (labels, distances) plus the samples, never the matrix.
 The working buffers follow ``memory_budget_mb``: a quarter of it for one streamed batch (Arrow's

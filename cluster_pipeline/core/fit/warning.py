@@ -31,16 +31,8 @@ def clustering_warning(
     k_parameter: str | None = None,
     max_clusters: int | None = None,
 ) -> str | None:
-    """Why a run found 0 or 1 cluster and what to try; None with 2 or more clusters.
-
-    Parameters
-    ----------
-    algorithm, parameters : what ran (concrete parameters, defaults included).
-    labels : (n,) final labels, -1 for noise.
-    matrix : the matrix the algorithm ran on (for DBSCAN, its neighbour distances suggest ``eps``).
-    advice, k_parameter : the algorithm's own advice, and its number of clusters' parameter.
-    max_clusters : the configuration's topic reduction, when set.
-    """
+    """Why a run of ``algorithm`` (its concrete ``parameters``) found 0 or 1 cluster in its final
+    ``labels`` and what to try, from its own ``advice`` when it has one; None with 2 or more clusters."""
     clusters = int(labels.max()) + 1 if (labels >= 0).any() else 0
     if clusters >= 2:
         return None

@@ -147,27 +147,6 @@ def stratified_sample(labels: np.ndarray, size: int, random_state: int = 0) -> n
     return np.sort(order[rank < quota[sorted_codes]]).astype(np.int64, copy=False)
 
 
-def sampled_silhouette(
-    X_sample: np.ndarray,
-    sample_labels: np.ndarray,
-    cluster_sizes: dict[int, int] | np.ndarray,
-    *,
-    metric: str = "euclidean",
-    chunk_size: int = 2048,
-) -> float:
-    """Silhouette of the whole set estimated from a stratified sample.
-
-    Each sampled point stands for ``cluster size / sampled members`` points of its cluster, so
-    clusters that the sample over-represents (every cluster keeps at least 50 points) do not skew
-    the mean. ``chunk_size`` bounds the rows of the distance matrix held at once.
-    """
-    values = silhouette_samples_fast(X_sample, sample_labels, metric=metric, chunk_size=chunk_size)
-    present, sampled = np.unique(sample_labels, return_counts=True)
-    sizes = np.asarray([cluster_sizes[int(c)] for c in present], dtype=np.float64)
-    weights = (sizes / sampled)[np.searchsorted(present, sample_labels)]
-    return float(np.average(values, weights=weights))
-
-
 @dataclass(frozen=True)
 class ClusterStatistics:
     """Per-cluster sufficient statistics of a clustering's non-noise points, from which Davies–Bouldin
@@ -251,15 +230,14 @@ def measure(
     chunk_size: int = 2048,
 ) -> QualityMetrics:
     """The three metrics of a clustering: Davies–Bouldin and Calinski–Harabasz from its ``statistics``,
-    the silhouette from its points ``X_sample`` (all of them, or a stratified sample weighted back
-    to the clusters' sizes, see ``sampled_silhouette``) with their clusters ``sample_codes``."""
+    the silhouette from its points ``X_sample`` with their clusters ``sample_codes``: all of them, or a
+    stratified sample in which each point stands for ``cluster size / sampled members`` points of its
+    cluster, so clusters the sample over-represents (each keeps at least 50 points) do not skew it."""
     davies_bouldin, calinski_harabasz = statistics.indices()
     sampled = len(sample_codes) < statistics.counts.sum()
-    if sampled:
-        counts = statistics.counts.astype(np.int64)
-        silhouette = sampled_silhouette(X_sample, sample_codes, counts, metric=metric, chunk_size=chunk_size)
-    else:
-        silhouette = silhouette_fast(X_sample, sample_codes, metric=metric, chunk_size=chunk_size)
+    values = silhouette_samples_fast(X_sample, sample_codes, metric=metric, chunk_size=chunk_size)
+    weights = statistics.counts[sample_codes] / np.bincount(sample_codes)[sample_codes] if sampled else None
+    silhouette = float(np.average(values, weights=weights))
     return QualityMetrics(
         silhouette_score=silhouette,
         davies_bouldin_index=davies_bouldin,

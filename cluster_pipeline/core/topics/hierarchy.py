@@ -36,16 +36,9 @@ def build_hierarchy(
     text_fields: list[str] | None = None,
     num_keywords: int = 8,
 ) -> dict[str, Any] | None:
-    """The topic tree of K >= 2 clusters (None below that).
-
-    Parameters
-    ----------
-    centroids : (K, d) cluster centroids in the embedding space.
-    sizes : (K,) documents per cluster.
-    leaf_labels : the clusters' labels.
-    documents, labels : the documents (text columns) and their cluster index (-1 noise), to name
-        merged topics by their keywords; without them merges are named by their children.
-    """
+    """The topic tree of K >= 2 clusters (None below that), from their (K, d) ``centroids``, ``sizes``
+    and labels. Merged topics are named by the keywords of ``documents`` (text columns) whose cluster
+    index (-1 noise) ``labels`` give; without them, by their children's names."""
     k = len(centroids)
     if k < 2:
         return None
