@@ -131,9 +131,8 @@ def _seed_of(random_state: Any) -> int:
 
 
 def _draw_sample(X: np.ndarray, size: int, rng: np.random.Generator) -> np.ndarray:
-    if size >= len(X):
-        return np.ascontiguousarray(X, dtype=np.float32)
-    return np.ascontiguousarray(X[np.sort(rng.choice(len(X), size, replace=False))], dtype=np.float32)
+    rows = X if size >= len(X) else X[np.sort(rng.choice(len(X), size, replace=False))]
+    return np.ascontiguousarray(rows, dtype=np.float32)
 
 
 def faiss_lloyd(
@@ -168,13 +167,12 @@ def _best_start(
     sample: np.ndarray, k: int, n_init: int, max_iter: int, rng: np.random.Generator, seed: int
 ) -> tuple[np.ndarray, int]:
     """Centres and Lloyd iterations of the best of ``n_init`` k-means++ + Lloyd starts on ``sample``."""
-    best: tuple[float, np.ndarray, int] | None = None
-    for start, seeds in enumerate(seedings(sample, k, max(n_init, 1), rng)):
-        centres, objective, n_iter = faiss_lloyd(sample, seeds, max_iter=max_iter, seed=seed + 1000 * start)
-        if best is None or objective < best[0]:
-            best = (objective, centres, n_iter)
-    assert best is not None
-    return best[1], best[2]
+    starts = [
+        faiss_lloyd(sample, seeds, max_iter=max_iter, seed=seed + 1000 * start)
+        for start, seeds in enumerate(seedings(sample, k, max(n_init, 1), rng))
+    ]
+    centres, _, n_iter = min(starts, key=lambda found: found[1])  # the first of equals, as a strict <
+    return centres, n_iter
 
 
 def _n_init(parameters: dict[str, Any]) -> int:
@@ -192,9 +190,7 @@ def choose_engine(engine: KMeansEngine, parameters: dict[str, Any]) -> Literal["
     """faiss when installed and the parameters are ones it runs (k-means++ init), else scikit-learn."""
     if engine == "sklearn" or not uses_sampled_init(parameters):
         return "sklearn"
-    if engine == "faiss" or faiss_installed():
-        return "faiss"
-    return "sklearn"
+    return "faiss" if engine == "faiss" or faiss_installed() else "sklearn"
 
 
 def fit_kmeans(
@@ -245,13 +241,11 @@ def sampled_init(
         return _best_start(sample, n_clusters, n_init, 300, rng, _seed_of(random_state))[0]
     from sklearn.cluster import KMeans
 
-    best: tuple[float, np.ndarray] | None = None
-    for seeds in seedings(sample, n_clusters, max(n_init, 1), rng):
-        model = KMeans(n_clusters=n_clusters, init=seeds, n_init=1).fit(sample)
-        if best is None or model.inertia_ < best[0]:
-            best = (float(model.inertia_), model.cluster_centers_)
-    assert best is not None
-    return np.asarray(best[1], dtype=np.float32)
+    starts = [
+        KMeans(n_clusters=n_clusters, init=seeds, n_init=1).fit(sample)
+        for seeds in seedings(sample, n_clusters, max(n_init, 1), rng)
+    ]
+    return np.asarray(min(starts, key=lambda model: model.inertia_).cluster_centers_, dtype=np.float32)
 
 
 def _fit_sklearn(X: np.ndarray, parameters: dict[str, Any], progress: Progress) -> KMeansFit:

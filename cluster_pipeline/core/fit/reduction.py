@@ -1,29 +1,22 @@
 """Dimensionality reduction before clustering: UMAP (density-based algorithms), PCA, or none.
 
-Density-based algorithms need a space where topics are dense regions. Text embeddings in 384+
-dimensions are not one, and PCA does not make them one (AG News, PCA-10 then HDBSCAN: 80 % noise,
-V-measure 0.14); UMAP to 5 dimensions on cosine distances does (6 % noise, V 0.39), which is why
-BERTopic runs UMAP before HDBSCAN. PCA stays the linear option (``core.fit.clustering.Preparation``).
+Text embeddings in 384+ dimensions are no space of dense regions, and PCA does not make them one
+(AG News, PCA-10 then HDBSCAN: 80 % noise, V-measure 0.14); UMAP to 5 dimensions on cosine distances
+does (6 % noise, V 0.39), which is why BERTopic runs UMAP before HDBSCAN. umap-learn is called with
+three changes, each measured on AG News (7,600 × 384) on the 2-core machine:
 
-UMAP runs through umap-learn with three changes to how it is called, each measured on AG News
-(7,600 × 384) on the 2-core machine:
+- **exact kNN by faiss** (``core.fit.neighbors``), handed over as ``precomputed_knn``, instead of
+  pynndescent's approximate search and its numba code paths;
+- **cached compilation**: three of umap-learn's numba kernels (``UNCACHED_KERNELS``) lack
+  ``cache=True``, so every process paid ~25 s of JIT even with ``NUMBA_CACHE_DIR`` set; they get
+  ``enable_caching()`` before first use (the first run on a machine compiles, about a minute);
+- **200 epochs** at every size (umap-learn's default above 10,000 points): 500 cost 2.4× the time
+  and gave the same clusters (3 seeds).
 
-- **Exact kNN by faiss** (``core.fit.neighbors``): the neighbour graph is one float32 GEMM, handed to
-  UMAP as ``precomputed_knn``, instead of pynndescent's approximate search and its numba code paths.
-- **Cached compilation**: umap-learn compiles three of its numba kernels (``smooth_knn_dist``,
-  ``compute_membership_strengths`` and the layout epoch) without ``cache=True``, so every process
-  paid ~25 s of JIT before any work even with ``NUMBA_CACHE_DIR`` set. Their dispatchers get numba's
-  ``enable_caching()`` before first use: the first run on a machine compiles once (about a minute
-  with pynndescent's import-time compilation) and says so in the log; later processes load the cache.
-- **200 epochs** of layout optimisation, umap-learn's own default above 10,000 points, at every
-  size: 500 (its default below) cost 2.4× the time and gave the same clusters (3 seeds).
-
-With a seed UMAP runs its layout single-threaded (umap-learn's rule for reproducibility), so large
-collections are fitted on a seeded sample of ``fit_sample_size`` documents and every other document
-is placed as umap-learn's ``transform`` initialises new points: the membership-weighted mean of the
-coordinates of its ``n_neighbors`` nearest sampled documents (exact, by faiss), without the
-refining epochs (umap-learn's transform needs pynndescent's index and recompiles per process).
-``benchmarks/quality.py`` measures what fitting on a third of AG News costs.
+With a seed UMAP lays out on one thread, so large collections are fitted on a seeded sample of
+``fit_sample_size`` documents and every other one is placed as umap-learn's ``transform`` initialises
+new points (``place_from_neighbours``), without its refining epochs (they need pynndescent's index
+and recompile per process). ``benchmarks/quality.py`` measures what fitting on a third of AG News costs.
 """
 
 from __future__ import annotations
@@ -169,7 +162,8 @@ def _place_others(
 def place_from_neighbours(
     sample: np.ndarray, sample_coordinates: np.ndarray, queries: np.ndarray, n_neighbors: int
 ) -> np.ndarray:
-    """Coordinates for new unit rows: the membership-weighted mean of their nearest sampled rows'.
+    """Coordinates for new unit rows: the membership-weighted mean of their ``n_neighbors`` nearest
+    sampled rows' (exact, by faiss).
 
     The weights are UMAP's fuzzy memberships ``exp(-(d - rho) / sigma)``, sigma fitted by umap-learn's
     ``smooth_knn_dist`` with local connectivity 1 (the nearest sampled row weighs 1), as UMAP's fit
@@ -198,11 +192,11 @@ def _compiled_once() -> None:
             kernel.enable_caching()
 
 
-def load_umap(progress: Progress | None = None, total: int = 0) -> Any:
+def load_umap(progress: Progress, total: int) -> Any:
     """The ``umap`` module with numba's cache in ``NUMBA_CACHE_DIR``; the first use on a machine says
     that it compiles (about a minute) and where the cache goes."""
     cache_dir = numba_cache_dir()
-    if not any(cache_dir.glob("umap*/*smooth_knn_dist*.nbi")) and progress is not None:
+    if not any(cache_dir.glob("umap*/*smooth_knn_dist*.nbi")):
         progress.update(  # a stage of its own, so the throttle never drops it
             "compile",
             0,

@@ -24,14 +24,9 @@ ROW_BLOCK = 8192  # rows per pass over X for the O(N*D) metrics: bounds every te
 
 @dataclass(frozen=True)
 class QualityMetrics:
-    """Quality of one clustering, computed on its non-noise points.
-
-    ``silhouette_score`` is in [-1, 1] (higher is better) in the clustering's metric;
-    ``davies_bouldin_index`` (lower is better) and ``calinski_harabasz_score`` (higher is better)
-    are Euclidean whatever the metric. ``description`` is :func:`describe_quality`'s verdict.
-    ``silhouette_sample_size`` points were used for the silhouette; ``silhouette_sampled`` says
-    whether that is fewer than all non-noise points.
-    """
+    """Quality of one clustering's non-noise points: the silhouette in the clustering's metric (on
+    ``silhouette_sample_size`` points, fewer than all when ``silhouette_sampled``), Davies–Bouldin and
+    Calinski–Harabasz Euclidean whatever the metric."""
 
     silhouette_score: float
     davies_bouldin_index: float
@@ -150,13 +145,10 @@ def stratified_sample(labels: np.ndarray, size: int, random_state: int = 0) -> n
 @dataclass(frozen=True)
 class ClusterStatistics:
     """Per-cluster sufficient statistics of a clustering's non-noise points, from which Davies–Bouldin
-    and Calinski–Harabasz follow (``indices``): an in-memory fit (from its matrix or from its
-    centroids and distances) and a streamed one compute them the same way.
-
-    ``means`` (K, D) float64 member means, in any common translation (both indices are invariant);
-    ``counts`` (K,) members; ``scatter`` (K,) mean distance of the members to their mean;
-    ``within_squared`` the sum over all points of the squared distance to their mean.
-    """
+    and Calinski–Harabasz follow (``indices``), however they were gathered (from the matrix, from a
+    fit's centroids and distances, or streamed): (K, D) float64 member means in any common translation
+    (both indices are invariant), member ``counts``, ``scatter`` (mean distance of the members to their
+    mean) and ``within_squared`` (sum of squared distances to the mean)."""
 
     means: np.ndarray
     counts: np.ndarray
