@@ -98,10 +98,7 @@ def attribute_groups(table: pa.Table, attributes: list[str], max_groups: int) ->
 
     indexed = table.select(attributes).append_column(ROW, pa.array(np.arange(table.num_rows, dtype=np.int64)))
     grouped = indexed.group_by(attributes, use_threads=False).aggregate([(ROW, "list")])
-    complete = np.ones(grouped.num_rows, dtype=bool)
-    for name in attributes:
-        complete &= grouped.column(name).is_valid().to_numpy(zero_copy_only=False)
-    grouped = grouped.filter(pa.array(complete))
+    grouped = grouped.drop_null()  # a group with a missing value is noise (the rows' lists are never null)
     if grouped.num_rows > max_groups:
         raise AlgorithmError(
             f"attribute_based: {' × '.join(attributes)} form {grouped.num_rows:,} groups among the "

@@ -30,10 +30,9 @@ import numpy as np
 from cluster_pipeline.core.fit.kmeans import fit_kmeans
 from cluster_pipeline.core.fit.options import KMeansEngine
 from cluster_pipeline.core.progress import Progress
-from cluster_pipeline.core.quality.metrics import silhouette_fast
+from cluster_pipeline.core.quality.metrics import MIN_POINTS_PER_CLUSTER, silhouette_fast
 
 AUTO_K_SAMPLE_SIZE = 3_000
-MIN_POINTS_PER_CLUSTER = 50
 CRITERION = "silhouette of k-means on a seeded sample"
 AUTO_K_RANGE = ("k_min", "k_max")
 # Measured on AG News: the silhouette of text embeddings peaks at few clusters and falls or stays

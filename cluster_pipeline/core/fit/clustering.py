@@ -162,15 +162,6 @@ class FittedClustering:
         return np.bincount(self.labels[self.labels >= 0], minlength=self.num_clusters)
 
 
-def _check_cluster_count(name: str | None, parameters: dict[str, Any], n: int) -> None:
-    k = None if name is None else parameters.get(name)
-    if isinstance(k, int) and k > n:
-        raise AlgorithmError(
-            f"Clustering algorithm failed: {name}={k} is larger than the number of documents ({n}); "
-            f"set {name} to at most {n} or ingest more documents."
-        )
-
-
 def resolve_parameters(
     options: ClusteringOptions, matrix: np.ndarray, progress: Progress | None = None
 ) -> tuple[dict[str, Any], AutoK | None]:
@@ -207,12 +198,17 @@ def fit_estimator(
     everything, sample_rows = space, fit_sample(options.sample_size, len(space)) if spec.sampled else None
     if sample_rows is not None:
         space = everything[sample_rows]
-    _check_cluster_count(spec.k_parameter, parameters, len(space))
+    k, n = parameters.get(spec.k_parameter or ""), len(space)
+    if isinstance(k, int) and k > n:
+        raise AlgorithmError(
+            f"Clustering algorithm failed: {spec.k_parameter}={k} is larger than the number of documents ({n}); "
+            f"set {spec.k_parameter} to at most {n} or ingest more documents."
+        )
     estimate = spec.check_resources(parameters, space, options)
     if estimate is not None:
         progress.update("fit", 0, len(space), note=f"{spec.name}: estimated {estimate.describe()}")
     try:
-        output = spec.fit(FitRun(space, parameters, options, progress, groups))
+        output = spec.fitter(spec, FitRun(space, parameters, options, progress, groups))
     except (ValueError, MemoryError, np.linalg.LinAlgError) as error:
         raise AlgorithmError(f"Clustering algorithm failed: {spec.name}: {error}") from None
     output.labels = np.asarray(output.labels, dtype=np.int64)
@@ -288,15 +284,6 @@ def order_by_size(raw_labels: np.ndarray) -> np.ndarray:
     return labels
 
 
-def component_clusters(raw: np.ndarray, labels: np.ndarray) -> np.ndarray:
-    """For each of the estimator's components (raw labels 0..C-1), the final cluster its documents
-    ended in after ordering, merging and reassignment; -1 for a component that kept no document."""
-    kept = (raw >= 0) & (labels >= 0)
-    mapping = np.full(int(raw.max(initial=-1)) + 1, -1, dtype=np.int64)
-    mapping[raw[kept]] = labels[kept]
-    return mapping
-
-
 def reduce_for_fit(
     space: np.ndarray, options: ClusteringOptions, preparation: Preparation, progress: Progress
 ) -> tuple[np.ndarray, dict[str, Any]]:
@@ -341,7 +328,11 @@ def fit_clustering(
     centroids = cluster_centres(space, labels, options.centroid_method)
     extras: dict[str, Any] = {"fit_method": output.method}
     if output.mixture is not None:
-        extras["gaussian_mixture"] = {**output.mixture, "component_cluster": component_clusters(output.labels, labels)}
+        # each component's final cluster after ordering, merging and reassignment (-1: it kept no document)
+        kept = (output.labels >= 0) & (labels >= 0)
+        component_cluster = np.full(int(output.labels.max(initial=-1)) + 1, -1, dtype=np.int64)
+        component_cluster[output.labels[kept]] = labels[kept]
+        extras["gaussian_mixture"] = {**output.mixture, "component_cluster": component_cluster}
     fitted = FittedClustering(
         labels=labels,
         centroids=centroids,

@@ -153,9 +153,6 @@ class AlgorithmSpec:
     columns_parameter: str | None = None
     check: Callable[[ClusteringOptions, dict[str, Any]], None] | None = None
 
-    def fit(self, run: FitRun) -> EstimatorOutput:
-        return self.fitter(self, run)
-
     @property
     def auto_k(self) -> bool:
         """Whether ``"auto"`` may stand for the number of clusters (chosen by ``core.fit.auto_k``)."""
@@ -176,8 +173,7 @@ class AlgorithmSpec:
 
     def auto_k_parameter(self, parameters: Mapping[str, Any]) -> str | None:
         """The k parameter when ``parameters`` ask for it to be chosen (``"auto"``), else None."""
-        name = self.k_parameter if self.auto_k else None
-        return name if name is not None and parameters.get(name) == "auto" else None
+        return self.k_parameter if self.auto_k and parameters.get(self.k_parameter or "") == "auto" else None
 
     def grouping_columns(self, parameters: Mapping[str, Any]) -> list[str] | None:
         """The metadata columns whose value groups are the clusters; None when the vectors make them."""

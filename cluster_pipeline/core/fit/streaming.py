@@ -95,17 +95,6 @@ class StreamSource:
     def dimensions(self) -> int:
         return self.snapshot.features[self.feature]
 
-    @property
-    def mebibytes(self) -> float:
-        """The size of the feature's vectors, were they loaded."""
-        return self.snapshot.num_documents * self.snapshot.features.get(self.feature, 0) * 4 / 2**20
-
-    def rows(self, rows: np.ndarray, progress: Progress, batch_rows: int) -> np.ndarray:
-        """The sorted ``rows`` as one float32 matrix."""
-        return self.store.load_embeddings(
-            self.snapshot, self.feature, progress, rows=rows, stage="sample", batch_rows=batch_rows
-        )
-
 
 @dataclass
 class StreamedClustering:
@@ -199,15 +188,13 @@ def fit_streaming(
     return StreamedClustering(fitted, quality, sample_rows, sample_space)
 
 
-def _joined(names: list[str]) -> str:
-    return " and ".join([", ".join(names[:-1]), names[-1]] if len(names) > 1 else names)
-
-
 def _refuse_unstreamable(source: StreamSource, options: ClusteringOptions) -> None:
     """What a streamed k-means cannot do, refused before any pass with the ways out."""
-    spec, budget, size = registry.spec(options.algorithm), options.memory_budget_mb, f"{source.mebibytes:,.0f} MiB"
+    spec, budget = registry.spec(options.algorithm), options.memory_budget_mb
+    size = f"{source.snapshot.num_documents * source.snapshot.features.get(source.feature, 0) * 4 / 2**20:,.0f} MiB"
     if not spec.streams:
-        streamable = _joined([name for name in registry.names() if registry.spec(name).streams])
+        *others, last = [name for name in registry.names() if registry.spec(name).streams]
+        streamable = f"{', '.join(others)} and {last}" if others else last
         raise ConfigurationError(
             f"The collection ({size} of vectors) does not fit memory_budget_mb={budget} for {spec.name}: "
             f"only {streamable} stream. Raise memory_budget_mb or use one of them."
@@ -251,7 +238,9 @@ def _initial_centres(
     pca = plan_reduction(options.reduction, spec.default_reduction, source.dimensions).method == "pca"
     size = min(n, max(sample_size(n, k), PCA_FIT_SAMPLE if pca else 0))
     rows = np.sort(np.random.default_rng(random_state).choice(n, size, replace=False))
-    sample = source.rows(rows, progress, batch_rows)
+    sample = source.store.load_embeddings(
+        source.snapshot, source.feature, progress, rows=rows, stage="sample", batch_rows=batch_rows
+    )
     check_embeddings(sample)
     preparation = fit_preparation(sample, options, random_state)
     sample = preparation.apply(sample, copy=False)

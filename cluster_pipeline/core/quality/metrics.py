@@ -135,7 +135,12 @@ def stratified_sample(labels: np.ndarray, size: int, random_state: int = 0) -> n
         raise ValueError(f"Sample size must be at least 1, got {size}.")
     _, codes = np.unique(labels, return_inverse=True)
     counts = np.bincount(codes)
-    quota = _allocate(counts, size)
+    # a floor of min(count, 50) per cluster, the rest by largest remainder, in exact integers
+    floor = np.minimum(counts, min(MIN_POINTS_PER_CLUSTER, size // len(counts)))
+    spare = counts - floor
+    share, remainder = np.divmod((size - floor.sum()) * spare, spare.sum())
+    quota = floor + share
+    quota[np.argsort(-remainder, kind="stable")[: size - quota.sum()]] += 1
     order = np.lexsort((np.random.default_rng(random_state).random(n), codes))
     sorted_codes = codes[order]
     rank = np.arange(n) - (np.cumsum(counts) - counts)[sorted_codes]
@@ -340,16 +345,6 @@ def _silhouette_from_sums(sums: np.ndarray, codes: np.ndarray, counts: np.ndarra
     silhouette = np.divide(nearest - intra, scale, out=np.zeros_like(scale), where=scale > 0)
     silhouette[own == 1] = 0.0
     return silhouette
-
-
-def _allocate(counts: np.ndarray, size: int) -> np.ndarray:
-    """Points per cluster: a floor of min(count, 50), the rest by largest remainder, in exact integers."""
-    floor = np.minimum(counts, min(MIN_POINTS_PER_CLUSTER, size // len(counts)))
-    spare = counts - floor
-    share, remainder = np.divmod((size - floor.sum()) * spare, spare.sum())
-    quota = floor + share
-    quota[np.argsort(-remainder, kind="stable")[: size - quota.sum()]] += 1
-    return quota
 
 
 def _blocks(X: np.ndarray, all_codes: np.ndarray) -> Iterator[tuple[np.ndarray, np.ndarray]]:
