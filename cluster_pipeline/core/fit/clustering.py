@@ -78,8 +78,7 @@ def check_embeddings(X: np.ndarray) -> None:
 
 
 def fit_preparation(X: np.ndarray, options: ClusteringOptions, random_state: int | None = None) -> Preparation:
-    """Decide and fit the preprocessing of ``options`` on ``X``: normalisation, and PCA (fitted on a
-    seeded sample) when the reduction is PCA."""
+    """The preprocessing of ``options`` fitted on ``X``: normalisation, and PCA on a seeded sample."""
     plan = plan_reduction(options.reduction, registry.spec(options.algorithm).default_reduction, X.shape[1])
     if plan.method != "pca" or plan.n_components is None:
         return Preparation(normalize=options.normalize)
@@ -190,9 +189,8 @@ def fit_estimator(
     progress: Progress | None = None,
     groups: AttributeGroups | None = None,
 ) -> EstimatorOutput:
-    """Run the algorithm with ``parameters`` (see ``resolve_parameters``) on ``space``, as its registry
-    entry fits it; ``attribute_based`` takes its clusters from ``groups``. With ``sample_size``, the
-    estimator sees a seeded sample and every other row is assigned after."""
+    """Run the algorithm with ``parameters`` (``resolve_parameters``) on ``space`` as its registry entry
+    fits it; with ``sample_size``, on a seeded sample, every other row assigned after."""
     spec = registry.spec(options.algorithm)
     progress = progress or Progress.silent()
     everything, sample_rows = space, fit_sample(options.sample_size, len(space)) if spec.sampled else None
@@ -304,13 +302,9 @@ def fit_clustering(
     progress: Progress | None = None,
     groups: AttributeGroups | None = None,
 ) -> tuple[FittedClustering, np.ndarray]:
-    """Prepare ``X`` ((n_samples, n_features) float32), reduce, fit the algorithm of ``options``, merge
-    topics (``max_clusters``), reassign noise (``reassign_noise``), tidy the output.
-
-    Returns the fitted clustering and the embedding space (see the module doc) that metrics and
-    labels use. With ``copy=False`` the normalisation happens in ``X``'s own buffer, saving one matrix
-    of memory. ``groups``: the rows' attribute groups, for ``attribute_based`` (``core.fit.attributes``).
-    """
+    """The fitted clustering of ``X`` ((n, d) float32) and the embedding space that metrics and labels
+    use (see the module doc). With ``copy=False`` the normalisation happens in ``X``'s own buffer,
+    saving one matrix of memory. ``groups``: the rows' attribute groups, for ``attribute_based``."""
     check_embeddings(X)
     progress = progress or Progress.silent()
     preparation = fit_preparation(X, options)

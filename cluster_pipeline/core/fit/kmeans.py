@@ -138,10 +138,8 @@ def _draw_sample(X: np.ndarray, size: int, rng: np.random.Generator) -> np.ndarr
 def faiss_lloyd(
     X: np.ndarray, centres: np.ndarray, *, max_iter: int = 300, seed: int = 0
 ) -> tuple[np.ndarray, float, int]:
-    """Lloyd iterations on every row of ``X`` from ``centres`` (faiss), until converged or ``max_iter``.
-
-    Returns the new (k, d) float32 centres, the objective of the last assignment and the iterations run.
-    """
+    """Lloyd iterations on every row of ``X`` from ``centres`` (faiss), until converged or ``max_iter``:
+    the new (k, d) float32 centres, the objective of the last assignment and the iterations run."""
     faiss = load_faiss()
     X = np.ascontiguousarray(X, dtype=np.float32)
     k, d = centres.shape
@@ -196,13 +194,9 @@ def choose_engine(engine: KMeansEngine, parameters: dict[str, Any]) -> Literal["
 def fit_kmeans(
     X: np.ndarray, parameters: dict[str, Any], progress: Progress | None = None, engine: KMeansEngine = "auto"
 ) -> KMeansFit:
-    """Fit k-means with ``parameters`` (scikit-learn's names: ``n_clusters``, ``n_init``,
-    ``random_state``, ``max_iter``, ``init``) on ``X`` ((n, d) float32), on the chosen engine.
-
-    The same parameters and seed give the same labels. ``method`` says how it ran:
-    ``faiss+sampled_init``, ``kmeans+sampled_init``, ``kmeans`` (a custom init, as given) or
-    ``minibatch_kmeans``.
-    """
+    """Fit k-means with ``parameters`` (scikit-learn's names) on ``X`` ((n, d) float32), on the chosen
+    engine; the same parameters and seed give the same labels. ``method`` says how it ran:
+    ``faiss+sampled_init``, ``kmeans+sampled_init``, ``kmeans`` (a custom init) or ``minibatch_kmeans``."""
     progress = progress or Progress.silent()
     if choose_engine(engine, parameters) == "sklearn":
         return _fit_sklearn(X, parameters, progress)
@@ -230,11 +224,8 @@ def sampled_init(
     size: int | None = None,
     engine: KMeansEngine = "auto",
 ) -> np.ndarray:
-    """Initial centres: the best of ``n_init`` k-means runs (k-means++ then Lloyd, by faiss or
-    scikit-learn) on a seeded sample of ``size`` rows (default ``sample_size``).
-
-    Returns (n_clusters, n_features) float32 centres, e.g. for ``KMeans(init=centres, n_init=1)``.
-    """
+    """(k, d) float32 initial centres: the best of ``n_init`` k-means runs (k-means++ then Lloyd, by faiss
+    or scikit-learn) on a seeded sample of ``size`` rows (default ``sample_size``)."""
     rng = np.random.default_rng(random_state)
     sample = _draw_sample(X, size or sample_size(len(X), n_clusters), rng)
     if choose_engine(engine, {}) == "faiss":
@@ -273,11 +264,5 @@ def _fit_sklearn(X: np.ndarray, parameters: dict[str, Any], progress: Progress) 
         model = KMeans(**{"copy_x": False, **parameters, "init": centres, "n_init": 1}).fit(X)
         method = "kmeans+sampled_init"
     progress.update("fit", n, n, note=f"{method}, {model.n_iter_} iterations")
-    return KMeansFit(
-        labels=np.asarray(model.labels_, dtype=np.int64),
-        centers=np.asarray(model.cluster_centers_, dtype=np.float32),
-        inertia=float(model.inertia_),
-        n_iter=int(model.n_iter_),
-        method=method,
-        engine="scikit-learn",
-    )
+    labels, centres = np.asarray(model.labels_, dtype=np.int64), np.asarray(model.cluster_centers_, dtype=np.float32)
+    return KMeansFit(labels, centres, float(model.inertia_), int(model.n_iter_), method, "scikit-learn")

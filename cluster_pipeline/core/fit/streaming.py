@@ -54,6 +54,7 @@ STREAM_BYTES_PER_VALUE = 4 * 6
 MIN_STREAM_BATCH_ROWS = 1024
 MAX_SILHOUETTE_CHUNK_ROWS = 2048
 MIN_SILHOUETTE_CHUNK_ROWS = 64
+SEED = 0  # of the initial sample, and of the fit when the parameters give no random_state
 
 
 def needs_streaming(options: ClusteringOptions, num_documents: int, dimensions: int) -> bool:
@@ -63,17 +64,11 @@ def needs_streaming(options: ClusteringOptions, num_documents: int, dimensions: 
     return num_documents * dimensions * 4 * IN_MEMORY_PEAK_FACTOR > options.memory_budget_mb * 2**20
 
 
-def stream_batch_rows(options: ClusteringOptions, dim: int) -> int:
-    """Rows per streamed batch: a quarter of the budget, between 1,024 and the load path's 16,384."""
+def _quarter_budget_rows(options: ClusteringOptions, bytes_per_row: int, low: int, high: int) -> int:
+    """Rows of ``bytes_per_row`` that a quarter of ``memory_budget_mb`` holds, between ``low`` and ``high``:
+    a streamed batch's, and a block of the silhouette's distance matrix's (float32, with one temporary)."""
     share = (options.memory_budget_mb or 0) * 2**20 // 4
-    return int(min(STREAM_BATCH_ROWS, max(MIN_STREAM_BATCH_ROWS, share // (dim * STREAM_BYTES_PER_VALUE))))
-
-
-def silhouette_chunk_rows(options: ClusteringOptions, sample_size: int) -> int:
-    """Rows of the sample's distance matrix held at once (float32, with one temporary): a quarter of the budget."""
-    share = (options.memory_budget_mb or 0) * 2**20 // 4
-    rows = share // max(1, sample_size * 4 * 2)
-    return int(min(MAX_SILHOUETTE_CHUNK_ROWS, max(MIN_SILHOUETTE_CHUNK_ROWS, rows)))
+    return int(min(high, max(low, share // max(1, bytes_per_row))))
 
 
 @dataclass(frozen=True)
@@ -107,16 +102,6 @@ class StreamedClustering:
 
 
 @dataclass(frozen=True)
-class _Start:
-    """Pass 1's outcome: the preparation, the concrete parameters (k chosen), the initial centres."""
-
-    preparation: Preparation
-    parameters: dict[str, Any]
-    centres: np.ndarray
-    auto_k: AutoK | None
-
-
-@dataclass(frozen=True)
 class _Passes:
     """What the passes over every document share: the source, the preparation, progress, batch size."""
 
@@ -144,17 +129,18 @@ def fit_streaming(
     options: ClusteringOptions,
     metrics: MetricsOptions | None = None,
     progress: Progress | None = None,
-    random_state: int = 0,
 ) -> StreamedClustering:
     """Cluster ``source`` with k-means without ever holding its matrix (see the module doc); the
     metrics come with it (``metrics``: the silhouette's sample), computed from the passes' statistics."""
     _refuse_unstreamable(source, options)
     progress = progress or Progress.silent()
     n = source.snapshot.num_documents
-    batch_rows = stream_batch_rows(options, source.dimensions)
-    start = _initial_centres(source, options, progress, batch_rows, random_state)
-    passes = _Passes(source, start.preparation, progress, batch_rows)
-    centres = _partial_fit(passes, start, seed=start.parameters.get("random_state", random_state))
+    batch_rows = _quarter_budget_rows(
+        options, source.dimensions * STREAM_BYTES_PER_VALUE, MIN_STREAM_BATCH_ROWS, STREAM_BATCH_ROWS
+    )
+    preparation, parameters, centres, auto_k = _initial_centres(source, options, progress, batch_rows)
+    passes = _Passes(source, preparation, progress, batch_rows)
+    centres = _partial_fit(passes, centres, parameters)
     labels, counts, means = _assign(passes, centres)
     k_found = len(counts)
     sample_rows = (metrics or MetricsOptions()).silhouette_rows(labels, k_found) if k_found >= 2 else np.arange(0)
@@ -165,19 +151,21 @@ def fit_streaming(
         centroids=means32,
         distances=distances,
         membership=None,
-        preparation=start.preparation,
+        preparation=preparation,
         metric="euclidean",
-        parameters=start.parameters,
+        parameters=parameters,
         extras={"fit_method": "streaming_minibatch_kmeans", "streamed": True},
-        reduction=reduction_record(start.preparation),
-        auto_k=start.auto_k,
-        warning=registry.spec(options.algorithm).warning(start.parameters, labels, sample_space),
+        reduction=reduction_record(preparation),
+        auto_k=auto_k,
+        warning=registry.spec(options.algorithm).warning(parameters, labels, sample_space),
     )
     quality = None
     if 2 <= k_found < n:
         statistics = ClusterStatistics.of_distances(means, labels, distances, counts)
         progress.update("metrics", 0, len(sample_rows), note="silhouette on the stratified sample")
-        chunk = silhouette_chunk_rows(options, len(sample_rows))
+        chunk = _quarter_budget_rows(
+            options, len(sample_rows) * 4 * 2, MIN_SILHOUETTE_CHUNK_ROWS, MAX_SILHOUETTE_CHUNK_ROWS
+        )
         found = measure(statistics, sample_space, labels[sample_rows], chunk_size=chunk)
         quality = replace(
             found,
@@ -226,9 +214,10 @@ def _refuse_unstreamable(source: StreamSource, options: ClusteringOptions) -> No
 
 
 def _initial_centres(
-    source: StreamSource, options: ClusteringOptions, progress: Progress, batch_rows: int, random_state: int
-) -> _Start:
-    """Pass 1: a seeded sample for the initial centres (and the PCA, and the choice of k, when configured)."""
+    source: StreamSource, options: ClusteringOptions, progress: Progress, batch_rows: int
+) -> tuple[Preparation, dict[str, Any], np.ndarray, AutoK | None]:
+    """Pass 1: a seeded sample for the initial centres (and the PCA, and the choice of k, when configured):
+    the preparation, the concrete parameters (k chosen), the centres and the choice of k."""
     spec, n = registry.spec(options.algorithm), source.snapshot.num_documents
     given = spec.with_defaults(options.parameters)
     auto = spec.auto_k_parameter(options.parameters)
@@ -237,12 +226,12 @@ def _initial_centres(
         raise ConfigurationError(f"n_clusters={k} is larger than the number of documents ({n}).")
     pca = plan_reduction(options.reduction, spec.default_reduction, source.dimensions).method == "pca"
     size = min(n, max(sample_size(n, k), PCA_FIT_SAMPLE if pca else 0))
-    rows = np.sort(np.random.default_rng(random_state).choice(n, size, replace=False))
+    rows = np.sort(np.random.default_rng(SEED).choice(n, size, replace=False))
     sample = source.store.load_embeddings(
         source.snapshot, source.feature, progress, rows=rows, stage="sample", batch_rows=batch_rows
     )
     check_embeddings(sample)
-    preparation = fit_preparation(sample, options, random_state)
+    preparation = fit_preparation(sample, options, SEED)
     sample = preparation.apply(sample, copy=False)
     parameters, auto_k = resolve_parameters(options, sample, progress)
     k, n_init, sampled = int(parameters["n_clusters"]), parameters.get("n_init", 3), len(sample)
@@ -251,20 +240,20 @@ def _initial_centres(
         sample,
         k,
         n_init=1 if n_init == "auto" else int(n_init),
-        random_state=parameters.get("random_state", random_state),
+        random_state=parameters.get("random_state", SEED),
         size=sample_size(sampled, k),
         engine=options.kmeans_engine,
     )
     progress.update("init", sampled, sampled, note="k-means++ on the sample")
-    return _Start(preparation, parameters, centres, auto_k)
+    return preparation, parameters, centres, auto_k
 
 
-def _partial_fit(passes: _Passes, start: _Start, seed: Any) -> np.ndarray:
+def _partial_fit(passes: _Passes, centres: np.ndarray, parameters: dict[str, Any]) -> np.ndarray:
     """Pass 2: mini-batch k-means over every batch, from the initial centres."""
     from sklearn.cluster import MiniBatchKMeans
 
-    k, batch_size = len(start.centres), int(start.parameters.get("batch_size", 4096))
-    model = MiniBatchKMeans(n_clusters=k, init=start.centres, n_init=1, batch_size=batch_size, random_state=seed)
+    k, batch_size, seed = len(centres), int(parameters.get("batch_size", 4096)), parameters.get("random_state", SEED)
+    model = MiniBatchKMeans(n_clusters=k, init=centres, n_init=1, batch_size=batch_size, random_state=seed)
     for _, batch in passes.batches("fit", "partial_fit"):
         for first in range(0, len(batch), batch_size):
             part = batch[first : first + batch_size]

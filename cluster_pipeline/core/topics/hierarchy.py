@@ -48,41 +48,30 @@ def build_hierarchy(
     counts = None
     if documents is not None and labels is not None:
         counts = cluster_term_counts(documents, labels, k, text_fields=text_fields)
-    names = [cluster_name(i) for i in range(k)]
-    members: list[list[int]] = [[i] for i in range(k)]
+    # every node so far, by scipy's index (the leaves, then one per merge): its id, label and clusters
+    ids, titles, members = [cluster_name(i) for i in range(k)], list(leaf_labels), [[i] for i in range(k)]
     nodes: list[dict[str, Any]] = []
     for step, (left, right, distance, _) in enumerate(tree):
         a, b = int(left), int(right)
         clusters = sorted(members[a] + members[b])
-        members.append(clusters)
         root = len(clusters) == k  # set apart from nothing: no word names it
         keywords = group_keywords(*counts, clusters, num_keywords) if counts is not None and not root else []
-        if root:
-            label = ROOT_LABEL
-        elif keywords:
-            label = keywords_label(keywords)
-        else:
-            label = _joined(_name(a, names, nodes, leaf_labels), _name(b, names, nodes, leaf_labels))
+        label = ROOT_LABEL if root else (keywords_label(keywords) if keywords else _joined(titles[a], titles[b]))
         nodes.append(
             {
                 "id": f"h_{step}",
-                "children": [_node_id(a, k), _node_id(b, k)],
-                "clusters": [names[c] for c in clusters],
+                "children": [ids[a], ids[b]],
+                "clusters": [ids[c] for c in clusters],
                 "distance": round(float(distance), 6),
                 "num_members": int(sum(int(sizes[c]) for c in clusters)),
                 "label": label,
                 "keywords": keywords,
             }
         )
-    return {"method": "average linkage of centroids, cosine distance", "leaves": names, "nodes": nodes}
-
-
-def _node_id(index: int, k: int) -> str:
-    return cluster_name(index) if index < k else f"h_{index - k}"
-
-
-def _name(index: int, names: list[str], nodes: list[dict[str, Any]], leaf_labels: list[str]) -> str:
-    return leaf_labels[index] if index < len(names) else str(nodes[index - len(names)]["label"])
+        ids.append(f"h_{step}")
+        titles.append(label)
+        members.append(clusters)
+    return {"method": "average linkage of centroids, cosine distance", "leaves": ids[:k], "nodes": nodes}
 
 
 def _joined(a: str, b: str) -> str:
