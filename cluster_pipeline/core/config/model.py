@@ -263,30 +263,26 @@ class ClusterConfig(BaseModel):
 
     @model_validator(mode="before")
     @classmethod
-    def _fit_sample_size_renamed(cls, data: Any) -> Any:
-        """``fit_sample_size`` (configurations saved before ``sample_size`` replaced it) means ``sample_size``."""
-        if not (isinstance(data, dict) and "fit_sample_size" in data):
+    def _old_names(cls, data: Any) -> Any:
+        """Configurations saved before ``sample_size`` replaced ``fit_sample_size`` and ``reduction``
+        replaced ``preprocessing.pca_components``."""
+        if not isinstance(data, dict):
             return data
-        if data.get("sample_size") is not None:
-            raise ValueError("fit_sample_size is the old name of sample_size: give only sample_size")
-        moved = {key: value for key, value in data.items() if key != "fit_sample_size"}
-        return {**moved, "sample_size": data["fit_sample_size"]}
-
-    @model_validator(mode="before")
-    @classmethod
-    def _pca_components_moved(cls, data: Any) -> Any:
-        """``preprocessing.pca_components`` in configurations saved before ``reduction`` existed."""
-        if not (isinstance(data, dict) and isinstance(data.get("preprocessing"), dict)):
-            return data
-        if "pca_components" not in data["preprocessing"]:
-            return data
-        preprocessing = dict(data["preprocessing"])
-        components = preprocessing.pop("pca_components")
-        if components == "auto" or components is None:
-            moved: dict[str, Any] = {"method": "auto" if components else "none"}
-        else:
-            moved = {"method": "pca", "n_components": components}
-        return {**data, "preprocessing": preprocessing, "reduction": data.get("reduction", moved)}
+        if "fit_sample_size" in data:
+            if data.get("sample_size") is not None:
+                raise ValueError("fit_sample_size is the old name of sample_size: give only sample_size")
+            moved = {key: value for key, value in data.items() if key != "fit_sample_size"}
+            data = {**moved, "sample_size": data["fit_sample_size"]}
+        preprocessing = data.get("preprocessing")
+        if isinstance(preprocessing, dict) and "pca_components" in preprocessing:
+            components = preprocessing["pca_components"]
+            if components == "auto" or components is None:
+                reduction: dict[str, Any] = {"method": "auto" if components else "none"}
+            else:
+                reduction = {"method": "pca", "n_components": components}
+            kept = {key: value for key, value in preprocessing.items() if key != "pca_components"}
+            data = {**data, "preprocessing": kept, "reduction": data.get("reduction", reduction)}
+        return data
 
     @model_validator(mode="after")
     def _features_combined(self) -> ClusterConfig:
@@ -335,8 +331,7 @@ class ClusterConfig(BaseModel):
     @property
     def topics(self) -> TopicsOptions:
         """The topic structure's options (``core.topics``)."""
-        labeling = self.labeling
-        return TopicsOptions(self.time_column, labeling.text_fields, labeling.num_keywords)
+        return TopicsOptions(self.time_column, self.labeling.text_fields, self.labeling.num_keywords)
 
     @property
     def feature_names(self) -> list[str]:
@@ -365,11 +360,8 @@ class ClusterConfig(BaseModel):
 
 
 def parse_config(data: dict[str, Any], *, stored: bool = False) -> ClusterConfig:
-    """Validate a configuration, turning pydantic's report into one readable ConfigurationError.
-
-    ``stored``: ``data`` was read from the lake, written by ``ConfigStore.create`` after a full check,
-    so the estimator's parameter names are not checked again.
-    """
+    """Validate a configuration, turning pydantic's report into one readable ConfigurationError;
+    ``stored`` data (read from the lake, checked in full when created) skips the estimator's checks."""
     try:
         return ClusterConfig.model_validate(data, context={"stored": stored})
     except ValidationError as error:

@@ -3,14 +3,10 @@
 Measured on this project's 2-core machine (shared/PERF_NOTES.md): scikit-learn's ``KMeans`` spends
 most of a large fit in its float64 k-means++ (100k × 384, k=100: 8.3 s); faiss's Lloyd iterations
 run at the machine's float32 GEMM speed (25 iterations over all 100k rows: 0.9 s) but it seeds by
-random sampling, which ends ~1.8 % above scikit-learn's inertia. So the faiss engine here:
-
-1. draws a seeded sample of ``max(5,000, 50·k)`` rows (all rows when there are fewer);
-2. runs ``n_init`` starts on it, each our float32 k-means++ (scikit-learn's greedy variant, drawing
-   from ``max(2,000, 20·k)`` of the sample's rows; the seedings side by side on the cores) then
-   faiss Lloyd until an iteration improves the objective by less than ``RELATIVE_TOLERANCE``;
-3. continues the best start with faiss Lloyd on every row until the same tolerance (2–4
-   iterations when the sample was representative), and assigns every row through a flat index.
+random sampling, which ends ~1.8 % above scikit-learn's inertia. So the faiss engine here runs
+``n_init`` starts (our float32 k-means++, then faiss Lloyd) on a seeded sample of ``max(5,000, 50·k)``
+rows, and continues the best with faiss Lloyd on every row (2–4 iterations when the sample was
+representative) until an iteration improves the objective by less than ``RELATIVE_TOLERANCE``.
 
 The benchmark checks the result against scikit-learn's default ``KMeans`` (inertia within 0.5 %)
 and faiss's own all-rows training (time). faiss splits empty clusters and is deterministic for a

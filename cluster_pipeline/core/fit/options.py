@@ -44,9 +44,8 @@ class ReductionOptions(BaseModel):
 
 @dataclass(frozen=True, kw_only=True)
 class ClusteringOptions:
-    """How to cluster: the algorithm and its parameters (scikit-learn / hdbscan names), how vectors are
-    prepared and reduced, and what happens around the fit (a sample, topic merging, noise, centres,
-    engines, limits). The meaning of each field is documented on the configuration that stores it."""
+    """How to cluster: the algorithm, its parameters (scikit-learn / hdbscan names), and what happens
+    around the fit; each field is documented on the configuration that stores it."""
 
     algorithm: str = "kmeans"
     parameters: dict[str, Any] = field(default_factory=dict)

@@ -99,16 +99,13 @@ def umap_coordinates(
     if n > options.fit_sample_size:
         rows = np.sort(np.random.default_rng(options.random_state).choice(n, options.fit_sample_size, replace=False))
     sample = _unit_rows(space if rows is None else space[rows])
-    fitted = _fit_umap(sample, neighbours, n_components, options, progress, n)
+    parameters = {"n_components": n_components, "n_neighbors": neighbours, "min_dist": options.min_dist}
+    parameters |= {"metric": "cosine", "n_epochs": UMAP_EPOCHS, "random_state": options.random_state}
+    fitted = _fit_umap(sample, parameters, progress, n)
     coordinates = fitted if rows is None else _place_others(space, rows, sample, fitted, neighbours, progress)
     record = {
         "method": "umap",
-        "n_components": n_components,
-        "n_neighbors": neighbours,
-        "min_dist": options.min_dist,
-        "metric": "cosine",
-        "n_epochs": UMAP_EPOCHS,
-        "random_state": options.random_state,
+        **parameters,
         "fitted_documents": len(sample),
         "placed_documents": n - len(sample),
         "seconds": round(time.perf_counter() - started, 3),
@@ -117,10 +114,9 @@ def umap_coordinates(
     return UmapResult(coordinates, record)
 
 
-def _fit_umap(
-    sample: np.ndarray, neighbours: int, n_components: int, options: ReductionOptions, progress: Progress, total: int
-) -> np.ndarray:
+def _fit_umap(sample: np.ndarray, parameters: dict[str, Any], progress: Progress, total: int) -> np.ndarray:
     """UMAP's coordinates of the unit rows ``sample``, from their exact kNN graph (faiss)."""
+    neighbours = parameters["n_neighbors"]
     progress.update("reduce", 0, total, note=f"UMAP: exact {neighbours}-NN graph of {len(sample):,} documents (faiss)")
     scores, indices = knn_graph(sample, neighbours - 1, metric="ip")
     # umap-learn's convention: each row's own index first, at distance 0
@@ -132,15 +128,7 @@ def _fit_umap(
         # a seed makes umap-learn run single-threaded, and a precomputed graph has no search index:
         # both are intended here and it warns about each
         warnings.filterwarnings("ignore", message=".*(overridden to 1|is not an NNDescent object).*")
-        model = umap.UMAP(
-            n_neighbors=neighbours,
-            n_components=n_components,
-            min_dist=options.min_dist,
-            metric="cosine",
-            n_epochs=UMAP_EPOCHS,
-            random_state=options.random_state,
-            precomputed_knn=(knn_indices, knn_distances, None),
-        )
+        model = umap.UMAP(**parameters, precomputed_knn=(knn_indices, knn_distances, None))
         return np.asarray(model.fit_transform(sample), dtype=np.float32)
 
 

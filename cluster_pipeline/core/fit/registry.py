@@ -43,8 +43,7 @@ def default_min_cluster_size(n_documents: int) -> int:
 
 @dataclass(frozen=True)
 class FitRun:
-    """One fit's inputs: the matrix the algorithm runs on, its concrete parameters (defaults and the
-    chosen k included), the options, and the documents' attribute groups (``attribute_based``)."""
+    """One fit's inputs; ``parameters`` are concrete (defaults and the chosen k included)."""
 
     space: np.ndarray
     parameters: dict[str, Any]
@@ -56,9 +55,8 @@ class FitRun:
 @dataclass
 class EstimatorOutput:
     """Raw labels (any integers, negative = noise), membership or None, how the fit ran
-    (``faiss+sampled_init``, ``hdbscan:fast_hdbscan``, the algorithm's name…) and on what engine;
-    a Gaussian mixture's arrays (to predict new documents); the rows of a fitted sample, and how the
-    other rows were assigned."""
+    (``faiss+sampled_init``, ``hdbscan:fast_hdbscan``…) and on what engine; a Gaussian mixture's
+    arrays (to predict new documents); the rows of a fitted sample, and how the others were assigned."""
 
     labels: np.ndarray
     membership: np.ndarray | None

@@ -73,9 +73,8 @@ def _quarter_budget_rows(options: ClusteringOptions, bytes_per_row: int, low: in
 
 @dataclass(frozen=True)
 class StreamSource:
-    """What a streamed fit reads: every document of a collection version, by its first embedding
-    feature. ``features`` and ``filtered`` say what the configuration asked for, so a stream can
-    refuse what it cannot do (several features, a filter)."""
+    """What a streamed fit reads: every document of a collection version, by its first embedding feature
+    (``features`` and ``filtered`` say what the configuration asked for, so that it can be refused)."""
 
     store: CollectionStore
     snapshot: CollectionSnapshot
@@ -130,8 +129,8 @@ def fit_streaming(
     metrics: MetricsOptions | None = None,
     progress: Progress | None = None,
 ) -> StreamedClustering:
-    """Cluster ``source`` with k-means without ever holding its matrix (see the module doc); the
-    metrics come with it (``metrics``: the silhouette's sample), computed from the passes' statistics."""
+    """Cluster ``source`` with k-means without ever holding its matrix; the metrics come with it,
+    computed from the passes' statistics (``metrics``: the silhouette's sample)."""
     _refuse_unstreamable(source, options)
     progress = progress or Progress.silent()
     n = source.snapshot.num_documents
