@@ -38,10 +38,8 @@ class Revision:
 
 
 def revise(current: ClusterConfig, data: dict[str, Any]) -> Revision:
-    """Validate ``data`` (the whole revised configuration, as JSON) as the next state of ``current``.
-
-    Raises ConfigurationError for an immutable field changed, an invalid configuration, or no change.
-    """
+    """Validate ``data`` (the whole revised configuration, as JSON) as the next state of ``current``;
+    ConfigurationError for an immutable field changed, an invalid configuration, or no change."""
     before = current.model_dump(mode="json")
     for name in IMMUTABLE_FIELDS:
         if name in data and data[name] != before[name]:

@@ -90,15 +90,13 @@ def check_attributes(attributes: list[str], schema: pa.Schema, subject: str) -> 
 
 
 def attribute_groups(table: pa.Table, attributes: list[str], max_groups: int) -> AttributeGroups:
-    """The groups of ``table``'s ``attributes`` (one row per document, in matrix order).
-
-    Raises AlgorithmError when there are more than ``max_groups``.
-    """
+    """The groups of ``table``'s ``attributes`` (one row per document, in matrix order); AlgorithmError
+    when there are more than ``max_groups``."""
     import pyarrow.compute as pc  # imported when used: the registry, and so the CLI, import this module
 
     indexed = table.select(attributes).append_column(ROW, pa.array(np.arange(table.num_rows, dtype=np.int64)))
-    grouped = indexed.group_by(attributes, use_threads=False).aggregate([(ROW, "list")])
-    grouped = grouped.drop_null()  # a group with a missing value is noise (the rows' lists are never null)
+    # a group with a missing value is noise (drop_null: the rows' lists are never null)
+    grouped = indexed.group_by(attributes, use_threads=False).aggregate([(ROW, "list")]).drop_null()
     if grouped.num_rows > max_groups:
         raise AlgorithmError(
             f"attribute_based: {' × '.join(attributes)} form {grouped.num_rows:,} groups among the "

@@ -88,8 +88,7 @@ def fit_preparation(X: np.ndarray, options: ClusteringOptions, random_state: int
     rng = np.random.default_rng(seed)
     sample = X if len(X) <= PCA_FIT_SAMPLE else X[np.sort(rng.choice(len(X), PCA_FIT_SAMPLE, replace=False))]
     sample = Preparation(normalize=options.normalize).apply(sample)
-    n_components = min(plan.n_components, len(sample))
-    pca = PCA(n_components=n_components, svd_solver="randomized", random_state=seed).fit(sample)
+    pca = PCA(min(plan.n_components, len(sample)), svd_solver="randomized", random_state=seed).fit(sample)
     return Preparation(
         normalize=options.normalize,
         pca_mean=pca.mean_.astype(np.float32),

@@ -59,9 +59,8 @@ SEED = 0  # of the initial sample, and of the fit when the parameters give no ra
 
 def needs_streaming(options: ClusteringOptions, num_documents: int, dimensions: int) -> bool:
     """Whether an in-memory execution of ``num_documents`` × ``dimensions`` would exceed ``memory_budget_mb``."""
-    if options.memory_budget_mb is None:
-        return False
-    return num_documents * dimensions * 4 * IN_MEMORY_PEAK_FACTOR > options.memory_budget_mb * 2**20
+    budget = options.memory_budget_mb
+    return budget is not None and num_documents * dimensions * 4 * IN_MEMORY_PEAK_FACTOR > budget * 2**20
 
 
 def _quarter_budget_rows(options: ClusteringOptions, bytes_per_row: int, low: int, high: int) -> int:

@@ -37,13 +37,8 @@ def clustering_warning(
     if clusters >= 2:
         return None
     share = float((labels >= 0).mean())
-    outcome = (
-        "put every document in noise"
-        if clusters == 0
-        else "put every document in one cluster"
-        if share == 1.0
-        else f"put {percent(share)} of the documents in one cluster"
-    )
+    one = "every document" if share == 1.0 else f"{percent(share)} of the documents"
+    outcome = "put every document in noise" if clusters == 0 else f"put {one} in one cluster"
     if max_clusters == 1 and clusters == 1:
         return "max_clusters=1 merged every cluster into one; set it to 2 or more to compare clusters."
     if advice is not None:

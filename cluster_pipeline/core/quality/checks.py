@@ -1,11 +1,9 @@
 """What "good" means for a result, per configuration: the logic behind the asset checks.
 
-Each check gives a value, its threshold and an outcome: passed, failed, or skipped — skipped when
-the configuration sets no threshold for it (nothing was asked, so nothing passed), when the value
-does not exist for this execution (no silhouette with fewer than 2 clusters), or, for the drift
-check, on a configuration's first execution. A skipped check says why, and the asset reports no
-evaluation for it (Dagster shows it as skipped). Whether a miss warns or fails the run is the
-configuration's ``checks.blocking``.
+Each check gives a value, its threshold and an outcome: passed, failed, or skipped (saying why) when
+no threshold is configured (nothing was asked, so nothing passed), when the value does not exist for
+this execution (no silhouette with fewer than 2 clusters), or for the drift check on a configuration's
+first execution. Whether a miss warns or fails the run is the configuration's ``checks.blocking``.
 """
 
 from __future__ import annotations

@@ -76,18 +76,10 @@ def adjusted_rand_index(a: np.ndarray, b: np.ndarray) -> float:
     """
     _, a_codes = np.unique(a, return_inverse=True)
     _, b_codes = np.unique(b, return_inverse=True)
-    n = len(a_codes)
-    contingency = np.unique(a_codes.astype(np.int64) * (int(b_codes.max(initial=0)) + 1) + b_codes, return_counts=True)[
-        1
-    ]
-
-    def pairs(counts: np.ndarray) -> float:
-        counts = counts.astype(np.float64)
-        return float((counts * (counts - 1)).sum() / 2)
-
-    both = pairs(contingency)
-    rows, columns = pairs(np.bincount(a_codes)), pairs(np.bincount(b_codes))
-    total = n * (n - 1) / 2
+    cells = a_codes.astype(np.int64) * (int(b_codes.max(initial=0)) + 1) + b_codes
+    counts = (np.unique(cells, return_counts=True)[1], np.bincount(a_codes), np.bincount(b_codes))
+    both, rows, columns = (float((c * (c - 1.0)).sum() / 2) for c in counts)  # pairs within a cell, row, column
+    total = len(cells) * (len(cells) - 1) / 2
     expected = rows * columns / total if total else 0.0
     maximum = (rows + columns) / 2
     if maximum == expected:  # both labelings put everything together, or everything apart

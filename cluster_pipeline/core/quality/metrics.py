@@ -265,8 +265,7 @@ def compute_metrics(
     over ``X``. InvalidEmbeddingsError when ``X`` is not 2-D, does not match ``labels`` or holds NaN/inf.
     """
     X, labels = _validate(X, labels)
-    from_fit = centroids is not None and distances is not None
-    if not from_fit:  # otherwise only the silhouette sample is read, and checked there
+    if centroids is None or distances is None:  # else only the silhouette sample is read, and checked there
         _check_finite(X)
     keep = np.flatnonzero(labels != NOISE_LABEL)
     present, codes = np.unique(labels[keep], return_inverse=True)

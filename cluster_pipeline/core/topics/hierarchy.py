@@ -7,8 +7,7 @@ distinctive keywords of the merged clusters' documents taken together, against t
 collection (``core.labels.offline.group_keywords``); without text, by its two children's names.
 
 The tree is stored in the ExecutionResult's ``hierarchy``: the leaves (``cl_…``) and one node per
-merge, closest first, each with its children, the clusters under it, the linkage distance, its
-documents, label and keywords. ``cut`` turns it into k coarser topics.
+merge, closest first; ``cut`` turns it into k coarser topics.
 """
 
 from __future__ import annotations
@@ -91,11 +90,8 @@ class Topic:
 
 
 def cut(hierarchy: dict[str, Any], leaves: list[Topic], groups: int) -> list[Topic]:
-    """The ``groups`` coarsest topics of the tree: its closest merges applied until that many remain.
-
-    ``leaves`` describe the clusters (``cl_0``…, as the result's centroids); the answer is ordered by
-    size, largest first. ``groups`` at or above the number of clusters gives the clusters.
-    """
+    """The ``groups`` coarsest topics of the tree (its closest merges applied until that many remain;
+    the ``leaves``, the clusters, when there are no more), largest first."""
     current = {leaf.id: leaf for leaf in leaves}
     for node in hierarchy["nodes"]:
         if len(current) <= max(groups, 1):
