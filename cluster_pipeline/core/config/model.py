@@ -1,14 +1,11 @@
 """Cluster configurations (``clust_…``): what to cluster, how, and how to name and judge the result.
 
-A configuration is a validated pydantic model saved as JSON in the lake. Its ``name`` (unique in its
-namespace, derived as ``agnews-kmeans-k4`` unless given) makes its Dagster partition
-``<namespace>.<name>``; configurations saved before names existed keep ``<namespace>.<clust_…>``
-(and its history in Dagster): both forms resolve. Parameters are checked by the algorithm's registry
-entry (``core.fit.registry``) against the estimator's own parameters and constraints, and the cron
-and timezone against the scheduler's rules, so a typo or an impossible value (``n_clusters=0``,
-``Mars/Olympus``) is refused at creation time with the rule it breaks, not deep inside an execution.
-The stored JSON keeps its fields flat; each stage is handed its own options built from them
-(``clustering``, ``metrics``, ``topics``).
+A configuration is a validated pydantic model saved as JSON in the lake, its fields flat; each stage
+is handed its own options built from them (``clustering``, ``metrics``, ``topics``). Parameters are
+checked by the algorithm's registry entry against the estimator's own parameters and constraints,
+and the cron and timezone against the scheduler's rules, so a typo or an impossible value
+(``n_clusters=0``, ``Mars/Olympus``) is refused at creation time with the rule it breaks, not deep
+inside an execution.
 """
 
 from __future__ import annotations

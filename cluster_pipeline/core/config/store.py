@@ -169,9 +169,8 @@ class ConfigStore:
     def scan(self, namespace: str) -> tuple[builtins.list[ClusterConfig], builtins.list[str]]:
         """The readable configurations of a namespace (oldest first), and a warning per unreadable one."""
         configs, problems = [], []
-        for key in self.lake.storage.list_keys(self.lake.clusters_prefix(namespace)):
-            if not key.endswith(".json"):
-                continue
+        keys = self.lake.storage.list_keys(self.lake.clusters_prefix(namespace))
+        for key in (key for key in keys if key.endswith(".json")):
             try:
                 configs.append(self._read(key))
             except ConfigurationError as error:

@@ -1,11 +1,9 @@
 """``attribute_based`` clustering: the clusters are the groups of one or more metadata columns.
 
 With ``attributes: [category, brand]`` every distinct (category, brand) pair among the documents is
-one cluster; everything after the fit — centroids, distances, metrics, labels, drift — runs as for
-any clustering, so a grouping the data already has can be scored and named like a learned one
-(how well do the categories separate in embedding space?). A document missing any of the values
-is noise: it is in no group. Groups are counted by one Arrow ``group_by`` over the columns; more
-than ``max_groups`` fails the execution before anything is fitted, since a label per group and a
+one cluster (a document missing a value is noise), and everything after the fit runs as for any
+clustering, so a grouping the data already has can be scored and named like a learned one. More
+than ``max_groups`` fails the execution before anything is fitted: a label per group and a
 silhouette over thousands of tiny clusters say nothing.
 """
 

@@ -1,10 +1,9 @@
 """After the fit: fewer, larger topics (``max_clusters``) and noise documents given a cluster
 (``reassign_noise``), both as BERTopic does them, both recorded.
 
-Both work on cluster centroids in the embedding space (the normalised vectors, or their PCA), not
-in UMAP's coordinates: UMAP distorts distances on purpose, and a centroid there is not a topic's
-centre. Labels here are raw (any non-negative integers, -1 for noise); ``core.fit.clustering`` orders
-them by size afterwards.
+Both work on cluster centroids in the embedding space, not in UMAP's coordinates: UMAP distorts
+distances on purpose, and a centroid there is not a topic's centre. Labels here are raw (any
+non-negative integers, -1 for noise); ``core.fit.clustering`` orders them by size afterwards.
 """
 
 from __future__ import annotations

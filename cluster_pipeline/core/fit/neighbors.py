@@ -1,10 +1,9 @@
 """Exact nearest neighbours by flat (brute-force) float32 indexes: faiss-cpu, or numpy GEMMs without it.
 
-Every nearest-neighbour question in the project goes through here: which centre each document
-belongs to (k-means, assigning new documents), and exact kNN graphs (density paths, duplicates).
-A flat index is one float32 GEMM per block of queries, so it runs at the machine's BLAS speed with
-no Python loop per row; faiss adds blocking, a top-k heap in C++ and OpenMP, and is the engine
-whenever it is installed. The numpy path gives the same answers (ties aside) when it is not.
+Every nearest-neighbour question in the project goes through here. A flat index is one float32 GEMM
+per block of queries, at the machine's BLAS speed with no Python loop per row; faiss adds blocking,
+a top-k heap in C++ and OpenMP, and is the engine whenever it is installed. The numpy path gives the
+same answers (ties aside) when it is not.
 
 faiss runs its BLAS inside OpenMP. libgomp's default wait policy spins idle threads, which on a
 shared 2-core machine made a k-means 3–4× slower than one thread (measured: 7.3 s against 1.7 s);

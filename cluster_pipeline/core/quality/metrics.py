@@ -51,10 +51,7 @@ class MetricsOptions:
 
     def silhouette_rows(self, codes: np.ndarray, k: int) -> np.ndarray:
         """Sorted rows of ``codes`` (each point's cluster, 0..k-1) the silhouette is computed on."""
-        n = len(codes)
-        if n <= self.sample_size:
-            return np.arange(n, dtype=np.int64)
-        return stratified_sample(codes, min(max(self.sample_size, MIN_POINTS_PER_CLUSTER * k), n), self.random_state)
+        return stratified_sample(codes, max(self.sample_size, MIN_POINTS_PER_CLUSTER * k), self.random_state)
 
 
 def describe_quality(silhouette: float) -> str:
