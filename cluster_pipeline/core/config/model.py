@@ -251,11 +251,9 @@ class ClusterConfig(BaseModel):
     @classmethod
     def _column_list(cls, value: dict[str, Any], info: ValidationInfo) -> dict[str, Any]:
         """Metadata columns (``attribute_based``'s ``attributes``) as a list (``"category,brand"`` from the CLI too)."""
-        algorithm = info.data.get("algorithm")
-        name = None if algorithm is None else registry.spec(algorithm).columns_parameter
-        columns = None if name is None else value.get(name)
-        if name is not None and isinstance(columns, str):
-            return {**value, name: [column.strip() for column in columns.split(",") if column.strip()]}
+        name = registry.spec(info.data["algorithm"]).columns_parameter if "algorithm" in info.data else None
+        if name is not None and isinstance(value.get(name), str):
+            return {**value, name: [column.strip() for column in value[name].split(",") if column.strip()]}
         return value
 
     @model_validator(mode="before")

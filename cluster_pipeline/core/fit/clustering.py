@@ -46,8 +46,7 @@ class Preparation:
         if self.normalize:
             normalize_rows(out)
         if self.pca_components is not None and self.pca_mean is not None:
-            out = (out - self.pca_mean) @ self.pca_components.T
-            out = np.ascontiguousarray(out, dtype=np.float32)
+            out = np.ascontiguousarray((out - self.pca_mean) @ self.pca_components.T, dtype=np.float32)
         return out
 
 
@@ -247,10 +246,8 @@ def assign_from_sample(
     (``None``), whose clusters are shaped by density or a graph, give each row the label of its
     nearest sampled row, noise included. Sampled rows keep their own labels either way.
     """
-    if centroid_method is None:
-        return nearest_sampled_labels(space, rows, sample_labels), "nearest_member"
     compact = order_by_size(sample_labels).astype(np.int64)
-    if not (compact >= 0).any():
+    if centroid_method is None or not (compact >= 0).any():
         return nearest_sampled_labels(space, rows, compact), "nearest_member"
     centres = cluster_centres(np.ascontiguousarray(space[rows]), compact, centroid_method)
     labels, _ = nearest_centroids(space, centres)

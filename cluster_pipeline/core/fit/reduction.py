@@ -62,11 +62,8 @@ def plan_reduction(options: ReductionOptions, default_method: str, dimensions: i
     method: str = options.method
     if method == "auto":
         method = "none" if dimensions <= AUTO_MIN_DIMENSIONS else default_method
-    if method == "none":
-        return ReductionPlan("none")
-    default = UMAP_COMPONENTS if method == "umap" else PCA_COMPONENTS
-    components = options.n_components or default
-    if method == "pca" and components >= dimensions:
+    components = options.n_components or (UMAP_COMPONENTS if method == "umap" else PCA_COMPONENTS)
+    if method == "none" or (method == "pca" and components >= dimensions):
         return ReductionPlan("none")
     return ReductionPlan(method, components)
 
