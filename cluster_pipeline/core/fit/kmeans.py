@@ -122,10 +122,6 @@ def seedings(sample: np.ndarray, n_clusters: int, count: int, rng: np.random.Gen
         return list(pool.map(lambda generator: seeding.run(n_clusters, generator), generators))
 
 
-def _seed_of(random_state: Any) -> int:
-    return 0 if random_state is None else int(random_state)
-
-
 def _draw_sample(X: np.ndarray, size: int, rng: np.random.Generator) -> np.ndarray:
     rows = X if size >= len(X) else X[np.sort(rng.choice(len(X), size, replace=False))]
     return np.ascontiguousarray(rows, dtype=np.float32)
@@ -197,7 +193,7 @@ def fit_kmeans(
     if choose_engine(engine, parameters) == "sklearn":
         return _fit_sklearn(X, parameters, progress)
     n, k = len(X), int(parameters.get("n_clusters", 8))
-    n_init, seed = _n_init(parameters), _seed_of(parameters.get("random_state"))
+    n_init, seed = _n_init(parameters), int(parameters.get("random_state") or 0)
     max_iter = int(parameters.get("max_iter", 300))
     rng = np.random.default_rng(seed)
     size = sample_size(n, k)
@@ -225,7 +221,7 @@ def sampled_init(
     rng = np.random.default_rng(random_state)
     sample = _draw_sample(X, size or sample_size(len(X), n_clusters), rng)
     if choose_engine(engine, {}) == "faiss":
-        return _best_start(sample, n_clusters, n_init, 300, rng, _seed_of(random_state))[0]
+        return _best_start(sample, n_clusters, n_init, 300, rng, int(random_state or 0))[0]
     from sklearn.cluster import KMeans
 
     starts = [
@@ -241,9 +237,9 @@ def _fit_sklearn(X: np.ndarray, parameters: dict[str, Any], progress: Progress) 
     n = len(X)
     if n > MINIBATCH_ABOVE:
         shared = {name: parameters[name] for name in _MINIBATCH_SHARED if name in parameters}
-        model = MiniBatchKMeans(batch_size=MINIBATCH_BATCH_SIZE, n_init=int(parameters.get("n_init", 3)) or 3, **shared)
         progress.update("fit", 0, n, note="MiniBatchKMeans")
-        model.fit(X)
+        n_init = int(parameters.get("n_init", 3)) or 3
+        model = MiniBatchKMeans(batch_size=MINIBATCH_BATCH_SIZE, n_init=n_init, **shared).fit(X)
         method = "minibatch_kmeans"
     elif not uses_sampled_init(parameters):
         model = KMeans(**parameters).fit(X)

@@ -96,11 +96,8 @@ def fit_hdbscan(spec: AlgorithmSpec, run: FitRun) -> EstimatorOutput:
     backend = choose_backend(run.options.hdbscan_backend, run.options.parameters, len(run.space))
     estimator = make_hdbscan(backend, run.parameters)
     run.progress.update("fit", 0, len(run.space), note=f"HDBSCAN ({backend})")
-    labels = estimator.fit_predict(run.space)
-    membership = np.asarray(estimator.probabilities_, dtype=np.float32)
-    return EstimatorOutput(
-        labels, membership, f"hdbscan:{backend}", "scikit-learn" if backend == "sklearn" else backend
-    )
+    labels, engine = estimator.fit_predict(run.space), "scikit-learn" if backend == "sklearn" else backend
+    return EstimatorOutput(labels, np.asarray(estimator.probabilities_, np.float32), f"hdbscan:{backend}", engine)
 
 
 def fit_groups(spec: AlgorithmSpec, run: FitRun) -> EstimatorOutput:

@@ -233,15 +233,9 @@ def _initial_centres(
     sample = preparation.apply(sample, copy=False)
     parameters, auto_k = resolve_parameters(options, sample, progress)
     k, n_init, sampled = int(parameters["n_clusters"]), parameters.get("n_init", 3), len(sample)
+    n_init, seed = 1 if n_init == "auto" else int(n_init), parameters.get("random_state", SEED)
     progress.update("init", 0, sampled, note="k-means++ on the sample")
-    centres = sampled_init(
-        sample,
-        k,
-        n_init=1 if n_init == "auto" else int(n_init),
-        random_state=parameters.get("random_state", SEED),
-        size=sample_size(sampled, k),
-        engine=options.kmeans_engine,
-    )
+    centres = sampled_init(sample, k, n_init=n_init, random_state=seed, engine=options.kmeans_engine)
     progress.update("init", sampled, sampled, note="k-means++ on the sample")
     return preparation, parameters, centres, auto_k
 
