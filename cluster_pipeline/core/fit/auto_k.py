@@ -75,12 +75,9 @@ def choose_k(
     engine: KMeansEngine = "auto",
     progress: Progress | None = None,
 ) -> AutoK:
-    """Sweep k over ``parameters``' ``k_min..k_max`` (defaults 2..12) on a seeded sample (``random_state``)
-    of ``space``, the matrix the algorithm will run on, for its k ``parameter`` (see the module doc).
-
-    The best silhouette wins, ties to the smaller k; k stays below the sample size, and with too few
-    documents to score any k, ``k_min`` is chosen.
-    """
+    """Sweep k over ``parameters``' ``k_min..k_max`` on a seeded sample of ``space``, the matrix the
+    algorithm will run on (see the module doc); k stays below the sample size, and with too few
+    documents to score any k, ``k_min`` is chosen."""
     progress = progress or Progress.silent()
     started = time.perf_counter()
     seed = parameters.get("random_state")

@@ -52,11 +52,9 @@ def _medoid_index(rows: np.ndarray) -> int:
 
 
 def distances_to_centres(space: np.ndarray, labels: np.ndarray, centres: np.ndarray) -> np.ndarray:
-    """(n,) float32 Euclidean distance of each member to its cluster's centre; NaN for noise.
-
-    Walks ``space`` in contiguous blocks (views, no gather of its rows) and gathers only the small
-    centre table: at 100k × 384 this is 0.06 s against 0.4 s for gathering the members' rows first.
-    """
+    """(n,) float32 Euclidean distance of each member to its cluster's centre (NaN for noise), walking
+    ``space`` in contiguous blocks (views) and gathering only the small centre table: at 100k × 384 this
+    is 0.06 s against 0.4 s for gathering the members' rows first."""
     distances = np.full(len(space), np.nan, dtype=np.float32)
     if not len(centres):
         return distances

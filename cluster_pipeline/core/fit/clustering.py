@@ -191,8 +191,11 @@ def fit_estimator(
     fits it; with ``sample_size``, on a seeded sample, every other row assigned after."""
     spec = registry.spec(options.algorithm)
     progress = progress or Progress.silent()
-    everything, sample_rows = space, fit_sample(options.sample_size, len(space)) if spec.sampled else None
-    if sample_rows is not None:
+    everything, size = space, options.sample_size if spec.sampled else None
+    refuse_oversized_sample(size, len(everything))
+    sample_rows = None
+    if size is not None and size < len(everything):  # a seeded sample of the rows, sorted
+        sample_rows = np.sort(np.random.default_rng(0).choice(len(everything), size, replace=False))
         space = everything[sample_rows]
     k, n = parameters.get(spec.k_parameter or ""), len(space)
     if isinstance(k, int) and k > n:
@@ -226,14 +229,6 @@ def refuse_oversized_sample(size: int | None, n: int, *, filtered: bool = False)
             f"sample_size={size:,} is larger than the {n:,} documents to cluster{after}; lower sample_size to at "
             f"most {n:,}, or remove it to fit on every document."
         )
-
-
-def fit_sample(size: int | None, n: int, random_state: int = 0) -> np.ndarray | None:
-    """Sorted rows of the seeded sample of ``size`` to fit on, or None to fit on all ``n`` documents."""
-    refuse_oversized_sample(size, n)
-    if size is None or size == n:
-        return None
-    return np.sort(np.random.default_rng(random_state).choice(n, size, replace=False))
 
 
 def assign_from_sample(
@@ -310,11 +305,8 @@ def fit_clustering(
     output = fit_estimator(matrix, options, parameters, progress, groups)
     found = order_by_size(output.labels)
     merged = found if options.max_clusters is None else merge_similar_clusters(found, space, options.max_clusters)
-    raw, reassigned = merged, None
-    if options.reassign_noise and (raw < 0).any() and (raw >= 0).any():
-        reassigned = raw < 0
-        raw = reassign_noise(raw, space)
-    labels = order_by_size(raw)
+    reassigned = merged < 0 if options.reassign_noise and (merged < 0).any() and (merged >= 0).any() else None
+    labels = order_by_size(merged if reassigned is None else reassign_noise(merged, space))
     centroids = cluster_centres(space, labels, options.centroid_method)
     extras: dict[str, Any] = {"fit_method": output.method}
     if output.mixture is not None:

@@ -16,10 +16,8 @@ from cluster_pipeline.core.fit.neighbors import nearest_centroids
 
 
 def member_means(space: np.ndarray, labels: np.ndarray) -> np.ndarray:
-    """(K, d) float32 mean of each cluster's rows, K = ``labels.max() + 1`` (noise, -1, left out).
-
-    One sparse (K, N) one-hot product: O(N·d), no (N, d) temporary.
-    """
+    """(K, d) float32 mean of each cluster's rows, K = ``labels.max() + 1`` (noise, -1, left out), by one
+    sparse (K, N) one-hot product: O(N·d), no (N, d) temporary."""
     from scipy.sparse import csr_matrix
 
     members = np.flatnonzero(labels >= 0)
@@ -31,11 +29,8 @@ def member_means(space: np.ndarray, labels: np.ndarray) -> np.ndarray:
 
 def merge_similar_clusters(labels: np.ndarray, space: np.ndarray, max_clusters: int) -> np.ndarray:
     """Raw labels with clusters merged, most similar first, until at most ``max_clusters`` remain
-    (``labels`` itself when there are no more already; noise stays noise).
-
-    As BERTopic's topic reduction: agglomerative clustering of the cluster centroids in ``space``,
-    cosine distance, average linkage; each group of centroids becomes one cluster.
-    """
+    (``labels`` itself when there are no more already; noise stays noise), as BERTopic's topic
+    reduction: agglomerative clustering of the centroids in ``space``, cosine distance, average linkage."""
     found = int(labels.max()) + 1 if (labels >= 0).any() else 0
     if found <= max_clusters:
         return labels
@@ -70,11 +65,9 @@ def merge_record(found: np.ndarray, merged: np.ndarray, max_clusters: int) -> di
 
 
 def reassign_noise(labels: np.ndarray, space: np.ndarray) -> np.ndarray:
-    """Labels with every noise row (-1) given its nearest cluster centroid (Euclidean, in ``space``).
-
-    BERTopic's ``reduce_outliers(strategy="embeddings")``: the centroids are the clusters' member
-    means before any reassignment. Without clusters, noise stays noise.
-    """
+    """Labels with every noise row (-1) given its nearest cluster centroid (Euclidean, in ``space``), as
+    BERTopic's ``reduce_outliers(strategy="embeddings")``: the centroids are the clusters' member means
+    before any reassignment. Without clusters, noise stays noise."""
     noise = np.flatnonzero(labels < 0)
     if len(noise) == 0 or not (labels >= 0).any():
         return labels

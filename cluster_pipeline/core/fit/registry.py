@@ -25,8 +25,6 @@ from cluster_pipeline.core.fit.resource_guard import CostModel, FitEstimate
 from cluster_pipeline.core.fit.warning import Advice
 from cluster_pipeline.core.progress import Progress
 
-MIN_CLUSTER_SIZE_FLOOR = 5
-
 
 def default_min_cluster_size(n_documents: int) -> int:
     """HDBSCAN's ``min_cluster_size`` when none is given: ``max(5, round(sqrt(N) / 2))``.
@@ -38,7 +36,7 @@ def default_min_cluster_size(n_documents: int) -> int:
     (≤ 11 % noise); a fixed share of N (0.5 %: 10, 20, 38) fell into the second at 4,000 and sat on the
     edge at 7,600. Growing with sqrt(N) also lets a large collection hold more topics (≤ ~2·sqrt(N)).
     """
-    return max(MIN_CLUSTER_SIZE_FLOOR, round(math.sqrt(max(n_documents, 0)) / 2))
+    return max(5, round(math.sqrt(max(n_documents, 0)) / 2))
 
 
 @dataclass(frozen=True)
@@ -114,20 +112,16 @@ def _load(name: str, module: str = "sklearn.cluster") -> Callable[[], type]:
 
 @dataclass(frozen=True)
 class AlgorithmSpec:
-    """One algorithm, as the pipeline sees it.
-
-    ``defaults`` differ from the estimator's only where those are poor for embeddings: fixed seeds
-    (reproducible runs), several k-means inits (one seed can cost 0.15 V-measure, see PERF_NOTES), a
-    kNN affinity for spectral (RBF on 384-d is near-constant), diagonal GMM covariances;
-    ``sized_defaults`` depend on the number of documents fitted. ``k_parameter`` is the number of
-    clusters, which ``"auto"`` may stand for unless ``fixed_k``. ``reduction`` is the ``auto`` reduction
-    above 50 dimensions when it is not what ``density_based`` implies (UMAP, else none). ``label`` is
-    the main parameter and its short form in default names (default: k). ``columns_parameter`` names
-    the metadata columns whose groups are the clusters; ``check`` replaces the estimator's checks.
-    Documents outside a fitted sample join the nearest centre when ``has_centres``, else their nearest
-    sampled document's cluster. ``cost`` (``core.fit.resource_guard``) is None for a linear fit;
-    ``advice`` says what to try when a fit finds fewer than two clusters (``core.fit.warning``).
-    """
+    """One algorithm, as the pipeline sees it. ``defaults`` differ from the estimator's only where those
+    are poor for embeddings: fixed seeds (reproducible runs), several k-means inits (one seed can cost
+    0.15 V-measure, see PERF_NOTES), a kNN affinity for spectral (RBF on 384-d is near-constant),
+    diagonal GMM covariances. ``k_parameter`` is the number of clusters, which ``"auto"`` may stand for
+    unless ``fixed_k``; ``reduction`` is the ``auto`` reduction above 50 dimensions when not what
+    ``density_based`` implies (UMAP, else none); ``label`` is the main parameter and its short form in
+    default names (default: k). Documents outside a fitted sample join the nearest centre when
+    ``has_centres``, else their nearest sampled document's cluster. ``cost`` is None for a linear fit;
+    ``advice`` says what to try when a fit finds fewer than two clusters; ``check`` replaces the
+    estimator's checks."""
 
     name: str
     estimator: Callable[[], type] | None

@@ -24,11 +24,9 @@ def percent(share: float) -> str:
 def coverage(
     num_points: int, num_noise: int, num_reassigned: int, silhouette_sample_size: int | None, clustered: int
 ) -> str:
-    """Which documents the metrics describe, e.g. "computed on 1,641 of 7,600 documents; 78 % noise".
-
-    ``num_noise`` counts the documents the algorithm left as noise, ``num_reassigned`` those of them
-    given their nearest cluster since, ``clustered`` the documents in a cluster now.
-    """
+    """Which documents the metrics describe, e.g. "computed on 1,641 of 7,600 documents; 78 % noise":
+    ``num_noise`` the algorithm left as noise, ``num_reassigned`` of them given their nearest cluster
+    since, ``clustered`` in a cluster now."""
     text = f"computed on {clustered:,} of {num_points:,} documents"
     if num_points:
         text += f"; {percent(num_noise / num_points)} noise"
