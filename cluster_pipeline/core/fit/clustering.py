@@ -116,8 +116,9 @@ class FittedClustering:
     ``membership`` is the estimator's confidence where it has one (HDBSCAN probabilities, GMM
     posterior). ``reassigned`` marks the noise documents ``reassign_noise`` gave a cluster;
     ``sample_rows`` are the rows fitted on (``sample_size``; None: all rows); ``groups`` holds each
-    cluster's attribute values (``attribute_based``).
-    """
+    cluster's attribute values (``attribute_based``). ``reduction``, ``auto_k``, ``topic_reduction`` and
+    ``warning`` record the reduction, the sweep that chose k, ``max_clusters``' merges and why there are
+    fewer than 2 clusters."""
 
     labels: np.ndarray
     centroids: np.ndarray

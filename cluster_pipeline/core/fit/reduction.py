@@ -96,8 +96,9 @@ def umap_coordinates(
     if n > options.fit_sample_size:
         rows = np.sort(np.random.default_rng(options.random_state).choice(n, options.fit_sample_size, replace=False))
     sample = _unit_rows(space if rows is None else space[rows])
-    parameters = {"n_components": n_components, "n_neighbors": neighbours, "min_dist": options.min_dist}
-    parameters |= {"metric": "cosine", "n_epochs": UMAP_EPOCHS, "random_state": options.random_state}
+    parameters: dict[str, Any] = {"n_components": n_components, "n_neighbors": neighbours}
+    parameters |= {"min_dist": options.min_dist, "metric": "cosine", "n_epochs": UMAP_EPOCHS}
+    parameters["random_state"] = options.random_state
     fitted = _fit_umap(sample, parameters, progress, n)
     coordinates = fitted if rows is None else _place_others(space, rows, sample, fitted, neighbours, progress)
     record = {
