@@ -1,25 +1,11 @@
 """Cluster configurations (``clust_…``): what to cluster, how, and how to name and judge the result.
 
-A configuration is a validated pydantic model saved as JSON in the lake. Besides its ``clust_…`` id
-(the contract's ``cluster_id``) it has a ``name`` a person can read — unique in its namespace,
-derived from the collection, algorithm and main parameter unless given (``agnews-kmeans-k4``) —
-and its Dagster partition is ``<namespace>.<name>``. Configurations saved before names existed
-keep their ``<namespace>.<clust_…>`` partition (and its history in Dagster): both forms resolve. The
-algorithm is one of the registry's (``core.fit.registry``), and its parameters use scikit-learn/hdbscan
-names, checked by the registry against the estimator's own ``get_params()`` and parameter
-constraints; the cron and timezone are checked against the scheduler's rules. So a typo or an
-impossible value (``n_clusters=0``, ``eps=-1``, ``Mars/Olympus``) is refused at creation time with
-the rule it breaks, not deep inside an execution or a sensor tick.
-
-Each stage is handed its own options, built from the configuration's flat fields (the stored JSON
-keeps them flat): ``clustering`` for the fit, ``metrics`` for the quality metrics, ``topics`` for
-the topic structure.
-
-What an execution clusters is chosen here too: ``filters`` (``core.store.filters``) over the metadata,
-``sample_size`` to fit on a seeded sample, several ``features`` combined into one space, and
-``attribute_based`` clusters that are the groups of metadata columns. A configuration changes over
-its life by :func:`revise` (a new ``version`` when what an execution computes changes); every
-ExecutionResult stores the configuration it ran with.
+A configuration is a validated pydantic model saved as JSON in the lake, its fields flat; each stage
+is handed its own options built from them (``clustering``, ``metrics``, ``topics``). Parameters are
+checked by the algorithm's registry entry against the estimator's own parameters and constraints,
+and the cron and timezone against the scheduler's rules, so a typo or an impossible value
+(``n_clusters=0``, ``Mars/Olympus``) is refused at creation time with the rule it breaks, not deep
+inside an execution.
 """
 
 from __future__ import annotations
@@ -27,11 +13,20 @@ from __future__ import annotations
 import math
 from dataclasses import fields
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from cluster_pipeline.core.errors import ConfigurationError
 from cluster_pipeline.core.fit import registry
@@ -136,15 +131,15 @@ class ClusterConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    cluster_id: str = Field(default_factory=new_cluster_id)
+    cluster_id: Annotated[str, AfterValidator(check_cluster_id)] = Field(default_factory=new_cluster_id)
     name: str | None = Field(
         None,
         description="Readable name, unique in the namespace (the Dagster partition is <namespace>.<name>); "
         "derived from collection, algorithm and main parameter when not given, e.g. 'agnews-kmeans-k4'.",
     )
-    namespace: str = "default"
-    collection: str
-    feature: str = "embedding"
+    namespace: Annotated[str, AfterValidator(check_namespace)] = "default"
+    collection: Annotated[str, AfterValidator(check_collection)]
+    feature: Annotated[str, AfterValidator(check_feature)] = "embedding"
     features: list[str] | None = Field(
         None,
         description="Several embedding features clustered as one space (each L2-normalised first); "
@@ -220,30 +215,10 @@ class ClusterConfig(BaseModel):
     version: int = Field(1, ge=1, description="Raised by every update that changes what an execution computes.")
     updated_at: datetime | None = None
 
-    @field_validator("cluster_id")
-    @classmethod
-    def _cluster_id(cls, value: str) -> str:
-        return check_cluster_id(value)
-
     @field_validator("name")
     @classmethod
     def _name(cls, value: str | None) -> str | None:
         return None if value is None else check_config_name(value)
-
-    @field_validator("namespace")
-    @classmethod
-    def _namespace(cls, value: str) -> str:
-        return check_namespace(value)
-
-    @field_validator("collection")
-    @classmethod
-    def _collection(cls, value: str) -> str:
-        return check_collection(value)
-
-    @field_validator("feature")
-    @classmethod
-    def _feature(cls, value: str) -> str:
-        return check_feature(value)
 
     @field_validator("webhooks")
     @classmethod
@@ -276,39 +251,33 @@ class ClusterConfig(BaseModel):
     @classmethod
     def _column_list(cls, value: dict[str, Any], info: ValidationInfo) -> dict[str, Any]:
         """Metadata columns (``attribute_based``'s ``attributes``) as a list (``"category,brand"`` from the CLI too)."""
-        algorithm = info.data.get("algorithm")
-        name = None if algorithm is None else registry.spec(algorithm).columns_parameter
-        columns = None if name is None else value.get(name)
-        if name is not None and isinstance(columns, str):
-            return {**value, name: [column.strip() for column in columns.split(",") if column.strip()]}
+        name = registry.spec(info.data["algorithm"]).columns_parameter if "algorithm" in info.data else None
+        if name is not None and isinstance(value.get(name), str):
+            return {**value, name: [column.strip() for column in value[name].split(",") if column.strip()]}
         return value
 
     @model_validator(mode="before")
     @classmethod
-    def _fit_sample_size_renamed(cls, data: Any) -> Any:
-        """``fit_sample_size`` (configurations saved before ``sample_size`` replaced it) means ``sample_size``."""
-        if not (isinstance(data, dict) and "fit_sample_size" in data):
+    def _old_names(cls, data: Any) -> Any:
+        """Configurations saved before ``sample_size`` replaced ``fit_sample_size`` and ``reduction``
+        replaced ``preprocessing.pca_components``."""
+        if not isinstance(data, dict):
             return data
-        if data.get("sample_size") is not None:
-            raise ValueError("fit_sample_size is the old name of sample_size: give only sample_size")
-        moved = {key: value for key, value in data.items() if key != "fit_sample_size"}
-        return {**moved, "sample_size": data["fit_sample_size"]}
-
-    @model_validator(mode="before")
-    @classmethod
-    def _pca_components_moved(cls, data: Any) -> Any:
-        """``preprocessing.pca_components`` in configurations saved before ``reduction`` existed."""
-        if not (isinstance(data, dict) and isinstance(data.get("preprocessing"), dict)):
-            return data
-        if "pca_components" not in data["preprocessing"]:
-            return data
-        preprocessing = dict(data["preprocessing"])
-        components = preprocessing.pop("pca_components")
-        if components == "auto" or components is None:
-            moved: dict[str, Any] = {"method": "auto" if components else "none"}
-        else:
-            moved = {"method": "pca", "n_components": components}
-        return {**data, "preprocessing": preprocessing, "reduction": data.get("reduction", moved)}
+        if "fit_sample_size" in data:
+            if data.get("sample_size") is not None:
+                raise ValueError("fit_sample_size is the old name of sample_size: give only sample_size")
+            moved = {key: value for key, value in data.items() if key != "fit_sample_size"}
+            data = {**moved, "sample_size": data["fit_sample_size"]}
+        preprocessing = data.get("preprocessing")
+        if isinstance(preprocessing, dict) and "pca_components" in preprocessing:
+            components = preprocessing["pca_components"]
+            if components == "auto" or components is None:
+                reduction: dict[str, Any] = {"method": "auto" if components else "none"}
+            else:
+                reduction = {"method": "pca", "n_components": components}
+            kept = {key: value for key, value in preprocessing.items() if key != "pca_components"}
+            data = {**data, "preprocessing": kept, "reduction": data.get("reduction", reduction)}
+        return data
 
     @model_validator(mode="after")
     def _features_combined(self) -> ClusterConfig:
@@ -357,8 +326,7 @@ class ClusterConfig(BaseModel):
     @property
     def topics(self) -> TopicsOptions:
         """The topic structure's options (``core.topics``)."""
-        labeling = self.labeling
-        return TopicsOptions(self.time_column, labeling.text_fields, labeling.num_keywords)
+        return TopicsOptions(self.time_column, self.labeling.text_fields, self.labeling.num_keywords)
 
     @property
     def feature_names(self) -> list[str]:
@@ -387,11 +355,8 @@ class ClusterConfig(BaseModel):
 
 
 def parse_config(data: dict[str, Any], *, stored: bool = False) -> ClusterConfig:
-    """Validate a configuration, turning pydantic's report into one readable ConfigurationError.
-
-    ``stored``: ``data`` was read from the lake, written by ``ConfigStore.create`` after a full check,
-    so the estimator's parameter names are not checked again.
-    """
+    """Validate a configuration, turning pydantic's report into one readable ConfigurationError;
+    ``stored`` data (read from the lake, checked in full when created) skips the estimator's checks."""
     try:
         return ClusterConfig.model_validate(data, context={"stored": stored})
     except ValidationError as error:

@@ -1,16 +1,12 @@
 """How a configuration changes over its life: what may change, and what makes a new version.
 
-A configuration keeps its id, namespace, collection, name and creation time for good: its history
-(every ExecutionResult, the drift between them) is of one collection, and its name is its Dagster
-partition (``<namespace>.<name>``), whose runs and asset history a rename would orphan. Anything else may change. A change
-to what an execution computes — the documents (filters, features, sample), the algorithm and its
-parameters, the reduction, the centroids, the labels, the metrics — makes a new ``version``; a
-change to how the configuration is described, triggered or judged (``description``, ``triggers``,
-``checks``) keeps it. Every ExecutionResult stores the whole configuration it ran with and its
-version, so a history that spans versions stays readable.
-
-Revising is refused while an execution of the configuration is pending or processing (the
-Dagster layer checks, ``status.ensure_idle``): a queued run reads the configuration when it starts.
+Its id, namespace, collection, name and creation time never change: its history (every
+ExecutionResult, the drift between them) is of one collection, and its name is its Dagster partition,
+whose runs a rename would orphan. A change to what an execution computes makes a new ``version``; a
+change to how it is described, triggered or judged (``UNVERSIONED_FIELDS``) keeps it. Every
+ExecutionResult stores the whole configuration it ran with, so a history spanning versions stays
+readable. Revising is refused while an execution is pending or processing (the service checks):
+a queued run reads the configuration when it starts.
 """
 
 from __future__ import annotations
@@ -42,10 +38,8 @@ class Revision:
 
 
 def revise(current: ClusterConfig, data: dict[str, Any]) -> Revision:
-    """Validate ``data`` (the whole revised configuration, as JSON) as the next state of ``current``.
-
-    Raises ConfigurationError for an immutable field changed, an invalid configuration, or no change.
-    """
+    """Validate ``data`` (the whole revised configuration, as JSON) as the next state of ``current``;
+    ConfigurationError for an immutable field changed, an invalid configuration, or no change."""
     before = current.model_dump(mode="json")
     for name in IMMUTABLE_FIELDS:
         if name in data and data[name] != before[name]:

@@ -36,11 +36,8 @@ def default_name(config: ClusterConfig) -> str:
 
 
 def split_partition_key(partition_key: str) -> tuple[str, str]:
-    """``(namespace, name or clust_… id)`` of a partition key; InvalidIdentifierError if it is neither.
-
-    The inverse of ``ClusterConfig.partition_key`` in both its forms; which configuration a name
-    belongs to is ``ConfigStore.resolve``'s to say.
-    """
+    """``(namespace, name or clust_… id)`` of a partition key (``ClusterConfig.partition_key`` in both its
+    forms); InvalidIdentifierError if it is neither."""
     namespace, dot, reference = partition_key.partition(".")
     try:
         if not dot:
@@ -62,12 +59,8 @@ class ConfigStore:
         self.lake = lake
 
     def create(self, config: ClusterConfig) -> ClusterConfig:
-        """Save a new configuration, with its name claimed (a derived one when it has none); returns it named.
-
-        The name is claimed first, atomically (``write_new``), so two configurations created at once
-        never share one; a derived name that is taken gets ``-2``, ``-3``, … A name given and taken
-        is refused with the configuration that holds it.
-        """
+        """Save a new configuration, its name (derived when it has none) claimed first; returns it named.
+        A derived name that is taken gets ``-2``, ``-3``, …; a given one that is taken is refused."""
         key = self.lake.cluster_config_key(config.namespace, config.cluster_id)
         if self.lake.storage.exists(key):
             raise AlreadyExistsError(f"Cluster configuration {config.cluster_id!r} exists already.")
@@ -80,30 +73,25 @@ class ConfigStore:
         return config
 
     def replace(self, config: ClusterConfig) -> ClusterConfig:
-        """Store a revised configuration over its current one (one atomic write; see ``core.revisions``)."""
-        key = self.lake.cluster_config_key(config.namespace, config.cluster_id)
-        if not self.lake.storage.exists(key):
-            raise NotFoundError(
-                f"Cluster configuration {config.cluster_id!r} not found in namespace {config.namespace!r}."
-            )
-        self.lake.storage.write_replace(key, config.model_dump_json(indent=2).encode())
+        """Store a revised configuration over its current one (one atomic write; see ``core.config.revisions``)."""
+        self.lake.storage.write_replace(self._stored_key(config), config.model_dump_json(indent=2).encode())
         return config
 
     def delete(self, config: ClusterConfig) -> None:
         """Remove the configuration, then release its name (its executions are the ResultStore's)."""
+        self.lake.storage.delete(self._stored_key(config))
+        if config.name is not None:
+            claim = self.lake.cluster_name_key(config.namespace, config.name)
+            if self.lake.storage.exists(claim) and self._owner(config.namespace, config.name) == config.cluster_id:
+                self.lake.storage.delete(claim)
+
+    def _stored_key(self, config: ClusterConfig) -> str:
         key = self.lake.cluster_config_key(config.namespace, config.cluster_id)
         if not self.lake.storage.exists(key):
             raise NotFoundError(
                 f"Cluster configuration {config.cluster_id!r} not found in namespace {config.namespace!r}."
             )
-        self.lake.storage.delete(key)
-        claim = None if config.name is None else self.lake.cluster_name_key(config.namespace, config.name)
-        if (
-            claim is not None
-            and self.lake.storage.exists(claim)
-            and self._owner(config.namespace, str(config.name)) == config.cluster_id
-        ):
-            self.lake.storage.delete(claim)
+        return key
 
     def _claim_name(self, config: ClusterConfig) -> str:
         base = config.name or default_name(config)
@@ -181,9 +169,8 @@ class ConfigStore:
     def scan(self, namespace: str) -> tuple[builtins.list[ClusterConfig], builtins.list[str]]:
         """The readable configurations of a namespace (oldest first), and a warning per unreadable one."""
         configs, problems = [], []
-        for key in self.lake.storage.list_keys(self.lake.clusters_prefix(namespace)):
-            if not key.endswith(".json"):
-                continue
+        keys = self.lake.storage.list_keys(self.lake.clusters_prefix(namespace))
+        for key in (key for key in keys if key.endswith(".json")):
             try:
                 configs.append(self._read(key))
             except ConfigurationError as error:

@@ -1,11 +1,9 @@
 """``attribute_based`` clustering: the clusters are the groups of one or more metadata columns.
 
 With ``attributes: [category, brand]`` every distinct (category, brand) pair among the documents is
-one cluster; everything after the fit — centroids, distances, metrics, labels, drift — runs as for
-any clustering, so a grouping the data already has can be scored and named like a learned one
-(how well do the categories separate in embedding space?). A document missing any of the values
-is noise: it is in no group. Groups are counted by one Arrow ``group_by`` over the columns; more
-than ``max_groups`` fails the execution before anything is fitted, since a label per group and a
+one cluster (a document missing a value is noise), and everything after the fit runs as for any
+clustering, so a grouping the data already has can be scored and named like a learned one. More
+than ``max_groups`` fails the execution before anything is fitted: a label per group and a
 silhouette over thousands of tiny clusters say nothing.
 """
 
@@ -90,18 +88,13 @@ def check_attributes(attributes: list[str], schema: pa.Schema, subject: str) -> 
 
 
 def attribute_groups(table: pa.Table, attributes: list[str], max_groups: int) -> AttributeGroups:
-    """The groups of ``table``'s ``attributes`` (one row per document, in matrix order).
-
-    Raises AlgorithmError when there are more than ``max_groups``.
-    """
+    """The groups of ``table``'s ``attributes`` (one row per document, in matrix order); AlgorithmError
+    when there are more than ``max_groups``."""
     import pyarrow.compute as pc  # imported when used: the registry, and so the CLI, import this module
 
     indexed = table.select(attributes).append_column(ROW, pa.array(np.arange(table.num_rows, dtype=np.int64)))
-    grouped = indexed.group_by(attributes, use_threads=False).aggregate([(ROW, "list")])
-    complete = np.ones(grouped.num_rows, dtype=bool)
-    for name in attributes:
-        complete &= grouped.column(name).is_valid().to_numpy(zero_copy_only=False)
-    grouped = grouped.filter(pa.array(complete))
+    # a group with a missing value is noise (drop_null: the rows' lists are never null)
+    grouped = indexed.group_by(attributes, use_threads=False).aggregate([(ROW, "list")]).drop_null()
     if grouped.num_rows > max_groups:
         raise AlgorithmError(
             f"attribute_based: {' × '.join(attributes)} form {grouped.num_rows:,} groups among the "

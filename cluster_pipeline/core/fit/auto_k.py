@@ -30,10 +30,9 @@ import numpy as np
 from cluster_pipeline.core.fit.kmeans import fit_kmeans
 from cluster_pipeline.core.fit.options import KMeansEngine
 from cluster_pipeline.core.progress import Progress
-from cluster_pipeline.core.quality.metrics import silhouette_fast
+from cluster_pipeline.core.quality.metrics import MIN_POINTS_PER_CLUSTER, silhouette_fast
 
 AUTO_K_SAMPLE_SIZE = 3_000
-MIN_POINTS_PER_CLUSTER = 50
 CRITERION = "silhouette of k-means on a seeded sample"
 AUTO_K_RANGE = ("k_min", "k_max")
 # Measured on AG News: the silhouette of text embeddings peaks at few clusters and falls or stays
@@ -76,22 +75,9 @@ def choose_k(
     engine: KMeansEngine = "auto",
     progress: Progress | None = None,
 ) -> AutoK:
-    """Sweep k over ``parameters``' ``k_min..k_max`` (defaults 2..12) on a seeded sample of ``space``
-    (see the module doc).
-
-    Parameters
-    ----------
-    space : (n, d) float32, the matrix the algorithm will run on.
-    parameter : the algorithm's k (``n_clusters``, ``n_components``), for the record.
-    parameters : its parameters; ``k_min``, ``k_max`` and ``random_state`` (the sample's seed) are read.
-    engine : k-means engine of the sweep (``core.fit.kmeans``).
-
-    Returns
-    -------
-    AutoK
-        The chosen k (best silhouette, ties to the smaller k) and the score of every k tried; k stays
-        below the sample size, and with too few documents to score any k, ``k_min`` is chosen.
-    """
+    """Sweep k over ``parameters``' ``k_min..k_max`` on a seeded sample of ``space``, the matrix the
+    algorithm will run on (see the module doc); k stays below the sample size, and with too few
+    documents to score any k, ``k_min`` is chosen."""
     progress = progress or Progress.silent()
     started = time.perf_counter()
     seed = parameters.get("random_state")

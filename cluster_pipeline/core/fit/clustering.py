@@ -1,9 +1,6 @@
 """Fitting: prepare the vectors (L2 normalise, optional PCA), reduce them (UMAP) for the algorithm,
-resolve its data-dependent parameters, run it, then merge topics and reassign noise when asked.
-
-We call scikit-learn / hdbscan estimators directly; this module only adds what every algorithm
-needs around them: input checks with readable errors, cluster indices ordered by size (``cl_0``
-is the largest), centroids and per-document distances in the embedding space.
+resolve its data-dependent parameters, run it, then merge topics and reassign noise when asked;
+clusters are numbered by size (``cl_0`` is the largest).
 
 Two spaces are involved. The *embedding space* is the prepared vectors (normalised, and PCA's
 projection when PCA is the reduction: a linear map that keeps the geometry the metrics measure);
@@ -43,18 +40,13 @@ class Preparation:
     pca_components: np.ndarray | None = None  # (k, D) float32
     explained_variance_ratio: float | None = None
 
-    @property
-    def output_dimensions(self) -> int | None:
-        return None if self.pca_components is None else int(self.pca_components.shape[0])
-
     def apply(self, X: np.ndarray, *, copy: bool = True) -> np.ndarray:
         """Prepared float32 copy of ``X`` (or ``X`` itself, modified, when ``copy=False``)."""
         out = np.array(X, dtype=np.float32, copy=copy, order="C")
         if self.normalize:
             normalize_rows(out)
         if self.pca_components is not None and self.pca_mean is not None:
-            out = (out - self.pca_mean) @ self.pca_components.T
-            out = np.ascontiguousarray(out, dtype=np.float32)
+            out = np.ascontiguousarray((out - self.pca_mean) @ self.pca_components.T, dtype=np.float32)
         return out
 
 
@@ -85,8 +77,7 @@ def check_embeddings(X: np.ndarray) -> None:
 
 
 def fit_preparation(X: np.ndarray, options: ClusteringOptions, random_state: int | None = None) -> Preparation:
-    """Decide and fit the preprocessing of ``options`` on ``X``: normalisation, and PCA (fitted on a
-    seeded sample) when the reduction is PCA."""
+    """The preprocessing of ``options`` fitted on ``X``: normalisation, and PCA on a seeded sample."""
     plan = plan_reduction(options.reduction, registry.spec(options.algorithm).default_reduction, X.shape[1])
     if plan.method != "pca" or plan.n_components is None:
         return Preparation(normalize=options.normalize)
@@ -96,8 +87,7 @@ def fit_preparation(X: np.ndarray, options: ClusteringOptions, random_state: int
     rng = np.random.default_rng(seed)
     sample = X if len(X) <= PCA_FIT_SAMPLE else X[np.sort(rng.choice(len(X), PCA_FIT_SAMPLE, replace=False))]
     sample = Preparation(normalize=options.normalize).apply(sample)
-    n_components = min(plan.n_components, len(sample))
-    pca = PCA(n_components=n_components, svd_solver="randomized", random_state=seed).fit(sample)
+    pca = PCA(min(plan.n_components, len(sample)), svd_solver="randomized", random_state=seed).fit(sample)
     return Preparation(
         normalize=options.normalize,
         pca_mean=pca.mean_.astype(np.float32),
@@ -112,7 +102,7 @@ def reduction_record(preparation: Preparation) -> dict[str, Any]:
         return {"method": "none"}
     return {
         "method": "pca",
-        "n_components": preparation.output_dimensions,
+        "n_components": int(preparation.pca_components.shape[0]),
         "explained_variance_ratio": round(preparation.explained_variance_ratio or 0.0, 4),
     }
 
@@ -121,18 +111,14 @@ def reduction_record(preparation: Preparation) -> dict[str, Any]:
 class FittedClustering:
     """What an estimator found, in a form every later stage understands.
 
-    ``labels`` index clusters 0..K-1 by decreasing size (-1 = noise); ``centroids`` are the clusters'
-    centres in the embedding space (``centroid_method``: member means by default, see
-    ``core.fit.centroids``); ``distances`` are each document's Euclidean distance to its centroid (NaN
-    for noise); ``membership`` is the estimator's confidence where it has one (HDBSCAN
-    probabilities, GMM posterior), else None. ``reduction`` records how the vectors were reduced for
-    the algorithm, ``auto_k`` the sweep that chose k, ``topic_reduction`` the merges of
-    ``max_clusters``; ``reassigned`` marks the noise documents given a cluster by ``reassign_noise``,
-    and ``warning`` says why there are fewer than 2 clusters. ``sample_rows`` are the rows the
-    algorithm was fitted on when it was fitted on a sample (``sample_size``; None: all rows), and
-    ``assigned_by`` how the others were assigned. ``groups`` holds each cluster's attribute values
-    for ``attribute_based`` clusterings.
-    """
+    ``labels`` index clusters 0..K-1 by decreasing size (-1 = noise); ``centroids`` (``centroid_method``,
+    ``core.fit.centroids``) and ``distances`` (NaN for noise) are in the embedding space;
+    ``membership`` is the estimator's confidence where it has one (HDBSCAN probabilities, GMM
+    posterior). ``reassigned`` marks the noise documents ``reassign_noise`` gave a cluster;
+    ``sample_rows`` are the rows fitted on (``sample_size``; None: all rows); ``groups`` holds each
+    cluster's attribute values (``attribute_based``). ``reduction``, ``auto_k``, ``topic_reduction`` and
+    ``warning`` record the reduction, the sweep that chose k, ``max_clusters``' merges and why there are
+    fewer than 2 clusters."""
 
     labels: np.ndarray
     centroids: np.ndarray
@@ -158,7 +144,6 @@ class FittedClustering:
 
     @property
     def num_noise(self) -> int:
-        """Documents in no cluster now."""
         return int((self.labels < 0).sum())
 
     @property
@@ -173,15 +158,6 @@ class FittedClustering:
     @property
     def cluster_sizes(self) -> np.ndarray:
         return np.bincount(self.labels[self.labels >= 0], minlength=self.num_clusters)
-
-
-def _check_cluster_count(name: str | None, parameters: dict[str, Any], n: int) -> None:
-    k = None if name is None else parameters.get(name)
-    if isinstance(k, int) and k > n:
-        raise AlgorithmError(
-            f"Clustering algorithm failed: {name}={k} is larger than the number of documents ({n}); "
-            f"set {name} to at most {n} or ingest more documents."
-        )
 
 
 def resolve_parameters(
@@ -212,20 +188,27 @@ def fit_estimator(
     progress: Progress | None = None,
     groups: AttributeGroups | None = None,
 ) -> EstimatorOutput:
-    """Run the algorithm with ``parameters`` (see ``resolve_parameters``) on ``space``, as its registry
-    entry fits it; ``attribute_based`` takes its clusters from ``groups``. With ``sample_size``, the
-    estimator sees a seeded sample and every other row is assigned after."""
+    """Run the algorithm with ``parameters`` (``resolve_parameters``) on ``space`` as its registry entry
+    fits it; with ``sample_size``, on a seeded sample, every other row assigned after."""
     spec = registry.spec(options.algorithm)
     progress = progress or Progress.silent()
-    everything, sample_rows = space, fit_sample(options.sample_size, len(space)) if spec.sampled else None
-    if sample_rows is not None:
+    everything, size = space, options.sample_size if spec.sampled else None
+    refuse_oversized_sample(size, len(everything))
+    sample_rows = None
+    if size is not None and size < len(everything):  # a seeded sample of the rows, sorted
+        sample_rows = np.sort(np.random.default_rng(0).choice(len(everything), size, replace=False))
         space = everything[sample_rows]
-    _check_cluster_count(spec.k_parameter, parameters, len(space))
+    k, n = parameters.get(spec.k_parameter or ""), len(space)
+    if isinstance(k, int) and k > n:
+        raise AlgorithmError(
+            f"Clustering algorithm failed: {spec.k_parameter}={k} is larger than the number of documents ({n}); "
+            f"set {spec.k_parameter} to at most {n} or ingest more documents."
+        )
     estimate = spec.check_resources(parameters, space, options)
     if estimate is not None:
         progress.update("fit", 0, len(space), note=f"{spec.name}: estimated {estimate.describe()}")
     try:
-        output = spec.fit(FitRun(space, parameters, options, progress, groups))
+        output = spec.fitter(spec, FitRun(space, parameters, options, progress, groups))
     except (ValueError, MemoryError, np.linalg.LinAlgError) as error:
         raise AlgorithmError(f"Clustering algorithm failed: {spec.name}: {error}") from None
     output.labels = np.asarray(output.labels, dtype=np.int64)
@@ -249,14 +232,6 @@ def refuse_oversized_sample(size: int | None, n: int, *, filtered: bool = False)
         )
 
 
-def fit_sample(size: int | None, n: int, random_state: int = 0) -> np.ndarray | None:
-    """Sorted rows of the seeded sample of ``size`` to fit on, or None to fit on all ``n`` documents."""
-    refuse_oversized_sample(size, n)
-    if size is None or size == n:
-        return None
-    return np.sort(np.random.default_rng(random_state).choice(n, size, replace=False))
-
-
 def assign_from_sample(
     space: np.ndarray, rows: np.ndarray, sample_labels: np.ndarray, centroid_method: str | None
 ) -> tuple[np.ndarray, str]:
@@ -267,10 +242,8 @@ def assign_from_sample(
     (``None``), whose clusters are shaped by density or a graph, give each row the label of its
     nearest sampled row, noise included. Sampled rows keep their own labels either way.
     """
-    if centroid_method is None:
-        return nearest_sampled_labels(space, rows, sample_labels), "nearest_member"
     compact = order_by_size(sample_labels).astype(np.int64)
-    if not (compact >= 0).any():
+    if centroid_method is None or not (compact >= 0).any():
         return nearest_sampled_labels(space, rows, compact), "nearest_member"
     centres = cluster_centres(np.ascontiguousarray(space[rows]), compact, centroid_method)
     labels, _ = nearest_centroids(space, centres)
@@ -301,23 +274,6 @@ def order_by_size(raw_labels: np.ndarray) -> np.ndarray:
     return labels
 
 
-def centroids_and_distances(
-    space: np.ndarray, labels: np.ndarray, method: str = "mean"
-) -> tuple[np.ndarray, np.ndarray]:
-    """Each cluster's centre (``core.fit.centroids``) and each member's Euclidean distance to its own."""
-    centroids = cluster_centres(space, labels, method)
-    return centroids, distances_to_centres(space, labels, centroids)
-
-
-def component_clusters(raw: np.ndarray, labels: np.ndarray) -> np.ndarray:
-    """For each of the estimator's components (raw labels 0..C-1), the final cluster its documents
-    ended in after ordering, merging and reassignment; -1 for a component that kept no document."""
-    kept = (raw >= 0) & (labels >= 0)
-    mapping = np.full(int(raw.max(initial=-1)) + 1, -1, dtype=np.int64)
-    mapping[raw[kept]] = labels[kept]
-    return mapping
-
-
 def reduce_for_fit(
     space: np.ndarray, options: ClusteringOptions, preparation: Preparation, progress: Progress
 ) -> tuple[np.ndarray, dict[str, Any]]:
@@ -338,13 +294,9 @@ def fit_clustering(
     progress: Progress | None = None,
     groups: AttributeGroups | None = None,
 ) -> tuple[FittedClustering, np.ndarray]:
-    """Prepare ``X`` ((n_samples, n_features) float32), reduce, fit the algorithm of ``options``, merge
-    topics (``max_clusters``), reassign noise (``reassign_noise``), tidy the output.
-
-    Returns the fitted clustering and the embedding space (see the module doc) that metrics and
-    labels use. With ``copy=False`` the normalisation happens in ``X``'s own buffer, saving one matrix
-    of memory. ``groups``: the rows' attribute groups, for ``attribute_based`` (``core.fit.attributes``).
-    """
+    """The fitted clustering of ``X`` ((n, d) float32) and the embedding space that metrics and labels
+    use (see the module doc). With ``copy=False`` the normalisation happens in ``X``'s own buffer,
+    saving one matrix of memory. ``groups``: the rows' attribute groups, for ``attribute_based``."""
     check_embeddings(X)
     progress = progress or Progress.silent()
     preparation = fit_preparation(X, options)
@@ -354,19 +306,20 @@ def fit_clustering(
     output = fit_estimator(matrix, options, parameters, progress, groups)
     found = order_by_size(output.labels)
     merged = found if options.max_clusters is None else merge_similar_clusters(found, space, options.max_clusters)
-    raw, reassigned = merged, None
-    if options.reassign_noise and (raw < 0).any() and (raw >= 0).any():
-        reassigned = raw < 0
-        raw = reassign_noise(raw, space)
-    labels = order_by_size(raw)
-    centroids, distances = centroids_and_distances(space, labels, options.centroid_method)
+    reassigned = merged < 0 if options.reassign_noise and (merged < 0).any() and (merged >= 0).any() else None
+    labels = order_by_size(merged if reassigned is None else reassign_noise(merged, space))
+    centroids = cluster_centres(space, labels, options.centroid_method)
     extras: dict[str, Any] = {"fit_method": output.method}
     if output.mixture is not None:
-        extras["gaussian_mixture"] = {**output.mixture, "component_cluster": component_clusters(output.labels, labels)}
+        # each component's final cluster after ordering, merging and reassignment (-1: it kept no document)
+        kept = (output.labels >= 0) & (labels >= 0)
+        component_cluster = np.full(int(output.labels.max(initial=-1)) + 1, -1, dtype=np.int64)
+        component_cluster[output.labels[kept]] = labels[kept]
+        extras["gaussian_mixture"] = {**output.mixture, "component_cluster": component_cluster}
     fitted = FittedClustering(
         labels=labels,
         centroids=centroids,
-        distances=distances,
+        distances=distances_to_centres(space, labels, centroids),
         membership=output.membership,
         preparation=preparation,
         metric=str(parameters.get("metric", "euclidean")),

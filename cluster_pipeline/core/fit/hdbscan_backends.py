@@ -12,6 +12,7 @@ from __future__ import annotations
 import importlib.util
 from typing import Any
 
+from cluster_pipeline.core.errors import ConfigurationError
 from cluster_pipeline.core.fit.numba_cache import numba_cache_dir
 
 HDBSCAN_BACKENDS = ("fast_hdbscan", "hdbscan", "sklearn")
@@ -21,29 +22,10 @@ SHARED_WITH_SKLEARN = ("min_cluster_size", "min_samples", "cluster_selection_eps
                        "allow_single_cluster", "cluster_selection_method", "max_cluster_size")  # fmt: skip
 FAST_HDBSCAN_MIN_POINTS = 20_000
 
-# parameters (hdbscan's names) each backend understands
+# parameters (hdbscan's names) each backend understands; hdbscan itself understands them all
 _SUPPORTED = {
-    "fast_hdbscan": {
-        "min_cluster_size",
-        "min_samples",
-        "cluster_selection_method",
-        "allow_single_cluster",
-        "max_cluster_size",
-        "cluster_selection_epsilon",
-        "cluster_selection_persistence",
-        "metric",
-    },
-    "sklearn": {
-        "min_cluster_size",
-        "min_samples",
-        "cluster_selection_epsilon",
-        "max_cluster_size",
-        "metric",
-        "alpha",
-        "leaf_size",
-        "cluster_selection_method",
-        "allow_single_cluster",
-    },
+    "fast_hdbscan": {*SHARED_WITH_SKLEARN, "cluster_selection_persistence", "metric"} - {"alpha", "leaf_size"},
+    "sklearn": {*SHARED_WITH_SKLEARN, "metric"},
 }
 
 
@@ -55,15 +37,12 @@ def hdbscan_constraints() -> dict[str, Any]:
 
 
 def installed_backends() -> list[str]:
-    """Backends importable here, fastest first."""
-    modules = {"fast_hdbscan": "fast_hdbscan", "hdbscan": "hdbscan", "sklearn": "sklearn"}
-    return [name for name in HDBSCAN_BACKENDS if importlib.util.find_spec(modules[name]) is not None]
+    """Backends importable here, fastest first (each is named after its module)."""
+    return [name for name in HDBSCAN_BACKENDS if importlib.util.find_spec(name) is not None]
 
 
 def _unsupported(backend: str, parameters: dict[str, Any]) -> list[str]:
-    if backend == "hdbscan":
-        return []
-    return sorted(name for name in parameters if name not in _SUPPORTED[backend])
+    return sorted(set(parameters) - _SUPPORTED.get(backend, set(parameters)))
 
 
 def choose_backend(requested: str, parameters: dict[str, Any], n_samples: int) -> str:
@@ -72,41 +51,32 @@ def choose_backend(requested: str, parameters: dict[str, Any], n_samples: int) -
         return requested
     available = installed_backends()
     euclidean = parameters.get("metric", "euclidean") == "euclidean"
-    if (
-        "fast_hdbscan" in available
-        and n_samples >= FAST_HDBSCAN_MIN_POINTS
-        and euclidean
-        and not _unsupported("fast_hdbscan", parameters)
-    ):
+    fast = n_samples >= FAST_HDBSCAN_MIN_POINTS and euclidean and not _unsupported("fast_hdbscan", parameters)
+    if fast and "fast_hdbscan" in available:
         return "fast_hdbscan"
     return "hdbscan" if "hdbscan" in available else "sklearn"
 
 
 def make_hdbscan(backend: str, parameters: dict[str, Any]) -> Any:
     """An unfitted HDBSCAN estimator of ``backend`` with ``parameters`` (hdbscan's names)."""
-    from cluster_pipeline.core.errors import ConfigurationError
-
     unsupported = _unsupported(backend, parameters)
     if unsupported:
         raise ConfigurationError(
             f"HDBSCAN backend {backend!r} has no parameter(s) {', '.join(unsupported)}; "
             "use hdbscan_backend 'hdbscan' or drop them."
         )
-    options = dict(parameters)
-    if backend == "fast_hdbscan":
-        numba_cache_dir()
-        import fast_hdbscan
+    if backend == "hdbscan":
+        import hdbscan
 
-        if not options.get("max_cluster_size"):  # hdbscan's 0 means "no limit"
-            options.pop("max_cluster_size", None)
-        return fast_hdbscan.HDBSCAN(**options)
+        # two core-distance workers were slower than one on 2 cores and kept child processes alive
+        return hdbscan.HDBSCAN(**{"core_dist_n_jobs": 1, **parameters})
+    # hdbscan's max_cluster_size 0 means "no limit"; the others refuse it
+    options = {name: value for name, value in parameters.items() if name != "max_cluster_size" or value}
     if backend == "sklearn":
         from sklearn.cluster import HDBSCAN
 
-        if not options.get("max_cluster_size"):
-            options.pop("max_cluster_size", None)
         return HDBSCAN(**options)
-    import hdbscan
+    numba_cache_dir()
+    import fast_hdbscan
 
-    # two core-distance workers were slower than one on 2 cores and kept child processes alive
-    return hdbscan.HDBSCAN(**{"core_dist_n_jobs": 1, **options})
+    return fast_hdbscan.HDBSCAN(**options)

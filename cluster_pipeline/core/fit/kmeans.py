@@ -3,14 +3,10 @@
 Measured on this project's 2-core machine (shared/PERF_NOTES.md): scikit-learn's ``KMeans`` spends
 most of a large fit in its float64 k-means++ (100k × 384, k=100: 8.3 s); faiss's Lloyd iterations
 run at the machine's float32 GEMM speed (25 iterations over all 100k rows: 0.9 s) but it seeds by
-random sampling, which ends ~1.8 % above scikit-learn's inertia. So the faiss engine here:
-
-1. draws a seeded sample of ``max(5,000, 50·k)`` rows (all rows when there are fewer);
-2. runs ``n_init`` starts on it, each our float32 k-means++ (scikit-learn's greedy variant, drawing
-   from ``max(2,000, 20·k)`` of the sample's rows; the seedings side by side on the cores) then
-   faiss Lloyd until an iteration improves the objective by less than ``RELATIVE_TOLERANCE``;
-3. continues the best start with faiss Lloyd on every row until the same tolerance (2–4
-   iterations when the sample was representative), and assigns every row through a flat index.
+random sampling, which ends ~1.8 % above scikit-learn's inertia. So the faiss engine here runs
+``n_init`` starts (our float32 k-means++, then faiss Lloyd) on a seeded sample of ``max(5,000, 50·k)``
+rows, and continues the best with faiss Lloyd on every row (2–4 iterations when the sample was
+representative) until an iteration improves the objective by less than ``RELATIVE_TOLERANCE``.
 
 The benchmark checks the result against scikit-learn's default ``KMeans`` (inertia within 0.5 %)
 and faiss's own all-rows training (time). faiss splits empty clusters and is deterministic for a
@@ -61,51 +57,25 @@ def sample_size(n_samples: int, n_clusters: int) -> int:
     return min(n_samples, max(SAMPLE_MIN_ROWS, SAMPLE_ROWS_PER_CLUSTER * n_clusters))
 
 
-def kmeans_plusplus(
-    X: np.ndarray,
-    n_clusters: int,
-    *,
-    random_state: int | np.random.Generator | None = 0,
-    n_local_trials: int | None = None,
-) -> np.ndarray:
-    """Greedy k-means++ seeding (as scikit-learn's ``kmeans_plusplus``) by float32 GEMMs.
+class _Seeding:
+    """Greedy k-means++ seedings (as scikit-learn's ``kmeans_plusplus``, ``2 + log(k)`` candidates per
+    step) of one sample by float32 GEMMs, sharing the rows, their transpose and norms.
 
     scikit-learn computes the candidate distances with float32 data upcast to float64 in small
-    blocks; here each step is one ``(n_local_trials, n_samples)`` float32 product against a
-    transposed copy of ``X``. Those products are thin and memory-bound, so they run on one BLAS
-    thread: on a busy 2-core machine two threads made them several times slower, on a quiet one
-    they gain little (``fit_kmeans`` runs its starts' seedings side by side instead).
-
-    Parameters
-    ----------
-    X : (n_samples, n_features) float32.
-    n_clusters : centres to pick.
-    random_state : seed or generator.
-    n_local_trials : candidates per step; default ``2 + log(n_clusters)`` like scikit-learn.
-
-    Returns
-    -------
-    (n_clusters, n_features) float32 centres, rows of ``X``.
+    blocks; here each step is one ``(trials, n_samples)`` float32 product against a transposed copy
+    of the rows. Those products are thin and memory-bound, so they run on one BLAS thread: on a busy
+    2-core machine two threads made them several times slower, on a quiet one they gain little
+    (``seedings`` runs several side by side instead). ``run`` returns (k, d) float32 rows.
     """
-    from threadpoolctl import threadpool_limits
-
-    seeding = _Seeding(X)
-    with threadpool_limits(1, user_api="blas"):
-        return seeding.run(n_clusters, np.random.default_rng(random_state), n_local_trials)
-
-
-class _Seeding:
-    """What every k-means++ seeding of one sample shares: the rows, their transpose and norms."""
 
     def __init__(self, X: np.ndarray) -> None:
         self.X = np.ascontiguousarray(X, dtype=np.float32)
         self.XT = np.ascontiguousarray(self.X.T)
         self.squared_norms = np.einsum("ij,ij->i", self.X, self.X)
 
-    def run(self, n_clusters: int, rng: np.random.Generator, n_local_trials: int | None = None) -> np.ndarray:
+    def run(self, n_clusters: int, rng: np.random.Generator) -> np.ndarray:
         X, XT, squared_norms = self.X, self.XT, self.squared_norms
-        n = len(X)
-        trials = n_local_trials or 2 + int(np.log(n_clusters))
+        n, trials = len(X), 2 + int(np.log(n_clusters))
         centres = np.empty((n_clusters, X.shape[1]), dtype=np.float32)
         first = int(rng.integers(n))
         centres[0] = X[first]
@@ -132,7 +102,7 @@ def seedings(sample: np.ndarray, n_clusters: int, count: int, rng: np.random.Gen
     """``count`` k-means++ seedings drawn from ``max(2,000, 20·k)`` rows of ``sample``, side by side
     on the machine's cores.
 
-    A seeding makes ``k`` passes over its rows, memory-bound (see ``kmeans_plusplus``): on 2,000
+    A seeding makes ``k`` passes over its rows, memory-bound (see ``_Seeding``): on 2,000
     rows they stay in cache, and the Lloyd iterations on the whole sample that follow place the
     centres (measured on 100k blobs, k=100: the same inertia as seeding from 5,000 rows, within
     run-to-run spread, in 60 % of the time). Each seeding is single-threaded, so two on two cores
@@ -152,23 +122,16 @@ def seedings(sample: np.ndarray, n_clusters: int, count: int, rng: np.random.Gen
         return list(pool.map(lambda generator: seeding.run(n_clusters, generator), generators))
 
 
-def _seed_of(random_state: Any) -> int:
-    return 0 if random_state is None else int(random_state)
-
-
 def _draw_sample(X: np.ndarray, size: int, rng: np.random.Generator) -> np.ndarray:
-    if size >= len(X):
-        return np.ascontiguousarray(X, dtype=np.float32)
-    return np.ascontiguousarray(X[np.sort(rng.choice(len(X), size, replace=False))], dtype=np.float32)
+    rows = X if size >= len(X) else X[np.sort(rng.choice(len(X), size, replace=False))]
+    return np.ascontiguousarray(rows, dtype=np.float32)
 
 
 def faiss_lloyd(
     X: np.ndarray, centres: np.ndarray, *, max_iter: int = 300, seed: int = 0
 ) -> tuple[np.ndarray, float, int]:
-    """Lloyd iterations on every row of ``X`` from ``centres`` (faiss), until converged or ``max_iter``.
-
-    Returns the new (k, d) float32 centres, the objective of the last assignment and the iterations run.
-    """
+    """Lloyd iterations on every row of ``X`` from ``centres`` (faiss), until converged or ``max_iter``:
+    the new (k, d) float32 centres, the objective of the last assignment and the iterations run."""
     faiss = load_faiss()
     X = np.ascontiguousarray(X, dtype=np.float32)
     k, d = centres.shape
@@ -194,13 +157,12 @@ def _best_start(
     sample: np.ndarray, k: int, n_init: int, max_iter: int, rng: np.random.Generator, seed: int
 ) -> tuple[np.ndarray, int]:
     """Centres and Lloyd iterations of the best of ``n_init`` k-means++ + Lloyd starts on ``sample``."""
-    best: tuple[float, np.ndarray, int] | None = None
-    for start, seeds in enumerate(seedings(sample, k, max(n_init, 1), rng)):
-        centres, objective, n_iter = faiss_lloyd(sample, seeds, max_iter=max_iter, seed=seed + 1000 * start)
-        if best is None or objective < best[0]:
-            best = (objective, centres, n_iter)
-    assert best is not None
-    return best[1], best[2]
+    starts = [
+        faiss_lloyd(sample, seeds, max_iter=max_iter, seed=seed + 1000 * start)
+        for start, seeds in enumerate(seedings(sample, k, max(n_init, 1), rng))
+    ]
+    centres, _, n_iter = min(starts, key=lambda found: found[1])  # the first of equals, as a strict <
+    return centres, n_iter
 
 
 def _n_init(parameters: dict[str, Any]) -> int:
@@ -218,26 +180,20 @@ def choose_engine(engine: KMeansEngine, parameters: dict[str, Any]) -> Literal["
     """faiss when installed and the parameters are ones it runs (k-means++ init), else scikit-learn."""
     if engine == "sklearn" or not uses_sampled_init(parameters):
         return "sklearn"
-    if engine == "faiss" or faiss_installed():
-        return "faiss"
-    return "sklearn"
+    return "faiss" if engine == "faiss" or faiss_installed() else "sklearn"
 
 
 def fit_kmeans(
     X: np.ndarray, parameters: dict[str, Any], progress: Progress | None = None, engine: KMeansEngine = "auto"
 ) -> KMeansFit:
-    """Fit k-means with ``parameters`` (scikit-learn's names: ``n_clusters``, ``n_init``,
-    ``random_state``, ``max_iter``, ``init``) on ``X`` ((n, d) float32), on the chosen engine.
-
-    The same parameters and seed give the same labels. ``method`` says how it ran:
-    ``faiss+sampled_init``, ``kmeans+sampled_init``, ``kmeans`` (a custom init, as given) or
-    ``minibatch_kmeans``.
-    """
+    """Fit k-means with ``parameters`` (scikit-learn's names) on ``X`` ((n, d) float32), on the chosen
+    engine; the same parameters and seed give the same labels. ``method`` says how it ran:
+    ``faiss+sampled_init``, ``kmeans+sampled_init``, ``kmeans`` (a custom init) or ``minibatch_kmeans``."""
     progress = progress or Progress.silent()
     if choose_engine(engine, parameters) == "sklearn":
         return _fit_sklearn(X, parameters, progress)
     n, k = len(X), int(parameters.get("n_clusters", 8))
-    n_init, seed = _n_init(parameters), _seed_of(parameters.get("random_state"))
+    n_init, seed = _n_init(parameters), int(parameters.get("random_state") or 0)
     max_iter = int(parameters.get("max_iter", 300))
     rng = np.random.default_rng(seed)
     size = sample_size(n, k)
@@ -260,24 +216,19 @@ def sampled_init(
     size: int | None = None,
     engine: KMeansEngine = "auto",
 ) -> np.ndarray:
-    """Initial centres: the best of ``n_init`` k-means runs (k-means++ then Lloyd, by faiss or
-    scikit-learn) on a seeded sample of ``size`` rows (default ``sample_size``).
-
-    Returns (n_clusters, n_features) float32 centres, e.g. for ``KMeans(init=centres, n_init=1)``.
-    """
+    """(k, d) float32 initial centres: the best of ``n_init`` k-means runs (k-means++ then Lloyd, by faiss
+    or scikit-learn) on a seeded sample of ``size`` rows (default ``sample_size``)."""
     rng = np.random.default_rng(random_state)
     sample = _draw_sample(X, size or sample_size(len(X), n_clusters), rng)
     if choose_engine(engine, {}) == "faiss":
-        return _best_start(sample, n_clusters, n_init, 300, rng, _seed_of(random_state))[0]
+        return _best_start(sample, n_clusters, n_init, 300, rng, int(random_state or 0))[0]
     from sklearn.cluster import KMeans
 
-    best: tuple[float, np.ndarray] | None = None
-    for seeds in seedings(sample, n_clusters, max(n_init, 1), rng):
-        model = KMeans(n_clusters=n_clusters, init=seeds, n_init=1).fit(sample)
-        if best is None or model.inertia_ < best[0]:
-            best = (float(model.inertia_), model.cluster_centers_)
-    assert best is not None
-    return np.asarray(best[1], dtype=np.float32)
+    starts = [
+        KMeans(n_clusters=n_clusters, init=seeds, n_init=1).fit(sample)
+        for seeds in seedings(sample, n_clusters, max(n_init, 1), rng)
+    ]
+    return np.asarray(min(starts, key=lambda model: model.inertia_).cluster_centers_, dtype=np.float32)
 
 
 def _fit_sklearn(X: np.ndarray, parameters: dict[str, Any], progress: Progress) -> KMeansFit:
@@ -286,9 +237,9 @@ def _fit_sklearn(X: np.ndarray, parameters: dict[str, Any], progress: Progress) 
     n = len(X)
     if n > MINIBATCH_ABOVE:
         shared = {name: parameters[name] for name in _MINIBATCH_SHARED if name in parameters}
-        model = MiniBatchKMeans(batch_size=MINIBATCH_BATCH_SIZE, n_init=int(parameters.get("n_init", 3)) or 3, **shared)
         progress.update("fit", 0, n, note="MiniBatchKMeans")
-        model.fit(X)
+        n_init = int(parameters.get("n_init", 3)) or 3
+        model = MiniBatchKMeans(batch_size=MINIBATCH_BATCH_SIZE, n_init=n_init, **shared).fit(X)
         method = "minibatch_kmeans"
     elif not uses_sampled_init(parameters):
         model = KMeans(**parameters).fit(X)
@@ -305,11 +256,5 @@ def _fit_sklearn(X: np.ndarray, parameters: dict[str, Any], progress: Progress) 
         model = KMeans(**{"copy_x": False, **parameters, "init": centres, "n_init": 1}).fit(X)
         method = "kmeans+sampled_init"
     progress.update("fit", n, n, note=f"{method}, {model.n_iter_} iterations")
-    return KMeansFit(
-        labels=np.asarray(model.labels_, dtype=np.int64),
-        centers=np.asarray(model.cluster_centers_, dtype=np.float32),
-        inertia=float(model.inertia_),
-        n_iter=int(model.n_iter_),
-        method=method,
-        engine="scikit-learn",
-    )
+    labels, centres = np.asarray(model.labels_, dtype=np.int64), np.asarray(model.cluster_centers_, dtype=np.float32)
+    return KMeansFit(labels, centres, float(model.inertia_), int(model.n_iter_), method, "scikit-learn")

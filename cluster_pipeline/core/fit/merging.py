@@ -1,10 +1,9 @@
 """After the fit: fewer, larger topics (``max_clusters``) and noise documents given a cluster
 (``reassign_noise``), both as BERTopic does them, both recorded.
 
-Both work on cluster centroids in the embedding space (the normalised vectors, or their PCA), not
-in UMAP's coordinates: UMAP distorts distances on purpose, and a centroid there is not a topic's
-centre. Labels here are raw (any non-negative integers, -1 for noise); ``core.fit.clustering`` orders
-them by size afterwards.
+Both work on cluster centroids in the embedding space, not in UMAP's coordinates: UMAP distorts
+distances on purpose, and a centroid there is not a topic's centre. Labels here are raw (any
+non-negative integers, -1 for noise); ``core.fit.clustering`` orders them by size afterwards.
 """
 
 from __future__ import annotations
@@ -17,10 +16,8 @@ from cluster_pipeline.core.fit.neighbors import nearest_centroids
 
 
 def member_means(space: np.ndarray, labels: np.ndarray) -> np.ndarray:
-    """(K, d) float32 mean of each cluster's rows, K = ``labels.max() + 1`` (noise, -1, left out).
-
-    One sparse (K, N) one-hot product: O(N·d), no (N, d) temporary.
-    """
+    """(K, d) float32 mean of each cluster's rows, K = ``labels.max() + 1`` (noise, -1, left out), by one
+    sparse (K, N) one-hot product: O(N·d), no (N, d) temporary."""
     from scipy.sparse import csr_matrix
 
     members = np.flatnonzero(labels >= 0)
@@ -31,22 +28,9 @@ def member_means(space: np.ndarray, labels: np.ndarray) -> np.ndarray:
 
 
 def merge_similar_clusters(labels: np.ndarray, space: np.ndarray, max_clusters: int) -> np.ndarray:
-    """Merge clusters until at most ``max_clusters`` remain, most similar first.
-
-    As BERTopic's topic reduction: agglomerative clustering of the cluster centroids, cosine
-    distance, average linkage; each group of centroids becomes one cluster (noise stays noise).
-
-    Parameters
-    ----------
-    labels : (n,) clusters 0..K-1, -1 for noise.
-    space : (n, d) the embedding space the centroids are taken in.
-    max_clusters : at most this many clusters remain (at least 1).
-
-    Returns
-    -------
-    np.ndarray
-        (n,) raw labels of the merged clusters (-1 kept); ``labels`` itself when K <= ``max_clusters``.
-    """
+    """Raw labels with clusters merged, most similar first, until at most ``max_clusters`` remain
+    (``labels`` itself when there are no more already; noise stays noise), as BERTopic's topic
+    reduction: agglomerative clustering of the centroids in ``space``, cosine distance, average linkage."""
     found = int(labels.max()) + 1 if (labels >= 0).any() else 0
     if found <= max_clusters:
         return labels
@@ -81,11 +65,9 @@ def merge_record(found: np.ndarray, merged: np.ndarray, max_clusters: int) -> di
 
 
 def reassign_noise(labels: np.ndarray, space: np.ndarray) -> np.ndarray:
-    """Labels with every noise row (-1) given its nearest cluster centroid (Euclidean, in ``space``).
-
-    BERTopic's ``reduce_outliers(strategy="embeddings")``: the centroids are the clusters' member
-    means before any reassignment. Without clusters, noise stays noise.
-    """
+    """Labels with every noise row (-1) given its nearest cluster centroid (Euclidean, in ``space``), as
+    BERTopic's ``reduce_outliers(strategy="embeddings")``: the centroids are the clusters' member means
+    before any reassignment. Without clusters, noise stays noise."""
     noise = np.flatnonzero(labels < 0)
     if len(noise) == 0 or not (labels >= 0).any():
         return labels

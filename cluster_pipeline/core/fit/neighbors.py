@@ -1,10 +1,9 @@
 """Exact nearest neighbours by flat (brute-force) float32 indexes: faiss-cpu, or numpy GEMMs without it.
 
-Every nearest-neighbour question in the project goes through here: which centre each document
-belongs to (k-means, assigning new documents), and exact kNN graphs (density paths, duplicates).
-A flat index is one float32 GEMM per block of queries, so it runs at the machine's BLAS speed with
-no Python loop per row; faiss adds blocking, a top-k heap in C++ and OpenMP, and is the engine
-whenever it is installed. The numpy path gives the same answers (ties aside) when it is not.
+Every nearest-neighbour question in the project goes through here. A flat index is one float32 GEMM
+per block of queries, at the machine's BLAS speed with no Python loop per row; faiss adds blocking,
+a top-k heap in C++ and OpenMP, and is the engine whenever it is installed. The numpy path gives the
+same answers (ties aside) when it is not.
 
 faiss runs its BLAS inside OpenMP. libgomp's default wait policy spins idle threads, which on a
 shared 2-core machine made a k-means 3–4× slower than one thread (measured: 7.3 s against 1.7 s);
@@ -38,46 +37,22 @@ def load_faiss() -> Any:
     return faiss
 
 
-def _use_faiss(engine: Engine) -> bool:
-    if engine == "auto":
-        return faiss_installed()
-    return engine == "faiss"
-
-
-def flat_index(vectors: np.ndarray, metric: Metric = "l2") -> Any:
-    """A faiss flat index holding ``vectors`` ((n, d) float32): exact search, L2 or inner product."""
-    faiss = load_faiss()
-    vectors = np.ascontiguousarray(vectors, dtype=np.float32)
-    index = faiss.IndexFlatL2(vectors.shape[1]) if metric == "l2" else faiss.IndexFlatIP(vectors.shape[1])
-    index.add(vectors)
-    return index
-
-
 def search(
     index_vectors: np.ndarray, queries: np.ndarray, k: int, *, metric: Metric = "l2", engine: Engine = "auto"
 ) -> tuple[np.ndarray, np.ndarray]:
-    """The ``k`` nearest rows of ``index_vectors`` to each row of ``queries``, exactly.
-
-    Parameters
-    ----------
-    index_vectors : (n, d) float32, the rows searched.
-    queries : (m, d) float32.
-    k : neighbours per query, at most n.
-    metric : "l2" (squared Euclidean distance, smallest first) or "ip" (inner product, largest first;
-        cosine similarity on L2-normalised rows).
-    engine : "auto" (faiss when installed), "faiss" or "numpy".
-
-    Returns
-    -------
-    (scores, indices)
-        (m, k) float32 squared distances or inner products, and (m, k) int64 row indices, best first.
-    """
+    """The ``k`` (at most n) nearest rows of ``index_vectors`` ((n, d) float32) to each row of ``queries``
+    ((m, d)), exactly: (m, k) float32 scores and (m, k) int64 row indices, best first. ``metric``
+    "l2" scores by squared Euclidean distance (smallest first), "ip" by inner product (largest first;
+    cosine similarity on unit rows); ``engine`` "auto" is faiss when installed, else numpy."""
     index_vectors = np.ascontiguousarray(index_vectors, dtype=np.float32)
     queries = np.ascontiguousarray(queries, dtype=np.float32)
     if not 1 <= k <= len(index_vectors):
         raise ValueError(f"k must be between 1 and the number of indexed rows ({len(index_vectors)}), got {k}.")
-    if _use_faiss(engine):
-        scores, indices = flat_index(index_vectors, metric).search(queries, k)
+    if engine == "faiss" or (engine == "auto" and faiss_installed()):
+        faiss = load_faiss()
+        index = (faiss.IndexFlatL2 if metric == "l2" else faiss.IndexFlatIP)(index_vectors.shape[1])
+        index.add(index_vectors)
+        scores, indices = index.search(queries, k)
         if metric == "l2":
             np.maximum(scores, 0.0, out=scores)  # the norm expansion can round below zero
         return scores, indices.astype(np.int64, copy=False)
@@ -117,19 +92,7 @@ def _numpy_search(
 def nearest_centroids(
     X: np.ndarray, centroids: np.ndarray, *, engine: Engine = "auto"
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Each row's nearest centroid (Euclidean) and its squared distance to it.
-
-    Parameters
-    ----------
-    X : (n, d) float32 rows to assign (documents, new or old).
-    centroids : (k, d) float32 centres, e.g. a clustering's ``FittedClustering.centroids``.
-    engine : "auto" (faiss when installed), "faiss" or "numpy".
-
-    Returns
-    -------
-    (labels, squared_distances)
-        (n,) int64 centroid index per row, (n,) float32 squared distance to that centroid.
-    """
+    """Each row's nearest centroid (Euclidean): (n,) int64 indices and (n,) float32 squared distances."""
     scores, indices = search(centroids, X, 1, metric="l2", engine=engine)
     return indices[:, 0], scores[:, 0]
 
@@ -137,16 +100,9 @@ def nearest_centroids(
 def knn_graph(
     X: np.ndarray, k: int, *, metric: Metric = "l2", engine: Engine = "auto"
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Exact ``k`` nearest neighbours of every row of ``X`` among the other rows (a kNN graph).
-
-    A row is never its own neighbour, even when duplicates tie with it. Exact search costs
-    O(n² d): right up to ~100–200k rows at 384 dimensions (see PERF_NOTES), approximate beyond.
-
-    Returns
-    -------
-    (scores, indices)
-        (n, k) float32 squared distances (``l2``) or inner products (``ip``), (n, k) int64 indices.
-    """
+    """Exact ``k`` nearest neighbours of every row of ``X`` among the other rows (a kNN graph): (n, k)
+    scores (as ``search``) and indices. A row is never its own neighbour, even when duplicates tie with
+    it. Exact search costs O(n² d): right up to ~100–200k rows at 384 dimensions (see PERF_NOTES)."""
     X = np.ascontiguousarray(X, dtype=np.float32)
     if not 1 <= k < len(X):
         raise ValueError(f"k must be between 1 and n - 1 ({len(X) - 1}), got {k}.")

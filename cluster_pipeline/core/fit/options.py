@@ -1,9 +1,7 @@
 """What the fit stage is told: the clustering options and the reduction options.
 
-A configuration (``core.config``) stores these as flat fields of its JSON and hands the fit stage
-``config.clustering``; the fit never sees the rest of the configuration (its collection, labels,
-triggers). What an algorithm accepts is the registry's to say (``core.fit.registry``), which checks
-these options when a configuration is created.
+A configuration stores them as flat fields of its JSON and hands the fit ``config.clustering``, never
+the rest of itself; what an algorithm accepts is its registry entry's to check (``core.fit.registry``).
 """
 
 from __future__ import annotations
@@ -19,10 +17,8 @@ KMeansEngine = Literal["auto", "faiss", "sklearn"]
 class ReductionOptions(BaseModel):
     """Dimensionality reduction before the algorithm runs (``core.fit.reduction``).
 
-    ``auto``: UMAP for hdbscan, dbscan and optics when the vectors have more than 50 dimensions
-    (density estimates break down in high dimension, and PCA keeps too little of text embeddings'
-    structure: on AG News PCA-10 then HDBSCAN left 80 % as noise, UMAP-5 6 %); PCA to 10 dimensions
-    for mean_shift there; none for the other algorithms.
+    ``auto``: above 50 dimensions, the algorithm's own (``AlgorithmSpec.default_reduction``: UMAP for
+    density-based algorithms, PCA to 10 dimensions for mean_shift); none for the others, or below.
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -48,9 +44,8 @@ class ReductionOptions(BaseModel):
 
 @dataclass(frozen=True, kw_only=True)
 class ClusteringOptions:
-    """How to cluster: the algorithm and its parameters (scikit-learn / hdbscan names), how vectors are
-    prepared and reduced, and what happens around the fit (a sample, topic merging, noise, centres,
-    engines, limits). The meaning of each field is documented on the configuration that stores it."""
+    """How to cluster: the algorithm, its parameters (scikit-learn / hdbscan names), and what happens
+    around the fit; each field is documented on the configuration that stores it."""
 
     algorithm: str = "kmeans"
     parameters: dict[str, Any] = field(default_factory=dict)

@@ -1,29 +1,22 @@
 """Dimensionality reduction before clustering: UMAP (density-based algorithms), PCA, or none.
 
-Density-based algorithms need a space where topics are dense regions. Text embeddings in 384+
-dimensions are not one, and PCA does not make them one (AG News, PCA-10 then HDBSCAN: 80 % noise,
-V-measure 0.14); UMAP to 5 dimensions on cosine distances does (6 % noise, V 0.39), which is why
-BERTopic runs UMAP before HDBSCAN. PCA stays the linear option (``core.fit.clustering.Preparation``).
+Text embeddings in 384+ dimensions are no space of dense regions, and PCA does not make them one
+(AG News, PCA-10 then HDBSCAN: 80 % noise, V-measure 0.14); UMAP to 5 dimensions on cosine distances
+does (6 % noise, V 0.39), which is why BERTopic runs UMAP before HDBSCAN. umap-learn is called with
+three changes, each measured on AG News (7,600 × 384) on the 2-core machine:
 
-UMAP runs through umap-learn with three changes to how it is called, each measured on AG News
-(7,600 × 384) on the 2-core machine:
+- **exact kNN by faiss** (``core.fit.neighbors``), handed over as ``precomputed_knn``, instead of
+  pynndescent's approximate search and its numba code paths;
+- **cached compilation**: three of umap-learn's numba kernels (``UNCACHED_KERNELS``) lack
+  ``cache=True``, so every process paid ~25 s of JIT even with ``NUMBA_CACHE_DIR`` set; they get
+  ``enable_caching()`` before first use (the first run on a machine compiles, about a minute);
+- **200 epochs** at every size (umap-learn's default above 10,000 points): 500 cost 2.4× the time
+  and gave the same clusters (3 seeds).
 
-- **Exact kNN by faiss** (``core.fit.neighbors``): the neighbour graph is one float32 GEMM, handed to
-  UMAP as ``precomputed_knn``, instead of pynndescent's approximate search and its numba code paths.
-- **Cached compilation**: umap-learn compiles three of its numba kernels (``smooth_knn_dist``,
-  ``compute_membership_strengths`` and the layout epoch) without ``cache=True``, so every process
-  paid ~25 s of JIT before any work even with ``NUMBA_CACHE_DIR`` set. Their dispatchers get numba's
-  ``enable_caching()`` before first use: the first run on a machine compiles once (about a minute
-  with pynndescent's import-time compilation) and says so in the log; later processes load the cache.
-- **200 epochs** of layout optimisation, umap-learn's own default above 10,000 points, at every
-  size: 500 (its default below) cost 2.4× the time and gave the same clusters (3 seeds).
-
-With a seed UMAP runs its layout single-threaded (umap-learn's rule for reproducibility), so large
-collections are fitted on a seeded sample of ``fit_sample_size`` documents and every other document
-is placed as umap-learn's ``transform`` initialises new points: the membership-weighted mean of the
-coordinates of its ``n_neighbors`` nearest sampled documents (exact, by faiss), without the
-refining epochs (umap-learn's transform needs pynndescent's index and recompiles per process).
-``benchmarks/quality.py`` measures what fitting on a third of AG News costs.
+With a seed UMAP lays out on one thread, so large collections are fitted on a seeded sample of
+``fit_sample_size`` documents and every other one is placed as umap-learn's ``transform`` initialises
+new points (``place_from_neighbours``), without its refining epochs (they need pynndescent's index
+and recompile per process). ``benchmarks/quality.py`` measures what fitting on a third of AG News costs.
 """
 
 from __future__ import annotations
@@ -69,11 +62,8 @@ def plan_reduction(options: ReductionOptions, default_method: str, dimensions: i
     method: str = options.method
     if method == "auto":
         method = "none" if dimensions <= AUTO_MIN_DIMENSIONS else default_method
-    if method == "none":
-        return ReductionPlan("none")
-    default = UMAP_COMPONENTS if method == "umap" else PCA_COMPONENTS
-    components = options.n_components or default
-    if method == "pca" and components >= dimensions:
+    components = options.n_components or (UMAP_COMPONENTS if method == "umap" else PCA_COMPONENTS)
+    if method == "none" or (method == "pca" and components >= dimensions):
         return ReductionPlan("none")
     return ReductionPlan(method, components)
 
@@ -89,22 +79,9 @@ class UmapResult:
 def umap_coordinates(
     space: np.ndarray, options: ReductionOptions | None = None, progress: Progress | None = None
 ) -> UmapResult:
-    """UMAP (cosine) of the rows of ``space``, fitted on all of them or on a seeded sample.
-
-    Parameters
-    ----------
-    space : (n, d) float32 vectors; cosine geometry (rows are normalised here, not in place).
-    options : UMAP's ``n_components`` (default 5), ``n_neighbors`` and ``min_dist``; above
-        ``fit_sample_size`` rows, UMAP is fitted on a seeded sample of that size and the other rows
-        are placed from their nearest sampled neighbours (see the module doc); ``random_state`` seeds
-        the sample and UMAP.
-
-    Returns
-    -------
-    UmapResult
-        (n, n_components) float32 coordinates and a record: method, parameters, rows fitted and placed,
-        seconds.
-    """
+    """UMAP (cosine; rows are normalised here, not in place) of the (n, d) float32 rows of ``space``,
+    fitted on all of them or, above ``options.fit_sample_size``, on a seeded sample, the other rows
+    placed from their nearest sampled neighbours (see the module doc)."""
     options = options or ReductionOptions()
     progress = progress or Progress.silent()
     started = time.perf_counter()
@@ -119,16 +96,14 @@ def umap_coordinates(
     if n > options.fit_sample_size:
         rows = np.sort(np.random.default_rng(options.random_state).choice(n, options.fit_sample_size, replace=False))
     sample = _unit_rows(space if rows is None else space[rows])
-    fitted = _fit_umap(sample, neighbours, n_components, options, progress, n)
+    parameters: dict[str, Any] = {"n_components": n_components, "n_neighbors": neighbours}
+    parameters |= {"min_dist": options.min_dist, "metric": "cosine", "n_epochs": UMAP_EPOCHS}
+    parameters["random_state"] = options.random_state
+    fitted = _fit_umap(sample, parameters, progress, n)
     coordinates = fitted if rows is None else _place_others(space, rows, sample, fitted, neighbours, progress)
     record = {
         "method": "umap",
-        "n_components": n_components,
-        "n_neighbors": neighbours,
-        "min_dist": options.min_dist,
-        "metric": "cosine",
-        "n_epochs": UMAP_EPOCHS,
-        "random_state": options.random_state,
+        **parameters,
         "fitted_documents": len(sample),
         "placed_documents": n - len(sample),
         "seconds": round(time.perf_counter() - started, 3),
@@ -137,10 +112,9 @@ def umap_coordinates(
     return UmapResult(coordinates, record)
 
 
-def _fit_umap(
-    sample: np.ndarray, neighbours: int, n_components: int, options: ReductionOptions, progress: Progress, total: int
-) -> np.ndarray:
+def _fit_umap(sample: np.ndarray, parameters: dict[str, Any], progress: Progress, total: int) -> np.ndarray:
     """UMAP's coordinates of the unit rows ``sample``, from their exact kNN graph (faiss)."""
+    neighbours = parameters["n_neighbors"]
     progress.update("reduce", 0, total, note=f"UMAP: exact {neighbours}-NN graph of {len(sample):,} documents (faiss)")
     scores, indices = knn_graph(sample, neighbours - 1, metric="ip")
     # umap-learn's convention: each row's own index first, at distance 0
@@ -152,15 +126,7 @@ def _fit_umap(
         # a seed makes umap-learn run single-threaded, and a precomputed graph has no search index:
         # both are intended here and it warns about each
         warnings.filterwarnings("ignore", message=".*(overridden to 1|is not an NNDescent object).*")
-        model = umap.UMAP(
-            n_neighbors=neighbours,
-            n_components=n_components,
-            min_dist=options.min_dist,
-            metric="cosine",
-            n_epochs=UMAP_EPOCHS,
-            random_state=options.random_state,
-            precomputed_knn=(knn_indices, knn_distances, None),
-        )
+        model = umap.UMAP(**parameters, precomputed_knn=(knn_indices, knn_distances, None))
         return np.asarray(model.fit_transform(sample), dtype=np.float32)
 
 
@@ -182,7 +148,8 @@ def _place_others(
 def place_from_neighbours(
     sample: np.ndarray, sample_coordinates: np.ndarray, queries: np.ndarray, n_neighbors: int
 ) -> np.ndarray:
-    """Coordinates for new unit rows: the membership-weighted mean of their nearest sampled rows'.
+    """Coordinates for new unit rows: the membership-weighted mean of their ``n_neighbors`` nearest
+    sampled rows' (exact, by faiss).
 
     The weights are UMAP's fuzzy memberships ``exp(-(d - rho) / sigma)``, sigma fitted by umap-learn's
     ``smooth_knn_dist`` with local connectivity 1 (the nearest sampled row weighs 1), as UMAP's fit
@@ -211,11 +178,11 @@ def _compiled_once() -> None:
             kernel.enable_caching()
 
 
-def load_umap(progress: Progress | None = None, total: int = 0) -> Any:
+def load_umap(progress: Progress, total: int) -> Any:
     """The ``umap`` module with numba's cache in ``NUMBA_CACHE_DIR``; the first use on a machine says
     that it compiles (about a minute) and where the cache goes."""
     cache_dir = numba_cache_dir()
-    if not any(cache_dir.glob("umap*/*smooth_knn_dist*.nbi")) and progress is not None:
+    if not any(cache_dir.glob("umap*/*smooth_knn_dist*.nbi")):
         progress.update(  # a stage of its own, so the throttle never drops it
             "compile",
             0,

@@ -1,17 +1,8 @@
 """The clustering algorithms, one spec each: everything the project asks about an algorithm.
 
-As scikit-learn's estimators carry their ``_parameter_constraints``, a spec carries what an
-algorithm is to the pipeline: how to build its estimator (imported lazily: hdbscan is slow to
-import), its defaults and how its parameters are checked, which parameter is k and whether
-``"auto"`` may stand for it (``core.fit.auto_k``), whether its clusters have centres (documents
-outside a fitted sample join the nearest centre, else their nearest sampled document's cluster),
-whether it is density-based and so reduced first (``core.fit.reduction``), what a fit costs
-(``core.fit.resource_guard``), whether it streams out of core (``core.fit.streaming``) and can be
-fitted on a sample, its main parameter's short form in default names (``news-kmeans-k4``), what to
-advise when it finds fewer than two clusters, and how it fits.
-
-Every other module asks ``spec(name)`` or ``names()``; none tests an algorithm's name. Adding an
-algorithm is one entry in ``SPECS`` (and its tests).
+As scikit-learn's estimators carry their ``_parameter_constraints``, a spec (``AlgorithmSpec``)
+carries what an algorithm is to the pipeline. Every other module asks ``spec(name)`` or ``names()``;
+none tests an algorithm's name. Adding an algorithm is one entry in ``SPECS`` (and its tests).
 """
 
 from __future__ import annotations
@@ -34,8 +25,6 @@ from cluster_pipeline.core.fit.resource_guard import CostModel, FitEstimate
 from cluster_pipeline.core.fit.warning import Advice
 from cluster_pipeline.core.progress import Progress
 
-MIN_CLUSTER_SIZE_FLOOR = 5
-
 
 def default_min_cluster_size(n_documents: int) -> int:
     """HDBSCAN's ``min_cluster_size`` when none is given: ``max(5, round(sqrt(N) / 2))``.
@@ -47,13 +36,12 @@ def default_min_cluster_size(n_documents: int) -> int:
     (≤ 11 % noise); a fixed share of N (0.5 %: 10, 20, 38) fell into the second at 4,000 and sat on the
     edge at 7,600. Growing with sqrt(N) also lets a large collection hold more topics (≤ ~2·sqrt(N)).
     """
-    return max(MIN_CLUSTER_SIZE_FLOOR, round(math.sqrt(max(n_documents, 0)) / 2))
+    return max(5, round(math.sqrt(max(n_documents, 0)) / 2))
 
 
 @dataclass(frozen=True)
 class FitRun:
-    """One fit's inputs: the matrix the algorithm runs on, its concrete parameters (defaults and the
-    chosen k included), the options, and the documents' attribute groups (``attribute_based``)."""
+    """One fit's inputs; ``parameters`` are concrete (defaults and the chosen k included)."""
 
     space: np.ndarray
     parameters: dict[str, Any]
@@ -65,9 +53,8 @@ class FitRun:
 @dataclass
 class EstimatorOutput:
     """Raw labels (any integers, negative = noise), membership or None, how the fit ran
-    (``faiss+sampled_init``, ``hdbscan:fast_hdbscan``, the algorithm's name…) and on what engine;
-    a Gaussian mixture's arrays (to predict new documents); the rows of a fitted sample, and how the
-    other rows were assigned."""
+    (``faiss+sampled_init``, ``hdbscan:fast_hdbscan``…) and on what engine; a Gaussian mixture's
+    arrays (to predict new documents); the rows of a fitted sample, and how the others were assigned."""
 
     labels: np.ndarray
     membership: np.ndarray | None
@@ -107,11 +94,8 @@ def fit_hdbscan(spec: AlgorithmSpec, run: FitRun) -> EstimatorOutput:
     backend = choose_backend(run.options.hdbscan_backend, run.options.parameters, len(run.space))
     estimator = make_hdbscan(backend, run.parameters)
     run.progress.update("fit", 0, len(run.space), note=f"HDBSCAN ({backend})")
-    labels = estimator.fit_predict(run.space)
-    membership = np.asarray(estimator.probabilities_, dtype=np.float32)
-    return EstimatorOutput(
-        labels, membership, f"hdbscan:{backend}", "scikit-learn" if backend == "sklearn" else backend
-    )
+    labels, engine = estimator.fit_predict(run.space), "scikit-learn" if backend == "sklearn" else backend
+    return EstimatorOutput(labels, np.asarray(estimator.probabilities_, np.float32), f"hdbscan:{backend}", engine)
 
 
 def fit_groups(spec: AlgorithmSpec, run: FitRun) -> EstimatorOutput:
@@ -122,30 +106,22 @@ def fit_groups(spec: AlgorithmSpec, run: FitRun) -> EstimatorOutput:
 
 
 def _load(name: str, module: str = "sklearn.cluster") -> Callable[[], type]:
-    def load() -> type:
-        estimator: type = getattr(importlib.import_module(module), name)
-        return estimator
-
-    return load
-
-
-def _hdbscan_sized_defaults(n_documents: int) -> dict[str, Any]:
-    return {"min_cluster_size": default_min_cluster_size(n_documents)}
+    """The estimator class, imported when first asked for (hdbscan is slow to import)."""
+    return lambda: getattr(importlib.import_module(module), name)
 
 
 @dataclass(frozen=True)
 class AlgorithmSpec:
-    """One algorithm, as the pipeline sees it (see the module doc).
-
-    ``defaults`` differ from the estimator's only where those are poor for embeddings: fixed seeds
-    (reproducible runs), several k-means inits (one seed can cost 0.15 V-measure, see PERF_NOTES), a
-    kNN affinity for spectral (RBF on 384-d is near-constant), diagonal GMM covariances;
-    ``sized_defaults`` depend on the number of documents fitted. ``k_parameter`` is the number of
-    clusters, which ``"auto"`` may stand for unless ``fixed_k``. ``reduction`` is the ``auto`` reduction
-    above 50 dimensions when it is not what ``density_based`` implies (UMAP, else none). ``label`` is
-    the main parameter and its short form in default names (default: k). ``columns_parameter`` names
-    the metadata columns whose groups are the clusters; ``check`` replaces the estimator's checks.
-    """
+    """One algorithm, as the pipeline sees it. ``defaults`` differ from the estimator's only where those
+    are poor for embeddings: fixed seeds (reproducible runs), several k-means inits (one seed can cost
+    0.15 V-measure, see PERF_NOTES), a kNN affinity for spectral (RBF on 384-d is near-constant),
+    diagonal GMM covariances. ``k_parameter`` is the number of clusters, which ``"auto"`` may stand for
+    unless ``fixed_k``; ``reduction`` is the ``auto`` reduction above 50 dimensions when not what
+    ``density_based`` implies (UMAP, else none); ``label`` is the main parameter and its short form in
+    default names (default: k). Documents outside a fitted sample join the nearest centre when
+    ``has_centres``, else their nearest sampled document's cluster. ``cost`` is None for a linear fit;
+    ``advice`` says what to try when a fit finds fewer than two clusters; ``check`` replaces the
+    estimator's checks."""
 
     name: str
     estimator: Callable[[], type] | None
@@ -165,9 +141,6 @@ class AlgorithmSpec:
     advice: Advice | None = None
     columns_parameter: str | None = None
     check: Callable[[ClusteringOptions, dict[str, Any]], None] | None = None
-
-    def fit(self, run: FitRun) -> EstimatorOutput:
-        return self.fitter(self, run)
 
     @property
     def auto_k(self) -> bool:
@@ -189,8 +162,7 @@ class AlgorithmSpec:
 
     def auto_k_parameter(self, parameters: Mapping[str, Any]) -> str | None:
         """The k parameter when ``parameters`` ask for it to be chosen (``"auto"``), else None."""
-        name = self.k_parameter if self.auto_k else None
-        return name if name is not None and parameters.get(name) == "auto" else None
+        return self.k_parameter if self.auto_k and parameters.get(self.k_parameter or "") == "auto" else None
 
     def grouping_columns(self, parameters: Mapping[str, Any]) -> list[str] | None:
         """The metadata columns whose value groups are the clusters; None when the vectors make them."""
@@ -248,8 +220,9 @@ class AlgorithmSpec:
                 raise ValueError(f"'{name}' parameter of {self.name} must be a number, got {value!r}")
 
     def estimate(self, parameters: dict[str, Any], space: np.ndarray) -> FitEstimate | None:
-        """What a fit on ``space`` should cost (``core.fit.resource_guard``); None when it grows linearly."""
-        return resource_guard.estimate_fit(self.name, self.cost, parameters, space)
+        """What a fit on ``space`` (the prepared matrix) should cost; None when it grows linearly."""
+        cost = None if self.cost is None else self.cost(parameters, space)
+        return None if cost is None else FitEstimate(self.name, len(space), space.shape[1], int(cost[0]), cost[1])
 
     def check_resources(
         self, parameters: dict[str, Any], space: np.ndarray, options: ClusteringOptions
@@ -278,7 +251,8 @@ SPECS: tuple[AlgorithmSpec, ...] = (
                   k_parameter="n_clusters", has_centres=True),
     AlgorithmSpec("hdbscan", _load("HDBSCAN", "hdbscan"), density_based=True, cost=resource_guard.hdbscan_cost,
                   label=("min_cluster_size", "mcs"), fitter=fit_hdbscan, constraints=hdbscan_constraints,
-                  sized_defaults=_hdbscan_sized_defaults, advice=warning.hdbscan_advice),
+                  sized_defaults=lambda n: {"min_cluster_size": default_min_cluster_size(n)},
+                  advice=warning.hdbscan_advice),
     AlgorithmSpec("dbscan", _load("DBSCAN"), {"eps": 0.5, "min_samples": 5}, density_based=True,
                   cost=resource_guard.dbscan_cost, label=("eps", "eps"), advice=warning.dbscan_advice),
     AlgorithmSpec("agglomerative", _load("AgglomerativeClustering"), {"n_clusters": 8}, k_parameter="n_clusters",

@@ -8,9 +8,8 @@ once with the estimate and the ways out.
 
 The models are ``bytes ≈ a·N²`` and ``seconds ≈ b·N²`` with ``a`` and ``b`` measured per
 algorithm at 3,000 and 6,000 points of 384 dimensions on the 2-core reference machine (scikit-learn
-1.9, hdbscan 0.8): orders of magnitude, not promises. DBSCAN's
-memory depends on how many pairs fall within ``eps``, measured on a seeded sample of the data.
-Each algorithm's model is a function here that its registry entry names (``core.fit.registry``).
+1.9, hdbscan 0.8): orders of magnitude, not promises. DBSCAN's memory depends on how many pairs fall
+within ``eps``, measured on a seeded sample of the data. Registry entries name their model here.
 """
 
 from __future__ import annotations
@@ -53,11 +52,11 @@ class FitEstimate:
 
 
 def format_bytes(value: float) -> str:
-    for unit in ("B", "KB", "MB", "GB"):
-        if value < 1024 or unit == "GB":
-            return f"{value:.1f} {unit}" if unit == "GB" else f"{value:.0f} {unit}"
+    for unit in ("B", "KB", "MB"):
+        if value < 1024:
+            return f"{value:.0f} {unit}"
         value /= 1024
-    return f"{value:.1f} TB"
+    return f"{value:.1f} GB"
 
 
 def format_seconds(value: float) -> str:
@@ -116,17 +115,6 @@ def hdbscan_cost(parameters: dict[str, Any], space: np.ndarray) -> Cost:
 def dbscan_cost(parameters: dict[str, Any], space: np.ndarray) -> Cost:
     fraction, pairs = _pair_fraction_within(space, float(parameters.get("eps", 0.5))), _pairs(space)
     return BYTES_PER_NEIGHBOUR * fraction * pairs, 1e-8 * pairs + 8e-8 * fraction * pairs
-
-
-def estimate_fit(
-    algorithm: str, cost: CostModel | None, parameters: dict[str, Any], space: np.ndarray
-) -> FitEstimate | None:
-    """The cost of a quadratic fit on ``space`` (the prepared matrix); None when it grows linearly."""
-    found = None if cost is None else cost(parameters, space)
-    if found is None:
-        return None
-    memory, seconds = found
-    return FitEstimate(algorithm, len(space), space.shape[1], int(memory), seconds)
 
 
 def available_memory() -> int | None:

@@ -1,14 +1,6 @@
-"""Out-of-core k-means: cluster a collection larger than the memory budget by streaming its batches.
-
-Four passes over the Parquet parts, each holding one batch at a time:
-
-1. gather a seeded random sample: k-means++ initial centres (``core.fit.kmeans.sampled_init``) and,
-   when configured, the PCA fit and the choice of k;
-2. ``MiniBatchKMeans.partial_fit`` on every batch, in ``batch_size`` slices;
-3. assign every document to its nearest centre, accumulating member sums (member means);
-4. distance of every document to its member mean (the assignments, and the statistics of
-   Davies–Bouldin and Calinski–Harabasz, ``core.quality.metrics.ClusterStatistics``), and the
-   cluster-stratified silhouette sample.
+"""Out-of-core k-means: cluster a collection larger than the memory budget by streaming its batches,
+in four passes over the Parquet parts (a sample for the initial centres, ``partial_fit``, assignment,
+distances and the silhouette sample), each holding one batch at a time.
 
 What stays in memory is O(N) small arrays (labels, distances) plus the samples, never the matrix.
 The working buffers follow ``memory_budget_mb``: a quarter of it for one streamed batch (Arrow's
@@ -62,33 +54,26 @@ STREAM_BYTES_PER_VALUE = 4 * 6
 MIN_STREAM_BATCH_ROWS = 1024
 MAX_SILHOUETTE_CHUNK_ROWS = 2048
 MIN_SILHOUETTE_CHUNK_ROWS = 64
+SEED = 0  # of the initial sample, and of the fit when the parameters give no random_state
 
 
 def needs_streaming(options: ClusteringOptions, num_documents: int, dimensions: int) -> bool:
     """Whether an in-memory execution of ``num_documents`` × ``dimensions`` would exceed ``memory_budget_mb``."""
-    if options.memory_budget_mb is None:
-        return False
-    return num_documents * dimensions * 4 * IN_MEMORY_PEAK_FACTOR > options.memory_budget_mb * 2**20
+    budget = options.memory_budget_mb
+    return budget is not None and num_documents * dimensions * 4 * IN_MEMORY_PEAK_FACTOR > budget * 2**20
 
 
-def stream_batch_rows(options: ClusteringOptions, dim: int) -> int:
-    """Rows per streamed batch: a quarter of the budget, between 1,024 and the load path's 16,384."""
+def _quarter_budget_rows(options: ClusteringOptions, bytes_per_row: int, low: int, high: int) -> int:
+    """Rows of ``bytes_per_row`` that a quarter of ``memory_budget_mb`` holds, between ``low`` and ``high``:
+    a streamed batch's, and a block of the silhouette's distance matrix's (float32, with one temporary)."""
     share = (options.memory_budget_mb or 0) * 2**20 // 4
-    return int(min(STREAM_BATCH_ROWS, max(MIN_STREAM_BATCH_ROWS, share // (dim * STREAM_BYTES_PER_VALUE))))
-
-
-def silhouette_chunk_rows(options: ClusteringOptions, sample_size: int) -> int:
-    """Rows of the sample's distance matrix held at once (float32, with one temporary): a quarter of the budget."""
-    share = (options.memory_budget_mb or 0) * 2**20 // 4
-    rows = share // max(1, sample_size * 4 * 2)
-    return int(min(MAX_SILHOUETTE_CHUNK_ROWS, max(MIN_SILHOUETTE_CHUNK_ROWS, rows)))
+    return int(min(high, max(low, share // max(1, bytes_per_row))))
 
 
 @dataclass(frozen=True)
 class StreamSource:
-    """What a streamed fit reads: every document of a collection version, by its first embedding
-    feature. ``features`` and ``filtered`` say what the configuration asked for, so a stream can
-    refuse what it cannot do (several features, a filter)."""
+    """What a streamed fit reads: every document of a collection version, by its first embedding feature
+    (``features`` and ``filtered`` say what the configuration asked for, so that it can be refused)."""
 
     store: CollectionStore
     snapshot: CollectionSnapshot
@@ -103,17 +88,6 @@ class StreamSource:
     def dimensions(self) -> int:
         return self.snapshot.features[self.feature]
 
-    @property
-    def mebibytes(self) -> float:
-        """The size of the feature's vectors, were they loaded."""
-        return self.snapshot.num_documents * self.snapshot.features.get(self.feature, 0) * 4 / 2**20
-
-    def rows(self, rows: np.ndarray, progress: Progress, batch_rows: int) -> np.ndarray:
-        """The sorted ``rows`` as one float32 matrix."""
-        return self.store.load_embeddings(
-            self.snapshot, self.feature, progress, rows=rows, stage="sample", batch_rows=batch_rows
-        )
-
 
 @dataclass
 class StreamedClustering:
@@ -123,16 +97,6 @@ class StreamedClustering:
     metrics: QualityMetrics | None
     sample_rows: np.ndarray  # sorted row indices of the silhouette sample
     sample_space: np.ndarray  # (len(sample_rows), d) float32, prepared
-
-
-@dataclass(frozen=True)
-class _Start:
-    """Pass 1's outcome: the preparation, the concrete parameters (k chosen), the initial centres."""
-
-    preparation: Preparation
-    parameters: dict[str, Any]
-    centres: np.ndarray
-    auto_k: AutoK | None
 
 
 @dataclass(frozen=True)
@@ -163,17 +127,18 @@ def fit_streaming(
     options: ClusteringOptions,
     metrics: MetricsOptions | None = None,
     progress: Progress | None = None,
-    random_state: int = 0,
 ) -> StreamedClustering:
-    """Cluster ``source`` with k-means without ever holding its matrix (see the module doc); the
-    metrics come with it (``metrics``: the silhouette's sample), computed from the passes' statistics."""
+    """Cluster ``source`` with k-means without ever holding its matrix; the metrics come with it,
+    computed from the passes' statistics (``metrics``: the silhouette's sample)."""
     _refuse_unstreamable(source, options)
     progress = progress or Progress.silent()
     n = source.snapshot.num_documents
-    batch_rows = stream_batch_rows(options, source.dimensions)
-    start = _initial_centres(source, options, progress, batch_rows, random_state)
-    passes = _Passes(source, start.preparation, progress, batch_rows)
-    centres = _partial_fit(passes, start, seed=start.parameters.get("random_state", random_state))
+    batch_rows = _quarter_budget_rows(
+        options, source.dimensions * STREAM_BYTES_PER_VALUE, MIN_STREAM_BATCH_ROWS, STREAM_BATCH_ROWS
+    )
+    preparation, parameters, centres, auto_k = _initial_centres(source, options, progress, batch_rows)
+    passes = _Passes(source, preparation, progress, batch_rows)
+    centres = _partial_fit(passes, centres, parameters)
     labels, counts, means = _assign(passes, centres)
     k_found = len(counts)
     sample_rows = (metrics or MetricsOptions()).silhouette_rows(labels, k_found) if k_found >= 2 else np.arange(0)
@@ -184,19 +149,21 @@ def fit_streaming(
         centroids=means32,
         distances=distances,
         membership=None,
-        preparation=start.preparation,
+        preparation=preparation,
         metric="euclidean",
-        parameters=start.parameters,
+        parameters=parameters,
         extras={"fit_method": "streaming_minibatch_kmeans", "streamed": True},
-        reduction=reduction_record(start.preparation),
-        auto_k=start.auto_k,
-        warning=registry.spec(options.algorithm).warning(start.parameters, labels, sample_space),
+        reduction=reduction_record(preparation),
+        auto_k=auto_k,
+        warning=registry.spec(options.algorithm).warning(parameters, labels, sample_space),
     )
     quality = None
     if 2 <= k_found < n:
         statistics = ClusterStatistics.of_distances(means, labels, distances, counts)
         progress.update("metrics", 0, len(sample_rows), note="silhouette on the stratified sample")
-        chunk = silhouette_chunk_rows(options, len(sample_rows))
+        chunk = _quarter_budget_rows(
+            options, len(sample_rows) * 4 * 2, MIN_SILHOUETTE_CHUNK_ROWS, MAX_SILHOUETTE_CHUNK_ROWS
+        )
         found = measure(statistics, sample_space, labels[sample_rows], chunk_size=chunk)
         quality = replace(
             found,
@@ -207,15 +174,13 @@ def fit_streaming(
     return StreamedClustering(fitted, quality, sample_rows, sample_space)
 
 
-def _joined(names: list[str]) -> str:
-    return " and ".join([", ".join(names[:-1]), names[-1]] if len(names) > 1 else names)
-
-
 def _refuse_unstreamable(source: StreamSource, options: ClusteringOptions) -> None:
     """What a streamed k-means cannot do, refused before any pass with the ways out."""
-    spec, budget, size = registry.spec(options.algorithm), options.memory_budget_mb, f"{source.mebibytes:,.0f} MiB"
+    spec, budget = registry.spec(options.algorithm), options.memory_budget_mb
+    size = f"{source.snapshot.num_documents * source.snapshot.features.get(source.feature, 0) * 4 / 2**20:,.0f} MiB"
     if not spec.streams:
-        streamable = _joined([name for name in registry.names() if registry.spec(name).streams])
+        *others, last = [name for name in registry.names() if registry.spec(name).streams]
+        streamable = f"{', '.join(others)} and {last}" if others else last
         raise ConfigurationError(
             f"The collection ({size} of vectors) does not fit memory_budget_mb={budget} for {spec.name}: "
             f"only {streamable} stream. Raise memory_budget_mb or use one of them."
@@ -247,9 +212,10 @@ def _refuse_unstreamable(source: StreamSource, options: ClusteringOptions) -> No
 
 
 def _initial_centres(
-    source: StreamSource, options: ClusteringOptions, progress: Progress, batch_rows: int, random_state: int
-) -> _Start:
-    """Pass 1: a seeded sample for the initial centres (and the PCA, and the choice of k, when configured)."""
+    source: StreamSource, options: ClusteringOptions, progress: Progress, batch_rows: int
+) -> tuple[Preparation, dict[str, Any], np.ndarray, AutoK | None]:
+    """Pass 1: a seeded sample for the initial centres (and the PCA, and the choice of k, when configured):
+    the preparation, the concrete parameters (k chosen), the centres and the choice of k."""
     spec, n = registry.spec(options.algorithm), source.snapshot.num_documents
     given = spec.with_defaults(options.parameters)
     auto = spec.auto_k_parameter(options.parameters)
@@ -258,32 +224,28 @@ def _initial_centres(
         raise ConfigurationError(f"n_clusters={k} is larger than the number of documents ({n}).")
     pca = plan_reduction(options.reduction, spec.default_reduction, source.dimensions).method == "pca"
     size = min(n, max(sample_size(n, k), PCA_FIT_SAMPLE if pca else 0))
-    rows = np.sort(np.random.default_rng(random_state).choice(n, size, replace=False))
-    sample = source.rows(rows, progress, batch_rows)
+    rows = np.sort(np.random.default_rng(SEED).choice(n, size, replace=False))
+    sample = source.store.load_embeddings(
+        source.snapshot, source.feature, progress, rows=rows, stage="sample", batch_rows=batch_rows
+    )
     check_embeddings(sample)
-    preparation = fit_preparation(sample, options, random_state)
+    preparation = fit_preparation(sample, options, SEED)
     sample = preparation.apply(sample, copy=False)
     parameters, auto_k = resolve_parameters(options, sample, progress)
     k, n_init, sampled = int(parameters["n_clusters"]), parameters.get("n_init", 3), len(sample)
+    n_init, seed = 1 if n_init == "auto" else int(n_init), parameters.get("random_state", SEED)
     progress.update("init", 0, sampled, note="k-means++ on the sample")
-    centres = sampled_init(
-        sample,
-        k,
-        n_init=1 if n_init == "auto" else int(n_init),
-        random_state=parameters.get("random_state", random_state),
-        size=sample_size(sampled, k),
-        engine=options.kmeans_engine,
-    )
+    centres = sampled_init(sample, k, n_init=n_init, random_state=seed, engine=options.kmeans_engine)
     progress.update("init", sampled, sampled, note="k-means++ on the sample")
-    return _Start(preparation, parameters, centres, auto_k)
+    return preparation, parameters, centres, auto_k
 
 
-def _partial_fit(passes: _Passes, start: _Start, seed: Any) -> np.ndarray:
+def _partial_fit(passes: _Passes, centres: np.ndarray, parameters: dict[str, Any]) -> np.ndarray:
     """Pass 2: mini-batch k-means over every batch, from the initial centres."""
     from sklearn.cluster import MiniBatchKMeans
 
-    k, batch_size = len(start.centres), int(start.parameters.get("batch_size", 4096))
-    model = MiniBatchKMeans(n_clusters=k, init=start.centres, n_init=1, batch_size=batch_size, random_state=seed)
+    k, batch_size, seed = len(centres), int(parameters.get("batch_size", 4096)), parameters.get("random_state", SEED)
+    model = MiniBatchKMeans(n_clusters=k, init=centres, n_init=1, batch_size=batch_size, random_state=seed)
     for _, batch in passes.batches("fit", "partial_fit"):
         for first in range(0, len(batch), batch_size):
             part = batch[first : first + batch_size]

@@ -4,14 +4,10 @@ from __future__ import annotations
 
 
 def warm_numba_cache(dimensions: int = 384, num_points: int = 2000) -> float:
-    """Compile the numba code of the default HDBSCAN configuration into ``NUMBA_CACHE_DIR``.
-
-    Runs one HDBSCAN configuration (fast_hdbscan backend, default reduction: UMAP to 5 dimensions,
-    ``core.fit.reduction``) on random vectors, so the compiled signatures are the ones executions use:
-    UMAP's kernels and fast_hdbscan's. Run it where the cache is kept — the container image build
-    (``deploy/Dockerfile``): later processes then load machine code instead of compiling for
-    minutes. Returns the seconds it took.
-    """
+    """Compile the numba code of the default HDBSCAN configuration (UMAP's kernels and fast_hdbscan's,
+    with the signatures executions use) into ``NUMBA_CACHE_DIR``, by running it on random vectors where
+    the cache is kept (``deploy/Dockerfile``): later processes load machine code instead of compiling
+    for minutes. Returns the seconds it took."""
     import time
 
     import numpy as np

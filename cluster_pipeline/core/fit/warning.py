@@ -31,20 +31,14 @@ def clustering_warning(
     k_parameter: str | None = None,
     max_clusters: int | None = None,
 ) -> str | None:
-    """Why a run found 0 or 1 cluster and what to try; None with 2 or more clusters.
-
-    Parameters
-    ----------
-    algorithm, parameters : what ran (concrete parameters, defaults included).
-    labels : (n,) final labels, -1 for noise.
-    matrix : the matrix the algorithm ran on (for DBSCAN, its neighbour distances suggest ``eps``).
-    advice, k_parameter : the algorithm's own advice, and its number of clusters' parameter.
-    max_clusters : the configuration's topic reduction, when set.
-    """
+    """Why a run of ``algorithm`` (its concrete ``parameters``) found 0 or 1 cluster in its final
+    ``labels`` and what to try, from its own ``advice`` when it has one; None with 2 or more clusters."""
     clusters = int(labels.max()) + 1 if (labels >= 0).any() else 0
     if clusters >= 2:
         return None
-    outcome = "put every document in noise" if clusters == 0 else _one_cluster(labels)
+    share = float((labels >= 0).mean())
+    one = "every document" if share == 1.0 else f"{percent(share)} of the documents"
+    outcome = "put every document in noise" if clusters == 0 else f"put {one} in one cluster"
     if max_clusters == 1 and clusters == 1:
         return "max_clusters=1 merged every cluster into one; set it to 2 or more to compare clusters."
     if advice is not None:
@@ -62,7 +56,12 @@ def clustering_warning(
 
 def dbscan_advice(parameters: dict[str, Any], outcome: str, matrix: np.ndarray) -> str:
     eps, min_samples = parameters.get("eps", 0.5), int(parameters.get("min_samples", 5))
-    low, high = _neighbour_distances(matrix, min_samples)
+    matrix = np.ascontiguousarray(matrix, dtype=np.float32)
+    rng = np.random.default_rng(0)
+    queries = matrix if len(matrix) <= EPS_SAMPLE else matrix[rng.choice(len(matrix), EPS_SAMPLE, replace=False)]
+    k = max(1, min(min_samples, len(matrix) - 1))
+    squared, _ = search(matrix, queries, k + 1)  # the first neighbour is the document itself
+    low, high = np.quantile(np.sqrt(squared[:, -1]), [0.25, 0.75])
     return (
         f"eps={eps} {outcome}; try eps between {low:.2g} and {high:.2g} (the middle half of the distances "
         f"from each document to its {min_samples}th neighbour in the space DBSCAN ran on)."
@@ -83,22 +82,3 @@ def optics_advice(parameters: dict[str, Any], outcome: str, matrix: np.ndarray) 
 
 def mean_shift_advice(parameters: dict[str, Any], outcome: str, matrix: np.ndarray) -> str:
     return f"bandwidth={parameters.get('bandwidth') or 'estimated'} {outcome}; try a smaller bandwidth."
-
-
-def _one_cluster(labels: np.ndarray) -> str:
-    share = float((labels >= 0).mean())
-    return (
-        "put every document in one cluster" if share == 1.0 else f"put {percent(share)} of the documents in one cluster"
-    )
-
-
-def _neighbour_distances(matrix: np.ndarray, k: int, random_state: int = 0) -> tuple[float, float]:
-    """25th and 75th percentiles of the distance from a seeded sample of documents to their k-th
-    neighbour among all documents."""
-    matrix = np.ascontiguousarray(matrix, dtype=np.float32)
-    rng = np.random.default_rng(random_state)
-    queries = matrix if len(matrix) <= EPS_SAMPLE else matrix[rng.choice(len(matrix), EPS_SAMPLE, replace=False)]
-    k = max(1, min(k, len(matrix) - 1))
-    squared, _ = search(matrix, queries, k + 1)  # the first neighbour is the document itself
-    kth = np.sqrt(squared[:, -1])
-    return float(np.quantile(kth, 0.25)), float(np.quantile(kth, 0.75))

@@ -1,11 +1,9 @@
 """What "good" means for a result, per configuration: the logic behind the asset checks.
 
-Each check gives a value, its threshold and an outcome: passed, failed, or skipped — skipped when
-the configuration sets no threshold for it (nothing was asked, so nothing passed), when the value
-does not exist for this execution (no silhouette with fewer than 2 clusters), or, for the drift
-check, on a configuration's first execution. A skipped check says why, and the asset reports no
-evaluation for it (Dagster shows it as skipped). Whether a miss warns or fails the run is the
-configuration's ``checks.blocking``.
+Each check gives a value, its threshold and an outcome: passed, failed, or skipped (saying why) when
+no threshold is configured (nothing was asked, so nothing passed), when the value does not exist for
+this execution (no silhouette with fewer than 2 clusters), or for the drift check on a configuration's
+first execution. Whether a miss warns or fails the run is the configuration's ``checks.blocking``.
 """
 
 from __future__ import annotations
@@ -50,21 +48,17 @@ class CheckOutcome:
         return self.outcome == "skipped"
 
 
-CHECK_NAMES = (
-    "silhouette_threshold",
-    "davies_bouldin_threshold",
-    "largest_cluster_fraction",
-    "noise_fraction",
-    "ari_vs_previous",
-)
-# The configuration field that sets each check's threshold.
-THRESHOLD_FIELDS = {
-    "silhouette_threshold": "min_silhouette",
-    "davies_bouldin_threshold": "max_davies_bouldin",
-    "largest_cluster_fraction": "max_cluster_fraction",
-    "noise_fraction": "max_noise_fraction",
-    "ari_vs_previous": "min_ari_vs_previous",
+# Each check: the configuration field that sets its threshold, whether the value must reach it (or
+# stay at or under it), and what the value is.
+CHECKS = {
+    "silhouette_threshold": ("min_silhouette", True, "silhouette"),
+    "davies_bouldin_threshold": ("max_davies_bouldin", False, "Davies–Bouldin index"),
+    "largest_cluster_fraction": ("max_cluster_fraction", False, "share of points in the largest cluster"),
+    "noise_fraction": ("max_noise_fraction", False, "share of noise points"),
+    "ari_vs_previous": ("min_ari_vs_previous", True, "adjusted Rand index against the previous execution"),
 }
+CHECK_NAMES = tuple(CHECKS)
+THRESHOLD_FIELDS = {name: field for name, (field, _, _) in CHECKS.items()}
 
 
 def significant(value: float | None, digits: int = 4) -> float | None:
@@ -72,12 +66,12 @@ def significant(value: float | None, digits: int = 4) -> float | None:
     return None if value is None else float(f"{value:.{digits}g}")
 
 
-def _bound(name: str, value: float | None, threshold: float | None, *, minimum: bool, what: str) -> CheckOutcome:
+def _bound(name: str, value: float | None, checks: QualityChecks) -> CheckOutcome:
+    field, minimum, what = CHECKS[name]
+    threshold = getattr(checks, field)
     if threshold is None:
         shown = "" if value is None else f" ({what} is {value:.4g})"
-        return CheckOutcome(
-            name, "skipped", value, None, f"no threshold configured: set checks.{THRESHOLD_FIELDS[name]}{shown}"
-        )
+        return CheckOutcome(name, "skipped", value, None, f"no threshold configured: set checks.{field}{shown}")
     if value is None:
         return CheckOutcome(name, "skipped", None, threshold, f"{what} not available for this execution")
     passed = value >= threshold if minimum else value <= threshold
@@ -92,50 +86,15 @@ def evaluate_checks(result: ExecutionResult, checks: QualityChecks) -> list[Chec
     metrics = result.metrics or {}
     sizes = [c.num_members for c in result.centroids or []]
     points = max(result.num_points, 1)
-    largest = max(sizes) / points if sizes else None
-    noise = result.num_noise / points
-    outcomes = [
-        _bound(
-            "silhouette_threshold",
-            metrics.get("silhouette_score"),
-            checks.min_silhouette,
-            minimum=True,
-            what="silhouette",
-        ),
-        _bound(
-            "davies_bouldin_threshold",
-            metrics.get("davies_bouldin_index"),
-            checks.max_davies_bouldin,
-            minimum=False,
-            what="Davies–Bouldin index",
-        ),
-        _bound(
-            "largest_cluster_fraction",
-            largest,
-            checks.max_cluster_fraction,
-            minimum=False,
-            what="share of points in the largest cluster",
-        ),
-        _bound("noise_fraction", noise, checks.max_noise_fraction, minimum=False, what="share of noise points"),
-    ]
+    values = {
+        "silhouette_threshold": metrics.get("silhouette_score"),
+        "davies_bouldin_threshold": metrics.get("davies_bouldin_index"),
+        "largest_cluster_fraction": max(sizes) / points if sizes else None,
+        "noise_fraction": result.num_noise / points,
+        "ari_vs_previous": (result.drift or {}).get("adjusted_rand_index"),
+    }
+    outcomes = [_bound(name, value, checks) for name, value in values.items()]
     if result.drift is None:
-        outcomes.append(
-            CheckOutcome(
-                "ari_vs_previous",
-                "skipped",
-                None,
-                checks.min_ari_vs_previous,
-                "first execution of the configuration: no previous one to compare with",
-            )
-        )
-    else:
-        outcomes.append(
-            _bound(
-                "ari_vs_previous",
-                (result.drift or {}).get("adjusted_rand_index"),
-                checks.min_ari_vs_previous,
-                minimum=True,
-                what="adjusted Rand index against the previous execution",
-            )
-        )
+        first = "first execution of the configuration: no previous one to compare with"
+        outcomes[-1] = CheckOutcome("ari_vs_previous", "skipped", None, checks.min_ari_vs_previous, first)
     return outcomes

@@ -44,15 +44,11 @@ def compare_runs(
     drift["adjusted_rand_index"] = round(adjusted_rand_index(before, labels[rows]), 6)
 
     previous_clusters = sorted(int(c) for c in np.unique(before) if c >= 0)
-    previous_centres = (
-        np.stack([space[rows[before == c]].mean(axis=0) for c in previous_clusters])
-        if previous_clusters
-        else np.empty((0, space.shape[1]))
-    )
     current_clusters = list(range(len(centroids)))
     radius = np.array([np.nanmedian(distances[labels == c]) if (labels == c).any() else 0.0 for c in current_clusters])
     stable, matched_now, matched_then = [], set(), set()
     if current_clusters and previous_clusters:
+        previous_centres = np.stack([space[rows[before == c]].mean(axis=0) for c in previous_clusters])
         cost = np.linalg.norm(centroids[:, None, :] - previous_centres[None, :, :], axis=2)
         # The cheapest pairing (Hungarian-style, as scipy.optimize.linear_sum_assignment, which costs
         # ~0.5 s of imports). Shifted by 1 so no edge weighs 0 (a missing edge in a sparse matrix);
@@ -61,15 +57,11 @@ def compare_runs(
         for now_index, then_index in zip(*pairs, strict=True):
             gap = float(cost[now_index, then_index])
             if gap <= radius[now_index]:
-                stable.append(
-                    {
-                        "cluster_id": cluster_name(int(now_index)),
-                        "previous_cluster_id": cluster_name(previous_clusters[then_index]),
-                        "centroid_distance": round(gap, 6),
-                    }
-                )
-                matched_now.add(int(now_index))
-                matched_then.add(previous_clusters[then_index])
+                now, then = int(now_index), previous_clusters[then_index]
+                names = {"cluster_id": cluster_name(now), "previous_cluster_id": cluster_name(then)}
+                stable.append({**names, "centroid_distance": round(gap, 6)})
+                matched_now.add(now)
+                matched_then.add(then)
     drift["stable_clusters"] = stable
     drift["new_clusters"] = [cluster_name(c) for c in current_clusters if c not in matched_now]
     drift["gone_clusters"] = [cluster_name(c) for c in previous_clusters if c not in matched_then]
@@ -84,18 +76,10 @@ def adjusted_rand_index(a: np.ndarray, b: np.ndarray) -> float:
     """
     _, a_codes = np.unique(a, return_inverse=True)
     _, b_codes = np.unique(b, return_inverse=True)
-    n = len(a_codes)
-    contingency = np.unique(a_codes.astype(np.int64) * (int(b_codes.max(initial=0)) + 1) + b_codes, return_counts=True)[
-        1
-    ]
-
-    def pairs(counts: np.ndarray) -> float:
-        counts = counts.astype(np.float64)
-        return float((counts * (counts - 1)).sum() / 2)
-
-    both = pairs(contingency)
-    rows, columns = pairs(np.bincount(a_codes)), pairs(np.bincount(b_codes))
-    total = n * (n - 1) / 2
+    cells = a_codes.astype(np.int64) * (int(b_codes.max(initial=0)) + 1) + b_codes
+    counts = (np.unique(cells, return_counts=True)[1], np.bincount(a_codes), np.bincount(b_codes))
+    both, rows, columns = (float((c * (c - 1.0)).sum() / 2) for c in counts)  # pairs within a cell, row, column
+    total = len(cells) * (len(cells) - 1) / 2
     expected = rows * columns / total if total else 0.0
     maximum = (rows + columns) / 2
     if maximum == expected:  # both labelings put everything together, or everything apart

@@ -24,14 +24,9 @@ ROW_BLOCK = 8192  # rows per pass over X for the O(N*D) metrics: bounds every te
 
 @dataclass(frozen=True)
 class QualityMetrics:
-    """Quality of one clustering, computed on its non-noise points.
-
-    ``silhouette_score`` is in [-1, 1] (higher is better) in the clustering's metric;
-    ``davies_bouldin_index`` (lower is better) and ``calinski_harabasz_score`` (higher is better)
-    are Euclidean whatever the metric. ``description`` is :func:`describe_quality`'s verdict.
-    ``silhouette_sample_size`` points were used for the silhouette; ``silhouette_sampled`` says
-    whether that is fewer than all non-noise points.
-    """
+    """Quality of one clustering's non-noise points: the silhouette in the clustering's metric (on
+    ``silhouette_sample_size`` points, fewer than all when ``silhouette_sampled``), Davies–Bouldin and
+    Calinski–Harabasz Euclidean whatever the metric."""
 
     silhouette_score: float
     davies_bouldin_index: float
@@ -56,18 +51,11 @@ class MetricsOptions:
 
     def silhouette_rows(self, codes: np.ndarray, k: int) -> np.ndarray:
         """Sorted rows of ``codes`` (each point's cluster, 0..k-1) the silhouette is computed on."""
-        n = len(codes)
-        if n <= self.sample_size:
-            return np.arange(n, dtype=np.int64)
-        return stratified_sample(codes, min(max(self.sample_size, MIN_POINTS_PER_CLUSTER * k), n), self.random_state)
+        return stratified_sample(codes, max(self.sample_size, MIN_POINTS_PER_CLUSTER * k), self.random_state)
 
 
 def describe_quality(silhouette: float) -> str:
-    """The seed's verdict on a mean silhouette, word for word: 0.7+ excellent, 0.5+ good, else poor.
-
-    What the seed's strings cannot say (what the metrics were computed on, that text embeddings
-    score low even for good topics) is in ``core.quality.verdict``, in fields of its own.
-    """
+    """The seed's verdict on a mean silhouette, word for word (what it cannot say: ``core.quality.verdict``)."""
     if silhouette >= 0.7:
         return "Excellent clustering quality"
     if silhouette >= 0.5:
@@ -84,31 +72,10 @@ def silhouette_samples_fast(
     or ``1 - cos`` on normalised rows, the norms folded into the product); with the points sorted by
     cluster, each cluster's share of a block is a slice, summed (pairwise) into float64 per point.
     Only the upper triangle is computed (distances are symmetric), which halves the work. Memory: two
-    float32 copies of ``X``, ``chunk_size * n`` floats, (n, K) sums.
-
-    Parameters
-    ----------
-    X : ndarray of shape (n_samples, n_features)
-        Points, ideally float32 (other dtypes are converted once).
-    labels : ndarray of shape (n_samples,)
-        Cluster of each point; every value, -1 included, is a cluster here.
-    metric : str, default="euclidean"
-        "euclidean" and "cosine" use the GEMM path; any other scikit-learn metric falls back to
-        :func:`sklearn.metrics.silhouette_samples`.
-    chunk_size : int, default=2048
-        Rows of the distance matrix held at once.
-
-    Returns
-    -------
-    ndarray of shape (n_samples,), float64
-        Silhouette per point; 0 for points in singleton clusters (scikit-learn's convention).
-
-    Raises
-    ------
-    InvalidEmbeddingsError
-        ``X`` is not 2-D, does not match ``labels``, or holds NaN/inf.
-    ValueError
-        Fewer than 2 clusters, or as many clusters as points.
+    float32 copies of ``X``, ``chunk_size * n`` floats, (n, K) sums. Every label, -1 included, is a
+    cluster here; a singleton's points score 0 (scikit-learn's convention); metrics other than
+    euclidean and cosine fall back to scikit-learn. InvalidEmbeddingsError for a bad ``X``,
+    ValueError for fewer than 2 clusters or as many clusters as points.
     """
     X, labels = _validate(X, labels)
     _check_finite(X)
@@ -154,25 +121,9 @@ def silhouette_fast(X: np.ndarray, labels: np.ndarray, *, metric: str = "euclide
 
 
 def stratified_sample(labels: np.ndarray, size: int, random_state: int = 0) -> np.ndarray:
-    """Seeded sample of row indices, stratified by cluster so small clusters are not lost.
-
-    Every cluster keeps ``min(its size, 50)`` points (less when ``size`` cannot hold 50 per
-    cluster); the rest of ``size`` is shared in proportion to what each cluster has left.
-
-    Parameters
-    ----------
-    labels : ndarray of shape (n_samples,)
-        Cluster of each point.
-    size : int
-        Number of indices wanted; all rows when ``size >= n_samples``.
-    random_state : int, default=0
-        Seed of the sample.
-
-    Returns
-    -------
-    ndarray of shape (min(size, n_samples),), int64
-        Sorted row indices.
-    """
+    """Sorted seeded sample of ``size`` row indices (all rows when ``size >= n``), stratified by cluster
+    so small clusters are not lost: every cluster keeps ``min(its size, 50)`` points (less when
+    ``size`` cannot hold 50 per cluster), the rest is shared in proportion to what each has left."""
     labels = np.asarray(labels)
     n = len(labels)
     if size >= n:
@@ -181,44 +132,25 @@ def stratified_sample(labels: np.ndarray, size: int, random_state: int = 0) -> n
         raise ValueError(f"Sample size must be at least 1, got {size}.")
     _, codes = np.unique(labels, return_inverse=True)
     counts = np.bincount(codes)
-    quota = _allocate(counts, size)
+    # a floor of min(count, 50) per cluster, the rest by largest remainder, in exact integers
+    floor = np.minimum(counts, min(MIN_POINTS_PER_CLUSTER, size // len(counts)))
+    spare = counts - floor
+    share, remainder = np.divmod((size - floor.sum()) * spare, spare.sum())
+    quota = floor + share
+    quota[np.argsort(-remainder, kind="stable")[: size - quota.sum()]] += 1
     order = np.lexsort((np.random.default_rng(random_state).random(n), codes))
     sorted_codes = codes[order]
     rank = np.arange(n) - (np.cumsum(counts) - counts)[sorted_codes]
     return np.sort(order[rank < quota[sorted_codes]]).astype(np.int64, copy=False)
 
 
-def sampled_silhouette(
-    X_sample: np.ndarray,
-    sample_labels: np.ndarray,
-    cluster_sizes: dict[int, int] | np.ndarray,
-    *,
-    metric: str = "euclidean",
-    chunk_size: int = 2048,
-) -> float:
-    """Silhouette of the whole set estimated from a stratified sample.
-
-    Each sampled point stands for ``cluster size / sampled members`` points of its cluster, so
-    clusters that the sample over-represents (every cluster keeps at least 50 points) do not skew
-    the mean. ``chunk_size`` bounds the rows of the distance matrix held at once.
-    """
-    values = silhouette_samples_fast(X_sample, sample_labels, metric=metric, chunk_size=chunk_size)
-    present, sampled = np.unique(sample_labels, return_counts=True)
-    sizes = np.asarray([cluster_sizes[int(c)] for c in present], dtype=np.float64)
-    weights = (sizes / sampled)[np.searchsorted(present, sample_labels)]
-    return float(np.average(values, weights=weights))
-
-
 @dataclass(frozen=True)
 class ClusterStatistics:
     """Per-cluster sufficient statistics of a clustering's non-noise points, from which Davies–Bouldin
-    and Calinski–Harabasz follow (``indices``): an in-memory fit (from its matrix or from its
-    centroids and distances) and a streamed one compute them the same way.
-
-    ``means`` (K, D) float64 member means, in any common translation (both indices are invariant);
-    ``counts`` (K,) members; ``scatter`` (K,) mean distance of the members to their mean;
-    ``within_squared`` the sum over all points of the squared distance to their mean.
-    """
+    and Calinski–Harabasz follow (``indices``), however they were gathered (from the matrix, from a
+    fit's centroids and distances, or streamed): (K, D) float64 member means in any common translation
+    (both indices are invariant), member ``counts``, ``scatter`` (mean distance of the members to their
+    mean) and ``within_squared`` (sum of squared distances to the mean)."""
 
     means: np.ndarray
     counts: np.ndarray
@@ -292,15 +224,14 @@ def measure(
     chunk_size: int = 2048,
 ) -> QualityMetrics:
     """The three metrics of a clustering: Davies–Bouldin and Calinski–Harabasz from its ``statistics``,
-    the silhouette from its points ``X_sample`` (all of them, or a stratified sample weighted back
-    to the clusters' sizes, see ``sampled_silhouette``) with their clusters ``sample_codes``."""
+    the silhouette from its points ``X_sample`` with their clusters ``sample_codes``: all of them, or a
+    stratified sample in which each point stands for ``cluster size / sampled members`` points of its
+    cluster, so clusters the sample over-represents (each keeps at least 50 points) do not skew it."""
     davies_bouldin, calinski_harabasz = statistics.indices()
     sampled = len(sample_codes) < statistics.counts.sum()
-    if sampled:
-        counts = statistics.counts.astype(np.int64)
-        silhouette = sampled_silhouette(X_sample, sample_codes, counts, metric=metric, chunk_size=chunk_size)
-    else:
-        silhouette = silhouette_fast(X_sample, sample_codes, metric=metric, chunk_size=chunk_size)
+    values = silhouette_samples_fast(X_sample, sample_codes, metric=metric, chunk_size=chunk_size)
+    weights = statistics.counts[sample_codes] / np.bincount(sample_codes)[sample_codes] if sampled else None
+    silhouette = float(np.average(values, weights=weights))
     return QualityMetrics(
         silhouette_score=silhouette,
         davies_bouldin_index=davies_bouldin,
@@ -320,36 +251,18 @@ def compute_metrics(
     centroids: np.ndarray | None = None,
     distances: np.ndarray | None = None,
 ) -> QualityMetrics | None:
-    """Silhouette, Davies-Bouldin and Calinski-Harabasz of a clustering, noise (label -1) excluded.
+    """Silhouette, Davies-Bouldin and Calinski-Harabasz of a clustering of ``X`` (float32, not upcast;
+    a memmap is fine), noise (label -1) excluded; None with fewer than 2 clusters or as many clusters
+    as points (the silhouette is undefined there).
 
     Davies-Bouldin and Calinski-Harabasz use all non-noise points (``ClusterStatistics``), Euclidean
-    whatever ``metric`` is, as in scikit-learn; the silhouette is exact up to ``options.sample_size``
-    points, else estimated on a stratified sample weighted back to the clusters' sizes
-    (``MetricsOptions``, ``sampled_silhouette``).
-
-    Parameters
-    ----------
-    X : (n_samples, n_features) the space that was clustered, float32 (not upcast; a memmap is fine).
-    labels : (n_samples,) integer cluster of each point; -1 is noise.
-    metric : distance for the silhouette ("euclidean" and "cosine" by float32 GEMM).
-    options : the silhouette's sample size and seed (default: 10,000 points, seed 0).
-    centroids, distances : (n_clusters, n_features) and (n_samples,), optional: the fit's member means
-        (row ``c`` for label ``c``) and each point's distance to its own, as ``FittedClustering`` holds
-        them; given, the two indices come from these (O(K·D)) instead of two passes over ``X``.
-
-    Returns
-    -------
-    QualityMetrics, or None with fewer than 2 non-noise points, fewer than 2 clusters, or as many
-    clusters as points (the silhouette is undefined there).
-
-    Raises
-    ------
-    InvalidEmbeddingsError
-        ``X`` is not 2-D, does not match ``labels``, or holds NaN/inf.
+    whatever ``metric`` is, as in scikit-learn; the silhouette follows ``options`` (``MetricsOptions``).
+    Given the fit's member means (row ``c`` for label ``c``) and each point's distance to its own, as
+    ``FittedClustering`` holds them, the two indices come from these (O(K·D)) instead of two passes
+    over ``X``. InvalidEmbeddingsError when ``X`` is not 2-D, does not match ``labels`` or holds NaN/inf.
     """
     X, labels = _validate(X, labels)
-    from_fit = centroids is not None and distances is not None
-    if not from_fit:  # otherwise only the silhouette sample is read, and checked there
+    if centroids is None or distances is None:  # else only the silhouette sample is read, and checked there
         _check_finite(X)
     keep = np.flatnonzero(labels != NOISE_LABEL)
     present, codes = np.unique(labels[keep], return_inverse=True)
@@ -428,16 +341,6 @@ def _silhouette_from_sums(sums: np.ndarray, codes: np.ndarray, counts: np.ndarra
     silhouette = np.divide(nearest - intra, scale, out=np.zeros_like(scale), where=scale > 0)
     silhouette[own == 1] = 0.0
     return silhouette
-
-
-def _allocate(counts: np.ndarray, size: int) -> np.ndarray:
-    """Points per cluster: a floor of min(count, 50), the rest by largest remainder, in exact integers."""
-    floor = np.minimum(counts, min(MIN_POINTS_PER_CLUSTER, size // len(counts)))
-    spare = counts - floor
-    share, remainder = np.divmod((size - floor.sum()) * spare, spare.sum())
-    quota = floor + share
-    quota[np.argsort(-remainder, kind="stable")[: size - quota.sum()]] += 1
-    return quota
 
 
 def _blocks(X: np.ndarray, all_codes: np.ndarray) -> Iterator[tuple[np.ndarray, np.ndarray]]:

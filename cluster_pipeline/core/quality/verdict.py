@@ -1,17 +1,9 @@
-"""What a person should read next to the metrics: what they were computed on, how to calibrate
-them, and why a run found fewer than two clusters.
+"""What a person should read next to the metrics: what they were computed on, and how to calibrate them.
 
 The metrics' ``description`` keeps the seed's wording exactly (``metrics.describe_quality``); what it
-cannot say goes into three fields of its own (ExecutionResult ``coverage``, ``quality_note``,
-``warning``) and the summaries:
-
-- coverage: the documents the metrics saw, and the share of noise, e.g. "computed on 1,641 of
-  7,600 documents; 78 % noise" (a silhouette over the 22 % that was clustered says nothing of the
-  rest);
-- the calibration note: text embeddings score low on silhouette even when the clusters are the
-  topics (k-means on AG News: 0.04, with V-measure 0.6 against its four topics);
-- a warning when a completed run found 0 or 1 cluster: which setting did it, and what to try,
-  with numbers taken from the data where a distance is involved (DBSCAN's ``eps``).
+cannot say goes into fields of its own (ExecutionResult ``coverage``, ``quality_note``; ``warning``
+is ``core.fit.warning``'s): a silhouette over the 22 % of documents that was clustered says nothing
+of the rest, and text embeddings score low on silhouette even when the clusters are the topics.
 """
 
 from __future__ import annotations
@@ -32,11 +24,9 @@ def percent(share: float) -> str:
 def coverage(
     num_points: int, num_noise: int, num_reassigned: int, silhouette_sample_size: int | None, clustered: int
 ) -> str:
-    """Which documents the metrics describe, e.g. "computed on 1,641 of 7,600 documents; 78 % noise".
-
-    ``num_noise`` counts the documents the algorithm left as noise, ``num_reassigned`` those of them
-    given their nearest cluster since, ``clustered`` the documents in a cluster now.
-    """
+    """Which documents the metrics describe, e.g. "computed on 1,641 of 7,600 documents; 78 % noise":
+    ``num_noise`` the algorithm left as noise, ``num_reassigned`` of them given their nearest cluster
+    since, ``clustered`` in a cluster now."""
     text = f"computed on {clustered:,} of {num_points:,} documents"
     if num_points:
         text += f"; {percent(num_noise / num_points)} noise"

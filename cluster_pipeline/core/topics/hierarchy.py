@@ -7,8 +7,7 @@ distinctive keywords of the merged clusters' documents taken together, against t
 collection (``core.labels.offline.group_keywords``); without text, by its two children's names.
 
 The tree is stored in the ExecutionResult's ``hierarchy``: the leaves (``cl_…``) and one node per
-merge, closest first, each with its children, the clusters under it, the linkage distance, its
-documents, label and keywords. ``cut`` turns it into k coarser topics.
+merge, closest first; ``cut`` turns it into k coarser topics.
 """
 
 from __future__ import annotations
@@ -36,16 +35,9 @@ def build_hierarchy(
     text_fields: list[str] | None = None,
     num_keywords: int = 8,
 ) -> dict[str, Any] | None:
-    """The topic tree of K >= 2 clusters (None below that).
-
-    Parameters
-    ----------
-    centroids : (K, d) cluster centroids in the embedding space.
-    sizes : (K,) documents per cluster.
-    leaf_labels : the clusters' labels.
-    documents, labels : the documents (text columns) and their cluster index (-1 noise), to name
-        merged topics by their keywords; without them merges are named by their children.
-    """
+    """The topic tree of K >= 2 clusters (None below that), from their (K, d) ``centroids``, ``sizes``
+    and labels. Merged topics are named by the keywords of ``documents`` (text columns) whose cluster
+    index (-1 noise) ``labels`` give; without them, by their children's names."""
     k = len(centroids)
     if k < 2:
         return None
@@ -55,41 +47,30 @@ def build_hierarchy(
     counts = None
     if documents is not None and labels is not None:
         counts = cluster_term_counts(documents, labels, k, text_fields=text_fields)
-    names = [cluster_name(i) for i in range(k)]
-    members: list[list[int]] = [[i] for i in range(k)]
+    # every node so far, by scipy's index (the leaves, then one per merge): its id, label and clusters
+    ids, titles, members = [cluster_name(i) for i in range(k)], list(leaf_labels), [[i] for i in range(k)]
     nodes: list[dict[str, Any]] = []
     for step, (left, right, distance, _) in enumerate(tree):
         a, b = int(left), int(right)
         clusters = sorted(members[a] + members[b])
-        members.append(clusters)
         root = len(clusters) == k  # set apart from nothing: no word names it
         keywords = group_keywords(*counts, clusters, num_keywords) if counts is not None and not root else []
-        if root:
-            label = ROOT_LABEL
-        elif keywords:
-            label = keywords_label(keywords)
-        else:
-            label = _joined(_name(a, names, nodes, leaf_labels), _name(b, names, nodes, leaf_labels))
+        label = ROOT_LABEL if root else (keywords_label(keywords) if keywords else _joined(titles[a], titles[b]))
         nodes.append(
             {
                 "id": f"h_{step}",
-                "children": [_node_id(a, k), _node_id(b, k)],
-                "clusters": [names[c] for c in clusters],
+                "children": [ids[a], ids[b]],
+                "clusters": [ids[c] for c in clusters],
                 "distance": round(float(distance), 6),
                 "num_members": int(sum(int(sizes[c]) for c in clusters)),
                 "label": label,
                 "keywords": keywords,
             }
         )
-    return {"method": "average linkage of centroids, cosine distance", "leaves": names, "nodes": nodes}
-
-
-def _node_id(index: int, k: int) -> str:
-    return cluster_name(index) if index < k else f"h_{index - k}"
-
-
-def _name(index: int, names: list[str], nodes: list[dict[str, Any]], leaf_labels: list[str]) -> str:
-    return leaf_labels[index] if index < len(names) else str(nodes[index - len(names)]["label"])
+        ids.append(f"h_{step}")
+        titles.append(label)
+        members.append(clusters)
+    return {"method": "average linkage of centroids, cosine distance", "leaves": ids[:k], "nodes": nodes}
 
 
 def _joined(a: str, b: str) -> str:
@@ -109,11 +90,8 @@ class Topic:
 
 
 def cut(hierarchy: dict[str, Any], leaves: list[Topic], groups: int) -> list[Topic]:
-    """The ``groups`` coarsest topics of the tree: its closest merges applied until that many remain.
-
-    ``leaves`` describe the clusters (``cl_0``…, as the result's centroids); the answer is ordered by
-    size, largest first. ``groups`` at or above the number of clusters gives the clusters.
-    """
+    """The ``groups`` coarsest topics of the tree (its closest merges applied until that many remain;
+    the ``leaves``, the clusters, when there are no more), largest first."""
     current = {leaf.id: leaf for leaf in leaves}
     for node in hierarchy["nodes"]:
         if len(current) <= max(groups, 1):

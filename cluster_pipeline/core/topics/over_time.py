@@ -24,6 +24,7 @@ from cluster_pipeline.core.store.results import cluster_name
 
 DAY_SPAN_DAYS = 90
 WEEK_SPAN_DAYS = 730
+PERIODS = {"day": "D", "week": "W", "month": "M"}  # pandas' weeks end on Sunday: buckets start on Monday
 OVER_TIME_SCHEMA = pa.schema(
     [
         pa.field("bucket", pa.timestamp("us"), nullable=False),  # the bucket's first instant, UTC
@@ -60,14 +61,6 @@ def granularity(start: pd.Timestamp, end: pd.Timestamp) -> str:
     return "week" if days <= WEEK_SPAN_DAYS else "month"
 
 
-def _bucket_starts(times: pd.Series, unit: str) -> pd.Series:
-    if unit == "day":
-        return times.dt.floor("D")
-    if unit == "week":
-        return times.dt.floor("D") - pd.to_timedelta(times.dt.dayofweek, unit="D")
-    return times.dt.to_period("M").dt.start_time
-
-
 @dataclass(frozen=True)
 class TopicsOverTime:
     """The table (``OVER_TIME_SCHEMA``) and the summary stored in the ExecutionResult."""
@@ -93,10 +86,10 @@ def topics_over_time(values: pd.Series, labels: np.ndarray, num_clusters: int, c
         return None
     times = times[known].dt.tz_convert("UTC").dt.tz_localize(None)
     unit = granularity(times.min(), times.max())
-    buckets = _bucket_starts(times, unit)
+    buckets = times.dt.to_period(PERIODS[unit]).dt.start_time
     clusters = np.where(np.asarray(labels)[known] >= 0, np.asarray(labels)[known], -1)
     counts = pd.crosstab(buckets.to_numpy(), clusters)
-    everything = pd.date_range(buckets.min(), buckets.max(), freq={"day": "D", "week": "W-MON", "month": "MS"}[unit])
+    everything = pd.period_range(times.min(), times.max(), freq=PERIODS[unit]).start_time
     indices = ([-1] if (clusters < 0).any() else []) + list(range(num_clusters))
     counts = counts.reindex(index=everything, columns=indices, fill_value=0)
     totals = counts.sum(axis=1).to_numpy()

@@ -34,9 +34,9 @@ def topic_structure(
     schema: pa.Schema,
     times: Callable[[str], pd.Series] | None = None,
 ) -> TopicStructure:
-    """The tree of the fitted clusters (named from ``documents``, whose clusters are ``document_labels``)
-    and, when the collection (its metadata ``schema``) has a time column, the clusters over time
-    (``times(column)`` gives every document's time in collection order; default: ``documents``' column)."""
+    """The tree of the fitted clusters (named from ``documents`` in clusters ``document_labels``) and,
+    when the metadata ``schema`` has a time column, the clusters over time (``times(column)``: every
+    document's time in collection order; default: ``documents``' column)."""
     hierarchy = build_hierarchy(
         fitted.centroids,
         fitted.cluster_sizes,

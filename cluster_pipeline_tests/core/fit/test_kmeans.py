@@ -4,7 +4,7 @@ from sklearn.cluster import KMeans
 from sklearn.datasets import make_blobs
 
 from cluster_pipeline.core.fit import kmeans
-from cluster_pipeline.core.fit.kmeans import choose_engine, fit_kmeans, kmeans_plusplus, sampled_init
+from cluster_pipeline.core.fit.kmeans import choose_engine, fit_kmeans, sampled_init, seedings
 from cluster_pipeline.core.fit.neighbors import load_faiss
 
 
@@ -25,17 +25,17 @@ def sklearn_inertia(blobs):
     return np.median([KMeans(n_clusters=40, random_state=seed).fit(blobs).inertia_ for seed in SEEDS])
 
 
-def test_kmeans_plusplus_picks_distinct_rows_and_beats_random_seeding(blobs):
-    centres = kmeans_plusplus(blobs[:5000], 40, random_state=0)
-    assert centres.shape == (40, 32) and centres.dtype == np.float32
-    assert len(np.unique(centres, axis=0)) == 40
-    assert all((blobs[:5000] == c).all(axis=1).any() for c in centres)  # centres are rows of X
+def test_kmeans_plusplus_seedings_pick_distinct_rows_and_beat_random_seeding(blobs):
+    one, other = seedings(blobs[:2000], 40, 2, np.random.default_rng(0))
+    assert one.shape == (40, 32) and one.dtype == np.float32 and not np.array_equal(one, other)
+    assert len(np.unique(one, axis=0)) == 40
+    assert all((blobs[:2000] == c).all(axis=1).any() for c in one)  # centres are rows of X
 
     def cost(c):
-        return KMeans(40, init=c, n_init=1, max_iter=1).fit(blobs[:5000]).inertia_
+        return KMeans(40, init=c, n_init=1, max_iter=1).fit(blobs[:2000]).inertia_
 
-    random = blobs[:5000][np.random.default_rng(0).choice(5000, 40, replace=False)]
-    assert cost(centres) < cost(random)
+    random = blobs[:2000][np.random.default_rng(0).choice(2000, 40, replace=False)]
+    assert cost(one) < cost(random)
 
 
 def test_faiss_engine_reaches_scikit_learns_inertia(blobs, sklearn_inertia):
