@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 
 from cluster_pipeline.core.fit.clustering import FittedClustering
-from cluster_pipeline.core.labels.base import ClusterLabel, Labeler, LabelingOutcome
+from cluster_pipeline.core.labels.base import ClusterLabel, LabelingOutcome
 from cluster_pipeline.core.labels.cache import LabelCache
 from cluster_pipeline.core.labels.offline import MAX_LABEL_CHARS, OfflineLabeler, text_columns
 from cluster_pipeline.core.labels.options import LabelingOptions, LLMSettings
@@ -90,24 +90,16 @@ class _Batch:
 
 
 class LLMLabeler:
-    """Labels clusters with an LLM; any cluster the LLM fails keeps its offline label.
+    """Labels clusters with an LLM; any cluster the LLM fails keeps its offline label."""
 
-    Parameters
-    ----------
-    settings : endpoint, model, limits.
-    cache : where labels are kept between executions.
-    offline : the fallback stage (default ``OfflineLabeler``).
-    """
-
-    def __init__(self, settings: LLMSettings, cache: LabelCache, *, offline: Labeler | None = None) -> None:
+    def __init__(self, settings: LLMSettings, cache: LabelCache) -> None:
         self.settings = settings
         self.cache = cache
-        self.offline = offline or OfflineLabeler()
 
     def label(
         self, documents: pd.DataFrame, fitted: FittedClustering, space: np.ndarray, options: LabelingOptions
     ) -> LabelingOutcome:
-        outcome = self.offline.label(documents, fitted, space, options)
+        outcome = OfflineLabeler().label(documents, fitted, space, options)
         if not (options.use_llm and self.settings.enabled) or not outcome.labels:
             return outcome
         usage: dict[str, Any] = {"model": self.settings.model, **dict.fromkeys(USAGE_COUNTS, 0)}
@@ -218,13 +210,10 @@ class LLMLabeler:
         request: dict[str, Any] = {"model": self.settings.model, "messages": messages}
         if self.settings.temperature is not None:
             request["temperature"] = self.settings.temperature
+        if response_format:
+            request["response_format"] = {"type": response_format}
         if response_format == "json_schema":
-            request["response_format"] = {
-                "type": "json_schema",
-                "json_schema": {"name": "cluster_label", "schema": schema, "strict": True},
-            }
-        elif response_format == "json_object":
-            request["response_format"] = {"type": "json_object"}
+            request["response_format"]["json_schema"] = {"name": "cluster_label", "schema": schema, "strict": True}
         return request
 
     def _describe(self, error: openai.APIError) -> str:

@@ -50,15 +50,14 @@ class LabelReply(BaseModel):
     )
     metadata: dict[str, Any] = Field(default_factory=dict)
 
-    @field_validator("label", mode="before")
+    @field_validator("label", "summary", mode="before")
     @classmethod
-    def _short_label(cls, value: Any) -> Any:
-        return _shorten(value.strip().strip("\"'"), MAX_LABEL_CHARS) if isinstance(value, str) else value
-
-    @field_validator("summary", mode="before")
-    @classmethod
-    def _short_summary(cls, value: Any) -> Any:
-        return _shorten(value, MAX_SUMMARY_CHARS) if isinstance(value, str) else value
+    def _shortened(cls, value: Any, info: ValidationInfo) -> Any:
+        if not isinstance(value, str):
+            return value
+        if info.field_name == "label":
+            return _shorten(value.strip().strip("\"'"), MAX_LABEL_CHARS)
+        return _shorten(value, MAX_SUMMARY_CHARS)
 
     @field_validator("keywords", mode="before")
     @classmethod

@@ -76,7 +76,8 @@ def _png(image: Image.Image) -> bytes:
     return out.getvalue()
 
 
-def _share(count: int, total: int) -> str:
+def share(count: int, total: int) -> str:
+    """``count`` as a percentage of ``total``, one decimal: "12.5 %"."""
     return f"{100 * count / total:.1f} %" if total else "-"
 
 
@@ -315,7 +316,7 @@ def _legend(draw: ImageDraw.ImageDraw, names: Sequence[str], sizes: Sequence[int
         _draw_marker(draw, left + 12, y + pitch // 2, cluster)
         text = _fit(draw, f"cl_{cluster} {names[cluster]}", font, right - left - 100)
         draw.text((left + 26, y + pitch // 2), text, fill=INK, font=font, anchor="lm")
-        draw.text((right, y + pitch // 2), _share(int(sizes[cluster]), total), fill=INK, font=font, anchor="rm")
+        draw.text((right, y + pitch // 2), share(int(sizes[cluster]), total), fill=INK, font=font, anchor="rm")
         y += pitch
     if len(shown) < len(names):
         draw.text((left + 26, y + pitch // 2), f"… {len(names) - len(shown)} more (sizes chart)", fill=INK,
@@ -324,7 +325,7 @@ def _legend(draw: ImageDraw.ImageDraw, names: Sequence[str], sizes: Sequence[int
     if num_noise:
         _draw_marker(draw, left + 12, y + pitch // 2, -1)
         draw.text((left + 26, y + pitch // 2), "noise: in no cluster", fill=INK, font=font, anchor="lm")
-        draw.text((right, y + pitch // 2), _share(num_noise, total), fill=INK, font=font, anchor="rm")
+        draw.text((right, y + pitch // 2), share(num_noise, total), fill=INK, font=font, anchor="rm")
 
 
 def sizes_png(sizes: Sequence[int], cluster_labels: Sequence[str], num_noise: int = 0) -> bytes:
@@ -340,7 +341,7 @@ def sizes_png(sizes: Sequence[int], cluster_labels: Sequence[str], num_noise: in
         values.append(int(num_noise))
         colours.append(NOISE_COLOUR)
     total = sum(values)
-    texts = [f"{value:,} ({_share(value, total)})" for value in values]
+    texts = [f"{value:,} ({share(value, total)})" for value in values]
     height = TITLE_HEIGHT + bar_pitch * max(len(values), 1) + 44
     image = Image.new("RGB", (WIDTH, height), WHITE)
     draw = ImageDraw.Draw(image)
