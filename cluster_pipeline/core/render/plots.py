@@ -11,6 +11,7 @@ stays small enough to show inline in the Dagster UI.
 from __future__ import annotations
 
 import io
+import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
@@ -202,6 +203,7 @@ def _title(draw: ImageDraw.ImageDraw, text: str, width: int) -> None:
 
 
 Box = tuple[int, int, int, int]
+LABEL_DIRECTIONS = ((1, 0), (-1, 0), (0, -1), (0, 1), (1, -1), (-1, -1), (1, 1), (-1, 1))
 
 
 def place_labels(
@@ -217,18 +219,13 @@ def place_labels(
     placed: list[Box] = list(avoid)
     boxes: list[Box | None] = []
     for (x, y), (w, h) in zip(anchors, sizes, strict=True):
-        choice = None
-        for distance in (9, 24):
-            for ox, oy in ((1, 0), (-1, 0), (0, -1), (0, 1), (1, -1), (-1, -1), (1, 1), (-1, 1)):
-                bx = x + distance if ox > 0 else x - distance - w if ox < 0 else x - w // 2
-                by = y + distance if oy > 0 else y - distance - h if oy < 0 else y - h // 2
-                box = (bx, by, bx + w, by + h)
-                inside = box[0] >= left and box[1] >= top and box[2] <= right and box[3] <= bottom
-                if inside and not any(_overlap(box, other) for other in placed):
-                    choice = box
-                    break
-            if choice is not None:
-                break
+        candidates = []
+        for distance, (ox, oy) in itertools.product((9, 24), LABEL_DIRECTIONS):
+            bx = x + distance if ox > 0 else x - distance - w if ox < 0 else x - w // 2
+            by = y + distance if oy > 0 else y - distance - h if oy < 0 else y - h // 2
+            if left <= bx and top <= by and bx + w <= right and by + h <= bottom:
+                candidates.append((bx, by, bx + w, by + h))
+        choice = next((box for box in candidates if not any(_overlap(box, other) for other in placed)), None)
         if choice is not None:
             placed.append(choice)
         boxes.append(choice)
@@ -277,23 +274,16 @@ def _centre_labels(
     font = _font(13)
     members = labels >= 0
     counts = np.bincount(labels[members], minlength=len(names))
-    centres = (
-        np.stack(
-            [np.bincount(labels[members], weights=pixels[members, axis], minlength=len(counts)) for axis in (0, 1)],
-            axis=1,
-        )
-        / np.maximum(counts, 1)[:, None]
-    )
+    sums = [np.bincount(labels[members], weights=pixels[members, axis], minlength=len(counts)) for axis in (0, 1)]
+    centres = np.stack(sums, axis=1) / np.maximum(counts, 1)[:, None]
     named = [int(c) for c in np.argsort(-counts, kind="stable")[:MAX_NAMED_CLUSTERS] if counts[c]]
     anchors = [(int(round(centres[c, 0])), int(round(centres[c, 1]))) for c in named]
     for cluster, (x, y) in zip(named, anchors, strict=True):
         draw.ellipse((x - 6, y - 6, x + 6, y + 6), fill=WHITE, outline=BLACK, width=2)
         draw.ellipse((x - 3, y - 3, x + 3, y + 3), fill=colour(cluster))
     texts = [_fit(draw, f"cl_{c} {names[c]}", font, 230) for c in named]
-    sizes = []
-    for text in texts:
-        left, top, right, bottom = draw.textbbox((0, 0), text, font=font)
-        sizes.append((int(right - left) + 8, int(bottom - top) + 6))
+    extents = [draw.textbbox((0, 0), text, font=font) for text in texts]
+    sizes = [(int(x1 - x0) + 8, int(y1 - y0) + 6) for x0, y0, x1, y1 in extents]
     centres_marked = [(x - 7, y - 7, x + 7, y + 7) for x, y in anchors]
     boxes = place_labels(anchors, sizes, (plot[0] + 2, plot[1] + 2, plot[2] - 2, plot[3] - 2), avoid=centres_marked)
     for cluster, text, box in zip(named, texts, boxes, strict=True):

@@ -30,6 +30,7 @@ FRAME = (200, 200, 200)
 ROW = 24
 MAX_NAMED_NODES = 8  # the highest merges get their label written beside them
 MIN_LABEL_WIDTH = 120  # pixels a merge's label may use even when its parent is closer
+DISTANCE_AXIS = "cosine distance between merged centroids (average linkage)"
 MAX_SERIES = 10  # clusters drawn on their own over time; the rest are one grey band
 
 
@@ -93,13 +94,7 @@ def dendrogram_png(hierarchy: dict[str, Any], leaf_labels: dict[str, str], sizes
         tick = left + (right - left) * fraction
         draw.line((tick, axis, tick, axis + 4), fill=FRAME)
         draw.text((tick, axis + 6), f"{highest * fraction:.2f}", fill=INK, font=small, anchor="mt")
-    draw.text(
-        ((left + right) / 2, axis + 24),
-        "cosine distance between merged centroids (average linkage)",
-        fill=INK,
-        font=small,
-        anchor="mt",
-    )
+    draw.text(((left + right) / 2, axis + 24), DISTANCE_AXIS, fill=INK, font=small, anchor="mt")
     _title(draw, f"Topic hierarchy of {len(order)} clusters", WIDTH)
     return _png(image)
 
@@ -126,42 +121,32 @@ def over_time_png(
         rest = np.sum([shares[c] for c in clusters[MAX_SERIES:]], axis=0)
         layers.append((f"{len(clusters) - MAX_SERIES} other clusters", (225, 225, 225), rest))
 
-    def xs() -> np.ndarray:
-        return left + (right - left) * (np.arange(n) / max(n - 1, 1)) if n > 1 else np.array([(left + right) / 2])
+    def y_of(share: float) -> float:
+        return bottom - (bottom - top) * share
 
+    xs = left + (right - left) * (np.arange(n) / max(n - 1, 1)) if n > 1 else np.array([(left + right) / 2])
     base = np.zeros(n)
     for _, fill, values in layers:
         upper = base + values
         if n == 1:
-            draw.rectangle(
-                (left, bottom - (bottom - top) * upper[0], right, bottom - (bottom - top) * base[0]), fill=fill
-            )
+            draw.rectangle((left, y_of(upper[0]), right, y_of(base[0])), fill=fill)
         else:
-            points = [(float(px), bottom - (bottom - top) * float(v)) for px, v in zip(xs(), upper, strict=True)]
-            points += [
-                (float(px), bottom - (bottom - top) * float(v)) for px, v in zip(xs()[::-1], base[::-1], strict=True)
-            ]
-            draw.polygon(points, fill=fill)
+            outline = zip(np.concatenate([xs, xs[::-1]]), np.concatenate([upper, base[::-1]]), strict=True)
+            draw.polygon([(float(px), y_of(float(v))) for px, v in outline], fill=fill)
         base = upper
     for fraction in (0.0, 0.5, 1.0):
-        level = bottom - (bottom - top) * fraction
-        draw.text((left - 6, level), f"{fraction:.0%}", fill=INK, font=small, anchor="rm")
+        draw.text((left - 6, y_of(fraction)), f"{fraction:.0%}", fill=INK, font=small, anchor="rm")
     step = max(1, n // 6)
     for i in range(0, n, step):
-        px = float(xs()[i])
+        px = float(xs[i])
         draw.line((px, bottom, px, bottom + 4), fill=FRAME)
         draw.text((px, bottom + 6), _bucket_text(buckets[i], granularity), fill=INK, font=small, anchor="mt")
     draw.text(((left + right) / 2, height - 22), f"{granularity} (UTC)", fill=INK, font=small, anchor="mt")
     for row, (name, fill, _) in enumerate(reversed(layers)):
         ly = top + row * 22
         draw.rectangle((right + 16, ly + 4, right + 30, ly + 18), fill=fill, outline=FRAME)
-        draw.text(
-            (right + 38, ly + 11),
-            _fit(draw, name, font, WIDTH - MARGIN - right - 40),
-            fill=INK,
-            font=font,
-            anchor="lm",
-        )
+        text = _fit(draw, name, font, WIDTH - MARGIN - right - 40)
+        draw.text((right + 38, ly + 11), text, fill=INK, font=font, anchor="lm")
     _title(draw, f"Topics over time: share of each {granularity}'s documents", WIDTH)
     return _png(image)
 
