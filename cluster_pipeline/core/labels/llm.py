@@ -45,7 +45,8 @@ log = logging.getLogger(__name__)
 
 RESPONSE_FORMATS = ("json_schema", "json_object", None)
 UNUSABLE_REPLY_RETRIES = 1
-USAGE_COUNTS = ("prompt_tokens", "completion_tokens", "total_tokens", "calls", "cache_hits")
+TOKEN_COUNTS = ("prompt_tokens", "completion_tokens", "total_tokens")
+USAGE_COUNTS = (*TOKEN_COUNTS, "calls", "cache_hits")
 
 
 def redact(text: str, secret: str | None) -> str:
@@ -154,14 +155,8 @@ class LLMLabeler:
             return str(failed)
         except Exception as error:  # the LLM must never fail the execution
             return redact(f"{type(error).__name__}: {error}", self.settings.api_key)
-        return ClusterLabel(
-            label=reply.label,
-            summary=reply.summary,
-            keywords=reply.keywords,
-            representative_document_ids=offline.representative_document_ids,
-            source="llm",
-            metadata=reply.metadata,
-        )
+        representatives = offline.representative_document_ids
+        return ClusterLabel(**reply.model_dump(), representative_document_ids=representatives, source="llm")
 
     def _ask(
         self, client: openai.OpenAI, batch: _Batch, messages: list[dict[str, str]], offline_keywords: list[str]
@@ -186,16 +181,10 @@ class LLMLabeler:
             except openai.APIError as error:  # what the client's own retries did not cure
                 raise _Failed(f"{self._describe(error)} ({_attempts(_sent(error))})") from None
             if response.usage is not None:
-                batch.add(
-                    prompt_tokens=response.usage.prompt_tokens or 0,
-                    completion_tokens=response.usage.completion_tokens or 0,
-                    total_tokens=response.usage.total_tokens or 0,
-                )
+                batch.add(**{name: getattr(response.usage, name) or 0 for name in TOKEN_COUNTS})
             try:
                 return LabelReply.from_text(
-                    _content(response),
-                    fallback_keywords=offline_keywords,
-                    custom_schema=batch.custom_schema,
+                    _content(response), fallback_keywords=offline_keywords, custom_schema=batch.custom_schema
                 )
             except InvalidReply as error:
                 unusable += 1

@@ -20,6 +20,7 @@ from scipy import sparse
 
 from cluster_pipeline.core.errors import ConfigurationError, InvalidEmbeddingsError
 from cluster_pipeline.core.fit.clustering import FittedClustering
+from cluster_pipeline.core.fit.merging import member_means
 from cluster_pipeline.core.labels.base import ClusterLabel, LabelingOutcome
 from cluster_pipeline.core.labels.options import LabelingOptions
 from cluster_pipeline.core.labels.stop_words import ENGLISH_STOP_WORDS
@@ -288,20 +289,7 @@ def _representatives(
     """
     if not members:
         return {}
-    valid = np.flatnonzero(labels >= 0)
-    k = int(labels.max()) + 1
-    if centroids is None:
-        sums = np.zeros((k, X.shape[1]), dtype=np.float64)
-        for start in range(0, len(valid), CHUNK_ROWS):
-            rows = valid[start : start + CHUNK_ROWS]
-            # float32 one-hot: a float64 one would make scipy upcast the (chunk of the) matrix
-            indicator = sparse.csr_matrix(
-                (np.ones(len(rows), dtype=np.float32), (labels[rows], np.arange(len(rows)))), shape=(k, len(rows))
-            )
-            sums += indicator @ X[rows]
-        sizes = np.maximum(np.bincount(labels[valid], minlength=k).astype(np.float64), 1.0)
-        centroids = sums / sizes[:, None]
-    centroids = np.asarray(centroids, dtype=X.dtype)
+    centroids = np.asarray(member_means(X, labels) if centroids is None else centroids, dtype=X.dtype)
     relevance = np.zeros(len(X))
     centre_norms = np.einsum("ij,ij->i", centroids, centroids, dtype=np.float64)
     for start in range(0, len(X), CHUNK_ROWS):

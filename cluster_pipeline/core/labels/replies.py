@@ -22,6 +22,10 @@ MIN_KEYWORDS = 3
 MAX_KEYWORDS = 10
 MAX_KEYWORD_CHARS = 40
 RESERVED_FIELDS = ("label", "summary", "keywords")
+# the near-miss key names models use for each field
+LABEL_NAMES = AliasChoices("label", "name", "title", "cluster_label", "cluster_name")
+SUMMARY_NAMES = AliasChoices("summary", "description", "cluster_summary")
+KEYWORDS_NAMES = AliasChoices("keywords", "tags", "key_words", "keyphrases")
 
 
 class InvalidReply(ValueError):
@@ -31,22 +35,14 @@ class InvalidReply(ValueError):
 class LabelReply(BaseModel):
     """One cluster's label as the LLM gave it, repaired; also the form the label cache stores."""
 
-    label: str = Field(
-        min_length=1,
-        max_length=MAX_LABEL_CHARS,
-        validation_alias=AliasChoices("label", "name", "title", "cluster_label", "cluster_name"),
-    )
-    summary: str = Field(
-        min_length=1,
-        max_length=MAX_SUMMARY_CHARS,
-        validation_alias=AliasChoices("summary", "description", "cluster_summary"),
-    )
+    label: str = Field(min_length=1, max_length=MAX_LABEL_CHARS, validation_alias=LABEL_NAMES)
+    summary: str = Field(min_length=1, max_length=MAX_SUMMARY_CHARS, validation_alias=SUMMARY_NAMES)
     keywords: list[str] = Field(
         default_factory=list,
         validate_default=True,
         min_length=MIN_KEYWORDS,
         max_length=MAX_KEYWORDS,
-        validation_alias=AliasChoices("keywords", "tags", "key_words", "keyphrases"),
+        validation_alias=KEYWORDS_NAMES,
     )
     metadata: dict[str, Any] = Field(default_factory=dict)
 

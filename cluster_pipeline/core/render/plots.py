@@ -10,6 +10,7 @@ stays small enough to show inline in the Dagster UI.
 
 from __future__ import annotations
 
+import bisect
 import io
 import itertools
 from collections.abc import Sequence
@@ -86,14 +87,10 @@ def _fit(draw: ImageDraw.ImageDraw, text: str, font: Any, width: float) -> str:
     """``text``, cut with an ellipsis to fit ``width`` pixels (the longest prefix that fits, by bisection)."""
     if draw.textlength(text, font=font) <= width:
         return text
-    low, high = 0, len(text)
-    while low < high:
-        middle = (low + high + 1) // 2
-        if draw.textlength(text[:middle] + "…", font=font) <= width:
-            low = middle
-        else:
-            high = middle - 1
-    return text[:low].rstrip() + "…"
+    kept = bisect.bisect_left(
+        range(1, len(text) + 1), True, key=lambda n: draw.textlength(text[:n] + "…", font=font) > width
+    )
+    return text[:kept].rstrip() + "…"
 
 
 def project_2d(space: np.ndarray, method: str = "pca", random_state: int = 0) -> tuple[np.ndarray, str]:
