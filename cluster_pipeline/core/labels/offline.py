@@ -211,10 +211,8 @@ def label_clusters_offline(
             "must match; pass the matrix that was clustered."
         )
     order = np.argsort(labels, kind="stable")
-    ordered = labels[order]
-    clusters = [int(c) for c in np.unique(labels) if c >= 0]
-    starts, ends = np.searchsorted(ordered, clusters, "left"), np.searchsorted(ordered, clusters, "right")
-    members = {c: order[start:end] for c, start, end in zip(clusters, starts, ends, strict=True)}
+    found, starts = np.unique(labels[order], return_index=True)
+    members = {int(c): rows for c, rows in zip(found, np.split(order, starts)[1:], strict=True) if c >= 0}
     ids = (documents["document_id"] if "document_id" in documents else documents.index.to_series()).astype(str)
     central = _representatives(X, labels, members, num_representatives, centroids, distances)
     columns = text_columns(documents, text_fields)
@@ -222,8 +220,8 @@ def label_clusters_offline(
     keywords = dict(zip(members, log_odds_keywords(*counted, num_keywords), strict=True)) if counted else {}
     metadata = _metadata_columns(documents, exclude=columns)
     result = {}
-    for c in clusters:
-        rows, representatives = members[c], central[c]
+    for c, rows in members.items():
+        representatives = central[c]
         ids_c = ids.iloc[representatives].tolist()
         if keywords.get(c):
             result[c] = _text_label(len(rows), keywords[c], _example(documents, representatives, columns), ids_c)
@@ -304,16 +302,10 @@ def _representatives(
         relevance[start : start + len(block)][member] = dots / np.maximum(np.sqrt(squared[member]), 1e-12)
     central = {}
     for c, rows in members.items():
-        pool = rows
         if len(rows) > PRESELECT_FACTOR * n:
-            pool = rows[np.argpartition(-relevance[rows], PRESELECT_FACTOR * n - 1)[: PRESELECT_FACTOR * n]]
-            pool = np.sort(pool)
-        central[c] = pool[representative_indices(X[pool], centroids[c], n=n)]
+            rows = np.sort(rows[np.argpartition(-relevance[rows], PRESELECT_FACTOR * n - 1)[: PRESELECT_FACTOR * n]])
+        central[c] = rows[representative_indices(X[rows], centroids[c], n=n)]
     return central
-
-
-def _clean(text: str) -> str:
-    return " ".join(MARKUP.sub(" ", html.unescape(text)).replace("\\", " ").split())
 
 
 def _joined_texts(documents: pd.DataFrame, rows: np.ndarray, columns: Sequence[str]) -> pa.Array:
@@ -329,14 +321,12 @@ def _joined_texts(documents: pd.DataFrame, rows: np.ndarray, columns: Sequence[s
 
 
 def _example(documents: pd.DataFrame, rows: np.ndarray, columns: Sequence[str]) -> str:
-    """The most central document's title (or other first text field) that is not empty."""
-    preferred = sorted(columns, key=lambda c: c != "title")
-    for row in rows:
-        for column in preferred:
-            value = documents[column].iloc[row]
-            if isinstance(value, str) and _clean(value):
-                return _clean(value)
-    return ""
+    """The most central document's title (or other first text field) that is not empty once cleaned."""
+    values = (documents[column].iloc[row] for row in rows for column in sorted(columns, key=lambda c: c != "title"))
+    texts = (
+        " ".join(MARKUP.sub(" ", html.unescape(v)).replace("\\", " ").split()) for v in values if isinstance(v, str)
+    )
+    return next((text for text in texts if text), "")
 
 
 def _metadata_columns(documents: pd.DataFrame, exclude: Sequence[str]) -> dict[str, pd.Series]:

@@ -140,7 +140,8 @@ def over_time_png(
     for i in range(0, n, step):
         px = float(xs[i])
         draw.line((px, bottom, px, bottom + 4), fill=FRAME)
-        draw.text((px, bottom + 6), _bucket_text(buckets[i], granularity), fill=INK, font=small, anchor="mt")
+        text = buckets[i].strftime("%Y-%m" if granularity == "month" else "%Y-%m-%d")
+        draw.text((px, bottom + 6), text, fill=INK, font=small, anchor="mt")
     draw.text(((left + right) / 2, height - 22), f"{granularity} (UTC)", fill=INK, font=small, anchor="mt")
     for row, (name, fill, _) in enumerate(reversed(layers)):
         ly = top + row * 22
@@ -149,10 +150,6 @@ def over_time_png(
         draw.text((right + 38, ly + 11), text, fill=INK, font=font, anchor="lm")
     _title(draw, f"Topics over time: share of each {granularity}'s documents", WIDTH)
     return _png(image)
-
-
-def _bucket_text(bucket: pd.Timestamp, granularity: str) -> str:
-    return bucket.strftime("%Y-%m") if granularity == "month" else bucket.strftime("%Y-%m-%d")
 
 
 def topic_pictures(result: ExecutionResult, topics: TopicStructure) -> dict[str, bytes]:
