@@ -1,17 +1,13 @@
 """Cluster labels from any OpenAI-compatible chat-completions endpoint, falling back per cluster.
 
-``LLMLabeler`` is a labeling stage like ``OfflineLabeler``, and runs it first: the offline labels
-give each prompt its distinctive keywords and representative documents, and they are what a cluster
-keeps when the LLM fails it. Per cluster, the labeler
-
-* asks for structured output (``json_schema``); an endpoint that refuses it (HTTP 400/422 naming
-  ``response_format``) is asked for ``json_object``, then for plain text parsed tolerantly, and
-  what it refused is not asked again for the other clusters;
-* leaves retries to the ``openai`` client (408/409/429/5xx, timeouts and lost connections, with
-  exponential backoff, jitter and ``Retry-After``) and asks once more itself after an unusable reply;
-* then keeps its offline label and records ``{cluster_id, error, fallback}``; an authentication or
-  unknown-model error stops all calls at once (every cluster would fail).
-
+``LLMLabeler`` runs ``OfflineLabeler`` first: its keywords and representative documents make each
+prompt, and its label is what a cluster keeps when the LLM fails it. Structured output
+(``json_schema``) is asked for first; an endpoint that refuses it (HTTP 400/422 naming
+``response_format``) gets ``json_object``, then plain text parsed tolerantly, and is not asked again
+for what it refused. Retries are the ``openai`` client's (408/409/429/5xx, timeouts and lost
+connections, with exponential backoff, jitter and ``Retry-After``); ours is one more ask after an
+unusable reply. A cluster that still fails records ``{cluster_id, error, fallback}``; an
+authentication or unknown-model error stops all calls at once (every cluster would fail).
 The API key is only handed to the client; every error text is redacted before it is logged or stored.
 """
 

@@ -1,10 +1,10 @@
 """How an LLM's reply becomes a trusted label: a pydantic model that repairs what it can.
 
-Replies are read tolerantly (code fences, prose around the object, near-miss key names) and then
-validated: label ≤ 60 characters, summary ≤ 300, 3–10 keywords, plus the properties of a user's
-output schema (checked with ``jsonschema``), which become the label's ``metadata``. What can be
-repaired is (cut at a word, keywords split, deduplicated and topped up from the offline keywords);
-what cannot raises ``InvalidReply``, and the caller asks again.
+Read tolerantly (code fences, prose around the object, near-miss key names), then validated: label
+≤ 60 characters, summary ≤ 300, 3–10 keywords, and a user's output schema (``jsonschema``), whose
+properties become the label's ``metadata``. Length and keyword faults are repaired (cut at a word;
+split, deduplicated, topped up from the offline keywords); the rest raise ``InvalidReply``, and the
+caller asks again.
 """
 
 from __future__ import annotations

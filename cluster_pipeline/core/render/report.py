@@ -27,6 +27,11 @@ from cluster_pipeline.core.topics.hierarchy import coarse_topics
 SUMMARY_TOPICS = 3  # the summary names the tree's three coarsest topics
 DAGSTER_URL_ENV_VAR = "CLUSTER_PIPELINE_DAGSTER_URL"
 DEFAULT_DAGSTER_URL = "http://localhost:3000"
+REDUCTION_ROWS = {  # e.g. "UMAP to 5 dimensions (cosine, 15 neighbours; fitted on 20,000, 80,000 placed; 3.2 s)"
+    "umap": "UMAP to {n_components} dimensions (cosine, {n_neighbors} neighbours; fitted on {fitted_documents:,}"
+    "{placed}; {seconds:.1f} s)",
+    "pca": "PCA to {n_components} dimensions ({explained_variance_ratio:.0%} of the variance)",
+}
 AUTO_K_ROW = "{parameter}={chosen} chosen by {criterion} ({sample_size:,} documents), k from {k_min} to {k_max}"
 TOPIC_REDUCTION_ROW = "{found} clusters found, merged to {kept} (max_clusters={max_clusters})"
 LLM_ROW = "{model}: {calls} calls, {total_tokens} tokens, {cache_hits} cached, {fallbacks} fallbacks"
@@ -70,20 +75,6 @@ def _noise(result: ExecutionResult) -> str:
     return text
 
 
-def _reduction(result: ExecutionResult) -> str | None:
-    """E.g. "UMAP to 5 dimensions (cosine, 15 neighbours; fitted on 20,000, 80,000 placed)"."""
-    record = result.reduction or {}
-    if record.get("method") == "umap":
-        placed = f", {record['placed_documents']:,} placed" if record.get("placed_documents") else ""
-        return (
-            f"UMAP to {record['n_components']} dimensions (cosine, {record['n_neighbors']} neighbours; "
-            f"fitted on {record['fitted_documents']:,}{placed}; {record['seconds']:.1f} s)"
-        )
-    if record.get("method") == "pca":
-        return f"PCA to {record['n_components']} dimensions ({record['explained_variance_ratio']:.0%} of the variance)"
-    return None
-
-
 def describe_selection(selection: Mapping[str, Any] | None) -> str | None:
     """Which documents were clustered, when not simply all of them, each fitted on (filter, sample)."""
     if not selection:
@@ -125,12 +116,14 @@ def summary_rows(result: ExecutionResult, config: ClusterConfig | None = None) -
     usage = result.llm_usage and {**LLM_USAGE_DEFAULTS, **result.llm_usage}
     trigger = result.trigger and result.trigger + (f": {result.trigger_reason}" if result.trigger_reason else "")
     coarse = coarse_topics(result, SUMMARY_TOPICS) if result.hierarchy else []
+    reduction = result.reduction or {}
+    placed = f", {reduction['placed_documents']:,} placed" if reduction.get("placed_documents") else ""
     rows = [
         ("configuration", f"{config.display_name} ({where})" if config else where),
         ("run_id", result.run_id),
         ("algorithm", f"{result.algorithm} {json.dumps(result.parameters, sort_keys=True, default=str)}"),
         ("selection", describe_selection(result.selection)),
-        ("reduction", _reduction(result)),
+        ("reduction", _filled(REDUCTION_ROWS.get(reduction.get("method", ""), ""), {**reduction, "placed": placed})),
         ("automatic k", _filled(AUTO_K_ROW, result.auto_k)),
         ("topic reduction", _filled(TOPIC_REDUCTION_ROW, result.topic_reduction)),
         ("status", result.status),

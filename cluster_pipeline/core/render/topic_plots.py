@@ -1,5 +1,5 @@
 """Pictures of the topic tree (a dendrogram) and of topics over time (shares per bucket), drawn with
-Pillow in the style of ``core.plots`` (its fonts, colours and PNG encoding)."""
+Pillow in the style of ``render.plots`` (its fonts, colours and PNG encoding)."""
 
 from __future__ import annotations
 
@@ -10,10 +10,13 @@ import pandas as pd
 from PIL import Image, ImageDraw
 
 from cluster_pipeline.core.render.plots import (
+    FRAME,
+    INK,
     MARGIN,
     NOISE_COLOUR,
     TITLE_HEIGHT,
     WHITE,
+    WIDTH,
     _fit,
     _font,
     _png,
@@ -24,9 +27,6 @@ from cluster_pipeline.core.store.results import ExecutionResult
 from cluster_pipeline.core.topics.over_time import shares_by_cluster
 from cluster_pipeline.core.topics.structure import TopicStructure
 
-WIDTH = 1200
-INK = (40, 40, 40)
-FRAME = (200, 200, 200)
 ROW = 24
 MAX_NAMED_NODES = 8  # the highest merges get their label written beside them
 MIN_LABEL_WIDTH = 120  # pixels a merge's label may use even when its parent is closer
