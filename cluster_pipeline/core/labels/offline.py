@@ -11,6 +11,7 @@ import re
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
+from functools import cache
 
 import numpy as np
 import pandas as pd
@@ -23,7 +24,6 @@ from cluster_pipeline.core.fit.clustering import FittedClustering
 from cluster_pipeline.core.fit.merging import member_means
 from cluster_pipeline.core.labels.base import ClusterLabel, LabelingOutcome
 from cluster_pipeline.core.labels.options import LabelingOptions
-from cluster_pipeline.core.labels.stop_words import ENGLISH_STOP_WORDS
 
 MAX_LABEL_CHARS = 60
 MAX_SUMMARY_CHARS = 300
@@ -61,7 +61,7 @@ def term_counts(
     tokens, parents = pc.list_flatten(split), pc.list_parent_indices(split)
     length = pc.utf8_length(tokens)
     keep = pc.and_(
-        pc.and_(pc.utf8_is_alpha(tokens), pc.invert(pc.is_in(tokens, value_set=_STOP_WORDS))),
+        pc.and_(pc.utf8_is_alpha(tokens), pc.invert(pc.is_in(tokens, value_set=_stop_words()))),
         pc.and_(pc.greater_equal(length, TOKEN_LENGTH[0]), pc.less_equal(length, TOKEN_LENGTH[1])),
     )
     encoded = pc.dictionary_encode(tokens.filter(keep))
@@ -78,7 +78,13 @@ def term_counts(
     return counts, words
 
 
-_STOP_WORDS = pa.array(sorted(ENGLISH_STOP_WORDS))
+@cache
+def _stop_words() -> pa.Array:
+    """scikit-learn's English stop words, imported when first needed: an execution's fit and metrics have
+    loaded scikit-learn by then (6 ms more), where importing it with this module cost every start a second."""
+    from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
+
+    return pa.array(sorted(ENGLISH_STOP_WORDS))
 
 
 def log_odds_keywords(counts: sparse.csr_matrix, words: np.ndarray, top_n: int) -> list[list[str]]:
