@@ -39,7 +39,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-RESPONSE_FORMATS = ("json_schema", "json_object", None)
 UNUSABLE_REPLY_RETRIES = 1
 TOKEN_COUNTS = ("prompt_tokens", "completion_tokens", "total_tokens")
 USAGE_COUNTS = (*TOKEN_COUNTS, "calls", "cache_hits")
@@ -65,7 +64,7 @@ class _Batch:
 
     schema: dict[str, Any]
     custom_schema: dict[str, Any] | None
-    formats: list[str | None]
+    formats: list[dict[str, Any] | None]
     usage: dict[str, Any]
     lock: threading.Lock = field(default_factory=threading.Lock)
     stopped: str | None = None
@@ -75,7 +74,7 @@ class _Batch:
             for name, value in counts.items():
                 self.usage[name] += value
 
-    def downgrade(self, refused: str | None) -> None:
+    def downgrade(self, refused: dict[str, Any]) -> None:
         with self.lock:
             if self.formats[0] == refused and len(self.formats) > 1:
                 self.formats.pop(0)
@@ -105,7 +104,10 @@ class LLMLabeler:
             return replace(outcome, errors=[], usage=usage)
         schema = output_schema(options.output_schema)
         messages = cluster_messages(documents, fitted, space, outcome.labels, options, schema)
-        formats = list(RESPONSE_FORMATS if self.settings.structured_output else (None,))
+        structured = {"type": "json_schema", "json_schema": {"name": "cluster_label", "schema": schema, "strict": True}}
+        formats: list[dict[str, Any] | None] = [structured, {"type": "json_object"}, None]
+        if not self.settings.structured_output:
+            formats = [None]
         batch = _Batch(schema=schema, custom_schema=options.output_schema, formats=formats, usage=usage)
         with (
             self._client(batch) as client,
@@ -165,8 +167,10 @@ class LLMLabeler:
             if batch.stopped:
                 raise _Failed(batch.stopped)
             response_format = batch.formats[0]
+            request: dict[str, Any] = {"model": self.settings.model, "messages": messages}
+            request.update(temperature=self.settings.temperature, response_format=response_format)
             try:
-                response = client.chat.completions.create(**self._request(messages, batch.schema, response_format))
+                response = client.chat.completions.create(**{k: v for k, v in request.items() if v is not None})
             except (openai.BadRequestError, openai.UnprocessableEntityError) as error:
                 if response_format and _about_response_format(error):
                     batch.downgrade(response_format)
@@ -188,18 +192,6 @@ class LLMLabeler:
                     raise _Failed(
                         f"invalid output: {redact(str(error), self.settings.api_key)} ({_attempts(unusable)})"
                     ) from None
-
-    def _request(
-        self, messages: list[dict[str, str]], schema: dict[str, Any], response_format: str | None
-    ) -> dict[str, Any]:
-        request: dict[str, Any] = {"model": self.settings.model, "messages": messages}
-        if self.settings.temperature is not None:
-            request["temperature"] = self.settings.temperature
-        if response_format:
-            request["response_format"] = {"type": response_format}
-        if response_format == "json_schema":
-            request["response_format"]["json_schema"] = {"name": "cluster_label", "schema": schema, "strict": True}
-        return request
 
     def _describe(self, error: openai.APIError) -> str:
         import openai
