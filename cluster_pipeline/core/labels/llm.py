@@ -240,9 +240,7 @@ def _distinct(labels: dict[int, ClusterLabel]) -> dict[int, ClusterLabel]:
         if label.source == "llm":
             groups.setdefault(label.label.casefold(), []).append(index)
     result = dict(labels)
-    for members in groups.values():
-        if len(members) < 2:
-            continue
+    for members in (group for group in groups.values() if len(group) > 1):
         for index in members:
             others = {k.casefold() for m in members if m != index for k in labels[m].keywords}
             extra = next((k for k in labels[index].keywords if k.casefold() not in others), None)

@@ -376,8 +376,7 @@ def auto_k_png(auto_k: AutoK, width: int = 640, height: int = 360) -> bytes:
             draw.ellipse((x - r, y - r, x + r, y + r), fill=colour(6) if chosen else colour(0))
             draw.text((x, bottom + 6), str(k), fill=INK, font=font, anchor="mt")
         for value in (low + pad, high - pad):
-            y = at(ks[0], value)[1]
-            draw.text((left - 6, y), f"{value:.3f}", fill=INK, font=_font(11), anchor="rm")
+            draw.text((left - 6, at(ks[0], value)[1]), f"{value:.3f}", fill=INK, font=_font(11), anchor="rm")
         x, y = at(auto_k.chosen, auto_k.scores.get(auto_k.chosen, low))
         draw.text((x + 8, y - 8), f"k = {auto_k.chosen}", fill=BLACK, font=font, anchor="ls")
     draw.text(((left + right) / 2, height - 18), auto_k.parameter, fill=INK, font=font, anchor="mt")

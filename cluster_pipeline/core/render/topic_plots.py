@@ -63,10 +63,6 @@ def dendrogram_png(hierarchy: dict[str, Any], leaf_labels: dict[str, str], sizes
     right = WIDTH - MARGIN - 260
     top, bottom = TITLE_HEIGHT + 8, TITLE_HEIGHT + 8 + ROW * len(order)
     highest = max(node["distance"] for node in hierarchy["nodes"]) or 1.0
-
-    def x_of(distance: float) -> float:
-        return left + (right - left) * distance / highest
-
     y = {leaf: top + ROW * (row + 0.5) for row, leaf in enumerate(order)}
     x = dict.fromkeys(order, float(left))
     for leaf in order:
@@ -76,7 +72,7 @@ def dendrogram_png(hierarchy: dict[str, Any], leaf_labels: dict[str, str], sizes
     parent_x: dict[str, float] = {}
     for node in hierarchy["nodes"]:
         a, b = node["children"]
-        at = x_of(node["distance"])
+        at = left + (right - left) * node["distance"] / highest
         for child in (a, b):
             draw.line((x[child], y[child], at, y[child]), fill=INK, width=2)
             parent_x[child] = at
