@@ -88,15 +88,14 @@ def _stop_words() -> pa.Array:
 
 
 def log_odds_keywords(counts: sparse.csr_matrix, words: np.ndarray, top_n: int) -> list[list[str]]:
-    """The ``top_n`` words that most set each row (cluster) of ``counts`` apart from the other rows.
+    """The ``top_n`` words that most set each row (cluster) of ``counts`` apart from the other rows, best
+    first (ties alphabetical); a single row, with nothing to differ from, ranks its words by frequency.
 
-    A word is scored by how much more often its cluster uses it than the other clusters together,
-    and how sure that is: the log-odds ratio with an informative Dirichlet prior (Monroe, Colaresi &
-    Quinn 2008, "Fightin' Words"), ``delta``, and its standard error ``sigma``. Over-represented words
-    (``delta > 0``) come first, each group ranked by the lower end of the estimate's 95 % interval,
-    ``delta - 1.96 sigma``.
-    The prior is the collection's own word frequencies, as strong as the collection (``alpha_w`` =
-    the word's count in all clusters).
+    A word is scored by the log-odds ratio of its use in its cluster against the others together, with
+    an informative Dirichlet prior (Monroe, Colaresi & Quinn 2008, "Fightin' Words"): ``delta``, and its
+    standard error ``sigma``. The prior is the collection's own word counts (``alpha_w`` = the word's count
+    in all clusters). Over-represented words (``delta > 0``) come first, each group ranked by the lower
+    end of the estimate's 95 % interval, ``delta - 1.96 sigma``.
 
     Why: class-based TF-IDF (BERTopic's) ranks by frequency in the cluster, and with few clusters its
     idf barely varies, so words frequent everywhere won: AG News labels read "New / Reuters / Said"
@@ -109,9 +108,6 @@ def log_odds_keywords(counts: sparse.csr_matrix, words: np.ndarray, top_n: int) 
     HDBSCAN's large mixed cluster "Said / Microsoft / Oil" (and, with a prior of 1 % of the
     collection, k-means' world cluster "Iraq / President / Afp"); ``delta`` alone picked rare names
     ("Dow / Inflation / Fannie").
-
-    Keywords are best first (ties alphabetical), fewer than ``top_n`` when a row has fewer words. A
-    single row has nothing to differ from: its words rank by frequency.
     """
     if counts.nnz == 0:  # no words left once stop words are gone
         return [[] for _ in range(counts.shape[0])]
