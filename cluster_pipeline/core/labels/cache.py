@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+from dataclasses import dataclass
 from typing import Any
 
 from pydantic import ValidationError
@@ -23,12 +24,12 @@ log = logging.getLogger(__name__)
 CACHE_VERSION = 1
 
 
+@dataclass(frozen=True)
 class LabelCache:
     """The label cache of one namespace of a lake; an unreadable or unwritable entry only costs a call."""
 
-    def __init__(self, lake: Lake, namespace: str) -> None:
-        self.lake = lake
-        self.namespace = namespace
+    lake: Lake
+    namespace: str
 
     def key(self, model: str, messages: list[dict[str, str]], schema: dict[str, Any]) -> str:
         what = {"v": CACHE_VERSION, "model": model, "messages": messages, "schema": schema}

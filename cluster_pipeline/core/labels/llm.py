@@ -1,17 +1,13 @@
 """Cluster labels from any OpenAI-compatible chat-completions endpoint, falling back per cluster.
 
-``LLMLabeler`` is a labeling stage like ``OfflineLabeler``, and runs it first: the offline labels
-give each prompt its distinctive keywords and representative documents, and they are what a cluster
-keeps when the LLM fails it. Per cluster, the labeler
-
-* asks for structured output (``json_schema``); an endpoint that refuses it (HTTP 400/422 naming
-  ``response_format``) is asked for ``json_object``, then for plain text parsed tolerantly, and
-  what it refused is not asked again for the other clusters;
-* leaves retries to the ``openai`` client (408/409/429/5xx, timeouts and lost connections, with
-  exponential backoff, jitter and ``Retry-After``) and asks once more itself after an unusable reply;
-* then keeps its offline label and records ``{cluster_id, error, fallback}``; an authentication or
-  unknown-model error stops all calls at once (every cluster would fail).
-
+``LLMLabeler`` runs ``OfflineLabeler`` first: its keywords and representative documents make each
+prompt, and its label is what a cluster keeps when the LLM fails it. Structured output
+(``json_schema``) is asked for first; an endpoint that refuses it (HTTP 400/422 naming
+``response_format``) gets ``json_object``, then plain text parsed tolerantly, and is not asked again
+for what it refused. Retries are the ``openai`` client's (408/409/429/5xx, timeouts and lost
+connections, with exponential backoff, jitter and ``Retry-After``); ours is one more ask after an
+unusable reply. A cluster that still fails records ``{cluster_id, error, fallback}``; an
+authentication or unknown-model error stops all calls at once (every cluster would fail).
 The API key is only handed to the client; every error text is redacted before it is logged or stored.
 """
 
@@ -30,7 +26,7 @@ import numpy as np
 import pandas as pd
 
 from cluster_pipeline.core.fit.clustering import FittedClustering
-from cluster_pipeline.core.labels.base import ClusterLabel, Labeler, LabelingOutcome
+from cluster_pipeline.core.labels.base import ClusterLabel, LabelingOutcome
 from cluster_pipeline.core.labels.cache import LabelCache
 from cluster_pipeline.core.labels.offline import MAX_LABEL_CHARS, OfflineLabeler, text_columns
 from cluster_pipeline.core.labels.options import LabelingOptions, LLMSettings
@@ -43,9 +39,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-RESPONSE_FORMATS = ("json_schema", "json_object", None)
 UNUSABLE_REPLY_RETRIES = 1
-USAGE_COUNTS = ("prompt_tokens", "completion_tokens", "total_tokens", "calls", "cache_hits")
+TOKEN_COUNTS = ("prompt_tokens", "completion_tokens", "total_tokens")
+USAGE_COUNTS = (*TOKEN_COUNTS, "calls", "cache_hits")
 
 
 def redact(text: str, secret: str | None) -> str:
@@ -68,7 +64,7 @@ class _Batch:
 
     schema: dict[str, Any]
     custom_schema: dict[str, Any] | None
-    formats: list[str | None]
+    formats: list[dict[str, Any] | None]
     usage: dict[str, Any]
     lock: threading.Lock = field(default_factory=threading.Lock)
     stopped: str | None = None
@@ -78,7 +74,7 @@ class _Batch:
             for name, value in counts.items():
                 self.usage[name] += value
 
-    def downgrade(self, refused: str | None) -> None:
+    def downgrade(self, refused: dict[str, Any]) -> None:
         with self.lock:
             if self.formats[0] == refused and len(self.formats) > 1:
                 self.formats.pop(0)
@@ -90,24 +86,16 @@ class _Batch:
 
 
 class LLMLabeler:
-    """Labels clusters with an LLM; any cluster the LLM fails keeps its offline label.
+    """Labels clusters with an LLM; any cluster the LLM fails keeps its offline label."""
 
-    Parameters
-    ----------
-    settings : endpoint, model, limits.
-    cache : where labels are kept between executions.
-    offline : the fallback stage (default ``OfflineLabeler``).
-    """
-
-    def __init__(self, settings: LLMSettings, cache: LabelCache, *, offline: Labeler | None = None) -> None:
+    def __init__(self, settings: LLMSettings, cache: LabelCache) -> None:
         self.settings = settings
         self.cache = cache
-        self.offline = offline or OfflineLabeler()
 
     def label(
         self, documents: pd.DataFrame, fitted: FittedClustering, space: np.ndarray, options: LabelingOptions
     ) -> LabelingOutcome:
-        outcome = self.offline.label(documents, fitted, space, options)
+        outcome = OfflineLabeler().label(documents, fitted, space, options)
         if not (options.use_llm and self.settings.enabled) or not outcome.labels:
             return outcome
         usage: dict[str, Any] = {"model": self.settings.model, **dict.fromkeys(USAGE_COUNTS, 0)}
@@ -116,7 +104,10 @@ class LLMLabeler:
             return replace(outcome, errors=[], usage=usage)
         schema = output_schema(options.output_schema)
         messages = cluster_messages(documents, fitted, space, outcome.labels, options, schema)
-        formats = list(RESPONSE_FORMATS if self.settings.structured_output else (None,))
+        structured = {"type": "json_schema", "json_schema": {"name": "cluster_label", "schema": schema, "strict": True}}
+        formats: list[dict[str, Any] | None] = [structured, {"type": "json_object"}, None]
+        if not self.settings.structured_output:
+            formats = [None]
         batch = _Batch(schema=schema, custom_schema=options.output_schema, formats=formats, usage=usage)
         with (
             self._client(batch) as client,
@@ -162,14 +153,8 @@ class LLMLabeler:
             return str(failed)
         except Exception as error:  # the LLM must never fail the execution
             return redact(f"{type(error).__name__}: {error}", self.settings.api_key)
-        return ClusterLabel(
-            label=reply.label,
-            summary=reply.summary,
-            keywords=reply.keywords,
-            representative_document_ids=offline.representative_document_ids,
-            source="llm",
-            metadata=reply.metadata,
-        )
+        representatives = offline.representative_document_ids
+        return ClusterLabel(**reply.model_dump(), representative_document_ids=representatives, source="llm")
 
     def _ask(
         self, client: openai.OpenAI, batch: _Batch, messages: list[dict[str, str]], offline_keywords: list[str]
@@ -182,8 +167,10 @@ class LLMLabeler:
             if batch.stopped:
                 raise _Failed(batch.stopped)
             response_format = batch.formats[0]
+            request: dict[str, Any] = {"model": self.settings.model, "messages": messages}
+            request.update(temperature=self.settings.temperature, response_format=response_format)
             try:
-                response = client.chat.completions.create(**self._request(messages, batch.schema, response_format))
+                response = client.chat.completions.create(**{k: v for k, v in request.items() if v is not None})
             except (openai.BadRequestError, openai.UnprocessableEntityError) as error:
                 if response_format and _about_response_format(error):
                     batch.downgrade(response_format)
@@ -194,16 +181,10 @@ class LLMLabeler:
             except openai.APIError as error:  # what the client's own retries did not cure
                 raise _Failed(f"{self._describe(error)} ({_attempts(_sent(error))})") from None
             if response.usage is not None:
-                batch.add(
-                    prompt_tokens=response.usage.prompt_tokens or 0,
-                    completion_tokens=response.usage.completion_tokens or 0,
-                    total_tokens=response.usage.total_tokens or 0,
-                )
+                batch.add(**{name: getattr(response.usage, name) or 0 for name in TOKEN_COUNTS})
             try:
                 return LabelReply.from_text(
-                    _content(response),
-                    fallback_keywords=offline_keywords,
-                    custom_schema=batch.custom_schema,
+                    _content(response), fallback_keywords=offline_keywords, custom_schema=batch.custom_schema
                 )
             except InvalidReply as error:
                 unusable += 1
@@ -211,21 +192,6 @@ class LLMLabeler:
                     raise _Failed(
                         f"invalid output: {redact(str(error), self.settings.api_key)} ({_attempts(unusable)})"
                     ) from None
-
-    def _request(
-        self, messages: list[dict[str, str]], schema: dict[str, Any], response_format: str | None
-    ) -> dict[str, Any]:
-        request: dict[str, Any] = {"model": self.settings.model, "messages": messages}
-        if self.settings.temperature is not None:
-            request["temperature"] = self.settings.temperature
-        if response_format == "json_schema":
-            request["response_format"] = {
-                "type": "json_schema",
-                "json_schema": {"name": "cluster_label", "schema": schema, "strict": True},
-            }
-        elif response_format == "json_object":
-            request["response_format"] = {"type": "json_object"}
-        return request
 
     def _describe(self, error: openai.APIError) -> str:
         import openai
@@ -274,9 +240,7 @@ def _distinct(labels: dict[int, ClusterLabel]) -> dict[int, ClusterLabel]:
         if label.source == "llm":
             groups.setdefault(label.label.casefold(), []).append(index)
     result = dict(labels)
-    for members in groups.values():
-        if len(members) < 2:
-            continue
+    for members in (group for group in groups.values() if len(group) > 1):
         for index in members:
             others = {k.casefold() for m in members if m != index for k in labels[m].keywords}
             extra = next((k for k in labels[index].keywords if k.casefold() not in others), None)

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import html
 import re
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
+from functools import cache
 
 import numpy as np
 import pandas as pd
@@ -19,9 +21,9 @@ from scipy import sparse
 
 from cluster_pipeline.core.errors import ConfigurationError, InvalidEmbeddingsError
 from cluster_pipeline.core.fit.clustering import FittedClustering
+from cluster_pipeline.core.fit.merging import member_means
 from cluster_pipeline.core.labels.base import ClusterLabel, LabelingOutcome
 from cluster_pipeline.core.labels.options import LabelingOptions
-from cluster_pipeline.core.labels.stop_words import ENGLISH_STOP_WORDS
 
 MAX_LABEL_CHARS = 60
 MAX_SUMMARY_CHARS = 300
@@ -41,76 +43,25 @@ MARKUP = re.compile(MARKUP_PATTERN)
 NOT_WORD = r"[^\pL\pN_\s]"
 TOKEN_LENGTH = (2, 40)
 CHUNK_ROWS = 65536
+MAX_DOCS_PER_CLUSTER = 2000  # members whose words are counted: a seeded sample beyond that
 LOWER_BOUND_Z = 1.96  # keywords rank by the lower end of a 95 % interval of their log-odds ratio
-
-
-def distinctive_keywords(texts_by_cluster: Mapping[int, Sequence[str]], *, top_n: int = 8) -> dict[int, list[str]]:
-    """The ``top_n`` words that most set each cluster apart from the rest of the collection.
-
-    A word is scored by how much more often its cluster uses it than the other clusters together,
-    and how sure that is: the log-odds ratio with an informative Dirichlet prior (Monroe, Colaresi &
-    Quinn 2008, "Fightin' Words"), ``delta``, and its standard error ``sigma``. Over-represented words
-    (``delta > 0``) come first, each group ranked by the lower end of the estimate's 95 % interval,
-    ``delta - 1.96 sigma``.
-    The prior is the collection's own word frequencies, as strong as the collection (``alpha_w`` =
-    the word's count in all clusters).
-
-    Why: class-based TF-IDF (BERTopic's) ranks by frequency in the cluster, and with few clusters its
-    idf barely varies, so words frequent everywhere won: AG News labels read "New / Reuters / Said"
-    and "Iraq / Afp / President". A word used at about the same rate everywhere (said, new, news
-    agencies) has ``delta`` near 0 whatever its count; a rare word has a wide ``sigma``; what leads is
-    frequent *and* concentrated. Measured on AG News (k-means with k = 3, 4, 8, 15, 30; HDBSCAN after
-    UMAP, 3 seeds, and with 64 clusters): no word in the top 3 of more than 2 clusters, none of
-    said/new/reuters/ap/afp in any label, and for k=4 "Gaza / Baghdad / Iraq", "Cup / Sox / Coach",
-    "Microsoft / Linux / Ibm", "Stocks / Prices / Profit". Ranking by the z-score ``delta / sigma`` named
-    HDBSCAN's large mixed cluster "Said / Microsoft / Oil" (and, with a prior of 1 % of the
-    collection, k-means' world cluster "Iraq / President / Afp"); ``delta`` alone picked rare names
-    ("Dow / Inflation / Fannie").
-
-    Parameters
-    ----------
-    texts_by_cluster : cluster index -> its texts; empty or None texts are skipped.
-    top_n : keywords per cluster.
-
-    Returns
-    -------
-    dict[int, list[str]]
-        Lowercase keywords per cluster, best first (ties alphabetical); fewer than ``top_n`` when the
-        cluster has fewer distinct words, empty when it has none. A single cluster has nothing to
-        differ from: its words rank by frequency.
-    """
-    clusters = sorted(texts_by_cluster)
-    texts = [t for c in clusters for t in texts_by_cluster[c]]
-    groups = np.repeat(np.arange(len(clusters)), [len(texts_by_cluster[c]) for c in clusters])
-    keywords = _log_odds_keywords(*term_counts(_string_array(texts), groups, len(clusters)), top_n)
-    return dict(zip(clusters, keywords, strict=True))
 
 
 def term_counts(
     texts: pa.Array | pa.ChunkedArray, groups: np.ndarray, num_groups: int
 ) -> tuple[sparse.csr_matrix, np.ndarray]:
-    """Word counts per group of texts, as ``CountVectorizer(stop_words="english")`` counts them.
+    """(G, V) float64 CSR word counts (sorted indices) of the (n,) ``texts`` (nulls allowed) by their (n,)
+    ``groups``, and the (V,) words: ``CountVectorizer(stop_words="english")``'s counts.
 
     Lower-cased, markup and links removed, split into tokens and stop words dropped by Arrow compute
     kernels over the whole column at once: no Python per document (at 100k documents ~10× faster).
-
-    Parameters
-    ----------
-    texts : (n,) strings, nulls allowed.
-    groups : (n,) int group (cluster position) of each text.
-    num_groups : G.
-
-    Returns
-    -------
-    (counts, words)
-        (G, V) float64 CSR counts with sorted indices, and the (V,) words of its columns.
     """
     cleaned = pc.replace_substring_regex(pc.utf8_lower(texts), pattern=MARKUP_PATTERN, replacement=" ")
     split = pc.utf8_split_whitespace(pc.replace_substring_regex(cleaned, pattern=NOT_WORD, replacement=" "))
     tokens, parents = pc.list_flatten(split), pc.list_parent_indices(split)
     length = pc.utf8_length(tokens)
     keep = pc.and_(
-        pc.and_(pc.utf8_is_alpha(tokens), pc.invert(pc.is_in(tokens, value_set=_STOP_WORDS))),
+        pc.and_(pc.utf8_is_alpha(tokens), pc.invert(pc.is_in(tokens, value_set=_stop_words()))),
         pc.and_(pc.greater_equal(length, TOKEN_LENGTH[0]), pc.less_equal(length, TOKEN_LENGTH[1])),
     )
     encoded = pc.dictionary_encode(tokens.filter(keep))
@@ -127,16 +78,37 @@ def term_counts(
     return counts, words
 
 
-_STOP_WORDS = pa.array(sorted(ENGLISH_STOP_WORDS))
+@cache
+def _stop_words() -> pa.Array:
+    """scikit-learn's English stop words, imported when first needed: an execution's fit and metrics have
+    loaded scikit-learn by then (6 ms more), where importing it with this module cost every start a second."""
+    from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
+
+    return pa.array(sorted(ENGLISH_STOP_WORDS))
 
 
-def _string_array(values: Sequence[object]) -> pa.Array:
-    """Strings as Arrow; anything that is not a non-empty string (None, NaN, numbers) becomes null."""
-    return pa.array([v if isinstance(v, str) and v else None for v in values], pa.large_string())
+def log_odds_keywords(counts: sparse.csr_matrix, words: np.ndarray, top_n: int) -> list[list[str]]:
+    """The ``top_n`` words that most set each row (cluster) of ``counts`` apart from the other rows, best
+    first (ties alphabetical); a single row, with nothing to differ from, ranks its words by frequency.
 
+    A word is scored by the log-odds ratio of its use in its cluster against the others together, with
+    an informative Dirichlet prior (Monroe, Colaresi & Quinn 2008, "Fightin' Words"): ``delta``, and its
+    standard error ``sigma``. The prior is the collection's own word counts (``alpha_w`` = the word's count
+    in all clusters). Over-represented words (``delta > 0``) come first, each group ranked by the lower
+    end of the estimate's 95 % interval, ``delta - 1.96 sigma``.
 
-def _log_odds_keywords(counts: sparse.csr_matrix, words: np.ndarray, top_n: int) -> list[list[str]]:
-    """Keywords per row of ``counts`` (see ``distinctive_keywords``)."""
+    Why: class-based TF-IDF (BERTopic's) ranks by frequency in the cluster, and with few clusters its
+    idf barely varies, so words frequent everywhere won: AG News labels read "New / Reuters / Said"
+    and "Iraq / Afp / President". A word used at about the same rate everywhere (said, new, news
+    agencies) has ``delta`` near 0 whatever its count; a rare word has a wide ``sigma``; what leads is
+    frequent *and* concentrated. Measured on AG News (k-means with k = 3, 4, 8, 15, 30; HDBSCAN after
+    UMAP, 3 seeds, and with 64 clusters): no word in the top 3 of more than 2 clusters, none of
+    said/new/reuters/ap/afp in any label, and for k=4 "Gaza / Baghdad / Iraq", "Cup / Sox / Coach",
+    "Microsoft / Linux / Ibm", "Stocks / Prices / Profit". Ranking by the z-score ``delta / sigma`` named
+    HDBSCAN's large mixed cluster "Said / Microsoft / Oil" (and, with a prior of 1 % of the
+    collection, k-means' world cluster "Iraq / President / Afp"); ``delta`` alone picked rare names
+    ("Dow / Inflation / Fannie").
+    """
     if counts.nnz == 0:  # no words left once stop words are gone
         return [[] for _ in range(counts.shape[0])]
     totals = np.asarray(counts.sum(axis=0)).ravel()  # each word over all clusters: also its prior
@@ -162,23 +134,12 @@ def _log_odds_keywords(counts: sparse.csr_matrix, words: np.ndarray, top_n: int)
 
 
 def representative_indices(X: np.ndarray, centroid: np.ndarray, *, n: int = 10, diversity: float = 0.3) -> np.ndarray:
-    """Up to ``n`` row indices of ``X``: the most central member first, then by maximal marginal relevance.
+    """Up to ``n`` (int64) indices of ``X``, the (m, d) members of one cluster around its (d,)
+    ``centroid``: the most central member first, then by maximal marginal relevance.
 
     MMR scores a candidate by ``(1 - diversity) · cos(x, centroid) - diversity · max cos(x, chosen)``, so a
     cluster full of near-duplicates still shows different documents; exact duplicates of a chosen member
     are never picked. Only the ``20 · n`` most central members (one matrix product) enter the MMR loop.
-
-    Parameters
-    ----------
-    X : (m, d) float32, the members of one cluster.
-    centroid : (d,) the cluster's centre in the same space.
-    n : how many representatives at most.
-    diversity : 0 ranks by centrality alone, 1 by novelty alone.
-
-    Returns
-    -------
-    np.ndarray
-        (k,) int64 indices into ``X``, k <= min(n, m).
     """
     if not 0.0 <= diversity <= 1.0:
         raise ConfigurationError(f"diversity must be between 0 and 1, got {diversity}")
@@ -232,31 +193,18 @@ def label_clusters_offline(
     text_fields: Sequence[str] | None = None,
     num_keywords: int = 8,
     num_representatives: int = 10,
-    max_docs_per_cluster: int = 2000,
+    max_docs_per_cluster: int = MAX_DOCS_PER_CLUSTER,
     random_state: int = 0,
     centroids: np.ndarray | None = None,
     distances: np.ndarray | None = None,
 ) -> dict[int, ClusterLabel]:
-    """A label, a one-sentence summary and keywords for every cluster in ``labels``, without an LLM.
+    """A distinct label, a one-sentence summary and keywords for every cluster of the (n,) ``labels``
+    (negative: noise, unlabeled), without an LLM; ``documents`` and the (n, d) float32 ``X`` are in
+    their order.
 
-    Parameters
-    ----------
-    documents : one row per document in the order of ``X``; ``document_id``, text and metadata columns.
-    labels : (n,) int cluster index per row, -1 (any negative) for noise, which gets no label.
-    X : (n, d) float32, the embedding space (for central documents).
-    text_fields : text columns; default ``title``/``text`` where present, else prose-like string columns.
-    num_keywords : keywords per cluster.
-    num_representatives : representative documents per cluster.
-    max_docs_per_cluster : members sampled (seeded) for keywords, so large collections stay fast.
-    random_state : seed of that sample; the same seed gives the same labels.
-    centroids, distances : the fit's (K, d) member means in ``X``'s space and each row's Euclidean
-        distance to its own, when the caller has them (``FittedClustering`` does): then how central a
-        document is comes from them, without a pass over ``X``.
-
-    Returns
-    -------
-    dict[int, ClusterLabel]
-        One label per cluster index present in ``labels``; labels of different clusters are distinct.
+    Keywords come from a seeded sample of at most ``max_docs_per_cluster`` members per cluster, so large
+    collections stay fast. ``centroids`` and ``distances``, the fit's (K, d) member means in ``X``'s
+    space and each row's Euclidean distance to its own, spare a pass over ``X`` when the caller has them.
     """
     labels = np.asarray(labels).astype(np.int64, copy=False)
     if X.ndim != 2 or not len(documents) == len(labels) == len(X):
@@ -265,28 +213,23 @@ def label_clusters_offline(
             "must match; pass the matrix that was clustered."
         )
     order = np.argsort(labels, kind="stable")
-    ordered = labels[order]
-    clusters = [int(c) for c in np.unique(labels) if c >= 0]
-    starts, ends = np.searchsorted(ordered, clusters, "left"), np.searchsorted(ordered, clusters, "right")
-    members = {c: order[start:end] for c, start, end in zip(clusters, starts, ends, strict=True)}
+    found, starts = np.unique(labels[order], return_index=True)
+    members = {int(c): rows for c, rows in zip(found, np.split(order, starts)[1:], strict=True) if c >= 0}
     ids = (documents["document_id"] if "document_id" in documents else documents.index.to_series()).astype(str)
     central = _representatives(X, labels, members, num_representatives, centroids, distances)
     columns = text_columns(documents, text_fields)
-    keywords: dict[int, list[str]] = {}
     counted = _member_term_counts(documents, members, columns, max_docs_per_cluster, random_state)
-    if counted is not None:
-        keywords = dict(zip(members, _log_odds_keywords(*counted, num_keywords), strict=True))
+    keywords = dict(zip(members, log_odds_keywords(*counted, num_keywords), strict=True)) if counted else {}
     metadata = _metadata_columns(documents, exclude=columns)
     result = {}
-    for c in clusters:
-        rows, representatives = members[c], central[c]
+    for c, rows in members.items():
+        representatives = central[c]
         ids_c = ids.iloc[representatives].tolist()
         if keywords.get(c):
             result[c] = _text_label(len(rows), keywords[c], _example(documents, representatives, columns), ids_c)
         else:
-            by_metadata = _metadata_label(documents, rows, metadata, num_keywords, ids_c)
             fallback = ClusterLabel(f"Cluster {c}", f"Cluster {c} holds {_documents(len(rows))}.", [], ids_c)
-            result[c] = by_metadata or fallback
+            result[c] = _metadata_label(documents, rows, metadata, num_keywords, ids_c) or fallback
     return _distinct(result, keywords)
 
 
@@ -294,8 +237,8 @@ def _member_term_counts(
     documents: pd.DataFrame,
     members: Mapping[int, np.ndarray],
     columns: Sequence[str],
-    max_docs_per_cluster: int,
-    random_state: int,
+    max_docs_per_cluster: int = MAX_DOCS_PER_CLUSTER,
+    random_state: int = 0,
 ) -> tuple[sparse.csr_matrix, np.ndarray] | None:
     """Word counts of each cluster's (seeded sample of) members, one row per cluster in ``members``'
     order; None without text columns or clusters."""
@@ -310,29 +253,20 @@ def _member_term_counts(
 
 
 def cluster_term_counts(
-    documents: pd.DataFrame,
-    labels: np.ndarray,
-    num_clusters: int,
-    *,
-    text_fields: Sequence[str] | None = None,
-    max_docs_per_cluster: int = 2000,
-    random_state: int = 0,
+    documents: pd.DataFrame, labels: np.ndarray, num_clusters: int, *, text_fields: Sequence[str] | None = None
 ) -> tuple[sparse.csr_matrix, np.ndarray] | None:
     """(K, V) word counts of clusters 0..K-1 (the same seeded member samples as the offline labels)
     and the (V,) words; None when the documents have no text."""
-    labels = np.asarray(labels)
-    members = {c: np.flatnonzero(labels == c) for c in range(num_clusters)}
-    return _member_term_counts(
-        documents, members, text_columns(documents, text_fields), max_docs_per_cluster, random_state
-    )
+    members = {c: np.flatnonzero(np.asarray(labels) == c) for c in range(num_clusters)}
+    return _member_term_counts(documents, members, text_columns(documents, text_fields))
 
 
 def group_keywords(counts: sparse.csr_matrix, words: np.ndarray, clusters: Sequence[int], top_n: int = 8) -> list[str]:
-    """Keywords of ``clusters`` taken together, against every other cluster (the log-odds ranking of
-    ``distinctive_keywords``, on the summed counts): how a merged topic is named."""
+    """Keywords of ``clusters`` taken together, against every other cluster (``log_odds_keywords`` on
+    the summed counts): how a merged topic is named."""
     inside = sparse.csr_matrix(counts[list(clusters)].sum(axis=0))
     rest = sparse.csr_matrix(counts.sum(axis=0)) - inside
-    return _log_odds_keywords(sparse.vstack([inside, rest]).tocsr(), words, top_n)[0]
+    return log_odds_keywords(sparse.vstack([inside, rest]).tocsr(), words, top_n)[0]
 
 
 def keywords_label(keywords: Sequence[str]) -> str:
@@ -355,20 +289,7 @@ def _representatives(
     """
     if not members:
         return {}
-    valid = np.flatnonzero(labels >= 0)
-    k = int(labels.max()) + 1
-    if centroids is None:
-        sums = np.zeros((k, X.shape[1]), dtype=np.float64)
-        for start in range(0, len(valid), CHUNK_ROWS):
-            rows = valid[start : start + CHUNK_ROWS]
-            # float32 one-hot: a float64 one would make scipy upcast the (chunk of the) matrix
-            indicator = sparse.csr_matrix(
-                (np.ones(len(rows), dtype=np.float32), (labels[rows], np.arange(len(rows)))), shape=(k, len(rows))
-            )
-            sums += indicator @ X[rows]
-        sizes = np.maximum(np.bincount(labels[valid], minlength=k).astype(np.float64), 1.0)
-        centroids = sums / sizes[:, None]
-    centroids = np.asarray(centroids, dtype=X.dtype)
+    centroids = np.asarray(member_means(X, labels) if centroids is None else centroids, dtype=X.dtype)
     relevance = np.zeros(len(X))
     centre_norms = np.einsum("ij,ij->i", centroids, centroids, dtype=np.float64)
     for start in range(0, len(X), CHUNK_ROWS):
@@ -383,16 +304,10 @@ def _representatives(
         relevance[start : start + len(block)][member] = dots / np.maximum(np.sqrt(squared[member]), 1e-12)
     central = {}
     for c, rows in members.items():
-        pool = rows
         if len(rows) > PRESELECT_FACTOR * n:
-            pool = rows[np.argpartition(-relevance[rows], PRESELECT_FACTOR * n - 1)[: PRESELECT_FACTOR * n]]
-            pool = np.sort(pool)
-        central[c] = pool[representative_indices(X[pool], centroids[c], n=n)]
+            rows = np.sort(rows[np.argpartition(-relevance[rows], PRESELECT_FACTOR * n - 1)[: PRESELECT_FACTOR * n]])
+        central[c] = rows[representative_indices(X[rows], centroids[c], n=n)]
     return central
-
-
-def _clean(text: str) -> str:
-    return " ".join(MARKUP.sub(" ", html.unescape(text)).replace("\\", " ").split())
 
 
 def _joined_texts(documents: pd.DataFrame, rows: np.ndarray, columns: Sequence[str]) -> pa.Array:
@@ -402,20 +317,18 @@ def _joined_texts(documents: pd.DataFrame, rows: np.ndarray, columns: Sequence[s
         values = documents[column].to_numpy()[rows]
         try:
             parts.append(pa.array(values, pa.large_string(), from_pandas=True))
-        except (pa.ArrowInvalid, pa.ArrowTypeError):  # mixed types: keep the strings only
-            parts.append(_string_array(values))
+        except (pa.ArrowInvalid, pa.ArrowTypeError):  # mixed types: keep the non-empty strings only
+            parts.append(pa.array([v if isinstance(v, str) and v else None for v in values], pa.large_string()))
     return pc.binary_join_element_wise(*parts, pa.scalar(" ", pa.large_string()), null_handling="skip")
 
 
 def _example(documents: pd.DataFrame, rows: np.ndarray, columns: Sequence[str]) -> str:
-    """The most central document's title (or other first text field) that is not empty."""
-    preferred = sorted(columns, key=lambda c: c != "title")
-    for row in rows:
-        for column in preferred:
-            value = documents[column].iloc[row]
-            if isinstance(value, str) and _clean(value):
-                return _clean(value)
-    return ""
+    """The most central document's title (or other first text field) that is not empty once cleaned."""
+    values = (documents[column].iloc[row] for row in rows for column in sorted(columns, key=lambda c: c != "title"))
+    texts = (
+        " ".join(MARKUP.sub(" ", html.unescape(v)).replace("\\", " ").split()) for v in values if isinstance(v, str)
+    )
+    return next((text for text in texts if text), "")
 
 
 def _metadata_columns(documents: pd.DataFrame, exclude: Sequence[str]) -> dict[str, pd.Series]:
@@ -436,19 +349,16 @@ def _metadata_label(
     documents: pd.DataFrame, rows: np.ndarray, columns: Mapping[str, pd.Series], num_keywords: int, ids: list[str]
 ) -> ClusterLabel | None:
     """Names a cluster by the metadata value most over-represented in it (ties: the larger share)."""
-    best: tuple[float, float, str, pd.Series] | None = None
+    candidates = []
     for column, overall_shares in columns.items():
         counts = documents[column].iloc[rows].value_counts(dropna=True)
         counts = counts[counts > 0]
-        if counts.empty:
-            continue
-        share = float(counts.iloc[0] / len(rows))
-        overall = float(overall_shares.get(counts.index[0], 0.0))
-        if best is None or (share - overall, share) > best[:2]:
-            best = (share - overall, share, column, counts)
-    if best is None:
+        if not counts.empty:
+            share = float(counts.iloc[0] / len(rows))
+            candidates.append((share - float(overall_shares.get(counts.index[0], 0.0)), share, column, counts))
+    if not candidates:
         return None
-    _, share, column, counts = best
+    _, share, column, counts = max(candidates, key=lambda candidate: candidate[:2])
     value = str(counts.index[0])
     return ClusterLabel(
         _clip(f"{column}: {value}", MAX_LABEL_CHARS),
@@ -491,8 +401,7 @@ def _distinct(labels: dict[int, ClusterLabel], keywords: Mapping[int, list[str]]
     """Colliding labels take their next keyword; any still equal get their cluster number appended."""
     depth = dict.fromkeys(labels, LABEL_WORDS)
     for _ in range(max((len(k) for k in keywords.values()), default=0)):
-        clashes = _clashes(labels)
-        grown = [c for c in clashes if keywords.get(c) and depth[c] < len(keywords[c])]
+        grown = [c for c in _clashes(labels) if keywords.get(c) and depth[c] < len(keywords[c])]
         if not grown:
             break
         for c in grown:
@@ -505,10 +414,8 @@ def _distinct(labels: dict[int, ClusterLabel], keywords: Mapping[int, list[str]]
 
 
 def _clashes(labels: Mapping[int, ClusterLabel]) -> list[int]:
-    seen: dict[str, list[int]] = {}
-    for c, label in labels.items():
-        seen.setdefault(label.label.casefold(), []).append(c)
-    return sorted(c for group in seen.values() if len(group) > 1 for c in group)
+    counts = Counter(label.label.casefold() for label in labels.values())
+    return sorted(c for c, label in labels.items() if counts[label.label.casefold()] > 1)
 
 
 def _documents(count: int) -> str:

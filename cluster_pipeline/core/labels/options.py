@@ -41,11 +41,8 @@ class LabelingOptions(BaseModel):
 
 
 class LLMSettings(BaseModel):
-    """How to reach the LLM and how hard to try. With neither ``api_key`` nor ``base_url`` the LLM is off.
-
-    Retries, their exponential backoff with jitter and ``Retry-After`` are the ``openai`` client's own
-    (408/409/429/5xx, timeouts, lost connections).
-    """
+    """How to reach the LLM and how hard to try (the ``openai`` client's own retries, backoff and
+    ``Retry-After``). With neither ``api_key`` nor ``base_url`` the LLM is off."""
 
     model: str = Field("gpt-4o-mini", description="Chat model name as the endpoint knows it.")
     base_url: str | None = Field(None, description="OpenAI-compatible endpoint, e.g. http://localhost:11434/v1.")

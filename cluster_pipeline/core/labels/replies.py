@@ -1,10 +1,10 @@
 """How an LLM's reply becomes a trusted label: a pydantic model that repairs what it can.
 
-Replies are read tolerantly (code fences, prose around the object, near-miss key names) and then
-validated: label ≤ 60 characters, summary ≤ 300, 3–10 keywords, plus the properties of a user's
-output schema (checked with ``jsonschema``), which become the label's ``metadata``. What can be
-repaired is (cut at a word, keywords split, deduplicated and topped up from the offline keywords);
-what cannot raises ``InvalidReply``, and the caller asks again.
+Read tolerantly (code fences, prose around the object, near-miss key names), then validated: label
+≤ 60 characters, summary ≤ 300, 3–10 keywords, and a user's output schema (``jsonschema``), whose
+properties become the label's ``metadata``. Length and keyword faults are repaired (cut at a word;
+split, deduplicated, topped up from the offline keywords); the rest raise ``InvalidReply``, and the
+caller asks again.
 """
 
 from __future__ import annotations
@@ -22,6 +22,10 @@ MIN_KEYWORDS = 3
 MAX_KEYWORDS = 10
 MAX_KEYWORD_CHARS = 40
 RESERVED_FIELDS = ("label", "summary", "keywords")
+# the near-miss key names models use for each field
+LABEL_NAMES = AliasChoices("label", "name", "title", "cluster_label", "cluster_name")
+SUMMARY_NAMES = AliasChoices("summary", "description", "cluster_summary")
+KEYWORDS_NAMES = AliasChoices("keywords", "tags", "key_words", "keyphrases")
 
 
 class InvalidReply(ValueError):
@@ -31,34 +35,25 @@ class InvalidReply(ValueError):
 class LabelReply(BaseModel):
     """One cluster's label as the LLM gave it, repaired; also the form the label cache stores."""
 
-    label: str = Field(
-        min_length=1,
-        max_length=MAX_LABEL_CHARS,
-        validation_alias=AliasChoices("label", "name", "title", "cluster_label", "cluster_name"),
-    )
-    summary: str = Field(
-        min_length=1,
-        max_length=MAX_SUMMARY_CHARS,
-        validation_alias=AliasChoices("summary", "description", "cluster_summary"),
-    )
+    label: str = Field(min_length=1, max_length=MAX_LABEL_CHARS, validation_alias=LABEL_NAMES)
+    summary: str = Field(min_length=1, max_length=MAX_SUMMARY_CHARS, validation_alias=SUMMARY_NAMES)
     keywords: list[str] = Field(
         default_factory=list,
         validate_default=True,
         min_length=MIN_KEYWORDS,
         max_length=MAX_KEYWORDS,
-        validation_alias=AliasChoices("keywords", "tags", "key_words", "keyphrases"),
+        validation_alias=KEYWORDS_NAMES,
     )
     metadata: dict[str, Any] = Field(default_factory=dict)
 
-    @field_validator("label", mode="before")
+    @field_validator("label", "summary", mode="before")
     @classmethod
-    def _short_label(cls, value: Any) -> Any:
-        return _shorten(value.strip().strip("\"'"), MAX_LABEL_CHARS) if isinstance(value, str) else value
-
-    @field_validator("summary", mode="before")
-    @classmethod
-    def _short_summary(cls, value: Any) -> Any:
-        return _shorten(value, MAX_SUMMARY_CHARS) if isinstance(value, str) else value
+    def _shortened(cls, value: Any, info: ValidationInfo) -> Any:
+        if not isinstance(value, str):
+            return value
+        if info.field_name == "label":
+            return _shorten(value.strip().strip("\"'"), MAX_LABEL_CHARS)
+        return _shorten(value, MAX_SUMMARY_CHARS)
 
     @field_validator("keywords", mode="before")
     @classmethod

@@ -1,12 +1,11 @@
 """The interactive map of an execution: its documents in 2-D, hover for a document, toggle clusters.
 
-Two halves, at two times. At execution, ``map_table`` keeps the points of the projection picture
-(the same 2-D coordinates), thinned to a cluster-stratified sample of at most ``MAX_MAP_POINTS``,
-with each document's id and the start of its title/text — a small Parquet file beside the result,
-so a report written later needs neither the collection (which may have changed) nor the vectors.
-At report time, ``map_html`` turns it into a plotly scatter: one trace per cluster (the legend
-toggles it), noise as its own grey trace, colours and markers as in the picture. plotly.js is
-inlined, so the page works with no network; it is ~4.6 MB of the report, whatever the run's size.
+At execution, ``map_table`` keeps the projection picture's points, thinned to a cluster-stratified
+sample of at most ``MAX_MAP_POINTS``, with each document's id and the start of its title/text: a
+small Parquet file beside the result, so a later report needs neither the collection (which may have
+changed) nor the vectors. At report time, ``map_html`` draws it with plotly, one trace per cluster
+(the legend toggles it), noise grey, colours and markers as in the picture; plotly.js is inlined
+(~4.6 MB of the report, whatever the run's size), so the page works with no network.
 """
 
 from __future__ import annotations

@@ -10,7 +10,9 @@ stays small enough to show inline in the Dagster UI.
 
 from __future__ import annotations
 
+import bisect
 import io
+import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
@@ -76,7 +78,8 @@ def _png(image: Image.Image) -> bytes:
     return out.getvalue()
 
 
-def _share(count: int, total: int) -> str:
+def share(count: int, total: int) -> str:
+    """``count`` as a percentage of ``total``, one decimal: "12.5 %"."""
     return f"{100 * count / total:.1f} %" if total else "-"
 
 
@@ -84,14 +87,10 @@ def _fit(draw: ImageDraw.ImageDraw, text: str, font: Any, width: float) -> str:
     """``text``, cut with an ellipsis to fit ``width`` pixels (the longest prefix that fits, by bisection)."""
     if draw.textlength(text, font=font) <= width:
         return text
-    low, high = 0, len(text)
-    while low < high:
-        middle = (low + high + 1) // 2
-        if draw.textlength(text[:middle] + "…", font=font) <= width:
-            low = middle
-        else:
-            high = middle - 1
-    return text[:low].rstrip() + "…"
+    kept = bisect.bisect_left(
+        range(1, len(text) + 1), True, key=lambda n: draw.textlength(text[:n] + "…", font=font) > width
+    )
+    return text[:kept].rstrip() + "…"
 
 
 def project_2d(space: np.ndarray, method: str = "pca", random_state: int = 0) -> tuple[np.ndarray, str]:
@@ -201,6 +200,7 @@ def _title(draw: ImageDraw.ImageDraw, text: str, width: int) -> None:
 
 
 Box = tuple[int, int, int, int]
+LABEL_DIRECTIONS = ((1, 0), (-1, 0), (0, -1), (0, 1), (1, -1), (-1, -1), (1, 1), (-1, 1))
 
 
 def place_labels(
@@ -216,18 +216,13 @@ def place_labels(
     placed: list[Box] = list(avoid)
     boxes: list[Box | None] = []
     for (x, y), (w, h) in zip(anchors, sizes, strict=True):
-        choice = None
-        for distance in (9, 24):
-            for ox, oy in ((1, 0), (-1, 0), (0, -1), (0, 1), (1, -1), (-1, -1), (1, 1), (-1, 1)):
-                bx = x + distance if ox > 0 else x - distance - w if ox < 0 else x - w // 2
-                by = y + distance if oy > 0 else y - distance - h if oy < 0 else y - h // 2
-                box = (bx, by, bx + w, by + h)
-                inside = box[0] >= left and box[1] >= top and box[2] <= right and box[3] <= bottom
-                if inside and not any(_overlap(box, other) for other in placed):
-                    choice = box
-                    break
-            if choice is not None:
-                break
+        candidates = []
+        for distance, (ox, oy) in itertools.product((9, 24), LABEL_DIRECTIONS):
+            bx = x + distance if ox > 0 else x - distance - w if ox < 0 else x - w // 2
+            by = y + distance if oy > 0 else y - distance - h if oy < 0 else y - h // 2
+            if left <= bx and top <= by and bx + w <= right and by + h <= bottom:
+                candidates.append((bx, by, bx + w, by + h))
+        choice = next((box for box in candidates if not any(_overlap(box, other) for other in placed)), None)
         if choice is not None:
             placed.append(choice)
         boxes.append(choice)
@@ -276,23 +271,16 @@ def _centre_labels(
     font = _font(13)
     members = labels >= 0
     counts = np.bincount(labels[members], minlength=len(names))
-    centres = (
-        np.stack(
-            [np.bincount(labels[members], weights=pixels[members, axis], minlength=len(counts)) for axis in (0, 1)],
-            axis=1,
-        )
-        / np.maximum(counts, 1)[:, None]
-    )
+    sums = [np.bincount(labels[members], weights=pixels[members, axis], minlength=len(counts)) for axis in (0, 1)]
+    centres = np.stack(sums, axis=1) / np.maximum(counts, 1)[:, None]
     named = [int(c) for c in np.argsort(-counts, kind="stable")[:MAX_NAMED_CLUSTERS] if counts[c]]
     anchors = [(int(round(centres[c, 0])), int(round(centres[c, 1]))) for c in named]
     for cluster, (x, y) in zip(named, anchors, strict=True):
         draw.ellipse((x - 6, y - 6, x + 6, y + 6), fill=WHITE, outline=BLACK, width=2)
         draw.ellipse((x - 3, y - 3, x + 3, y + 3), fill=colour(cluster))
     texts = [_fit(draw, f"cl_{c} {names[c]}", font, 230) for c in named]
-    sizes = []
-    for text in texts:
-        left, top, right, bottom = draw.textbbox((0, 0), text, font=font)
-        sizes.append((int(right - left) + 8, int(bottom - top) + 6))
+    extents = [draw.textbbox((0, 0), text, font=font) for text in texts]
+    sizes = [(int(x1 - x0) + 8, int(y1 - y0) + 6) for x0, y0, x1, y1 in extents]
     centres_marked = [(x - 7, y - 7, x + 7, y + 7) for x, y in anchors]
     boxes = place_labels(anchors, sizes, (plot[0] + 2, plot[1] + 2, plot[2] - 2, plot[3] - 2), avoid=centres_marked)
     for cluster, text, box in zip(named, texts, boxes, strict=True):
@@ -315,7 +303,7 @@ def _legend(draw: ImageDraw.ImageDraw, names: Sequence[str], sizes: Sequence[int
         _draw_marker(draw, left + 12, y + pitch // 2, cluster)
         text = _fit(draw, f"cl_{cluster} {names[cluster]}", font, right - left - 100)
         draw.text((left + 26, y + pitch // 2), text, fill=INK, font=font, anchor="lm")
-        draw.text((right, y + pitch // 2), _share(int(sizes[cluster]), total), fill=INK, font=font, anchor="rm")
+        draw.text((right, y + pitch // 2), share(int(sizes[cluster]), total), fill=INK, font=font, anchor="rm")
         y += pitch
     if len(shown) < len(names):
         draw.text((left + 26, y + pitch // 2), f"… {len(names) - len(shown)} more (sizes chart)", fill=INK,
@@ -324,7 +312,7 @@ def _legend(draw: ImageDraw.ImageDraw, names: Sequence[str], sizes: Sequence[int
     if num_noise:
         _draw_marker(draw, left + 12, y + pitch // 2, -1)
         draw.text((left + 26, y + pitch // 2), "noise: in no cluster", fill=INK, font=font, anchor="lm")
-        draw.text((right, y + pitch // 2), _share(num_noise, total), fill=INK, font=font, anchor="rm")
+        draw.text((right, y + pitch // 2), share(num_noise, total), fill=INK, font=font, anchor="rm")
 
 
 def sizes_png(sizes: Sequence[int], cluster_labels: Sequence[str], num_noise: int = 0) -> bytes:
@@ -340,7 +328,7 @@ def sizes_png(sizes: Sequence[int], cluster_labels: Sequence[str], num_noise: in
         values.append(int(num_noise))
         colours.append(NOISE_COLOUR)
     total = sum(values)
-    texts = [f"{value:,} ({_share(value, total)})" for value in values]
+    texts = [f"{value:,} ({share(value, total)})" for value in values]
     height = TITLE_HEIGHT + bar_pitch * max(len(values), 1) + 44
     image = Image.new("RGB", (WIDTH, height), WHITE)
     draw = ImageDraw.Draw(image)
@@ -388,8 +376,7 @@ def auto_k_png(auto_k: AutoK, width: int = 640, height: int = 360) -> bytes:
             draw.ellipse((x - r, y - r, x + r, y + r), fill=colour(6) if chosen else colour(0))
             draw.text((x, bottom + 6), str(k), fill=INK, font=font, anchor="mt")
         for value in (low + pad, high - pad):
-            y = at(ks[0], value)[1]
-            draw.text((left - 6, y), f"{value:.3f}", fill=INK, font=_font(11), anchor="rm")
+            draw.text((left - 6, at(ks[0], value)[1]), f"{value:.3f}", fill=INK, font=_font(11), anchor="rm")
         x, y = at(auto_k.chosen, auto_k.scores.get(auto_k.chosen, low))
         draw.text((x + 8, y - 8), f"k = {auto_k.chosen}", fill=BLACK, font=font, anchor="ls")
     draw.text(((left + right) / 2, height - 18), auto_k.parameter, fill=INK, font=font, anchor="mt")

@@ -18,7 +18,7 @@ from cluster_pipeline.core.config.store import ConfigStore
 from cluster_pipeline.core.errors import NotFoundError
 from cluster_pipeline.core.quality.checks import CheckOutcome, evaluate_checks
 from cluster_pipeline.core.quality.verdict import percent
-from cluster_pipeline.core.render.plots import MAX_MAP_POINTS, MAX_PLOT_POINTS
+from cluster_pipeline.core.render.plots import MAX_MAP_POINTS, MAX_PLOT_POINTS, share
 from cluster_pipeline.core.store.lake import Lake
 from cluster_pipeline.core.store.results import METRICS_UNAVAILABLE, ExecutionResult, format_timestamp
 from cluster_pipeline.core.store.storage import read_parquet
@@ -27,6 +27,16 @@ from cluster_pipeline.core.topics.hierarchy import coarse_topics
 SUMMARY_TOPICS = 3  # the summary names the tree's three coarsest topics
 DAGSTER_URL_ENV_VAR = "CLUSTER_PIPELINE_DAGSTER_URL"
 DEFAULT_DAGSTER_URL = "http://localhost:3000"
+REDUCTION_ROWS = {  # e.g. "UMAP to 5 dimensions (cosine, 15 neighbours; fitted on 20,000, 80,000 placed; 3.2 s)"
+    "umap": "UMAP to {n_components} dimensions (cosine, {n_neighbors} neighbours; fitted on {fitted_documents:,}"
+    "{placed}; {seconds:.1f} s)",
+    "pca": "PCA to {n_components} dimensions ({explained_variance_ratio:.0%} of the variance)",
+}
+AUTO_K_ROW = "{parameter}={chosen} chosen by {criterion} ({sample_size:,} documents), k from {k_min} to {k_max}"
+TOPIC_REDUCTION_ROW = "{found} clusters found, merged to {kept} (max_clusters={max_clusters})"
+LLM_ROW = "{model}: {calls} calls, {total_tokens} tokens, {cache_hits} cached, {fallbacks} fallbacks"
+LLM_USAGE_DEFAULTS = {"model": None, "calls": 0, "total_tokens": 0, "cache_hits": 0, "fallbacks": 0}
+OVER_TIME_ROW = "by {granularity} of {column}, {buckets} buckets from {start:.10} to {end:.10}"
 CAPTIONS = {  # in figure order
     "projection": "The documents in two dimensions (a projection of the clustered space, named in the title; "
     f"at most {MAX_PLOT_POINTS:,} drawn, sampled by cluster), each coloured by its cluster. Grey points are noise: "
@@ -55,16 +65,6 @@ def number(value: float | None) -> str:
     return "-" if value is None else f"{value:.4g}"
 
 
-def _share(count: int, total: int) -> str:
-    return f"{100 * count / total:.1f} %" if total else "-"
-
-
-def _duration(result: ExecutionResult) -> str:
-    if result.completed_at is None:
-        return "-"
-    return f"{(result.completed_at - result.created_at).total_seconds():.1f} s"
-
-
 def _noise(result: ExecutionResult) -> str:
     """Noise count and share, e.g. "1,234 (16 %)", and how many were reassigned."""
     if not result.num_points:
@@ -73,43 +73,6 @@ def _noise(result: ExecutionResult) -> str:
     if result.num_noise_reassigned:
         text += f", {result.num_noise_reassigned:,} reassigned to their nearest cluster"
     return text
-
-
-def _quality(result: ExecutionResult) -> str:
-    if result.metrics:
-        return str(result.metrics.get("description"))
-    return METRICS_UNAVAILABLE if result.status == "failed" else "-"
-
-
-def _reduction(result: ExecutionResult) -> str | None:
-    """E.g. "UMAP to 5 dimensions (cosine, 15 neighbours; fitted on 20,000, 80,000 placed)"."""
-    record = result.reduction or {}
-    if record.get("method") == "umap":
-        placed = f", {record['placed_documents']:,} placed" if record.get("placed_documents") else ""
-        return (
-            f"UMAP to {record['n_components']} dimensions (cosine, {record['n_neighbors']} neighbours; "
-            f"fitted on {record['fitted_documents']:,}{placed}; {record['seconds']:.1f} s)"
-        )
-    if record.get("method") == "pca":
-        return f"PCA to {record['n_components']} dimensions ({record['explained_variance_ratio']:.0%} of the variance)"
-    return None
-
-
-def _auto_k(result: ExecutionResult) -> str | None:
-    record = result.auto_k
-    if not record:
-        return None
-    return (
-        f"{record['parameter']}={record['chosen']} chosen by {record['criterion']} "
-        f"({record['sample_size']:,} documents), k from {record['k_min']} to {record['k_max']}"
-    )
-
-
-def _topic_reduction(result: ExecutionResult) -> str | None:
-    record = result.topic_reduction
-    if not record:
-        return None
-    return f"{record['found']} clusters found, merged to {record['kept']} (max_clusters={record['max_clusters']})"
 
 
 def describe_selection(selection: Mapping[str, Any] | None) -> str | None:
@@ -137,22 +100,32 @@ def drift_line(result: ExecutionResult) -> str | None:
     return f"ARI {number(drift.get('adjusted_rand_index'))} against {drift.get('previous_run_id')}: {', '.join(parts)}"
 
 
+def _filled(template: str, record: Mapping[str, Any] | None) -> str | None:
+    return template.format_map(record) if record else None
+
+
 def summary_rows(result: ExecutionResult, config: ClusterConfig | None = None) -> list[tuple[str, str]]:
-    usage = result.llm_usage or {}
+    """The execution as (name, value) rows, in the order people read them; what it lacks is left out."""
     metrics = result.metrics or {}
     version = f" v{result.configuration_version}" if result.configuration_version else ""
     where = f"{result.cluster_id}{version}, {result.namespace}/{result.collection}, feature {result.feature}"
-    optional = [
-        ("selection", describe_selection(result.selection)),
-        ("reduction", _reduction(result)),
-        ("automatic k", _auto_k(result)),
-        ("topic reduction", _topic_reduction(result)),
-    ]
+    quality = (
+        str(metrics.get("description")) if metrics else (METRICS_UNAVAILABLE if result.status == "failed" else "-")
+    )
+    seconds = (result.completed_at - result.created_at).total_seconds() if result.completed_at else None
+    usage = result.llm_usage and {**LLM_USAGE_DEFAULTS, **result.llm_usage}
+    trigger = result.trigger and result.trigger + (f": {result.trigger_reason}" if result.trigger_reason else "")
+    coarse = coarse_topics(result, SUMMARY_TOPICS) if result.hierarchy else []
+    reduction = result.reduction or {}
+    placed = f", {reduction['placed_documents']:,} placed" if reduction.get("placed_documents") else ""
     rows = [
         ("configuration", f"{config.display_name} ({where})" if config else where),
         ("run_id", result.run_id),
         ("algorithm", f"{result.algorithm} {json.dumps(result.parameters, sort_keys=True, default=str)}"),
-        *[(name, value) for name, value in optional if value],
+        ("selection", describe_selection(result.selection)),
+        ("reduction", _filled(REDUCTION_ROWS.get(reduction.get("method", ""), ""), {**reduction, "placed": placed})),
+        ("automatic k", _filled(AUTO_K_ROW, result.auto_k)),
+        ("topic reduction", _filled(TOPIC_REDUCTION_ROW, result.topic_reduction)),
         ("status", result.status),
         ("documents", f"{result.num_points:,}"),
         ("clusters", str(result.num_clusters)),
@@ -160,40 +133,20 @@ def summary_rows(result: ExecutionResult, config: ClusterConfig | None = None) -
         ("silhouette", number(metrics.get("silhouette_score"))),
         ("Davies–Bouldin", number(metrics.get("davies_bouldin_index"))),
         ("Calinski–Harabasz", number(metrics.get("calinski_harabasz_score"))),
-        ("quality", _quality(result)),
-        *[(name, value) for name, value in (("metrics", result.coverage), ("note", result.quality_note)) if value],
-        *([("warning", result.warning)] if result.warning else []),
+        ("quality", quality),
+        ("metrics", result.coverage),
+        ("note", result.quality_note),
+        ("warning", result.warning),
         ("created", format_timestamp(result.created_at) or "-"),
-        ("duration", _duration(result)),
+        ("duration", "-" if seconds is None else f"{seconds:.1f} s"),
+        ("LLM", _filled(LLM_ROW, usage)),
+        ("vs previous", drift_line(result)),
+        ("trigger", trigger),
+        ("hierarchy", "; ".join(f"{t.label} ({', '.join(t.clusters)})" for t in coarse)),
+        ("topics over time", _filled(OVER_TIME_ROW, result.topics_over_time)),
+        ("error", result.error_message),
     ]
-    if usage:
-        rows.append(
-            (
-                "LLM",
-                f"{usage.get('model')}: {usage.get('calls', 0)} calls, {usage.get('total_tokens', 0)} "
-                f"tokens, {usage.get('cache_hits', 0)} cached, {usage.get('fallbacks', 0)} fallbacks",
-            )
-        )
-    drift = drift_line(result)
-    if drift:
-        rows.append(("vs previous", drift))
-    if result.trigger:
-        rows.append(("trigger", result.trigger + (f": {result.trigger_reason}" if result.trigger_reason else "")))
-    if result.hierarchy:
-        coarse = coarse_topics(result, SUMMARY_TOPICS)
-        rows.append(("hierarchy", "; ".join(f"{t.label} ({', '.join(t.clusters)})" for t in coarse)))
-    if result.topics_over_time:
-        record = result.topics_over_time
-        rows.append(
-            (
-                "topics over time",
-                f"by {record['granularity']} of {record['column']}, {record['buckets']} buckets from "
-                f"{record['start'][:10]} to {record['end'][:10]}",
-            )
-        )
-    if result.error_message:
-        rows.append(("error", result.error_message))
-    return rows
+    return [(name, value) for name, value in rows if value]
 
 
 def check_rows(outcomes: Sequence[CheckOutcome]) -> list[tuple[str, str, str, str, str]]:
@@ -223,15 +176,6 @@ def markdown_summary(
     return "\n".join(lines)
 
 
-def dagster_run_url(result: ExecutionResult, base_url: str | None = None) -> str | None:
-    """The run's page in the Dagster UI, under ``base_url`` (default ``$CLUSTER_PIPELINE_DAGSTER_URL``
-    or http://localhost:3000, where ``dagster dev`` serves)."""
-    if not result.dagster_run_id:
-        return None
-    base = (base_url or os.environ.get(DAGSTER_URL_ENV_VAR) or DEFAULT_DAGSTER_URL).rstrip("/")
-    return f"{base}/runs/{result.dagster_run_id}"
-
-
 def html_report(
     result: ExecutionResult,
     images: Mapping[str, bytes],
@@ -242,27 +186,29 @@ def html_report(
     dagster_url: str | None = None,
 ) -> str:
     """One self-contained HTML page: summary, link to the run, checks, pictures with captions, the
-    interactive map, drift, clusters. Nothing is fetched when it is opened."""
+    interactive map, drift, clusters. Nothing is fetched when it is opened. The run's page in the Dagster
+    UI is under ``dagster_url`` (default ``$CLUSTER_PIPELINE_DAGSTER_URL`` or http://localhost:3000, where
+    ``dagster dev`` serves)."""
     e = html.escape
     title = config.display_name if config else result.cluster_id
     summary = "".join(f"<tr><th>{e(name)}</th><td>{e(value)}</td></tr>" for name, value in summary_rows(result, config))
-    url = dagster_run_url(result, dagster_url)
-    link = f'<p>Dagster run: <a href="{e(url)}">{e(str(result.dagster_run_id))}</a></p>' if url else ""
-    checks = ""
-    if outcomes:
-        checks = (
-            "<h2>Checks</h2><table><tr><th>check</th><th>outcome</th><th>value</th><th>threshold</th><th></th></tr>"
-            + "".join(
-                f'<tr class="{e(row[1])}">' + "".join(f"<td>{e(cell)}</td>" for cell in row) + "</tr>"
-                for row in check_rows(outcomes)
-            )
-            + "</table>"
-        )
+    link = ""
+    if result.dagster_run_id:
+        base = (dagster_url or os.environ.get(DAGSTER_URL_ENV_VAR) or DEFAULT_DAGSTER_URL).rstrip("/")
+        link = f'<p>Dagster run: <a href="{e(base)}/runs/{e(result.dagster_run_id)}">{e(result.dagster_run_id)}</a></p>'
+    rows = "".join(
+        f'<tr class="{e(row[1])}">' + "".join(f"<td>{e(cell)}</td>" for cell in row) + "</tr>"
+        for row in check_rows(outcomes)
+    )
+    header = "<tr><th>check</th><th>outcome</th><th>value</th><th>threshold</th><th></th></tr>"
+    checks = f"<h2>Checks</h2><table>{header}{rows}</table>" if outcomes else ""
+    order = {name: index for index, name in enumerate(CAPTIONS)}
+    ordered = sorted(images.items(), key=lambda item: (order.get(item[0], len(order)), item[0]))
     figures = "".join(
         f'<figure><img alt="{e(name)}" src="data:image/png;base64,{base64.b64encode(png).decode()}">'
         f"<figcaption><b>Figure {number_}.</b> {e(CAPTIONS.get(name, name.replace('_', ' ').capitalize()))}"
         "</figcaption></figure>"
-        for number_, (name, png) in enumerate(sorted(images.items(), key=lambda item: _figure_order(item[0])), 1)
+        for number_, (name, png) in enumerate(ordered, 1)
     )
     interactive = (
         "<h2>Interactive map</h2><p>Hover a point for its document and cluster; click a cluster in the legend "
@@ -272,7 +218,7 @@ def html_report(
         else ""
     )
     clusters = "".join(
-        f"<tr><td>{e(c.cluster_id)}</td><td>{c.num_members:,}</td><td>{_share(c.num_members, result.num_points)}"
+        f"<tr><td>{e(c.cluster_id)}</td><td>{c.num_members:,}</td><td>{share(c.num_members, result.num_points)}"
         f"</td><td>{e(c.label)}</td><td>{e(c.summary)}</td><td>{e(', '.join(c.keywords))}</td>"
         f"<td>{e(c.label_source)}</td></tr>"
         for c in result.centroids or []
@@ -300,11 +246,6 @@ tr.skipped td {{ color: #666; }}
 {clusters}</table>
 </body></html>
 """
-
-
-def _figure_order(name: str) -> tuple[int, str]:
-    order = list(CAPTIONS)
-    return (order.index(name) if name in order else len(order), name)
 
 
 def _drift_section(result: ExecutionResult) -> str:

@@ -1,5 +1,5 @@
 """Pictures of the topic tree (a dendrogram) and of topics over time (shares per bucket), drawn with
-Pillow in the style of ``core.plots`` (its fonts, colours and PNG encoding)."""
+Pillow in the style of ``render.plots`` (its fonts, colours and PNG encoding)."""
 
 from __future__ import annotations
 
@@ -10,10 +10,13 @@ import pandas as pd
 from PIL import Image, ImageDraw
 
 from cluster_pipeline.core.render.plots import (
+    FRAME,
+    INK,
     MARGIN,
     NOISE_COLOUR,
     TITLE_HEIGHT,
     WHITE,
+    WIDTH,
     _fit,
     _font,
     _png,
@@ -24,12 +27,10 @@ from cluster_pipeline.core.store.results import ExecutionResult
 from cluster_pipeline.core.topics.over_time import shares_by_cluster
 from cluster_pipeline.core.topics.structure import TopicStructure
 
-WIDTH = 1200
-INK = (40, 40, 40)
-FRAME = (200, 200, 200)
 ROW = 24
 MAX_NAMED_NODES = 8  # the highest merges get their label written beside them
 MIN_LABEL_WIDTH = 120  # pixels a merge's label may use even when its parent is closer
+DISTANCE_AXIS = "cosine distance between merged centroids (average linkage)"
 MAX_SERIES = 10  # clusters drawn on their own over time; the rest are one grey band
 
 
@@ -62,10 +63,6 @@ def dendrogram_png(hierarchy: dict[str, Any], leaf_labels: dict[str, str], sizes
     right = WIDTH - MARGIN - 260
     top, bottom = TITLE_HEIGHT + 8, TITLE_HEIGHT + 8 + ROW * len(order)
     highest = max(node["distance"] for node in hierarchy["nodes"]) or 1.0
-
-    def x_of(distance: float) -> float:
-        return left + (right - left) * distance / highest
-
     y = {leaf: top + ROW * (row + 0.5) for row, leaf in enumerate(order)}
     x = dict.fromkeys(order, float(left))
     for leaf in order:
@@ -75,7 +72,7 @@ def dendrogram_png(hierarchy: dict[str, Any], leaf_labels: dict[str, str], sizes
     parent_x: dict[str, float] = {}
     for node in hierarchy["nodes"]:
         a, b = node["children"]
-        at = x_of(node["distance"])
+        at = left + (right - left) * node["distance"] / highest
         for child in (a, b):
             draw.line((x[child], y[child], at, y[child]), fill=INK, width=2)
             parent_x[child] = at
@@ -93,13 +90,7 @@ def dendrogram_png(hierarchy: dict[str, Any], leaf_labels: dict[str, str], sizes
         tick = left + (right - left) * fraction
         draw.line((tick, axis, tick, axis + 4), fill=FRAME)
         draw.text((tick, axis + 6), f"{highest * fraction:.2f}", fill=INK, font=small, anchor="mt")
-    draw.text(
-        ((left + right) / 2, axis + 24),
-        "cosine distance between merged centroids (average linkage)",
-        fill=INK,
-        font=small,
-        anchor="mt",
-    )
+    draw.text(((left + right) / 2, axis + 24), DISTANCE_AXIS, fill=INK, font=small, anchor="mt")
     _title(draw, f"Topic hierarchy of {len(order)} clusters", WIDTH)
     return _png(image)
 
@@ -126,48 +117,35 @@ def over_time_png(
         rest = np.sum([shares[c] for c in clusters[MAX_SERIES:]], axis=0)
         layers.append((f"{len(clusters) - MAX_SERIES} other clusters", (225, 225, 225), rest))
 
-    def xs() -> np.ndarray:
-        return left + (right - left) * (np.arange(n) / max(n - 1, 1)) if n > 1 else np.array([(left + right) / 2])
+    def y_of(share: float) -> float:
+        return bottom - (bottom - top) * share
 
+    xs = left + (right - left) * (np.arange(n) / max(n - 1, 1)) if n > 1 else np.array([(left + right) / 2])
     base = np.zeros(n)
     for _, fill, values in layers:
         upper = base + values
         if n == 1:
-            draw.rectangle(
-                (left, bottom - (bottom - top) * upper[0], right, bottom - (bottom - top) * base[0]), fill=fill
-            )
+            draw.rectangle((left, y_of(upper[0]), right, y_of(base[0])), fill=fill)
         else:
-            points = [(float(px), bottom - (bottom - top) * float(v)) for px, v in zip(xs(), upper, strict=True)]
-            points += [
-                (float(px), bottom - (bottom - top) * float(v)) for px, v in zip(xs()[::-1], base[::-1], strict=True)
-            ]
-            draw.polygon(points, fill=fill)
+            outline = zip(np.concatenate([xs, xs[::-1]]), np.concatenate([upper, base[::-1]]), strict=True)
+            draw.polygon([(float(px), y_of(float(v))) for px, v in outline], fill=fill)
         base = upper
     for fraction in (0.0, 0.5, 1.0):
-        level = bottom - (bottom - top) * fraction
-        draw.text((left - 6, level), f"{fraction:.0%}", fill=INK, font=small, anchor="rm")
+        draw.text((left - 6, y_of(fraction)), f"{fraction:.0%}", fill=INK, font=small, anchor="rm")
     step = max(1, n // 6)
     for i in range(0, n, step):
-        px = float(xs()[i])
+        px = float(xs[i])
         draw.line((px, bottom, px, bottom + 4), fill=FRAME)
-        draw.text((px, bottom + 6), _bucket_text(buckets[i], granularity), fill=INK, font=small, anchor="mt")
+        text = buckets[i].strftime("%Y-%m" if granularity == "month" else "%Y-%m-%d")
+        draw.text((px, bottom + 6), text, fill=INK, font=small, anchor="mt")
     draw.text(((left + right) / 2, height - 22), f"{granularity} (UTC)", fill=INK, font=small, anchor="mt")
     for row, (name, fill, _) in enumerate(reversed(layers)):
         ly = top + row * 22
         draw.rectangle((right + 16, ly + 4, right + 30, ly + 18), fill=fill, outline=FRAME)
-        draw.text(
-            (right + 38, ly + 11),
-            _fit(draw, name, font, WIDTH - MARGIN - right - 40),
-            fill=INK,
-            font=font,
-            anchor="lm",
-        )
+        text = _fit(draw, name, font, WIDTH - MARGIN - right - 40)
+        draw.text((right + 38, ly + 11), text, fill=INK, font=font, anchor="lm")
     _title(draw, f"Topics over time: share of each {granularity}'s documents", WIDTH)
     return _png(image)
-
-
-def _bucket_text(bucket: pd.Timestamp, granularity: str) -> str:
-    return bucket.strftime("%Y-%m") if granularity == "month" else bucket.strftime("%Y-%m-%d")
 
 
 def topic_pictures(result: ExecutionResult, topics: TopicStructure) -> dict[str, bytes]:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytest
 
 from cluster_pipeline.core.errors import ConfigurationError, InvalidEmbeddingsError
@@ -14,12 +15,11 @@ from cluster_pipeline.core.labels.base import ClusterLabel
 from cluster_pipeline.core.labels.offline import (
     MAX_LABEL_CHARS,
     MAX_SUMMARY_CHARS,
-    distinctive_keywords,
     label_clusters_offline,
+    log_odds_keywords,
     representative_indices,
     term_counts,
 )
-from cluster_pipeline.core.labels.stop_words import ENGLISH_STOP_WORDS
 
 # Each topic: 6 subjects x 5 predicates = 30 short sentences. "this week" is in every topic on purpose:
 # it is the most frequent content word of each cluster, yet it sets no cluster apart.
@@ -69,6 +69,14 @@ def topic_corpus() -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
     X = (np.eye(3, 16)[labels_array] + 0.1 * rng.standard_normal((len(rows), 16))).astype(np.float32)
     documents = pd.DataFrame({"document_id": [f"d{i}" for i in range(len(rows))], "text": rows})
     return documents, labels_array, X
+
+
+def distinctive_keywords(texts_by_cluster: dict[int, list], top_n: int = 8) -> dict[int, list[str]]:
+    """The log-odds keywords of each cluster's texts (empty or None texts count no words)."""
+    clusters = sorted(texts_by_cluster)
+    texts = pa.array([t or None for c in clusters for t in texts_by_cluster[c]], pa.large_string())
+    groups = np.repeat(np.arange(len(clusters)), [len(texts_by_cluster[c]) for c in clusters])
+    return dict(zip(clusters, log_odds_keywords(*term_counts(texts, groups, len(clusters)), top_n), strict=True))
 
 
 def vocabulary(topic: str) -> set[str]:
@@ -276,11 +284,8 @@ def test_mismatched_shapes_are_a_typed_error() -> None:
 
 
 def test_term_counts_are_count_vectorizers() -> None:
-    import pyarrow as pa
-    from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS as SKLEARN_STOP_WORDS
     from sklearn.feature_extraction.text import CountVectorizer
 
-    assert ENGLISH_STOP_WORDS == SKLEARN_STOP_WORDS
     texts = [
         "Rockets LAUNCH into orbit, the rocket's orbit <b>is</b> low!",
         "Café naïve résumé — ümlaut words and x1 abc123 under_score 42 a",
