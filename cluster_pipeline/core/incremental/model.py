@@ -34,22 +34,16 @@ import pyarrow as pa
 from cluster_pipeline.core.errors import ExecutionError
 from cluster_pipeline.core.fit.clustering import FittedClustering, Preparation
 from cluster_pipeline.core.fit.neighbors import nearest_centroids
-from cluster_pipeline.core.store.results import cluster_name
+from cluster_pipeline.core.store.results import ASSIGNMENTS_SCHEMA, assignment_columns
 
 NOVELTY_PERCENTILE = 95.0
 MODEL_VERSION = 1
 GMM_ARRAYS = ("weights", "means", "covariances", "precisions_cholesky")
 
-ASSIGNMENT_SCHEMA = pa.schema(
-    [
-        pa.field("document_id", pa.string(), nullable=False),
-        pa.field("cluster_id", pa.string()),  # cl_N, null when the execution found no cluster
-        pa.field("cluster_index", pa.int32(), nullable=False),
-        pa.field("distance", pa.float32()),  # to the cluster's centroid in the embedding space
-        pa.field("membership_strength", pa.float32()),  # GMM posterior; null for nearest-centroid
-        pa.field("is_noise", pa.bool_(), nullable=False),
-        pa.field("novelty", pa.bool_(), nullable=False),
-    ]
+# an execution's assignments with ``novelty`` (farther than the novelty radius) for ``in_sample``;
+# ``membership_strength`` is the mixture's posterior, null for nearest-centroid
+ASSIGNMENT_SCHEMA = ASSIGNMENTS_SCHEMA.remove(ASSIGNMENTS_SCHEMA.get_field_index("in_sample")).append(
+    pa.field("novelty", pa.bool_(), nullable=False)
 )
 
 
@@ -199,19 +193,9 @@ def _gmm_predict(model: AssignmentModel, space: np.ndarray) -> tuple[np.ndarray,
 def assignment_table(document_ids: pa.Array | pa.ChunkedArray, assigned: Assigned) -> pa.Table:
     """The assignments part of the new documents (``ASSIGNMENT_SCHEMA``)."""
     labels = assigned.labels
-    none = labels < 0
-    k = int(labels.max()) + 1 if len(labels) and not none.all() else 0
-    names = np.array([cluster_name(i) for i in range(k)] + [None], dtype=object)
-    membership = assigned.membership if assigned.membership is not None else np.full(len(labels), np.nan, np.float32)
+    k = int(labels.max()) + 1 if len(labels) else 0
+    columns = assignment_columns(document_ids, labels, k, assigned.distances, assigned.membership)
     return pa.table(
-        {
-            "document_id": document_ids.cast(pa.string()),
-            "cluster_id": pa.array(names[np.where(none, k, labels)], pa.string()),
-            "cluster_index": pa.array(labels.astype(np.int32)),
-            "distance": pa.array(assigned.distances, pa.float32(), from_pandas=True),
-            "membership_strength": pa.array(membership, pa.float32(), from_pandas=True),
-            "is_noise": pa.array(none),
-            "novelty": pa.array(assigned.novelty.astype(bool)),
-        },
+        {**columns, "is_noise": pa.array(labels < 0), "novelty": pa.array(assigned.novelty.astype(bool))},
         schema=ASSIGNMENT_SCHEMA,
     )

@@ -56,12 +56,11 @@ def check_against_collection(collections: CollectionStore, snapshot: CollectionS
     """Refuse a configuration its collection cannot serve: a feature it lacks, a filter over fields it
     lacks or of the wrong type, attributes it lacks. Run when a configuration is created or updated,
     and again by every execution (the collection may have changed)."""
-    for name in config.feature_names:
-        collections.feature_dimension(snapshot, name)
+    feature_dimensions(snapshot, config)
     columns = registry.spec(config.algorithm).grouping_columns(config.parameters)
     if config.filters is None and columns is None:
         return
-    schema = collections.metadata_schema(snapshot)
+    schema = collections.scan(snapshot).metadata_schema
     subject = f"the collection {snapshot.collection!r}"
     if config.filters is not None:
         to_expression(parse_filter(config.filters, "filters"), schema, subject)
@@ -76,8 +75,9 @@ def select_documents(collections: CollectionStore, snapshot: CollectionSnapshot,
         return Selection(None, total, total)
     tree = parse_filter(config.filters, "filters")
     subject = f"the collection {snapshot.collection!r}"
-    expression = to_expression(tree, collections.metadata_schema(snapshot), subject)
-    table = collections.read_columns(snapshot, sorted(filter_fields(tree)))
+    scanner = collections.scan(snapshot)
+    expression = to_expression(tree, scanner.metadata_schema, subject)
+    table = scanner.table(sorted(filter_fields(tree)))
     rows = matching_rows(table, expression).to_numpy()
     if len(rows) < 2:
         found = "No documents match" if len(rows) == 0 else "Only 1 document matches"
@@ -89,9 +89,10 @@ def select_documents(collections: CollectionStore, snapshot: CollectionSnapshot,
     return Selection(None if len(rows) == total else rows, len(rows), total, config.filters)
 
 
-def feature_dimensions(collections: CollectionStore, snapshot: CollectionSnapshot, config: ClusterConfig) -> int:
-    """Dimensions of the clustered vectors: the features' dimensions added up."""
-    return sum(collections.feature_dimension(snapshot, name) for name in config.feature_names)
+def feature_dimensions(snapshot: CollectionSnapshot, config: ClusterConfig) -> int:
+    """Dimensions of the clustered vectors: the features' dimensions added up (FeatureNotFoundError
+    for a feature the collection lacks)."""
+    return sum(snapshot.dimension(name) for name in config.feature_names)
 
 
 def load_matrix(
@@ -105,7 +106,7 @@ def load_matrix(
     names = config.feature_names
     if len(names) == 1:
         return collections.load_embeddings(snapshot, names[0], progress, rows=selection.rows)
-    dimensions = [collections.feature_dimension(snapshot, name) for name in names]
+    dimensions = [snapshot.dimension(name) for name in names]
     weights = config.weights or [1.0] * len(names)
     matrix = np.empty((selection.matched, sum(dimensions)), dtype=np.float32)
     start = 0

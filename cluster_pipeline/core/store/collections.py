@@ -193,15 +193,7 @@ class CollectionStore:
         metadata = self.schema(snapshot.namespace, snapshot.collection).metadata_columns
         return CollectionScanner(self.storage, snapshot, metadata, after)
 
-    # The readers below are the scanner's most common uses, under the names the stages call.
-
-    def feature_dimension(self, snapshot: CollectionSnapshot, feature: str) -> int:
-        """The dimension of ``feature``; FeatureNotFoundError (the seed's wording) if the collection has none."""
-        return snapshot.dimension(feature)
-
-    def metadata_schema(self, snapshot: CollectionSnapshot) -> pa.Schema:
-        """Arrow types of ``document_id`` and the metadata columns (no embeddings), as the parts store them."""
-        return self.scan(snapshot).metadata_schema
+    # The scanner's most common uses, under the names the stages call.
 
     def iter_embeddings(
         self, snapshot: CollectionSnapshot, feature: str, batch_rows: int = STREAM_BATCH_ROWS
@@ -225,13 +217,6 @@ class CollectionStore:
             feature, rows=rows, out=out, progress=progress, stage=stage, batch_rows=batch_rows
         )
 
-    def read_columns(
-        self, snapshot: CollectionSnapshot, columns: Sequence[str], rows: np.ndarray | None = None
-    ) -> pa.Table:
-        """Metadata ``columns`` of the live documents in matrix order (all, or the sorted rows ``rows``);
-        a column a part lacks reads as nulls there."""
-        return self.scan(snapshot).table(columns, rows=rows)
-
     def load_documents(
         self, snapshot: CollectionSnapshot, columns: Sequence[str] | None = None, rows: np.ndarray | None = None
     ) -> pd.DataFrame:
@@ -241,10 +226,6 @@ class CollectionStore:
         wanted = scanner.metadata_columns if columns is None else columns
         names = ["document_id", *(c for c in wanted if c in scanner.metadata_columns)]
         return scanner.table(names, rows=rows).to_pandas()
-
-    def take_documents(self, snapshot: CollectionSnapshot, rows: np.ndarray) -> pd.DataFrame:
-        """``load_documents`` for the sorted ``rows`` (matrix positions) only."""
-        return self.load_documents(snapshot, rows=rows)
 
     def load_document_ids(self, snapshot: CollectionSnapshot) -> pa.ChunkedArray:
         """``document_id`` as an Arrow string column in matrix order (compact: no Python object per row)."""

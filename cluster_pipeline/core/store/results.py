@@ -16,6 +16,7 @@ from dataclasses import MISSING, asdict, dataclass, field, fields, replace
 from datetime import UTC, datetime
 from typing import Any, Literal, TypeVar
 
+import numpy as np
 import pyarrow as pa
 
 from cluster_pipeline.core.errors import AlreadyExistsError, ClusterPipelineError, NotFoundError
@@ -208,10 +209,6 @@ class ExecutionResult:
     def to_table(self) -> pa.Table:
         return pa.Table.from_pylist([encode_row(self)], schema=RESULT_SCHEMA)
 
-    @classmethod
-    def from_row(cls, row: dict[str, Any]) -> ExecutionResult:
-        return decode_row(cls, row)
-
 
 RESULT_SCHEMA = pa.schema(arrow_fields(ExecutionResult))
 
@@ -230,6 +227,26 @@ ASSIGNMENTS_SCHEMA = pa.schema(
 
 def cluster_name(index: int) -> str:
     return f"cl_{index}"
+
+
+def assignment_columns(
+    document_ids: pa.Array | pa.ChunkedArray,
+    labels: np.ndarray,
+    num_clusters: int,
+    distances: np.ndarray,
+    membership: np.ndarray | None,
+) -> dict[str, Any]:
+    """The first five columns of ``ASSIGNMENTS_SCHEMA``, shared by the assignments of new documents."""
+    names = np.array([cluster_name(i) for i in range(num_clusters)] + [None], dtype=object)
+    if membership is None:
+        membership = np.full(len(labels), np.nan, np.float32)
+    return {
+        "document_id": document_ids.cast(pa.string()),
+        "cluster_id": pa.array(names[np.where(labels < 0, num_clusters, labels)], pa.string()),
+        "cluster_index": pa.array(labels.astype(np.int32)),
+        "distance": pa.array(distances, pa.float32(), from_pandas=True),
+        "membership_strength": pa.array(membership, pa.float32(), from_pandas=True),
+    }
 
 
 class ResultStore:
@@ -267,7 +284,7 @@ class ResultStore:
     def read_key(self, key: str) -> ExecutionResult:
         try:
             rows = read_parquet(self.storage, key).to_pylist()
-            return ExecutionResult.from_row(rows[0])
+            return decode_row(ExecutionResult, rows[0])
         except NotFoundError:
             raise
         except (pa.ArrowException, OSError, KeyError, IndexError, TypeError, ValueError) as error:

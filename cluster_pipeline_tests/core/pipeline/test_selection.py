@@ -27,7 +27,7 @@ def test_a_filter_selects_rows_across_parts_deletions_and_missing_columns(collec
     collections.ingest("default", "c", later)
     collections.delete_documents("default", "c", ["d0", "d1"])
     snapshot = collections.snapshot("default", "c")
-    groups = collections.read_columns(snapshot, ["group"]).column("group").to_pylist()
+    groups = collections.scan(snapshot).table(["group"]).column("group").to_pylist()
     assert len(groups) == 148 and groups[-50:] == [None] * 50
 
     keep = config(filters={"field": "group", "operator": "in", "value": ["g0", "g2"]})
@@ -43,7 +43,7 @@ def test_a_filter_selects_rows_across_parts_deletions_and_missing_columns(collec
     }
     full = collections.load_embeddings(snapshot, "embedding")
     assert np.array_equal(load_matrix(collections, snapshot, keep, selection), full[expected])
-    ids = collections.take_documents(snapshot, selection.rows)["document_id"].tolist()
+    ids = collections.load_documents(snapshot, rows=selection.rows)["document_id"].tolist()
     assert ids == [collections.load_documents(snapshot)["document_id"][i] for i in expected]
 
     none = config(filters={"field": "group", "operator": "is_null"})
