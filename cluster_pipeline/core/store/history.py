@@ -18,7 +18,7 @@ from __future__ import annotations
 import base64
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 
 import numpy as np
@@ -81,26 +81,20 @@ class HistoryQuery:
     def conditions(self) -> Filter | None:
         """The listing's options and its filter, as one filter (None: keep everything)."""
         bounds = (
-            ("status", "in", list(self.statuses) if self.statuses else None),
-            ("created_at", "gte", _iso(self.created_after)),
-            ("created_at", "lt", _iso(self.created_before)),
+            ("status", "in", tuple(self.statuses) if self.statuses else None),
+            ("created_at", "gte", self.created_after and self.created_after.isoformat()),
+            ("created_at", "lt", self.created_before and self.created_before.isoformat()),
             ("num_clusters", "gte", self.min_clusters),
             ("num_clusters", "lte", self.max_clusters),
             ("silhouette_score", "gte", self.min_silhouette),
             ("silhouette_score", "lte", self.max_silhouette),
         )
-        parts: list[Filter] = [
-            Condition(f, op, tuple(v) if isinstance(v, list) else v) for f, op, v in bounds if v is not None
-        ]
+        parts: list[Filter] = [Condition(f, op, value) for f, op, value in bounds if value is not None]
         if self.filter is not None:
             parts.append(self.filter)
         if not parts:
             return None
         return parts[0] if len(parts) == 1 else Combination("AND", tuple(parts))
-
-
-def _iso(value: datetime | None) -> str | None:
-    return None if value is None else value.isoformat()
 
 
 @dataclass
@@ -112,7 +106,6 @@ class HistoryPage:
     next_cursor: str | None
     total: int | None = None
     stats: dict[str, object] | None = None
-    extra: dict[str, object] = field(default_factory=dict)
 
 
 def encode_cursor(run_id: str) -> str:
@@ -220,15 +213,6 @@ def summary_table(
     return _summary_of(pa.concat_tables(tables), search)
 
 
-def _filter(table: pa.Table, query: HistoryQuery) -> pa.Table:
-    condition = query.conditions()
-    if condition is not None:
-        table = table.filter(to_expression(condition, SUMMARY_SCHEMA, "executions"))
-    if query.search is not None:
-        table = table.filter(_search_mask(table, query.search.strip()))
-    return table
-
-
 def _search_mask(table: pa.Table, text: str) -> pa.Array:
     """Rows whose error message, or one of whose clusters' label or keywords, contains ``text`` (any case)."""
 
@@ -273,22 +257,22 @@ def list_history(
 
     ``on_skip`` receives a warning for each result file that cannot be read (it is left out).
     """
-    search = query.search is not None
-    stored = summary_table(store, namespace, cluster_id, on_skip, search=search)
-    table = stored if stored.num_rows else None
-    stored_ids = set(stored["run_id"].to_pylist()) if stored.num_rows else set()
-    in_flight = {r.run_id: r for r in extra if r.run_id not in stored_ids}
+    table = summary_table(store, namespace, cluster_id, on_skip, search=query.search is not None)
+    stored = set(table["run_id"].to_pylist())
+    in_flight = {r.run_id: r for r in extra if r.run_id not in stored}
     if in_flight:
-        rows = _summary_of(pa.concat_tables(r.to_table() for r in in_flight.values()), search)
-        table = rows if table is None else pa.concat_tables([table, rows])
-    if table is None:
-        table = stored
-    table = _filter(table, query)
+        rows = pa.concat_tables(r.to_table() for r in in_flight.values())
+        table = pa.concat_tables([table, _summary_of(rows, query.search is not None)])
+    condition = query.conditions()
+    if condition is not None:
+        table = table.filter(to_expression(condition, SUMMARY_SCHEMA, "executions"))
+    if query.search is not None:
+        table = table.filter(_search_mask(table, query.search.strip()))
+    total, stats = (table.num_rows, page_stats(table)) if include_total else (None, None)
     if table.num_rows == 0:
-        return HistoryPage([], None, *((0, page_stats(table)) if include_total else (None, None)))
+        return HistoryPage([], None, total, stats)
     order = "descending" if query.descending else "ascending"
-    table = table.sort_by([(query.sort_by, order), ("run_id", order)]) if table.num_rows else table
-    run_ids = table["run_id"].to_pylist()
+    run_ids = table.sort_by([(query.sort_by, order), ("run_id", order)])["run_id"].to_pylist()
     start = query.offset
     if query.cursor:
         after = decode_cursor(query.cursor)
@@ -300,12 +284,7 @@ def list_history(
         in_flight[run_id] if run_id in in_flight else store.get(namespace, run_id, cluster_id) for run_id in page_ids
     ]
     has_more = start + query.limit < len(run_ids)
-    return HistoryPage(
-        results,
-        encode_cursor(page_ids[-1]) if has_more and page_ids else None,
-        len(run_ids) if include_total else None,
-        page_stats(table) if include_total else None,
-    )
+    return HistoryPage(results, encode_cursor(page_ids[-1]) if has_more and page_ids else None, total, stats)
 
 
 def latest_completed(store: ResultStore, namespace: str, cluster_id: str) -> ExecutionResult | None:

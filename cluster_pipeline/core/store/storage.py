@@ -1,18 +1,14 @@
 """Where the lake's bytes live: a local folder or an S3 bucket, behind one small interface.
 
-Two promises matter to the rest of the code and are kept by both backends:
+Both backends keep two promises: ``write_new`` is atomic and never overwrites (a reader sees the
+whole object or nothing; a second write of the key fails with AlreadyExistsError — local: a temp
+file ``os.link``-ed into place, which refuses an existing name; S3: ``PutObject`` with
+``If-None-Match: *``), and ``write_replace`` is atomic too (temp file + ``os.replace`` / one
+``PutObject``), for the few mutable objects (configurations, collection schemas).
 
-* ``write_new`` is atomic and never overwrites: a reader sees the whole object or nothing, and a
-  second write of the same key fails with AlreadyExistsError (local: write a temp file, then
-  ``os.link`` it into place, which refuses an existing name; S3: ``PutObject`` with
-  ``If-None-Match: *``).
-* ``write_replace`` is atomic too (temp file + ``os.replace`` / one ``PutObject``), for the few
-  mutable objects (configurations, collection schemas).
-
-Parquet is read two ways: ``parquet_source`` hands over a whole object (small files: results,
-tombstones — one request each), ``parquet_stream`` a seekable file that reads only the byte ranges
-asked for (collection parts, which can be larger than memory: a reader that projects columns and
-iterates batches then holds one buffer, not the object).
+``parquet_source`` hands over a whole object (small files: results, tombstones — one request each),
+``parquet_stream`` a seekable file that reads only the byte ranges asked for (collection parts, which
+can be larger than memory: a reader that projects columns and iterates batches holds one buffer).
 """
 
 from __future__ import annotations
@@ -29,11 +25,7 @@ from typing import Any, Protocol
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from cluster_pipeline.core.errors import (
-    AlreadyExistsError,
-    ClusterPipelineError,
-    NotFoundError,
-)
+from cluster_pipeline.core.errors import AlreadyExistsError, ClusterPipelineError, NotFoundError
 
 
 class Storage(Protocol):
@@ -92,7 +84,7 @@ class LocalStorage:
         try:
             os.link(tmp, target)  # atomic and refuses an existing name: never overwrites
         except FileExistsError:
-            raise AlreadyExistsError(f"{self.uri_of(target)} exists already and is immutable") from None
+            raise AlreadyExistsError(f"{target} exists already and is immutable") from None
         finally:
             os.unlink(tmp)
 
@@ -129,28 +121,24 @@ class LocalStorage:
         return self.path(key).exists()
 
     def list_keys(self, prefix: str) -> list[str]:
-        base = self.path(prefix) if prefix else self.root
-        if not base.is_dir():
-            return []
-        keys = []
-        for dirpath, _dirs, files in os.walk(base):
-            for name in files:
-                if not name.startswith("."):  # temp files of in-flight writes
-                    keys.append(Path(dirpath, name).relative_to(self.root).as_posix())
-        return sorted(keys)
+        """Every key under ``prefix`` but hidden ones (temp files of in-flight writes, locks)."""
+        walk = os.walk(self.path(prefix))
+        return sorted(
+            Path(folder, name).relative_to(self.root).as_posix()
+            for folder, _, files in walk
+            for name in files
+            if not name.startswith(".")
+        )
 
     def list_children(self, prefix: str) -> list[str]:
         """Names of the "folders" directly under ``prefix`` (one listing, no recursion)."""
-        base = self.path(prefix) if prefix else self.root
+        base = self.path(prefix)
         if not base.is_dir():
             return []
         return sorted(entry.name for entry in base.iterdir() if entry.is_dir() and not entry.name.startswith("."))
 
     def delete(self, key: str) -> None:
         self.path(key).unlink(missing_ok=True)
-
-    def uri_of(self, path: Path) -> str:
-        return str(path)
 
     def uri(self, key: str) -> str:
         return str(self.path(key))
@@ -207,25 +195,21 @@ class S3Storage:
             return False
         return True
 
-    def _pages(self, prefix: str) -> Iterator[dict[str, Any]]:
+    def _pages(self, prefix: str, **options: str) -> Iterator[dict[str, Any]]:
         paginator = self.client.get_paginator("list_objects_v2")
-        yield from paginator.paginate(Bucket=self.bucket, Prefix=self._key(prefix))
+        yield from paginator.paginate(Bucket=self.bucket, Prefix=self._key(prefix), **options)
 
     def list_keys(self, prefix: str) -> list[str]:
-        keys = []
-        for page in self._pages(prefix):
-            for item in page.get("Contents", []):
-                keys.append(item["Key"][len(self.prefix) :])
-        return sorted(keys)
+        return sorted(
+            item["Key"][len(self.prefix) :] for page in self._pages(prefix) for item in page.get("Contents", [])
+        )
 
     def list_children(self, prefix: str) -> list[str]:
-        paginator = self.client.get_paginator("list_objects_v2")
-        names = set()
         base = self._key(prefix)
-        for page in paginator.paginate(Bucket=self.bucket, Prefix=base, Delimiter="/"):
-            for common in page.get("CommonPrefixes", []):
-                names.add(common["Prefix"][len(base) :].rstrip("/"))
-        return sorted(names)
+        pages = self._pages(prefix, Delimiter="/")
+        return sorted(
+            {common["Prefix"][len(base) :].rstrip("/") for page in pages for common in page.get("CommonPrefixes", [])}
+        )
 
     def delete(self, key: str) -> None:
         self.client.delete_object(Bucket=self.bucket, Key=self._key(key))
