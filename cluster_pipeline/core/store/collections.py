@@ -14,7 +14,6 @@ import json
 import re
 import secrets
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -111,12 +110,6 @@ class CollectionStore:
         listed = self.parts(namespace, collection) + self.deletions(namespace, collection)
         return max((p.sequence for p in listed), default=0) + 1
 
-    @contextmanager
-    def _writer_lock(self, namespace: str, collection: str) -> Iterator[None]:
-        """Serialise ingests of one collection on a local lake (S3 relies on create-only part names)."""
-        with exclusive(self.storage, self.lake.collection_prefix(namespace, collection) + ".lock"):
-            yield
-
     def _live_ids_among(self, namespace: str, collection: str, ids: pa.Array) -> pa.ChunkedArray:
         """Which of ``ids`` are live documents of the collection now."""
         scanner = self.scan(self.snapshot(namespace, collection))
@@ -127,7 +120,7 @@ class CollectionStore:
         ids = list(dict.fromkeys(str(i) for i in document_ids))
         if not ids:
             raise IngestError("No document ids to delete.")
-        with self._writer_lock(namespace, collection):
+        with exclusive(self.storage, self.lake.collection_prefix(namespace, collection) + ".lock"):
             live = set(self._live_ids_among(namespace, collection, pa.array(ids, pa.string())).to_pylist())
             unknown = [i for i in ids if i not in live]
             if unknown:
@@ -160,7 +153,7 @@ class CollectionStore:
         """
         check_namespace(namespace)
         check_collection(collection)
-        with self._writer_lock(namespace, collection):
+        with exclusive(self.storage, self.lake.collection_prefix(namespace, collection) + ".lock"):
             try:
                 existing: CollectionSchema | None = self.schema(namespace, collection)
             except NotFoundError:

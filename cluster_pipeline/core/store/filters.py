@@ -13,11 +13,9 @@ Operators: ``eq`` ``ne`` ``lt`` ``lte`` ``gt`` ``gte`` (or ``=`` ``!=`` ``<`` ``
 ``in`` and ``not_in`` (a list), ``contains`` (a substring of a text field, case-sensitive) and
 ``is_null`` (``"value": false`` for "is not null").
 
-Three steps, each a function: :func:`parse_filter` checks the shape (JSON → a tree of
-:class:`Condition`, :class:`Combination` and :class:`Negation`), :func:`to_expression` checks it
-against the fields it will see (an Arrow schema: an unknown field, a value of the wrong type, an
-operator the field's type has not) and builds one pyarrow compute expression, which Arrow
-evaluates over a table or a dataset scan. No user text is ever executed (no SQL, no eval).
+:func:`parse_filter` checks the shape; :func:`to_expression` checks the tree against the fields it
+will see (an Arrow schema) and builds one pyarrow compute expression. No user text is ever executed
+(no SQL, no eval).
 
 Missing values follow MongoDB's rule (the store behind Mixpeek's filters): a document without a
 value never satisfies ``eq``, ``lt``, ``lte``, ``gt``, ``gte``, ``in`` or ``contains`` and always
@@ -28,9 +26,11 @@ and keeps the documents without a category; ``is_null`` selects them.
 from __future__ import annotations
 
 import difflib
+import functools
 import json
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
+from operator import and_, or_
 from typing import Any, Literal
 
 import pyarrow as pa
@@ -181,10 +181,7 @@ def to_expression(node: Filter, schema: pa.Schema, subject: str = "the data") ->
         return ~to_expression(node.filter, schema, subject)
     if isinstance(node, Combination):
         parts = [to_expression(child, schema, subject) for child in node.filters]
-        expression = parts[0]
-        for part in parts[1:]:
-            expression = expression & part if node.operator == "AND" else expression | part
-        return expression
+        return functools.reduce(and_ if node.operator == "AND" else or_, parts)
     return _condition_expression(node, schema, subject)
 
 

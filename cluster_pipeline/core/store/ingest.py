@@ -113,28 +113,24 @@ def _is_utf8(value: bytes | None) -> bool:
 
 def read_documents_file(path: str | Path) -> pa.Table:
     """Read documents from Parquet, CSV or JSON Lines (chosen by file extension)."""
+    import pyarrow.csv as pacsv
+    import pyarrow.json as pajson
+
     path = Path(path)
     if not path.exists():
         raise IngestError(f"Input file {str(path)!r} does not exist.")
     suffix = path.suffix.lower()
+    readers = {".parquet": pq.read_table, ".pq": pq.read_table, ".csv": pacsv.read_csv}
+    readers.update(dict.fromkeys((".jsonl", ".ndjson", ".json"), pajson.read_json))
+    if suffix not in readers:
+        raise IngestError(f"Unsupported input format {suffix!r}: use .parquet, .csv or .jsonl.")
     try:
-        if suffix in (".parquet", ".pq"):
-            return pq.read_table(path)
-        if suffix == ".csv":
-            import pyarrow.csv as pacsv
-
-            table = pacsv.read_csv(path)
-            check_utf8(table, f"{str(path)!r}")
-            return table
-        if suffix in (".jsonl", ".ndjson", ".json"):
-            import pyarrow.json as pajson
-
-            table = pajson.read_json(path)
-            check_utf8(table, f"{str(path)!r}")
-            return table
+        table = readers[suffix](path)
     except (pa.ArrowInvalid, OSError, UnicodeDecodeError) as error:
         raise IngestError(f"Could not read {str(path)!r} as {suffix[1:]}: {error}") from None
-    raise IngestError(f"Unsupported input format {suffix!r}: use .parquet, .csv or .jsonl.")
+    if readers[suffix] is not pq.read_table:  # Parquet's strings are UTF-8 by definition
+        check_utf8(table, f"{str(path)!r}")
+    return table
 
 
 def _to_fixed_size_float32(column: pa.ChunkedArray, name: str, expected_dim: int | None) -> pa.FixedSizeListArray:
