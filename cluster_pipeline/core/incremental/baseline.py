@@ -7,8 +7,6 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-import pyarrow as pa
-
 from cluster_pipeline.core.config.model import ClusterConfig
 from cluster_pipeline.core.errors import ExecutionError
 from cluster_pipeline.core.store.collections import CollectionSnapshot
@@ -78,9 +76,3 @@ def baseline(lake: Lake, config: ClusterConfig, snapshot: CollectionSnapshot) ->
             f"the history of {config.collection!r} any more; execute {config.cluster_id} again to fit it anew."
         )
     return Baseline(result, fitted, assignment_parts(lake, config.namespace, config.cluster_id, result.run_id))
-
-
-def read_part(lake: Lake, part: AssignmentPart) -> pa.Table:
-    from cluster_pipeline.core.store.storage import read_parquet
-
-    return read_parquet(lake.storage, part.key)

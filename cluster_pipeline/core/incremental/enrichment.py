@@ -17,7 +17,7 @@ writes the join for people without DuckDB.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 import numpy as np
 import pyarrow as pa
@@ -47,7 +47,6 @@ ENRICHMENT_SCHEMA = pa.schema(
         pa.field("collection_version", pa.string(), nullable=False),  # when the document got its cluster
     ]
 )
-CLUSTER_COLUMNS = [name for name in ENRICHMENT_SCHEMA.names if name != "document_id"]
 
 
 @dataclass(frozen=True)
@@ -64,13 +63,7 @@ class EnrichmentState:
         return (self.run_created_at, self.sequence) > (other.run_created_at, other.sequence)
 
     def metadata(self) -> dict[str, str]:
-        return {
-            "run_id": self.run_id,
-            "run_created_at": repr(self.run_created_at),
-            "sequence": str(self.sequence),
-            "collection_version": self.collection_version,
-            "num_documents": str(self.num_documents),
-        }
+        return {name: str(value) for name, value in asdict(self).items()}  # str of a float round-trips
 
     @classmethod
     def from_metadata(cls, metadata: dict[bytes, bytes]) -> EnrichmentState:

@@ -92,14 +92,11 @@ def export_collection(
         fd, temporary = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
         os.close(fd)
         try:
-            connection.execute(f"COPY ({query}) TO '{_quoted(temporary)}' {DUCKDB_FORMATS[fmt]}")
+            quoted = temporary.replace("'", "''")
+            connection.execute(f"COPY ({query}) TO '{quoted}' {DUCKDB_FORMATS[fmt]}")
             os.chmod(temporary, 0o644)
             os.replace(temporary, target)
         except BaseException:
             Path(temporary).unlink(missing_ok=True)
             raise
     return ExportReport(str(target), fmt, documents.num_rows, clustered)
-
-
-def _quoted(path: str) -> str:
-    return path.replace("'", "''")

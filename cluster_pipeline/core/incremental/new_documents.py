@@ -20,11 +20,8 @@ import numpy as np
 from cluster_pipeline.core.config.model import ClusterConfig
 from cluster_pipeline.core.errors import AlreadyExistsError, ConfigurationError, NotFoundError
 from cluster_pipeline.core.fit import registry
-from cluster_pipeline.core.incremental.baseline import (
-    AssignmentPart,
-    Baseline,
-    baseline,
-)
+from cluster_pipeline.core.incremental.baseline import AssignmentPart, Baseline, baseline
+from cluster_pipeline.core.incremental.enrichment import refresh_enrichment
 from cluster_pipeline.core.incremental.model import (
     Assigned,
     AssignmentModel,
@@ -87,8 +84,6 @@ def assign_new_documents(lake: Lake, config: ClusterConfig, snapshot: Collection
     Raises NotFoundError before the configuration's first completed execution, ConfigurationError
     for a configuration whose documents cannot be assigned (``unassignable``).
     """
-    from cluster_pipeline.core.incremental.enrichment import refresh_enrichment
-
     reason = unassignable(config)
     if reason is not None:
         raise ConfigurationError(
