@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import os
 import re
+import secrets
 from pathlib import Path
 
 from cluster_pipeline.core.errors import InvalidIdentifierError
@@ -63,8 +64,11 @@ class Lake:
     def collection_schema_key(self, namespace: str, collection: str) -> str:
         return self.collection_prefix(namespace, collection) + "schema.json"
 
-    def parts_prefix(self, namespace: str, collection: str) -> str:
-        return self.collection_prefix(namespace, collection) + "parts/"
+    def collection_object_key(self, namespace: str, collection: str, folder: str, sequence: int, rows: int) -> str:
+        """A new part (``folder`` "parts") or tombstone ("deletions"), named by its sequence and row count."""
+        kind = {"parts": "part", "deletions": "del"}[folder]
+        name = f"{kind}-{sequence:06d}-{rows}-{secrets.token_hex(4)}.parquet"
+        return f"{self.collection_prefix(namespace, collection)}{folder}/{name}"
 
     def collections_prefix(self, namespace: str) -> str:
         return f"{check_namespace(namespace)}/collections/"
