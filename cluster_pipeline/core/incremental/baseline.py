@@ -1,5 +1,7 @@
 """What new documents are assigned against: the latest completed execution of a configuration, the
-collection version it clustered, and the assignment parts written since (one per collection version).
+collection as it saw it (``CollectionSnapshot.as_of`` its ``collection_version``), and the assignment
+parts written against it since, one per collection version: ``asg-<seq>-<n>-<novel>-<version>.parquet``,
+whose counts let the change sensor read how many new documents are novel from a listing alone.
 """
 
 from __future__ import annotations

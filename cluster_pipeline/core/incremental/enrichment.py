@@ -1,18 +1,13 @@
 """Every document's latest cluster, next to the documents, readable with no code of ours.
 
-``<namespace>/enrichment/<cluster_id>.parquet`` holds one row per live document of the collection
-(keyed by ``document_id``): the cluster of the configuration's latest completed execution, or of
-the assignment that placed it since, with the cluster's label, the distance to its centroid and,
-for assigned documents, whether they are novel. Executions (after their result is committed) and
-assignments rewrite it from the lake's state — the baseline of ``core.incremental`` — never from
-what the caller happens to hold, so a late writer cannot put an older state back: each write is
-derived again under a lock (local lakes) and skipped when the file already reflects a state at
-least as new (by the execution's creation time, then the collection sequence). The file is replaced
-in one atomic step (a temp file renamed into place; one ``PutObject`` on S3): a reader sees the old
-table or the new one, never a torn one.
-
-DuckDB joins it with the collection's parts (see the README); ``collections export --with-clusters``
-writes the join for people without DuckDB.
+``<namespace>/enrichment/<cluster_id>.parquet`` holds one row per live document (by ``document_id``):
+its cluster in the latest completed execution or the assignment that placed it since, the cluster's
+label, the distance to its centroid and, for assigned documents, whether they are novel. Every write
+derives it again from the lake's state (the baseline), never from what the caller holds, under a lock
+on local lakes, and is skipped when the file reflects a state at least as new (by the execution's
+creation time, then the collection sequence): a late writer cannot put an older state back. It is
+replaced atomically, so a reader sees the old table or the new one. DuckDB joins it with the
+collection's parts (see the README); ``collections export --with-clusters`` writes the join.
 """
 
 from __future__ import annotations

@@ -1,25 +1,19 @@
 """Assigning new documents to an execution's clusters without refitting (BERTopic's ``transform``).
 
-Every completed execution stores what is needed to place a document that arrives later, as
-``<run_id>.model.npz`` beside its result: the preprocessing (L2 normalisation, PCA's mean and
-components when PCA was the reduction), the cluster centroids in the embedding space, each
-cluster's *novelty radius* (the 95th percentile of its members' distances to the centroid) and,
-for a Gaussian mixture fitted in that space, the mixture itself. Plain arrays in one ``.npz`` (no
-pickle), so reading a model runs no code.
+Every completed execution stores ``<run_id>.model.npz`` beside its result: the preprocessing (L2
+normalisation, PCA's mean and components), the centroids in the embedding space, each cluster's
+*novelty radius* and, for a Gaussian mixture fitted in that space, the mixture. Plain arrays, no
+pickle: reading a model runs no code.
 
-How each algorithm assigns (``AssignmentModel.method``):
+A mixture fitted on the embedding space (no UMAP) assigns by its own ``predict``, its posterior as
+membership. Every other algorithm assigns to the nearest centroid in the embedding space: k-means'
+own prediction, and BERTopic's embedding assignment for the others, whose own predictions need the
+fitted UMAP or the whole training set (HDBSCAN's ``approximate_predict`` needs ``prediction_data``
+and the reduced space; DBSCAN has none).
 
-- ``gaussian_mixture`` fitted on the embedding space (no UMAP): the mixture's own ``predict``
-  (posterior argmax, mapped to the clusters the components became), its posterior as membership.
-- every other algorithm, and a mixture fitted on UMAP's coordinates: the nearest centroid in the
-  embedding space. That *is* k-means' own prediction; for the others (HDBSCAN, DBSCAN, OPTICS,
-  agglomerative, spectral, Birch, mean shift) it is the BERTopic-style embedding assignment, since
-  their own predictions need the fitted UMAP or the whole training set (HDBSCAN's
-  ``approximate_predict`` needs ``prediction_data`` and the reduced space, DBSCAN has none).
-
-A new document is ``novel`` when it lies farther from its cluster's centroid than the novelty
-radius: what a cluster of the fit would hold only 5 % of the time. A burst of novel documents is
-what the change sensor reads as a new topic (``core.triggers``).
+A new document is ``novel`` when farther from its centroid than the radius (the 95th percentile of
+the members' distances): what a cluster of the fit holds 5 % of the time. A burst of novel
+documents is what the change sensor reads as a new topic (``core.incremental.triggers``).
 """
 
 from __future__ import annotations
@@ -108,11 +102,8 @@ class AssignmentModel:
 
 
 def novelty_radius(fitted: FittedClustering) -> np.ndarray:
-    """Per cluster, the 95th percentile of its members' distances to the centroid.
-
-    Noise documents reassigned to a cluster (``reassign_noise``) are left out: the algorithm did not
-    find them there, and they would widen the radius with exactly the outliers it should flag.
-    """
+    """Per cluster, the 95th percentile of its members' distances to the centroid, leaving out noise
+    reassigned to it (``reassign_noise``): they would widen the radius with the outliers it should flag."""
     found = fitted.labels >= 0
     if fitted.reassigned is not None:
         found &= ~fitted.reassigned

@@ -1,12 +1,9 @@
 """Keeping an execution's clusters current between fits: assign what was added since, never refit.
 
-The *baseline* of a configuration is its latest completed execution, the collection as that
-execution saw it (``CollectionSnapshot.as_of`` its ``collection_version``) and the assignment parts
-written against it since. Each part holds the documents of the collection parts added after the
-previous part (or after the fit), placed by ``core.assignment``, and is keyed by the collection
-version it brought the baseline up to: ``assignments/<cluster_id>/<run_id>/asg-<seq>-<n>-<novel>-<version>.parquet``,
-written once (create-only), so running the same version twice writes nothing new. The counts in the
-name let the change sensor read how many new documents are novel from a listing alone.
+Each assignment part holds the documents added since the baseline (``core.incremental.baseline``)
+was last brought up to date, placed by the execution's model (``core.incremental.model``), and is
+named by the collection version it covers; it is written once (create-only), so assigning the same
+version twice writes nothing new.
 """
 
 from __future__ import annotations
@@ -79,18 +76,14 @@ def unassignable(config: ClusterConfig) -> str | None:
 
 def assign_new_documents(lake: Lake, config: ClusterConfig, snapshot: CollectionSnapshot) -> AssignmentRun:
     """Assign the documents of ``snapshot`` added since the baseline, write their part, refresh the
-    enrichment. Fits nothing; reads only the new parts' embeddings and the execution's small model.
-
-    Raises NotFoundError before the configuration's first completed execution, ConfigurationError
-    for a configuration whose documents cannot be assigned (``unassignable``).
-    """
+    enrichment. Reads only the new parts' embeddings and the execution's small model. NotFoundError
+    before the first completed execution, ConfigurationError for an ``unassignable`` configuration."""
     reason = unassignable(config)
     if reason is not None:
         raise ConfigurationError(
             f"New documents of {config.display_name} cannot be assigned without refitting: {reason}; "
             "execute it again instead (the change sensor does so for such configurations)."
         )
-
     started = time.perf_counter()
     # the baseline is looked up in the collection's whole history: a fit newer than ``snapshot`` (a
     # version pinned by the sensor, refitted since) covers it already

@@ -1,17 +1,12 @@
 """One clustering execution, the only chain there is: snapshot → load → fit → metrics → labels →
-pictures → write.
+drift → topics → pictures → write.
 
-Every way of running a configuration runs ``run_execution``: the Dagster multi-asset calls it in
-one step (so the UI, sensors, schedules and ``cluster-pipeline execute``, which launches the Dagster
-job, all do), and ``execute`` is the same call for library users and tests. The benchmark times the
-Dagster job. One chain in one process means one matrix load and no intermediate pickling (the
-matrix, the fit and the labels never cross a step boundary), and one set of timings and errors:
-``timings`` holds every stage (``dagster`` — the run's start up to this chain, when Dagster runs
-it —, ``load``, ``fit``, ``metrics``, ``labels``, ``drift``, ``pictures``, ``write``); only the
-final commit of the small result file is not in it.
-
-Any error becomes a ``failed`` ExecutionResult whose ``error_message`` is the error's user-facing
-text; the error is then re-raised so the caller (the asset, the CLI) can tell.
+Every way of running a configuration runs ``run_execution``: the Dagster multi-asset calls it in one
+step (so the UI, sensors, schedules and ``cluster-pipeline execute`` do), ``execute`` for library
+users and tests. One chain in one process means one matrix load, no intermediate pickling, and one
+set of timings (``dagster`` — the run's start up to this chain — then every stage; only the final
+commit of the small result file is not in it) and errors: any error becomes a ``failed``
+ExecutionResult whose ``error_message`` is its user-facing text, then is re-raised.
 """
 
 from __future__ import annotations
@@ -226,11 +221,8 @@ class FailureBase:
 @contextmanager
 def recording_failure(results: ResultStore, base: ExecutionResult) -> Iterator[FailureBase]:
     """Turn an error inside the block into a stored ``failed`` ExecutionResult, then re-raise it.
-
-    Interrupts count too (Ctrl-C, SIGTERM, Dagster's termination are BaseExceptions): whatever ends
-    the block early leaves a failed result saying why, unless one was written already (a cancel
-    writes its own before it stops the worker).
-    """
+    Interrupts too (Ctrl-C, SIGTERM, Dagster's termination): whatever ends the block early leaves a
+    failed result saying why, unless one was written already (a cancel writes its own first)."""
     current = FailureBase(base)
     try:
         yield current
@@ -242,11 +234,8 @@ def recording_failure(results: ResultStore, base: ExecutionResult) -> Iterator[F
 
 
 class StageTimer:
-    """Seconds per stage, in the order the stages ran (after any measured before the chain).
-
-    Entering a stage passes its checkpoint (``core.checkpoints``), where a fault-injection test may
-    hold the execution.
-    """
+    """Seconds per stage, in the order the stages ran; entering a stage passes its checkpoint
+    (``core.checkpoints``), where a fault-injection test may hold the execution."""
 
     def __init__(self, timings: Mapping[str, float] | None, cluster_id: str) -> None:
         self.timings: dict[str, float] = dict(timings or {})
@@ -308,16 +297,11 @@ def run_execution(
     trigger: str | None = None,
     trigger_reason: str | None = None,
 ) -> Execution:
-    """Run one execution in this process and write its ExecutionResult (completed or failed).
-
-    ``timings`` are stages measured before the chain (Dagster's start-up); ``on_snapshot`` hears
-    which collection version is being clustered as soon as it is known (the Dagster layer records
-    it on the run). A collection whose vectors do not fit ``config.memory_budget_mb`` is
-    streamed (``core.fit.streaming``). Raises the original error after writing a failed result.
-
-    Once the result is committed the configuration's enrichment table is refreshed; a failure there
-    is reported in ``Execution.enrichment_error`` and never undoes the completed execution.
-    """
+    """Run one execution in this process and write its ExecutionResult (completed or failed; the
+    error is re-raised). ``timings`` are stages measured before the chain (Dagster's start-up);
+    ``on_snapshot`` hears which collection version is clustered as soon as it is known. Vectors over
+    ``config.memory_budget_mb`` are streamed (``core.fit.streaming``). A failure to refresh the
+    enrichment afterwards is reported in ``Execution.enrichment_error``: it never undoes the result."""
     base = base_result(
         config,
         run_id,

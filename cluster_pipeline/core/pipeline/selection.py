@@ -1,15 +1,10 @@
-"""What an execution clusters: which documents (the configuration's filter) and by which vectors
-(one embedding feature, or several combined into one space).
-
-The filter is evaluated by pyarrow compute over only the metadata columns it names
-(``core.store.filters``); what comes out is the sorted matrix positions of the matching documents, and
-every later load (the vectors, the documents for labels, the ids for assignments) reads just those.
+"""What an execution clusters: which documents (the configuration's filter, evaluated over only the
+columns it names, gives the sorted matrix positions every later load reads) and by which vectors.
 
 Several features become one vector per document: each feature L2-normalised, scaled by the square
-root of its share of the weights (equal shares for ``concatenate``), side by side. The combined
-vector then has unit length, and the dot product of two documents is the weighted mean of their
-per-feature cosine similarities, so no feature outweighs another by its dimension or its scale.
-The blocks are filled in place in one matrix: no per-feature copy.
+root of its share of the weights, side by side, filled in place in one matrix. The combined vector
+has unit length, and the dot product of two documents is the weighted mean of their per-feature
+cosine similarities, so no feature outweighs another by its dimension or its scale.
 """
 
 from __future__ import annotations

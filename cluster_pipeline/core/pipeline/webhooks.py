@@ -7,11 +7,10 @@ that answered 2xx is never called again for that execution, one that failed is r
 ``backoff_seconds``, doubling up to ``max_backoff_seconds``, until ``max_attempts``. URLs are stored
 only as a digest and a redacted form (scheme and host), since webhook URLs often carry a token.
 
-Every request carries the event, a delivery id (the run id: receivers can drop a repeat should a
-crash between a 2xx and its record cause one) and a signature: ``X-Cluster-Pipeline-Signature:
-sha256=<hex>``, the HMAC-SHA256 with the shared secret of ``<timestamp>.<body>``, the timestamp being
-``X-Cluster-Pipeline-Timestamp`` (Unix seconds; reject old ones to stop replays). ``verify`` is the
-receiver's check.
+Every request carries the event, a delivery id (the run id: a receiver can drop the repeat a crash
+between a 2xx and its record causes) and ``X-Cluster-Pipeline-Signature: sha256=<hex>``, the
+HMAC-SHA256 under the shared secret of ``<timestamp>.<body>`` (``X-Cluster-Pipeline-Timestamp``, Unix
+seconds: reject old ones to stop replays). ``verify`` is the receiver's check.
 """
 
 from __future__ import annotations

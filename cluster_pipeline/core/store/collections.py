@@ -1,11 +1,9 @@
 """Collections: append-only Parquet parts of documents with one or more embedding features.
 
-An ingest is checked whole first (``core.store.ingest``) and only then published as one new part,
-atomically: a refused batch writes nothing. A deletion is one tombstone object naming the ids it
-removes from the parts written before it. A collection's *version* is the list of its parts and
-tombstones (``core.store.snapshot``); names carry sequence numbers and row counts
-(``part-000003-1000-<token>.parquet``) so a sensor can tell how much changed from a listing alone.
-Every read of the documents goes through one scanner (``core.store.scanner``).
+An ingest is checked whole (``core.store.ingest``), then published as one new part, atomically. A
+deletion is one tombstone naming the ids it removes from the parts written before it. Names carry
+sequence numbers and row counts (``part-000003-1000-<token>.parquet``), so a sensor can tell how
+much changed from a listing alone. Every read of the documents goes through ``core.store.scanner``.
 """
 
 from __future__ import annotations

@@ -28,8 +28,9 @@ from __future__ import annotations
 import difflib
 import functools
 import json
+from contextlib import suppress
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from operator import and_, or_
 from typing import Any, Literal
 
@@ -246,40 +247,20 @@ _EXPECTED = {
 
 def _scalar_value(value: Any, kind: str, arrow_type: pa.DataType, name: str, operator: str) -> Any:
     """``value`` as the Python value Arrow compares with a field of ``kind``; FilterError if it is not one."""
-    ok = False
-    if kind in ("integer", "number"):
-        ok = isinstance(value, int | float) and not isinstance(value, bool)
-        if ok and kind == "integer" and isinstance(value, float) and value.is_integer():
-            value = int(value)
-    elif kind == "text":
-        ok = isinstance(value, str)
-    elif kind == "boolean":
-        ok = isinstance(value, bool)
-    elif kind == "timestamp" and isinstance(value, str):
-        parsed = _parse_time(value)
-        if parsed is not None:
-            ok = True
+    if kind in ("integer", "number") and isinstance(value, int | float) and not isinstance(value, bool):
+        return int(value) if kind == "integer" and isinstance(value, float) and value.is_integer() else value
+    if (kind == "text" and isinstance(value, str)) or (kind == "boolean" and isinstance(value, bool)):
+        return value
+    if kind == "timestamp" and isinstance(value, str):
+        with suppress(ValueError):
+            parsed = datetime.fromisoformat(value)  # Python 3.11: a date alone, 'Z', basic and week forms too
+            parsed = parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
             if pa.types.is_date(arrow_type):
-                value = parsed.date()
-            else:
-                value = parsed if arrow_type.tz else parsed.astimezone(UTC).replace(tzinfo=None)
-    if not ok:
-        raise FilterError(
-            f"Filter: {name!r} holds {kind} values, so {operator} needs {_EXPECTED[kind]}; got {json.dumps(value)}."
-        )
-    return value
-
-
-def _parse_time(text: str) -> datetime | None:
-    try:
-        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        try:
-            day = date.fromisoformat(text)
-        except ValueError:
-            return None
-        parsed = datetime(day.year, day.month, day.day)
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+                return parsed.date()
+            return parsed if arrow_type.tz else parsed.astimezone(UTC).replace(tzinfo=None)
+    raise FilterError(
+        f"Filter: {name!r} holds {kind} values, so {operator} needs {_EXPECTED[kind]}; got {json.dumps(value)}."
+    )
 
 
 def matching_rows(table: pa.Table, expression: pc.Expression) -> pa.Array:

@@ -1,16 +1,11 @@
 """Execution history: filter, sort and page through the ExecutionResults of a configuration.
 
-Listing reads only the summary columns of each result file (one projected scan), filters and
-sorts them in Arrow, and opens whole results only for the page returned. In-flight executions
-(pending/processing, known to Dagster's run storage, not yet in the lake) are merged in by the
-caller as ``extra`` results.
-
-Filters are ``core.filters``' language over the summary columns (``FILTER_FIELDS``), with AND, OR
-and NOT; the listing's own options (statuses, time range, cluster and silhouette bounds) become
-conditions ANDed to it, so everything is one pyarrow expression. ``search`` matches text in the
-clusters' labels and keywords and in error messages (case-insensitive); the centroids column is
-read only when searching. With ``include_total`` the page also carries statistics of everything
-matched: the count by status and the mean silhouette.
+Listing reads only the summary columns of each result file (one projected scan), filters and sorts
+them in Arrow, and opens whole results only for the page returned; in-flight executions (known to
+Dagster, not yet in the lake) are merged in by the caller as ``extra`` results. The listing's own
+options become conditions ANDed to its filter (``core.store.filters`` over ``FILTER_FIELDS``), so
+everything is one pyarrow expression. ``search`` (case-insensitive, in the clusters' labels and
+keywords and in error messages) is the only reader of the centroids column.
 """
 
 from __future__ import annotations

@@ -1,11 +1,9 @@
 """Ingest's side of a collection: reading a documents file and checking a batch before it is published.
 
-Files are Parquet, CSV or JSON Lines (chosen by extension); text must be UTF-8. A batch is checked
-whole — an id on every document and no id twice, the embedding columns (real vector columns, or in
-CSV text columns holding a JSON vector in every row), one dimension per feature and the
-collection's dimension for it, finite values — and its embeddings become ``fixed_size_list<float32>[D]``
-so they load into an ``(N, D)`` float32 matrix with no Python object per row. ``CollectionStore``
-publishes what passes; a refused batch writes nothing.
+A batch is checked whole — unique ids, the embedding columns (vector columns, or in CSV text columns
+holding a JSON vector in every row), one dimension per feature and the collection's, finite values —
+and its embeddings become ``fixed_size_list<float32>[D]``, so they load into an ``(N, D)`` float32
+matrix with no Python object per row.
 """
 
 from __future__ import annotations

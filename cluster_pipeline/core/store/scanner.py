@@ -1,16 +1,14 @@
 """The one reader of a collection's documents: a scan over one snapshot's parts.
 
-Every read goes through :class:`CollectionScanner`. It opens each part of the snapshot, reads only
-the columns asked for, drops the documents deleted after that part was written (each tombstone is
-read once per scan), numbers the live documents in collection order — a document's *row* is its
-position in the ``(N, D)`` matrix — and keeps the rows asked for: all, sorted row numbers, or those
-a filter expression keeps. A column some part lacks reads as nulls of the collection's type.
+It reads only the columns asked for, drops the documents deleted after a part was written (each
+tombstone read once per scan), numbers the live documents in collection order — a document's *row*
+is its position in the ``(N, D)`` matrix — and keeps the rows asked for. A column some part lacks
+reads as nulls of the collection's type.
 
-Vectors take the lean path (PERF_NOTES): parts are streamed in batches of ``batch_rows`` through a
-small read buffer (on S3, ranged requests: never a whole part in memory), and each batch's
-``fixed_size_list`` column is viewed with ``.flatten().to_numpy()`` (no copy) and copied
-once, into one preallocated C-contiguous float32 matrix. Other columns are read a part at a time
-with ``ParquetFile.read`` on the calling thread (see ``storage.read_parquet``).
+Vectors take the lean path (PERF_NOTES): streamed in batches through a small read buffer (on S3,
+ranged requests: never a whole part in memory), each batch viewed with ``.flatten().to_numpy()`` (no
+copy) and copied once, into one preallocated C-contiguous float32 matrix. Other columns are read a
+part at a time with ``ParquetFile.read`` on the calling thread (see ``storage.read_parquet``).
 """
 
 from __future__ import annotations
