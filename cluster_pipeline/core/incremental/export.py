@@ -73,7 +73,7 @@ def export_collection(
     documents = documents.append_column("__row", pa.array(range(documents.num_rows), pa.int64()))
     with duckdb.connect() as connection:
         connection.register("documents", documents)
-        select, clustered = "d.* EXCLUDE (__row)", 0
+        select, join, clustered = "d.* EXCLUDE (__row)", "", 0
         if cluster_id is not None:
             enrichment = read_enrichment(lake, namespace, cluster_id)
             connection.register("enrichment", enrichment)
@@ -83,11 +83,10 @@ def export_collection(
                 for name in enrichment.column_names
                 if name != "document_id"
             )
-            query = f"SELECT {select} FROM documents d LEFT JOIN enrichment e USING (document_id) ORDER BY d.__row"
+            join = " LEFT JOIN enrichment e USING (document_id)"
             counted = connection.execute("SELECT count(*) FROM documents d JOIN enrichment e USING (document_id)")
             clustered = int(counted.fetchall()[0][0])
-        else:
-            query = f"SELECT {select} FROM documents d ORDER BY d.__row"
+        query = f"SELECT {select} FROM documents d{join} ORDER BY d.__row"
         target = Path(path).expanduser().resolve()
         fd, temporary = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
         os.close(fd)

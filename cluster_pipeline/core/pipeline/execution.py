@@ -31,7 +31,7 @@ from cluster_pipeline.core.fit.clustering import FittedClustering, fit_clusterin
 from cluster_pipeline.core.fit.streaming import StreamSource, fit_streaming, needs_streaming
 from cluster_pipeline.core.incremental.enrichment import EnrichmentState, refresh_enrichment
 from cluster_pipeline.core.incremental.model import model_from_fit
-from cluster_pipeline.core.labels.base import Labeler, LabelingOutcome
+from cluster_pipeline.core.labels.base import ClusterLabel, Labeler, LabelingOutcome
 from cluster_pipeline.core.labels.offline import OfflineLabeler
 from cluster_pipeline.core.pipeline.selection import (
     Selection,
@@ -73,22 +73,22 @@ def assignments_table(document_ids: pa.Array | pa.ChunkedArray, fitted: FittedCl
 
 
 def build_centroids(fitted: FittedClustering, outcome: LabelingOutcome) -> list[Centroid]:
-    sizes = fitted.cluster_sizes
+    """One per cluster; a cluster the labeler left out is named by its index."""
     centroids = []
-    for index in range(fitted.num_clusters):
-        label = outcome.labels.get(index)
-        metadata = dict(getattr(label, "metadata", {}) or {}) if label else {}
+    for index, size in enumerate(fitted.cluster_sizes[: fitted.num_clusters].tolist()):
+        label = outcome.labels.get(index) or ClusterLabel(f"Cluster {index}", f"{size} documents.", [])
+        metadata = dict(label.metadata)
         if fitted.groups is not None:
             metadata["attributes"] = fitted.groups[index]
         centroids.append(
             Centroid(
                 cluster_id=cluster_name(index),
-                num_members=int(sizes[index]),
-                label=label.label if label else f"Cluster {index}",
-                summary=label.summary if label else f"{int(sizes[index])} documents.",
-                keywords=list(label.keywords) if label else [],
-                label_source=label.source if label else "offline",
-                representative_document_ids=list(label.representative_document_ids) if label else [],
+                num_members=size,
+                label=label.label,
+                summary=label.summary,
+                keywords=list(label.keywords),
+                label_source=label.source,
+                representative_document_ids=list(label.representative_document_ids),
                 metadata=metadata,
             )
         )

@@ -118,11 +118,7 @@ class CollectionStore:
         return len(ids)
 
     def ingest(
-        self,
-        namespace: str,
-        collection: str,
-        documents: pa.Table | pd.DataFrame,
-        features: Sequence[str] | None = None,
+        self, namespace: str, collection: str, documents: pa.Table | pd.DataFrame, features: Sequence[str] | None = None
     ) -> IngestReport:
         """Check ``documents`` and append them as one new part; on any error nothing is written.
 

@@ -26,16 +26,8 @@ from cluster_pipeline.core.store.filters import Combination, Condition, Filter, 
 from cluster_pipeline.core.store.results import METRICS_TYPE, RESULT_SCHEMA, STATUSES, ExecutionResult, ResultStore
 from cluster_pipeline.core.store.storage import LocalStorage, read_parquet
 
-SORT_FIELDS = (
-    "created_at",
-    "completed_at",
-    "num_clusters",
-    "num_points",
-    "silhouette_score",
-    "davies_bouldin_index",
-    "calinski_harabasz_score",
-)
 METRIC_FIELDS = ("silhouette_score", "davies_bouldin_index", "calinski_harabasz_score")
+SORT_FIELDS = ("created_at", "completed_at", "num_clusters", "num_points", *METRIC_FIELDS)
 DUCKDB_ABOVE = 32  # result files; fewer are read one by one (see summary_table)
 
 log = logging.getLogger(__name__)
