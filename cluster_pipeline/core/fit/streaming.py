@@ -51,7 +51,8 @@ from cluster_pipeline.core.quality.metrics import (
     add_by_label,
     measure,
 )
-from cluster_pipeline.core.store.collections import STREAM_BATCH_ROWS, CollectionSnapshot, CollectionStore
+from cluster_pipeline.core.store.collections import CollectionSnapshot, CollectionStore
+from cluster_pipeline.core.store.scanner import STREAM_BATCH_ROWS
 
 # An in-memory execution peaks at about 2.5 matrices (matrix, metrics and labelling temporaries).
 IN_MEMORY_PEAK_FACTOR = 2.5
@@ -110,8 +111,8 @@ class StreamSource:
 
     def rows(self, rows: np.ndarray, progress: Progress, batch_rows: int) -> np.ndarray:
         """The sorted ``rows`` as one float32 matrix."""
-        return self.store.load_embeddings(
-            self.snapshot, self.feature, progress, rows=rows, stage="sample", batch_rows=batch_rows
+        return self.store.scan(self.snapshot).matrix(
+            self.feature, rows=rows, progress=progress, stage="sample", batch_rows=batch_rows
         )
 
 
@@ -147,7 +148,7 @@ class _Passes:
     def batches(self, stage: str, note: str = "") -> Iterator[tuple[int, np.ndarray]]:
         """``(offset, prepared batch)`` over every document, refusing NaN/inf."""
         source, total = self.source, self.source.snapshot.num_documents
-        for offset, batch in source.store.iter_embeddings(source.snapshot, source.feature, self.batch_rows):
+        for offset, batch in source.store.scan(source.snapshot).vectors(source.feature, self.batch_rows):
             if not np.isfinite(batch).all():
                 bad = int(np.flatnonzero(~np.isfinite(batch).all(axis=1))[0]) + offset
                 raise InvalidEmbeddingsError(

@@ -100,14 +100,14 @@ def load_matrix(
     """The ``(matched, D)`` float32 matrix the configuration clusters (see the module doc for several features)."""
     names = config.feature_names
     if len(names) == 1:
-        return collections.load_embeddings(snapshot, names[0], progress, rows=selection.rows)
+        return collections.scan(snapshot).matrix(names[0], rows=selection.rows, progress=progress)
     dimensions = [snapshot.dimension(name) for name in names]
     weights = config.weights or [1.0] * len(names)
     matrix = np.empty((selection.matched, sum(dimensions)), dtype=np.float32)
     start = 0
     for name, dimension, weight in zip(names, dimensions, weights, strict=True):
         block = matrix[:, start : start + dimension]
-        collections.load_embeddings(snapshot, name, progress, rows=selection.rows, out=block)
+        collections.scan(snapshot).matrix(name, rows=selection.rows, out=block, progress=progress)
         normalize_rows(block)
         block *= np.float32(math.sqrt(weight / sum(weights)))
         start += dimension

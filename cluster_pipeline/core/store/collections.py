@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -20,10 +20,9 @@ import pyarrow.compute as pc
 
 from cluster_pipeline.core.errors import IngestError, NotFoundError
 from cluster_pipeline.core.ids import check_collection, check_namespace
-from cluster_pipeline.core.progress import Progress
 from cluster_pipeline.core.store.ingest import prepare_documents
 from cluster_pipeline.core.store.lake import Lake
-from cluster_pipeline.core.store.scanner import STREAM_BATCH_ROWS, CollectionScanner
+from cluster_pipeline.core.store.scanner import CollectionScanner
 from cluster_pipeline.core.store.snapshot import CollectionSnapshot, PartInfo
 from cluster_pipeline.core.store.storage import exclusive
 
@@ -162,30 +161,6 @@ class CollectionStore:
         """The reader of ``snapshot``'s documents (``after``: only its parts written after that sequence)."""
         metadata = self.schema(snapshot.namespace, snapshot.collection).metadata_columns
         return CollectionScanner(self.storage, snapshot, metadata, after)
-
-    # The scanner's most common uses, under the names the stages call.
-
-    def iter_embeddings(
-        self, snapshot: CollectionSnapshot, feature: str, batch_rows: int = STREAM_BATCH_ROWS
-    ) -> Iterator[tuple[int, np.ndarray]]:
-        """``(offset, (rows, D) float32 batch)`` over the feature, in collection order (``CollectionScanner.vectors``)."""
-        return self.scan(snapshot).vectors(feature, batch_rows)
-
-    def load_embeddings(
-        self,
-        snapshot: CollectionSnapshot,
-        feature: str,
-        progress: Progress | None = None,
-        *,
-        rows: np.ndarray | None = None,
-        out: np.ndarray | None = None,
-        stage: str = "load",
-        batch_rows: int = STREAM_BATCH_ROWS,
-    ) -> np.ndarray:
-        """The feature as one C-contiguous ``(N, D)`` float32 matrix (``CollectionScanner.matrix``)."""
-        return self.scan(snapshot).matrix(
-            feature, rows=rows, out=out, progress=progress, stage=stage, batch_rows=batch_rows
-        )
 
     def load_documents(
         self, snapshot: CollectionSnapshot, columns: Sequence[str] | None = None, rows: np.ndarray | None = None
