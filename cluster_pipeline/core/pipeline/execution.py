@@ -339,39 +339,70 @@ def _run(
         selection = select_documents(collections, snapshot, config)
         failing.result = base = base.with_updates(num_points=selection.matched, selection=selection.record())
         dimensions = feature_dimensions(snapshot, config)
-        if needs_streaming(config.clustering, selection.matched, dimensions):
-            return _execute_streaming(collections, results, snapshot, base, config, labeler, progress, timer)
-        refuse_oversized_sample(config.sample_size, selection.matched, filtered=bool(config.filters))
-        with timer.stage("load"):
-            X = load_matrix(collections, snapshot, config, selection, progress)
-            groups = attribute_groups_of(collections, snapshot, config, selection)
-        with timer.stage("fit"):
-            fitted, space = fit_clustering(X, config.clustering, copy=False, progress=progress, groups=groups)
-            del X
-        with timer.stage("metrics"):
-            by_means = config.centroid_method == "mean"  # Davies–Bouldin and Calinski–Harabasz are defined by means
-            metrics = compute_metrics(
-                space,
-                fitted.labels,
-                metric=fitted.metric,
-                options=config.metrics,
-                centroids=fitted.centroids if by_means else None,
-                distances=fitted.distances if by_means else None,
+        streamed = needs_streaming(config.clustering, selection.matched, dimensions)
+        if not streamed:
+            fitted, space, metrics = _fit_in_memory(collections, snapshot, config, selection, progress, timer)
+            rows, view = selection.rows, fitted  # the documents ``space`` holds, what labelers see of the fit
+        else:  # over the memory budget: metrics and labels from a sample, no drift (it needs every vector)
+            with timer.stage("fit"):
+                source = StreamSource(collections, snapshot, tuple(config.feature_names), config.filters is not None)
+                stream = fit_streaming(source, config.clustering, config.metrics, progress)
+            fitted, space, metrics, rows = stream.fitted, stream.sample_space, stream.metrics, stream.sample_rows
+            view = replace(
+                fitted,
+                labels=fitted.labels[rows],
+                distances=fitted.distances[rows],
+                membership=None if fitted.membership is None else fitted.membership[rows],
             )
         with timer.stage("labels"):
-            documents = collections.load_documents(snapshot, rows=selection.rows)
-            outcome = labeler.label(documents, fitted, space, config.labeling)
-        with timer.stage("drift"):
-            drift = drift_against_previous(results, base, documents["document_id"], fitted, space)
+            documents = collections.load_documents(snapshot, rows=rows)
+            outcome = labeler.label(documents, view, space, config.labeling)
+        drift = None
+        if not streamed:
+            with timer.stage("drift"):
+                drift = drift_against_previous(results, base, documents["document_id"], fitted, space)
         completed = completed_result(base, fitted, metrics, outcome, selection)
         with timer.stage("topics"):
             names = [c.label for c in completed.centroids or []]
             schema = collections.scan(snapshot).metadata_schema
-            topics = topic_structure(fitted, names, documents, fitted.labels, config.topics, schema=schema)
-        ids = pa.array(documents["document_id"], pa.string())
-        findings = Findings(completed, fitted, space, documents, ids, topics, drift)
+            times = (
+                (lambda column: collections.load_documents(snapshot, columns=[column])[column]) if streamed else None
+            )
+            topics = topic_structure(fitted, names, documents, view.labels, config.topics, schema=schema, times=times)
+        ids = collections.load_document_ids(snapshot) if streamed else pa.array(documents["document_id"], pa.string())
+        findings = Findings(completed, fitted, space, documents, ids, topics, drift, rows if streamed else None)
         result, uri, images = _publish(results, findings, config, timer)
-    return Execution(result, uri, images, snapshot, fitted, metrics, outcome, dimensions, streamed=False)
+    return Execution(result, uri, images, snapshot, fitted, metrics, outcome, dimensions, streamed)
+
+
+def _fit_in_memory(
+    collections: CollectionStore,
+    snapshot: CollectionSnapshot,
+    config: ClusterConfig,
+    selection: Selection,
+    progress: Progress,
+    timer: StageTimer,
+) -> tuple[FittedClustering, np.ndarray, QualityMetrics | None]:
+    """The selected documents' vectors loaded, fitted and measured: the clustering, the space it was
+    fitted in, its metrics."""
+    refuse_oversized_sample(config.sample_size, selection.matched, filtered=bool(config.filters))
+    with timer.stage("load"):
+        X = load_matrix(collections, snapshot, config, selection, progress)
+        groups = attribute_groups_of(collections, snapshot, config, selection)
+    with timer.stage("fit"):
+        fitted, space = fit_clustering(X, config.clustering, copy=False, progress=progress, groups=groups)
+        del X
+    with timer.stage("metrics"):
+        by_means = config.centroid_method == "mean"  # Davies–Bouldin and Calinski–Harabasz are defined by means
+        metrics = compute_metrics(
+            space,
+            fitted.labels,
+            metric=fitted.metric,
+            options=config.metrics,
+            centroids=fitted.centroids if by_means else None,
+            distances=fitted.distances if by_means else None,
+        )
+    return fitted, space, metrics
 
 
 def attribute_groups_of(
@@ -451,46 +482,3 @@ def _publish(
         topics_over_time=over_time,
     )
     return result, results.write(result), images
-
-
-def _execute_streaming(
-    collections: CollectionStore,
-    results: ResultStore,
-    snapshot: CollectionSnapshot,
-    base: ExecutionResult,
-    config: ClusterConfig,
-    labeler: Labeler,
-    progress: Progress,
-    timer: StageTimer,
-) -> Execution:
-    """A collection over the memory budget: streamed fit (with its metrics), labels from the metrics
-    sample, no drift (it needs every vector at once)."""
-    with timer.stage("fit"):
-        source = StreamSource(collections, snapshot, tuple(config.feature_names), config.filters is not None)
-        streamed = fit_streaming(source, config.clustering, config.metrics, progress)
-    fitted, rows = streamed.fitted, streamed.sample_rows
-    with timer.stage("labels"):
-        documents = collections.load_documents(snapshot, rows=rows)
-        sample_view = replace(
-            fitted,
-            labels=fitted.labels[rows],
-            distances=fitted.distances[rows],
-            membership=None if fitted.membership is None else fitted.membership[rows],
-        )
-        outcome = labeler.label(documents, sample_view, streamed.sample_space, config.labeling)
-    completed = completed_result(base, fitted, streamed.metrics, outcome)
-    with timer.stage("topics"):
-        topics = topic_structure(
-            fitted,
-            [c.label for c in completed.centroids or []],
-            documents,
-            sample_view.labels,
-            config.topics,
-            schema=collections.scan(snapshot).metadata_schema,
-            times=lambda column: collections.load_documents(snapshot, columns=[column])[column],
-        )
-    ids = collections.load_document_ids(snapshot)
-    findings = Findings(completed, fitted, streamed.sample_space, documents, ids, topics, sample_rows=rows)
-    result, uri, images = _publish(results, findings, config, timer)
-    dimensions = snapshot.features[config.feature]
-    return Execution(result, uri, images, snapshot, fitted, streamed.metrics, outcome, dimensions, streamed=True)

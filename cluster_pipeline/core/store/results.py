@@ -1,9 +1,9 @@
 """ExecutionResult: the seed's contract, stored as one immutable Parquet file per run_id.
 
 The seed's fields keep their exact names and meanings; extra fields (namespace, collection,
-algorithm, parameters, timings, noise, drift, Dagster run id, ...) follow them. Nested values
-that have no fixed shape (parameters, timings, LLM errors) are stored as JSON text so any Parquet
-reader sees plain columns. Per-document assignments go in ``<run_id>.assignments.parquet`` and are
+algorithm, parameters, timings, noise, drift, Dagster run id, ...) follow them. Values with
+no fixed shape (parameters, timings, LLM errors) are JSON text, so any Parquet reader sees plain
+columns. Per-document assignments go in ``<run_id>.assignments.parquet`` and are
 written *before* the result: a result that exists always has its assignments.
 """
 
@@ -57,7 +57,6 @@ class Codec:
 
 PLAIN = Codec(lambda value: value, lambda value: value)
 TIME = Codec(lambda value: value.astimezone(UTC), lambda value: value)
-# Values with no fixed shape are JSON text, so any Parquet reader sees plain columns.
 JSON = Codec(lambda value: json.dumps(value, default=str), json.loads)
 SORTED_JSON = Codec(lambda value: json.dumps(value, sort_keys=True, default=str), json.loads)
 JSON_TEXT = pa.string()
@@ -265,13 +264,11 @@ class ResultStore:
     def exists(self, namespace: str, cluster_id: str, run_id: str) -> bool:
         return self.storage.exists(self.lake.execution_key(namespace, cluster_id, run_id))
 
-    def write(self, result: ExecutionResult, assignments: pa.Table | None = None) -> str:
-        """Publish ``result`` (and its assignments first). Raises AlreadyExistsError for a known run_id."""
+    def write(self, result: ExecutionResult) -> str:
+        """Publish ``result``; AlreadyExistsError for a known run_id."""
         key = self.result_key(result)
         if self.storage.exists(key):
             raise AlreadyExistsError(f"ExecutionResult {result.run_id} exists already; results are immutable.")
-        if assignments is not None:
-            self.write_assignments(result, assignments)
         self.storage.write_parquet_new(key, result.to_table())
         return self.storage.uri(key)
 
@@ -285,8 +282,6 @@ class ResultStore:
         try:
             rows = read_parquet(self.storage, key).to_pylist()
             return decode_row(ExecutionResult, rows[0])
-        except NotFoundError:
-            raise
         except (pa.ArrowException, OSError, KeyError, IndexError, TypeError, ValueError) as error:
             raise UnreadableResultError(
                 f"Result file {self.storage.uri(key)} is unreadable ({type(error).__name__}: {error}); it was not "

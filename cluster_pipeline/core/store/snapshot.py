@@ -75,8 +75,4 @@ class CollectionSnapshot:
         An execution's ``collection_version`` alone says which parts it saw.
         """
         sequences = sorted({p.sequence for p in (*self.parts, *self.deletions)}, reverse=True)
-        for sequence in [*sequences, 0]:
-            candidate = self.up_to(sequence)
-            if candidate.version == version:
-                return candidate
-        return None
+        return next((past for past in map(self.up_to, [*sequences, 0]) if past.version == version), None)
