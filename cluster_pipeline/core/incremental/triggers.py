@@ -61,8 +61,7 @@ def decide_on_change(
     config: ClusterConfig, snapshot: CollectionSnapshot, previous: TriggerState | None, now: float
 ) -> ChangeDecision:
     """Should this snapshot start an execution of ``config``?"""
-    triggers = config.triggers
-    if not triggers.on_change:
+    if not config.triggers.on_change:
         return ChangeDecision(False, "change triggers are off", 0)
     change = enough_change(config, snapshot, previous)
     wait = cooldown_left(config, previous, now)
@@ -86,9 +85,7 @@ def enough_change(config: ClusterConfig, snapshot: CollectionSnapshot, previous:
 
 def cooldown_left(config: ClusterConfig, previous: TriggerState | None, now: float) -> float:
     """Seconds until the sensor may request another execution (0 when it may now)."""
-    if previous is None:
-        return 0.0
-    return max(0.0, config.triggers.cooldown_seconds - (now - previous.triggered_at))
+    return 0.0 if previous is None else max(0.0, config.triggers.cooldown_seconds - (now - previous.triggered_at))
 
 
 def state_after_trigger(snapshot: CollectionSnapshot, now: float) -> TriggerState:
@@ -99,9 +96,8 @@ def state_after(
     refresh: Refresh, snapshot: CollectionSnapshot, previous: TriggerState | None, now: float
 ) -> TriggerState:
     """The sensor's memory after acting: an assignment keeps the cooldown's clock where it was."""
-    if refresh.action == "execute":
-        return state_after_trigger(snapshot, now)
-    return state_after_trigger(snapshot, previous.triggered_at if previous else 0.0)
+    kept = previous.triggered_at if previous else 0.0
+    return state_after_trigger(snapshot, now if refresh.action == "execute" else kept)
 
 
 @dataclass(frozen=True)
