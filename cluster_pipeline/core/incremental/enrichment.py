@@ -13,6 +13,7 @@ collection's parts (see the README); ``collections export --with-clusters`` writ
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from typing import get_type_hints
 
 import numpy as np
 import pyarrow as pa
@@ -63,13 +64,7 @@ class EnrichmentState:
     @classmethod
     def from_metadata(cls, metadata: dict[bytes, bytes]) -> EnrichmentState:
         data = {key.decode(): value.decode() for key, value in metadata.items()}
-        return cls(
-            data["run_id"],
-            float(data["run_created_at"]),
-            int(data["sequence"]),
-            data["collection_version"],
-            int(data["num_documents"]),
-        )
+        return cls(**{name: kind(data[name]) for name, kind in get_type_hints(cls).items()})
 
 
 def stored_state(lake: Lake, namespace: str, cluster_id: str) -> EnrichmentState | None:
@@ -136,25 +131,19 @@ def _enrichment_table(
 
 
 def _with_provenance(assignments: pa.Table, labels: pa.Array, source: str, run_id: str, version: str) -> pa.Table:
+    """``assignments`` as ``ENRICHMENT_SCHEMA``'s columns: with each cluster's label and the row's origin."""
     n = assignments.num_rows
     index = assignments.column("cluster_index")
     clustered = pc.if_else(pc.less(index, 0), pa.scalar(None, index.type), index)
-    novelty = assignments.column("novelty") if "novelty" in assignments.column_names else pa.nulls(n, pa.bool_())
-    return pa.table(
-        {
-            "document_id": assignments.column("document_id"),
-            "cluster_id": assignments.column("cluster_id"),
-            "cluster_index": index,
-            "cluster_label": pc.take(labels, clustered) if len(labels) else pa.nulls(n, pa.string()),
-            "distance": assignments.column("distance"),
-            "membership_strength": assignments.column("membership_strength"),
-            "is_noise": assignments.column("is_noise"),
-            "novelty": novelty,
-            "source": pa.repeat(source, n),
-            "run_id": pa.repeat(run_id, n),
-            "collection_version": pa.repeat(version, n),
-        }
-    )
+    added = {
+        "cluster_label": pc.take(labels, clustered) if len(labels) else pa.nulls(n, pa.string()),
+        "novelty": pa.nulls(n, pa.bool_()),  # an execution's assignments have none
+        "source": pa.repeat(source, n),
+        "run_id": pa.repeat(run_id, n),
+        "collection_version": pa.repeat(version, n),
+    }
+    present = assignments.column_names
+    return pa.table({name: assignments[name] if name in present else added[name] for name in ENRICHMENT_SCHEMA.names})
 
 
 def read_enrichment(lake: Lake, namespace: str, cluster_id: str) -> pa.Table:

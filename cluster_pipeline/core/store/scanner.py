@@ -36,10 +36,8 @@ Rows: TypeAlias = np.ndarray | pc.Expression | None
 
 class CollectionScanner:
     """Reads ``snapshot``'s live documents; ``after``: only the parts written after that sequence number
-    (what was added since an earlier snapshot ended there; rows are then numbered within those parts).
-
-    ``metadata_columns`` are the collection's non-embedding columns (its ``schema.json``).
-    """
+    (rows are then numbered within those parts). ``metadata_columns``: the collection's non-embedding
+    columns (its ``schema.json``)."""
 
     def __init__(
         self, storage: Storage, snapshot: CollectionSnapshot, metadata_columns: Sequence[str], after: int = 0
@@ -126,10 +124,8 @@ class CollectionScanner:
         )
 
     def vectors(self, feature: str, batch_rows: int = STREAM_BATCH_ROWS) -> Iterator[tuple[int, np.ndarray]]:
-        """``(row of the first document, (rows, D) float32 view)`` over every live document's ``feature``.
-
-        The working memory is about one batch, whatever the part's row-group size.
-        """
+        """``(row of the first document, (rows, D) float32 view)`` over every live document's ``feature``:
+        the working memory is about one batch, whatever the part's row-group size."""
         dim = self.snapshot.dimension(feature)
         for start, batch in self._live([feature], batch_rows):
             # a view of the batch's values; a copy (nulls as NaN) only for a part not written by ingest
@@ -145,12 +141,9 @@ class CollectionScanner:
         stage: str = "load",
         batch_rows: int = STREAM_BATCH_ROWS,
     ) -> np.ndarray:
-        """``feature`` as one C-contiguous ``(N, D)`` float32 matrix (``rows``: only those sorted rows).
-
-        Peak memory is the matrix plus one streamed batch: no per-row Python objects, no pandas, no
-        second copy. ``out``: fill this ``(len(rows), D)`` array (or a view: a column block of a wider
-        matrix) instead of a new one. ``stage`` names the progress stage.
-        """
+        """``feature`` as one C-contiguous ``(N, D)`` float32 matrix (``rows``: only those sorted rows);
+        peak memory is the matrix plus one streamed batch. ``out``: fill this ``(len(rows), D)`` array (or
+        a column block of a wider matrix) instead of a new one."""
         dim = self.snapshot.dimension(feature)
         progress = progress or Progress.silent()
         total = self.snapshot.num_documents
@@ -170,11 +163,8 @@ class CollectionScanner:
 
 def _conformed(batch: pa.RecordBatch, target: pa.Schema) -> pa.RecordBatch:
     """``batch`` with ``target``'s columns and types: a column the part lacks as nulls, another type cast."""
-    arrays = []
-    for f in target:
-        if f.name not in batch.schema.names:
-            arrays.append(pa.nulls(batch.num_rows, f.type))
-        else:
-            column = batch.column(f.name)
-            arrays.append(column if column.type == f.type else column.cast(f.type))
+    present = batch.schema.names  # a cast to the type a column has already is free (no copy)
+    arrays = [
+        batch.column(f.name).cast(f.type) if f.name in present else pa.nulls(batch.num_rows, f.type) for f in target
+    ]
     return pa.RecordBatch.from_arrays(arrays, schema=target)
