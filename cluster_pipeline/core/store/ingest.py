@@ -74,11 +74,10 @@ def _json_vector_columns(table: pa.Table) -> list[str]:
     vectors = [name for name in candidates if _every_row_matches(table.column(name), JSON_VECTOR_PATTERN)]
     if candidates and not vectors:  # the most vector-like column names the row at fault
         matching = {
-            name: pc.sum(pc.match_substring_regex(table.column(name), JSON_VECTOR_PATTERN)).as_py() or 0
-            for name in candidates
+            name: pc.sum(pc.match_substring_regex(table[name], JSON_VECTOR_PATTERN)).as_py() for name in candidates
         }
-        worst = max(candidates, key=lambda name: matching[name])
-        _parse_json_vectors(table.column(worst), worst)
+        closest = max(candidates, key=lambda name: matching[name] or 0)
+        _parse_json_vectors(table.column(closest), closest)
     return vectors
 
 
@@ -90,13 +89,12 @@ def check_utf8(table: pa.Table, source: str) -> None:
         values = pc.cast(table.column(field_.name), pa.large_binary())
         try:
             pc.cast(values, pa.large_string())  # the cast checks every value is UTF-8
-            continue
         except pa.ArrowInvalid:
             bad_row = next((row for row, value in enumerate(values.to_pylist()) if not _is_utf8(value)), 0)
-        raise IngestError(
-            f"{source} is not UTF-8 text: column {field_.name!r}, row {bad_row} holds bytes that are not UTF-8. "
-            f"Convert the file to UTF-8 (e.g. `iconv -f latin1 -t utf-8 in.csv > out.csv`) and ingest it again."
-        )
+            raise IngestError(
+                f"{source} is not UTF-8 text: column {field_.name!r}, row {bad_row} holds bytes that are not UTF-8. "
+                f"Convert the file to UTF-8 (e.g. `iconv -f latin1 -t utf-8 in.csv > out.csv`) and ingest it again."
+            ) from None
 
 
 def _is_utf8(value: bytes | None) -> bool:

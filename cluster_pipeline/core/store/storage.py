@@ -74,48 +74,44 @@ class LocalStorage:
         except FileNotFoundError:
             raise NotFoundError(f"No object at {self.uri(key)}") from None
 
-    def _temp_file(self, target: Path) -> tuple[int, str]:
+    @contextmanager
+    def _temp_beside(self, target: Path) -> Iterator[str]:
+        """A temp file in ``target``'s folder, removed unless moved into place."""
         target.parent.mkdir(parents=True, exist_ok=True)
         fd, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
         os.fchmod(fd, FILE_MODE)  # mkstemp makes 0600; lake files are read by the webserver, other tools, people
-        return fd, name
+        os.close(fd)
+        try:
+            yield name
+        finally:
+            Path(name).unlink(missing_ok=True)
 
-    def _publish_new(self, tmp: str, target: Path) -> None:
+    def _link_new(self, tmp: str, target: Path) -> None:
         try:
             os.link(tmp, target)  # atomic and refuses an existing name: never overwrites
         except FileExistsError:
             raise AlreadyExistsError(f"{target} exists already and is immutable") from None
-        finally:
-            os.unlink(tmp)
 
     def write_new(self, key: str, data: bytes) -> None:
         target = self.path(key)
-        fd, tmp = self._temp_file(target)
-        with os.fdopen(fd, "wb") as handle:
+        with self._temp_beside(target) as tmp, open(tmp, "wb") as handle:
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
-        self._publish_new(tmp, target)
+            self._link_new(tmp, target)
 
     def write_parquet_new(self, key: str, table: pa.Table, **options: Any) -> None:
         """Stream ``table`` to a temp file beside the target (no full in-memory copy), then publish."""
-        options.setdefault("compression", "zstd")
         target = self.path(key)
-        fd, tmp = self._temp_file(target)
-        os.close(fd)
-        try:
-            pq.write_table(table, tmp, **options)
-        except BaseException:
-            os.unlink(tmp)
-            raise
-        self._publish_new(tmp, target)
+        with self._temp_beside(target) as tmp:
+            pq.write_table(table, tmp, **{"compression": "zstd", **options})
+            self._link_new(tmp, target)
 
     def write_replace(self, key: str, data: bytes) -> None:
         target = self.path(key)
-        fd, tmp = self._temp_file(target)
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        os.replace(tmp, target)
+        with self._temp_beside(target) as tmp:
+            Path(tmp).write_bytes(data)
+            os.replace(tmp, target)
 
     def exists(self, key: str) -> bool:
         return self.path(key).exists()
