@@ -1,26 +1,11 @@
 """Filters: which documents a configuration clusters, and which executions a history query lists.
 
-One language serves both, a JSON tree of ``AND`` / ``OR`` / ``NOT`` over field comparisons::
-
-    {"AND": [
-        {"field": "category", "operator": "in", "value": ["World", "Business"]},
-        {"NOT": {"field": "title", "operator": "contains", "value": "Update"}},
-        {"OR": [{"field": "year", "operator": ">=", "value": 2020},
-                {"field": "year", "operator": "is_null"}]}
-    ]}
-
-Operators: ``eq`` ``ne`` ``lt`` ``lte`` ``gt`` ``gte`` (or ``=`` ``!=`` ``<`` ``<=`` ``>`` ``>=``),
-``in`` and ``not_in`` (a list), ``contains`` (a substring of a text field, case-sensitive) and
-``is_null`` (``"value": false`` for "is not null").
-
-:func:`parse_filter` checks the shape; :func:`to_expression` checks the tree against the fields it
-will see (an Arrow schema) and builds one pyarrow compute expression. No user text is ever executed
-(no SQL, no eval).
-
-Missing values follow MongoDB's rule (the store behind Mixpeek's filters): a document without a
-value never satisfies ``eq``, ``lt``, ``lte``, ``gt``, ``gte``, ``in`` or ``contains`` and always
-satisfies ``ne`` and ``not_in``. So ``NOT (category = "World")`` is exactly ``category != "World"``
-and keeps the documents without a category; ``is_null`` selects them.
+One language serves both (the README's "Choosing what to cluster" shows it): a JSON tree of ``AND``
+/ ``OR`` / ``NOT`` over conditions ``{"field": …, "operator": …, "value": …}``. :func:`parse_filter`
+checks the shape; :func:`to_expression` checks the tree against the fields it will see and builds
+one pyarrow compute expression: no user text is ever executed. Missing values follow MongoDB's rule
+(the store behind Mixpeek's filters): a document without a value satisfies no comparison but ``ne``
+and ``not_in``, so ``NOT (category = "World")`` is exactly ``category != "World"``.
 """
 
 from __future__ import annotations

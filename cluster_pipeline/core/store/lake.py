@@ -1,22 +1,6 @@
-"""The lake: how namespaces, collections, configurations and executions are laid out in storage.
-
-::
-
-    <root>/<namespace>/collections/<collection>/schema.json
-    <root>/<namespace>/collections/<collection>/parts/part-<seq>-<rows>-<token>.parquet
-    <root>/<namespace>/clusters/<cluster_id>.json
-    <root>/<namespace>/cluster_names/<name>.json                              (a name's claim: its cluster_id)
-    <root>/<namespace>/executions/<cluster_id>/<run_id>.parquet              (the ExecutionResult)
-    <root>/<namespace>/executions/<cluster_id>/<run_id>.assignments.parquet  (one row per document)
-    <root>/<namespace>/executions/<cluster_id>/<run_id>.<artifact>            (plots, reports)
-    <root>/<namespace>/executions/<cluster_id>/<run_id>.model.npz             (what assigning new documents needs)
-    <root>/<namespace>/assignments/<cluster_id>/<run_id>/asg-<seq>-<n>-<novel>-<version>.parquet
-                                                                             (new documents assigned to run_id's clusters)
-    <root>/<namespace>/enrichment/<cluster_id>.parquet                        (every document's latest cluster)
-    <root>/<namespace>/webhooks/<cluster_id>/<run_id>.json                    (webhook deliveries of an execution)
-    <root>/<namespace>/label_cache/<sha256>.json                              (LLM labels by prompt hash)
-
-Every key is built here from validated ids, so no caller can reach outside its namespace.
+"""The lake: how namespaces, collections, configurations and executions are laid out in storage (the
+README's "The lake" draws the tree). Every key is built here from validated ids, so no caller can
+reach outside its namespace.
 """
 
 from __future__ import annotations
