@@ -1,13 +1,8 @@
-"""Every document's latest cluster, next to the documents, readable with no code of ours.
-
-``<namespace>/enrichment/<cluster_id>.parquet`` holds one row per live document (by ``document_id``):
-its cluster in the latest completed execution or the assignment that placed it since, the cluster's
-label, the distance to its centroid and, for assigned documents, whether they are novel. Every write
-derives it again from the lake's state (the baseline), never from what the caller holds, under a lock
-on local lakes, and is skipped when the file reflects a state at least as new (by the execution's
-creation time, then the collection sequence): a late writer cannot put an older state back. It is
-replaced atomically, so a reader sees the old table or the new one. DuckDB joins it with the
-collection's parts (see the README); ``collections export --with-clusters`` writes the join.
+"""Every document's latest cluster, next to the documents (the README's "Every document's cluster"):
+``<namespace>/enrichment/<cluster_id>.parquet``. Every write derives it again from the lake's state
+(the baseline), never from what the caller holds, under a lock on local lakes, and is skipped when
+the file reflects a state at least as new (by the execution's creation time, then the collection
+sequence): a late writer cannot put an older state back. It is replaced atomically.
 """
 
 from __future__ import annotations

@@ -1,19 +1,9 @@
-"""Assigning new documents to an execution's clusters without refitting (BERTopic's ``transform``).
+"""Assigning new documents to an execution's clusters without refitting (BERTopic's ``transform``;
+the README's "Assign without refitting" says how each algorithm assigns, and what is novel).
 
-Every completed execution stores ``<run_id>.model.npz`` beside its result: the preprocessing (L2
-normalisation, PCA's mean and components), the centroids in the embedding space, each cluster's
-*novelty radius* and, for a Gaussian mixture fitted in that space, the mixture. Plain arrays, no
-pickle: reading a model runs no code.
-
-A mixture fitted on the embedding space (no UMAP) assigns by its own ``predict``, its posterior as
-membership. Every other algorithm assigns to the nearest centroid in the embedding space: k-means'
-own prediction, and BERTopic's embedding assignment for the others, whose own predictions need the
-fitted UMAP or the whole training set (HDBSCAN's ``approximate_predict`` needs ``prediction_data``
-and the reduced space; DBSCAN has none).
-
-A new document is ``novel`` when farther from its centroid than the radius (the 95th percentile of
-the members' distances): what a cluster of the fit holds 5 % of the time. A burst of novel
-documents is what the change sensor reads as a new topic (``core.incremental.triggers``).
+Every completed execution stores ``<run_id>.model.npz`` beside its result: the preprocessing, the
+centroids in the embedding space, each cluster's novelty radius and, for a Gaussian mixture fitted
+in that space, the mixture. Plain arrays, no pickle: reading a model runs no code.
 """
 
 from __future__ import annotations

@@ -1,17 +1,7 @@
-"""When a collection change should assign new documents or start an execution: plain decisions, no Dagster.
-
-The change sensor remembers, per configuration, the collection state it last acted on. A new state
-counts when enough documents were added or removed since (``min_new_documents``, or
-``min_new_fraction`` of the collection), counted from listings alone, never the embeddings.
-
-Before the first completed execution, or with ``assign_new_documents`` off, a change starts an
-execution (``collection_change``). After it, a change is *assigned* to the latest execution's
-clusters (no refit), and an execution is requested only when a refit condition holds, past the
-cooldown and with none of the configuration in flight: ``novelty`` (at least
-``refit_min_novel_documents`` and ``refit_novel_fraction`` of the documents assigned since the fit
-are novel: a new topic is arriving) or ``growth`` (the documents added since the fit reach
-``refit_growth_fraction`` of those it clustered). The trigger and its reason become run tags and
-the ExecutionResult's ``trigger``/``trigger_reason``.
+"""When a collection change should assign new documents or start an execution: plain decisions, no
+Dagster (the README's "Refit on drift" states the rules). The change sensor remembers, per
+configuration, the collection state it last acted on; changes are counted from listings alone (part
+names carry row counts, assignment part names their novel counts), never from the embeddings.
 """
 
 from __future__ import annotations

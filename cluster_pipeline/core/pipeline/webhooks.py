@@ -1,16 +1,10 @@
-"""Webhook notifications of finished executions: a signed JSON POST per URL, retried with backoff.
+"""Webhook notifications of finished executions: a signed JSON POST per URL, retried with backoff
+(the README's "Webhooks" gives the receiver's side; ``verify`` is its check).
 
 Delivery happens outside the execution (``sensors.webhooks``), after its result is committed, so a
-slow or broken receiver can neither block nor fail a run. Each execution's delivery record
-(``<namespace>/webhooks/<cluster_id>/<run_id>.json``) says per URL whether it was delivered: a URL
-that answered 2xx is never called again for that execution, one that failed is retried after
-``backoff_seconds``, doubling up to ``max_backoff_seconds``, until ``max_attempts``. URLs are stored
-only as a digest and a redacted form (scheme and host), since webhook URLs often carry a token.
-
-Every request carries the event, a delivery id (the run id: a receiver can drop the repeat a crash
-between a 2xx and its record causes) and ``X-Cluster-Pipeline-Signature: sha256=<hex>``, the
-HMAC-SHA256 under the shared secret of ``<timestamp>.<body>`` (``X-Cluster-Pipeline-Timestamp``, Unix
-seconds: reject old ones to stop replays). ``verify`` is the receiver's check.
+receiver can neither block nor fail a run; each execution's delivery record says per URL whether it
+was delivered. The delivery id is the run id: a receiver can drop the repeat that a crash between a
+2xx and its record causes. URLs are stored as a digest and a redacted form: they often hold tokens.
 """
 
 from __future__ import annotations
