@@ -102,18 +102,11 @@ def assign_new_documents(lake: Lake, config: ClusterConfig, snapshot: Collection
     vectors = added.column(config.feature).combine_chunks().flatten().to_numpy(zero_copy_only=False)
     vectors = np.ascontiguousarray(vectors.reshape(-1, snapshot.dimension(config.feature)), dtype=np.float32)
     assigned = assign(model, vectors)
+    run_id = base.result.run_id
     table = assignment_table(ids, assigned).replace_schema_metadata(
-        {"run_id": base.result.run_id, "method": model.method, "collection_version": snapshot.version}
+        {"run_id": run_id, "method": model.method, "collection_version": snapshot.version}
     )
-    key = lake.assignment_part_key(
-        config.namespace,
-        config.cluster_id,
-        base.result.run_id,
-        snapshot.last_sequence,
-        snapshot.version,
-        len(ids),
-        assigned.num_novel,
-    )
+    key = lake.assignment_part_key(config.namespace, config.cluster_id, run_id, snapshot, len(ids), assigned.num_novel)
     with suppress(AlreadyExistsError):  # this version was assigned already: the same documents, the same clusters
         lake.storage.write_parquet_new(key, table)
     part = AssignmentPart(key, snapshot.last_sequence, len(ids), assigned.num_novel, snapshot.version)

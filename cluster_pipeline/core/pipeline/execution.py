@@ -145,13 +145,15 @@ def completed_result(
     fitted: FittedClustering,
     metrics: QualityMetrics | None,
     outcome: LabelingOutcome,
-    selection: Selection | None = None,
+    selection: Selection,
 ) -> ExecutionResult:
     """``base`` filled in with what the execution found (timings, drift and artifacts come last)."""
     num_points = len(fitted.labels)
     sample_size = metrics.silhouette_sample_size if metrics else None
+    clustered = num_points - fitted.num_noise
+    found_noise, reassigned = fitted.num_found_noise, fitted.num_reassigned
     return base.with_updates(
-        selection=base.selection if selection is None else selection.record(fitted),
+        selection=selection.record(fitted),
         status="completed",
         num_clusters=fitted.num_clusters,
         num_points=num_points,
@@ -168,11 +170,7 @@ def completed_result(
         auto_k=fitted.auto_k.to_dict() if fitted.auto_k else None,
         topic_reduction=fitted.topic_reduction,
         num_noise_reassigned=fitted.num_reassigned,
-        coverage=None
-        if metrics is None
-        else coverage(
-            num_points, fitted.num_found_noise, fitted.num_reassigned, sample_size, num_points - fitted.num_noise
-        ),
+        coverage=None if metrics is None else coverage(num_points, found_noise, reassigned, sample_size, clustered),
         quality_note=quality_note(metrics.silhouette_score if metrics else None, fitted.reduction["method"]),
         warning=fitted.warning,
     )

@@ -1,10 +1,6 @@
 """What an execution clusters: which documents (the configuration's filter, evaluated over only the
-columns it names, gives the sorted matrix positions every later load reads) and by which vectors.
-
-Several features become one vector per document: each feature L2-normalised, scaled by the square
-root of its share of the weights, side by side, filled in place in one matrix. The combined vector
-has unit length, and the dot product of two documents is the weighted mean of their per-feature
-cosine similarities, so no feature outweighs another by its dimension or its scale.
+columns it names, gives the sorted matrix positions every later load reads) and by which vectors
+(several features side by side in one matrix, as the README's "Several features" states).
 """
 
 from __future__ import annotations

@@ -1,11 +1,8 @@
 """Execution history: filter, sort and page through the ExecutionResults of a configuration.
 
 Listing reads only the summary columns of each result file (one projected scan), filters and sorts
-them in Arrow, and opens whole results only for the page returned; in-flight executions (known to
-Dagster, not yet in the lake) are merged in by the caller as ``extra`` results. The listing's own
-options become conditions ANDed to its filter (``core.store.filters`` over ``FILTER_FIELDS``), so
-everything is one pyarrow expression. ``search`` (case-insensitive, in the clusters' labels and
-keywords and in error messages) is the only reader of the centroids column.
+them in Arrow as one expression (the listing's options ANDed to its filter), and opens whole results
+only for the page returned. Only a search reads the centroids column.
 """
 
 from __future__ import annotations

@@ -20,10 +20,10 @@ from cluster_pipeline.core.ids import (
     check_namespace,
     check_run_id,
 )
+from cluster_pipeline.core.store.snapshot import CollectionSnapshot
 from cluster_pipeline.core.store.storage import LocalStorage, Storage
 
 DEFAULT_ROOT = "./.cluster_data"
-COLLECTION_VERSION_PATTERN = re.compile(r"v\d+-[0-9a-f]{12}")
 ROOT_ENV_VAR = "CLUSTER_PIPELINE_ROOT"
 
 
@@ -79,13 +79,11 @@ class Lake:
         return f"{check_namespace(namespace)}/assignments/{check_cluster_id(cluster_id)}/{check_run_id(run_id)}/"
 
     def assignment_part_key(
-        self, namespace: str, cluster_id: str, run_id: str, sequence: int, version: str, assigned: int, novel: int
+        self, namespace: str, cluster_id: str, run_id: str, covered: CollectionSnapshot, assigned: int, novel: int
     ) -> str:
         """One assignments part, keyed by the collection version it brought up to date; the name carries
-        the collection's last sequence and the counts, so a sensor reads them from a listing."""
-        if not COLLECTION_VERSION_PATTERN.fullmatch(version):
-            raise InvalidIdentifierError(f"Invalid collection version {version!r}: expected v<N>-<12 hex digits>.")
-        name = f"asg-{sequence:06d}-{assigned}-{novel}-{version}.parquet"
+        that version's last sequence and the counts, so a sensor reads them from a listing."""
+        name = f"asg-{covered.last_sequence:06d}-{assigned}-{novel}-{covered.version}.parquet"
         return self.assignments_prefix(namespace, cluster_id, run_id) + name
 
     def enrichment_key(self, namespace: str, cluster_id: str) -> str:

@@ -1,10 +1,6 @@
-"""ExecutionResult: the seed's contract, stored as one immutable Parquet file per run_id.
-
-The seed's fields keep their exact names and meanings; extra fields (namespace, collection,
-algorithm, parameters, timings, noise, drift, Dagster run id, ...) follow them. Values with
-no fixed shape (parameters, timings, LLM errors) are JSON text, so any Parquet reader sees plain
-columns. Per-document assignments go in ``<run_id>.assignments.parquet`` and are
-written *before* the result: a result that exists always has its assignments.
+"""ExecutionResult: the seed's contract, stored as one immutable Parquet file per run_id (its fields:
+the README's "The ExecutionResult"). Per-document assignments go in ``<run_id>.assignments.parquet``
+and are written *before* the result: a result that exists always has its assignments.
 """
 
 from __future__ import annotations
