@@ -26,7 +26,7 @@ from cluster_pipeline.core.checkpoints import checkpoint
 from cluster_pipeline.core.config.model import ClusterConfig
 from cluster_pipeline.core.errors import AlreadyExistsError, ClusterPipelineError
 from cluster_pipeline.core.fit import registry
-from cluster_pipeline.core.fit.attributes import AttributeGroups, attribute_groups
+from cluster_pipeline.core.fit.attributes import attribute_groups
 from cluster_pipeline.core.fit.clustering import FittedClustering, fit_clustering, refuse_oversized_sample
 from cluster_pipeline.core.fit.streaming import StreamSource, fit_streaming, needs_streaming
 from cluster_pipeline.core.incremental.enrichment import EnrichmentState, refresh_enrichment
@@ -384,9 +384,13 @@ def _fit_in_memory(
     """The selected documents' vectors loaded, fitted and measured: the clustering, the space it was
     fitted in, its metrics."""
     refuse_oversized_sample(config.sample_size, selection.matched, filtered=bool(config.filters))
+    spec = registry.spec(config.algorithm)
+    columns, groups = spec.grouping_columns(config.parameters), None
     with timer.stage("load"):
         X = load_matrix(collections, snapshot, config, selection, progress)
-        groups = attribute_groups_of(collections, snapshot, config, selection)
+        if columns is not None:  # attribute_based: the selected documents' attribute groups
+            table = collections.scan(snapshot).table(columns, rows=selection.rows)
+            groups = attribute_groups(table, columns, int(spec.with_defaults(config.parameters)["max_groups"]))
     with timer.stage("fit"):
         fitted, space = fit_clustering(X, config.clustering, copy=False, progress=progress, groups=groups)
         del X
@@ -401,18 +405,6 @@ def _fit_in_memory(
             distances=fitted.distances if by_means else None,
         )
     return fitted, space, metrics
-
-
-def attribute_groups_of(
-    collections: CollectionStore, snapshot: CollectionSnapshot, config: ClusterConfig, selection: Selection
-) -> AttributeGroups | None:
-    """The selected documents' attribute groups, for ``attribute_based`` (else None)."""
-    spec = registry.spec(config.algorithm)
-    columns = spec.grouping_columns(config.parameters)
-    if columns is None:
-        return None
-    table = collections.scan(snapshot).table(columns, rows=selection.rows)
-    return attribute_groups(table, columns, int(spec.with_defaults(config.parameters)["max_groups"]))
 
 
 def execute(lake: Lake, config: ClusterConfig, run_id: str, **options: Any) -> ExecutionResult:

@@ -40,11 +40,6 @@ class CollectionSchema:
     features: dict[str, int]
     metadata_columns: list[str] = field(default_factory=list)
 
-    def to_json(self) -> str:
-        return json.dumps(
-            {"features": self.features, "metadata_columns": self.metadata_columns}, indent=2, sort_keys=True
-        )
-
 
 @dataclass(frozen=True)
 class IngestReport:
@@ -145,10 +140,8 @@ class CollectionStore:
                     )
             else:
                 metadata = [c for c in table.column_names if c != "document_id" and c not in feature_dims]
-                schema = CollectionSchema(namespace, collection, feature_dims, metadata)
-                self.storage.write_replace(
-                    self.lake.collection_schema_key(namespace, collection), schema.to_json().encode()
-                )
+                schema = json.dumps({"features": feature_dims, "metadata_columns": metadata}, indent=2, sort_keys=True)
+                self.storage.write_replace(self.lake.collection_schema_key(namespace, collection), schema.encode())
             key = self.lake.collection_object_key(
                 namespace, collection, "parts", current.last_sequence + 1, table.num_rows
             )

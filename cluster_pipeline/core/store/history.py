@@ -115,13 +115,9 @@ FILTER_FIELDS = tuple(SUMMARY_SCHEMA.names)
 SEARCH_COLUMN = pa.field("centroids", RESULT_SCHEMA.field("centroids").type)
 
 
-def _summary_schema(search: bool) -> pa.Schema:
-    return SUMMARY_SCHEMA.append(SEARCH_COLUMN) if search else SUMMARY_SCHEMA
-
-
 def _summary_of(table: pa.Table, search: bool) -> pa.Table:
     """The summary columns of whole results (RESULT_SCHEMA): the metrics struct's fields as columns."""
-    schema = _summary_schema(search)
+    schema = SUMMARY_SCHEMA.append(SEARCH_COLUMN) if search else SUMMARY_SCHEMA
     columns = [
         pc.struct_field(table.column("metrics"), name) if name in METRIC_FIELDS else table.column(name)
         for name in schema.names
@@ -157,7 +153,7 @@ def summary_table(
     truncated, put there by hand), each result is read on its own and the unreadable ones are skipped
     with a warning through ``on_skip``, so one bad file never hides the history.
     """
-    schema = _summary_schema(search)
+    schema = SUMMARY_SCHEMA.append(SEARCH_COLUMN) if search else SUMMARY_SCHEMA
     prefix = store.lake.executions_prefix(namespace, cluster_id)
     if isinstance(store.storage, LocalStorage):
         folder = store.storage.path(prefix)
