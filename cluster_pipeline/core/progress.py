@@ -1,9 +1,6 @@
-"""Progress of long stages (documents processed, iteration, ETA) for whoever is listening.
-
-The core reports through a ``Progress`` object; the Dagster assets give it a sink that writes to
-``context.log.info``, the CLI registers a stderr bar with ``listening``. Updates are throttled
-(one per ``min_interval`` seconds per stage, plus the first and the last), so reporting from a hot
-loop costs nothing measurable.
+"""Progress of long stages (documents processed, ETA) for whoever is listening: the Dagster assets'
+log, the CLI's stderr bar (``listening``). Updates are throttled (one per ``min_interval`` seconds
+per stage, plus the first and the last), so reporting from a hot loop costs nothing measurable.
 """
 
 from __future__ import annotations

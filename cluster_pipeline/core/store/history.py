@@ -116,22 +116,17 @@ SEARCH_COLUMN = pa.field("centroids", RESULT_SCHEMA.field("centroids").type)
 
 
 def _summary_of(table: pa.Table, search: bool) -> pa.Table:
-    """The summary columns of whole results (RESULT_SCHEMA): the metrics struct's fields as columns."""
+    """The summary columns of whole results: the metrics struct's fields as columns of their own, a
+    field the results predate (written by an older version) as nulls."""
     schema = SUMMARY_SCHEMA.append(SEARCH_COLUMN) if search else SUMMARY_SCHEMA
+    for field in RESULT_SCHEMA:
+        if field.name not in table.column_names:
+            table = table.append_column(field, pa.nulls(table.num_rows, field.type))
     columns = [
         pc.struct_field(table.column("metrics"), name) if name in METRIC_FIELDS else table.column(name)
         for name in schema.names
     ]
     return pa.Table.from_arrays(columns, names=schema.names).cast(schema)
-
-
-def _conform(table: pa.Table) -> pa.Table:
-    """A stored result as RESULT_SCHEMA, fields it predates as nulls (results written by older versions)."""
-    columns = [
-        table.column(f.name) if f.name in table.column_names else pa.nulls(table.num_rows, f.type)
-        for f in RESULT_SCHEMA
-    ]
-    return pa.Table.from_arrays(columns, names=RESULT_SCHEMA.names).cast(RESULT_SCHEMA)
 
 
 def summary_table(
@@ -182,15 +177,13 @@ def summary_table(
     tables = []
     for key in store.result_keys(namespace, cluster_id):
         try:
-            tables.append(_conform(read_parquet(store.storage, key)))
+            tables.append(_summary_of(read_parquet(store.storage, key), search))
         except (pa.ArrowException, OSError, KeyError, ValueError) as error:
             on_skip(
                 f"skipped {store.storage.uri(key)}: not a readable ExecutionResult ({type(error).__name__}: {error}); "
                 "move it away."
             )
-    if not tables:
-        return schema.empty_table()
-    return _summary_of(pa.concat_tables(tables), search)
+    return pa.concat_tables(tables) if tables else schema.empty_table()
 
 
 def _search_mask(table: pa.Table, text: str) -> pa.Array:

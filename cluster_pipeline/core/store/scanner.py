@@ -74,8 +74,7 @@ class CollectionScanner:
         keys = [tombstone.key for tombstone in self.snapshot.deletions_after(part)]
         for key in keys:
             if key not in self._tombstones:
-                table = read_parquet(self.storage, key, columns=["document_id"])
-                self._tombstones[key] = table.column(0).combine_chunks()
+                self._tombstones[key] = read_parquet(self.storage, key, columns=["document_id"])[0].combine_chunks()
         return pa.concat_arrays([self._tombstones[key] for key in keys]) if keys else None
 
     def _live(self, columns: Sequence[str], batch_rows: int | None) -> Iterator[tuple[int, pa.RecordBatch]]:
