@@ -36,18 +36,6 @@ class ExportReport:
     with_clusters: int  # documents that have a cluster in the enrichment (0 without --with-clusters)
 
 
-def export_format(path: str | Path, requested: str | None) -> str:
-    """``requested``, or the format the file's extension names."""
-    if requested:
-        return requested
-    suffix = Path(path).suffix.lower()
-    if suffix not in FORMATS:
-        raise ConfigurationError(
-            f"Cannot tell the export format from {str(path)!r}: name a .parquet, .csv or .jsonl file, or pass --format."
-        )
-    return FORMATS[suffix]
-
-
 def export_collection(
     lake: Lake,
     namespace: str,
@@ -64,7 +52,11 @@ def export_collection(
     already is written as ``cluster_<name>``."""
     import duckdb
 
-    fmt = export_format(path, fmt)
+    fmt = fmt or FORMATS.get(Path(path).suffix.lower())
+    if fmt is None:
+        raise ConfigurationError(
+            f"Cannot tell the export format from {str(path)!r}: name a .parquet, .csv or .jsonl file, or pass --format."
+        )
     store = CollectionStore(lake)
     snapshot = store.snapshot(namespace, collection)
     scanner = store.scan(snapshot)

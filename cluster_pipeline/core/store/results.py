@@ -86,11 +86,8 @@ def arrow_fields(cls: type) -> list[pa.Field]:
 
 def encode_row(value: Any) -> dict[str, Any]:
     """A dataclass of ``column`` fields as one Parquet row (a dict of its columns)."""
-    row = {}
-    for name, col, _ in _columns(type(value)):
-        item = getattr(value, name)
-        row[name] = None if item is None else col["codec"].encode(item)
-    return row
+    items = ((name, getattr(value, name), col["codec"]) for name, col, _ in _columns(type(value)))
+    return {name: None if item is None else codec.encode(item) for name, item, codec in items}
 
 
 def decode_row(cls: type[T], row: dict[str, Any]) -> T:
