@@ -210,8 +210,7 @@ def unexpected_error_message(error: BaseException) -> str:
 
 @dataclass
 class FailureBase:
-    """What a failed result would say besides its error, updated as the block learns more (the
-    snapshot), so a later failure still has ``num_points`` and the version."""
+    """What a failed result would say, updated as the block learns the snapshot and the selection."""
 
     result: ExecutionResult
 

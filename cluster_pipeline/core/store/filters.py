@@ -71,10 +71,8 @@ Filter = Condition | Combination | Negation
 
 
 def parse_filter(data: Any, where: str = "Filter") -> Filter:
-    """The filter tree of ``data`` (a JSON object, or its text); FilterError names the part at fault.
-
-    ``where`` names the filter in messages (its path inside a larger document).
-    """
+    """The filter tree of ``data`` (a JSON object, or its text); FilterError names the part at fault,
+    ``where`` the filter (its path inside a larger document)."""
     if isinstance(data, str):
         try:
             data = json.loads(data)

@@ -226,10 +226,8 @@ def list_history(
     include_total: bool = False,
     on_skip: Callable[[str], None] = log.warning,
 ) -> HistoryPage:
-    """A page of executions matching ``query``, merged with in-flight ``extra`` results.
-
-    ``on_skip`` receives a warning for each result file that cannot be read (it is left out).
-    """
+    """A page of executions matching ``query``, merged with in-flight ``extra`` results; ``on_skip``
+    receives a warning for each result file that cannot be read (it is left out)."""
     table = summary_table(store, namespace, cluster_id, on_skip, search=query.search is not None)
     stored = set(table["run_id"].to_pylist())
     in_flight = {r.run_id: r for r in extra if r.run_id not in stored}

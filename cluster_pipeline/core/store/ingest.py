@@ -164,10 +164,8 @@ def prepare_documents(
     documents: pa.Table | pd.DataFrame, features: Sequence[str] | None, existing: Mapping[str, int] | None
 ) -> tuple[pa.Table, dict[str, int]]:
     """The batch as it is stored, and its features' dimensions; IngestError names the first problem.
-
-    ``features``: the embedding columns (default: the collection's, ``existing``, or those detected);
-    ``existing``: the collection's feature dimensions (None for a new collection).
-    """
+    ``features``: the embedding columns (default: the collection's, ``existing`` — None for a new
+    collection —, or those detected)."""
     table = documents if isinstance(documents, pa.Table) else pa.Table.from_pandas(documents, preserve_index=False)
     if "document_id" not in table.column_names:
         raise IngestError("Missing column 'document_id': every document needs a unique id.")

@@ -285,11 +285,8 @@ class S3RangeFile(io.RawIOBase):
 
 @contextmanager
 def exclusive(storage: Storage, lock_key: str) -> Iterator[None]:
-    """Hold an exclusive lock named ``lock_key`` (a hidden file: listings skip it) on a local lake.
-
-    On S3 there is no lock: writers there rely on create-only keys, and replaced objects (one
-    ``PutObject`` each) are never torn.
-    """
+    """Hold an exclusive lock named ``lock_key`` (a hidden file: listings skip it) on a local lake. On S3
+    there is none: writers rely on create-only keys, and a replaced object (one ``PutObject``) is never torn."""
     if not isinstance(storage, LocalStorage):
         yield
         return
