@@ -19,7 +19,6 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from cluster_pipeline.core.errors import IngestError, NotFoundError
-from cluster_pipeline.core.ids import check_collection, check_namespace
 from cluster_pipeline.core.store.ingest import prepare_documents
 from cluster_pipeline.core.store.lake import Lake
 from cluster_pipeline.core.store.scanner import CollectionScanner
@@ -122,7 +121,7 @@ class CollectionStore:
         features : embedding column names; by default every column of numeric lists (or, in CSV, of JSON
             lists) is an embedding feature.
         """
-        prefix = self.lake.collection_prefix(check_namespace(namespace), check_collection(collection))
+        prefix = self.lake.collection_prefix(namespace, collection)  # checks both names
         with exclusive(self.storage, prefix + ".lock"):
             try:
                 existing: CollectionSchema | None = self.schema(namespace, collection)
