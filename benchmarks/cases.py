@@ -89,7 +89,7 @@ def _matrix(collection: str) -> np.ndarray:
     from cluster_pipeline.core.store.lake import Lake
 
     store = CollectionStore(Lake.local(DATA))
-    X = store.load_embeddings(store.snapshot(NAMESPACE, collection), "embedding")
+    X = store.scan(store.snapshot(NAMESPACE, collection)).matrix("embedding")
     return Preparation(normalize=True).apply(X, copy=False)
 
 
@@ -140,7 +140,7 @@ def case_load_bare(n: int, collection: str) -> dict[str, Any]:
 
 
 def case_load(n: int, collection: str) -> dict[str, Any]:
-    """``CollectionStore.load_embeddings``, the pipeline's load."""
+    """The scanner's matrix (``CollectionStore.scan(snapshot).matrix``), the pipeline's load."""
     from cluster_pipeline.core.store.collections import CollectionStore
     from cluster_pipeline.core.store.lake import Lake
 
@@ -149,7 +149,7 @@ def case_load(n: int, collection: str) -> dict[str, Any]:
     _warm_up(store, snapshot)
     before, monitor = rss_mb(), RssMonitor()
     started = time.perf_counter()
-    X = store.load_embeddings(snapshot, "embedding")
+    X = store.scan(snapshot).matrix("embedding")
     seconds = time.perf_counter() - started
     assert X.flags.c_contiguous and X.dtype == np.float32
     return {"seconds": round(seconds, 4), "peak_mb": monitor.stop() - before, "matrix_mb": X.nbytes / 2**20}

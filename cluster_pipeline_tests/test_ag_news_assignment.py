@@ -6,10 +6,10 @@ import pyarrow.parquet as pq
 import pytest
 from scipy.optimize import linear_sum_assignment
 
-from cluster_pipeline.core.incremental.baseline import read_part
 from cluster_pipeline.core.incremental.new_documents import assign_new_documents
 from cluster_pipeline.core.pipeline.execution import execute
 from cluster_pipeline.core.store.results import ResultStore
+from cluster_pipeline.core.store.storage import read_parquet
 from cluster_pipeline_tests.dagster_helpers import create_config
 
 pytestmark = pytest.mark.slow
@@ -36,7 +36,7 @@ def test_assigning_the_last_fifth_agrees_with_a_full_refit(lake, collections, ag
     run = assign_new_documents(lake, config, collections.snapshot("default", "c"))
     assert run.method == "nearest_centroid" and run.num_assigned == table.num_rows - cut
     assert len(ResultStore(lake).list("default", config.cluster_id)) == 1  # nothing was refitted
-    assigned = read_part(lake, run.part).to_pandas().set_index("document_id")
+    assigned = read_parquet(lake.storage, run.part.key).to_pandas().set_index("document_id")
 
     refit = execute(lake, config, "run_00000000000a0002")
     full = ResultStore(lake).read_assignments("default", config.cluster_id, refit.run_id).to_pandas()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import secrets
+from functools import partial
 
 from cluster_pipeline.core.errors import InvalidIdentifierError
 
@@ -37,6 +38,7 @@ _FORMATS = {
 
 
 def _check(kind: str, value: object) -> str:
+    """Return ``value`` if it is a valid ``kind`` (a key of ``_FORMATS``), else raise InvalidIdentifierError."""
     pattern, expected = _FORMATS[kind]
     if not isinstance(value, str) or not pattern.fullmatch(value):
         raise InvalidIdentifierError(f"Invalid {kind} {value!r}: expected {expected}.")
@@ -44,7 +46,6 @@ def _check(kind: str, value: object) -> str:
 
 
 def check_namespace(value: object) -> str:
-    """Return ``value`` if it is a valid namespace, else raise InvalidIdentifierError."""
     namespace = _check("namespace", value)
     if namespace in RESERVED_NAMESPACES:
         raise InvalidIdentifierError(
@@ -53,29 +54,11 @@ def check_namespace(value: object) -> str:
     return namespace
 
 
-def check_collection(value: object) -> str:
-    """Return ``value`` if it is a valid collection name, else raise InvalidIdentifierError."""
-    return _check("collection", value)
-
-
-def check_cluster_id(value: object) -> str:
-    """Return ``value`` if it is a valid ``clust_…`` id, else raise InvalidIdentifierError."""
-    return _check("cluster id", value)
-
-
-def check_run_id(value: object) -> str:
-    """Return ``value`` if it is a valid ``run_…`` id, else raise InvalidIdentifierError."""
-    return _check("run id", value)
-
-
-def check_feature(value: object) -> str:
-    """Return ``value`` if it is a valid embedding column name, else raise InvalidIdentifierError."""
-    return _check("feature", value)
-
-
-def check_config_name(value: object) -> str:
-    """Return ``value`` if it is a valid configuration name, else raise InvalidIdentifierError."""
-    return _check("configuration name", value)
+check_collection = partial(_check, "collection")
+check_cluster_id = partial(_check, "cluster id")
+check_run_id = partial(_check, "run id")
+check_feature = partial(_check, "feature")
+check_config_name = partial(_check, "configuration name")
 
 
 def is_cluster_id(value: str) -> bool:

@@ -1,9 +1,6 @@
-"""Progress of long stages (documents processed, iteration, ETA) for whoever is listening.
-
-The core reports through a ``Progress`` object; the Dagster assets give it a sink that writes to
-``context.log.info``, the CLI registers a stderr bar with ``listening``. Updates are throttled
-(one per ``min_interval`` seconds per stage, plus the first and the last), so reporting from a hot
-loop costs nothing measurable.
+"""Progress of long stages (documents processed, ETA) for whoever is listening: the Dagster assets'
+log, the CLI's stderr bar (``listening``). Updates are throttled (one per ``min_interval`` seconds
+per stage, plus the first and the last), so reporting from a hot loop costs nothing measurable.
 """
 
 from __future__ import annotations
@@ -33,16 +30,15 @@ class ProgressEvent:
 
     @property
     def eta(self) -> float | None:
-        """Seconds left at the rate so far; None before any progress."""
-        if self.done <= 0 or self.total <= 0:
+        """Seconds left at the rate so far; None before any progress and once done."""
+        if not 0 < self.done < self.total:
             return None
-        return max(self.elapsed * (self.total - self.done) / self.done, 0.0)
+        return self.elapsed * (self.total - self.done) / self.done
 
     def message(self) -> str:
-        text = f"{self.stage}: {self.done:,}/{self.total:,} {self.unit} ({self.fraction:.0%}), {self.elapsed:.1f} s"
-        if self.eta is not None and self.done < self.total:
-            text += f", ETA {self.eta:.0f} s"
-        return text + (f" — {self.note}" if self.note else "")
+        eta = "" if self.eta is None else f", ETA {self.eta:.0f} s"
+        note = f" — {self.note}" if self.note else ""
+        return f"{self.stage}: {self.done:,}/{self.total:,} {self.unit} ({self.fraction:.0%}), {self.elapsed:.1f} s{eta}{note}"
 
 
 ProgressSink = Callable[[ProgressEvent], None]
@@ -95,7 +91,7 @@ class StderrBar:
 
     def __call__(self, event: ProgressEvent) -> None:
         filled = int(self.width * event.fraction)
-        eta = f"  ETA {event.eta:.0f} s" if event.eta is not None and event.done < event.total else ""
+        eta = "" if event.eta is None else f"  ETA {event.eta:.0f} s"
         line = (
             f"\r{event.stage:<8} [{'#' * filled}{'.' * (self.width - filled)}] {event.fraction:4.0%}  "
             f"{event.done:,}/{event.total:,} {event.unit}{eta}  {event.note}"

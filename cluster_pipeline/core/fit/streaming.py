@@ -43,7 +43,8 @@ from cluster_pipeline.core.quality.metrics import (
     add_by_label,
     measure,
 )
-from cluster_pipeline.core.store.collections import STREAM_BATCH_ROWS, CollectionSnapshot, CollectionStore
+from cluster_pipeline.core.store.collections import CollectionSnapshot, CollectionStore
+from cluster_pipeline.core.store.scanner import STREAM_BATCH_ROWS
 
 # An in-memory execution peaks at about 2.5 matrices (matrix, metrics and labelling temporaries).
 IN_MEMORY_PEAK_FACTOR = 2.5
@@ -111,7 +112,7 @@ class _Passes:
     def batches(self, stage: str, note: str = "") -> Iterator[tuple[int, np.ndarray]]:
         """``(offset, prepared batch)`` over every document, refusing NaN/inf."""
         source, total = self.source, self.source.snapshot.num_documents
-        for offset, batch in source.store.iter_embeddings(source.snapshot, source.feature, self.batch_rows):
+        for offset, batch in source.store.scan(source.snapshot).vectors(source.feature, self.batch_rows):
             if not np.isfinite(batch).all():
                 bad = int(np.flatnonzero(~np.isfinite(batch).all(axis=1))[0]) + offset
                 raise InvalidEmbeddingsError(
@@ -225,8 +226,8 @@ def _initial_centres(
     pca = plan_reduction(options.reduction, spec.default_reduction, source.dimensions).method == "pca"
     size = min(n, max(sample_size(n, k), PCA_FIT_SAMPLE if pca else 0))
     rows = np.sort(np.random.default_rng(SEED).choice(n, size, replace=False))
-    sample = source.store.load_embeddings(
-        source.snapshot, source.feature, progress, rows=rows, stage="sample", batch_rows=batch_rows
+    sample = source.store.scan(source.snapshot).matrix(
+        source.feature, rows=rows, progress=progress, stage="sample", batch_rows=batch_rows
     )
     check_embeddings(sample)
     preparation = fit_preparation(sample, options, SEED)

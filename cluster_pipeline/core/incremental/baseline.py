@@ -1,13 +1,13 @@
 """What new documents are assigned against: the latest completed execution of a configuration, the
-collection version it clustered, and the assignment parts written since (one per collection version).
+collection as it saw it (``CollectionSnapshot.as_of`` its ``collection_version``), and the assignment
+parts written against it since, one per collection version: ``asg-<seq>-<n>-<novel>-<version>.parquet``,
+whose counts let the change sensor read how many new documents are novel from a listing alone.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-
-import pyarrow as pa
 
 from cluster_pipeline.core.config.model import ClusterConfig
 from cluster_pipeline.core.errors import ExecutionError
@@ -78,9 +78,3 @@ def baseline(lake: Lake, config: ClusterConfig, snapshot: CollectionSnapshot) ->
             f"the history of {config.collection!r} any more; execute {config.cluster_id} again to fit it anew."
         )
     return Baseline(result, fitted, assignment_parts(lake, config.namespace, config.cluster_id, result.run_id))
-
-
-def read_part(lake: Lake, part: AssignmentPart) -> pa.Table:
-    from cluster_pipeline.core.store.storage import read_parquet
-
-    return read_parquet(lake.storage, part.key)

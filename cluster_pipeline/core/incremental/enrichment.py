@@ -1,23 +1,14 @@
-"""Every document's latest cluster, next to the documents, readable with no code of ours.
-
-``<namespace>/enrichment/<cluster_id>.parquet`` holds one row per live document of the collection
-(keyed by ``document_id``): the cluster of the configuration's latest completed execution, or of
-the assignment that placed it since, with the cluster's label, the distance to its centroid and,
-for assigned documents, whether they are novel. Executions (after their result is committed) and
-assignments rewrite it from the lake's state — the baseline of ``core.incremental`` — never from
-what the caller happens to hold, so a late writer cannot put an older state back: each write is
-derived again under a lock (local lakes) and skipped when the file already reflects a state at
-least as new (by the execution's creation time, then the collection sequence). The file is replaced
-in one atomic step (a temp file renamed into place; one ``PutObject`` on S3): a reader sees the old
-table or the new one, never a torn one.
-
-DuckDB joins it with the collection's parts (see the README); ``collections export --with-clusters``
-writes the join for people without DuckDB.
+"""Every document's latest cluster, next to the documents (the README's "Every document's cluster"):
+``<namespace>/enrichment/<cluster_id>.parquet``. Every write derives it again from the lake's state
+(the baseline), never from what the caller holds, under a lock on local lakes, and is skipped when
+the file reflects a state at least as new (by the execution's creation time, then the collection
+sequence): a late writer cannot put an older state back. It is replaced atomically.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+from typing import get_type_hints
 
 import numpy as np
 import pyarrow as pa
@@ -47,7 +38,6 @@ ENRICHMENT_SCHEMA = pa.schema(
         pa.field("collection_version", pa.string(), nullable=False),  # when the document got its cluster
     ]
 )
-CLUSTER_COLUMNS = [name for name in ENRICHMENT_SCHEMA.names if name != "document_id"]
 
 
 @dataclass(frozen=True)
@@ -64,24 +54,12 @@ class EnrichmentState:
         return (self.run_created_at, self.sequence) > (other.run_created_at, other.sequence)
 
     def metadata(self) -> dict[str, str]:
-        return {
-            "run_id": self.run_id,
-            "run_created_at": repr(self.run_created_at),
-            "sequence": str(self.sequence),
-            "collection_version": self.collection_version,
-            "num_documents": str(self.num_documents),
-        }
+        return {name: str(value) for name, value in asdict(self).items()}  # str of a float round-trips
 
     @classmethod
     def from_metadata(cls, metadata: dict[bytes, bytes]) -> EnrichmentState:
         data = {key.decode(): value.decode() for key, value in metadata.items()}
-        return cls(
-            data["run_id"],
-            float(data["run_created_at"]),
-            int(data["sequence"]),
-            data["collection_version"],
-            int(data["num_documents"]),
-        )
+        return cls(**{name: kind(data[name]) for name, kind in get_type_hints(cls).items()})
 
 
 def stored_state(lake: Lake, namespace: str, cluster_id: str) -> EnrichmentState | None:
@@ -148,25 +126,19 @@ def _enrichment_table(
 
 
 def _with_provenance(assignments: pa.Table, labels: pa.Array, source: str, run_id: str, version: str) -> pa.Table:
+    """``assignments`` as ``ENRICHMENT_SCHEMA``'s columns: with each cluster's label and the row's origin."""
     n = assignments.num_rows
     index = assignments.column("cluster_index")
     clustered = pc.if_else(pc.less(index, 0), pa.scalar(None, index.type), index)
-    novelty = assignments.column("novelty") if "novelty" in assignments.column_names else pa.nulls(n, pa.bool_())
-    return pa.table(
-        {
-            "document_id": assignments.column("document_id"),
-            "cluster_id": assignments.column("cluster_id"),
-            "cluster_index": index,
-            "cluster_label": pc.take(labels, clustered) if len(labels) else pa.nulls(n, pa.string()),
-            "distance": assignments.column("distance"),
-            "membership_strength": assignments.column("membership_strength"),
-            "is_noise": assignments.column("is_noise"),
-            "novelty": novelty,
-            "source": pa.repeat(source, n),
-            "run_id": pa.repeat(run_id, n),
-            "collection_version": pa.repeat(version, n),
-        }
-    )
+    added = {
+        "cluster_label": pc.take(labels, clustered) if len(labels) else pa.nulls(n, pa.string()),
+        "novelty": pa.nulls(n, pa.bool_()),  # an execution's assignments have none
+        "source": pa.repeat(source, n),
+        "run_id": pa.repeat(run_id, n),
+        "collection_version": pa.repeat(version, n),
+    }
+    present = assignments.column_names
+    return pa.table({name: assignments[name] if name in present else added[name] for name in ENRICHMENT_SCHEMA.names})
 
 
 def read_enrichment(lake: Lake, namespace: str, cluster_id: str) -> pa.Table:

@@ -36,18 +36,6 @@ class ExportReport:
     with_clusters: int  # documents that have a cluster in the enrichment (0 without --with-clusters)
 
 
-def export_format(path: str | Path, requested: str | None) -> str:
-    """``requested``, or the format the file's extension names."""
-    if requested:
-        return requested
-    suffix = Path(path).suffix.lower()
-    if suffix not in FORMATS:
-        raise ConfigurationError(
-            f"Cannot tell the export format from {str(path)!r}: name a .parquet, .csv or .jsonl file, or pass --format."
-        )
-    return FORMATS[suffix]
-
-
 def export_collection(
     lake: Lake,
     namespace: str,
@@ -64,7 +52,11 @@ def export_collection(
     already is written as ``cluster_<name>``."""
     import duckdb
 
-    fmt = export_format(path, fmt)
+    fmt = fmt or FORMATS.get(Path(path).suffix.lower())
+    if fmt is None:
+        raise ConfigurationError(
+            f"Cannot tell the export format from {str(path)!r}: name a .parquet, .csv or .jsonl file, or pass --format."
+        )
     store = CollectionStore(lake)
     snapshot = store.snapshot(namespace, collection)
     scanner = store.scan(snapshot)
@@ -73,7 +65,7 @@ def export_collection(
     documents = documents.append_column("__row", pa.array(range(documents.num_rows), pa.int64()))
     with duckdb.connect() as connection:
         connection.register("documents", documents)
-        select, clustered = "d.* EXCLUDE (__row)", 0
+        select, join, clustered = "d.* EXCLUDE (__row)", "", 0
         if cluster_id is not None:
             enrichment = read_enrichment(lake, namespace, cluster_id)
             connection.register("enrichment", enrichment)
@@ -83,23 +75,19 @@ def export_collection(
                 for name in enrichment.column_names
                 if name != "document_id"
             )
-            query = f"SELECT {select} FROM documents d LEFT JOIN enrichment e USING (document_id) ORDER BY d.__row"
+            join = " LEFT JOIN enrichment e USING (document_id)"
             counted = connection.execute("SELECT count(*) FROM documents d JOIN enrichment e USING (document_id)")
             clustered = int(counted.fetchall()[0][0])
-        else:
-            query = f"SELECT {select} FROM documents d ORDER BY d.__row"
+        query = f"SELECT {select} FROM documents d{join} ORDER BY d.__row"
         target = Path(path).expanduser().resolve()
         fd, temporary = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
         os.close(fd)
         try:
-            connection.execute(f"COPY ({query}) TO '{_quoted(temporary)}' {DUCKDB_FORMATS[fmt]}")
+            quoted = temporary.replace("'", "''")
+            connection.execute(f"COPY ({query}) TO '{quoted}' {DUCKDB_FORMATS[fmt]}")
             os.chmod(temporary, 0o644)
             os.replace(temporary, target)
         except BaseException:
             Path(temporary).unlink(missing_ok=True)
             raise
     return ExportReport(str(target), fmt, documents.num_rows, clustered)
-
-
-def _quoted(path: str) -> str:
-    return path.replace("'", "''")

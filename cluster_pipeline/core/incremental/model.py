@@ -1,25 +1,9 @@
-"""Assigning new documents to an execution's clusters without refitting (BERTopic's ``transform``).
+"""Assigning new documents to an execution's clusters without refitting (BERTopic's ``transform``;
+the README's "Assign without refitting" says how each algorithm assigns, and what is novel).
 
-Every completed execution stores what is needed to place a document that arrives later, as
-``<run_id>.model.npz`` beside its result: the preprocessing (L2 normalisation, PCA's mean and
-components when PCA was the reduction), the cluster centroids in the embedding space, each
-cluster's *novelty radius* (the 95th percentile of its members' distances to the centroid) and,
-for a Gaussian mixture fitted in that space, the mixture itself. Plain arrays in one ``.npz`` (no
-pickle), so reading a model runs no code.
-
-How each algorithm assigns (``AssignmentModel.method``):
-
-- ``gaussian_mixture`` fitted on the embedding space (no UMAP): the mixture's own ``predict``
-  (posterior argmax, mapped to the clusters the components became), its posterior as membership.
-- every other algorithm, and a mixture fitted on UMAP's coordinates: the nearest centroid in the
-  embedding space. That *is* k-means' own prediction; for the others (HDBSCAN, DBSCAN, OPTICS,
-  agglomerative, spectral, Birch, mean shift) it is the BERTopic-style embedding assignment, since
-  their own predictions need the fitted UMAP or the whole training set (HDBSCAN's
-  ``approximate_predict`` needs ``prediction_data`` and the reduced space, DBSCAN has none).
-
-A new document is ``novel`` when it lies farther from its cluster's centroid than the novelty
-radius: what a cluster of the fit would hold only 5 % of the time. A burst of novel documents is
-what the change sensor reads as a new topic (``core.triggers``).
+Every completed execution stores ``<run_id>.model.npz`` beside its result: the preprocessing, the
+centroids in the embedding space, each cluster's novelty radius and, for a Gaussian mixture fitted
+in that space, the mixture. Plain arrays, no pickle: reading a model runs no code.
 """
 
 from __future__ import annotations
@@ -34,22 +18,16 @@ import pyarrow as pa
 from cluster_pipeline.core.errors import ExecutionError
 from cluster_pipeline.core.fit.clustering import FittedClustering, Preparation
 from cluster_pipeline.core.fit.neighbors import nearest_centroids
-from cluster_pipeline.core.store.results import cluster_name
+from cluster_pipeline.core.store.results import ASSIGNMENTS_SCHEMA, assignment_columns
 
 NOVELTY_PERCENTILE = 95.0
 MODEL_VERSION = 1
 GMM_ARRAYS = ("weights", "means", "covariances", "precisions_cholesky")
 
-ASSIGNMENT_SCHEMA = pa.schema(
-    [
-        pa.field("document_id", pa.string(), nullable=False),
-        pa.field("cluster_id", pa.string()),  # cl_N, null when the execution found no cluster
-        pa.field("cluster_index", pa.int32(), nullable=False),
-        pa.field("distance", pa.float32()),  # to the cluster's centroid in the embedding space
-        pa.field("membership_strength", pa.float32()),  # GMM posterior; null for nearest-centroid
-        pa.field("is_noise", pa.bool_(), nullable=False),
-        pa.field("novelty", pa.bool_(), nullable=False),
-    ]
+# an execution's assignments with ``novelty`` (farther than the novelty radius) for ``in_sample``;
+# ``membership_strength`` is the mixture's posterior, null for nearest-centroid
+ASSIGNMENT_SCHEMA = ASSIGNMENTS_SCHEMA.remove(ASSIGNMENTS_SCHEMA.get_field_index("in_sample")).append(
+    pa.field("novelty", pa.bool_(), nullable=False)
 )
 
 
@@ -114,11 +92,8 @@ class AssignmentModel:
 
 
 def novelty_radius(fitted: FittedClustering) -> np.ndarray:
-    """Per cluster, the 95th percentile of its members' distances to the centroid.
-
-    Noise documents reassigned to a cluster (``reassign_noise``) are left out: the algorithm did not
-    find them there, and they would widen the radius with exactly the outliers it should flag.
-    """
+    """Per cluster, the 95th percentile of its members' distances to the centroid, leaving out noise
+    reassigned to it (``reassign_noise``): they would widen the radius with the outliers it should flag."""
     found = fitted.labels >= 0
     if fitted.reassigned is not None:
         found &= ~fitted.reassigned
@@ -199,19 +174,9 @@ def _gmm_predict(model: AssignmentModel, space: np.ndarray) -> tuple[np.ndarray,
 def assignment_table(document_ids: pa.Array | pa.ChunkedArray, assigned: Assigned) -> pa.Table:
     """The assignments part of the new documents (``ASSIGNMENT_SCHEMA``)."""
     labels = assigned.labels
-    none = labels < 0
-    k = int(labels.max()) + 1 if len(labels) and not none.all() else 0
-    names = np.array([cluster_name(i) for i in range(k)] + [None], dtype=object)
-    membership = assigned.membership if assigned.membership is not None else np.full(len(labels), np.nan, np.float32)
+    k = int(labels.max()) + 1 if len(labels) else 0
+    columns = assignment_columns(document_ids, labels, k, assigned.distances, assigned.membership)
     return pa.table(
-        {
-            "document_id": document_ids.cast(pa.string()),
-            "cluster_id": pa.array(names[np.where(none, k, labels)], pa.string()),
-            "cluster_index": pa.array(labels.astype(np.int32)),
-            "distance": pa.array(assigned.distances, pa.float32(), from_pandas=True),
-            "membership_strength": pa.array(membership, pa.float32(), from_pandas=True),
-            "is_noise": pa.array(none),
-            "novelty": pa.array(assigned.novelty.astype(bool)),
-        },
+        {**columns, "is_noise": pa.array(labels < 0), "novelty": pa.array(assigned.novelty.astype(bool))},
         schema=ASSIGNMENT_SCHEMA,
     )

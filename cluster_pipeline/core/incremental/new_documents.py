@@ -1,12 +1,9 @@
 """Keeping an execution's clusters current between fits: assign what was added since, never refit.
 
-The *baseline* of a configuration is its latest completed execution, the collection as that
-execution saw it (``CollectionSnapshot.as_of`` its ``collection_version``) and the assignment parts
-written against it since. Each part holds the documents of the collection parts added after the
-previous part (or after the fit), placed by ``core.assignment``, and is keyed by the collection
-version it brought the baseline up to: ``assignments/<cluster_id>/<run_id>/asg-<seq>-<n>-<novel>-<version>.parquet``,
-written once (create-only), so running the same version twice writes nothing new. The counts in the
-name let the change sensor read how many new documents are novel from a listing alone.
+Each assignment part holds the documents added since the baseline (``core.incremental.baseline``)
+was last brought up to date, placed by the execution's model (``core.incremental.model``), and is
+named by the collection version it covers; it is written once (create-only), so assigning the same
+version twice writes nothing new.
 """
 
 from __future__ import annotations
@@ -20,11 +17,8 @@ import numpy as np
 from cluster_pipeline.core.config.model import ClusterConfig
 from cluster_pipeline.core.errors import AlreadyExistsError, ConfigurationError, NotFoundError
 from cluster_pipeline.core.fit import registry
-from cluster_pipeline.core.incremental.baseline import (
-    AssignmentPart,
-    Baseline,
-    baseline,
-)
+from cluster_pipeline.core.incremental.baseline import AssignmentPart, Baseline, baseline
+from cluster_pipeline.core.incremental.enrichment import refresh_enrichment
 from cluster_pipeline.core.incremental.model import (
     Assigned,
     AssignmentModel,
@@ -82,20 +76,14 @@ def unassignable(config: ClusterConfig) -> str | None:
 
 def assign_new_documents(lake: Lake, config: ClusterConfig, snapshot: CollectionSnapshot) -> AssignmentRun:
     """Assign the documents of ``snapshot`` added since the baseline, write their part, refresh the
-    enrichment. Fits nothing; reads only the new parts' embeddings and the execution's small model.
-
-    Raises NotFoundError before the configuration's first completed execution, ConfigurationError
-    for a configuration whose documents cannot be assigned (``unassignable``).
-    """
-    from cluster_pipeline.core.incremental.enrichment import refresh_enrichment
-
+    enrichment. Reads only the new parts' embeddings and the execution's small model. NotFoundError
+    before the first completed execution, ConfigurationError for an ``unassignable`` configuration."""
     reason = unassignable(config)
     if reason is not None:
         raise ConfigurationError(
             f"New documents of {config.display_name} cannot be assigned without refitting: {reason}; "
             "execute it again instead (the change sensor does so for such configurations)."
         )
-
     started = time.perf_counter()
     # the baseline is looked up in the collection's whole history: a fit newer than ``snapshot`` (a
     # version pinned by the sensor, refitted since) covers it already
@@ -114,18 +102,11 @@ def assign_new_documents(lake: Lake, config: ClusterConfig, snapshot: Collection
     vectors = added.column(config.feature).combine_chunks().flatten().to_numpy(zero_copy_only=False)
     vectors = np.ascontiguousarray(vectors.reshape(-1, snapshot.dimension(config.feature)), dtype=np.float32)
     assigned = assign(model, vectors)
+    run_id = base.result.run_id
     table = assignment_table(ids, assigned).replace_schema_metadata(
-        {"run_id": base.result.run_id, "method": model.method, "collection_version": snapshot.version}
+        {"run_id": run_id, "method": model.method, "collection_version": snapshot.version}
     )
-    key = lake.assignment_part_key(
-        config.namespace,
-        config.cluster_id,
-        base.result.run_id,
-        snapshot.last_sequence,
-        snapshot.version,
-        len(ids),
-        assigned.num_novel,
-    )
+    key = lake.assignment_part_key(config.namespace, config.cluster_id, run_id, snapshot, len(ids), assigned.num_novel)
     with suppress(AlreadyExistsError):  # this version was assigned already: the same documents, the same clusters
         lake.storage.write_parquet_new(key, table)
     part = AssignmentPart(key, snapshot.last_sequence, len(ids), assigned.num_novel, snapshot.version)

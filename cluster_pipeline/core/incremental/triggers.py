@@ -1,21 +1,7 @@
-"""When a collection change should assign new documents or start an execution: plain decisions, no Dagster.
-
-The change sensor remembers, per configuration, the collection state it last acted on. A new state
-counts when enough documents were added or removed since then (``min_new_documents``, or
-``min_new_fraction`` of the collection). Counting uses only listings (part names carry row counts,
-assignment part names their novel counts), never the embeddings.
-
-Before a configuration's first completed execution, or with ``assign_new_documents`` off, a change
-starts a full execution (``collection_change``). After it, a change is *assigned* to the latest
-execution's clusters (``core.incremental``, no refit), and a full execution is requested only when
-a refit condition holds, past the cooldown and with no execution of the configuration in flight:
-
-- ``novelty``: at least ``refit_min_novel_documents`` and ``refit_novel_fraction`` of the documents
-  assigned since the fit are novel (a new topic is arriving);
-- ``growth``: the documents added since the fit reach ``refit_growth_fraction`` of those it clustered;
-- and on the configuration's ``schedule`` (``nightly`` / ``schedule`` triggers, elsewhere).
-
-The trigger and its reason become run tags and the ExecutionResult's ``trigger``/``trigger_reason``.
+"""When a collection change should assign new documents or start an execution: plain decisions, no
+Dagster (the README's "Refit on drift" states the rules). The change sensor remembers, per
+configuration, the collection state it last acted on; changes are counted from listings alone (part
+names carry row counts, assignment part names their novel counts), never from the embeddings.
 """
 
 from __future__ import annotations
@@ -65,8 +51,7 @@ def decide_on_change(
     config: ClusterConfig, snapshot: CollectionSnapshot, previous: TriggerState | None, now: float
 ) -> ChangeDecision:
     """Should this snapshot start an execution of ``config``?"""
-    triggers = config.triggers
-    if not triggers.on_change:
+    if not config.triggers.on_change:
         return ChangeDecision(False, "change triggers are off", 0)
     change = enough_change(config, snapshot, previous)
     wait = cooldown_left(config, previous, now)
@@ -90,9 +75,7 @@ def enough_change(config: ClusterConfig, snapshot: CollectionSnapshot, previous:
 
 def cooldown_left(config: ClusterConfig, previous: TriggerState | None, now: float) -> float:
     """Seconds until the sensor may request another execution (0 when it may now)."""
-    if previous is None:
-        return 0.0
-    return max(0.0, config.triggers.cooldown_seconds - (now - previous.triggered_at))
+    return 0.0 if previous is None else max(0.0, config.triggers.cooldown_seconds - (now - previous.triggered_at))
 
 
 def state_after_trigger(snapshot: CollectionSnapshot, now: float) -> TriggerState:
@@ -103,9 +86,8 @@ def state_after(
     refresh: Refresh, snapshot: CollectionSnapshot, previous: TriggerState | None, now: float
 ) -> TriggerState:
     """The sensor's memory after acting: an assignment keeps the cooldown's clock where it was."""
-    if refresh.action == "execute":
-        return state_after_trigger(snapshot, now)
-    return state_after_trigger(snapshot, previous.triggered_at if previous else 0.0)
+    kept = previous.triggered_at if previous else 0.0
+    return state_after_trigger(snapshot, now if refresh.action == "execute" else kept)
 
 
 @dataclass(frozen=True)

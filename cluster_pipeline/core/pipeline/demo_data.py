@@ -13,108 +13,20 @@ import pyarrow as pa
 
 DEMO_DIMENSIONS = 128
 
+# Each topic's words, then words of no topic (the filler), one line each.
+VOCABULARY = """
+Space: rocket orbit launch satellite astronaut mars moon telescope nasa spacecraft galaxy planet
+Cooking: recipe oven garlic pasta sauce bake flour butter chef kitchen roasted spices
+Football: goal striker league match coach penalty stadium midfielder season transfer referee derby
+Markets: stocks investors shares earnings inflation bonds traders dividend nasdaq rally profit forecast
+Health: vaccine patients doctors hospital clinical trial symptoms treatment virus nurses diagnosis therapy
+Music: album guitar concert singer band tour song chart drummer vinyl festival lyrics
+Filler: the a new report says today after week people first more about this year
+"""
 TOPICS: dict[str, list[str]] = {
-    "Space": [
-        "rocket",
-        "orbit",
-        "launch",
-        "satellite",
-        "astronaut",
-        "mars",
-        "moon",
-        "telescope",
-        "nasa",
-        "spacecraft",
-        "galaxy",
-        "planet",
-    ],
-    "Cooking": [
-        "recipe",
-        "oven",
-        "garlic",
-        "pasta",
-        "sauce",
-        "bake",
-        "flour",
-        "butter",
-        "chef",
-        "kitchen",
-        "roasted",
-        "spices",
-    ],
-    "Football": [
-        "goal",
-        "striker",
-        "league",
-        "match",
-        "coach",
-        "penalty",
-        "stadium",
-        "midfielder",
-        "season",
-        "transfer",
-        "referee",
-        "derby",
-    ],
-    "Markets": [
-        "stocks",
-        "investors",
-        "shares",
-        "earnings",
-        "inflation",
-        "bonds",
-        "traders",
-        "dividend",
-        "nasdaq",
-        "rally",
-        "profit",
-        "forecast",
-    ],
-    "Health": [
-        "vaccine",
-        "patients",
-        "doctors",
-        "hospital",
-        "clinical",
-        "trial",
-        "symptoms",
-        "treatment",
-        "virus",
-        "nurses",
-        "diagnosis",
-        "therapy",
-    ],
-    "Music": [
-        "album",
-        "guitar",
-        "concert",
-        "singer",
-        "band",
-        "tour",
-        "song",
-        "chart",
-        "drummer",
-        "vinyl",
-        "festival",
-        "lyrics",
-    ],
+    name: words.split() for name, words in (line.split(": ") for line in VOCABULARY.strip().splitlines())
 }
-FILLER = [
-    "the",
-    "a",
-    "new",
-    "report",
-    "says",
-    "today",
-    "after",
-    "week",
-    "people",
-    "first",
-    "more",
-    "about",
-    "this",
-    "year",
-]
+FILLER = TOPICS.pop("Filler")
 TEMPLATES = [
     "{a} and {b} dominate the {c} news this week",
     "Why the {a} matters more than the {b} for {c}",

@@ -1,17 +1,12 @@
 """One clustering execution, the only chain there is: snapshot → load → fit → metrics → labels →
-pictures → write.
+drift → topics → pictures → write.
 
-Every way of running a configuration runs ``run_execution``: the Dagster multi-asset calls it in
-one step (so the UI, sensors, schedules and ``cluster-pipeline execute``, which launches the Dagster
-job, all do), and ``execute`` is the same call for library users and tests. The benchmark times the
-Dagster job. One chain in one process means one matrix load and no intermediate pickling (the
-matrix, the fit and the labels never cross a step boundary), and one set of timings and errors:
-``timings`` holds every stage (``dagster`` — the run's start up to this chain, when Dagster runs
-it —, ``load``, ``fit``, ``metrics``, ``labels``, ``drift``, ``pictures``, ``write``); only the
-final commit of the small result file is not in it.
-
-Any error becomes a ``failed`` ExecutionResult whose ``error_message`` is the error's user-facing
-text; the error is then re-raised so the caller (the asset, the CLI) can tell.
+Every way of running a configuration runs ``run_execution``: the Dagster multi-asset calls it in one
+step (so the UI, sensors, schedules and ``cluster-pipeline execute`` do), ``execute`` for library
+users and tests. One chain in one process means one matrix load, no intermediate pickling, and one
+set of timings (``dagster`` — the run's start up to this chain — then every stage; only the final
+commit of the small result file is not in it) and errors: any error becomes a ``failed``
+ExecutionResult whose ``error_message`` is its user-facing text, then is re-raised.
 """
 
 from __future__ import annotations
@@ -31,12 +26,12 @@ from cluster_pipeline.core.checkpoints import checkpoint
 from cluster_pipeline.core.config.model import ClusterConfig
 from cluster_pipeline.core.errors import AlreadyExistsError, ClusterPipelineError
 from cluster_pipeline.core.fit import registry
-from cluster_pipeline.core.fit.attributes import AttributeGroups, attribute_groups
+from cluster_pipeline.core.fit.attributes import attribute_groups
 from cluster_pipeline.core.fit.clustering import FittedClustering, fit_clustering, refuse_oversized_sample
 from cluster_pipeline.core.fit.streaming import StreamSource, fit_streaming, needs_streaming
 from cluster_pipeline.core.incremental.enrichment import EnrichmentState, refresh_enrichment
 from cluster_pipeline.core.incremental.model import model_from_fit
-from cluster_pipeline.core.labels.base import Labeler, LabelingOutcome
+from cluster_pipeline.core.labels.base import ClusterLabel, Labeler, LabelingOutcome
 from cluster_pipeline.core.labels.offline import OfflineLabeler
 from cluster_pipeline.core.pipeline.selection import (
     Selection,
@@ -49,76 +44,55 @@ from cluster_pipeline.core.progress import Progress
 from cluster_pipeline.core.quality.metrics import QualityMetrics, compute_metrics
 from cluster_pipeline.core.quality.verdict import coverage, quality_note
 from cluster_pipeline.core.store.collections import CollectionSnapshot, CollectionStore
+from cluster_pipeline.core.store.history import latest_completed
 from cluster_pipeline.core.store.lake import Lake
 from cluster_pipeline.core.store.results import (
     ASSIGNMENTS_SCHEMA,
     Centroid,
     ExecutionResult,
     ResultStore,
+    assignment_columns,
     cluster_name,
     utc_now,
 )
 from cluster_pipeline.core.topics.structure import TopicStructure, topic_structure
 
 
-def assignments_table(document_ids: pd.Series | list[str] | pa.ChunkedArray, fitted: FittedClustering) -> pa.Table:
-    """One row per document: its cluster (null for noise), distance to centroid and membership;
-    ``is_noise`` as the algorithm found it (a reassigned noise document has a cluster and ``is_noise``);
-    ``in_sample`` whether the algorithm was fitted on it (every document, unless ``sample_size``)."""
+def assignments_table(document_ids: pa.Array | pa.ChunkedArray, fitted: FittedClustering) -> pa.Table:
+    """One row per document (``ASSIGNMENTS_SCHEMA``): ``is_noise`` as the algorithm found it (a
+    reassigned noise document has a cluster and ``is_noise``); ``in_sample`` whether the algorithm was
+    fitted on it (every document, unless ``sample_size``)."""
     labels = fitted.labels
-    noise = labels < 0
     in_sample = np.ones(len(labels), dtype=bool)
     if fitted.sample_rows is not None:
         in_sample[:] = False
         in_sample[fitted.sample_rows] = True
-    found_noise = noise if fitted.reassigned is None else noise | fitted.reassigned
-    names = np.array([cluster_name(i) for i in range(fitted.num_clusters)] + [None], dtype=object)
-    membership = fitted.membership if fitted.membership is not None else np.full(len(labels), np.nan, np.float32)
-    return pa.table(
-        {
-            "document_id": _string_column(document_ids),
-            "cluster_id": pa.array(names[np.where(noise, fitted.num_clusters, labels)], pa.string()),
-            "cluster_index": pa.array(labels.astype(np.int32)),
-            "distance": pa.array(fitted.distances, pa.float32(), from_pandas=True),
-            "membership_strength": pa.array(membership, pa.float32(), from_pandas=True),
-            "is_noise": pa.array(found_noise),
-            "in_sample": pa.array(in_sample),
-        },
-        schema=ASSIGNMENTS_SCHEMA,
-    )
-
-
-def _string_column(values: pd.Series | list[str] | pa.ChunkedArray) -> pa.Array | pa.ChunkedArray:
-    if isinstance(values, pa.ChunkedArray | pa.Array):
-        return values.cast(pa.string())
-    return pa.array(np.asarray(values, dtype=object), pa.string())
+    found_noise = labels < 0 if fitted.reassigned is None else (labels < 0) | fitted.reassigned
+    columns = assignment_columns(document_ids, labels, fitted.num_clusters, fitted.distances, fitted.membership)
+    return pa.table({**columns, "is_noise": found_noise, "in_sample": in_sample}, schema=ASSIGNMENTS_SCHEMA)
 
 
 def build_centroids(fitted: FittedClustering, outcome: LabelingOutcome) -> list[Centroid]:
-    sizes = fitted.cluster_sizes
+    """One per cluster; a cluster the labeler left out is named by its index."""
     centroids = []
-    for index in range(fitted.num_clusters):
-        label = outcome.labels.get(index)
-        metadata = dict(getattr(label, "metadata", {}) or {}) if label else {}
+    for index, size in enumerate(fitted.cluster_sizes[: fitted.num_clusters].tolist()):
+        label = outcome.labels.get(index) or ClusterLabel(f"Cluster {index}", f"{size} documents.", [])
+        metadata = dict(label.metadata)
         if fitted.groups is not None:
             metadata["attributes"] = fitted.groups[index]
         centroids.append(
             Centroid(
                 cluster_id=cluster_name(index),
-                num_members=int(sizes[index]),
-                label=label.label if label else f"Cluster {index}",
-                summary=label.summary if label else f"{int(sizes[index])} documents.",
-                keywords=list(label.keywords) if label else [],
-                label_source=label.source if label else "offline",
-                representative_document_ids=list(label.representative_document_ids) if label else [],
+                num_members=size,
+                label=label.label,
+                summary=label.summary,
+                keywords=list(label.keywords),
+                label_source=label.source,
+                representative_document_ids=list(label.representative_document_ids),
                 metadata=metadata,
             )
         )
     return centroids
-
-
-def metrics_dict(metrics: QualityMetrics | None) -> dict[str, Any] | None:
-    return None if metrics is None else metrics.to_dict()
 
 
 def base_result(
@@ -126,27 +100,24 @@ def base_result(
     run_id: str,
     created_at: datetime,
     *,
-    snapshot: CollectionSnapshot | None = None,
     dagster_run_id: str | None = None,
     trigger: str | None = None,
     trigger_reason: str | None = None,
 ) -> ExecutionResult:
-    """The fields known before anything runs; later steps fill in the rest. ``trigger`` says what
-    started the execution (``manual``, ``schedule``, ``collection_change``, ``novelty``, ``growth``),
-    ``trigger_reason`` why, in words."""
+    """The fields known before anything runs. ``trigger`` says what started the execution (``manual``,
+    ``schedule``, ``collection_change``, ``novelty``, ``growth``), ``trigger_reason`` why, in words."""
     return ExecutionResult(
         run_id=run_id,
         cluster_id=config.cluster_id,
         status="processing",
         num_clusters=0,
-        num_points=snapshot.num_documents if snapshot else 0,
+        num_points=0,
         created_at=created_at,
         namespace=config.namespace,
         collection=config.collection,
         feature=config.feature_label,
         algorithm=config.algorithm,
         parameters=config.estimator_parameters(),
-        collection_version=snapshot.version if snapshot else None,
         dagster_run_id=dagster_run_id,
         trigger=trigger,
         trigger_reason=trigger_reason,
@@ -174,21 +145,24 @@ def completed_result(
     fitted: FittedClustering,
     metrics: QualityMetrics | None,
     outcome: LabelingOutcome,
-    selection: Selection | None = None,
+    selection: Selection,
 ) -> ExecutionResult:
     """``base`` filled in with what the execution found (timings, drift and artifacts come last)."""
     num_points = len(fitted.labels)
+    sample_size = metrics.silhouette_sample_size if metrics else None
+    clustered = num_points - fitted.num_noise
+    found_noise, reassigned = fitted.num_found_noise, fitted.num_reassigned
     return base.with_updates(
-        selection=base.selection if selection is None else selection.record(fitted),
+        selection=selection.record(fitted),
         status="completed",
         num_clusters=fitted.num_clusters,
         num_points=num_points,
-        metrics=metrics_dict(metrics),
+        metrics=None if metrics is None else metrics.to_dict(),
         centroids=build_centroids(fitted, outcome),
         completed_at=utc_now(),
         num_noise=fitted.num_found_noise,
         parameters=fitted.parameters,
-        silhouette_sample_size=metrics.silhouette_sample_size if metrics else None,
+        silhouette_sample_size=sample_size,
         llm_labeling_errors=outcome.errors,
         llm_usage=outcome.usage,
         engine=fitted.engine,
@@ -196,15 +170,7 @@ def completed_result(
         auto_k=fitted.auto_k.to_dict() if fitted.auto_k else None,
         topic_reduction=fitted.topic_reduction,
         num_noise_reassigned=fitted.num_reassigned,
-        coverage=None
-        if metrics is None
-        else coverage(
-            num_points,
-            fitted.num_found_noise,
-            fitted.num_reassigned,
-            metrics.silhouette_sample_size,
-            num_points - fitted.num_noise,
-        ),
+        coverage=None if metrics is None else coverage(num_points, found_noise, reassigned, sample_size, clustered),
         quality_note=quality_note(metrics.silhouette_score if metrics else None, fitted.reduction["method"]),
         warning=fitted.warning,
     )
@@ -215,11 +181,9 @@ def drift_against_previous(
 ) -> dict[str, Any] | None:
     """Compare with the latest completed execution of the same configuration, if there is one."""
     from cluster_pipeline.core.quality.drift import compare_runs
-    from cluster_pipeline.core.store.history import HistoryQuery, list_history
 
-    page = list_history(results, base.namespace, base.cluster_id, HistoryQuery(statuses=["completed"], limit=1))
-    previous = next((r for r in page.results if r.run_id != base.run_id), None)
-    if previous is None:
+    previous = latest_completed(results, base.namespace, base.cluster_id)
+    if previous is None or previous.run_id == base.run_id:
         return None
     assignments = results.read_assignments(previous.namespace, previous.cluster_id, previous.run_id)
     return compare_runs(
@@ -246,8 +210,7 @@ def unexpected_error_message(error: BaseException) -> str:
 
 @dataclass
 class FailureBase:
-    """What a failed result would say besides its error; the block updates it as it learns more
-    (the collection snapshot), so a failure after that point still has ``num_points`` and the version."""
+    """What a failed result would say, updated as the block learns the snapshot and the selection."""
 
     result: ExecutionResult
 
@@ -255,11 +218,8 @@ class FailureBase:
 @contextmanager
 def recording_failure(results: ResultStore, base: ExecutionResult) -> Iterator[FailureBase]:
     """Turn an error inside the block into a stored ``failed`` ExecutionResult, then re-raise it.
-
-    Interrupts count too (Ctrl-C, SIGTERM, Dagster's termination are BaseExceptions): whatever ends
-    the block early leaves a failed result saying why, unless one was written already (a cancel
-    writes its own before it stops the worker).
-    """
+    Interrupts too (Ctrl-C, SIGTERM, Dagster's termination): whatever ends the block early leaves a
+    failed result saying why, unless one was written already (a cancel writes its own first)."""
     current = FailureBase(base)
     try:
         yield current
@@ -271,20 +231,16 @@ def recording_failure(results: ResultStore, base: ExecutionResult) -> Iterator[F
 
 
 class StageTimer:
-    """Seconds per stage, in the order the stages ran (after any measured before the chain).
+    """Seconds per stage, in the order the stages ran; entering a stage passes its checkpoint
+    (``core.checkpoints``), where a fault-injection test may hold the execution."""
 
-    Entering a stage passes its checkpoint (``core.checkpoints``) for ``cluster_id``, where a
-    fault-injection test may hold the execution.
-    """
-
-    def __init__(self, timings: Mapping[str, float] | None = None, cluster_id: str | None = None) -> None:
+    def __init__(self, timings: Mapping[str, float] | None, cluster_id: str) -> None:
         self.timings: dict[str, float] = dict(timings or {})
         self.cluster_id = cluster_id
 
     @contextmanager
     def stage(self, name: str) -> Iterator[None]:
-        if self.cluster_id is not None:
-            checkpoint(self.cluster_id, name)
+        checkpoint(self.cluster_id, name)
         started = time.perf_counter()
         yield
         self.timings[name] = round(time.perf_counter() - started, 4)
@@ -308,6 +264,22 @@ class Execution:
     enrichment_error: str | None = None
 
 
+@dataclass(frozen=True)
+class Findings:
+    """What the chain found, ready to publish. ``space`` is the whole prepared matrix, or for a
+    streamed execution only the rows ``sample_rows`` (the pictures then draw that sample);
+    ``documents`` are the rows of ``space``, ``document_ids`` every clustered document's id."""
+
+    result: ExecutionResult
+    fitted: FittedClustering
+    space: np.ndarray
+    documents: pd.DataFrame
+    document_ids: pa.Array | pa.ChunkedArray
+    topics: TopicStructure
+    drift: dict[str, Any] | None = None
+    sample_rows: np.ndarray | None = None
+
+
 def run_execution(
     lake: Lake,
     config: ClusterConfig,
@@ -322,17 +294,11 @@ def run_execution(
     trigger: str | None = None,
     trigger_reason: str | None = None,
 ) -> Execution:
-    """Run one execution in this process and write its ExecutionResult (completed or failed).
-
-    ``timings`` are stages measured before the chain (Dagster's start-up); ``on_snapshot`` hears
-    which collection version is being clustered as soon as it is known (the Dagster layer records
-    it on the run). A collection whose vectors do not fit ``config.memory_budget_mb`` is
-    streamed (``core.streaming``). Raises the original error after writing a failed result.
-
-    Once the result is committed the configuration's enrichment table is refreshed
-    (``core.enrichment``); a failure there is reported in ``Execution.enrichment_error`` and never
-    undoes the completed execution.
-    """
+    """Run one execution in this process and write its ExecutionResult (completed or failed; the
+    error is re-raised). ``timings`` are stages measured before the chain (Dagster's start-up);
+    ``on_snapshot`` hears which collection version is clustered as soon as it is known. Vectors over
+    ``config.memory_budget_mb`` are streamed (``core.fit.streaming``). A failure to refresh the
+    enrichment afterwards is reported in ``Execution.enrichment_error``: it never undoes the result."""
     base = base_result(
         config,
         run_id,
@@ -341,9 +307,8 @@ def run_execution(
         trigger=trigger,
         trigger_reason=trigger_reason,
     )
-    execution = _run(
-        lake, config, base, labeler, progress or Progress.silent(), StageTimer(timings, config.cluster_id), on_snapshot
-    )
+    timer = StageTimer(timings, config.cluster_id)
+    execution = _run(lake, config, base, labeler or OfflineLabeler(), progress or Progress.silent(), timer, on_snapshot)
     try:
         return replace(execution, enrichment=refresh_enrichment(lake, config, execution.snapshot))
     except (ClusterPipelineError, OSError, pa.ArrowException) as error:
@@ -354,7 +319,7 @@ def _run(
     lake: Lake,
     config: ClusterConfig,
     base: ExecutionResult,
-    labeler: Labeler | None,
+    labeler: Labeler,
     progress: Progress,
     timer: StageTimer,
     on_snapshot: Callable[[CollectionSnapshot], None] | None,
@@ -362,58 +327,83 @@ def _run(
     collections, results = CollectionStore(lake), ResultStore(lake)
     with recording_failure(results, base) as failing:
         snapshot = collections.snapshot(config.namespace, config.collection)
-        base = base.with_updates(num_points=snapshot.num_documents, collection_version=snapshot.version)
-        failing.result = base
+        failing.result = base = base.with_updates(
+            num_points=snapshot.num_documents, collection_version=snapshot.version
+        )
         if on_snapshot is not None:
             on_snapshot(snapshot)
         check_against_collection(collections, snapshot, config)
         selection = select_documents(collections, snapshot, config)
-        base = base.with_updates(num_points=selection.matched, selection=selection.record())
-        failing.result = base
-        if needs_streaming(config.clustering, selection.matched, feature_dimensions(collections, snapshot, config)):
-            return _execute_streaming(collections, results, snapshot, base, config, labeler, progress, timer)
-        refuse_oversized_sample(config.sample_size, selection.matched, filtered=bool(config.filters))
-        with timer.stage("load"):
-            X = load_matrix(collections, snapshot, config, selection, progress)
-            groups = attribute_groups_of(collections, snapshot, config, selection)
-        with timer.stage("fit"):
-            fitted, space = fit_clustering(X, config.clustering, copy=False, progress=progress, groups=groups)
-            del X
-        with timer.stage("metrics"):
-            by_means = config.centroid_method == "mean"  # Davies–Bouldin and Calinski–Harabasz are defined by means
-            metrics = compute_metrics(
-                space,
-                fitted.labels,
-                metric=fitted.metric,
-                options=config.metrics,
-                centroids=fitted.centroids if by_means else None,
-                distances=fitted.distances if by_means else None,
+        failing.result = base = base.with_updates(num_points=selection.matched, selection=selection.record())
+        dimensions = feature_dimensions(snapshot, config)
+        streamed = needs_streaming(config.clustering, selection.matched, dimensions)
+        if not streamed:
+            fitted, space, metrics = _fit_in_memory(collections, snapshot, config, selection, progress, timer)
+            rows, view = selection.rows, fitted  # the documents ``space`` holds, what labelers see of the fit
+        else:  # over the memory budget: metrics and labels from a sample, no drift (it needs every vector)
+            with timer.stage("fit"):
+                source = StreamSource(collections, snapshot, tuple(config.feature_names), config.filters is not None)
+                stream = fit_streaming(source, config.clustering, config.metrics, progress)
+            fitted, space, metrics, rows = stream.fitted, stream.sample_space, stream.metrics, stream.sample_rows
+            view = replace(
+                fitted,
+                labels=fitted.labels[rows],
+                distances=fitted.distances[rows],
+                membership=None if fitted.membership is None else fitted.membership[rows],
             )
         with timer.stage("labels"):
-            documents = collections.load_documents(snapshot, rows=selection.rows)
-            outcome = (labeler or OfflineLabeler()).label(documents, fitted, space, config.labeling)
-        with timer.stage("drift"):
-            drift = drift_against_previous(results, base, documents["document_id"], fitted, space)
+            documents = collections.load_documents(snapshot, rows=rows)
+            outcome = labeler.label(documents, view, space, config.labeling)
+        drift = None
+        if not streamed:
+            with timer.stage("drift"):
+                drift = drift_against_previous(results, base, documents["document_id"], fitted, space)
         completed = completed_result(base, fitted, metrics, outcome, selection)
         with timer.stage("topics"):
             names = [c.label for c in completed.centroids or []]
-            schema = collections.metadata_schema(snapshot)
-            topics = topic_structure(fitted, names, documents, fitted.labels, config.topics, schema=schema)
-        result, uri, images = _publish(results, completed, documents, fitted, space, timer, config, drift, topics)
-    dimensions = feature_dimensions(collections, snapshot, config)
-    return Execution(result, uri, images, snapshot, fitted, metrics, outcome, dimensions, streamed=False)
+            schema = collections.scan(snapshot).metadata_schema
+            times = (
+                (lambda column: collections.load_documents(snapshot, columns=[column])[column]) if streamed else None
+            )
+            topics = topic_structure(fitted, names, documents, view.labels, config.topics, schema=schema, times=times)
+        ids = collections.load_document_ids(snapshot) if streamed else pa.array(documents["document_id"], pa.string())
+        findings = Findings(completed, fitted, space, documents, ids, topics, drift, rows if streamed else None)
+        result, uri, images = _publish(results, findings, config, timer)
+    return Execution(result, uri, images, snapshot, fitted, metrics, outcome, dimensions, streamed)
 
 
-def attribute_groups_of(
-    collections: CollectionStore, snapshot: CollectionSnapshot, config: ClusterConfig, selection: Selection
-) -> AttributeGroups | None:
-    """The selected documents' attribute groups, for ``attribute_based`` (else None)."""
+def _fit_in_memory(
+    collections: CollectionStore,
+    snapshot: CollectionSnapshot,
+    config: ClusterConfig,
+    selection: Selection,
+    progress: Progress,
+    timer: StageTimer,
+) -> tuple[FittedClustering, np.ndarray, QualityMetrics | None]:
+    """The selected documents' vectors loaded, fitted and measured: the clustering, the space it was
+    fitted in, its metrics."""
+    refuse_oversized_sample(config.sample_size, selection.matched, filtered=bool(config.filters))
     spec = registry.spec(config.algorithm)
-    columns = spec.grouping_columns(config.parameters)
-    if columns is None:
-        return None
-    table = collections.read_columns(snapshot, columns, rows=selection.rows)
-    return attribute_groups(table, columns, int(spec.with_defaults(config.parameters)["max_groups"]))
+    columns, groups = spec.grouping_columns(config.parameters), None
+    with timer.stage("load"):
+        X = load_matrix(collections, snapshot, config, selection, progress)
+        if columns is not None:  # attribute_based: the selected documents' attribute groups
+            table = collections.scan(snapshot).table(columns, rows=selection.rows)
+            groups = attribute_groups(table, columns, int(spec.with_defaults(config.parameters)["max_groups"]))
+    with timer.stage("fit"):
+        fitted, space = fit_clustering(X, config.clustering, copy=False, progress=progress, groups=groups)
+        del X
+    with timer.stage("metrics"):
+        by_means = config.centroid_method == "mean"  # Davies–Bouldin and Calinski–Harabasz are defined by means
+        metrics = compute_metrics(
+            space,
+            fitted.labels,
+            metric=fitted.metric,
+            options=config.metrics,
+            centroids=fitted.centroids if by_means else None,
+            distances=fitted.distances if by_means else None,
+        )
+    return fitted, space, metrics
 
 
 def execute(lake: Lake, config: ClusterConfig, run_id: str, **options: Any) -> ExecutionResult:
@@ -421,132 +411,63 @@ def execute(lake: Lake, config: ClusterConfig, run_id: str, **options: Any) -> E
     return run_execution(lake, config, run_id, **options).result
 
 
-def _publish(
-    results: ResultStore,
-    result: ExecutionResult,
-    documents: pd.DataFrame,
-    fitted: FittedClustering,
-    space: np.ndarray,
-    timer: StageTimer,
-    config: ClusterConfig,
-    drift: dict[str, Any] | None,
-    topics: TopicStructure,
-    sample_rows: np.ndarray | None = None,
-    document_ids: pd.Series | pa.ChunkedArray | None = None,
-) -> tuple[ExecutionResult, str, dict[str, bytes]]:
-    """Pictures and the map's points, then the files beside the result, then the ExecutionResult
-    itself: the commit point.
-
-    ``space`` is the whole prepared matrix, or for a streamed execution only the rows ``sample_rows``
-    (the pictures then draw that sample); ``documents`` are the rows of ``space``, ``document_ids``
-    every document's id when that is more (streamed).
-    """
+def _pictures(findings: Findings, config: ClusterConfig) -> tuple[dict[str, bytes], pa.Table | None]:
+    """The PNGs of the execution, and the map's points (None without clusters)."""
     from cluster_pipeline.core.render.cluster_map import map_table
     from cluster_pipeline.core.render.plots import auto_k_png, project, projection_png, sizes_png
     from cluster_pipeline.core.render.topic_plots import topic_pictures
 
+    fitted, rows = findings.fitted, findings.sample_rows
+    names = [c.label for c in findings.result.centroids or []]
+    sizes = list(fitted.cluster_sizes)
+    images, points = {}, None
+    if fitted.num_clusters:
+        projection = project(
+            findings.space, fitted.labels if rows is None else fitted.labels[rows], method=config.plot_projection
+        )
+        images["projection"] = projection_png(projection, names, sizes, fitted.num_noise)
+        points = map_table(projection, findings.documents, config.labeling.text_fields)
+    images["sizes"] = sizes_png(sizes, names, fitted.num_noise)
+    if fitted.auto_k is not None:
+        images["auto_k"] = auto_k_png(fitted.auto_k)
+    images.update(topic_pictures(findings.result, findings.topics))
+    return images, points
+
+
+def _write_beside(results: ResultStore, result: ExecutionResult, suffix: str, content: bytes | pa.Table) -> str:
+    """Write ``<run_id>.<suffix>`` unless an earlier attempt of the run did; its URI."""
+    key = results.lake.execution_key(result.namespace, result.cluster_id, result.run_id, suffix)
+    if not results.storage.exists(key):
+        if isinstance(content, pa.Table):
+            results.storage.write_parquet_new(key, content)
+        else:
+            results.storage.write_new(key, content)
+    return results.storage.uri(key)
+
+
+def _publish(
+    results: ResultStore, findings: Findings, config: ClusterConfig, timer: StageTimer
+) -> tuple[ExecutionResult, str, dict[str, bytes]]:
+    """Pictures, then the files beside the result, then the ExecutionResult itself: the commit point."""
     with timer.stage("pictures"):
-        names = [c.label for c in result.centroids or []]
-        sizes = list(fitted.cluster_sizes)
-        plotted = fitted.labels if sample_rows is None else fitted.labels[sample_rows]
-        images, points = {}, None
-        if fitted.num_clusters:
-            projection = project(space, plotted, method=config.plot_projection)
-            images["projection"] = projection_png(projection, names, sizes, fitted.num_noise)
-            points = map_table(projection, documents, config.labeling.text_fields)
-        images["sizes"] = sizes_png(sizes, names, fitted.num_noise)
-        if fitted.auto_k is not None:
-            images["auto_k"] = auto_k_png(fitted.auto_k)
-        images.update(topic_pictures(result, topics))
+        images, points = _pictures(findings, config)
+    result, topics = findings.result, findings.topics
     with timer.stage("write"):
-        artifacts = {}
         files: dict[str, bytes | pa.Table] = {f"{name}.png": png for name, png in images.items()}
         if points is not None:
             files["map.parquet"] = points
-        for suffix, content in files.items():
-            key = results.lake.execution_key(result.namespace, result.cluster_id, result.run_id, suffix)
-            if not results.storage.exists(key):
-                if isinstance(content, pa.Table):
-                    results.storage.write_parquet_new(key, content)
-                else:
-                    results.storage.write_new(key, content)
-            artifacts[suffix.split(".")[0]] = results.storage.uri(key)
-        ids = documents["document_id"] if document_ids is None else document_ids
-        results.write_assignments(result, assignments_table(ids, fitted))
-        model_key = results.lake.execution_key(result.namespace, result.cluster_id, result.run_id, "model.npz")
-        if not results.storage.exists(model_key):
-            results.storage.write_new(model_key, model_from_fit(result.run_id, fitted).to_bytes())
+        artifacts = {suffix.split(".")[0]: _write_beside(results, result, suffix, f) for suffix, f in files.items()}
+        results.write_assignments(result, assignments_table(findings.document_ids, findings.fitted))
+        _write_beside(results, result, "model.npz", model_from_fit(result.run_id, findings.fitted).to_bytes())
         over_time = None
         if topics.over_time is not None:  # a table, not a picture: beside the result, not in artifacts
-            table_key = results.lake.execution_key(
-                result.namespace, result.cluster_id, result.run_id, "over_time.parquet"
-            )
-            if not results.storage.exists(table_key):
-                results.storage.write_parquet_new(table_key, topics.over_time.table)
-            over_time = {**topics.over_time.summary, "table": results.storage.uri(table_key)}
+            table_uri = _write_beside(results, result, "over_time.parquet", topics.over_time.table)
+            over_time = {**topics.over_time.summary, "table": table_uri}
     result = result.with_updates(
-        drift=drift,
+        drift=findings.drift,
         artifacts=artifacts,
         timings=dict(timer.timings),
         hierarchy=topics.hierarchy,
         topics_over_time=over_time,
     )
     return result, results.write(result), images
-
-
-def _execute_streaming(
-    collections: CollectionStore,
-    results: ResultStore,
-    snapshot: CollectionSnapshot,
-    base: ExecutionResult,
-    config: ClusterConfig,
-    labeler: Labeler | None,
-    progress: Progress,
-    timer: StageTimer,
-) -> Execution:
-    """A collection over the memory budget: streamed fit (with its metrics), labels from the metrics
-    sample, no drift (it needs every vector at once)."""
-    with timer.stage("fit"):
-        source = StreamSource(collections, snapshot, tuple(config.feature_names), config.filters is not None)
-        streamed = fit_streaming(source, config.clustering, config.metrics, progress)
-    fitted = streamed.fitted
-    with timer.stage("labels"):
-        documents = collections.load_documents(snapshot, rows=streamed.sample_rows)
-        sample_view = sample_clustering(fitted, streamed.sample_rows)
-        outcome = (labeler or OfflineLabeler()).label(documents, sample_view, streamed.sample_space, config.labeling)
-    completed = completed_result(base, fitted, streamed.metrics, outcome)
-    with timer.stage("topics"):
-        topics = topic_structure(
-            fitted,
-            [c.label for c in completed.centroids or []],
-            documents,
-            sample_view.labels,
-            config.topics,
-            schema=collections.metadata_schema(snapshot),
-            times=lambda column: collections.load_documents(snapshot, columns=[column])[column],
-        )
-    result, uri, images = _publish(
-        results,
-        completed,
-        documents,
-        fitted,
-        streamed.sample_space,
-        timer,
-        config,
-        None,
-        topics,
-        sample_rows=streamed.sample_rows,
-        document_ids=collections.load_document_ids(snapshot),
-    )
-    dimensions = snapshot.features[config.feature]
-    return Execution(result, uri, images, snapshot, fitted, streamed.metrics, outcome, dimensions, streamed=True)
-
-
-def sample_clustering(fitted: FittedClustering, rows: np.ndarray) -> FittedClustering:
-    """``fitted`` restricted to ``rows`` (what labelers see of a streamed clustering)."""
-    return replace(
-        fitted,
-        labels=fitted.labels[rows],
-        distances=fitted.distances[rows],
-        membership=None if fitted.membership is None else fitted.membership[rows],
-    )

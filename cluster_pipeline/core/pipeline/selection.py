@@ -1,15 +1,6 @@
-"""What an execution clusters: which documents (the configuration's filter) and by which vectors
-(one embedding feature, or several combined into one space).
-
-The filter is evaluated by pyarrow compute over only the metadata columns it names
-(``core.store.filters``); what comes out is the sorted matrix positions of the matching documents, and
-every later load (the vectors, the documents for labels, the ids for assignments) reads just those.
-
-Several features become one vector per document: each feature L2-normalised, scaled by the square
-root of its share of the weights (equal shares for ``concatenate``), side by side. The combined
-vector then has unit length, and the dot product of two documents is the weighted mean of their
-per-feature cosine similarities, so no feature outweighs another by its dimension or its scale.
-The blocks are filled in place in one matrix: no per-feature copy.
+"""What an execution clusters: which documents (the configuration's filter, evaluated over only the
+columns it names, gives the sorted matrix positions every later load reads) and by which vectors
+(several features side by side in one matrix, as the README's "Several features" states).
 """
 
 from __future__ import annotations
@@ -56,12 +47,11 @@ def check_against_collection(collections: CollectionStore, snapshot: CollectionS
     """Refuse a configuration its collection cannot serve: a feature it lacks, a filter over fields it
     lacks or of the wrong type, attributes it lacks. Run when a configuration is created or updated,
     and again by every execution (the collection may have changed)."""
-    for name in config.feature_names:
-        collections.feature_dimension(snapshot, name)
+    feature_dimensions(snapshot, config)
     columns = registry.spec(config.algorithm).grouping_columns(config.parameters)
     if config.filters is None and columns is None:
         return
-    schema = collections.metadata_schema(snapshot)
+    schema = collections.scan(snapshot).metadata_schema
     subject = f"the collection {snapshot.collection!r}"
     if config.filters is not None:
         to_expression(parse_filter(config.filters, "filters"), schema, subject)
@@ -76,8 +66,9 @@ def select_documents(collections: CollectionStore, snapshot: CollectionSnapshot,
         return Selection(None, total, total)
     tree = parse_filter(config.filters, "filters")
     subject = f"the collection {snapshot.collection!r}"
-    expression = to_expression(tree, collections.metadata_schema(snapshot), subject)
-    table = collections.read_columns(snapshot, sorted(filter_fields(tree)))
+    scanner = collections.scan(snapshot)
+    expression = to_expression(tree, scanner.metadata_schema, subject)
+    table = scanner.table(sorted(filter_fields(tree)))
     rows = matching_rows(table, expression).to_numpy()
     if len(rows) < 2:
         found = "No documents match" if len(rows) == 0 else "Only 1 document matches"
@@ -89,9 +80,10 @@ def select_documents(collections: CollectionStore, snapshot: CollectionSnapshot,
     return Selection(None if len(rows) == total else rows, len(rows), total, config.filters)
 
 
-def feature_dimensions(collections: CollectionStore, snapshot: CollectionSnapshot, config: ClusterConfig) -> int:
-    """Dimensions of the clustered vectors: the features' dimensions added up."""
-    return sum(collections.feature_dimension(snapshot, name) for name in config.feature_names)
+def feature_dimensions(snapshot: CollectionSnapshot, config: ClusterConfig) -> int:
+    """Dimensions of the clustered vectors: the features' dimensions added up (FeatureNotFoundError
+    for a feature the collection lacks)."""
+    return sum(snapshot.dimension(name) for name in config.feature_names)
 
 
 def load_matrix(
@@ -104,14 +96,14 @@ def load_matrix(
     """The ``(matched, D)`` float32 matrix the configuration clusters (see the module doc for several features)."""
     names = config.feature_names
     if len(names) == 1:
-        return collections.load_embeddings(snapshot, names[0], progress, rows=selection.rows)
-    dimensions = [collections.feature_dimension(snapshot, name) for name in names]
+        return collections.scan(snapshot).matrix(names[0], rows=selection.rows, progress=progress)
+    dimensions = [snapshot.dimension(name) for name in names]
     weights = config.weights or [1.0] * len(names)
     matrix = np.empty((selection.matched, sum(dimensions)), dtype=np.float32)
     start = 0
     for name, dimension, weight in zip(names, dimensions, weights, strict=True):
         block = matrix[:, start : start + dimension]
-        collections.load_embeddings(snapshot, name, progress, rows=selection.rows, out=block)
+        collections.scan(snapshot).matrix(name, rows=selection.rows, out=block, progress=progress)
         normalize_rows(block)
         block *= np.float32(math.sqrt(weight / sum(weights)))
         start += dimension

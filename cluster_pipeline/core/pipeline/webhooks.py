@@ -1,18 +1,10 @@
-"""Webhook notifications of finished executions: a signed JSON POST per URL, retried with backoff.
+"""Webhook notifications of finished executions: a signed JSON POST per URL, retried with backoff
+(the README's "Webhooks" gives the receiver's side; ``verify`` is its check).
 
 Delivery happens outside the execution (``sensors.webhooks``), after its result is committed, so a
-slow or broken receiver can neither block nor fail a run. Each execution has one delivery record
-in the lake (``<namespace>/webhooks/<cluster_id>/<run_id>.json``) saying, per URL, whether it was
-delivered, how many attempts failed and when the next may be made: a URL that answered 2xx is never
-called again for that execution, one that failed is retried after ``backoff_seconds``, doubling up
-to ``max_backoff_seconds``, until ``max_attempts``. URLs are stored only as a digest and a redacted
-form (scheme and host), since webhook URLs often carry a token.
-
-Every request carries the event, a delivery id (the run id: receivers can drop a repeat should a
-crash between a 2xx and its record cause one) and a signature: ``X-Cluster-Pipeline-Signature:
-sha256=<hex>``, the HMAC-SHA256 with the shared secret of ``<timestamp>.<body>``, the timestamp being
-``X-Cluster-Pipeline-Timestamp`` (Unix seconds; reject old ones to stop replays). ``verify`` is the
-receiver's check.
+receiver can neither block nor fail a run; each execution's delivery record says per URL whether it
+was delivered. The delivery id is the run id: a receiver can drop the repeat that a crash between a
+2xx and its record causes. URLs are stored as a digest and a redacted form: they often hold tokens.
 """
 
 from __future__ import annotations
@@ -86,10 +78,6 @@ def verify(secret: str, timestamp: str, body: bytes, received: str, *, max_age_s
     return fresh and hmac.compare_digest(signature(secret, timestamp, body), received)
 
 
-def url_digest(url: str) -> str:
-    return hashlib.sha256(url.encode()).hexdigest()[:16]
-
-
 def redacted(url: str) -> str:
     """Scheme and host only: paths and queries of webhook URLs often hold tokens."""
     parts = urlsplit(url)
@@ -133,14 +121,6 @@ class DeliveryRecord:
         return all(target.settled(settings) for target in self.targets.values())
 
 
-def post(url: str, body: bytes, headers: dict[str, str], timeout: float) -> None:
-    """POST ``body``; raises unless the receiver answers 2xx."""
-    request = urllib.request.Request(url, data=body, headers=headers, method="POST")
-    with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 - the configured receivers
-        if not 200 <= response.status < 300:
-            raise urllib.error.HTTPError(url, response.status, response.reason, response.headers, None)
-
-
 def deliver(
     record: DeliveryRecord,
     urls: list[str],
@@ -156,7 +136,7 @@ def deliver(
     body = json.dumps(payload(result, result_uri), sort_keys=True).encode()
     lines = []
     for url in urls:
-        target = record.targets.setdefault(url_digest(url), TargetState(redacted(url)))
+        target = record.targets.setdefault(hashlib.sha256(url.encode()).hexdigest()[:16], TargetState(redacted(url)))
         now = time.time()
         if not target.due(settings, now) or (deadline is not None and now >= deadline):
             continue
@@ -169,20 +149,17 @@ def deliver(
             TIMESTAMP_HEADER: timestamp,
             SIGNATURE_HEADER: signature(secret, timestamp, body),
         }
-        try:
-            post(url, body, headers, settings.timeout_seconds)
+        request = urllib.request.Request(url, data=body, headers=headers, method="POST")
+        target.attempts += 1
+        try:  # urllib raises HTTPError for any final answer but 2xx
+            urllib.request.urlopen(request, timeout=settings.timeout_seconds).close()  # noqa: S310 - configured receivers
         except (urllib.error.URLError, OSError, ValueError) as error:
-            target.attempts += 1
             wait = min(settings.backoff_seconds * 2 ** (target.attempts - 1), settings.max_backoff_seconds)
             target.next_attempt_at = time.time() + wait
             target.last_error = _describe(error)
-            left = settings.max_attempts - target.attempts
-            lines.append(
-                f"{record.event} {record.run_id} to {target.url} failed ({target.last_error}); "
-                + (f"retrying in {wait:.0f} s" if left else "giving up")
-            )
+            retry = f"retrying in {wait:.0f} s" if target.attempts < settings.max_attempts else "giving up"
+            lines.append(f"{record.event} {record.run_id} to {target.url} failed ({target.last_error}); {retry}")
             continue
-        target.attempts += 1
         target.delivered_at = time.time()
         target.last_error = None
         lines.append(f"{record.event} {record.run_id} delivered to {target.url}")

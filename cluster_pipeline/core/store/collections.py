@@ -1,20 +1,16 @@
 """Collections: append-only Parquet parts of documents with one or more embedding features.
 
-An ingest is checked whole first (``core.store.ingest``) and only then published as one new part,
-atomically: a refused batch writes nothing. A deletion is one tombstone object naming the ids it
-removes from the parts written before it. A collection's *version* is the list of its parts and
-tombstones (``core.store.snapshot``); names carry sequence numbers and row counts
-(``part-000003-1000-<token>.parquet``) so a sensor can tell how much changed from a listing alone.
-Every read of the documents goes through one scanner (``core.store.scanner``).
+An ingest is checked whole (``core.store.ingest``), then published as one new part, atomically. A
+deletion is one tombstone naming the ids it removes from the parts written before it. Names carry
+sequence numbers and row counts (``part-000003-1000-<token>.parquet``), so a sensor can tell how
+much changed from a listing alone. Every read of the documents goes through ``core.store.scanner``.
 """
 
 from __future__ import annotations
 
 import json
 import re
-import secrets
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -23,16 +19,14 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from cluster_pipeline.core.errors import IngestError, NotFoundError
-from cluster_pipeline.core.ids import check_collection, check_namespace
-from cluster_pipeline.core.progress import Progress
 from cluster_pipeline.core.store.ingest import prepare_documents
 from cluster_pipeline.core.store.lake import Lake
-from cluster_pipeline.core.store.scanner import STREAM_BATCH_ROWS, CollectionScanner
+from cluster_pipeline.core.store.scanner import CollectionScanner
 from cluster_pipeline.core.store.snapshot import CollectionSnapshot, PartInfo
 from cluster_pipeline.core.store.storage import exclusive
 
-PART_PATTERN = re.compile(r"part-(\d{6})-(\d+)-[0-9a-f]+\.parquet$")
-DELETION_PATTERN = re.compile(r"del-(\d{6})-(\d+)-[0-9a-f]+\.parquet$")
+PART_PATTERN = re.compile(r"/parts/part-(\d{6})-(\d+)-[0-9a-f]+\.parquet$")
+DELETION_PATTERN = re.compile(r"/deletions/del-(\d{6})-(\d+)-[0-9a-f]+\.parquet$")
 READ_BATCH_ROWS = 65_536  # rows per row group of a part
 
 
@@ -44,11 +38,6 @@ class CollectionSchema:
     collection: str
     features: dict[str, int]
     metadata_columns: list[str] = field(default_factory=list)
-
-    def to_json(self) -> str:
-        return json.dumps(
-            {"features": self.features, "metadata_columns": self.metadata_columns}, indent=2, sort_keys=True
-        )
 
 
 @dataclass(frozen=True)
@@ -82,73 +71,47 @@ class CollectionStore:
         data = json.loads(self.storage.read_bytes(key))
         return CollectionSchema(namespace, collection, dict(data["features"]), list(data["metadata_columns"]))
 
-    def _listing(self, prefix: str, pattern: re.Pattern[str]) -> list[PartInfo]:
-        infos = []
-        for key in self.storage.list_keys(prefix):
-            match = pattern.search(key)
-            if match:
-                infos.append(PartInfo(key, int(match.group(1)), int(match.group(2))))
-        return sorted(infos, key=lambda part: part.sequence)
-
-    def parts(self, namespace: str, collection: str) -> list[PartInfo]:
-        return self._listing(self.lake.parts_prefix(namespace, collection), PART_PATTERN)
-
-    def deletions(self, namespace: str, collection: str) -> list[PartInfo]:
-        return self._listing(self.lake.collection_prefix(namespace, collection) + "deletions/", DELETION_PATTERN)
+    def _listed(self, namespace: str, collection: str, features: dict[str, int]) -> CollectionSnapshot:
+        """The collection's parts and tombstones now, oldest first: one listing, never the data."""
+        found: dict[re.Pattern[str], list[PartInfo]] = {PART_PATTERN: [], DELETION_PATTERN: []}
+        for key in self.storage.list_keys(self.lake.collection_prefix(namespace, collection)):
+            for pattern, infos in found.items():
+                if match := pattern.search(key):
+                    infos.append(PartInfo(key, int(match[1]), int(match[2])))
+        parts, deletions = (tuple(sorted(infos, key=lambda part: part.sequence)) for infos in found.values())
+        return CollectionSnapshot(namespace, collection, parts, features, deletions)
 
     def snapshot(self, namespace: str, collection: str) -> CollectionSnapshot:
-        """The collection as it is now; reads only the schema and two listings, never the data."""
-        schema = self.schema(namespace, collection)
-        return CollectionSnapshot(
-            namespace,
-            collection,
-            tuple(self.parts(namespace, collection)),
-            schema.features,
-            tuple(self.deletions(namespace, collection)),
-        )
+        """The collection as it is now (its schema and one listing)."""
+        return self._listed(namespace, collection, self.schema(namespace, collection).features)
 
-    def _next_sequence(self, namespace: str, collection: str) -> int:
-        listed = self.parts(namespace, collection) + self.deletions(namespace, collection)
-        return max((p.sequence for p in listed), default=0) + 1
-
-    @contextmanager
-    def _writer_lock(self, namespace: str, collection: str) -> Iterator[None]:
-        """Serialise ingests of one collection on a local lake (S3 relies on create-only part names)."""
-        with exclusive(self.storage, self.lake.collection_prefix(namespace, collection) + ".lock"):
-            yield
-
-    def _live_ids_among(self, namespace: str, collection: str, ids: pa.Array) -> pa.ChunkedArray:
-        """Which of ``ids`` are live documents of the collection now."""
-        scanner = self.scan(self.snapshot(namespace, collection))
-        return scanner.table(["document_id"], rows=pc.field("document_id").isin(ids)).column(0)
+    def _live_ids_among(self, snapshot: CollectionSnapshot, ids: pa.Array) -> pa.ChunkedArray:
+        """Which of ``ids`` are live documents of ``snapshot``."""
+        return self.scan(snapshot).table(["document_id"], rows=pc.field("document_id").isin(ids)).column(0)
 
     def delete_documents(self, namespace: str, collection: str, document_ids: Sequence[str]) -> int:
         """Remove documents by id (one atomic tombstone object); unknown ids refuse the whole request."""
         ids = list(dict.fromkeys(str(i) for i in document_ids))
         if not ids:
             raise IngestError("No document ids to delete.")
-        with self._writer_lock(namespace, collection):
-            live = set(self._live_ids_among(namespace, collection, pa.array(ids, pa.string())).to_pylist())
+        prefix = self.lake.collection_prefix(namespace, collection)
+        with exclusive(self.storage, prefix + ".lock"):
+            current = self.snapshot(namespace, collection)
+            live = set(self._live_ids_among(current, pa.array(ids, pa.string())).to_pylist())
             unknown = [i for i in ids if i not in live]
             if unknown:
                 raise IngestError(
                     f"Document {unknown[0]!r} is not in collection {collection!r} ({len(unknown)} unknown ids); "
                     "nothing was deleted."
                 )
-            sequence = self._next_sequence(namespace, collection)
-            key = (
-                self.lake.collection_prefix(namespace, collection)
-                + f"deletions/del-{sequence:06d}-{len(ids)}-{secrets.token_hex(4)}.parquet"
+            key = self.lake.collection_object_key(
+                namespace, collection, "deletions", current.last_sequence + 1, len(ids)
             )
             self.storage.write_parquet_new(key, pa.table({"document_id": pa.array(ids, pa.string())}))
         return len(ids)
 
     def ingest(
-        self,
-        namespace: str,
-        collection: str,
-        documents: pa.Table | pd.DataFrame,
-        features: Sequence[str] | None = None,
+        self, namespace: str, collection: str, documents: pa.Table | pd.DataFrame, features: Sequence[str] | None = None
     ) -> IngestReport:
         """Check ``documents`` and append them as one new part; on any error nothing is written.
 
@@ -158,79 +121,38 @@ class CollectionStore:
         features : embedding column names; by default every column of numeric lists (or, in CSV, of JSON
             lists) is an embedding feature.
         """
-        check_namespace(namespace)
-        check_collection(collection)
-        with self._writer_lock(namespace, collection):
+        prefix = self.lake.collection_prefix(namespace, collection)  # checks both names
+        with exclusive(self.storage, prefix + ".lock"):
             try:
                 existing: CollectionSchema | None = self.schema(namespace, collection)
             except NotFoundError:
                 existing = None
-            table, feature_dims = prepare_documents(documents, features, existing.features if existing else None)
+            known = existing.features if existing else None
+            table, feature_dims = prepare_documents(documents, features, known)
+            current = self._listed(namespace, collection, known or {})
             if existing is not None:
-                clash = self._live_ids_among(namespace, collection, table.column("document_id").combine_chunks())
+                clash = self._live_ids_among(current, table.column("document_id").combine_chunks())
                 if len(clash):
                     raise IngestError(
                         f"Duplicate document_id {clash[0].as_py()!r}: it is already in collection {collection!r}. "
                         "Use new ids for new documents."
                     )
-            sequence = self._next_sequence(namespace, collection)
-            key = (
-                self.lake.parts_prefix(namespace, collection)
-                + f"part-{sequence:06d}-{table.num_rows}-{secrets.token_hex(4)}.parquet"
-            )
-            if existing is None:
+            else:
                 metadata = [c for c in table.column_names if c != "document_id" and c not in feature_dims]
-                schema = CollectionSchema(namespace, collection, feature_dims, metadata)
-                self.storage.write_replace(
-                    self.lake.collection_schema_key(namespace, collection), schema.to_json().encode()
-                )
+                schema = json.dumps({"features": feature_dims, "metadata_columns": metadata}, indent=2, sort_keys=True)
+                self.storage.write_replace(self.lake.collection_schema_key(namespace, collection), schema.encode())
+            key = self.lake.collection_object_key(
+                namespace, collection, "parts", current.last_sequence + 1, table.num_rows
+            )
             self.storage.write_parquet_new(key, table, row_group_size=READ_BATCH_ROWS)
-            total = self.snapshot(namespace, collection).num_documents
-        return IngestReport(namespace, collection, key, table.num_rows, total, feature_dims)
+        return IngestReport(
+            namespace, collection, key, table.num_rows, current.num_documents + table.num_rows, feature_dims
+        )
 
     def scan(self, snapshot: CollectionSnapshot, *, after: int = 0) -> CollectionScanner:
         """The reader of ``snapshot``'s documents (``after``: only its parts written after that sequence)."""
         metadata = self.schema(snapshot.namespace, snapshot.collection).metadata_columns
         return CollectionScanner(self.storage, snapshot, metadata, after)
-
-    # The readers below are the scanner's most common uses, under the names the stages call.
-
-    def feature_dimension(self, snapshot: CollectionSnapshot, feature: str) -> int:
-        """The dimension of ``feature``; FeatureNotFoundError (the seed's wording) if the collection has none."""
-        return snapshot.dimension(feature)
-
-    def metadata_schema(self, snapshot: CollectionSnapshot) -> pa.Schema:
-        """Arrow types of ``document_id`` and the metadata columns (no embeddings), as the parts store them."""
-        return self.scan(snapshot).metadata_schema
-
-    def iter_embeddings(
-        self, snapshot: CollectionSnapshot, feature: str, batch_rows: int = STREAM_BATCH_ROWS
-    ) -> Iterator[tuple[int, np.ndarray]]:
-        """``(offset, (rows, D) float32 batch)`` over the feature, in collection order (``CollectionScanner.vectors``)."""
-        return self.scan(snapshot).vectors(feature, batch_rows)
-
-    def load_embeddings(
-        self,
-        snapshot: CollectionSnapshot,
-        feature: str,
-        progress: Progress | None = None,
-        *,
-        rows: np.ndarray | None = None,
-        out: np.ndarray | None = None,
-        stage: str = "load",
-        batch_rows: int = STREAM_BATCH_ROWS,
-    ) -> np.ndarray:
-        """The feature as one C-contiguous ``(N, D)`` float32 matrix (``CollectionScanner.matrix``)."""
-        return self.scan(snapshot).matrix(
-            feature, rows=rows, out=out, progress=progress, stage=stage, batch_rows=batch_rows
-        )
-
-    def read_columns(
-        self, snapshot: CollectionSnapshot, columns: Sequence[str], rows: np.ndarray | None = None
-    ) -> pa.Table:
-        """Metadata ``columns`` of the live documents in matrix order (all, or the sorted rows ``rows``);
-        a column a part lacks reads as nulls there."""
-        return self.scan(snapshot).table(columns, rows=rows)
 
     def load_documents(
         self, snapshot: CollectionSnapshot, columns: Sequence[str] | None = None, rows: np.ndarray | None = None
@@ -241,10 +163,6 @@ class CollectionStore:
         wanted = scanner.metadata_columns if columns is None else columns
         names = ["document_id", *(c for c in wanted if c in scanner.metadata_columns)]
         return scanner.table(names, rows=rows).to_pandas()
-
-    def take_documents(self, snapshot: CollectionSnapshot, rows: np.ndarray) -> pd.DataFrame:
-        """``load_documents`` for the sorted ``rows`` (matrix positions) only."""
-        return self.load_documents(snapshot, rows=rows)
 
     def load_document_ids(self, snapshot: CollectionSnapshot) -> pa.ChunkedArray:
         """``document_id`` as an Arrow string column in matrix order (compact: no Python object per row)."""

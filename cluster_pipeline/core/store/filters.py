@@ -1,36 +1,22 @@
 """Filters: which documents a configuration clusters, and which executions a history query lists.
 
-One language serves both, a JSON tree of ``AND`` / ``OR`` / ``NOT`` over field comparisons::
-
-    {"AND": [
-        {"field": "category", "operator": "in", "value": ["World", "Business"]},
-        {"NOT": {"field": "title", "operator": "contains", "value": "Update"}},
-        {"OR": [{"field": "year", "operator": ">=", "value": 2020},
-                {"field": "year", "operator": "is_null"}]}
-    ]}
-
-Operators: ``eq`` ``ne`` ``lt`` ``lte`` ``gt`` ``gte`` (or ``=`` ``!=`` ``<`` ``<=`` ``>`` ``>=``),
-``in`` and ``not_in`` (a list), ``contains`` (a substring of a text field, case-sensitive) and
-``is_null`` (``"value": false`` for "is not null").
-
-Three steps, each a function: :func:`parse_filter` checks the shape (JSON → a tree of
-:class:`Condition`, :class:`Combination` and :class:`Negation`), :func:`to_expression` checks it
-against the fields it will see (an Arrow schema: an unknown field, a value of the wrong type, an
-operator the field's type has not) and builds one pyarrow compute expression, which Arrow
-evaluates over a table or a dataset scan. No user text is ever executed (no SQL, no eval).
-
-Missing values follow MongoDB's rule (the store behind Mixpeek's filters): a document without a
-value never satisfies ``eq``, ``lt``, ``lte``, ``gt``, ``gte``, ``in`` or ``contains`` and always
-satisfies ``ne`` and ``not_in``. So ``NOT (category = "World")`` is exactly ``category != "World"``
-and keeps the documents without a category; ``is_null`` selects them.
+One language serves both (the README's "Choosing what to cluster" shows it): a JSON tree of ``AND``
+/ ``OR`` / ``NOT`` over conditions ``{"field": …, "operator": …, "value": …}``. :func:`parse_filter`
+checks the shape; :func:`to_expression` checks the tree against the fields it will see and builds
+one pyarrow compute expression: no user text is ever executed. Missing values follow MongoDB's rule
+(the store behind Mixpeek's filters): a document without a value satisfies no comparison but ``ne``
+and ``not_in``, so ``NOT (category = "World")`` is exactly ``category != "World"``.
 """
 
 from __future__ import annotations
 
 import difflib
+import functools
 import json
+from contextlib import suppress
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
+from operator import and_, or_
 from typing import Any, Literal
 
 import pyarrow as pa
@@ -85,10 +71,8 @@ Filter = Condition | Combination | Negation
 
 
 def parse_filter(data: Any, where: str = "Filter") -> Filter:
-    """The filter tree of ``data`` (a JSON object, or its text); FilterError names the part at fault.
-
-    ``where`` names the filter in messages (its path inside a larger document).
-    """
+    """The filter tree of ``data`` (a JSON object, or its text); FilterError names the part at fault,
+    ``where`` the filter (its path inside a larger document)."""
     if isinstance(data, str):
         try:
             data = json.loads(data)
@@ -181,10 +165,7 @@ def to_expression(node: Filter, schema: pa.Schema, subject: str = "the data") ->
         return ~to_expression(node.filter, schema, subject)
     if isinstance(node, Combination):
         parts = [to_expression(child, schema, subject) for child in node.filters]
-        expression = parts[0]
-        for part in parts[1:]:
-            expression = expression & part if node.operator == "AND" else expression | part
-        return expression
+        return functools.reduce(and_ if node.operator == "AND" else or_, parts)
     return _condition_expression(node, schema, subject)
 
 
@@ -249,40 +230,20 @@ _EXPECTED = {
 
 def _scalar_value(value: Any, kind: str, arrow_type: pa.DataType, name: str, operator: str) -> Any:
     """``value`` as the Python value Arrow compares with a field of ``kind``; FilterError if it is not one."""
-    ok = False
-    if kind in ("integer", "number"):
-        ok = isinstance(value, int | float) and not isinstance(value, bool)
-        if ok and kind == "integer" and isinstance(value, float) and value.is_integer():
-            value = int(value)
-    elif kind == "text":
-        ok = isinstance(value, str)
-    elif kind == "boolean":
-        ok = isinstance(value, bool)
-    elif kind == "timestamp" and isinstance(value, str):
-        parsed = _parse_time(value)
-        if parsed is not None:
-            ok = True
+    if kind in ("integer", "number") and isinstance(value, int | float) and not isinstance(value, bool):
+        return int(value) if kind == "integer" and isinstance(value, float) and value.is_integer() else value
+    if (kind == "text" and isinstance(value, str)) or (kind == "boolean" and isinstance(value, bool)):
+        return value
+    if kind == "timestamp" and isinstance(value, str):
+        with suppress(ValueError):
+            parsed = datetime.fromisoformat(value)  # Python 3.11: a date alone, 'Z', basic and week forms too
+            parsed = parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
             if pa.types.is_date(arrow_type):
-                value = parsed.date()
-            else:
-                value = parsed if arrow_type.tz else parsed.astimezone(UTC).replace(tzinfo=None)
-    if not ok:
-        raise FilterError(
-            f"Filter: {name!r} holds {kind} values, so {operator} needs {_EXPECTED[kind]}; got {json.dumps(value)}."
-        )
-    return value
-
-
-def _parse_time(text: str) -> datetime | None:
-    try:
-        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        try:
-            day = date.fromisoformat(text)
-        except ValueError:
-            return None
-        parsed = datetime(day.year, day.month, day.day)
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+                return parsed.date()
+            return parsed if arrow_type.tz else parsed.astimezone(UTC).replace(tzinfo=None)
+    raise FilterError(
+        f"Filter: {name!r} holds {kind} values, so {operator} needs {_EXPECTED[kind]}; got {json.dumps(value)}."
+    )
 
 
 def matching_rows(table: pa.Table, expression: pc.Expression) -> pa.Array:

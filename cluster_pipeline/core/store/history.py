@@ -1,16 +1,8 @@
 """Execution history: filter, sort and page through the ExecutionResults of a configuration.
 
-Listing reads only the summary columns of each result file (one projected scan), filters and
-sorts them in Arrow, and opens whole results only for the page returned. In-flight executions
-(pending/processing, known to Dagster's run storage, not yet in the lake) are merged in by the
-caller as ``extra`` results.
-
-Filters are ``core.filters``' language over the summary columns (``FILTER_FIELDS``), with AND, OR
-and NOT; the listing's own options (statuses, time range, cluster and silhouette bounds) become
-conditions ANDed to it, so everything is one pyarrow expression. ``search`` matches text in the
-clusters' labels and keywords and in error messages (case-insensitive); the centroids column is
-read only when searching. With ``include_total`` the page also carries statistics of everything
-matched: the count by status and the mean silhouette.
+Listing reads only the summary columns of each result file (one projected scan), filters and sorts
+them in Arrow as one expression (the listing's options ANDed to its filter), and opens whole results
+only for the page returned. Only a search reads the centroids column.
 """
 
 from __future__ import annotations
@@ -18,7 +10,7 @@ from __future__ import annotations
 import base64
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 
 import numpy as np
@@ -31,16 +23,8 @@ from cluster_pipeline.core.store.filters import Combination, Condition, Filter, 
 from cluster_pipeline.core.store.results import METRICS_TYPE, RESULT_SCHEMA, STATUSES, ExecutionResult, ResultStore
 from cluster_pipeline.core.store.storage import LocalStorage, read_parquet
 
-SORT_FIELDS = (
-    "created_at",
-    "completed_at",
-    "num_clusters",
-    "num_points",
-    "silhouette_score",
-    "davies_bouldin_index",
-    "calinski_harabasz_score",
-)
 METRIC_FIELDS = ("silhouette_score", "davies_bouldin_index", "calinski_harabasz_score")
+SORT_FIELDS = ("created_at", "completed_at", "num_clusters", "num_points", *METRIC_FIELDS)
 DUCKDB_ABOVE = 32  # result files; fewer are read one by one (see summary_table)
 
 log = logging.getLogger(__name__)
@@ -81,26 +65,20 @@ class HistoryQuery:
     def conditions(self) -> Filter | None:
         """The listing's options and its filter, as one filter (None: keep everything)."""
         bounds = (
-            ("status", "in", list(self.statuses) if self.statuses else None),
-            ("created_at", "gte", _iso(self.created_after)),
-            ("created_at", "lt", _iso(self.created_before)),
+            ("status", "in", tuple(self.statuses) if self.statuses else None),
+            ("created_at", "gte", self.created_after and self.created_after.isoformat()),
+            ("created_at", "lt", self.created_before and self.created_before.isoformat()),
             ("num_clusters", "gte", self.min_clusters),
             ("num_clusters", "lte", self.max_clusters),
             ("silhouette_score", "gte", self.min_silhouette),
             ("silhouette_score", "lte", self.max_silhouette),
         )
-        parts: list[Filter] = [
-            Condition(f, op, tuple(v) if isinstance(v, list) else v) for f, op, v in bounds if v is not None
-        ]
+        parts: list[Filter] = [Condition(f, op, value) for f, op, value in bounds if value is not None]
         if self.filter is not None:
             parts.append(self.filter)
         if not parts:
             return None
         return parts[0] if len(parts) == 1 else Combination("AND", tuple(parts))
-
-
-def _iso(value: datetime | None) -> str | None:
-    return None if value is None else value.isoformat()
 
 
 @dataclass
@@ -112,7 +90,6 @@ class HistoryPage:
     next_cursor: str | None
     total: int | None = None
     stats: dict[str, object] | None = None
-    extra: dict[str, object] = field(default_factory=dict)
 
 
 def encode_cursor(run_id: str) -> str:
@@ -138,27 +115,18 @@ FILTER_FIELDS = tuple(SUMMARY_SCHEMA.names)
 SEARCH_COLUMN = pa.field("centroids", RESULT_SCHEMA.field("centroids").type)
 
 
-def _summary_schema(search: bool) -> pa.Schema:
-    return SUMMARY_SCHEMA.append(SEARCH_COLUMN) if search else SUMMARY_SCHEMA
-
-
 def _summary_of(table: pa.Table, search: bool) -> pa.Table:
-    """The summary columns of whole results (RESULT_SCHEMA): the metrics struct's fields as columns."""
-    schema = _summary_schema(search)
+    """The summary columns of whole results: the metrics struct's fields as columns of their own, a
+    field the results predate (written by an older version) as nulls."""
+    schema = SUMMARY_SCHEMA.append(SEARCH_COLUMN) if search else SUMMARY_SCHEMA
+    for field in RESULT_SCHEMA:
+        if field.name not in table.column_names:
+            table = table.append_column(field, pa.nulls(table.num_rows, field.type))
     columns = [
         pc.struct_field(table.column("metrics"), name) if name in METRIC_FIELDS else table.column(name)
         for name in schema.names
     ]
     return pa.Table.from_arrays(columns, names=schema.names).cast(schema)
-
-
-def _conform(table: pa.Table) -> pa.Table:
-    """A stored result as RESULT_SCHEMA, fields it predates as nulls (results written by older versions)."""
-    columns = [
-        table.column(f.name) if f.name in table.column_names else pa.nulls(table.num_rows, f.type)
-        for f in RESULT_SCHEMA
-    ]
-    return pa.Table.from_arrays(columns, names=RESULT_SCHEMA.names).cast(RESULT_SCHEMA)
 
 
 def summary_table(
@@ -180,7 +148,7 @@ def summary_table(
     truncated, put there by hand), each result is read on its own and the unreadable ones are skipped
     with a warning through ``on_skip``, so one bad file never hides the history.
     """
-    schema = _summary_schema(search)
+    schema = SUMMARY_SCHEMA.append(SEARCH_COLUMN) if search else SUMMARY_SCHEMA
     prefix = store.lake.executions_prefix(namespace, cluster_id)
     if isinstance(store.storage, LocalStorage):
         folder = store.storage.path(prefix)
@@ -209,24 +177,13 @@ def summary_table(
     tables = []
     for key in store.result_keys(namespace, cluster_id):
         try:
-            tables.append(_conform(read_parquet(store.storage, key)))
+            tables.append(_summary_of(read_parquet(store.storage, key), search))
         except (pa.ArrowException, OSError, KeyError, ValueError) as error:
             on_skip(
                 f"skipped {store.storage.uri(key)}: not a readable ExecutionResult ({type(error).__name__}: {error}); "
                 "move it away."
             )
-    if not tables:
-        return schema.empty_table()
-    return _summary_of(pa.concat_tables(tables), search)
-
-
-def _filter(table: pa.Table, query: HistoryQuery) -> pa.Table:
-    condition = query.conditions()
-    if condition is not None:
-        table = table.filter(to_expression(condition, SUMMARY_SCHEMA, "executions"))
-    if query.search is not None:
-        table = table.filter(_search_mask(table, query.search.strip()))
-    return table
+    return pa.concat_tables(tables) if tables else schema.empty_table()
 
 
 def _search_mask(table: pa.Table, text: str) -> pa.Array:
@@ -269,26 +226,24 @@ def list_history(
     include_total: bool = False,
     on_skip: Callable[[str], None] = log.warning,
 ) -> HistoryPage:
-    """A page of executions matching ``query``, merged with in-flight ``extra`` results.
-
-    ``on_skip`` receives a warning for each result file that cannot be read (it is left out).
-    """
-    search = query.search is not None
-    stored = summary_table(store, namespace, cluster_id, on_skip, search=search)
-    table = stored if stored.num_rows else None
-    stored_ids = set(stored["run_id"].to_pylist()) if stored.num_rows else set()
-    in_flight = {r.run_id: r for r in extra if r.run_id not in stored_ids}
+    """A page of executions matching ``query``, merged with in-flight ``extra`` results; ``on_skip``
+    receives a warning for each result file that cannot be read (it is left out)."""
+    table = summary_table(store, namespace, cluster_id, on_skip, search=query.search is not None)
+    stored = set(table["run_id"].to_pylist())
+    in_flight = {r.run_id: r for r in extra if r.run_id not in stored}
     if in_flight:
-        rows = _summary_of(pa.concat_tables(r.to_table() for r in in_flight.values()), search)
-        table = rows if table is None else pa.concat_tables([table, rows])
-    if table is None:
-        table = stored
-    table = _filter(table, query)
+        rows = pa.concat_tables(r.to_table() for r in in_flight.values())
+        table = pa.concat_tables([table, _summary_of(rows, query.search is not None)])
+    condition = query.conditions()
+    if condition is not None:
+        table = table.filter(to_expression(condition, SUMMARY_SCHEMA, "executions"))
+    if query.search is not None:
+        table = table.filter(_search_mask(table, query.search.strip()))
+    total, stats = (table.num_rows, page_stats(table)) if include_total else (None, None)
     if table.num_rows == 0:
-        return HistoryPage([], None, *((0, page_stats(table)) if include_total else (None, None)))
+        return HistoryPage([], None, total, stats)
     order = "descending" if query.descending else "ascending"
-    table = table.sort_by([(query.sort_by, order), ("run_id", order)]) if table.num_rows else table
-    run_ids = table["run_id"].to_pylist()
+    run_ids = table.sort_by([(query.sort_by, order), ("run_id", order)])["run_id"].to_pylist()
     start = query.offset
     if query.cursor:
         after = decode_cursor(query.cursor)
@@ -300,12 +255,7 @@ def list_history(
         in_flight[run_id] if run_id in in_flight else store.get(namespace, run_id, cluster_id) for run_id in page_ids
     ]
     has_more = start + query.limit < len(run_ids)
-    return HistoryPage(
-        results,
-        encode_cursor(page_ids[-1]) if has_more and page_ids else None,
-        len(run_ids) if include_total else None,
-        page_stats(table) if include_total else None,
-    )
+    return HistoryPage(results, encode_cursor(page_ids[-1]) if has_more and page_ids else None, total, stats)
 
 
 def latest_completed(store: ResultStore, namespace: str, cluster_id: str) -> ExecutionResult | None:

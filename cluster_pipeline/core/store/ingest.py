@@ -1,11 +1,9 @@
 """Ingest's side of a collection: reading a documents file and checking a batch before it is published.
 
-Files are Parquet, CSV or JSON Lines (chosen by extension); text must be UTF-8. A batch is checked
-whole — an id on every document and no id twice, the embedding columns (real vector columns, or in
-CSV text columns holding a JSON vector in every row), one dimension per feature and the
-collection's dimension for it, finite values — and its embeddings become ``fixed_size_list<float32>[D]``
-so they load into an ``(N, D)`` float32 matrix with no Python object per row. ``CollectionStore``
-publishes what passes; a refused batch writes nothing.
+A batch is checked whole — unique ids, the embedding columns (vector columns, or in CSV text columns
+holding a JSON vector in every row), one dimension per feature and the collection's, finite values —
+and its embeddings become ``fixed_size_list<float32>[D]``, so they load into an ``(N, D)`` float32
+matrix with no Python object per row.
 """
 
 from __future__ import annotations
@@ -76,11 +74,10 @@ def _json_vector_columns(table: pa.Table) -> list[str]:
     vectors = [name for name in candidates if _every_row_matches(table.column(name), JSON_VECTOR_PATTERN)]
     if candidates and not vectors:  # the most vector-like column names the row at fault
         matching = {
-            name: pc.sum(pc.match_substring_regex(table.column(name), JSON_VECTOR_PATTERN)).as_py() or 0
-            for name in candidates
+            name: pc.sum(pc.match_substring_regex(table[name], JSON_VECTOR_PATTERN)).as_py() for name in candidates
         }
-        worst = max(candidates, key=lambda name: matching[name])
-        _parse_json_vectors(table.column(worst), worst)
+        closest = max(candidates, key=lambda name: matching[name] or 0)
+        _parse_json_vectors(table.column(closest), closest)
     return vectors
 
 
@@ -92,13 +89,12 @@ def check_utf8(table: pa.Table, source: str) -> None:
         values = pc.cast(table.column(field_.name), pa.large_binary())
         try:
             pc.cast(values, pa.large_string())  # the cast checks every value is UTF-8
-            continue
         except pa.ArrowInvalid:
             bad_row = next((row for row, value in enumerate(values.to_pylist()) if not _is_utf8(value)), 0)
-        raise IngestError(
-            f"{source} is not UTF-8 text: column {field_.name!r}, row {bad_row} holds bytes that are not UTF-8. "
-            f"Convert the file to UTF-8 (e.g. `iconv -f latin1 -t utf-8 in.csv > out.csv`) and ingest it again."
-        )
+            raise IngestError(
+                f"{source} is not UTF-8 text: column {field_.name!r}, row {bad_row} holds bytes that are not UTF-8. "
+                f"Convert the file to UTF-8 (e.g. `iconv -f latin1 -t utf-8 in.csv > out.csv`) and ingest it again."
+            ) from None
 
 
 def _is_utf8(value: bytes | None) -> bool:
@@ -113,28 +109,24 @@ def _is_utf8(value: bytes | None) -> bool:
 
 def read_documents_file(path: str | Path) -> pa.Table:
     """Read documents from Parquet, CSV or JSON Lines (chosen by file extension)."""
+    import pyarrow.csv as pacsv
+    import pyarrow.json as pajson
+
     path = Path(path)
     if not path.exists():
         raise IngestError(f"Input file {str(path)!r} does not exist.")
     suffix = path.suffix.lower()
+    readers = {".parquet": pq.read_table, ".pq": pq.read_table, ".csv": pacsv.read_csv}
+    readers.update(dict.fromkeys((".jsonl", ".ndjson", ".json"), pajson.read_json))
+    if suffix not in readers:
+        raise IngestError(f"Unsupported input format {suffix!r}: use .parquet, .csv or .jsonl.")
     try:
-        if suffix in (".parquet", ".pq"):
-            return pq.read_table(path)
-        if suffix == ".csv":
-            import pyarrow.csv as pacsv
-
-            table = pacsv.read_csv(path)
-            check_utf8(table, f"{str(path)!r}")
-            return table
-        if suffix in (".jsonl", ".ndjson", ".json"):
-            import pyarrow.json as pajson
-
-            table = pajson.read_json(path)
-            check_utf8(table, f"{str(path)!r}")
-            return table
+        table = readers[suffix](path)
     except (pa.ArrowInvalid, OSError, UnicodeDecodeError) as error:
         raise IngestError(f"Could not read {str(path)!r} as {suffix[1:]}: {error}") from None
-    raise IngestError(f"Unsupported input format {suffix!r}: use .parquet, .csv or .jsonl.")
+    if readers[suffix] is not pq.read_table:  # Parquet's strings are UTF-8 by definition
+        check_utf8(table, f"{str(path)!r}")
+    return table
 
 
 def _to_fixed_size_float32(column: pa.ChunkedArray, name: str, expected_dim: int | None) -> pa.FixedSizeListArray:
@@ -172,10 +164,8 @@ def prepare_documents(
     documents: pa.Table | pd.DataFrame, features: Sequence[str] | None, existing: Mapping[str, int] | None
 ) -> tuple[pa.Table, dict[str, int]]:
     """The batch as it is stored, and its features' dimensions; IngestError names the first problem.
-
-    ``features``: the embedding columns (default: the collection's, ``existing``, or those detected);
-    ``existing``: the collection's feature dimensions (None for a new collection).
-    """
+    ``features``: the embedding columns (default: the collection's, ``existing`` — None for a new
+    collection —, or those detected)."""
     table = documents if isinstance(documents, pa.Table) else pa.Table.from_pandas(documents, preserve_index=False)
     if "document_id" not in table.column_names:
         raise IngestError("Missing column 'document_id': every document needs a unique id.")

@@ -1,28 +1,13 @@
-"""The lake: how namespaces, collections, configurations and executions are laid out in storage.
-
-::
-
-    <root>/<namespace>/collections/<collection>/schema.json
-    <root>/<namespace>/collections/<collection>/parts/part-<seq>-<rows>-<token>.parquet
-    <root>/<namespace>/clusters/<cluster_id>.json
-    <root>/<namespace>/cluster_names/<name>.json                              (a name's claim: its cluster_id)
-    <root>/<namespace>/executions/<cluster_id>/<run_id>.parquet              (the ExecutionResult)
-    <root>/<namespace>/executions/<cluster_id>/<run_id>.assignments.parquet  (one row per document)
-    <root>/<namespace>/executions/<cluster_id>/<run_id>.<artifact>            (plots, reports)
-    <root>/<namespace>/executions/<cluster_id>/<run_id>.model.npz             (what assigning new documents needs)
-    <root>/<namespace>/assignments/<cluster_id>/<run_id>/asg-<seq>-<n>-<novel>-<version>.parquet
-                                                                             (new documents assigned to run_id's clusters)
-    <root>/<namespace>/enrichment/<cluster_id>.parquet                        (every document's latest cluster)
-    <root>/<namespace>/webhooks/<cluster_id>/<run_id>.json                    (webhook deliveries of an execution)
-    <root>/<namespace>/label_cache/<sha256>.json                              (LLM labels by prompt hash)
-
-Every key is built here from validated ids, so no caller can reach outside its namespace.
+"""The lake: how namespaces, collections, configurations and executions are laid out in storage (the
+README's "The lake" draws the tree). Every key is built here from validated ids, so no caller can
+reach outside its namespace.
 """
 
 from __future__ import annotations
 
 import os
 import re
+import secrets
 from pathlib import Path
 
 from cluster_pipeline.core.errors import InvalidIdentifierError
@@ -35,10 +20,10 @@ from cluster_pipeline.core.ids import (
     check_namespace,
     check_run_id,
 )
+from cluster_pipeline.core.store.snapshot import CollectionSnapshot
 from cluster_pipeline.core.store.storage import LocalStorage, Storage
 
 DEFAULT_ROOT = "./.cluster_data"
-COLLECTION_VERSION_PATTERN = re.compile(r"v\d+-[0-9a-f]{12}")
 ROOT_ENV_VAR = "CLUSTER_PIPELINE_ROOT"
 
 
@@ -63,8 +48,11 @@ class Lake:
     def collection_schema_key(self, namespace: str, collection: str) -> str:
         return self.collection_prefix(namespace, collection) + "schema.json"
 
-    def parts_prefix(self, namespace: str, collection: str) -> str:
-        return self.collection_prefix(namespace, collection) + "parts/"
+    def collection_object_key(self, namespace: str, collection: str, folder: str, sequence: int, rows: int) -> str:
+        """A new part (``folder`` "parts") or tombstone ("deletions"), named by its sequence and row count."""
+        kind = {"parts": "part", "deletions": "del"}[folder]
+        name = f"{kind}-{sequence:06d}-{rows}-{secrets.token_hex(4)}.parquet"
+        return f"{self.collection_prefix(namespace, collection)}{folder}/{name}"
 
     def collections_prefix(self, namespace: str) -> str:
         return f"{check_namespace(namespace)}/collections/"
@@ -91,13 +79,11 @@ class Lake:
         return f"{check_namespace(namespace)}/assignments/{check_cluster_id(cluster_id)}/{check_run_id(run_id)}/"
 
     def assignment_part_key(
-        self, namespace: str, cluster_id: str, run_id: str, sequence: int, version: str, assigned: int, novel: int
+        self, namespace: str, cluster_id: str, run_id: str, covered: CollectionSnapshot, assigned: int, novel: int
     ) -> str:
         """One assignments part, keyed by the collection version it brought up to date; the name carries
-        the collection's last sequence and the counts, so a sensor reads them from a listing."""
-        if not COLLECTION_VERSION_PATTERN.fullmatch(version):
-            raise InvalidIdentifierError(f"Invalid collection version {version!r}: expected v<N>-<12 hex digits>.")
-        name = f"asg-{sequence:06d}-{assigned}-{novel}-{version}.parquet"
+        that version's last sequence and the counts, so a sensor reads them from a listing."""
+        name = f"asg-{covered.last_sequence:06d}-{assigned}-{novel}-{covered.version}.parquet"
         return self.assignments_prefix(namespace, cluster_id, run_id) + name
 
     def enrichment_key(self, namespace: str, cluster_id: str) -> str:

@@ -1,10 +1,6 @@
-"""ExecutionResult: the seed's contract, stored as one immutable Parquet file per run_id.
-
-The seed's fields keep their exact names and meanings; extra fields (namespace, collection,
-algorithm, parameters, timings, noise, drift, Dagster run id, ...) follow them. Nested values
-that have no fixed shape (parameters, timings, LLM errors) are stored as JSON text so any Parquet
-reader sees plain columns. Per-document assignments go in ``<run_id>.assignments.parquet`` and are
-written *before* the result: a result that exists always has its assignments.
+"""ExecutionResult: the seed's contract, stored as one immutable Parquet file per run_id (its fields:
+the README's "The ExecutionResult"). Per-document assignments go in ``<run_id>.assignments.parquet``
+and are written *before* the result: a result that exists always has its assignments.
 """
 
 from __future__ import annotations
@@ -16,6 +12,7 @@ from dataclasses import MISSING, asdict, dataclass, field, fields, replace
 from datetime import UTC, datetime
 from typing import Any, Literal, TypeVar
 
+import numpy as np
 import pyarrow as pa
 
 from cluster_pipeline.core.errors import AlreadyExistsError, ClusterPipelineError, NotFoundError
@@ -56,7 +53,6 @@ class Codec:
 
 PLAIN = Codec(lambda value: value, lambda value: value)
 TIME = Codec(lambda value: value.astimezone(UTC), lambda value: value)
-# Values with no fixed shape are JSON text, so any Parquet reader sees plain columns.
 JSON = Codec(lambda value: json.dumps(value, default=str), json.loads)
 SORTED_JSON = Codec(lambda value: json.dumps(value, sort_keys=True, default=str), json.loads)
 JSON_TEXT = pa.string()
@@ -90,11 +86,8 @@ def arrow_fields(cls: type) -> list[pa.Field]:
 
 def encode_row(value: Any) -> dict[str, Any]:
     """A dataclass of ``column`` fields as one Parquet row (a dict of its columns)."""
-    row = {}
-    for name, col, _ in _columns(type(value)):
-        item = getattr(value, name)
-        row[name] = None if item is None else col["codec"].encode(item)
-    return row
+    items = ((name, getattr(value, name), col["codec"]) for name, col, _ in _columns(type(value)))
+    return {name: None if item is None else codec.encode(item) for name, item, codec in items}
 
 
 def decode_row(cls: type[T], row: dict[str, Any]) -> T:
@@ -208,10 +201,6 @@ class ExecutionResult:
     def to_table(self) -> pa.Table:
         return pa.Table.from_pylist([encode_row(self)], schema=RESULT_SCHEMA)
 
-    @classmethod
-    def from_row(cls, row: dict[str, Any]) -> ExecutionResult:
-        return decode_row(cls, row)
-
 
 RESULT_SCHEMA = pa.schema(arrow_fields(ExecutionResult))
 
@@ -232,6 +221,26 @@ def cluster_name(index: int) -> str:
     return f"cl_{index}"
 
 
+def assignment_columns(
+    document_ids: pa.Array | pa.ChunkedArray,
+    labels: np.ndarray,
+    num_clusters: int,
+    distances: np.ndarray,
+    membership: np.ndarray | None,
+) -> dict[str, Any]:
+    """The first five columns of ``ASSIGNMENTS_SCHEMA``, shared by the assignments of new documents."""
+    names = np.array([cluster_name(i) for i in range(num_clusters)] + [None], dtype=object)
+    if membership is None:
+        membership = np.full(len(labels), np.nan, np.float32)
+    return {
+        "document_id": document_ids.cast(pa.string()),
+        "cluster_id": pa.array(names[np.where(labels < 0, num_clusters, labels)], pa.string()),
+        "cluster_index": pa.array(labels.astype(np.int32)),
+        "distance": pa.array(distances, pa.float32(), from_pandas=True),
+        "membership_strength": pa.array(membership, pa.float32(), from_pandas=True),
+    }
+
+
 class ResultStore:
     """Write-once ExecutionResults and their assignments; list and read them back."""
 
@@ -248,13 +257,11 @@ class ResultStore:
     def exists(self, namespace: str, cluster_id: str, run_id: str) -> bool:
         return self.storage.exists(self.lake.execution_key(namespace, cluster_id, run_id))
 
-    def write(self, result: ExecutionResult, assignments: pa.Table | None = None) -> str:
-        """Publish ``result`` (and its assignments first). Raises AlreadyExistsError for a known run_id."""
+    def write(self, result: ExecutionResult) -> str:
+        """Publish ``result``; AlreadyExistsError for a known run_id."""
         key = self.result_key(result)
         if self.storage.exists(key):
             raise AlreadyExistsError(f"ExecutionResult {result.run_id} exists already; results are immutable.")
-        if assignments is not None:
-            self.write_assignments(result, assignments)
         self.storage.write_parquet_new(key, result.to_table())
         return self.storage.uri(key)
 
@@ -267,9 +274,7 @@ class ResultStore:
     def read_key(self, key: str) -> ExecutionResult:
         try:
             rows = read_parquet(self.storage, key).to_pylist()
-            return ExecutionResult.from_row(rows[0])
-        except NotFoundError:
-            raise
+            return decode_row(ExecutionResult, rows[0])
         except (pa.ArrowException, OSError, KeyError, IndexError, TypeError, ValueError) as error:
             raise UnreadableResultError(
                 f"Result file {self.storage.uri(key)} is unreadable ({type(error).__name__}: {error}); it was not "

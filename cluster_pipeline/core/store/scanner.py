@@ -1,16 +1,14 @@
 """The one reader of a collection's documents: a scan over one snapshot's parts.
 
-Every read goes through :class:`CollectionScanner`. It opens each part of the snapshot, reads only
-the columns asked for, drops the documents deleted after that part was written (each tombstone is
-read once per scan), numbers the live documents in collection order — a document's *row* is its
-position in the ``(N, D)`` matrix — and keeps the rows asked for: all, sorted row numbers, or those
-a filter expression keeps. A column some part lacks reads as nulls of the collection's type.
+It reads only the columns asked for, drops the documents deleted after a part was written (each
+tombstone read once per scan), numbers the live documents in collection order — a document's *row*
+is its position in the ``(N, D)`` matrix — and keeps the rows asked for. A column some part lacks
+reads as nulls of the collection's type.
 
-Vectors take the lean path (PERF_NOTES): parts are streamed in batches of ``batch_rows`` through a
-small read buffer (on S3, ranged requests: never a whole part in memory), and each batch's
-``fixed_size_list`` column is viewed with ``.flatten().to_numpy()`` (no copy) and copied
-once, into one preallocated C-contiguous float32 matrix. Other columns are read a part at a time
-with ``ParquetFile.read`` on the calling thread (see ``storage.read_parquet``).
+Vectors take the lean path (PERF_NOTES): streamed in batches through a small read buffer (on S3,
+ranged requests: never a whole part in memory), each batch viewed with ``.flatten().to_numpy()`` (no
+copy) and copied once, into one preallocated C-contiguous float32 matrix. Other columns are read a
+part at a time with ``ParquetFile.read`` on the calling thread (see ``storage.read_parquet``).
 """
 
 from __future__ import annotations
@@ -38,10 +36,8 @@ Rows: TypeAlias = np.ndarray | pc.Expression | None
 
 class CollectionScanner:
     """Reads ``snapshot``'s live documents; ``after``: only the parts written after that sequence number
-    (what was added since an earlier snapshot ended there; rows are then numbered within those parts).
-
-    ``metadata_columns`` are the collection's non-embedding columns (its ``schema.json``).
-    """
+    (rows are then numbered within those parts). ``metadata_columns``: the collection's non-embedding
+    columns (its ``schema.json``)."""
 
     def __init__(
         self, storage: Storage, snapshot: CollectionSnapshot, metadata_columns: Sequence[str], after: int = 0
@@ -78,8 +74,7 @@ class CollectionScanner:
         keys = [tombstone.key for tombstone in self.snapshot.deletions_after(part)]
         for key in keys:
             if key not in self._tombstones:
-                table = read_parquet(self.storage, key, columns=["document_id"])
-                self._tombstones[key] = table.column(0).combine_chunks()
+                self._tombstones[key] = read_parquet(self.storage, key, columns=["document_id"])[0].combine_chunks()
         return pa.concat_arrays([self._tombstones[key] for key in keys]) if keys else None
 
     def _live(self, columns: Sequence[str], batch_rows: int | None) -> Iterator[tuple[int, pa.RecordBatch]]:
@@ -128,10 +123,8 @@ class CollectionScanner:
         )
 
     def vectors(self, feature: str, batch_rows: int = STREAM_BATCH_ROWS) -> Iterator[tuple[int, np.ndarray]]:
-        """``(row of the first document, (rows, D) float32 view)`` over every live document's ``feature``.
-
-        The working memory is about one batch, whatever the part's row-group size.
-        """
+        """``(row of the first document, (rows, D) float32 view)`` over every live document's ``feature``:
+        the working memory is about one batch, whatever the part's row-group size."""
         dim = self.snapshot.dimension(feature)
         for start, batch in self._live([feature], batch_rows):
             # a view of the batch's values; a copy (nulls as NaN) only for a part not written by ingest
@@ -147,12 +140,9 @@ class CollectionScanner:
         stage: str = "load",
         batch_rows: int = STREAM_BATCH_ROWS,
     ) -> np.ndarray:
-        """``feature`` as one C-contiguous ``(N, D)`` float32 matrix (``rows``: only those sorted rows).
-
-        Peak memory is the matrix plus one streamed batch: no per-row Python objects, no pandas, no
-        second copy. ``out``: fill this ``(len(rows), D)`` array (or a view: a column block of a wider
-        matrix) instead of a new one. ``stage`` names the progress stage.
-        """
+        """``feature`` as one C-contiguous ``(N, D)`` float32 matrix (``rows``: only those sorted rows);
+        peak memory is the matrix plus one streamed batch. ``out``: fill this ``(len(rows), D)`` array (or
+        a column block of a wider matrix) instead of a new one."""
         dim = self.snapshot.dimension(feature)
         progress = progress or Progress.silent()
         total = self.snapshot.num_documents
@@ -172,11 +162,8 @@ class CollectionScanner:
 
 def _conformed(batch: pa.RecordBatch, target: pa.Schema) -> pa.RecordBatch:
     """``batch`` with ``target``'s columns and types: a column the part lacks as nulls, another type cast."""
-    arrays = []
-    for f in target:
-        if f.name not in batch.schema.names:
-            arrays.append(pa.nulls(batch.num_rows, f.type))
-        else:
-            column = batch.column(f.name)
-            arrays.append(column if column.type == f.type else column.cast(f.type))
+    present = batch.schema.names  # a cast to the type a column has already is free (no copy)
+    arrays = [
+        batch.column(f.name).cast(f.type) if f.name in present else pa.nulls(batch.num_rows, f.type) for f in target
+    ]
     return pa.RecordBatch.from_arrays(arrays, schema=target)

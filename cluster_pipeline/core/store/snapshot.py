@@ -70,13 +70,7 @@ class CollectionSnapshot:
         )
 
     def as_of(self, version: str) -> CollectionSnapshot | None:
-        """The earlier snapshot whose ``version`` is ``version``, or None if it is not in this one's history.
-
-        An execution's ``collection_version`` alone says which parts it saw.
-        """
+        """The earlier snapshot whose ``version`` is ``version`` (an execution's ``collection_version``
+        alone says which parts it saw), or None if it is not in this one's history."""
         sequences = sorted({p.sequence for p in (*self.parts, *self.deletions)}, reverse=True)
-        for sequence in [*sequences, 0]:
-            candidate = self.up_to(sequence)
-            if candidate.version == version:
-                return candidate
-        return None
+        return next((past for past in map(self.up_to, [*sequences, 0]) if past.version == version), None)

@@ -1,18 +1,14 @@
 """Where the lake's bytes live: a local folder or an S3 bucket, behind one small interface.
 
-Two promises matter to the rest of the code and are kept by both backends:
+Both backends keep two promises: ``write_new`` is atomic and never overwrites (a reader sees the
+whole object or nothing; a second write of the key fails with AlreadyExistsError — local: a temp
+file ``os.link``-ed into place, which refuses an existing name; S3: ``PutObject`` with
+``If-None-Match: *``), and ``write_replace`` is atomic too (temp file + ``os.replace`` / one
+``PutObject``), for the few mutable objects (configurations, collection schemas).
 
-* ``write_new`` is atomic and never overwrites: a reader sees the whole object or nothing, and a
-  second write of the same key fails with AlreadyExistsError (local: write a temp file, then
-  ``os.link`` it into place, which refuses an existing name; S3: ``PutObject`` with
-  ``If-None-Match: *``).
-* ``write_replace`` is atomic too (temp file + ``os.replace`` / one ``PutObject``), for the few
-  mutable objects (configurations, collection schemas).
-
-Parquet is read two ways: ``parquet_source`` hands over a whole object (small files: results,
-tombstones — one request each), ``parquet_stream`` a seekable file that reads only the byte ranges
-asked for (collection parts, which can be larger than memory: a reader that projects columns and
-iterates batches then holds one buffer, not the object).
+``parquet_source`` hands over a whole object (small files: results, tombstones — one request each),
+``parquet_stream`` a seekable file that reads only the byte ranges asked for (collection parts, which
+can be larger than memory: a reader that projects columns and iterates batches holds one buffer).
 """
 
 from __future__ import annotations
@@ -29,11 +25,7 @@ from typing import Any, Protocol
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from cluster_pipeline.core.errors import (
-    AlreadyExistsError,
-    ClusterPipelineError,
-    NotFoundError,
-)
+from cluster_pipeline.core.errors import AlreadyExistsError, ClusterPipelineError, NotFoundError
 
 
 class Storage(Protocol):
@@ -82,75 +74,67 @@ class LocalStorage:
         except FileNotFoundError:
             raise NotFoundError(f"No object at {self.uri(key)}") from None
 
-    def _temp_file(self, target: Path) -> tuple[int, str]:
+    @contextmanager
+    def _temp_beside(self, target: Path) -> Iterator[str]:
+        """A temp file in ``target``'s folder, removed unless moved into place."""
         target.parent.mkdir(parents=True, exist_ok=True)
         fd, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
         os.fchmod(fd, FILE_MODE)  # mkstemp makes 0600; lake files are read by the webserver, other tools, people
-        return fd, name
+        os.close(fd)
+        try:
+            yield name
+        finally:
+            Path(name).unlink(missing_ok=True)
 
-    def _publish_new(self, tmp: str, target: Path) -> None:
+    def _link_new(self, tmp: str, target: Path) -> None:
         try:
             os.link(tmp, target)  # atomic and refuses an existing name: never overwrites
         except FileExistsError:
-            raise AlreadyExistsError(f"{self.uri_of(target)} exists already and is immutable") from None
-        finally:
-            os.unlink(tmp)
+            raise AlreadyExistsError(f"{target} exists already and is immutable") from None
 
     def write_new(self, key: str, data: bytes) -> None:
         target = self.path(key)
-        fd, tmp = self._temp_file(target)
-        with os.fdopen(fd, "wb") as handle:
+        with self._temp_beside(target) as tmp, open(tmp, "wb") as handle:
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
-        self._publish_new(tmp, target)
+            self._link_new(tmp, target)
 
     def write_parquet_new(self, key: str, table: pa.Table, **options: Any) -> None:
         """Stream ``table`` to a temp file beside the target (no full in-memory copy), then publish."""
-        options.setdefault("compression", "zstd")
         target = self.path(key)
-        fd, tmp = self._temp_file(target)
-        os.close(fd)
-        try:
-            pq.write_table(table, tmp, **options)
-        except BaseException:
-            os.unlink(tmp)
-            raise
-        self._publish_new(tmp, target)
+        with self._temp_beside(target) as tmp:
+            pq.write_table(table, tmp, **{"compression": "zstd", **options})
+            self._link_new(tmp, target)
 
     def write_replace(self, key: str, data: bytes) -> None:
         target = self.path(key)
-        fd, tmp = self._temp_file(target)
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        os.replace(tmp, target)
+        with self._temp_beside(target) as tmp:
+            Path(tmp).write_bytes(data)
+            os.replace(tmp, target)
 
     def exists(self, key: str) -> bool:
         return self.path(key).exists()
 
     def list_keys(self, prefix: str) -> list[str]:
-        base = self.path(prefix) if prefix else self.root
-        if not base.is_dir():
-            return []
-        keys = []
-        for dirpath, _dirs, files in os.walk(base):
-            for name in files:
-                if not name.startswith("."):  # temp files of in-flight writes
-                    keys.append(Path(dirpath, name).relative_to(self.root).as_posix())
-        return sorted(keys)
+        """Every key under ``prefix`` but hidden ones (temp files of in-flight writes, locks)."""
+        walk = os.walk(self.path(prefix))
+        return sorted(
+            Path(folder, name).relative_to(self.root).as_posix()
+            for folder, _, files in walk
+            for name in files
+            if not name.startswith(".")
+        )
 
     def list_children(self, prefix: str) -> list[str]:
         """Names of the "folders" directly under ``prefix`` (one listing, no recursion)."""
-        base = self.path(prefix) if prefix else self.root
+        base = self.path(prefix)
         if not base.is_dir():
             return []
         return sorted(entry.name for entry in base.iterdir() if entry.is_dir() and not entry.name.startswith("."))
 
     def delete(self, key: str) -> None:
         self.path(key).unlink(missing_ok=True)
-
-    def uri_of(self, path: Path) -> str:
-        return str(path)
 
     def uri(self, key: str) -> str:
         return str(self.path(key))
@@ -207,25 +191,21 @@ class S3Storage:
             return False
         return True
 
-    def _pages(self, prefix: str) -> Iterator[dict[str, Any]]:
+    def _pages(self, prefix: str, **options: str) -> Iterator[dict[str, Any]]:
         paginator = self.client.get_paginator("list_objects_v2")
-        yield from paginator.paginate(Bucket=self.bucket, Prefix=self._key(prefix))
+        yield from paginator.paginate(Bucket=self.bucket, Prefix=self._key(prefix), **options)
 
     def list_keys(self, prefix: str) -> list[str]:
-        keys = []
-        for page in self._pages(prefix):
-            for item in page.get("Contents", []):
-                keys.append(item["Key"][len(self.prefix) :])
-        return sorted(keys)
+        return sorted(
+            item["Key"][len(self.prefix) :] for page in self._pages(prefix) for item in page.get("Contents", [])
+        )
 
     def list_children(self, prefix: str) -> list[str]:
-        paginator = self.client.get_paginator("list_objects_v2")
-        names = set()
         base = self._key(prefix)
-        for page in paginator.paginate(Bucket=self.bucket, Prefix=base, Delimiter="/"):
-            for common in page.get("CommonPrefixes", []):
-                names.add(common["Prefix"][len(base) :].rstrip("/"))
-        return sorted(names)
+        pages = self._pages(prefix, Delimiter="/")
+        return sorted(
+            {common["Prefix"][len(base) :].rstrip("/") for page in pages for common in page.get("CommonPrefixes", [])}
+        )
 
     def delete(self, key: str) -> None:
         self.client.delete_object(Bucket=self.bucket, Key=self._key(key))
@@ -305,11 +285,8 @@ class S3RangeFile(io.RawIOBase):
 
 @contextmanager
 def exclusive(storage: Storage, lock_key: str) -> Iterator[None]:
-    """Hold an exclusive lock named ``lock_key`` (a hidden file: listings skip it) on a local lake.
-
-    On S3 there is no lock: writers there rely on create-only keys, and replaced objects (one
-    ``PutObject`` each) are never torn.
-    """
+    """Hold an exclusive lock named ``lock_key`` (a hidden file: listings skip it) on a local lake. On S3
+    there is none: writers rely on create-only keys, and a replaced object (one ``PutObject``) is never torn."""
     if not isinstance(storage, LocalStorage):
         yield
         return

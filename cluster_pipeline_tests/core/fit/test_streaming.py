@@ -65,7 +65,7 @@ def test_streaming_kmeans_assigns_every_document_exactly_once(lake, collections,
     assert adjusted_rand_score(groups, fitted.labels) > 0.99
     assert streamed.metrics is not None and streamed.metrics.silhouette_sampled
     # the indices are scikit-learn's on every (prepared) vector, from the passes' statistics alone
-    vectors = Preparation(normalize=True).apply(collections.load_embeddings(big_collection, "embedding"))
+    vectors = Preparation(normalize=True).apply(collections.scan(big_collection).matrix("embedding"))
     assert streamed.metrics.davies_bouldin_index == pytest.approx(
         davies_bouldin_score(vectors, fitted.labels), rel=1e-4
     )

@@ -30,8 +30,8 @@ def test_embeddings_in_csv_read_back_by_ingest(lake, collections, tmp_path):
     export_collection(lake, "default", "c", tmp_path / "docs.csv", embeddings=True)
     collections.ingest("default", "again", read_documents_file(tmp_path / "docs.csv"))
     again = collections.snapshot("default", "again")
-    original = collections.load_embeddings(collections.snapshot("default", "c"), "embedding")
-    assert collections.load_embeddings(again, "embedding") == pytest.approx(original, abs=1e-6)
+    original = collections.scan(collections.snapshot("default", "c")).matrix("embedding")
+    assert collections.scan(again).matrix("embedding") == pytest.approx(original, abs=1e-6)
 
 
 def test_with_clusters_each_document_has_its_latest_cluster(lake, collections, tmp_path):

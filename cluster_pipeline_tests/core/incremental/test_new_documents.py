@@ -4,10 +4,11 @@ import pytest
 
 from cluster_pipeline.core.config.model import parse_config
 from cluster_pipeline.core.errors import ConfigurationError, NotFoundError
-from cluster_pipeline.core.incremental.baseline import assignment_parts, read_part
+from cluster_pipeline.core.incremental.baseline import assignment_parts
 from cluster_pipeline.core.incremental.model import ModelMissingError
 from cluster_pipeline.core.incremental.new_documents import assign_new_documents, unassignable
 from cluster_pipeline.core.pipeline.execution import execute
+from cluster_pipeline.core.store.storage import read_parquet
 from cluster_pipeline_tests.conftest import blob_documents
 from cluster_pipeline_tests.dagster_helpers import create_config
 
@@ -27,7 +28,7 @@ def test_parts_are_keyed_by_version_and_written_once(lake, collections):
     assert second.part.assigned == 15  # only what the first part did not cover
     parts = assignment_parts(lake, "default", config.cluster_id, result.run_id)
     assert [p.version for p in parts] == [pinned.version, current.version]
-    table = read_part(lake, parts[1])
+    table = read_parquet(lake.storage, parts[1].key)
     assert table.column("document_id").to_pylist() == [f"d{2000 + i}" for i in range(15)]
     assert table.schema.metadata[b"run_id"] == result.run_id.encode()
     assert current.as_of(pinned.version) == pinned and current.as_of("v9-000000000000") is None

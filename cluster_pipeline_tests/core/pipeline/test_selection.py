@@ -27,7 +27,7 @@ def test_a_filter_selects_rows_across_parts_deletions_and_missing_columns(collec
     collections.ingest("default", "c", later)
     collections.delete_documents("default", "c", ["d0", "d1"])
     snapshot = collections.snapshot("default", "c")
-    groups = collections.read_columns(snapshot, ["group"]).column("group").to_pylist()
+    groups = collections.scan(snapshot).table(["group"]).column("group").to_pylist()
     assert len(groups) == 148 and groups[-50:] == [None] * 50
 
     keep = config(filters={"field": "group", "operator": "in", "value": ["g0", "g2"]})
@@ -41,9 +41,9 @@ def test_a_filter_selects_rows_across_parts_deletions_and_missing_columns(collec
         "fitted": len(expected),
         "assigned_by": None,
     }
-    full = collections.load_embeddings(snapshot, "embedding")
+    full = collections.scan(snapshot).matrix("embedding")
     assert np.array_equal(load_matrix(collections, snapshot, keep, selection), full[expected])
-    ids = collections.take_documents(snapshot, selection.rows)["document_id"].tolist()
+    ids = collections.load_documents(snapshot, rows=selection.rows)["document_id"].tolist()
     assert ids == [collections.load_documents(snapshot)["document_id"][i] for i in expected]
 
     none = config(filters={"field": "group", "operator": "is_null"})
@@ -81,7 +81,7 @@ def test_combined_features_dot_product_is_the_weighted_mean_of_cosines(collectio
     assert np.allclose(np.linalg.norm(X, axis=1), 1.0, atol=1e-5)
 
     def cosines(feature):
-        M = collections.load_embeddings(snapshot, feature)
+        M = collections.scan(snapshot).matrix(feature)
         M = M / np.linalg.norm(M, axis=1, keepdims=True)
         return M @ M.T
 

@@ -15,7 +15,7 @@ def test_ingest_and_load_matrix(collections, blobs):
     report = collections.ingest("default", "news", blobs)
     assert report.num_documents == 300 and report.features == {"embedding": 16}
     snapshot = collections.snapshot("default", "news")
-    matrix = collections.load_embeddings(snapshot, "embedding")
+    matrix = collections.scan(snapshot).matrix("embedding")
     assert matrix.dtype == np.float32 and matrix.shape == (300, 16) and matrix.flags.c_contiguous
     expected = blobs.column("embedding").combine_chunks().flatten().to_numpy().reshape(-1, 16)
     np.testing.assert_array_equal(matrix, expected)
@@ -31,7 +31,7 @@ def test_appends_make_new_versions_and_keep_order(collections):
     assert first.version != second.version and second.num_documents == 150
     docs = collections.load_documents(second)
     assert list(docs["document_id"][:2]) == ["d0", "d1"] and docs["document_id"].iloc[-1] == "d1049"
-    assert collections.load_embeddings(first, "embedding").shape == (100, 16)  # a snapshot stays frozen
+    assert collections.scan(first).matrix("embedding").shape == (100, 16)  # a snapshot stays frozen
 
 
 def test_appends_are_checked_against_the_collection(collections, lake):
@@ -70,14 +70,14 @@ def test_bad_namespace_is_refused(collections):
 def test_missing_feature_on_load(collections, blobs):
     collections.ingest("default", "c", blobs)
     with pytest.raises(FeatureNotFoundError, match="Feature extractor 'clip' not found in collection 'c'"):
-        collections.load_embeddings(collections.snapshot("default", "c"), "clip")
+        collections.scan(collections.snapshot("default", "c")).matrix("clip")
 
 
 def test_ingest_from_real_parquet(collections, ag_news_path):
     table = pq.read_table(ag_news_path).slice(0, 500)
     collections.ingest("default", "ag", table)
     snap = collections.snapshot("default", "ag")
-    assert collections.load_embeddings(snap, "embedding").shape == (500, 384)
+    assert collections.scan(snap).matrix("embedding").shape == (500, 384)
     assert collections.schema("default", "ag").metadata_columns == ["title", "text", "category"]
 
 
@@ -89,15 +89,15 @@ def test_deleting_documents_is_a_new_version_and_hides_them(collections, lake):
     assert after.version != before.version and after.num_documents == 18
     ids = list(collections.load_documents(after)["document_id"])
     assert "d1" not in ids and "d5" not in ids and len(ids) == 18
-    matrix = collections.load_embeddings(after, "embedding")
-    full = collections.load_embeddings(before, "embedding")
+    matrix = collections.scan(after).matrix("embedding")
+    full = collections.scan(before).matrix("embedding")
     np.testing.assert_array_equal(matrix, np.delete(full, [1, 5], axis=0))
     # a deleted id can come back in a later ingest, and the old tombstone does not hide it
     collections.ingest("default", "c", blob_documents(1, id_offset=1, seed=4))
     with pytest.raises(IngestError, match="Duplicate document_id 'd2'"):
         collections.ingest("default", "c", blob_documents(2, id_offset=2, seed=4))
     final = collections.snapshot("default", "c")
-    assert final.num_documents == 19 and collections.load_embeddings(final, "embedding").shape == (19, 16)
+    assert final.num_documents == 19 and collections.scan(final).matrix("embedding").shape == (19, 16)
     assert "d1" in set(collections.load_documents(final)["document_id"])
 
 

@@ -17,7 +17,7 @@ def test_list_columns_are_converted_to_fixed_size_float32(collections):
     table = pa.table({"document_id": ["a", "b"], "embedding": [[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]]})
     collections.ingest("default", "c", table)
     snap = collections.snapshot("default", "c")
-    assert collections.load_embeddings(snap, "embedding").tolist() == [[1, 2, 3], [4, 5, 6]]
+    assert collections.scan(snap).matrix("embedding").tolist() == [[1, 2, 3], [4, 5, 6]]
 
 
 @pytest.mark.parametrize(
@@ -43,7 +43,7 @@ def test_csv_with_json_vectors_and_jsonl(tmp_path, collections):
     csv.write_text('document_id,text,embedding\n1,hello,"[0.1, 0.2]"\n2,world,"[0.3, 0.4]"\n')
     collections.ingest("default", "from-csv", read_documents_file(csv))
     snap = collections.snapshot("default", "from-csv")
-    assert collections.load_embeddings(snap, "embedding").shape == (2, 2)
+    assert collections.scan(snap).matrix("embedding").shape == (2, 2)
     assert list(collections.load_documents(snap)["document_id"]) == ["1", "2"]
 
     jsonl = tmp_path / "docs.jsonl"

@@ -62,7 +62,7 @@ def test_collections_work_on_both_backends(storage):
     store.ingest("default", "c", blob_documents(10, id_offset=100))
     snapshot = store.snapshot("default", "c")
     assert snapshot.num_documents == 50 and len(snapshot.parts) == 2
-    assert store.load_embeddings(snapshot, "embedding").shape == (50, 16)
+    assert store.scan(snapshot).matrix("embedding").shape == (50, 16)
 
 
 def test_local_files_are_readable_by_others(tmp_path):
