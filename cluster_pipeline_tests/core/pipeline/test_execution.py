@@ -1,0 +1,108 @@
+"""The execution chain on its own (no Dagster): what a completed, a failed and an interrupted
+execution leave in a real lake (the streamed path runs through the assets: ``test_assets.py``)."""
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from cluster_pipeline.core.errors import InsufficientDocumentsError
+from cluster_pipeline.core.labels.base import LabelingOutcome
+from cluster_pipeline.core.labels.offline import OfflineLabeler
+from cluster_pipeline.core.pipeline.execution import INTERRUPTED_MESSAGE, execute, run_execution
+from cluster_pipeline.core.store.results import ResultStore
+from cluster_pipeline_tests.conftest import blob_documents
+from cluster_pipeline_tests.dagster_helpers import create_config
+
+STAGES = ["load", "fit", "metrics", "labels", "drift", "topics", "pictures", "write"]
+
+
+def test_a_completed_execution_writes_its_result_and_every_file_beside_it(lake, collections):
+    collections.ingest("default", "c", blob_documents(300))
+    config = create_config(lake, parameters={"n_clusters": 3})
+    execution = run_execution(lake, config, "run_0000000000000001", timings={"dagster": 0.5})
+    result = execution.result
+    assert result.status == "completed" and result.num_clusters == 3 and result.num_points == 300
+    assert list(result.timings) == ["dagster", *STAGES]  # measured before the chain, then every stage in order
+    assert sorted(result.artifacts) == ["hierarchy", "map", "projection", "sizes"]  # a tree over 3 clusters
+    assert set(execution.images) == {"hierarchy", "projection", "sizes"}
+    assert ResultStore(lake).get("default", result.run_id, config.cluster_id) == result
+    assignments = ResultStore(lake).read_assignments("default", config.cluster_id, result.run_id)
+    assert assignments.num_rows == 300 and sorted(set(assignments.column("cluster_id").to_pylist())) == [
+        "cl_0",
+        "cl_1",
+        "cl_2",
+    ]
+    model = lake.execution_key("default", config.cluster_id, result.run_id, "model.npz")
+    assert lake.storage.exists(model)
+    assert execution.enrichment is not None and execution.enrichment_error is None
+
+
+def test_the_second_execution_records_its_drift_against_the_first(lake, collections):
+    collections.ingest("default", "c", blob_documents(300))
+    config = create_config(lake, parameters={"n_clusters": 3})
+    first = execute(lake, config, "run_0000000000000001")
+    assert first.drift is None
+    second = execute(lake, config, "run_0000000000000002")
+    assert second.drift["previous_run_id"] == first.run_id
+    assert second.drift["adjusted_rand_index"] == pytest.approx(1.0)
+
+
+def test_a_failure_writes_a_failed_result_that_knows_the_snapshot(lake, collections):
+    collections.ingest("default", "c", blob_documents(1))
+    config = create_config(lake)
+    with pytest.raises(InsufficientDocumentsError) as raised:
+        execute(lake, config, "run_0000000000000001")
+    failed = ResultStore(lake).get("default", "run_0000000000000001", config.cluster_id)
+    assert failed.status == "failed" and failed.error_message == str(raised.value)
+    assert failed.error_message.startswith("Insufficient documents for clustering: need at least 2 documents")
+    assert failed.num_points == 1 and failed.collection_version == collections.snapshot("default", "c").version
+    assert failed.metrics is None and failed.centroids is None and failed.completed_at is not None
+
+
+class InterruptedLabeler:
+    """A labeling stage that is interrupted (Ctrl-C arrives while the clusters are being named)."""
+
+    def label(self, documents, fitted, space, options) -> LabelingOutcome:
+        raise KeyboardInterrupt
+
+
+def test_an_interrupt_leaves_a_failed_result_saying_so_and_goes_on_up(lake, collections):
+    collections.ingest("default", "c", blob_documents(120))
+    config = create_config(lake, parameters={"n_clusters": 3})
+    with pytest.raises(KeyboardInterrupt):
+        run_execution(lake, config, "run_0000000000000001", labeler=InterruptedLabeler())
+    failed = ResultStore(lake).get("default", "run_0000000000000001", config.cluster_id)
+    assert failed.status == "failed" and failed.error_message == INTERRUPTED_MESSAGE
+    assert not lake.storage.exists(
+        lake.execution_key("default", config.cluster_id, failed.run_id, "assignments.parquet")
+    )
+
+
+class ShoutingLabeler:
+    """Any object with ``label(documents, fitted, space, options)`` is a labeling stage."""
+
+    def label(self, documents, fitted, space, options) -> LabelingOutcome:
+        offline = OfflineLabeler().label(documents, fitted, space, options)
+        return LabelingOutcome(
+            {i: type(v)(**{**v.__dict__, "label": v.label.upper()}) for i, v in offline.labels.items()}
+        )
+
+
+def test_a_labeler_of_ones_own_names_the_clusters(lake, collections):
+    collections.ingest("default", "c", blob_documents(300))
+    config = create_config(lake, parameters={"n_clusters": 3})
+    result = run_execution(lake, config, "run_0000000000000001", labeler=ShoutingLabeler()).result
+    assert all(c.label == c.label.upper() for c in result.centroids) and len(result.centroids) == 3
+
+
+def test_assignments_name_each_document_once_in_the_collections_order(lake, collections):
+    documents = blob_documents(200)
+    collections.ingest("default", "c", documents)
+    config = create_config(lake, parameters={"n_clusters": 3})
+    result = execute(lake, config, "run_0000000000000001")
+    key = lake.execution_key("default", config.cluster_id, result.run_id, "assignments.parquet")
+    assignments = pq.read_table(lake.storage.path(key))
+    assert assignments.column("document_id").equals(documents.column("document_id").cast(pa.string()))
+    distances = assignments.column("distance").to_numpy()
+    assert np.isfinite(distances).all() and (distances >= 0).all()
