@@ -8,14 +8,13 @@ from pathlib import Path
 
 import click
 
-from cluster_pipeline.cli.app import COMMON_OPTIONS_HELP, cli, common_options, current_service, current_settings
+from cluster_pipeline.cli.app import cli, current_service, current_settings
 
 
-@cli.command(epilog=COMMON_OPTIONS_HELP)
+@cli.command()
 @click.argument("collection")
 @click.argument("file", type=click.Path(dir_okay=False))
 @click.option("--feature", "features", multiple=True, help="Embedding column (repeatable; default: auto-detect).")
-@common_options
 def ingest(collection: str, file: str, features: tuple[str, ...]) -> int:
     """Append documents from FILE (Parquet, CSV, JSON Lines) to COLLECTION."""
     report = current_service().collections.ingest(collection, file, features)
@@ -35,11 +34,10 @@ def ingest(collection: str, file: str, features: tuple[str, ...]) -> int:
     return 0
 
 
-@cli.command(epilog=COMMON_OPTIONS_HELP)
+@cli.command()
 @click.argument("collection")
 @click.argument("document_ids", nargs=-1)
 @click.option("--ids-file", type=click.Path(dir_okay=False), help="File with one document id per line.")
-@common_options
 def delete(collection: str, document_ids: tuple[str, ...], ids_file: str | None) -> int:
     """Remove documents from COLLECTION by id (one atomic tombstone)."""
     settings = current_settings()
@@ -51,13 +49,12 @@ def delete(collection: str, document_ids: tuple[str, ...], ids_file: str | None)
     return 0
 
 
-@cli.group(epilog=COMMON_OPTIONS_HELP)
-@common_options
+@cli.group()
 def collections() -> None:
     """Collections of documents."""
 
 
-@collections.command("export", epilog=COMMON_OPTIONS_HELP)
+@collections.command("export")
 @click.argument("collection")
 @click.option("--output", "-o", required=True, type=click.Path(dir_okay=False), help="File to write.")
 @click.option(
@@ -70,7 +67,6 @@ def collections() -> None:
     help="Add each document's latest cluster of this configuration (cluster_id, cluster_label, distance, novelty).",
 )
 @click.option("--embeddings", is_flag=True, help="Include the embedding columns.")
-@common_options
 def collections_export(collection: str, output: str, fmt: str | None, cluster_id: str | None, embeddings: bool) -> int:
     """Write COLLECTION's documents to a Parquet, CSV or JSON Lines file (atomically)."""
     settings = current_settings()

@@ -3,14 +3,13 @@ and a failed execution's error in one line with where its full logs are."""
 
 from __future__ import annotations
 
-import json
 import sys
 from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
 import click
 
-from cluster_pipeline.cli.app import EXIT_FAILED_EXECUTION, EXIT_INTERRUPTED, current_settings
+from cluster_pipeline.cli.app import EXIT_FAILED_EXECUTION, EXIT_INTERRUPTED, current_settings, print_error
 from cluster_pipeline.core.quality.verdict import percent
 from cluster_pipeline.core.store.results import ExecutionResult, format_timestamp
 
@@ -105,11 +104,8 @@ def report_execution(result: ExecutionResult, path: str | None) -> int:
     settings.emit(result.to_json_dict(), describe_result(result, path))
     if result.status == "completed":
         return 0
-    if settings.json:
-        click.echo(json.dumps({"error": {"type": "ExecutionFailed", "message": result.error_message,
-                                         "run_id": result.run_id, "dagster_run_id": result.dagster_run_id}}),
-                   err=True)  # fmt: skip
-    else:
-        click.echo(f"error: {result.error_message}", err=True)
+    ids = {"run_id": result.run_id, "dagster_run_id": result.dagster_run_id}
+    print_error("ExecutionFailed", result.error_message, settings.json, **ids)
+    if not settings.json:
         click.echo(f"  full logs: Dagster run {result.dagster_run_id} (`dagster dev`, Runs)", err=True)
     return EXIT_INTERRUPTED if result.error_message == INTERRUPTED_MESSAGE else EXIT_FAILED_EXECUTION
