@@ -12,7 +12,7 @@ from dagster import DagsterInstance, DagsterRun
 
 from cluster_pipeline.core.config.model import ClusterConfig
 from cluster_pipeline.core.config.store import ConfigStore
-from cluster_pipeline.core.errors import ClusterPipelineError, ConflictError, NotFoundError
+from cluster_pipeline.core.errors import ClusterPipelineError, ConflictError, ExecutionError, NotFoundError
 from cluster_pipeline.core.ids import run_id_from_dagster_run
 from cluster_pipeline.core.store.lake import Lake
 from cluster_pipeline.core.store.results import ExecutionResult, ResultStore
@@ -64,10 +64,10 @@ def wait_for_execution(
     run_id: str,
     timeout: float | None = None,
     poll_seconds: float = 0.5,
-) -> ExecutionResult | None:
-    """The execution's ExecutionResult once it is completed or failed; None if it is still pending or
-    processing after ``timeout`` seconds. Each poll settles the run too, so a dead worker ends the wait
-    with its failed result rather than never."""
+) -> ExecutionResult:
+    """The execution's ExecutionResult once it is completed or failed; after ``timeout`` seconds, as it
+    is then (pending or processing). Each poll settles the run too, so a dead worker ends the wait with
+    its failed result rather than never."""
     results = ResultStore(lake)
     try:
         return results.get(namespace, run_id)
@@ -81,8 +81,12 @@ def wait_for_execution(
         if results.exists(namespace, cluster_id, run_id):
             return results.get(namespace, run_id, cluster_id)
         if deadline is not None and time.monotonic() >= deadline:
-            return None
+            break
         time.sleep(poll_seconds if deadline is None else max(0.0, min(poll_seconds, deadline - time.monotonic())))
+    pending = in_flight_execution(instance, lake, namespace, run_id)
+    if pending is None and not results.exists(namespace, cluster_id, run_id):  # it ended between two looks
+        raise ExecutionError(f"Execution {run_id} ended without an ExecutionResult; the Dagster UI says why.")
+    return pending or results.get(namespace, run_id, cluster_id)
 
 
 def cancel_execution(instance: DagsterInstance, lake: Lake, namespace: str, run_id: str) -> ExecutionResult:

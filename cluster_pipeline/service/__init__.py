@@ -1,14 +1,9 @@
 """The application service: everything a user can do, as plain typed calls, for every face.
 
-The CLI (``cluster_pipeline.cli``) and the HTTP API only parse, call a ``Service`` and print or
-serialize. A service works in one namespace (``in_namespace`` gives the same lake and Dagster instance
-scoped to another, as an HTTP request needs); it takes the configuration model, ids and options objects,
-returns typed results (``ClusterConfig``, ``Revision``, ``ExecutionResult``, pages, reports) and raises
-the core's typed errors (``core.errors``): no printing, no exit codes. Warnings (a file skipped, no
-daemon to start a queued run) go to ``on_warning``. Its parts mirror the resources:
-``collections`` (ingest, delete documents, list, describe, export), ``configurations`` (create, update,
-delete, list, get) and ``executions`` (execute or submit, list, latest, get, wait, cancel, report,
-hierarchy), and ``demo``. The Dagster instance is opened on first use and closed with the service.
+The CLI and the HTTP API only parse, call a ``Service`` and print or serialize. A service works in one
+namespace (``in_namespace``: the same lake and Dagster instance scoped to another, as an HTTP request
+needs), takes the configuration model, ids and options objects, returns typed results and raises the
+core's typed errors (``core.errors``): no printing, no exit codes. Warnings go to ``on_warning``.
 """
 
 from __future__ import annotations
@@ -17,7 +12,6 @@ import logging
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
-from types import TracebackType
 from typing import TYPE_CHECKING
 
 from cluster_pipeline.core.errors import NotFoundError
@@ -100,7 +94,7 @@ class Service:
     def __enter__(self) -> Service:
         return self
 
-    def __exit__(self, *_: type[BaseException] | BaseException | TracebackType | None) -> None:
+    def __exit__(self, *_: object) -> None:
         self.close()
 
 

@@ -11,11 +11,7 @@ import pyarrow as pa
 from cluster_pipeline.core.config.store import ConfigStore
 from cluster_pipeline.core.errors import ConfigurationError
 from cluster_pipeline.core.incremental.export import ExportReport
-from cluster_pipeline.core.store.collections import (
-    CollectionSchema,
-    CollectionStore,
-    IngestReport,
-)
+from cluster_pipeline.core.store.collections import CollectionSchema, CollectionStore, IngestReport
 from cluster_pipeline.core.store.ingest import read_documents_file
 from cluster_pipeline.service.scope import Scope
 

@@ -1,10 +1,6 @@
-"""What every part of the application service shares: the lake, the one namespace it serves, the
-Dagster instance and where warnings go.
-
-The instance is opened when a call first needs it (settling runs, registering a partition,
-executing): ingesting or listing configurations never pays for it, which keeps those commands' start-up
-short. The HTTP API shares one lake and one instance between requests, each scoped to its namespace.
-"""
+"""What every part of the service shares: the lake, its one namespace, the Dagster instance and where
+warnings go. The instance is opened when a call first needs it (settling runs, registering a partition,
+executing): ingesting or listing configurations never pays for it, which keeps their start-up short."""
 
 from __future__ import annotations
 
@@ -50,8 +46,7 @@ class LazyInstance:
 
 @dataclass(frozen=True)
 class Scope:
-    """The lake, the namespace every call works in, the instance and the warning sink (the CLI prints
-    warnings on stderr; by default they are logged)."""
+    """The warnings go to the CLI's stderr, or by default to the log."""
 
     lake: Lake
     namespace: str
