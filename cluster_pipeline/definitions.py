@@ -16,7 +16,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from dagster import Definitions, EnvVar, in_process_executor
+import dagster as dg
 
 from cluster_pipeline.assets import CLUSTERING_ASSETS, new_document_assignments
 from cluster_pipeline.deployment import BUCKET_ENV, LAKE_PREFIX, current_deployment, s3_resource
@@ -31,16 +31,18 @@ def llm_resource() -> LLMResource:
     since an EnvVar of an unset variable fails the run instead of leaving labels offline."""
     return LLMResource(
         model=os.environ.get("CLUSTER_PIPELINE_LLM_MODEL") or "gpt-4o-mini",
-        base_url=EnvVar("OPENAI_BASE_URL") if os.environ.get("OPENAI_BASE_URL") else None,
-        api_key=EnvVar("OPENAI_API_KEY") if os.environ.get("OPENAI_API_KEY") else None,
+        base_url=dg.EnvVar("OPENAI_BASE_URL") if os.environ.get("OPENAI_BASE_URL") else None,
+        api_key=dg.EnvVar("OPENAI_API_KEY") if os.environ.get("OPENAI_API_KEY") else None,
     )
 
 
 def webhook_resource() -> WebhookResource:
     """Webhook URLs and secret through EnvVar, as for the LLM key (unset variables stay None)."""
     return WebhookResource(
-        urls=EnvVar("CLUSTER_PIPELINE_WEBHOOK_URLS") if os.environ.get("CLUSTER_PIPELINE_WEBHOOK_URLS") else None,
-        secret=EnvVar("CLUSTER_PIPELINE_WEBHOOK_SECRET") if os.environ.get("CLUSTER_PIPELINE_WEBHOOK_SECRET") else None,
+        urls=dg.EnvVar("CLUSTER_PIPELINE_WEBHOOK_URLS") if os.environ.get("CLUSTER_PIPELINE_WEBHOOK_URLS") else None,
+        secret=dg.EnvVar("CLUSTER_PIPELINE_WEBHOOK_SECRET")
+        if os.environ.get("CLUSTER_PIPELINE_WEBHOOK_SECRET")
+        else None,
     )
 
 
@@ -49,20 +51,20 @@ def resources_for(deployment: str) -> dict[str, Any]:
         return {"lake": LakeResource(), "llm": llm_resource(), "webhooks": webhook_resource()}
     if deployment == "s3":
         return {
-            "lake": LakeResource(s3=s3_resource(), s3_bucket=EnvVar(BUCKET_ENV), s3_prefix=LAKE_PREFIX),
+            "lake": LakeResource(s3=s3_resource(), s3_bucket=dg.EnvVar(BUCKET_ENV), s3_prefix=LAKE_PREFIX),
             "llm": llm_resource(),
             "webhooks": webhook_resource(),
         }
     raise ValueError(f"Unknown DAGSTER_DEPLOYMENT {deployment!r}: use 'local' or 's3'.")
 
 
-def build_definitions(deployment: str | None = None) -> Definitions:
-    return Definitions(
+def build_definitions(deployment: str | None = None) -> dg.Definitions:
+    return dg.Definitions(
         assets=[*CLUSTERING_ASSETS, new_document_assignments],
         jobs=[cluster_execution_job, assignment_job],
         sensors=SENSORS,
         schedules=[nightly_schedule],
-        executor=in_process_executor,
+        executor=dg.in_process_executor,
         resources=resources_for(deployment or current_deployment()),
     )
 

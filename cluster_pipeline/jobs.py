@@ -8,7 +8,7 @@ The assignment asset shares the ``clustering`` group and partitions but not the 
 assignment never refits, and an execution never waits for an assignment.
 """
 
-from dagster import AssetKey, AssetSelection, DagsterRun, define_asset_job, in_process_executor
+import dagster as dg
 
 from cluster_pipeline.partitions import cluster_configs_partitions
 from cluster_pipeline.settings import ASSIGNMENT_KIND, RUN_KIND_TAG
@@ -24,24 +24,24 @@ EXECUTION_ASSETS = (
 )
 ASSIGNMENT_ASSET = "new_document_assignments"
 
-cluster_execution_job = define_asset_job(
+cluster_execution_job = dg.define_asset_job(
     CLUSTER_EXECUTION_JOB_NAME,
-    selection=AssetSelection.assets(*EXECUTION_ASSETS),
+    selection=dg.AssetSelection.assets(*EXECUTION_ASSETS),
     partitions_def=cluster_configs_partitions,
-    executor_def=in_process_executor,
+    executor_def=dg.in_process_executor,
     description="Load a collection's embeddings, cluster them, score and name the clusters, write the result.",
 )
 
-assignment_job = define_asset_job(
+assignment_job = dg.define_asset_job(
     ASSIGNMENT_JOB_NAME,
-    selection=AssetSelection.assets(ASSIGNMENT_ASSET),
+    selection=dg.AssetSelection.assets(ASSIGNMENT_ASSET),
     partitions_def=cluster_configs_partitions,
-    executor_def=in_process_executor,
+    executor_def=dg.in_process_executor,
     description="Assign the documents added since the latest execution to its clusters (no refit).",
 )
 
 
-def is_execution_run(run: DagsterRun) -> bool:
+def is_execution_run(run: dg.DagsterRun) -> bool:
     """Whether a run of a configuration's partition executes it (writes an ExecutionResult), rather
     than only assigning new documents or evaluating checks: by its job, its kind tag (set by the
     change sensor and by the assignment asset itself) or its selection (any of the execution's assets:
@@ -51,4 +51,4 @@ def is_execution_run(run: DagsterRun) -> bool:
         return False
     if not run.asset_selection:
         return not run.asset_check_selection
-    return any(AssetKey(name) in run.asset_selection for name in EXECUTION_ASSETS)
+    return any(dg.AssetKey(name) in run.asset_selection for name in EXECUTION_ASSETS)

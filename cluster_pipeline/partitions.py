@@ -8,13 +8,13 @@ names no configuration: its run fails at once saying how configurations are crea
 is removed (``assets.run_scope``; ``configuration_sensor`` removes any it finds first).
 """
 
-from dagster import DynamicPartitionsDefinition
+import dagster as dg
 
 from cluster_pipeline.core.config.model import ClusterConfig
 
 CLUSTER_CONFIGS_PARTITIONS_NAME = "cluster_configs"
 
-cluster_configs_partitions = DynamicPartitionsDefinition(name=CLUSTER_CONFIGS_PARTITIONS_NAME)
+cluster_configs_partitions = dg.DynamicPartitionsDefinition(name=CLUSTER_CONFIGS_PARTITIONS_NAME)
 
 TAG_PREFIX = "cluster_pipeline/"
 CONFIGURATION_TAGS = ("namespace", "collection", "algorithm", "name", "cluster_id")

@@ -7,7 +7,7 @@ the collection as it is now), and refreshes the configuration's enrichment table
 it reads the execution's small stored model and the new parts' embeddings only.
 """
 
-from dagster import AssetExecutionContext, Failure, MaterializeResult, MetadataValue, asset
+import dagster as dg
 
 from cluster_pipeline.assets.run_scope import configuration_of
 from cluster_pipeline.core.errors import ClusterPipelineError
@@ -21,7 +21,7 @@ from cluster_pipeline.resources.lake import LakeResource
 from cluster_pipeline.settings import ASSIGNMENT_KIND, RUN_KIND_TAG, VERSION_TAG
 
 
-@asset(
+@dg.asset(
     name=ASSIGNMENT_ASSET,
     partitions_def=cluster_configs_partitions,
     group_name="clustering",
@@ -31,7 +31,7 @@ from cluster_pipeline.settings import ASSIGNMENT_KIND, RUN_KIND_TAG, VERSION_TAG
     "(nearest centroid in the embedding space, a Gaussian mixture's own predict), each flagged novel when farther "
     "from its cluster than 95 % of the cluster's members.",
 )
-def new_document_assignments(context: AssetExecutionContext, lake: LakeResource) -> MaterializeResult:
+def new_document_assignments(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.MaterializeResult:
     if context.dagster_run.tags.get(RUN_KIND_TAG) != ASSIGNMENT_KIND:  # launched from the UI: not an execution
         context.instance.add_run_tags(context.run_id, {RUN_KIND_TAG: ASSIGNMENT_KIND})
     store = lake.get_lake()
@@ -43,9 +43,9 @@ def new_document_assignments(context: AssetExecutionContext, lake: LakeResource)
             snapshot = snapshot.as_of(pinned) or snapshot
         run = assign_new_documents(store, config, snapshot)
     except ClusterPipelineError as error:
-        raise Failure(description=str(error), allow_retries=False) from None
+        raise dg.Failure(description=str(error), allow_retries=False) from None
     context.log.info(_summary(run))
-    return MaterializeResult(metadata=_metadata(run, store))
+    return dg.MaterializeResult(metadata=_metadata(run, store))
 
 
 def _summary(run: AssignmentRun) -> str:
@@ -71,18 +71,18 @@ def _metadata(run: AssignmentRun, lake: Lake) -> dict[str, object]:
         "novel_since_fit": novel,
         "novel_share_since_fit": percent(novel / assigned) if assigned else "-",
         "seconds": round(run.seconds, 3),
-        "enrichment_path": MetadataValue.path(lake.storage.uri(enrichment)),
+        "enrichment_path": dg.MetadataValue.path(lake.storage.uri(enrichment)),
     }
     if run.part is not None:
         metadata["method"] = run.method or "-"
-        metadata["assignments_path"] = MetadataValue.path(lake.storage.uri(run.part.key))
+        metadata["assignments_path"] = dg.MetadataValue.path(lake.storage.uri(run.part.key))
     if run.assigned is not None and len(run.assigned.labels):
         names = {c.cluster_id: c.label for c in base.result.centroids or []}
         counts: dict[str, int] = {}
         for index in run.assigned.labels.tolist():
             name = f"cl_{index}" if index >= 0 else "none"
             counts[name] = counts.get(name, 0) + 1
-        metadata["per_cluster"] = MetadataValue.json(
+        metadata["per_cluster"] = dg.MetadataValue.json(
             {name: {"label": names.get(name), "documents": count} for name, count in sorted(counts.items())}
         )
     return metadata

@@ -22,23 +22,7 @@ import json
 import time
 import warnings
 
-from dagster import (
-    AssetCheckResult,
-    AssetCheckSeverity,
-    AssetCheckSpec,
-    AssetExecutionContext,
-    AssetKey,
-    AssetMaterialization,
-    AssetSpec,
-    Failure,
-    MaterializeResult,
-    MetadataValue,
-    PreviewWarning,
-    TableColumn,
-    TableRecord,
-    TableSchema,
-    multi_asset,
-)
+import dagster as dg
 
 from cluster_pipeline.assets.run_scope import RunScope
 from cluster_pipeline.core.pipeline.execution import Execution, run_execution
@@ -73,29 +57,29 @@ KEYWORDS_CHARS, LABEL_CHARS = 40, 40  # the clusters table fits the metadata pan
 LLM_COUNTS = ("calls", "cache_hits", "prompt_tokens", "completion_tokens", "total_tokens")
 
 SPECS = [
-    AssetSpec(
+    dg.AssetSpec(
         "collection_embeddings",
         description="A frozen snapshot of the configuration's collection, with its embedding matrix checked.",
         kinds={"parquet"},
     ),
-    AssetSpec(
+    dg.AssetSpec(
         "cluster_assignments",
         deps=["collection_embeddings"],
         description="The configured algorithm fitted on the prepared vectors: a cluster (or noise) per document.",
         kinds={"faiss", "scikitlearn"},
     ),
-    AssetSpec(
+    dg.AssetSpec(
         "cluster_quality",
         deps=["cluster_assignments"],
         description="Silhouette, Davies–Bouldin and Calinski–Harabasz in the embedding space, noise left out.",
     ),
-    AssetSpec(
+    dg.AssetSpec(
         "cluster_labels",
         deps=["cluster_assignments"],
         description="A label, a one-sentence summary and keywords for every cluster: by the LLM where one is "
         "configured (each cluster it fails keeps its offline label), else offline by distinctive keywords.",
     ),
-    AssetSpec(
+    dg.AssetSpec(
         "execution_result",
         deps=["cluster_quality", "cluster_labels"],
         description="The immutable ExecutionResult Parquet file of this run, its pictures and per-document "
@@ -108,9 +92,9 @@ SPECS = [
 with warnings.catch_warnings():
     # Dagster 1.13 calls partitioned check specs a preview; without this the notice would reach every
     # CLI command's stderr (the README says the feature is Dagster's preview).
-    warnings.simplefilter("ignore", PreviewWarning)
+    warnings.simplefilter("ignore", dg.PreviewWarning)
     CHECK_SPECS = [
-        AssetCheckSpec(
+        dg.AssetCheckSpec(
             name,
             asset="execution_result",
             description=CHECK_DESCRIPTIONS[name] + SKIPPED_NOTE.format(field=THRESHOLD_FIELDS[name]),
@@ -122,7 +106,7 @@ with warnings.catch_warnings():
 LONG_STAGE_SECONDS = 5.0
 
 
-def _progress(context: AssetExecutionContext) -> Progress:
+def _progress(context: dg.AssetExecutionContext) -> Progress:
     """Progress of long stages (documents, ETA) into the run's Dagster log, every 5 s at most.
 
     Stages shorter than ``LONG_STAGE_SECONDS`` log nothing: every log line is an event Dagster
@@ -136,7 +120,7 @@ def _progress(context: AssetExecutionContext) -> Progress:
     return Progress([sink], min_interval=LONG_STAGE_SECONDS)
 
 
-@multi_asset(
+@dg.multi_asset(
     name="cluster_execution_step",
     specs=SPECS,
     check_specs=CHECK_SPECS,
@@ -144,7 +128,7 @@ def _progress(context: AssetExecutionContext) -> Progress:
     can_subset=True,
     group_name="clustering",
 )
-def clustering_assets(context: AssetExecutionContext, lake: LakeResource, llm: LLMResource):  # noqa: ANN201
+def clustering_assets(context: dg.AssetExecutionContext, lake: LakeResource, llm: LLMResource):  # noqa: ANN201
     """Run the configuration's execution (``core.execution.run_execution``) and report each asset.
 
     Checks run on their own (the UI's "Execute" on a check) re-evaluate the latest completed
@@ -182,10 +166,12 @@ def clustering_assets(context: AssetExecutionContext, lake: LakeResource, llm: L
             yield materialization
         else:  # a launch of some of the five still materializes all five: the step computed them all
             key, metadata = materialization.asset_key, materialization.metadata
-            context.log_event(AssetMaterialization(asset_key=key, partition=context.partition_key, metadata=metadata))
+            context.log_event(
+                dg.AssetMaterialization(asset_key=key, partition=context.partition_key, metadata=metadata)
+            )
 
 
-def _check_latest(scope: RunScope, names: set[str]) -> list[AssetCheckResult]:
+def _check_latest(scope: RunScope, names: set[str]) -> list[dg.AssetCheckResult]:
     """The checks ``names`` on the partition's latest completed ExecutionResult."""
     from cluster_pipeline.core.store.history import HistoryQuery, list_history
 
@@ -193,7 +179,7 @@ def _check_latest(scope: RunScope, names: set[str]) -> list[AssetCheckResult]:
         scope.results, scope.config.namespace, scope.config.cluster_id, HistoryQuery(statuses=["completed"], limit=1)
     )
     if not page.results:
-        raise Failure(
+        raise dg.Failure(
             f"{scope.config.display_name} has no completed execution to check yet: materialize the partition first.",
             allow_retries=False,
         )
@@ -204,15 +190,15 @@ def _check_latest(scope: RunScope, names: set[str]) -> list[AssetCheckResult]:
 
 def _materializations(
     execution: Execution, scope: RunScope, outcomes: list[CheckOutcome], evaluated: list[CheckOutcome]
-) -> list[MaterializeResult]:
+) -> list[dg.MaterializeResult]:
     """What each asset shows: ``outcomes`` are all five checks (the summary lists them), ``evaluated``
     the selected ones, reported as check results."""
     return [
-        MaterializeResult(asset_key="collection_embeddings", metadata=_embeddings_metadata(execution)),
-        MaterializeResult(asset_key="cluster_assignments", metadata=_assignments_metadata(execution, scope)),
-        MaterializeResult(asset_key="cluster_quality", metadata=_quality_metadata(execution)),
-        MaterializeResult(asset_key="cluster_labels", metadata=_labels_metadata(execution)),
-        MaterializeResult(
+        dg.MaterializeResult(asset_key="collection_embeddings", metadata=_embeddings_metadata(execution)),
+        dg.MaterializeResult(asset_key="cluster_assignments", metadata=_assignments_metadata(execution, scope)),
+        dg.MaterializeResult(asset_key="cluster_quality", metadata=_quality_metadata(execution)),
+        dg.MaterializeResult(asset_key="cluster_labels", metadata=_labels_metadata(execution)),
+        dg.MaterializeResult(
             asset_key="execution_result",
             metadata=_result_metadata(execution, scope, outcomes),
             check_results=_check_results(execution.result, scope.config.checks, evaluated),
@@ -234,10 +220,10 @@ def _verdict(result: ExecutionResult) -> dict[str, str]:
     return {name: value for name, value in verdict.items() if value is not None}
 
 
-def _picture(text: str, png: bytes) -> MetadataValue:
+def _picture(text: str, png: bytes) -> dg.MetadataValue:
     """A picture as its own markdown entry, one click away in the UI: Dagster 1.13 has no image metadata
     type, and shows markdown inline only under 1,000 characters (a PNG is far more)."""
-    return MetadataValue.md(f"![{text}](data:image/png;base64,{base64.b64encode(png).decode()})")
+    return dg.MetadataValue.md(f"![{text}](data:image/png;base64,{base64.b64encode(png).decode()})")
 
 
 def _embeddings_metadata(execution: Execution) -> dict[str, object]:
@@ -261,22 +247,22 @@ def _assignments_metadata(execution: Execution, scope: RunScope) -> dict[str, ob
     metadata: dict[str, object] = {
         "run_id": result.run_id,
         "algorithm": scope.config.algorithm,
-        "parameters": MetadataValue.json(json.loads(json.dumps(fitted.parameters, default=str))),  # numpy numbers
+        "parameters": dg.MetadataValue.json(json.loads(json.dumps(fitted.parameters, default=str))),  # numpy numbers
         "num_clusters": fitted.num_clusters,
         "num_noise": fitted.num_found_noise,
         "clustered_dimensions": int(fitted.reduction.get("n_components") or execution.dimensions),
         "fit_seconds": _timings(result).get("fit", 0.0),
         "fit_method": str(fitted.extras.get("fit_method", scope.config.algorithm)),
         "engine": fitted.engine,
-        "reduction": MetadataValue.json(result.reduction or {"method": "none"}),
+        "reduction": dg.MetadataValue.json(result.reduction or {"method": "none"}),
     }
     if result.auto_k:
-        metadata["auto_k"] = MetadataValue.json(result.auto_k)
+        metadata["auto_k"] = dg.MetadataValue.json(result.auto_k)
         metadata["auto_k_chosen"] = int(result.auto_k["chosen"])
         if "auto_k" in execution.images:
             metadata["auto_k_curve"] = _picture("silhouette by k", execution.images["auto_k"])
     if result.topic_reduction:
-        metadata["topic_reduction"] = MetadataValue.json(result.topic_reduction)
+        metadata["topic_reduction"] = dg.MetadataValue.json(result.topic_reduction)
     if result.num_noise_reassigned:
         metadata["num_noise_reassigned"] = result.num_noise_reassigned
     return metadata
@@ -300,16 +286,16 @@ def _labels_metadata(execution: Execution) -> dict[str, object]:
     result, usage, errors = execution.result, execution.labeling.usage, execution.labeling.errors or []
     labels: dict[str, object] = {
         "run_id": result.run_id,
-        "labels": MetadataValue.json({c.cluster_id: c.label for c in result.centroids or []}),
+        "labels": dg.MetadataValue.json({c.cluster_id: c.label for c in result.centroids or []}),
     }
     if result.hierarchy:
-        labels["hierarchy_tree"] = MetadataValue.json(result.hierarchy)
+        labels["hierarchy_tree"] = dg.MetadataValue.json(result.hierarchy)
     if result.topics_over_time:
-        labels["topics_over_time"] = MetadataValue.json(result.topics_over_time)
+        labels["topics_over_time"] = dg.MetadataValue.json(result.topics_over_time)
     if usage is not None:
         labels["llm_model"] = str(usage.get("model", ""))
         labels.update({f"llm_{name}": int(usage.get(name, 0)) for name in LLM_COUNTS})
-        labels.update(llm_fallbacks=len(errors), llm_labeling_errors=MetadataValue.json(errors))
+        labels.update(llm_fallbacks=len(errors), llm_labeling_errors=dg.MetadataValue.json(errors))
     return labels
 
 
@@ -318,7 +304,7 @@ def _result_metadata(execution: Execution, scope: RunScope, outcomes: list[Check
     assignments = scope.results.assignments_key(result.namespace, result.cluster_id, result.run_id)
     enrichment = lake.enrichment_key(result.namespace, result.cluster_id)
     return {
-        "summary": MetadataValue.md(markdown_summary(result, scope.config, outcomes)),
+        "summary": dg.MetadataValue.md(markdown_summary(result, scope.config, outcomes)),
         **{name: _picture(name, png) for name, png in execution.images.items()},
         "configuration": scope.config.display_name,
         "run_id": result.run_id,
@@ -334,25 +320,25 @@ def _result_metadata(execution: Execution, scope: RunScope, outcomes: list[Check
         "quality": (result.metrics or {}).get("description", "-"),
         **_verdict(result),
         "clusters": _clusters_table(result),
-        "timings": MetadataValue.json(_timings(result)),
-        "result_path": MetadataValue.path(execution.uri),
-        "assignments_path": MetadataValue.path(lake.storage.uri(assignments)),
+        "timings": dg.MetadataValue.json(_timings(result)),
+        "result_path": dg.MetadataValue.path(execution.uri),
+        "assignments_path": dg.MetadataValue.path(lake.storage.uri(assignments)),
         "trigger": result.trigger or "manual",
         **({"trigger_reason": result.trigger_reason} if result.trigger_reason else {}),
         **(
-            {"enrichment_path": MetadataValue.path(lake.storage.uri(enrichment))}
+            {"enrichment_path": dg.MetadataValue.path(lake.storage.uri(enrichment))}
             if execution.enrichment is not None
             else {}
         ),
-        **{f"{name}_file": MetadataValue.path(uri) for name, uri in result.artifacts.items()},
+        **{f"{name}_file": dg.MetadataValue.path(uri) for name, uri in result.artifacts.items()},
     }
 
 
-def _clusters_table(result: ExecutionResult) -> MetadataValue:
+def _clusters_table(result: ExecutionResult) -> dg.MetadataValue:
     """Cluster, label, size, share and keywords: narrow enough for the UI's metadata panel."""
     total = max(result.num_points, 1)
     records = [
-        TableRecord(
+        dg.TableRecord(
             {
                 "cluster": c.cluster_id,
                 "label": clip(c.label, LABEL_CHARS),
@@ -364,18 +350,18 @@ def _clusters_table(result: ExecutionResult) -> MetadataValue:
         for c in result.centroids or []
     ]
     columns = {"cluster": "string", "label": "string", "size": "int", "share": "string", "keywords": "string"}
-    schema = TableSchema(columns=[TableColumn(name, kind) for name, kind in columns.items()])
-    return MetadataValue.table(records=records, schema=schema)
+    schema = dg.TableSchema(columns=[dg.TableColumn(name, kind) for name, kind in columns.items()])
+    return dg.MetadataValue.table(records=records, schema=schema)
 
 
 def _check_results(
     result: ExecutionResult, checks: QualityChecks, outcomes: list[CheckOutcome]
-) -> list[AssetCheckResult]:
+) -> list[dg.AssetCheckResult]:
     """The evaluated checks (skipped ones report nothing: Dagster shows them skipped)."""
-    severity = AssetCheckSeverity.ERROR if checks.blocking else AssetCheckSeverity.WARN
+    severity = dg.AssetCheckSeverity.ERROR if checks.blocking else dg.AssetCheckSeverity.WARN
     return [
-        AssetCheckResult(
-            asset_key=AssetKey("execution_result"),
+        dg.AssetCheckResult(
+            asset_key=dg.AssetKey("execution_result"),
             check_name=outcome.name,
             passed=outcome.passed,
             severity=severity,

@@ -23,7 +23,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-from dagster import AssetExecutionContext, DagsterInstance, Failure
+import dagster as dg
 
 from cluster_pipeline.core.config.model import ClusterConfig
 from cluster_pipeline.core.config.store import ConfigStore
@@ -46,7 +46,7 @@ def not_a_configuration_message(partition_key: str, reason: str) -> str:
     )
 
 
-def configuration_of(context: AssetExecutionContext, lake: Lake) -> ClusterConfig:
+def configuration_of(context: dg.AssetExecutionContext, lake: Lake) -> ClusterConfig:
     """The configuration of the run's partition (an execution's or an assignment's); a step failure
     saying why when there is none, the partition then removed and the run canceled. The run gets the
     configuration's tags (``partitions.configuration_tags``) if it lacks them (launched from the UI)."""
@@ -59,9 +59,9 @@ def configuration_of(context: AssetExecutionContext, lake: Lake) -> ClusterConfi
         # the run ends canceled, not failed: Dagster then shows neither a failed partition nor a
         # failed check (the UI's asset status and its latest check run), only this step's message
         context.instance.report_run_canceling(context.dagster_run, message=message)
-        raise Failure(description=message, allow_retries=False) from None
+        raise dg.Failure(description=message, allow_retries=False) from None
     except ClusterPipelineError as error:
-        raise Failure(description=str(error), allow_retries=False) from None
+        raise dg.Failure(description=str(error), allow_retries=False) from None
     tags = configuration_tags(config)
     if any(context.dagster_run.tags.get(tag) != value for tag, value in tags.items()):
         context.instance.add_run_tags(context.run_id, tags)
@@ -72,13 +72,13 @@ def configuration_of(context: AssetExecutionContext, lake: Lake) -> ClusterConfi
 class RunScope:
     config: ClusterConfig
     lake: Lake
-    instance: DagsterInstance
+    instance: dg.DagsterInstance
     dagster_run_id: str
     base: ExecutionResult  # what the run's result says before it has one: its ids, when, what started it
     started_at: float  # epoch seconds
 
     @classmethod
-    def of(cls, context: AssetExecutionContext, lake: Lake) -> RunScope:
+    def of(cls, context: dg.AssetExecutionContext, lake: Lake) -> RunScope:
         config = configuration_of(context, lake)
         record_worker(context.instance, context.dagster_run)
         base = base_of(context.instance, context.dagster_run, config)
@@ -104,7 +104,7 @@ class RunScope:
                 refuse_second_execution(self.instance, self.config, self.dagster_run_id)
                 yield
         except ClusterPipelineError as error:
-            raise Failure(
+            raise dg.Failure(
                 description=str(error),
                 metadata={"run_id": self.base.run_id, "status": "failed", "error_message": str(error)},
                 allow_retries=False,

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from dagster import ConfigurableResource
+import dagster as dg
 from pydantic import Field
 
 from cluster_pipeline.core.store.lake import Lake, default_root
 from cluster_pipeline.core.store.storage import S3Storage
 
 
-class LakeResource(ConfigurableResource):
+class LakeResource(dg.ConfigurableResource):
     """Where collections, configurations and ExecutionResults live.
 
     With ``s3_bucket`` set, objects go to that bucket through the nested dagster-aws ``S3Resource``
@@ -21,7 +21,7 @@ class LakeResource(ConfigurableResource):
     root: str | None = Field(None, description="Local data folder; default $CLUSTER_PIPELINE_ROOT or ./.cluster_data")
     s3_bucket: str | None = Field(None, description="Bucket for an S3 lake; unset means local disk.")
     s3_prefix: str = Field("", description="Key prefix inside the bucket.")
-    s3: ConfigurableResource | None = Field(None, description="A dagster_aws.s3.S3Resource (endpoint, region).")
+    s3: dg.ConfigurableResource | None = Field(None, description="A dagster_aws.s3.S3Resource (endpoint, region).")
 
     def get_lake(self) -> Lake:
         if self.s3_bucket:

@@ -8,7 +8,7 @@ resource hands out no labeler and clusters keep their offline keyword labels. It
 
 from __future__ import annotations
 
-from dagster import ConfigurableResource
+import dagster as dg
 
 from cluster_pipeline.core.labels.base import Labeler
 from cluster_pipeline.core.labels.cache import LabelCache
@@ -17,7 +17,7 @@ from cluster_pipeline.core.labels.options import LLMSettings
 from cluster_pipeline.core.store.lake import Lake
 
 
-class LLMResource(ConfigurableResource, LLMSettings):
+class LLMResource(dg.ConfigurableResource, LLMSettings):
     """Model, endpoint and limits of the labeling LLM (``LLMSettings``' fields)."""
 
     def labeler(self, lake: Lake, namespace: str) -> Labeler | None:

@@ -8,13 +8,13 @@ in a configuration, a result, run config or a log. Without a secret nothing is s
 
 from __future__ import annotations
 
-from dagster import ConfigurableResource
+import dagster as dg
 from pydantic import Field
 
 from cluster_pipeline.core.pipeline.webhooks import WebhookSettings
 
 
-class WebhookResource(ConfigurableResource):
+class WebhookResource(dg.ConfigurableResource):
     """Webhook targets, secret and limits. Give ``secret`` as ``EnvVar("CLUSTER_PIPELINE_WEBHOOK_SECRET")``."""
 
     urls: str | None = Field(None, description="Comma-separated URLs notified for every configuration.")

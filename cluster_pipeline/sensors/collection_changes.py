@@ -19,15 +19,7 @@ its assignment parts — cost grows with the number of collections and configura
 import json
 import time
 
-from dagster import (
-    AddDynamicPartitionsRequest,
-    DefaultSensorStatus,
-    RunRequest,
-    SensorEvaluationContext,
-    SensorResult,
-    SkipReason,
-    sensor,
-)
+import dagster as dg
 
 from cluster_pipeline.core.config.model import ClusterConfig
 from cluster_pipeline.core.config.store import ConfigStore
@@ -51,19 +43,19 @@ from cluster_pipeline.settings import (
 )
 
 
-@sensor(
+@dg.sensor(
     jobs=[cluster_execution_job, assignment_job],
     minimum_interval_seconds=SENSOR_INTERVAL_SECONDS,
-    default_status=DefaultSensorStatus.RUNNING,
+    default_status=dg.DefaultSensorStatus.RUNNING,
     description="Assigns new documents of configurations with on_change triggers to their latest clusters, and "
     "executes them again when novelty or growth calls for a refit.",
 )
-def collection_change_sensor(context: SensorEvaluationContext, lake: LakeResource):
+def collection_change_sensor(context: dg.SensorEvaluationContext, lake: LakeResource):
     store_lake = lake.get_lake()
     cursor: dict[str, dict] = json.loads(context.cursor) if context.cursor else {}
     configs = [c for c in ConfigStore(store_lake).list_all() if c.triggers.on_change]
     if not configs:
-        return SkipReason("No configuration asks for change triggers.")
+        return dg.SkipReason("No configuration asks for change triggers.")
     collections = CollectionStore(store_lake)
     snapshots: dict[tuple[str, str], CollectionSnapshot | None] = {}
     now = time.time()
@@ -93,17 +85,17 @@ def collection_change_sensor(context: SensorEvaluationContext, lake: LakeResourc
         cursor[config.partition_key] = state_after(refresh, snapshot, previous, now).to_json()
     if notes:
         context.log.info("; ".join(notes))
-    return SensorResult(
+    return dg.SensorResult(
         run_requests=requests,
         cursor=json.dumps(cursor, sort_keys=True),
-        dynamic_partitions_requests=[AddDynamicPartitionsRequest(CLUSTER_CONFIGS_PARTITIONS_NAME, new_partitions)]
+        dynamic_partitions_requests=[dg.AddDynamicPartitionsRequest(CLUSTER_CONFIGS_PARTITIONS_NAME, new_partitions)]
         if new_partitions
         else None,
     )
 
 
 def _decide(
-    context: SensorEvaluationContext,
+    context: dg.SensorEvaluationContext,
     lake: Lake,
     config: ClusterConfig,
     snapshot: CollectionSnapshot,
@@ -117,7 +109,7 @@ def _decide(
     return decide_refresh(config, snapshot, previous, fit, now, execution_in_flight=in_flight)
 
 
-def _request(config: ClusterConfig, snapshot: CollectionSnapshot, refresh: Refresh) -> RunRequest:
+def _request(config: ClusterConfig, snapshot: CollectionSnapshot, refresh: Refresh) -> dg.RunRequest:
     """One execution per (configuration, version) and one assignment per (configuration, version)."""
     tags = {
         VERSION_TAG: snapshot.version,
@@ -126,13 +118,13 @@ def _request(config: ClusterConfig, snapshot: CollectionSnapshot, refresh: Refre
         **configuration_tags(config),
     }
     if refresh.action == "assign":
-        return RunRequest(
+        return dg.RunRequest(
             run_key=f"{config.partition_key}@{snapshot.version}:assign",
             job_name=ASSIGNMENT_JOB_NAME,
             partition_key=config.partition_key,
             tags={**tags, RUN_KIND_TAG: ASSIGNMENT_KIND},
         )
-    return RunRequest(
+    return dg.RunRequest(
         run_key=f"{config.partition_key}@{snapshot.version}",
         job_name=CLUSTER_EXECUTION_JOB_NAME,
         partition_key=config.partition_key,

@@ -13,16 +13,8 @@ import json
 import time
 from zoneinfo import ZoneInfo
 
+import dagster as dg
 from croniter import croniter
-from dagster import (
-    AddDynamicPartitionsRequest,
-    DefaultSensorStatus,
-    DeleteDynamicPartitionsRequest,
-    RunRequest,
-    SensorEvaluationContext,
-    SensorResult,
-    sensor,
-)
 
 from cluster_pipeline.core.config.model import ClusterConfig
 from cluster_pipeline.core.config.store import ConfigStore
@@ -36,20 +28,20 @@ from cluster_pipeline.settings import SENSOR_INTERVAL_SECONDS, TRIGGER_TAG
 CUSTOM_SCHEDULE_INTERVAL_SECONDS = 60
 
 
-@sensor(
+@dg.sensor(
     minimum_interval_seconds=SENSOR_INTERVAL_SECONDS,
-    default_status=DefaultSensorStatus.RUNNING,
+    default_status=dg.DefaultSensorStatus.RUNNING,
     description="Registers every cluster configuration as a partition of the clustering assets.",
 )
-def configuration_sensor(context: SensorEvaluationContext, lake: LakeResource):
+def configuration_sensor(context: dg.SensorEvaluationContext, lake: LakeResource):
     wanted = {config.partition_key for config in ConfigStore(lake.get_lake()).list_all()}
     existing = set(context.instance.get_dynamic_partitions(CLUSTER_CONFIGS_PARTITIONS_NAME))
     requests = []
     if wanted - existing:
-        requests.append(AddDynamicPartitionsRequest(CLUSTER_CONFIGS_PARTITIONS_NAME, sorted(wanted - existing)))
+        requests.append(dg.AddDynamicPartitionsRequest(CLUSTER_CONFIGS_PARTITIONS_NAME, sorted(wanted - existing)))
     if existing - wanted:
-        requests.append(DeleteDynamicPartitionsRequest(CLUSTER_CONFIGS_PARTITIONS_NAME, sorted(existing - wanted)))
-    return SensorResult(dynamic_partitions_requests=requests)
+        requests.append(dg.DeleteDynamicPartitionsRequest(CLUSTER_CONFIGS_PARTITIONS_NAME, sorted(existing - wanted)))
+    return dg.SensorResult(dynamic_partitions_requests=requests)
 
 
 def due_ticks(config: ClusterConfig, since: float, until: float) -> list[dt.datetime]:
@@ -70,13 +62,13 @@ def due_ticks(config: ClusterConfig, since: float, until: float) -> list[dt.date
     return ticks
 
 
-@sensor(
+@dg.sensor(
     job=cluster_execution_job,
     minimum_interval_seconds=CUSTOM_SCHEDULE_INTERVAL_SECONDS,
-    default_status=DefaultSensorStatus.RUNNING,
+    default_status=dg.DefaultSensorStatus.RUNNING,
     description="Executes configurations that name their own cron or timezone, once per tick.",
 )
-def custom_schedule_sensor(context: SensorEvaluationContext, lake: LakeResource):
+def custom_schedule_sensor(context: dg.SensorEvaluationContext, lake: LakeResource):
     now = time.time()
     since = json.loads(context.cursor)["evaluated_at"] if context.cursor else now
     requests = []
@@ -90,10 +82,10 @@ def custom_schedule_sensor(context: SensorEvaluationContext, lake: LakeResource)
             continue
         if ticks:  # several missed ticks collapse into one run for the latest
             requests.append(
-                RunRequest(
+                dg.RunRequest(
                     run_key=f"{config.partition_key}@{ticks[-1].isoformat()}",
                     partition_key=config.partition_key,
                     tags={TRIGGER_TAG: "schedule", **configuration_tags(config)},
                 )
             )
-    return SensorResult(run_requests=requests, cursor=json.dumps({"evaluated_at": now}))
+    return dg.SensorResult(run_requests=requests, cursor=json.dumps({"evaluated_at": now}))

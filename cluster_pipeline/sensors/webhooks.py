@@ -13,7 +13,7 @@ receiver slows nothing but this sensor.
 import json
 import time
 
-from dagster import DefaultSensorStatus, SensorEvaluationContext, SkipReason, sensor
+import dagster as dg
 
 from cluster_pipeline.core.config.model import ClusterConfig
 from cluster_pipeline.core.config.store import ConfigStore
@@ -31,12 +31,12 @@ OVERLAP_SECONDS = 60.0  # run storage's clock and this one may differ a little; 
 RESULT_WAIT_SECONDS = 3600.0  # a run without a result after this long is dropped (it belongs to no configuration)
 
 
-@sensor(
+@dg.sensor(
     minimum_interval_seconds=SENSOR_INTERVAL_SECONDS,
-    default_status=DefaultSensorStatus.RUNNING,
+    default_status=dg.DefaultSensorStatus.RUNNING,
     description="POSTs each finished execution (completed or failed), signed, to its configuration's webhooks.",
 )
-def webhook_sensor(context: SensorEvaluationContext, lake: LakeResource, webhooks: WebhookResource):
+def webhook_sensor(context: dg.SensorEvaluationContext, lake: LakeResource, webhooks: WebhookResource):
     now = time.time()
     state = json.loads(context.cursor) if context.cursor else {}
     since = state.get("evaluated_at", now - webhooks.lookback_seconds) - OVERLAP_SECONDS
@@ -46,19 +46,19 @@ def webhook_sensor(context: SensorEvaluationContext, lake: LakeResource, webhook
         pending.setdefault(run_id_from_dagster_run(run.run_id), [namespace, cluster_id, now])
     if not pending:
         context.update_cursor(json.dumps({"evaluated_at": now, "pending": {}}))
-        return SkipReason("No finished execution to announce.")
+        return dg.SkipReason("No finished execution to announce.")
     if not webhooks.secret:
         context.update_cursor(json.dumps({"evaluated_at": now, "pending": {}}))
         if webhooks.shared_urls() or any(c.webhooks for c in ConfigStore(store).list_all()):
             context.log.warning(
                 "Webhooks are configured but CLUSTER_PIPELINE_WEBHOOK_SECRET is not set: nothing is sent."
             )
-        return SkipReason("No webhook secret (CLUSTER_PIPELINE_WEBHOOK_SECRET): executions are not announced.")
+        return dg.SkipReason("No webhook secret (CLUSTER_PIPELINE_WEBHOOK_SECRET): executions are not announced.")
     waiting, lines = _announce(store, pending, webhooks, now, now + webhooks.max_tick_seconds)
     for line in lines:
         context.log.info(line)
     context.update_cursor(json.dumps({"evaluated_at": now, "pending": waiting}, sort_keys=True))
-    return SkipReason(f"{len(lines)} webhook attempts; {len(waiting)} executions still to announce.")
+    return dg.SkipReason(f"{len(lines)} webhook attempts; {len(waiting)} executions still to announce.")
 
 
 def _announce(
