@@ -7,6 +7,8 @@ the collection as it is now), and refreshes the configuration's enrichment table
 it reads the execution's small stored model and the new parts' embeddings only.
 """
 
+from collections import Counter
+
 import dagster as dg
 
 from cluster_pipeline.assets.run_scope import configuration_of
@@ -78,10 +80,7 @@ def _metadata(run: AssignmentRun, lake: Lake) -> dict[str, object]:
         metadata["assignments_path"] = dg.MetadataValue.path(lake.storage.uri(run.part.key))
     if run.assigned is not None and len(run.assigned.labels):
         names = {c.cluster_id: c.label for c in base.result.centroids or []}
-        counts: dict[str, int] = {}
-        for index in run.assigned.labels.tolist():
-            name = f"cl_{index}" if index >= 0 else "none"
-            counts[name] = counts.get(name, 0) + 1
+        counts = Counter(f"cl_{index}" if index >= 0 else "none" for index in run.assigned.labels.tolist())
         metadata["per_cluster"] = dg.MetadataValue.json(
             {name: {"label": names.get(name), "documents": count} for name, count in sorted(counts.items())}
         )

@@ -135,9 +135,9 @@ def clustering_assets(context: dg.AssetExecutionContext, lake: LakeResource, llm
     result of the partition instead of clustering again.
     """
     scope = RunScope.of(context, lake.get_lake())
-    checks = context.selected_asset_check_keys
+    checks = {key.name for key in context.selected_asset_check_keys}
     if not context.selected_asset_keys:
-        yield from _check_latest(scope, {key.name for key in checks})
+        yield from _check_latest(scope, checks)
         return
     with scope.failing_execution():
         execution = run_execution(
@@ -146,7 +146,7 @@ def clustering_assets(context: dg.AssetExecutionContext, lake: LakeResource, llm
             scope.base.run_id,
             labeler=llm.labeler(scope.lake, scope.config.namespace),
             created_at=scope.base.created_at,
-            dagster_run_id=scope.dagster_run_id,
+            dagster_run_id=scope.base.dagster_run_id,
             progress=_progress(context),
             timings={"dagster": round(time.time() - scope.started_at, 4)},
             on_snapshot=scope.record_snapshot,
@@ -160,7 +160,7 @@ def clustering_assets(context: dg.AssetExecutionContext, lake: LakeResource, llm
             f"The result is committed; its enrichment table was not refreshed: {execution.enrichment_error}"
         )
     outcomes = evaluate_checks(execution.result, scope.config.checks)
-    evaluated = [outcome for outcome in outcomes if outcome.name in {key.name for key in checks}]
+    evaluated = [outcome for outcome in outcomes if outcome.name in checks]
     for materialization in _materializations(execution, scope, outcomes, evaluated):
         if materialization.asset_key in context.selected_asset_keys:
             yield materialization

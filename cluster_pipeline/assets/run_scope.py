@@ -1,20 +1,12 @@
 """What the clustering step knows about its Dagster run: the configuration, run_id and lake.
 
-``run_id`` is derived from the Dagster run id and ``created_at`` is the Dagster run's creation
-time, so the ExecutionResult and the run in the UI point at each other and agree on when the
-execution was requested (also while it was still queued). ``started_at`` is when the run started
-(after any queueing): the time from there to the clustering chain is Dagster's own overhead.
-
-The scope also keeps the lifecycle promise from inside the run: it names the worker process on the
-run (so a dead worker is told from a reused PID), records the collection snapshot once taken (so a
-result written from outside — cancel, dead worker — still has ``num_points`` and the version), and
-turns any error or interrupt into a stored ``failed`` ExecutionResult. It also keeps one execution
-per configuration: a run that finds an earlier one of its configuration in flight fails at once
-(the CLI refuses before launching; this settles two launches that raced past that check).
-
-A partition key that names no configuration (one added by hand in the UI) stops the run before it
-reads or writes anything, saying how configurations are created; the key is removed at once and
-the run ends canceled, so Dagster shows no failed partition and no failed check for it.
+``run_id`` and ``created_at`` come from the Dagster run, so the ExecutionResult and the run in the UI
+point at each other and agree on when the execution was requested (also while it was queued);
+``started_at`` is when the run started, so the time to the clustering chain is Dagster's own overhead.
+The scope keeps the lifecycle promise from inside the run: it names the worker process on the run,
+records the collection snapshot once taken (for a result written from outside: cancel, dead worker),
+turns any error or interrupt into a stored ``failed`` ExecutionResult, and fails a run that finds an
+earlier one of its configuration in flight (two launches that raced past the CLI's check).
 """
 
 from __future__ import annotations
@@ -37,15 +29,6 @@ from cluster_pipeline.lifecycle.records import base_of, record_snapshot, record_
 from cluster_pipeline.partitions import CLUSTER_CONFIGS_PARTITIONS_NAME, configuration_tags
 
 
-def not_a_configuration_message(partition_key: str, reason: str) -> str:
-    return (
-        f"Partition {partition_key!r} names no cluster configuration ({reason.rstrip('.')}), so there is nothing "
-        "to execute; it has been removed. Partitions are made by creating a configuration: "
-        "`cluster-pipeline clusters create --collection COLLECTION --algorithm kmeans --name my-config` "
-        "adds the partition `<namespace>.my-config` (the UI's 'Add partition' cannot define one)."
-    )
-
-
 def configuration_of(context: dg.AssetExecutionContext, lake: Lake) -> ClusterConfig:
     """The configuration of the run's partition (an execution's or an assignment's); a step failure
     saying why when there is none, the partition then removed and the run canceled. The run gets the
@@ -54,7 +37,12 @@ def configuration_of(context: dg.AssetExecutionContext, lake: Lake) -> ClusterCo
     try:
         config = ConfigStore(lake).for_partition(key)
     except (InvalidIdentifierError, NotFoundError) as error:
-        message = not_a_configuration_message(key, str(error))
+        message = (
+            f"Partition {key!r} names no cluster configuration ({str(error).rstrip('.')}), so there is nothing to "
+            "execute; it has been removed. Partitions are made by creating a configuration: `cluster-pipeline "
+            "clusters create --collection COLLECTION --algorithm kmeans --name my-config` adds the partition "
+            "`<namespace>.my-config` (the UI's 'Add partition' cannot define one)."
+        )
         context.instance.delete_dynamic_partition(CLUSTER_CONFIGS_PARTITIONS_NAME, key)
         # the run ends canceled, not failed: Dagster then shows neither a failed partition nor a
         # failed check (the UI's asset status and its latest check run), only this step's message
@@ -73,7 +61,6 @@ class RunScope:
     config: ClusterConfig
     lake: Lake
     instance: dg.DagsterInstance
-    dagster_run_id: str
     base: ExecutionResult  # what the run's result says before it has one: its ids, when, what started it
     started_at: float  # epoch seconds
 
@@ -84,7 +71,7 @@ class RunScope:
         base = base_of(context.instance, context.dagster_run, config)
         record = context.instance.get_run_record_by_id(context.run_id)
         started_at = (record.start_time if record else None) or base.created_at.timestamp()
-        return cls(config, lake, context.instance, context.run_id, base, started_at)
+        return cls(config, lake, context.instance, base, started_at)
 
     @property
     def results(self) -> ResultStore:
@@ -92,7 +79,7 @@ class RunScope:
 
     def record_snapshot(self, snapshot: CollectionSnapshot) -> None:
         """Note on the run which collection version it clusters (``run_execution``'s ``on_snapshot``)."""
-        record_snapshot(self.instance, self.dagster_run_id, snapshot)
+        record_snapshot(self.instance, str(self.base.dagster_run_id), snapshot)
 
     @contextmanager
     def failing_execution(self) -> Iterator[None]:
@@ -101,7 +88,7 @@ class RunScope:
         try:
             with recording_failure(self.results, self.base):
                 reconcile_runs(self.instance, self.lake, self.config.partition_key)
-                refuse_second_execution(self.instance, self.config, self.dagster_run_id)
+                refuse_second_execution(self.instance, self.config, self.base.dagster_run_id)
                 yield
         except ClusterPipelineError as error:
             raise dg.Failure(

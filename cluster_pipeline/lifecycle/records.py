@@ -1,17 +1,15 @@
 """Executions as Dagster sees them: the runs of a configuration's partition in run storage.
 
-A finished execution's truth is its ExecutionResult in the lake; before that, the Dagster run is the
-truth: queued → ``pending``, started → ``processing``. Any run that materializes a configuration's
-partition counts — the CLI's, the UI's asset job, ``dagster asset materialize``, sensors and
-schedules — found by its ``dagster/partition`` tag, whatever the job. Runs also carry what a result
-written from outside them needs: the worker process that runs them (``cluster_pipeline/worker``) and
-the collection snapshot once taken (``cluster_pipeline/snapshot``).
+Until an execution has its ExecutionResult in the lake, its Dagster run is the truth: queued →
+``pending``, started → ``processing``. Any run that materializes a configuration's partition counts,
+whatever the job (the CLI's, the UI's, sensors', schedules'). Runs also carry what a result written from
+outside them needs: the worker process that runs them and the collection snapshot once taken.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from datetime import datetime
 
 from dagster import DagsterInstance, DagsterRun, DagsterRunStatus, RunsFilter
@@ -37,8 +35,7 @@ from cluster_pipeline.settings import (
 )
 
 PENDING = (DagsterRunStatus.QUEUED, DagsterRunStatus.NOT_STARTED, DagsterRunStatus.STARTING)
-PROCESSING = (DagsterRunStatus.STARTED, DagsterRunStatus.CANCELING)
-IN_FLIGHT = (*PENDING, *PROCESSING)
+IN_FLIGHT = (*PENDING, DagsterRunStatus.STARTED, DagsterRunStatus.CANCELING)
 FINISHED = (DagsterRunStatus.SUCCESS, DagsterRunStatus.FAILURE, DagsterRunStatus.CANCELED)
 
 
@@ -108,25 +105,23 @@ def status_of(run: DagsterRun) -> str:
     return "pending" if run.status in PENDING else "processing"
 
 
-def trigger_of(tags: Mapping[str, str]) -> tuple[str, str | None]:
-    """What started a run and why, from the tags sensors and schedules set (``manual`` without them)."""
-    return tags.get(TRIGGER_TAG, MANUAL_TRIGGER), tags.get(TRIGGER_REASON_TAG)
-
-
 def base_of(instance: DagsterInstance, run: DagsterRun, config: ClusterConfig) -> ExecutionResult:
-    """The ExecutionResult fields a run knows before it has a result: who started it, when, and what
-    it clusters once it has taken its snapshot."""
+    """The ExecutionResult a run makes before it has a result: who started it (the tags sensors and
+    schedules set; ``manual`` without them), when, and what it clusters once it has taken its snapshot."""
     record = instance.get_run_record_by_id(run.run_id)
     snapshot = json.loads(run.tags.get(SNAPSHOT_TAG, "{}"))
-    trigger, reason = trigger_of(run.tags)
     return base_result(
         config,
         run_id_from_dagster_run(run.run_id),
         record.create_timestamp if record else datetime.now().astimezone(),
         dagster_run_id=run.run_id,
-        trigger=trigger,
-        trigger_reason=reason,
-    ).with_updates(collection_version=snapshot.get("version"), num_points=int(snapshot.get("num_documents", 0)))
+        trigger=run.tags.get(TRIGGER_TAG, MANUAL_TRIGGER),
+        trigger_reason=run.tags.get(TRIGGER_REASON_TAG),
+    ).with_updates(
+        status=status_of(run),
+        collection_version=snapshot.get("version"),
+        num_points=int(snapshot.get("num_documents", 0)),
+    )
 
 
 def worker_of(run: DagsterRun) -> WorkerIdentity | None:

@@ -26,10 +26,7 @@ CANCEL_GRACE_SECONDS = 15.0
 
 def in_flight_executions(instance: DagsterInstance, config: ClusterConfig) -> list[ExecutionResult]:
     """Queued and running executions of one configuration, as ExecutionResults without results yet."""
-    return [
-        base_of(instance, run, config).with_updates(status=status_of(run))
-        for run in partition_runs(instance, config.partition_key, IN_FLIGHT)
-    ]
+    return [base_of(instance, run, config) for run in partition_runs(instance, config.partition_key, IN_FLIGHT)]
 
 
 def in_flight_execution(instance: DagsterInstance, lake: Lake, namespace: str, run_id: str) -> ExecutionResult | None:
@@ -41,7 +38,7 @@ def in_flight_execution(instance: DagsterInstance, lake: Lake, namespace: str, r
     if run.status not in IN_FLIGHT:
         return None
     config = ConfigStore(lake).for_partition(run.tags[PARTITION_TAG])
-    return base_of(instance, run, config).with_updates(status=status_of(run))
+    return base_of(instance, run, config)
 
 
 def ensure_idle(instance: DagsterInstance, lake: Lake, config: ClusterConfig, action: str) -> None:

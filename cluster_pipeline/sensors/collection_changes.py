@@ -1,19 +1,12 @@
 """Keep configurations current when their collection changes: assign small deltas, refit on drift.
 
-For each configuration with ``on_change``, a tick decides (``core.triggers.decide_refresh``):
-
-- before its first completed execution, or with ``assign_new_documents`` off: execute it;
-- after: request an assignment of the new documents to the latest execution's clusters (the
-  ``assign_new_documents`` job, no refit), and request a full execution only when a refit
-  condition holds — enough novel documents among those assigned since the fit (``novelty``) or
-  enough growth (``growth``) — with the reason as the run's ``trigger`` tags (and so the
-  ExecutionResult's ``trigger``/``trigger_reason``).
-
-Exactly one execution per (configuration, collection version) and one assignment per (configuration,
-collection version): the run keys name both, so Dagster refuses a duplicate even if the cursor is
-lost; the cursor keeps thresholds and cooldowns across ticks and restarts. A tick reads each bound
-collection's schema and part listing once, and per configuration its latest result and a listing of
-its assignment parts — cost grows with the number of collections and configurations, not documents.
+For each configuration with ``on_change`` a tick decides (``core.incremental.triggers``): before its
+first completed execution, or with ``assign_new_documents`` off, execute it; after, assign the new
+documents to the latest execution's clusters (no refit) and execute again only when novelty or growth
+calls for a refit, the reason in the run's trigger tags (and so in the ExecutionResult). The run keys
+name the configuration and the collection version, so Dagster refuses a duplicate even if the cursor
+(thresholds, cooldowns) is lost. A tick reads each collection's listing once and per configuration its
+latest result and assignment parts: its cost grows with collections and configurations, not documents.
 """
 
 import json
@@ -117,16 +110,10 @@ def _request(config: ClusterConfig, snapshot: CollectionSnapshot, refresh: Refre
         TRIGGER_REASON_TAG: refresh.reason,
         **configuration_tags(config),
     }
-    if refresh.action == "assign":
-        return dg.RunRequest(
-            run_key=f"{config.partition_key}@{snapshot.version}:assign",
-            job_name=ASSIGNMENT_JOB_NAME,
-            partition_key=config.partition_key,
-            tags={**tags, RUN_KIND_TAG: ASSIGNMENT_KIND},
-        )
+    assign = refresh.action == "assign"
     return dg.RunRequest(
-        run_key=f"{config.partition_key}@{snapshot.version}",
-        job_name=CLUSTER_EXECUTION_JOB_NAME,
+        run_key=f"{config.partition_key}@{snapshot.version}" + (":assign" if assign else ""),
+        job_name=ASSIGNMENT_JOB_NAME if assign else CLUSTER_EXECUTION_JOB_NAME,
         partition_key=config.partition_key,
-        tags=tags,
+        tags={**tags, RUN_KIND_TAG: ASSIGNMENT_KIND} if assign else tags,
     )
