@@ -1,14 +1,13 @@
 """The single Definitions object of the code location.
 
 Environments are resource choices, picked by ``DAGSTER_DEPLOYMENT`` (``deployment.py``): ``local``
-(default) keeps the lake on disk; ``s3`` puts it in a bucket through dagster-aws, configured by
-environment variables. The assets never know which, and hand nothing to an IO manager (each run's
-data is its ExecutionResult in the lake), so neither deployment needs one.
+(default) keeps the lake on disk, ``s3`` in a bucket through dagster-aws. The assets never know which,
+and hand nothing to an IO manager (each run's data is its ExecutionResult in the lake).
 
 Every run executes in process (``executor``): the clustering is one step, and a step process would
-only add a Python start-up and imports (the UI's default multiprocess executor cost ~25 s a run
-when the clustering was five steps). So a materialization launched from the UI, a sensor or a
-schedule runs like ``cluster-pipeline execute``.
+only add a Python start-up and imports (the UI's default multiprocess executor cost ~25 s a run when
+the clustering was five steps). So a materialization launched from the UI, a sensor or a schedule runs
+like ``cluster-pipeline execute``.
 """
 
 from __future__ import annotations
@@ -19,43 +18,40 @@ from typing import Any
 import dagster as dg
 
 from cluster_pipeline.assets import CLUSTERING_ASSETS, new_document_assignments
-from cluster_pipeline.deployment import BUCKET_ENV, LAKE_PREFIX, current_deployment, s3_resource
+from cluster_pipeline.deployment import BUCKET_ENV, DEPLOYMENTS, LAKE_PREFIX, current_deployment, s3_resource
 from cluster_pipeline.jobs import assignment_job, cluster_execution_job
 from cluster_pipeline.resources import LakeResource, LLMResource, WebhookResource
 from cluster_pipeline.schedules import nightly_schedule
 from cluster_pipeline.sensors import SENSORS
 
 
+def _set_env_var(name: str) -> dg.EnvVar | None:
+    """``EnvVar(name)`` (the value stays out of run config and the UI) if the variable is set, else None:
+    an EnvVar of an unset variable fails the run instead of leaving labels offline or webhooks unsent."""
+    return dg.EnvVar(name) if os.environ.get(name) else None
+
+
 def llm_resource() -> LLMResource:
-    """The labeling LLM; EnvVar keeps the key out of run config and the UI. Unset variables stay None,
-    since an EnvVar of an unset variable fails the run instead of leaving labels offline."""
     return LLMResource(
         model=os.environ.get("CLUSTER_PIPELINE_LLM_MODEL") or "gpt-4o-mini",
-        base_url=dg.EnvVar("OPENAI_BASE_URL") if os.environ.get("OPENAI_BASE_URL") else None,
-        api_key=dg.EnvVar("OPENAI_API_KEY") if os.environ.get("OPENAI_API_KEY") else None,
+        base_url=_set_env_var("OPENAI_BASE_URL"),
+        api_key=_set_env_var("OPENAI_API_KEY"),
     )
 
 
 def webhook_resource() -> WebhookResource:
-    """Webhook URLs and secret through EnvVar, as for the LLM key (unset variables stay None)."""
     return WebhookResource(
-        urls=dg.EnvVar("CLUSTER_PIPELINE_WEBHOOK_URLS") if os.environ.get("CLUSTER_PIPELINE_WEBHOOK_URLS") else None,
-        secret=dg.EnvVar("CLUSTER_PIPELINE_WEBHOOK_SECRET")
-        if os.environ.get("CLUSTER_PIPELINE_WEBHOOK_SECRET")
-        else None,
+        urls=_set_env_var("CLUSTER_PIPELINE_WEBHOOK_URLS"), secret=_set_env_var("CLUSTER_PIPELINE_WEBHOOK_SECRET")
     )
 
 
 def resources_for(deployment: str) -> dict[str, Any]:
-    if deployment == "local":
-        return {"lake": LakeResource(), "llm": llm_resource(), "webhooks": webhook_resource()}
-    if deployment == "s3":
-        return {
-            "lake": LakeResource(s3=s3_resource(), s3_bucket=dg.EnvVar(BUCKET_ENV), s3_prefix=LAKE_PREFIX),
-            "llm": llm_resource(),
-            "webhooks": webhook_resource(),
-        }
-    raise ValueError(f"Unknown DAGSTER_DEPLOYMENT {deployment!r}: use 'local' or 's3'.")
+    if deployment not in DEPLOYMENTS:
+        raise ValueError(f"Unknown DAGSTER_DEPLOYMENT {deployment!r}: use 'local' or 's3'.")
+    lake = LakeResource()
+    if deployment == "s3":  # dagster-aws (a second of imports) only for an S3 lake
+        lake = LakeResource(s3=s3_resource(), s3_bucket=dg.EnvVar(BUCKET_ENV), s3_prefix=LAKE_PREFIX)
+    return {"lake": lake, "llm": llm_resource(), "webhooks": webhook_resource()}
 
 
 def build_definitions(deployment: str | None = None) -> dg.Definitions:

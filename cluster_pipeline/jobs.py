@@ -1,11 +1,7 @@
 """The jobs: execute a cluster configuration (a partition) through the clustering assets, and assign
-a configuration's new documents to its latest execution's clusters.
-
-The execution's assets are one step (``assets.clustering``), run in the run's own process: no step
-process to start, as for every asset materialization of this code location (``definitions.py`` makes
-the in-process executor the default, so a materialization launched from the UI runs the same way).
-The assignment asset shares the ``clustering`` group and partitions but not the execution job: an
-assignment never refits, and an execution never waits for an assignment.
+a configuration's new documents to its latest execution's clusters; both run in process, as every run of
+the code location (``definitions.py``). The assignment asset shares the ``clustering`` group and
+partitions but not the execution job: an assignment never refits, and an execution never waits for one.
 """
 
 import dagster as dg
@@ -28,7 +24,6 @@ cluster_execution_job = dg.define_asset_job(
     CLUSTER_EXECUTION_JOB_NAME,
     selection=dg.AssetSelection.assets(*EXECUTION_ASSETS),
     partitions_def=cluster_configs_partitions,
-    executor_def=dg.in_process_executor,
     description="Load a collection's embeddings, cluster them, score and name the clusters, write the result.",
 )
 
@@ -36,7 +31,6 @@ assignment_job = dg.define_asset_job(
     ASSIGNMENT_JOB_NAME,
     selection=dg.AssetSelection.assets(ASSIGNMENT_ASSET),
     partitions_def=cluster_configs_partitions,
-    executor_def=dg.in_process_executor,
     description="Assign the documents added since the latest execution to its clusters (no refit).",
 )
 

@@ -7,7 +7,6 @@ its in-process run, by a cancel, by Dagster's run-status sensors for runs Dagste
 canceled, killed daemon workers that its code server or run monitoring failed), and by
 ``reconcile_runs`` for the one case Dagster cannot see — a run whose worker process died while
 Dagster still thinks it runs (a CLI run SIGKILLed, out of memory, the machine restarted).
-Workers are identified by PID *and* start time and boot (``processes``), never by PID alone.
 """
 
 from __future__ import annotations

@@ -1,10 +1,6 @@
-"""The LLM that names clusters, as a Dagster resource: any OpenAI-compatible endpoint.
-
-OpenAI itself needs only ``OPENAI_API_KEY``; Azure OpenAI, vLLM, Ollama or llama.cpp's server
-need ``base_url`` (a key only if the server checks one). With neither a key nor a base_url the
-resource hands out no labeler and clusters keep their offline keyword labels. Its fields are
-``LLMSettings``' own (inherited, so declared once); give ``api_key`` as ``EnvVar("OPENAI_API_KEY")``.
-"""
+"""The LLM that names clusters, as a Dagster resource: any OpenAI-compatible endpoint (OpenAI itself
+with ``OPENAI_API_KEY``; Azure OpenAI, vLLM, Ollama or llama.cpp's server with ``base_url``). With
+neither a key nor a base_url it hands out no labeler and clusters keep their offline keyword labels."""
 
 from __future__ import annotations
 

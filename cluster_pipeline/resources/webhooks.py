@@ -1,10 +1,6 @@
-"""Where finished executions are announced, and with which secret: a Dagster resource.
-
-URLs for every configuration come from here (``CLUSTER_PIPELINE_WEBHOOK_URLS``, comma-separated,
-read through EnvVar since such URLs often hold a token); a configuration adds its own in its
-``webhooks`` list. The signing secret is ``CLUSTER_PIPELINE_WEBHOOK_SECRET`` through EnvVar: never
-in a configuration, a result, run config or a log. Without a secret nothing is sent.
-"""
+"""Where finished executions are announced, as a Dagster resource (``sensors.webhooks``). The URLs for
+every configuration and the signing secret come through EnvVar (such URLs often hold a token; the secret
+is never in a configuration, a result, run config or a log). Without a secret nothing is sent."""
 
 from __future__ import annotations
 

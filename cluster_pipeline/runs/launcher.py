@@ -1,16 +1,11 @@
 """Run a configuration's partition through Dagster from outside the UI (CLI, service, demo, benchmarks).
 
-The run goes into the Dagster instance of ``$DAGSTER_HOME`` (by default ``<data root>/dagster_home``,
-the same folder the repository's ``dagster.yaml`` points ``dagster dev`` at), so runs started here
-show in the UI with their materializations, and the ExecutionResult's ``dagster_run_id`` leads there.
-
-``execute_in_process`` runs the execution job now, in this process, through the job's own
-``execute_in_process`` (Dagster turns Ctrl-C and SIGTERM into a failed run; the step writes the
-failed result). ``submit_execution`` puts it in Dagster's queue instead (``execute --no-wait``)
-with ``dagster job launch``, the public route that works when only the daemon runs: the run names
-the code location ``cluster_pipeline`` — the name ``workspace.yaml``, ``pyproject.toml`` and the
-deployment's code server all give it (``CLUSTER_PIPELINE_CODE_LOCATION`` overrides it) — and the
-daemon starts it from there under the queue's limits.
+Runs go into the instance of ``$DAGSTER_HOME`` (by default ``<data root>/dagster_home``, where the
+repository's ``dagster.yaml`` points ``dagster dev``), so they show in the UI. ``execute_in_process``
+runs the job now, in this process (Dagster turns Ctrl-C and SIGTERM into a failed run).
+``submit_execution`` queues it with ``dagster job launch``, the public route that works when only the
+daemon runs: the run names the code location ``cluster_pipeline``, as ``workspace.yaml``,
+``pyproject.toml`` and the deployment's code server do (``CLUSTER_PIPELINE_CODE_LOCATION`` overrides it).
 """
 
 from __future__ import annotations
