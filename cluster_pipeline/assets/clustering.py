@@ -129,11 +129,7 @@ def _progress(context: dg.AssetExecutionContext) -> Progress:
     group_name="clustering",
 )
 def clustering_assets(context: dg.AssetExecutionContext, lake: LakeResource, llm: LLMResource):  # noqa: ANN201
-    """Run the configuration's execution (``core.execution.run_execution``) and report each asset.
-
-    Checks run on their own (the UI's "Execute" on a check) re-evaluate the latest completed
-    result of the partition instead of clustering again.
-    """
+    """Run the configuration's execution and report each asset (checks run alone: the latest result's)."""
     scope = RunScope.of(context, lake.get_lake())
     checks = {key.name for key in context.selected_asset_check_keys}
     if not context.selected_asset_keys:

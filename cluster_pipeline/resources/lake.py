@@ -24,10 +24,8 @@ class LakeResource(dg.ConfigurableResource):
     s3: dg.ConfigurableResource | None = Field(None, description="A dagster_aws.s3.S3Resource (endpoint, region).")
 
     def get_lake(self) -> Lake:
-        if self.s3_bucket:
-            if self.s3 is None:
-                from dagster_aws.s3 import S3Resource
+        if not self.s3_bucket:
+            return Lake.local(self.root or default_root())
+        from dagster_aws.s3 import S3Resource
 
-                return Lake(S3Storage(S3Resource().get_client(), self.s3_bucket, self.s3_prefix))
-            return Lake(S3Storage(self.s3.get_client(), self.s3_bucket, self.s3_prefix))  # type: ignore[attr-defined]
-        return Lake.local(self.root or default_root())
+        return Lake(S3Storage((self.s3 or S3Resource()).get_client(), self.s3_bucket, self.s3_prefix))
