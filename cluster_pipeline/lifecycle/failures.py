@@ -19,7 +19,7 @@ from cluster_pipeline.core.pipeline.execution import INTERRUPTED_MESSAGE, write_
 from cluster_pipeline.core.store.lake import Lake
 from cluster_pipeline.core.store.results import ExecutionResult, ResultStore
 from cluster_pipeline.lifecycle.processes import Liveness
-from cluster_pipeline.lifecycle.records import IN_FLIGHT, base_of, config_of, partition_runs, worker_of
+from cluster_pipeline.lifecycle.records import base_of, config_of, in_flight_runs, worker_of
 
 CANCELLED_MESSAGE = (
     "Execution cancelled by a user before it completed; execute the configuration again to get a result."
@@ -72,7 +72,7 @@ def reconcile_runs(instance: DagsterInstance, lake: Lake, partition_key: str | N
     """End the in-flight runs of one configuration (or all) whose worker process is dead, each with
     its failed result first; returns the results written."""
     recorded = []
-    for run in partition_runs(instance, partition_key, IN_FLIGHT):
+    for run in in_flight_runs(instance, partition_key):
         worker = worker_of(run)
         if worker is None or worker.liveness() is not Liveness.DEAD:
             continue

@@ -87,10 +87,8 @@ class WorkerIdentity:
 
     def liveness(self) -> Liveness:
         """ALIVE only if this exact process still runs; DEAD if it ended (or the machine restarted)."""
-        if self.host != socket.gethostname():
-            return Liveness.UNKNOWN
         current_boot = boot_id()
-        if current_boot is None:
+        if self.host != socket.gethostname() or current_boot is None:
             return Liveness.UNKNOWN
         if current_boot != self.boot_id:
             return Liveness.DEAD
@@ -106,8 +104,6 @@ def signal_worker(identity: WorkerIdentity, signum: int) -> bool:
     A pidfd pins the process before its identity is checked, so the signal cannot reach a stranger
     that took over the PID between the check and the kill.
     """
-    if identity.liveness() is not Liveness.ALIVE:
-        return False
     try:
         handle = os.pidfd_open(identity.pid)
     except ProcessLookupError:

@@ -9,7 +9,6 @@ outside them needs: the worker process that runs them and the collection snapsho
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
 from datetime import datetime
 
 from dagster import DagsterInstance, DagsterRun, DagsterRunStatus, RunsFilter
@@ -50,12 +49,10 @@ def partition_of(run: DagsterRun) -> tuple[str, str] | None:
         return None
 
 
-def partition_runs(
-    instance: DagsterInstance, partition_key: str | None, statuses: Iterable[DagsterRunStatus]
-) -> list[DagsterRun]:
-    """Execution runs in ``statuses`` of one configuration (or of every configuration), newest first."""
+def in_flight_runs(instance: DagsterInstance, partition_key: str | None) -> list[DagsterRun]:
+    """Pending and processing execution runs of one configuration (or of every one), newest first."""
     tags = {PARTITION_TAG: partition_key} if partition_key else {}
-    records = instance.get_run_records(RunsFilter(tags=tags, statuses=list(statuses)))
+    records = instance.get_run_records(RunsFilter(tags=tags, statuses=list(IN_FLIGHT)))
     return [record.dagster_run for record in records if partition_of(record.dagster_run) is not None]
 
 

@@ -18,15 +18,16 @@ from cluster_pipeline.core.store.lake import Lake
 from cluster_pipeline.core.store.results import ExecutionResult, ResultStore
 from cluster_pipeline.lifecycle.failures import CANCELLED_MESSAGE, reconcile_runs, record_failed_run
 from cluster_pipeline.lifecycle.processes import signal_worker
-from cluster_pipeline.lifecycle.records import IN_FLIGHT, base_of, find_run, partition_runs, status_of, worker_of
+from cluster_pipeline.lifecycle.records import IN_FLIGHT, base_of, find_run, in_flight_runs, status_of, worker_of
 from cluster_pipeline.settings import PARTITION_TAG
 
 CANCEL_GRACE_SECONDS = 15.0
+POLL_SECONDS = 0.5
 
 
 def in_flight_executions(instance: DagsterInstance, config: ClusterConfig) -> list[ExecutionResult]:
     """Queued and running executions of one configuration, as ExecutionResults without results yet."""
-    return [base_of(instance, run, config) for run in partition_runs(instance, config.partition_key, IN_FLIGHT)]
+    return [base_of(instance, run, config) for run in in_flight_runs(instance, config.partition_key)]
 
 
 def in_flight_execution(instance: DagsterInstance, lake: Lake, namespace: str, run_id: str) -> ExecutionResult | None:
@@ -45,7 +46,7 @@ def ensure_idle(instance: DagsterInstance, lake: Lake, config: ClusterConfig, ac
     """Refuse ``action`` ("update", "delete") while an execution of the configuration is pending or
     processing (after settling runs whose worker died): a queued run reads the configuration when it starts."""
     reconcile_runs(instance, lake, config.partition_key)
-    for run in partition_runs(instance, config.partition_key, IN_FLIGHT):
+    for run in in_flight_runs(instance, config.partition_key):
         run_id = run_id_from_dagster_run(run.run_id)
         raise ConflictError(
             f"Cannot {action} {config.display_name} while its execution {run_id} is {status_of(run)}: wait for it "
@@ -55,12 +56,7 @@ def ensure_idle(instance: DagsterInstance, lake: Lake, config: ClusterConfig, ac
 
 
 def wait_for_execution(
-    instance: DagsterInstance,
-    lake: Lake,
-    namespace: str,
-    run_id: str,
-    timeout: float | None = None,
-    poll_seconds: float = 0.5,
+    instance: DagsterInstance, lake: Lake, namespace: str, run_id: str, timeout: float | None = None
 ) -> ExecutionResult:
     """The execution's ExecutionResult once it is completed or failed; after ``timeout`` seconds, as it
     is then (pending or processing). Each poll settles the run too, so a dead worker ends the wait with
@@ -79,7 +75,7 @@ def wait_for_execution(
             return results.get(namespace, run_id, cluster_id)
         if deadline is not None and time.monotonic() >= deadline:
             break
-        time.sleep(poll_seconds if deadline is None else max(0.0, min(poll_seconds, deadline - time.monotonic())))
+        time.sleep(POLL_SECONDS if deadline is None else max(0.0, min(POLL_SECONDS, deadline - time.monotonic())))
     pending = in_flight_execution(instance, lake, namespace, run_id)
     if pending is None and not results.exists(namespace, cluster_id, run_id):  # it ended between two looks
         raise ExecutionError(f"Execution {run_id} ended without an ExecutionResult; the Dagster UI says why.")
@@ -107,16 +103,16 @@ def cancel_execution(instance: DagsterInstance, lake: Lake, namespace: str, run_
         raise ClusterPipelineError(f"Execution {run_id} has just finished; nothing to cancel.")
     if not instance.run_coordinator.cancel_run(run.run_id):
         worker = worker_of(run)
-        if worker is None or not signal_worker(worker, signal.SIGTERM) or not _ended_within(instance, run):
+        if worker is None or not signal_worker(worker, signal.SIGTERM) or not _ended_within_grace(instance, run):
             latest = instance.get_run_by_id(run.run_id)
             if latest is not None and not latest.is_finished:  # nothing runs it: it ends here
                 instance.report_run_canceled(latest, message=CANCELLED_MESSAGE)
     return ResultStore(lake).get(namespace, run_id, config.cluster_id)
 
 
-def _ended_within(instance: DagsterInstance, run: DagsterRun, seconds: float = CANCEL_GRACE_SECONDS) -> bool:
+def _ended_within_grace(instance: DagsterInstance, run: DagsterRun) -> bool:
     """Wait for a signalled worker to end its run (its Dagster records the cancellation)."""
-    deadline = time.monotonic() + seconds
+    deadline = time.monotonic() + CANCEL_GRACE_SECONDS
     while time.monotonic() < deadline:
         latest = instance.get_run_by_id(run.run_id)
         if latest is None or latest.is_finished:

@@ -23,7 +23,7 @@ from cluster_pipeline.core.incremental.triggers import FitProgress, Refresh, Tri
 from cluster_pipeline.core.store.collections import CollectionSnapshot, CollectionStore
 from cluster_pipeline.core.store.lake import Lake
 from cluster_pipeline.jobs import ASSIGNMENT_JOB_NAME, CLUSTER_EXECUTION_JOB_NAME, assignment_job, cluster_execution_job
-from cluster_pipeline.lifecycle.records import IN_FLIGHT, partition_runs
+from cluster_pipeline.lifecycle.records import in_flight_runs
 from cluster_pipeline.partitions import CLUSTER_CONFIGS_PARTITIONS_NAME, configuration_tags
 from cluster_pipeline.resources.lake import LakeResource
 from cluster_pipeline.settings import (
@@ -97,7 +97,7 @@ def _decide(
 ) -> Refresh:
     assigning = config.triggers.assign_new_documents and unassignable(config) is None  # else: execute on change
     base = baseline(lake, config, snapshot) if assigning else None
-    in_flight = bool(partition_runs(context.instance, config.partition_key, IN_FLIGHT)) if base else False
+    in_flight = bool(in_flight_runs(context.instance, config.partition_key)) if base else False
     fit = FitProgress.of(base, snapshot) if base else None
     return decide_refresh(config, snapshot, previous, fit, now, execution_in_flight=in_flight)
 
