@@ -18,7 +18,7 @@ from typing import Any
 import dagster as dg
 
 from cluster_pipeline.assets import CLUSTERING_ASSETS, new_document_assignments
-from cluster_pipeline.deployment import BUCKET_ENV, DEPLOYMENTS, LAKE_PREFIX, current_deployment, s3_resource
+from cluster_pipeline.deployment import BUCKET_ENV, LAKE_PREFIX, current_deployment, s3_resource
 from cluster_pipeline.jobs import assignment_job, cluster_execution_job
 from cluster_pipeline.resources import LakeResource, LLMResource, WebhookResource
 from cluster_pipeline.schedules import nightly_schedule
@@ -46,8 +46,6 @@ def webhook_resource() -> WebhookResource:
 
 
 def resources_for(deployment: str) -> dict[str, Any]:
-    if deployment not in DEPLOYMENTS:
-        raise ValueError(f"Unknown DAGSTER_DEPLOYMENT {deployment!r}: use 'local' or 's3'.")
     lake = LakeResource()
     if deployment == "s3":  # dagster-aws (a second of imports) only for an S3 lake
         lake = LakeResource(s3=s3_resource(), s3_bucket=dg.EnvVar(BUCKET_ENV), s3_prefix=LAKE_PREFIX)
@@ -61,7 +59,7 @@ def build_definitions(deployment: str | None = None) -> dg.Definitions:
         sensors=SENSORS,
         schedules=[nightly_schedule],
         executor=dg.in_process_executor,
-        resources=resources_for(deployment or current_deployment()),
+        resources=resources_for(current_deployment(deployment)),
     )
 
 

@@ -25,9 +25,9 @@ DEPLOYMENTS = ("local", "s3")
 LAKE_PREFIX = "lake"
 
 
-def current_deployment() -> str:
-    """``local`` or ``s3``, from ``$DAGSTER_DEPLOYMENT``."""
-    value = os.environ.get(DEPLOYMENT_ENV) or "local"
+def current_deployment(value: str | None = None) -> str:
+    """``local`` or ``s3``: ``value``, else ``$DAGSTER_DEPLOYMENT``."""
+    value = value or os.environ.get(DEPLOYMENT_ENV) or "local"
     if value not in DEPLOYMENTS:
         raise ConfigurationError(
             f"Unknown {DEPLOYMENT_ENV}={value!r}: use 'local' (the lake in a folder) or 's3' "

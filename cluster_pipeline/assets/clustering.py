@@ -202,10 +202,6 @@ def _materializations(
     ]
 
 
-def _timings(result: ExecutionResult) -> dict[str, float | None]:
-    return {stage: significant(seconds) for stage, seconds in result.timings.items()}
-
-
 def _rounded_metrics(result: ExecutionResult) -> dict[str, float | None]:
     return {name: significant(value) for name, value in (result.metrics or {}).items() if not isinstance(value, str)}
 
@@ -233,7 +229,7 @@ def _embeddings_metadata(execution: Execution) -> dict[str, object]:
         "parts": len(snapshot.parts),
         "matrix_mb": round(snapshot.num_documents * dimensions * 4 / 2**20, 1),
         "streamed": execution.streamed,
-        "load_seconds": _timings(execution.result).get("load", 0.0),
+        "load_seconds": significant(execution.result.timings.get("load", 0.0)),
     }
 
 
@@ -247,7 +243,7 @@ def _assignments_metadata(execution: Execution, scope: RunScope) -> dict[str, ob
         "num_clusters": fitted.num_clusters,
         "num_noise": fitted.num_found_noise,
         "clustered_dimensions": int(fitted.reduction.get("n_components") or execution.dimensions),
-        "fit_seconds": _timings(result).get("fit", 0.0),
+        "fit_seconds": significant(result.timings.get("fit", 0.0)),
         "fit_method": str(fitted.extras.get("fit_method", scope.config.algorithm)),
         "engine": fitted.engine,
         "reduction": dg.MetadataValue.json(result.reduction or {"method": "none"}),
@@ -316,7 +312,7 @@ def _result_metadata(execution: Execution, scope: RunScope, outcomes: list[Check
         "quality": (result.metrics or {}).get("description", "-"),
         **_verdict(result),
         "clusters": _clusters_table(result),
-        "timings": dg.MetadataValue.json(_timings(result)),
+        "timings": dg.MetadataValue.json({stage: significant(s) for stage, s in result.timings.items()}),
         "result_path": dg.MetadataValue.path(execution.uri),
         "assignments_path": dg.MetadataValue.path(lake.storage.uri(assignments)),
         "trigger": result.trigger or "manual",

@@ -7,9 +7,10 @@ from __future__ import annotations
 import json
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -53,16 +54,13 @@ def current_settings() -> Settings:
     return click.get_current_context().find_root().ensure_object(Settings)
 
 
-def _remember(name: str) -> Callable[[click.Context, click.Parameter, Any], None]:
-    def callback(ctx: click.Context, _param: click.Parameter, value: Any) -> None:
-        if value is None or value is False:  # not given here: keep what an earlier position said
-            return
-        if name == "root":
-            value = str(Path(value).expanduser().resolve())
-            os.environ["CLUSTER_PIPELINE_ROOT"] = value  # the Dagster instance lives in the data root too
-        setattr(ctx.find_root().ensure_object(Settings), name, value)
-
-    return callback
+def _remember(name: str, ctx: click.Context, _param: click.Parameter, value: Any) -> None:
+    if value is None or value is False:  # not given here: keep what an earlier position said
+        return
+    if name == "root":
+        value = str(Path(value).expanduser().resolve())
+        os.environ["CLUSTER_PIPELINE_ROOT"] = value  # the Dagster instance lives in the data root too
+    setattr(ctx.find_root().ensure_object(Settings), name, value)
 
 
 class _SharedOptions:
@@ -72,9 +70,11 @@ class _SharedOptions:
         super().__init__(*args, epilog=COMMON_OPTIONS_HELP, **kwargs)
         shared: dict[str, Any] = {"expose_value": False, "is_eager": True, "default": None}
         self.params += [
-            click.Option(["--namespace"], callback=_remember("namespace"), help=NAMESPACE_HELP, **shared),
-            click.Option(["--root"], callback=_remember("root"), metavar="DIR", help=ROOT_HELP, **shared),
-            click.Option(["--json", "json_"], is_flag=True, callback=_remember("json"), help=JSON_HELP, **shared),
+            click.Option(["--namespace"], callback=partial(_remember, "namespace"), help=NAMESPACE_HELP, **shared),
+            click.Option(["--root"], callback=partial(_remember, "root"), metavar="DIR", help=ROOT_HELP, **shared),
+            click.Option(
+                ["--json", "json_"], is_flag=True, callback=partial(_remember, "json"), help=JSON_HELP, **shared
+            ),
         ]
 
 

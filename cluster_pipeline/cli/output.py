@@ -3,8 +3,6 @@ and a failed execution's error in one line with where its full logs are."""
 
 from __future__ import annotations
 
-import sys
-from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
 import click
@@ -87,13 +85,6 @@ def stats_line(total: int, stats: dict[str, Any]) -> str:
     if stats["mean_silhouette"] is not None:
         line += f"; mean silhouette {stats['mean_silhouette']:.3f} (over {stats['with_metrics']})"
     return line
-
-
-def progress_bar() -> AbstractContextManager[None]:
-    """A progress bar on stderr while an execution runs, only when stderr is a terminal."""
-    from cluster_pipeline.core.progress import StderrBar, listening
-
-    return listening(StderrBar()) if sys.stderr.isatty() and not current_settings().json else nullcontext()
 
 
 def report_execution(result: ExecutionResult, path: str | None) -> int:

@@ -24,15 +24,12 @@ from cluster_pipeline.lifecycle.records import base_of, config_of, in_flight_run
 CANCELLED_MESSAGE = (
     "Execution cancelled by a user before it completed; execute the configuration again to get a result."
 )
+WORKER_GONE_MESSAGE = (
+    "The execution's worker process ({worker}) ended before the execution completed (killed, out of memory, or "
+    "the machine restarted). Execute the configuration again; if it ran out of memory, see the README's "
+    "resource limits."
+)
 FAILURE_REASON_TAG = "dagster/failure_reason"  # Dagster's RunFailureReason, which it does not export
-
-
-def worker_gone_message(worker: str) -> str:
-    return (
-        f"The execution's worker process ({worker}) ended before the execution completed (killed, out of "
-        "memory, or the machine restarted). Execute the configuration again; if it ran out of memory, see "
-        "the README's resource limits."
-    )
 
 
 def failure_message(run: DagsterRun, events: Iterable[DagsterEvent]) -> str:
@@ -52,7 +49,7 @@ def failure_message(run: DagsterRun, events: Iterable[DagsterEvent]) -> str:
                 return f"The execution failed: {data.error.message.strip()}"
     worker = worker_of(run)
     if worker is not None and worker.liveness() is Liveness.DEAD:  # failed from outside: its code server saw it die
-        return worker_gone_message(worker.describe())
+        return WORKER_GONE_MESSAGE.format(worker=worker.describe())
     for event in events:
         if event.is_job_failure and event.message:
             return event.message.strip()
@@ -76,7 +73,7 @@ def reconcile_runs(instance: DagsterInstance, lake: Lake, partition_key: str | N
         worker = worker_of(run)
         if worker is None or worker.liveness() is not Liveness.DEAD:
             continue
-        message = worker_gone_message(worker.describe())
+        message = WORKER_GONE_MESSAGE.format(worker=worker.describe())
         result = record_failed_run(instance, lake, run, message)
         if run.status == DagsterRunStatus.CANCELING:
             instance.report_run_canceled(run, message=message)

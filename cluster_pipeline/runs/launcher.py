@@ -72,9 +72,8 @@ def open_instance(root: Path | None = None) -> DagsterInstance:
 
 
 def register_partition(instance: DagsterInstance, config: ClusterConfig) -> None:
-    """Make the configuration a partition (idempotent)."""
-    if not instance.has_dynamic_partition(CLUSTER_CONFIGS_PARTITIONS_NAME, config.partition_key):
-        instance.add_dynamic_partitions(CLUSTER_CONFIGS_PARTITIONS_NAME, [config.partition_key])
+    """Make the configuration a partition (Dagster adds only the keys it lacks)."""
+    instance.add_dynamic_partitions(CLUSTER_CONFIGS_PARTITIONS_NAME, [config.partition_key])
 
 
 def _prepare(instance: DagsterInstance, lake: Lake, config: ClusterConfig) -> None:

@@ -119,8 +119,7 @@ class Configurations:
         instance = self.scope.instance()
         ensure_idle(instance, self.scope.lake, config, "delete")
         self.store.delete(config)  # first: sensors and schedules stop seeing it
-        if instance.has_dynamic_partition(CLUSTER_CONFIGS_PARTITIONS_NAME, config.partition_key):
-            instance.delete_dynamic_partition(CLUSTER_CONFIGS_PARTITIONS_NAME, config.partition_key)
+        instance.delete_dynamic_partition(CLUSTER_CONFIGS_PARTITIONS_NAME, config.partition_key)  # if it is there
         results = ResultStore(self.scope.lake)
         if keep_history:
             return Deletion(config, True, len(results.result_keys(config.namespace, config.cluster_id)))

@@ -1,9 +1,6 @@
-"""Executions of the service's namespace: execute (wait, or queue), list, latest, get, wait, cancel,
-report, hierarchy.
-
-Every call that reads a configuration's executions settles its runs first (a run whose worker died is
-recorded as failed), so the lifecycle guarantee holds without a daemon. The history of a configuration
-deleted with its history kept stays readable by its ``clust_…`` id.
+"""Executions of the service's namespace. Every call that reads a configuration's executions settles
+its runs first (a run whose worker died is recorded as failed), so the lifecycle guarantee holds without
+a daemon. The history of a configuration deleted with its history kept stays readable by its id.
 """
 
 from __future__ import annotations
