@@ -10,8 +10,6 @@ the clustering was five steps). So a materialization launched from the UI, a sen
 like ``cluster-pipeline execute``.
 """
 
-from __future__ import annotations
-
 import os
 from typing import Any
 

@@ -162,7 +162,7 @@ def clusters() -> None:
 
 
 @clusters.command("create", cls=ConfigurationCommand)
-def clusters_create(**options: Any) -> int:
+def clusters_create(**options: Any) -> None:
     """Define a configuration (validated now: parameters, filter, cron, time zone, against the collection)."""
     config = current_service().configurations.create(_changes(options))
     current_settings().emit(
@@ -170,13 +170,12 @@ def clusters_create(**options: Any) -> int:
         f"Created {config.display_name} ({config.cluster_id}: {config.algorithm} on "
         f"{config.namespace}/{config.collection}). Execute it with: cluster-pipeline execute {config.display_name}",
     )
-    return 0
 
 
 @clusters.command("update", cls=ConfigurationCommand)
 @click.argument("configuration_name", metavar="CONFIGURATION")
 @click.option("--unset-param", "unset", multiple=True, metavar="NAME", help="Remove a parameter (repeatable).")
-def clusters_update(configuration_name: str, unset: tuple[str, ...], **options: Any) -> int:
+def clusters_update(configuration_name: str, unset: tuple[str, ...], **options: Any) -> None:
     """Change a configuration (its name or clust_ id; not its collection or name). A change to what
     executions compute makes a new version; description, triggers and checks keep it. Refused while an
     execution is in flight."""
@@ -189,14 +188,13 @@ def clusters_update(configuration_name: str, unset: tuple[str, ...], **options: 
         f"Updated {config.display_name} ({version}; changed: {', '.join(revision.changed)}). "
         "Executions from now on run it; earlier results keep the configuration they ran with.",
     )  # fmt: skip
-    return 0
 
 
 @clusters.command("delete")
 @click.argument("configuration_name", metavar="CONFIGURATION")
 @click.option("--keep-history/--delete-history", default=True, show_default=True,
               help="Keep the configuration's ExecutionResults (readable with `executions`) or remove them.")  # fmt: skip
-def clusters_delete(configuration_name: str, keep_history: bool) -> int:
+def clusters_delete(configuration_name: str, keep_history: bool) -> None:
     """Delete a configuration (its name or clust_ id) and its Dagster partition (refused while an execution
     is in flight). Its name is free again; its kept history is read by its clust_ id."""
     deletion = current_service().configurations.delete(configuration_name, keep_history=keep_history)
@@ -210,11 +208,10 @@ def clusters_delete(configuration_name: str, keep_history: bool) -> int:
         {"deleted": cluster_id, "history": "kept" if deletion.history_kept else "deleted", "executions": count},
         f"Deleted {deletion.config.display_name} ({cluster_id}); {history}.",
     )
-    return 0
 
 
 @clusters.command("list")
-def clusters_list() -> int:
+def clusters_list() -> None:
     """List the namespace's configurations (unreadable files are skipped with a warning)."""
     settings = current_settings()
     configs = current_service().configurations.list()
@@ -227,13 +224,11 @@ def clusters_list() -> int:
         or f"No configurations in namespace {settings.namespace!r}."
     )
     settings.emit([c.model_dump(mode="json") for c in configs], text)
-    return 0
 
 
 @clusters.command("show")
 @click.argument("configuration_name", metavar="CONFIGURATION")
-def clusters_show(configuration_name: str) -> int:
+def clusters_show(configuration_name: str) -> None:
     """Show one configuration (by its name or clust_ id)."""
     config = current_service().configurations.get(configuration_name)
     current_settings().emit(config.model_dump(mode="json"), config.model_dump_json(indent=2))
-    return 0

@@ -1,8 +1,6 @@
 """Commands on executions: ``execute`` (now, or queued with ``--no-wait``), the ``executions`` group
 (list, latest, show, wait, cancel, report, hierarchy) and ``demo``."""
 
-from __future__ import annotations
-
 import sys
 from contextlib import nullcontext
 from dataclasses import asdict
@@ -72,7 +70,7 @@ def executions() -> None:
               help=f"AND/OR/NOT over {', '.join(FILTER_FIELDS)}.")  # fmt: skip
 @click.option("--search", help="Text in the clusters' labels or keywords, or in the error message (any case).")
 @click.option("--include-total", is_flag=True, help="Also count all matches: total, by status, mean silhouette.")
-def executions_list(configuration_name: str, filter_: str | None, include_total: bool, **query: Any) -> int:
+def executions_list(configuration_name: str, filter_: str | None, include_total: bool, **query: Any) -> None:
     """Executions of one configuration (its name or clust_ id), pending and processing ones included."""
     from cluster_pipeline.service import HistoryQuery
 
@@ -90,27 +88,24 @@ def executions_list(configuration_name: str, filter_: str | None, include_total:
     if page.next_cursor:
         lines.append(f"more: --cursor {page.next_cursor}")
     current_settings().emit(data, "\n".join(lines))
-    return 0
 
 
 @executions.command("latest")
 @click.argument("configuration_name", metavar="CONFIGURATION")
 @click.option("--status", "statuses", multiple=True, type=click.Choice(STATUSES), help="Only these (repeatable).")
-def executions_latest(configuration_name: str, statuses: tuple[str, ...]) -> int:
+def executions_latest(configuration_name: str, statuses: tuple[str, ...]) -> None:
     """The newest execution of a configuration (its name or clust_ id)."""
     result = current_service().executions.latest(configuration_name, statuses)
     current_settings().emit(result.to_json_dict(), describe_result(result))
-    return 0
 
 
 @executions.command("show")
 @click.argument("run_id")
-def executions_show(run_id: str) -> int:
+def executions_show(run_id: str) -> None:
     """One ExecutionResult (pending and processing ones too)."""
     executions = current_service().executions
     result = executions.get(run_id)
     current_settings().emit(result.to_json_dict(), describe_result(result, executions.location(result)))
-    return 0
 
 
 @executions.command("wait")
@@ -133,11 +128,10 @@ def executions_wait(run_id: str, timeout: float | None) -> int:
 
 @executions.command("cancel")
 @click.argument("run_id")
-def executions_cancel(run_id: str) -> int:
+def executions_cancel(run_id: str) -> None:
     """Stop a pending or processing execution; it ends failed, saying it was cancelled."""
     result = current_service().executions.cancel(run_id)
     current_settings().emit(result.to_json_dict(), describe_result(result))
-    return 0
 
 
 @executions.command("report")
@@ -146,7 +140,7 @@ def executions_cancel(run_id: str) -> int:
 @click.option("--dagster-url", metavar="URL",
               help="The Dagster UI the report links the run to (default: $CLUSTER_PIPELINE_DAGSTER_URL or "
                    "http://localhost:3000).")  # fmt: skip
-def executions_report(run_id: str, output: str | None, dagster_url: str | None) -> int:
+def executions_report(run_id: str, output: str | None, dagster_url: str | None) -> None:
     """Write a self-contained HTML report of one execution (pictures, checks, interactive map, drift)."""
     page = current_service().executions.report(run_id, dagster_url)
     target = Path(output or ".").expanduser()
@@ -159,27 +153,25 @@ def executions_report(run_id: str, output: str | None, dagster_url: str | None) 
     finally:
         temporary.unlink(missing_ok=True)
     current_settings().emit({"report": str(target.resolve())}, f"Wrote {target.resolve()}")
-    return 0
 
 
 @executions.command("hierarchy")
 @click.argument("run_id")
 @click.option("--groups", type=click.IntRange(min=1), help="Cut the tree into this many topics, with merged labels.")
-def executions_hierarchy(run_id: str, groups: int | None) -> int:
+def executions_hierarchy(run_id: str, groups: int | None) -> None:
     """The topic tree of one execution (merges closest first), or its cut into --groups topics."""
     executions, settings = current_service().executions, current_settings()
     if groups is not None:
         topics = executions.topics(run_id, groups)
         lines = [f"{t.id:>6} {t.num_members:>7}  {t.label}  ({', '.join(t.clusters)})" for t in topics]
         settings.emit({"run_id": run_id, "groups": [asdict(t) for t in topics]}, "\n".join(lines))
-        return 0
+        return
     hierarchy = executions.hierarchy(run_id)
     lines = [
         f"{n['id']:>6} {n['distance']:.3f} {n['num_members']:>7}  {n['label']}  = {' + '.join(n['children'])}"
         for n in hierarchy["nodes"]
     ]
     settings.emit(hierarchy, "\n".join(lines))
-    return 0
 
 
 @cli.command()

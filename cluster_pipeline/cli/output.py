@@ -1,8 +1,6 @@
 """How the CLI shows ExecutionResults: a readable summary, one line per execution in listings,
 and a failed execution's error in one line with where its full logs are."""
 
-from __future__ import annotations
-
 from typing import Any
 
 import click

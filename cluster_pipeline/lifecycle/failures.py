@@ -9,8 +9,6 @@ canceled, killed daemon workers that its code server or run monitoring failed), 
 Dagster still thinks it runs (a CLI run SIGKILLed, out of memory, the machine restarted).
 """
 
-from __future__ import annotations
-
 from collections.abc import Iterable
 
 from dagster import DagsterEvent, DagsterInstance, DagsterRun, DagsterRunStatus

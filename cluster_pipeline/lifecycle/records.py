@@ -6,8 +6,6 @@ whatever the job (the CLI's, the UI's, sensors', schedules'). Runs also carry wh
 outside them needs: the worker process that runs them and the collection snapshot once taken.
 """
 
-from __future__ import annotations
-
 import json
 from datetime import datetime
 

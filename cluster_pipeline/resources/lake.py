@@ -1,7 +1,5 @@
 """The lake as a Dagster resource: a local folder by default, an S3 bucket through dagster-aws."""
 
-from __future__ import annotations
-
 import dagster as dg
 from pydantic import Field
 

@@ -2,8 +2,6 @@
 with ``OPENAI_API_KEY``; Azure OpenAI, vLLM, Ollama or llama.cpp's server with ``base_url``). With
 neither a key nor a base_url it hands out no labeler and clusters keep their offline keyword labels."""
 
-from __future__ import annotations
-
 import dagster as dg
 
 from cluster_pipeline.core.labels.base import Labeler

@@ -2,8 +2,6 @@
 every configuration and the signing secret come through EnvVar (such URLs often hold a token; the secret
 is never in a configuration, a result, run config or a log). Without a secret nothing is sent."""
 
-from __future__ import annotations
-
 import dagster as dg
 from pydantic import Field
 

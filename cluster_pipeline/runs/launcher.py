@@ -8,8 +8,6 @@ daemon runs: the run names the code location ``cluster_pipeline``, as ``workspac
 ``pyproject.toml`` and the deployment's code server do (``CLUSTER_PIPELINE_CODE_LOCATION`` overrides it).
 """
 
-from __future__ import annotations
-
 import json
 import os
 import subprocess

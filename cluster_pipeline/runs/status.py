@@ -3,8 +3,6 @@ finished ones from their ExecutionResult (``lifecycle.records``). Every command 
 configuration settles its runs first (``reconcile_runs``), so a worker that died without a daemon
 to notice is recorded failed and never blocks the configuration."""
 
-from __future__ import annotations
-
 import signal
 import time
 

@@ -1,7 +1,5 @@
 """Collections of documents in the service's namespace: ingest, delete documents, list, describe, export."""
 
-from __future__ import annotations
-
 import builtins
 from collections.abc import Sequence
 from pathlib import Path

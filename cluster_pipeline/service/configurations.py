@@ -5,8 +5,6 @@ is stored in), so the CLI's options, a configuration file and an HTTP request bo
 same rules: the model's validation, the checks against the collection, the versioning of ``revise``.
 """
 
-from __future__ import annotations
-
 import builtins
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
