@@ -1,10 +1,9 @@
-"""New documents assigned to the latest execution's clusters, without refitting: one partition per
-configuration, in the ``clustering`` group beside the execution it reads (``core.incremental``).
+"""New documents assigned to the latest execution's clusters, without refitting (``core.incremental``).
 
-Each materialization writes one assignments part keyed by the collection version it brings up to
-date (the change sensor pins that version with the run's ``collection_version`` tag; without it,
-the collection as it is now), and refreshes the configuration's enrichment table. It never fits:
-it reads the execution's small stored model and the new parts' embeddings only.
+Each materialization writes one assignments part keyed by the collection version it brings up to date
+(pinned by the change sensor's ``collection_version`` tag; without it, the collection as it is now) and
+refreshes the configuration's enrichment table. It reads the execution's small stored model and the new
+parts' embeddings only.
 """
 
 from collections import Counter

@@ -3,24 +3,23 @@
 collection_embeddings → cluster_assignments → cluster_quality ─┐
                                             └→ cluster_labels ──┴→ execution_result
 
-The five assets are one ``@multi_asset`` whose body is ``core.pipeline.execution.run_execution``, the
-only chain of clustering steps. Five separate steps would cost a process (or at least a step) each, a
-matrix cached or reloaded between them, and intermediates pickled through an IO manager (to S3 in the
-s3 deployment); so nothing passes through an IO manager: each asset reports a ``MaterializeResult`` and
-the data lives in the lake. None of the assets means anything without the others: a selection of some
-runs the whole execution and materializes all five (the unselected ones as logged materializations).
+The step's body is ``run_execution``, the only chain of clustering steps. Five steps would cost a
+process (or at least a step) each, a matrix cached or reloaded between them, and intermediates pickled
+through an IO manager (to S3 in the s3 deployment); instead each asset reports a ``MaterializeResult``
+and the data lives in the lake. A selection of some assets runs the whole execution and materializes
+all five (the unselected ones as logged materializations): none means anything without the others.
 
 The asset checks are partitioned like the assets. The step is subsettable only so that a check can go
 unreported: Dagster requires every check of a non-subsettable step to report, and a check whose
 threshold the configuration does not set, or whose value does not exist yet, is skipped (the summary
-says why) rather than reported as passed. A run of checks alone evaluates them on the partition's
-latest completed result.
+says why) rather than reported as passed.
 """
 
 import base64
 import json
 import time
 import warnings
+from functools import partial
 
 import dagster as dg
 
@@ -37,6 +36,7 @@ from cluster_pipeline.core.quality.checks import (
 )
 from cluster_pipeline.core.render.report import clip, markdown_summary
 from cluster_pipeline.core.store.results import ExecutionResult
+from cluster_pipeline.lifecycle.records import record_snapshot
 from cluster_pipeline.partitions import cluster_configs_partitions
 from cluster_pipeline.resources.lake import LakeResource
 from cluster_pipeline.resources.llm import LLMResource
@@ -107,11 +107,9 @@ LONG_STAGE_SECONDS = 5.0
 
 
 def _progress(context: dg.AssetExecutionContext) -> Progress:
-    """Progress of long stages (documents, ETA) into the run's Dagster log, every 5 s at most.
-
-    Stages shorter than ``LONG_STAGE_SECONDS`` log nothing: every log line is an event Dagster
-    commits to its storage (~20 ms each in SQLite here), and a one-second execution needs no ETA.
-    """
+    """Progress of long stages (documents, ETA) into the run's Dagster log, every 5 s at most. Shorter
+    stages log nothing: every log line is an event Dagster commits to its storage (~20 ms each in
+    SQLite here), and a one-second execution needs no ETA."""
 
     def sink(event: ProgressEvent) -> None:
         if event.elapsed >= LONG_STAGE_SECONDS:
@@ -145,7 +143,7 @@ def clustering_assets(context: dg.AssetExecutionContext, lake: LakeResource, llm
             dagster_run_id=scope.base.dagster_run_id,
             progress=_progress(context),
             timings={"dagster": round(time.time() - scope.started_at, 4)},
-            on_snapshot=scope.record_snapshot,
+            on_snapshot=partial(record_snapshot, scope.instance, scope.base.dagster_run_id),
             trigger=scope.base.trigger,
             trigger_reason=scope.base.trigger_reason,
         )

@@ -21,11 +21,10 @@ from cluster_pipeline.core.config.model import ClusterConfig
 from cluster_pipeline.core.config.store import ConfigStore
 from cluster_pipeline.core.errors import ClusterPipelineError, InvalidIdentifierError, NotFoundError
 from cluster_pipeline.core.pipeline.execution import recording_failure
-from cluster_pipeline.core.store.collections import CollectionSnapshot
 from cluster_pipeline.core.store.lake import Lake
 from cluster_pipeline.core.store.results import ExecutionResult, ResultStore
 from cluster_pipeline.lifecycle.failures import reconcile_runs
-from cluster_pipeline.lifecycle.records import base_of, record_snapshot, record_worker, refuse_second_execution
+from cluster_pipeline.lifecycle.records import base_of, record_worker, refuse_second_execution
 from cluster_pipeline.partitions import CLUSTER_CONFIGS_PARTITIONS_NAME, configuration_tags
 
 
@@ -76,10 +75,6 @@ class RunScope:
     @property
     def results(self) -> ResultStore:
         return ResultStore(self.lake)
-
-    def record_snapshot(self, snapshot: CollectionSnapshot) -> None:
-        """Note on the run which collection version it clusters (``run_execution``'s ``on_snapshot``)."""
-        record_snapshot(self.instance, str(self.base.dagster_run_id), snapshot)
 
     @contextmanager
     def failing_execution(self) -> Iterator[None]:

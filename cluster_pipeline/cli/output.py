@@ -46,11 +46,8 @@ def describe_result(result: ExecutionResult, path: str | None = None) -> str:
             f"  silhouette {m['silhouette_score']:.3f}  davies-bouldin {m['davies_bouldin_index']:.3f}  "
             f"calinski-harabasz {m['calinski_harabasz_score']:.1f}  ({m['description']})"
         )
-    lines += [
-        f"  {name}: {value}" for name, value in (("metrics", result.coverage), ("note", result.quality_note)) if value
-    ]
-    if result.warning:
-        lines.append(f"  warning: {result.warning}")
+    verdict = (("metrics", result.coverage), ("note", result.quality_note), ("warning", result.warning))
+    lines += [f"  {name}: {value}" for name, value in verdict if value]
     if result.trigger and result.trigger != "manual":
         lines.append(f"  trigger: {result.trigger}" + (f" ({result.trigger_reason})" if result.trigger_reason else ""))
     for centroid in result.centroids or []:
@@ -66,9 +63,7 @@ def describe_result(result: ExecutionResult, path: str | None = None) -> str:
 
 def summary_line(r: ExecutionResult) -> str:
     silhouette = "-" if not r.metrics else format(r.metrics["silhouette_score"], ".3f")
-    documents = (
-        f"{r.num_points:>8} docs" if r.num_points or r.status not in ("pending", "processing") else f"{'-':>8} docs"
-    )
+    documents = f"{r.num_points if r.num_points or r.status not in ('pending', 'processing') else '-':>8} docs"
     noise = f"  noise {percent(r.num_noise / r.num_points)}" if r.num_points and r.status == "completed" else ""
     return (
         f"{r.run_id}  {r.status:<10} {format_timestamp(r.created_at)}  {documents}  "

@@ -1,12 +1,10 @@
 """The lifecycle guarantee: whatever ends a run, its execution ends ``failed`` with a cause.
 
-The run writes its own failed result when it can (errors, Ctrl-C, SIGTERM: ``core.pipeline``'s
-``recording_failure``). What it cannot write is written from outside through ``record_failed_run``,
-which builds the result from the run's tags and hands it to the core's one writer: by the CLI after
-its in-process run, by a cancel, by Dagster's run-status sensors for runs Dagster saw end (failed,
-canceled, killed daemon workers that its code server or run monitoring failed), and by
-``reconcile_runs`` for the one case Dagster cannot see — a run whose worker process died while
-Dagster still thinks it runs (a CLI run SIGKILLed, out of memory, the machine restarted).
+The run writes its own failed result when it can (errors, Ctrl-C, SIGTERM: ``recording_failure``).
+What it cannot write is written from outside through ``record_failed_run``, from the run's tags, by
+the core's one writer: by the CLI after its in-process run, by a cancel, by Dagster's run-status sensors
+for runs Dagster saw end, and by ``reconcile_runs`` for the one case Dagster cannot see — a run whose
+worker process died while Dagster still thinks it runs (a CLI run SIGKILLed, out of memory, a reboot).
 """
 
 from collections.abc import Iterable

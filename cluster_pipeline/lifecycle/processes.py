@@ -34,10 +34,8 @@ def boot_id() -> str | None:
 
 
 def process_start_ticks(pid: int) -> int | None:
-    """Start time of ``pid`` in clock ticks since boot; None if there is no such live process.
-
-    A zombie (killed, not yet reaped by its parent) counts as gone: it will never run again.
-    """
+    """Start time of ``pid`` in clock ticks since boot; None if there is no such live process (a zombie,
+    killed but not yet reaped by its parent, counts as gone: it will never run again)."""
     try:
         stat = (PROC / str(pid) / "stat").read_text()
     except OSError:
@@ -99,11 +97,9 @@ class WorkerIdentity:
 
 
 def signal_worker(identity: WorkerIdentity, signum: int) -> bool:
-    """Send ``signum`` to the worker if, and only if, that exact process still runs; True if sent.
-
-    A pidfd pins the process before its identity is checked, so the signal cannot reach a stranger
-    that took over the PID between the check and the kill.
-    """
+    """Send ``signum`` to the worker if, and only if, that exact process still runs; True if sent. A pidfd
+    pins the process before its identity is checked, so the signal cannot reach a stranger that took
+    over the PID between the check and the kill."""
     try:
         handle = os.pidfd_open(identity.pid)
     except ProcessLookupError:

@@ -81,10 +81,8 @@ def config_of(lake: Lake, run: DagsterRun) -> ClusterConfig | None:
 
 
 def find_run(instance: DagsterInstance, namespace: str, run_id: str) -> DagsterRun:
-    """The Dagster run behind ``run_…`` in ``namespace`` (its id starts with the same 16 hex digits).
-
-    A run of another namespace is reported as not found, exactly like a run that does not exist.
-    """
+    """The Dagster run behind ``run_…`` (its id starts with the same 16 hex digits) in ``namespace``: a run
+    of another namespace is not found, exactly like a run that does not exist."""
     prefix = check_run_id(run_id)[len("run_") :]
     for dagster_run_id in instance.get_run_ids(RunsFilter()):
         if dagster_run_id.replace("-", "").startswith(prefix):
@@ -142,11 +140,9 @@ def record_snapshot(instance: DagsterInstance, run_id: str, snapshot: Collection
 
 def refuse_second_execution(instance: DagsterInstance, config: ClusterConfig, own_run_id: str | None = None) -> None:
     """One execution per configuration at a time: ExecutionError while another run of it is in flight.
-
     Before launching (``own_run_id`` None) any run counts; inside a run only those created before it,
     so of two runs that raced past the first check exactly the later one yields (Dagster offers no
-    public way to store a run and start it as two steps, so the check cannot come between them).
-    """
+    public way to store a run and start it as two steps, so the check cannot come between them)."""
     records = instance.get_run_records(RunsFilter(tags={PARTITION_TAG: config.partition_key}, statuses=list(IN_FLIGHT)))
     own = next((r.storage_id for r in records if r.dagster_run.run_id == own_run_id), None)
     for record in sorted(records, key=lambda r: r.storage_id):

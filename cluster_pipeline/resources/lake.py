@@ -8,13 +8,9 @@ from cluster_pipeline.core.store.storage import S3Storage
 
 
 class LakeResource(dg.ConfigurableResource):
-    """Where collections, configurations and ExecutionResults live.
-
-    With ``s3_bucket`` set, objects go to that bucket through the nested dagster-aws ``S3Resource``
-    (any S3 API: AWS, MinIO, moto); otherwise to ``root`` on local disk, by default
-    ``$CLUSTER_PIPELINE_ROOT`` or ``./.cluster_data``. dagster-aws is imported only for an S3 lake:
-    it costs a second of start-up (boto3, its components) that a local run would pay for nothing.
-    """
+    """Where collections, configurations and ExecutionResults live: with ``s3_bucket`` set, that bucket
+    through the nested dagster-aws ``S3Resource`` (any S3 API), else ``root`` on local disk. dagster-aws
+    is imported only for an S3 lake: a second of start-up (boto3) a local run would pay for nothing."""
 
     root: str | None = Field(None, description="Local data folder; default $CLUSTER_PIPELINE_ROOT or ./.cluster_data")
     s3_bucket: str | None = Field(None, description="Bucket for an S3 lake; unset means local disk.")

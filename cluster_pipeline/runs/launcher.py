@@ -84,11 +84,8 @@ def _prepare(instance: DagsterInstance, lake: Lake, config: ClusterConfig) -> No
 
 
 def execute_in_process(config: ClusterConfig, lake: Lake, instance: DagsterInstance) -> ExecutionResult:
-    """Materialize the configuration's partition now, in this process, and return its ExecutionResult.
-
-    A failed or interrupted execution returns its ``failed`` result (the run fails in Dagster too);
-    only a run that left no result at all (a bug, not bad input) raises.
-    """
+    """Materialize the configuration's partition now, in this process, and return its ExecutionResult: a
+    failed or interrupted one its ``failed`` result; only a run that left no result at all (a bug) raises."""
     from cluster_pipeline.definitions import defs
 
     _prepare(instance, lake, config)

@@ -82,12 +82,10 @@ def wait_for_execution(
 
 def cancel_execution(instance: DagsterInstance, lake: Lake, namespace: str, run_id: str) -> ExecutionResult:
     """Stop a pending or processing execution of ``namespace``; it ends ``failed`` with a 'cancelled' message.
-
     The failed result is written first (results are write-once, so it wins over anything the worker
-    would still write), then the run is stopped: taken out of the queue or terminated by Dagster's
-    run coordinator and launcher where they can; else (a CLI's in-process run) by SIGTERM to the
-    worker — only if that exact process still runs — whose Dagster then records the run canceled.
-    """
+    would still write), then the run is stopped: by Dagster's run coordinator and launcher where they
+    can, else (a CLI's in-process run) by SIGTERM to the worker, only if that exact process still runs;
+    its Dagster then records the run canceled."""
     run = find_run(instance, namespace, run_id)
     config = ConfigStore(lake).for_partition(run.tags[PARTITION_TAG])
     reconcile_runs(instance, lake, config.partition_key)

@@ -21,7 +21,6 @@ from cluster_pipeline.core.incremental.baseline import baseline
 from cluster_pipeline.core.incremental.new_documents import unassignable
 from cluster_pipeline.core.incremental.triggers import FitProgress, Refresh, TriggerState, decide_refresh, state_after
 from cluster_pipeline.core.store.collections import CollectionSnapshot, CollectionStore
-from cluster_pipeline.core.store.lake import Lake
 from cluster_pipeline.jobs import ASSIGNMENT_JOB_NAME, CLUSTER_EXECUTION_JOB_NAME, assignment_job, cluster_execution_job
 from cluster_pipeline.lifecycle.records import in_flight_runs
 from cluster_pipeline.partitions import CLUSTER_CONFIGS_PARTITIONS_NAME, configuration_tags
@@ -65,7 +64,11 @@ def collection_change_sensor(context: dg.SensorEvaluationContext, lake: LakeReso
             continue
         previous = TriggerState.from_json(cursor[config.partition_key]) if config.partition_key in cursor else None
         try:
-            refresh = _decide(context, store_lake, config, snapshot, previous, now)
+            assigning = config.triggers.assign_new_documents and unassignable(config) is None  # else: execute
+            base = baseline(store_lake, config, snapshot) if assigning else None
+            fit = FitProgress.of(base, snapshot) if base else None
+            in_flight = bool(in_flight_runs(context.instance, config.partition_key)) if base else False
+            refresh = decide_refresh(config, snapshot, previous, fit, now, execution_in_flight=in_flight)
         except ClusterPipelineError as error:  # one configuration's problem never stops the others
             notes.append(f"{config.display_name}: {error}")
             continue
@@ -85,21 +88,6 @@ def collection_change_sensor(context: dg.SensorEvaluationContext, lake: LakeReso
         if new_partitions
         else None,
     )
-
-
-def _decide(
-    context: dg.SensorEvaluationContext,
-    lake: Lake,
-    config: ClusterConfig,
-    snapshot: CollectionSnapshot,
-    previous: TriggerState | None,
-    now: float,
-) -> Refresh:
-    assigning = config.triggers.assign_new_documents and unassignable(config) is None  # else: execute on change
-    base = baseline(lake, config, snapshot) if assigning else None
-    in_flight = bool(in_flight_runs(context.instance, config.partition_key)) if base else False
-    fit = FitProgress.of(base, snapshot) if base else None
-    return decide_refresh(config, snapshot, previous, fit, now, execution_in_flight=in_flight)
 
 
 def _request(config: ClusterConfig, snapshot: CollectionSnapshot, refresh: Refresh) -> dg.RunRequest:

@@ -1,11 +1,9 @@
 """Configurations as partitions, and configurations with their own cron.
 
-``configuration_sensor`` makes every saved configuration a partition (and drops partitions whose
-configuration is gone), so configurations created by any client appear without a code change.
-``custom_schedule_sensor`` runs configurations whose cron or timezone differs from the nightly
-schedule's: one run per cron tick, keyed by the tick so a tick never runs twice. Crons and time
-zones are validated when a configuration is created; one that still cannot be scheduled (a file
-edited by hand) is skipped with a warning and never stops the others.
+``configuration_sensor`` makes every saved configuration a partition (and drops those whose configuration
+is gone). ``custom_schedule_sensor`` runs configurations whose cron or timezone differs from the nightly
+schedule's, once per cron tick (the run key names it). One that cannot be scheduled (a file edited by
+hand) is skipped with a warning and never stops the others.
 """
 
 import datetime as dt
@@ -45,11 +43,9 @@ def configuration_sensor(context: dg.SensorEvaluationContext, lake: LakeResource
 
 
 def due_ticks(config: ClusterConfig, since: float, until: float) -> list[dt.datetime]:
-    """The configuration's cron ticks in (since, until], in its time zone.
-
-    A tick whose wall-clock time repeats the previous one's (the hour a fall-back clock change
-    plays twice) is dropped, so a daily cron runs once that night, as Dagster's schedules do.
-    """
+    """The configuration's cron ticks in (since, until], in its time zone. A tick whose wall-clock time
+    repeats the previous one's (the hour a fall-back clock change plays twice) is dropped, so a daily
+    cron runs once that night, as Dagster's schedules do."""
     cron = cron_of(config)
     if cron is None:
         return []

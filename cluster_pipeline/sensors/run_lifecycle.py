@@ -1,12 +1,11 @@
 """No execution stays ``processing`` forever, and none leaves the history.
 
-Dagster settles what it sees: a run that fails or is canceled — whoever launched it, the CLI's
-in-process runs included (``monitor_all_code_locations``) — fires ``execution_failure_sensor`` or
-``execution_canceled_sensor``, which write the failed ExecutionResult of an execution that ended
-without one (a worker killed under Dagster's code server, a run canceled in the queue, a failure
-before the step). What Dagster cannot see — a CLI run whose process died, which Dagster still
-thinks runs — ``execution_lifecycle_sensor`` settles each tick (``lifecycle.failures.reconcile_runs``);
-without a daemon, every CLI command that touches a configuration does.
+A run that fails or is canceled, whoever launched it (the CLI's in-process runs too:
+``monitor_all_code_locations``), fires ``execution_failure_sensor`` or ``execution_canceled_sensor``,
+which write the failed ExecutionResult of an execution that ended without one (a worker killed under
+Dagster's code server, a run canceled in the queue, a failure before the step). A CLI run whose process
+died, which Dagster still thinks runs, ``execution_lifecycle_sensor`` settles each tick; without a
+daemon, every CLI command that touches a configuration does.
 """
 
 import dagster as dg

@@ -1,12 +1,9 @@
 """Announce every finished execution to its webhooks: once per URL, after the result is committed.
 
-``webhook_sensor`` reads Dagster's run storage (every execution run that ended since its last tick,
-whatever started it: the CLI, the UI, a sensor, a schedule) and, once a run's ExecutionResult is in
-the lake — a completed one, or the failed one its worker or the lifecycle sensors wrote —
-POSTs it to the configuration's ``webhooks`` and the resource's shared URLs (``core.webhooks``).
-Runs whose result is not there yet, and URLs still to retry, stay in the cursor for later ticks; the
-per-execution delivery record in the lake is what makes a URL get an execution once. A tick starts
-attempts only for ``max_tick_seconds`` and each request is bounded by ``timeout_seconds``, so a dead
+Every execution run that ended since the last tick, whatever started it, is POSTed (``core.pipeline.webhooks``)
+once its ExecutionResult, completed or failed, is in the lake. Runs still without a result and URLs still
+to retry stay in the cursor; the delivery record in the lake makes a URL get an execution once. Attempts
+start only for ``max_tick_seconds`` and each request is bounded by ``timeout_seconds``, so a dead
 receiver slows nothing but this sensor.
 """
 
@@ -44,11 +41,11 @@ def webhook_sensor(context: dg.SensorEvaluationContext, lake: LakeResource, webh
     store = lake.get_lake()
     for run, namespace, cluster_id in finished_executions(context.instance, store, since):
         pending.setdefault(run_id_from_dagster_run(run.run_id), [namespace, cluster_id, now])
-    if not pending:
+    if not pending or not webhooks.secret:
         context.update_cursor(json.dumps({"evaluated_at": now, "pending": {}}))
+    if not pending:
         return dg.SkipReason("No finished execution to announce.")
     if not webhooks.secret:
-        context.update_cursor(json.dumps({"evaluated_at": now, "pending": {}}))
         if webhooks.shared_urls() or any(c.webhooks for c in ConfigStore(store).list_all()):
             context.log.warning(
                 "Webhooks are configured but CLUSTER_PIPELINE_WEBHOOK_SECRET is not set: nothing is sent."
