@@ -215,15 +215,13 @@ def clusters_list() -> None:
     """List the namespace's configurations (unreadable files are skipped with a warning)."""
     settings = current_settings()
     configs = current_service().configurations.list()
-    text = (
-        "\n".join(
-            f"{c.display_name:<32} {c.cluster_id}  v{c.version:<3} {c.algorithm:<16} {c.collection}  "
-            f"{json.dumps(c.parameters)}"
-            for c in configs
-        )
-        or f"No configurations in namespace {settings.namespace!r}."
-    )
-    settings.emit([c.model_dump(mode="json") for c in configs], text)
+    lines = [
+        f"{c.display_name:<32} {c.cluster_id}  v{c.version:<3} {c.algorithm:<16} {c.collection}  "
+        f"{json.dumps(c.parameters)}"
+        for c in configs
+    ]
+    empty = f"No configurations in namespace {settings.namespace!r}."
+    settings.emit([c.model_dump(mode="json") for c in configs], "\n".join(lines) or empty)
 
 
 @clusters.command("show")
