@@ -21,14 +21,13 @@ if TYPE_CHECKING:
 DEPLOYMENT_ENV = "DAGSTER_DEPLOYMENT"
 BUCKET_ENV = "CLUSTER_PIPELINE_S3_BUCKET"
 ENDPOINT_ENV = "CLUSTER_PIPELINE_S3_ENDPOINT_URL"
-DEPLOYMENTS = ("local", "s3")
 LAKE_PREFIX = "lake"
 
 
 def current_deployment(value: str | None = None) -> str:
     """``local`` or ``s3``: ``value``, else ``$DAGSTER_DEPLOYMENT``."""
     value = value or os.environ.get(DEPLOYMENT_ENV) or "local"
-    if value not in DEPLOYMENTS:
+    if value not in ("local", "s3"):
         raise ConfigurationError(
             f"Unknown {DEPLOYMENT_ENV}={value!r}: use 'local' (the lake in a folder) or 's3' "
             f"(the lake in ${BUCKET_ENV})."

@@ -36,11 +36,10 @@ assignment_job = dg.define_asset_job(
 
 
 def is_execution_run(run: dg.DagsterRun) -> bool:
-    """Whether a run of a configuration's partition executes it (writes an ExecutionResult), rather
-    than only assigning new documents or evaluating checks: by its job, its kind tag (set by the
-    change sensor and by the assignment asset itself) or its selection (any of the execution's assets:
-    one step materializes all five; runs of an implicit asset job may have none; a run of checks
-    alone selects no asset)."""
+    """Whether a run of a configuration's partition executes it (writes an ExecutionResult), rather than
+    only assigning new documents or evaluating checks: by its job, its kind tag (set by the change sensor
+    and the assignment asset) or its selection (any of the five assets; an implicit asset job's run may
+    select none, a run of checks alone selects no asset)."""
     if run.job_name == ASSIGNMENT_JOB_NAME or run.tags.get(RUN_KIND_TAG) == ASSIGNMENT_KIND:
         return False
     if not run.asset_selection:

@@ -35,6 +35,7 @@ from cluster_pipeline.core.quality.checks import (
     significant,
 )
 from cluster_pipeline.core.render.report import clip, markdown_summary
+from cluster_pipeline.core.store.history import HistoryQuery, list_history
 from cluster_pipeline.core.store.results import ExecutionResult
 from cluster_pipeline.lifecycle.records import record_snapshot
 from cluster_pipeline.partitions import cluster_configs_partitions
@@ -155,20 +156,16 @@ def clustering_assets(context: dg.AssetExecutionContext, lake: LakeResource, llm
         )
     outcomes = evaluate_checks(execution.result, scope.config.checks)
     evaluated = [outcome for outcome in outcomes if outcome.name in checks]
-    for materialization in _materializations(execution, scope, outcomes, evaluated):
-        if materialization.asset_key in context.selected_asset_keys:
-            yield materialization
+    for reported in _materializations(execution, scope, outcomes, evaluated):
+        if reported.asset_key in context.selected_asset_keys:
+            yield reported
         else:  # a launch of some of the five still materializes all five: the step computed them all
-            key, metadata = materialization.asset_key, materialization.metadata
-            context.log_event(
-                dg.AssetMaterialization(asset_key=key, partition=context.partition_key, metadata=metadata)
-            )
+            partition, metadata = context.partition_key, reported.metadata
+            context.log_event(dg.AssetMaterialization(reported.asset_key, partition=partition, metadata=metadata))
 
 
 def _check_latest(scope: RunScope, names: set[str]) -> list[dg.AssetCheckResult]:
     """The checks ``names`` on the partition's latest completed ExecutionResult."""
-    from cluster_pipeline.core.store.history import HistoryQuery, list_history
-
     page = list_history(
         scope.results, scope.config.namespace, scope.config.cluster_id, HistoryQuery(statuses=["completed"], limit=1)
     )

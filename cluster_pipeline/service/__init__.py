@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 from cluster_pipeline.core.errors import NotFoundError
 from cluster_pipeline.core.ids import check_namespace
+from cluster_pipeline.core.pipeline.demo_data import TOPICS, generate_demo_documents
 from cluster_pipeline.core.store.history import HistoryQuery
 from cluster_pipeline.core.store.lake import Lake
 from cluster_pipeline.service.collections import Collections
@@ -74,8 +75,6 @@ class Service:
     def demo(self, num_documents: int = 3000) -> ExecutionResult:
         """The README's first command: the demo collection generated (first time only), its k-means
         configuration created (once), and executed through Dagster."""
-        from cluster_pipeline.core.pipeline.demo_data import TOPICS, generate_demo_documents
-
         try:
             self.collections.describe(DEMO_COLLECTION)
         except NotFoundError:

@@ -14,6 +14,7 @@ from cluster_pipeline.core.config.model import ClusterConfig, parse_config
 from cluster_pipeline.core.config.revisions import Revision, revise
 from cluster_pipeline.core.config.store import ConfigStore
 from cluster_pipeline.core.errors import ConfigurationError
+from cluster_pipeline.core.pipeline.selection import check_against_collection
 from cluster_pipeline.core.store.collections import CollectionStore
 from cluster_pipeline.core.store.results import ResultStore
 from cluster_pipeline.service.scope import Scope
@@ -124,7 +125,5 @@ class Configurations:
         return Deletion(config, False, results.delete_history(config.namespace, config.cluster_id))
 
     def _check_against_collection(self, config: ClusterConfig) -> None:
-        from cluster_pipeline.core.pipeline.selection import check_against_collection
-
         collections = CollectionStore(self.scope.lake)
         check_against_collection(collections, collections.snapshot(config.namespace, config.collection), config)

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from cluster_pipeline.core.errors import NotFoundError
 from cluster_pipeline.core.ids import is_cluster_id
+from cluster_pipeline.core.store.filters import parse_filter
 from cluster_pipeline.core.store.history import HistoryQuery, list_history
 from cluster_pipeline.core.store.results import ExecutionResult, ResultStore
 from cluster_pipeline.service.configurations import Configurations
@@ -20,8 +21,6 @@ from cluster_pipeline.service.scope import Scope
 
 if TYPE_CHECKING:
     from cluster_pipeline.core.topics.hierarchy import Topic
-
-IN_FLIGHT = ("pending", "processing")
 
 
 @dataclass(frozen=True)
@@ -69,8 +68,6 @@ class Executions:
     ) -> ExecutionPage:
         """A page of a configuration's executions, in-flight ones included. ``filter``: a JSON filter tree
         over the listing's fields (``core.store.filters``), ANDed with ``query``'s own bounds."""
-        from cluster_pipeline.core.store.filters import parse_filter
-
         if filter is not None:
             query = replace(query, filter=parse_filter(filter))
         cluster_id, shown, in_flight = self._history(reference)
@@ -124,7 +121,7 @@ class Executions:
 
     def location(self, result: ExecutionResult) -> str | None:
         """Where a finished execution's result file is (None while it is in flight)."""
-        return None if result.status in IN_FLIGHT else self.results.uri(result)
+        return None if result.status in ("pending", "processing") else self.results.uri(result)
 
     def report(self, run_id: str, dagster_url: str | None = None) -> str:
         """The self-contained HTML report of a finished execution; a part that cannot be read (a picture
