@@ -140,8 +140,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     settings, stdout, json_in_args = Settings(), sys.stdout, "--json" in args
     try:
         code = int(cli.main(args=args, prog_name="cluster-pipeline", standalone_mode=False, obj=settings) or 0)
-    except click.exceptions.Exit as done:  # --help and friends
-        code = done.exit_code
     except click.ClickException as error:  # usage errors: unknown option, bad value, missing argument
         hint = f" (see `{error.ctx.command_path} --help`)" if isinstance(error, click.UsageError) and error.ctx else ""
         print_error("UsageError", error.format_message() + hint, json_in_args)
@@ -149,10 +147,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ClusterPipelineError as error:
         print_error(type(error).__name__, str(error), json_in_args)
         code = EXIT_ERROR
-    except BrokenPipeError:  # `… | head` closed the pipe: the reader has what it wanted
-        _silence_stdout()
-        code = 0
-    except SystemExit as done:  # Click exits by itself when its help text meets a closed pipe
+    except SystemExit as done:  # Click exits by itself when `… | head` closes the pipe: the reader has what it wanted
         code = 0 if sys.stdout is not stdout else int(done.code or 0)
     except OSError as error:  # a file the user named cannot be read or written
         print_error("OSError", f"{error.strerror or error}: {error.filename or ''}".rstrip(": "), json_in_args)

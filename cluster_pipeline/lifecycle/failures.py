@@ -7,7 +7,7 @@ for runs Dagster saw end, and by ``reconcile_runs`` for the one case Dagster can
 worker process died while Dagster still thinks it runs (a CLI run SIGKILLed, out of memory, a reboot).
 """
 
-from collections.abc import Iterable
+from collections.abc import Sequence
 
 from dagster import DagsterEvent, DagsterInstance, DagsterRun, DagsterRunStatus
 
@@ -28,10 +28,9 @@ WORKER_GONE_MESSAGE = (
 FAILURE_REASON_TAG = "dagster/failure_reason"  # Dagster's RunFailureReason, which it does not export
 
 
-def failure_message(run: DagsterRun, events: Iterable[DagsterEvent]) -> str:
+def failure_message(run: DagsterRun, events: Sequence[DagsterEvent]) -> str:
     """Why a run ended without a result, in the user's terms, from its tags and its step and run
     failure events: the step's own message when it has one."""
-    events = list(events)
     if run.status == DagsterRunStatus.CANCELED:
         return CANCELLED_MESSAGE
     if run.tags.get(FAILURE_REASON_TAG) == "UNEXPECTED_TERMINATION":
@@ -56,9 +55,7 @@ def record_failed_run(instance: DagsterInstance, lake: Lake, run: DagsterRun, me
     """Write the ``failed`` ExecutionResult of an execution run that has none; None if it has one
     already, or names no configuration (a partition key added by hand, a deleted configuration)."""
     config = config_of(lake, run)
-    if config is None:
-        return None
-    return write_failed_result(ResultStore(lake), base_of(instance, run, config), message)
+    return None if config is None else write_failed_result(ResultStore(lake), base_of(instance, run, config), message)
 
 
 def reconcile_runs(instance: DagsterInstance, lake: Lake, partition_key: str | None = None) -> list[ExecutionResult]:
