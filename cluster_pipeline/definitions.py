@@ -1,13 +1,10 @@
 """The single Definitions object of the code location.
 
-Environments are resource choices, picked by ``DAGSTER_DEPLOYMENT`` (``deployment.py``): ``local``
-(default) keeps the lake on disk, ``s3`` in a bucket through dagster-aws. The assets never know which,
-and hand nothing to an IO manager (each run's data is its ExecutionResult in the lake).
-
-Every run executes in process (``executor``): the clustering is one step, and a step process would
-only add a Python start-up and imports (the UI's default multiprocess executor cost ~25 s a run when
-the clustering was five steps). So a materialization launched from the UI, a sensor or a schedule runs
-like ``cluster-pipeline execute``.
+Environments are resource choices, picked by ``DAGSTER_DEPLOYMENT`` (``deployment.py``): the lake on
+disk (``local``, the default) or in a bucket (``s3``). The assets never know which, and hand nothing to
+an IO manager (each run's data is its ExecutionResult in the lake). Every run executes in process: the
+clustering is one step, and a step process would only add a Python start-up and imports (the UI's
+default multiprocess executor cost ~25 s a run when the clustering was five steps).
 """
 
 import os

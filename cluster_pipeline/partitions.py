@@ -1,10 +1,7 @@
 """One dynamic partition per cluster configuration, keyed ``<namespace>.<name>``, and the run tags
-that say which configuration a run executes.
-
-Creating a configuration (CLI or sensor) registers its partition, so new configurations appear in the
-UI and can be executed without a code change. A key added by hand in the UI names no configuration: its
-run fails at once saying how configurations are created, and the key is removed (``assets.run_scope``;
-``configuration_sensor`` removes any it finds first).
+that say which configuration a run executes. Creating a configuration registers its partition, so it
+appears in the UI and can be executed without a code change. A key added by hand in the UI names no
+configuration: its run fails at once saying how configurations are created, and the key is removed.
 """
 
 import dagster as dg

@@ -1,12 +1,10 @@
 """What the clustering step knows about its Dagster run: the configuration, run_id and lake.
 
-``run_id`` and ``created_at`` come from the Dagster run, so the ExecutionResult and the run in the UI
-point at each other and agree on when the execution was requested (also while it was queued);
-``started_at`` is when the run started, so the time to the clustering chain is Dagster's own overhead.
-The scope keeps the lifecycle promise from inside the run: it names the worker process on the run,
-records the collection snapshot once taken (for a result written from outside: cancel, dead worker),
-turns any error or interrupt into a stored ``failed`` ExecutionResult, and fails a run that finds an
-earlier one of its configuration in flight (two launches that raced past the CLI's check).
+``run_id`` and ``created_at`` come from the Dagster run, so the result and the run in the UI point at
+each other and agree on when the execution was requested; ``started_at`` is when the run started (the
+time to the clustering chain is Dagster's overhead). The scope keeps the lifecycle promise from inside
+the run: it names the worker process on the run, turns any error or interrupt into a stored ``failed``
+ExecutionResult, and fails a run that finds an earlier one of its configuration in flight.
 """
 
 from __future__ import annotations

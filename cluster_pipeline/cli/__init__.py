@@ -1,9 +1,8 @@
 """``cluster-pipeline``: ingest collections, define configurations, execute them, read results.
 
-Thin glue over the application service, on Click. The options every command shares (``--namespace``,
-``--root``, ``--json``) are declared once and work before or after the command. Errors are one line on
-stderr (``error: …``; under ``--json`` a JSON object) with exit status 2; a failed execution prints its
-result, its error and where the full logs are, with exit status 1.
+Thin glue over the application service, on Click. Errors are one line on stderr (``error: …``; under
+``--json`` a JSON object) with exit status 2; a failed execution prints its result, its error and where
+the full logs are, with exit status 1.
 """
 
 from cluster_pipeline.cli import clusters, collections, executions  # noqa: F401 - importing them registers the commands

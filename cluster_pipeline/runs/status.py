@@ -6,7 +6,7 @@ to notice is recorded failed and never blocks the configuration."""
 import signal
 import time
 
-from dagster import DagsterInstance, DagsterRun
+from dagster import DagsterInstance
 
 from cluster_pipeline.core.config.model import ClusterConfig
 from cluster_pipeline.core.config.store import ConfigStore
@@ -99,19 +99,12 @@ def cancel_execution(instance: DagsterInstance, lake: Lake, namespace: str, run_
         raise ClusterPipelineError(f"Execution {run_id} has just finished; nothing to cancel.")
     if not instance.run_coordinator.cancel_run(run.run_id):
         worker = worker_of(run)
-        if worker is None or not signal_worker(worker, signal.SIGTERM) or not _ended_within_grace(instance, run):
-            latest = instance.get_run_by_id(run.run_id)
-            if latest is not None and not latest.is_finished:  # nothing runs it: it ends here
-                instance.report_run_canceled(latest, message=CANCELLED_MESSAGE)
-    return ResultStore(lake).get(namespace, run_id, config.cluster_id)
-
-
-def _ended_within_grace(instance: DagsterInstance, run: DagsterRun) -> bool:
-    """Wait for a signalled worker to end its run (its Dagster records the cancellation)."""
-    deadline = time.monotonic() + CANCEL_GRACE_SECONDS
-    while time.monotonic() < deadline:
+        signalled = worker is not None and signal_worker(worker, signal.SIGTERM)
+        deadline = time.monotonic() + (CANCEL_GRACE_SECONDS if signalled else 0)  # its Dagster ends the run
         latest = instance.get_run_by_id(run.run_id)
-        if latest is None or latest.is_finished:
-            return True
-        time.sleep(0.2)
-    return False
+        while latest is not None and not latest.is_finished and time.monotonic() < deadline:
+            time.sleep(0.2)
+            latest = instance.get_run_by_id(run.run_id)
+        if latest is not None and not latest.is_finished:  # nothing runs it: it ends here
+            instance.report_run_canceled(latest, message=CANCELLED_MESSAGE)
+    return ResultStore(lake).get(namespace, run_id, config.cluster_id)

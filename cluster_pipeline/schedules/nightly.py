@@ -1,8 +1,6 @@
-"""The nightly schedule: one execution per night for each configuration that asks for it.
-
-Configurations with ``schedule: nightly`` (or the same cron) in the schedule's timezone run here;
-any other cron or timezone is served by ``custom_schedule_sensor``. The run key names the night,
-so a night never runs a configuration twice.
+"""The nightly schedule: one execution per night for each configuration with ``schedule: nightly`` (or the
+same cron) in the schedule's timezone; any other cron or timezone is ``custom_schedule_sensor``'s. The
+run key names the night, so a night never runs a configuration twice.
 """
 
 import os

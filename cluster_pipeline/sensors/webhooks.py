@@ -51,18 +51,16 @@ def webhook_sensor(context: dg.SensorEvaluationContext, lake: LakeResource, webh
                 "Webhooks are configured but CLUSTER_PIPELINE_WEBHOOK_SECRET is not set: nothing is sent."
             )
         return dg.SkipReason("No webhook secret (CLUSTER_PIPELINE_WEBHOOK_SECRET): executions are not announced.")
-    waiting, lines = _announce(store, pending, webhooks, now, now + webhooks.max_tick_seconds)
+    waiting, lines = _announce(store, pending, webhooks, now)
     for line in lines:
         context.log.info(line)
     context.update_cursor(json.dumps({"evaluated_at": now, "pending": waiting}, sort_keys=True))
     return dg.SkipReason(f"{len(lines)} webhook attempts; {len(waiting)} executions still to announce.")
 
 
-def _announce(
-    lake: Lake, pending: dict[str, list], webhooks: WebhookResource, now: float, deadline: float
-) -> tuple[dict[str, list], list[str]]:
+def _announce(lake: Lake, pending: dict[str, list], webhooks: WebhookResource, now: float) -> tuple[dict, list[str]]:
     """Attempt every due delivery; return what stays pending and the log lines."""
-    results, settings = ResultStore(lake), webhooks.settings()
+    results, settings, deadline = ResultStore(lake), webhooks.settings(), now + webhooks.max_tick_seconds
     configs: dict[tuple[str, str], ClusterConfig | None] = {}
     waiting, lines = {}, []
     for run_id, (namespace, cluster_id, first_seen) in pending.items():
