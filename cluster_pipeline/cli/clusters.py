@@ -52,12 +52,9 @@ def _value_type(annotation: Any, metadata: list[Any]) -> Any:
     return kind if kind in (bool, str, int, float) else None
 
 
-def _option(name: str, path: str) -> click.Option | None:
-    """The option of the model's field at ``path``; a nested field without a description is helped by
-    the first line of its block's docstring."""
-    from cluster_pipeline.core.config.model import ClusterConfig
-
-    model: Any = ClusterConfig
+def _option(model: Any, name: str, path: str) -> click.Option | None:
+    """The option of ``model``'s field at ``path``; a nested field without a description is helped by the
+    first line of its block's docstring."""
     *parents, last = path.split(".")
     for parent in parents:
         model = model.model_fields[parent].annotation
@@ -102,7 +99,9 @@ class ConfigurationCommand(Command):
 
             create = self.name == "create"
             top = [n for n in ClusterConfig.model_fields if n not in NO_OPTION and (create or n not in CREATE_ONLY)]
-            options = (_option(name, path) for name, path in {**{n: n for n in top}, **NESTED_OPTIONS}.items())
+            options = (
+                _option(ClusterConfig, name, path) for name, path in {**{n: n for n in top}, **NESTED_OPTIONS}.items()
+            )
             self.params[:0] = [option for option in options if option is not None]
             self.generated = True
         return super().get_params(ctx)

@@ -19,6 +19,7 @@ from cluster_pipeline.cli.app import (
     timestamp_option,
 )
 from cluster_pipeline.cli.output import describe_result, report_execution, stats_line, summary_line
+from cluster_pipeline.core.progress import StderrBar, listening
 from cluster_pipeline.core.store.history import FILTER_FIELDS, SORT_FIELDS
 from cluster_pipeline.core.store.results import STATUSES
 
@@ -39,8 +40,6 @@ def execute(configuration_name: str, no_wait: bool) -> int:
             f"  follow it: cluster-pipeline executions wait {pending.run_id}",
         )
         return 0
-    from cluster_pipeline.core.progress import StderrBar, listening
-
     # a progress bar on stderr while it runs, only when stderr is a terminal
     with listening(StderrBar()) if sys.stderr.isatty() and not current_settings().json else nullcontext():
         result = executions.execute(configuration_name)

@@ -43,9 +43,7 @@ def process_start_ticks(pid: int) -> int | None:
     # Fields after the command name, which is in parentheses and may itself hold spaces or ')'.
     fields = stat[stat.rindex(")") + 2 :].split()
     state, start_ticks = fields[0], fields[19]
-    if state in ("Z", "X"):
-        return None
-    return int(start_ticks)
+    return None if state in ("Z", "X") else int(start_ticks)
 
 
 @dataclass(frozen=True)
@@ -76,10 +74,8 @@ class WorkerIdentity:
     def from_text(cls, text: str) -> WorkerIdentity | None:
         """Inverse of ``to_text``; None for anything that is not one (a tag edited by hand)."""
         parts = text.rsplit("/", 3)
-        if len(parts) != 4 or not parts[0]:
-            return None
         try:
-            return cls(parts[0], int(parts[1]), int(parts[2]), parts[3])
+            return cls(parts[0], int(parts[1]), int(parts[2]), parts[3]) if len(parts) == 4 and parts[0] else None
         except ValueError:
             return None
 
@@ -88,9 +84,8 @@ class WorkerIdentity:
         current_boot = boot_id()
         if self.host != socket.gethostname() or current_boot is None:
             return Liveness.UNKNOWN
-        if current_boot != self.boot_id:
-            return Liveness.DEAD
-        return Liveness.ALIVE if process_start_ticks(self.pid) == self.start_ticks else Liveness.DEAD
+        alive = current_boot == self.boot_id and process_start_ticks(self.pid) == self.start_ticks
+        return Liveness.ALIVE if alive else Liveness.DEAD
 
     def describe(self) -> str:
         return f"pid {self.pid} on {self.host}"

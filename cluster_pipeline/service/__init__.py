@@ -19,6 +19,7 @@ from cluster_pipeline.core.ids import check_namespace
 from cluster_pipeline.core.pipeline.demo_data import TOPICS, generate_demo_documents
 from cluster_pipeline.core.store.history import HistoryQuery
 from cluster_pipeline.core.store.lake import Lake
+from cluster_pipeline.deployment import environment_lake
 from cluster_pipeline.service.collections import Collections
 from cluster_pipeline.service.configurations import ConfigurationChanges, Configurations, Deletion
 from cluster_pipeline.service.executions import ExecutionPage, Executions
@@ -60,8 +61,6 @@ class Service:
         cls, root: str | None = None, namespace: str = "default", *, on_warning: Callable[[str], None] = log.warning
     ) -> Service:
         """The deployment's lake (``deployment.environment_lake``: a folder, ``root`` if given, or S3)."""
-        from cluster_pipeline.deployment import environment_lake
-
         return cls(environment_lake(root), namespace, root=Path(root) if root else None, on_warning=on_warning)
 
     @property

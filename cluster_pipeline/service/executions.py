@@ -18,6 +18,7 @@ from cluster_pipeline.core.store.history import HistoryQuery, list_history
 from cluster_pipeline.core.store.results import ExecutionResult, ResultStore
 from cluster_pipeline.service.configurations import Configurations
 from cluster_pipeline.service.scope import Scope
+from cluster_pipeline.settings import PARTITION_TAG
 
 if TYPE_CHECKING:
     from cluster_pipeline.core.topics.hierarchy import Topic
@@ -95,7 +96,6 @@ class Executions:
     def get(self, run_id: str) -> ExecutionResult:
         """One execution, pending and processing ones too."""
         from cluster_pipeline.runs import find_run, in_flight_execution, reconcile_runs
-        from cluster_pipeline.settings import PARTITION_TAG
 
         namespace = self.scope.namespace
         try:

@@ -24,9 +24,7 @@ class LazyInstance:
     disposed by ``close``; one handed in ready-made (a test's) is used as it is and left to its owner."""
 
     def __init__(self, root: Path | None = None, instance: DagsterInstance | None = None) -> None:
-        self._root = root
-        self._instance = instance
-        self._owned = False
+        self._root, self._given, self._instance = root, instance, instance
         self._lock = threading.Lock()
 
     def get(self) -> DagsterInstance:
@@ -34,14 +32,14 @@ class LazyInstance:
             if self._instance is None:
                 from cluster_pipeline.runs import open_instance
 
-                self._instance, self._owned = open_instance(self._root), True
+                self._instance = open_instance(self._root)
             return self._instance
 
     def close(self) -> None:
         with self._lock:
-            if self._owned and self._instance is not None:
+            if self._instance is not None and self._instance is not self._given:
                 self._instance.dispose()
-                self._instance, self._owned = None, False
+                self._instance = None
 
 
 @dataclass(frozen=True)
