@@ -49,8 +49,7 @@ def environment_lake(root: str | None = None) -> Lake:
     ``--root``, names a local folder and so only applies to the local deployment)."""
     if current_deployment() == "local":
         return Lake.local(root) if root else Lake.local()
-    bucket = os.environ.get(BUCKET_ENV)
-    if not bucket:
+    if not (bucket := os.environ.get(BUCKET_ENV)):
         raise ConfigurationError(f"{DEPLOYMENT_ENV}=s3 needs the bucket of the lake: set {BUCKET_ENV}.")
     if root:
         raise ConfigurationError(

@@ -39,23 +39,19 @@ def new_document_assignments(context: dg.AssetExecutionContext, lake: LakeResour
     config = configuration_of(context, store)
     try:
         snapshot = CollectionStore(store).snapshot(config.namespace, config.collection)
-        pinned = context.dagster_run.tags.get(VERSION_TAG)
-        if pinned:
+        if pinned := context.dagster_run.tags.get(VERSION_TAG):
             snapshot = snapshot.as_of(pinned) or snapshot
         run = assign_new_documents(store, config, snapshot)
     except ClusterPipelineError as error:
         raise dg.Failure(description=str(error), allow_retries=False) from None
-    context.log.info(_summary(run))
-    return dg.MaterializeResult(metadata=_metadata(run, store))
-
-
-def _summary(run: AssignmentRun) -> str:
+    base = run.baseline.result.run_id
     if run.part is None:
-        return f"Nothing new to assign at {run.snapshot.version}: every document has a cluster of {run.baseline.result.run_id}."
-    return (
-        f"Assigned {run.num_assigned} documents to the clusters of {run.baseline.result.run_id} ({run.method}); "
-        f"{run.num_novel} novel."
-    )
+        context.log.info(f"Nothing new to assign at {run.snapshot.version}: every document has a cluster of {base}.")
+    else:
+        context.log.info(
+            f"Assigned {run.num_assigned} documents to the clusters of {base} ({run.method}); {run.num_novel} novel."
+        )
+    return dg.MaterializeResult(metadata=_metadata(run, store))
 
 
 def _metadata(run: AssignmentRun, lake: Lake) -> dict[str, object]:

@@ -37,8 +37,7 @@ def describe_result(result: ExecutionResult, path: str | None = None) -> str:
     lines.append(f"  {result.num_points} documents, {result.num_clusters} clusters, {noise}")
     from cluster_pipeline.core.render.report import describe_selection
 
-    chosen = describe_selection(result.selection)
-    if chosen:
+    if chosen := describe_selection(result.selection):
         lines.append(f"  {chosen}")
     if result.metrics:
         m = result.metrics

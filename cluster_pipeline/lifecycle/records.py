@@ -118,8 +118,7 @@ def base_of(instance: DagsterInstance, run: DagsterRun, config: ClusterConfig) -
 
 
 def worker_of(run: DagsterRun) -> WorkerIdentity | None:
-    text = run.tags.get(WORKER_TAG)
-    return WorkerIdentity.from_text(text) if text else None
+    return WorkerIdentity.from_text(run.tags.get(WORKER_TAG, ""))  # None without the tag
 
 
 def record_worker(instance: DagsterInstance, run: DagsterRun) -> None:

@@ -96,15 +96,12 @@ def execute_in_process(config: ClusterConfig, lake: Lake, instance: DagsterInsta
         instance=instance,
         partition_key=config.partition_key,
         tags=tags,
-        run_id=str(uuid.uuid4()),
         raise_on_error=False,
     )
-    results, run_id = ResultStore(lake), run_id_from_dagster_run(outcome.run_id)
+    results, run, run_id = ResultStore(lake), outcome.dagster_run, run_id_from_dagster_run(outcome.run_id)
     if results.exists(config.namespace, config.cluster_id, run_id):
         return results.get(config.namespace, run_id, config.cluster_id)
-    failed = record_failed_run(
-        instance, lake, outcome.dagster_run, failure_message(outcome.dagster_run, outcome.all_events)
-    )
+    failed = record_failed_run(instance, lake, run, failure_message(run, outcome.all_events))
     if failed is None:
         raise ExecutionError(
             f"Dagster run {outcome.run_id} ended without an ExecutionResult; its logs in the Dagster UI say why."

@@ -34,10 +34,8 @@ def in_flight_execution(instance: DagsterInstance, lake: Lake, namespace: str, r
         run = find_run(instance, namespace, run_id)
     except NotFoundError:
         return None
-    if run.status not in IN_FLIGHT:
-        return None
-    config = ConfigStore(lake).for_partition(run.tags[PARTITION_TAG])
-    return base_of(instance, run, config)
+    in_flight = run.status in IN_FLIGHT
+    return base_of(instance, run, ConfigStore(lake).for_partition(run.tags[PARTITION_TAG])) if in_flight else None
 
 
 def ensure_idle(instance: DagsterInstance, lake: Lake, config: ClusterConfig, action: str) -> None:

@@ -59,8 +59,7 @@ def collection_change_sensor(context: dg.SensorEvaluationContext, lake: LakeReso
                 snapshots[key] = collections.snapshot(*key)
             except NotFoundError:
                 snapshots[key] = None
-        snapshot = snapshots[key]
-        if snapshot is None:
+        if (snapshot := snapshots[key]) is None:
             continue
         previous = TriggerState.from_json(cursor[config.partition_key]) if config.partition_key in cursor else None
         try:
@@ -81,12 +80,9 @@ def collection_change_sensor(context: dg.SensorEvaluationContext, lake: LakeReso
         cursor[config.partition_key] = state_after(refresh, snapshot, previous, now).to_json()
     if notes:
         context.log.info("; ".join(notes))
+    new = [dg.AddDynamicPartitionsRequest(CLUSTER_CONFIGS_PARTITIONS_NAME, new_partitions)] if new_partitions else None
     return dg.SensorResult(
-        run_requests=requests,
-        cursor=json.dumps(cursor, sort_keys=True),
-        dynamic_partitions_requests=[dg.AddDynamicPartitionsRequest(CLUSTER_CONFIGS_PARTITIONS_NAME, new_partitions)]
-        if new_partitions
-        else None,
+        run_requests=requests, cursor=json.dumps(cursor, sort_keys=True), dynamic_partitions_requests=new
     )
 
 

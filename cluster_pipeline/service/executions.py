@@ -128,9 +128,8 @@ class Executions:
         deleted, the configuration gone) is left out with a warning."""
         from cluster_pipeline.core.render.report import build_report
 
-        page, problems = build_report(
-            self.scope.lake, self.results.get(self.scope.namespace, run_id), dagster_url=dagster_url
-        )
+        result = self.results.get(self.scope.namespace, run_id)
+        page, problems = build_report(self.scope.lake, result, dagster_url=dagster_url)
         for problem in problems:
             self.scope.warn(problem)
         return page
