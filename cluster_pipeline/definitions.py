@@ -1,22 +1,16 @@
 """The single Definitions object of the code location.
 
-Environments are resource choices, picked by ``DAGSTER_DEPLOYMENT`` (``deployment.py``): ``local``
-(default) keeps the lake on disk; ``s3`` puts it in a bucket through dagster-aws, configured by
-environment variables. The assets never know which, and hand nothing to an IO manager (each run's
-data is its ExecutionResult in the lake), so neither deployment needs one.
-
-Every run executes in process (``executor``): the clustering is one step, and a step process would
-only add a Python start-up and imports (the UI's default multiprocess executor cost ~25 s a run
-when the clustering was five steps). So a materialization launched from the UI, a sensor or a
-schedule runs like ``cluster-pipeline execute``.
+Environments are resource choices, picked by ``DAGSTER_DEPLOYMENT`` (``deployment.py``): the lake on
+disk (``local``, the default) or in a bucket (``s3``). The assets never know which, and hand nothing to
+an IO manager (each run's data is its ExecutionResult in the lake). Every run executes in process: the
+clustering is one step, and a step process would only add a Python start-up and imports (the UI's
+default multiprocess executor cost ~25 s a run when the clustering was five steps).
 """
-
-from __future__ import annotations
 
 import os
 from typing import Any
 
-from dagster import Definitions, EnvVar, in_process_executor
+import dagster as dg
 
 from cluster_pipeline.assets import CLUSTERING_ASSETS, new_document_assignments
 from cluster_pipeline.deployment import BUCKET_ENV, LAKE_PREFIX, current_deployment, s3_resource
@@ -26,44 +20,41 @@ from cluster_pipeline.schedules import nightly_schedule
 from cluster_pipeline.sensors import SENSORS
 
 
+def _set_env_var(name: str) -> dg.EnvVar | None:
+    """``EnvVar(name)`` (the value stays out of run config and the UI) if the variable is set, else None:
+    an EnvVar of an unset variable fails the run instead of leaving labels offline or webhooks unsent."""
+    return dg.EnvVar(name) if os.environ.get(name) else None
+
+
 def llm_resource() -> LLMResource:
-    """The labeling LLM; EnvVar keeps the key out of run config and the UI. Unset variables stay None,
-    since an EnvVar of an unset variable fails the run instead of leaving labels offline."""
     return LLMResource(
         model=os.environ.get("CLUSTER_PIPELINE_LLM_MODEL") or "gpt-4o-mini",
-        base_url=EnvVar("OPENAI_BASE_URL") if os.environ.get("OPENAI_BASE_URL") else None,
-        api_key=EnvVar("OPENAI_API_KEY") if os.environ.get("OPENAI_API_KEY") else None,
+        base_url=_set_env_var("OPENAI_BASE_URL"),
+        api_key=_set_env_var("OPENAI_API_KEY"),
     )
 
 
 def webhook_resource() -> WebhookResource:
-    """Webhook URLs and secret through EnvVar, as for the LLM key (unset variables stay None)."""
     return WebhookResource(
-        urls=EnvVar("CLUSTER_PIPELINE_WEBHOOK_URLS") if os.environ.get("CLUSTER_PIPELINE_WEBHOOK_URLS") else None,
-        secret=EnvVar("CLUSTER_PIPELINE_WEBHOOK_SECRET") if os.environ.get("CLUSTER_PIPELINE_WEBHOOK_SECRET") else None,
+        urls=_set_env_var("CLUSTER_PIPELINE_WEBHOOK_URLS"), secret=_set_env_var("CLUSTER_PIPELINE_WEBHOOK_SECRET")
     )
 
 
 def resources_for(deployment: str) -> dict[str, Any]:
-    if deployment == "local":
-        return {"lake": LakeResource(), "llm": llm_resource(), "webhooks": webhook_resource()}
-    if deployment == "s3":
-        return {
-            "lake": LakeResource(s3=s3_resource(), s3_bucket=EnvVar(BUCKET_ENV), s3_prefix=LAKE_PREFIX),
-            "llm": llm_resource(),
-            "webhooks": webhook_resource(),
-        }
-    raise ValueError(f"Unknown DAGSTER_DEPLOYMENT {deployment!r}: use 'local' or 's3'.")
+    lake = LakeResource()
+    if deployment == "s3":  # dagster-aws (a second of imports) only for an S3 lake
+        lake = LakeResource(s3=s3_resource(), s3_bucket=dg.EnvVar(BUCKET_ENV), s3_prefix=LAKE_PREFIX)
+    return {"lake": lake, "llm": llm_resource(), "webhooks": webhook_resource()}
 
 
-def build_definitions(deployment: str | None = None) -> Definitions:
-    return Definitions(
+def build_definitions(deployment: str | None = None) -> dg.Definitions:
+    return dg.Definitions(
         assets=[*CLUSTERING_ASSETS, new_document_assignments],
         jobs=[cluster_execution_job, assignment_job],
         sensors=SENSORS,
         schedules=[nightly_schedule],
-        executor=in_process_executor,
-        resources=resources_for(deployment or current_deployment()),
+        executor=dg.in_process_executor,
+        resources=resources_for(current_deployment(deployment)),
     )
 
 

@@ -1,11 +1,9 @@
 """The deployment switch: where the lake lives, read from the environment.
 
 ``DAGSTER_DEPLOYMENT=local`` (the default) keeps the lake in a folder (``$CLUSTER_PIPELINE_ROOT``);
-``s3`` keeps it under ``lake/`` in ``$CLUSTER_PIPELINE_S3_BUCKET``. ``CLUSTER_PIPELINE_S3_ENDPOINT_URL``
-points the lake at MinIO or any other S3 API (boto3's own ``AWS_ENDPOINT_URL_S3`` does so for every
-S3 client of the process, Dagster's compute logs included).
-
-The code location's resources (``definitions.py``) and the CLI both come from here, so
+``s3`` under ``lake/`` in ``$CLUSTER_PIPELINE_S3_BUCKET``, at ``CLUSTER_PIPELINE_S3_ENDPOINT_URL`` if set
+(MinIO or any S3 API; boto3's own ``AWS_ENDPOINT_URL_S3`` sets it for every S3 client of the process,
+Dagster's compute logs included). The code location and the CLI both read it here, so
 ``cluster-pipeline ingest`` writes where the deployment's sensors look.
 """
 
@@ -23,14 +21,13 @@ if TYPE_CHECKING:
 DEPLOYMENT_ENV = "DAGSTER_DEPLOYMENT"
 BUCKET_ENV = "CLUSTER_PIPELINE_S3_BUCKET"
 ENDPOINT_ENV = "CLUSTER_PIPELINE_S3_ENDPOINT_URL"
-DEPLOYMENTS = ("local", "s3")
 LAKE_PREFIX = "lake"
 
 
-def current_deployment() -> str:
-    """``local`` or ``s3``, from ``$DAGSTER_DEPLOYMENT``."""
-    value = os.environ.get(DEPLOYMENT_ENV) or "local"
-    if value not in DEPLOYMENTS:
+def current_deployment(value: str | None = None) -> str:
+    """``local`` or ``s3``: ``value``, else ``$DAGSTER_DEPLOYMENT``."""
+    value = value or os.environ.get(DEPLOYMENT_ENV) or "local"
+    if value not in ("local", "s3"):
         raise ConfigurationError(
             f"Unknown {DEPLOYMENT_ENV}={value!r}: use 'local' (the lake in a folder) or 's3' "
             f"(the lake in ${BUCKET_ENV})."
@@ -38,31 +35,22 @@ def current_deployment() -> str:
     return value
 
 
-def s3_bucket() -> str:
-    bucket = os.environ.get(BUCKET_ENV)
-    if not bucket:
-        raise ConfigurationError(f"{DEPLOYMENT_ENV}=s3 needs the bucket of the lake: set {BUCKET_ENV}.")
-    return bucket
-
-
 def s3_resource() -> S3Resource:
     """dagster-aws's S3 client resource: endpoint and region from the environment, credentials from boto3's chain."""
     from dagster_aws.s3 import S3Resource
 
     return S3Resource(
-        endpoint_url=os.environ.get(ENDPOINT_ENV) or None,
-        region_name=os.environ.get("AWS_REGION") or None,
+        endpoint_url=os.environ.get(ENDPOINT_ENV) or None, region_name=os.environ.get("AWS_REGION") or None
     )
 
 
 def environment_lake(root: str | None = None) -> Lake:
-    """The lake of this environment's deployment: what the CLI reads and writes.
-
-    ``root`` (the CLI's ``--root``) names a local folder and so only applies to the local deployment.
-    """
+    """The lake of this environment's deployment: what the CLI reads and writes (``root``, the CLI's
+    ``--root``, names a local folder and so only applies to the local deployment)."""
     if current_deployment() == "local":
         return Lake.local(root) if root else Lake.local()
-    bucket = s3_bucket()
+    if not (bucket := os.environ.get(BUCKET_ENV)):
+        raise ConfigurationError(f"{DEPLOYMENT_ENV}=s3 needs the bucket of the lake: set {BUCKET_ENV}.")
     if root:
         raise ConfigurationError(
             f"--root names a local data folder, but {DEPLOYMENT_ENV}=s3 keeps the lake in "

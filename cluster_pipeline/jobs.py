@@ -1,14 +1,10 @@
 """The jobs: execute a cluster configuration (a partition) through the clustering assets, and assign
-a configuration's new documents to its latest execution's clusters.
-
-The execution's assets are one step (``assets.clustering``), run in the run's own process: no step
-process to start, as for every asset materialization of this code location (``definitions.py`` makes
-the in-process executor the default, so a materialization launched from the UI runs the same way).
-The assignment asset shares the ``clustering`` group and partitions but not the execution job: an
-assignment never refits, and an execution never waits for an assignment.
+a configuration's new documents to its latest execution's clusters; both run in process, as every run of
+the code location (``definitions.py``). The assignment asset shares the ``clustering`` group and
+partitions but not the execution job: an assignment never refits, and an execution never waits for one.
 """
 
-from dagster import AssetKey, AssetSelection, DagsterRun, define_asset_job, in_process_executor
+import dagster as dg
 
 from cluster_pipeline.partitions import cluster_configs_partitions
 from cluster_pipeline.settings import ASSIGNMENT_KIND, RUN_KIND_TAG
@@ -24,31 +20,28 @@ EXECUTION_ASSETS = (
 )
 ASSIGNMENT_ASSET = "new_document_assignments"
 
-cluster_execution_job = define_asset_job(
+cluster_execution_job = dg.define_asset_job(
     CLUSTER_EXECUTION_JOB_NAME,
-    selection=AssetSelection.assets(*EXECUTION_ASSETS),
+    selection=dg.AssetSelection.assets(*EXECUTION_ASSETS),
     partitions_def=cluster_configs_partitions,
-    executor_def=in_process_executor,
     description="Load a collection's embeddings, cluster them, score and name the clusters, write the result.",
 )
 
-assignment_job = define_asset_job(
+assignment_job = dg.define_asset_job(
     ASSIGNMENT_JOB_NAME,
-    selection=AssetSelection.assets(ASSIGNMENT_ASSET),
+    selection=dg.AssetSelection.assets(ASSIGNMENT_ASSET),
     partitions_def=cluster_configs_partitions,
-    executor_def=in_process_executor,
     description="Assign the documents added since the latest execution to its clusters (no refit).",
 )
 
 
-def is_execution_run(run: DagsterRun) -> bool:
-    """Whether a run of a configuration's partition executes it (writes an ExecutionResult), rather
-    than only assigning new documents or evaluating checks: by its job, its kind tag (set by the
-    change sensor and by the assignment asset itself) or its selection (any of the execution's assets:
-    one step materializes all five; runs of an implicit asset job may have none; a run of checks
-    alone selects no asset)."""
+def is_execution_run(run: dg.DagsterRun) -> bool:
+    """Whether a run of a configuration's partition executes it (writes an ExecutionResult), rather than
+    only assigning new documents or evaluating checks: by its job, its kind tag (set by the change sensor
+    and the assignment asset) or its selection (any of the five assets; an implicit asset job's run may
+    select none, a run of checks alone selects no asset)."""
     if run.job_name == ASSIGNMENT_JOB_NAME or run.tags.get(RUN_KIND_TAG) == ASSIGNMENT_KIND:
         return False
     if not run.asset_selection:
         return not run.asset_check_selection
-    return any(AssetKey(name) in run.asset_selection for name in EXECUTION_ASSETS)
+    return any(dg.AssetKey(name) in run.asset_selection for name in EXECUTION_ASSETS)

@@ -1,23 +1,18 @@
 """One dynamic partition per cluster configuration, keyed ``<namespace>.<name>``, and the run tags
-that say which configuration a run executes.
-
-Creating a configuration (CLI or sensor) registers its partition, so new configurations appear in
-the UI and can be executed without a code change. Configurations saved before names existed keep
-their ``<namespace>.<clust_…>`` key (``ClusterConfig.partition_key``). A key added by hand in the UI
-names no configuration: its run fails at once saying how configurations are created, and the key
-is removed (``assets.run_scope``; ``configuration_sensor`` removes any it finds first).
+that say which configuration a run executes. Creating a configuration registers its partition, so it
+appears in the UI and can be executed without a code change. A key added by hand in the UI names no
+configuration: its run fails at once saying how configurations are created, and the key is removed.
 """
 
-from dagster import DynamicPartitionsDefinition
+import dagster as dg
 
 from cluster_pipeline.core.config.model import ClusterConfig
 
 CLUSTER_CONFIGS_PARTITIONS_NAME = "cluster_configs"
 
-cluster_configs_partitions = DynamicPartitionsDefinition(name=CLUSTER_CONFIGS_PARTITIONS_NAME)
+cluster_configs_partitions = dg.DynamicPartitionsDefinition(name=CLUSTER_CONFIGS_PARTITIONS_NAME)
 
 TAG_PREFIX = "cluster_pipeline/"
-CONFIGURATION_TAGS = ("namespace", "collection", "algorithm", "name", "cluster_id")
 
 
 def configuration_tags(config: ClusterConfig) -> dict[str, str]:
@@ -30,4 +25,4 @@ def configuration_tags(config: ClusterConfig) -> dict[str, str]:
         "name": config.display_name,
         "cluster_id": config.cluster_id,
     }
-    return {TAG_PREFIX + tag: values[tag] for tag in CONFIGURATION_TAGS}
+    return {TAG_PREFIX + tag: value for tag, value in values.items()}

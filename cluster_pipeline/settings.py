@@ -3,13 +3,11 @@
 import os
 
 SENSOR_INTERVAL_SECONDS = int(os.environ.get("CLUSTER_PIPELINE_SENSOR_INTERVAL", "30"))
-TRIGGER_TAG = "cluster_pipeline/trigger"  # what started an execution: manual, nightly, schedule, collection_change, novelty, growth
-MANUAL_TRIGGER = (
-    "manual"  # runs without a trigger tag: the CLI's execute, the UI's Materialize, `dagster asset materialize`
-)
-TRIGGER_REASON_TAG = (
-    "cluster_pipeline/trigger_reason"  # why, in words (e.g. the novel share that crossed its threshold)
-)
+# what started an execution (manual, nightly, schedule, collection_change, novelty, growth), and why, in words
+TRIGGER_TAG = "cluster_pipeline/trigger"
+TRIGGER_REASON_TAG = "cluster_pipeline/trigger_reason"
+# runs without a trigger tag: the CLI's execute, the UI's Materialize, `dagster asset materialize`
+MANUAL_TRIGGER = "manual"
 VERSION_TAG = "cluster_pipeline/collection_version"
 PARTITION_TAG = "dagster/partition"
 WORKER_TAG = "cluster_pipeline/worker"  # host/pid/start ticks/boot id of the process running the run

@@ -3,51 +3,27 @@
 collection_embeddings → cluster_assignments → cluster_quality ─┐
                                             └→ cluster_labels ──┴→ execution_result
 
-The five assets are one ``@multi_asset`` whose body is ``core.execution.run_execution``, the only
-chain of clustering steps (the CLI, the UI, sensors, schedules, the library and the benchmark all
-run it). The graph, each asset's metadata and the asset checks stay as they were in the UI; what
-goes is what five separate steps cost: a process (or at least a step) each, a matrix cached
-between them or reloaded, and intermediates (the fit, the labels) pickled through the IO manager
-(to S3 in the s3 deployment). Nothing passes through an IO manager now: each asset reports a
-``MaterializeResult``, and the data lives in the lake (the ExecutionResult and its files). The
-assets are not meant to be materialized one by one — none of them means anything without the
-others: a selection of some of them runs the whole execution and materializes all five (those not
-selected as logged materializations of the partition, Dagster's public way for a subsettable step).
+The step's body is ``run_execution``, the only chain of clustering steps. Five steps would cost a
+process (or at least a step) each, a matrix cached or reloaded between them, and intermediates pickled
+through an IO manager (to S3 in the s3 deployment); instead each asset reports a ``MaterializeResult``
+and the data lives in the lake. A selection of some assets runs the whole execution and materializes
+all five (the unselected ones as logged materializations): none means anything without the others.
 
-The asset checks are partitioned like the assets, so each configuration has its own check status
-and history. The step is subsettable (``can_subset``) only so that a check can go unreported:
-Dagster requires every declared check of a non-subsettable step to report, and a check whose
-threshold the configuration does not set, or whose value does not exist yet (no drift on a first
-run), is skipped — shown as skipped in the UI, with the reason in the summary (the run's log lists
-the checks not reported) — rather than reported as passed. A run of checks alone (the UI's
-"Execute" on a check) evaluates them on the partition's latest completed result.
+The asset checks are partitioned like the assets. The step is subsettable only so that a check can go
+unreported: Dagster requires every check of a non-subsettable step to report, and a check whose
+threshold the configuration does not set, or whose value does not exist yet, is skipped (the summary
+says why) rather than reported as passed.
 """
 
 import base64
 import json
 import time
 import warnings
+from functools import partial
 
-from dagster import (
-    AssetCheckResult,
-    AssetCheckSeverity,
-    AssetCheckSpec,
-    AssetExecutionContext,
-    AssetKey,
-    AssetMaterialization,
-    AssetSpec,
-    Failure,
-    MaterializeResult,
-    MetadataValue,
-    PreviewWarning,
-    TableColumn,
-    TableRecord,
-    TableSchema,
-    multi_asset,
-)
+import dagster as dg
 
 from cluster_pipeline.assets.run_scope import RunScope
-from cluster_pipeline.core.labels.base import LabelingOutcome
 from cluster_pipeline.core.pipeline.execution import Execution, run_execution
 from cluster_pipeline.core.progress import Progress, ProgressEvent
 from cluster_pipeline.core.quality.checks import (
@@ -59,12 +35,12 @@ from cluster_pipeline.core.quality.checks import (
     significant,
 )
 from cluster_pipeline.core.render.report import clip, markdown_summary
+from cluster_pipeline.core.store.history import HistoryQuery, list_history
 from cluster_pipeline.core.store.results import ExecutionResult
+from cluster_pipeline.lifecycle.records import record_snapshot
 from cluster_pipeline.partitions import cluster_configs_partitions
 from cluster_pipeline.resources.lake import LakeResource
 from cluster_pipeline.resources.llm import LLMResource
-
-GROUP = "clustering"
 
 CHECK_DESCRIPTIONS = {
     "silhouette_threshold": "Silhouette at least the configuration's checks.min_silhouette.",
@@ -79,40 +55,36 @@ SKIPPED_NOTE = (
     "(the summary says which)."
 )
 KEYWORDS_CHARS, LABEL_CHARS = 40, 40  # the clusters table fits the metadata panel
+LLM_COUNTS = ("calls", "cache_hits", "prompt_tokens", "completion_tokens", "total_tokens")
 
 SPECS = [
-    AssetSpec(
+    dg.AssetSpec(
         "collection_embeddings",
         description="A frozen snapshot of the configuration's collection, with its embedding matrix checked.",
-        group_name=GROUP,
         kinds={"parquet"},
     ),
-    AssetSpec(
+    dg.AssetSpec(
         "cluster_assignments",
         deps=["collection_embeddings"],
         description="The configured algorithm fitted on the prepared vectors: a cluster (or noise) per document.",
-        group_name=GROUP,
         kinds={"faiss", "scikitlearn"},
     ),
-    AssetSpec(
+    dg.AssetSpec(
         "cluster_quality",
         deps=["cluster_assignments"],
         description="Silhouette, Davies–Bouldin and Calinski–Harabasz in the embedding space, noise left out.",
-        group_name=GROUP,
     ),
-    AssetSpec(
+    dg.AssetSpec(
         "cluster_labels",
         deps=["cluster_assignments"],
         description="A label, a one-sentence summary and keywords for every cluster: by the LLM where one is "
         "configured (each cluster it fails keeps its offline label), else offline by distinctive keywords.",
-        group_name=GROUP,
     ),
-    AssetSpec(
+    dg.AssetSpec(
         "execution_result",
         deps=["cluster_quality", "cluster_labels"],
         description="The immutable ExecutionResult Parquet file of this run, its pictures and per-document "
         "assignments.",
-        group_name=GROUP,
         kinds={"parquet"},
     ),
 ]
@@ -121,9 +93,9 @@ SPECS = [
 with warnings.catch_warnings():
     # Dagster 1.13 calls partitioned check specs a preview; without this the notice would reach every
     # CLI command's stderr (the README says the feature is Dagster's preview).
-    warnings.simplefilter("ignore", PreviewWarning)
+    warnings.simplefilter("ignore", dg.PreviewWarning)
     CHECK_SPECS = [
-        AssetCheckSpec(
+        dg.AssetCheckSpec(
             name,
             asset="execution_result",
             description=CHECK_DESCRIPTIONS[name] + SKIPPED_NOTE.format(field=THRESHOLD_FIELDS[name]),
@@ -135,12 +107,10 @@ with warnings.catch_warnings():
 LONG_STAGE_SECONDS = 5.0
 
 
-def _progress(context: AssetExecutionContext) -> Progress:
-    """Progress of long stages (documents, ETA) into the run's Dagster log, every 5 s at most.
-
-    Stages shorter than ``LONG_STAGE_SECONDS`` log nothing: every log line is an event Dagster
-    commits to its storage (~20 ms each in SQLite here), and a one-second execution needs no ETA.
-    """
+def _progress(context: dg.AssetExecutionContext) -> Progress:
+    """Progress of long stages (documents, ETA) into the run's Dagster log, every 5 s at most. Shorter
+    stages log nothing: every log line is an event Dagster commits to its storage (~20 ms each in
+    SQLite here), and a one-second execution needs no ETA."""
 
     def sink(event: ProgressEvent) -> None:
         if event.elapsed >= LONG_STAGE_SECONDS:
@@ -149,23 +119,20 @@ def _progress(context: AssetExecutionContext) -> Progress:
     return Progress([sink], min_interval=LONG_STAGE_SECONDS)
 
 
-@multi_asset(
+@dg.multi_asset(
     name="cluster_execution_step",
     specs=SPECS,
     check_specs=CHECK_SPECS,
     partitions_def=cluster_configs_partitions,
     can_subset=True,
+    group_name="clustering",
 )
-def clustering_assets(context: AssetExecutionContext, lake: LakeResource, llm: LLMResource):  # noqa: ANN201
-    """Run the configuration's execution (``core.execution.run_execution``) and report each asset.
-
-    Checks run on their own (the UI's "Execute" on a check) re-evaluate the latest completed
-    result of the partition instead of clustering again.
-    """
+def clustering_assets(context: dg.AssetExecutionContext, lake: LakeResource, llm: LLMResource):  # noqa: ANN201
+    """Run the configuration's execution and report each asset (checks run alone: the latest result's)."""
     scope = RunScope.of(context, lake.get_lake())
-    checks = context.selected_asset_check_keys
+    checks = {key.name for key in context.selected_asset_check_keys}
     if not context.selected_asset_keys:
-        yield from _check_latest(scope, {key.name for key in checks})
+        yield from _check_latest(scope, checks)
         return
     with scope.failing_execution():
         execution = run_execution(
@@ -174,10 +141,10 @@ def clustering_assets(context: AssetExecutionContext, lake: LakeResource, llm: L
             scope.base.run_id,
             labeler=llm.labeler(scope.lake, scope.config.namespace),
             created_at=scope.base.created_at,
-            dagster_run_id=scope.dagster_run_id,
+            dagster_run_id=scope.base.dagster_run_id,
             progress=_progress(context),
             timings={"dagster": round(time.time() - scope.started_at, 4)},
-            on_snapshot=scope.record_snapshot,
+            on_snapshot=partial(record_snapshot, scope.instance, scope.base.dagster_run_id),
             trigger=scope.base.trigger,
             trigger_reason=scope.base.trigger_reason,
         )
@@ -188,24 +155,22 @@ def clustering_assets(context: AssetExecutionContext, lake: LakeResource, llm: L
             f"The result is committed; its enrichment table was not refreshed: {execution.enrichment_error}"
         )
     outcomes = evaluate_checks(execution.result, scope.config.checks)
-    evaluated = [outcome for outcome in outcomes if outcome.name in {key.name for key in checks}]
-    for materialization in _materializations(execution, scope, outcomes, evaluated):
-        if materialization.asset_key in context.selected_asset_keys:
-            yield materialization
+    evaluated = [outcome for outcome in outcomes if outcome.name in checks]
+    for reported in _materializations(execution, scope, outcomes, evaluated):
+        if reported.asset_key in context.selected_asset_keys:
+            yield reported
         else:  # a launch of some of the five still materializes all five: the step computed them all
-            key, metadata = materialization.asset_key, materialization.metadata
-            context.log_event(AssetMaterialization(asset_key=key, partition=context.partition_key, metadata=metadata))
+            partition, metadata = context.partition_key, reported.metadata
+            context.log_event(dg.AssetMaterialization(reported.asset_key, partition=partition, metadata=metadata))
 
 
-def _check_latest(scope: RunScope, names: set[str]) -> list[AssetCheckResult]:
+def _check_latest(scope: RunScope, names: set[str]) -> list[dg.AssetCheckResult]:
     """The checks ``names`` on the partition's latest completed ExecutionResult."""
-    from cluster_pipeline.core.store.history import HistoryQuery, list_history
-
     page = list_history(
         scope.results, scope.config.namespace, scope.config.cluster_id, HistoryQuery(statuses=["completed"], limit=1)
     )
     if not page.results:
-        raise Failure(
+        raise dg.Failure(
             f"{scope.config.display_name} has no completed execution to check yet: materialize the partition first.",
             allow_retries=False,
         )
@@ -216,29 +181,36 @@ def _check_latest(scope: RunScope, names: set[str]) -> list[AssetCheckResult]:
 
 def _materializations(
     execution: Execution, scope: RunScope, outcomes: list[CheckOutcome], evaluated: list[CheckOutcome]
-) -> list[MaterializeResult]:
+) -> list[dg.MaterializeResult]:
     """What each asset shows: ``outcomes`` are all five checks (the summary lists them), ``evaluated``
     the selected ones, reported as check results."""
-    result = execution.result
     return [
-        MaterializeResult(asset_key="collection_embeddings", metadata=_embeddings_metadata(execution)),
-        MaterializeResult(asset_key="cluster_assignments", metadata=_assignments_metadata(execution, scope)),
-        MaterializeResult(asset_key="cluster_quality", metadata=_quality_metadata(execution)),
-        MaterializeResult(asset_key="cluster_labels", metadata=_labels_metadata(execution)),
-        MaterializeResult(
+        dg.MaterializeResult(asset_key="collection_embeddings", metadata=_embeddings_metadata(execution)),
+        dg.MaterializeResult(asset_key="cluster_assignments", metadata=_assignments_metadata(execution, scope)),
+        dg.MaterializeResult(asset_key="cluster_quality", metadata=_quality_metadata(execution)),
+        dg.MaterializeResult(asset_key="cluster_labels", metadata=_labels_metadata(execution)),
+        dg.MaterializeResult(
             asset_key="execution_result",
             metadata=_result_metadata(execution, scope, outcomes),
-            check_results=_check_results(result, scope.config.checks, evaluated),
+            check_results=_check_results(execution.result, scope.config.checks, evaluated),
         ),
     ]
 
 
-def _timings(result: ExecutionResult) -> dict[str, float | None]:
-    return {stage: significant(seconds) for stage, seconds in result.timings.items()}
-
-
 def _rounded_metrics(result: ExecutionResult) -> dict[str, float | None]:
     return {name: significant(value) for name, value in (result.metrics or {}).items() if not isinstance(value, str)}
+
+
+def _verdict(result: ExecutionResult) -> dict[str, str]:
+    """What the metrics were computed on, how to read them, and why a run has fewer than 2 clusters."""
+    verdict = {"coverage": result.coverage, "quality_note": result.quality_note, "warning": result.warning}
+    return {name: value for name, value in verdict.items() if value is not None}
+
+
+def _picture(text: str, png: bytes) -> dg.MetadataValue:
+    """A picture as its own markdown entry, one click away in the UI: Dagster 1.13 has no image metadata
+    type, and shows markdown inline only under 1,000 characters (a PNG is far more)."""
+    return dg.MetadataValue.md(f"![{text}](data:image/png;base64,{base64.b64encode(png).decode()})")
 
 
 def _embeddings_metadata(execution: Execution) -> dict[str, object]:
@@ -252,24 +224,35 @@ def _embeddings_metadata(execution: Execution) -> dict[str, object]:
         "parts": len(snapshot.parts),
         "matrix_mb": round(snapshot.num_documents * dimensions * 4 / 2**20, 1),
         "streamed": execution.streamed,
-        "load_seconds": _timings(execution.result).get("load", 0.0),
+        "load_seconds": significant(execution.result.timings.get("load", 0.0)),
     }
 
 
 def _assignments_metadata(execution: Execution, scope: RunScope) -> dict[str, object]:
-    fitted = execution.fitted
-    return {
-        "run_id": execution.result.run_id,
+    """The fit: reduction, automatic k (its curve as a plot), topic reduction and noise reassignment."""
+    fitted, result = execution.fitted, execution.result
+    metadata: dict[str, object] = {
+        "run_id": result.run_id,
         "algorithm": scope.config.algorithm,
-        "parameters": MetadataValue.json(_json_safe(fitted.parameters)),
+        "parameters": dg.MetadataValue.json(json.loads(json.dumps(fitted.parameters, default=str))),  # numpy numbers
         "num_clusters": fitted.num_clusters,
         "num_noise": fitted.num_found_noise,
         "clustered_dimensions": int(fitted.reduction.get("n_components") or execution.dimensions),
-        "fit_seconds": _timings(execution.result).get("fit", 0.0),
+        "fit_seconds": significant(result.timings.get("fit", 0.0)),
         "fit_method": str(fitted.extras.get("fit_method", scope.config.algorithm)),
         "engine": fitted.engine,
-        **_fit_details(execution.result, execution.images),
+        "reduction": dg.MetadataValue.json(result.reduction or {"method": "none"}),
     }
+    if result.auto_k:
+        metadata["auto_k"] = dg.MetadataValue.json(result.auto_k)
+        metadata["auto_k_chosen"] = int(result.auto_k["chosen"])
+        if "auto_k" in execution.images:
+            metadata["auto_k_curve"] = _picture("silhouette by k", execution.images["auto_k"])
+    if result.topic_reduction:
+        metadata["topic_reduction"] = dg.MetadataValue.json(result.topic_reduction)
+    if result.num_noise_reassigned:
+        metadata["num_noise_reassigned"] = result.num_noise_reassigned
+    return metadata
 
 
 def _quality_metadata(execution: Execution) -> dict[str, object]:
@@ -281,27 +264,35 @@ def _quality_metadata(execution: Execution) -> dict[str, object]:
             description=(result.metrics or {}).get("description"),
             silhouette_sample_size=execution.metrics.silhouette_sample_size,
         )
-    return {**quality, **{name: value for name, value in _verdict(result).items() if value is not None}}
+    return {**quality, **_verdict(result)}
 
 
 def _labels_metadata(execution: Execution) -> dict[str, object]:
-    result = execution.result
+    """The labels, the topic tree and the topics over time (their pictures are ``execution_result``'s),
+    and the LLM's token usage and fallbacks (its errors are already redacted)."""
+    result, usage, errors = execution.result, execution.labeling.usage, execution.labeling.errors or []
     labels: dict[str, object] = {
         "run_id": result.run_id,
-        "labels": MetadataValue.json({c.cluster_id: c.label for c in result.centroids or []}),
-        **_topics_metadata(result),
+        "labels": dg.MetadataValue.json({c.cluster_id: c.label for c in result.centroids or []}),
     }
-    if execution.labeling.usage is not None:
-        labels.update(llm_labels_metadata(execution.labeling))
+    if result.hierarchy:
+        labels["hierarchy_tree"] = dg.MetadataValue.json(result.hierarchy)
+    if result.topics_over_time:
+        labels["topics_over_time"] = dg.MetadataValue.json(result.topics_over_time)
+    if usage is not None:
+        labels["llm_model"] = str(usage.get("model", ""))
+        labels.update({f"llm_{name}": int(usage.get(name, 0)) for name in LLM_COUNTS})
+        labels.update(llm_fallbacks=len(errors), llm_labeling_errors=dg.MetadataValue.json(errors))
     return labels
 
 
 def _result_metadata(execution: Execution, scope: RunScope, outcomes: list[CheckOutcome]) -> dict[str, object]:
-    result, rounded = execution.result, _rounded_metrics(execution.result)
+    result, rounded, lake = execution.result, _rounded_metrics(execution.result), scope.lake
     assignments = scope.results.assignments_key(result.namespace, result.cluster_id, result.run_id)
+    enrichment = lake.enrichment_key(result.namespace, result.cluster_id)
     return {
-        "summary": MetadataValue.md(markdown_summary(result, scope.config, outcomes)),
-        **_pictures(execution.images),
+        "summary": dg.MetadataValue.md(markdown_summary(result, scope.config, outcomes)),
+        **{name: _picture(name, png) for name, png in execution.images.items()},
         "configuration": scope.config.display_name,
         "run_id": result.run_id,
         "status": result.status,
@@ -314,132 +305,55 @@ def _result_metadata(execution: Execution, scope: RunScope, outcomes: list[Check
         "calinski_harabasz_score": rounded.get("calinski_harabasz_score"),
         "ari_vs_previous": significant((result.drift or {}).get("adjusted_rand_index")),
         "quality": (result.metrics or {}).get("description", "-"),
-        **{name: value for name, value in _verdict(result).items() if value is not None},
+        **_verdict(result),
         "clusters": _clusters_table(result),
-        "timings": MetadataValue.json(_timings(result)),
-        "result_path": MetadataValue.path(execution.uri),
-        "assignments_path": MetadataValue.path(scope.lake.storage.uri(assignments)),
+        "timings": dg.MetadataValue.json({stage: significant(s) for stage, s in result.timings.items()}),
+        "result_path": dg.MetadataValue.path(execution.uri),
+        "assignments_path": dg.MetadataValue.path(lake.storage.uri(assignments)),
         "trigger": result.trigger or "manual",
         **({"trigger_reason": result.trigger_reason} if result.trigger_reason else {}),
-        **_enrichment_metadata(execution, scope),
-        **{f"{name}_file": MetadataValue.path(uri) for name, uri in result.artifacts.items()},
+        **(
+            {"enrichment_path": dg.MetadataValue.path(lake.storage.uri(enrichment))}
+            if execution.enrichment is not None
+            else {}
+        ),
+        **{f"{name}_file": dg.MetadataValue.path(uri) for name, uri in result.artifacts.items()},
     }
 
 
-def _pictures(images: dict[str, bytes]) -> dict[str, MetadataValue]:
-    """Each picture as its own markdown entry, one click away in the UI: Dagster 1.13 has no image
-    metadata type, and shows markdown inline only under 1,000 characters (a PNG is far more)."""
-    return {
-        name: MetadataValue.md(f"![{name}](data:image/png;base64,{base64.b64encode(png).decode()})")
-        for name, png in images.items()
-    }
-
-
-def _json_safe(values: dict[str, object]) -> dict[str, object]:
-    """Parameters as JSON (numpy numbers and other objects as their text)."""
-    return json.loads(json.dumps(values, default=str))
-
-
-def _topics_metadata(result: ExecutionResult) -> dict[str, object]:
-    """The topic tree and the topics over time as JSON (their pictures are ``execution_result``'s
-    ``hierarchy`` and ``over_time`` entries, as every picture)."""
-    metadata: dict[str, object] = {}
-    if result.hierarchy:
-        metadata["hierarchy_tree"] = MetadataValue.json(result.hierarchy)
-    if result.topics_over_time:
-        metadata["topics_over_time"] = MetadataValue.json(result.topics_over_time)
-    return metadata
-
-
-def _enrichment_metadata(execution: Execution, scope: RunScope) -> dict[str, object]:
-    if execution.enrichment is None:
-        return {}
-    key = scope.lake.enrichment_key(scope.config.namespace, scope.config.cluster_id)
-    return {"enrichment_path": MetadataValue.path(scope.lake.storage.uri(key))}
-
-
-def _verdict(result: ExecutionResult) -> dict[str, str | None]:
-    """What the metrics were computed on, how to read them, and why a run has fewer than 2 clusters."""
-    return {"coverage": result.coverage, "quality_note": result.quality_note, "warning": result.warning}
-
-
-def _fit_details(result: ExecutionResult, images: dict[str, bytes]) -> dict[str, object]:
-    """Reduction, automatic k (its curve as a plot), topic reduction and noise reassignment."""
-    details: dict[str, object] = {"reduction": MetadataValue.json(result.reduction or {"method": "none"})}
-    if result.auto_k:
-        details["auto_k"] = MetadataValue.json(result.auto_k)
-        details["auto_k_chosen"] = int(result.auto_k["chosen"])
-        if "auto_k" in images:
-            picture = base64.b64encode(images["auto_k"]).decode()
-            details["auto_k_curve"] = MetadataValue.md(f"![silhouette by k](data:image/png;base64,{picture})")
-    if result.topic_reduction:
-        details["topic_reduction"] = MetadataValue.json(result.topic_reduction)
-    if result.num_noise_reassigned:
-        details["num_noise_reassigned"] = result.num_noise_reassigned
-    return details
-
-
-def llm_labels_metadata(outcome: LabelingOutcome) -> dict[str, object]:
-    """Token usage and fallbacks of the LLM labeling, for the UI (errors are already redacted)."""
-    usage = outcome.usage or {}
-    errors = outcome.errors or []
-    return {
-        "llm_model": str(usage.get("model", "")),
-        "llm_calls": int(usage.get("calls", 0)),
-        "llm_cache_hits": int(usage.get("cache_hits", 0)),
-        "llm_prompt_tokens": int(usage.get("prompt_tokens", 0)),
-        "llm_completion_tokens": int(usage.get("completion_tokens", 0)),
-        "llm_total_tokens": int(usage.get("total_tokens", 0)),
-        "llm_fallbacks": len(errors),
-        "llm_labeling_errors": MetadataValue.json(errors),
-    }
-
-
-def _clusters_table(result: ExecutionResult) -> MetadataValue:
+def _clusters_table(result: ExecutionResult) -> dg.MetadataValue:
     """Cluster, label, size, share and keywords: narrow enough for the UI's metadata panel."""
     total = max(result.num_points, 1)
-    return MetadataValue.table(
-        records=[
-            TableRecord(
-                {
-                    "cluster": c.cluster_id,
-                    "label": clip(c.label, LABEL_CHARS),
-                    "size": c.num_members,
-                    "share": f"{100 * c.num_members / total:.1f} %",
-                    "keywords": clip(", ".join(c.keywords), KEYWORDS_CHARS),
-                }
-            )
-            for c in result.centroids or []
-        ],
-        schema=TableSchema(
-            columns=[
-                TableColumn("cluster", "string"),
-                TableColumn("label", "string"),
-                TableColumn("size", "int"),
-                TableColumn("share", "string"),
-                TableColumn("keywords", "string"),
-            ]
-        ),
-    )
+    records = [
+        dg.TableRecord(
+            {
+                "cluster": c.cluster_id,
+                "label": clip(c.label, LABEL_CHARS),
+                "size": c.num_members,
+                "share": f"{100 * c.num_members / total:.1f} %",
+                "keywords": clip(", ".join(c.keywords), KEYWORDS_CHARS),
+            }
+        )
+        for c in result.centroids or []
+    ]
+    columns = {"cluster": "string", "label": "string", "size": "int", "share": "string", "keywords": "string"}
+    schema = dg.TableSchema(columns=[dg.TableColumn(name, kind) for name, kind in columns.items()])
+    return dg.MetadataValue.table(records=records, schema=schema)
 
 
 def _check_results(
     result: ExecutionResult, checks: QualityChecks, outcomes: list[CheckOutcome]
-) -> list[AssetCheckResult]:
+) -> list[dg.AssetCheckResult]:
     """The evaluated checks (skipped ones report nothing: Dagster shows them skipped)."""
-    severity = AssetCheckSeverity.ERROR if checks.blocking else AssetCheckSeverity.WARN
+    severity = dg.AssetCheckSeverity.ERROR if checks.blocking else dg.AssetCheckSeverity.WARN
     return [
-        AssetCheckResult(
-            asset_key=AssetKey("execution_result"),
+        dg.AssetCheckResult(
+            asset_key=dg.AssetKey("execution_result"),
             check_name=outcome.name,
             passed=outcome.passed,
             severity=severity,
             description=outcome.description,
-            metadata={
-                "value": significant(outcome.value),
-                "threshold": outcome.threshold,
-                "run_id": result.run_id,
-            },
+            metadata={"value": significant(outcome.value), "threshold": outcome.threshold, "run_id": result.run_id},
         )
         for outcome in outcomes
         if not outcome.skipped

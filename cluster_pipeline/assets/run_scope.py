@@ -1,20 +1,10 @@
 """What the clustering step knows about its Dagster run: the configuration, run_id and lake.
 
-``run_id`` is derived from the Dagster run id and ``created_at`` is the Dagster run's creation
-time, so the ExecutionResult and the run in the UI point at each other and agree on when the
-execution was requested (also while it was still queued). ``started_at`` is when the run started
-(after any queueing): the time from there to the clustering chain is Dagster's own overhead.
-
-The scope also keeps the lifecycle promise from inside the run: it names the worker process on the
-run (so a dead worker is told from a reused PID), records the collection snapshot once taken (so a
-result written from outside — cancel, dead worker — still has ``num_points`` and the version), and
-turns any error or interrupt into a stored ``failed`` ExecutionResult. It also keeps one execution
-per configuration: a run that finds an earlier one of its configuration in flight fails at once
-(the CLI refuses before launching; this settles two launches that raced past that check).
-
-A partition key that names no configuration (one added by hand in the UI) stops the run before it
-reads or writes anything, saying how configurations are created; the key is removed at once and
-the run ends canceled, so Dagster shows no failed partition and no failed check for it.
+``run_id`` and ``created_at`` come from the Dagster run, so the result and the run in the UI point at
+each other and agree on when the execution was requested; ``started_at`` is when the run started (the
+time to the clustering chain is Dagster's overhead). The scope keeps the lifecycle promise from inside
+the run: it names the worker process on the run, turns any error or interrupt into a stored ``failed``
+ExecutionResult, and fails a run that finds an earlier one of its configuration in flight.
 """
 
 from __future__ import annotations
@@ -23,30 +13,20 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-from dagster import AssetExecutionContext, DagsterInstance, Failure
+import dagster as dg
 
 from cluster_pipeline.core.config.model import ClusterConfig
 from cluster_pipeline.core.config.store import ConfigStore
 from cluster_pipeline.core.errors import ClusterPipelineError, InvalidIdentifierError, NotFoundError
 from cluster_pipeline.core.pipeline.execution import recording_failure
-from cluster_pipeline.core.store.collections import CollectionSnapshot
 from cluster_pipeline.core.store.lake import Lake
 from cluster_pipeline.core.store.results import ExecutionResult, ResultStore
 from cluster_pipeline.lifecycle.failures import reconcile_runs
-from cluster_pipeline.lifecycle.records import base_of, record_snapshot, record_worker, refuse_second_execution
+from cluster_pipeline.lifecycle.records import base_of, record_worker, refuse_second_execution
 from cluster_pipeline.partitions import CLUSTER_CONFIGS_PARTITIONS_NAME, configuration_tags
 
 
-def not_a_configuration_message(partition_key: str, reason: str) -> str:
-    return (
-        f"Partition {partition_key!r} names no cluster configuration ({reason.rstrip('.')}), so there is nothing "
-        "to execute; it has been removed. Partitions are made by creating a configuration: "
-        "`cluster-pipeline clusters create --collection COLLECTION --algorithm kmeans --name my-config` "
-        "adds the partition `<namespace>.my-config` (the UI's 'Add partition' cannot define one)."
-    )
-
-
-def configuration_of(context: AssetExecutionContext, lake: Lake) -> ClusterConfig:
+def configuration_of(context: dg.AssetExecutionContext, lake: Lake) -> ClusterConfig:
     """The configuration of the run's partition (an execution's or an assignment's); a step failure
     saying why when there is none, the partition then removed and the run canceled. The run gets the
     configuration's tags (``partitions.configuration_tags``) if it lacks them (launched from the UI)."""
@@ -54,14 +34,19 @@ def configuration_of(context: AssetExecutionContext, lake: Lake) -> ClusterConfi
     try:
         config = ConfigStore(lake).for_partition(key)
     except (InvalidIdentifierError, NotFoundError) as error:
-        message = not_a_configuration_message(key, str(error))
+        message = (
+            f"Partition {key!r} names no cluster configuration ({str(error).rstrip('.')}), so there is nothing to "
+            "execute; it has been removed. Partitions are made by creating a configuration: `cluster-pipeline "
+            "clusters create --collection COLLECTION --algorithm kmeans --name my-config` adds the partition "
+            "`<namespace>.my-config` (the UI's 'Add partition' cannot define one)."
+        )
         context.instance.delete_dynamic_partition(CLUSTER_CONFIGS_PARTITIONS_NAME, key)
         # the run ends canceled, not failed: Dagster then shows neither a failed partition nor a
         # failed check (the UI's asset status and its latest check run), only this step's message
         context.instance.report_run_canceling(context.dagster_run, message=message)
-        raise Failure(description=message, allow_retries=False) from None
+        raise dg.Failure(description=message, allow_retries=False) from None
     except ClusterPipelineError as error:
-        raise Failure(description=str(error), allow_retries=False) from None
+        raise dg.Failure(description=str(error), allow_retries=False) from None
     tags = configuration_tags(config)
     if any(context.dagster_run.tags.get(tag) != value for tag, value in tags.items()):
         context.instance.add_run_tags(context.run_id, tags)
@@ -72,27 +57,22 @@ def configuration_of(context: AssetExecutionContext, lake: Lake) -> ClusterConfi
 class RunScope:
     config: ClusterConfig
     lake: Lake
-    instance: DagsterInstance
-    dagster_run_id: str
+    instance: dg.DagsterInstance
     base: ExecutionResult  # what the run's result says before it has one: its ids, when, what started it
     started_at: float  # epoch seconds
 
     @classmethod
-    def of(cls, context: AssetExecutionContext, lake: Lake) -> RunScope:
+    def of(cls, context: dg.AssetExecutionContext, lake: Lake) -> RunScope:
         config = configuration_of(context, lake)
         record_worker(context.instance, context.dagster_run)
         base = base_of(context.instance, context.dagster_run, config)
         record = context.instance.get_run_record_by_id(context.run_id)
         started_at = (record.start_time if record else None) or base.created_at.timestamp()
-        return cls(config, lake, context.instance, context.run_id, base, started_at)
+        return cls(config, lake, context.instance, base, started_at)
 
     @property
     def results(self) -> ResultStore:
         return ResultStore(self.lake)
-
-    def record_snapshot(self, snapshot: CollectionSnapshot) -> None:
-        """Note on the run which collection version it clusters (``run_execution``'s ``on_snapshot``)."""
-        record_snapshot(self.instance, self.dagster_run_id, snapshot)
 
     @contextmanager
     def failing_execution(self) -> Iterator[None]:
@@ -101,10 +81,10 @@ class RunScope:
         try:
             with recording_failure(self.results, self.base):
                 reconcile_runs(self.instance, self.lake, self.config.partition_key)
-                refuse_second_execution(self.instance, self.config, self.dagster_run_id)
+                refuse_second_execution(self.instance, self.config, self.base.dagster_run_id)
                 yield
         except ClusterPipelineError as error:
-            raise Failure(
+            raise dg.Failure(
                 description=str(error),
                 metadata={"run_id": self.base.run_id, "status": "failed", "error_message": str(error)},
                 allow_retries=False,

@@ -1,23 +1,12 @@
 """``cluster-pipeline``: ingest collections, define configurations, execute them, read results.
 
-Thin glue over the core and the launcher, on Click. The options every command shares
-(``--namespace``, ``--root``, ``--json``) are declared once and work before or after the command.
-Errors are one line on stderr (``error: …``; under ``--json`` a JSON object) with exit status 2; a
-failed execution prints its result, its error and where the full logs are, with exit status 1.
+Thin glue over the application service, on Click. Errors are one line on stderr (``error: …``; under
+``--json`` a JSON object) with exit status 2; a failed execution prints its result, its error and where
+the full logs are, with exit status 1.
 """
 
-from __future__ import annotations
-
-from collections.abc import Sequence
-
 from cluster_pipeline.cli import clusters, collections, executions  # noqa: F401 - importing them registers the commands
-from cluster_pipeline.cli.app import cli, run
+from cluster_pipeline.cli.app import cli, main
 from cluster_pipeline.cli.output import describe_result
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """The console script: run the command line ``argv`` and return its exit status."""
-    return run(argv)
-
 
 __all__ = ["cli", "describe_result", "main"]

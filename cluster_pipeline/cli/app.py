@@ -7,9 +7,10 @@ from __future__ import annotations
 import json
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -25,6 +26,9 @@ EXIT_FAILED_EXECUTION = 1
 EXIT_INTERRUPTED = 130
 EXIT_TIMEOUT = 124  # as GNU timeout: `executions wait --timeout` gave up
 COMMON_OPTIONS_HELP = "--namespace, --root and --json may be given before or after the command."
+NAMESPACE_HELP = "Namespace to work in (default: default)."
+ROOT_HELP = "Data folder (default: $CLUSTER_PIPELINE_ROOT or ./.cluster_data)."
+JSON_HELP = "Print JSON (errors too, on stderr)."
 
 
 @dataclass
@@ -50,31 +54,37 @@ def current_settings() -> Settings:
     return click.get_current_context().find_root().ensure_object(Settings)
 
 
-def _remember(name: str) -> Callable[[click.Context, click.Parameter, Any], None]:
-    def callback(ctx: click.Context, _param: click.Parameter, value: Any) -> None:
-        if value is None or value is False:  # not given here: keep what an earlier position said
-            return
-        settings = ctx.find_root().ensure_object(Settings)
-        if name == "root":
-            value = str(Path(value).expanduser().resolve())
-            os.environ["CLUSTER_PIPELINE_ROOT"] = value  # the Dagster instance lives in the data root too
-        setattr(settings, name, value)
-
-    return callback
+def _remember(name: str, ctx: click.Context, _param: click.Parameter, value: Any) -> None:
+    if value is None or value is False:  # not given here: keep what an earlier position said
+        return
+    if name == "root":
+        value = str(Path(value).expanduser().resolve())
+        os.environ["CLUSTER_PIPELINE_ROOT"] = value  # the Dagster instance lives in the data root too
+    setattr(ctx.find_root().ensure_object(Settings), name, value)
 
 
-def common_options(command: Callable[..., Any]) -> Callable[..., Any]:
-    """``--namespace``, ``--root``, ``--json`` on a group or command; any position sets them."""
-    for decorator in (
-        click.option("--json", "json_", is_flag=True, default=None, expose_value=False, is_eager=True,
-                     callback=_remember("json"), help="Print JSON (errors too, on stderr)."),
-        click.option("--root", default=None, expose_value=False, is_eager=True, callback=_remember("root"),
-                     metavar="DIR", help="Data folder (default: $CLUSTER_PIPELINE_ROOT or ./.cluster_data)."),
-        click.option("--namespace", default=None, expose_value=False, is_eager=True,
-                     callback=_remember("namespace"), help="Namespace to work in (default: default)."),
-    ):  # fmt: skip
-        command = decorator(command)
-    return command
+class _SharedOptions:
+    """``--namespace``, ``--root``, ``--json`` on every group and command, each setting ``Settings``."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, epilog=COMMON_OPTIONS_HELP, **kwargs)
+        shared: dict[str, Any] = {"expose_value": False, "is_eager": True, "default": None}
+        self.params += [
+            click.Option(["--namespace"], callback=partial(_remember, "namespace"), help=NAMESPACE_HELP, **shared),
+            click.Option(["--root"], callback=partial(_remember, "root"), metavar="DIR", help=ROOT_HELP, **shared),
+            click.Option(
+                ["--json", "json_"], is_flag=True, callback=partial(_remember, "json"), help=JSON_HELP, **shared
+            ),
+        ]
+
+
+class Command(_SharedOptions, click.Command):
+    pass
+
+
+class Group(_SharedOptions, click.Group):
+    command_class = Command
+    group_class = type  # its groups are Groups too
 
 
 def current_service() -> Service:
@@ -83,11 +93,13 @@ def current_service() -> Service:
     from cluster_pipeline.service import Service
 
     settings = current_settings()
-    service = Service.from_environment(settings.root, settings.namespace, on_warning=warn)
-    return click.get_current_context().with_resource(service)
+    return click.get_current_context().with_resource(
+        Service.from_environment(settings.root, settings.namespace, on_warning=warn)
+    )
 
 
-def parse_timestamp(text: str | None) -> datetime | None:
+def timestamp_option(_ctx: click.Context, _param: click.Parameter, text: str | None) -> datetime | None:
+    """An ISO 8601 option as an aware datetime (UTC unless it names its zone)."""
     if text is None:
         return None
     try:
@@ -107,56 +119,41 @@ def read_json_option(text: str, option: str) -> Any:
 
 
 def warn(message: str) -> None:
-    settings = current_settings()
-    click.echo(json.dumps({"warning": message}) if settings.json else f"warning: {message}", err=True)
+    click.echo(json.dumps({"warning": message}) if current_settings().json else f"warning: {message}", err=True)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]}, epilog=COMMON_OPTIONS_HELP)
-@common_options
+def print_error(kind: str, message: str | None, as_json: bool, **details: Any) -> None:
+    """One line on stderr: ``error: MESSAGE``, or under ``--json`` a JSON object."""
+    error = {"type": kind, "message": message, **details}
+    click.echo(json.dumps({"error": error}) if as_json else f"error: {message}", err=True)
+
+
+@click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})
 def cli() -> None:
     """Cluster document collections by their embeddings, through Dagster."""
 
 
-def _error(kind: str, message: str, as_json: bool) -> None:
-    text = json.dumps({"error": {"type": kind, "message": message}}) if as_json else f"error: {message}"
-    click.echo(text, err=True)
-
-
-def _guarded(run: Callable[[], int], wants_json: Callable[[], bool]) -> int:
-    """Exit statuses and one-line errors for everything a command can end with."""
-    stdout = sys.stdout
+def main(argv: Sequence[str] | None = None) -> int:
+    """The console script: run the command line ``argv`` (default: the process's arguments) and return
+    its exit status, whatever the command ended with."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    settings, stdout, json_in_args = Settings(), sys.stdout, "--json" in args
     try:
-        return run()
-    except click.exceptions.Exit as done:  # --help and friends
-        return done.exit_code
+        code = int(cli.main(args=args, prog_name="cluster-pipeline", standalone_mode=False, obj=settings) or 0)
     except click.ClickException as error:  # usage errors: unknown option, bad value, missing argument
         hint = f" (see `{error.ctx.command_path} --help`)" if isinstance(error, click.UsageError) and error.ctx else ""
-        _error("UsageError", error.format_message() + hint, wants_json())
-        return error.exit_code
+        print_error("UsageError", error.format_message() + hint, json_in_args)
+        code = error.exit_code
     except ClusterPipelineError as error:
-        _error(type(error).__name__, str(error), wants_json())
-        return EXIT_ERROR
-    except BrokenPipeError:  # `… | head` closed the pipe: the reader has what it wanted
-        _silence_stdout()
-        return 0
-    except SystemExit as done:  # Click exits by itself when its help text meets a closed pipe
-        return 0 if sys.stdout is not stdout else int(done.code or 0)
+        print_error(type(error).__name__, str(error), json_in_args)
+        code = EXIT_ERROR
+    except SystemExit as done:  # Click exits by itself when `… | head` closes the pipe: the reader has what it wanted
+        code = 0 if sys.stdout is not stdout else int(done.code or 0)
     except OSError as error:  # a file the user named cannot be read or written
-        _error("OSError", f"{error.strerror or error}: {error.filename or ''}".rstrip(": "), wants_json())
-        return EXIT_ERROR
+        print_error("OSError", f"{error.strerror or error}: {error.filename or ''}".rstrip(": "), json_in_args)
+        code = EXIT_ERROR
     except (KeyboardInterrupt, click.Abort):
-        return EXIT_INTERRUPTED
-
-
-def run(argv: Sequence[str] | None) -> int:
-    """Parse ``argv`` (default: the process's arguments), run the command, return the exit status."""
-    args = list(sys.argv[1:] if argv is None else argv)
-    settings = Settings()
-
-    def invoke() -> int:
-        return int(cli.main(args=args, prog_name="cluster-pipeline", standalone_mode=False, obj=settings) or 0)
-
-    code = _guarded(invoke, lambda: settings.json or "--json" in args)
+        code = EXIT_INTERRUPTED
     try:
         sys.stdout.flush()
     except BrokenPipeError:

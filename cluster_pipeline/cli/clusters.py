@@ -1,36 +1,24 @@
 """The ``clusters`` group: configurations over their life (create, list, show, update, delete).
 
-``create`` and ``update`` take the same options, generated from the configuration model so that a
-field is declared once: one per top-level field with a plain value (``--max-clusters``,
-``--centroid-method``…: the field's type, bounds, choices and description), a few nested fields by a
-short name (``NESTED_OPTIONS``), shortcuts for the rest (``--feature``, ``--param``, ``--filter``,
-``--weights``, ``--pca``), ``--set FIELD=VALUE`` for any field by its dotted path, and
-``--config-file``. They become one ``ConfigurationChanges``, which the service applies over nothing
-(``create``) or over the stored configuration (``update``).
+``create`` and ``update`` take options generated from the configuration model, so a field is declared
+once: one per field with a plain value (its type, bounds, choices and description), a few nested fields
+by a short name (``NESTED_OPTIONS``), shortcuts for the rest, ``--set FIELD=VALUE`` for any field by its
+dotted path, and ``--config-file``. They become one ``ConfigurationChanges`` for the service.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from types import UnionType
 from typing import TYPE_CHECKING, Any, Literal, Union, get_args, get_origin
 
 import click
 
-from cluster_pipeline.cli.app import (
-    COMMON_OPTIONS_HELP,
-    cli,
-    common_options,
-    current_service,
-    current_settings,
-    read_json_option,
-)
+from cluster_pipeline.cli.app import Command, cli, current_service, current_settings, read_json_option
 from cluster_pipeline.core.errors import ConfigurationError
 
 if TYPE_CHECKING:
-    from pydantic.fields import FieldInfo
-
     from cluster_pipeline.service import ConfigurationChanges
 
 # nested fields with an option of their own, by its name (any other: --set PATH=VALUE)
@@ -47,22 +35,8 @@ OFF_SWITCHES = {"reassign_noise": "--keep-noise"}  # a flag's negative name, whe
 SHORTCUTS = ("features", "weights", "filter_", "params", "pca", "settings", "config_file", "algorithm")
 
 
-def _model_field(path: str) -> tuple[FieldInfo, str | None]:
-    """The configuration model's field at ``path``, and for a nested one the first line of its block's
-    docstring (the help of a field without a description)."""
-    from cluster_pipeline.core.config.model import ClusterConfig
-
-    model: Any = ClusterConfig
-    *parents, last = path.split(".")
-    for name in parents:
-        model = model.model_fields[name].annotation
-    block = (model.__doc__ or "").strip().splitlines()[0].replace("``", "") if parents else None
-    return model.model_fields[last], block
-
-
-def _value_type(info: FieldInfo) -> Any:
+def _value_type(annotation: Any, metadata: list[Any]) -> Any:
     """The click type of a field that holds one plain value (``bool``: a flag); None for lists, objects, blocks."""
-    annotation = info.annotation
     union = get_origin(annotation) in (Union, UnionType)
     kinds = [kind for kind in get_args(annotation) if kind is not type(None)] if union else [annotation]
     if len(kinds) != 1:
@@ -70,7 +44,7 @@ def _value_type(info: FieldInfo) -> Any:
     kind = kinds[0]
     if get_origin(kind) is Literal:
         return click.Choice([str(value) for value in get_args(kind)])
-    bounds = {name: getattr(m, name) for m in info.metadata for name in ("ge", "gt", "le", "lt") if hasattr(m, name)}
+    bounds = {name: getattr(m, name) for m in metadata for name in ("ge", "gt", "le", "lt") if hasattr(m, name)}
     if kind in (int, float) and bounds:
         ranged = click.IntRange if kind is int else click.FloatRange
         low, high = bounds.get("ge", bounds.get("gt")), bounds.get("le", bounds.get("lt"))
@@ -78,13 +52,18 @@ def _value_type(info: FieldInfo) -> Any:
     return kind if kind in (bool, str, int, float) else None
 
 
-def _option(name: str, path: str) -> click.Option | None:
-    info, block_help = _model_field(path)
-    kind = _value_type(info)
+def _option(model: Any, name: str, path: str) -> click.Option | None:
+    """The option of ``model``'s field at ``path``; a nested field without a description is helped by the
+    first line of its block's docstring."""
+    *parents, last = path.split(".")
+    for parent in parents:
+        model = model.model_fields[parent].annotation
+    info = model.model_fields[last]
+    kind = _value_type(info.annotation, info.metadata)
     if kind is None:
         return None
     dashed = "--" + name.replace("_", "-")
-    text = info.description or block_help
+    text = info.description or ((model.__doc__ or "").strip().splitlines()[0].replace("``", "") if parents else None)
     if kind is bool:
         return click.Option([f"{dashed}/{OFF_SWITCHES.get(name, '--no-' + dashed[2:])}", name], default=None, help=text)
     if kind is str and info.default is None and name not in CREATE_ONLY:
@@ -92,47 +71,40 @@ def _option(name: str, path: str) -> click.Option | None:
     return click.Option([dashed, name], type=kind, help=text)
 
 
-def configuration_options(create: bool) -> list[click.Option]:
-    """An option per configuration field with a plain value (``create`` alone sets collection and name)."""
-    from cluster_pipeline.core.config.model import ClusterConfig
-
-    top = [n for n in ClusterConfig.model_fields if n not in NO_OPTION and (create or n not in CREATE_ONLY)]
-    options = (_option(name, path) for name, path in {**{n: n for n in top}, **NESTED_OPTIONS}.items())
-    return [option for option in options if option is not None]
-
-
-class ConfigurationCommand(click.Command):
-    """``create`` and ``update``: their generated options are made when first needed (to parse or show
-    help), so ``--help`` and the other commands do not import the model (0.15 s)."""
+class ConfigurationCommand(Command):
+    """``create`` and ``update``: the shortcuts, and the options generated from the model, made when first
+    needed (to parse or show help), so ``--help`` and the other commands do not import the model (0.15 s)."""
 
     generated = False
 
+    def __init__(self, *args: Any, params: list[click.Parameter], **kwargs: Any) -> None:
+        shortcuts = [
+            click.Option(["--feature", "features"], multiple=True,
+                         help="Embedding column; repeat to cluster several features as one space."),
+            click.Option(["--weights"], help="Comma-separated weight per feature, for --combine weighted."),
+            click.Option(["--filter", "filter_"], metavar="JSON|@FILE",
+                         help="Cluster only the documents this filter keeps (AND/OR/NOT over metadata); null: all."),
+            click.Option(["--param", "params"], multiple=True, metavar="NAME=VALUE",
+                         help="Estimator parameter (repeatable)."),
+            click.Option(["--pca"], type=click.IntRange(min=0), help="Reduce to N dimensions by PCA first (0: none)."),
+            click.Option(["--set", "settings"], multiple=True, metavar="FIELD=VALUE",
+                         help="Any configuration field by its dotted path, e.g. checks.min_silhouette=0.1 (repeatable)."),
+            click.Option(["--config-file"], type=click.Path(dir_okay=False), help="JSON file of configuration fields."),
+        ]  # fmt: skip
+        super().__init__(*args, params=[*params, *shortcuts], **kwargs)
+
     def get_params(self, ctx: click.Context) -> list[click.Parameter]:
         if not self.generated:
-            self.params[:0] = configuration_options(create=self.name == "create")
+            from cluster_pipeline.core.config.model import ClusterConfig
+
+            create = self.name == "create"
+            top = [n for n in ClusterConfig.model_fields if n not in NO_OPTION and (create or n not in CREATE_ONLY)]
+            options = (
+                _option(ClusterConfig, name, path) for name, path in {**{n: n for n in top}, **NESTED_OPTIONS}.items()
+            )
+            self.params[:0] = [option for option in options if option is not None]
             self.generated = True
         return super().get_params(ctx)
-
-
-def shortcut_options(command: Callable[..., Any]) -> Callable[..., Any]:
-    """The options for what has no plain value of its own: features, weights, filter, parameters, PCA."""
-    for decorator in reversed(
-        [
-            click.option("--feature", "features", multiple=True,
-                         help="Embedding column; repeat to cluster several features as one space."),
-            click.option("--weights", help="Comma-separated weight per feature, for --combine weighted."),
-            click.option("--filter", "filter_", metavar="JSON|@FILE",
-                         help="Cluster only the documents this filter keeps (AND/OR/NOT over metadata); null: all."),
-            click.option("--param", "params", multiple=True, metavar="NAME=VALUE",
-                         help="Estimator parameter (repeatable)."),
-            click.option("--pca", type=click.IntRange(min=0), help="Reduce to N dimensions by PCA first (0: none)."),
-            click.option("--set", "settings", multiple=True, metavar="FIELD=VALUE",
-                         help="Any configuration field by its dotted path, e.g. checks.min_silhouette=0.1 (repeatable)."),
-            click.option("--config-file", type=click.Path(dir_okay=False), help="JSON file of configuration fields."),
-        ]
-    ):  # fmt: skip
-        command = decorator(command)
-    return command
 
 
 def _pairs(pairs: Sequence[str], option: str, example: str) -> list[tuple[str, Any]]:
@@ -183,16 +155,13 @@ def _changes(options: dict[str, Any], unset: Sequence[str] = ()) -> Configuratio
     return ConfigurationChanges(fields, options["algorithm"], settings, unset)
 
 
-@cli.group(epilog=COMMON_OPTIONS_HELP)
-@common_options
+@cli.group()
 def clusters() -> None:
     """Cluster configurations: create, list, show, update, delete."""
 
 
-@clusters.command("create", cls=ConfigurationCommand, epilog=COMMON_OPTIONS_HELP)
-@shortcut_options
-@common_options
-def clusters_create(**options: Any) -> int:
+@clusters.command("create", cls=ConfigurationCommand)
+def clusters_create(**options: Any) -> None:
     """Define a configuration (validated now: parameters, filter, cron, time zone, against the collection)."""
     config = current_service().configurations.create(_changes(options))
     current_settings().emit(
@@ -200,15 +169,12 @@ def clusters_create(**options: Any) -> int:
         f"Created {config.display_name} ({config.cluster_id}: {config.algorithm} on "
         f"{config.namespace}/{config.collection}). Execute it with: cluster-pipeline execute {config.display_name}",
     )
-    return 0
 
 
-@clusters.command("update", cls=ConfigurationCommand, epilog=COMMON_OPTIONS_HELP)
+@clusters.command("update", cls=ConfigurationCommand)
 @click.argument("configuration_name", metavar="CONFIGURATION")
 @click.option("--unset-param", "unset", multiple=True, metavar="NAME", help="Remove a parameter (repeatable).")
-@shortcut_options
-@common_options
-def clusters_update(configuration_name: str, unset: tuple[str, ...], **options: Any) -> int:
+def clusters_update(configuration_name: str, unset: tuple[str, ...], **options: Any) -> None:
     """Change a configuration (its name or clust_ id; not its collection or name). A change to what
     executions compute makes a new version; description, triggers and checks keep it. Refused while an
     execution is in flight."""
@@ -221,15 +187,13 @@ def clusters_update(configuration_name: str, unset: tuple[str, ...], **options: 
         f"Updated {config.display_name} ({version}; changed: {', '.join(revision.changed)}). "
         "Executions from now on run it; earlier results keep the configuration they ran with.",
     )  # fmt: skip
-    return 0
 
 
-@clusters.command("delete", epilog=COMMON_OPTIONS_HELP)
+@clusters.command("delete")
 @click.argument("configuration_name", metavar="CONFIGURATION")
 @click.option("--keep-history/--delete-history", default=True, show_default=True,
               help="Keep the configuration's ExecutionResults (readable with `executions`) or remove them.")  # fmt: skip
-@common_options
-def clusters_delete(configuration_name: str, keep_history: bool) -> int:
+def clusters_delete(configuration_name: str, keep_history: bool) -> None:
     """Delete a configuration (its name or clust_ id) and its Dagster partition (refused while an execution
     is in flight). Its name is free again; its kept history is read by its clust_ id."""
     deletion = current_service().configurations.delete(configuration_name, keep_history=keep_history)
@@ -243,32 +207,25 @@ def clusters_delete(configuration_name: str, keep_history: bool) -> int:
         {"deleted": cluster_id, "history": "kept" if deletion.history_kept else "deleted", "executions": count},
         f"Deleted {deletion.config.display_name} ({cluster_id}); {history}.",
     )
-    return 0
 
 
-@clusters.command("list", epilog=COMMON_OPTIONS_HELP)
-@common_options
-def clusters_list() -> int:
+@clusters.command("list")
+def clusters_list() -> None:
     """List the namespace's configurations (unreadable files are skipped with a warning)."""
     settings = current_settings()
     configs = current_service().configurations.list()
-    text = (
-        "\n".join(
-            f"{c.display_name:<32} {c.cluster_id}  v{c.version:<3} {c.algorithm:<16} {c.collection}  "
-            f"{json.dumps(c.parameters)}"
-            for c in configs
-        )
-        or f"No configurations in namespace {settings.namespace!r}."
-    )
-    settings.emit([c.model_dump(mode="json") for c in configs], text)
-    return 0
+    lines = [
+        f"{c.display_name:<32} {c.cluster_id}  v{c.version:<3} {c.algorithm:<16} {c.collection}  "
+        f"{json.dumps(c.parameters)}"
+        for c in configs
+    ]
+    empty = f"No configurations in namespace {settings.namespace!r}."
+    settings.emit([c.model_dump(mode="json") for c in configs], "\n".join(lines) or empty)
 
 
-@clusters.command("show", epilog=COMMON_OPTIONS_HELP)
+@clusters.command("show")
 @click.argument("configuration_name", metavar="CONFIGURATION")
-@common_options
-def clusters_show(configuration_name: str) -> int:
+def clusters_show(configuration_name: str) -> None:
     """Show one configuration (by its name or clust_ id)."""
     config = current_service().configurations.get(configuration_name)
     current_settings().emit(config.model_dump(mode="json"), config.model_dump_json(indent=2))
-    return 0

@@ -1,22 +1,19 @@
 """Commands on documents and collections: ``ingest``, ``delete`` and the ``collections`` group (``export``
 a collection's documents, with their clusters if asked)."""
 
-from __future__ import annotations
-
 from dataclasses import asdict
 from pathlib import Path
 
 import click
 
-from cluster_pipeline.cli.app import COMMON_OPTIONS_HELP, cli, common_options, current_service, current_settings
+from cluster_pipeline.cli.app import cli, current_service, current_settings
 
 
-@cli.command(epilog=COMMON_OPTIONS_HELP)
+@cli.command()
 @click.argument("collection")
 @click.argument("file", type=click.Path(dir_okay=False))
 @click.option("--feature", "features", multiple=True, help="Embedding column (repeatable; default: auto-detect).")
-@common_options
-def ingest(collection: str, file: str, features: tuple[str, ...]) -> int:
+def ingest(collection: str, file: str, features: tuple[str, ...]) -> None:
     """Append documents from FILE (Parquet, CSV, JSON Lines) to COLLECTION."""
     report = current_service().collections.ingest(collection, file, features)
     data = {
@@ -32,15 +29,13 @@ def ingest(collection: str, file: str, features: tuple[str, ...]) -> int:
         f"Ingested {report.num_documents} documents into {report.namespace}/{report.collection} "
         f"({report.total_documents} in total; features {report.features}).",
     )
-    return 0
 
 
-@cli.command(epilog=COMMON_OPTIONS_HELP)
+@cli.command()
 @click.argument("collection")
 @click.argument("document_ids", nargs=-1)
 @click.option("--ids-file", type=click.Path(dir_okay=False), help="File with one document id per line.")
-@common_options
-def delete(collection: str, document_ids: tuple[str, ...], ids_file: str | None) -> int:
+def delete(collection: str, document_ids: tuple[str, ...], ids_file: str | None) -> None:
     """Remove documents from COLLECTION by id (one atomic tombstone)."""
     settings = current_settings()
     ids = list(document_ids)
@@ -48,16 +43,14 @@ def delete(collection: str, document_ids: tuple[str, ...], ids_file: str | None)
         ids += [line.strip() for line in Path(ids_file).read_text().splitlines() if line.strip()]
     removed = current_service().collections.delete_documents(collection, ids)
     settings.emit({"deleted": removed}, f"Deleted {removed} documents from {settings.namespace}/{collection}.")
-    return 0
 
 
-@cli.group(epilog=COMMON_OPTIONS_HELP)
-@common_options
+@cli.group()
 def collections() -> None:
     """Collections of documents."""
 
 
-@collections.command("export", epilog=COMMON_OPTIONS_HELP)
+@collections.command("export")
 @click.argument("collection")
 @click.option("--output", "-o", required=True, type=click.Path(dir_okay=False), help="File to write.")
 @click.option(
@@ -70,8 +63,7 @@ def collections() -> None:
     help="Add each document's latest cluster of this configuration (cluster_id, cluster_label, distance, novelty).",
 )
 @click.option("--embeddings", is_flag=True, help="Include the embedding columns.")
-@common_options
-def collections_export(collection: str, output: str, fmt: str | None, cluster_id: str | None, embeddings: bool) -> int:
+def collections_export(collection: str, output: str, fmt: str | None, cluster_id: str | None, embeddings: bool) -> None:
     """Write COLLECTION's documents to a Parquet, CSV or JSON Lines file (atomically)."""
     settings = current_settings()
     report = current_service().collections.export(
@@ -82,4 +74,3 @@ def collections_export(collection: str, output: str, fmt: str | None, cluster_id
         asdict(report),
         f"Exported {report.documents} documents of {settings.namespace}/{collection}{clusters} to {report.path}.",
     )
-    return 0

@@ -1,9 +1,8 @@
 """Commands on executions: ``execute`` (now, or queued with ``--no-wait``), the ``executions`` group
 (list, latest, show, wait, cancel, report, hierarchy) and ``demo``."""
 
-from __future__ import annotations
-
-import json
+import sys
+from contextlib import nullcontext
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -11,25 +10,24 @@ from typing import Any
 import click
 
 from cluster_pipeline.cli.app import (
-    COMMON_OPTIONS_HELP,
     EXIT_TIMEOUT,
     cli,
-    common_options,
     current_service,
     current_settings,
-    parse_timestamp,
+    print_error,
     read_json_option,
+    timestamp_option,
 )
-from cluster_pipeline.cli.output import describe_result, progress_bar, report_execution, stats_line, summary_line
+from cluster_pipeline.cli.output import describe_result, report_execution, stats_line, summary_line
+from cluster_pipeline.core.progress import StderrBar, listening
 from cluster_pipeline.core.store.history import FILTER_FIELDS, SORT_FIELDS
 from cluster_pipeline.core.store.results import STATUSES
 
 
-@cli.command(epilog=COMMON_OPTIONS_HELP)
+@cli.command()
 @click.argument("configuration_name", metavar="CONFIGURATION")
 @click.option("--no-wait", is_flag=True,
               help="Queue it in Dagster and return at once (run_id, status pending); the daemon runs it.")  # fmt: skip
-@common_options
 def execute(configuration_name: str, no_wait: bool) -> int:
     """Execute a configuration (its name or clust_ id) through Dagster and print its ExecutionResult (or,
     with --no-wait, queue it)."""
@@ -42,28 +40,28 @@ def execute(configuration_name: str, no_wait: bool) -> int:
             f"  follow it: cluster-pipeline executions wait {pending.run_id}",
         )
         return 0
-    with progress_bar():
+    # a progress bar on stderr while it runs, only when stderr is a terminal
+    with listening(StderrBar()) if sys.stderr.isatty() and not current_settings().json else nullcontext():
         result = executions.execute(configuration_name)
     return report_execution(result, executions.location(result))
 
 
-@cli.group(epilog=COMMON_OPTIONS_HELP)
-@common_options
+@cli.group()
 def executions() -> None:
     """Execution history: list, latest, show, cancel, report."""
 
 
-@executions.command("list", epilog=COMMON_OPTIONS_HELP)
+@executions.command("list")
 @click.argument("configuration_name", metavar="CONFIGURATION")
 @click.option("--status", "statuses", multiple=True, type=click.Choice(STATUSES), help="Keep these (repeatable).")
-@click.option("--since", help="Created at or after (ISO 8601).")
-@click.option("--until", help="Created before (ISO 8601).")
+@click.option("--since", "created_after", callback=timestamp_option, help="Created at or after (ISO 8601).")
+@click.option("--until", "created_before", callback=timestamp_option, help="Created before (ISO 8601).")
 @click.option("--min-clusters", type=int)
 @click.option("--max-clusters", type=int)
 @click.option("--min-silhouette", type=float)
 @click.option("--max-silhouette", type=float)
-@click.option("--sort", default="created_at", show_default=True, type=click.Choice(SORT_FIELDS))
-@click.option("--ascending", is_flag=True, help="Oldest / lowest first.")
+@click.option("--sort", "sort_by", default="created_at", show_default=True, type=click.Choice(SORT_FIELDS))
+@click.option("--ascending", "descending", flag_value=False, default=True, help="Oldest / lowest first.")
 @click.option("--limit", default=20, show_default=True, type=click.IntRange(min=1))
 @click.option("--offset", default=0, show_default=True, type=click.IntRange(min=0))
 @click.option("--cursor", help="next_cursor of the previous page.")
@@ -71,67 +69,47 @@ def executions() -> None:
               help=f"AND/OR/NOT over {', '.join(FILTER_FIELDS)}.")  # fmt: skip
 @click.option("--search", help="Text in the clusters' labels or keywords, or in the error message (any case).")
 @click.option("--include-total", is_flag=True, help="Also count all matches: total, by status, mean silhouette.")
-@common_options
-def executions_list(configuration_name: str, **options: Any) -> int:
+def executions_list(configuration_name: str, filter_: str | None, include_total: bool, **query: Any) -> None:
     """Executions of one configuration (its name or clust_ id), pending and processing ones included."""
     from cluster_pipeline.service import HistoryQuery
 
-    query = HistoryQuery(
-        statuses=options["statuses"] or None,
-        created_after=parse_timestamp(options["since"]),
-        created_before=parse_timestamp(options["until"]),
-        min_clusters=options["min_clusters"],
-        max_clusters=options["max_clusters"],
-        min_silhouette=options["min_silhouette"],
-        max_silhouette=options["max_silhouette"],
-        sort_by=options["sort"],
-        descending=not options["ascending"],
-        limit=options["limit"],
-        offset=options["offset"],
-        cursor=options["cursor"],
-        search=options["search"],
-    )
-    filter_ = None if options["filter_"] is None else read_json_option(options["filter_"], "--filter")
     page = current_service().executions.list(
-        configuration_name, query, filter=filter_, include_total=options["include_total"]
+        configuration_name,
+        HistoryQuery(**{**query, "statuses": query["statuses"] or None}),
+        filter=None if filter_ is None else read_json_option(filter_, "--filter"),
+        include_total=include_total,
     )
     data: dict[str, Any] = {"results": [r.to_json_dict() for r in page.results], "next_cursor": page.next_cursor}
     lines = [summary_line(r) for r in page.results] or [f"No executions of {page.configuration} match."]
-    if options["include_total"] and page.stats is not None:
+    if include_total and page.stats is not None:
         data["total"], data["stats"] = page.total, page.stats
         lines.append(stats_line(page.total or 0, page.stats))
     if page.next_cursor:
         lines.append(f"more: --cursor {page.next_cursor}")
     current_settings().emit(data, "\n".join(lines))
-    return 0
 
 
-@executions.command("latest", epilog=COMMON_OPTIONS_HELP)
+@executions.command("latest")
 @click.argument("configuration_name", metavar="CONFIGURATION")
 @click.option("--status", "statuses", multiple=True, type=click.Choice(STATUSES), help="Only these (repeatable).")
-@common_options
-def executions_latest(configuration_name: str, statuses: tuple[str, ...]) -> int:
+def executions_latest(configuration_name: str, statuses: tuple[str, ...]) -> None:
     """The newest execution of a configuration (its name or clust_ id)."""
     result = current_service().executions.latest(configuration_name, statuses)
     current_settings().emit(result.to_json_dict(), describe_result(result))
-    return 0
 
 
-@executions.command("show", epilog=COMMON_OPTIONS_HELP)
+@executions.command("show")
 @click.argument("run_id")
-@common_options
-def executions_show(run_id: str) -> int:
+def executions_show(run_id: str) -> None:
     """One ExecutionResult (pending and processing ones too)."""
     executions = current_service().executions
     result = executions.get(run_id)
     current_settings().emit(result.to_json_dict(), describe_result(result, executions.location(result)))
-    return 0
 
 
-@executions.command("wait", epilog=COMMON_OPTIONS_HELP)
+@executions.command("wait")
 @click.argument("run_id")
 @click.option("--timeout", type=click.FloatRange(min=0), help="Give up after this many seconds (exit status 124).")
-@common_options
 def executions_wait(run_id: str, timeout: float | None) -> int:
     """Wait until an execution is completed or failed, then print it (exit status as `execute`)."""
     settings, executions = current_settings(), current_service().executions
@@ -143,29 +121,25 @@ def executions_wait(run_id: str, timeout: float | None) -> int:
         f"Execution {run_id} is still {result.status} after {timeout:g} s; wait again, or stop it with "
         f"`cluster-pipeline executions cancel {run_id}`."
     )
-    click.echo(json.dumps({"error": {"type": "Timeout", "message": message}}) if settings.json else f"error: {message}",
-               err=True)  # fmt: skip
+    print_error("Timeout", message, settings.json)
     return EXIT_TIMEOUT
 
 
-@executions.command("cancel", epilog=COMMON_OPTIONS_HELP)
+@executions.command("cancel")
 @click.argument("run_id")
-@common_options
-def executions_cancel(run_id: str) -> int:
+def executions_cancel(run_id: str) -> None:
     """Stop a pending or processing execution; it ends failed, saying it was cancelled."""
     result = current_service().executions.cancel(run_id)
     current_settings().emit(result.to_json_dict(), describe_result(result))
-    return 0
 
 
-@executions.command("report", epilog=COMMON_OPTIONS_HELP)
+@executions.command("report")
 @click.argument("run_id")
 @click.option("--output", type=click.Path(), help="HTML file or existing folder (default: RUN_ID.html here).")
 @click.option("--dagster-url", metavar="URL",
               help="The Dagster UI the report links the run to (default: $CLUSTER_PIPELINE_DAGSTER_URL or "
                    "http://localhost:3000).")  # fmt: skip
-@common_options
-def executions_report(run_id: str, output: str | None, dagster_url: str | None) -> int:
+def executions_report(run_id: str, output: str | None, dagster_url: str | None) -> None:
     """Write a self-contained HTML report of one execution (pictures, checks, interactive map, drift)."""
     page = current_service().executions.report(run_id, dagster_url)
     target = Path(output or ".").expanduser()
@@ -178,34 +152,30 @@ def executions_report(run_id: str, output: str | None, dagster_url: str | None) 
     finally:
         temporary.unlink(missing_ok=True)
     current_settings().emit({"report": str(target.resolve())}, f"Wrote {target.resolve()}")
-    return 0
 
 
-@executions.command("hierarchy", epilog=COMMON_OPTIONS_HELP)
+@executions.command("hierarchy")
 @click.argument("run_id")
 @click.option("--groups", type=click.IntRange(min=1), help="Cut the tree into this many topics, with merged labels.")
-@common_options
-def executions_hierarchy(run_id: str, groups: int | None) -> int:
+def executions_hierarchy(run_id: str, groups: int | None) -> None:
     """The topic tree of one execution (merges closest first), or its cut into --groups topics."""
     executions, settings = current_service().executions, current_settings()
     if groups is not None:
         topics = executions.topics(run_id, groups)
         lines = [f"{t.id:>6} {t.num_members:>7}  {t.label}  ({', '.join(t.clusters)})" for t in topics]
         settings.emit({"run_id": run_id, "groups": [asdict(t) for t in topics]}, "\n".join(lines))
-        return 0
+        return
     hierarchy = executions.hierarchy(run_id)
     lines = [
         f"{n['id']:>6} {n['distance']:.3f} {n['num_members']:>7}  {n['label']}  = {' + '.join(n['children'])}"
         for n in hierarchy["nodes"]
     ]
     settings.emit(hierarchy, "\n".join(lines))
-    return 0
 
 
-@cli.command(epilog=COMMON_OPTIONS_HELP)
+@cli.command()
 @click.option("--documents", default=3000, show_default=True, type=click.IntRange(min=60),
               help="Documents to generate (at least 60: ten per topic).")  # fmt: skip
-@common_options
 def demo(documents: int) -> int:
     """Generate a collection, cluster it, show the result."""
     service = current_service()

@@ -1,16 +1,11 @@
 """How the CLI shows ExecutionResults: a readable summary, one line per execution in listings,
 and a failed execution's error in one line with where its full logs are."""
 
-from __future__ import annotations
-
-import json
-import sys
-from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
 import click
 
-from cluster_pipeline.cli.app import EXIT_FAILED_EXECUTION, EXIT_INTERRUPTED, current_settings
+from cluster_pipeline.cli.app import EXIT_FAILED_EXECUTION, EXIT_INTERRUPTED, current_settings, print_error
 from cluster_pipeline.core.quality.verdict import percent
 from cluster_pipeline.core.store.results import ExecutionResult, format_timestamp
 
@@ -42,8 +37,7 @@ def describe_result(result: ExecutionResult, path: str | None = None) -> str:
     lines.append(f"  {result.num_points} documents, {result.num_clusters} clusters, {noise}")
     from cluster_pipeline.core.render.report import describe_selection
 
-    chosen = describe_selection(result.selection)
-    if chosen:
+    if chosen := describe_selection(result.selection):
         lines.append(f"  {chosen}")
     if result.metrics:
         m = result.metrics
@@ -51,11 +45,8 @@ def describe_result(result: ExecutionResult, path: str | None = None) -> str:
             f"  silhouette {m['silhouette_score']:.3f}  davies-bouldin {m['davies_bouldin_index']:.3f}  "
             f"calinski-harabasz {m['calinski_harabasz_score']:.1f}  ({m['description']})"
         )
-    lines += [
-        f"  {name}: {value}" for name, value in (("metrics", result.coverage), ("note", result.quality_note)) if value
-    ]
-    if result.warning:
-        lines.append(f"  warning: {result.warning}")
+    verdict = (("metrics", result.coverage), ("note", result.quality_note), ("warning", result.warning))
+    lines += [f"  {name}: {value}" for name, value in verdict if value]
     if result.trigger and result.trigger != "manual":
         lines.append(f"  trigger: {result.trigger}" + (f" ({result.trigger_reason})" if result.trigger_reason else ""))
     for centroid in result.centroids or []:
@@ -71,9 +62,7 @@ def describe_result(result: ExecutionResult, path: str | None = None) -> str:
 
 def summary_line(r: ExecutionResult) -> str:
     silhouette = "-" if not r.metrics else format(r.metrics["silhouette_score"], ".3f")
-    documents = (
-        f"{r.num_points:>8} docs" if r.num_points or r.status not in ("pending", "processing") else f"{'-':>8} docs"
-    )
+    documents = f"{r.num_points if r.num_points or r.status not in ('pending', 'processing') else '-':>8} docs"
     noise = f"  noise {percent(r.num_noise / r.num_points)}" if r.num_points and r.status == "completed" else ""
     return (
         f"{r.run_id}  {r.status:<10} {format_timestamp(r.created_at)}  {documents}  "
@@ -90,13 +79,6 @@ def stats_line(total: int, stats: dict[str, Any]) -> str:
     return line
 
 
-def progress_bar() -> AbstractContextManager[None]:
-    """A progress bar on stderr while an execution runs, only when stderr is a terminal."""
-    from cluster_pipeline.core.progress import StderrBar, listening
-
-    return listening(StderrBar()) if sys.stderr.isatty() and not current_settings().json else nullcontext()
-
-
 def report_execution(result: ExecutionResult, path: str | None) -> int:
     """Print an execution's result; a failed one also gets its one-line error and where its logs are."""
     from cluster_pipeline.core.pipeline.execution import INTERRUPTED_MESSAGE
@@ -105,11 +87,8 @@ def report_execution(result: ExecutionResult, path: str | None) -> int:
     settings.emit(result.to_json_dict(), describe_result(result, path))
     if result.status == "completed":
         return 0
-    if settings.json:
-        click.echo(json.dumps({"error": {"type": "ExecutionFailed", "message": result.error_message,
-                                         "run_id": result.run_id, "dagster_run_id": result.dagster_run_id}}),
-                   err=True)  # fmt: skip
-    else:
-        click.echo(f"error: {result.error_message}", err=True)
+    ids = {"run_id": result.run_id, "dagster_run_id": result.dagster_run_id}
+    print_error("ExecutionFailed", result.error_message, settings.json, **ids)
+    if not settings.json:
         click.echo(f"  full logs: Dagster run {result.dagster_run_id} (`dagster dev`, Runs)", err=True)
     return EXIT_INTERRUPTED if result.error_message == INTERRUPTED_MESSAGE else EXIT_FAILED_EXECUTION

@@ -1,18 +1,13 @@
 """The lifecycle guarantee: whatever ends a run, its execution ends ``failed`` with a cause.
 
-The run writes its own failed result when it can (errors, Ctrl-C, SIGTERM: ``core.pipeline``'s
-``recording_failure``). What it cannot write is written from outside through ``record_failed_run``,
-which builds the result from the run's tags and hands it to the core's one writer: by the CLI after
-its in-process run, by a cancel, by Dagster's run-status sensors for runs Dagster saw end (failed,
-canceled, killed daemon workers that its code server or run monitoring failed), and by
-``reconcile_runs`` for the one case Dagster cannot see — a run whose worker process died while
-Dagster still thinks it runs (a CLI run SIGKILLed, out of memory, the machine restarted).
-Workers are identified by PID *and* start time and boot (``processes``), never by PID alone.
+The run writes its own failed result when it can (errors, Ctrl-C, SIGTERM: ``recording_failure``).
+What it cannot write is written from outside through ``record_failed_run``, from the run's tags, by
+the core's one writer: by the CLI after its in-process run, by a cancel, by Dagster's run-status sensors
+for runs Dagster saw end, and by ``reconcile_runs`` for the one case Dagster cannot see — a run whose
+worker process died while Dagster still thinks it runs (a CLI run SIGKILLed, out of memory, a reboot).
 """
 
-from __future__ import annotations
-
-from collections.abc import Iterable
+from collections.abc import Sequence
 
 from dagster import DagsterEvent, DagsterInstance, DagsterRun, DagsterRunStatus
 
@@ -20,26 +15,22 @@ from cluster_pipeline.core.pipeline.execution import INTERRUPTED_MESSAGE, write_
 from cluster_pipeline.core.store.lake import Lake
 from cluster_pipeline.core.store.results import ExecutionResult, ResultStore
 from cluster_pipeline.lifecycle.processes import Liveness
-from cluster_pipeline.lifecycle.records import IN_FLIGHT, base_of, config_of, partition_runs, worker_of
+from cluster_pipeline.lifecycle.records import base_of, config_of, in_flight_runs, worker_of
 
 CANCELLED_MESSAGE = (
     "Execution cancelled by a user before it completed; execute the configuration again to get a result."
 )
+WORKER_GONE_MESSAGE = (
+    "The execution's worker process ({worker}) ended before the execution completed (killed, out of memory, or "
+    "the machine restarted). Execute the configuration again; if it ran out of memory, see the README's "
+    "resource limits."
+)
 FAILURE_REASON_TAG = "dagster/failure_reason"  # Dagster's RunFailureReason, which it does not export
 
 
-def worker_gone_message(worker: str) -> str:
-    return (
-        f"The execution's worker process ({worker}) ended before the execution completed (killed, out of "
-        "memory, or the machine restarted). Execute the configuration again; if it ran out of memory, see "
-        "the README's resource limits."
-    )
-
-
-def failure_message(run: DagsterRun, events: Iterable[DagsterEvent]) -> str:
+def failure_message(run: DagsterRun, events: Sequence[DagsterEvent]) -> str:
     """Why a run ended without a result, in the user's terms, from its tags and its step and run
     failure events: the step's own message when it has one."""
-    events = list(events)
     if run.status == DagsterRunStatus.CANCELED:
         return CANCELLED_MESSAGE
     if run.tags.get(FAILURE_REASON_TAG) == "UNEXPECTED_TERMINATION":
@@ -53,7 +44,7 @@ def failure_message(run: DagsterRun, events: Iterable[DagsterEvent]) -> str:
                 return f"The execution failed: {data.error.message.strip()}"
     worker = worker_of(run)
     if worker is not None and worker.liveness() is Liveness.DEAD:  # failed from outside: its code server saw it die
-        return worker_gone_message(worker.describe())
+        return WORKER_GONE_MESSAGE.format(worker=worker.describe())
     for event in events:
         if event.is_job_failure and event.message:
             return event.message.strip()
@@ -64,20 +55,18 @@ def record_failed_run(instance: DagsterInstance, lake: Lake, run: DagsterRun, me
     """Write the ``failed`` ExecutionResult of an execution run that has none; None if it has one
     already, or names no configuration (a partition key added by hand, a deleted configuration)."""
     config = config_of(lake, run)
-    if config is None:
-        return None
-    return write_failed_result(ResultStore(lake), base_of(instance, run, config), message)
+    return None if config is None else write_failed_result(ResultStore(lake), base_of(instance, run, config), message)
 
 
 def reconcile_runs(instance: DagsterInstance, lake: Lake, partition_key: str | None = None) -> list[ExecutionResult]:
     """End the in-flight runs of one configuration (or all) whose worker process is dead, each with
     its failed result first; returns the results written."""
     recorded = []
-    for run in partition_runs(instance, partition_key, IN_FLIGHT):
+    for run in in_flight_runs(instance, partition_key):
         worker = worker_of(run)
         if worker is None or worker.liveness() is not Liveness.DEAD:
             continue
-        message = worker_gone_message(worker.describe())
+        message = WORKER_GONE_MESSAGE.format(worker=worker.describe())
         result = record_failed_run(instance, lake, run, message)
         if run.status == DagsterRunStatus.CANCELING:
             instance.report_run_canceled(run, message=message)

@@ -34,10 +34,8 @@ def boot_id() -> str | None:
 
 
 def process_start_ticks(pid: int) -> int | None:
-    """Start time of ``pid`` in clock ticks since boot; None if there is no such live process.
-
-    A zombie (killed, not yet reaped by its parent) counts as gone: it will never run again.
-    """
+    """Start time of ``pid`` in clock ticks since boot; None if there is no such live process (a zombie,
+    killed but not yet reaped by its parent, counts as gone: it will never run again)."""
     try:
         stat = (PROC / str(pid) / "stat").read_text()
     except OSError:
@@ -45,9 +43,7 @@ def process_start_ticks(pid: int) -> int | None:
     # Fields after the command name, which is in parentheses and may itself hold spaces or ')'.
     fields = stat[stat.rindex(")") + 2 :].split()
     state, start_ticks = fields[0], fields[19]
-    if state in ("Z", "X"):
-        return None
-    return int(start_ticks)
+    return None if state in ("Z", "X") else int(start_ticks)
 
 
 @dataclass(frozen=True)
@@ -78,36 +74,27 @@ class WorkerIdentity:
     def from_text(cls, text: str) -> WorkerIdentity | None:
         """Inverse of ``to_text``; None for anything that is not one (a tag edited by hand)."""
         parts = text.rsplit("/", 3)
-        if len(parts) != 4 or not parts[0]:
-            return None
         try:
-            return cls(parts[0], int(parts[1]), int(parts[2]), parts[3])
+            return cls(parts[0], int(parts[1]), int(parts[2]), parts[3]) if len(parts) == 4 and parts[0] else None
         except ValueError:
             return None
 
     def liveness(self) -> Liveness:
         """ALIVE only if this exact process still runs; DEAD if it ended (or the machine restarted)."""
-        if self.host != socket.gethostname():
-            return Liveness.UNKNOWN
         current_boot = boot_id()
-        if current_boot is None:
+        if self.host != socket.gethostname() or current_boot is None:
             return Liveness.UNKNOWN
-        if current_boot != self.boot_id:
-            return Liveness.DEAD
-        return Liveness.ALIVE if process_start_ticks(self.pid) == self.start_ticks else Liveness.DEAD
+        alive = current_boot == self.boot_id and process_start_ticks(self.pid) == self.start_ticks
+        return Liveness.ALIVE if alive else Liveness.DEAD
 
     def describe(self) -> str:
         return f"pid {self.pid} on {self.host}"
 
 
 def signal_worker(identity: WorkerIdentity, signum: int) -> bool:
-    """Send ``signum`` to the worker if, and only if, that exact process still runs; True if sent.
-
-    A pidfd pins the process before its identity is checked, so the signal cannot reach a stranger
-    that took over the PID between the check and the kill.
-    """
-    if identity.liveness() is not Liveness.ALIVE:
-        return False
+    """Send ``signum`` to the worker if, and only if, that exact process still runs; True if sent. A pidfd
+    pins the process before its identity is checked, so the signal cannot reach a stranger that took
+    over the PID between the check and the kill."""
     try:
         handle = os.pidfd_open(identity.pid)
     except ProcessLookupError:

@@ -1,17 +1,12 @@
 """Executions as Dagster sees them: the runs of a configuration's partition in run storage.
 
-A finished execution's truth is its ExecutionResult in the lake; before that, the Dagster run is the
-truth: queued → ``pending``, started → ``processing``. Any run that materializes a configuration's
-partition counts — the CLI's, the UI's asset job, ``dagster asset materialize``, sensors and
-schedules — found by its ``dagster/partition`` tag, whatever the job. Runs also carry what a result
-written from outside them needs: the worker process that runs them (``cluster_pipeline/worker``) and
-the collection snapshot once taken (``cluster_pipeline/snapshot``).
+Until an execution has its ExecutionResult in the lake, its Dagster run is the truth: queued →
+``pending``, started → ``processing``. Any run that materializes a configuration's partition counts,
+whatever the job (the CLI's, the UI's, sensors', schedules'). Runs also carry what a result written from
+outside them needs: the worker process that runs them and the collection snapshot once taken.
 """
 
-from __future__ import annotations
-
 import json
-from collections.abc import Iterable, Mapping
 from datetime import datetime
 
 from dagster import DagsterInstance, DagsterRun, DagsterRunStatus, RunsFilter
@@ -37,8 +32,7 @@ from cluster_pipeline.settings import (
 )
 
 PENDING = (DagsterRunStatus.QUEUED, DagsterRunStatus.NOT_STARTED, DagsterRunStatus.STARTING)
-PROCESSING = (DagsterRunStatus.STARTED, DagsterRunStatus.CANCELING)
-IN_FLIGHT = (*PENDING, *PROCESSING)
+IN_FLIGHT = (*PENDING, DagsterRunStatus.STARTED, DagsterRunStatus.CANCELING)
 FINISHED = (DagsterRunStatus.SUCCESS, DagsterRunStatus.FAILURE, DagsterRunStatus.CANCELED)
 
 
@@ -53,12 +47,10 @@ def partition_of(run: DagsterRun) -> tuple[str, str] | None:
         return None
 
 
-def partition_runs(
-    instance: DagsterInstance, partition_key: str | None, statuses: Iterable[DagsterRunStatus]
-) -> list[DagsterRun]:
-    """Execution runs in ``statuses`` of one configuration (or of every configuration), newest first."""
+def in_flight_runs(instance: DagsterInstance, partition_key: str | None) -> list[DagsterRun]:
+    """Pending and processing execution runs of one configuration (or of every one), newest first."""
     tags = {PARTITION_TAG: partition_key} if partition_key else {}
-    records = instance.get_run_records(RunsFilter(tags=tags, statuses=list(statuses)))
+    records = instance.get_run_records(RunsFilter(tags=tags, statuses=list(IN_FLIGHT)))
     return [record.dagster_run for record in records if partition_of(record.dagster_run) is not None]
 
 
@@ -89,10 +81,8 @@ def config_of(lake: Lake, run: DagsterRun) -> ClusterConfig | None:
 
 
 def find_run(instance: DagsterInstance, namespace: str, run_id: str) -> DagsterRun:
-    """The Dagster run behind ``run_…`` in ``namespace`` (its id starts with the same 16 hex digits).
-
-    A run of another namespace is reported as not found, exactly like a run that does not exist.
-    """
+    """The Dagster run behind ``run_…`` (its id starts with the same 16 hex digits) in ``namespace``: a run
+    of another namespace is not found, exactly like a run that does not exist."""
     prefix = check_run_id(run_id)[len("run_") :]
     for dagster_run_id in instance.get_run_ids(RunsFilter()):
         if dagster_run_id.replace("-", "").startswith(prefix):
@@ -108,30 +98,27 @@ def status_of(run: DagsterRun) -> str:
     return "pending" if run.status in PENDING else "processing"
 
 
-def trigger_of(tags: Mapping[str, str]) -> tuple[str, str | None]:
-    """What started a run and why, from the tags sensors and schedules set (``manual`` without them)."""
-    return tags.get(TRIGGER_TAG, MANUAL_TRIGGER), tags.get(TRIGGER_REASON_TAG)
-
-
 def base_of(instance: DagsterInstance, run: DagsterRun, config: ClusterConfig) -> ExecutionResult:
-    """The ExecutionResult fields a run knows before it has a result: who started it, when, and what
-    it clusters once it has taken its snapshot."""
+    """The ExecutionResult a run makes before it has a result: who started it (the tags sensors and
+    schedules set; ``manual`` without them), when, and what it clusters once it has taken its snapshot."""
     record = instance.get_run_record_by_id(run.run_id)
     snapshot = json.loads(run.tags.get(SNAPSHOT_TAG, "{}"))
-    trigger, reason = trigger_of(run.tags)
     return base_result(
         config,
         run_id_from_dagster_run(run.run_id),
         record.create_timestamp if record else datetime.now().astimezone(),
         dagster_run_id=run.run_id,
-        trigger=trigger,
-        trigger_reason=reason,
-    ).with_updates(collection_version=snapshot.get("version"), num_points=int(snapshot.get("num_documents", 0)))
+        trigger=run.tags.get(TRIGGER_TAG, MANUAL_TRIGGER),
+        trigger_reason=run.tags.get(TRIGGER_REASON_TAG),
+    ).with_updates(
+        status=status_of(run),
+        collection_version=snapshot.get("version"),
+        num_points=int(snapshot.get("num_documents", 0)),
+    )
 
 
 def worker_of(run: DagsterRun) -> WorkerIdentity | None:
-    text = run.tags.get(WORKER_TAG)
-    return WorkerIdentity.from_text(text) if text else None
+    return WorkerIdentity.from_text(run.tags.get(WORKER_TAG, ""))  # None without the tag
 
 
 def record_worker(instance: DagsterInstance, run: DagsterRun) -> None:
@@ -152,11 +139,9 @@ def record_snapshot(instance: DagsterInstance, run_id: str, snapshot: Collection
 
 def refuse_second_execution(instance: DagsterInstance, config: ClusterConfig, own_run_id: str | None = None) -> None:
     """One execution per configuration at a time: ExecutionError while another run of it is in flight.
-
     Before launching (``own_run_id`` None) any run counts; inside a run only those created before it,
     so of two runs that raced past the first check exactly the later one yields (Dagster offers no
-    public way to store a run and start it as two steps, so the check cannot come between them).
-    """
+    public way to store a run and start it as two steps, so the check cannot come between them)."""
     records = instance.get_run_records(RunsFilter(tags={PARTITION_TAG: config.partition_key}, statuses=list(IN_FLIGHT)))
     own = next((r.storage_id for r in records if r.dagster_run.run_id == own_run_id), None)
     for record in sorted(records, key=lambda r: r.storage_id):

@@ -1,14 +1,8 @@
-"""The LLM that names clusters, as a Dagster resource: any OpenAI-compatible endpoint.
+"""The LLM that names clusters, as a Dagster resource: any OpenAI-compatible endpoint (OpenAI itself
+with ``OPENAI_API_KEY``; Azure OpenAI, vLLM, Ollama or llama.cpp's server with ``base_url``). With
+neither a key nor a base_url it hands out no labeler and clusters keep their offline keyword labels."""
 
-OpenAI itself needs only ``OPENAI_API_KEY``; Azure OpenAI, vLLM, Ollama or llama.cpp's server
-need ``base_url`` (a key only if the server checks one). With neither a key nor a base_url the
-resource hands out no labeler and clusters keep their offline keyword labels. Its fields are
-``LLMSettings``' own (inherited, so declared once); give ``api_key`` as ``EnvVar("OPENAI_API_KEY")``.
-"""
-
-from __future__ import annotations
-
-from dagster import ConfigurableResource
+import dagster as dg
 
 from cluster_pipeline.core.labels.base import Labeler
 from cluster_pipeline.core.labels.cache import LabelCache
@@ -17,7 +11,7 @@ from cluster_pipeline.core.labels.options import LLMSettings
 from cluster_pipeline.core.store.lake import Lake
 
 
-class LLMResource(ConfigurableResource, LLMSettings):
+class LLMResource(dg.ConfigurableResource, LLMSettings):
     """Model, endpoint and limits of the labeling LLM (``LLMSettings``' fields)."""
 
     def labeler(self, lake: Lake, namespace: str) -> Labeler | None:

@@ -1,20 +1,14 @@
-"""Where finished executions are announced, and with which secret: a Dagster resource.
+"""Where finished executions are announced, as a Dagster resource (``sensors.webhooks``). The URLs for
+every configuration and the signing secret come through EnvVar (such URLs often hold a token; the secret
+is never in a configuration, a result, run config or a log). Without a secret nothing is sent."""
 
-URLs for every configuration come from here (``CLUSTER_PIPELINE_WEBHOOK_URLS``, comma-separated,
-read through EnvVar since such URLs often hold a token); a configuration adds its own in its
-``webhooks`` list. The signing secret is ``CLUSTER_PIPELINE_WEBHOOK_SECRET`` through EnvVar: never
-in a configuration, a result, run config or a log. Without a secret nothing is sent.
-"""
-
-from __future__ import annotations
-
-from dagster import ConfigurableResource
+import dagster as dg
 from pydantic import Field
 
 from cluster_pipeline.core.pipeline.webhooks import WebhookSettings
 
 
-class WebhookResource(ConfigurableResource):
+class WebhookResource(dg.ConfigurableResource):
     """Webhook targets, secret and limits. Give ``secret`` as ``EnvVar("CLUSTER_PIPELINE_WEBHOOK_SECRET")``."""
 
     urls: str | None = Field(None, description="Comma-separated URLs notified for every configuration.")

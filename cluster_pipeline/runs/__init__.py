@@ -1,9 +1,5 @@
-"""Executions as Dagster runs: start one here or through the queue, follow, wait for and cancel it,
-and settle runs whose worker died unseen.
-
-This is the surface the application service uses; the modules behind it are Dagster's public API
-(``launcher``, ``status``) over ``cluster_pipeline.lifecycle``, the little Dagster cannot do for us.
-"""
+"""Executions as Dagster runs, through Dagster's public API: start one here or through the queue, follow,
+wait for and cancel it, and settle runs whose worker died unseen. The surface the service uses."""
 
 from cluster_pipeline.lifecycle.failures import reconcile_runs
 from cluster_pipeline.lifecycle.records import find_run

@@ -1,19 +1,12 @@
 """Run a configuration's partition through Dagster from outside the UI (CLI, service, demo, benchmarks).
 
-The run goes into the Dagster instance of ``$DAGSTER_HOME`` (by default ``<data root>/dagster_home``,
-the same folder the repository's ``dagster.yaml`` points ``dagster dev`` at), so runs started here
-show in the UI with their materializations, and the ExecutionResult's ``dagster_run_id`` leads there.
-
-``execute_in_process`` runs the execution job now, in this process, through the job's own
-``execute_in_process`` (Dagster turns Ctrl-C and SIGTERM into a failed run; the step writes the
-failed result). ``submit_execution`` puts it in Dagster's queue instead (``execute --no-wait``)
-with ``dagster job launch``, the public route that works when only the daemon runs: the run names
-the code location ``cluster_pipeline`` — the name ``workspace.yaml``, ``pyproject.toml`` and the
-deployment's code server all give it (``CLUSTER_PIPELINE_CODE_LOCATION`` overrides it) — and the
-daemon starts it from there under the queue's limits.
+Runs go into the instance of ``$DAGSTER_HOME`` (by default ``<data root>/dagster_home``, where the
+repository's ``dagster.yaml`` points ``dagster dev``), so they show in the UI. ``execute_in_process``
+runs the job now, in this process (Dagster turns Ctrl-C and SIGTERM into a failed run).
+``submit_execution`` queues it with ``dagster job launch``, the public route that works when only the
+daemon runs: the run names the code location ``cluster_pipeline``, as ``workspace.yaml``,
+``pyproject.toml`` and the deployment's code server do (``CLUSTER_PIPELINE_CODE_LOCATION`` overrides it).
 """
-
-from __future__ import annotations
 
 import json
 import os
@@ -77,9 +70,8 @@ def open_instance(root: Path | None = None) -> DagsterInstance:
 
 
 def register_partition(instance: DagsterInstance, config: ClusterConfig) -> None:
-    """Make the configuration a partition (idempotent)."""
-    if not instance.has_dynamic_partition(CLUSTER_CONFIGS_PARTITIONS_NAME, config.partition_key):
-        instance.add_dynamic_partitions(CLUSTER_CONFIGS_PARTITIONS_NAME, [config.partition_key])
+    """Make the configuration a partition (Dagster adds only the keys it lacks)."""
+    instance.add_dynamic_partitions(CLUSTER_CONFIGS_PARTITIONS_NAME, [config.partition_key])
 
 
 def _prepare(instance: DagsterInstance, lake: Lake, config: ClusterConfig) -> None:
@@ -92,11 +84,8 @@ def _prepare(instance: DagsterInstance, lake: Lake, config: ClusterConfig) -> No
 
 
 def execute_in_process(config: ClusterConfig, lake: Lake, instance: DagsterInstance) -> ExecutionResult:
-    """Materialize the configuration's partition now, in this process, and return its ExecutionResult.
-
-    A failed or interrupted execution returns its ``failed`` result (the run fails in Dagster too);
-    only a run that left no result at all (a bug, not bad input) raises.
-    """
+    """Materialize the configuration's partition now, in this process, and return its ExecutionResult: a
+    failed or interrupted one its ``failed`` result; only a run that left no result at all (a bug) raises."""
     from cluster_pipeline.definitions import defs
 
     _prepare(instance, lake, config)
@@ -107,15 +96,12 @@ def execute_in_process(config: ClusterConfig, lake: Lake, instance: DagsterInsta
         instance=instance,
         partition_key=config.partition_key,
         tags=tags,
-        run_id=str(uuid.uuid4()),
         raise_on_error=False,
     )
-    results, run_id = ResultStore(lake), run_id_from_dagster_run(outcome.run_id)
+    results, run, run_id = ResultStore(lake), outcome.dagster_run, run_id_from_dagster_run(outcome.run_id)
     if results.exists(config.namespace, config.cluster_id, run_id):
         return results.get(config.namespace, run_id, config.cluster_id)
-    failed = record_failed_run(
-        instance, lake, outcome.dagster_run, failure_message(outcome.dagster_run, outcome.all_events)
-    )
+    failed = record_failed_run(instance, lake, run, failure_message(run, outcome.all_events))
     if failed is None:
         raise ExecutionError(
             f"Dagster run {outcome.run_id} ended without an ExecutionResult; its logs in the Dagster UI say why."

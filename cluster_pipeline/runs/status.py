@@ -3,33 +3,29 @@ finished ones from their ExecutionResult (``lifecycle.records``). Every command 
 configuration settles its runs first (``reconcile_runs``), so a worker that died without a daemon
 to notice is recorded failed and never blocks the configuration."""
 
-from __future__ import annotations
-
 import signal
 import time
 
-from dagster import DagsterInstance, DagsterRun
+from dagster import DagsterInstance
 
 from cluster_pipeline.core.config.model import ClusterConfig
 from cluster_pipeline.core.config.store import ConfigStore
-from cluster_pipeline.core.errors import ClusterPipelineError, ConflictError, NotFoundError
+from cluster_pipeline.core.errors import ClusterPipelineError, ConflictError, ExecutionError, NotFoundError
 from cluster_pipeline.core.ids import run_id_from_dagster_run
 from cluster_pipeline.core.store.lake import Lake
 from cluster_pipeline.core.store.results import ExecutionResult, ResultStore
 from cluster_pipeline.lifecycle.failures import CANCELLED_MESSAGE, reconcile_runs, record_failed_run
 from cluster_pipeline.lifecycle.processes import signal_worker
-from cluster_pipeline.lifecycle.records import IN_FLIGHT, base_of, find_run, partition_runs, status_of, worker_of
+from cluster_pipeline.lifecycle.records import IN_FLIGHT, base_of, find_run, in_flight_runs, status_of, worker_of
 from cluster_pipeline.settings import PARTITION_TAG
 
 CANCEL_GRACE_SECONDS = 15.0
+POLL_SECONDS = 0.5
 
 
 def in_flight_executions(instance: DagsterInstance, config: ClusterConfig) -> list[ExecutionResult]:
     """Queued and running executions of one configuration, as ExecutionResults without results yet."""
-    return [
-        base_of(instance, run, config).with_updates(status=status_of(run))
-        for run in partition_runs(instance, config.partition_key, IN_FLIGHT)
-    ]
+    return [base_of(instance, run, config) for run in in_flight_runs(instance, config.partition_key)]
 
 
 def in_flight_execution(instance: DagsterInstance, lake: Lake, namespace: str, run_id: str) -> ExecutionResult | None:
@@ -38,17 +34,15 @@ def in_flight_execution(instance: DagsterInstance, lake: Lake, namespace: str, r
         run = find_run(instance, namespace, run_id)
     except NotFoundError:
         return None
-    if run.status not in IN_FLIGHT:
-        return None
-    config = ConfigStore(lake).for_partition(run.tags[PARTITION_TAG])
-    return base_of(instance, run, config).with_updates(status=status_of(run))
+    in_flight = run.status in IN_FLIGHT
+    return base_of(instance, run, ConfigStore(lake).for_partition(run.tags[PARTITION_TAG])) if in_flight else None
 
 
 def ensure_idle(instance: DagsterInstance, lake: Lake, config: ClusterConfig, action: str) -> None:
     """Refuse ``action`` ("update", "delete") while an execution of the configuration is pending or
     processing (after settling runs whose worker died): a queued run reads the configuration when it starts."""
     reconcile_runs(instance, lake, config.partition_key)
-    for run in partition_runs(instance, config.partition_key, IN_FLIGHT):
+    for run in in_flight_runs(instance, config.partition_key):
         run_id = run_id_from_dagster_run(run.run_id)
         raise ConflictError(
             f"Cannot {action} {config.display_name} while its execution {run_id} is {status_of(run)}: wait for it "
@@ -58,16 +52,11 @@ def ensure_idle(instance: DagsterInstance, lake: Lake, config: ClusterConfig, ac
 
 
 def wait_for_execution(
-    instance: DagsterInstance,
-    lake: Lake,
-    namespace: str,
-    run_id: str,
-    timeout: float | None = None,
-    poll_seconds: float = 0.5,
-) -> ExecutionResult | None:
-    """The execution's ExecutionResult once it is completed or failed; None if it is still pending or
-    processing after ``timeout`` seconds. Each poll settles the run too, so a dead worker ends the wait
-    with its failed result rather than never."""
+    instance: DagsterInstance, lake: Lake, namespace: str, run_id: str, timeout: float | None = None
+) -> ExecutionResult:
+    """The execution's ExecutionResult once it is completed or failed; after ``timeout`` seconds, as it
+    is then (pending or processing). Each poll settles the run too, so a dead worker ends the wait with
+    its failed result rather than never."""
     results = ResultStore(lake)
     try:
         return results.get(namespace, run_id)
@@ -81,18 +70,20 @@ def wait_for_execution(
         if results.exists(namespace, cluster_id, run_id):
             return results.get(namespace, run_id, cluster_id)
         if deadline is not None and time.monotonic() >= deadline:
-            return None
-        time.sleep(poll_seconds if deadline is None else max(0.0, min(poll_seconds, deadline - time.monotonic())))
+            break
+        time.sleep(POLL_SECONDS if deadline is None else max(0.0, min(POLL_SECONDS, deadline - time.monotonic())))
+    pending = in_flight_execution(instance, lake, namespace, run_id)
+    if pending is None and not results.exists(namespace, cluster_id, run_id):  # it ended between two looks
+        raise ExecutionError(f"Execution {run_id} ended without an ExecutionResult; the Dagster UI says why.")
+    return pending or results.get(namespace, run_id, cluster_id)
 
 
 def cancel_execution(instance: DagsterInstance, lake: Lake, namespace: str, run_id: str) -> ExecutionResult:
     """Stop a pending or processing execution of ``namespace``; it ends ``failed`` with a 'cancelled' message.
-
     The failed result is written first (results are write-once, so it wins over anything the worker
-    would still write), then the run is stopped: taken out of the queue or terminated by Dagster's
-    run coordinator and launcher where they can; else (a CLI's in-process run) by SIGTERM to the
-    worker — only if that exact process still runs — whose Dagster then records the run canceled.
-    """
+    would still write), then the run is stopped: by Dagster's run coordinator and launcher where they
+    can, else (a CLI's in-process run) by SIGTERM to the worker, only if that exact process still runs;
+    its Dagster then records the run canceled."""
     run = find_run(instance, namespace, run_id)
     config = ConfigStore(lake).for_partition(run.tags[PARTITION_TAG])
     reconcile_runs(instance, lake, config.partition_key)
@@ -106,19 +97,12 @@ def cancel_execution(instance: DagsterInstance, lake: Lake, namespace: str, run_
         raise ClusterPipelineError(f"Execution {run_id} has just finished; nothing to cancel.")
     if not instance.run_coordinator.cancel_run(run.run_id):
         worker = worker_of(run)
-        if worker is None or not signal_worker(worker, signal.SIGTERM) or not _ended_within(instance, run):
-            latest = instance.get_run_by_id(run.run_id)
-            if latest is not None and not latest.is_finished:  # nothing runs it: it ends here
-                instance.report_run_canceled(latest, message=CANCELLED_MESSAGE)
-    return ResultStore(lake).get(namespace, run_id, config.cluster_id)
-
-
-def _ended_within(instance: DagsterInstance, run: DagsterRun, seconds: float = CANCEL_GRACE_SECONDS) -> bool:
-    """Wait for a signalled worker to end its run (its Dagster records the cancellation)."""
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
+        signalled = worker is not None and signal_worker(worker, signal.SIGTERM)
+        deadline = time.monotonic() + (CANCEL_GRACE_SECONDS if signalled else 0)  # its Dagster ends the run
         latest = instance.get_run_by_id(run.run_id)
-        if latest is None or latest.is_finished:
-            return True
-        time.sleep(0.2)
-    return False
+        while latest is not None and not latest.is_finished and time.monotonic() < deadline:
+            time.sleep(0.2)
+            latest = instance.get_run_by_id(run.run_id)
+        if latest is not None and not latest.is_finished:  # nothing runs it: it ends here
+            instance.report_run_canceled(latest, message=CANCELLED_MESSAGE)
+    return ResultStore(lake).get(namespace, run_id, config.cluster_id)

@@ -1,13 +1,11 @@
-"""The nightly schedule: one execution per night for each configuration that asks for it.
-
-Configurations with ``schedule: nightly`` (or the same cron) in the schedule's timezone run here;
-any other cron or timezone is served by ``custom_schedule_sensor``. The run key names the night,
-so a night never runs a configuration twice.
+"""The nightly schedule: one execution per night for each configuration with ``schedule: nightly`` (or the
+same cron) in the schedule's timezone; any other cron or timezone is ``custom_schedule_sensor``'s. The
+run key names the night, so a night never runs a configuration twice.
 """
 
 import os
 
-from dagster import DefaultScheduleStatus, RunRequest, ScheduleEvaluationContext, SkipReason, schedule
+import dagster as dg
 
 from cluster_pipeline.core.config.model import NIGHTLY_CRON, ClusterConfig
 from cluster_pipeline.core.config.store import ConfigStore
@@ -24,17 +22,17 @@ def runs_on_nightly_schedule(config: ClusterConfig) -> bool:
     return cron_of(config) == NIGHTLY_CRON and config.triggers.timezone == NIGHTLY_TIMEZONE
 
 
-@schedule(
+@dg.schedule(
     job=cluster_execution_job,
     cron_schedule=NIGHTLY_CRON,
     execution_timezone=NIGHTLY_TIMEZONE,
-    default_status=DefaultScheduleStatus.RUNNING,
+    default_status=dg.DefaultScheduleStatus.RUNNING,
     description="Re-executes every configuration with a nightly schedule.",
 )
-def nightly_schedule(context: ScheduleEvaluationContext, lake: LakeResource):
+def nightly_schedule(context: dg.ScheduleEvaluationContext, lake: LakeResource):
     night = context.scheduled_execution_time.date().isoformat()
     requests = [
-        RunRequest(
+        dg.RunRequest(
             run_key=f"{config.partition_key}@{night}",
             partition_key=config.partition_key,
             tags={TRIGGER_TAG: "nightly", **configuration_tags(config)},
@@ -42,4 +40,4 @@ def nightly_schedule(context: ScheduleEvaluationContext, lake: LakeResource):
         for config in ConfigStore(lake.get_lake()).list_all()
         if runs_on_nightly_schedule(config)
     ]
-    return requests or SkipReason("No configuration has a nightly schedule.")
+    return requests or dg.SkipReason("No configuration has a nightly schedule.")

@@ -16,5 +16,3 @@ SENSORS = [
     execution_lifecycle_sensor,
     webhook_sensor,
 ]
-
-__all__ = ["SENSORS"]

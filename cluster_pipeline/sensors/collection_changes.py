@@ -1,33 +1,18 @@
 """Keep configurations current when their collection changes: assign small deltas, refit on drift.
 
-For each configuration with ``on_change``, a tick decides (``core.triggers.decide_refresh``):
-
-- before its first completed execution, or with ``assign_new_documents`` off: execute it;
-- after: request an assignment of the new documents to the latest execution's clusters (the
-  ``assign_new_documents`` job, no refit), and request a full execution only when a refit
-  condition holds — enough novel documents among those assigned since the fit (``novelty``) or
-  enough growth (``growth``) — with the reason as the run's ``trigger`` tags (and so the
-  ExecutionResult's ``trigger``/``trigger_reason``).
-
-Exactly one execution per (configuration, collection version) and one assignment per (configuration,
-collection version): the run keys name both, so Dagster refuses a duplicate even if the cursor is
-lost; the cursor keeps thresholds and cooldowns across ticks and restarts. A tick reads each bound
-collection's schema and part listing once, and per configuration its latest result and a listing of
-its assignment parts — cost grows with the number of collections and configurations, not documents.
+For each configuration with ``on_change`` a tick decides (``core.incremental.triggers``): before its
+first completed execution, or with ``assign_new_documents`` off, execute it; after, assign the new
+documents to the latest execution's clusters (no refit) and execute again only when novelty or growth
+calls for a refit, the reason in the run's trigger tags (and so in the ExecutionResult). The run keys
+name the configuration and the collection version, so Dagster refuses a duplicate even if the cursor
+(thresholds, cooldowns) is lost. A tick reads each collection's listing once and per configuration its
+latest result and assignment parts: its cost grows with collections and configurations, not documents.
 """
 
 import json
 import time
 
-from dagster import (
-    AddDynamicPartitionsRequest,
-    DefaultSensorStatus,
-    RunRequest,
-    SensorEvaluationContext,
-    SensorResult,
-    SkipReason,
-    sensor,
-)
+import dagster as dg
 
 from cluster_pipeline.core.config.model import ClusterConfig
 from cluster_pipeline.core.config.store import ConfigStore
@@ -36,9 +21,8 @@ from cluster_pipeline.core.incremental.baseline import baseline
 from cluster_pipeline.core.incremental.new_documents import unassignable
 from cluster_pipeline.core.incremental.triggers import FitProgress, Refresh, TriggerState, decide_refresh, state_after
 from cluster_pipeline.core.store.collections import CollectionSnapshot, CollectionStore
-from cluster_pipeline.core.store.lake import Lake
 from cluster_pipeline.jobs import ASSIGNMENT_JOB_NAME, CLUSTER_EXECUTION_JOB_NAME, assignment_job, cluster_execution_job
-from cluster_pipeline.lifecycle.records import IN_FLIGHT, partition_runs
+from cluster_pipeline.lifecycle.records import in_flight_runs
 from cluster_pipeline.partitions import CLUSTER_CONFIGS_PARTITIONS_NAME, configuration_tags
 from cluster_pipeline.resources.lake import LakeResource
 from cluster_pipeline.settings import (
@@ -51,19 +35,19 @@ from cluster_pipeline.settings import (
 )
 
 
-@sensor(
+@dg.sensor(
     jobs=[cluster_execution_job, assignment_job],
     minimum_interval_seconds=SENSOR_INTERVAL_SECONDS,
-    default_status=DefaultSensorStatus.RUNNING,
+    default_status=dg.DefaultSensorStatus.RUNNING,
     description="Assigns new documents of configurations with on_change triggers to their latest clusters, and "
     "executes them again when novelty or growth calls for a refit.",
 )
-def collection_change_sensor(context: SensorEvaluationContext, lake: LakeResource):
+def collection_change_sensor(context: dg.SensorEvaluationContext, lake: LakeResource):
     store_lake = lake.get_lake()
     cursor: dict[str, dict] = json.loads(context.cursor) if context.cursor else {}
     configs = [c for c in ConfigStore(store_lake).list_all() if c.triggers.on_change]
     if not configs:
-        return SkipReason("No configuration asks for change triggers.")
+        return dg.SkipReason("No configuration asks for change triggers.")
     collections = CollectionStore(store_lake)
     snapshots: dict[tuple[str, str], CollectionSnapshot | None] = {}
     now = time.time()
@@ -75,12 +59,15 @@ def collection_change_sensor(context: SensorEvaluationContext, lake: LakeResourc
                 snapshots[key] = collections.snapshot(*key)
             except NotFoundError:
                 snapshots[key] = None
-        snapshot = snapshots[key]
-        if snapshot is None:
+        if (snapshot := snapshots[key]) is None:
             continue
         previous = TriggerState.from_json(cursor[config.partition_key]) if config.partition_key in cursor else None
         try:
-            refresh = _decide(context, store_lake, config, snapshot, previous, now)
+            assigning = config.triggers.assign_new_documents and unassignable(config) is None  # else: execute
+            base = baseline(store_lake, config, snapshot) if assigning else None
+            fit = FitProgress.of(base, snapshot) if base else None
+            in_flight = bool(in_flight_runs(context.instance, config.partition_key)) if base else False
+            refresh = decide_refresh(config, snapshot, previous, fit, now, execution_in_flight=in_flight)
         except ClusterPipelineError as error:  # one configuration's problem never stops the others
             notes.append(f"{config.display_name}: {error}")
             continue
@@ -93,31 +80,13 @@ def collection_change_sensor(context: SensorEvaluationContext, lake: LakeResourc
         cursor[config.partition_key] = state_after(refresh, snapshot, previous, now).to_json()
     if notes:
         context.log.info("; ".join(notes))
-    return SensorResult(
-        run_requests=requests,
-        cursor=json.dumps(cursor, sort_keys=True),
-        dynamic_partitions_requests=[AddDynamicPartitionsRequest(CLUSTER_CONFIGS_PARTITIONS_NAME, new_partitions)]
-        if new_partitions
-        else None,
+    new = [dg.AddDynamicPartitionsRequest(CLUSTER_CONFIGS_PARTITIONS_NAME, new_partitions)] if new_partitions else None
+    return dg.SensorResult(
+        run_requests=requests, cursor=json.dumps(cursor, sort_keys=True), dynamic_partitions_requests=new
     )
 
 
-def _decide(
-    context: SensorEvaluationContext,
-    lake: Lake,
-    config: ClusterConfig,
-    snapshot: CollectionSnapshot,
-    previous: TriggerState | None,
-    now: float,
-) -> Refresh:
-    assigning = config.triggers.assign_new_documents and unassignable(config) is None  # else: execute on change
-    base = baseline(lake, config, snapshot) if assigning else None
-    in_flight = bool(partition_runs(context.instance, config.partition_key, IN_FLIGHT)) if base else False
-    fit = FitProgress.of(base, snapshot) if base else None
-    return decide_refresh(config, snapshot, previous, fit, now, execution_in_flight=in_flight)
-
-
-def _request(config: ClusterConfig, snapshot: CollectionSnapshot, refresh: Refresh) -> RunRequest:
+def _request(config: ClusterConfig, snapshot: CollectionSnapshot, refresh: Refresh) -> dg.RunRequest:
     """One execution per (configuration, version) and one assignment per (configuration, version)."""
     tags = {
         VERSION_TAG: snapshot.version,
@@ -125,16 +94,10 @@ def _request(config: ClusterConfig, snapshot: CollectionSnapshot, refresh: Refre
         TRIGGER_REASON_TAG: refresh.reason,
         **configuration_tags(config),
     }
-    if refresh.action == "assign":
-        return RunRequest(
-            run_key=f"{config.partition_key}@{snapshot.version}:assign",
-            job_name=ASSIGNMENT_JOB_NAME,
-            partition_key=config.partition_key,
-            tags={**tags, RUN_KIND_TAG: ASSIGNMENT_KIND},
-        )
-    return RunRequest(
-        run_key=f"{config.partition_key}@{snapshot.version}",
-        job_name=CLUSTER_EXECUTION_JOB_NAME,
+    assign = refresh.action == "assign"
+    return dg.RunRequest(
+        run_key=f"{config.partition_key}@{snapshot.version}" + (":assign" if assign else ""),
+        job_name=ASSIGNMENT_JOB_NAME if assign else CLUSTER_EXECUTION_JOB_NAME,
         partition_key=config.partition_key,
-        tags=tags,
+        tags={**tags, RUN_KIND_TAG: ASSIGNMENT_KIND} if assign else tags,
     )

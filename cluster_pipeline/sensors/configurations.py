@@ -1,11 +1,9 @@
 """Configurations as partitions, and configurations with their own cron.
 
-``configuration_sensor`` makes every saved configuration a partition (and drops partitions whose
-configuration is gone), so configurations created by any client appear without a code change.
-``custom_schedule_sensor`` runs configurations whose cron or timezone differs from the nightly
-schedule's: one run per cron tick, keyed by the tick so a tick never runs twice. Crons and time
-zones are validated when a configuration is created; one that still cannot be scheduled (a file
-edited by hand) is skipped with a warning and never stops the others.
+``configuration_sensor`` makes every saved configuration a partition (and drops those whose configuration
+is gone). ``custom_schedule_sensor`` runs configurations whose cron or timezone differs from the nightly
+schedule's, once per cron tick (the run key names it). One that cannot be scheduled (a file edited by
+hand) is skipped with a warning and never stops the others.
 """
 
 import datetime as dt
@@ -13,16 +11,8 @@ import json
 import time
 from zoneinfo import ZoneInfo
 
+import dagster as dg
 from croniter import croniter
-from dagster import (
-    AddDynamicPartitionsRequest,
-    DefaultSensorStatus,
-    DeleteDynamicPartitionsRequest,
-    RunRequest,
-    SensorEvaluationContext,
-    SensorResult,
-    sensor,
-)
 
 from cluster_pipeline.core.config.model import ClusterConfig
 from cluster_pipeline.core.config.store import ConfigStore
@@ -36,28 +26,26 @@ from cluster_pipeline.settings import SENSOR_INTERVAL_SECONDS, TRIGGER_TAG
 CUSTOM_SCHEDULE_INTERVAL_SECONDS = 60
 
 
-@sensor(
+@dg.sensor(
     minimum_interval_seconds=SENSOR_INTERVAL_SECONDS,
-    default_status=DefaultSensorStatus.RUNNING,
+    default_status=dg.DefaultSensorStatus.RUNNING,
     description="Registers every cluster configuration as a partition of the clustering assets.",
 )
-def configuration_sensor(context: SensorEvaluationContext, lake: LakeResource):
+def configuration_sensor(context: dg.SensorEvaluationContext, lake: LakeResource):
     wanted = {config.partition_key for config in ConfigStore(lake.get_lake()).list_all()}
     existing = set(context.instance.get_dynamic_partitions(CLUSTER_CONFIGS_PARTITIONS_NAME))
     requests = []
     if wanted - existing:
-        requests.append(AddDynamicPartitionsRequest(CLUSTER_CONFIGS_PARTITIONS_NAME, sorted(wanted - existing)))
+        requests.append(dg.AddDynamicPartitionsRequest(CLUSTER_CONFIGS_PARTITIONS_NAME, sorted(wanted - existing)))
     if existing - wanted:
-        requests.append(DeleteDynamicPartitionsRequest(CLUSTER_CONFIGS_PARTITIONS_NAME, sorted(existing - wanted)))
-    return SensorResult(dynamic_partitions_requests=requests)
+        requests.append(dg.DeleteDynamicPartitionsRequest(CLUSTER_CONFIGS_PARTITIONS_NAME, sorted(existing - wanted)))
+    return dg.SensorResult(dynamic_partitions_requests=requests)
 
 
 def due_ticks(config: ClusterConfig, since: float, until: float) -> list[dt.datetime]:
-    """The configuration's cron ticks in (since, until], in its time zone.
-
-    A tick whose wall-clock time repeats the previous one's (the hour a fall-back clock change
-    plays twice) is dropped, so a daily cron runs once that night, as Dagster's schedules do.
-    """
+    """The configuration's cron ticks in (since, until], in its time zone. A tick whose wall-clock time
+    repeats the previous one's (the hour a fall-back clock change plays twice) is dropped, so a daily
+    cron runs once that night, as Dagster's schedules do."""
     cron = cron_of(config)
     if cron is None:
         return []
@@ -70,13 +58,13 @@ def due_ticks(config: ClusterConfig, since: float, until: float) -> list[dt.date
     return ticks
 
 
-@sensor(
+@dg.sensor(
     job=cluster_execution_job,
     minimum_interval_seconds=CUSTOM_SCHEDULE_INTERVAL_SECONDS,
-    default_status=DefaultSensorStatus.RUNNING,
+    default_status=dg.DefaultSensorStatus.RUNNING,
     description="Executes configurations that name their own cron or timezone, once per tick.",
 )
-def custom_schedule_sensor(context: SensorEvaluationContext, lake: LakeResource):
+def custom_schedule_sensor(context: dg.SensorEvaluationContext, lake: LakeResource):
     now = time.time()
     since = json.loads(context.cursor)["evaluated_at"] if context.cursor else now
     requests = []
@@ -90,10 +78,10 @@ def custom_schedule_sensor(context: SensorEvaluationContext, lake: LakeResource)
             continue
         if ticks:  # several missed ticks collapse into one run for the latest
             requests.append(
-                RunRequest(
+                dg.RunRequest(
                     run_key=f"{config.partition_key}@{ticks[-1].isoformat()}",
                     partition_key=config.partition_key,
                     tags={TRIGGER_TAG: "schedule", **configuration_tags(config)},
                 )
             )
-    return SensorResult(run_requests=requests, cursor=json.dumps({"evaluated_at": now}))
+    return dg.SensorResult(run_requests=requests, cursor=json.dumps({"evaluated_at": now}))

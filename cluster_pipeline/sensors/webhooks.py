@@ -1,19 +1,16 @@
 """Announce every finished execution to its webhooks: once per URL, after the result is committed.
 
-``webhook_sensor`` reads Dagster's run storage (every execution run that ended since its last tick,
-whatever started it: the CLI, the UI, a sensor, a schedule) and, once a run's ExecutionResult is in
-the lake — a completed one, or the failed one its worker or the lifecycle sensors wrote —
-POSTs it to the configuration's ``webhooks`` and the resource's shared URLs (``core.webhooks``).
-Runs whose result is not there yet, and URLs still to retry, stay in the cursor for later ticks; the
-per-execution delivery record in the lake is what makes a URL get an execution once. A tick starts
-attempts only for ``max_tick_seconds`` and each request is bounded by ``timeout_seconds``, so a dead
+Every execution run that ended since the last tick, whatever started it, is POSTed (``core.pipeline.webhooks``)
+once its ExecutionResult, completed or failed, is in the lake. Runs still without a result and URLs still
+to retry stay in the cursor; the delivery record in the lake makes a URL get an execution once. Attempts
+start only for ``max_tick_seconds`` and each request is bounded by ``timeout_seconds``, so a dead
 receiver slows nothing but this sensor.
 """
 
 import json
 import time
 
-from dagster import DefaultSensorStatus, SensorEvaluationContext, SkipReason, sensor
+import dagster as dg
 
 from cluster_pipeline.core.config.model import ClusterConfig
 from cluster_pipeline.core.config.store import ConfigStore
@@ -31,12 +28,12 @@ OVERLAP_SECONDS = 60.0  # run storage's clock and this one may differ a little; 
 RESULT_WAIT_SECONDS = 3600.0  # a run without a result after this long is dropped (it belongs to no configuration)
 
 
-@sensor(
+@dg.sensor(
     minimum_interval_seconds=SENSOR_INTERVAL_SECONDS,
-    default_status=DefaultSensorStatus.RUNNING,
+    default_status=dg.DefaultSensorStatus.RUNNING,
     description="POSTs each finished execution (completed or failed), signed, to its configuration's webhooks.",
 )
-def webhook_sensor(context: SensorEvaluationContext, lake: LakeResource, webhooks: WebhookResource):
+def webhook_sensor(context: dg.SensorEvaluationContext, lake: LakeResource, webhooks: WebhookResource):
     now = time.time()
     state = json.loads(context.cursor) if context.cursor else {}
     since = state.get("evaluated_at", now - webhooks.lookback_seconds) - OVERLAP_SECONDS
@@ -44,28 +41,26 @@ def webhook_sensor(context: SensorEvaluationContext, lake: LakeResource, webhook
     store = lake.get_lake()
     for run, namespace, cluster_id in finished_executions(context.instance, store, since):
         pending.setdefault(run_id_from_dagster_run(run.run_id), [namespace, cluster_id, now])
+    if not pending or not webhooks.secret:
+        context.update_cursor(json.dumps({"evaluated_at": now, "pending": {}}))
     if not pending:
-        context.update_cursor(json.dumps({"evaluated_at": now, "pending": {}}))
-        return SkipReason("No finished execution to announce.")
+        return dg.SkipReason("No finished execution to announce.")
     if not webhooks.secret:
-        context.update_cursor(json.dumps({"evaluated_at": now, "pending": {}}))
         if webhooks.shared_urls() or any(c.webhooks for c in ConfigStore(store).list_all()):
             context.log.warning(
                 "Webhooks are configured but CLUSTER_PIPELINE_WEBHOOK_SECRET is not set: nothing is sent."
             )
-        return SkipReason("No webhook secret (CLUSTER_PIPELINE_WEBHOOK_SECRET): executions are not announced.")
-    waiting, lines = _announce(store, pending, webhooks, now, now + webhooks.max_tick_seconds)
+        return dg.SkipReason("No webhook secret (CLUSTER_PIPELINE_WEBHOOK_SECRET): executions are not announced.")
+    waiting, lines = _announce(store, pending, webhooks, now)
     for line in lines:
         context.log.info(line)
     context.update_cursor(json.dumps({"evaluated_at": now, "pending": waiting}, sort_keys=True))
-    return SkipReason(f"{len(lines)} webhook attempts; {len(waiting)} executions still to announce.")
+    return dg.SkipReason(f"{len(lines)} webhook attempts; {len(waiting)} executions still to announce.")
 
 
-def _announce(
-    lake: Lake, pending: dict[str, list], webhooks: WebhookResource, now: float, deadline: float
-) -> tuple[dict[str, list], list[str]]:
+def _announce(lake: Lake, pending: dict[str, list], webhooks: WebhookResource, now: float) -> tuple[dict, list[str]]:
     """Attempt every due delivery; return what stays pending and the log lines."""
-    results, settings = ResultStore(lake), webhooks.settings()
+    results, settings, deadline = ResultStore(lake), webhooks.settings(), now + webhooks.max_tick_seconds
     configs: dict[tuple[str, str], ClusterConfig | None] = {}
     waiting, lines = {}, []
     for run_id, (namespace, cluster_id, first_seen) in pending.items():

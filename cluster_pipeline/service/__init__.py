@@ -1,14 +1,9 @@
 """The application service: everything a user can do, as plain typed calls, for every face.
 
-The CLI (``cluster_pipeline.cli``) and the HTTP API only parse, call a ``Service`` and print or
-serialize. A service works in one namespace (``in_namespace`` gives the same lake and Dagster instance
-scoped to another, as an HTTP request needs); it takes the configuration model, ids and options objects,
-returns typed results (``ClusterConfig``, ``Revision``, ``ExecutionResult``, pages, reports) and raises
-the core's typed errors (``core.errors``): no printing, no exit codes. Warnings (a file skipped, no
-daemon to start a queued run) go to ``on_warning``. Its parts mirror the resources:
-``collections`` (ingest, delete documents, list, describe, export), ``configurations`` (create, update,
-delete, list, get) and ``executions`` (execute or submit, list, latest, get, wait, cancel, report,
-hierarchy), and ``demo``. The Dagster instance is opened on first use and closed with the service.
+The CLI and the HTTP API only parse, call a ``Service`` and print or serialize. A service works in one
+namespace (``in_namespace``: the same lake and Dagster instance scoped to another, as an HTTP request
+needs), takes the configuration model, ids and options objects, returns typed results and raises the
+core's typed errors (``core.errors``): no printing, no exit codes. Warnings go to ``on_warning``.
 """
 
 from __future__ import annotations
@@ -17,13 +12,14 @@ import logging
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
-from types import TracebackType
 from typing import TYPE_CHECKING
 
 from cluster_pipeline.core.errors import NotFoundError
 from cluster_pipeline.core.ids import check_namespace
+from cluster_pipeline.core.pipeline.demo_data import TOPICS, generate_demo_documents
 from cluster_pipeline.core.store.history import HistoryQuery
 from cluster_pipeline.core.store.lake import Lake
+from cluster_pipeline.deployment import environment_lake
 from cluster_pipeline.service.collections import Collections
 from cluster_pipeline.service.configurations import ConfigurationChanges, Configurations, Deletion
 from cluster_pipeline.service.executions import ExecutionPage, Executions
@@ -65,8 +61,6 @@ class Service:
         cls, root: str | None = None, namespace: str = "default", *, on_warning: Callable[[str], None] = log.warning
     ) -> Service:
         """The deployment's lake (``deployment.environment_lake``: a folder, ``root`` if given, or S3)."""
-        from cluster_pipeline.deployment import environment_lake
-
         return cls(environment_lake(root), namespace, root=Path(root) if root else None, on_warning=on_warning)
 
     @property
@@ -80,8 +74,6 @@ class Service:
     def demo(self, num_documents: int = 3000) -> ExecutionResult:
         """The README's first command: the demo collection generated (first time only), its k-means
         configuration created (once), and executed through Dagster."""
-        from cluster_pipeline.core.pipeline.demo_data import TOPICS, generate_demo_documents
-
         try:
             self.collections.describe(DEMO_COLLECTION)
         except NotFoundError:
@@ -100,7 +92,7 @@ class Service:
     def __enter__(self) -> Service:
         return self
 
-    def __exit__(self, *_: type[BaseException] | BaseException | TracebackType | None) -> None:
+    def __exit__(self, *_: object) -> None:
         self.close()
 
 

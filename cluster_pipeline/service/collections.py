@@ -1,7 +1,5 @@
 """Collections of documents in the service's namespace: ingest, delete documents, list, describe, export."""
 
-from __future__ import annotations
-
 import builtins
 from collections.abc import Sequence
 from pathlib import Path
@@ -10,12 +8,8 @@ import pyarrow as pa
 
 from cluster_pipeline.core.config.store import ConfigStore
 from cluster_pipeline.core.errors import ConfigurationError
-from cluster_pipeline.core.incremental.export import ExportReport
-from cluster_pipeline.core.store.collections import (
-    CollectionSchema,
-    CollectionStore,
-    IngestReport,
-)
+from cluster_pipeline.core.incremental.export import ExportReport, export_collection
+from cluster_pipeline.core.store.collections import CollectionSchema, CollectionStore, IngestReport
 from cluster_pipeline.core.store.ingest import read_documents_file
 from cluster_pipeline.service.scope import Scope
 
@@ -57,8 +51,6 @@ class Collections:
         """Write the collection's live documents to ``output`` (Parquet, CSV or JSON Lines, atomically);
         with ``configuration`` (a name or ``clust_…`` id of one of its configurations), each document's
         latest cluster of it."""
-        from cluster_pipeline.core.incremental.export import export_collection
-
         cluster_id = None
         if configuration is not None:
             config = ConfigStore(self.scope.lake).resolve(self.scope.namespace, configuration)

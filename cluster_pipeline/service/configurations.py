@@ -5,8 +5,6 @@ is stored in), so the CLI's options, a configuration file and an HTTP request bo
 same rules: the model's validation, the checks against the collection, the versioning of ``revise``.
 """
 
-from __future__ import annotations
-
 import builtins
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -16,6 +14,7 @@ from cluster_pipeline.core.config.model import ClusterConfig, parse_config
 from cluster_pipeline.core.config.revisions import Revision, revise
 from cluster_pipeline.core.config.store import ConfigStore
 from cluster_pipeline.core.errors import ConfigurationError
+from cluster_pipeline.core.pipeline.selection import check_against_collection
 from cluster_pipeline.core.store.collections import CollectionStore
 from cluster_pipeline.core.store.results import ResultStore
 from cluster_pipeline.service.scope import Scope
@@ -119,15 +118,12 @@ class Configurations:
         instance = self.scope.instance()
         ensure_idle(instance, self.scope.lake, config, "delete")
         self.store.delete(config)  # first: sensors and schedules stop seeing it
-        if instance.has_dynamic_partition(CLUSTER_CONFIGS_PARTITIONS_NAME, config.partition_key):
-            instance.delete_dynamic_partition(CLUSTER_CONFIGS_PARTITIONS_NAME, config.partition_key)
+        instance.delete_dynamic_partition(CLUSTER_CONFIGS_PARTITIONS_NAME, config.partition_key)  # if it is there
         results = ResultStore(self.scope.lake)
         if keep_history:
             return Deletion(config, True, len(results.result_keys(config.namespace, config.cluster_id)))
         return Deletion(config, False, results.delete_history(config.namespace, config.cluster_id))
 
     def _check_against_collection(self, config: ClusterConfig) -> None:
-        from cluster_pipeline.core.pipeline.selection import check_against_collection
-
         collections = CollectionStore(self.scope.lake)
         check_against_collection(collections, collections.snapshot(config.namespace, config.collection), config)

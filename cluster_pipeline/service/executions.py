@@ -1,9 +1,6 @@
-"""Executions of the service's namespace: execute (wait, or queue), list, latest, get, wait, cancel,
-report, hierarchy.
-
-Every call that reads a configuration's executions settles its runs first (a run whose worker died is
-recorded as failed), so the lifecycle guarantee holds without a daemon. The history of a configuration
-deleted with its history kept stays readable by its ``clust_…`` id.
+"""Executions of the service's namespace. Every call that reads a configuration's executions settles
+its runs first (a run whose worker died is recorded as failed), so the lifecycle guarantee holds without
+a daemon. The history of a configuration deleted with its history kept stays readable by its id.
 """
 
 from __future__ import annotations
@@ -11,20 +8,20 @@ from __future__ import annotations
 import builtins
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
-from cluster_pipeline.core.errors import ExecutionError, NotFoundError
+from cluster_pipeline.core.errors import NotFoundError
 from cluster_pipeline.core.ids import is_cluster_id
-from cluster_pipeline.core.store.history import HistoryPage, HistoryQuery, list_history
+from cluster_pipeline.core.store.filters import parse_filter
+from cluster_pipeline.core.store.history import HistoryQuery, list_history
 from cluster_pipeline.core.store.results import ExecutionResult, ResultStore
 from cluster_pipeline.service.configurations import Configurations
 from cluster_pipeline.service.scope import Scope
+from cluster_pipeline.settings import PARTITION_TAG
 
 if TYPE_CHECKING:
-    from cluster_pipeline.core.config.model import ClusterConfig
     from cluster_pipeline.core.topics.hierarchy import Topic
-
-IN_FLIGHT = ("pending", "processing")
 
 
 @dataclass(frozen=True)
@@ -72,8 +69,6 @@ class Executions:
     ) -> ExecutionPage:
         """A page of a configuration's executions, in-flight ones included. ``filter``: a JSON filter tree
         over the listing's fields (``core.store.filters``), ANDed with ``query``'s own bounds."""
-        from cluster_pipeline.core.store.filters import parse_filter
-
         if filter is not None:
             query = replace(query, filter=parse_filter(filter))
         cluster_id, shown, in_flight = self._history(reference)
@@ -86,13 +81,7 @@ class Executions:
     def latest(self, reference: str, statuses: Sequence[str] = ()) -> ExecutionResult:
         """The newest execution of a configuration (of ``statuses``, if given); NotFoundError if none."""
         cluster_id, shown, in_flight = self._history(reference)
-
-        def page(query: HistoryQuery, include_total: bool = False) -> HistoryPage:
-            namespace = self.scope.namespace
-            return list_history(
-                self.results, namespace, cluster_id, query, extra=in_flight, include_total=include_total
-            )
-
+        page = partial(list_history, self.results, self.scope.namespace, cluster_id, extra=in_flight)
         found = page(HistoryQuery(statuses=list(statuses) or None, limit=1)).results
         if found:
             return found[0]
@@ -107,7 +96,6 @@ class Executions:
     def get(self, run_id: str) -> ExecutionResult:
         """One execution, pending and processing ones too."""
         from cluster_pipeline.runs import find_run, in_flight_execution, reconcile_runs
-        from cluster_pipeline.settings import PARTITION_TAG
 
         namespace = self.scope.namespace
         try:
@@ -121,17 +109,9 @@ class Executions:
     def wait(self, run_id: str, timeout: float | None = None) -> ExecutionResult:
         """The execution once it is completed or failed; after ``timeout`` seconds, as it is then
         (pending or processing)."""
-        from cluster_pipeline.runs import in_flight_execution, wait_for_execution
+        from cluster_pipeline.runs import wait_for_execution
 
-        instance, lake, namespace = self.scope.instance(), self.scope.lake, self.scope.namespace
-        result = wait_for_execution(instance, lake, namespace, run_id, timeout)
-        if result is None:  # still in flight, or it ended between the last look and now
-            result = in_flight_execution(instance, lake, namespace, run_id) or wait_for_execution(
-                instance, lake, namespace, run_id, 0
-            )
-        if result is None:
-            raise ExecutionError(f"Execution {run_id} ended without an ExecutionResult; the Dagster UI says why.")
-        return result
+        return wait_for_execution(self.scope.instance(), self.scope.lake, self.scope.namespace, run_id, timeout)
 
     def cancel(self, run_id: str) -> ExecutionResult:
         """Stop a pending or processing execution; it ends failed, saying it was cancelled."""
@@ -141,16 +121,15 @@ class Executions:
 
     def location(self, result: ExecutionResult) -> str | None:
         """Where a finished execution's result file is (None while it is in flight)."""
-        return None if result.status in IN_FLIGHT else self.results.uri(result)
+        return None if result.status in ("pending", "processing") else self.results.uri(result)
 
     def report(self, run_id: str, dagster_url: str | None = None) -> str:
         """The self-contained HTML report of a finished execution; a part that cannot be read (a picture
         deleted, the configuration gone) is left out with a warning."""
         from cluster_pipeline.core.render.report import build_report
 
-        page, problems = build_report(
-            self.scope.lake, self.results.get(self.scope.namespace, run_id), dagster_url=dagster_url
-        )
+        result = self.results.get(self.scope.namespace, run_id)
+        page, problems = build_report(self.scope.lake, result, dagster_url=dagster_url)
         for problem in problems:
             self.scope.warn(problem)
         return page
@@ -174,17 +153,13 @@ class Executions:
     def _history(self, reference: str) -> tuple[str, str, builtins.list[ExecutionResult]]:
         """The ``clust_…`` id, the name to show and the settled in-flight executions of a configuration;
         for one deleted with its history kept (named by its id), nothing in flight."""
+        from cluster_pipeline.runs import in_flight_executions, reconcile_runs
+
         try:
             config = self.configurations.get(reference)
         except NotFoundError:
             if is_cluster_id(reference) and self.results.result_keys(self.scope.namespace, reference):
                 return reference, reference, []
             raise
-        return config.cluster_id, config.display_name, self._settled_in_flight(config)
-
-    def _settled_in_flight(self, config: ClusterConfig) -> builtins.list[ExecutionResult]:
-        from cluster_pipeline.runs import in_flight_executions, reconcile_runs
-
-        instance = self.scope.instance()
-        reconcile_runs(instance, self.scope.lake, config.partition_key)
-        return in_flight_executions(instance, config)
+        reconcile_runs(self.scope.instance(), self.scope.lake, config.partition_key)
+        return config.cluster_id, config.display_name, in_flight_executions(self.scope.instance(), config)

@@ -1,10 +1,6 @@
-"""What every part of the application service shares: the lake, the one namespace it serves, the
-Dagster instance and where warnings go.
-
-The instance is opened when a call first needs it (settling runs, registering a partition,
-executing): ingesting or listing configurations never pays for it, which keeps those commands' start-up
-short. The HTTP API shares one lake and one instance between requests, each scoped to its namespace.
-"""
+"""What every part of the service shares: the lake, its one namespace, the Dagster instance and where
+warnings go. The instance is opened when a call first needs it (settling runs, registering a partition,
+executing): ingesting or listing configurations never pays for it, which keeps their start-up short."""
 
 from __future__ import annotations
 
@@ -28,9 +24,7 @@ class LazyInstance:
     disposed by ``close``; one handed in ready-made (a test's) is used as it is and left to its owner."""
 
     def __init__(self, root: Path | None = None, instance: DagsterInstance | None = None) -> None:
-        self._root = root
-        self._instance = instance
-        self._owned = False
+        self._root, self._given, self._instance = root, instance, instance
         self._lock = threading.Lock()
 
     def get(self) -> DagsterInstance:
@@ -38,20 +32,19 @@ class LazyInstance:
             if self._instance is None:
                 from cluster_pipeline.runs import open_instance
 
-                self._instance, self._owned = open_instance(self._root), True
+                self._instance = open_instance(self._root)
             return self._instance
 
     def close(self) -> None:
         with self._lock:
-            if self._owned and self._instance is not None:
+            if self._instance is not None and self._instance is not self._given:
                 self._instance.dispose()
-                self._instance, self._owned = None, False
+                self._instance = None
 
 
 @dataclass(frozen=True)
 class Scope:
-    """The lake, the namespace every call works in, the instance and the warning sink (the CLI prints
-    warnings on stderr; by default they are logged)."""
+    """The warnings go to the CLI's stderr, or by default to the log."""
 
     lake: Lake
     namespace: str
