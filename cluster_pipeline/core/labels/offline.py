@@ -24,6 +24,7 @@ from cluster_pipeline.core.fit.clustering import FittedClustering
 from cluster_pipeline.core.fit.merging import member_means
 from cluster_pipeline.core.labels.base import ClusterLabel, LabelingOutcome
 from cluster_pipeline.core.labels.options import LabelingOptions
+from cluster_pipeline.core.labels.stop_words import ENGLISH_STOP_WORDS
 
 MAX_LABEL_CHARS = 60
 MAX_SUMMARY_CHARS = 300
@@ -80,10 +81,6 @@ def term_counts(
 
 @cache
 def _stop_words() -> pa.Array:
-    """scikit-learn's English stop words, imported when first needed: an execution's fit and metrics have
-    loaded scikit-learn by then (6 ms more), where importing it with this module cost every start a second."""
-    from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
-
     return pa.array(sorted(ENGLISH_STOP_WORDS))
 
 

@@ -313,3 +313,13 @@ def _reference_clean(text: str) -> str:
 
     markup = re.compile(r"<[^>]*>|&?#\d+;|&?\b(?:quot|amp|lt|gt|nbsp|apos);|https?://\S+|www\.\S+")
     return " ".join(markup.sub(" ", html.unescape(text)).replace("\\", " ").split())
+
+
+def test_the_stop_words_are_scikit_learns():
+    """The offline labels keep their own copy (a k-means execution imports no scikit-learn: about a
+    second of start-up); it must stay the list ``CountVectorizer(stop_words="english")`` uses."""
+    from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS as SKLEARN_STOP_WORDS
+
+    from cluster_pipeline.core.labels.stop_words import ENGLISH_STOP_WORDS
+
+    assert ENGLISH_STOP_WORDS == SKLEARN_STOP_WORDS

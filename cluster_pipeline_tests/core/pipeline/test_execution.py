@@ -106,3 +106,24 @@ def test_assignments_name_each_document_once_in_the_collections_order(lake, coll
     assert assignments.column("document_id").equals(documents.column("document_id").cast(pa.string()))
     distances = assignments.column("distance").to_numpy()
     assert np.isfinite(distances).all() and (distances >= 0).all()
+
+
+def test_a_kmeans_execution_imports_no_scikit_learn(lake, collections):
+    """The README's start-up promise: a k-means execution pays for faiss, not for scikit-learn (a second)."""
+    import subprocess
+    import sys
+
+    collections.ingest("default", "c", blob_documents(200))
+    config = create_config(lake, parameters={"n_clusters": 3})
+    script = (
+        "import sys; from cluster_pipeline.core.store.lake import Lake; "
+        "from cluster_pipeline.core.config.store import ConfigStore; "
+        "from cluster_pipeline.core.pipeline.execution import execute; "
+        f"lake = Lake.local({str(lake.storage.path('')).rstrip('/')!r}); "
+        f"config = ConfigStore(lake).get('default', {config.cluster_id!r}); "
+        "result = execute(lake, config, 'run_0000000000000001'); "
+        "print(result.status, result.engine, 'sklearn' in sys.modules)"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["completed", "faiss", "False"]
