@@ -27,6 +27,11 @@ class ConflictError(ClusterPipelineError):
     """The action would disturb an execution in flight (update or delete of a running configuration)."""
 
 
+class StorageError(ClusterPipelineError):
+    """A write to the lake failed (no space left on device, permission denied, a read-only file system);
+    the message names the cause and the folder. Nothing was written."""
+
+
 class IngestError(ClusterPipelineError, ValueError):
     """Documents were refused on ingest; nothing was written."""
 
