@@ -96,16 +96,12 @@ class LocalStorage:
 
     @contextmanager
     def _temp_beside(self, target: Path) -> Iterator[str]:
-        """A temp file in ``target``'s folder, removed unless moved into place (and the folders made for
-        it with it); an OSError on the way (the folder, the temp file, its bytes, the move) becomes
-        StorageError."""
-        made = missing_folders(target.parent, self.root)
+        """A temp file in ``target``'s folder, removed unless moved into place (and the folder with it if
+        that leaves it empty); an OSError on the way (the folder, the temp file, its bytes, the move)
+        becomes StorageError."""
         name = None
         try:
-            target.parent.mkdir(parents=True, exist_ok=True)
-            fd, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-            os.fchmod(fd, FILE_MODE)  # mkstemp makes 0600; lake files are read by the webserver, other tools, people
-            os.close(fd)
+            name = _new_temp_file(target)
             yield name
         except OSError as error:
             raise write_failure(error, target.parent) from None
@@ -113,7 +109,7 @@ class LocalStorage:
             if name is not None:
                 Path(name).unlink(missing_ok=True)
             if not target.exists():
-                remove_empty(made)
+                prune_empty(target.parent, self.root)
 
     def _link_new(self, tmp: str, target: Path) -> None:
         try:
@@ -317,14 +313,13 @@ def exclusive(storage: Storage, lock_key: str) -> Iterator[None]:
     """Hold an exclusive lock named ``lock_key`` (a hidden file: listings skip it) on a local lake. On S3
     there is none: writers rely on create-only keys, and a replaced object (one ``PutObject``) is never torn.
 
-    The lock file, and the folders made for it, are removed on release, so a refused command leaves
+    The lock file, and the folders that leaves empty, are removed on release, so a refused command leaves
     nothing behind. A waiter whose file was removed meanwhile holds a lock nobody else sees: it finds
     that out by comparing the file it locked with the one at the path, and locks again."""
     if not isinstance(storage, LocalStorage):
         yield
         return
     path = storage.path(lock_key)
-    made = missing_folders(path.parent, storage.root)
     try:
         handle = _locked(path)
     except OSError as error:
@@ -333,31 +328,17 @@ def exclusive(storage: Storage, lock_key: str) -> Iterator[None]:
         yield
     finally:
         path.unlink(missing_ok=True)
-        remove_empty(made)
+        prune_empty(path.parent, storage.root)
         handle.close()
-
-
-def missing_folders(folder: Path, root: Path) -> list[Path]:
-    """``folder`` and its parents below ``root`` that do not exist yet, innermost first."""
-    return [path for path in (folder, *folder.parents) if root in path.parents and not path.exists()]
-
-
-def remove_empty(folders: list[Path]) -> None:
-    """Remove ``folders`` (innermost first) while they are empty: a refused write leaves no folder."""
-    for folder in folders:
-        try:
-            folder.rmdir()
-        except OSError:  # it holds something now (another writer's), or is gone already
-            return
 
 
 def _locked(path: Path) -> io.TextIOWrapper:
     """The lock file at ``path``, opened (and its folders made) and locked; see ``exclusive``."""
     while True:
-        path.parent.mkdir(parents=True, exist_ok=True)
         try:
+            path.parent.mkdir(parents=True, exist_ok=True)
             handle = open(path, "a")  # noqa: SIM115 - held until ``exclusive`` releases it
-        except FileNotFoundError:  # the holder before us removed the folder as we made it
+        except FileNotFoundError:  # a folder was pruned as we made it: make it again
             continue
         fcntl.flock(handle, fcntl.LOCK_EX)
         try:
@@ -366,6 +347,33 @@ def _locked(path: Path) -> io.TextIOWrapper:
         except FileNotFoundError:
             pass
         handle.close()
+
+
+def _new_temp_file(target: Path) -> str:
+    """A new empty temp file (mode ``FILE_MODE``) in ``target``'s folder, made if needed."""
+    for last in (False, False, True):
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            fd, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+            break
+        except FileNotFoundError:  # a folder was pruned as we made it: make it again
+            if last:
+                raise
+    os.fchmod(fd, FILE_MODE)  # mkstemp makes 0600; lake files are read by the webserver, other tools, people
+    os.close(fd)
+    return name
+
+
+def prune_empty(folder: Path, root: Path) -> None:
+    """Remove ``folder`` and its parents below ``root`` while they are empty, so a refused or failed write
+    leaves no folder behind (a writer that finds its folder gone makes it again)."""
+    for path in (folder, *folder.parents):
+        if root not in path.parents:
+            return
+        try:
+            path.rmdir()
+        except OSError:  # it holds something, or is gone already
+            return
 
 
 def read_parquet(storage: Storage, key: str, columns: list[str] | None = None) -> pa.Table:

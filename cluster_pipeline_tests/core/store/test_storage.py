@@ -1,5 +1,8 @@
+import contextlib
 import io
 import os
+import threading
+import time
 
 import numpy as np
 import pyarrow as pa
@@ -9,7 +12,7 @@ import pytest
 from cluster_pipeline.core.errors import AlreadyExistsError, ClusterPipelineError, NotFoundError, StorageError
 from cluster_pipeline.core.store.collections import CollectionStore
 from cluster_pipeline.core.store.lake import Lake
-from cluster_pipeline.core.store.storage import LocalStorage, S3RangeFile, S3Storage, read_parquet
+from cluster_pipeline.core.store.storage import LocalStorage, S3RangeFile, S3Storage, exclusive, read_parquet
 from cluster_pipeline_tests.conftest import blob_documents
 from cluster_pipeline_tests.s3_server import moto_s3, s3_client
 
@@ -85,6 +88,30 @@ def test_failed_parquet_write_leaves_no_file(tmp_path):
     with pytest.raises(Exception):  # noqa: B017 - any writer error; what matters is what's left behind
         storage.write_parquet_new("t/x.parquet", pa.table({"x": [1]}), compression="no-such-codec")
     assert list((tmp_path / "root").rglob("*")) == []  # not even the folder made for it
+
+
+def test_the_lock_excludes_though_its_file_goes_with_each_release(tmp_path):
+    """Holders, some refused (an error inside), never overlap; afterwards no lock file or folder is left."""
+    storage = LocalStorage(tmp_path / "root")
+    inside, overlaps = [], []
+
+    def hold(worker: int) -> None:
+        for attempt in range(25):
+            with contextlib.suppress(ValueError), exclusive(storage, "ns/collections/c/.lock"):
+                inside.append(worker)
+                overlaps.append(len(inside) > 1)
+                time.sleep(0.0005)
+                inside.remove(worker)
+                if attempt % 3 == 0:
+                    raise ValueError("refused")
+
+    threads = [threading.Thread(target=hold, args=(worker,)) for worker in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(overlaps) == 150 and not any(overlaps)
+    assert list((tmp_path / "root").rglob("*")) == []
 
 
 def _every_file(folder) -> list[str]:
