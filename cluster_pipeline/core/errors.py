@@ -45,6 +45,11 @@ class FilterError(ConfigurationError):
     not fit the fields it filters: an unknown field, a value of the wrong type, an unknown operator."""
 
 
+class OutboundAddressError(ConfigurationError):
+    """A webhook URL may not be requested: a private address the operator has not allowed, credentials
+    in the URL, a host that does not resolve (``core.outbound``)."""
+
+
 class ExecutionError(ClusterPipelineError):
     """A clustering execution cannot complete; the message becomes ``error_message``."""
 

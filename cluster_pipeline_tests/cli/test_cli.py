@@ -132,3 +132,23 @@ def test_console_script_demo(tmp_path):
     labels = " ".join(c["label"].lower() + " " + " ".join(c["keywords"]) for c in result["centroids"])
     assert "rocket" in labels or "orbit" in labels or "launch" in labels
     assert list((tmp_path / "data").rglob(f"{result['run_id']}.parquet"))
+
+
+def test_webhooks_to_private_addresses_are_refused_by_every_way_in(capsys, docs_file, monkeypatch):
+    """Issue 26, item 1: create, --config-file and --set accepted a cloud metadata service's address."""
+    monkeypatch.delenv("CLUSTER_PIPELINE_WEBHOOK_HOSTS", raising=False)
+    run_cli(capsys, "ingest", "news", str(docs_file))
+    config_file = docs_file.with_name("config.json")
+    config_file.write_text(json.dumps({"webhooks": ["http://169.254.169.254/latest/meta-data/"]}))
+    attempts = (
+        ["clusters", "create", "--collection", "news", "--config-file", str(config_file)],
+        ["clusters", "create", "--collection", "news", "--set", 'webhooks=["http://user:pass@[::1]:9/x"]'],
+    )
+    for argv in attempts:
+        code, _, err = run_cli(capsys, *argv)
+        assert code == 2 and err.count("\n") == 1 and err.startswith("error: Webhook"), err
+    assert run_cli(capsys, "clusters", "create", "--collection", "news", "--name", "k3")[0] == 0
+    code, _, err = run_cli(capsys, "clusters", "update", "k3", "--set", 'webhooks=["http://10.0.0.1:8080/x"]')
+    assert code == 2 and "10.0.0.1, which is not a public address" in err
+    code, out, _ = run_cli(capsys, "clusters", "list", "--json")
+    assert code == 0 and [c["webhooks"] for c in json.loads(out)] == [[]]
