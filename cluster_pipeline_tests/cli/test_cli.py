@@ -152,3 +152,17 @@ def test_webhooks_to_private_addresses_are_refused_by_every_way_in(capsys, docs_
     assert code == 2 and "10.0.0.1, which is not a public address" in err
     code, out, _ = run_cli(capsys, "clusters", "list", "--json")
     assert code == 0 and [c["webhooks"] for c in json.loads(out)] == [[]]
+
+
+def test_a_deeply_nested_filter_is_one_line_with_exit_status_2(capsys, docs_file):
+    """Issue 26, item 5: 300 NOTs ended `clusters create` in a pydantic traceback; 5,000 ended `create`
+    and `executions list --filter` in RecursionError."""
+    run_cli(capsys, "ingest", "news", str(docs_file))
+    assert run_cli(capsys, "clusters", "create", "--collection", "news", "--name", "k3")[0] == 0
+    condition = '{"field": "category", "operator": "eq", "value": "World"}'
+    for levels in (300, 5000):
+        deep = '{"NOT": ' * levels + condition + "}" * levels
+        for argv in (["clusters", "create", "--collection", "news", "--filter", deep],
+                     ["executions", "list", "k3", "--filter", deep]):  # fmt: skip
+            code, _, err = run_cli(capsys, *argv)
+            assert code == 2 and err.count("\n") == 1 and "Traceback" not in err and "nests" in err, err
