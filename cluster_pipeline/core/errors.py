@@ -27,6 +27,11 @@ class ConflictError(ClusterPipelineError):
     """The action would disturb an execution in flight (update or delete of a running configuration)."""
 
 
+class NotFinishedError(ClusterPipelineError):
+    """The execution is pending or processing, and what was asked of it (a report, its hierarchy) needs
+    it finished."""
+
+
 class StorageError(ClusterPipelineError):
     """A write to the lake failed (no space left on device, permission denied, a read-only file system);
     the message names the cause and the folder. Nothing was written."""
