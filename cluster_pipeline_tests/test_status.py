@@ -251,7 +251,7 @@ def test_worker_identity_and_snapshot_are_recorded_with_the_run(tmp_path, capsys
     assert json.loads(run.tags["cluster_pipeline/snapshot"])["num_documents"] == 60
 
 
-def test_report_and_hierarchy_of_an_execution_in_flight_say_so(tmp_path, capsys):
+def test_report_and_hierarchy_of_an_execution_in_flight_say_so(tmp_path, capsys, monkeypatch):
     """Issue 26, item 6: `executions report` and `hierarchy` of a processing run answered "not found"
     while `executions show` found it."""
     cluster_id = create_config(capsys, tmp_path)
@@ -266,3 +266,11 @@ def test_report_and_hierarchy_of_an_execution_in_flight_say_so(tmp_path, capsys)
             assert err.startswith(f"error: Execution {run_id} is {status}:") and err.count("\n") == 1, err
             assert f"executions wait {run_id}" in err
     assert not (tmp_path / "r.html").exists()
+    # item 9: `executions wait RUN --timeout 2 | head -1` exited 0 where unpiped it exits 124
+    assert main(["executions", "wait", short_id(runs["pending"].run_id), "--timeout", "0"]) == 124
+    reader, writer = os.pipe()
+    os.close(reader)  # the reader has gone before a line is written
+    with open(writer, "w") as closed_pipe:
+        monkeypatch.setattr(sys, "stdout", closed_pipe)
+        assert main(["executions", "wait", short_id(runs["pending"].run_id), "--timeout", "0"]) == 124
+    assert "Traceback" not in capsys.readouterr().err
