@@ -32,6 +32,10 @@ class NotFinishedError(ClusterPipelineError):
     it finished."""
 
 
+class CorruptPartError(ClusterPipelineError):
+    """A collection's part cannot be read (truncated, not Parquet); the message names the file and the fix."""
+
+
 class StorageError(ClusterPipelineError):
     """A write to the lake failed (no space left on device, permission denied, a read-only file system);
     the message names the cause and the folder. Nothing was written."""

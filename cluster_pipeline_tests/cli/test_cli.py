@@ -166,3 +166,22 @@ def test_a_deeply_nested_filter_is_one_line_with_exit_status_2(capsys, docs_file
                      ["executions", "list", "k3", "--filter", deep]):  # fmt: skip
             code, _, err = run_cli(capsys, *argv)
             assert code == 2 and err.count("\n") == 1 and "Traceback" not in err and "nests" in err, err
+
+
+def test_a_corrupt_part_is_one_line_naming_it_for_every_command_that_reads_it(capsys, docs_file, tmp_path):
+    """Issue 26, item 4: `ingest` and `collections export` ended in a traceback with exit status 1 (also
+    under --json); `execute` failed with "ArrowInvalid: Parquet magic bytes not found", naming no file."""
+    run_cli(capsys, "ingest", "news", str(docs_file))
+    run_cli(capsys, "clusters", "create", "--collection", "news", "--param", "n_clusters=3", "--name", "k3")
+    (part,) = (tmp_path / "lake" / "default" / "collections" / "news" / "parts").glob("*.parquet")
+    part.write_bytes(part.read_bytes()[:100])
+    more = tmp_path / "more.parquet"
+    pq.write_table(blob_documents(10, id_offset=1000), more)
+    for argv in (["ingest", "news", str(more)], ["collections", "export", "news", "-o", str(tmp_path / "out.parquet")]):
+        for json_flag in ([], ["--json"]):
+            code, _, err = run_cli(capsys, *argv, *json_flag)
+            assert code == 2 and err.count("\n") == 1 and "Traceback" not in err, (argv, err)
+            assert str(part) in (json.loads(err)["error"]["message"] if json_flag else err), err
+    code, out, _ = run_cli(capsys, "execute", "k3", "--json")
+    assert code == 1 and str(part) in json.loads(out)["error_message"]
+    assert "restore that file" in json.loads(out)["error_message"]
