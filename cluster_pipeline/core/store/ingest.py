@@ -87,17 +87,25 @@ def _json_vector_columns(table: pa.Table) -> list[str]:
 
 
 def check_utf8(table: pa.Table, source: str) -> None:
-    """Refuse text that is not UTF-8 (a Latin-1 CSV or JSON Lines file) before anything reads it as text."""
-    for field_ in table.schema:
+    """Refuse text that is not UTF-8 (a Latin-1 or UTF-16 CSV or JSON Lines file) before anything reads it
+    as text: the column names (a header), then the values."""
+    try:
+        names = table.column_names
+    except UnicodeDecodeError:
+        raise IngestError(
+            f"{source} is not UTF-8 text: its column names hold bytes that are not UTF-8. Convert the file to UTF-8 "
+            "(e.g. `iconv -f utf-16 -t utf-8 in.csv > out.csv`) and ingest it again."
+        ) from None
+    for index, field_ in enumerate(table.schema):
         if not any(is_text(field_.type) for is_text in TEXT_TYPES):
             continue
-        values = pc.cast(table.column(field_.name), pa.large_binary())
+        values = pc.cast(table.column(index), pa.large_binary())
         try:
             pc.cast(values, pa.large_string())  # the cast checks every value is UTF-8
         except pa.ArrowInvalid:
             bad_row = next((row for row, value in enumerate(values.to_pylist()) if not _is_utf8(value)), 0)
             raise IngestError(
-                f"{source} is not UTF-8 text: column {field_.name!r}, row {bad_row} holds bytes that are not UTF-8. "
+                f"{source} is not UTF-8 text: column {names[index]!r}, row {bad_row} holds bytes that are not UTF-8. "
                 f"Convert the file to UTF-8 (e.g. `iconv -f latin1 -t utf-8 in.csv > out.csv`) and ingest it again."
             ) from None
 

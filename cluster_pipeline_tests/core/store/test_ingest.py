@@ -140,3 +140,12 @@ def test_a_document_larger_than_the_limit_is_refused_with_the_fix(tmp_path, monk
     path.write_text(json.dumps({"document_id": "a", "text": "x" * (3 << 20), "embedding": [0.1]}) + "\n" * 2)
     with pytest.raises(IngestError, match=r"larger than 1 MB \(one line of JSON Lines, one row of CSV\).*Parquet"):
         read_documents_file(path)
+
+
+def test_a_utf16_csv_is_refused_in_one_line(tmp_path):
+    """Found by the ingest property test (issue 26): a header that is not UTF-8 ended in UnicodeDecodeError."""
+    path = tmp_path / "docs.csv"
+    path.write_text("document_id\n", encoding="utf-16")
+    with pytest.raises(IngestError, match="is not UTF-8 text: its column names") as refused:
+        read_documents_file(path)
+    assert "\n" not in str(refused.value)
