@@ -99,3 +99,42 @@ def test_any_file_is_ingested_or_refused_in_one_line_leaving_the_lake_as_it_was(
     if code == 2:
         assert err.startswith("error: ") and err.count("\n") == 1 and "Traceback" not in err, err
         assert lake_bytes(root) == before
+
+
+FIELDS = ["group", "document_id", "num_clusters", "status", "silhouette_score", "nope"]
+conditions = st.fixed_dictionaries(
+    {
+        "field": st.sampled_from(FIELDS),
+        "operator": st.sampled_from(["eq", "ne", "lt", "in", "contains", "is_null", "~"]),
+    },
+    optional={"value": st.one_of(scalars, st.lists(scalars, max_size=3))},
+)
+filter_trees = st.recursive(
+    st.one_of(conditions, scalars),
+    lambda children: st.one_of(
+        st.fixed_dictionaries({"NOT": children}),
+        st.dictionaries(st.sampled_from(["AND", "OR", "or"]), st.lists(children, max_size=4), min_size=1, max_size=2),
+    ),
+    max_leaves=12,
+)
+
+
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(tree=filter_trees, levels=st.integers(0, 40))
+def test_any_filter_tree_is_taken_or_refused_in_one_line_by_create_and_list(tmp_path, capsys, tree, levels):
+    if not (tmp_path / "lake").exists():
+        pq.write_table(blob_documents(5, dim=DIM, with_text=False), tmp_path / "first.parquet")
+        assert main(["ingest", "news", str(tmp_path / "first.parquet")]) == 0
+        assert main(["clusters", "create", "--collection", "news", "--name", "k"]) == 0
+    for _ in range(levels):
+        tree = {"NOT": tree}
+    text = json.dumps(tree)
+    for argv in (
+        ["clusters", "create", "--collection", "news", "--filter", text],
+        ["executions", "list", "k", "--filter", text],
+    ):
+        capsys.readouterr()
+        code = main(argv)
+        _, err = capsys.readouterr()
+        event(f"{argv[0]}: exit {code}")
+        assert code == 0 or (code == 2 and err.startswith("error: ") and err.count("\n") == 1), err
