@@ -5,6 +5,7 @@ Delivery happens outside the execution (``sensors.webhooks``), after its result 
 receiver can neither block nor fail a run; each execution's delivery record says per URL whether it
 was delivered. The delivery id is the run id: a receiver can drop the repeat that a crash between a
 2xx and its record causes. URLs are stored as a digest and a redacted form: they often hold tokens.
+Each request goes through ``core.outbound``: to a checked public address, no redirect followed.
 """
 
 from __future__ import annotations
