@@ -15,6 +15,7 @@ from dagster import DagsterInstance
 from cluster_pipeline.core.store.collections import CollectionStore
 from cluster_pipeline.core.store.lake import Lake
 from cluster_pipeline_tests.postgres_server import PostgresServer, PostgresUnavailable, postgres_server
+from cluster_pipeline_tests.small_disk import SmallDisk, small_disk
 
 SHARED_DATASETS = Path(__file__).resolve().parents[1].parent / "shared" / "datasets"
 AG_NEWS = SHARED_DATASETS / "ag_news_test_minilm.parquet"
@@ -53,6 +54,13 @@ def instance() -> Iterator[DagsterInstance]:
     """A real, ephemeral Dagster instance (in-memory storage) for one test."""
     with DagsterInstance.ephemeral() as instance:
         yield instance
+
+
+@pytest.fixture
+def disk(tmp_path: Path) -> Iterator[SmallDisk]:
+    """A real 4 MB file system (tmpfs) to fill or make read-only; skipped where it cannot be mounted."""
+    with small_disk(tmp_path / "disk", 4096) as mounted:
+        yield mounted
 
 
 @pytest.fixture

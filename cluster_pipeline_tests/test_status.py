@@ -249,3 +249,28 @@ def test_worker_identity_and_snapshot_are_recorded_with_the_run(tmp_path, capsys
         run = instance.get_run_by_id(executed["dagster_run_id"])
     assert WorkerIdentity.from_text(run.tags[WORKER_TAG]) == WorkerIdentity.current()
     assert json.loads(run.tags["cluster_pipeline/snapshot"])["num_documents"] == 60
+
+
+def test_report_and_hierarchy_of_an_execution_in_flight_say_so(tmp_path, capsys, monkeypatch):
+    """Issue 26, item 6: `executions report` and `hierarchy` of a processing run answered "not found"
+    while `executions show` found it."""
+    cluster_id = create_config(capsys, tmp_path)
+    with open_instance() as instance:
+        runs = {"pending": queue_run(instance, partition_of(cluster_id))}
+        runs["processing"] = started_run(instance, cluster_id, None)
+    for status, run in runs.items():
+        run_id = short_id(run.run_id)
+        for argv in (["report", run_id, "--output", str(tmp_path / "r.html")], ["hierarchy", run_id]):
+            assert main(["executions", *argv]) == 2
+            err = capsys.readouterr().err
+            assert err.startswith(f"error: Execution {run_id} is {status}:") and err.count("\n") == 1, err
+            assert f"executions wait {run_id}" in err
+    assert not (tmp_path / "r.html").exists()
+    # item 9: `executions wait RUN --timeout 2 | head -1` exited 0 where unpiped it exits 124
+    assert main(["executions", "wait", short_id(runs["pending"].run_id), "--timeout", "0"]) == 124
+    reader, writer = os.pipe()
+    os.close(reader)  # the reader has gone before a line is written
+    with open(writer, "w") as closed_pipe:
+        monkeypatch.setattr(sys, "stdout", closed_pipe)
+        assert main(["executions", "wait", short_id(runs["pending"].run_id), "--timeout", "0"]) == 124
+    assert "Traceback" not in capsys.readouterr().err

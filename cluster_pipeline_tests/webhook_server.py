@@ -4,6 +4,7 @@ with scripted statuses (each request takes the next one, then 200)."""
 from __future__ import annotations
 
 import json
+import os
 import threading
 from collections import deque
 from collections.abc import Iterator
@@ -11,6 +12,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+from cluster_pipeline.core.outbound import ALLOWED_HOSTS_ENV
 
 
 @dataclass
@@ -48,11 +51,19 @@ class WebhookReceiver:
 
 @contextmanager
 def webhook_receiver(statuses: list[int] | None = None) -> Iterator[WebhookReceiver]:
+    """A receiver on 127.0.0.1, which the operator's allowlist admits while it runs (``core.outbound``
+    refuses private addresses otherwise)."""
     receiver = WebhookReceiver(statuses)
     thread = threading.Thread(target=receiver.server.serve_forever, daemon=True)
     thread.start()
+    allowed = os.environ.get(ALLOWED_HOSTS_ENV)
+    os.environ[ALLOWED_HOSTS_ENV] = "127.0.0.1"
     try:
         yield receiver
     finally:
+        if allowed is None:
+            os.environ.pop(ALLOWED_HOSTS_ENV, None)
+        else:
+            os.environ[ALLOWED_HOSTS_ENV] = allowed
         receiver.server.shutdown()
         receiver.server.server_close()

@@ -116,6 +116,8 @@ def read_json_option(text: str, option: str) -> Any:
         return json.loads(source)
     except json.JSONDecodeError as error:
         raise ConfigurationError(f"{option} is not valid JSON ({error.msg} at line {error.lineno}).") from None
+    except RecursionError:
+        raise ConfigurationError(f"{option} nests too deeply to read; flatten it.") from None
 
 
 def warn(message: str) -> None:

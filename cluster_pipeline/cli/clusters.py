@@ -117,6 +117,10 @@ def _pairs(pairs: Sequence[str], option: str, example: str) -> list[tuple[str, A
             parsed.append((name, json.loads(text)))
         except json.JSONDecodeError:
             parsed.append((name, text))
+        except RecursionError:
+            raise ConfigurationError(
+                f"Bad {option} {name}=…: its JSON value nests too deeply to read; flatten it."
+            ) from None
     return parsed
 
 

@@ -1,6 +1,7 @@
 """Commands on executions: ``execute`` (now, or queued with ``--no-wait``), the ``executions`` group
 (list, latest, show, wait, cancel, report, hierarchy) and ``demo``."""
 
+import os
 import sys
 from contextlib import nullcontext
 from dataclasses import asdict
@@ -19,6 +20,7 @@ from cluster_pipeline.cli.app import (
     timestamp_option,
 )
 from cluster_pipeline.cli.output import describe_result, report_execution, stats_line, summary_line
+from cluster_pipeline.core.errors import AlreadyExistsError
 from cluster_pipeline.core.progress import StderrBar, listening
 from cluster_pipeline.core.store.history import FILTER_FIELDS, SORT_FIELDS
 from cluster_pipeline.core.store.results import STATUSES
@@ -139,16 +141,26 @@ def executions_cancel(run_id: str) -> None:
 @click.option("--dagster-url", metavar="URL",
               help="The Dagster UI the report links the run to (default: $CLUSTER_PIPELINE_DAGSTER_URL or "
                    "http://localhost:3000).")  # fmt: skip
-def executions_report(run_id: str, output: str | None, dagster_url: str | None) -> None:
+@click.option("--force", is_flag=True, help="Replace the file if it exists.")
+def executions_report(run_id: str, output: str | None, dagster_url: str | None, force: bool) -> None:
     """Write a self-contained HTML report of one execution (pictures, checks, interactive map, drift)."""
-    page = current_service().executions.report(run_id, dagster_url)
     target = Path(output or ".").expanduser()
     if output is None or target.is_dir():
         target = target / f"{run_id}.html"
+    refusal = AlreadyExistsError(f"{target} exists already; pass --force to replace it, or choose another --output.")
+    if target.exists() and not force:
+        raise refusal
+    page = current_service().executions.report(run_id, dagster_url)
     temporary = target.with_name(f".{target.name}.tmp")
     try:
         temporary.write_text(page, encoding="utf-8")
-        temporary.replace(target)
+        if force:
+            temporary.replace(target)
+        else:
+            try:
+                os.link(temporary, target)  # refuses a file made meanwhile
+            except FileExistsError:
+                raise refusal from None
     finally:
         temporary.unlink(missing_ok=True)
     current_settings().emit({"report": str(target.resolve())}, f"Wrote {target.resolve()}")

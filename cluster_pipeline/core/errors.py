@@ -27,6 +27,20 @@ class ConflictError(ClusterPipelineError):
     """The action would disturb an execution in flight (update or delete of a running configuration)."""
 
 
+class NotFinishedError(ClusterPipelineError):
+    """The execution is pending or processing, and what was asked of it (a report, its hierarchy) needs
+    it finished."""
+
+
+class CorruptPartError(ClusterPipelineError):
+    """A collection's part cannot be read (truncated, not Parquet); the message names the file and the fix."""
+
+
+class StorageError(ClusterPipelineError):
+    """A write to the lake failed (no space left on device, permission denied, a read-only file system);
+    the message names the cause and the folder. Nothing was written."""
+
+
 class IngestError(ClusterPipelineError, ValueError):
     """Documents were refused on ingest; nothing was written."""
 
@@ -38,6 +52,11 @@ class ConfigurationError(ClusterPipelineError, ValueError):
 class FilterError(ConfigurationError):
     """A filter (of a configuration's documents, or of the execution history) is malformed or does
     not fit the fields it filters: an unknown field, a value of the wrong type, an unknown operator."""
+
+
+class OutboundAddressError(ConfigurationError):
+    """A webhook URL may not be requested: a private address the operator has not allowed, credentials
+    in the URL, a host that does not resolve (``core.outbound``)."""
 
 
 class ExecutionError(ClusterPipelineError):

@@ -8,9 +8,11 @@ worker process died while Dagster still thinks it runs (a CLI run SIGKILLed, out
 """
 
 from collections.abc import Sequence
+from typing import Any
 
 from dagster import DagsterEvent, DagsterInstance, DagsterRun, DagsterRunStatus
 
+from cluster_pipeline.core.errors import StorageError
 from cluster_pipeline.core.pipeline.execution import INTERRUPTED_MESSAGE, write_failed_result
 from cluster_pipeline.core.store.lake import Lake
 from cluster_pipeline.core.store.results import ExecutionResult, ResultStore
@@ -41,7 +43,7 @@ def failure_message(run: DagsterRun, events: Sequence[DagsterEvent]) -> str:
             if data.user_failure_data is not None and data.user_failure_data.description:
                 return data.user_failure_data.description.strip()
             if data.error is not None and data.error.message:
-                return f"The execution failed: {data.error.message.strip()}"
+                return f"The execution failed: {_root_cause(data.error)}"
     worker = worker_of(run)
     if worker is not None and worker.liveness() is Liveness.DEAD:  # failed from outside: its code server saw it die
         return WORKER_GONE_MESSAGE.format(worker=worker.describe())
@@ -49,6 +51,15 @@ def failure_message(run: DagsterRun, events: Sequence[DagsterEvent]) -> str:
         if event.is_job_failure and event.message:
             return event.message.strip()
     return "The execution's Dagster run failed before it produced a result; see the run's logs in the Dagster UI."
+
+
+def _root_cause(error: Any) -> str:
+    """The innermost error of a step failure's chain in its own words: Dagster wraps a step's error in
+    its own exception class, which says nothing to a user."""
+    while error.cause is not None:
+        error = error.cause
+    text = error.message.strip()
+    return text.partition(": ")[2] or text if text.startswith("dagster.") else text
 
 
 def record_failed_run(instance: DagsterInstance, lake: Lake, run: DagsterRun, message: str) -> ExecutionResult | None:
@@ -67,7 +78,10 @@ def reconcile_runs(instance: DagsterInstance, lake: Lake, partition_key: str | N
         if worker is None or worker.liveness() is not Liveness.DEAD:
             continue
         message = WORKER_GONE_MESSAGE.format(worker=worker.describe())
-        result = record_failed_run(instance, lake, run, message)
+        try:
+            result = record_failed_run(instance, lake, run, message)
+        except StorageError:  # the lake cannot take it now (its disk full): it stays in flight, for the next try
+            continue
         if run.status == DagsterRunStatus.CANCELING:
             instance.report_run_canceled(run, message=message)
         else:

@@ -11,7 +11,7 @@ from dataclasses import dataclass, replace
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
-from cluster_pipeline.core.errors import NotFoundError
+from cluster_pipeline.core.errors import NotFinishedError, NotFoundError
 from cluster_pipeline.core.ids import is_cluster_id
 from cluster_pipeline.core.store.filters import parse_filter
 from cluster_pipeline.core.store.history import HistoryQuery, list_history
@@ -128,7 +128,7 @@ class Executions:
         deleted, the configuration gone) is left out with a warning."""
         from cluster_pipeline.core.render.report import build_report
 
-        result = self.results.get(self.scope.namespace, run_id)
+        result = self._finished(run_id, "its report")
         page, problems = build_report(self.scope.lake, result, dagster_url=dagster_url)
         for problem in problems:
             self.scope.warn(problem)
@@ -144,8 +144,21 @@ class Executions:
 
         return coarse_topics(self._with_hierarchy(run_id), groups)
 
+    def _finished(self, run_id: str, what: str) -> ExecutionResult:
+        """The execution's result; NotFinishedError, saying so, while it is pending or processing."""
+        try:
+            return self.results.get(self.scope.namespace, run_id)
+        except NotFoundError:
+            result = self.get(run_id)
+        if result.status in ("pending", "processing"):
+            raise NotFinishedError(
+                f"Execution {run_id} is {result.status}: {what} comes when it has finished; wait for it with "
+                f"`cluster-pipeline executions wait {run_id}`."
+            )
+        return result
+
     def _with_hierarchy(self, run_id: str) -> ExecutionResult:
-        result = self.results.get(self.scope.namespace, run_id)
+        result = self._finished(run_id, "its topic hierarchy")
         if not result.hierarchy:
             raise NotFoundError(f"Execution {run_id} has no topic hierarchy (it has fewer than 2 clusters, or failed).")
         return result

@@ -132,3 +132,56 @@ def test_console_script_demo(tmp_path):
     labels = " ".join(c["label"].lower() + " " + " ".join(c["keywords"]) for c in result["centroids"])
     assert "rocket" in labels or "orbit" in labels or "launch" in labels
     assert list((tmp_path / "data").rglob(f"{result['run_id']}.parquet"))
+
+
+def test_webhooks_to_private_addresses_are_refused_by_every_way_in(capsys, docs_file, monkeypatch):
+    """Issue 26, item 1: create, --config-file and --set accepted a cloud metadata service's address."""
+    monkeypatch.delenv("CLUSTER_PIPELINE_WEBHOOK_HOSTS", raising=False)
+    run_cli(capsys, "ingest", "news", str(docs_file))
+    config_file = docs_file.with_name("config.json")
+    config_file.write_text(json.dumps({"webhooks": ["http://169.254.169.254/latest/meta-data/"]}))
+    attempts = (
+        ["clusters", "create", "--collection", "news", "--config-file", str(config_file)],
+        ["clusters", "create", "--collection", "news", "--set", 'webhooks=["http://user:pass@[::1]:9/x"]'],
+    )
+    for argv in attempts:
+        code, _, err = run_cli(capsys, *argv)
+        assert code == 2 and err.count("\n") == 1 and err.startswith("error: Webhook"), err
+    assert run_cli(capsys, "clusters", "create", "--collection", "news", "--name", "k3")[0] == 0
+    code, _, err = run_cli(capsys, "clusters", "update", "k3", "--set", 'webhooks=["http://10.0.0.1:8080/x"]')
+    assert code == 2 and "10.0.0.1, which is not a public address" in err
+    code, out, _ = run_cli(capsys, "clusters", "list", "--json")
+    assert code == 0 and [c["webhooks"] for c in json.loads(out)] == [[]]
+
+
+def test_a_deeply_nested_filter_is_one_line_with_exit_status_2(capsys, docs_file):
+    """Issue 26, item 5: 300 NOTs ended `clusters create` in a pydantic traceback; 5,000 ended `create`
+    and `executions list --filter` in RecursionError."""
+    run_cli(capsys, "ingest", "news", str(docs_file))
+    assert run_cli(capsys, "clusters", "create", "--collection", "news", "--name", "k3")[0] == 0
+    condition = '{"field": "category", "operator": "eq", "value": "World"}'
+    for levels in (300, 5000):
+        deep = '{"NOT": ' * levels + condition + "}" * levels
+        for argv in (["clusters", "create", "--collection", "news", "--filter", deep],
+                     ["executions", "list", "k3", "--filter", deep]):  # fmt: skip
+            code, _, err = run_cli(capsys, *argv)
+            assert code == 2 and err.count("\n") == 1 and "Traceback" not in err and "nests" in err, err
+
+
+def test_a_corrupt_part_is_one_line_naming_it_for_every_command_that_reads_it(capsys, docs_file, tmp_path):
+    """Issue 26, item 4: `ingest` and `collections export` ended in a traceback with exit status 1 (also
+    under --json); `execute` failed with "ArrowInvalid: Parquet magic bytes not found", naming no file."""
+    run_cli(capsys, "ingest", "news", str(docs_file))
+    run_cli(capsys, "clusters", "create", "--collection", "news", "--param", "n_clusters=3", "--name", "k3")
+    (part,) = (tmp_path / "lake" / "default" / "collections" / "news" / "parts").glob("*.parquet")
+    part.write_bytes(part.read_bytes()[:100])
+    more = tmp_path / "more.parquet"
+    pq.write_table(blob_documents(10, id_offset=1000), more)
+    for argv in (["ingest", "news", str(more)], ["collections", "export", "news", "-o", str(tmp_path / "out.parquet")]):
+        for json_flag in ([], ["--json"]):
+            code, _, err = run_cli(capsys, *argv, *json_flag)
+            assert code == 2 and err.count("\n") == 1 and "Traceback" not in err, (argv, err)
+            assert str(part) in (json.loads(err)["error"]["message"] if json_flag else err), err
+    code, out, _ = run_cli(capsys, "execute", "k3", "--json")
+    assert code == 1 and str(part) in json.loads(out)["error_message"]
+    assert "restore that file" in json.loads(out)["error_message"]

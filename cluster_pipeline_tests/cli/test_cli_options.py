@@ -115,6 +115,13 @@ def test_report_into_a_folder_and_unreadable_files_in_listings(capsys, docs_file
     folder.mkdir()
     code, out, _ = run_cli(capsys, "executions", "report", run_id, "--output", f"{folder}/")
     assert code == 0 and sorted(p.name for p in folder.iterdir()) == [f"{run_id}.html"]
+    # issue 26, item 9: an existing file was replaced without a word
+    (folder / f"{run_id}.html").write_text("mine")
+    code, _, err = run_cli(capsys, "executions", "report", run_id, "--output", str(folder / f"{run_id}.html"))
+    assert code == 2 and err.count("\n") == 1 and "exists already; pass --force" in err
+    assert [(p.name, p.read_text()) for p in folder.iterdir()] == [(f"{run_id}.html", "mine")]
+    assert run_cli(capsys, "executions", "report", run_id, "--output", f"{folder}/", "--force")[0] == 0
+    assert "<html" in (folder / f"{run_id}.html").read_text() and len(list(folder.iterdir())) == 1
 
     executions = tmp_path / "lake" / "default" / "executions" / cluster_id
     (executions / "run_00000000000000ff.parquet").write_bytes(b"")

@@ -7,6 +7,7 @@ import time
 import pytest
 from dagster import build_sensor_context
 
+from cluster_pipeline.core.outbound import ALLOWED_HOSTS_ENV
 from cluster_pipeline.core.pipeline import webhooks as webhooks_module
 from cluster_pipeline.core.pipeline.webhooks import (
     DELIVERY_HEADER,
@@ -81,7 +82,8 @@ def test_a_failing_receiver_is_retried_with_backoff_until_it_answers(lake, colle
     assert json.loads(cursor)["pending"] == {}
 
 
-def test_a_dead_receiver_costs_bounded_time_and_is_given_up(lake, collections, instance):
+def test_a_dead_receiver_costs_bounded_time_and_is_given_up(lake, collections, instance, monkeypatch):
+    monkeypatch.setenv(ALLOWED_HOSTS_ENV, "127.0.0.1")
     collections.ingest("default", "c", blob_documents(60))
     config = create_config(lake, parameters={"n_clusters": 3}, webhooks=[f"http://127.0.0.1:{free_port()}/hook"])
     materialize_config(lake, config, instance)

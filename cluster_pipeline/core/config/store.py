@@ -22,6 +22,7 @@ from cluster_pipeline.core.errors import (
 )
 from cluster_pipeline.core.fit import registry
 from cluster_pipeline.core.ids import check_config_name, check_namespace, is_cluster_id
+from cluster_pipeline.core.outbound import check_url
 from cluster_pipeline.core.store.lake import Lake
 
 log = logging.getLogger(__name__)
@@ -52,6 +53,13 @@ def split_partition_key(partition_key: str) -> tuple[str, str]:
     return namespace, reference
 
 
+def _check_webhooks(config: ClusterConfig) -> None:
+    """Refuse a configuration whose webhooks may not be requested (``core.outbound``), before it is stored;
+    they are checked again at every send."""
+    for url in config.webhooks:
+        check_url(url)
+
+
 class ConfigStore:
     """Configurations of one lake, one JSON object each."""
 
@@ -62,6 +70,7 @@ class ConfigStore:
         """Save a new configuration, its name (derived when it has none) claimed first; returns it named.
         A derived name that is taken gets ``-2``, ``-3``, …; a given one that is taken is refused."""
         key = self.lake.cluster_config_key(config.namespace, config.cluster_id)
+        _check_webhooks(config)
         if self.lake.storage.exists(key):
             raise AlreadyExistsError(f"Cluster configuration {config.cluster_id!r} exists already.")
         config = config.model_copy(update={"name": self._claim_name(config)})
@@ -74,6 +83,7 @@ class ConfigStore:
 
     def replace(self, config: ClusterConfig) -> ClusterConfig:
         """Store a revised configuration over its current one (one atomic write; see ``core.config.revisions``)."""
+        _check_webhooks(config)
         self.lake.storage.write_replace(self._stored_key(config), config.model_dump_json(indent=2).encode())
         return config
 

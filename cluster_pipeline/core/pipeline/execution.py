@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
@@ -24,7 +24,7 @@ import pyarrow as pa
 
 from cluster_pipeline.core.checkpoints import checkpoint
 from cluster_pipeline.core.config.model import ClusterConfig
-from cluster_pipeline.core.errors import AlreadyExistsError, ClusterPipelineError
+from cluster_pipeline.core.errors import AlreadyExistsError, ClusterPipelineError, StorageError
 from cluster_pipeline.core.fit import registry
 from cluster_pipeline.core.fit.attributes import attribute_groups
 from cluster_pipeline.core.fit.clustering import FittedClustering, fit_clustering, refuse_oversized_sample
@@ -226,7 +226,10 @@ def recording_failure(results: ResultStore, base: ExecutionResult) -> Iterator[F
     except (AlreadyExistsError, GeneratorExit):
         raise
     except BaseException as error:
-        write_failed_result(results, current.result, unexpected_error_message(error))
+        # a lake that cannot take the result (its disk full) may refuse the failed one too: the error
+        # raised is then the execution's own, and the failed result is written from outside later
+        with suppress(StorageError):
+            write_failed_result(results, current.result, unexpected_error_message(error))
         raise
 
 

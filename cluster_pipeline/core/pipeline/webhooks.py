@@ -5,20 +5,22 @@ Delivery happens outside the execution (``sensors.webhooks``), after its result 
 receiver can neither block nor fail a run; each execution's delivery record says per URL whether it
 was delivered. The delivery id is the run id: a receiver can drop the repeat that a crash between a
 2xx and its record causes. URLs are stored as a digest and a redacted form: they often hold tokens.
+Each request goes through ``core.outbound``: to a checked public address, no redirect followed.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import http.client
 import json
 import time
-import urllib.error
-import urllib.request
 from dataclasses import asdict, dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
+from cluster_pipeline.core import outbound
+from cluster_pipeline.core.errors import OutboundAddressError
 from cluster_pipeline.core.store.results import ExecutionResult, format_timestamp
 
 SIGNATURE_HEADER = "X-Cluster-Pipeline-Signature"
@@ -149,11 +151,10 @@ def deliver(
             TIMESTAMP_HEADER: timestamp,
             SIGNATURE_HEADER: signature(secret, timestamp, body),
         }
-        request = urllib.request.Request(url, data=body, headers=headers, method="POST")
         target.attempts += 1
-        try:  # urllib raises HTTPError for any final answer but 2xx
-            urllib.request.urlopen(request, timeout=settings.timeout_seconds).close()  # noqa: S310 - configured receivers
-        except (urllib.error.URLError, OSError, ValueError) as error:
+        try:  # to a checked address only, no redirect followed (core.outbound); anything but 2xx raises
+            outbound.post(url, body, headers, settings.timeout_seconds)
+        except (OSError, ValueError, http.client.HTTPException) as error:
             wait = min(settings.backoff_seconds * 2 ** (target.attempts - 1), settings.max_backoff_seconds)
             target.next_attempt_at = time.time() + wait
             target.last_error = _describe(error)
@@ -167,8 +168,6 @@ def deliver(
 
 
 def _describe(error: Exception) -> str:
-    if isinstance(error, urllib.error.HTTPError):
-        return f"HTTP {error.code}"
-    if isinstance(error, urllib.error.URLError):
-        return f"{type(error.reason).__name__}: {error.reason}"
+    if isinstance(error, (outbound.OutboundResponseError, OutboundAddressError)):
+        return str(error)
     return f"{type(error).__name__}: {error}"

@@ -144,7 +144,12 @@ class CollectionStore:
             key = self.lake.collection_object_key(
                 namespace, collection, "parts", current.last_sequence + 1, table.num_rows
             )
-            self.storage.write_parquet_new(key, table, row_group_size=READ_BATCH_ROWS)
+            try:
+                self.storage.write_parquet_new(key, table, row_group_size=READ_BATCH_ROWS)
+            except BaseException:
+                if existing is None:  # a new collection's schema comes with its first part, or not at all
+                    self.storage.delete(self.lake.collection_schema_key(namespace, collection))
+                raise
         return IngestReport(
             namespace, collection, key, table.num_rows, current.num_documents + table.num_rows, feature_dims
         )

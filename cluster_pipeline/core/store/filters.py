@@ -38,6 +38,7 @@ ALIASES = {
     "is null": "is_null",
 }
 COMBINATIONS = ("AND", "OR")
+MAX_DEPTH = 32  # levels of AND / OR / NOT: deeper trees are refused when parsed (they would exhaust the stack)
 ORDERED = ("lt", "lte", "gt", "gte")
 _COMPARE = {"eq": pc.equal, "ne": pc.not_equal, "lt": pc.less, "lte": pc.less_equal, "gt": pc.greater,
             "gte": pc.greater_equal}  # fmt: skip
@@ -78,6 +79,21 @@ def parse_filter(data: Any, where: str = "Filter") -> Filter:
             data = json.loads(data)
         except json.JSONDecodeError as error:
             raise FilterError(f"{where} is not valid JSON ({error.msg} at character {error.pos}).") from None
+        except RecursionError:
+            raise _too_deep(where) from None
+    return _parse(data, where, 0)
+
+
+def _too_deep(where: str) -> FilterError:
+    return FilterError(
+        f"{where} nests AND / OR / NOT more than {MAX_DEPTH} levels deep; flatten it: one AND or OR takes any "
+        "number of filters, and NOT of NOT is the filter itself."
+    )
+
+
+def _parse(data: Any, where: str, depth: int) -> Filter:
+    if depth > MAX_DEPTH:
+        raise _too_deep(where.partition(".")[0])
     if not isinstance(data, dict):
         raise FilterError(
             f'{where} must be a JSON object: a condition {{"field": …, "operator": …, "value": …}} or '
@@ -98,10 +114,10 @@ def parse_filter(data: Any, where: str = "Filter") -> Filter:
                 f"{where}.NOT takes one filter, not a list; to negate several, wrap them: "
                 '{"NOT": {"OR": [...]}} (none of them) or {"NOT": {"AND": [...]}} (not all of them).'
             )
-        return Negation(parse_filter(children, f"{where}.NOT"))
+        return Negation(_parse(children, f"{where}.NOT", depth + 1))
     if not isinstance(children, list) or not children:
         raise FilterError(f"{where}.{kind} takes a non-empty list of filters.")
-    parsed = tuple(parse_filter(child, f"{where}.{kind}[{i}]") for i, child in enumerate(children))
+    parsed = tuple(_parse(child, f"{where}.{kind}[{i}]", depth + 1) for i, child in enumerate(children))
     return Combination("AND" if kind == "AND" else "OR", parsed)
 
 

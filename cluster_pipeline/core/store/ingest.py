@@ -9,8 +9,10 @@ matrix with no Python object per row.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from functools import partial
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -21,6 +23,9 @@ import pyarrow.parquet as pq
 from cluster_pipeline.core.errors import IngestError
 from cluster_pipeline.core.ids import check_feature
 
+# pyarrow reads CSV and JSON Lines in blocks that must each hold whole documents
+FIRST_BLOCK_BYTES = 1 << 20
+MAX_DOCUMENT_MB = 128  # one line or row: a field of 64 MB fits with room for the rest of the document
 TEXT_TYPES = (pa.types.is_string, pa.types.is_large_string, pa.types.is_binary, pa.types.is_large_binary)
 
 
@@ -82,17 +87,25 @@ def _json_vector_columns(table: pa.Table) -> list[str]:
 
 
 def check_utf8(table: pa.Table, source: str) -> None:
-    """Refuse text that is not UTF-8 (a Latin-1 CSV or JSON Lines file) before anything reads it as text."""
-    for field_ in table.schema:
+    """Refuse text that is not UTF-8 (a Latin-1 or UTF-16 CSV or JSON Lines file) before anything reads it
+    as text: the column names (a header), then the values."""
+    try:
+        names = table.column_names
+    except UnicodeDecodeError:
+        raise IngestError(
+            f"{source} is not UTF-8 text: its column names hold bytes that are not UTF-8. Convert the file to UTF-8 "
+            "(e.g. `iconv -f utf-16 -t utf-8 in.csv > out.csv`) and ingest it again."
+        ) from None
+    for index, field_ in enumerate(table.schema):
         if not any(is_text(field_.type) for is_text in TEXT_TYPES):
             continue
-        values = pc.cast(table.column(field_.name), pa.large_binary())
+        values = pc.cast(table.column(index), pa.large_binary())
         try:
             pc.cast(values, pa.large_string())  # the cast checks every value is UTF-8
         except pa.ArrowInvalid:
             bad_row = next((row for row, value in enumerate(values.to_pylist()) if not _is_utf8(value)), 0)
             raise IngestError(
-                f"{source} is not UTF-8 text: column {field_.name!r}, row {bad_row} holds bytes that are not UTF-8. "
+                f"{source} is not UTF-8 text: column {names[index]!r}, row {bad_row} holds bytes that are not UTF-8. "
                 f"Convert the file to UTF-8 (e.g. `iconv -f latin1 -t utf-8 in.csv > out.csv`) and ingest it again."
             ) from None
 
@@ -116,8 +129,14 @@ def read_documents_file(path: str | Path) -> pa.Table:
     if not path.exists():
         raise IngestError(f"Input file {str(path)!r} does not exist.")
     suffix = path.suffix.lower()
-    readers = {".parquet": pq.read_table, ".pq": pq.read_table, ".csv": pacsv.read_csv}
-    readers.update(dict.fromkeys((".jsonl", ".ndjson", ".json"), pajson.read_json))
+    readers = {
+        ".parquet": pq.read_table,
+        ".pq": pq.read_table,
+        ".csv": partial(_read_text, pacsv.read_csv, pacsv.ReadOptions),
+    }
+    readers.update(
+        dict.fromkeys((".jsonl", ".ndjson", ".json"), partial(_read_text, pajson.read_json, pajson.ReadOptions))
+    )
     if suffix not in readers:
         raise IngestError(f"Unsupported input format {suffix!r}: use .parquet, .csv or .jsonl.")
     try:
@@ -127,6 +146,24 @@ def read_documents_file(path: str | Path) -> pa.Table:
     if readers[suffix] is not pq.read_table:  # Parquet's strings are UTF-8 by definition
         check_utf8(table, f"{str(path)!r}")
     return table
+
+
+def _read_text(read: Callable[..., pa.Table], options: Callable[..., Any], path: Path) -> pa.Table:
+    """A CSV or JSON Lines file read by pyarrow (``read`` with its ``options``), whose block (1 MB by
+    default) must hold a whole document: it grows fourfold up to ``MAX_DOCUMENT_MB`` while one does not fit."""
+    block = FIRST_BLOCK_BYTES
+    while True:
+        try:
+            return read(path, read_options=options(block_size=block))
+        except pa.ArrowInvalid as error:
+            if "straddl" not in str(error):
+                raise
+        if block >= MAX_DOCUMENT_MB << 20:
+            raise IngestError(
+                f"A document in {str(path)!r} is larger than {MAX_DOCUMENT_MB} MB (one line of JSON Lines, one row "
+                "of CSV): shorten its text, or ingest the documents from Parquet, which has no such limit."
+            )
+        block = min(block * 4, MAX_DOCUMENT_MB << 20)
 
 
 def _to_fixed_size_float32(column: pa.ChunkedArray, name: str, expected_dim: int | None) -> pa.FixedSizeListArray:
@@ -215,10 +252,18 @@ def _embedding_columns(
 
 
 def _checked_ids(table: pa.Table) -> pa.ChunkedArray:
-    """``document_id`` as strings, refused when one is empty or repeated."""
-    ids = pc.cast(table.column("document_id"), pa.string())
-    if ids.null_count:
-        raise IngestError("Column 'document_id' has empty values; every document needs an id.")
+    """``document_id`` as strings, refused when one is missing (null or ``""``) or repeated."""
+    try:
+        ids = pc.cast(table.column("document_id"), pa.string())
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        raise IngestError(
+            f"Column 'document_id' holds {table.schema.field('document_id').type} values; a document_id must be "
+            "text or a whole number."
+        ) from None
+    missing = pc.fill_null(pc.equal(ids, ""), True)
+    if pc.any(missing).as_py():
+        row = int(np.flatnonzero(np.asarray(missing.combine_chunks()))[0])
+        raise IngestError(f"Column 'document_id' has empty values (first in row {row}); every document needs an id.")
     counts = pc.value_counts(ids.combine_chunks())
     duplicated = [str(v["values"]) for v in counts.to_pylist() if v["counts"] > 1]
     if duplicated:

@@ -14,6 +14,7 @@ part at a time with ``ParquetFile.read`` on the calling thread (see ``storage.re
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from functools import cached_property
 from typing import TypeAlias
 
@@ -22,7 +23,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from cluster_pipeline.core.errors import NotFoundError
+from cluster_pipeline.core.errors import CorruptPartError, NotFoundError
 from cluster_pipeline.core.progress import Progress
 from cluster_pipeline.core.store.snapshot import CollectionSnapshot, PartInfo
 from cluster_pipeline.core.store.storage import Storage, read_parquet
@@ -54,11 +55,26 @@ class CollectionScanner:
         part with a non-null type for a column gives it); reads only the parts' footers."""
         fields: dict[str, pa.Field] = {}
         for part in self.parts:
-            stored = pq.ParquetFile(self.storage.parquet_stream(part.key)).schema_arrow
+            with self._reading(part):
+                stored = pq.ParquetFile(self.storage.parquet_stream(part.key)).schema_arrow
             for name in ["document_id", *self.metadata_columns]:
                 if name in stored.names and (name not in fields or pa.types.is_null(fields[name].type)):
                     fields[name] = stored.field(name)
         return pa.schema([fields[name] for name in ["document_id", *self.metadata_columns] if name in fields])
+
+    @contextmanager
+    def _reading(self, part: PartInfo) -> Iterator[None]:
+        """Reading ``part``: a file that is not whole Parquet (truncated, overwritten) is CorruptPartError."""
+        try:
+            yield
+        except (pa.ArrowInvalid, OSError) as error:
+            if isinstance(error, FileNotFoundError):
+                raise
+            raise CorruptPartError(
+                f"Part {self.storage.uri(part.key)} of collection {self.snapshot.collection!r} cannot be read "
+                f"({str(error).splitlines()[0]}); restore that file from a backup, or remove it (its documents "
+                "go with it) and ingest them again."
+            ) from None
 
     def _field(self, name: str) -> pa.Field:
         """Column ``name`` as the collection types it (a column no part has yet: the null type)."""
@@ -84,16 +100,22 @@ class CollectionScanner:
         streamed = {} if batch_rows is None else {"pre_buffer": False, "buffer_size": STREAM_BUFFER_BYTES}
         row = 0
         for part in self.parts:
-            reader = pq.ParquetFile(self.storage.parquet_stream(part.key), **streamed)
+            with self._reading(part):
+                reader = pq.ParquetFile(self.storage.parquet_stream(part.key), **streamed)
             present = [name for name in columns if name in reader.schema_arrow.names]
             deleted = self._deleted(part)
             # ids filter the deleted documents out, and count the rows of a part that has none of ``columns``
             read = present if present and deleted is None else list(dict.fromkeys([*present, "document_id"]))
-            if batch_rows is None:
-                batches = reader.read(columns=read, use_threads=False).to_batches()
-            else:
-                batches = reader.iter_batches(batch_size=batch_rows, columns=read, use_threads=False)
-            for batch in batches:
+            with self._reading(part):
+                if batch_rows is None:
+                    batches = iter(reader.read(columns=read, use_threads=False).to_batches())
+                else:
+                    batches = reader.iter_batches(batch_size=batch_rows, columns=read, use_threads=False)
+            while True:
+                with self._reading(part):
+                    batch = next(batches, None)
+                if batch is None:
+                    break
                 if deleted is not None:
                     batch = batch.filter(pc.invert(pc.is_in(batch.column("document_id"), value_set=deleted)))
                 yield row, batch.select(present)

@@ -6,6 +6,10 @@ file ``os.link``-ed into place, which refuses an existing name; S3: ``PutObject`
 ``If-None-Match: *``), and ``write_replace`` is atomic too (temp file + ``os.replace`` / one
 ``PutObject``), for the few mutable objects (configurations, collection schemas).
 
+A local write that fails — no space left on device, permission denied, a read-only file system — raises
+StorageError naming that cause and the folder, with its temp file removed: nothing half-written is
+left, and nothing already there changes, so every listing and read goes on working.
+
 ``parquet_source`` hands over a whole object (small files: results, tombstones — one request each),
 ``parquet_stream`` a seekable file that reads only the byte ranges asked for (collection parts, which
 can be larger than memory: a reader that projects columns and iterates batches holds one buffer).
@@ -13,6 +17,7 @@ can be larger than memory: a reader that projects columns and iterates batches h
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import io
 import os
@@ -25,7 +30,7 @@ from typing import Any, Protocol
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from cluster_pipeline.core.errors import AlreadyExistsError, ClusterPipelineError, NotFoundError
+from cluster_pipeline.core.errors import AlreadyExistsError, ClusterPipelineError, NotFoundError, StorageError
 
 
 class Storage(Protocol):
@@ -53,6 +58,21 @@ def parquet_bytes(table: pa.Table, **options: Any) -> bytes:
 
 
 FILE_MODE = 0o644
+# what to do about the usual causes of a failed write (any other: its own words)
+_WRITE_FIXES = {
+    errno.ENOSPC: "free space on that file system, or choose a data root with room (--root, CLUSTER_PIPELINE_ROOT)",
+    errno.EDQUOT: "free space within your disk quota, or choose a data root with room (--root, CLUSTER_PIPELINE_ROOT)",
+    errno.EACCES: "let this user write there, or choose a data root it may write to (--root, CLUSTER_PIPELINE_ROOT)",
+    errno.EPERM: "let this user write there, or choose a data root it may write to (--root, CLUSTER_PIPELINE_ROOT)",
+    errno.EROFS: "remount it read-write, or choose a data root on a writable file system (--root, CLUSTER_PIPELINE_ROOT)",
+}
+
+
+def write_failure(error: OSError, folder: Path) -> StorageError:
+    """The StorageError of a write into ``folder`` that failed with ``error``: its cause in plain words."""
+    cause = os.strerror(error.errno) if error.errno else str(error)
+    fix = _WRITE_FIXES.get(error.errno or 0, "fix that and run again")
+    return StorageError(f"Cannot write to {folder}: {cause}; nothing was written there. To go on, {fix}.")
 
 
 class LocalStorage:
@@ -76,15 +96,20 @@ class LocalStorage:
 
     @contextmanager
     def _temp_beside(self, target: Path) -> Iterator[str]:
-        """A temp file in ``target``'s folder, removed unless moved into place."""
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-        os.fchmod(fd, FILE_MODE)  # mkstemp makes 0600; lake files are read by the webserver, other tools, people
-        os.close(fd)
+        """A temp file in ``target``'s folder, removed unless moved into place (and the folder with it if
+        that leaves it empty); an OSError on the way (the folder, the temp file, its bytes, the move)
+        becomes StorageError."""
+        name = None
         try:
+            name = _new_temp_file(target)
             yield name
+        except OSError as error:
+            raise write_failure(error, target.parent) from None
         finally:
-            Path(name).unlink(missing_ok=True)
+            if name is not None:
+                Path(name).unlink(missing_ok=True)
+            if not target.exists():
+                prune_empty(target.parent, self.root)
 
     def _link_new(self, tmp: str, target: Path) -> None:
         try:
@@ -286,15 +311,69 @@ class S3RangeFile(io.RawIOBase):
 @contextmanager
 def exclusive(storage: Storage, lock_key: str) -> Iterator[None]:
     """Hold an exclusive lock named ``lock_key`` (a hidden file: listings skip it) on a local lake. On S3
-    there is none: writers rely on create-only keys, and a replaced object (one ``PutObject``) is never torn."""
+    there is none: writers rely on create-only keys, and a replaced object (one ``PutObject``) is never torn.
+
+    The lock file, and the folders that leaves empty, are removed on release, so a refused command leaves
+    nothing behind. A waiter whose file was removed meanwhile holds a lock nobody else sees: it finds
+    that out by comparing the file it locked with the one at the path, and locks again."""
     if not isinstance(storage, LocalStorage):
         yield
         return
     path = storage.path(lock_key)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
+    try:
+        handle = _locked(path)
+    except OSError as error:
+        raise write_failure(error, path.parent) from None
+    try:
         yield
+    finally:
+        path.unlink(missing_ok=True)
+        prune_empty(path.parent, storage.root)
+        handle.close()
+
+
+def _locked(path: Path) -> io.TextIOWrapper:
+    """The lock file at ``path``, opened (and its folders made) and locked; see ``exclusive``."""
+    while True:
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            handle = open(path, "a")  # noqa: SIM115 - held until ``exclusive`` releases it
+        except FileNotFoundError:  # a folder was pruned as we made it: make it again
+            continue
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            if os.fstat(handle.fileno()).st_ino == os.stat(path).st_ino:
+                return handle
+        except FileNotFoundError:
+            pass
+        handle.close()
+
+
+def _new_temp_file(target: Path) -> str:
+    """A new empty temp file (mode ``FILE_MODE``) in ``target``'s folder, made if needed."""
+    for last in (False, False, True):
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            fd, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+            break
+        except FileNotFoundError:  # a folder was pruned as we made it: make it again
+            if last:
+                raise
+    os.fchmod(fd, FILE_MODE)  # mkstemp makes 0600; lake files are read by the webserver, other tools, people
+    os.close(fd)
+    return name
+
+
+def prune_empty(folder: Path, root: Path) -> None:
+    """Remove ``folder`` and its parents below ``root`` while they are empty, so a refused or failed write
+    leaves no folder behind (a writer that finds its folder gone makes it again)."""
+    for path in (folder, *folder.parents):
+        if root not in path.parents:
+            return
+        try:
+            path.rmdir()
+        except OSError:  # it holds something, or is gone already
+            return
 
 
 def read_parquet(storage: Storage, key: str, columns: list[str] | None = None) -> pa.Table:

@@ -1,9 +1,19 @@
+from pathlib import Path
+
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from cluster_pipeline.core.errors import FeatureNotFoundError, IngestError, InvalidIdentifierError, NotFoundError
+from cluster_pipeline.core.errors import (
+    FeatureNotFoundError,
+    IngestError,
+    InvalidIdentifierError,
+    NotFoundError,
+    StorageError,
+)
+from cluster_pipeline.core.store.collections import CollectionStore
+from cluster_pipeline.core.store.lake import Lake
 from cluster_pipeline_tests.conftest import blob_documents
 
 
@@ -107,3 +117,25 @@ def test_deleting_unknown_ids_deletes_nothing(collections, lake):
     with pytest.raises(IngestError, match="Document 'nope' is not in collection 'c'.*nothing was deleted"):
         collections.delete_documents("default", "c", ["d1", "nope"])
     assert collections.snapshot("default", "c").version == version
+
+
+def test_deleting_from_a_collection_that_does_not_exist_creates_nothing(collections, lake):
+    """Issue 26, item 8: no lock file, no empty folder for a refused command."""
+    with pytest.raises(NotFoundError, match="Collection 'ghost' not found"):
+        collections.delete_documents("team", "ghost", ["d1"])
+    assert list(Path(lake.storage.root).rglob("*")) == []
+
+
+def test_an_ingest_the_disk_cannot_hold_writes_nothing(disk):
+    """A new collection's schema fits, its part does not: neither stays, nor a folder, a lock or a temp file;
+    the collection already there reads as before."""
+    collections = CollectionStore(Lake.local(disk.path / "lake"))
+    collections.ingest("default", "old", blob_documents(20))
+    before = {path: path.read_bytes() if path.is_file() else None for path in (disk.path / "lake").rglob("*")}
+    disk.fill(leave_bytes=8192)
+    with pytest.raises(StorageError, match="No space left on device"):
+        collections.ingest("default", "new", blob_documents(3000))
+    after = {path: path.read_bytes() if path.is_file() else None for path in (disk.path / "lake").rglob("*")}
+    assert after == before
+    assert collections.list_collections("default") == ["old"]
+    assert collections.snapshot("default", "old").num_documents == 20

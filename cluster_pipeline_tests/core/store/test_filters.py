@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from cluster_pipeline.core.errors import FilterError
 from cluster_pipeline.core.store.filters import (
+    MAX_DEPTH,
     Combination,
     Condition,
     Negation,
@@ -188,3 +189,71 @@ def test_arrow_keeps_what_the_reference_keeps(tree):
     expected = [i for i, row in enumerate(TABLE.to_pylist()) if reference(tree, row)]
     assert matching_rows(TABLE, to_expression(tree, TABLE.schema)).to_pylist() == expected
     assert parse_filter(filter_to_json(tree)) == tree
+
+
+def negations(levels: int) -> dict:
+    tree: dict = {"field": "year", "operator": "eq", "value": 2020}
+    for _ in range(levels):
+        tree = {"NOT": tree}
+    return tree
+
+
+def test_a_filter_deeper_than_the_limit_is_refused_when_parsed():
+    """Issue 26, item 5: 300 NOTs ended in a pydantic serialization traceback, 5,000 in RecursionError."""
+    assert rows(negations(MAX_DEPTH)) == rows({"field": "year", "operator": "eq", "value": 2020})
+    for levels in (MAX_DEPTH + 1, 300, 5000):
+        for data in (
+            negations(levels),
+            '{"NOT": ' * levels + '{"field": "a", "operator": "eq", "value": 1}' + "}" * levels,
+        ):
+            with pytest.raises(FilterError) as refused:
+                parse_filter(data, "filters")
+            message = str(refused.value)
+            assert (
+                message.startswith(f"filters nests AND / OR / NOT more than {MAX_DEPTH} levels") and "\n" not in message
+            )
+    wide = {"AND": [negations(MAX_DEPTH - 1)] * 2000}  # width has no limit
+    assert parse_filter(wide) == Combination("AND", (parse_filter(negations(MAX_DEPTH - 1)),) * 2000)
+
+
+def deep_json(depth: int) -> st.SearchStrategy:
+    """Filter-like JSON of at most ``depth`` levels, well-formed or not."""
+    leaf = st.one_of(
+        st.fixed_dictionaries(
+            {
+                "field": st.sampled_from(sorted(VALUES)),
+                "operator": st.sampled_from(OPERATORS),
+                "value": st.one_of(st.integers(), st.text(max_size=3), st.none()),
+            }
+        ),  # fmt: skip
+        st.integers(),
+        st.text(max_size=3),
+        st.none(),
+    )
+    return st.recursive(
+        leaf,
+        lambda children: st.one_of(
+            st.dictionaries(
+                st.sampled_from(["AND", "OR", "NOT", "and", "field", "x"]),
+                st.one_of(children, st.lists(children, max_size=3)),
+                min_size=1,
+                max_size=2,
+            )  # fmt: skip
+        ),
+        max_leaves=depth,
+    )
+
+
+@settings(max_examples=100, deadline=None)
+@given(deep_json(40), st.integers(min_value=0, max_value=60))
+def test_any_filter_tree_parses_or_is_refused_in_one_line(tree, extra_levels):
+    """A property (issue 26): whatever the tree's shape, depth and width, the parser either accepts it,
+    in a form that round-trips, or refuses it with one FilterError line — never another exception."""
+    for _ in range(extra_levels):
+        tree = {"NOT": tree}
+    try:
+        parsed = parse_filter(tree)
+    except FilterError as refused:
+        assert "\n" not in str(refused)
+        return
+    assert parse_filter(filter_to_json(parsed)) == parsed

@@ -7,7 +7,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
 
-from cluster_pipeline.core.errors import NotFoundError
+from cluster_pipeline.core.errors import CorruptPartError, NotFoundError
 from cluster_pipeline.core.store.scanner import CollectionScanner
 from cluster_pipeline_tests.conftest import blob_documents
 
@@ -68,3 +68,20 @@ def test_a_part_that_is_not_what_its_name_says_is_refused(scanner):
     changed = replace(scanner.snapshot, parts=(replace(first, num_rows=first.num_rows + 1), *rest))
     with pytest.raises(NotFoundError, match="changed while loading"):
         CollectionScanner(scanner.storage, changed, scanner.metadata_columns).matrix("embedding")
+
+
+@pytest.mark.parametrize("keep", [0, 100, -200], ids=["emptied", "truncated", "tail cut"])
+def test_a_corrupt_part_is_named_with_the_fix(scanner, keep):
+    """Issue 26, item 4: a truncated part ended in "ArrowInvalid: Parquet magic bytes not found", naming no file."""
+    part = scanner.storage.path(scanner.snapshot.parts[1].key)
+    part.write_bytes(part.read_bytes()[:keep])
+    reads = (
+        lambda: scanner.matrix("embedding"),
+        lambda: scanner.table(["document_id", "group"]),
+        lambda: CollectionScanner(scanner.storage, scanner.snapshot, scanner.metadata_columns).metadata_schema,
+    )
+    for read in reads:
+        with pytest.raises(CorruptPartError) as refused:
+            read()
+        message = str(refused.value)
+        assert str(part) in message and "restore that file" in message and "\n" not in message

@@ -1,15 +1,18 @@
+import contextlib
 import io
 import os
+import threading
+import time
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from cluster_pipeline.core.errors import AlreadyExistsError, ClusterPipelineError, NotFoundError
+from cluster_pipeline.core.errors import AlreadyExistsError, ClusterPipelineError, NotFoundError, StorageError
 from cluster_pipeline.core.store.collections import CollectionStore
 from cluster_pipeline.core.store.lake import Lake
-from cluster_pipeline.core.store.storage import LocalStorage, S3RangeFile, S3Storage, read_parquet
+from cluster_pipeline.core.store.storage import LocalStorage, S3RangeFile, S3Storage, exclusive, read_parquet
 from cluster_pipeline_tests.conftest import blob_documents
 from cluster_pipeline_tests.s3_server import moto_s3, s3_client
 
@@ -84,7 +87,67 @@ def test_failed_parquet_write_leaves_no_file(tmp_path):
     storage = LocalStorage(tmp_path / "root")
     with pytest.raises(Exception):  # noqa: B017 - any writer error; what matters is what's left behind
         storage.write_parquet_new("t/x.parquet", pa.table({"x": [1]}), compression="no-such-codec")
-    assert list((tmp_path / "root").rglob("*")) == [tmp_path / "root" / "t"]
+    assert list((tmp_path / "root").rglob("*")) == []  # not even the folder made for it
+
+
+def test_the_lock_excludes_though_its_file_goes_with_each_release(tmp_path):
+    """Holders, some refused (an error inside), never overlap; afterwards no lock file or folder is left."""
+    storage = LocalStorage(tmp_path / "root")
+    inside, overlaps = [], []
+
+    def hold(worker: int) -> None:
+        for attempt in range(25):
+            with contextlib.suppress(ValueError), exclusive(storage, "ns/collections/c/.lock"):
+                inside.append(worker)
+                overlaps.append(len(inside) > 1)
+                time.sleep(0.0005)
+                inside.remove(worker)
+                if attempt % 3 == 0:
+                    raise ValueError("refused")
+
+    threads = [threading.Thread(target=hold, args=(worker,)) for worker in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(overlaps) == 150 and not any(overlaps)
+    assert list((tmp_path / "root").rglob("*")) == []
+
+
+def _every_file(folder) -> list[str]:
+    return sorted(str(path.relative_to(folder)) for path in folder.rglob("*") if path.is_file())
+
+
+def test_a_full_disk_is_named_with_the_folder_and_leaves_nothing_behind(disk):
+    """Issue 26, item 2: ENOSPC, not a missing temp file; no temp file left; what was there stays readable."""
+    storage = LocalStorage(disk.path / "lake")
+    storage.write_new("ns/kept.bin", b"kept")
+    disk.fill()
+    writes = {
+        "write_new": lambda: storage.write_new("ns/new.bin", b"x" * 100_000),
+        "write_parquet_new": lambda: storage.write_parquet_new("ns/t.parquet", pa.table({"x": np.arange(100_000)})),
+        "write_replace": lambda: storage.write_replace("ns/kept.bin", b"y" * 100_000),
+    }
+    folder = disk.path / "lake" / "ns"
+    for name, write in writes.items():
+        with pytest.raises(
+            StorageError, match=rf"^Cannot write to {folder}: No space left on device; nothing was written"
+        ):
+            write()
+        assert _every_file(folder) == ["kept.bin"], name
+    assert storage.read_bytes("ns/kept.bin") == b"kept" and storage.list_keys("ns") == ["ns/kept.bin"]
+
+
+def test_a_read_only_disk_is_named_with_the_fix(disk):
+    storage = LocalStorage(disk.path / "lake")
+    storage.write_new("ns/kept.bin", b"kept")
+    disk.read_only()
+    try:
+        with pytest.raises(StorageError, match=r"Read-only file system; nothing was written there\. To go on, remount"):
+            storage.write_new("ns/other/new.bin", b"x")
+        assert storage.read_bytes("ns/kept.bin") == b"kept"
+    finally:
+        disk.writable()
 
 
 def test_s3_parquet_stream_reads_only_the_ranges_asked_for(s3_endpoint):
