@@ -14,7 +14,7 @@ from cluster_pipeline.core.store.results import ResultStore
 from cluster_pipeline_tests.conftest import blob_documents
 from cluster_pipeline_tests.dagster_helpers import create_config
 
-STAGES = ["load", "fit", "metrics", "labels", "drift", "topics", "pictures", "write"]
+STAGES = ["load", "fit", "metrics", "labels", "coherence", "drift", "topics", "pictures", "write"]
 
 
 def test_a_completed_execution_writes_its_result_and_every_file_beside_it(lake, collections):
