@@ -177,6 +177,7 @@ def completed_result(
         reduction=fitted.reduction,
         auto_k=fitted.auto_k.to_dict() if fitted.auto_k else None,
         topic_reduction=fitted.topic_reduction,
+        cluster_splits=fitted.splits,
         num_noise_reassigned=fitted.num_reassigned,
         coverage=None if metrics is None else coverage(num_points, found_noise, reassigned, sample_size, clustered),
         quality_note=quality_note(metrics.silhouette_score if metrics else None, fitted.reduction["method"]),

@@ -172,6 +172,7 @@ class ExecutionResult:
     reduction: dict[str, Any] | None = column(JSON_TEXT, None, codec=SORTED_JSON)
     auto_k: dict[str, Any] | None = column(JSON_TEXT, None, codec=SORTED_JSON)
     topic_reduction: dict[str, Any] | None = column(JSON_TEXT, None, codec=JSON)
+    cluster_splits: dict[str, Any] | None = column(JSON_TEXT, None, codec=JSON)  # oversized clusters split
     num_noise_reassigned: int = column(pa.int64(), 0)
     coverage: str | None = column(pa.string(), None)
     quality_note: str | None = column(pa.string(), None)

@@ -326,3 +326,47 @@ def test_the_stop_words_are_scikit_learns():
     from cluster_pipeline.core.labels.stop_words import ENGLISH_STOP_WORDS
 
     assert ENGLISH_STOP_WORDS == SKLEARN_STOP_WORDS
+
+
+def two_clusters(texts_a: list[str], texts_b: list[str]) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
+    """Two clusters of the given texts; in each, the first text's vector is the cluster's centre."""
+    texts = texts_a + texts_b
+    labels = np.repeat([0, 1], [len(texts_a), len(texts_b)])
+    rng = np.random.default_rng(5)
+    X = np.eye(2, 8)[labels] + 0.2 * rng.standard_normal((len(texts), 8))
+    for cluster, first in ((0, 0), (1, len(texts_a))):
+        X[first] = np.eye(2, 8)[cluster]
+    documents = pd.DataFrame({"document_id": [f"d{i}" for i in range(len(texts))], "title": texts})
+    return documents, labels, X.astype(np.float32)
+
+
+def test_words_keep_the_casing_the_texts_use_most_and_markup_is_decoded() -> None:
+    computers = [f"IBM sells its PC unit #39;s chips &amp; servers to Lenovo {i}" for i in range(12)]
+    oil = ["Oil prices rose as crude oil supplies fell", "Crude oil and oil futures climb"] * 6
+    documents, labels, X = two_clusters(computers, oil)
+    result = label_clusters_offline(documents, labels, X).labels
+    assert {"IBM", "PC"} <= set(result[0].keywords) and "Ibm" not in result[0].label
+    assert "oil" in result[1].keywords  # written "Oil" at sentence starts, "oil" more often
+    assert "#39;" not in result[0].summary and "&amp;" not in result[0].summary
+    assert "IBM sells its PC unit's chips & servers" in result[0].summary
+
+
+def test_the_example_is_the_most_central_member_with_readable_text() -> None:
+    sports = ["SI.com", *[f"Yankees beat the Red Sox in game {i} of the series" for i in range(10)]]
+    markets = ["https://example.com/markets", *[f"Stocks rally as investors buy shares {i}" for i in range(10)]]
+    documents, labels, X = two_clusters(sports, markets)
+    result = label_clusters_offline(documents, labels, X).labels
+    assert "SI.com" not in result[0].summary and "Yankees beat the Red Sox" in result[0].summary
+    assert "example.com" not in result[1].summary and "Stocks rally" in result[1].summary
+    assert "d0" not in result[0].representative_document_ids
+
+
+def test_topic_words_are_ten_distinct_words_per_cluster_and_the_label_leads() -> None:
+    documents, labels, X = topic_corpus()
+    outcome = label_clusters_offline(documents, labels, X)
+    words = outcome.topic_words
+    assert words is not None and sorted(words) == [0, 1, 2]
+    assert all(len(topic) == 10 and topic == [w.lower() for w in topic] for topic in words.values())
+    assert len({w for topic in words.values() for w in topic}) == 30  # no word in two topics
+    for index in range(3):
+        assert [k.lower() for k in outcome.labels[index].keywords[:3]] == words[index][:3]
