@@ -86,7 +86,7 @@ def measure(data: Path, repeat: int, only: list[str] | None = None) -> dict[str,
         for number, (name, fields) in enumerate(CASES):
             if only and not any(word in name for word in only):
                 continue
-            seconds, fits, outcome = [], [], None
+            seconds, fits, coherence, outcome = [], [], [], None
             for attempt in range(repeat):
                 config = ClusterConfig(collection="ag", **fields)
                 run_id = f"run_{number:08x}{attempt:08x}"
@@ -94,6 +94,7 @@ def measure(data: Path, repeat: int, only: list[str] | None = None) -> dict[str,
                 result = execute(lake, config, run_id)
                 seconds.append(time.perf_counter() - started)
                 fits.append(result.timings["fit"])
+                coherence.append(result.timings["coherence"])
                 assignments = ResultStore(lake).read_assignments("default", config.cluster_id, run_id).to_pandas()
                 topics, clusters = assignments.document_id.map(truth), assignments.cluster_index
                 found = {
@@ -119,6 +120,7 @@ def measure(data: Path, repeat: int, only: list[str] | None = None) -> dict[str,
                     **outcome,
                     "seconds": round(statistics.median(seconds), 2),
                     "fit_seconds": round(statistics.median(fits), 2),
+                    "coherence_seconds": round(statistics.median(coherence), 2),
                 }
             )
             print(f"{name}: done", flush=True)

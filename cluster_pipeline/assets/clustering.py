@@ -250,6 +250,8 @@ def _assignments_metadata(execution: Execution, scope: RunScope) -> dict[str, ob
         metadata["auto_k_chosen"] = int(result.auto_k["chosen"])
         if "auto_k" in execution.images:
             metadata["auto_k_curve"] = _picture("silhouette by k", execution.images["auto_k"])
+    if result.cluster_splits:
+        metadata["cluster_splits"] = dg.MetadataValue.json(result.cluster_splits)
     if result.topic_reduction:
         metadata["topic_reduction"] = dg.MetadataValue.json(result.topic_reduction)
     if result.num_noise_reassigned:
