@@ -315,7 +315,7 @@ def fit_clustering(
     output = fit_estimator(matrix, options, parameters, progress, groups)
     found = order_by_size(output.labels)
     limit = registry.spec(options.algorithm).split_above
-    split = found if limit is None else split_oversized_clusters(found, space, limit)
+    split = found if limit is None else order_by_size(split_oversized_clusters(found, space, limit))
     merged = split if options.max_clusters is None else merge_similar_clusters(split, space, options.max_clusters)
     reassigned = merged < 0 if options.reassign_noise and (merged < 0).any() and (merged >= 0).any() else None
     labels = order_by_size(merged if reassigned is None else reassign_noise(merged, space))

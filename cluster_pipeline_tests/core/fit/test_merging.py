@@ -108,5 +108,7 @@ def test_density_clustering_splits_a_blob_and_records_each_childs_parent():
     record = fitted.splits
     assert record is not None and record["max_cluster_fraction"] == 0.4
     assert list(record["split"]) == ["found_0"] and len(record["split"]["found_0"]) >= 2
+    merged, _ = fit_clustering(X, replace(options, max_clusters=2))  # max_clusters works on top of the split
+    assert merged.num_clusters == 2 and merged.splits is not None and merged.topic_reduction is not None
     plain, _ = fit_clustering(X, ClusteringOptions(parameters={"n_clusters": 2}, normalize=False))
     assert plain.splits is None and plain.cluster_sizes.max() > 0.4 * len(X)
