@@ -75,6 +75,8 @@ def test_hdbscan_with_default_parameters_finds_the_topics(hdbscan_default):
     # the cluster UMAP + HDBSCAN found with 74 % of the documents was split, each child naming its parent
     splits = result.cluster_splits
     assert splits is not None and list(splits["split"]) == ["found_0"] and len(splits["split"]["found_0"]) >= 3
+    children = [c.cluster_id for c in result.centroids if c.metadata.get("split_from") == "found_0"]
+    assert children == splits["split"]["found_0"]
     assert result.parameters["min_cluster_size"] == 44  # sqrt(7,600) / 2
     assert result.reduction["method"] == "umap" and result.reduction["n_components"] == 5
     assert result.reduction["fitted_documents"] == 7600

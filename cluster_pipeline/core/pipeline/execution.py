@@ -77,14 +77,20 @@ def assignments_table(document_ids: pa.Array | pa.ChunkedArray, fitted: FittedCl
 def build_centroids(
     fitted: FittedClustering, outcome: LabelingOutcome, topics: TopicQuality | None = None
 ) -> list[Centroid]:
-    """One per cluster; a cluster the labeler left out is named by its index."""
+    """One per cluster; a cluster the labeler left out is named by its index. A cluster made by splitting
+    an oversized one names it in its metadata (``split_from``, the found cluster of ``cluster_splits``)."""
     centroids = []
     coherence = dict(zip(range(fitted.num_clusters), topics.per_topic, strict=True)) if topics else {}
+    parents = {
+        child: parent for parent, children in (fitted.splits or {}).get("split", {}).items() for child in children
+    }
     for index, size in enumerate(fitted.cluster_sizes[: fitted.num_clusters].tolist()):
         label = outcome.labels.get(index) or ClusterLabel(f"Cluster {index}", f"{size} documents.", [])
         metadata = dict(label.metadata)
         if fitted.groups is not None:
             metadata["attributes"] = fitted.groups[index]
+        if cluster_name(index) in parents:
+            metadata["split_from"] = parents[cluster_name(index)]
         centroids.append(
             Centroid(
                 cluster_id=cluster_name(index),
