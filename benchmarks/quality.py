@@ -11,8 +11,11 @@ would (``core.execution.execute``: load, fit, metrics, labels, pictures, write) 
 - hdbscan after PCA to 10 dimensions (the previous default), same min_cluster_size.
 
 Printed side by side: V-measure and adjusted Rand index against the topics (noise is a label of its
-own), noise share, clusters, and seconds (median of ``--repeat`` executions; the clustering is the
-same each time). Then the automatic-k curve; HDBSCAN's default ``min_cluster_size`` rule against a
+own), noise share, clusters, the largest cluster's share, mean NPMI coherence (gensim's ``c_npmi``)
+and topic diversity of the clusters' top-10 words, and seconds (median of ``--repeat`` executions;
+the clustering is the same each time), with BERTopic's figures on the same data as the reference
+(measured with gensim for issue 24), then every target of issue 24 and whether it holds. ``--cases``
+runs only the cases whose name contains one of its words, without the extras below. Then the automatic-k curve; HDBSCAN's default ``min_cluster_size`` rule against a
 fixed share of N on seeded subsets of 2,000 and 4,000 documents; and UMAP's cost in a fresh process,
 ours (``core.reduction``) against umap-learn called as BERTopic calls it. numba compiles UMAP once
 per machine; a warm-up run before timing pays that and its seconds are printed apart. Results also
@@ -37,6 +40,13 @@ AG_NEWS = ROOT.parent / "shared" / "datasets" / "ag_news_test_minilm.parquet"
 SAMPLED_FIT = 2_500  # a third of AG News
 SUBSETS = (2_000, 4_000)
 
+# BERTopic 0.17.4 on AG News with stop words removed, measured with gensim 4.4 (issue 24):
+# (system, clusters, V-measure, c_npmi, diversity)
+BERTOPIC = [
+    ("BERTopic, KMeans(4)", 4, 0.615, 0.038, 0.775),
+    ("BERTopic default (UMAP + HDBSCAN, 30 % noise)", 149, 0.290, 0.086, 0.853),
+]
+
 CASES: list[tuple[str, dict[str, Any]]] = [
     ("kmeans k=4", {"parameters": {"n_clusters": 4}}),
     ("kmeans n_clusters=auto", {"parameters": {"n_clusters": "auto"}}),
@@ -50,8 +60,9 @@ CASES: list[tuple[str, dict[str, Any]]] = [
 ]
 
 
-def measure(data: Path, repeat: int) -> dict[str, Any]:
-    """Ingest ``data`` into a temporary lake, run every case ``repeat`` times, return the report."""
+def measure(data: Path, repeat: int, only: list[str] | None = None) -> dict[str, Any]:
+    """Ingest ``data`` into a temporary lake, run every case (``only``: those whose name holds one of
+    these words, and no extras) ``repeat`` times, return the report."""
     import pyarrow.parquet as pq
     from sklearn.metrics import adjusted_rand_score, v_measure_score
 
@@ -73,7 +84,9 @@ def measure(data: Path, repeat: int) -> dict[str, Any]:
         umap_coordinates(vectors[:500])  # numba: compile once on this machine, or load the cache
         report["umap_warmup_seconds"] = round(time.perf_counter() - started, 2)
         for number, (name, fields) in enumerate(CASES):
-            seconds, fits, outcome = [], [], None
+            if only and not any(word in name for word in only):
+                continue
+            seconds, fits, coherence, outcome = [], [], [], None
             for attempt in range(repeat):
                 config = ClusterConfig(collection="ag", **fields)
                 run_id = f"run_{number:08x}{attempt:08x}"
@@ -81,6 +94,7 @@ def measure(data: Path, repeat: int) -> dict[str, Any]:
                 result = execute(lake, config, run_id)
                 seconds.append(time.perf_counter() - started)
                 fits.append(result.timings["fit"])
+                coherence.append(result.timings["coherence"])
                 assignments = ResultStore(lake).read_assignments("default", config.cluster_id, run_id).to_pandas()
                 topics, clusters = assignments.document_id.map(truth), assignments.cluster_index
                 found = {
@@ -88,6 +102,10 @@ def measure(data: Path, repeat: int) -> dict[str, Any]:
                     "ari": round(float(adjusted_rand_score(topics, clusters)), 3),
                     "noise": round(result.num_noise / result.num_points, 3),
                     "clusters": result.num_clusters,
+                    "largest": round(max(c.num_members for c in result.centroids or []) / result.num_points, 3),
+                    "c_npmi": round(result.metrics["coherence_npmi"], 3),
+                    "diversity": round(result.metrics["topic_diversity"], 3),
+                    "top3": [c.keywords[:3] for c in result.centroids or []],
                     "labels": [c.label for c in result.centroids or []][:6],
                     "parameters": result.parameters,
                     "auto_k": {k: v for k, v in (result.auto_k or {}).items() if k != "seconds"} or None,
@@ -102,9 +120,12 @@ def measure(data: Path, repeat: int) -> dict[str, Any]:
                     **outcome,
                     "seconds": round(statistics.median(seconds), 2),
                     "fit_seconds": round(statistics.median(fits), 2),
+                    "coherence_seconds": round(statistics.median(coherence), 2),
                 }
             )
             print(f"{name}: done", flush=True)
+        if only:
+            return report
         report["min_cluster_size_rule"] = _rule_on_subsets(lake, table, truth)
     for implementation in ("ours", "umap-learn"):
         child = subprocess.run(
@@ -171,21 +192,54 @@ def umap_child(implementation: str, data: Path) -> None:
 
 def table(report: dict[str, Any]) -> str:
     lines = [
-        "| AG News (7,600 × 384) | V-measure | ARI | noise | clusters | seconds (fit) |",
-        "| --- | --- | --- | --- | --- | --- |",
+        "| AG News (7,600 × 384) | V-measure | c_npmi | diversity | ARI | noise | clusters | largest | seconds (fit) |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for case in report["cases"]:
         lines.append(
-            f"| {case['case']} | {case['v_measure']:.2f} | {case['ari']:.2f} | {case['noise']:.0%} | "
-            f"{case['clusters']} | {case['seconds']:.1f} ({case['fit_seconds']:.1f}) |"
+            f"| {case['case']} | {case['v_measure']:.2f} | {case['c_npmi']:.3f} | {case['diversity']:.2f} | "
+            f"{case['ari']:.2f} | {case['noise'] * 100:.0f} % | {case['clusters']} | {case['largest'] * 100:.0f} % | "
+            f"{case['seconds']:.1f} ({case['fit_seconds']:.1f}) |"
         )
+    for system, clusters, v_measure, c_npmi, diversity in BERTOPIC:
+        lines.append(f"| {system} | {v_measure:.2f} | {c_npmi:.3f} | {diversity:.2f} | - | - | {clusters} | - | - |")
     return "\n".join(lines)
+
+
+def targets(report: dict[str, Any]) -> list[tuple[str, bool]]:
+    """Issue 24's targets on the cases measured, each with whether it holds."""
+    cases = {case["case"]: case for case in report["cases"]}
+    checks = []
+    if hdbscan := cases.get("hdbscan default (UMAP-5)"):
+        checks += [
+            (f"hdbscan default: largest cluster {hdbscan['largest'] * 100:.0f} % <= 40 %", hdbscan["largest"] <= 0.40),
+            (f"hdbscan default: noise {hdbscan['noise'] * 100:.0f} % <= 20 %", hdbscan["noise"] <= 0.20),
+            (f"hdbscan default: V-measure {hdbscan['v_measure']:.3f} >= 0.45", hdbscan["v_measure"] >= 0.45),
+            (f"hdbscan default: {hdbscan['clusters']} clusters >= 4", hdbscan["clusters"] >= 4),
+        ]
+    if kmeans := cases.get("kmeans k=4"):
+        words = [word for top3 in kmeans["top3"] for word in top3]
+        checks += [
+            (f"kmeans k=4: c_npmi {kmeans['c_npmi']:.3f} >= 0.04 (BERTopic 0.038)", kmeans["c_npmi"] >= 0.04),
+            (f"kmeans k=4: diversity {kmeans['diversity']:.2f} >= 0.9 (BERTopic 0.775)", kmeans["diversity"] >= 0.9),
+            (f"kmeans k=4: V-measure {kmeans['v_measure']:.3f} >= 0.59", kmeans["v_measure"] >= 0.59),
+            ("kmeans k=4: 'IBM' rather than 'Ibm' in the labels", "IBM" in words and "Ibm" not in words),
+        ]
+    if auto := cases.get("kmeans n_clusters=auto"):
+        checks.append((f"kmeans n_clusters=auto: k = {auto['clusters']} within 3-6", 3 <= auto["clusters"] <= 6))
+    for case in report["cases"]:
+        tops = [{word.lower() for word in top3} for top3 in case["top3"]]
+        most = max((sum(word in top for top in tops) for top3 in tops for word in top3), default=0)
+        target = f"{case['case']}: no keyword in the top 3 of more than a third of the clusters (most: {most})"
+        checks.append((target, most <= max(1, case["clusters"] / 3)))  # with 1-2 clusters, 1 is no repeat
+    return checks
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=AG_NEWS, help="AG News test split with MiniLM embeddings")
     parser.add_argument("--repeat", type=int, default=3, help="executions per case (seconds: their median)")
+    parser.add_argument("--cases", nargs="+", help="only the cases whose name contains one of these words")
     parser.add_argument("--umap-child", choices=["ours", "umap-learn"], help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.umap_child:
@@ -193,17 +247,22 @@ def main() -> None:
         return
     if not args.data.exists():
         raise SystemExit(f"{args.data} not found: pass --data PATH to the AG News parquet file.")
-    report = measure(args.data, args.repeat)
+    report = measure(args.data, args.repeat, args.cases)
     OUT.mkdir(parents=True, exist_ok=True)
     (OUT / "quality.json").write_text(json.dumps(report, indent=2, default=str))
     print()
     print(table(report))
+    print("\nTargets (issue 24):")
+    for target, holds in targets(report):
+        print(f"  {'ok  ' if holds else 'MISS'} {target}")
     print(f"\nUMAP warm-up (numba compile or cache load): {report['umap_warmup_seconds']} s")
     for case in report["cases"]:
         print(f"{case['case']}: {' | '.join(case['labels'])}")
         if case["auto_k"]:
             curve = ", ".join(f"{k}: {v:.4f}" for k, v in case["auto_k"]["scores"].items())
             print(f"  silhouette by k (chose {case['auto_k']['chosen']}): {curve}")
+    if "min_cluster_size_rule" not in report:
+        return
     print("\nHDBSCAN after UMAP, min_cluster_size rule on seeded subsets:")
     for row in report["min_cluster_size_rule"]:
         print(

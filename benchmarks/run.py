@@ -355,7 +355,7 @@ def _num(value: float | None, digits: int = 2) -> str:
     return "-" if value is None else f"{value:.{digits}f}"
 
 
-STAGES = ("dagster", "load", "fit", "metrics", "labels", "drift", "topics", "pictures", "write")
+STAGES = ("dagster", "load", "fit", "metrics", "labels", "coherence", "drift", "topics", "pictures", "write")
 
 
 def scaling_table(report: dict[str, Any]) -> list[str]:

@@ -28,7 +28,7 @@ def test_completed_execution_writes_result_assignments_and_metadata(lake, collec
     assert result.dagster_run_id == outcome.run_id
     assert result.metrics["silhouette_score"] > 0.5 and result.metrics["description"]
     assert result.engine == "faiss"
-    stages = ["dagster", "load", "fit", "metrics", "labels", "drift", "topics", "pictures", "write"]
+    stages = ["dagster", "load", "fit", "metrics", "labels", "coherence", "drift", "topics", "pictures", "write"]
     assert set(result.timings) == set(stages) and all(seconds >= 0 for seconds in result.timings.values())
     assert sorted(c.num_members for c in result.centroids) == [100, 100, 100]
     assert {tuple(sorted(c.keywords[:3])) for c in result.centroids} == {

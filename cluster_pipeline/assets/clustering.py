@@ -46,9 +46,11 @@ CHECK_DESCRIPTIONS = {
     "silhouette_threshold": "Silhouette at least the configuration's checks.min_silhouette.",
     "davies_bouldin_threshold": "Davies–Bouldin at most checks.max_davies_bouldin.",
     "largest_cluster_fraction": "No single cluster holds more than checks.max_cluster_fraction of the points "
-    "(default 0.9).",
+    "(default 0.5).",
     "noise_fraction": "Noise stays below checks.max_noise_fraction of the points (default 0.5).",
     "ari_vs_previous": "Adjusted Rand index against the previous execution at least checks.min_ari_vs_previous.",
+    "coherence_threshold": "Mean NPMI coherence of the clusters' top-10 words at least checks.min_coherence.",
+    "diversity_threshold": "Topic diversity (share of distinct words among the top 10s) at least checks.min_diversity.",
 }
 SKIPPED_NOTE = (
     " Skipped when the configuration sets no checks.{field}, or the value does not exist for the execution "
@@ -248,6 +250,8 @@ def _assignments_metadata(execution: Execution, scope: RunScope) -> dict[str, ob
         metadata["auto_k_chosen"] = int(result.auto_k["chosen"])
         if "auto_k" in execution.images:
             metadata["auto_k_curve"] = _picture("silhouette by k", execution.images["auto_k"])
+    if result.cluster_splits:
+        metadata["cluster_splits"] = dg.MetadataValue.json(result.cluster_splits)
     if result.topic_reduction:
         metadata["topic_reduction"] = dg.MetadataValue.json(result.topic_reduction)
     if result.num_noise_reassigned:

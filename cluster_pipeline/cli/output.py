@@ -35,7 +35,7 @@ def describe_result(result: ExecutionResult, path: str | None = None) -> str:
         else "0 noise"
     )
     lines.append(f"  {result.num_points} documents, {result.num_clusters} clusters, {noise}")
-    from cluster_pipeline.core.render.report import describe_selection
+    from cluster_pipeline.core.render.report import describe_selection, topics_line
 
     if chosen := describe_selection(result.selection):
         lines.append(f"  {chosen}")
@@ -45,6 +45,8 @@ def describe_result(result: ExecutionResult, path: str | None = None) -> str:
             f"  silhouette {m['silhouette_score']:.3f}  davies-bouldin {m['davies_bouldin_index']:.3f}  "
             f"calinski-harabasz {m['calinski_harabasz_score']:.1f}  ({m['description']})"
         )
+        if topics := topics_line(m):
+            lines.append(f"  topic words: {topics}")
     verdict = (("metrics", result.coverage), ("note", result.quality_note), ("warning", result.warning))
     lines += [f"  {name}: {value}" for name, value in verdict if value]
     if result.trigger and result.trigger != "manual":

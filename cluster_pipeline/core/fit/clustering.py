@@ -1,5 +1,6 @@
 """Fitting: prepare the vectors (L2 normalise, optional PCA), reduce them (UMAP) for the algorithm,
-resolve its data-dependent parameters, run it, then merge topics and reassign noise when asked;
+resolve its data-dependent parameters, run it, split oversized clusters (density algorithms), then
+merge topics and reassign noise when asked;
 clusters are numbered by size (``cl_0`` is the largest).
 
 Two spaces are involved. The *embedding space* is the prepared vectors (normalised, and PCA's
@@ -21,7 +22,13 @@ from cluster_pipeline.core.fit import registry
 from cluster_pipeline.core.fit.attributes import AttributeGroups
 from cluster_pipeline.core.fit.auto_k import AUTO_K_RANGE, AutoK, choose_k
 from cluster_pipeline.core.fit.centroids import cluster_centres, distances_to_centres
-from cluster_pipeline.core.fit.merging import merge_record, merge_similar_clusters, reassign_noise
+from cluster_pipeline.core.fit.merging import (
+    merge_record,
+    merge_similar_clusters,
+    reassign_noise,
+    split_oversized_clusters,
+    split_record,
+)
 from cluster_pipeline.core.fit.neighbors import nearest_centroids
 from cluster_pipeline.core.fit.options import ClusteringOptions
 from cluster_pipeline.core.fit.reduction import plan_reduction, umap_coordinates
@@ -116,9 +123,10 @@ class FittedClustering:
     ``membership`` is the estimator's confidence where it has one (HDBSCAN probabilities, GMM
     posterior). ``reassigned`` marks the noise documents ``reassign_noise`` gave a cluster;
     ``sample_rows`` are the rows fitted on (``sample_size``; None: all rows); ``groups`` holds each
-    cluster's attribute values (``attribute_based``). ``reduction``, ``auto_k``, ``topic_reduction`` and
-    ``warning`` record the reduction, the sweep that chose k, ``max_clusters``' merges and why there are
-    fewer than 2 clusters."""
+    cluster's attribute values (``attribute_based``). ``reduction``, ``auto_k``, ``splits``,
+    ``topic_reduction`` and ``warning`` record the reduction, the sweep that chose k, which found
+    clusters were split (each child's parent), ``max_clusters``' merges and why there are fewer than 2
+    clusters."""
 
     labels: np.ndarray
     centroids: np.ndarray
@@ -132,6 +140,7 @@ class FittedClustering:
     reduction: dict[str, Any] = field(default_factory=lambda: {"method": "none"})
     auto_k: AutoK | None = None
     topic_reduction: dict[str, Any] | None = None
+    splits: dict[str, Any] | None = None
     reassigned: np.ndarray | None = None
     warning: str | None = None
     sample_rows: np.ndarray | None = None
@@ -305,7 +314,9 @@ def fit_clustering(
     parameters, auto_k = resolve_parameters(options, matrix, progress)
     output = fit_estimator(matrix, options, parameters, progress, groups)
     found = order_by_size(output.labels)
-    merged = found if options.max_clusters is None else merge_similar_clusters(found, space, options.max_clusters)
+    limit = registry.spec(options.algorithm).split_above
+    split = found if limit is None else order_by_size(split_oversized_clusters(found, space, limit))
+    merged = split if options.max_clusters is None else merge_similar_clusters(split, space, options.max_clusters)
     reassigned = merged < 0 if options.reassign_noise and (merged < 0).any() and (merged >= 0).any() else None
     labels = order_by_size(merged if reassigned is None else reassign_noise(merged, space))
     centroids = cluster_centres(space, labels, options.centroid_method)
@@ -328,7 +339,8 @@ def fit_clustering(
         engine=output.engine,
         reduction=reduction,
         auto_k=auto_k,
-        topic_reduction=None if merged is found else merge_record(found, labels, options.max_clusters or 0),
+        topic_reduction=None if merged is split else merge_record(split, labels, options.max_clusters or 0),
+        splits=split_record(found, split, labels, limit) if limit is not None and split.max() > found.max() else None,
         reassigned=reassigned,
         warning=registry.spec(options.algorithm).warning(parameters, labels, matrix, options.max_clusters),
         sample_rows=output.sample_rows,

@@ -25,6 +25,10 @@ from cluster_pipeline.core.fit.resource_guard import CostModel, FitEstimate
 from cluster_pipeline.core.fit.warning import Advice
 from cluster_pipeline.core.progress import Progress
 
+# a density algorithm's cluster holding more than this share of the documents is split: below the
+# largest_cluster_fraction check's default limit (0.5), so the defaults pass it
+SPLIT_ABOVE = 0.4
+
 
 def default_min_cluster_size(n_documents: int) -> int:
     """HDBSCAN's ``min_cluster_size`` when none is given: ``max(5, round(sqrt(N) / 2))``.
@@ -151,6 +155,13 @@ class AlgorithmSpec:
         if self.estimator is None:
             raise ValueError(f"{self.name} has no estimator")
         return self.estimator()
+
+    @property
+    def split_above(self) -> float | None:
+        """The share of the documents above which a found cluster is split (``merging.split_oversized_clusters``):
+        ``SPLIT_ABOVE`` for density-based algorithms, which leave one cluster with most of a collection;
+        None for the others, whose cluster count is asked for."""
+        return SPLIT_ABOVE if self.density_based else None
 
     @property
     def default_reduction(self) -> str:

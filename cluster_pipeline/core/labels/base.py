@@ -19,11 +19,14 @@ from cluster_pipeline.core.labels.options import LabelingOptions
 
 @dataclass
 class LabelingOutcome:
-    """Labels per cluster index, plus what went wrong per cluster and what it cost (LLM only)."""
+    """Labels per cluster index, plus what went wrong per cluster and what it cost (LLM only), and each
+    cluster's top-10 topic words in lower case, which coherence and diversity measure (a labeler that
+    gives none is measured by its keywords)."""
 
     labels: dict[int, ClusterLabel]
     errors: list[dict[str, Any]] | None = None
     usage: dict[str, Any] | None = None
+    topic_words: dict[int, list[str]] | None = None
 
 
 class Labeler(Protocol):

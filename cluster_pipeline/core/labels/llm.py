@@ -123,7 +123,7 @@ class LLMLabeler:
                 errors.append({"cluster_id": cluster_name(index), "error": answer, "fallback": "offline"})
                 log.warning("Cluster %s keeps its offline label: %s", cluster_name(index), answer)
         usage["fallbacks"] = len(errors)
-        return LabelingOutcome(labels=_distinct(labels), errors=errors, usage=usage)
+        return LabelingOutcome(labels=_distinct(labels), errors=errors, usage=usage, topic_words=outcome.topic_words)
 
     def _client(self, batch: _Batch) -> openai.OpenAI:
         """The client, with its own retries and timeout; each HTTP request it sends (retries too) is a call."""

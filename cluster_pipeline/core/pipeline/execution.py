@@ -32,7 +32,7 @@ from cluster_pipeline.core.fit.streaming import StreamSource, fit_streaming, nee
 from cluster_pipeline.core.incremental.enrichment import EnrichmentState, refresh_enrichment
 from cluster_pipeline.core.incremental.model import model_from_fit
 from cluster_pipeline.core.labels.base import ClusterLabel, Labeler, LabelingOutcome
-from cluster_pipeline.core.labels.offline import OfflineLabeler
+from cluster_pipeline.core.labels.offline import OfflineLabeler, document_texts
 from cluster_pipeline.core.pipeline.selection import (
     Selection,
     check_against_collection,
@@ -41,7 +41,9 @@ from cluster_pipeline.core.pipeline.selection import (
     select_documents,
 )
 from cluster_pipeline.core.progress import Progress
+from cluster_pipeline.core.quality.coherence import TopicQuality, topic_quality
 from cluster_pipeline.core.quality.metrics import QualityMetrics, compute_metrics
+from cluster_pipeline.core.quality.texts import coherence_words
 from cluster_pipeline.core.quality.verdict import coverage, quality_note
 from cluster_pipeline.core.store.collections import CollectionSnapshot, CollectionStore
 from cluster_pipeline.core.store.history import latest_completed
@@ -72,14 +74,23 @@ def assignments_table(document_ids: pa.Array | pa.ChunkedArray, fitted: FittedCl
     return pa.table({**columns, "is_noise": found_noise, "in_sample": in_sample}, schema=ASSIGNMENTS_SCHEMA)
 
 
-def build_centroids(fitted: FittedClustering, outcome: LabelingOutcome) -> list[Centroid]:
-    """One per cluster; a cluster the labeler left out is named by its index."""
+def build_centroids(
+    fitted: FittedClustering, outcome: LabelingOutcome, topics: TopicQuality | None = None
+) -> list[Centroid]:
+    """One per cluster; a cluster the labeler left out is named by its index. A cluster made by splitting
+    an oversized one names it in its metadata (``split_from``, the found cluster of ``cluster_splits``)."""
     centroids = []
+    coherence = dict(zip(range(fitted.num_clusters), topics.per_topic, strict=True)) if topics else {}
+    parents = {
+        child: parent for parent, children in (fitted.splits or {}).get("split", {}).items() for child in children
+    }
     for index, size in enumerate(fitted.cluster_sizes[: fitted.num_clusters].tolist()):
         label = outcome.labels.get(index) or ClusterLabel(f"Cluster {index}", f"{size} documents.", [])
         metadata = dict(label.metadata)
         if fitted.groups is not None:
             metadata["attributes"] = fitted.groups[index]
+        if cluster_name(index) in parents:
+            metadata["split_from"] = parents[cluster_name(index)]
         centroids.append(
             Centroid(
                 cluster_id=cluster_name(index),
@@ -90,6 +101,7 @@ def build_centroids(fitted: FittedClustering, outcome: LabelingOutcome) -> list[
                 label_source=label.source,
                 representative_document_ids=list(label.representative_document_ids),
                 metadata=metadata,
+                coherence=None if np.isnan(coherence.get(index, np.nan)) else coherence[index],
             )
         )
     return centroids
@@ -146,8 +158,10 @@ def completed_result(
     metrics: QualityMetrics | None,
     outcome: LabelingOutcome,
     selection: Selection,
+    topics: TopicQuality | None = None,
 ) -> ExecutionResult:
-    """``base`` filled in with what the execution found (timings, drift and artifacts come last)."""
+    """``base`` filled in with what the execution found (timings, drift and artifacts come last);
+    ``topics``: the coherence and diversity of its clusters' topic words, beside the metrics."""
     num_points = len(fitted.labels)
     sample_size = metrics.silhouette_sample_size if metrics else None
     clustered = num_points - fitted.num_noise
@@ -157,8 +171,8 @@ def completed_result(
         status="completed",
         num_clusters=fitted.num_clusters,
         num_points=num_points,
-        metrics=None if metrics is None else metrics.to_dict(),
-        centroids=build_centroids(fitted, outcome),
+        metrics=None if metrics is None else {**metrics.to_dict(), **(topics.to_metrics() if topics else {})},
+        centroids=build_centroids(fitted, outcome, topics),
         completed_at=utc_now(),
         num_noise=fitted.num_found_noise,
         parameters=fitted.parameters,
@@ -169,11 +183,27 @@ def completed_result(
         reduction=fitted.reduction,
         auto_k=fitted.auto_k.to_dict() if fitted.auto_k else None,
         topic_reduction=fitted.topic_reduction,
+        cluster_splits=fitted.splits,
         num_noise_reassigned=fitted.num_reassigned,
         coverage=None if metrics is None else coverage(num_points, found_noise, reassigned, sample_size, clustered),
         quality_note=quality_note(metrics.silhouette_score if metrics else None, fitted.reduction["method"]),
         warning=fitted.warning,
     )
+
+
+def measure_topics(
+    documents: pd.DataFrame, num_clusters: int, outcome: LabelingOutcome, text_fields: list[str] | None
+) -> TopicQuality | None:
+    """Coherence and diversity of each cluster's topic words (the labeler's, else its keywords' words) in
+    the clustered documents' texts; None without clusters or text."""
+    texts = document_texts(documents, text_fields) if num_clusters else None
+    if texts is None:
+        return None
+    words = outcome.topic_words or {
+        c: [word for keyword in label.keywords for word in coherence_words(keyword)]
+        for c, label in outcome.labels.items()
+    }
+    return topic_quality(texts, [words.get(c, []) for c in range(num_clusters)])
 
 
 def drift_against_previous(
@@ -357,11 +387,13 @@ def _run(
         with timer.stage("labels"):
             documents = collections.load_documents(snapshot, rows=rows)
             outcome = labeler.label(documents, view, space, config.labeling)
+        with timer.stage("coherence"):
+            topics_measured = measure_topics(documents, fitted.num_clusters, outcome, config.labeling.text_fields)
         drift = None
         if not streamed:
             with timer.stage("drift"):
                 drift = drift_against_previous(results, base, documents["document_id"], fitted, space)
-        completed = completed_result(base, fitted, metrics, outcome, selection)
+        completed = completed_result(base, fitted, metrics, outcome, selection, topics_measured)
         with timer.stage("topics"):
             names = [c.label for c in completed.centroids or []]
             schema = collections.scan(snapshot).metadata_schema

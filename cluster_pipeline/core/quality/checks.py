@@ -25,9 +25,11 @@ class QualityChecks(BaseModel):
 
     min_silhouette: float | None = Field(None, ge=-1.0, le=1.0)
     max_davies_bouldin: float | None = Field(None, ge=0.0)
-    max_cluster_fraction: float = Field(0.9, gt=0.0, le=1.0)
+    max_cluster_fraction: float = Field(0.5, gt=0.0, le=1.0)
     max_noise_fraction: float = Field(0.5, ge=0.0, le=1.0)
     min_ari_vs_previous: float | None = Field(None, ge=-1.0, le=1.0)
+    min_coherence: float | None = Field(None, ge=-1.0, le=1.0, description="Mean NPMI of the topics' top words.")
+    min_diversity: float | None = Field(None, ge=0.0, le=1.0, description="Share of distinct words in the topics.")
     blocking: bool = Field(False, description="Fail (error) instead of warn when a check does not pass.")
 
 
@@ -56,6 +58,8 @@ CHECKS = {
     "largest_cluster_fraction": ("max_cluster_fraction", False, "share of points in the largest cluster"),
     "noise_fraction": ("max_noise_fraction", False, "share of noise points"),
     "ari_vs_previous": ("min_ari_vs_previous", True, "adjusted Rand index against the previous execution"),
+    "coherence_threshold": ("min_coherence", True, "mean NPMI coherence of the topics"),
+    "diversity_threshold": ("min_diversity", True, "topic diversity"),
 }
 CHECK_NAMES = tuple(CHECKS)
 THRESHOLD_FIELDS = {name: field for name, (field, _, _) in CHECKS.items()}
@@ -82,7 +86,7 @@ def _bound(name: str, value: float | None, checks: QualityChecks) -> CheckOutcom
 
 
 def evaluate_checks(result: ExecutionResult, checks: QualityChecks) -> list[CheckOutcome]:
-    """All five checks for one ExecutionResult, in ``CHECK_NAMES`` order."""
+    """Every check for one ExecutionResult, in ``CHECK_NAMES`` order."""
     metrics = result.metrics or {}
     sizes = [c.num_members for c in result.centroids or []]
     points = max(result.num_points, 1)
@@ -92,9 +96,12 @@ def evaluate_checks(result: ExecutionResult, checks: QualityChecks) -> list[Chec
         "largest_cluster_fraction": max(sizes) / points if sizes else None,
         "noise_fraction": result.num_noise / points,
         "ari_vs_previous": (result.drift or {}).get("adjusted_rand_index"),
+        "coherence_threshold": metrics.get("coherence_npmi"),
+        "diversity_threshold": metrics.get("topic_diversity"),
     }
     outcomes = [_bound(name, value, checks) for name, value in values.items()]
     if result.drift is None:
         first = "first execution of the configuration: no previous one to compare with"
-        outcomes[-1] = CheckOutcome("ari_vs_previous", "skipped", None, checks.min_ari_vs_previous, first)
+        index = CHECK_NAMES.index("ari_vs_previous")
+        outcomes[index] = CheckOutcome("ari_vs_previous", "skipped", None, checks.min_ari_vs_previous, first)
     return outcomes

@@ -34,6 +34,9 @@ REDUCTION_ROWS = {  # e.g. "UMAP to 5 dimensions (cosine, 15 neighbours; fitted 
 }
 AUTO_K_ROW = "{parameter}={chosen} chosen by {criterion} ({sample_size:,} documents), k from {k_min} to {k_max}"
 TOPIC_REDUCTION_ROW = "{found} clusters found, merged to {kept} (max_clusters={max_clusters})"
+TOPICS_ROW = (
+    "coherence (NPMI) {coherence_npmi:.3f} (documents: {coherence_npmi_document:.3f}), diversity {topic_diversity:.2f}"
+)
 LLM_ROW = "{model}: {calls} calls, {total_tokens} tokens, {cache_hits} cached, {fallbacks} fallbacks"
 LLM_USAGE_DEFAULTS = {"model": None, "calls": 0, "total_tokens": 0, "cache_hits": 0, "fallbacks": 0}
 OVER_TIME_ROW = "by {granularity} of {column}, {buckets} buckets from {start:.10} to {end:.10}"
@@ -100,6 +103,23 @@ def drift_line(result: ExecutionResult) -> str | None:
     return f"ARI {number(drift.get('adjusted_rand_index'))} against {drift.get('previous_run_id')}: {', '.join(parts)}"
 
 
+def topics_line(metrics: Mapping[str, Any]) -> str | None:
+    """The clusters' topic words as topic modelling judges them, e.g. "coherence (NPMI) 0.121 (documents:
+    0.253), diversity 1.00"; None when they were not measured (no text)."""
+    names = ("coherence_npmi", "coherence_npmi_document", "topic_diversity")
+    return TOPICS_ROW.format_map(metrics) if all(metrics.get(name) is not None for name in names) else None
+
+
+def split_line(splits: Mapping[str, Any] | None) -> str | None:
+    """Which found cluster was split because it held most of the documents, e.g. "found_0 (most of the
+    documents) into cl_0, cl_3, cl_5 (each at most 40 %)"."""
+    if not splits or not splits.get("split"):
+        return None
+    limit = f"(each at most {percent(splits['max_cluster_fraction'])})"
+    parts = (f"{parent} (most of the documents) into {', '.join(c)} {limit}" for parent, c in splits["split"].items())
+    return "; ".join(parts)
+
+
 def _filled(template: str, record: Mapping[str, Any] | None) -> str | None:
     return template.format_map(record) if record else None
 
@@ -125,6 +145,7 @@ def summary_rows(result: ExecutionResult, config: ClusterConfig | None = None) -
         ("selection", describe_selection(result.selection)),
         ("reduction", _filled(REDUCTION_ROWS.get(reduction.get("method", ""), ""), {**reduction, "placed": placed})),
         ("automatic k", _filled(AUTO_K_ROW, result.auto_k)),
+        ("split", split_line(result.cluster_splits)),
         ("topic reduction", _filled(TOPIC_REDUCTION_ROW, result.topic_reduction)),
         ("status", result.status),
         ("documents", f"{result.num_points:,}"),
@@ -134,6 +155,7 @@ def summary_rows(result: ExecutionResult, config: ClusterConfig | None = None) -
         ("Davies–Bouldin", number(metrics.get("davies_bouldin_index"))),
         ("Calinski–Harabasz", number(metrics.get("calinski_harabasz_score"))),
         ("quality", quality),
+        ("topic words", topics_line(metrics)),
         ("metrics", result.coverage),
         ("note", result.quality_note),
         ("warning", result.warning),

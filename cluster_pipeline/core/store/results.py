@@ -112,6 +112,7 @@ class Centroid:
     label_source: str = column(pa.string(), "offline")
     representative_document_ids: list[str] = column(pa.list_(pa.string()), factory=list)
     metadata: dict[str, Any] = column(JSON_TEXT, factory=dict, codec=SORTED_JSON)
+    coherence: float | None = column(pa.float64(), None)  # NPMI of its top-10 topic words (core.quality.coherence)
 
 
 CENTROID_TYPE = pa.struct(arrow_fields(Centroid))
@@ -124,6 +125,10 @@ METRICS_TYPE = pa.struct(
         ("davies_bouldin_index", pa.float64()),
         ("calinski_harabasz_score", pa.float64()),
         ("description", pa.string()),
+        # topic measures (core.quality.coherence): mean c_npmi, its document-level variant, topic diversity
+        ("coherence_npmi", pa.float64()),
+        ("coherence_npmi_document", pa.float64()),
+        ("topic_diversity", pa.float64()),
     ]
 )
 
@@ -167,6 +172,7 @@ class ExecutionResult:
     reduction: dict[str, Any] | None = column(JSON_TEXT, None, codec=SORTED_JSON)
     auto_k: dict[str, Any] | None = column(JSON_TEXT, None, codec=SORTED_JSON)
     topic_reduction: dict[str, Any] | None = column(JSON_TEXT, None, codec=JSON)
+    cluster_splits: dict[str, Any] | None = column(JSON_TEXT, None, codec=JSON)  # oversized clusters split
     num_noise_reassigned: int = column(pa.int64(), 0)
     coverage: str | None = column(pa.string(), None)
     quality_note: str | None = column(pa.string(), None)

@@ -54,7 +54,7 @@ def build_hierarchy(
         a, b = int(left), int(right)
         clusters = sorted(members[a] + members[b])
         root = len(clusters) == k  # set apart from nothing: no word names it
-        keywords = group_keywords(*counts, clusters, num_keywords) if counts is not None and not root else []
+        keywords = group_keywords(counts, clusters, num_keywords) if counts is not None and not root else []
         label = ROOT_LABEL if root else (keywords_label(keywords) if keywords else _joined(titles[a], titles[b]))
         nodes.append(
             {

@@ -1,4 +1,5 @@
-"""max_clusters (topic reduction by centroid) and reassign_noise, alone and through fit_clustering."""
+"""Oversized clusters split, max_clusters (topic reduction by centroid) and reassign_noise, alone and
+through fit_clustering."""
 
 from dataclasses import replace
 
@@ -6,7 +7,13 @@ import numpy as np
 import pytest
 
 from cluster_pipeline.core.fit.clustering import fit_clustering
-from cluster_pipeline.core.fit.merging import member_means, merge_record, merge_similar_clusters, reassign_noise
+from cluster_pipeline.core.fit.merging import (
+    member_means,
+    merge_record,
+    merge_similar_clusters,
+    reassign_noise,
+    split_oversized_clusters,
+)
 from cluster_pipeline.core.fit.options import ClusteringOptions
 
 
@@ -74,3 +81,34 @@ def test_nothing_to_merge_or_reassign_changes_nothing(changes):
     fitted, _ = fit_clustering(X, replace(options, **changes))
     assert np.array_equal(fitted.labels, plain.labels)
     assert fitted.topic_reduction is None and fitted.reassigned is None
+
+
+def test_a_cluster_with_most_documents_is_split_until_no_part_holds_more_than_the_share():
+    X, labels = pairs_of_clusters()
+    joined = np.where(labels >= 0, np.minimum(labels, 1), -1)  # clusters 1..5 as one: 200 of 252 rows
+    split = split_oversized_clusters(joined, X, 0.4)
+    sizes = np.bincount(split[split >= 0])
+    assert sizes.max() <= 0.4 * len(X) and (split[labels < 0] == -1).all()
+    for c in range(6):  # each of the six tight clusters stays whole
+        assert len(np.unique(split[labels == c])) == 1
+    assert np.array_equal(split_oversized_clusters(labels, X, 0.4), labels)
+    halves = np.where(labels >= 0, labels % 2, -1)  # two clusters of 120 (48 %): real topics, kept
+    assert np.array_equal(split_oversized_clusters(halves, X, 0.4), halves)
+    same = np.zeros((50, 8), np.float32)  # identical members: no split possible, kept whole
+    assert np.array_equal(split_oversized_clusters(np.zeros(50, np.int64), same, 0.4), np.zeros(50))
+
+
+def test_density_clustering_splits_a_blob_and_records_each_childs_parent():
+    rng = np.random.default_rng(1)
+    big = np.concatenate([rng.normal(0, 1, (300, 8)), rng.normal(0, 1, (300, 8)) + 3.5 * np.eye(1, 8)])
+    X = np.concatenate([big, rng.normal(0, 0.3, (150, 8)) + 30]).astype(np.float32)
+    options = ClusteringOptions(algorithm="hdbscan", parameters={"min_cluster_size": 40}, normalize=False)
+    fitted, _ = fit_clustering(X, options)
+    assert fitted.cluster_sizes.max() <= 0.4 * len(X)
+    record = fitted.splits
+    assert record is not None and record["max_cluster_fraction"] == 0.4
+    assert list(record["split"]) == ["found_0"] and len(record["split"]["found_0"]) >= 2
+    merged, _ = fit_clustering(X, replace(options, max_clusters=2))  # max_clusters works on top of the split
+    assert merged.num_clusters == 2 and merged.splits is not None and merged.topic_reduction is not None
+    plain, _ = fit_clustering(X, ClusteringOptions(parameters={"n_clusters": 2}, normalize=False))
+    assert plain.splits is None and plain.cluster_sizes.max() > 0.4 * len(X)

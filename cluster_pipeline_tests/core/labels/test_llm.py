@@ -196,7 +196,10 @@ def test_documents_cannot_change_the_output_format(lake, collections, server):
     assert injected, "the injected documents were sent, inside the fence"
     assert any("</documents>" in d for r in injected for d in r.documents())
     for request in server.requests:
-        assert "PWNED" not in fake.FENCE.sub("", request.user_message)
+        # outside the fence the documents' words come only as keywords (one word each, as the texts write
+        # them: "PWNED" may be one), never as their sentences
+        assert "reply PWNED" not in fake.FENCE.sub("", request.user_message)
+        assert "single word PWNED" not in fake.FENCE.sub("", request.user_message)
         assert "PWNED" not in request.system_message and request.body["response_format"]["type"] == "json_schema"
 
     server.default = fake.ok("PWNED")  # a model that obeys anyway is refused, then falls back

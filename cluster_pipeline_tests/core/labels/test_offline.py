@@ -20,6 +20,7 @@ from cluster_pipeline.core.labels.offline import (
     representative_indices,
     term_counts,
 )
+from cluster_pipeline.core.quality.texts import clean_texts
 
 # Each topic: 6 subjects x 5 predicates = 30 short sentences. "this week" is in every topic on purpose:
 # it is the most frequent content word of each cluster, yet it sets no cluster apart.
@@ -76,7 +77,8 @@ def distinctive_keywords(texts_by_cluster: dict[int, list], top_n: int = 8) -> d
     clusters = sorted(texts_by_cluster)
     texts = pa.array([t or None for c in clusters for t in texts_by_cluster[c]], pa.large_string())
     groups = np.repeat(np.arange(len(clusters)), [len(texts_by_cluster[c]) for c in clusters])
-    return dict(zip(clusters, log_odds_keywords(*term_counts(texts, groups, len(clusters)), top_n), strict=True))
+    terms = term_counts(clean_texts(texts), groups, len(clusters))
+    return dict(zip(clusters, log_odds_keywords(terms.counts, terms.words, top_n), strict=True))
 
 
 def vocabulary(topic: str) -> set[str]:
@@ -95,12 +97,12 @@ def check_limits(result: dict[int, ClusterLabel]) -> None:
 
 def test_topic_corpus_keywords_belong_to_their_topic_and_labels_are_distinct() -> None:
     documents, labels, X = topic_corpus()
-    result = label_clusters_offline(documents, labels, X, num_keywords=8)
+    result = label_clusters_offline(documents, labels, X, num_keywords=8).labels
     assert sorted(result) == [0, 1, 2]
     check_limits(result)
     for index, topic in enumerate(TOPICS):
         others = set().union(*(vocabulary(t) for t in TOPICS if t != topic))
-        keywords = result[index].keywords
+        keywords = [k.lower() for k in result[index].keywords]
         assert len(keywords) == 8
         assert set(keywords) <= vocabulary(topic) - others, (topic, keywords)
         assert "week" not in keywords
@@ -152,7 +154,7 @@ def test_ag_news_sports_keywords_are_sports_words(ag_news_path: Path) -> None:
     X = np.stack(documents.pop("embedding").to_numpy()).astype(np.float32)
     categories = sorted(documents["category"].unique())
     labels = documents["category"].map({c: i for i, c in enumerate(categories)}).to_numpy()
-    result = label_clusters_offline(documents, labels, X, max_docs_per_cluster=1000)
+    result = label_clusters_offline(documents, labels, X, max_docs_per_cluster=1000).labels
     check_limits(result)
     sports = set(result[categories.index("Sports")].keywords)
     assert len(sports & {"game", "season", "team", "win", "cup", "league", "coach", "victory", "sox"}) >= 3
@@ -198,7 +200,7 @@ def test_without_text_metadata_names_the_cluster() -> None:
         year=2024,
     )
     documents.loc[documents.index[:3], "category"] = "Space"
-    result = label_clusters_offline(documents, labels, X)
+    result = label_clusters_offline(documents, labels, X).labels
     check_limits(result)
     assert result[0].label == "category: Sports"
     assert result[0].summary == "90% of 30 documents have category = Sports."
@@ -209,7 +211,7 @@ def test_without_text_metadata_names_the_cluster() -> None:
 def test_without_text_or_metadata_clusters_are_numbered() -> None:
     documents, labels, X = topic_corpus()
     documents = documents[["document_id"]].assign(score=np.arange(len(labels)))
-    result = label_clusters_offline(documents, labels, X)
+    result = label_clusters_offline(documents, labels, X).labels
     assert [result[c].label for c in range(3)] == ["Cluster 0", "Cluster 1", "Cluster 2"]
     assert result[1].summary == "Cluster 1 holds 30 documents."
     assert result[1].keywords == [] and len(result[1].representative_document_ids) == 10
@@ -223,21 +225,21 @@ def test_noise_is_ignored_and_empty_texts_are_skipped() -> None:
     X = np.vstack([X, np.ones((40, 16), dtype=np.float32)])
     documents.loc[documents.index[:10], "text"] = None
     documents.loc[documents.index[10:20], "text"] = ""
-    result = label_clusters_offline(documents, labels, X)
+    result = label_clusters_offline(documents, labels, X).labels
     assert sorted(result) == [0, 1, 2]
     assert not {"zebra", "xylophone", "quokka", "none", "nan"} & {k for r in result.values() for k in r.keywords}
     assert not any(i.startswith("n") for r in result.values() for i in r.representative_document_ids)
     assert result[0].summary.startswith("30 documents about ")
-    assert label_clusters_offline(documents.iloc[:0], labels[:0], X[:0]) == {}
+    assert label_clusters_offline(documents.iloc[:0], labels[:0], X[:0]).labels == {}
 
 
 def test_cluster_without_words_falls_back_alone_and_title_is_quoted() -> None:
     documents, labels, X = topic_corpus()
     documents.loc[labels == 2, "text"] = "the and of it"
     documents["title"] = [f"Headline {i}" for i in range(len(labels))]
-    result = label_clusters_offline(documents, labels, X, text_fields=["text"])
+    result = label_clusters_offline(documents, labels, X, text_fields=["text"]).labels
     assert result[2].label == "Cluster 2"
-    result = label_clusters_offline(documents, labels, X)
+    result = label_clusters_offline(documents, labels, X).labels
     assert re.search(r"e\.g\. “Headline \d+”\.$", result[0].summary)
 
 
@@ -247,7 +249,7 @@ def test_limits_hold_with_long_words() -> None:
     documents = pd.DataFrame({"document_id": [str(i) for i in range(20)], "text": [text * 3] * 20})
     labels = np.arange(20) % 2
     X = np.random.default_rng(3).standard_normal((20, 4)).astype(np.float32)
-    result = label_clusters_offline(documents, labels, X)
+    result = label_clusters_offline(documents, labels, X).labels
     check_limits(result)
     assert result[0].label.endswith("(cluster 0)")
     assert result[0].keywords == ["antidisestablishmentarianism", "floccinaucinihilipilification"]
@@ -260,7 +262,7 @@ def test_colliding_labels_take_the_next_keyword() -> None:
     documents = pd.DataFrame({"document_id": [str(i) for i in range(50)], "text": texts})
     labels = np.repeat(np.arange(5), 10)
     X = np.random.default_rng(4).standard_normal((50, 4)).astype(np.float32)
-    result = label_clusters_offline(documents, labels, X)
+    result = label_clusters_offline(documents, labels, X).labels
     check_limits(result)
     assert result[0].keywords[:4] == ["crude", "oil", "prices", "opec"]
     assert result[0].label == "Crude / Oil / Prices / Opec"
@@ -270,11 +272,11 @@ def test_colliding_labels_take_the_next_keyword() -> None:
 
 def test_deterministic_for_a_seed_and_sampling_bounds_keywords() -> None:
     documents, labels, X = topic_corpus()
-    first = label_clusters_offline(documents, labels, X, max_docs_per_cluster=5, random_state=4)
-    again = label_clusters_offline(documents, labels, X, max_docs_per_cluster=5, random_state=4)
+    first = label_clusters_offline(documents, labels, X, max_docs_per_cluster=5, random_state=4).labels
+    again = label_clusters_offline(documents, labels, X, max_docs_per_cluster=5, random_state=4).labels
     assert first == again
     for index, topic in enumerate(TOPICS):
-        assert set(first[index].keywords) <= vocabulary(topic) | {"week"}
+        assert {k.lower() for k in first[index].keywords} <= vocabulary(topic) | {"week"}
 
 
 def test_mismatched_shapes_are_a_typed_error() -> None:
@@ -295,7 +297,8 @@ def test_term_counts_are_count_vectorizers() -> None:
         "",
     ]
     groups = np.array([0, 1, 1, 0, 2, 2])
-    counts, words = term_counts(pa.array(texts), groups, 3)
+    terms = term_counts(clean_texts(pa.array(texts)), groups, 3)
+    counts, words = terms.counts, terms.words
     documents = [
         " ".join(_reference_clean(t) for t, g in zip(texts, groups, strict=True) if g == c and t) for c in range(3)
     ]
@@ -323,3 +326,47 @@ def test_the_stop_words_are_scikit_learns():
     from cluster_pipeline.core.labels.stop_words import ENGLISH_STOP_WORDS
 
     assert ENGLISH_STOP_WORDS == SKLEARN_STOP_WORDS
+
+
+def two_clusters(texts_a: list[str], texts_b: list[str]) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
+    """Two clusters of the given texts; in each, the first text's vector is the cluster's centre."""
+    texts = texts_a + texts_b
+    labels = np.repeat([0, 1], [len(texts_a), len(texts_b)])
+    rng = np.random.default_rng(5)
+    X = np.eye(2, 8)[labels] + 0.2 * rng.standard_normal((len(texts), 8))
+    for cluster, first in ((0, 0), (1, len(texts_a))):
+        X[first] = np.eye(2, 8)[cluster]
+    documents = pd.DataFrame({"document_id": [f"d{i}" for i in range(len(texts))], "title": texts})
+    return documents, labels, X.astype(np.float32)
+
+
+def test_words_keep_the_casing_the_texts_use_most_and_markup_is_decoded() -> None:
+    computers = [f"IBM sells its PC unit #39;s chips &amp; servers to Lenovo {i}" for i in range(12)]
+    oil = ["Oil prices rose as crude oil supplies fell", "Crude oil and oil futures climb"] * 6
+    documents, labels, X = two_clusters(computers, oil)
+    result = label_clusters_offline(documents, labels, X).labels
+    assert {"IBM", "PC"} <= set(result[0].keywords) and "Ibm" not in result[0].label
+    assert "oil" in result[1].keywords  # written "Oil" at sentence starts, "oil" more often
+    assert "#39;" not in result[0].summary and "&amp;" not in result[0].summary
+    assert "IBM sells its PC unit's chips & servers" in result[0].summary
+
+
+def test_the_example_is_the_most_central_member_with_readable_text() -> None:
+    sports = ["SI.com", *[f"Yankees beat the Red Sox in game {i} of the series" for i in range(10)]]
+    markets = ["https://example.com/markets", *[f"Stocks rally as investors buy shares {i}" for i in range(10)]]
+    documents, labels, X = two_clusters(sports, markets)
+    result = label_clusters_offline(documents, labels, X).labels
+    assert "SI.com" not in result[0].summary and "Yankees beat the Red Sox" in result[0].summary
+    assert "example.com" not in result[1].summary and "Stocks rally" in result[1].summary
+    assert "d0" not in result[0].representative_document_ids
+
+
+def test_topic_words_are_ten_distinct_words_per_cluster_and_the_label_leads() -> None:
+    documents, labels, X = topic_corpus()
+    outcome = label_clusters_offline(documents, labels, X)
+    words = outcome.topic_words
+    assert words is not None and sorted(words) == [0, 1, 2]
+    assert all(len(topic) == 10 and topic == [w.lower() for w in topic] for topic in words.values())
+    assert len({w for topic in words.values() for w in topic}) == 30  # no word in two topics
+    for index in range(3):
+        assert [k.lower() for k in outcome.labels[index].keywords[:3]] == words[index][:3]

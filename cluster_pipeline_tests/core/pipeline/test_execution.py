@@ -7,14 +7,16 @@ import pyarrow.parquet as pq
 import pytest
 
 from cluster_pipeline.core.errors import InsufficientDocumentsError
+from cluster_pipeline.core.fit.clustering import fit_clustering
+from cluster_pipeline.core.fit.options import ClusteringOptions
 from cluster_pipeline.core.labels.base import LabelingOutcome
 from cluster_pipeline.core.labels.offline import OfflineLabeler
-from cluster_pipeline.core.pipeline.execution import INTERRUPTED_MESSAGE, execute, run_execution
+from cluster_pipeline.core.pipeline.execution import INTERRUPTED_MESSAGE, build_centroids, execute, run_execution
 from cluster_pipeline.core.store.results import ResultStore
 from cluster_pipeline_tests.conftest import blob_documents
 from cluster_pipeline_tests.dagster_helpers import create_config
 
-STAGES = ["load", "fit", "metrics", "labels", "drift", "topics", "pictures", "write"]
+STAGES = ["load", "fit", "metrics", "labels", "coherence", "drift", "topics", "pictures", "write"]
 
 
 def test_a_completed_execution_writes_its_result_and_every_file_beside_it(lake, collections):
@@ -127,3 +129,16 @@ def test_a_kmeans_execution_imports_no_scikit_learn(lake, collections):
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["completed", "faiss", "False"]
+
+
+def test_each_cluster_split_from_an_oversized_one_names_its_parent():
+    rng = np.random.default_rng(1)
+    big = np.concatenate([rng.normal(0, 1, (300, 8)), rng.normal(0, 1, (300, 8)) + 3.5 * np.eye(1, 8)])
+    X = np.concatenate([big, rng.normal(0, 0.3, (150, 8)) + 30]).astype(np.float32)
+    options = ClusteringOptions(algorithm="hdbscan", parameters={"min_cluster_size": 40}, normalize=False)
+    fitted, _ = fit_clustering(X, options)
+    centroids = build_centroids(fitted, LabelingOutcome(labels={}))
+    assert fitted.splits is not None
+    children = [c.cluster_id for c in centroids if c.metadata.get("split_from") == "found_0"]
+    assert children == fitted.splits["split"]["found_0"] and len(children) >= 2
+    assert len(children) < len(centroids)  # the far cluster was not split

@@ -10,9 +10,11 @@ def test_checks_without_a_threshold_or_a_value_are_skipped_and_say_why():
     assert {name: o.outcome for name, o in outcomes.items()} == {
         "silhouette_threshold": "skipped",
         "davies_bouldin_threshold": "skipped",
-        "largest_cluster_fraction": "passed",  # max_cluster_fraction defaults to 0.9
+        "largest_cluster_fraction": "failed",  # 6 of 10 points; max_cluster_fraction defaults to 0.5
         "noise_fraction": "passed",  # max_noise_fraction defaults to 0.5
         "ari_vs_previous": "skipped",
+        "coherence_threshold": "skipped",
+        "diversity_threshold": "skipped",
     }
     assert (
         outcomes["silhouette_threshold"].description
@@ -33,14 +35,23 @@ def test_checks_pass_and_fail_against_their_thresholds():
         max_cluster_fraction=0.5,
         max_noise_fraction=0.05,
         min_ari_vs_previous=0.8,
+        min_coherence=0.1,
+        min_diversity=0.95,
     )
-    drifting = completed().with_updates(num_noise=2, drift={"adjusted_rand_index": 0.3, "previous_run_id": "run_x"})
+    topics = {"coherence_npmi": 0.05, "coherence_npmi_document": 0.2, "topic_diversity": 0.9}
+    drifting = completed().with_updates(
+        num_noise=2,
+        drift={"adjusted_rand_index": 0.3, "previous_run_id": "run_x"},
+        metrics={**completed().metrics, **topics},
+    )
     outcomes = {o.name: o for o in evaluate_checks(drifting, strict)}
     assert all(o.outcome == "failed" for o in outcomes.values())
     assert outcomes["largest_cluster_fraction"].value == pytest.approx(0.6)
     assert outcomes["silhouette_threshold"].description == "silhouette 0.85 < 0.9"
-    lenient = QualityChecks(min_silhouette=0.5, min_ari_vs_previous=0.2)
-    assert {o.name: o.outcome for o in evaluate_checks(drifting, lenient)}["ari_vs_previous"] == "passed"
+    assert outcomes["coherence_threshold"].description == "mean NPMI coherence of the topics 0.05 < 0.1"
+    lenient = QualityChecks(min_silhouette=0.5, min_ari_vs_previous=0.2, min_coherence=0.0, min_diversity=0.9)
+    passed = {o.name: o.outcome for o in evaluate_checks(drifting, lenient)}
+    assert passed["ari_vs_previous"] == passed["coherence_threshold"] == passed["diversity_threshold"] == "passed"
 
 
 def test_significant_digits():

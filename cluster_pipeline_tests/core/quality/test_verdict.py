@@ -86,3 +86,4 @@ def test_executions_show_prints_the_noise_share_coverage_and_warning(lake, colle
     assert summary_line(execute(lake, config, "run_00000000000000a5")).endswith("silhouette -  noise 100 %")
     result = execute(lake, ClusterConfig(collection="c", parameters={"n_clusters": 3}), "run_00000000000000a4")
     assert "  metrics: computed on 200 of 200 documents; 0 % noise" in describe_result(result)
+    assert "  topic words: coherence (NPMI) " in describe_result(result)  # blob_documents have text

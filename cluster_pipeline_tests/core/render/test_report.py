@@ -105,3 +105,13 @@ def test_map_html_is_one_trace_per_cluster_then_noise_with_plotly_inlined():
     assert (name, document) == ("cl_0 Rockets", "d1") and text.startswith("Title 1 — Body of document 1 word word")
     fragment = map_html(table, centroids)
     assert len(fragment) > 3_000_000 and "cl_1 Pasta" in fragment and "<script src=" not in fragment
+
+
+def test_the_summary_shows_topic_coherence_diversity_and_splits():
+    topics = {"coherence_npmi": 0.1234, "coherence_npmi_document": 0.25, "topic_diversity": 0.95}
+    splits = {"max_cluster_fraction": 0.4, "found": 2, "split": {"found_0": ["cl_0", "cl_1"]}}
+    result = completed().with_updates(metrics={**completed().metrics, **topics}, cluster_splits=splits)
+    markdown = markdown_summary(result, None, [])
+    assert "| topic words | coherence (NPMI) 0.123 (documents: 0.250), diversity 0.95 |" in markdown
+    assert "| split | found_0 (most of the documents) into cl_0, cl_1 (each at most 40 %) |" in markdown
+    assert "topic words" not in markdown_summary(_result(), None, [])

@@ -53,6 +53,9 @@ def completed() -> ExecutionResult:
             "davies_bouldin_index": 0.42,
             "calinski_harabasz_score": 1234.56,
             "description": "Excellent clustering quality",
+            "coherence_npmi": 0.12,
+            "coherence_npmi_document": 0.25,
+            "topic_diversity": 1.0,
         },
         centroids=[
             Centroid("cl_0", 6, "Product Reviews", "Six reviews.", ["review", "product", "stars"]),
@@ -75,6 +78,9 @@ def test_json_form_has_the_seed_fields_in_order_and_formats():
         "davies_bouldin_index",
         "calinski_harabasz_score",
         "description",
+        "coherence_npmi",
+        "coherence_npmi_document",
+        "topic_diversity",
     }
     assert [list(c)[:5] for c in data["centroids"]] == [
         ["cluster_id", "num_members", "label", "summary", "keywords"]
