@@ -18,7 +18,7 @@ from cluster_pipeline.cli.app import (
     read_json_option,
     timestamp_option,
 )
-from cluster_pipeline.cli.output import describe_result, report_execution, stats_line, summary_line
+from cluster_pipeline.cli.output import describe_result, executions_table, report_execution, stats_line
 from cluster_pipeline.core.progress import StderrBar, listening
 from cluster_pipeline.core.store.history import FILTER_FIELDS, SORT_FIELDS
 from cluster_pipeline.core.store.results import STATUSES
@@ -48,7 +48,7 @@ def execute(configuration_name: str, no_wait: bool) -> int:
 
 @cli.group()
 def executions() -> None:
-    """Execution history: list, latest, show, cancel, report."""
+    """Execution history: list, latest, show, wait, cancel, report, hierarchy."""
 
 
 @executions.command("list")
@@ -56,14 +56,15 @@ def executions() -> None:
 @click.option("--status", "statuses", multiple=True, type=click.Choice(STATUSES), help="Keep these (repeatable).")
 @click.option("--since", "created_after", callback=timestamp_option, help="Created at or after (ISO 8601).")
 @click.option("--until", "created_before", callback=timestamp_option, help="Created before (ISO 8601).")
-@click.option("--min-clusters", type=int)
-@click.option("--max-clusters", type=int)
-@click.option("--min-silhouette", type=float)
-@click.option("--max-silhouette", type=float)
-@click.option("--sort", "sort_by", default="created_at", show_default=True, type=click.Choice(SORT_FIELDS))
+@click.option("--min-clusters", type=int, help="At least this many clusters.")
+@click.option("--max-clusters", type=int, help="At most this many clusters.")
+@click.option("--min-silhouette", type=float, help="Silhouette at least this.")
+@click.option("--max-silhouette", type=float, help="Silhouette at most this.")
+@click.option("--sort", "sort_by", default="created_at", show_default=True, type=click.Choice(SORT_FIELDS),
+              metavar="FIELD", help=f"Order by this field, newest / highest first: {', '.join(SORT_FIELDS)}.")  # fmt: skip
 @click.option("--ascending", "descending", flag_value=False, default=True, help="Oldest / lowest first.")
-@click.option("--limit", default=20, show_default=True, type=click.IntRange(min=1))
-@click.option("--offset", default=0, show_default=True, type=click.IntRange(min=0))
+@click.option("--limit", default=20, show_default=True, type=click.IntRange(min=1), help="Executions per page.")
+@click.option("--offset", default=0, show_default=True, type=click.IntRange(min=0), help="Skip this many first.")
 @click.option("--cursor", help="next_cursor of the previous page.")
 @click.option("--filter", "filter_", metavar="JSON|@FILE",
               help=f"AND/OR/NOT over {', '.join(FILTER_FIELDS)}.")  # fmt: skip
@@ -80,7 +81,7 @@ def executions_list(configuration_name: str, filter_: str | None, include_total:
         include_total=include_total,
     )
     data: dict[str, Any] = {"results": [r.to_json_dict() for r in page.results], "next_cursor": page.next_cursor}
-    lines = [summary_line(r) for r in page.results] or [f"No executions of {page.configuration} match."]
+    lines = [executions_table(page.results) if page.results else f"No executions of {page.configuration} match."]
     if include_total and page.stats is not None:
         data["total"], data["stats"] = page.total, page.stats
         lines.append(stats_line(page.total or 0, page.stats))
