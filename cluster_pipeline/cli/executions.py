@@ -2,7 +2,6 @@
 (list, latest, show, wait, cancel, report, hierarchy) and ``demo``."""
 
 import sys
-from contextlib import nullcontext
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -19,9 +18,14 @@ from cluster_pipeline.cli.app import (
     timestamp_option,
 )
 from cluster_pipeline.cli.output import describe_result, executions_table, report_execution, stats_line
-from cluster_pipeline.core.progress import StderrBar, listening
+from cluster_pipeline.cli.progress import showing_progress
 from cluster_pipeline.core.store.history import FILTER_FIELDS, SORT_FIELDS
 from cluster_pipeline.core.store.results import STATUSES
+
+
+def _on_terminal() -> bool:
+    """Progress is drawn only for a person: on a terminal, not under --json."""
+    return sys.stderr.isatty() and not current_settings().json
 
 
 @cli.command()
@@ -40,8 +44,7 @@ def execute(configuration_name: str, no_wait: bool) -> int:
             f"  follow it: cluster-pipeline executions wait {pending.run_id}",
         )
         return 0
-    # a progress bar on stderr while it runs, only when stderr is a terminal
-    with listening(StderrBar()) if sys.stderr.isatty() and not current_settings().json else nullcontext():
+    with showing_progress(_on_terminal()):
         result = executions.execute(configuration_name)
     return report_execution(result, executions.location(result))
 
@@ -180,5 +183,6 @@ def executions_hierarchy(run_id: str, groups: int | None) -> None:
 def demo(documents: int) -> int:
     """Generate a collection, cluster it, show the result."""
     service = current_service()
-    result = service.demo(documents)
+    with showing_progress(_on_terminal()):
+        result = service.demo(documents)
     return report_execution(result, service.executions.location(result))

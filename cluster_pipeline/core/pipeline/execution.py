@@ -40,7 +40,7 @@ from cluster_pipeline.core.pipeline.selection import (
     load_matrix,
     select_documents,
 )
-from cluster_pipeline.core.progress import Progress
+from cluster_pipeline.core.progress import STAGE, Progress
 from cluster_pipeline.core.quality.metrics import QualityMetrics, compute_metrics
 from cluster_pipeline.core.quality.verdict import coverage, quality_note
 from cluster_pipeline.core.store.collections import CollectionSnapshot, CollectionStore
@@ -231,19 +231,23 @@ def recording_failure(results: ResultStore, base: ExecutionResult) -> Iterator[F
 
 
 class StageTimer:
-    """Seconds per stage, in the order the stages ran; entering a stage passes its checkpoint
-    (``core.checkpoints``), where a fault-injection test may hold the execution."""
+    """Seconds per stage, in the order the stages ran, each stage's start and end reported to
+    ``progress``; entering a stage passes its checkpoint (``core.checkpoints``), where a
+    fault-injection test may hold the execution."""
 
-    def __init__(self, timings: Mapping[str, float] | None, cluster_id: str) -> None:
+    def __init__(self, timings: Mapping[str, float] | None, cluster_id: str, progress: Progress) -> None:
         self.timings: dict[str, float] = dict(timings or {})
         self.cluster_id = cluster_id
+        self.progress = progress
 
     @contextmanager
     def stage(self, name: str) -> Iterator[None]:
         checkpoint(self.cluster_id, name)
+        self.progress.update(name, 0, 1, unit=STAGE)
         started = time.perf_counter()
         yield
         self.timings[name] = round(time.perf_counter() - started, 4)
+        self.progress.update(name, 1, 1, unit=STAGE)
 
 
 @dataclass
@@ -307,8 +311,9 @@ def run_execution(
         trigger=trigger,
         trigger_reason=trigger_reason,
     )
-    timer = StageTimer(timings, config.cluster_id)
-    execution = _run(lake, config, base, labeler or OfflineLabeler(), progress or Progress.silent(), timer, on_snapshot)
+    progress = progress or Progress.silent()
+    timer = StageTimer(timings, config.cluster_id, progress)
+    execution = _run(lake, config, base, labeler or OfflineLabeler(), progress, timer, on_snapshot)
     try:
         return replace(execution, enrichment=refresh_enrichment(lake, config, execution.snapshot))
     except (ClusterPipelineError, OSError, pa.ArrowException) as error:
