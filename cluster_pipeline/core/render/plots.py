@@ -142,6 +142,11 @@ class Projection:
         return Projection(self.rows[keep], self.xy[keep], self.labels[keep], self.total, self.method)
 
 
+def plotted_rows(labels: np.ndarray, max_points: int = MAX_PLOT_POINTS, random_state: int = 0) -> np.ndarray:
+    """The rows a picture draws: all, or beyond ``max_points`` a seeded sample stratified by cluster."""
+    return np.arange(len(labels)) if len(labels) <= max_points else stratified_sample(labels, max_points, random_state)
+
+
 def project(
     space: np.ndarray,
     labels: np.ndarray,
@@ -152,7 +157,7 @@ def project(
 ) -> Projection:
     """2-D coordinates of at most ``max_points`` rows (a seeded sample stratified by cluster beyond that)."""
     labels = np.asarray(labels)
-    rows = np.arange(len(labels)) if len(labels) <= max_points else stratified_sample(labels, max_points, random_state)
+    rows = plotted_rows(labels, max_points, random_state)
     xy, used = project_2d(space[rows], method, random_state)
     return Projection(rows, np.asarray(xy, dtype=np.float64), labels[rows], len(labels), used)
 

@@ -35,10 +35,12 @@ REDUCTION_ROWS = {  # e.g. "UMAP to 5 dimensions (cosine, 15 neighbours; fitted 
 AUTO_K_ROW = "{parameter}={chosen} chosen by {criterion} ({sample_size:,} documents), k from {k_min} to {k_max}"
 TOPIC_REDUCTION_ROW = "{found} clusters found, merged to {kept} (max_clusters={max_clusters})"
 LLM_ROW = "{model}: {calls} calls, {total_tokens} tokens, {cache_hits} cached, {fallbacks} fallbacks"
+LAYOUT_METHODS = {"umap": "UMAP of the clustering's neighbour graph", "pca": "PCA"}
 LLM_USAGE_DEFAULTS = {"model": None, "calls": 0, "total_tokens": 0, "cache_hits": 0, "fallbacks": 0}
 OVER_TIME_ROW = "by {granularity} of {column}, {buckets} buckets from {start:.10} to {end:.10}"
 CAPTIONS = {  # in figure order
-    "projection": "The documents in two dimensions (a projection of the clustered space, named in the title; "
+    "projection": "The documents in two dimensions, in the space the algorithm saw (a 2-D UMAP of its own neighbour "
+    "graph when it ran on UMAP, else PCA; named in the title), turned to match the previous execution's picture; "
     f"at most {MAX_PLOT_POINTS:,} drawn, sampled by cluster), each coloured by its cluster. Grey points are noise: "
     "documents in no cluster. A ringed dot marks each cluster's centre, labelled where there is room; the legend "
     "names every cluster with its share of the documents.",
@@ -100,6 +102,16 @@ def drift_line(result: ExecutionResult) -> str | None:
     return f"ARI {number(drift.get('adjusted_rand_index'))} against {drift.get('previous_run_id')}: {', '.join(parts)}"
 
 
+def describe_layout(layout: Mapping[str, Any] | None) -> str | None:
+    """'UMAP of the clustering's neighbour graph, aligned to run_… on 1,234 shared documents'."""
+    if not layout:
+        return None
+    method = LAYOUT_METHODS.get(layout["method"], layout["method"])
+    if layout["layout_stability"] != "aligned":
+        return method
+    return f"{method}, aligned to {layout['aligned_to']} on {layout['shared_documents']:,} shared documents"
+
+
 def _filled(template: str, record: Mapping[str, Any] | None) -> str | None:
     return template.format_map(record) if record else None
 
@@ -144,6 +156,7 @@ def summary_rows(result: ExecutionResult, config: ClusterConfig | None = None) -
         ("trigger", trigger),
         ("hierarchy", "; ".join(f"{t.label} ({', '.join(t.clusters)})" for t in coarse)),
         ("topics over time", _filled(OVER_TIME_ROW, result.topics_over_time)),
+        ("layout", describe_layout(result.layout)),
         ("error", result.error_message),
     ]
     return [(name, value) for name, value in rows if value]
