@@ -25,7 +25,7 @@ from cluster_pipeline.core.fit.auto_k import AutoK
 from cluster_pipeline.core.quality.metrics import stratified_sample
 
 MAX_PLOT_POINTS = 10_000
-MAX_MAP_POINTS = 5_000  # points of the report's interactive map: a browser's SVG stays fluid
+MAX_MAP_POINTS = 100_000  # points of the report's interactive map (WebGL draws them fluidly)
 MAX_NAMED_CLUSTERS = 40  # the largest clusters get their name on the projection; the legend and sizes chart name all
 PCA_ROWS = 5_000  # rows the projection's two axes are fitted on (every plotted row is projected)
 WIDTH, HEIGHT = 1200, 800

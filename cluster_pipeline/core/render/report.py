@@ -224,9 +224,10 @@ def html_report(
         for number_, (name, png) in enumerate(ordered, 1)
     )
     interactive = (
-        "<h2>Interactive map</h2><p>Hover a point for its document and cluster; click a cluster in the legend "
-        f"to hide or show it (double-click to show it alone). A sample of at most {MAX_MAP_POINTS:,} documents, "
-        f"stratified by cluster.</p>{map_fragment}"
+        "<h2>Interactive map</h2><p>Each cluster is named on the map. Search rings the documents whose title or "
+        "text holds every word typed; colour by cluster or by any metadata column of the collection. Hover a point "
+        "for its document; click an entry of the legend to hide or show it (double-click to show it alone). At "
+        f"most {MAX_MAP_POINTS:,} documents, sampled by cluster, drawn with WebGL.</p>{map_fragment}"
         if map_fragment
         else ""
     )
