@@ -22,6 +22,13 @@ from cluster_pipeline_tests.s3_server import free_port
 
 BIN = Path(sys.executable).parent
 ASSETS = ("collection_embeddings", "cluster_assignments", "cluster_labels", "cluster_quality", "execution_result")
+CHECKS = (
+    "silhouette_threshold",
+    "davies_bouldin_threshold",
+    "largest_cluster_fraction",
+    "noise_fraction",
+    "ari_vs_previous",
+)
 # what the asset page's "Materialize" button sends for one asset of a partition
 LAUNCH = """mutation Launch($params: ExecutionParams!) { launchPipelineExecution(executionParams: $params) {
   __typename ... on LaunchRunSuccess { run { runId } } ... on PythonError { message } } }"""
@@ -43,7 +50,7 @@ def launch_from_the_ui(port: int, asset: str, partition: str) -> str:
         "repositoryName": "__repository__",
         "pipelineName": "__ASSET_JOB",
         "assetSelection": [{"path": [asset]}],
-        "assetCheckSelection": [],
+        "assetCheckSelection": [{"assetKey": {"path": [asset]}, "name": name} for name in CHECKS],  # its checks
     }
     params = {
         "selector": selector,
@@ -53,6 +60,17 @@ def launch_from_the_ui(port: int, asset: str, partition: str) -> str:
     launched = graphql(port, LAUNCH, {"params": params})["launchPipelineExecution"]
     assert launched["__typename"] == "LaunchRunSuccess", launched
     return str(launched["run"]["runId"])
+
+
+def check_statuses(port: int, run_id: str) -> dict[str, str | None]:
+    """Each of execution_result's checks: its status in run ``run_id``."""
+    found = {}
+    for name in CHECKS:
+        query = f"""{{ assetCheckExecutions(assetKey: {{path: ["execution_result"]}}, checkName: "{name}", limit: 5)
+          {{ runId status }} }}"""
+        executions = graphql(port, query)["assetCheckExecutions"]
+        found[name] = next((e["status"] for e in executions if e["runId"] == run_id), None)
+    return found
 
 
 def latest_materializations(port: int, partition: str) -> dict[str, str | None]:
@@ -128,6 +146,13 @@ def test_partitions_have_readable_names_and_the_projection_shows(tmp_path):
         assert status == "SUCCESS", (status, (tmp_path / "dagster-dev.log").read_text()[-3000:])
         assert len(set(before.values())) == 1 and None not in before.values()  # the demo's run, all five
         assert latest_materializations(port, partition) == dict.fromkeys(ASSETS, run_id)  # all five: the new run
+        assert check_statuses(port, run_id) == {  # every check: evaluated, or skipped without a threshold
+            "largest_cluster_fraction": "SUCCEEDED",
+            "noise_fraction": "SUCCEEDED",
+            "silhouette_threshold": "SKIPPED",
+            "davies_bouldin_threshold": "SKIPPED",
+            "ari_vs_previous": "SKIPPED",
+        }
         with headless_chromium(tmp_path / "chrome") as browser:
             from selenium.webdriver.common.by import By
             from selenium.webdriver.support import expected_conditions as expected
