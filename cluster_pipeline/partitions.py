@@ -17,12 +17,12 @@ TAG_PREFIX = "cluster_pipeline/"
 
 def configuration_tags(config: ClusterConfig) -> dict[str, str]:
     """Tags naming the configuration a run executes, so the UI's runs list filters by any of them
-    (``cluster_pipeline/name: agnews-kmeans-k4``, ``cluster_pipeline/algorithm: hdbscan``, …)."""
+    (``cluster_pipeline/name: agnews-kmeans-k4``, ``cluster_pipeline/algorithm: hdbscan``, …); the
+    ``clust_…`` id is the partition's and the result's, and the run's facts (``lifecycle.records``)."""
     values = {
         "namespace": config.namespace,
         "collection": config.collection,
         "algorithm": config.algorithm,
         "name": config.display_name,
-        "cluster_id": config.cluster_id,
     }
     return {TAG_PREFIX + tag: value for tag, value in values.items()}

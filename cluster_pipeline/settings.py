@@ -10,7 +10,5 @@ TRIGGER_REASON_TAG = "cluster_pipeline/trigger_reason"
 MANUAL_TRIGGER = "manual"
 VERSION_TAG = "cluster_pipeline/collection_version"
 PARTITION_TAG = "dagster/partition"
-WORKER_TAG = "cluster_pipeline/worker"  # host/pid/start ticks/boot id of the process running the run
-SNAPSHOT_TAG = "cluster_pipeline/snapshot"  # collection version and size, once the run has taken them
 RUN_KIND_TAG = "cluster_pipeline/run_kind"  # "assignment" on runs that only assign new documents (no ExecutionResult)
 ASSIGNMENT_KIND = "assignment"

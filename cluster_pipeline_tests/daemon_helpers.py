@@ -38,7 +38,7 @@ def isolated_dagster_home(tmp_path: Path, **run_coordinator: Any) -> Path:
     home = tmp_path / "dagster_home"
     home.mkdir()
     settings = yaml.safe_load((REPO / "dagster.yaml").read_text())
-    for key in ("storage", "local_artifact_storage"):
+    for key in ("storage", "local_artifact_storage", "compute_logs"):
         settings.pop(key, None)
     settings["run_coordinator"]["config"].update(run_coordinator)
     (home / "dagster.yaml").write_text(yaml.safe_dump(settings))

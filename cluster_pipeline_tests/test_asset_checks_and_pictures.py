@@ -25,7 +25,8 @@ from dagster._core.storage.partition_status_cache import get_and_update_asset_st
 
 from cluster_pipeline.assets import CLUSTERING_ASSETS
 from cluster_pipeline.cli import main
-from cluster_pipeline.partitions import CLUSTER_CONFIGS_PARTITIONS_NAME, cluster_configs_partitions, configuration_tags
+from cluster_pipeline.lifecycle.records import run_facts
+from cluster_pipeline.partitions import CLUSTER_CONFIGS_PARTITIONS_NAME, cluster_configs_partitions
 from cluster_pipeline.resources import LakeResource, LLMResource
 from cluster_pipeline_tests.conftest import blob_documents
 from cluster_pipeline_tests.dagster_helpers import create_config, materialize_config
@@ -167,13 +168,14 @@ def test_runs_carry_the_configuration_tags(lake, collections, instance):
     config = create_config(lake, parameters={"n_clusters": 3})
     outcome, _ = materialize_config(lake, config, instance)  # no tags given: added when the run starts
     tags = instance.get_run_by_id(outcome.run_id).tags
-    assert {k: v for k, v in tags.items() if k in configuration_tags(config)} == {
+    assert {k: v for k, v in tags.items() if k.startswith("cluster_pipeline/")} == {
         "cluster_pipeline/namespace": "default",
         "cluster_pipeline/collection": "c",
         "cluster_pipeline/algorithm": "kmeans",
         "cluster_pipeline/name": "c-kmeans-k3",
-        "cluster_pipeline/cluster_id": config.cluster_id,
-    }
+    }  # and nothing else of ours: the worker and the snapshot are in the run's facts
+    facts = run_facts(instance, outcome.run_id)
+    assert facts["cluster_id"] == config.cluster_id and facts["snapshot"]["num_documents"] == 120
 
 
 @pytest.mark.parametrize("key", ["default.my-new-config", "my-new-config"])

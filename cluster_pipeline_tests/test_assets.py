@@ -11,9 +11,10 @@ from cluster_pipeline.core.store.results import ResultStore
 from cluster_pipeline.definitions import defs
 from cluster_pipeline.jobs import EXECUTION_ASSETS, is_execution_run
 from cluster_pipeline.lifecycle.processes import WorkerIdentity
+from cluster_pipeline.lifecycle.records import record_facts
 from cluster_pipeline.resources import LakeResource, LLMResource
 from cluster_pipeline.runs import register_partition
-from cluster_pipeline.settings import PARTITION_TAG, WORKER_TAG
+from cluster_pipeline.settings import PARTITION_TAG
 from cluster_pipeline_tests.conftest import blob_documents
 from cluster_pipeline_tests.dagster_helpers import create_config, materialize_config
 
@@ -206,9 +207,10 @@ def test_a_run_that_raced_another_of_its_configuration_fails_and_stays_in_the_hi
     config = create_config(lake, parameters={"n_clusters": 3})
     earlier = instance.create_run_for_job(
         job_def=defs.resolve_job_def("cluster_execution"),
-        tags={PARTITION_TAG: config.partition_key, WORKER_TAG: WorkerIdentity.current().to_text()},
+        tags={PARTITION_TAG: config.partition_key},
         status=DagsterRunStatus.STARTED,
     )
+    record_facts(instance, earlier.run_id, earlier.job_name, worker=WorkerIdentity.current().to_text())
     outcome, result = materialize_config(lake, config, instance)
     assert not outcome.success and result is not None and result.status == "failed"
     assert f"already processing ({run_id_from_dagster_run(earlier.run_id)})" in result.error_message

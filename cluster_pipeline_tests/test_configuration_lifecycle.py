@@ -12,6 +12,7 @@ import pytest
 from dagster import DagsterRunStatus
 
 from cluster_pipeline.cli import main
+from cluster_pipeline.lifecycle.records import run_facts
 from cluster_pipeline.partitions import CLUSTER_CONFIGS_PARTITIONS_NAME
 from cluster_pipeline.runs import open_instance
 from cluster_pipeline_tests.conftest import blob_documents
@@ -158,7 +159,7 @@ def test_no_wait_queues_the_execution_and_wait_gives_up_after_its_timeout(tmp_pa
     with open_instance() as instance:
         run = instance.get_run_by_id(pending["dagster_run_id"])
     assert run.status == DagsterRunStatus.QUEUED and run.remote_job_origin.location_name == "cluster_pipeline"
-    assert run.job_name == "cluster_execution" and "cluster_pipeline/worker" not in run.tags
+    assert run.job_name == "cluster_execution" and "worker" not in run_facts(instance, run.run_id)
     code, error = cli(capsys, "execute", cluster_id, "--no-wait")
     assert code == 2 and f"already pending ({pending['run_id']})" in error["error"]["message"]
 

@@ -36,3 +36,22 @@ def test_only_dagsters_public_api_is_used():
     files = [*(repo / "cluster_pipeline").rglob("*.py"), repo / "dagster.yaml", *(repo / "deploy").rglob("*.yaml")]
     offenders = [str(path.relative_to(repo)) for path in files if re.search(r"dagster\._", path.read_text())]
     assert offenders == []
+
+
+def test_the_repositorys_instance_keeps_each_runs_output_in_the_data_folder(tmp_path, monkeypatch):
+    """`dg dev` / `dagster dev` from the repository root: a step's stdout lands under .cluster_data (the
+    UI's Logs tab reads it there), not in the temporary folder those commands make and remove."""
+    import shutil
+
+    import dagster as dg
+
+    @dg.asset
+    def talkative() -> None:
+        print("a line from the step")
+
+    shutil.copy(Path(__file__).resolve().parents[1] / "dagster.yaml", tmp_path / "dagster.yaml")
+    monkeypatch.chdir(tmp_path)
+    with dg.DagsterInstance.from_config(str(tmp_path)) as instance:
+        assert dg.materialize([talkative], instance=instance).success
+    logs = [path for path in (tmp_path / ".cluster_data" / "dagster_home").rglob("*.out")]
+    assert any("a line from the step" in path.read_text() for path in logs)

@@ -31,7 +31,7 @@ from cluster_pipeline.core.store.lake import Lake
 from cluster_pipeline.core.store.results import ResultStore
 from cluster_pipeline.definitions import defs
 from cluster_pipeline.lifecycle.processes import WorkerIdentity
-from cluster_pipeline.lifecycle.records import IN_FLIGHT
+from cluster_pipeline.lifecycle.records import IN_FLIGHT, record_facts
 from cluster_pipeline.runs import (
     cancel_execution,
     execute_in_process,
@@ -39,7 +39,7 @@ from cluster_pipeline.runs import (
     reconcile_runs,
     register_partition,
 )
-from cluster_pipeline.settings import PARTITION_TAG, WORKER_TAG
+from cluster_pipeline.settings import PARTITION_TAG
 
 NAMESPACES = ("alpha", "beta")
 namespaces = st.sampled_from(NAMESPACES)
@@ -169,9 +169,10 @@ class StoreAndLifecycle(RuleBasedStateMachine):
         self._acting_in(namespace)
         run = self.instance.create_run_for_job(
             job_def=defs.resolve_job_def("cluster_execution"),
-            tags={PARTITION_TAG: config.partition_key, WORKER_TAG: dead_worker().to_text()},
+            tags={PARTITION_TAG: config.partition_key},
             status=DagsterRunStatus.STARTED,
         )
+        record_facts(self.instance, run.run_id, run.job_name, worker=dead_worker().to_text())
         reconcile_runs(self.instance, self.lake, config.partition_key)
         assert self.instance.get_run_by_id(run.run_id).status == DagsterRunStatus.FAILURE
 

@@ -1,8 +1,10 @@
-"""The HTML report's interactive map, opened in headless Chromium with no network: it draws every
-cluster (named in the legend), shows a document on hover and hides a cluster from the legend."""
+"""The HTML report's interactive map, opened in headless Chromium with no network: every cluster
+named in the legend and on the map, a document on hover, a cluster hidden from the legend, the
+search ringing the matching documents, and the colour switched to a metadata column."""
 
 import time
 
+import pyarrow as pa
 import pytest
 from dagster import DagsterInstance
 
@@ -12,9 +14,16 @@ from cluster_pipeline_tests.conftest import blob_documents
 from cluster_pipeline_tests.dagster_helpers import create_config, materialize_config
 
 
+def _map(browser, script):
+    return browser.execute_script(f"const map = document.getElementById('cluster-map'); {script}")
+
+
 @pytest.mark.slow
 def test_report_map_works_offline_in_a_browser(lake, collections, tmp_path):
-    collections.ingest("default", "c", blob_documents(1_500, centers=5, dim=16))
+    documents = blob_documents(1_500, centers=5, dim=16)
+    categories = ["World", "Sports", "Business", "Sci/Tech"]
+    documents = documents.append_column("category", pa.array([categories[i % 4] for i in range(1_500)]))
+    collections.ingest("default", "c", documents)
     config = create_config(lake, parameters={"n_clusters": 5})
     with DagsterInstance.ephemeral() as instance:
         _, result = materialize_config(lake, config, instance)
@@ -33,16 +42,34 @@ def test_report_map_works_offline_in_a_browser(lake, collections, tmp_path):
             "return performance.getEntriesByType('resource').map(e => e.name).filter(n => !n.startsWith('data:'))"
         )
         assert fetched == []  # plotly.js and the data are inlined: nothing was loaded
-        map_element = browser.find_element("id", "cluster-map")
-        browser.execute_script("arguments[0].scrollIntoView()", map_element)
-        hover = browser.execute_script(
-            "const map = document.getElementById('cluster-map');"
-            "Plotly.Fx.hover(map, [{curveNumber: 0, pointNumber: 0}]);"
-            "return [map.data[0].customdata[0], document.querySelector('#cluster-map .hovertext')?.textContent];"
+        on_map = [e.text for e in browser.find_elements("css selector", "#cluster-map .annotation-text")]
+        assert sorted(on_map) == sorted(c.label for c in result.centroids)  # each cluster named on the map
+        browser.execute_script("arguments[0].scrollIntoView()", browser.find_element("id", "cluster-map"))
+        hover = _map(
+            browser,
+            "Plotly.Fx.hover(map, {xval: map.data[0].x[0], yval: map.data[0].y[0]}, 'xy');"
+            "return [map.data[0].text[0], document.querySelector('#cluster-map .hovertext')?.textContent];",
         )
-        (name, text, document_id), shown = hover
-        assert name == names[0] and text and shown and text[:20] in shown and names[0] in shown
-        keep_screenshot(browser, "report-map.png")
-        browser.find_elements("css selector", "#cluster-map .legendtoggle")[0].click()  # hide cl_0
+        text, shown = hover
+        assert text and shown and text[:20] in shown and names[0] in shown
+
+        word = result.centroids[0].keywords[0]
+        search = browser.find_element("id", "cluster-map-search")
+        search.send_keys(word)
         time.sleep(0.5)
-        assert browser.execute_script("return document.getElementById('cluster-map').data[0].visible") == "legendonly"
+        matches = _map(browser, "return map.data[map.data.length - 1];")
+        expected = sum(word in t for t in documents.column("text").to_pylist())
+        assert matches["name"] == "search matches" and len(matches["x"]) == expected > 0
+        assert browser.find_element("id", "cluster-map-matches").text == f"{expected:,} matching documents"
+        keep_screenshot(browser, "report-map.png")
+
+        search.clear()
+        browser.find_element("css selector", "#cluster-map-colour option[value='category']").click()
+        time.sleep(0.5)
+        traces = _map(browser, "return map.data.map(t => [t.name, t.x.length]);")
+        assert sorted(name for name, _ in traces[:-1]) == sorted(categories)
+        assert sum(count for _, count in traces[:-1]) == 1_500  # every point, coloured by its category
+        keep_screenshot(browser, "report-map-category.png")
+        browser.find_elements("css selector", "#cluster-map .legendtoggle")[0].click()  # hide a category
+        time.sleep(0.5)
+        assert _map(browser, "return map.data[0].visible;") == "legendonly"

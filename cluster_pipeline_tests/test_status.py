@@ -17,6 +17,7 @@ from cluster_pipeline.core.config.store import ConfigStore
 from cluster_pipeline.core.store.lake import Lake
 from cluster_pipeline.definitions import defs
 from cluster_pipeline.lifecycle.processes import WorkerIdentity, process_start_ticks
+from cluster_pipeline.lifecycle.records import record_facts, run_facts
 from cluster_pipeline.resources import LakeResource
 from cluster_pipeline.runs import open_instance
 from cluster_pipeline.sensors.run_lifecycle import (
@@ -24,7 +25,6 @@ from cluster_pipeline.sensors.run_lifecycle import (
     execution_failure_sensor,
     execution_lifecycle_sensor,
 )
-from cluster_pipeline.settings import WORKER_TAG
 from cluster_pipeline_tests.conftest import blob_documents
 
 REPO = Path(__file__).resolve().parents[1]
@@ -87,9 +87,13 @@ def dead_worker() -> WorkerIdentity:
 
 def started_run(instance, cluster_id: str, worker: WorkerIdentity | None):
     """A run as the CLI starts it, whose worker is ``worker``."""
-    tags = {"dagster/partition": partition_of(cluster_id), **({WORKER_TAG: worker.to_text()} if worker else {})}
     job = defs.resolve_job_def("cluster_execution")
-    return instance.create_run_for_job(job_def=job, tags=tags, status=DagsterRunStatus.STARTED)
+    run = instance.create_run_for_job(
+        job_def=job, tags={"dagster/partition": partition_of(cluster_id)}, status=DagsterRunStatus.STARTED
+    )
+    if worker is not None:
+        record_facts(instance, run.run_id, run.job_name, worker=worker.to_text())
+    return run
 
 
 def test_pending_is_listed_refuses_a_second_execution_and_can_be_cancelled(tmp_path, capsys):
@@ -242,13 +246,18 @@ def test_runs_of_any_job_of_the_partition_are_seen(tmp_path, capsys):
         assert instance.get_run_by_id(run.run_id).status == DagsterRunStatus.CANCELED  # taken out of the queue
 
 
-def test_worker_identity_and_snapshot_are_recorded_with_the_run(tmp_path, capsys):
+def test_worker_identity_and_snapshot_are_recorded_in_the_runs_event_log_not_its_tags(tmp_path, capsys):
+    """The tags are what people filter runs by (namespace, collection, algorithm, name); the lifecycle's
+    bookkeeping is in the run's log."""
     cluster_id = create_config(capsys, tmp_path)
     code, executed = cli_json(capsys, "execute", cluster_id)
     with open_instance() as instance:
         run = instance.get_run_by_id(executed["dagster_run_id"])
-    assert WorkerIdentity.from_text(run.tags[WORKER_TAG]) == WorkerIdentity.current()
-    assert json.loads(run.tags["cluster_pipeline/snapshot"])["num_documents"] == 60
+        facts = run_facts(instance, run.run_id)
+    assert WorkerIdentity.from_text(facts["worker"]) == WorkerIdentity.current() and facts["cluster_id"] == cluster_id
+    assert facts["snapshot"]["num_documents"] == 60
+    ours = sorted(tag.split("/", 1)[1] for tag in run.tags if tag.startswith("cluster_pipeline/"))
+    assert ours == ["algorithm", "collection", "name", "namespace"]
 
 
 def test_report_and_hierarchy_of_an_execution_in_flight_say_so(tmp_path, capsys, monkeypatch):

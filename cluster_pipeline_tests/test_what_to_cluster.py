@@ -118,7 +118,9 @@ def test_bad_features_fail_clearly(lake, instance, documents, capsys):
     argv = ["clusters", "create", "--collection", "c", "--feature", "embedding", "--feature", "image"]
     assert main([*argv, "--combine", "weighted", "--weights", "1"]) == 2
     assert "combine='weighted' needs one weight per feature: 1 weights for 2 features" in capsys.readouterr().err
-    assert main([*argv, "--combine", "independent"]) == 2
+    assert main([*argv, "--combine", "independent"]) == 2  # not offered
+    assert "'independent' is not one of 'concatenate', 'weighted'" in capsys.readouterr().err
+    assert main([*argv, "--set", "combine=independent"]) == 2  # given anyway: told why
     assert "Create one configuration per feature instead" in capsys.readouterr().err
     # a stored configuration edited by hand so that its weights no longer match fails its Dagster run, saying why
     config = create_config(lake, features=["embedding", "image"], combine="weighted", weights=[1.0, 2.0])

@@ -146,7 +146,7 @@ def clustering_assets(context: dg.AssetExecutionContext, lake: LakeResource, llm
             dagster_run_id=scope.base.dagster_run_id,
             progress=_progress(context),
             timings={"dagster": round(time.time() - scope.started_at, 4)},
-            on_snapshot=partial(record_snapshot, scope.instance, scope.base.dagster_run_id),
+            on_snapshot=partial(record_snapshot, scope.instance, context.dagster_run),
             trigger=scope.base.trigger,
             trigger_reason=scope.base.trigger_reason,
         )

@@ -64,7 +64,7 @@ class RunScope:
     @classmethod
     def of(cls, context: dg.AssetExecutionContext, lake: Lake) -> RunScope:
         config = configuration_of(context, lake)
-        record_worker(context.instance, context.dagster_run)
+        record_worker(context.instance, context.dagster_run, config)
         base = base_of(context.instance, context.dagster_run, config)
         record = context.instance.get_run_record_by_id(context.run_id)
         started_at = (record.start_time if record else None) or base.created_at.timestamp()

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Literal, Union, get_args, get_origin
 import click
 
 from cluster_pipeline.cli.app import Command, cli, current_service, current_settings, read_json_option
+from cluster_pipeline.cli.output import table
 from cluster_pipeline.core.errors import ConfigurationError
 
 if TYPE_CHECKING:
@@ -31,6 +32,7 @@ NESTED_OPTIONS = {
 # fields the store sets (ids, times, versions) or a shortcut does (--feature); collection and name: create only
 NO_OPTION = ("cluster_id", "namespace", "created_at", "updated_at", "version", "feature")
 CREATE_ONLY = ("collection", "name")
+CHOICES_INLINE = 40  # longer lists of choices go in the help text, so `--help` fits 80 columns
 OFF_SWITCHES = {"reassign_noise": "--keep-noise"}  # a flag's negative name, where it is not --no-NAME
 SHORTCUTS = ("features", "weights", "filter_", "params", "pca", "settings", "config_file", "algorithm")
 
@@ -68,7 +70,10 @@ def _option(model: Any, name: str, path: str) -> click.Option | None:
         return click.Option([f"{dashed}/{OFF_SWITCHES.get(name, '--no-' + dashed[2:])}", name], default=None, help=text)
     if kind is str and info.default is None and name not in CREATE_ONLY:
         text = f"{text or ''} ('' for none)".strip()
-    return click.Option([dashed, name], type=kind, help=text)
+    metavar = None
+    if isinstance(kind, click.Choice) and len("|".join(kind.choices)) > CHOICES_INLINE:
+        metavar, text = name.upper(), f"{text or ''} One of: {', '.join(map(str, kind.choices))}.".strip()
+    return click.Option([dashed, name], type=kind, help=text, metavar=metavar)
 
 
 class ConfigurationCommand(Command):
@@ -218,13 +223,15 @@ def clusters_list() -> None:
     """List the namespace's configurations (unreadable files are skipped with a warning)."""
     settings = current_settings()
     configs = current_service().configurations.list()
-    lines = [
-        f"{c.display_name:<32} {c.cluster_id}  v{c.version:<3} {c.algorithm:<16} {c.collection}  "
-        f"{json.dumps(c.parameters)}"
+    rows = [
+        (c.display_name, c.cluster_id, f"v{c.version}", c.algorithm, c.collection, json.dumps(c.parameters))
         for c in configs
     ]
-    empty = f"No configurations in namespace {settings.namespace!r}."
-    settings.emit([c.model_dump(mode="json") for c in configs], "\n".join(lines) or empty)
+    headers = ("name", "cluster_id", "ver", "algorithm", "collection", "parameters")
+    shown = table(headers, rows, keep=("name", "cluster_id")) if configs else ""
+    settings.emit(
+        [c.model_dump(mode="json") for c in configs], shown or f"No configurations in namespace {settings.namespace!r}."
+    )
 
 
 @clusters.command("show")

@@ -47,7 +47,7 @@ def delete(collection: str, document_ids: tuple[str, ...], ids_file: str | None)
 
 @cli.group()
 def collections() -> None:
-    """Collections of documents."""
+    """Collections of documents: export (ingest and delete are top-level commands)."""
 
 
 @collections.command("export")

@@ -3,7 +3,6 @@
 
 import os
 import sys
-from contextlib import nullcontext
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -19,11 +18,16 @@ from cluster_pipeline.cli.app import (
     read_json_option,
     timestamp_option,
 )
-from cluster_pipeline.cli.output import describe_result, report_execution, stats_line, summary_line
+from cluster_pipeline.cli.output import describe_result, executions_table, report_execution, stats_line
+from cluster_pipeline.cli.progress import showing_progress
 from cluster_pipeline.core.errors import AlreadyExistsError
-from cluster_pipeline.core.progress import StderrBar, listening
 from cluster_pipeline.core.store.history import FILTER_FIELDS, SORT_FIELDS
 from cluster_pipeline.core.store.results import STATUSES
+
+
+def _on_terminal() -> bool:
+    """Progress is drawn only for a person: on a terminal, not under --json."""
+    return sys.stderr.isatty() and not current_settings().json
 
 
 @cli.command()
@@ -42,15 +46,14 @@ def execute(configuration_name: str, no_wait: bool) -> int:
             f"  follow it: cluster-pipeline executions wait {pending.run_id}",
         )
         return 0
-    # a progress bar on stderr while it runs, only when stderr is a terminal
-    with listening(StderrBar()) if sys.stderr.isatty() and not current_settings().json else nullcontext():
+    with showing_progress(_on_terminal()):
         result = executions.execute(configuration_name)
     return report_execution(result, executions.location(result))
 
 
 @cli.group()
 def executions() -> None:
-    """Execution history: list, latest, show, cancel, report."""
+    """Execution history: list, latest, show, wait, cancel, report, hierarchy."""
 
 
 @executions.command("list")
@@ -58,14 +61,15 @@ def executions() -> None:
 @click.option("--status", "statuses", multiple=True, type=click.Choice(STATUSES), help="Keep these (repeatable).")
 @click.option("--since", "created_after", callback=timestamp_option, help="Created at or after (ISO 8601).")
 @click.option("--until", "created_before", callback=timestamp_option, help="Created before (ISO 8601).")
-@click.option("--min-clusters", type=int)
-@click.option("--max-clusters", type=int)
-@click.option("--min-silhouette", type=float)
-@click.option("--max-silhouette", type=float)
-@click.option("--sort", "sort_by", default="created_at", show_default=True, type=click.Choice(SORT_FIELDS))
+@click.option("--min-clusters", type=int, help="At least this many clusters.")
+@click.option("--max-clusters", type=int, help="At most this many clusters.")
+@click.option("--min-silhouette", type=float, help="Silhouette at least this.")
+@click.option("--max-silhouette", type=float, help="Silhouette at most this.")
+@click.option("--sort", "sort_by", default="created_at", show_default=True, type=click.Choice(SORT_FIELDS),
+              metavar="FIELD", help=f"Order by this field, newest / highest first: {', '.join(SORT_FIELDS)}.")  # fmt: skip
 @click.option("--ascending", "descending", flag_value=False, default=True, help="Oldest / lowest first.")
-@click.option("--limit", default=20, show_default=True, type=click.IntRange(min=1))
-@click.option("--offset", default=0, show_default=True, type=click.IntRange(min=0))
+@click.option("--limit", default=20, show_default=True, type=click.IntRange(min=1), help="Executions per page.")
+@click.option("--offset", default=0, show_default=True, type=click.IntRange(min=0), help="Skip this many first.")
 @click.option("--cursor", help="next_cursor of the previous page.")
 @click.option("--filter", "filter_", metavar="JSON|@FILE",
               help=f"AND/OR/NOT over {', '.join(FILTER_FIELDS)}.")  # fmt: skip
@@ -82,7 +86,7 @@ def executions_list(configuration_name: str, filter_: str | None, include_total:
         include_total=include_total,
     )
     data: dict[str, Any] = {"results": [r.to_json_dict() for r in page.results], "next_cursor": page.next_cursor}
-    lines = [summary_line(r) for r in page.results] or [f"No executions of {page.configuration} match."]
+    lines = [executions_table(page.results) if page.results else f"No executions of {page.configuration} match."]
     if include_total and page.stats is not None:
         data["total"], data["stats"] = page.total, page.stats
         lines.append(stats_line(page.total or 0, page.stats))
@@ -191,5 +195,6 @@ def executions_hierarchy(run_id: str, groups: int | None) -> None:
 def demo(documents: int) -> int:
     """Generate a collection, cluster it, show the result."""
     service = current_service()
-    result = service.demo(documents)
+    with showing_progress(_on_terminal()):
+        result = service.demo(documents)
     return report_execution(result, service.executions.location(result))

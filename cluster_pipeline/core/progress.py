@@ -1,16 +1,18 @@
-"""Progress of long stages (documents processed, ETA) for whoever is listening: the Dagster assets'
-log, the CLI's stderr bar (``listening``). Updates are throttled (one per ``min_interval`` seconds
-per stage, plus the first and the last), so reporting from a hot loop costs nothing measurable.
+"""Progress of an execution's stages (documents processed, ETA) for whoever is listening: the Dagster
+assets' log, the CLI's display (``listening``; ``cli.progress`` draws it). Every stage reports its
+start and end (``unit`` ``STAGE``: no count, just that it runs), long ones their documents or values
+of k too. Updates are throttled (one per ``min_interval`` seconds per stage, plus the first and the
+last), so reporting from a hot loop costs nothing measurable.
 """
 
 from __future__ import annotations
 
-import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import TextIO
+
+STAGE = "stage"  # the unit of a stage's start (0 of 1) and end (1 of 1): it has nothing to count
 
 
 @dataclass(frozen=True)
@@ -36,6 +38,8 @@ class ProgressEvent:
         return self.elapsed * (self.total - self.done) / self.done
 
     def message(self) -> str:
+        if self.unit == STAGE:
+            return f"{self.stage}: {'done' if self.done >= self.total else 'started'}, {self.elapsed:.1f} s"
         eta = "" if self.eta is None else f", ETA {self.eta:.0f} s"
         note = f" — {self.note}" if self.note else ""
         return f"{self.stage}: {self.done:,}/{self.total:,} {self.unit} ({self.fraction:.0%}), {self.elapsed:.1f} s{eta}{note}"
@@ -59,9 +63,12 @@ def listening(sink: ProgressSink) -> Iterator[None]:
 class Progress:
     """Reports stage progress to its sinks and to the process-wide listeners, throttled."""
 
-    def __init__(self, sinks: Sequence[ProgressSink] = (), *, min_interval: float = 1.0) -> None:
+    def __init__(
+        self, sinks: Sequence[ProgressSink] = (), *, min_interval: float = 1.0, listeners: bool = True
+    ) -> None:
         self.sinks = list(sinks)
         self.min_interval = min_interval
+        self.listeners = listeners
         self._started: dict[str, float] = {}
         self._last: dict[str, float] = {}
 
@@ -69,6 +76,11 @@ class Progress:
     def silent(cls) -> Progress:
         """Reports only to process-wide listeners (none, unless the CLI registered its bar)."""
         return cls()
+
+    @classmethod
+    def muted(cls) -> Progress:
+        """Reports to no one: for work inside a stage that reports for it (automatic k's trial fits)."""
+        return cls(listeners=False)
 
     def update(self, stage: str, done: int, total: int, *, note: str = "", unit: str = "documents") -> None:
         now = time.perf_counter()
@@ -78,23 +90,5 @@ class Progress:
             return
         self._last[stage] = now
         event = ProgressEvent(stage, int(done), int(total), now - started, note, unit)
-        for sink in (*self.sinks, *_LISTENERS):
+        for sink in (*self.sinks, *(_LISTENERS if self.listeners else ())):
             sink(event)
-
-
-class StderrBar:
-    """A one-line text bar on a terminal: ``fit  [#####.....]  52%  520,000/1,000,000  ETA 9 s``."""
-
-    def __init__(self, stream: TextIO | None = None, width: int = 30) -> None:
-        self.stream = stream or sys.stderr
-        self.width = width
-
-    def __call__(self, event: ProgressEvent) -> None:
-        filled = int(self.width * event.fraction)
-        eta = "" if event.eta is None else f"  ETA {event.eta:.0f} s"
-        line = (
-            f"\r{event.stage:<8} [{'#' * filled}{'.' * (self.width - filled)}] {event.fraction:4.0%}  "
-            f"{event.done:,}/{event.total:,} {event.unit}{eta}  {event.note}"
-        )
-        self.stream.write(line[:160].ljust(100) + ("\n" if event.done >= event.total else ""))
-        self.stream.flush()

@@ -1,7 +1,7 @@
 """The lifecycle guarantee: whatever ends a run, its execution ends ``failed`` with a cause.
 
 The run writes its own failed result when it can (errors, Ctrl-C, SIGTERM: ``recording_failure``).
-What it cannot write is written from outside through ``record_failed_run``, from the run's tags, by
+What it cannot write is written from outside through ``record_failed_run``, from the run's tags and facts, by
 the core's one writer: by the CLI after its in-process run, by a cancel, by Dagster's run-status sensors
 for runs Dagster saw end, and by ``reconcile_runs`` for the one case Dagster cannot see — a run whose
 worker process died while Dagster still thinks it runs (a CLI run SIGKILLed, out of memory, a reboot).
@@ -30,9 +30,9 @@ WORKER_GONE_MESSAGE = (
 FAILURE_REASON_TAG = "dagster/failure_reason"  # Dagster's RunFailureReason, which it does not export
 
 
-def failure_message(run: DagsterRun, events: Sequence[DagsterEvent]) -> str:
-    """Why a run ended without a result, in the user's terms, from its tags and its step and run
-    failure events: the step's own message when it has one."""
+def failure_message(instance: DagsterInstance, run: DagsterRun, events: Sequence[DagsterEvent]) -> str:
+    """Why a run ended without a result, in the user's terms, from its tags, its worker and its step and
+    run failure events: the step's own message when it has one."""
     if run.status == DagsterRunStatus.CANCELED:
         return CANCELLED_MESSAGE
     if run.tags.get(FAILURE_REASON_TAG) == "UNEXPECTED_TERMINATION":
@@ -44,7 +44,7 @@ def failure_message(run: DagsterRun, events: Sequence[DagsterEvent]) -> str:
                 return data.user_failure_data.description.strip()
             if data.error is not None and data.error.message:
                 return f"The execution failed: {_root_cause(data.error)}"
-    worker = worker_of(run)
+    worker = worker_of(instance, run)
     if worker is not None and worker.liveness() is Liveness.DEAD:  # failed from outside: its code server saw it die
         return WORKER_GONE_MESSAGE.format(worker=worker.describe())
     for event in events:
@@ -74,7 +74,7 @@ def reconcile_runs(instance: DagsterInstance, lake: Lake, partition_key: str | N
     its failed result first; returns the results written."""
     recorded = []
     for run in in_flight_runs(instance, partition_key):
-        worker = worker_of(run)
+        worker = worker_of(instance, run)
         if worker is None or worker.liveness() is not Liveness.DEAD:
             continue
         message = WORKER_GONE_MESSAGE.format(worker=worker.describe())

@@ -2,14 +2,17 @@
 
 Until an execution has its ExecutionResult in the lake, its Dagster run is the truth: queued →
 ``pending``, started → ``processing``. Any run that materializes a configuration's partition counts,
-whatever the job (the CLI's, the UI's, sensors', schedules'). Runs also carry what a result written from
-outside them needs: the worker process that runs them and the collection snapshot once taken.
+whatever the job (the CLI's, the UI's, sensors', schedules'). What a result written from outside a run
+needs — its configuration's id, the worker process that runs it, the collection snapshot once taken —
+is kept in the run's event log as ``cluster_pipeline run facts`` engine events (the run's log in the UI
+shows them), not as tags: the tags are what people filter runs by.
 """
 
 import json
 from datetime import datetime
+from typing import Any
 
-from dagster import DagsterInstance, DagsterRun, DagsterRunStatus, RunsFilter
+from dagster import DagsterEventType, DagsterInstance, DagsterRun, DagsterRunStatus, RunsFilter
 
 from cluster_pipeline.core.config.model import ClusterConfig
 from cluster_pipeline.core.config.store import ConfigStore, split_partition_key
@@ -21,16 +24,9 @@ from cluster_pipeline.core.store.lake import Lake
 from cluster_pipeline.core.store.results import ExecutionResult
 from cluster_pipeline.jobs import is_execution_run
 from cluster_pipeline.lifecycle.processes import WorkerIdentity
-from cluster_pipeline.partitions import TAG_PREFIX
-from cluster_pipeline.settings import (
-    MANUAL_TRIGGER,
-    PARTITION_TAG,
-    SNAPSHOT_TAG,
-    TRIGGER_REASON_TAG,
-    TRIGGER_TAG,
-    WORKER_TAG,
-)
+from cluster_pipeline.settings import MANUAL_TRIGGER, PARTITION_TAG, TRIGGER_REASON_TAG, TRIGGER_TAG
 
+FACTS_MARK = "cluster_pipeline run facts "  # the engine events that hold a run's bookkeeping, as JSON
 PENDING = (DagsterRunStatus.QUEUED, DagsterRunStatus.NOT_STARTED, DagsterRunStatus.STARTING)
 IN_FLIGHT = (*PENDING, DagsterRunStatus.STARTED, DagsterRunStatus.CANCELING)
 FINISHED = (DagsterRunStatus.SUCCESS, DagsterRunStatus.FAILURE, DagsterRunStatus.CANCELED)
@@ -59,13 +55,13 @@ def finished_executions(
 ) -> list[tuple[DagsterRun, str, str]]:
     """Execution runs that ended, successfully or not, updated after ``updated_after`` (a timestamp):
     each with its ``(namespace, cluster_id)`` — the configuration's, or for one deleted since, the
-    run's ``cluster_pipeline/cluster_id`` tag (runs naming neither are left out)."""
+    ``cluster_id`` recorded in the run's facts (runs naming neither are left out)."""
     after = datetime.fromtimestamp(updated_after).astimezone() if updated_after is not None else None
     found = []
     for record in instance.get_run_records(RunsFilter(statuses=list(FINISHED), updated_after=after)):
         run, partition = record.dagster_run, partition_of(record.dagster_run)
         config = config_of(lake, run) if partition else None
-        cluster_id = config.cluster_id if config else run.tags.get(TAG_PREFIX + "cluster_id")
+        cluster_id = config.cluster_id if config else run_facts(instance, run.run_id).get("cluster_id")
         if partition and cluster_id:
             found.append((run, partition[0], cluster_id))
     return found
@@ -102,7 +98,7 @@ def base_of(instance: DagsterInstance, run: DagsterRun, config: ClusterConfig) -
     """The ExecutionResult a run makes before it has a result: who started it (the tags sensors and
     schedules set; ``manual`` without them), when, and what it clusters once it has taken its snapshot."""
     record = instance.get_run_record_by_id(run.run_id)
-    snapshot = json.loads(run.tags.get(SNAPSHOT_TAG, "{}"))
+    snapshot = run_facts(instance, run.run_id).get("snapshot", {})
     return base_result(
         config,
         run_id_from_dagster_run(run.run_id),
@@ -117,24 +113,42 @@ def base_of(instance: DagsterInstance, run: DagsterRun, config: ClusterConfig) -
     )
 
 
-def worker_of(run: DagsterRun) -> WorkerIdentity | None:
-    return WorkerIdentity.from_text(run.tags.get(WORKER_TAG, ""))  # None without the tag
+def record_facts(instance: DagsterInstance, run_id: str, job_name: str, **facts: Any) -> None:
+    """Add ``facts`` to the run's bookkeeping (an engine event; the run may not exist yet: the CLI records
+    its worker under the run id it is about to start, so no moment of the run lacks one)."""
+    instance.report_engine_event(FACTS_MARK + json.dumps(facts, sort_keys=True), job_name=job_name, run_id=run_id)
 
 
-def record_worker(instance: DagsterInstance, run: DagsterRun) -> None:
+def run_facts(instance: DagsterInstance, run_id: str) -> dict[str, Any]:
+    """The run's bookkeeping, later facts over earlier ones: ``cluster_id``, ``worker``, ``snapshot``."""
+    facts: dict[str, Any] = {}
+    for entry in instance.all_logs(run_id, of_type=DagsterEventType.ENGINE_EVENT):
+        if entry.message.startswith(FACTS_MARK):
+            facts.update(json.loads(entry.message[len(FACTS_MARK) :]))
+    return facts
+
+
+def worker_of(instance: DagsterInstance, run: DagsterRun) -> WorkerIdentity | None:
+    return WorkerIdentity.from_text(run_facts(instance, run.run_id).get("worker", ""))  # None without one
+
+
+def record_worker(instance: DagsterInstance, run: DagsterRun, config: ClusterConfig) -> None:
     """Name the process running ``run`` (called from its step: every run executes in process), so its
-    death can be told apart from a stranger reusing its PID. The CLI names itself when it starts the run."""
-    identity = WorkerIdentity.current()
-    if WORKER_TAG not in run.tags and identity is not None:
-        instance.add_run_tags(run.run_id, {WORKER_TAG: identity.to_text()})
+    death can be told apart from a stranger reusing its PID, and the configuration it executes. The CLI
+    names itself before it starts the run."""
+    identity, known = WorkerIdentity.current(), run_facts(instance, run.run_id)
+    if identity is not None and (known.get("worker"), known.get("cluster_id")) != (
+        identity.to_text(),
+        config.cluster_id,
+    ):
+        record_facts(instance, run.run_id, run.job_name, cluster_id=config.cluster_id, worker=identity.to_text())
 
 
-def record_snapshot(instance: DagsterInstance, run_id: str, snapshot: CollectionSnapshot) -> None:
+def record_snapshot(instance: DagsterInstance, run: DagsterRun, snapshot: CollectionSnapshot) -> None:
     """Remember which collection version the run clusters, so a failed result written from outside
     the run (cancel, dead worker) still says how many documents and which version."""
-    instance.add_run_tags(
-        run_id, {SNAPSHOT_TAG: json.dumps({"version": snapshot.version, "num_documents": snapshot.num_documents})}
-    )
+    facts = {"version": snapshot.version, "num_documents": snapshot.num_documents}
+    record_facts(instance, run.run_id, run.job_name, snapshot=facts)
 
 
 def refuse_second_execution(instance: DagsterInstance, config: ClusterConfig, own_run_id: str | None = None) -> None:

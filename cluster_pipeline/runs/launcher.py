@@ -29,10 +29,10 @@ from cluster_pipeline.deployment import current_deployment
 from cluster_pipeline.jobs import CLUSTER_EXECUTION_JOB_NAME
 from cluster_pipeline.lifecycle.failures import failure_message, reconcile_runs, record_failed_run
 from cluster_pipeline.lifecycle.processes import WorkerIdentity
-from cluster_pipeline.lifecycle.records import refuse_second_execution
+from cluster_pipeline.lifecycle.records import record_facts, refuse_second_execution
 from cluster_pipeline.partitions import CLUSTER_CONFIGS_PARTITIONS_NAME, configuration_tags
 from cluster_pipeline.runs.status import in_flight_execution
-from cluster_pipeline.settings import PARTITION_TAG, WORKER_TAG
+from cluster_pipeline.settings import PARTITION_TAG
 
 CODE_LOCATION = "cluster_pipeline"
 CODE_LOCATION_ENV = "CLUSTER_PIPELINE_CODE_LOCATION"
@@ -89,19 +89,21 @@ def execute_in_process(config: ClusterConfig, lake: Lake, instance: DagsterInsta
     from cluster_pipeline.definitions import defs
 
     _prepare(instance, lake, config)
-    worker = WorkerIdentity.current()
-    tags = {**configuration_tags(config), **({WORKER_TAG: worker.to_text()} if worker else {})}
+    dagster_run_id, worker = str(uuid.uuid4()), WorkerIdentity.current()
+    facts = {"cluster_id": config.cluster_id, **({"worker": worker.to_text()} if worker else {})}
+    record_facts(instance, dagster_run_id, CLUSTER_EXECUTION_JOB_NAME, **facts)
     outcome = defs.resolve_job_def(CLUSTER_EXECUTION_JOB_NAME).execute_in_process(
         run_config=QUIET_RUN_CONFIG,
         instance=instance,
         partition_key=config.partition_key,
-        tags=tags,
+        tags=configuration_tags(config),
+        run_id=dagster_run_id,
         raise_on_error=False,
     )
     results, run, run_id = ResultStore(lake), outcome.dagster_run, run_id_from_dagster_run(outcome.run_id)
     if results.exists(config.namespace, config.cluster_id, run_id):
         return results.get(config.namespace, run_id, config.cluster_id)
-    failed = record_failed_run(instance, lake, run, failure_message(run, outcome.all_events))
+    failed = record_failed_run(instance, lake, run, failure_message(instance, run, outcome.all_events))
     if failed is None:
         raise ExecutionError(
             f"Dagster run {outcome.run_id} ended without an ExecutionResult; its logs in the Dagster UI say why."
@@ -114,6 +116,7 @@ def submit_execution(config: ClusterConfig, lake: Lake, instance: DagsterInstanc
     ExecutionResult; the daemon starts it (the same rule holds: one execution per configuration)."""
     _prepare(instance, lake, config)
     dagster_run_id = str(uuid.uuid4())
+    record_facts(instance, dagster_run_id, CLUSTER_EXECUTION_JOB_NAME, cluster_id=config.cluster_id)
     location = os.environ.get(CODE_LOCATION_ENV) or CODE_LOCATION
     workspace = {"load_from": [{"python_module": {"module_name": DEFINITIONS_MODULE, "location_name": location}}]}
     tags = {PARTITION_TAG: config.partition_key, **configuration_tags(config)}

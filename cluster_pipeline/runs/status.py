@@ -96,7 +96,7 @@ def cancel_execution(instance: DagsterInstance, lake: Lake, namespace: str, run_
     if record_failed_run(instance, lake, run, CANCELLED_MESSAGE) is None:
         raise ClusterPipelineError(f"Execution {run_id} has just finished; nothing to cancel.")
     if not instance.run_coordinator.cancel_run(run.run_id):
-        worker = worker_of(run)
+        worker = worker_of(instance, run)
         signalled = worker is not None and signal_worker(worker, signal.SIGTERM)
         deadline = time.monotonic() + (CANCEL_GRACE_SECONDS if signalled else 0)  # its Dagster ends the run
         latest = instance.get_run_by_id(run.run_id)

@@ -17,7 +17,7 @@ from cluster_pipeline.settings import SENSOR_INTERVAL_SECONDS
 
 def _record(context: dg.RunStatusSensorContext, lake: LakeResource, events: list[dg.DagsterEvent]) -> dg.SkipReason:
     run = context.dagster_run
-    result = record_failed_run(context.instance, lake.get_lake(), run, failure_message(run, events))
+    result = record_failed_run(context.instance, lake.get_lake(), run, failure_message(context.instance, run, events))
     return dg.SkipReason(
         f"Recorded {result.run_id} as failed: {result.error_message}" if result else "Nothing to record."
     )

@@ -228,3 +228,38 @@ def test_help_imports_neither_dagster_nor_the_service(argv):
     script = f"import sys; from cluster_pipeline.cli import main; main({argv!r}); print([m for m in {heavy!r} if m in sys.modules])"
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0 and done.stdout.strip().splitlines()[-1] == "[]", done.stdout + done.stderr
+
+
+def _commands(command, path=()):
+    yield path, command
+    for name, sub in getattr(command, "commands", {}).items():
+        yield from _commands(sub, (*path, name))
+
+
+def test_every_help_fits_80_columns_and_every_option_says_what_it_takes():
+    """Each command's `--help` at 80 columns: no line wider, every option explained (long lists of
+    choices in the text), every command of a group listed and named in its description."""
+    import click
+    from click.testing import CliRunner
+
+    from cluster_pipeline.cli.app import cli
+
+    for path, command in _commands(cli):
+        shown = CliRunner().invoke(cli, [*path, "--help"], terminal_width=80).output
+        assert max(map(len, shown.splitlines())) <= 80, (path, shown)
+        options = [p for p in command.get_params(click.Context(command)) if isinstance(p, click.Option)]
+        assert [o.name for o in options if not o.help] == [], path
+        if isinstance(command, click.Group) and path:  # a group's description names its commands
+            described = command.help or ""
+            assert all(name in described for name in command.commands), (path, described)
+    shown = CliRunner().invoke(cli, ["clusters", "create", "--help"], terminal_width=80).output
+    assert "kmeans, minibatch_kmeans" in shown and "independent" not in shown
+
+
+def test_an_unknown_configuration_name_gets_did_you_mean(capsys, docs_file):
+    assert run_cli(capsys, "ingest", "good", str(docs_file))[0] == 0
+    assert run_cli(capsys, "clusters", "create", "--collection", "good", "--name", "weekly-news")[0] == 0
+    code, _, err = run_cli(capsys, "execute", "weekly-nwes")
+    assert code == 2 and "did you mean 'weekly-news'?" in err
+    code, _, err = run_cli(capsys, "execute", "something-else")
+    assert code == 2 and "did you mean" not in err

@@ -138,21 +138,23 @@ class ClusterConfig(BaseModel):
         "derived from collection, algorithm and main parameter when not given, e.g. 'agnews-kmeans-k4'.",
     )
     namespace: Annotated[str, AfterValidator(check_namespace)] = "default"
-    collection: Annotated[str, AfterValidator(check_collection)]
+    collection: Annotated[str, AfterValidator(check_collection)] = Field(
+        description="The collection to cluster, in the configuration's namespace."
+    )
     feature: Annotated[str, AfterValidator(check_feature)] = "embedding"
     features: list[str] | None = Field(
         None,
         description="Several embedding features clustered as one space (each L2-normalised first); "
         "feature is then the first of them.",
     )
-    combine: Literal["concatenate", "weighted", "independent"] = Field(
+    combine: Literal["concatenate", "weighted"] = Field(
         "concatenate", description="How several features make one vector: side by side, or weighted ('weights')."
     )
     weights: list[float] | None = Field(None, description="One positive weight per feature, for combine='weighted'.")
     filters: dict[str, Any] | None = Field(
         None, description="Cluster only the documents this filter keeps (core.filters: AND/OR/NOT over metadata)."
     )
-    algorithm: Algorithm = "kmeans"
+    algorithm: Algorithm = Field("kmeans", description="The clustering algorithm; its parameters go in --param.")
     parameters: dict[str, Any] = Field(default_factory=dict)
     preprocessing: Preprocessing = Field(default_factory=Preprocessing)
     reduction: ReductionOptions = Field(default_factory=ReductionOptions)
@@ -210,7 +212,7 @@ class ClusterConfig(BaseModel):
         description="Timestamp column for topics over time; default: the collection's first timestamp or date column.",
     )
     checks: QualityChecks = Field(default_factory=QualityChecks)
-    description: str | None = None
+    description: str | None = Field(None, description="Free text shown with the configuration.")
     created_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
     version: int = Field(1, ge=1, description="Raised by every update that changes what an execution computes.")
     updated_at: datetime | None = None
@@ -279,19 +281,25 @@ class ClusterConfig(BaseModel):
             data = {**data, "preprocessing": kept, "reduction": data.get("reduction", reduction)}
         return data
 
-    @model_validator(mode="after")
-    def _features_combined(self) -> ClusterConfig:
-        names = self.features or [self.feature]
-        if self.features is not None and "feature" in self.model_fields_set and self.feature != names[0]:
-            raise ValueError(f"feature {self.feature!r} and features {names} disagree: give features only")
-        self.feature = names[0]
-        if self.combine == "independent":
+    @field_validator("combine", mode="before")
+    @classmethod
+    def _one_result_per_execution(cls, value: Any) -> Any:
+        """'independent' is no choice (the CLI does not offer it), but a file naming it learns why."""
+        if value == "independent":
             raise ValueError(
                 "combine='independent' is not offered: an execution writes one ExecutionResult under one run_id "
                 "(the seed's contract), and one clustering per feature would need several. Create one "
                 "configuration per feature instead (clusters create --feature a, then --feature b), or combine "
                 "them into one space with 'concatenate' or 'weighted'"
             )
+        return value
+
+    @model_validator(mode="after")
+    def _features_combined(self) -> ClusterConfig:
+        names = self.features or [self.feature]
+        if self.features is not None and "feature" in self.model_fields_set and self.feature != names[0]:
+            raise ValueError(f"feature {self.feature!r} and features {names} disagree: give features only")
+        self.feature = names[0]
         if self.combine == "weighted":
             if self.weights is None or len(self.weights) != len(names):
                 given = "no weights" if self.weights is None else f"{len(self.weights)} weights"

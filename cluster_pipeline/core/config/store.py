@@ -8,6 +8,7 @@ configurations created at once never share one.
 from __future__ import annotations
 
 import builtins
+import difflib
 import json
 import logging
 import re
@@ -147,9 +148,12 @@ class ConfigStore:
         except NotFoundError:  # no claim (a configuration file written by hand), or a stale one
             config = next((c for c in self.list(namespace) if c.name == reference), None)
         if config is None or config.name != reference:
+            names = [c.name for c in self.list(namespace) if c.name]
+            close = difflib.get_close_matches(reference, names, n=1, cutoff=0.6)
+            hint = f"did you mean {close[0]!r}? " if close else ""
             raise NotFoundError(
                 f"No cluster configuration named {reference!r} in namespace {namespace!r}; "
-                "list them with `cluster-pipeline clusters list`."
+                f"{hint}list them with `cluster-pipeline clusters list`."
             )
         return config
 

@@ -94,7 +94,8 @@ def choose_k(
         progress.update("auto_k", done, len(candidates), note=f"k={k}", unit="values of k")
         if k >= len(sample):
             continue
-        labels = fit_kmeans(sample, {"n_clusters": k, "n_init": 3, "random_state": seed}, engine=engine).labels
+        trial = {"n_clusters": k, "n_init": 3, "random_state": seed}
+        labels = fit_kmeans(sample, trial, Progress.muted(), engine=engine).labels  # the bar is over k, not each fit
         if len(np.unique(labels)) >= 2:
             scores[k] = silhouette_fast(sample, labels)
     chosen = max(scores, key=lambda k: (scores[k], -k)) if scores else candidates[0]

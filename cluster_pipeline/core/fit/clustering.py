@@ -31,7 +31,7 @@ from cluster_pipeline.core.fit.merging import (
 )
 from cluster_pipeline.core.fit.neighbors import nearest_centroids
 from cluster_pipeline.core.fit.options import ClusteringOptions
-from cluster_pipeline.core.fit.reduction import plan_reduction, umap_coordinates
+from cluster_pipeline.core.fit.reduction import NeighbourGraph, plan_reduction, umap_coordinates
 from cluster_pipeline.core.fit.registry import EstimatorOutput, FitRun
 from cluster_pipeline.core.progress import Progress
 
@@ -146,6 +146,7 @@ class FittedClustering:
     sample_rows: np.ndarray | None = None
     assigned_by: str | None = None
     groups: list[dict[str, object]] | None = None
+    graph: NeighbourGraph | None = None  # UMAP's, when the algorithm ran on UMAP coordinates
 
     @property
     def num_clusters(self) -> int:
@@ -285,14 +286,15 @@ def order_by_size(raw_labels: np.ndarray) -> np.ndarray:
 
 def reduce_for_fit(
     space: np.ndarray, options: ClusteringOptions, preparation: Preparation, progress: Progress
-) -> tuple[np.ndarray, dict[str, Any]]:
-    """The matrix the algorithm runs on (UMAP's coordinates, or ``space`` itself) and its record."""
+) -> tuple[np.ndarray, dict[str, Any], NeighbourGraph | None]:
+    """The matrix the algorithm runs on (UMAP's coordinates, or ``space`` itself), its record, and
+    UMAP's neighbour graph (for the pictures' layout)."""
     plan = plan_reduction(options.reduction, registry.spec(options.algorithm).default_reduction, space.shape[1])
     if plan.method != "umap" or plan.n_components is None:
-        return space, reduction_record(preparation)
+        return space, reduction_record(preparation), None
     umap_options = options.reduction.model_copy(update={"n_components": plan.n_components})
     reduced = umap_coordinates(space, umap_options, progress)
-    return reduced.coordinates, reduced.record
+    return reduced.coordinates, reduced.record, reduced.graph
 
 
 def fit_clustering(
@@ -310,7 +312,7 @@ def fit_clustering(
     progress = progress or Progress.silent()
     preparation = fit_preparation(X, options)
     space = preparation.apply(X, copy=copy)
-    matrix, reduction = reduce_for_fit(space, options, preparation, progress)
+    matrix, reduction, graph = reduce_for_fit(space, options, preparation, progress)
     parameters, auto_k = resolve_parameters(options, matrix, progress)
     output = fit_estimator(matrix, options, parameters, progress, groups)
     found = order_by_size(output.labels)
@@ -346,5 +348,6 @@ def fit_clustering(
         sample_rows=output.sample_rows,
         assigned_by=output.assigned_by,
         groups=None if groups is None else groups.by_cluster(output.labels, labels),
+        graph=graph,
     )
     return fitted, space

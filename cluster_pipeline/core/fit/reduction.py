@@ -9,7 +9,8 @@ three changes, each measured on AG News (7,600 × 384) on the 2-core machine:
   pynndescent's approximate search and its numba code paths;
 - **cached compilation**: three of umap-learn's numba kernels (``UNCACHED_KERNELS``) lack
   ``cache=True``, so every process paid ~25 s of JIT even with ``NUMBA_CACHE_DIR`` set; they get
-  ``enable_caching()`` before first use (the first run on a machine compiles, about a minute);
+  ``enable_caching()`` before first use (the first run on a machine compiles, about a minute, shown
+  as a ``compile`` stage);
 - **200 epochs** at every size (umap-learn's default above 10,000 points): 500 cost 2.4× the time
   and gave the same clusters (3 seeds).
 
@@ -31,7 +32,7 @@ import numpy as np
 
 from cluster_pipeline.core.errors import AlgorithmError
 from cluster_pipeline.core.fit.neighbors import knn_graph, search
-from cluster_pipeline.core.fit.numba_cache import numba_cache_dir
+from cluster_pipeline.core.fit.numba_cache import compiling, numba_cache_dir
 from cluster_pipeline.core.fit.options import ReductionOptions
 from cluster_pipeline.core.progress import Progress
 
@@ -39,6 +40,7 @@ UMAP_COMPONENTS = 5
 PCA_COMPONENTS = 10
 AUTO_MIN_DIMENSIONS = 50  # at or below, vectors are clustered as they are ("auto")
 UMAP_EPOCHS = 200
+LAYOUT_MIN_DIST = 0.1  # the pictures' 2-D layout spreads each cluster a little (the fit packs them: 0)
 TRANSFORM_BLOCK = 65_536  # documents placed per block (bounds the (block, n_neighbors) temporaries)
 # umap-learn's kernels compiled without cache=True (module, name); missing ones are skipped
 UNCACHED_KERNELS = (
@@ -69,11 +71,24 @@ def plan_reduction(options: ReductionOptions, default_method: str, dimensions: i
 
 
 @dataclass(frozen=True)
+class NeighbourGraph:
+    """What UMAP was fitted from, kept so that the pictures are laid out from the same neighbours the
+    algorithm saw (``layout_2d``): the fitted unit rows, their kNN graph and UMAP coordinates."""
+
+    sample: np.ndarray  # (m, d) unit rows UMAP was fitted on
+    rows: np.ndarray | None  # their indices among all documents (None: all of them, in order)
+    knn: tuple[np.ndarray, np.ndarray]  # umap-learn's (indices, distances), each row's own first
+    coordinates: np.ndarray  # (m, n_components) the fitted rows' coordinates
+    parameters: dict[str, Any]
+
+
+@dataclass(frozen=True)
 class UmapResult:
-    """UMAP coordinates of every document, and the record stored in the ExecutionResult."""
+    """UMAP coordinates of every document, the record stored in the ExecutionResult, and its graph."""
 
     coordinates: np.ndarray  # (n, n_components) float32
     record: dict[str, Any]
+    graph: NeighbourGraph
 
 
 def umap_coordinates(
@@ -99,7 +114,8 @@ def umap_coordinates(
     parameters: dict[str, Any] = {"n_components": n_components, "n_neighbors": neighbours}
     parameters |= {"min_dist": options.min_dist, "metric": "cosine", "n_epochs": UMAP_EPOCHS}
     parameters["random_state"] = options.random_state
-    fitted = _fit_umap(sample, parameters, progress, n)
+    knn = _knn(sample, neighbours, progress, n)
+    fitted = _fit_umap(sample, parameters, knn, progress, n)
     coordinates = fitted if rows is None else _place_others(space, rows, sample, fitted, neighbours, progress)
     record = {
         "method": "umap",
@@ -109,25 +125,63 @@ def umap_coordinates(
         "seconds": round(time.perf_counter() - started, 3),
     }
     progress.update("reduce", n, n, note=f"UMAP to {n_components} dimensions in {record['seconds']:.1f} s")
-    return UmapResult(coordinates, record)
+    return UmapResult(coordinates, record, NeighbourGraph(sample, rows, knn, fitted, parameters))
 
 
-def _fit_umap(sample: np.ndarray, parameters: dict[str, Any], progress: Progress, total: int) -> np.ndarray:
-    """UMAP's coordinates of the unit rows ``sample``, from their exact kNN graph (faiss)."""
-    neighbours = parameters["n_neighbors"]
+def _knn(sample: np.ndarray, neighbours: int, progress: Progress, total: int) -> tuple[np.ndarray, np.ndarray]:
+    """The exact kNN graph of the unit rows ``sample`` (faiss), in umap-learn's convention: each row's
+    own index first, at distance 0."""
     progress.update("reduce", 0, total, note=f"UMAP: exact {neighbours}-NN graph of {len(sample):,} documents (faiss)")
     scores, indices = knn_graph(sample, neighbours - 1, metric="ip")
-    # umap-learn's convention: each row's own index first, at distance 0
     knn_indices = np.hstack([np.arange(len(sample), dtype=np.int64)[:, None], indices])
     knn_distances = np.hstack([np.zeros((len(sample), 1), np.float32), np.maximum(1.0 - scores, 0.0)])
-    umap = load_umap(progress, total)
-    progress.update("reduce", 0, total, note=f"UMAP: {UMAP_EPOCHS} epochs on {len(sample):,} documents")
-    with warnings.catch_warnings():
+    return knn_indices, knn_distances
+
+
+def _fit_umap(
+    sample: np.ndarray,
+    parameters: dict[str, Any],
+    knn: tuple[np.ndarray, np.ndarray],
+    progress: Progress,
+    total: int,
+    stage: str = "reduce",
+) -> np.ndarray:
+    """UMAP's coordinates of the unit rows ``sample``, from their kNN graph ``knn``."""
+    with compiling(progress, "umap", "UMAP"), warnings.catch_warnings():
+        umap = load_umap()
+        progress.update(stage, 0, total, note=f"UMAP: {UMAP_EPOCHS} epochs on {len(sample):,} documents")
         # a seed makes umap-learn run single-threaded, and a precomputed graph has no search index:
         # both are intended here and it warns about each
         warnings.filterwarnings("ignore", message=".*(overridden to 1|is not an NNDescent object).*")
-        model = umap.UMAP(**parameters, precomputed_knn=(knn_indices, knn_distances, None))
+        model = umap.UMAP(**parameters, precomputed_knn=(*knn, None))
         return np.asarray(model.fit_transform(sample), dtype=np.float32)
+
+
+def layout_2d(
+    graph: NeighbourGraph, space: np.ndarray, rows: np.ndarray, progress: Progress | None = None
+) -> np.ndarray:
+    """2-D coordinates of the documents ``rows`` (sorted indices into ``space``) from the clustering's
+    own neighbour graph: a 2-D UMAP of the fitted rows, started from the two principal axes of their
+    clustering coordinates (so it keeps their large-scale arrangement and skips the spectral start),
+    the other rows placed from their nearest fitted neighbours as in the fit."""
+    progress = progress or Progress.silent()
+    coordinates = graph.coordinates - graph.coordinates.mean(axis=0)
+    _, _, axes = np.linalg.svd(coordinates, full_matrices=False)
+    start = coordinates @ axes[:2].T
+    start = (10 * start / np.maximum(np.abs(start).max(axis=0), 1e-12)).astype(np.float32)  # UMAP's scale
+    parameters = {**graph.parameters, "n_components": 2, "min_dist": LAYOUT_MIN_DIST, "init": start}
+    fitted = _fit_umap(graph.sample, parameters, graph.knn, progress, len(graph.sample), stage="layout")
+    if graph.rows is None:
+        return fitted[rows]
+    position = np.searchsorted(graph.rows, rows)
+    inside = (position < len(graph.rows)) & (graph.rows[np.minimum(position, len(graph.rows) - 1)] == rows)
+    layout = np.empty((len(rows), 2), dtype=np.float32)
+    layout[inside] = fitted[position[inside]]
+    others = rows[~inside]
+    if len(others):
+        neighbours = int(graph.parameters["n_neighbors"])
+        layout[~inside] = place_from_neighbours(graph.sample, fitted, _unit_rows(space[others]), neighbours)
+    return layout
 
 
 def _place_others(
@@ -178,17 +232,9 @@ def _compiled_once() -> None:
             kernel.enable_caching()
 
 
-def load_umap(progress: Progress, total: int) -> Any:
-    """The ``umap`` module with numba's cache in ``NUMBA_CACHE_DIR``; the first use on a machine says
-    that it compiles (about a minute) and where the cache goes."""
-    cache_dir = numba_cache_dir()
-    if not any(cache_dir.glob("umap*/*smooth_knn_dist*.nbi")):
-        progress.update(  # a stage of its own, so the throttle never drops it
-            "compile",
-            0,
-            total,
-            note=f"first use of UMAP here: compiling its numba code once (about a minute), cached in {cache_dir}",
-        )
+def load_umap() -> Any:
+    """The ``umap`` module with numba's cache in ``NUMBA_CACHE_DIR`` (its uncached kernels cached too)."""
+    numba_cache_dir()
     import umap
 
     _compiled_once()

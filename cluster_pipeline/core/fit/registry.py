@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib
 import math
 from collections.abc import Callable, Mapping
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,6 +21,7 @@ from cluster_pipeline.core.fit.attributes import AttributeGroups, check_attribut
 from cluster_pipeline.core.fit.auto_k import AUTO_K_RANGE, DEFAULT_K_MAX, DEFAULT_K_MIN
 from cluster_pipeline.core.fit.hdbscan_backends import choose_backend, hdbscan_constraints, make_hdbscan
 from cluster_pipeline.core.fit.kmeans import fit_kmeans
+from cluster_pipeline.core.fit.numba_cache import compiling
 from cluster_pipeline.core.fit.options import ClusteringOptions
 from cluster_pipeline.core.fit.resource_guard import CostModel, FitEstimate
 from cluster_pipeline.core.fit.warning import Advice
@@ -98,7 +100,9 @@ def fit_hdbscan(spec: AlgorithmSpec, run: FitRun) -> EstimatorOutput:
     backend = choose_backend(run.options.hdbscan_backend, run.options.parameters, len(run.space))
     estimator = make_hdbscan(backend, run.parameters)
     run.progress.update("fit", 0, len(run.space), note=f"HDBSCAN ({backend})")
-    labels, engine = estimator.fit_predict(run.space), "scikit-learn" if backend == "sklearn" else backend
+    with compiling(run.progress, backend, "HDBSCAN") if backend == "fast_hdbscan" else nullcontext():
+        labels = estimator.fit_predict(run.space)
+    engine = "scikit-learn" if backend == "sklearn" else backend
     return EstimatorOutput(labels, np.asarray(estimator.probabilities_, np.float32), f"hdbscan:{backend}", engine)
 
 

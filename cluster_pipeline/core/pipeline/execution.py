@@ -40,7 +40,7 @@ from cluster_pipeline.core.pipeline.selection import (
     load_matrix,
     select_documents,
 )
-from cluster_pipeline.core.progress import Progress
+from cluster_pipeline.core.progress import STAGE, Progress
 from cluster_pipeline.core.quality.coherence import TopicQuality, topic_quality
 from cluster_pipeline.core.quality.metrics import QualityMetrics, compute_metrics
 from cluster_pipeline.core.quality.texts import coherence_words
@@ -57,6 +57,7 @@ from cluster_pipeline.core.store.results import (
     cluster_name,
     utc_now,
 )
+from cluster_pipeline.core.store.storage import read_parquet
 from cluster_pipeline.core.topics.structure import TopicStructure, topic_structure
 
 
@@ -264,19 +265,23 @@ def recording_failure(results: ResultStore, base: ExecutionResult) -> Iterator[F
 
 
 class StageTimer:
-    """Seconds per stage, in the order the stages ran; entering a stage passes its checkpoint
-    (``core.checkpoints``), where a fault-injection test may hold the execution."""
+    """Seconds per stage, in the order the stages ran, each stage's start and end reported to
+    ``progress``; entering a stage passes its checkpoint (``core.checkpoints``), where a
+    fault-injection test may hold the execution."""
 
-    def __init__(self, timings: Mapping[str, float] | None, cluster_id: str) -> None:
+    def __init__(self, timings: Mapping[str, float] | None, cluster_id: str, progress: Progress) -> None:
         self.timings: dict[str, float] = dict(timings or {})
         self.cluster_id = cluster_id
+        self.progress = progress
 
     @contextmanager
     def stage(self, name: str) -> Iterator[None]:
         checkpoint(self.cluster_id, name)
+        self.progress.update(name, 0, 1, unit=STAGE)
         started = time.perf_counter()
         yield
         self.timings[name] = round(time.perf_counter() - started, 4)
+        self.progress.update(name, 1, 1, unit=STAGE)
 
 
 @dataclass
@@ -340,8 +345,9 @@ def run_execution(
         trigger=trigger,
         trigger_reason=trigger_reason,
     )
-    timer = StageTimer(timings, config.cluster_id)
-    execution = _run(lake, config, base, labeler or OfflineLabeler(), progress or Progress.silent(), timer, on_snapshot)
+    progress = progress or Progress.silent()
+    timer = StageTimer(timings, config.cluster_id, progress)
+    execution = _run(lake, config, base, labeler or OfflineLabeler(), progress, timer, on_snapshot)
     try:
         return replace(execution, enrichment=refresh_enrichment(lake, config, execution.snapshot))
     except (ClusterPipelineError, OSError, pa.ArrowException) as error:
@@ -446,27 +452,46 @@ def execute(lake: Lake, config: ClusterConfig, run_id: str, **options: Any) -> E
     return run_execution(lake, config, run_id, **options).result
 
 
-def _pictures(findings: Findings, config: ClusterConfig) -> tuple[dict[str, bytes], pa.Table | None]:
-    """The PNGs of the execution, and the map's points (None without clusters)."""
+def previous_map(results: ResultStore, result: ExecutionResult) -> tuple[pa.Table | None, str | None]:
+    """The map points (``document_id``, ``x``, ``y``) of the configuration's latest completed execution
+    before ``result``, and its run_id; None where there is none (or it has no map)."""
+    previous = latest_completed(results, result.namespace, result.cluster_id)
+    if previous is None or previous.run_id == result.run_id:
+        return None, None
+    key = results.lake.execution_key(previous.namespace, previous.cluster_id, previous.run_id, "map.parquet")
+    if not results.storage.exists(key):
+        return None, previous.run_id
+    return read_parquet(results.storage, key, columns=["document_id", "x", "y"]), previous.run_id
+
+
+def _pictures(
+    findings: Findings, config: ClusterConfig, results: ResultStore, progress: Progress
+) -> tuple[dict[str, bytes], pa.Table | None, dict[str, Any] | None]:
+    """The PNGs of the execution, the map's points (None without clusters) and the layout's record:
+    both drawn in the clustering's own space, aligned to the previous execution's map."""
     from cluster_pipeline.core.render.cluster_map import map_table
-    from cluster_pipeline.core.render.plots import auto_k_png, project, projection_png, sizes_png
+    from cluster_pipeline.core.render.layout import align_to_previous, lay_out
+    from cluster_pipeline.core.render.plots import MAX_PLOT_POINTS, auto_k_png, projection_png, sizes_png
     from cluster_pipeline.core.render.topic_plots import topic_pictures
 
     fitted, rows = findings.fitted, findings.sample_rows
     names = [c.label for c in findings.result.centroids or []]
     sizes = list(fitted.cluster_sizes)
-    images, points = {}, None
+    images, points, layout = {}, None, None
     if fitted.num_clusters:
-        projection = project(
-            findings.space, fitted.labels if rows is None else fitted.labels[rows], method=config.plot_projection
+        labels = fitted.labels if rows is None else fitted.labels[rows]
+        projection = lay_out(
+            findings.space, labels, graph=fitted.graph, method=config.plot_projection, progress=progress
         )
-        images["projection"] = projection_png(projection, names, sizes, fitted.num_noise)
+        ids = findings.documents["document_id"].iloc[projection.rows].astype(str).to_numpy()
+        projection, layout = align_to_previous(projection, ids, *previous_map(results, findings.result))
+        images["projection"] = projection_png(projection.sample(MAX_PLOT_POINTS), names, sizes, fitted.num_noise)
         points = map_table(projection, findings.documents, config.labeling.text_fields)
     images["sizes"] = sizes_png(sizes, names, fitted.num_noise)
     if fitted.auto_k is not None:
         images["auto_k"] = auto_k_png(fitted.auto_k)
     images.update(topic_pictures(findings.result, findings.topics))
-    return images, points
+    return images, points, layout
 
 
 def _write_beside(results: ResultStore, result: ExecutionResult, suffix: str, content: bytes | pa.Table) -> str:
@@ -485,7 +510,7 @@ def _publish(
 ) -> tuple[ExecutionResult, str, dict[str, bytes]]:
     """Pictures, then the files beside the result, then the ExecutionResult itself: the commit point."""
     with timer.stage("pictures"):
-        images, points = _pictures(findings, config)
+        images, points, layout = _pictures(findings, config, results, timer.progress)
     result, topics = findings.result, findings.topics
     with timer.stage("write"):
         files: dict[str, bytes | pa.Table] = {f"{name}.png": png for name, png in images.items()}
@@ -504,5 +529,6 @@ def _publish(
         timings=dict(timer.timings),
         hierarchy=topics.hierarchy,
         topics_over_time=over_time,
+        layout=layout,
     )
     return result, results.write(result), images

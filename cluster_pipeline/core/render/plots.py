@@ -25,7 +25,7 @@ from cluster_pipeline.core.fit.auto_k import AutoK
 from cluster_pipeline.core.quality.metrics import stratified_sample
 
 MAX_PLOT_POINTS = 10_000
-MAX_MAP_POINTS = 5_000  # points of the report's interactive map: a browser's SVG stays fluid
+MAX_MAP_POINTS = 100_000  # points of the report's interactive map (WebGL draws them fluidly)
 MAX_NAMED_CLUSTERS = 40  # the largest clusters get their name on the projection; the legend and sizes chart name all
 PCA_ROWS = 5_000  # rows the projection's two axes are fitted on (every plotted row is projected)
 WIDTH, HEIGHT = 1200, 800
@@ -142,6 +142,11 @@ class Projection:
         return Projection(self.rows[keep], self.xy[keep], self.labels[keep], self.total, self.method)
 
 
+def plotted_rows(labels: np.ndarray, max_points: int = MAX_PLOT_POINTS, random_state: int = 0) -> np.ndarray:
+    """The rows a picture draws: all, or beyond ``max_points`` a seeded sample stratified by cluster."""
+    return np.arange(len(labels)) if len(labels) <= max_points else stratified_sample(labels, max_points, random_state)
+
+
 def project(
     space: np.ndarray,
     labels: np.ndarray,
@@ -152,7 +157,7 @@ def project(
 ) -> Projection:
     """2-D coordinates of at most ``max_points`` rows (a seeded sample stratified by cluster beyond that)."""
     labels = np.asarray(labels)
-    rows = np.arange(len(labels)) if len(labels) <= max_points else stratified_sample(labels, max_points, random_state)
+    rows = plotted_rows(labels, max_points, random_state)
     xy, used = project_2d(space[rows], method, random_state)
     return Projection(rows, np.asarray(xy, dtype=np.float64), labels[rows], len(labels), used)
 
@@ -179,19 +184,21 @@ def _blend_points(canvas: np.ndarray, pixels: np.ndarray, colours: np.ndarray, s
                 canvas[ys, xs] = canvas[ys, xs] * (1 - POINT_ALPHA) + colours * POINT_ALPHA
 
 
-def _draw_marker(draw: ImageDraw.ImageDraw, x: int, y: int, cluster: int) -> None:
-    """One legend marker, the shape of the cluster's points drawn larger."""
-    fill, shape = colour(cluster), marker(cluster)
+def _draw_marker(
+    draw: ImageDraw.ImageDraw, x: float, y: float, cluster: int, fill: tuple[int, int, int] | None = None, size: int = 6
+) -> None:
+    """One marker, the shape of the cluster's points drawn larger (in ``fill``, default its colour)."""
+    fill, shape, r = fill or colour(cluster), marker(cluster), size
     if shape == "disc":
-        draw.ellipse((x - 6, y - 6, x + 6, y + 6), fill=fill)
+        draw.ellipse((x - r, y - r, x + r, y + r), fill=fill)
     elif shape == "square":
-        draw.rectangle((x - 6, y - 6, x + 6, y + 6), outline=fill, width=3)
+        draw.rectangle((x - r, y - r, x + r, y + r), outline=fill, width=max(r // 2, 2))
     elif shape == "plus":
-        draw.line((x - 7, y, x + 7, y), fill=fill, width=3)
-        draw.line((x, y - 7, x, y + 7), fill=fill, width=3)
+        draw.line((x - r - 1, y, x + r + 1, y), fill=fill, width=max(r // 2, 2))
+        draw.line((x, y - r - 1, x, y + r + 1), fill=fill, width=max(r // 2, 2))
     else:
-        draw.line((x - 6, y - 6, x + 6, y + 6), fill=fill, width=3)
-        draw.line((x - 6, y + 6, x + 6, y - 6), fill=fill, width=3)
+        draw.line((x - r, y - r, x + r, y + r), fill=fill, width=max(r // 2, 2))
+        draw.line((x - r, y + r, x + r, y - r), fill=fill, width=max(r // 2, 2))
 
 
 def _title(draw: ImageDraw.ImageDraw, text: str, width: int) -> None:
@@ -340,6 +347,9 @@ def sizes_png(sizes: Sequence[int], cluster_labels: Sequence[str], num_noise: in
         top = TITLE_HEIGHT + row * bar_pitch
         end = left + max(int(round((right - left) * value / largest)), 1)
         draw.rectangle((left, top + 4, end, top + bar_pitch - 4), fill=fill)
+        if row < len(cluster_labels) and marker(row) != "disc":  # a hue's second use and beyond: its marker, hatched
+            for x in range(left + 10, end - 6, 22):
+                _draw_marker(draw, x, top + bar_pitch // 2, row, fill=WHITE, size=4)
         draw.text((left - 8, top + bar_pitch / 2), name, fill=INK, font=font, anchor="rm")
         draw.text((end + 6, top + bar_pitch / 2), text, fill=INK, font=font, anchor="lm")
     axis = TITLE_HEIGHT + bar_pitch * max(len(values), 1) + 4

@@ -38,10 +38,12 @@ TOPICS_ROW = (
     "coherence (NPMI) {coherence_npmi:.3f} (documents: {coherence_npmi_document:.3f}), diversity {topic_diversity:.2f}"
 )
 LLM_ROW = "{model}: {calls} calls, {total_tokens} tokens, {cache_hits} cached, {fallbacks} fallbacks"
+LAYOUT_METHODS = {"umap": "UMAP of the clustering's neighbour graph", "pca": "PCA"}
 LLM_USAGE_DEFAULTS = {"model": None, "calls": 0, "total_tokens": 0, "cache_hits": 0, "fallbacks": 0}
 OVER_TIME_ROW = "by {granularity} of {column}, {buckets} buckets from {start:.10} to {end:.10}"
 CAPTIONS = {  # in figure order
-    "projection": "The documents in two dimensions (a projection of the clustered space, named in the title; "
+    "projection": "The documents in two dimensions, in the space the algorithm saw (a 2-D UMAP of its own neighbour "
+    "graph when it ran on UMAP, else PCA; named in the title), turned to match the previous execution's picture; "
     f"at most {MAX_PLOT_POINTS:,} drawn, sampled by cluster), each coloured by its cluster. Grey points are noise: "
     "documents in no cluster. A ringed dot marks each cluster's centre, labelled where there is room; the legend "
     "names every cluster with its share of the documents.",
@@ -120,6 +122,16 @@ def split_line(splits: Mapping[str, Any] | None) -> str | None:
     return "; ".join(parts)
 
 
+def describe_layout(layout: Mapping[str, Any] | None) -> str | None:
+    """'UMAP of the clustering's neighbour graph, aligned to run_… on 1,234 shared documents'."""
+    if not layout:
+        return None
+    method = LAYOUT_METHODS.get(layout["method"], layout["method"])
+    if layout["layout_stability"] != "aligned":
+        return method
+    return f"{method}, aligned to {layout['aligned_to']} on {layout['shared_documents']:,} shared documents"
+
+
 def _filled(template: str, record: Mapping[str, Any] | None) -> str | None:
     return template.format_map(record) if record else None
 
@@ -166,6 +178,7 @@ def summary_rows(result: ExecutionResult, config: ClusterConfig | None = None) -
         ("trigger", trigger),
         ("hierarchy", "; ".join(f"{t.label} ({', '.join(t.clusters)})" for t in coarse)),
         ("topics over time", _filled(OVER_TIME_ROW, result.topics_over_time)),
+        ("layout", describe_layout(result.layout)),
         ("error", result.error_message),
     ]
     return [(name, value) for name, value in rows if value]
@@ -233,9 +246,10 @@ def html_report(
         for number_, (name, png) in enumerate(ordered, 1)
     )
     interactive = (
-        "<h2>Interactive map</h2><p>Hover a point for its document and cluster; click a cluster in the legend "
-        f"to hide or show it (double-click to show it alone). A sample of at most {MAX_MAP_POINTS:,} documents, "
-        f"stratified by cluster.</p>{map_fragment}"
+        "<h2>Interactive map</h2><p>Each cluster is named on the map. Search rings the documents whose title or "
+        "text holds every word typed; colour by cluster or by any metadata column of the collection. Hover a point "
+        "for its document; click an entry of the legend to hide or show it (double-click to show it alone). At "
+        f"most {MAX_MAP_POINTS:,} documents, sampled by cluster, drawn with WebGL.</p>{map_fragment}"
         if map_fragment
         else ""
     )

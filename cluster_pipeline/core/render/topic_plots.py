@@ -17,6 +17,7 @@ from cluster_pipeline.core.render.plots import (
     TITLE_HEIGHT,
     WHITE,
     WIDTH,
+    _draw_marker,
     _fit,
     _font,
     _png,
@@ -28,8 +29,9 @@ from cluster_pipeline.core.topics.over_time import shares_by_cluster
 from cluster_pipeline.core.topics.structure import TopicStructure
 
 ROW = 24
-MAX_NAMED_NODES = 8  # the highest merges get their label written beside them
-MIN_LABEL_WIDTH = 120  # pixels a merge's label may use even when its parent is closer
+MAX_NAMED_NODES = 8  # the highest merges are numbered, their labels listed beside the tree
+MERGE_COLUMN = 300  # pixels of the column listing the numbered merges' labels
+NOTE_LINE = 16
 DISTANCE_AXIS = "cosine distance between merged centroids (average linkage)"
 MAX_SERIES = 10  # clusters drawn on their own over time; the rest are one grey band
 
@@ -48,42 +50,67 @@ def _leaf_order(hierarchy: dict[str, Any]) -> list[str]:
     return order
 
 
+def wrap_words(draw: ImageDraw.ImageDraw, text: str, font: Any, width: float) -> list[str]:
+    """``text`` in lines of whole words that fit ``width`` pixels (a single word too wide for a line
+    alone is the only thing ever cut, with an ellipsis)."""
+    lines: list[str] = []
+    for word in text.split():
+        candidate = f"{lines[-1]} {word}" if lines else word
+        if lines and draw.textlength(candidate, font=font) <= width:
+            lines[-1] = candidate
+        else:
+            lines.append(_fit(draw, word, font, width))
+    return lines
+
+
 def dendrogram_png(hierarchy: dict[str, Any], leaf_labels: dict[str, str], sizes: dict[str, int]) -> bytes:
-    """The topic tree: one row per cluster (its name and size), merges to the right at their cosine
-    distance, the highest merges named."""
+    """The topic tree: one row per cluster (its marker, name and size), merges to the right at their
+    cosine distance; the highest merges numbered at their joint, their labels whole in a column of
+    their own on the right (so no label crosses a bracket)."""
     order = _leaf_order(hierarchy)
     font, small = _font(13), _font(12)
-    height = TITLE_HEIGHT + ROW * len(order) + 60
+    probe = ImageDraw.Draw(Image.new("RGB", (1, 1)))
+    named = hierarchy["nodes"][-MAX_NAMED_NODES:][::-1]  # the root first
+    notes = [
+        wrap_words(probe, f"{number}. {node['label']}", small, MERGE_COLUMN - 12)
+        for number, node in enumerate(named, 1)
+    ]
+    rows_height = ROW * len(order)
+    notes_height = sum(NOTE_LINE * len(lines) + 6 for lines in notes) + 24
+    height = TITLE_HEIGHT + max(rows_height, notes_height) + 60
     image = Image.new("RGB", (WIDTH, height), WHITE)
     draw = ImageDraw.Draw(image)
     names = {
-        leaf: _fit(draw, f"{leaf} {leaf_labels.get(leaf, '')} ({sizes.get(leaf, 0):,})", font, 380) for leaf in order
+        leaf: _fit(draw, f"{leaf} {leaf_labels.get(leaf, '')} ({sizes.get(leaf, 0):,})", font, 360) for leaf in order
     }
-    left = MARGIN + int(max(draw.textlength(n, font=font) for n in names.values())) + 12
-    right = WIDTH - MARGIN - 260
-    top, bottom = TITLE_HEIGHT + 8, TITLE_HEIGHT + 8 + ROW * len(order)
+    left = MARGIN + int(max(draw.textlength(n, font=font) for n in names.values())) + 20
+    right = WIDTH - MARGIN - MERGE_COLUMN - 24
+    top, bottom = TITLE_HEIGHT + 8, TITLE_HEIGHT + 8 + rows_height
     highest = max(node["distance"] for node in hierarchy["nodes"]) or 1.0
     y = {leaf: top + ROW * (row + 0.5) for row, leaf in enumerate(order)}
     x = dict.fromkeys(order, float(left))
     for leaf in order:
         index = int(leaf.split("_")[1])
-        draw.text((left - 8, y[leaf]), names[leaf], fill=INK, font=font, anchor="rm")
-        draw.ellipse((left - 4, y[leaf] - 4, left + 4, y[leaf] + 4), fill=colour(index))
-    parent_x: dict[str, float] = {}
+        draw.text((left - 14, y[leaf]), names[leaf], fill=INK, font=font, anchor="rm")
+        _draw_marker(draw, left - 6, y[leaf], index, size=4)
     for node in hierarchy["nodes"]:
         a, b = node["children"]
         at = left + (right - left) * node["distance"] / highest
         for child in (a, b):
             draw.line((x[child], y[child], at, y[child]), fill=INK, width=2)
-            parent_x[child] = at
         draw.line((at, y[a], at, y[b]), fill=INK, width=2)
         x[node["id"]], y[node["id"]] = at, (y[a] + y[b]) / 2
-    # the highest merges are named just above the line leading to their parent, up to it
-    for node in hierarchy["nodes"][-MAX_NAMED_NODES:]:
-        at = x[node["id"]]
-        room = parent_x.get(node["id"], WIDTH - MARGIN) - at - 10
-        text = _fit(draw, node["label"], small, max(room, MIN_LABEL_WIDTH))
-        draw.text((at + 6, y[node["id"]] - 3), text, fill=(90, 90, 90), font=small, anchor="ld")
+    for number, node in enumerate(named, 1):  # a numbered disc on the joint, the number's label on the right
+        cx, cy = x[node["id"]], y[node["id"]]
+        draw.ellipse((cx - 9, cy - 9, cx + 9, cy + 9), fill=WHITE, outline=INK, width=2)
+        draw.text((cx, cy), str(number), fill=INK, font=small, anchor="mm")
+    note_y = top + 22
+    draw.text((right + 24, top), "Merges (numbered on the tree)", fill=INK, font=font)
+    for lines in notes:
+        for line in lines:
+            draw.text((right + 24, note_y), line, fill=(70, 70, 70), font=small)
+            note_y += NOTE_LINE
+        note_y += 6
     axis = bottom + 6
     draw.line((left, axis, right, axis), fill=FRAME)
     for fraction in (0.0, 0.25, 0.5, 0.75, 1.0):

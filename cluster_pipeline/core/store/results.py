@@ -185,6 +185,8 @@ class ExecutionResult:
     trigger_reason: str | None = column(pa.string(), None)
     hierarchy: dict[str, Any] | None = column(JSON_TEXT, None, codec=JSON)
     topics_over_time: dict[str, Any] | None = column(JSON_TEXT, None, codec=JSON)
+    # the pictures' and map's 2-D layout: method, and the previous run it was aligned to
+    layout: dict[str, Any] | None = column(JSON_TEXT, None, codec=SORTED_JSON)
 
     def __post_init__(self) -> None:
         check_run_id(self.run_id)

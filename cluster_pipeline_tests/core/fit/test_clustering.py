@@ -110,18 +110,24 @@ def test_order_by_size_keeps_noise():
     assert order_by_size(np.array([-1, -1])).tolist() == [-1, -1]
 
 
-def test_the_first_umap_on_a_machine_says_it_compiles(tmp_path, monkeypatch):
-    from cluster_pipeline.core.fit import reduction
-    from cluster_pipeline.core.progress import Progress
+def test_the_first_use_of_numba_code_on_a_machine_is_a_compile_stage(tmp_path, monkeypatch):
+    from cluster_pipeline.core.fit import numba_cache
+    from cluster_pipeline.core.progress import STAGE, Progress
 
     events = []
-    monkeypatch.setattr(reduction, "numba_cache_dir", lambda: tmp_path)  # an empty cache: nothing compiled yet
-    reduction.load_umap(Progress([events.append], min_interval=60), 100)
-    assert [e.stage for e in events] == ["compile"] and str(tmp_path) in events[0].note
-    assert events[0].note.startswith("first use of UMAP here: compiling its numba code once")
+    monkeypatch.setattr(numba_cache, "numba_cache_dir", lambda: tmp_path)  # an empty cache: nothing compiled yet
+    with numba_cache.compiling(Progress([events.append], min_interval=60), "umap", "UMAP"):
+        events.append("work")
+    assert [getattr(e, "stage", e) for e in events] == ["compile", "work", "compile"]
+    assert events[0].unit == STAGE and events[0].done == 0 and events[2].done == 1
+    assert (
+        events[0].note.startswith("compiling numba kernels for UMAP (once per machine")
+        and str(tmp_path) in events[0].note
+    )
     events.clear()
     index = tmp_path / "umap_476a548b" / "umap_.smooth_knn_dist-144.py311.nbi"  # numba's index, once compiled
     index.parent.mkdir()
     index.touch()
-    reduction.load_umap(Progress([events.append]), 100)
+    with numba_cache.compiling(Progress([events.append]), "umap", "UMAP"):
+        pass
     assert events == []

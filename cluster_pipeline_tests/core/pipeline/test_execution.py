@@ -48,6 +48,12 @@ def test_the_second_execution_records_its_drift_against_the_first(lake, collecti
     second = execute(lake, config, "run_0000000000000002")
     assert second.drift["previous_run_id"] == first.run_id
     assert second.drift["adjusted_rand_index"] == pytest.approx(1.0)
+    # the pictures' layout too: the second is turned onto the first on their shared documents
+    assert first.layout == {"method": "pca", "layout_stability": "fresh"}
+    assert second.layout["layout_stability"] == "aligned" and second.layout["aligned_to"] == first.run_id
+    assert second.layout["shared_documents"] == 300 and second.layout["misfit"] < 0.01
+    maps = [pq.read_table(result.artifacts["map"]).sort_by("document_id") for result in (first, second)]
+    assert np.allclose(maps[0].column("x").to_numpy(), maps[1].column("x").to_numpy(), atol=1e-3)
 
 
 def test_a_failure_writes_a_failed_result_that_knows_the_snapshot(lake, collections):

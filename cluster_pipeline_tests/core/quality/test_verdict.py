@@ -76,14 +76,15 @@ def test_a_good_run_reports_coverage_and_the_seed_description(lake, collections)
 
 
 def test_executions_show_prints_the_noise_share_coverage_and_warning(lake, collections):
-    from cluster_pipeline.cli.output import describe_result, summary_line
+    from cluster_pipeline.cli.output import describe_result, executions_table
 
     collections.ingest("default", "c", blob_documents(200, dim=16))
     config = ClusterConfig(collection="c", algorithm="dbscan", parameters={"eps": 0.0001})
     text = describe_result(execute(lake, config, "run_00000000000000a3"))
     assert "200 documents, 0 clusters, 200 noise (100 %)" in text
     assert "  warning: eps=0.0001 put every document in noise; try eps between" in text
-    assert summary_line(execute(lake, config, "run_00000000000000a5")).endswith("silhouette -  noise 100 %")
+    row = executions_table([execute(lake, config, "run_00000000000000a5")]).splitlines()[-1].split()
+    assert row[0] == "run_00000000000000a5" and row[-3:] == ["-", "100", "%"]  # no silhouette, all noise
     result = execute(lake, ClusterConfig(collection="c", parameters={"n_clusters": 3}), "run_00000000000000a4")
     assert "  metrics: computed on 200 of 200 documents; 0 % noise" in describe_result(result)
     assert "  topic words: coherence (NPMI) " in describe_result(result)  # blob_documents have text

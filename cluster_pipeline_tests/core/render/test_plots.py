@@ -100,3 +100,30 @@ def test_sizes_chart_keeps_its_numbers_inside_the_picture():
     assert blank[:, : MARGIN - 2].all()  # nor in the left one: the names fit
     ink = np.flatnonzero((pixels[40:70] < 128).any(axis=(0, 2)))  # the longest bar's row: its number is drawn
     assert ink.max() > image.size[0] - 200
+
+
+def test_beyond_ten_clusters_a_repeated_hue_carries_its_marker_in_the_sizes_chart():
+    pixels = np.asarray(_image(sizes_png([100] * 12, [f"topic {i}" for i in range(12)], num_noise=0))).astype(int)
+    hue = np.abs(pixels - np.array(colour(0))).sum(axis=2) < 6  # cl_0 and cl_10 share it
+    rows = np.flatnonzero(hue[:, pixels.shape[1] // 2])
+    bands = np.split(rows, np.flatnonzero(np.diff(rows) > 1) + 1)
+    assert len(bands) == 2
+    white = []
+    for band in bands:
+        middle = int(band.mean())
+        span = np.flatnonzero(hue[middle])
+        white.append((pixels[middle, span.min() : span.max()].min(axis=1) > 240).sum())
+    assert white[0] == 0 and white[1] > 20  # cl_0 plain, cl_10 hatched with white markers
+
+
+def test_merge_labels_wrap_on_whole_words():
+    from PIL import ImageDraw
+
+    from cluster_pipeline.core.render.plots import _font
+    from cluster_pipeline.core.render.topic_plots import wrap_words
+
+    draw = ImageDraw.Draw(Image.new("RGB", (1, 1)))
+    text = "1. Satellite / Telescope / Astronaut / Spacecraft / Orbit"
+    lines = wrap_words(draw, text, _font(12), 120)
+    assert len(lines) > 1 and " ".join(lines) == text
+    assert all(draw.textlength(line, font=_font(12)) <= 120 for line in lines)

@@ -5,7 +5,7 @@ import pandas as pd
 
 from cluster_pipeline.core.config.model import ClusterConfig
 from cluster_pipeline.core.quality.checks import QualityChecks, evaluate_checks
-from cluster_pipeline.core.render.cluster_map import map_figure, map_html, map_table
+from cluster_pipeline.core.render.cluster_map import map_data, map_html, map_table
 from cluster_pipeline.core.render.plots import Projection, sizes_png
 from cluster_pipeline.core.render.report import html_report, markdown_summary
 from cluster_pipeline.core.store.results import Centroid
@@ -94,17 +94,25 @@ def test_map_keeps_a_bounded_stratified_sample_with_document_text():
     assert max(len(t) for t in table.column("text").to_pylist()) <= 160
 
 
-def test_map_html_is_one_trace_per_cluster_then_noise_with_plotly_inlined():
+def test_map_keeps_metadata_columns_and_draws_them_offline():
     labels = np.array([0, 0, 1, -1])
     projection = Projection(np.arange(4), np.arange(8, dtype=float).reshape(4, 2), labels, 4, "pca")
-    table = map_table(projection, _documents(4))
+    documents = _documents(4).assign(category=["World", "Sports", "World", None], year=[2001, 2002, 2003, 2004])
+    table = map_table(projection, documents)
+    assert table.column_names[5:] == ["metadata.category", "metadata.year"]
     centroids = [Centroid("cl_0", 2, "Rockets", "", []), Centroid("cl_1", 1, "Pasta", "", [])]
-    figure = map_figure(table, centroids)
-    assert [trace["name"] for trace in figure["data"]] == ["cl_0 Rockets", "cl_1 Pasta", "noise (in no cluster)"]
-    name, text, document = figure["data"][0]["customdata"][1]
-    assert (name, document) == ("cl_0 Rockets", "d1") and text.startswith("Title 1 — Body of document 1 word word")
+    data = map_data(table, centroids)
+    assert [c["name"] for c in data["clusters"]] == ["cl_0 Rockets", "cl_1 Pasta"] and data["cluster"] == [0, 0, 1, -1]
+    assert data["text"][1].startswith("Title 1 — Body of document 1 word word") and data["id"][1] == "d1"
+    assert data["metadata"]["category"] == {
+        "kind": "categorical",
+        "names": ["World", "(none)", "Sports"],
+        "values": [0, 2, 0, 1],
+    }
+    assert data["metadata"]["year"] == {"kind": "numeric", "values": [2001.0, 2002.0, 2003.0, 2004.0]}
     fragment = map_html(table, centroids)
     assert len(fragment) > 3_000_000 and "cl_1 Pasta" in fragment and "<script src=" not in fragment
+    assert '<option value="category">category</option>' in fragment and 'type="search"' in fragment
 
 
 def test_the_summary_shows_topic_coherence_diversity_and_splits():
