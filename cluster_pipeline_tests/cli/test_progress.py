@@ -14,7 +14,7 @@ from cluster_pipeline.cli import main
 from cluster_pipeline_tests.browser import ARTIFACTS, REPO
 from cluster_pipeline_tests.conftest import blob_documents
 
-STAGES = ("load", "fit", "auto_k", "metrics", "labels", "drift", "topics", "pictures", "write")
+STAGES = ("load", "fit", "auto_k", "metrics", "labels", "coherence", "drift", "topics", "pictures", "write")
 
 
 @pytest.mark.slow

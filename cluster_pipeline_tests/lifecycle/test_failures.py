@@ -17,5 +17,5 @@ def test_a_steps_own_error_is_told_never_dagsters_exception_class(instance):
         write_result()
 
     outcome = execution.execute_in_process(instance=instance, raise_on_error=False)
-    message = failure_message(outcome.dagster_run, outcome.all_events)
+    message = failure_message(instance, outcome.dagster_run, outcome.all_events)
     assert message == "The execution failed: OSError: [Errno 28] No space left on device"
