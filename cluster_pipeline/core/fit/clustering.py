@@ -118,7 +118,8 @@ class FittedClustering:
     ``sample_rows`` are the rows fitted on (``sample_size``; None: all rows); ``groups`` holds each
     cluster's attribute values (``attribute_based``). ``reduction``, ``auto_k``, ``topic_reduction`` and
     ``warning`` record the reduction, the sweep that chose k, ``max_clusters``' merges and why there are
-    fewer than 2 clusters."""
+    fewer than 2 clusters. ``sizes``: the clusters' sizes, when ``labels`` are a sample's (the view
+    of the documents the stages after the fit read)."""
 
     labels: np.ndarray
     centroids: np.ndarray
@@ -137,6 +138,7 @@ class FittedClustering:
     sample_rows: np.ndarray | None = None
     assigned_by: str | None = None
     groups: list[dict[str, object]] | None = None
+    sizes: np.ndarray | None = None
 
     @property
     def num_clusters(self) -> int:
@@ -157,6 +159,8 @@ class FittedClustering:
 
     @property
     def cluster_sizes(self) -> np.ndarray:
+        if self.sizes is not None:
+            return self.sizes
         return np.bincount(self.labels[self.labels >= 0], minlength=self.num_clusters)
 
 
