@@ -281,17 +281,21 @@ def case_kmeans_bare(n: int, collection: str, n_clusters: int = 100, repeats: in
     return {"repeats": seconds, "seconds": median(seconds), "method": fit.method, "inertia": fit.inertia}
 
 
-def case_faiss_bare(n: int, collection: str, n_clusters: int = 100, repeats: int = 3) -> dict[str, Any]:
-    """faiss-cpu as its users call it: ``faiss.Kmeans`` on all rows (25 iterations) plus the assignment,
-    with the OpenMP setting the pipeline loads it with (``core.neighbors.load_faiss``: passive waits;
-    faiss's default spinning made the same call 3-7× slower whenever other processes shared the cores)."""
+def case_faiss_bare(
+    n: int, collection: str, n_clusters: int = 100, repeats: int = 3, sampled: bool = False
+) -> dict[str, Any]:
+    """faiss-cpu as its users call it: ``faiss.Kmeans`` (25 iterations) on all rows, or (``sampled``) on
+    its default training sample (256 rows per centroid), plus the assignment of every row, with the
+    OpenMP setting the pipeline loads it with (``core.neighbors.load_faiss``: passive waits; faiss's
+    default spinning made the same call 3-7× slower whenever other processes shared the cores)."""
     from cluster_pipeline.core.fit.neighbors import load_faiss
 
     faiss = load_faiss()
     X = _matrix(collection)
+    points = 256 if sampled else 10**9
 
     def fit() -> float:
-        model = faiss.Kmeans(X.shape[1], n_clusters, niter=25, seed=0, max_points_per_centroid=10**9)
+        model = faiss.Kmeans(X.shape[1], n_clusters, niter=25, seed=0, max_points_per_centroid=points)
         model.train(X)
         distances, _ = model.index.search(X, 1)
         return float(distances.sum(dtype=np.float64))

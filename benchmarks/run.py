@@ -124,6 +124,7 @@ def measure(size: str, partial: Path) -> dict[str, Any]:
         report["kmeans"][n] = {
             "bare": case("kmeans_bare", **blob(n), n_clusters=N_CLUSTERS, repeats=repeats),
             "faiss": case("faiss_bare", **blob(n), n_clusters=N_CLUSTERS, repeats=repeats),
+            "faiss_sampled": case("faiss_bare", **blob(n), n_clusters=N_CLUSTERS, repeats=repeats, sampled=True),
             "execute": case("execute", **blob(n), repeats=repeats, parameters={"n_clusters": N_CLUSTERS}),
         }
         if n in spec["inertia"]:
@@ -182,6 +183,16 @@ def kmeans_targets(report: dict[str, Any]) -> list[Target]:
                 2.0,
             )
         )
+        sampled = km.get("faiss_sampled") or {}
+        if n >= 1_000_000 and sampled.get("seconds"):
+            out.append(
+                _ratio_target(
+                    f"kmeans {label(n)}×384 k={N_CLUSTERS}: execution vs faiss default-sample train + assign",
+                    f"{execute['seconds']:.2f} s vs {sampled['seconds']:.2f} s",
+                    execute["seconds"] / sampled["seconds"],
+                    3.0,
+                )
+            )
         if sklearn.get("inertia"):
             out.append(
                 _ratio_target(
