@@ -114,15 +114,13 @@ def _instance() -> Iterator[Any]:
 
 def _warm_up(store: Any, snapshot: Any) -> None:
     """Read one small batch first, so Arrow's allocator and thread pools are not counted as load memory."""
-    import pyarrow.parquet as pq
-
-    source = store.storage.parquet_source(snapshot.parts[0].key)
-    next(pq.ParquetFile(source).iter_batches(batch_size=16, columns=["embedding"]))
+    next(store.scan(snapshot).scan(["embedding"], batch_rows=16))
 
 
 def case_load_bare(n: int, collection: str) -> dict[str, Any]:
-    """``pyarrow.parquet.read_table`` of the embedding column plus its conversion to one matrix."""
-    import pyarrow.parquet as pq
+    """pyarrow alone: each part's Arrow IPC vectors file memory-mapped and read whole
+    (``pyarrow.ipc.open_file(...).read_all()``), then one ``np.concatenate`` into a matrix."""
+    import pyarrow as pa
 
     from cluster_pipeline.core.store.collections import CollectionStore
     from cluster_pipeline.core.store.lake import Lake
@@ -132,11 +130,60 @@ def case_load_bare(n: int, collection: str) -> dict[str, Any]:
     _warm_up(store, snapshot)
     before, monitor = rss_mb(), RssMonitor()
     started = time.perf_counter()
-    tables = [pq.read_table(store.storage.parquet_source(p.key), columns=["embedding"]) for p in snapshot.parts]
+    paths = [store.storage.path(p.vectors_key) for p in snapshot.parts]
+    tables = [pa.ipc.open_file(pa.memory_map(str(path))).read_all().select(["embedding"]) for path in paths]
     chunks = [chunk for table in tables for chunk in table.column(0).chunks]
     X = np.concatenate([c.flatten().to_numpy().reshape(-1, 384) for c in chunks])
     seconds = time.perf_counter() - started
     return {"seconds": round(seconds, 4), "peak_mb": monitor.stop() - before, "matrix_mb": X.nbytes / 2**20}
+
+
+def case_load_formats(n: int, collection: str) -> dict[str, Any]:
+    """The same vectors (the collection's first ``n`` rows) in each candidate storage, written to
+    ``benchmarks/out/formats`` and read into one (n, 384) float32 matrix: Parquet (zstd, uncompressed,
+    BYTE_STREAM_SPLIT) through ``read_table``, and the uncompressed Arrow IPC file the lake keeps,
+    memory-mapped. Seconds of the second read of each (the page cache warm for all)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    X = _matrix(collection)[:n]
+    table = pa.table({"embedding": pa.FixedSizeListArray.from_arrays(pa.array(X.ravel()), X.shape[1])})
+    folder = OUT / "formats"
+    folder.mkdir(parents=True, exist_ok=True)
+
+    def write_arrow(path: Path) -> None:
+        with pa.ipc.new_file(str(path), table.schema) as writer:
+            writer.write_table(table)
+
+    writers: dict[str, Callable[[Path], None]] = {
+        "parquet_zstd": lambda path: pq.write_table(table, path, compression="zstd"),
+        "parquet_uncompressed": lambda path: pq.write_table(table, path, compression="none"),
+        "parquet_byte_stream_split": lambda path: pq.write_table(
+            table, path, compression="none", use_dictionary=False, use_byte_stream_split=True
+        ),
+        "arrow_ipc_mapped": lambda path: write_arrow(path),
+    }
+
+    def matrix(read: pa.Table) -> np.ndarray:
+        values = [chunk.flatten().to_numpy() for chunk in read.column("embedding").chunks]
+        return np.concatenate(values).reshape(-1, X.shape[1])
+
+    readers: dict[str, Callable[[Path], np.ndarray]] = {
+        "arrow_ipc_mapped": lambda path: matrix(pa.ipc.open_file(pa.memory_map(str(path))).read_all())
+    }
+    out: dict[str, Any] = {"n": len(X), "matrix_mb": round(X.nbytes / 2**20, 1)}
+    for name, write in writers.items():
+        path = folder / f"{collection}-{len(X)}-{name}"
+        if not path.exists():
+            write(path)
+        read = readers.get(name, lambda p: matrix(pq.read_table(p)))
+        seconds = []
+        for _ in range(2):
+            started = time.perf_counter()
+            np.testing.assert_array_equal(read(path)[-1], X[-1])
+            seconds.append(time.perf_counter() - started)
+        out[name] = {"seconds": round(seconds[-1], 4), "mb": round(path.stat().st_size / 2**20, 1)}
+    return out
 
 
 def case_load(n: int, collection: str) -> dict[str, Any]:
@@ -234,17 +281,21 @@ def case_kmeans_bare(n: int, collection: str, n_clusters: int = 100, repeats: in
     return {"repeats": seconds, "seconds": median(seconds), "method": fit.method, "inertia": fit.inertia}
 
 
-def case_faiss_bare(n: int, collection: str, n_clusters: int = 100, repeats: int = 3) -> dict[str, Any]:
-    """faiss-cpu as its users call it: ``faiss.Kmeans`` on all rows (25 iterations) plus the assignment,
-    with the OpenMP setting the pipeline loads it with (``core.neighbors.load_faiss``: passive waits;
-    faiss's default spinning made the same call 3-7× slower whenever other processes shared the cores)."""
+def case_faiss_bare(
+    n: int, collection: str, n_clusters: int = 100, repeats: int = 3, sampled: bool = False
+) -> dict[str, Any]:
+    """faiss-cpu as its users call it: ``faiss.Kmeans`` (25 iterations) on all rows, or (``sampled``) on
+    its default training sample (256 rows per centroid), plus the assignment of every row, with the
+    OpenMP setting the pipeline loads it with (``core.neighbors.load_faiss``: passive waits; faiss's
+    default spinning made the same call 3-7× slower whenever other processes shared the cores)."""
     from cluster_pipeline.core.fit.neighbors import load_faiss
 
     faiss = load_faiss()
     X = _matrix(collection)
+    points = 256 if sampled else 10**9
 
     def fit() -> float:
-        model = faiss.Kmeans(X.shape[1], n_clusters, niter=25, seed=0, max_points_per_centroid=10**9)
+        model = faiss.Kmeans(X.shape[1], n_clusters, niter=25, seed=0, max_points_per_centroid=points)
         model.train(X)
         distances, _ = model.index.search(X, 1)
         return float(distances.sum(dtype=np.float64))

@@ -195,7 +195,7 @@ def test_a_collection_over_the_memory_budget_is_streamed_through_the_assets(lake
         for event in outcome.get_asset_materialization_events()
     }
     assert events["collection_embeddings"].metadata["streamed"].value is True
-    assert events["cluster_assignments"].metadata["fit_method"].value == "streaming_minibatch_kmeans"
+    assert events["cluster_assignments"].metadata["fit_method"].value == "streaming_kmeans+sampled_training"
     logs = [e.message for e in instance.all_logs(outcome.run_id) if e.message and "documents (" in e.message]
     assert any("assign:" in message for message in logs)  # progress reached the Dagster log
 

@@ -126,7 +126,8 @@ class FittedClustering:
     cluster's attribute values (``attribute_based``). ``reduction``, ``auto_k``, ``splits``,
     ``topic_reduction`` and ``warning`` record the reduction, the sweep that chose k, which found
     clusters were split (each child's parent), ``max_clusters``' merges and why there are fewer than 2
-    clusters."""
+    clusters. ``sizes``: the clusters' sizes, when ``labels`` are a sample's (the view of the documents
+    the stages after the fit read)."""
 
     labels: np.ndarray
     centroids: np.ndarray
@@ -147,6 +148,7 @@ class FittedClustering:
     assigned_by: str | None = None
     groups: list[dict[str, object]] | None = None
     graph: NeighbourGraph | None = None  # UMAP's, when the algorithm ran on UMAP coordinates
+    sizes: np.ndarray | None = None
 
     @property
     def num_clusters(self) -> int:
@@ -167,6 +169,8 @@ class FittedClustering:
 
     @property
     def cluster_sizes(self) -> np.ndarray:
+        if self.sizes is not None:
+            return self.sizes
         return np.bincount(self.labels[self.labels >= 0], minlength=self.num_clusters)
 
 

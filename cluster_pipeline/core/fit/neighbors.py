@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+from collections.abc import Iterator
 from functools import cache
 from typing import Any, Literal
 
@@ -22,6 +23,8 @@ import numpy as np
 Metric = Literal["l2", "ip"]
 Engine = Literal["auto", "faiss", "numpy"]
 QUERY_BLOCK = 4096  # rows of queries per GEMM in the numpy path: bounds the temporary to 4096 × n_index
+GEMM_CENTROIDS = 4096  # nearest-centroid searches by numpy's GEMM up to this many centroids
+GEMM_BLOCK_VALUES = 1 << 19  # rows × centroids of one block's distances (2 MB of float32)
 
 
 @cache
@@ -92,9 +95,43 @@ def _numpy_search(
 def nearest_centroids(
     X: np.ndarray, centroids: np.ndarray, *, engine: Engine = "auto"
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Each row's nearest centroid (Euclidean): (n,) int64 indices and (n,) float32 squared distances."""
-    scores, indices = search(centroids, X, 1, metric="l2", engine=engine)
-    return indices[:, 0], scores[:, 0]
+    """Each row's nearest centroid (Euclidean): (n,) int64 indices and (n,) float32 squared distances.
+
+    "auto" is numpy's blocked GEMM and ``argmin`` (``nearest_in_blocks``) for up to ``GEMM_CENTROIDS``
+    centroids: a k-means assignment (1M × 384 against 100 centres) ran 3× faster so than as a faiss
+    flat search on the shared 2-core machine, whose OpenMP threads wait on each other when the cores
+    are busy; faiss (when installed) for more, where it blocks the centroids too."""
+    if engine == "faiss" or (engine == "auto" and len(centroids) > GEMM_CENTROIDS and faiss_installed()):
+        scores, indices = search(centroids, X, 1, metric="l2", engine="faiss")
+        return indices[:, 0], scores[:, 0]
+    labels = np.empty(len(X), dtype=np.int64)
+    squared = np.empty(len(X), dtype=np.float32)
+    for start, block_labels, block_squared in nearest_in_blocks(X, centroids):
+        labels[start : start + len(block_labels)] = block_labels
+        squared[start : start + len(block_labels)] = block_squared
+    return labels, squared
+
+
+def nearest_in_blocks(
+    X: np.ndarray, centroids: np.ndarray, start: int = 0
+) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
+    """``(first row, nearest centroid, squared distance)`` for blocks of rows of ``X`` (float32), each by
+    one GEMM against the centroids and an ``argmin``; a block's distances (rows × centroids) stay about
+    ``GEMM_BLOCK_VALUES`` floats, in cache. ``start`` is added to the rows (``X`` a batch of a larger
+    collection)."""
+    centroids = np.ascontiguousarray(centroids, dtype=np.float32)
+    scaled = np.ascontiguousarray(-2.0 * centroids.T)
+    norms = np.einsum("ij,ij->i", centroids, centroids)
+    rows = int(min(max(GEMM_BLOCK_VALUES // max(len(centroids), 1), 256), 8192))
+    for first in range(0, len(X), rows):
+        block = np.asarray(X[first : first + rows], dtype=np.float32)
+        distances = block @ scaled
+        distances += norms
+        nearest = distances.argmin(axis=1)
+        squared = distances[np.arange(len(block)), nearest]
+        squared += np.einsum("ij,ij->i", block, block)
+        np.maximum(squared, 0.0, out=squared)  # the norm expansion can round below zero
+        yield start + first, nearest.astype(np.int64, copy=False), squared
 
 
 def knn_graph(

@@ -1,6 +1,9 @@
 """Out-of-core k-means: cluster a collection larger than the memory budget by streaming its batches,
-in four passes over the Parquet parts (a sample for the initial centres, ``partial_fit``, assignment,
-distances and the silhouette sample), each holding one batch at a time.
+in four passes over the parts (a sample for the initial centres, training, assignment, distances and
+the silhouette sample), each holding one batch at a time. ``kmeans`` on faiss trains as it does in
+memory (``core.fit.kmeans``): Lloyd to convergence on the seeded sample, drawn at 256 rows per centre,
+so the training pass is that sample's read; ``minibatch_kmeans`` (or ``kmeans`` without faiss)
+runs ``partial_fit`` over every batch.
 
 What stays in memory is O(N) small arrays (labels, distances) plus the samples, never the matrix.
 The working buffers follow ``memory_budget_mb``: a quarter of it for one streamed batch (Arrow's
@@ -31,7 +34,7 @@ from cluster_pipeline.core.fit.clustering import (
     reduction_record,
     resolve_parameters,
 )
-from cluster_pipeline.core.fit.kmeans import sample_size, sampled_init
+from cluster_pipeline.core.fit.kmeans import choose_engine, faiss_lloyd, sample_size, sampled_init, training_size
 from cluster_pipeline.core.fit.neighbors import nearest_centroids
 from cluster_pipeline.core.fit.options import ClusteringOptions
 from cluster_pipeline.core.fit.reduction import plan_reduction
@@ -137,9 +140,15 @@ def fit_streaming(
     batch_rows = _quarter_budget_rows(
         options, source.dimensions * STREAM_BYTES_PER_VALUE, MIN_STREAM_BATCH_ROWS, STREAM_BATCH_ROWS
     )
-    preparation, parameters, centres, auto_k = _initial_centres(source, options, progress, batch_rows)
+    preparation, parameters, centres, auto_k, sample = _initial_centres(source, options, progress, batch_rows)
     passes = _Passes(source, preparation, progress, batch_rows)
-    centres = _partial_fit(passes, centres, parameters)
+    if sample is not None:
+        progress.update("fit", 0, len(sample), note=f"Lloyd on {len(sample):,} sampled rows (faiss)")
+        centres = faiss_lloyd(sample, centres, seed=int(parameters.get("random_state") or SEED))[0]
+        fit_method = "streaming_kmeans+sampled_training"
+    else:
+        centres, fit_method = _partial_fit(passes, centres, parameters), "streaming_minibatch_kmeans"
+    del sample
     labels, counts, means = _assign(passes, centres)
     k_found = len(counts)
     sample_rows = (metrics or MetricsOptions()).silhouette_rows(labels, k_found) if k_found >= 2 else np.arange(0)
@@ -153,7 +162,7 @@ def fit_streaming(
         preparation=preparation,
         metric="euclidean",
         parameters=parameters,
-        extras={"fit_method": "streaming_minibatch_kmeans", "streamed": True},
+        extras={"fit_method": fit_method, "streamed": True},
         reduction=reduction_record(preparation),
         auto_k=auto_k,
         warning=registry.spec(options.algorithm).warning(parameters, labels, sample_space),
@@ -214,9 +223,10 @@ def _refuse_unstreamable(source: StreamSource, options: ClusteringOptions) -> No
 
 def _initial_centres(
     source: StreamSource, options: ClusteringOptions, progress: Progress, batch_rows: int
-) -> tuple[Preparation, dict[str, Any], np.ndarray, AutoK | None]:
+) -> tuple[Preparation, dict[str, Any], np.ndarray, AutoK | None, np.ndarray | None]:
     """Pass 1: a seeded sample for the initial centres (and the PCA, and the choice of k, when configured):
-    the preparation, the concrete parameters (k chosen), the centres and the choice of k."""
+    the preparation, the concrete parameters (k chosen), the centres, the choice of k, and the prepared
+    sample the centres are trained on (None: trained by ``partial_fit`` over every batch)."""
     spec, n = registry.spec(options.algorithm), source.snapshot.num_documents
     given = spec.with_defaults(options.parameters)
     auto = spec.auto_k_parameter(options.parameters)
@@ -224,7 +234,8 @@ def _initial_centres(
     if k > n and not auto:
         raise ConfigurationError(f"n_clusters={k} is larger than the number of documents ({n}).")
     pca = plan_reduction(options.reduction, spec.default_reduction, source.dimensions).method == "pca"
-    size = min(n, max(sample_size(n, k), PCA_FIT_SAMPLE if pca else 0))
+    trains = options.algorithm == "kmeans" and choose_engine(options.kmeans_engine, given) == "faiss"
+    size = min(n, max(sample_size(n, k), PCA_FIT_SAMPLE if pca else 0, training_size(n, k) if trains else 0))
     rows = np.sort(np.random.default_rng(SEED).choice(n, size, replace=False))
     sample = source.store.scan(source.snapshot).matrix(
         source.feature, rows=rows, progress=progress, stage="sample", batch_rows=batch_rows
@@ -236,9 +247,11 @@ def _initial_centres(
     k, n_init, sampled = int(parameters["n_clusters"]), parameters.get("n_init", 3), len(sample)
     n_init, seed = 1 if n_init == "auto" else int(n_init), parameters.get("random_state", SEED)
     progress.update("init", 0, sampled, note="k-means++ on the sample")
-    centres = sampled_init(sample, k, n_init=n_init, random_state=seed, engine=options.kmeans_engine)
+    centres = sampled_init(
+        sample, k, n_init=n_init, random_state=seed, size=sample_size(n, k), engine=options.kmeans_engine
+    )
     progress.update("init", sampled, sampled, note="k-means++ on the sample")
-    return preparation, parameters, centres, auto_k
+    return preparation, parameters, centres, auto_k, sample if trains else None
 
 
 def _partial_fit(passes: _Passes, centres: np.ndarray, parameters: dict[str, Any]) -> np.ndarray:

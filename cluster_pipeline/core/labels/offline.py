@@ -335,6 +335,7 @@ def label_clusters_offline(
     random_state: int = 0,
     centroids: np.ndarray | None = None,
     distances: np.ndarray | None = None,
+    sizes: np.ndarray | None = None,
 ) -> LabelingOutcome:
     """A distinct label, a one-sentence summary and keywords for every cluster of the (n,) ``labels``
     (negative: noise, unlabeled), without an LLM, and each cluster's top-10 topic words; ``documents``
@@ -369,11 +370,12 @@ def label_clusters_offline(
     for c, rows in members.items():
         representatives = central[c]
         ids_c = ids.iloc[representatives].tolist()
+        size = len(rows) if sizes is None else int(sizes[c])
         if written.get(c):
-            result[c] = _text_label(len(rows), written[c], _example(documents, representatives, columns), ids_c)
+            result[c] = _text_label(size, written[c], _example(documents, representatives, columns), ids_c)
         else:
-            fallback = ClusterLabel(f"Cluster {c}", f"Cluster {c} holds {_documents(len(rows))}.", [], ids_c)
-            result[c] = _metadata_label(documents, rows, metadata, num_keywords, ids_c) or fallback
+            fallback = ClusterLabel(f"Cluster {c}", f"Cluster {c} holds {_documents(size)}.", [], ids_c)
+            result[c] = _metadata_label(documents, rows, metadata, num_keywords, ids_c, size) or fallback
     return LabelingOutcome(labels=_distinct(result, written), topic_words={c: w[:TOP_WORDS] for c, w in words.items()})
 
 
@@ -525,7 +527,12 @@ def _metadata_columns(documents: pd.DataFrame, exclude: Sequence[str]) -> dict[s
 
 
 def _metadata_label(
-    documents: pd.DataFrame, rows: np.ndarray, columns: Mapping[str, pd.Series], num_keywords: int, ids: list[str]
+    documents: pd.DataFrame,
+    rows: np.ndarray,
+    columns: Mapping[str, pd.Series],
+    num_keywords: int,
+    ids: list[str],
+    size: int,
 ) -> ClusterLabel | None:
     """Names a cluster by the metadata value most over-represented in it (ties: the larger share)."""
     candidates = []
@@ -541,7 +548,7 @@ def _metadata_label(
     value = str(counts.index[0])
     return ClusterLabel(
         _clip(f"{column}: {value}", MAX_LABEL_CHARS),
-        _clip(f"{share:.0%} of {_documents(len(rows))} have {column} = {value}.", MAX_SUMMARY_CHARS),
+        _clip(f"{share:.0%} of {_documents(size)} have {column} = {value}.", MAX_SUMMARY_CHARS),
         [str(v) for v in counts.index[:num_keywords]],
         ids,
     )
@@ -622,4 +629,5 @@ class OfflineLabeler:
             num_representatives=options.representative_documents,
             centroids=fitted.centroids,
             distances=fitted.distances,
+            sizes=fitted.cluster_sizes,
         )

@@ -83,7 +83,7 @@ def cluster_messages(
             "documents": fenced_documents([text for text in texts if text]),
             "keywords": ", ".join(offline[index].keywords) or "(none)",
             "other_clusters": "\n".join(others) or "(none)",
-            "num_members": str(np.count_nonzero(fitted.labels == index)),
+            "num_members": str(int(fitted.cluster_sizes[index])),
             "num_clusters": str(fitted.num_clusters),
             "cluster_id": cluster_name(index),
         }

@@ -208,7 +208,11 @@ def measure_topics(
 
 
 def drift_against_previous(
-    results: ResultStore, base: ExecutionResult, document_ids: pd.Series, fitted: FittedClustering, space: np.ndarray
+    results: ResultStore,
+    base: ExecutionResult,
+    document_ids: pa.Array | pa.ChunkedArray,
+    fitted: FittedClustering,
+    space: np.ndarray,
 ) -> dict[str, Any] | None:
     """Compare with the latest completed execution of the same configuration, if there is one."""
     from cluster_pipeline.core.quality.drift import compare_runs
@@ -217,8 +221,33 @@ def drift_against_previous(
     if previous is None or previous.run_id == base.run_id:
         return None
     assignments = results.read_assignments(previous.namespace, previous.cluster_id, previous.run_id)
-    return compare_runs(
-        previous.run_id, assignments, document_ids, fitted.labels, space, fitted.centroids, fitted.distances
+    ids = document_ids.to_pandas()
+    return compare_runs(previous.run_id, assignments, ids, fitted.labels, space, fitted.centroids, fitted.distances)
+
+
+SHOWN_ROWS = 20_000  # documents the stages after the fit read, at most (50 per cluster if more)
+
+
+def shown_rows(fitted: FittedClustering) -> np.ndarray | None:
+    """The clustered documents the stages after the fit read (labels, topic names, pictures, the map):
+    a seeded sample of ``max(SHOWN_ROWS, 50·(K+1))`` stratified by cluster (noise a stratum of its
+    own), so what they cost is bounded whatever N; None (all of them) when there are no more. Every
+    document is still assigned and measured: the sample bounds what is read of their text and drawn."""
+    from cluster_pipeline.core.quality.metrics import MIN_POINTS_PER_CLUSTER, stratified_sample
+
+    size = max(SHOWN_ROWS, MIN_POINTS_PER_CLUSTER * (fitted.num_clusters + 1))
+    return None if len(fitted.labels) <= size else stratified_sample(fitted.labels, size)
+
+
+def sampled_view(fitted: FittedClustering, rows: np.ndarray) -> FittedClustering:
+    """``fitted`` as the documents ``rows`` see it: their labels, distances and membership, with the
+    clusters' sizes still those of every document."""
+    return replace(
+        fitted,
+        labels=fitted.labels[rows],
+        distances=fitted.distances[rows],
+        membership=None if fitted.membership is None else fitted.membership[rows],
+        sizes=fitted.cluster_sizes,
     )
 
 
@@ -378,37 +407,40 @@ def _run(
         streamed = needs_streaming(config.clustering, selection.matched, dimensions)
         if not streamed:
             fitted, space, metrics = _fit_in_memory(collections, snapshot, config, selection, progress, timer)
-            rows, view = selection.rows, fitted  # the documents ``space`` holds, what labelers see of the fit
+            shown = shown_rows(fitted)
+            shown_space = space if shown is None else space[shown]
         else:  # over the memory budget: metrics and labels from a sample, no drift (it needs every vector)
             with timer.stage("fit"):
                 source = StreamSource(collections, snapshot, tuple(config.feature_names), config.filters is not None)
                 stream = fit_streaming(source, config.clustering, config.metrics, progress)
-            fitted, space, metrics, rows = stream.fitted, stream.sample_space, stream.metrics, stream.sample_rows
-            view = replace(
-                fitted,
-                labels=fitted.labels[rows],
-                distances=fitted.distances[rows],
-                membership=None if fitted.membership is None else fitted.membership[rows],
-            )
+            fitted, space, metrics, shown = stream.fitted, stream.sample_space, stream.metrics, stream.sample_rows
+            shown_space = space
+        view = fitted if shown is None else sampled_view(fitted, shown)  # what labelers, topics and pictures see
+        documents_at = shown if selection.rows is None or shown is None else selection.rows[shown]
         with timer.stage("labels"):
-            documents = collections.load_documents(snapshot, rows=rows)
-            outcome = labeler.label(documents, view, space, config.labeling)
+            documents = collections.load_documents(snapshot, rows=selection.rows if shown is None else documents_at)
+            outcome = labeler.label(documents, view, shown_space, config.labeling)
         with timer.stage("coherence"):
             topics_measured = measure_topics(documents, fitted.num_clusters, outcome, config.labeling.text_fields)
+        ids = (
+            pa.array(documents["document_id"], pa.string())
+            if shown is None
+            else collections.scan(snapshot).table(["document_id"], rows=selection.rows).column(0)
+        )
         drift = None
         if not streamed:
             with timer.stage("drift"):
-                drift = drift_against_previous(results, base, documents["document_id"], fitted, space)
+                drift = drift_against_previous(results, base, ids, fitted, space)
+        del space
         completed = completed_result(base, fitted, metrics, outcome, selection, topics_measured)
         with timer.stage("topics"):
             names = [c.label for c in completed.centroids or []]
             schema = collections.scan(snapshot).metadata_schema
-            times = (
-                (lambda column: collections.load_documents(snapshot, columns=[column])[column]) if streamed else None
-            )
+            times = None
+            if shown is not None:  # every clustered document's time, not only the sample's
+                times = lambda column: collections.load_documents(snapshot, [column], selection.rows)[column]  # noqa: E731
             topics = topic_structure(fitted, names, documents, view.labels, config.topics, schema=schema, times=times)
-        ids = collections.load_document_ids(snapshot) if streamed else pa.array(documents["document_id"], pa.string())
-        findings = Findings(completed, fitted, space, documents, ids, topics, drift, rows if streamed else None)
+        findings = Findings(completed, fitted, shown_space, documents, ids, topics, drift, shown)
         result, uri, images = _publish(results, findings, config, timer)
     return Execution(result, uri, images, snapshot, fitted, metrics, outcome, dimensions, streamed)
 
@@ -480,9 +512,8 @@ def _pictures(
     images, points, layout = {}, None, None
     if fitted.num_clusters:
         labels = fitted.labels if rows is None else fitted.labels[rows]
-        projection = lay_out(
-            findings.space, labels, graph=fitted.graph, method=config.plot_projection, progress=progress
-        )
+        graph = fitted.graph if rows is None else None  # UMAP's graph holds every row; a sample is laid out anew
+        projection = lay_out(findings.space, labels, graph=graph, method=config.plot_projection, progress=progress)
         ids = findings.documents["document_id"].iloc[projection.rows].astype(str).to_numpy()
         projection, layout = align_to_previous(projection, ids, *previous_map(results, findings.result))
         images["projection"] = projection_png(projection.sample(MAX_PLOT_POINTS), names, sizes, fitted.num_noise)

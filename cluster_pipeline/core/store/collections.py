@@ -1,9 +1,16 @@
-"""Collections: append-only Parquet parts of documents with one or more embedding features.
+"""Collections: append-only parts of documents with one or more embedding features.
 
-An ingest is checked whole (``core.store.ingest``), then published as one new part, atomically. A
-deletion is one tombstone naming the ids it removes from the parts written before it. Names carry
-sequence numbers and row counts (``part-000003-1000-<token>.parquet``), so a sensor can tell how
-much changed from a listing alone. Every read of the documents goes through ``core.store.scanner``.
+An ingest is checked whole (``core.store.ingest``), then published as one new part, atomically: its
+vectors first, as an uncompressed Arrow IPC file (``part-….arrow``: ``document_id`` and each feature
+as ``fixed_size_list<float32>[D]``, in record batches of about ``VECTOR_BATCH_BYTES``), then its ids and
+metadata as Parquet (``part-….parquet``), whose appearance is the commit: a vectors file without its
+Parquet is a torn ingest, never listed. The Arrow file maps straight into ``(N, D)`` float32 views
+(Parquet decodes a ``fixed_size_list`` through repetition levels, 10-30× slower: the README's
+*Performance and scale*), and pyarrow, pandas and polars read it as it is. Parts written before the
+vectors moved keep them in the Parquet, and are read there. A deletion is one tombstone naming the ids
+it removes from the parts written before it. Names carry sequence numbers and row counts
+(``part-000003-1000-<token>.parquet``), so a sensor can tell how much changed from a listing alone.
+Every read of the documents goes through ``core.store.scanner``.
 """
 
 from __future__ import annotations
@@ -28,6 +35,7 @@ from cluster_pipeline.core.store.storage import exclusive
 PART_PATTERN = re.compile(r"/parts/part-(\d{6})-(\d+)-[0-9a-f]+\.parquet$")
 DELETION_PATTERN = re.compile(r"/deletions/del-(\d{6})-(\d+)-[0-9a-f]+\.parquet$")
 READ_BATCH_ROWS = 65_536  # rows per row group of a part
+VECTOR_BATCH_BYTES = 8 << 20  # per record batch of a vectors file: what a pass over S3 holds of it
 
 
 @dataclass(frozen=True)
@@ -48,6 +56,11 @@ class IngestReport:
     num_documents: int
     total_documents: int
     features: dict[str, int]
+
+
+def vectors_key(part_key: str) -> str:
+    """The key of the Arrow IPC file holding the vectors of the part ``part_key``."""
+    return part_key.removesuffix(".parquet") + ".arrow"
 
 
 class CollectionStore:
@@ -74,10 +87,13 @@ class CollectionStore:
     def _listed(self, namespace: str, collection: str, features: dict[str, int]) -> CollectionSnapshot:
         """The collection's parts and tombstones now, oldest first: one listing, never the data."""
         found: dict[re.Pattern[str], list[PartInfo]] = {PART_PATTERN: [], DELETION_PATTERN: []}
-        for key in self.storage.list_keys(self.lake.collection_prefix(namespace, collection)):
+        keys = self.storage.list_keys(self.lake.collection_prefix(namespace, collection))
+        vectors = {key for key in keys if key.endswith(".arrow")}
+        for key in keys:
             for pattern, infos in found.items():
                 if match := pattern.search(key):
-                    infos.append(PartInfo(key, int(match[1]), int(match[2])))
+                    beside = vectors_key(key)
+                    infos.append(PartInfo(key, int(match[1]), int(match[2]), beside if beside in vectors else None))
         parts, deletions = (tuple(sorted(infos, key=lambda part: part.sequence)) for infos in found.values())
         return CollectionSnapshot(namespace, collection, parts, features, deletions)
 
@@ -144,9 +160,14 @@ class CollectionStore:
             key = self.lake.collection_object_key(
                 namespace, collection, "parts", current.last_sequence + 1, table.num_rows
             )
+            names = list(feature_dims)
+            batch_rows = max(1, VECTOR_BATCH_BYTES // (4 * sum(feature_dims.values())))
             try:
-                self.storage.write_parquet_new(key, table, row_group_size=READ_BATCH_ROWS)
+                self.storage.write_arrow_new(vectors_key(key), table.select(["document_id", *names]), batch_rows)
+                self.storage.write_parquet_new(key, table.drop_columns(names), row_group_size=READ_BATCH_ROWS)
             except BaseException:
+                if not self.storage.exists(key):  # vectors without their part are never listed: not kept
+                    self.storage.delete(vectors_key(key))
                 if existing is None:  # a new collection's schema comes with its first part, or not at all
                     self.storage.delete(self.lake.collection_schema_key(namespace, collection))
                 raise

@@ -5,10 +5,13 @@ tombstone read once per scan), numbers the live documents in collection order �
 is its position in the ``(N, D)`` matrix — and keeps the rows asked for. A column some part lacks
 reads as nulls of the collection's type.
 
-Vectors take the lean path (PERF_NOTES): streamed in batches through a small read buffer (on S3,
-ranged requests: never a whole part in memory), each batch viewed with ``.flatten().to_numpy()`` (no
-copy) and copied once, into one preallocated C-contiguous float32 matrix. Other columns are read a
-part at a time with ``ParquetFile.read`` on the calling thread (see ``storage.read_parquet``).
+Vectors take the lean path (PERF_NOTES). A part's Arrow IPC vectors file is mapped (on S3: read a
+record batch at a time by byte range), each batch viewed with ``.flatten().to_numpy()`` — a view of
+the page cache, no decoding, no copy — and its pages let go once the batch is consumed, so a pass
+over a collection larger than memory holds one batch. A part written before the vectors moved out of
+its Parquet streams them from there in batches through a small read buffer. ``matrix`` copies the
+views once, into one preallocated C-contiguous float32 matrix. Other columns are read a part at a time
+with ``ParquetFile.read`` on the calling thread (see ``storage.read_parquet``).
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ import pyarrow.parquet as pq
 from cluster_pipeline.core.errors import CorruptPartError, NotFoundError
 from cluster_pipeline.core.progress import Progress
 from cluster_pipeline.core.store.snapshot import CollectionSnapshot, PartInfo
-from cluster_pipeline.core.store.storage import Storage, read_parquet
+from cluster_pipeline.core.store.storage import ArrowFile, Storage, read_parquet
 
 STREAM_BATCH_ROWS = 16_384
 STREAM_BUFFER_BYTES = 4 << 20
@@ -64,10 +67,11 @@ class CollectionScanner:
 
     @contextmanager
     def _reading(self, part: PartInfo) -> Iterator[None]:
-        """Reading ``part``: a file that is not whole Parquet (truncated, overwritten) is CorruptPartError."""
+        """Reading ``part``: a file of it that is not whole Parquet or Arrow (emptied, truncated, overwritten)
+        is CorruptPartError."""
         try:
             yield
-        except (pa.ArrowInvalid, OSError) as error:
+        except (ValueError, OSError) as error:  # pyarrow's ArrowInvalid is a ValueError, as is mapping an empty file
             if isinstance(error, FileNotFoundError):
                 raise
             raise CorruptPartError(
@@ -95,22 +99,12 @@ class CollectionScanner:
 
     def _live(self, columns: Sequence[str], batch_rows: int | None) -> Iterator[tuple[int, pa.RecordBatch]]:
         """``(row of the first document, batch)`` of the live documents' ``columns`` that each part has,
-        part by part: in batches of ``batch_rows`` streamed through a small buffer, or (None) each part
-        read whole."""
-        streamed = {} if batch_rows is None else {"pre_buffer": False, "buffer_size": STREAM_BUFFER_BYTES}
+        part by part: in batches of at most ``batch_rows`` (a vectors file's own batches, or Parquet
+        streamed through a small buffer), or (None) each part read whole."""
         row = 0
         for part in self.parts:
-            with self._reading(part):
-                reader = pq.ParquetFile(self.storage.parquet_stream(part.key), **streamed)
-            present = [name for name in columns if name in reader.schema_arrow.names]
             deleted = self._deleted(part)
-            # ids filter the deleted documents out, and count the rows of a part that has none of ``columns``
-            read = present if present and deleted is None else list(dict.fromkeys([*present, "document_id"]))
-            with self._reading(part):
-                if batch_rows is None:
-                    batches = iter(reader.read(columns=read, use_threads=False).to_batches())
-                else:
-                    batches = reader.iter_batches(batch_size=batch_rows, columns=read, use_threads=False)
+            batches = self._part_batches(part, columns, batch_rows, deleted is not None)
             while True:
                 with self._reading(part):
                     batch = next(batches, None)
@@ -118,10 +112,52 @@ class CollectionScanner:
                     break
                 if deleted is not None:
                     batch = batch.filter(pc.invert(pc.is_in(batch.column("document_id"), value_set=deleted)))
-                yield row, batch.select(present)
+                yield row, batch.select([name for name in columns if name in batch.schema.names])
                 row += batch.num_rows
         if len(self.parts) == len(self.snapshot.parts) and row != self.snapshot.num_documents:
             raise NotFoundError(f"Collection {self.snapshot.collection!r} changed while loading; run again.")
+
+    def _part_batches(
+        self, part: PartInfo, columns: Sequence[str], batch_rows: int | None, with_ids: bool
+    ) -> Iterator[pa.RecordBatch]:
+        """The batches of ``part``'s ``columns`` it has (``with_ids``: and ``document_id``; it also counts
+        the rows of a part that has none of ``columns``)."""
+        features = [name for name in columns if name in self.snapshot.features] if part.vectors_key else []
+        others = [name for name in columns if name not in features]
+        if features and set(others) <= {"document_id"}:  # all in the vectors file
+            yield from self._vector_batches(part, [*features, "document_id"] if with_ids else columns, batch_rows)
+            return
+        streamed = {} if batch_rows is None else {"pre_buffer": False, "buffer_size": STREAM_BUFFER_BYTES}
+        reader = pq.ParquetFile(self.storage.parquet_stream(part.key), **streamed)
+        present = [name for name in others if name in reader.schema_arrow.names]
+        read = present if present and not with_ids else list(dict.fromkeys([*present, "document_id"]))
+        if features:  # metadata and vectors together: both files read whole, side by side
+            table = reader.read(columns=read, use_threads=False)
+            vectors = pa.Table.from_batches(list(self._vector_batches(part, features, None)))
+            for name in features:
+                table = table.append_column(name, vectors.column(name))
+            yield from table.to_batches()
+        elif batch_rows is None:
+            yield from reader.read(columns=read, use_threads=False).to_batches()
+        else:
+            yield from reader.iter_batches(batch_size=batch_rows, columns=read, use_threads=False)
+
+    def _vector_batches(
+        self, part: PartInfo, columns: Sequence[str], batch_rows: int | None
+    ) -> Iterator[pa.RecordBatch]:
+        """``columns`` of ``part``'s vectors file, record batch by record batch (sliced to ``batch_rows``);
+        each batch's pages are let go once the consumer asks for the next (``ArrowFile.release``)."""
+        assert part.vectors_key is not None
+        file: ArrowFile = self.storage.arrow_file(part.vectors_key)
+        for index in range(file.reader.num_record_batches):
+            batch = file.reader.get_batch(index).select(columns)
+            step = batch.num_rows if batch_rows is None else batch_rows
+            for start in range(0, batch.num_rows, max(step, 1)):
+                yield batch.slice(start, step)
+            for column in batch.columns:
+                for buffer in column.buffers():
+                    if buffer is not None:
+                        file.release(buffer)
 
     def scan(
         self, columns: Sequence[str], *, rows: Rows = None, batch_rows: int | None = None

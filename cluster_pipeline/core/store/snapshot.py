@@ -14,11 +14,13 @@ from cluster_pipeline.core.errors import FeatureNotFoundError
 
 @dataclass(frozen=True)
 class PartInfo:
-    """One part (or tombstone) object: its key, sequence number and row count (both from its name)."""
+    """One part (or tombstone) object: its key, sequence number and row count (both from its name), and
+    for a part written with its vectors apart, the key of its Arrow IPC file (``core.store.collections``)."""
 
     key: str
     sequence: int
     num_rows: int
+    vectors_key: str | None = None
 
 
 @dataclass(frozen=True)

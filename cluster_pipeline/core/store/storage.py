@@ -13,6 +13,8 @@ left, and nothing already there changes, so every listing and read goes on worki
 ``parquet_source`` hands over a whole object (small files: results, tombstones — one request each),
 ``parquet_stream`` a seekable file that reads only the byte ranges asked for (collection parts, which
 can be larger than memory: a reader that projects columns and iterates batches holds one buffer).
+``arrow_file`` opens an Arrow IPC file (a part's vectors): mapped into memory on a local lake, so its
+record batches are views of the page cache, never copies; read batch by batch by byte range on S3.
 """
 
 from __future__ import annotations
@@ -20,14 +22,17 @@ from __future__ import annotations
 import errno
 import fcntl
 import io
+import mmap
 import os
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
 import pyarrow as pa
+import pyarrow.ipc as ipc
 import pyarrow.parquet as pq
 
 from cluster_pipeline.core.errors import AlreadyExistsError, ClusterPipelineError, NotFoundError, StorageError
@@ -47,6 +52,37 @@ class Storage(Protocol):
     def parquet_source(self, key: str) -> Any: ...
     def parquet_stream(self, key: str) -> Any: ...
     def write_parquet_new(self, key: str, table: pa.Table, **options: Any) -> None: ...
+    def write_arrow_new(self, key: str, table: pa.Table, batch_rows: int) -> None: ...
+    def arrow_file(self, key: str) -> ArrowFile: ...
+
+
+@dataclass
+class ArrowFile:
+    """An Arrow IPC file open for reading: its ``reader``, and on a local lake the ``mapping`` its
+    record batches are views of (``base``: the mapping's address)."""
+
+    reader: ipc.RecordBatchFileReader
+    mapping: mmap.mmap | None = None
+    base: int = 0
+
+    def release(self, buffer: pa.Buffer) -> None:
+        """Unmap the pages under ``buffer`` from this process once they are read: they stay in the page
+        cache (a later read maps them again, without I/O), but the process's resident memory holds one
+        batch of a mapped part, not the whole part."""
+        if self.mapping is None:
+            return
+        start = (buffer.address - self.base) // mmap.PAGESIZE * mmap.PAGESIZE
+        end = min(len(self.mapping), buffer.address - self.base + buffer.size)
+        if end > start:
+            self.mapping.madvise(mmap.MADV_DONTNEED, start, end - start)
+
+
+def arrow_bytes(table: pa.Table, batch_rows: int) -> bytes:
+    """``table`` as an uncompressed Arrow IPC file (Feather v2) of record batches of ``batch_rows`` rows."""
+    sink = pa.BufferOutputStream()
+    with ipc.new_file(sink, table.schema) as writer:
+        writer.write_table(table, max_chunksize=batch_rows)
+    return sink.getvalue().to_pybytes()
 
 
 def parquet_bytes(table: pa.Table, **options: Any) -> bytes:
@@ -132,6 +168,24 @@ class LocalStorage:
             pq.write_table(table, tmp, **{"compression": "zstd", **options})
             self._link_new(tmp, target)
 
+    def write_arrow_new(self, key: str, table: pa.Table, batch_rows: int) -> None:
+        """Stream ``table`` to an uncompressed Arrow IPC file beside the target, then publish it."""
+        target = self.path(key)
+        with self._temp_beside(target) as tmp:
+            with pa.OSFile(tmp, "wb") as sink, ipc.new_file(sink, table.schema) as writer:
+                writer.write_table(table, max_chunksize=batch_rows)
+            self._link_new(tmp, target)
+
+    def arrow_file(self, key: str) -> ArrowFile:
+        """The file mapped read-only (shared with the page cache: nothing is copied until asked)."""
+        try:
+            with open(self.path(key), "rb") as handle:
+                mapping = mmap.mmap(handle.fileno(), 0, prot=mmap.PROT_READ)
+        except FileNotFoundError:
+            raise NotFoundError(f"No object at {self.uri(key)}") from None
+        buffer = pa.py_buffer(mapping)
+        return ArrowFile(ipc.open_file(pa.BufferReader(buffer)), mapping, buffer.address)
+
     def write_replace(self, key: str, data: bytes) -> None:
         target = self.path(key)
         with self._temp_beside(target) as tmp:
@@ -205,6 +259,13 @@ class S3Storage:
 
     def write_parquet_new(self, key: str, table: pa.Table, **options: Any) -> None:
         self.write_new(key, parquet_bytes(table, **options))
+
+    def write_arrow_new(self, key: str, table: pa.Table, batch_rows: int) -> None:
+        self.write_new(key, arrow_bytes(table, batch_rows))
+
+    def arrow_file(self, key: str) -> ArrowFile:
+        """Record batches read one at a time, each by one ranged request (``S3RangeFile``)."""
+        return ArrowFile(ipc.open_file(pa.PythonFile(self.parquet_stream(key), mode="r")))
 
     def write_replace(self, key: str, data: bytes) -> None:
         self.client.put_object(Bucket=self.bucket, Key=self._key(key), Body=data)

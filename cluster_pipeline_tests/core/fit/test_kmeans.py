@@ -4,8 +4,16 @@ from sklearn.cluster import KMeans
 from sklearn.datasets import make_blobs
 
 from cluster_pipeline.core.fit import kmeans
-from cluster_pipeline.core.fit.kmeans import choose_engine, fit_kmeans, sampled_init, seedings
+from cluster_pipeline.core.fit.kmeans import (
+    choose_engine,
+    fit_kmeans,
+    lloyd_passes,
+    matrix_blocks,
+    sampled_init,
+    seedings,
+)
 from cluster_pipeline.core.fit.neighbors import load_faiss
+from cluster_pipeline.core.progress import Progress
 
 
 @pytest.fixture(scope="module")
@@ -47,6 +55,24 @@ def test_faiss_engine_reaches_scikit_learns_inertia(blobs, sklearn_inertia):
     assert fit.labels.shape == (len(blobs),) and fit.labels.dtype == np.int64 and len(np.unique(fit.labels)) == 40
     # the reported inertia is the assignment's own
     assert fit.inertia == pytest.approx(float(((blobs - fit.centers[fit.labels]) ** 2).sum()), rel=1e-4)
+
+
+def test_passes_over_every_row_read_any_blocks_and_move_the_centres_to_their_members_means(blobs):
+    """The passes after the sampled training take their rows from any source of blocks (a matrix in
+    memory, a collection streamed from its files): the same rows give the same clustering."""
+    start = blobs[:: len(blobs) // 40][:40].copy()
+
+    def small_blocks():
+        return ((first, blobs[first : first + 777]) for first in range(0, len(blobs), 777))
+
+    found, passes = lloyd_passes(matrix_blocks(blobs), start, len(blobs), Progress.silent(), max_passes=2)
+    again, _ = lloyd_passes(small_blocks, start, len(blobs), Progress.silent(), max_passes=2)
+    assert passes == 2 and np.array_equal(found.labels, again.labels)
+    np.testing.assert_allclose(found.means, again.means, rtol=1e-5, atol=1e-6)
+    members_means = np.stack([blobs[found.labels == c].mean(axis=0) for c in range(40)])
+    np.testing.assert_allclose(found.means, members_means, rtol=1e-4, atol=1e-5)
+    assert found.inertia == pytest.approx(float(((blobs - found.means[found.labels]) ** 2).sum()), rel=1e-4)
+    assert found.inertia <= found.objective
 
 
 def test_faiss_engine_is_deterministic_whatever_the_threads(blobs):

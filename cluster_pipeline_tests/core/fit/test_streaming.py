@@ -53,6 +53,7 @@ def test_streaming_kmeans_assigns_every_document_exactly_once(lake, collections,
     fitted = streamed.fitted
     assert fitted.labels.shape == (60_000,) and (fitted.labels >= 0).all()
     assert fitted.num_clusters == 5 and fitted.cluster_sizes.sum() == 60_000
+    assert fitted.extras["fit_method"] == "streaming_kmeans+sampled_training"  # no pass of partial_fit
     assert list(fitted.cluster_sizes) == sorted(fitted.cluster_sizes, reverse=True)
     groups = np.concatenate(
         [

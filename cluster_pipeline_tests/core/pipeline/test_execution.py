@@ -11,6 +11,7 @@ from cluster_pipeline.core.fit.clustering import fit_clustering
 from cluster_pipeline.core.fit.options import ClusteringOptions
 from cluster_pipeline.core.labels.base import LabelingOutcome
 from cluster_pipeline.core.labels.offline import OfflineLabeler
+from cluster_pipeline.core.pipeline import execution as chain
 from cluster_pipeline.core.pipeline.execution import INTERRUPTED_MESSAGE, build_centroids, execute, run_execution
 from cluster_pipeline.core.store.results import ResultStore
 from cluster_pipeline_tests.conftest import blob_documents
@@ -114,6 +115,36 @@ def test_assignments_name_each_document_once_in_the_collections_order(lake, coll
     assert assignments.column("document_id").equals(documents.column("document_id").cast(pa.string()))
     distances = assignments.column("distance").to_numpy()
     assert np.isfinite(distances).all() and (distances >= 0).all()
+
+
+class RecordingLabeler:
+    """The offline labeler, remembering what it was shown."""
+
+    def label(self, documents, fitted, space, options) -> LabelingOutcome:
+        self.shown = (len(documents), len(fitted.labels), len(space), list(fitted.cluster_sizes))
+        return OfflineLabeler().label(documents, fitted, space, options)
+
+
+def test_the_stages_after_the_fit_read_a_bounded_sample_stratified_by_cluster(lake, collections, monkeypatch):
+    """Above ``SHOWN_ROWS`` documents, labels, topics and pictures read a seeded sample (50 per cluster
+    at least); every document is still assigned, and the clusters' sizes are every document's."""
+    monkeypatch.setattr(chain, "SHOWN_ROWS", 100)  # 50·(3 clusters + noise) = 200 of the 900
+    collections.ingest("default", "c", blob_documents(900))
+    config = create_config(lake, parameters={"n_clusters": 3})
+    labeler = RecordingLabeler()
+    first = run_execution(lake, config, "run_0000000000000001", labeler=labeler).result
+    documents, labels, space, sizes = labeler.shown
+    assert documents == labels == space == 200 and sum(sizes) == 900
+    assert sorted(c.num_members for c in first.centroids) == sorted(sizes)
+    assert all(c.summary.startswith(f"{c.num_members:,} documents") for c in first.centroids)
+    assignments = ResultStore(lake).read_assignments("default", config.cluster_id, first.run_id)
+    assert assignments.num_rows == 900
+    points = pq.read_table(
+        lake.storage.path(lake.execution_key("default", config.cluster_id, first.run_id, "map.parquet"))
+    )
+    assert points.num_rows <= 200
+    second = execute(lake, config, "run_0000000000000002")  # drift still compares every document
+    assert second.drift["adjusted_rand_index"] == pytest.approx(1.0)
 
 
 def test_a_kmeans_execution_imports_no_scikit_learn(lake, collections):

@@ -2,6 +2,7 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 
@@ -30,7 +31,50 @@ def test_ingest_and_load_matrix(collections, blobs):
     expected = blobs.column("embedding").combine_chunks().flatten().to_numpy().reshape(-1, 16)
     np.testing.assert_array_equal(matrix, expected)
     part = pq.read_table(collections.storage.parquet_source(snapshot.parts[0].key))
-    assert part.schema.field("embedding").type == pa.list_(pa.float32(), 16)
+    assert part.column_names == ["document_id", "group", "text"]  # the metadata, in Parquet
+
+
+def test_a_parts_vectors_are_an_arrow_file_other_tools_read(collections, blobs):
+    """The vectors file is a plain uncompressed Arrow IPC (Feather v2) file: pyarrow, pandas and polars
+    read its ids and vectors without this project's code."""
+    import pandas as pd
+    import polars as pl
+    import pyarrow.feather as feather
+
+    collections.ingest("default", "news", blobs)
+    part = collections.snapshot("default", "news").parts[0]
+    path = collections.storage.path(part.vectors_key)
+    assert path.name == Path(part.key).name.replace(".parquet", ".arrow")
+    expected = blobs.column("embedding").combine_chunks().flatten().to_numpy().reshape(-1, 16)
+    table = feather.read_table(path)
+    assert table.schema.field("embedding").type == pa.list_(pa.float32(), 16)
+    assert table.column("document_id").to_pylist() == blobs.column("document_id").to_pylist()
+    np.testing.assert_array_equal(
+        table.column("embedding").combine_chunks().flatten().to_numpy().reshape(-1, 16), expected
+    )
+    np.testing.assert_array_equal(np.stack(pd.read_feather(path)["embedding"].to_list()), expected)
+    np.testing.assert_array_equal(pl.read_ipc(path)["embedding"].to_numpy(), expected)
+
+
+def test_parts_written_with_their_vectors_in_parquet_still_read(collections, lake, blobs):
+    """A lake written before the vectors moved to Arrow files: its parts hold them in Parquet."""
+    collections.ingest("default", "c", blob_documents(20))
+    old = blob_documents(30, id_offset=100, seed=1)
+    lake.storage.write_parquet_new("default/collections/c/parts/part-000002-30-01d0.parquet", old)
+    collections.ingest("default", "c", blob_documents(10, id_offset=200, seed=2))
+    collections.delete_documents("default", "c", ["d101", "d5"])
+    snapshot = collections.snapshot("default", "c")
+    assert [p.vectors_key is not None for p in snapshot.parts] == [True, False, True]
+    matrix = collections.scan(snapshot).matrix("embedding")
+    parts = [blob_documents(20), old, blob_documents(10, id_offset=200, seed=2)]
+    everything = pa.concat_tables([t.select(["document_id", "embedding"]) for t in parts])
+    live = everything.filter(pc.invert(pc.is_in(everything.column("document_id"), pa.array(["d101", "d5"]))))
+    np.testing.assert_array_equal(
+        matrix, live.column("embedding").combine_chunks().flatten().to_numpy().reshape(-1, 16)
+    )
+    table = collections.scan(snapshot).table(["document_id", "group", "embedding"])
+    assert table.column("document_id").to_pylist() == live.column("document_id").to_pylist()
+    assert table.column("embedding").equals(live.column("embedding"))
 
 
 def test_appends_make_new_versions_and_keep_order(collections):
