@@ -129,7 +129,8 @@ class AlgorithmSpec:
     default names (default: k). Documents outside a fitted sample join the nearest centre when
     ``has_centres``, else their nearest sampled document's cluster. ``cost`` is None for a linear fit;
     ``advice`` says what to try when a fit finds fewer than two clusters; ``check`` replaces the
-    estimator's checks."""
+    estimator's checks. Streamed (``streams``), an algorithm that ``trains_on_sample`` trains its centres
+    on a seeded sample with faiss; the others update them batch by batch (``partial_fit``)."""
 
     name: str
     estimator: Callable[[], type] | None
@@ -141,6 +142,7 @@ class AlgorithmSpec:
     reduction: str | None = None
     cost: CostModel | None = None
     streams: bool = False
+    trains_on_sample: bool = False
     sampled: bool = True
     label: tuple[str, str] | None = None
     fitter: Callable[[AlgorithmSpec, FitRun], EstimatorOutput] = fit_predict
@@ -258,7 +260,8 @@ class AlgorithmSpec:
 # fmt: off
 SPECS: tuple[AlgorithmSpec, ...] = (
     AlgorithmSpec("kmeans", _load("KMeans"), {"n_clusters": 8, "n_init": 3, "random_state": 0},
-                  k_parameter="n_clusters", has_centres=True, streams=True, fitter=fit_kmeans_engine),
+                  k_parameter="n_clusters", has_centres=True, streams=True, trains_on_sample=True,
+                  fitter=fit_kmeans_engine),
     AlgorithmSpec("minibatch_kmeans", _load("MiniBatchKMeans"),
                   {"n_clusters": 8, "n_init": 3, "random_state": 0, "batch_size": 4096},
                   k_parameter="n_clusters", has_centres=True, streams=True),

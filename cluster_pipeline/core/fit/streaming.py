@@ -234,7 +234,7 @@ def _initial_centres(
     if k > n and not auto:
         raise ConfigurationError(f"n_clusters={k} is larger than the number of documents ({n}).")
     pca = plan_reduction(options.reduction, spec.default_reduction, source.dimensions).method == "pca"
-    trains = options.algorithm == "kmeans" and choose_engine(options.kmeans_engine, given) == "faiss"
+    trains = spec.trains_on_sample and choose_engine(options.kmeans_engine, given) == "faiss"
     size = min(n, max(sample_size(n, k), PCA_FIT_SAMPLE if pca else 0, training_size(n, k) if trains else 0))
     rows = np.sort(np.random.default_rng(SEED).choice(n, size, replace=False))
     sample = source.store.scan(source.snapshot).matrix(
