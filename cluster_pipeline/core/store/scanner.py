@@ -66,16 +66,16 @@ class CollectionScanner:
         return pa.schema([fields[name] for name in ["document_id", *self.metadata_columns] if name in fields])
 
     @contextmanager
-    def _reading(self, part: PartInfo) -> Iterator[None]:
-        """Reading ``part``: a file of it that is not whole Parquet or Arrow (emptied, truncated, overwritten)
-        is CorruptPartError."""
+    def _reading(self, part: PartInfo, key: str | None = None) -> Iterator[None]:
+        """Reading ``part``'s file ``key`` (default: its Parquet file): one that is not whole Parquet or Arrow
+        (emptied, truncated, overwritten) is CorruptPartError, naming that file."""
         try:
             yield
         except (ValueError, OSError) as error:  # pyarrow's ArrowInvalid is a ValueError, as is mapping an empty file
             if isinstance(error, FileNotFoundError):
                 raise
             raise CorruptPartError(
-                f"Part {self.storage.uri(part.key)} of collection {self.snapshot.collection!r} cannot be read "
+                f"Part {self.storage.uri(key or part.key)} of collection {self.snapshot.collection!r} cannot be read "
                 f"({str(error).splitlines()[0]}); restore that file from a backup, or remove it (its documents "
                 "go with it) and ingest them again."
             ) from None
@@ -148,9 +148,11 @@ class CollectionScanner:
         """``columns`` of ``part``'s vectors file, record batch by record batch (sliced to ``batch_rows``);
         each batch's pages are let go once the consumer asks for the next (``ArrowFile.release``)."""
         assert part.vectors_key is not None
-        file: ArrowFile = self.storage.arrow_file(part.vectors_key)
+        with self._reading(part, part.vectors_key):
+            file: ArrowFile = self.storage.arrow_file(part.vectors_key)
         for index in range(file.reader.num_record_batches):
-            batch = file.reader.get_batch(index).select(columns)
+            with self._reading(part, part.vectors_key):
+                batch = file.reader.get_batch(index).select(columns)
             step = batch.num_rows if batch_rows is None else batch_rows
             for start in range(0, batch.num_rows, max(step, 1)):
                 yield batch.slice(start, step)

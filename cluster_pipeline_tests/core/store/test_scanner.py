@@ -71,14 +71,20 @@ def test_a_part_that_is_not_what_its_name_says_is_refused(scanner):
 
 
 @pytest.mark.parametrize("keep", [0, 100, -200], ids=["emptied", "truncated", "tail cut"])
-def test_a_corrupt_part_is_named_with_the_fix(scanner, keep):
-    """Issue 26, item 4: a truncated part ended in "ArrowInvalid: Parquet magic bytes not found", naming no file."""
-    part = scanner.storage.path(scanner.snapshot.parts[1].key)
+@pytest.mark.parametrize("file", ["parquet", "vectors"])
+def test_a_corrupt_part_is_named_with_the_fix(scanner, keep, file):
+    """Issue 26, item 4: a truncated part ended in "ArrowInvalid: Parquet magic bytes not found", naming no
+    file. A part is two files: its metadata (Parquet) and its vectors (Arrow); each is named when broken."""
+    info = scanner.snapshot.parts[1]
+    part = scanner.storage.path(info.key if file == "parquet" else info.vectors_key)
     part.write_bytes(part.read_bytes()[:keep])
     reads = (
-        lambda: scanner.matrix("embedding"),
-        lambda: scanner.table(["document_id", "group"]),
-        lambda: CollectionScanner(scanner.storage, scanner.snapshot, scanner.metadata_columns).metadata_schema,
+        (lambda: scanner.matrix("embedding"),)
+        if file == "vectors"
+        else (
+            lambda: scanner.table(["document_id", "group"]),
+            lambda: CollectionScanner(scanner.storage, scanner.snapshot, scanner.metadata_columns).metadata_schema,
+        )
     )
     for read in reads:
         with pytest.raises(CorruptPartError) as refused:
