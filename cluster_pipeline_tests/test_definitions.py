@@ -1,7 +1,11 @@
 import re
 from pathlib import Path
 
+import dagster as dg
+
 from cluster_pipeline.definitions import build_definitions, defs
+from cluster_pipeline.resources import EmbeddingResource
+from cluster_pipeline_tests.openai_server import FakeOpenAIServer
 
 
 def test_definitions_load():
@@ -36,3 +40,20 @@ def test_only_dagsters_public_api_is_used():
     files = [*(repo / "cluster_pipeline").rglob("*.py"), repo / "dagster.yaml", *(repo / "deploy").rglob("*.yaml")]
     offenders = [str(path.relative_to(repo)) for path in files if re.search(r"dagster\._", path.read_text())]
     assert offenders == []
+
+
+def test_the_embeddings_resource_follows_the_environment(monkeypatch):
+    """An asset of one's own embeds text through the Definitions' resource (the endpoint an EnvVar)."""
+
+    @dg.asset
+    def embedded(embeddings: EmbeddingResource) -> list[int]:
+        return list(embeddings.embedder().embed(["rocket launch", "pasta oven"]).shape)
+
+    with FakeOpenAIServer() as server:
+        monkeypatch.setenv("CLUSTER_PIPELINE_EMBEDDING_MODEL", "test-embed")
+        monkeypatch.setenv("CLUSTER_PIPELINE_EMBEDDING_BASE_URL", server.url)
+        resource = build_definitions().resources["embeddings"]
+        assert (resource.provider, resource.model) == ("openai", "test-embed")
+        result = dg.materialize([embedded], resources={"embeddings": resource}, instance=dg.DagsterInstance.ephemeral())
+    assert result.output_for_node("embedded") == [2, 32]
+    assert server.requests[0].body["model"] == "test-embed"

@@ -11,6 +11,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from cluster_pipeline.cli import main
+from cluster_pipeline_tests import openai_server as fake
 from cluster_pipeline_tests.conftest import blob_documents
 
 
@@ -132,3 +133,17 @@ def test_console_script_demo(tmp_path):
     labels = " ".join(c["label"].lower() + " " + " ".join(c["keywords"]) for c in result["centroids"])
     assert "rocket" in labels or "orbit" in labels or "launch" in labels
     assert list((tmp_path / "data").rglob(f"{result['run_id']}.parquet"))
+
+
+def test_ingest_embeds_text_columns(capsys, tmp_path, monkeypatch):
+    path = tmp_path / "texts.jsonl"
+    texts = blob_documents(20).drop_columns(["embedding"]).to_pandas()
+    texts.to_json(path, orient="records", lines=True)
+    with fake.FakeOpenAIServer() as server:
+        monkeypatch.setenv("CLUSTER_PIPELINE_EMBEDDING_MODEL", "test-embed")
+        monkeypatch.setenv("CLUSTER_PIPELINE_EMBEDDING_BASE_URL", server.url)
+        code, out, _ = run_cli(capsys, "ingest", "texts", str(path), "--embed", "group,text", "--json")
+        assert code == 0 and json.loads(out)["features"] == {"embedding": 32}
+        assert server.requests[0].body["input"][0] == f"{texts.group[0]}\n{texts.text[0]}"  # one line each
+        code, _, err = run_cli(capsys, "ingest", "texts", str(path), "--embed", "body")
+    assert code == 2 and err.startswith("error: No column 'body' to embed") and "Traceback" not in err

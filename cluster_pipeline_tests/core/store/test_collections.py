@@ -1,9 +1,14 @@
+import json
+import re
+from dataclasses import asdict
+
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
 from cluster_pipeline.core.errors import FeatureNotFoundError, IngestError, InvalidIdentifierError, NotFoundError
+from cluster_pipeline.core.store.collections import EmbeddingModel
 from cluster_pipeline_tests.conftest import blob_documents
 
 
@@ -107,3 +112,42 @@ def test_deleting_unknown_ids_deletes_nothing(collections, lake):
     with pytest.raises(IngestError, match="Document 'nope' is not in collection 'c'.*nothing was deleted"):
         collections.delete_documents("default", "c", ["d1", "nope"])
     assert collections.snapshot("default", "c").version == version
+
+
+MINILM = EmbeddingModel("sentence-transformers", "sentence-transformers/all-MiniLM-L6-v2", 16)
+
+
+def test_the_model_that_embedded_a_feature_is_recorded_and_kept(collections, lake):
+    collections.ingest("default", "texts", blob_documents(30), ["embedding"], {"embedding": MINILM})
+    stored = json.loads(lake.storage.read_bytes(lake.collection_schema_key("default", "texts")))
+    assert stored["embedding_models"] == {"embedding": asdict(MINILM)}
+    assert collections.schema("default", "texts").embedding_models == {"embedding": MINILM}
+    report = collections.ingest("default", "texts", blob_documents(30, id_offset=30), None, {"embedding": MINILM})
+    assert report.total_documents == 60
+
+    other = EmbeddingModel("openai", "text-embedding-3-small", 16)
+    refusals = [
+        (other, "embeds 'embedding' with sentence-transformers model sentence-transformers/all-MiniLM-L6-v2 (16 "
+         "dimensions), not openai model text-embedding-3-small (16 dimensions): vectors of two models do not compare. "
+         "Set CLUSTER_PIPELINE_EMBEDDING_MODEL=sentence-transformers/all-MiniLM-L6-v2"),
+        (None, "embeds 'embedding' from text with sentence-transformers model sentence-transformers/all-MiniLM-L6-v2 "
+         "(16 dimensions): ingest text with --embed COLUMNS, not vectors"),
+    ]  # fmt: skip
+    for model, problem in refusals:
+        with pytest.raises(IngestError, match=re.escape(problem)):
+            collections.check_embedding("default", "texts", "embedding", model)
+        with pytest.raises(IngestError, match=re.escape(problem)):
+            models = {"embedding": model} if model else None
+            collections.ingest("default", "texts", blob_documents(30, id_offset=60), None, models)
+    assert collections.snapshot("default", "texts").num_documents == 60  # nothing written
+
+
+def test_vectors_of_an_unknown_model_take_no_embedded_ones(collections):
+    collections.ingest("default", "vectors", blob_documents(30))
+    problem = "holds 'embedding' vectors given at ingest, by a model it does not know"
+    with pytest.raises(IngestError, match=problem):
+        collections.check_embedding("default", "vectors", "embedding", MINILM)
+    with pytest.raises(IngestError, match=problem):
+        collections.ingest("default", "vectors", blob_documents(30, id_offset=30), None, {"embedding": MINILM})
+    collections.check_embedding("default", "vectors", "embedding", None)
+    collections.check_embedding("default", "new", "embedding", MINILM)  # a new collection takes any model
