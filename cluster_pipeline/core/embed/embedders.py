@@ -108,17 +108,15 @@ class EndpointEmbedder:
                 f"({attempts(attempts_of(error))}); nothing was ingested."
             ) from None
         data = sorted(response.data, key=lambda item: item.index)
-        vectors = np.asarray([item.embedding for item in data], dtype=np.float32)
-        expected = self.dimension or (vectors.shape[1] if vectors.ndim == 2 else 0)
-        if len(data) != len(texts) or vectors.ndim != 2 or vectors.shape[1] != expected or not expected:
-            shapes = sorted({len(item.embedding) for item in data})
+        shapes = sorted({len(item.embedding) for item in data})
+        if len(data) != len(texts) or len(shapes) != 1 or not shapes[0] or shapes[0] != (self.dimension or shapes[0]):
             raise IngestError(
                 f"The embeddings endpoint answered {len(data)} vectors of {shapes} dimensions for {len(texts)} texts"
                 + (f" (earlier: {self.dimension})" if self.dimension else "")
                 + f"; {self.settings.model} should give one vector per text, all of one dimension. Nothing was ingested."
             )
-        self.dimension = expected
-        return vectors
+        self.dimension = shapes[0]
+        return np.asarray([item.embedding for item in data], dtype=np.float32)
 
 
 def _model_folder(model: str) -> Path:

@@ -79,8 +79,14 @@ def test_text_columns_become_one_feature_in_batches(server):
             lambda request: fake.Reply(body={"object": "list", "data": [{"index": 0, "embedding": [0.1, 0.2]}]}),
             "The embeddings endpoint answered 1 vectors of [2] dimensions for 4 texts",
         ),
+        (
+            lambda request: fake.Reply(
+                body={"data": [{"index": i, "embedding": [0.1] * (2 + i % 2)} for i in range(4)]}
+            ),
+            "The embeddings endpoint answered 4 vectors of [2, 3] dimensions for 4 texts",
+        ),
     ],
-    ids=["unknown-model", "retried-503", "vector-count"],
+    ids=["unknown-model", "retried-503", "vector-count", "ragged"],
 )
 def test_endpoint_faults_refuse_the_batch(server, behaviour, problem):
     server.embedding = behaviour
