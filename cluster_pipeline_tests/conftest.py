@@ -28,6 +28,8 @@ def isolated_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Ite
     monkeypatch.delenv("DAGSTER_HOME", raising=False)
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
     monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
+    monkeypatch.delenv("CLUSTER_PIPELINE_EMBEDDING_MODEL", raising=False)
+    monkeypatch.delenv("CLUSTER_PIPELINE_EMBEDDING_BASE_URL", raising=False)
     monkeypatch.delenv("DAGSTER_DEPLOYMENT", raising=False)
     yield
 

@@ -192,9 +192,15 @@ def executions_hierarchy(run_id: str, groups: int | None) -> None:
 @cli.command()
 @click.option("--documents", default=3000, show_default=True, type=click.IntRange(min=60),
               help="Documents to generate (at least 60: ten per topic).")  # fmt: skip
-def demo(documents: int) -> int:
+@click.option(
+    "--embed",
+    is_flag=True,
+    help="Embed the documents' title and text with $CLUSTER_PIPELINE_EMBEDDING_MODEL (default: the local "
+    "all-MiniLM-L6-v2, the [embed] extra) instead of the demo's hashed word vectors.",
+)
+def demo(documents: int, embed: bool) -> int:
     """Generate a collection, cluster it, show the result."""
     service = current_service()
     with showing_progress(_on_terminal()):
-        result = service.demo(documents)
+        result = service.demo(documents, embed=embed)
     return report_execution(result, service.executions.location(result))

@@ -32,6 +32,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 DEMO_COLLECTION = "demo-news"
+DEMO_TEXT_COLLECTION = "demo-news-text"
 
 
 class Service:
@@ -71,17 +72,22 @@ class Service:
         """This service (lake, instance, warnings) in another namespace."""
         return Service.__new__(Service)._bind(replace(self.scope, namespace=check_namespace(namespace)))
 
-    def demo(self, num_documents: int = 3000) -> ExecutionResult:
+    def demo(self, num_documents: int = 3000, *, embed: bool = False) -> ExecutionResult:
         """The README's first command: the demo collection generated (first time only), its k-means
-        configuration created (once), and executed through Dagster."""
+        configuration created (once), and executed through Dagster. ``embed``: a collection of its own whose
+        vectors embed each document's title and text (``Collections.ingest``'s model) instead of hashed words."""
+        collection = DEMO_TEXT_COLLECTION if embed else DEMO_COLLECTION
         try:
-            self.collections.describe(DEMO_COLLECTION)
+            self.collections.describe(collection)
         except NotFoundError:
-            self.collections.ingest(DEMO_COLLECTION, generate_demo_documents(num_documents))
+            documents = generate_demo_documents(num_documents)
+            if embed:
+                documents = documents.drop_columns(["embedding"])
+            self.collections.ingest(collection, documents, embed=["title", "text"] if embed else ())
         configs = self.configurations.list()
-        config = next((c for c in configs if c.collection == DEMO_COLLECTION and c.description == "demo"), None)
+        config = next((c for c in configs if c.collection == collection and c.description == "demo"), None)
         if config is None:
-            fields = {"collection": DEMO_COLLECTION, "algorithm": "kmeans", "parameters": {"n_clusters": len(TOPICS)}}
+            fields = {"collection": collection, "algorithm": "kmeans", "parameters": {"n_clusters": len(TOPICS)}}
             config = self.configurations.create(ConfigurationChanges({**fields, "description": "demo"}))
         return self.executions.execute(config.cluster_id)
 

@@ -7,11 +7,16 @@ from pathlib import Path
 import pyarrow as pa
 
 from cluster_pipeline.core.config.store import ConfigStore
-from cluster_pipeline.core.errors import ConfigurationError
+from cluster_pipeline.core.embed.documents import embed_documents
+from cluster_pipeline.core.embed.embedders import embedder_for
+from cluster_pipeline.core.embed.options import EmbeddingSettings
+from cluster_pipeline.core.errors import ConfigurationError, IngestError, NotFoundError
 from cluster_pipeline.core.incremental.export import ExportReport, export_collection
 from cluster_pipeline.core.store.collections import CollectionSchema, CollectionStore, IngestReport
 from cluster_pipeline.core.store.ingest import read_documents_file
 from cluster_pipeline.service.scope import Scope
+
+DEFAULT_FEATURE = "embedding"
 
 
 class Collections:
@@ -27,13 +32,37 @@ class Collections:
         return self.store.schema(self.scope.namespace, collection)
 
     def ingest(
-        self, collection: str, documents: pa.Table | str | Path, features: Sequence[str] | None = None
+        self,
+        collection: str,
+        documents: pa.Table | str | Path,
+        features: Sequence[str] | None = None,
+        embed: Sequence[str] = (),
+        embedding: EmbeddingSettings | None = None,
     ) -> IngestReport:
         """Append ``documents`` (a table, or a Parquet, CSV or JSON Lines file) as one part, checked as a
         whole: one bad document refuses the batch and nothing is written. ``features``: the embedding
-        columns (default: detected)."""
+        columns (default: detected). ``embed``: text columns to embed instead, into the one feature named in
+        ``features`` (default: the collection's only feature, else ``embedding``), with ``embedding``'s model
+        (default: from the environment, ``EmbeddingSettings.from_environment``)."""
         table = documents if isinstance(documents, pa.Table) else read_documents_file(documents)
-        return self.store.ingest(self.scope.namespace, collection, table, features=list(features or ()) or None)
+        if not embed:
+            return self.store.ingest(self.scope.namespace, collection, table, features=list(features or ()) or None)
+        feature = self._embedded_feature(collection, features)
+        embedder = embedder_for(embedding or EmbeddingSettings.from_environment())
+        self.store.check_embedding(self.scope.namespace, collection, feature, embedder.model)  # before the work
+        table, model = embed_documents(table, embed, feature, embedder)
+        return self.store.ingest(self.scope.namespace, collection, table, [feature], {feature: model})
+
+    def _embedded_feature(self, collection: str, features: Sequence[str] | None) -> str:
+        if features:
+            if len(features) > 1:
+                raise IngestError(f"--embed makes one feature, not {len(features)}: name one --feature.")
+            return features[0]
+        try:
+            known = self.describe(collection).features
+        except NotFoundError:
+            return DEFAULT_FEATURE
+        return next(iter(known)) if len(known) == 1 else DEFAULT_FEATURE
 
     def delete_documents(self, collection: str, document_ids: Sequence[str]) -> int:
         """Remove documents by id (one atomic tombstone); returns how many were live."""

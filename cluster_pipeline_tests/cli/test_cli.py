@@ -11,6 +11,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from cluster_pipeline.cli import main
+from cluster_pipeline_tests import openai_server as fake
 from cluster_pipeline_tests.conftest import blob_documents
 
 
@@ -185,3 +186,17 @@ def test_a_corrupt_part_is_one_line_naming_it_for_every_command_that_reads_it(ca
     code, out, _ = run_cli(capsys, "execute", "k3", "--json")
     assert code == 1 and str(part) in json.loads(out)["error_message"]
     assert "restore that file" in json.loads(out)["error_message"]
+
+
+def test_ingest_embeds_text_columns(capsys, tmp_path, monkeypatch):
+    path = tmp_path / "texts.jsonl"
+    texts = blob_documents(20).drop_columns(["embedding"]).to_pandas()
+    texts.to_json(path, orient="records", lines=True)
+    with fake.FakeOpenAIServer() as server:
+        monkeypatch.setenv("CLUSTER_PIPELINE_EMBEDDING_MODEL", "test-embed")
+        monkeypatch.setenv("CLUSTER_PIPELINE_EMBEDDING_BASE_URL", server.url)
+        code, out, _ = run_cli(capsys, "ingest", "texts", str(path), "--embed", "group,text", "--json")
+        assert code == 0 and json.loads(out)["features"] == {"embedding": 32}
+        assert server.requests[0].body["input"][0] == f"{texts.group[0]}\n{texts.text[0]}"  # one line each
+        code, _, err = run_cli(capsys, "ingest", "texts", str(path), "--embed", "body")
+    assert code == 2 and err.startswith("error: No column 'body' to embed") and "Traceback" not in err

@@ -2,9 +2,13 @@
 
 import pyarrow.parquet as pq
 import pytest
+from sklearn.metrics import v_measure_score
 
+from cluster_pipeline.core.embed.options import EmbeddingSettings
 from cluster_pipeline.core.errors import ConfigurationError, IngestError, NotFoundError
+from cluster_pipeline.core.store.collections import EmbeddingModel
 from cluster_pipeline.service import ConfigurationChanges
+from cluster_pipeline_tests import openai_server as fake
 from cluster_pipeline_tests.conftest import blob_documents
 
 
@@ -38,3 +42,29 @@ def test_export_with_the_clusters_of_a_configuration_named_by_its_name(service, 
     with pytest.raises(ConfigurationError, match="news-kmeans-k3 clusters collection 'news', not 'other'"):
         service.collections.export("other", tmp_path / "other.csv", configuration=config.name)
     assert not (tmp_path / "other.csv").exists()
+
+
+def test_text_is_embedded_at_ingest_and_clustered_end_to_end(service, tmp_path):
+    """A text-only collection: embedded by a loopback OpenAI-compatible endpoint, its model kept, clustered."""
+    texts = blob_documents(150, centers=3).drop_columns(["embedding"])
+    with fake.FakeOpenAIServer() as server:
+        settings = EmbeddingSettings(provider="openai", model="test-embed", base_url=server.url, max_retries=0)
+        report = service.collections.ingest("texts", texts, embed=["text"], embedding=settings)
+        assert (report.num_documents, report.features) == (150, {"embedding": 32})
+        assert service.collections.describe("texts").embedding_models == {
+            "embedding": EmbeddingModel("openai", "test-embed", 32)
+        }
+        sent = len(server.requests)
+        other = settings.model_copy(update={"model": "other-embed"})
+        with pytest.raises(IngestError, match="embeds 'embedding' with openai model test-embed .32 dimensions., not"):
+            service.collections.ingest("texts", blob_documents(10, id_offset=150), embed=["text"], embedding=other)
+        assert len(server.requests) == sent  # refused before any text was sent
+    config = service.configurations.create(
+        ConfigurationChanges({"collection": "texts"}, settings=[("parameters.n_clusters", 3)])
+    )
+    result = service.executions.execute(config.name)
+    assert result.status == "completed" and result.num_points == 150
+    exported = pq.read_table(
+        service.collections.export("texts", tmp_path / "t.parquet", configuration=config.name).path
+    )
+    assert v_measure_score(exported["group"].to_pylist(), exported["cluster_id"].to_pylist()) == 1.0

@@ -17,8 +17,8 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -39,13 +39,32 @@ VECTOR_BATCH_BYTES = 8 << 20  # per record batch of a vectors file: what a pass 
 
 
 @dataclass(frozen=True)
+class EmbeddingModel:
+    """The model that embedded a feature's text at ingest (``dimension`` once it has embedded something).
+    Vectors of two models do not compare, so a collection keeps one model per feature."""
+
+    provider: str
+    name: str
+    dimension: int | None = None
+
+    def __str__(self) -> str:
+        dimensions = f" ({self.dimension} dimensions)" if self.dimension else ""
+        return f"{self.provider} model {self.name}{dimensions}"
+
+    def same_model(self, other: EmbeddingModel | None) -> bool:
+        return other is not None and (self.provider, self.name) == (other.provider, other.name)
+
+
+@dataclass(frozen=True)
 class CollectionSchema:
-    """What every part of a collection agrees on: its embedding features and their dimensions."""
+    """What every part of a collection agrees on: its embedding features and their dimensions, and the models
+    that embedded the features made from text."""
 
     namespace: str
     collection: str
     features: dict[str, int]
     metadata_columns: list[str] = field(default_factory=list)
+    embedding_models: dict[str, EmbeddingModel] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -82,7 +101,8 @@ class CollectionStore:
                 "ingest documents first with `cluster-pipeline ingest`."
             )
         data = json.loads(self.storage.read_bytes(key))
-        return CollectionSchema(namespace, collection, dict(data["features"]), list(data["metadata_columns"]))
+        models = {name: EmbeddingModel(**model) for name, model in data.get("embedding_models", {}).items()}
+        return CollectionSchema(namespace, collection, dict(data["features"]), list(data["metadata_columns"]), models)
 
     def _listed(self, namespace: str, collection: str, features: dict[str, int]) -> CollectionSnapshot:
         """The collection's parts and tombstones now, oldest first: one listing, never the data."""
@@ -126,8 +146,22 @@ class CollectionStore:
             self.storage.write_parquet_new(key, pa.table({"document_id": pa.array(ids, pa.string())}))
         return len(ids)
 
+    def check_embedding(self, namespace: str, collection: str, feature: str, model: EmbeddingModel | None) -> None:
+        """Refuse (IngestError) vectors of ``feature`` from ``model`` (None: vectors given, not embedded here)
+        when the collection's vectors of it come from another model: before the work of embedding, too."""
+        try:
+            existing = self.schema(namespace, collection)
+        except NotFoundError:
+            return
+        _check_model(existing, feature, model)
+
     def ingest(
-        self, namespace: str, collection: str, documents: pa.Table | pd.DataFrame, features: Sequence[str] | None = None
+        self,
+        namespace: str,
+        collection: str,
+        documents: pa.Table | pd.DataFrame,
+        features: Sequence[str] | None = None,
+        embedding_models: Mapping[str, EmbeddingModel] | None = None,
     ) -> IngestReport:
         """Check ``documents`` and append them as one new part; on any error nothing is written.
 
@@ -136,6 +170,8 @@ class CollectionStore:
         documents : table with ``document_id``, optional ``text``/metadata and embedding columns.
         features : embedding column names; by default every column of numeric lists (or, in CSV, of JSON
             lists) is an embedding feature.
+        embedding_models : the model that embedded each feature computed from text (``core.embed``); a new
+            collection records them, an existing one must have the same.
         """
         prefix = self.lake.collection_prefix(namespace, collection)  # checks both names
         with exclusive(self.storage, prefix + ".lock"):
@@ -145,6 +181,10 @@ class CollectionStore:
                 existing = None
             known = existing.features if existing else None
             table, feature_dims = prepare_documents(documents, features, known)
+            models = dict(embedding_models or {})
+            if existing is not None:
+                for feature in feature_dims:
+                    _check_model(existing, feature, models.get(feature))
             current = self._listed(namespace, collection, known or {})
             if existing is not None:
                 clash = self._live_ids_among(current, table.column("document_id").combine_chunks())
@@ -155,7 +195,10 @@ class CollectionStore:
                     )
             else:
                 metadata = [c for c in table.column_names if c != "document_id" and c not in feature_dims]
-                schema = json.dumps({"features": feature_dims, "metadata_columns": metadata}, indent=2, sort_keys=True)
+                fields: dict[str, object] = {"features": feature_dims, "metadata_columns": metadata}
+                if models:
+                    fields["embedding_models"] = {name: asdict(model) for name, model in models.items()}
+                schema = json.dumps(fields, indent=2, sort_keys=True)
                 self.storage.write_replace(self.lake.collection_schema_key(namespace, collection), schema.encode())
             key = self.lake.collection_object_key(
                 namespace, collection, "parts", current.last_sequence + 1, table.num_rows
@@ -193,3 +236,24 @@ class CollectionStore:
     def load_document_ids(self, snapshot: CollectionSnapshot) -> pa.ChunkedArray:
         """``document_id`` as an Arrow string column in matrix order (compact: no Python object per row)."""
         return self.scan(snapshot).table(["document_id"]).column(0)
+
+
+def _check_model(existing: CollectionSchema, feature: str, model: EmbeddingModel | None) -> None:
+    recorded = existing.embedding_models.get(feature)
+    if (recorded is None and model is None) or (model is not None and model.same_model(recorded)):
+        return
+    where = f"Collection {existing.collection!r}"
+    if recorded is None:
+        raise IngestError(
+            f"{where} holds {feature!r} vectors given at ingest, by a model it does not know, so it cannot take "
+            f"vectors embedded by {model}. Ingest vectors (--feature {feature}), or embed into a new collection."
+        )
+    if model is None:
+        raise IngestError(
+            f"{where} embeds {feature!r} from text with {recorded}: ingest text with --embed COLUMNS, not vectors, "
+            "or ingest the vectors into a new collection."
+        )
+    raise IngestError(
+        f"{where} embeds {feature!r} with {recorded}, not {model}: vectors of two models do not compare. "
+        f"Set CLUSTER_PIPELINE_EMBEDDING_MODEL={recorded.name}, or ingest into a new collection."
+    )
