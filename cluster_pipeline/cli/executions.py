@@ -128,7 +128,7 @@ def executions_wait(run_id: str, timeout: float | None) -> int:
 @executions.command("cancel")
 @click.argument("run_id")
 def executions_cancel(run_id: str) -> None:
-    """Stop a pending or processing execution; it ends failed, saying it was cancelled."""
+    """Stop a pending or processing execution; it ends canceled."""
     result = current_service().executions.cancel(run_id)
     current_settings().emit(result.to_json_dict(), describe_result(result))
 

@@ -18,7 +18,9 @@ def describe_result(result: ExecutionResult, path: str | None = None) -> str:
         f"{result.namespace}/{result.collection})",
         f"  created {format_timestamp(result.created_at)}  completed {format_timestamp(result.completed_at) or '-'}",
     ]
-    if result.status == "failed":
+    if result.run_name:
+        lines.append(f"  run name: {result.run_name}")
+    if result.status in ("failed", "canceled"):
         lines.append(f"  error: {result.error_message}")
         return "\n".join(lines)
     if result.status in ("pending", "processing"):
@@ -50,7 +52,8 @@ def describe_result(result: ExecutionResult, path: str | None = None) -> str:
     if result.trigger and result.trigger != "manual":
         lines.append(f"  trigger: {result.trigger}" + (f" ({result.trigger_reason})" if result.trigger_reason else ""))
     for centroid in result.centroids or []:
-        lines.append(f"  {centroid.cluster_id:>6} {centroid.num_members:>7}  {centroid.label}")
+        renamed = {"override": "  (renamed)", "carried_over": "  (name carried over)"}.get(centroid.label_source, "")
+        lines.append(f"  {centroid.cluster_id:>6} {centroid.num_members:>7}  {centroid.label}{renamed}")
         if "attributes" in centroid.metadata:
             group = ", ".join(f"{name}={value}" for name, value in centroid.metadata["attributes"].items())
             lines.append(f"  {'':>6} {'':>7}  group: {group}")

@@ -114,7 +114,7 @@ class Executions:
         return wait_for_execution(self.scope.instance(), self.scope.lake, self.scope.namespace, run_id, timeout)
 
     def cancel(self, run_id: str) -> ExecutionResult:
-        """Stop a pending or processing execution; it ends failed, saying it was cancelled."""
+        """Stop a pending or processing execution; it ends canceled."""
         from cluster_pipeline.runs import cancel_execution
 
         return cancel_execution(self.scope.instance(), self.scope.lake, self.scope.namespace, run_id)

@@ -58,7 +58,7 @@ def test_a_queued_execution_is_pending_until_cancelled(service, config, warnings
     assert [r.run_id for r in service.executions.list(config.name, HistoryQuery()).results] == [pending.run_id]
     assert service.executions.wait(pending.run_id, timeout=0.2).status == "pending"
     cancelled = service.executions.cancel(pending.run_id)
-    assert cancelled.status == "failed" and "cancelled" in cancelled.error_message
+    assert cancelled.status == "canceled" and "cancelled" in cancelled.error_message
     assert service.executions.wait(pending.run_id) == cancelled  # ended: answers at once
     with pytest.raises(ClusterPipelineError, match="not pending or processing"):
         service.executions.cancel(pending.run_id)
