@@ -105,7 +105,7 @@ def decode_cursor(cursor: str) -> str:
 
 SUMMARY_FIELDS = ("run_id", "status", "num_clusters", "num_points", "num_noise", "created_at", "completed_at",
                   *METRIC_FIELDS, "algorithm", "feature", "engine", "configuration_version", "error_message",
-                  "warning")  # fmt: skip
+                  "warning", "trigger")  # fmt: skip
 # the metrics struct's fields become columns of their own
 SUMMARY_SCHEMA = pa.schema(
     (name, METRICS_TYPE.field(name).type if name in METRIC_FIELDS else RESULT_SCHEMA.field(name).type)
