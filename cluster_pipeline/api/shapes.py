@@ -57,13 +57,17 @@ def labeling_fields(block: Mapping[str, Any] | None, where: str) -> dict[str, An
     return labeling
 
 
-def filters_of(block: Mapping[str, Any] | None, where: str) -> dict[str, Any] | None:
-    if not block:
-        return None
+def filters_of(block: Any, where: str) -> Any:
+    """Mixpeek's filter tree in ours (the same language): the SDK's ``case_sensitive: false`` dropped at
+    every level (our comparisons are case-sensitive, so ``true`` is refused)."""
+    if isinstance(block, list):
+        return [filters_of(item, where) for item in block]
+    if not isinstance(block, dict) or not block:
+        return block or None
     if block.get("case_sensitive"):
         raise refused(f"{where}.case_sensitive", "filters compare values case-sensitively as given; omit it.")
-    kept = {key: value for key, value in block.items() if key != "case_sensitive" and value is not None}
-    return kept or None
+    return {key: filters_of(value, where) if key in ("AND", "OR", "NOT") else value
+            for key, value in block.items() if key != "case_sensitive" and value is not None}  # fmt: skip
 
 
 def configuration_fields(body: Mapping[str, Any]) -> dict[str, Any]:

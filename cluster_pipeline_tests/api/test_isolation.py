@@ -14,7 +14,10 @@ from cluster_pipeline_tests.conftest import blob_documents
 
 
 def call(url: str, method: str, path: str, key: str | None, namespace: str | None, **options) -> requests.Response:
-    headers = {**({"Authorization": f"Bearer {key}"} if key else {}), **({"X-Namespace": namespace} if namespace else {})}
+    headers = {
+        **({"Authorization": f"Bearer {key}"} if key else {}),
+        **({"X-Namespace": namespace} if namespace else {}),
+    }
     response = requests.request(method, url + path, headers=headers, timeout=60, **options)
     assert response.status_code < 500 or response.status_code == 501, response.text
     if response.status_code >= 400:
@@ -47,11 +50,13 @@ def test_namespace_matrix_keys_and_bad_requests(api_env, tmp_path):
 
         # B's key, in B's namespace, asking for A's ids: exactly what an id that exists nowhere gets
         absent = "clust_000000000000"
-        for path in (f"/v1/clusters/{{}}", f"/v1/clusters/{{}}/executions"):
+        for path in ("/v1/clusters/{}", "/v1/clusters/{}/executions"):
             theirs = call(url, "GET", path.format(cluster_id), key_b, "team-b")
             nowhere = call(url, "GET", path.format(absent), key_b, "team-b")
             assert theirs.status_code == nowhere.status_code == 404
-            assert theirs.json()["error"]["message"].replace(cluster_id, "X") == nowhere.json()["error"]["message"].replace(absent, "X")
+            assert theirs.json()["error"]["message"].replace(cluster_id, "X") == nowhere.json()["error"][
+                "message"
+            ].replace(absent, "X")
         for method, path in (("POST", f"/v1/clusters/{cluster_id}/execute"), ("DELETE", f"/v1/clusters/{cluster_id}"),
                              ("PATCH", f"/v1/clusters/{cluster_id}"),
                              ("POST", f"/v1/clusters/{cluster_id}/executions/run_0123456789abcdef/cancel"),
@@ -62,7 +67,9 @@ def test_namespace_matrix_keys_and_bad_requests(api_env, tmp_path):
         assert call(url, "GET", "/v1/collections", key_b, "team-b").json()["results"] == []
         # B's key naming A's namespace: 403; writes into A's namespace through the upsert path too
         assert call(url, "GET", f"/v1/clusters/{cluster_id}", key_b, "team-a").status_code == 403
-        assert call(url, "POST", "/v1/namespaces/team-a/documents/upsert", key_b, "team-b", json=upsert).status_code == 403
+        assert (
+            call(url, "POST", "/v1/namespaces/team-a/documents/upsert", key_b, "team-b", json=upsert).status_code == 403
+        )
 
         # keys: missing, malformed, unknown, revoked → 401; read-only → reads yes, writes 403
         for key in (None, "sk_short", "sk_" + "x" * 40, revoked):
@@ -76,8 +83,17 @@ def test_namespace_matrix_keys_and_bad_requests(api_env, tmp_path):
                             headers={"Authorization": f"Bearer {key_a}", "X-Namespace": "team-a",
                                      "Content-Type": "application/json"})  # fmt: skip
         assert bad.status_code == 422 and bad.json()["status"] == 422
-        refused = call(url, "POST", "/v1/clusters", key_a, "team-a", json={
-            "collection_ids": ["news"], "vector_config": {"clustering_method": "kmeans", "layout_stability": "align"}})
+        refused = call(
+            url,
+            "POST",
+            "/v1/clusters",
+            key_a,
+            "team-a",
+            json={
+                "collection_ids": ["news"],
+                "vector_config": {"clustering_method": "kmeans", "layout_stability": "align"},
+            },
+        )
         assert refused.status_code == 422 and "layout_stability" in refused.json()["error"]["message"]
         unknown = call(url, "POST", "/v1/clusters", key_a, "team-a", json={
             "collection_ids": ["news"], "vector_config": {"clustering_method": "kmeans",
@@ -85,7 +101,9 @@ def test_namespace_matrix_keys_and_bad_requests(api_env, tmp_path):
         assert unknown.status_code == 422 and "warp" in unknown.json()["error"]["message"]
         assert call(url, "POST", "/v1/taxonomies/list", key_a, "team-a", json={}).status_code == 501
         huge = {"collection_id": "news", "documents": documents() * 400}
-        assert call(url, "POST", "/v1/namespaces/team-a/documents/upsert", key_a, "team-a", json=huge).status_code == 413
+        assert (
+            call(url, "POST", "/v1/namespaces/team-a/documents/upsert", key_a, "team-a", json=huge).status_code == 413
+        )
         for path in ("/v1/clusters/..%2F..%2Fetc", "/v1/collections/..%2Fteam-b", "/v1/clusters/triggers/trg_s_..%2Fx"):
             assert call(url, "GET", path, key_a, "team-a").status_code in (404, 422, 501), path  # 501: no such route
     assert not (tmp_path / "lake" / "etc").exists()

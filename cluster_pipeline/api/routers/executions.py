@@ -10,7 +10,7 @@ from fastapi import APIRouter
 from cluster_pipeline.api.auth import Caller, JsonBody, OptionalBody, ReadCaller, WriteCaller
 from cluster_pipeline.api.errors import refused
 from cluster_pipeline.api.paging import PageQuery
-from cluster_pipeline.api.shapes import execution_result
+from cluster_pipeline.api.shapes import execution_result, filters_of
 from cluster_pipeline.core.errors import NotFoundError
 from cluster_pipeline.core.ids import is_cluster_id
 from cluster_pipeline.core.store.results import ExecutionResult
@@ -55,11 +55,7 @@ def list_executions(cluster_id: str, page: PageQuery, caller: ReadCaller, body: 
         offset=page.offset,
         search=body.get("search"),
     )
-    filters = body.get("filters") or None
-    if filters and filters.get("case_sensitive"):
-        raise refused("filters.case_sensitive", "filters compare values as given; omit it.")
-    if filters:
-        filters = {k: v for k, v in filters.items() if k != "case_sensitive"} or None
+    filters = filters_of(body.get("filters"), "filters")
     listed = caller.service.executions.list(cluster_id, query, filter=filters, include_total=True)
     results = [execution_result(r) for r in listed.results]
     finished = [r for r in listed.results if r.completed_at is not None]
