@@ -4,6 +4,7 @@ traversal requests get their 4xx in Mixpeek's error shape, and never a 5xx."""
 
 from __future__ import annotations
 
+import pytest
 import requests
 
 from cluster_pipeline.core.store.api_keys import ApiKeyStore
@@ -32,6 +33,7 @@ def documents(n: int = 60) -> list[dict]:
              "payload": {"text": r["text"], "group": r["group"]}} for r in table]  # fmt: skip
 
 
+@pytest.mark.slow
 def test_namespace_matrix_keys_and_bad_requests(api_env, tmp_path):
     key_a, key_b = make_key(api_env, {"team-a": "write"}), make_key(api_env, {"team-b": "write"})
     reader_a = make_key(api_env, {"team-a": "read"})
