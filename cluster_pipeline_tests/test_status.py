@@ -116,7 +116,7 @@ def test_pending_is_listed_refuses_a_second_execution_and_can_be_cancelled(tmp_p
     with open_instance() as instance:
         assert instance.get_run_by_id(run.run_id).status == DagsterRunStatus.CANCELED
     code, latest = cli_json(capsys, "executions", "latest", cluster_id)
-    assert latest["status"] == "failed"
+    assert latest["status"] == "canceled"
     assert main(["executions", "cancel", run_id]) == 2
     assert "only in-flight executions can be cancelled" in capsys.readouterr().err
 
