@@ -131,10 +131,30 @@ def executions_wait(run_id: str, timeout: float | None) -> int:
     return EXIT_TIMEOUT
 
 
+@executions.command("labels")
+@click.argument("run_id")
+@click.argument("labels", nargs=-1, required=True, metavar="CLUSTER=LABEL...")
+def executions_labels(run_id: str, labels: tuple[str, ...]) -> None:
+    """Rename clusters of a completed execution (cl_0="Sports"; cl_0= removes the name); the next
+    execution's matching clusters keep the names."""
+    pairs = dict(item.partition("=")[::2] for item in labels)
+    result = current_service().executions.rename_clusters(run_id, {k: v or None for k, v in pairs.items()})
+    current_settings().emit(result.to_json_dict(), describe_result(result))
+
+
+@executions.command("name")
+@click.argument("run_id")
+@click.argument("run_name")
+def executions_name(run_id: str, run_name: str) -> None:
+    """Name a finished execution ("" removes the name)."""
+    result = current_service().executions.name_run(run_id, run_name)
+    current_settings().emit(result.to_json_dict(), describe_result(result))
+
+
 @executions.command("cancel")
 @click.argument("run_id")
 def executions_cancel(run_id: str) -> None:
-    """Stop a pending or processing execution; it ends failed, saying it was cancelled."""
+    """Stop a pending or processing execution; it ends canceled."""
     result = current_service().executions.cancel(run_id)
     current_settings().emit(result.to_json_dict(), describe_result(result))
 

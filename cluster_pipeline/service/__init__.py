@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 from cluster_pipeline.core.errors import NotFoundError
 from cluster_pipeline.core.ids import check_namespace
 from cluster_pipeline.core.pipeline.demo_data import TOPICS, generate_demo_documents
+from cluster_pipeline.core.store.api_keys import ApiKeyStore
 from cluster_pipeline.core.store.history import HistoryQuery
 from cluster_pipeline.core.store.lake import Lake
 from cluster_pipeline.deployment import environment_lake
@@ -24,6 +25,7 @@ from cluster_pipeline.service.collections import Collections
 from cluster_pipeline.service.configurations import ConfigurationChanges, Configurations, Deletion
 from cluster_pipeline.service.executions import ExecutionPage, Executions
 from cluster_pipeline.service.scope import LazyInstance, Scope
+from cluster_pipeline.service.triggers import Triggers
 
 if TYPE_CHECKING:
     from dagster import DagsterInstance
@@ -55,6 +57,7 @@ class Service:
         self.collections = Collections(scope)
         self.configurations = Configurations(scope)
         self.executions = Executions(scope, self.configurations)
+        self.triggers = Triggers(scope, self.configurations, self.executions)
         return self
 
     @classmethod
@@ -71,6 +74,11 @@ class Service:
     def in_namespace(self, namespace: str) -> Service:
         """This service (lake, instance, warnings) in another namespace."""
         return Service.__new__(Service)._bind(replace(self.scope, namespace=check_namespace(namespace)))
+
+    @property
+    def api_keys(self) -> ApiKeyStore:
+        """The HTTP API's keys, kept in the data root (no namespace holds them)."""
+        return ApiKeyStore(self.scope.lake.storage)
 
     def demo(self, num_documents: int = 3000, *, embed: bool = False) -> ExecutionResult:
         """The README's first command: the demo collection generated (first time only), its k-means

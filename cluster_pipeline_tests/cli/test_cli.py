@@ -51,6 +51,26 @@ def test_ingest_create_execute_show(capsys, docs_file, tmp_path):
     code, out, _ = run_cli(capsys, "executions", "list", cluster_id, "--json")
     assert [r["run_id"] for r in json.loads(out)["results"]] == [result["run_id"]]
 
+    code, out, _ = run_cli(capsys, "executions", "labels", result["run_id"], "cl_0=Rockets", "--json")
+    assert code == 0 and json.loads(out)["label_overrides"] == {"cl_0": "Rockets"}
+    code, out, _ = run_cli(capsys, "executions", "name", result["run_id"], "baseline", "--json")
+    assert code == 0 and json.loads(out)["run_name"] == "baseline"
+    code, out, _ = run_cli(capsys, "executions", "show", result["run_id"])
+    assert code == 0 and "Rockets" in out
+
+
+def test_api_keys_are_printed_once_listed_without_their_secret_and_revoked(capsys):
+    code, out, _ = run_cli(capsys, "api-keys", "create", "--namespace", "team-a", "--read-only", "--json")
+    created = json.loads(out)
+    assert code == 0 and created["api_key"].startswith("sk_") and created["grants"] == {"team-a": "read"}
+    code, out, _ = run_cli(capsys, "api-keys", "list")
+    assert code == 0 and created["key_id"] in out and "team-a:read" in out and created["api_key"] not in out
+    assert run_cli(capsys, "api-keys", "revoke", created["key_id"])[0] == 0
+    code, out, _ = run_cli(capsys, "api-keys", "list", "--json")
+    assert json.loads(out)[0]["revoked_at"] is not None
+    code, _, err = run_cli(capsys, "api-keys", "revoke", "nokey000")
+    assert code == 2 and "api-keys list" in err
+
 
 def test_configurations_are_named_and_found_by_name_or_id(capsys, docs_file):
     run_cli(capsys, "ingest", "news", str(docs_file))

@@ -5,7 +5,13 @@ import pytest
 from sklearn.metrics import v_measure_score
 
 from cluster_pipeline.core.embed.options import EmbeddingSettings
-from cluster_pipeline.core.errors import ConfigurationError, IngestError, NotFoundError
+from cluster_pipeline.core.errors import (
+    AlreadyExistsError,
+    ConfigurationError,
+    ConflictError,
+    IngestError,
+    NotFoundError,
+)
 from cluster_pipeline.core.store.collections import EmbeddingModel
 from cluster_pipeline.service import ConfigurationChanges
 from cluster_pipeline_tests import openai_server as fake
@@ -68,3 +74,26 @@ def test_text_is_embedded_at_ingest_and_clustered_end_to_end(service, tmp_path):
         service.collections.export("texts", tmp_path / "t.parquet", configuration=config.name).path
     )
     assert v_measure_score(exported["group"].to_pylist(), exported["cluster_id"].to_pylist()) == 1.0
+
+
+def test_a_declared_collection_is_upserted_in_batches_paged_and_deleted_when_nothing_clusters_it(service):
+    info = service.collections.create("byo", "vectors of our own", {"team": "search"})
+    assert (info.num_documents, info.features, info.description) == (0, {}, "vectors of our own")
+    with pytest.raises(AlreadyExistsError, match="exists already"):
+        service.collections.create("byo")
+    service.collections.upsert("byo", blob_documents(40))
+    service.collections.upsert("byo", blob_documents(30, id_offset=30, seed=1))  # d30…d39 replaced, d40…d59 new
+    assert service.collections.info("byo").num_documents == 60
+    page, total = service.collections.documents("byo", 55, 10)
+    assert total == 60 and page.num_rows == 5 and "embedding" not in page.column_names
+    with pytest.raises(IngestError):  # one bad document refuses the whole batch
+        service.collections.upsert("byo", blob_documents(5, dim=8, id_offset=100))
+    assert [c.collection for c in service.collections.list_info()] == ["byo"]
+
+    config = service.configurations.create(ConfigurationChanges({"collection": "byo"}))
+    with pytest.raises(ConflictError, match=f"clustered by {config.display_name}"):
+        service.collections.delete("byo")
+    service.configurations.delete(config.name)
+    assert service.collections.delete("byo") == 60
+    with pytest.raises(NotFoundError):
+        service.collections.info("byo")

@@ -25,7 +25,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from cluster_pipeline.core.errors import IngestError, NotFoundError
+from cluster_pipeline.core.errors import AlreadyExistsError, IngestError, NotFoundError
 from cluster_pipeline.core.store.ingest import prepare_documents
 from cluster_pipeline.core.store.lake import Lake
 from cluster_pipeline.core.store.scanner import CollectionScanner
@@ -68,6 +68,20 @@ class CollectionSchema:
 
 
 @dataclass(frozen=True)
+class CollectionInfo:
+    """A collection as listings show it: when it was declared (None: made by its first ingest), what it
+    holds now (features empty before the first document)."""
+
+    collection: str
+    num_documents: int
+    features: dict[str, int]
+    metadata_columns: list[str]
+    created_at: str | None = None
+    description: str | None = None
+    metadata: dict[str, object] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class IngestReport:
     namespace: str
     collection: str
@@ -92,6 +106,51 @@ class CollectionStore:
     def list_collections(self, namespace: str) -> list[str]:
         prefix = self.lake.collections_prefix(namespace)
         return sorted({key[len(prefix) :].split("/", 1)[0] for key in self.storage.list_keys(prefix)})
+
+    def declaration_key(self, namespace: str, collection: str) -> str:
+        return self.lake.collection_prefix(namespace, collection) + "collection.json"
+
+    def create(
+        self, namespace: str, collection: str, description: str | None = None, metadata: dict[str, object] | None = None
+    ) -> CollectionInfo:
+        """Declare an empty collection (its documents come with ``ingest`` or ``upsert``); AlreadyExistsError
+        when the name is taken."""
+        if self.exists(namespace, collection):
+            raise AlreadyExistsError(f"Collection {collection!r} exists already in namespace {namespace!r}.")
+        declared = {"created_at": pd.Timestamp.now(tz="UTC").isoformat(), "description": description,
+                    "metadata": metadata or {}}  # fmt: skip
+        self.storage.write_new(self.declaration_key(namespace, collection), json.dumps(declared).encode())
+        return self.info(namespace, collection)
+
+    def exists(self, namespace: str, collection: str) -> bool:
+        return self.storage.exists(self.declaration_key(namespace, collection)) or self.storage.exists(
+            self.lake.collection_schema_key(namespace, collection)
+        )
+
+    def info(self, namespace: str, collection: str) -> CollectionInfo:
+        """The collection's declaration and contents now; NotFoundError when it does not exist."""
+        if not self.exists(namespace, collection):
+            raise NotFoundError(f"Collection {collection!r} not found in namespace {namespace!r}.")
+        declared: dict[str, object] = {}
+        if self.storage.exists(self.declaration_key(namespace, collection)):
+            declared = json.loads(self.storage.read_bytes(self.declaration_key(namespace, collection)))
+        try:
+            schema = self.schema(namespace, collection)
+        except NotFoundError:  # declared, no document yet
+            return CollectionInfo(collection, 0, {}, [], **declared)  # type: ignore[arg-type]
+        documents = self._listed(namespace, collection, schema.features).num_documents
+        return CollectionInfo(collection, documents, schema.features, schema.metadata_columns, **declared)  # type: ignore[arg-type]
+
+    def delete_collection(self, namespace: str, collection: str) -> int:
+        """Remove a collection whole (parts, tombstones, schema); returns how many documents it had."""
+        documents = self.info(namespace, collection).num_documents
+        prefix = self.lake.collection_prefix(namespace, collection)
+        with exclusive(self.storage, prefix + ".lock"):
+            keys = self.storage.list_keys(prefix)
+            # the schema and declaration last: an interrupted delete leaves a collection that still lists
+            for key in sorted(keys, key=lambda k: k.endswith((".json",))):
+                self.storage.delete(key)
+        return documents
 
     def schema(self, namespace: str, collection: str) -> CollectionSchema:
         key = self.lake.collection_schema_key(namespace, collection)
@@ -162,6 +221,8 @@ class CollectionStore:
         documents: pa.Table | pd.DataFrame,
         features: Sequence[str] | None = None,
         embedding_models: Mapping[str, EmbeddingModel] | None = None,
+        *,
+        replace: bool = False,
     ) -> IngestReport:
         """Check ``documents`` and append them as one new part; on any error nothing is written.
 
@@ -172,6 +233,9 @@ class CollectionStore:
             lists) is an embedding feature.
         embedding_models : the model that embedded each feature computed from text (``core.embed``); a new
             collection records them, an existing one must have the same.
+        replace : an upsert: live documents with the batch's ids are replaced (one tombstone for them, then
+            the part; were the process killed between the two, a retry of the batch adds them again)
+            instead of refusing the batch.
         """
         prefix = self.lake.collection_prefix(namespace, collection)  # checks both names
         with exclusive(self.storage, prefix + ".lock"):
@@ -188,7 +252,13 @@ class CollectionStore:
             current = self._listed(namespace, collection, known or {})
             if existing is not None:
                 clash = self._live_ids_among(current, table.column("document_id").combine_chunks())
-                if len(clash):
+                if len(clash) and replace:
+                    key = self.lake.collection_object_key(
+                        namespace, collection, "deletions", current.last_sequence + 1, len(clash)
+                    )
+                    self.storage.write_parquet_new(key, pa.table({"document_id": clash}))
+                    current = self._listed(namespace, collection, known or {})
+                elif len(clash):
                     raise IngestError(
                         f"Duplicate document_id {clash[0].as_py()!r}: it is already in collection {collection!r}. "
                         "Use new ids for new documents."
@@ -217,6 +287,18 @@ class CollectionStore:
         return IngestReport(
             namespace, collection, key, table.num_rows, current.num_documents + table.num_rows, feature_dims
         )
+
+    def documents_page(
+        self, namespace: str, collection: str, offset: int, limit: int, *, vectors: bool = False
+    ) -> tuple[pa.Table, int]:
+        """Live documents ``offset`` to ``offset + limit`` in collection order (metadata, and the embedding
+        features when ``vectors``), and how many there are in all."""
+        snapshot = self.snapshot(namespace, collection)
+        scanner = self.scan(snapshot)
+        columns = ["document_id", *scanner.metadata_columns, *(snapshot.features if vectors else ())]
+        stop = min(offset + limit, snapshot.num_documents)
+        rows = np.arange(offset, stop) if stop > offset else np.array([], dtype=np.int64)
+        return scanner.table(columns, rows=rows), snapshot.num_documents
 
     def scan(self, snapshot: CollectionSnapshot, *, after: int = 0) -> CollectionScanner:
         """The reader of ``snapshot``'s documents (``after``: only its parts written after that sequence)."""
