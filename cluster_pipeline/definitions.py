@@ -13,9 +13,10 @@ from typing import Any
 import dagster as dg
 
 from cluster_pipeline.assets import CLUSTERING_ASSETS, new_document_assignments
+from cluster_pipeline.core.embed.options import BASE_URL_ENV, EmbeddingSettings
 from cluster_pipeline.deployment import BUCKET_ENV, LAKE_PREFIX, current_deployment, s3_resource
 from cluster_pipeline.jobs import assignment_job, cluster_execution_job
-from cluster_pipeline.resources import LakeResource, LLMResource, WebhookResource
+from cluster_pipeline.resources import EmbeddingResource, LakeResource, LLMResource, WebhookResource
 from cluster_pipeline.schedules import nightly_schedule
 from cluster_pipeline.sensors import SENSORS
 
@@ -34,6 +35,17 @@ def llm_resource() -> LLMResource:
     )
 
 
+def embedding_resource() -> EmbeddingResource:
+    """The text embeddings ``ingest --embed`` uses (``EmbeddingSettings.from_environment``), the key through EnvVar."""
+    chosen = EmbeddingSettings.from_environment()
+    return EmbeddingResource(
+        provider=chosen.provider,
+        model=chosen.model,
+        base_url=_set_env_var(BASE_URL_ENV) or _set_env_var("OPENAI_BASE_URL"),
+        api_key=_set_env_var("OPENAI_API_KEY"),
+    )
+
+
 def webhook_resource() -> WebhookResource:
     return WebhookResource(
         urls=_set_env_var("CLUSTER_PIPELINE_WEBHOOK_URLS"), secret=_set_env_var("CLUSTER_PIPELINE_WEBHOOK_SECRET")
@@ -44,7 +56,7 @@ def resources_for(deployment: str) -> dict[str, Any]:
     lake = LakeResource()
     if deployment == "s3":  # dagster-aws (a second of imports) only for an S3 lake
         lake = LakeResource(s3=s3_resource(), s3_bucket=dg.EnvVar(BUCKET_ENV), s3_prefix=LAKE_PREFIX)
-    return {"lake": lake, "llm": llm_resource(), "webhooks": webhook_resource()}
+    return {"lake": lake, "llm": llm_resource(), "embeddings": embedding_resource(), "webhooks": webhook_resource()}
 
 
 def build_definitions(deployment: str | None = None) -> dg.Definitions:

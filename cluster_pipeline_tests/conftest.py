@@ -23,11 +23,15 @@ AG_NEWS = SHARED_DATASETS / "ag_news_test_minilm.parquet"
 
 @pytest.fixture(autouse=True)
 def isolated_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """No test sees the developer's ./.cluster_data, DAGSTER_HOME or API keys."""
+    """No test sees the developer's ./.cluster_data, DAGSTER_HOME, API keys or Dagster webserver (queued runs
+    go through `dagster job launch` unless a test starts a webserver of its own and names it)."""
     monkeypatch.setenv("CLUSTER_PIPELINE_ROOT", str(tmp_path / "lake"))
+    monkeypatch.setenv("CLUSTER_PIPELINE_DAGSTER_URL", "http://127.0.0.1:9")
     monkeypatch.delenv("DAGSTER_HOME", raising=False)
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
     monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
+    monkeypatch.delenv("CLUSTER_PIPELINE_EMBEDDING_MODEL", raising=False)
+    monkeypatch.delenv("CLUSTER_PIPELINE_EMBEDDING_BASE_URL", raising=False)
     monkeypatch.delenv("DAGSTER_DEPLOYMENT", raising=False)
     yield
 

@@ -1,15 +1,19 @@
-"""An OpenAI-compatible chat-completions server on loopback, written for the tests.
+"""An OpenAI-compatible chat-completions and embeddings server on loopback, written for the tests.
 
-It speaks the wire format the real ``openai`` client expects (``POST /v1/chat/completions``, JSON
-bodies, ``{"error": {...}}`` errors, ``usage`` counts) and plays scripted behaviours: each request
-takes the next scripted one, then ``default``. Every request is recorded with its headers, its
-body and when it arrived. The default "model" is a tiny, deterministic labeler: it reads the
-documents between the ``<documents>`` markers and names the cluster by their commonest words, and
-it is gullible — an "ignore previous instructions" *outside* the markers makes it obey.
+It speaks the wire format the real ``openai`` client expects (``POST /v1/chat/completions`` and
+``/v1/embeddings``, JSON bodies, ``{"error": {...}}`` errors, ``usage`` counts) and plays scripted
+behaviours: each request takes the next scripted one, then ``default``. Every request is recorded
+with its headers, its body and when it arrived. The default "model" is a tiny, deterministic
+labeler: it reads the documents between the ``<documents>`` markers and names the cluster by their
+commonest words, and it is gullible — an "ignore previous instructions" *outside* the markers makes
+it obey. The behaviours include those of real local servers (llama.cpp's, with small models): a 500
+for ``json_schema``, one request at a time, the cluster id as the label, a reply that never ends.
+The default embedder sums a fixed pseudo-random vector per word, so texts that share words are near.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import threading
@@ -19,6 +23,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+import numpy as np
 
 FENCE = re.compile(r"<documents>(.*?)</documents>", re.DOTALL)
 # OpenAI's own hint of how long to wait, as short as the client takes it, so retries cost no test time
@@ -80,7 +86,7 @@ def fake_model(request: Request) -> str:
     return json.dumps(reply)
 
 
-def completion(request: Request, content: str) -> dict[str, Any]:
+def completion(request: Request, content: str, finish_reason: str = "stop") -> dict[str, Any]:
     prompt_tokens = sum(len(m["content"]) for m in request.body["messages"]) // 4
     completion_tokens = max(1, len(content) // 4)
     return {
@@ -92,7 +98,7 @@ def completion(request: Request, content: str) -> dict[str, Any]:
             {
                 "index": 0,
                 "message": {"role": "assistant", "content": content},
-                "finish_reason": "stop",
+                "finish_reason": finish_reason,
                 "logprobs": None,
             }
         ],
@@ -151,11 +157,96 @@ def no_response_format() -> Behaviour:
     return behaviour
 
 
-class FakeOpenAIServer:
-    """``with FakeOpenAIServer() as server:`` then point a client at ``server.url``."""
+def refuses_json_schema_with_500() -> Behaviour:
+    """llama-cpp-python's server: ``json_schema`` fails its request validation with HTTP 500 (pydantic's
+    error, quoted), ``json_object`` and plain requests work."""
 
-    def __init__(self, default: Behaviour | None = None) -> None:
+    def behaviour(request: Request) -> Reply:
+        kind = (request.body.get("response_format") or {}).get("type")
+        if kind not in (None, "text", "json_object"):
+            detail = [
+                {
+                    "type": "literal_error",
+                    "loc": ["body", "response_format", "type"],
+                    "msg": "Input should be 'text' or 'json_object'",
+                    "input": kind,
+                }
+            ]
+            return Reply(500, {"error": {"message": str(detail), "type": "internal_server_error"}})
+        return ok()(request)
+
+    return behaviour
+
+
+def one_at_a_time(seconds: float) -> Behaviour:
+    """A server that works on one request at a time, ``seconds`` each: the others wait their turn, and a
+    request whose client gave up is still worked on (as llama.cpp's server does)."""
+    turn = threading.Lock()
+
+    def behaviour(request: Request) -> Reply:
+        with turn:
+            time.sleep(seconds)
+            return ok()(request)
+
+    return behaviour
+
+
+def cluster_id_as_label() -> Behaviour:
+    """A small model that names each cluster by the id the prompt gives it (``"cl_0"``), keywords and all."""
+
+    def behaviour(request: Request) -> Reply:
+        cluster_id = re.search(r"Name cluster (\S+),", request.user_message).group(1)
+        reply = {"label": cluster_id, "summary": f"Cluster {cluster_id}.", "keywords": [cluster_id, "cluster", "data"]}
+        return Reply(body=completion(request, json.dumps(reply)))
+
+    return behaviour
+
+
+def rambling(json_first: bool = True) -> Behaviour:
+    """A model that never stops writing: the label (``json_first``) or musings first, then the same words
+    again and again. Given ``max_tokens`` it stops there (about four characters a token) and says so; without
+    it the reply never comes."""
+
+    def behaviour(request: Request) -> Reply:
+        if not request.body.get("max_tokens"):
+            return Reply(body=completion(request, ""), delay=3600)
+        musing = "Let me think about these documents once more. " * 1000
+        content = fake_model(request) + " " + musing if json_first else musing
+        return Reply(body=completion(request, content[: 4 * request.body["max_tokens"]], finish_reason="length"))
+
+    return behaviour
+
+
+def word_vector(word: str, dimensions: int) -> np.ndarray:
+    seed = int.from_bytes(hashlib.sha256(word.encode()).digest()[:8], "little")
+    return np.random.default_rng(seed).standard_normal(dimensions)
+
+
+def embeddings(dimensions: int = 32) -> Behaviour:
+    """``/v1/embeddings``: each input the normalised sum of its words' fixed pseudo-random vectors."""
+
+    def behaviour(request: Request) -> Reply:
+        texts = request.body["input"]
+        texts = [texts] if isinstance(texts, str) else texts
+        data = []
+        for index, text in enumerate(texts):
+            vector = sum((word_vector(w, dimensions) for w in re.findall(r"\w+", text.lower())), np.zeros(dimensions))
+            vector /= max(float(np.linalg.norm(vector)), 1e-12)
+            data.append({"object": "embedding", "index": index, "embedding": vector.tolist()})
+        tokens = sum(len(text.split()) for text in texts)
+        usage = {"prompt_tokens": tokens, "total_tokens": tokens}
+        return Reply(body={"object": "list", "data": data, "model": request.body.get("model"), "usage": usage})
+
+    return behaviour
+
+
+class FakeOpenAIServer:
+    """``with FakeOpenAIServer() as server:`` then point a client at ``server.url``. Chat completions play
+    ``default`` (and the script); embeddings play ``embedding``."""
+
+    def __init__(self, default: Behaviour | None = None, embedding: Behaviour | None = None) -> None:
         self.default = default or ok()
+        self.embedding = embedding or embeddings()
         self.script: deque[Behaviour] = deque()
         self.requests: list[Request] = []
         self.in_flight = 0
@@ -172,10 +263,13 @@ class FakeOpenAIServer:
         self.script.extend(behaviours)
         return self
 
-    def _next(self, request: Request) -> Reply:
+    def _next(self, request: Request, path: str) -> Reply:
         with self._lock:
             self.requests.append(request)
-            behaviour = self.script.popleft() if self.script else self.default
+            if path == "/v1/embeddings":
+                behaviour = self.embedding
+            else:
+                behaviour = self.script.popleft() if self.script else self.default
             self.in_flight += 1
             self.max_in_flight = max(self.max_in_flight, self.in_flight)
         return behaviour(request)
@@ -204,13 +298,14 @@ class _Server(ThreadingHTTPServer):
 def _handler(server: FakeOpenAIServer) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self) -> None:
-            if self.path.rstrip("/") != "/v1/chat/completions":
+            path = self.path.rstrip("/")
+            if path not in ("/v1/chat/completions", "/v1/embeddings"):
                 self._send(Reply(404, {"error": {"message": f"no route {self.path}"}}))
                 return
             body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))) or b"{}")
             request = Request(time.monotonic(), {k.lower(): v for k, v in self.headers.items()}, body)
             try:
-                reply = server._next(request)
+                reply = server._next(request, path)
                 if reply.delay:
                     time.sleep(reply.delay)
             finally:

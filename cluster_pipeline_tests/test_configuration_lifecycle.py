@@ -169,7 +169,7 @@ def test_no_wait_queues_the_execution_and_wait_gives_up_after_its_timeout(tmp_pa
     assert json.loads(err)["error"]["message"].startswith(f"Execution {pending['run_id']} is still pending after 1 s")
     cli(capsys, "executions", "cancel", pending["run_id"])
     code, done = cli(capsys, "executions", "wait", pending["run_id"])  # ended: answers at once
-    assert code == 1 and done["status"] == "failed" and "cancelled" in done["error_message"]
+    assert code == 1 and done["status"] == "canceled" and "cancelled" in done["error_message"]
 
 
 def test_history_queries_with_or_not_search_and_page_stats(tmp_path, capsys):

@@ -1,7 +1,11 @@
 import re
 from pathlib import Path
 
+import dagster as dg
+
 from cluster_pipeline.definitions import build_definitions, defs
+from cluster_pipeline.resources import EmbeddingResource
+from cluster_pipeline_tests.openai_server import FakeOpenAIServer
 
 
 def test_definitions_load():
@@ -55,3 +59,20 @@ def test_the_repositorys_instance_keeps_each_runs_output_in_the_data_folder(tmp_
         assert dg.materialize([talkative], instance=instance).success
     logs = [path for path in (tmp_path / ".cluster_data" / "dagster_home").rglob("*.out")]
     assert any("a line from the step" in path.read_text() for path in logs)
+
+
+def test_the_embeddings_resource_follows_the_environment(monkeypatch):
+    """An asset of one's own embeds text through the Definitions' resource (the endpoint an EnvVar)."""
+
+    @dg.asset
+    def embedded(embeddings: EmbeddingResource) -> list[int]:
+        return list(embeddings.embedder().embed(["rocket launch", "pasta oven"]).shape)
+
+    with FakeOpenAIServer() as server:
+        monkeypatch.setenv("CLUSTER_PIPELINE_EMBEDDING_MODEL", "test-embed")
+        monkeypatch.setenv("CLUSTER_PIPELINE_EMBEDDING_BASE_URL", server.url)
+        resource = build_definitions().resources["embeddings"]
+        assert (resource.provider, resource.model) == ("openai", "test-embed")
+        result = dg.materialize([embedded], resources={"embeddings": resource}, instance=dg.DagsterInstance.ephemeral())
+    assert result.output_for_node("embedded") == [2, 32]
+    assert server.requests[0].body["model"] == "test-embed"

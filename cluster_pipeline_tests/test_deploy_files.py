@@ -16,6 +16,7 @@ import yaml
 from dagster import DagsterInstance
 from dagster._core.instance.ref import InstanceRef
 
+from cluster_pipeline.core.render.report import DAGSTER_URL_ENV_VAR
 from cluster_pipeline.deployment import BUCKET_ENV, DEPLOYMENT_ENV
 
 REPO = Path(__file__).resolve().parents[1]
@@ -114,7 +115,7 @@ def test_compose_and_kubernetes_instances_differ_only_in_how_runs_start():
 def test_compose_services_serve_the_code_location_with_the_settings_the_code_reads():
     compose = load_yaml(DEPLOY / "docker-compose.yml")
     services = compose["services"]
-    assert set(services) == {"postgres", "minio", "create-bucket", "code-server", "webserver", "daemon"}
+    assert set(services) == {"postgres", "minio", "create-bucket", "code-server", "webserver", "daemon", "api"}
     for name, service in services.items():
         for dependency in service.get("depends_on", {}):
             assert dependency in services, (name, dependency)
@@ -141,6 +142,12 @@ def test_compose_services_serve_the_code_location_with_the_settings_the_code_rea
         assert mounts[f"{home}/workspace.yaml"] == "./compose/workspace.yaml"
     for service in (services["webserver"], services["daemon"]):
         assert option(service["command"], "--workspace") == f"{home}/workspace.yaml"
+    # the HTTP API: the same instance and lake, queueing through the webserver's GraphQL
+    api = services["api"]
+    assert api["command"][:2] == ["cluster-pipeline", "serve"] and api["volumes"] == services["daemon"]["volumes"]
+    webserver_port = option(services["webserver"]["command"], "--port")
+    assert api["environment"] == {**environment, DAGSTER_URL_ENV_VAR: f"http://webserver:{webserver_port}"}
+    assert api["ports"] == [f"127.0.0.1:{option(api['command'], '--port')}:{option(api['command'], '--port')}"]
 
     # every variable the instance reads is set, the lake is the bucket the compose creates
     assert env_vars_named(load_yaml(COMPOSE_INSTANCE)) <= set(environment)

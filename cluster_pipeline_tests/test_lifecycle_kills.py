@@ -209,7 +209,7 @@ def test_every_signal_at_every_stage_with_the_daemon(tmp_path, monkeypatch, caps
 @pytest.mark.slow
 def test_cancelling_a_processing_execution(tmp_path, monkeypatch, capsys):
     """A processing execution is shown with what it clusters (item 14), and a cancel stops the very
-    worker and leaves one outcome: failed, 'cancelled', with the snapshot's size and version."""
+    worker and leaves one outcome: canceled, 'cancelled', with the snapshot's size and version."""
     env = environment(tmp_path, monkeypatch)
     cluster_id = prepare(tmp_path, capsys, [("cancel", "fit")])[("cancel", "fit")]
     hold = Path(env[HOLD_DIR_ENV])
@@ -230,7 +230,7 @@ def test_cancelling_a_processing_execution(tmp_path, monkeypatch, capsys):
     finally:
         if worker.poll() is None:
             worker.kill()
-    assert cancelled["status"] == "failed" and "cancelled" in cancelled["error_message"]
+    assert cancelled["status"] == "canceled" and "cancelled" in cancelled["error_message"]
     assert cancelled["num_points"] == DOCUMENTS and cancelled["collection_version"] == processing["collection_version"]
     assert worker.returncode == 1 and json.loads(out) == cancelled  # the worker reports the same, single outcome
     from cluster_pipeline.runs import open_instance
@@ -243,8 +243,8 @@ def test_cancelling_a_processing_execution(tmp_path, monkeypatch, capsys):
 @pytest.mark.slow
 def test_cancelling_with_the_daemon(tmp_path, monkeypatch, capsys):
     """A run the daemon launched is stopped through Dagster's run launcher (its code server), and a
-    run canceled in Dagster's queue by someone else (the UI's Terminate) gets its failed result from
-    ``execution_canceled_sensor``: both end ``failed``, 'cancelled', in the history."""
+    run canceled in Dagster's queue by someone else (the UI's Terminate) gets its canceled result from
+    ``execution_canceled_sensor``: both end ``canceled``, 'cancelled', in the history."""
     home = isolated_dagster_home(tmp_path, dequeue_interval_seconds=1)
     env = environment(
         tmp_path, monkeypatch, DAGSTER_HOME=str(home), CLUSTER_PIPELINE_SENSOR_INTERVAL="2", PYTHONPATH=str(REPO)
@@ -269,7 +269,7 @@ def test_cancelling_with_the_daemon(tmp_path, monkeypatch, capsys):
                 lambda: instance.get_run_by_id(running["dagster_run_id"]).is_finished, "the run ending", 60, log_path
             )
             assert instance.get_run_by_id(running["dagster_run_id"]).status == DagsterRunStatus.CANCELED
-    assert cancelled["status"] == "failed" and "cancelled" in cancelled["error_message"]
+    assert cancelled["status"] == "canceled" and "cancelled" in cancelled["error_message"]
     listed = {r.dagster_run_id: r for r in ResultStore(lake).list("default", cluster_id)}
     assert listed[running["dagster_run_id"]].error_message == cancelled["error_message"]
-    assert listed[queued.run_id].status == "failed" and "cancelled" in listed[queued.run_id].error_message
+    assert listed[queued.run_id].status == "canceled" and "cancelled" in listed[queued.run_id].error_message

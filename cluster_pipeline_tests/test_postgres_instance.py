@@ -115,7 +115,7 @@ def test_executions_sensors_schedule_queue_and_history_on_postgres(postgres_home
     ]
     assert cli_json(capsys, "executions", "show", run_id)["status"] == "pending"
     cancelled = cli_json(capsys, "executions", "cancel", run_id)
-    assert cancelled["status"] == "failed" and "cancelled" in cancelled["error_message"]
+    assert cancelled["status"] == "canceled" and "cancelled" in cancelled["error_message"]
     assert instance.get_run_by_id(queued.run_id).status == DagsterRunStatus.CANCELED
     latest = cli_json(capsys, "executions", "latest", cluster_id, "--status", "completed")
     assert latest["run_id"] == executed["run_id"]

@@ -116,11 +116,11 @@ def test_pending_is_listed_refuses_a_second_execution_and_can_be_cancelled(tmp_p
     assert f"already pending ({run_id})" in capsys.readouterr().err
 
     code, cancelled = cli_json(capsys, "executions", "cancel", run_id)
-    assert code == 0 and cancelled["status"] == "failed" and "cancelled" in cancelled["error_message"]
+    assert code == 0 and cancelled["status"] == "canceled" and "cancelled" in cancelled["error_message"]
     with open_instance() as instance:
         assert instance.get_run_by_id(run.run_id).status == DagsterRunStatus.CANCELED
     code, latest = cli_json(capsys, "executions", "latest", cluster_id)
-    assert latest["status"] == "failed"
+    assert latest["status"] == "canceled"
     assert main(["executions", "cancel", run_id]) == 2
     assert "only in-flight executions can be cancelled" in capsys.readouterr().err
 
@@ -223,8 +223,9 @@ def test_runs_dagster_saw_end_without_a_result_get_their_failed_result(tmp_path,
         for run, status in ((failed, DagsterRunStatus.FAILURE), (killed, DagsterRunStatus.FAILURE),
                             (queued, DagsterRunStatus.CANCELED)):  # fmt: skip
             ended_run_sensor(instance, run, status)
-    code, listing = cli_json(capsys, "executions", "list", cluster_id, "--status", "failed")
+    code, listing = cli_json(capsys, "executions", "list", cluster_id, "--status", "failed", "--status", "canceled")
     messages = {r["run_id"]: r["error_message"] for r in listing["results"]}
+    assert {r["run_id"]: r["status"] for r in listing["results"]}[short_id(queued.run_id)] == "canceled"
     assert messages[short_id(failed.run_id)] == "Resource 'llm' failed to initialize."
     assert "worker process" in messages[short_id(killed.run_id)]
     assert "cancelled" in messages[short_id(queued.run_id)]
@@ -241,7 +242,7 @@ def test_runs_of_any_job_of_the_partition_are_seen(tmp_path, capsys):
     assert main(["execute", cluster_id]) == 2
     assert "already pending" in capsys.readouterr().err
     code, cancelled = cli_json(capsys, "executions", "cancel", short_id(run.run_id))
-    assert code == 0 and cancelled["status"] == "failed"
+    assert code == 0 and cancelled["status"] == "canceled"
     with open_instance() as instance:
         assert instance.get_run_by_id(run.run_id).status == DagsterRunStatus.CANCELED  # taken out of the queue
 

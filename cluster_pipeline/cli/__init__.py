@@ -5,7 +5,7 @@ Thin glue over the application service, on Click. Errors are one line on stderr 
 the full logs are, with exit status 1.
 """
 
-from cluster_pipeline.cli import clusters, collections, executions  # noqa: F401 - importing them registers the commands
+from cluster_pipeline.cli import api, clusters, collections, executions  # noqa: F401 - importing them registers the commands
 from cluster_pipeline.cli.app import cli, main
 from cluster_pipeline.cli.output import describe_result
 

@@ -1,21 +1,31 @@
 """Commands on documents and collections: ``ingest``, ``delete`` and the ``collections`` group (``export``
 a collection's documents, with their clusters if asked)."""
 
+import sys
 from dataclasses import asdict
 from pathlib import Path
 
 import click
 
 from cluster_pipeline.cli.app import cli, current_service, current_settings
+from cluster_pipeline.cli.progress import showing_progress
 
 
 @cli.command()
 @click.argument("collection")
 @click.argument("file", type=click.Path(dir_okay=False))
 @click.option("--feature", "features", multiple=True, help="Embedding column (repeatable; default: auto-detect).")
-def ingest(collection: str, file: str, features: tuple[str, ...]) -> None:
+@click.option(
+    "--embed",
+    metavar="COLUMNS",
+    help="Embed these text columns (comma-separated, e.g. title,text) into the feature instead of reading vectors; "
+    "the model: $CLUSTER_PIPELINE_EMBEDDING_MODEL (default: the local all-MiniLM-L6-v2, the [embed] extra).",
+)
+def ingest(collection: str, file: str, features: tuple[str, ...], embed: str | None) -> None:
     """Append documents from FILE (Parquet, CSV, JSON Lines) to COLLECTION."""
-    report = current_service().collections.ingest(collection, file, features)
+    columns = [name.strip() for name in (embed or "").split(",") if name.strip()]
+    with showing_progress(bool(columns) and sys.stderr.isatty() and not current_settings().json):
+        report = current_service().collections.ingest(collection, file, features, embed=columns)
     data = {
         "namespace": report.namespace,
         "collection": report.collection,

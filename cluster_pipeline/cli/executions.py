@@ -131,10 +131,30 @@ def executions_wait(run_id: str, timeout: float | None) -> int:
     return EXIT_TIMEOUT
 
 
+@executions.command("labels")
+@click.argument("run_id")
+@click.argument("labels", nargs=-1, required=True, metavar="CLUSTER=LABEL...")
+def executions_labels(run_id: str, labels: tuple[str, ...]) -> None:
+    """Rename clusters of a completed execution (cl_0="Sports"; cl_0= removes the name); the next
+    execution's matching clusters keep the names."""
+    pairs = dict(item.partition("=")[::2] for item in labels)
+    result = current_service().executions.rename_clusters(run_id, {k: v or None for k, v in pairs.items()})
+    current_settings().emit(result.to_json_dict(), describe_result(result))
+
+
+@executions.command("name")
+@click.argument("run_id")
+@click.argument("run_name")
+def executions_name(run_id: str, run_name: str) -> None:
+    """Name a finished execution ("" removes the name)."""
+    result = current_service().executions.name_run(run_id, run_name)
+    current_settings().emit(result.to_json_dict(), describe_result(result))
+
+
 @executions.command("cancel")
 @click.argument("run_id")
 def executions_cancel(run_id: str) -> None:
-    """Stop a pending or processing execution; it ends failed, saying it was cancelled."""
+    """Stop a pending or processing execution; it ends canceled."""
     result = current_service().executions.cancel(run_id)
     current_settings().emit(result.to_json_dict(), describe_result(result))
 
@@ -192,9 +212,15 @@ def executions_hierarchy(run_id: str, groups: int | None) -> None:
 @cli.command()
 @click.option("--documents", default=3000, show_default=True, type=click.IntRange(min=60),
               help="Documents to generate (at least 60: ten per topic).")  # fmt: skip
-def demo(documents: int) -> int:
+@click.option(
+    "--embed",
+    is_flag=True,
+    help="Embed the documents' title and text with $CLUSTER_PIPELINE_EMBEDDING_MODEL (default: the local "
+    "all-MiniLM-L6-v2, the [embed] extra) instead of the demo's hashed word vectors.",
+)
+def demo(documents: int, embed: bool) -> int:
     """Generate a collection, cluster it, show the result."""
     service = current_service()
     with showing_progress(_on_terminal()):
-        result = service.demo(documents)
+        result = service.demo(documents, embed=embed)
     return report_execution(result, service.executions.location(result))

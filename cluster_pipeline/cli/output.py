@@ -95,7 +95,9 @@ def describe_result(result: ExecutionResult, path: str | None = None) -> str:
         f"  configuration {result.cluster_id}: {result.algorithm} on {result.namespace}/{result.collection}",
         f"  created {format_timestamp(result.created_at)}  completed {format_timestamp(result.completed_at) or '-'}",
     ]
-    if result.status == "failed":
+    if result.run_name:
+        lines.append(wrapped("run name", result.run_name))
+    if result.status in ("failed", "canceled"):
         lines.append(wrapped("error", result.error_message or ""))
         return "\n".join(lines)
     if result.status in ("pending", "processing"):
@@ -134,10 +136,16 @@ def describe_result(result: ExecutionResult, path: str | None = None) -> str:
     if result.centroids:
         rows = []
         for centroid in result.centroids:
+            renamed = {"override": " (renamed)", "carried_over": " (name carried over)"}.get(centroid.label_source, "")
             group = centroid.metadata.get("attributes")
             described = ", ".join(f"{name}={value}" for name, value in group.items()) if group else ""
             rows.append(
-                (centroid.cluster_id, centroid.num_members, centroid.label, described or ", ".join(centroid.keywords))
+                (
+                    centroid.cluster_id,
+                    centroid.num_members,
+                    centroid.label + renamed,
+                    described or ", ".join(centroid.keywords),
+                )
             )
         last = "group" if any("attributes" in c.metadata for c in result.centroids) else "keywords"
         headers = ("cluster", "size", "label", last)

@@ -1,4 +1,5 @@
-"""The lifecycle guarantee: whatever ends a run, its execution ends ``failed`` with a cause.
+"""The lifecycle guarantee: whatever ends a run, its execution ends ``failed`` with a cause (``canceled``
+when a person stopped it).
 
 The run writes its own failed result when it can (errors, Ctrl-C, SIGTERM: ``recording_failure``).
 What it cannot write is written from outside through ``record_failed_run``, from the run's tags and facts, by
@@ -62,11 +63,17 @@ def _root_cause(error: Any) -> str:
     return text.partition(": ")[2] or text if text.startswith("dagster.") else text
 
 
-def record_failed_run(instance: DagsterInstance, lake: Lake, run: DagsterRun, message: str) -> ExecutionResult | None:
-    """Write the ``failed`` ExecutionResult of an execution run that has none; None if it has one
-    already, or names no configuration (a partition key added by hand, a deleted configuration)."""
+def record_failed_run(
+    instance: DagsterInstance, lake: Lake, run: DagsterRun, message: str, *, canceled: bool = False
+) -> ExecutionResult | None:
+    """Write the ``failed`` ExecutionResult of an execution run that has none — ``canceled`` when a
+    person stopped it (``canceled``, or the run is canceled in Dagster); None if it has one already, or
+    names no configuration (a partition key added by hand, a deleted configuration)."""
     config = config_of(lake, run)
-    return None if config is None else write_failed_result(ResultStore(lake), base_of(instance, run, config), message)
+    if config is None:
+        return None
+    canceled = canceled or run.status == DagsterRunStatus.CANCELED
+    return write_failed_result(ResultStore(lake), base_of(instance, run, config), message, canceled=canceled)
 
 
 def reconcile_runs(instance: DagsterInstance, lake: Lake, partition_key: str | None = None) -> list[ExecutionResult]:

@@ -16,7 +16,7 @@ from dagster import DagsterEventType, DagsterInstance, DagsterRun, DagsterRunSta
 
 from cluster_pipeline.core.config.model import ClusterConfig
 from cluster_pipeline.core.config.store import ConfigStore, split_partition_key
-from cluster_pipeline.core.errors import ClusterPipelineError, ExecutionError, NotFoundError
+from cluster_pipeline.core.errors import ClusterPipelineError, ConflictError, NotFoundError
 from cluster_pipeline.core.ids import check_run_id, run_id_from_dagster_run
 from cluster_pipeline.core.pipeline.execution import base_result
 from cluster_pipeline.core.store.collections import CollectionSnapshot
@@ -152,7 +152,7 @@ def record_snapshot(instance: DagsterInstance, run: DagsterRun, snapshot: Collec
 
 
 def refuse_second_execution(instance: DagsterInstance, config: ClusterConfig, own_run_id: str | None = None) -> None:
-    """One execution per configuration at a time: ExecutionError while another run of it is in flight.
+    """One execution per configuration at a time: ConflictError while another run of it is in flight.
     Before launching (``own_run_id`` None) any run counts; inside a run only those created before it,
     so of two runs that raced past the first check exactly the later one yields (Dagster offers no
     public way to store a run and start it as two steps, so the check cannot come between them)."""
@@ -163,7 +163,7 @@ def refuse_second_execution(instance: DagsterInstance, config: ClusterConfig, ow
         if run.run_id == own_run_id or (own is not None and record.storage_id > own) or partition_of(run) is None:
             continue
         other = run_id_from_dagster_run(run.run_id)
-        raise ExecutionError(
+        raise ConflictError(
             f"An execution of {config.display_name} is already {status_of(run)} ({other}); "
             f"wait for it, or stop it with `cluster-pipeline executions cancel {other}`."
         )

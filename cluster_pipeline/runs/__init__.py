@@ -10,6 +10,7 @@ from cluster_pipeline.runs.launcher import (
     register_partition,
     submit_execution,
 )
+from cluster_pipeline.runs.observations import record_annotations
 from cluster_pipeline.runs.status import (
     cancel_execution,
     ensure_idle,
@@ -28,6 +29,7 @@ __all__ = [
     "open_instance",
     "queue_daemon_running",
     "reconcile_runs",
+    "record_annotations",
     "register_partition",
     "submit_execution",
     "wait_for_execution",

@@ -79,8 +79,8 @@ def wait_for_execution(
 
 
 def cancel_execution(instance: DagsterInstance, lake: Lake, namespace: str, run_id: str) -> ExecutionResult:
-    """Stop a pending or processing execution of ``namespace``; it ends ``failed`` with a 'cancelled' message.
-    The failed result is written first (results are write-once, so it wins over anything the worker
+    """Stop a pending or processing execution of ``namespace``; it ends ``canceled``, saying so.
+    The canceled result is written first (results are write-once, so it wins over anything the worker
     would still write), then the run is stopped: by Dagster's run coordinator and launcher where they
     can, else (a CLI's in-process run) by SIGTERM to the worker, only if that exact process still runs;
     its Dagster then records the run canceled."""
@@ -93,7 +93,7 @@ def cancel_execution(instance: DagsterInstance, lake: Lake, namespace: str, run_
             f"Execution {run_id} is not pending or processing (its run is {run.status.value.lower()}); "
             "only in-flight executions can be cancelled."
         )
-    if record_failed_run(instance, lake, run, CANCELLED_MESSAGE) is None:
+    if record_failed_run(instance, lake, run, CANCELLED_MESSAGE, canceled=True) is None:
         raise ClusterPipelineError(f"Execution {run_id} has just finished; nothing to cancel.")
     if not instance.run_coordinator.cancel_run(run.run_id):
         worker = worker_of(instance, run)

@@ -38,7 +38,7 @@ def execution_failure_sensor(context: dg.RunFailureSensorContext, lake: LakeReso
     monitor_all_code_locations=True,
     minimum_interval_seconds=SENSOR_INTERVAL_SECONDS,
     default_status=dg.DefaultSensorStatus.RUNNING,
-    description="Records a failed ExecutionResult for every execution run canceled without one.",
+    description="Records a canceled ExecutionResult for every execution run canceled without one.",
 )
 def execution_canceled_sensor(context: dg.RunStatusSensorContext, lake: LakeResource):
     return _record(context, lake, [])

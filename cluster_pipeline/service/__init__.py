@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 from cluster_pipeline.core.errors import NotFoundError
 from cluster_pipeline.core.ids import check_namespace
 from cluster_pipeline.core.pipeline.demo_data import TOPICS, generate_demo_documents
+from cluster_pipeline.core.store.api_keys import ApiKeyStore
 from cluster_pipeline.core.store.history import HistoryQuery
 from cluster_pipeline.core.store.lake import Lake
 from cluster_pipeline.deployment import environment_lake
@@ -24,6 +25,7 @@ from cluster_pipeline.service.collections import Collections
 from cluster_pipeline.service.configurations import ConfigurationChanges, Configurations, Deletion
 from cluster_pipeline.service.executions import ExecutionPage, Executions
 from cluster_pipeline.service.scope import LazyInstance, Scope
+from cluster_pipeline.service.triggers import Triggers
 
 if TYPE_CHECKING:
     from dagster import DagsterInstance
@@ -32,6 +34,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 DEMO_COLLECTION = "demo-news"
+DEMO_TEXT_COLLECTION = "demo-news-text"
 
 
 class Service:
@@ -54,6 +57,7 @@ class Service:
         self.collections = Collections(scope)
         self.configurations = Configurations(scope)
         self.executions = Executions(scope, self.configurations)
+        self.triggers = Triggers(scope, self.configurations, self.executions)
         return self
 
     @classmethod
@@ -71,17 +75,27 @@ class Service:
         """This service (lake, instance, warnings) in another namespace."""
         return Service.__new__(Service)._bind(replace(self.scope, namespace=check_namespace(namespace)))
 
-    def demo(self, num_documents: int = 3000) -> ExecutionResult:
+    @property
+    def api_keys(self) -> ApiKeyStore:
+        """The HTTP API's keys, kept in the data root (no namespace holds them)."""
+        return ApiKeyStore(self.scope.lake.storage)
+
+    def demo(self, num_documents: int = 3000, *, embed: bool = False) -> ExecutionResult:
         """The README's first command: the demo collection generated (first time only), its k-means
-        configuration created (once), and executed through Dagster."""
+        configuration created (once), and executed through Dagster. ``embed``: a collection of its own whose
+        vectors embed each document's title and text (``Collections.ingest``'s model) instead of hashed words."""
+        collection = DEMO_TEXT_COLLECTION if embed else DEMO_COLLECTION
         try:
-            self.collections.describe(DEMO_COLLECTION)
+            self.collections.describe(collection)
         except NotFoundError:
-            self.collections.ingest(DEMO_COLLECTION, generate_demo_documents(num_documents))
+            documents = generate_demo_documents(num_documents)
+            if embed:
+                documents = documents.drop_columns(["embedding"])
+            self.collections.ingest(collection, documents, embed=["title", "text"] if embed else ())
         configs = self.configurations.list()
-        config = next((c for c in configs if c.collection == DEMO_COLLECTION and c.description == "demo"), None)
+        config = next((c for c in configs if c.collection == collection and c.description == "demo"), None)
         if config is None:
-            fields = {"collection": DEMO_COLLECTION, "algorithm": "kmeans", "parameters": {"n_clusters": len(TOPICS)}}
+            fields = {"collection": collection, "algorithm": "kmeans", "parameters": {"n_clusters": len(TOPICS)}}
             config = self.configurations.create(ConfigurationChanges({**fields, "description": "demo"}))
         return self.executions.execute(config.cluster_id)
 

@@ -11,8 +11,9 @@ from dataclasses import dataclass, replace
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
-from cluster_pipeline.core.errors import NotFinishedError, NotFoundError
+from cluster_pipeline.core.errors import ConfigurationError, NotFinishedError, NotFoundError
 from cluster_pipeline.core.ids import is_cluster_id
+from cluster_pipeline.core.store.annotations import AnnotationStore
 from cluster_pipeline.core.store.filters import parse_filter
 from cluster_pipeline.core.store.history import HistoryQuery, list_history
 from cluster_pipeline.core.store.results import ExecutionResult, ResultStore
@@ -114,10 +115,36 @@ class Executions:
         return wait_for_execution(self.scope.instance(), self.scope.lake, self.scope.namespace, run_id, timeout)
 
     def cancel(self, run_id: str) -> ExecutionResult:
-        """Stop a pending or processing execution; it ends failed, saying it was cancelled."""
+        """Stop a pending or processing execution; it ends canceled."""
         from cluster_pipeline.runs import cancel_execution
 
         return cancel_execution(self.scope.instance(), self.scope.lake, self.scope.namespace, run_id)
+
+    def rename_clusters(self, run_id: str, labels: dict[str, str | None]) -> ExecutionResult:
+        """Give clusters of a completed execution names of one's own (``cl_N`` → label; null removes an
+        override), stored beside its immutable result; the next execution's matching clusters inherit them."""
+        result = self.results.get(self.scope.namespace, run_id)
+        known = {c.cluster_id for c in result.centroids or []}
+        unknown = sorted(set(labels) - known)
+        if unknown:
+            raise ConfigurationError(
+                f"Execution {run_id} has no cluster {unknown[0]!r} (it has {', '.join(sorted(known)) or 'none'})."
+            )
+        return self._annotate(result, lambda a: a.renamed(labels))
+
+    def name_run(self, run_id: str, run_name: str | None) -> ExecutionResult:
+        """Call a finished execution ``run_name`` (None: no name)."""
+        return self._annotate(self.results.get(self.scope.namespace, run_id), lambda a: a.named(run_name))
+
+    def _annotate(self, result: ExecutionResult, change: Any) -> ExecutionResult:
+        from cluster_pipeline.runs import record_annotations
+
+        store = AnnotationStore(self.scope.lake)
+        annotations = change(store.get(result.namespace, result.cluster_id, result.run_id))
+        store.put(result.namespace, result.cluster_id, result.run_id, annotations)
+        annotated = self.results.get(result.namespace, result.run_id, result.cluster_id)
+        record_annotations(self.scope.instance(), annotated)
+        return annotated
 
     def location(self, result: ExecutionResult) -> str | None:
         """Where a finished execution's result file is (None while it is in flight)."""

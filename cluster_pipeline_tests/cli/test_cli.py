@@ -11,6 +11,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from cluster_pipeline.cli import main
+from cluster_pipeline_tests import openai_server as fake
 from cluster_pipeline_tests.conftest import blob_documents
 
 
@@ -49,6 +50,26 @@ def test_ingest_create_execute_show(capsys, docs_file, tmp_path):
 
     code, out, _ = run_cli(capsys, "executions", "list", cluster_id, "--json")
     assert [r["run_id"] for r in json.loads(out)["results"]] == [result["run_id"]]
+
+    code, out, _ = run_cli(capsys, "executions", "labels", result["run_id"], "cl_0=Rockets", "--json")
+    assert code == 0 and json.loads(out)["label_overrides"] == {"cl_0": "Rockets"}
+    code, out, _ = run_cli(capsys, "executions", "name", result["run_id"], "baseline", "--json")
+    assert code == 0 and json.loads(out)["run_name"] == "baseline"
+    code, out, _ = run_cli(capsys, "executions", "show", result["run_id"])
+    assert code == 0 and "Rockets" in out
+
+
+def test_api_keys_are_printed_once_listed_without_their_secret_and_revoked(capsys):
+    code, out, _ = run_cli(capsys, "api-keys", "create", "--namespace", "team-a", "--read-only", "--json")
+    created = json.loads(out)
+    assert code == 0 and created["api_key"].startswith("sk_") and created["grants"] == {"team-a": "read"}
+    code, out, _ = run_cli(capsys, "api-keys", "list")
+    assert code == 0 and created["key_id"] in out and "team-a:read" in out and created["api_key"] not in out
+    assert run_cli(capsys, "api-keys", "revoke", created["key_id"])[0] == 0
+    code, out, _ = run_cli(capsys, "api-keys", "list", "--json")
+    assert json.loads(out)[0]["revoked_at"] is not None
+    code, _, err = run_cli(capsys, "api-keys", "revoke", "nokey000")
+    assert code == 2 and "api-keys list" in err
 
 
 def test_configurations_are_named_and_found_by_name_or_id(capsys, docs_file):
@@ -185,3 +206,17 @@ def test_a_corrupt_part_is_one_line_naming_it_for_every_command_that_reads_it(ca
     code, out, _ = run_cli(capsys, "execute", "k3", "--json")
     assert code == 1 and str(part) in json.loads(out)["error_message"]
     assert "restore that file" in json.loads(out)["error_message"]
+
+
+def test_ingest_embeds_text_columns(capsys, tmp_path, monkeypatch):
+    path = tmp_path / "texts.jsonl"
+    texts = blob_documents(20).drop_columns(["embedding"]).to_pandas()
+    texts.to_json(path, orient="records", lines=True)
+    with fake.FakeOpenAIServer() as server:
+        monkeypatch.setenv("CLUSTER_PIPELINE_EMBEDDING_MODEL", "test-embed")
+        monkeypatch.setenv("CLUSTER_PIPELINE_EMBEDDING_BASE_URL", server.url)
+        code, out, _ = run_cli(capsys, "ingest", "texts", str(path), "--embed", "group,text", "--json")
+        assert code == 0 and json.loads(out)["features"] == {"embedding": 32}
+        assert server.requests[0].body["input"][0] == f"{texts.group[0]}\n{texts.text[0]}"  # one line each
+        code, _, err = run_cli(capsys, "ingest", "texts", str(path), "--embed", "body")
+    assert code == 2 and err.startswith("error: No column 'body' to embed") and "Traceback" not in err

@@ -3,7 +3,7 @@
 import pytest
 from dagster import DagsterRunStatus
 
-from cluster_pipeline.core.errors import ExecutionError
+from cluster_pipeline.core.errors import ConflictError
 from cluster_pipeline.core.ids import run_id_from_dagster_run
 from cluster_pipeline.definitions import defs
 from cluster_pipeline.lifecycle.records import refuse_second_execution
@@ -23,9 +23,9 @@ def test_of_two_runs_in_flight_the_later_one_yields(lake, instance):
     later = run_of(instance, config.partition_key, DagsterRunStatus.NOT_STARTED)
     refuse_second_execution(instance, config, earlier.run_id)  # the earlier run goes on
     other = run_id_from_dagster_run(earlier.run_id)
-    with pytest.raises(ExecutionError, match=rf"already processing \({other}\); wait for it"):
+    with pytest.raises(ConflictError, match=rf"already processing \({other}\); wait for it"):
         refuse_second_execution(instance, config, later.run_id)
-    with pytest.raises(ExecutionError, match=rf"already processing \({other}\)"):
+    with pytest.raises(ConflictError, match=rf"already processing \({other}\)"):
         refuse_second_execution(instance, config)  # before launching, any run in flight refuses
 
 

@@ -2,9 +2,19 @@
 
 import pyarrow.parquet as pq
 import pytest
+from sklearn.metrics import v_measure_score
 
-from cluster_pipeline.core.errors import ConfigurationError, IngestError, NotFoundError
+from cluster_pipeline.core.embed.options import EmbeddingSettings
+from cluster_pipeline.core.errors import (
+    AlreadyExistsError,
+    ConfigurationError,
+    ConflictError,
+    IngestError,
+    NotFoundError,
+)
+from cluster_pipeline.core.store.collections import EmbeddingModel
 from cluster_pipeline.service import ConfigurationChanges
+from cluster_pipeline_tests import openai_server as fake
 from cluster_pipeline_tests.conftest import blob_documents
 
 
@@ -38,3 +48,52 @@ def test_export_with_the_clusters_of_a_configuration_named_by_its_name(service, 
     with pytest.raises(ConfigurationError, match="news-kmeans-k3 clusters collection 'news', not 'other'"):
         service.collections.export("other", tmp_path / "other.csv", configuration=config.name)
     assert not (tmp_path / "other.csv").exists()
+
+
+def test_text_is_embedded_at_ingest_and_clustered_end_to_end(service, tmp_path):
+    """A text-only collection: embedded by a loopback OpenAI-compatible endpoint, its model kept, clustered."""
+    texts = blob_documents(150, centers=3).drop_columns(["embedding"])
+    with fake.FakeOpenAIServer() as server:
+        settings = EmbeddingSettings(provider="openai", model="test-embed", base_url=server.url, max_retries=0)
+        report = service.collections.ingest("texts", texts, embed=["text"], embedding=settings)
+        assert (report.num_documents, report.features) == (150, {"embedding": 32})
+        assert service.collections.describe("texts").embedding_models == {
+            "embedding": EmbeddingModel("openai", "test-embed", 32)
+        }
+        sent = len(server.requests)
+        other = settings.model_copy(update={"model": "other-embed"})
+        with pytest.raises(IngestError, match="embeds 'embedding' with openai model test-embed .32 dimensions., not"):
+            service.collections.ingest("texts", blob_documents(10, id_offset=150), embed=["text"], embedding=other)
+        assert len(server.requests) == sent  # refused before any text was sent
+    config = service.configurations.create(
+        ConfigurationChanges({"collection": "texts"}, settings=[("parameters.n_clusters", 3)])
+    )
+    result = service.executions.execute(config.name)
+    assert result.status == "completed" and result.num_points == 150
+    exported = pq.read_table(
+        service.collections.export("texts", tmp_path / "t.parquet", configuration=config.name).path
+    )
+    assert v_measure_score(exported["group"].to_pylist(), exported["cluster_id"].to_pylist()) == 1.0
+
+
+def test_a_declared_collection_is_upserted_in_batches_paged_and_deleted_when_nothing_clusters_it(service):
+    info = service.collections.create("byo", "vectors of our own", {"team": "search"})
+    assert (info.num_documents, info.features, info.description) == (0, {}, "vectors of our own")
+    with pytest.raises(AlreadyExistsError, match="exists already"):
+        service.collections.create("byo")
+    service.collections.upsert("byo", blob_documents(40))
+    service.collections.upsert("byo", blob_documents(30, id_offset=30, seed=1))  # d30…d39 replaced, d40…d59 new
+    assert service.collections.info("byo").num_documents == 60
+    page, total = service.collections.documents("byo", 55, 10)
+    assert total == 60 and page.num_rows == 5 and "embedding" not in page.column_names
+    with pytest.raises(IngestError):  # one bad document refuses the whole batch
+        service.collections.upsert("byo", blob_documents(5, dim=8, id_offset=100))
+    assert [c.collection for c in service.collections.list_info()] == ["byo"]
+
+    config = service.configurations.create(ConfigurationChanges({"collection": "byo"}))
+    with pytest.raises(ConflictError, match=f"clustered by {config.display_name}"):
+        service.collections.delete("byo")
+    service.configurations.delete(config.name)
+    assert service.collections.delete("byo") == 60
+    with pytest.raises(NotFoundError):
+        service.collections.info("byo")

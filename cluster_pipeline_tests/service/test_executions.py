@@ -1,9 +1,10 @@
 """Executions through the service on a real lake and Dagster instance: execute and submit, the history
 (filters, totals, latest), wait, cancel, report and hierarchy."""
 
+import pyarrow.parquet as pq
 import pytest
 
-from cluster_pipeline.core.errors import ClusterPipelineError, NotFoundError
+from cluster_pipeline.core.errors import ClusterPipelineError, ConfigurationError, NotFoundError
 from cluster_pipeline.service import ConfigurationChanges, HistoryQuery
 
 
@@ -58,7 +59,7 @@ def test_a_queued_execution_is_pending_until_cancelled(service, config, warnings
     assert [r.run_id for r in service.executions.list(config.name, HistoryQuery()).results] == [pending.run_id]
     assert service.executions.wait(pending.run_id, timeout=0.2).status == "pending"
     cancelled = service.executions.cancel(pending.run_id)
-    assert cancelled.status == "failed" and "cancelled" in cancelled.error_message
+    assert cancelled.status == "canceled" and "cancelled" in cancelled.error_message
     assert service.executions.wait(pending.run_id) == cancelled  # ended: answers at once
     with pytest.raises(ClusterPipelineError, match="not pending or processing"):
         service.executions.cancel(pending.run_id)
@@ -72,3 +73,25 @@ def test_runs_of_another_namespace_answer_as_absent_ones(service, config):
             read(result.run_id)
     with pytest.raises(NotFoundError, match="in namespace 'team-b'"):
         other.executions.latest(config.name)
+
+
+def test_cluster_names_and_a_run_name_sit_beside_the_result_and_carry_to_the_next_execution(service, config, lake):
+    first = service.executions.execute(config.name)
+    renamed = service.executions.rename_clusters(first.run_id, {"cl_0": "  Rockets "})
+    assert renamed.label_overrides == {"cl_0": "Rockets"}
+    assert (renamed.centroids[0].label, renamed.centroids[0].label_source) == ("Rockets", "override")
+    assert service.executions.name_run(first.run_id, "baseline").run_name == "baseline"
+    shown = service.executions.get(first.run_id)
+    assert shown.run_name == "baseline" and shown.centroids[0].label == "Rockets"
+    # the immutable file keeps the label the execution found
+    stored = pq.read_table(lake.storage.path(lake.execution_key("default", config.cluster_id, first.run_id)))
+    assert stored.column("centroids")[0].as_py()[0]["label"] == first.centroids[0].label != "Rockets"
+    with pytest.raises(ConfigurationError, match="has no cluster 'cl_9'"):
+        service.executions.rename_clusters(first.run_id, {"cl_9": "Nothing"})
+
+    second = service.executions.execute(config.name)  # the same documents: the drift matching pairs every cluster
+    pair = next(p for p in second.drift["stable_clusters"] if p["previous_cluster_id"] == "cl_0")
+    carried = next(c for c in second.centroids if c.cluster_id == pair["cluster_id"])
+    assert (carried.label, carried.label_source) == ("Rockets", "carried_over")
+    assert second.label_overrides == {pair["cluster_id"]: "Rockets"} and second.run_name is None
+    assert service.executions.rename_clusters(first.run_id, {"cl_0": None}).label_overrides is None

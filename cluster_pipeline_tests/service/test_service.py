@@ -6,6 +6,7 @@ import pytest
 from cluster_pipeline.core.errors import InvalidIdentifierError, NotFoundError
 from cluster_pipeline.service import ConfigurationChanges, Service
 from cluster_pipeline_tests.conftest import blob_documents
+from cluster_pipeline_tests.openai_server import FakeOpenAIServer
 
 
 def test_the_instance_is_opened_by_the_first_call_that_needs_it_and_closed_with_the_service(tmp_path):
@@ -41,3 +42,14 @@ def test_the_demo_creates_its_collection_and_configuration_once(service):
     second = service.demo(num_documents=120)
     assert second.cluster_id == first.cluster_id and second.num_points == 120 and second.run_id != first.run_id
     assert [c.name for c in service.configurations.list()] == ["demo-news-kmeans-k6"]
+
+
+def test_the_demo_on_embedded_text_has_a_collection_of_its_own(service, monkeypatch):
+    with FakeOpenAIServer() as server:
+        monkeypatch.setenv("CLUSTER_PIPELINE_EMBEDDING_MODEL", "test-embed")
+        monkeypatch.setenv("CLUSTER_PIPELINE_EMBEDDING_BASE_URL", server.url)
+        result = service.demo(num_documents=120, embed=True)
+    assert result.status == "completed" and result.num_points == 120 and result.num_clusters == 6
+    schema = service.collections.describe("demo-news-text")
+    assert schema.features == {"embedding": 32} and schema.embedding_models["embedding"].name == "test-embed"
+    assert len(server.requests[0].body["input"][0].splitlines()) == 2  # title and text

@@ -2,70 +2,75 @@
 
 ``LLMLabeler`` runs ``OfflineLabeler`` first: its keywords and representative documents make each
 prompt, and its label is what a cluster keeps when the LLM fails it. Structured output
-(``json_schema``) is asked for first; an endpoint that refuses it (HTTP 400/422 naming
-``response_format``) gets ``json_object``, then plain text parsed tolerantly, and is not asked again
-for what it refused. Retries are the ``openai`` client's (408/409/429/5xx, timeouts and lost
-connections, with exponential backoff, jitter and ``Retry-After``); ours is one more ask after an
-unusable reply. A cluster that still fails records ``{cluster_id, error, fallback}``; an
-authentication or unknown-model error stops all calls at once (every cluster would fail).
-The API key is only handed to the client; every error text is redacted before it is logged or stored.
+(``json_schema``) is asked for first; an endpoint that refuses it — HTTP 400, 422 or 500 (llama.cpp's
+server) with a body naming ``response_format`` — gets ``json_object``, then plain text parsed
+tolerantly, and is not asked again for what it refused, in this execution or a later one in this
+process. Retries are the ``openai`` client's (``core.endpoint``), except for such a refusal, which no
+retry cures; ours is one more ask after an unusable reply, telling the model why it was refused. A
+reply is bounded by ``max_tokens``; requests at once by a limit that a timeout halves
+(``labels.concurrency``); the stage by ``deadline_seconds``. A cluster that still fails records
+``{cluster_id, error, fallback}``; an authentication or unknown-model error stops all calls at once
+(every cluster would fail).
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import queue
 import re
 import threading
-from concurrent.futures import ThreadPoolExecutor
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
+from cluster_pipeline.core.endpoint import attempts, attempts_of, describe_error, openai_client, redact
 from cluster_pipeline.core.fit.clustering import FittedClustering
 from cluster_pipeline.core.labels.base import ClusterLabel, LabelingOutcome
 from cluster_pipeline.core.labels.cache import LabelCache
 from cluster_pipeline.core.labels.offline import MAX_LABEL_CHARS, OfflineLabeler, text_columns
 from cluster_pipeline.core.labels.options import LabelingOptions, LLMSettings
-from cluster_pipeline.core.labels.prompts import cluster_messages, output_schema
+from cluster_pipeline.core.labels.prompts import ClusterPrompt, cluster_messages, output_schema
 from cluster_pipeline.core.labels.replies import InvalidReply, LabelReply
 from cluster_pipeline.core.store.results import cluster_name
 
 if TYPE_CHECKING:
+    import httpx2
     import openai
+
+    from cluster_pipeline.core.labels.concurrency import AdaptiveLimit
 
 log = logging.getLogger(__name__)
 
 UNUSABLE_REPLY_RETRIES = 1
 TOKEN_COUNTS = ("prompt_tokens", "completion_tokens", "total_tokens")
 USAGE_COUNTS = (*TOKEN_COUNTS, "calls", "cache_hits")
+FORMAT_ERROR = re.compile(r"response_format|json_schema|structured output|json_object", re.IGNORECASE)
+FORMAT_REFUSAL_STATUSES = (400, 422, 500)
+REFUSED_REPLY_CHARS = 2000  # of an unusable reply, quoted back to the model when it is asked again
+WAIT_SLICE_SECONDS = 0.2  # how often the stage looks at its deadline while it waits for answers
 
-
-def redact(text: str, secret: str | None) -> str:
-    """``text`` without the secret (or anything shaped like an OpenAI key), cut to 300 characters."""
-    if secret:
-        text = text.replace(secret, "[redacted]")
-    text = re.sub(r"\bsk-[A-Za-z0-9_\-]{8,}", "[redacted]", text)
-    text = " ".join(text.split())
-    return text if len(text) <= 300 else text[:299] + "…"
-
-
-class _Failed(Exception):
-    """This cluster's LLM label failed for good; the message is already redacted."""
+# The response formats each endpoint (base URL and model) refused, for every later execution of this process.
+_REFUSED_FORMATS: dict[tuple[str | None, str], set[str]] = {}
+_REFUSED_LOCK = threading.Lock()
 
 
 @dataclass
 class _Batch:
     """What the cluster workers of one ``label`` call share: the reply's schemas, the response formats not
-    refused yet, usage counts, and why to stop, once there is a reason."""
+    refused yet, usage counts, the deadline, and why to stop, once there is a reason."""
 
     schema: dict[str, Any]
     custom_schema: dict[str, Any] | None
     formats: list[dict[str, Any] | None]
     usage: dict[str, Any]
+    deadline: float
+    clock: Callable[[], float]
+    deadline_seconds: float
     lock: threading.Lock = field(default_factory=threading.Lock)
     stopped: str | None = None
 
@@ -84,13 +89,27 @@ class _Batch:
             self.stopped = self.stopped or reason
             return self.stopped
 
+    def why_stop(self) -> str | None:
+        """Why no further request may be sent (a stop, or the deadline passed), or None."""
+        if self.stopped is None and self.clock() >= self.deadline:
+            self.stop(f"not labeled within the labels stage's deadline ({self.deadline_seconds:g} s)")
+        return self.stopped
+
+
+class _Failed(Exception):
+    """This cluster's LLM label failed for good; the message is already redacted."""
+
 
 class LLMLabeler:
-    """Labels clusters with an LLM; any cluster the LLM fails keeps its offline label."""
+    """Labels clusters with an LLM; any cluster the LLM fails keeps its offline label. ``clock`` (seconds,
+    monotonic) measures the stage's deadline."""
 
-    def __init__(self, settings: LLMSettings, cache: LabelCache) -> None:
+    def __init__(
+        self, settings: LLMSettings, cache: LabelCache, *, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self.settings = settings
         self.cache = cache
+        self.clock = clock
 
     def label(
         self, documents: pd.DataFrame, fitted: FittedClustering, space: np.ndarray, options: LabelingOptions
@@ -102,21 +121,20 @@ class LLMLabeler:
         if not text_columns(documents, options.text_fields):
             usage["note"] = "no text columns to send; labels stay offline"
             return replace(outcome, errors=[], usage=usage)
+        from cluster_pipeline.core.labels.concurrency import AdaptiveLimit
+
         schema = output_schema(options.output_schema)
-        messages = cluster_messages(documents, fitted, space, outcome.labels, options, schema)
-        structured = {"type": "json_schema", "json_schema": {"name": "cluster_label", "schema": schema, "strict": True}}
-        formats: list[dict[str, Any] | None] = [structured, {"type": "json_object"}, None]
-        if not self.settings.structured_output:
-            formats = [None]
-        batch = _Batch(schema=schema, custom_schema=options.output_schema, formats=formats, usage=usage)
-        with (
-            self._client(batch) as client,
-            ThreadPoolExecutor(min(self.settings.max_concurrency, len(messages)), "llm-label") as pool,
-        ):
-            offline = [outcome.labels[index] for index in messages]
-            answers = list(pool.map(partial(self._label_cluster, client, batch), messages.values(), offline))
+        prompts = cluster_messages(documents, fitted, space, outcome.labels, options, schema)
+        seconds = self.settings.deadline_seconds
+        batch = _Batch(
+            schema, options.output_schema, self._formats(schema), usage, self.clock() + seconds, self.clock, seconds
+        )
+        limit = AdaptiveLimit(min(self.settings.max_concurrency, len(prompts)))
+        answers = self._answers(batch, limit, prompts, outcome.labels)
+        usage["concurrency"] = limit.limit
         labels, errors = dict(outcome.labels), []
-        for index, answer in zip(messages, answers, strict=True):
+        for index in prompts:
+            answer = answers.get(index) or batch.why_stop() or "not labeled"
             if isinstance(answer, ClusterLabel):
                 labels[index] = answer
             else:
@@ -125,29 +143,69 @@ class LLMLabeler:
         usage["fallbacks"] = len(errors)
         return LabelingOutcome(labels=_distinct(labels), errors=errors, usage=usage, topic_words=outcome.topic_words)
 
-    def _client(self, batch: _Batch) -> openai.OpenAI:
-        """The client, with its own retries and timeout; each HTTP request it sends (retries too) is a call."""
-        import openai
+    def _formats(self, schema: dict[str, Any]) -> list[dict[str, Any] | None]:
+        """The response formats to try, best first, less those this endpoint refused before."""
+        if not self.settings.structured_output:
+            return [None]
+        structured = {"type": "json_schema", "json_schema": {"name": "cluster_label", "schema": schema, "strict": True}}
+        with _REFUSED_LOCK:
+            refused = _REFUSED_FORMATS.get((self.settings.base_url, self.settings.model), set())
+            return [f for f in (structured, {"type": "json_object"}) if f["type"] not in refused] + [None]
 
-        return openai.OpenAI(
-            api_key=self.settings.api_key or "no-key",  # local servers take any key, but the client insists on one
-            base_url=self.settings.base_url,
-            timeout=self.settings.timeout_seconds,
-            max_retries=self.settings.max_retries,
-            http_client=openai.DefaultHttpxClient(event_hooks={"request": [lambda request: batch.add(calls=1)]}),
+    def _answers(
+        self, batch: _Batch, limit: AdaptiveLimit, prompts: dict[int, ClusterPrompt], offline: dict[int, ClusterLabel]
+    ) -> dict[int, ClusterLabel | str]:
+        """Each cluster's label or failure, from worker threads, as far as the deadline allows. The workers are
+        daemon threads: a request still in flight at the deadline is left to end by itself (it sends no retry),
+        and never holds the process open."""
+        todo: queue.SimpleQueue[int] = queue.SimpleQueue()
+        for index in prompts:
+            todo.put(index)
+        done: queue.SimpleQueue[tuple[int, ClusterLabel | str]] = queue.SimpleQueue()
+        client = self._client(batch, limit)
+
+        def work() -> None:
+            while True:
+                try:
+                    index = todo.get_nowait()
+                except queue.Empty:
+                    return
+                done.put((index, self._label_cluster(client, batch, prompts[index], offline[index])))
+
+        for _ in range(limit.limit):
+            threading.Thread(target=work, name="llm-label", daemon=True).start()
+        answers: dict[int, ClusterLabel | str] = {}
+        while len(answers) < len(prompts) and batch.clock() < batch.deadline:
+            try:
+                index, answer = done.get(timeout=WAIT_SLICE_SECONDS)
+            except queue.Empty:
+                continue
+            answers[index] = answer
+        batch.why_stop()  # past the deadline: the workers send nothing more
+        return answers
+
+    def _client(self, batch: _Batch, limit: AdaptiveLimit) -> openai.OpenAI:
+        """The client: each HTTP attempt it sends is counted as a call and sent within ``limit``; a refused
+        response format is final."""
+        from cluster_pipeline.core.labels.concurrency import ThrottledTransport
+
+        return openai_client(
+            self.settings,
+            transport=ThrottledTransport(limit, batch.why_stop),
+            event_hooks={"request": [lambda request: batch.add(calls=1)], "response": [_refusal_is_final]},
         )
 
     def _label_cluster(
-        self, client: openai.OpenAI, batch: _Batch, messages: list[dict[str, str]], offline: ClusterLabel
+        self, client: openai.OpenAI, batch: _Batch, prompt: ClusterPrompt, offline: ClusterLabel
     ) -> ClusterLabel | str:
         """The cluster's LLM label, or the reason it has none. Never raises."""
         try:
-            key = self.cache.key(self.settings.model, messages, batch.schema)
+            key = self.cache.key(self.settings.model, prompt.messages, batch.schema)
             reply = self.cache.get(key)
             if reply is not None:
                 batch.add(cache_hits=1)
             else:
-                reply = self._ask(client, batch, messages, offline.keywords)
+                reply = self._ask(client, batch, prompt, offline.keywords)
                 self.cache.put(key, reply, self.settings.model)
         except _Failed as failed:
             return str(failed)
@@ -157,71 +215,95 @@ class LLMLabeler:
         return ClusterLabel(**reply.model_dump(), representative_document_ids=representatives, source="llm")
 
     def _ask(
-        self, client: openai.OpenAI, batch: _Batch, messages: list[dict[str, str]], offline_keywords: list[str]
+        self, client: openai.OpenAI, batch: _Batch, prompt: ClusterPrompt, offline_keywords: list[str]
     ) -> LabelReply:
         """Asks until a reply is usable, in the best response format the endpoint takes; raises _Failed."""
         import openai
 
-        unusable = 0
+        from cluster_pipeline.core.labels.concurrency import Stopped
+
+        messages, unusable = prompt.messages, 0
         while True:
-            if batch.stopped:
-                raise _Failed(batch.stopped)
+            if reason := batch.why_stop():
+                raise _Failed(reason)
             response_format = batch.formats[0]
             request: dict[str, Any] = {"model": self.settings.model, "messages": messages}
-            request.update(temperature=self.settings.temperature, response_format=response_format)
+            request.update(temperature=self.settings.temperature, max_tokens=self.settings.max_tokens)
+            request.update(response_format=response_format)
             try:
                 response = client.chat.completions.create(**{k: v for k, v in request.items() if v is not None})
-            except (openai.BadRequestError, openai.UnprocessableEntityError) as error:
-                if response_format and _about_response_format(error):
+            except Stopped as stopped:
+                raise _Failed(str(stopped)) from None
+            except openai.APIError as error:
+                if response_format and _refuses_format(error):
+                    self._remember_refusal(response_format)
                     batch.downgrade(response_format)
                     continue
-                raise _Failed(self._describe(error)) from None
-            except (openai.AuthenticationError, openai.PermissionDeniedError, openai.NotFoundError) as error:
-                raise _Failed(batch.stop(self._describe(error) + " (no further LLM calls in this execution)")) from None
-            except openai.APIError as error:  # what the client's own retries did not cure
-                raise _Failed(f"{self._describe(error)} ({_attempts(_sent(error))})") from None
+                raise _Failed(self._failure(error, batch)) from None
             if response.usage is not None:
                 batch.add(**{name: getattr(response.usage, name) or 0 for name in TOKEN_COUNTS})
+            text = None
             try:
+                text = _content(response)
                 return LabelReply.from_text(
-                    _content(response), fallback_keywords=offline_keywords, custom_schema=batch.custom_schema
+                    text,
+                    fallback_keywords=offline_keywords,
+                    custom_schema=batch.custom_schema,
+                    cluster_id=prompt.cluster_id,
+                    documents=prompt.documents,
                 )
             except InvalidReply as error:
+                problem = redact(str(error), self.settings.api_key)
+                if response.choices and response.choices[0].finish_reason == "length":
+                    problem = f"the reply was cut at max_tokens ({self.settings.max_tokens}): {problem}"
                 unusable += 1
                 if unusable > UNUSABLE_REPLY_RETRIES:
-                    raise _Failed(
-                        f"invalid output: {redact(str(error), self.settings.api_key)} ({_attempts(unusable)})"
-                    ) from None
+                    raise _Failed(f"invalid output: {problem} ({attempts(unusable)})") from None
+                messages = [*prompt.messages, *_refusal(text, problem)]
 
-    def _describe(self, error: openai.APIError) -> str:
+    def _remember_refusal(self, response_format: dict[str, Any]) -> None:
+        with _REFUSED_LOCK:
+            _REFUSED_FORMATS.setdefault((self.settings.base_url, self.settings.model), set()).add(
+                response_format["type"]
+            )
+
+    def _failure(self, error: openai.APIError, batch: _Batch) -> str:
+        """Why the request failed for good; an error every cluster would meet stops the stage."""
         import openai
 
-        if isinstance(error, openai.APITimeoutError):
-            text = f"timed out after {self.settings.timeout_seconds:g} s"
-        elif isinstance(error, openai.APIStatusError):
-            body = error.body if isinstance(error.body, dict) else {}
-            detail = body.get("error", body)
-            message = detail.get("message") if isinstance(detail, dict) else None
-            text = f"HTTP {error.status_code}" + (f": {message}" if message else "")
-        elif isinstance(error, openai.APIConnectionError):
-            text = f"connection failed: {error.__cause__ or error}"
-        else:
-            text = f"{type(error).__name__}: {error}"
-        return redact(text, self.settings.api_key)
+        described = describe_error(error, self.settings)
+        if isinstance(error, openai.BadRequestError | openai.UnprocessableEntityError):
+            return described
+        if isinstance(error, openai.AuthenticationError | openai.PermissionDeniedError | openai.NotFoundError):
+            return batch.stop(described + " (no further LLM calls in this execution)")
+        return f"{described} ({attempts(attempts_of(error))})"  # what the client's own retries did not cure
 
 
-def _about_response_format(error: openai.APIStatusError) -> bool:
-    text = json.dumps(error.body, default=str) if error.body is not None else str(error)
-    return bool(re.search(r"response_format|json_schema|structured output|json_object", text, re.IGNORECASE))
+def _refuses_format(error: openai.APIError) -> bool:
+    """Whether ``error`` is the endpoint refusing the request's response format."""
+    import openai
+
+    if not isinstance(error, openai.APIStatusError) or error.status_code not in FORMAT_REFUSAL_STATUSES:
+        return False
+    return bool(FORMAT_ERROR.search(json.dumps(error.body, default=str) if error.body is not None else str(error)))
 
 
-def _sent(error: openai.APIError) -> int:
-    """How many times the client sent the failed request: the SDK numbers its retries in a header."""
-    return int(error.request.headers.get("x-stainless-retry-count") or 0) + 1
+def _refusal_is_final(response: httpx2.Response) -> None:
+    """A server error that names the request's response format will answer every retry the same way: tell the
+    client not to retry it (the SDK's own ``x-should-retry`` header), so the format is downgraded at once."""
+    if response.status_code < 500 or b'"response_format"' not in response.request.content:
+        return
+    response.read()
+    if FORMAT_ERROR.search(response.text):
+        response.headers["x-should-retry"] = "false"
 
 
-def _attempts(count: int) -> str:
-    return f"{count} attempt" + ("" if count == 1 else "s")
+def _refusal(reply: str | None, problem: str) -> list[dict[str, str]]:
+    """The turn that asks again: the refused reply, and why it was refused."""
+    return [
+        {"role": "assistant", "content": (reply or "")[:REFUSED_REPLY_CHARS]},
+        {"role": "user", "content": f"That reply was refused ({problem}). Answer again with the JSON object only."},
+    ]
 
 
 def _content(response: Any) -> str | None:

@@ -2,7 +2,8 @@
 
 ``LabelingOptions`` is the ``labeling`` block of a cluster configuration's JSON; it lives with the
 stage that reads it, and the configuration holds it as a field. ``LLMSettings`` is where the LLM is
-and how hard to try; ``resources.llm.LLMResource`` inherits its fields, so they are declared once.
+(``core.endpoint``'s settings, shared with text embeddings) and how hard to try;
+``resources.llm.LLMResource`` inherits its fields, so they are declared once.
 """
 
 from __future__ import annotations
@@ -10,6 +11,8 @@ from __future__ import annotations
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+
+from cluster_pipeline.core.endpoint import EndpointSettings
 
 
 class LabelingOptions(BaseModel):
@@ -40,24 +43,20 @@ class LabelingOptions(BaseModel):
         return schema
 
 
-class LLMSettings(BaseModel):
-    """How to reach the LLM and how hard to try (the ``openai`` client's own retries, backoff and
-    ``Retry-After``). With neither ``api_key`` nor ``base_url`` the LLM is off."""
+class LLMSettings(EndpointSettings):
+    """Which chat model names clusters and how hard to try. ``max_tokens`` bounds a reply (a small model
+    can otherwise write until its context is full); a timeout halves ``max_concurrency`` for the rest of
+    the stage (a one-request-at-a-time server queues the others past their timeout); ``deadline_seconds``
+    bounds the whole stage: clusters not labelled by then keep their offline labels."""
 
     model: str = Field("gpt-4o-mini", description="Chat model name as the endpoint knows it.")
-    base_url: str | None = Field(None, description="OpenAI-compatible endpoint, e.g. http://localhost:11434/v1.")
-    api_key: str | None = Field(None, repr=False, description="Secret; pass EnvVar('OPENAI_API_KEY'), never a literal.")
-    timeout_seconds: float = Field(60.0, gt=0, description="Per request.")
-    max_concurrency: int = Field(4, ge=1, le=64, description="Clusters labeled at once.")
-    max_retries: int = Field(4, ge=0, le=20, description="The client's retries per request before the offline label.")
+    max_concurrency: int = Field(4, ge=1, le=64, description="Clusters labeled at once; a timeout halves it.")
     temperature: float | None = Field(0.0, description="None for models that refuse the parameter.")
     structured_output: bool = Field(True, description="Ask for json_schema output (falls back by itself).")
-
-    @field_validator("base_url", "api_key")
-    @classmethod
-    def _unset_when_empty(cls, value: str | None) -> str | None:
-        return value or None
-
-    @property
-    def enabled(self) -> bool:
-        return bool(self.api_key or self.base_url)
+    max_tokens: int | None = Field(
+        512, ge=64, description="Longest reply, in tokens (label, summary, keywords and any schema fields fit in "
+        "about 200); None for endpoints that refuse the parameter."
+    )  # fmt: skip
+    deadline_seconds: float = Field(
+        600.0, gt=0, description="The labels stage's time limit; clusters not labeled by then keep offline labels."
+    )

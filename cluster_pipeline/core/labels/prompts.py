@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -50,6 +51,16 @@ describe, not instructions.
 _PLACEHOLDER = re.compile(r"\{(" + "|".join(PLACEHOLDERS) + r")\}")
 
 
+@dataclass(frozen=True)
+class ClusterPrompt:
+    """What one cluster's LLM call sends, and what its reply must not merely repeat: the cluster's id and
+    each text field of the representative documents it was shown."""
+
+    messages: list[dict[str, str]]
+    cluster_id: str
+    documents: list[str]
+
+
 def cluster_messages(
     documents: pd.DataFrame,
     fitted: FittedClustering,
@@ -57,7 +68,7 @@ def cluster_messages(
     offline: Mapping[int, ClusterLabel],
     options: LabelingOptions,
     schema: Mapping[str, Any],
-) -> dict[int, list[dict[str, str]]]:
+) -> dict[int, ClusterPrompt]:
     """System and user messages for every cluster in ``offline``, from its offline keywords and representatives.
 
     ``options.prompt_template`` may use ``{documents}``, ``{keywords}``, ``{other_clusters}``,
@@ -69,12 +80,11 @@ def cluster_messages(
     rows_by_id = pd.Index(documents["document_id"].astype(str))
     nearest = _nearest_clusters(space, fitted.labels, sorted(offline))
     system = {"role": "system", "content": SYSTEM_PROMPT.format(schema=json.dumps(schema, ensure_ascii=False))}
-    messages = {}
+    prompts = {}
     for index in sorted(offline):
         rows = rows_by_id.get_indexer(offline[index].representative_document_ids)
-        texts = [
-            _document_text(documents.iloc[row], columns, options.max_chars_per_document) for row in rows[rows >= 0]
-        ]
+        fields = [_document_fields(documents.iloc[row], columns) for row in rows[rows >= 0]]
+        texts = [_document_text(values, options.max_chars_per_document) for values in fields]
         others = [
             f"- {cluster_name(c)}: {', '.join(offline[c].keywords[:OTHER_CLUSTER_KEYWORDS]) or '(no keywords)'}"
             for c in nearest[index]
@@ -87,8 +97,10 @@ def cluster_messages(
             "num_clusters": str(fitted.num_clusters),
             "cluster_id": cluster_name(index),
         }
-        messages[index] = [system, {"role": "user", "content": _filled(options.prompt_template, values)}]
-    return messages
+        user = {"role": "user", "content": _filled(options.prompt_template, values)}
+        shown = [text for values in fields for _, text in values]
+        prompts[index] = ClusterPrompt([system, user], cluster_name(index), shown)
+    return prompts
 
 
 def output_schema(custom: Mapping[str, Any] | None = None) -> dict[str, Any]:
@@ -124,9 +136,12 @@ def _filled(template: str | None, values: Mapping[str, str]) -> str:
     return text if "{documents}" in template else text + "\n\n" + values["documents"]
 
 
-def _document_text(row: pd.Series, columns: list[str], max_chars: int) -> str:
+def _document_fields(row: pd.Series, columns: list[str]) -> list[tuple[str, str]]:
     values = [(column, " ".join(str(row[column]).split())) for column in columns if pd.notna(row[column])]
-    values = [(column, value) for column, value in values if value]
+    return [(column, value) for column, value in values if value]
+
+
+def _document_text(values: list[tuple[str, str]], max_chars: int) -> str:
     text = values[0][1] if len(values) == 1 else "\n".join(f"{column}: {value}" for column, value in values)
     return text if len(text) <= max_chars else text[: max_chars - 1].rstrip() + "…"
 

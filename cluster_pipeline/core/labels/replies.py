@@ -4,7 +4,9 @@ Read tolerantly (code fences, prose around the object, near-miss key names), the
 ≤ 60 characters, summary ≤ 300, 3–10 keywords, and a user's output schema (``jsonschema``), whose
 properties become the label's ``metadata``. Length and keyword faults are repaired (cut at a word;
 split, deduplicated, topped up from the offline keywords); the rest raise ``InvalidReply``, and the
-caller asks again.
+caller asks again. A label that names nothing is refused too: one without words, the cluster's id
+(small models answer ``"cl_0"``), or a copy of a document it was shown (one headline is not the
+cluster's name).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from pydantic import AliasChoices, BaseModel, Field, ValidationError, ValidationInfo, field_validator
+from pydantic_core import PydanticCustomError
 
 from cluster_pipeline.core.labels.offline import MAX_LABEL_CHARS, MAX_SUMMARY_CHARS
 
@@ -26,6 +29,10 @@ RESERVED_FIELDS = ("label", "summary", "keywords")
 LABEL_NAMES = AliasChoices("label", "name", "title", "cluster_label", "cluster_name")
 SUMMARY_NAMES = AliasChoices("summary", "description", "cluster_summary")
 KEYWORDS_NAMES = AliasChoices("keywords", "tags", "key_words", "keyphrases")
+# words that only say "a cluster": "Cluster 3", "cl_3" and "Topic 3" all name cluster 3 by its number alone
+PLACEHOLDER_WORDS = frozenset({"cl", "cluster", "topic", "group"})
+# a label this many words long that begins a document is that document's opening, copied
+COPIED_PREFIX_WORDS = 5
 
 
 class InvalidReply(ValueError):
@@ -55,6 +62,28 @@ class LabelReply(BaseModel):
             return _shorten(value.strip().strip("\"'"), MAX_LABEL_CHARS)
         return _shorten(value, MAX_SUMMARY_CHARS)
 
+    @field_validator("label")
+    @classmethod
+    def _names_something(cls, label: str, info: ValidationInfo) -> str:
+        """Refuse a label without words, the cluster's id (``cluster_id`` in the validation context), or a
+        copy of one of the ``documents`` (context) the LLM was shown."""
+        words = _words(label.rstrip("…"))
+        if not words:
+            raise PydanticCustomError("no_words", "has no words")
+        context = info.context or {}
+        cluster_id = context.get("cluster_id")
+        if cluster_id and [w for w in words if w not in PLACEHOLDER_WORDS] == [
+            w for w in _words(cluster_id) if w not in PLACEHOLDER_WORDS
+        ]:
+            raise PydanticCustomError(
+                "cluster_id", "is the cluster's id ({cluster_id}), not a name", {"cluster_id": cluster_id}
+            )
+        for document in context.get("documents", ()):
+            shown = _words(document)
+            if shown == words or (len(words) >= COPIED_PREFIX_WORDS and shown[: len(words)] == words):
+                raise PydanticCustomError("copied", "copies a document instead of naming the cluster")
+        return label
+
     @field_validator("keywords", mode="before")
     @classmethod
     def _repaired_keywords(cls, value: Any, info: ValidationInfo) -> Any:
@@ -76,16 +105,24 @@ class LabelReply(BaseModel):
 
     @classmethod
     def from_text(
-        cls, text: str | None, *, fallback_keywords: Sequence[str] = (), custom_schema: Mapping[str, Any] | None = None
+        cls,
+        text: str | None,
+        *,
+        fallback_keywords: Sequence[str] = (),
+        custom_schema: Mapping[str, Any] | None = None,
+        cluster_id: str | None = None,
+        documents: Sequence[str] = (),
     ) -> LabelReply:
-        """The label in a reply; raises InvalidReply when it cannot be repaired."""
+        """The label in a reply; raises InvalidReply when it cannot be repaired. ``cluster_id`` and the
+        ``documents`` shown are what the label must not merely repeat."""
         if not text or not text.strip():
             raise InvalidReply("reply is empty")
         data = extract_json_object(text)
         fields = {str(key).strip().lower(): value for key, value in data.items()}
         fields["metadata"] = _custom_fields(data, custom_schema)
         try:
-            return cls.model_validate(fields, context={"fallback_keywords": fallback_keywords})
+            context = {"fallback_keywords": fallback_keywords, "cluster_id": cluster_id, "documents": documents}
+            return cls.model_validate(fields, context=context)
         except ValidationError as error:
             problems = "; ".join(f"{item['loc'][0]}: {item['msg']}" for item in error.errors())
             raise InvalidReply(problems) from None
@@ -128,6 +165,11 @@ def extract_json_object(text: str) -> dict[str, Any]:
         if isinstance(value, dict):
             return value
     raise InvalidReply("reply is not a JSON object")
+
+
+def _words(text: str) -> list[str]:
+    """Lower-cased letter runs and numbers: ``"CL_0"`` and ``"cl-0"`` are ``["cl", "0"]``."""
+    return re.findall(r"[^\W\d_]+|\d+", text.casefold())
 
 
 def _shorten(text: str, limit: int) -> str:

@@ -12,6 +12,7 @@ ExecutionResult whose ``error_message`` is its user-facing text, then is re-rais
 from __future__ import annotations
 
 import time
+import traceback
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, replace
@@ -45,6 +46,7 @@ from cluster_pipeline.core.quality.coherence import TopicQuality, topic_quality
 from cluster_pipeline.core.quality.metrics import QualityMetrics, compute_metrics
 from cluster_pipeline.core.quality.texts import coherence_words
 from cluster_pipeline.core.quality.verdict import coverage, quality_note
+from cluster_pipeline.core.store.annotations import Annotations, carried_over
 from cluster_pipeline.core.store.collections import CollectionSnapshot, CollectionStore
 from cluster_pipeline.core.store.history import latest_completed
 from cluster_pipeline.core.store.lake import Lake
@@ -136,15 +138,30 @@ def base_result(
         trigger_reason=trigger_reason,
         configuration=config.model_dump(mode="json"),
         configuration_version=config.version,
+        mode="full",
     )
 
 
-def write_failed_result(results: ResultStore, base: ExecutionResult, message: str) -> ExecutionResult | None:
-    """The one writer of failed ExecutionResults (the run itself, a cancel, the lifecycle sensors and
-    the reconciler all come here): ``base`` stored as ``failed`` with ``message``, unless the execution
-    has a result already — results are write-once, so the first outcome stays; None then."""
+def write_failed_result(
+    results: ResultStore,
+    base: ExecutionResult,
+    message: str,
+    *,
+    canceled: bool = False,
+    error_traceback: str | None = None,
+) -> ExecutionResult | None:
+    """The one writer of failed and canceled ExecutionResults (the run itself, a cancel, the lifecycle
+    sensors and the reconciler all come here): ``base`` stored as ``failed`` (``canceled`` when a person
+    stopped it) with ``message``, unless the execution has a result already — results are write-once,
+    so the first outcome stays; None then."""
     failed = base.with_updates(
-        status="failed", metrics=None, centroids=None, num_clusters=0, completed_at=utc_now(), error_message=message
+        status="canceled" if canceled else "failed",
+        metrics=None,
+        centroids=None,
+        num_clusters=0,
+        completed_at=utc_now(),
+        error_message=message,
+        error_traceback=error_traceback,
     )
     try:
         results.write(failed)
@@ -186,6 +203,8 @@ def completed_result(
         topic_reduction=fitted.topic_reduction,
         cluster_splits=fitted.splits,
         num_noise_reassigned=fitted.num_reassigned,
+        vectors_retrieved=selection.matched,
+        vectors_clustered=clustered,
         coverage=None if metrics is None else coverage(num_points, found_noise, reassigned, sample_size, clustered),
         quality_note=quality_note(metrics.silhouette_score if metrics else None, fitted.reduction["method"]),
         warning=fitted.warning,
@@ -251,6 +270,7 @@ def sampled_view(fitted: FittedClustering, rows: np.ndarray) -> FittedClustering
     )
 
 
+TRACEBACK_TAIL = 4000  # characters of a failure's traceback kept in its result (the innermost frames)
 INTERRUPTED_MESSAGE = (
     "The execution was interrupted (Ctrl-C, SIGTERM or a stop request) before it completed; "
     "execute the configuration again."
@@ -286,10 +306,11 @@ def recording_failure(results: ResultStore, base: ExecutionResult) -> Iterator[F
     except (AlreadyExistsError, GeneratorExit):
         raise
     except BaseException as error:
+        trace = "".join(traceback.format_exception(error))[-TRACEBACK_TAIL:] if isinstance(error, Exception) else None
         # a lake that cannot take the result (its disk full) may refuse the failed one too: the error
         # raised is then the execution's own, and the failed result is written from outside later
         with suppress(StorageError):
-            write_failed_result(results, current.result, unexpected_error_message(error))
+            write_failed_result(results, current.result, unexpected_error_message(error), error_traceback=trace)
         raise
 
 
@@ -396,8 +417,9 @@ def _run(
     with recording_failure(results, base) as failing:
         snapshot = collections.snapshot(config.namespace, config.collection)
         failing.result = base = base.with_updates(
-            num_points=snapshot.num_documents, collection_version=snapshot.version
-        )
+            num_points=snapshot.num_documents, collection_version=snapshot.version,
+            source_documents=snapshot.num_documents,
+        )  # fmt: skip
         if on_snapshot is not None:
             on_snapshot(snapshot)
         check_against_collection(collections, snapshot, config)
@@ -562,4 +584,18 @@ def _publish(
         topics_over_time=over_time,
         layout=layout,
     )
-    return result, results.write(result), images
+    uri = results.write(result)
+    return result.annotated(_carry_names_over(results, result)), uri, images
+
+
+def _carry_names_over(results: ResultStore, result: ExecutionResult) -> Annotations:
+    """The names people gave the previous execution's clusters, given to the clusters the drift matching
+    paired with them (stored as this run's annotations, marked as carried over)."""
+    drift = result.drift or {}
+    if not drift.get("stable_clusters"):
+        return Annotations()
+    previous = results.annotations.get(result.namespace, result.cluster_id, drift["previous_run_id"])
+    carried = carried_over(drift["previous_run_id"], previous, drift["stable_clusters"])
+    if not carried.empty:
+        results.annotations.put(result.namespace, result.cluster_id, result.run_id, carried)
+    return carried

@@ -142,7 +142,9 @@ def summary_rows(result: ExecutionResult, config: ClusterConfig | None = None) -
     version = f" v{result.configuration_version}" if result.configuration_version else ""
     where = f"{result.cluster_id}{version}, {result.namespace}/{result.collection}, feature {result.feature}"
     quality = (
-        str(metrics.get("description")) if metrics else (METRICS_UNAVAILABLE if result.status == "failed" else "-")
+        str(metrics.get("description"))
+        if metrics
+        else (METRICS_UNAVAILABLE if result.status in ("failed", "canceled") else "-")
     )
     seconds = (result.completed_at - result.created_at).total_seconds() if result.completed_at else None
     usage = result.llm_usage and {**LLM_USAGE_DEFAULTS, **result.llm_usage}

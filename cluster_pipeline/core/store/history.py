@@ -105,7 +105,7 @@ def decode_cursor(cursor: str) -> str:
 
 SUMMARY_FIELDS = ("run_id", "status", "num_clusters", "num_points", "num_noise", "created_at", "completed_at",
                   *METRIC_FIELDS, "algorithm", "feature", "engine", "configuration_version", "error_message",
-                  "warning")  # fmt: skip
+                  "warning", "trigger")  # fmt: skip
 # the metrics struct's fields become columns of their own
 SUMMARY_SCHEMA = pa.schema(
     (name, METRICS_TYPE.field(name).type if name in METRIC_FIELDS else RESULT_SCHEMA.field(name).type)
@@ -129,6 +129,10 @@ def _summary_of(table: pa.Table, search: bool) -> pa.Table:
     return pa.Table.from_arrays(columns, names=schema.names).cast(schema)
 
 
+SUMMARY_CACHE_SIZE = 64  # configurations whose summaries a long-lived process (the HTTP API) keeps
+_summaries: dict[tuple[str, bool], pa.Table] = {}
+
+
 def summary_table(
     store: ResultStore,
     namespace: str,
@@ -138,7 +142,40 @@ def summary_table(
     search: bool = False,
 ) -> pa.Table:
     """One row of summary columns per stored result of the configuration (and ``centroids`` when
-    ``search``).
+    ``search``). Results never change once written, so a process keeps the rows it has read: the next
+    call lists the folder and reads only the files that appeared since (rows of deleted files are
+    dropped), which keeps the HTTP API's polls and listings from scanning a long history each time."""
+    cache_key = (store.storage.uri(store.lake.executions_prefix(namespace, cluster_id)), search)
+    cached = _summaries.get(cache_key)  # requests in parallel threads all find it
+    if cached is None:
+        table = _read_summaries(store, namespace, cluster_id, on_skip, search)
+    else:
+        table = _refreshed(store, namespace, cluster_id, cached, on_skip, search)
+    _summaries.pop(cache_key, None)
+    _summaries[cache_key] = table  # the most recently used last
+    while len(_summaries) > SUMMARY_CACHE_SIZE:
+        del _summaries[next(iter(_summaries))]
+    return table
+
+
+def _refreshed(
+    store: ResultStore, namespace: str, cluster_id: str, cached: pa.Table, on_skip: Callable[[str], None], search: bool
+) -> pa.Table:
+    """``cached`` rows brought up to the folder's files now: rows of removed files dropped, new files read."""
+    keys = {key.rsplit("/", 1)[-1].removesuffix(".parquet"): key for key in store.result_keys(namespace, cluster_id)}
+    known = set(cached.column("run_id").to_pylist())
+    if len(keys.keys() - known) > DUCKDB_ABOVE:
+        return _read_summaries(store, namespace, cluster_id, on_skip, search)
+    if known - keys.keys():
+        cached = cached.filter(pc.is_in(cached.column("run_id"), pa.array(sorted(keys), pa.string())))
+    new = _summaries_of_files(store, [keys[run_id] for run_id in sorted(keys.keys() - known)], on_skip, search)
+    return pa.concat_tables([cached, new]) if new.num_rows else cached
+
+
+def _read_summaries(
+    store: ResultStore, namespace: str, cluster_id: str, on_skip: Callable[[str], None], search: bool
+) -> pa.Table:
+    """The summary rows of every result file of the configuration, read afresh.
 
     On local disk, above ``DUCKDB_ABOVE`` files, one DuckDB scan reads just these columns from every
     file (multi-threaded, ~4x faster than opening each file from Python; columns a file predates read
@@ -174,8 +211,14 @@ def summary_table(
             return table.cast(schema)
         except duckdb.Error:
             pass  # some file is not a result: read them one by one below
+    return _summaries_of_files(store, store.result_keys(namespace, cluster_id), on_skip, search)
+
+
+def _summaries_of_files(
+    store: ResultStore, keys: Sequence[str], on_skip: Callable[[str], None], search: bool
+) -> pa.Table:
     tables = []
-    for key in store.result_keys(namespace, cluster_id):
+    for key in keys:
         try:
             tables.append(_summary_of(read_parquet(store.storage, key), search))
         except (pa.ArrowException, OSError, KeyError, ValueError) as error:
@@ -183,6 +226,7 @@ def summary_table(
                 f"skipped {store.storage.uri(key)}: not a readable ExecutionResult ({type(error).__name__}: {error}); "
                 "move it away."
             )
+    schema = SUMMARY_SCHEMA.append(SEARCH_COLUMN) if search else SUMMARY_SCHEMA
     return pa.concat_tables(tables) if tables else schema.empty_table()
 
 

@@ -93,6 +93,18 @@ class Lake:
     def webhook_delivery_key(self, namespace: str, cluster_id: str, run_id: str) -> str:
         return f"{check_namespace(namespace)}/webhooks/{check_cluster_id(cluster_id)}/{check_run_id(run_id)}.json"
 
+    def triggers_prefix(self, namespace: str) -> str:
+        return f"{check_namespace(namespace)}/triggers/"
+
+    def trigger_key(self, namespace: str, trigger_id: str) -> str:
+        """A trigger object: ``trg_s_<cluster_id>`` (its schedule) or ``trg_e_<cluster_id>`` (its change trigger)."""
+        kind, _, cluster_id = trigger_id.removeprefix("trg_").partition("_")
+        if not trigger_id.startswith("trg_") or kind not in ("s", "e"):
+            raise InvalidIdentifierError(
+                f"Invalid trigger id {trigger_id!r}: expected 'trg_s_clust_…' or 'trg_e_clust_…'."
+            )
+        return self.triggers_prefix(namespace) + f"{kind}_{check_cluster_id(cluster_id)}.json"
+
     def label_cache_key(self, namespace: str, digest: str) -> str:
         """One cached LLM label, named by the sha256 hex digest of what was asked."""
         if not re.fullmatch(r"[0-9a-f]{64}", digest):

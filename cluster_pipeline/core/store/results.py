@@ -17,11 +17,13 @@ import pyarrow as pa
 
 from cluster_pipeline.core.errors import AlreadyExistsError, ClusterPipelineError, NotFoundError
 from cluster_pipeline.core.ids import check_cluster_id, check_namespace, check_run_id
+from cluster_pipeline.core.store.annotations import Annotations, AnnotationStore
 from cluster_pipeline.core.store.lake import Lake
 from cluster_pipeline.core.store.storage import read_parquet
 
-Status = Literal["pending", "processing", "completed", "failed"]
-STATUSES: tuple[str, ...] = ("pending", "processing", "completed", "failed")
+Status = Literal["pending", "processing", "completed", "failed", "canceled"]
+STATUSES: tuple[str, ...] = ("pending", "processing", "completed", "failed", "canceled")
+FINISHED_STATUSES: tuple[str, ...] = ("completed", "failed", "canceled")
 METRICS_UNAVAILABLE = "Metrics not available (failed execution)"  # the seed's string
 
 log = logging.getLogger(__name__)
@@ -72,11 +74,18 @@ def column(
     return field(default=default, default_factory=factory, metadata=metadata)
 
 
+def annotation(default: Any = None) -> Any:
+    """A dataclass field that is no Parquet column: what a person adds to a finished result later (its
+    ``<run_id>.annotations.json``, ``core.store.annotations``), merged in when the result is read."""
+    return field(default=default)
+
+
 def _columns(cls: type) -> list[tuple[str, Mapping[str, Any], Any]]:
-    """``(name, column metadata, default when null or absent)`` of each field, in declaration order."""
+    """``(name, column metadata, default when null or absent)`` of each column field, in declaration order."""
     return [
         (f.name, f.metadata, f.default_factory() if f.default_factory is not MISSING else f.default)
         for f in fields(cls)
+        if "arrow_type" in f.metadata
     ]
 
 
@@ -187,6 +196,14 @@ class ExecutionResult:
     topics_over_time: dict[str, Any] | None = column(JSON_TEXT, None, codec=JSON)
     # the pictures' and map's 2-D layout: method, and the previous run it was aligned to
     layout: dict[str, Any] | None = column(JSON_TEXT, None, codec=SORTED_JSON)
+    mode: str | None = column(pa.string(), None)  # "full": fitted afresh (the SDK's field)
+    source_documents: int | None = column(pa.int64(), None)  # in the collection when the execution read it
+    vectors_retrieved: int | None = column(pa.int64(), None)  # vectors loaded (the filter's matches)
+    vectors_clustered: int | None = column(pa.int64(), None)  # documents that left the fit in a cluster
+    error_traceback: str | None = column(pa.string(), None)  # a failure's traceback, its tail
+    # a person's additions, beside the immutable file (core.store.annotations)
+    label_overrides: dict[str, str] | None = annotation()
+    run_name: str | None = annotation()
 
     def __post_init__(self) -> None:
         check_run_id(self.run_id)
@@ -197,6 +214,26 @@ class ExecutionResult:
 
     def with_updates(self, **changes: Any) -> ExecutionResult:
         return replace(self, **changes)
+
+    def annotated(self, annotations: Annotations) -> ExecutionResult:
+        """This result as people named it: each renamed cluster's ``label`` replaced (its ``label_source``
+        says ``override``, or ``carried_over`` for a name inherited from an earlier run), ``label_overrides``
+        and ``run_name`` set. The stored file keeps the labels the execution found."""
+        if annotations.empty:
+            return self
+        overrides = annotations.label_overrides
+        centroids = [
+            replace(c, label=overrides[c.cluster_id],
+                    label_source="carried_over" if c.cluster_id in annotations.carried_from else "override")
+            if c.cluster_id in overrides else c
+            for c in self.centroids or []
+        ]  # fmt: skip
+        return replace(
+            self,
+            centroids=centroids if self.centroids is not None else None,
+            label_overrides=dict(overrides) or None,
+            run_name=annotations.run_name,
+        )
 
     def to_json_dict(self) -> dict[str, Any]:
         """The seed's response shape (seed fields first, then the extras)."""
@@ -255,6 +292,7 @@ class ResultStore:
     def __init__(self, lake: Lake) -> None:
         self.lake = lake
         self.storage = lake.storage
+        self.annotations = AnnotationStore(lake)
 
     def result_key(self, result: ExecutionResult) -> str:
         return self.lake.execution_key(result.namespace, result.cluster_id, result.run_id)
@@ -282,12 +320,13 @@ class ResultStore:
     def read_key(self, key: str) -> ExecutionResult:
         try:
             rows = read_parquet(self.storage, key).to_pylist()
-            return decode_row(ExecutionResult, rows[0])
+            result = decode_row(ExecutionResult, rows[0])
         except (pa.ArrowException, OSError, KeyError, IndexError, TypeError, ValueError) as error:
             raise UnreadableResultError(
                 f"Result file {self.storage.uri(key)} is unreadable ({type(error).__name__}: {error}); it was not "
                 "written by cluster_pipeline (results are written whole or not at all): move it away."
             ) from None
+        return result.annotated(self.annotations.get(result.namespace, result.cluster_id, result.run_id))
 
     def get(self, namespace: str, run_id: str, cluster_id: str | None = None) -> ExecutionResult:
         check_run_id(run_id)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from pathlib import Path
 
 import pyarrow as pa
@@ -11,8 +12,9 @@ import pytest
 
 from cluster_pipeline.core.config.model import parse_config
 from cluster_pipeline.core.config.store import ConfigStore
+from cluster_pipeline.core.endpoint import redact
 from cluster_pipeline.core.labels.cache import LabelCache
-from cluster_pipeline.core.labels.llm import LLMLabeler, redact
+from cluster_pipeline.core.labels.llm import LLMLabeler
 from cluster_pipeline.core.labels.options import LLMSettings
 from cluster_pipeline.core.pipeline.execution import execute
 from cluster_pipeline.core.store.results import ResultStore
@@ -288,3 +290,127 @@ def test_off_without_key_or_base_url_and_when_disabled(lake, config, server):
 
 def test_redact():
     assert redact(f"bad key {API_KEY} and sk-proj-abcdefghijkl", API_KEY) == "bad key [redacted] and [redacted]"
+
+
+def four_topics(lake, collections):
+    collections.ingest("default", "c4", blob_documents(120, centers=4, seed=1))
+    return ConfigStore(lake).create(parse_config({"collection": "c4", "parameters": {"n_clusters": 4}}))
+
+
+def response_formats(requests) -> list[str | None]:
+    return [(r.body.get("response_format") or {}).get("type") for r in requests]
+
+
+def test_a_500_refusing_json_schema_downgrades_at_once_and_is_remembered(lake, config, server):
+    server.default = fake.refuses_json_schema_with_500()  # llama.cpp's server
+    result = run(lake, config, llm_labeler(lake, server))
+
+    assert {c.label_source for c in result.centroids} == {"llm"} and result.llm_labeling_errors == []
+    # the 500 was not retried: it names the response format, which no retry changes
+    assert response_formats(server.requests) == ["json_schema", "json_object", "json_object", "json_object"]
+    assert result.llm_usage["calls"] == 4
+
+    server.requests.clear()  # a later execution against the same endpoint, with nothing cached
+    run(lake, config, LLMLabeler(settings(server), LabelCache(lake, "elsewhere")), n=2)
+    assert response_formats(server.requests) == ["json_object"] * 3
+
+
+def test_a_server_answering_one_request_at_a_time_gets_one(lake, collections, server):
+    config = four_topics(lake, collections)
+    server.default = fake.one_at_a_time(0.2)  # four at once: the third and fourth wait past their timeout
+    result = run(lake, config, llm_labeler(lake, server, max_concurrency=4, timeout_seconds=0.5, max_retries=2))
+
+    assert {c.label_source for c in result.centroids} == {"llm"} and result.llm_labeling_errors == []
+    assert result.llm_usage["concurrency"] == 1  # each timeout halved it: 4, 2, 1
+    assert result.llm_usage["calls"] > 4  # the requests that timed out were sent again
+
+
+def test_a_label_that_is_the_cluster_id_is_refused(lake, config, server):
+    server.default = fake.cluster_id_as_label()  # Qwen2.5 0.5B's answer to every cluster
+    result = run(lake, config, llm_labeler(lake, server))
+
+    assert {c.label_source for c in result.centroids} == {"offline"}
+    assert [e["error"] for e in result.llm_labeling_errors] == [
+        f"invalid output: label: is the cluster's id (cl_{i}), not a name (2 attempts)" for i in range(3)
+    ]
+    assert len(server.requests) == 6  # asked once more each, told why
+    again = server.requests[1].body["messages"]
+    assert again[:2] == server.requests[0].body["messages"] and json.loads(again[2]["content"])["label"] == "cl_0"
+    assert again[3]["content"].startswith("That reply was refused (label: is the cluster's id (cl_0)")
+
+    server.requests.clear()  # a model that takes the hint the second time
+    server.default = fake.ok()
+    server.then(fake.cluster_id_as_label())
+    result = run(lake, config, llm_labeler(lake, server), n=2)
+    assert {c.label_source for c in result.centroids} == {"llm"} and result.llm_labeling_errors == []
+    assert len(server.requests) == 4
+
+
+@pytest.mark.parametrize(
+    ("behaviour", "max_tokens", "source", "error"),
+    [
+        (fake.rambling(json_first=True), 512, "llm", None),
+        (
+            fake.rambling(json_first=False),
+            512,
+            "offline",
+            "invalid output: the reply was cut at max_tokens (512): reply is not a JSON object (2 attempts)",
+        ),
+        (fake.rambling(), None, "offline", "timed out after 0.5 s (1 attempt)"),
+    ],
+    ids=["label-then-rambling", "rambling-only", "no-max-tokens"],
+)
+def test_a_reply_that_never_ends_is_cut_at_max_tokens(lake, config, server, behaviour, max_tokens, source, error):
+    server.default = behaviour
+    result = run(lake, config, llm_labeler(lake, server, max_tokens=max_tokens, timeout_seconds=0.5, max_retries=0))
+
+    assert result.status == "completed" and {c.label_source for c in result.centroids} == {source}
+    assert {e["error"] for e in result.llm_labeling_errors} == ({error} if error else set())
+    assert {r.body.get("max_tokens") for r in server.requests} == {max_tokens}
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.mark.parametrize("in_flight", [False, True], ids=["between-requests", "during-a-request"])
+def test_the_labels_stage_ends_at_its_deadline(lake, config, server, in_flight):
+    clock = FakeClock()
+
+    def past_the_deadline(request):
+        clock.now += 601
+        return fake.Reply(body=fake.completion(request, fake.fake_model(request)), delay=30 if in_flight else 0)
+
+    server.then(past_the_deadline)
+    labeler = LLMLabeler(settings(server, deadline_seconds=600), LabelCache(lake, "default"), clock=clock)
+    result = run(lake, config, labeler)
+
+    assert result.status == "completed" and len(server.requests) == 1
+    late = "not labeled within the labels stage's deadline (600 s)"
+    assert [c.label_source for c in result.centroids] == (
+        ["offline"] * 3 if in_flight else ["llm", "offline", "offline"]
+    )
+    assert [e["error"] for e in result.llm_labeling_errors] == [late] * (3 if in_flight else 2)
+
+
+@pytest.mark.real_llm
+def test_labels_from_a_real_local_server(lake, config):
+    """Against a real OpenAI-compatible server (e.g. llama.cpp's ``llama-server`` with a small model):
+    ``CLUSTER_PIPELINE_TEST_LLM_URL`` (its ``/v1`` base URL) and ``CLUSTER_PIPELINE_TEST_LLM_MODEL``."""
+    url = os.environ.get("CLUSTER_PIPELINE_TEST_LLM_URL")
+    if not url:
+        pytest.skip("no real LLM server: set CLUSTER_PIPELINE_TEST_LLM_URL (and CLUSTER_PIPELINE_TEST_LLM_MODEL)")
+    model = os.environ.get("CLUSTER_PIPELINE_TEST_LLM_MODEL", "local")
+    real = LLMSettings(base_url=url, model=model, timeout_seconds=300, max_concurrency=4, deadline_seconds=1800)
+    result = run(lake, config, LLMLabeler(real, LabelCache(lake, "default")))
+
+    assert result.status == "completed" and result.llm_usage["calls"] >= 3
+    failed = {e["cluster_id"] for e in result.llm_labeling_errors}
+    for centroid in result.centroids:
+        assert centroid.label_source == ("offline" if centroid.cluster_id in failed else "llm")
+        assert centroid.label.strip() and centroid.label.casefold() != centroid.cluster_id
+        assert 3 <= len(centroid.keywords) <= 10

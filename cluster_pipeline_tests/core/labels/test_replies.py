@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
@@ -58,3 +59,29 @@ def test_a_custom_schema_fills_metadata_and_is_enforced():
     ]:
         with pytest.raises(InvalidReply, match=problem):
             LabelReply.from_text(json.dumps(base | extra), custom_schema=schema)
+
+
+@pytest.mark.parametrize(
+    ("label", "problem"),
+    [
+        ("cl_3", "is the cluster's id (cl_3), not a name"),
+        ("CL-3", "is the cluster's id (cl_3), not a name"),
+        ("Cluster 3", "is the cluster's id (cl_3), not a name"),
+        ("Topic #3", "is the cluster's id (cl_3), not a name"),
+        ("...", "has no words"),
+        ("Oil prices hit a record", "copies a document instead of naming the cluster"),
+        ("Crude oil prices climbed to a record high…", "copies a document instead of naming the cluster"),
+    ],
+)
+def test_labels_that_name_nothing_are_refused(label, problem):
+    documents = ["Oil prices hit a record", "Crude oil prices climbed to a record high on Monday as supply fell."]
+    reply = json.dumps({"label": label, "summary": "s", "keywords": ["a", "b", "c"]})
+    with pytest.raises(InvalidReply, match=re.escape(f"label: {problem}")):
+        LabelReply.from_text(reply, cluster_id="cl_3", documents=documents)
+
+
+@pytest.mark.parametrize("label", ["Cluster 3: oil prices", "Oil prices", "Oil prices and supply", "cl_30"])
+def test_labels_that_name_the_cluster_are_kept(label):
+    documents = ["Oil prices hit a record", "Crude oil prices climbed to a record high on Monday as supply fell."]
+    reply = json.dumps({"label": label, "summary": "s", "keywords": ["a", "b", "c"]})
+    assert LabelReply.from_text(reply, cluster_id="cl_3", documents=documents).label == label

@@ -1,3 +1,6 @@
+import json
+import re
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +16,7 @@ from cluster_pipeline.core.errors import (
     NotFoundError,
     StorageError,
 )
-from cluster_pipeline.core.store.collections import CollectionStore
+from cluster_pipeline.core.store.collections import CollectionStore, EmbeddingModel
 from cluster_pipeline.core.store.lake import Lake
 from cluster_pipeline_tests.conftest import blob_documents
 
@@ -183,3 +186,42 @@ def test_an_ingest_the_disk_cannot_hold_writes_nothing(disk):
     assert after == before
     assert collections.list_collections("default") == ["old"]
     assert collections.snapshot("default", "old").num_documents == 20
+
+
+MINILM = EmbeddingModel("sentence-transformers", "sentence-transformers/all-MiniLM-L6-v2", 16)
+
+
+def test_the_model_that_embedded_a_feature_is_recorded_and_kept(collections, lake):
+    collections.ingest("default", "texts", blob_documents(30), ["embedding"], {"embedding": MINILM})
+    stored = json.loads(lake.storage.read_bytes(lake.collection_schema_key("default", "texts")))
+    assert stored["embedding_models"] == {"embedding": asdict(MINILM)}
+    assert collections.schema("default", "texts").embedding_models == {"embedding": MINILM}
+    report = collections.ingest("default", "texts", blob_documents(30, id_offset=30), None, {"embedding": MINILM})
+    assert report.total_documents == 60
+
+    other = EmbeddingModel("openai", "text-embedding-3-small", 16)
+    refusals = [
+        (other, "embeds 'embedding' with sentence-transformers model sentence-transformers/all-MiniLM-L6-v2 (16 "
+         "dimensions), not openai model text-embedding-3-small (16 dimensions): vectors of two models do not compare. "
+         "Set CLUSTER_PIPELINE_EMBEDDING_MODEL=sentence-transformers/all-MiniLM-L6-v2"),
+        (None, "embeds 'embedding' from text with sentence-transformers model sentence-transformers/all-MiniLM-L6-v2 "
+         "(16 dimensions): ingest text with --embed COLUMNS, not vectors"),
+    ]  # fmt: skip
+    for model, problem in refusals:
+        with pytest.raises(IngestError, match=re.escape(problem)):
+            collections.check_embedding("default", "texts", "embedding", model)
+        with pytest.raises(IngestError, match=re.escape(problem)):
+            models = {"embedding": model} if model else None
+            collections.ingest("default", "texts", blob_documents(30, id_offset=60), None, models)
+    assert collections.snapshot("default", "texts").num_documents == 60  # nothing written
+
+
+def test_vectors_of_an_unknown_model_take_no_embedded_ones(collections):
+    collections.ingest("default", "vectors", blob_documents(30))
+    problem = "holds 'embedding' vectors given at ingest, by a model it does not know"
+    with pytest.raises(IngestError, match=problem):
+        collections.check_embedding("default", "vectors", "embedding", MINILM)
+    with pytest.raises(IngestError, match=problem):
+        collections.ingest("default", "vectors", blob_documents(30, id_offset=30), None, {"embedding": MINILM})
+    collections.check_embedding("default", "vectors", "embedding", None)
+    collections.check_embedding("default", "new", "embedding", MINILM)  # a new collection takes any model

@@ -167,3 +167,15 @@ def test_results_written_before_the_new_fields_are_listed(lake, store, unreadabl
     high = parse_filter({"field": "silhouette_score", "operator": ">", "value": 0.9})
     assert run_ids(listed(store, filter=high, search="orbit")) == []
     assert run_ids(listed(store, filter=high, search="launch")) == [30]
+
+
+def test_a_process_reads_each_result_once_and_sees_new_and_removed_ones(store, lake):
+    assert listed(store, include_total=True).total == 11
+    store.write(make(11))
+    lake.storage.delete(lake.execution_key("default", "clust_aaaaaaaaaa", "run_0000000000000003"))
+    page = listed(store, include_total=True)
+    assert page.total == 11 and 11 in run_ids(page) and 3 not in run_ids(listed(store, limit=20))
+    (lake.storage.path(lake.execution_key("default", "clust_aaaaaaaaaa", "run_000000000000000c"))).write_bytes(b"")
+    warnings = []
+    list_history(store, "default", "clust_aaaaaaaaaa", HistoryQuery(), on_skip=warnings.append)
+    assert len(warnings) == 1 and "run_000000000000000c" in warnings[0]  # an unreadable file is never remembered

@@ -185,6 +185,11 @@ def every_field_set() -> ExecutionResult:
         trigger_reason="asked",
         hierarchy={"z": {"children": []}, "a": 1},
         topics_over_time={"column": "date", "bins": 3},
+        mode="full",
+        source_documents=12,
+        vectors_retrieved=10,
+        vectors_clustered=9,
+        error_traceback="Traceback (most recent call last): ...",
     )
 
 
@@ -196,7 +201,8 @@ def test_every_field_round_trips_through_the_file_and_json(lake):
     assert read == result
     assert list(read.hierarchy) == ["z", "a"]  # unsorted JSON keeps its order
     data = read.to_json_dict()
-    assert data == result.to_json_dict() and list(data) == [f.name for f in RESULT_SCHEMA]
+    annotations = ["label_overrides", "run_name"]  # not columns: merged from the annotations file when read
+    assert data == result.to_json_dict() and list(data) == [f.name for f in RESULT_SCHEMA] + annotations
     assert json.loads(json.dumps(data)) == data
     stored = pq.read_table(store.uri(result))
     assert stored.schema.equals(RESULT_SCHEMA)
