@@ -238,7 +238,7 @@ def test_documents_ingested_with_the_cli_are_clustered_by_the_deployment(topolog
     assert run.tags["dagster/sensor_name"] == "collection_change_sensor"
     events = {event.dagster_event.event_type for event in instance.all_logs(run.run_id) if event.dagster_event}
     assert {DagsterEventType.RUN_ENQUEUED, DagsterEventType.RUN_STARTING, DagsterEventType.RUN_SUCCESS} <= events
-    identity = worker_of(run)  # named by the run itself, as the lifecycle reconciler needs
+    identity = worker_of(instance, run)  # named by the run itself, as the lifecycle reconciler needs
     assert identity is not None and identity.pid not in {os.getpid(), *topology.server_pids}  # a process of its own
 
     bucket = topology.env["CLUSTER_PIPELINE_S3_BUCKET"]

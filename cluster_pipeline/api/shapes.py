@@ -153,18 +153,23 @@ def _vector_fields(block: Mapping[str, Any]) -> dict[str, Any]:
 
 def _parameters(block: Mapping[str, Any], method: str) -> dict[str, Any]:
     parameters: dict[str, Any] = {}
-    for name, algorithm in PARAMETER_BLOCKS.items():
+    for name, for_method in PARAMETER_BLOCKS.items():
         if block.get(name):
-            if algorithm != method:
-                raise refused(f"vector_config.{name}", f"it is for {algorithm}; the clustering_method is {method}.")
+            if for_method != method:
+                raise refused(f"vector_config.{name}", f"it is for {for_method}; the clustering_method is {method}.")
             parameters.update(block[name])
     parameters.update(block.get("algorithm_params") or {})
     return parameters
 
 
+def _groups_by_attributes(config: ClusterConfig) -> bool:
+    """Whether the configuration's clusters are attribute groups (the SDK's ``attribute`` cluster type)."""
+    return registry.spec(config.algorithm).columns_parameter is not None
+
+
 def cluster_metadata(config: ClusterConfig) -> dict[str, Any]:
     """A configuration as the SDK's ``ClusterMetadata``."""
-    attribute = config.algorithm == "attribute_based"
+    attribute = _groups_by_attributes(config)
     return {
         "cluster_id": config.cluster_id,
         "cluster_name": config.display_name,
@@ -187,7 +192,7 @@ def cluster_metadata(config: ClusterConfig) -> dict[str, Any]:
 
 def cluster_model(config: ClusterConfig) -> dict[str, Any]:
     """A configuration as the SDK's ``ClusterModel`` (what a patch answers)."""
-    attribute = config.algorithm == "attribute_based"
+    attribute = _groups_by_attributes(config)
     vector = None if attribute else {
         "feature_uris": [feature_uri(f) for f in config.feature_names],
         "clustering_method": config.algorithm if config.algorithm in _SDK_METHODS else "auto",

@@ -23,7 +23,7 @@ def serve(host: str, port: int, workers: int) -> None:
 
 @cli.group("api-keys")
 def api_keys() -> None:
-    """Keys of the HTTP API: each holds namespaces, to read or to read and write."""
+    """Keys of the HTTP API (create, list, revoke): each holds namespaces, to read or to read and write."""
 
 
 @api_keys.command("create")

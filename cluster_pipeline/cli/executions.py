@@ -53,7 +53,7 @@ def execute(configuration_name: str, no_wait: bool) -> int:
 
 @cli.group()
 def executions() -> None:
-    """Execution history: list, latest, show, wait, cancel, report, hierarchy."""
+    """Execution history: list, latest, show, wait, labels, name, cancel, report, hierarchy."""
 
 
 @executions.command("list")

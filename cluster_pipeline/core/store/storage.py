@@ -399,8 +399,8 @@ def _locked(path: Path) -> io.TextIOWrapper:
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             handle = open(path, "a")  # noqa: SIM115 - held until ``exclusive`` releases it
-        except FileNotFoundError:  # a folder was pruned as we made it: make it again
-            continue
+        except (FileNotFoundError, FileExistsError):  # a folder was pruned as we made it (FileExistsError:
+            continue  # mkdir found it, then it was gone before mkdir checked it is a folder): make it again
         fcntl.flock(handle, fcntl.LOCK_EX)
         try:
             if os.fstat(handle.fileno()).st_ino == os.stat(path).st_ino:
@@ -417,7 +417,7 @@ def _new_temp_file(target: Path) -> str:
             target.parent.mkdir(parents=True, exist_ok=True)
             fd, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
             break
-        except FileNotFoundError:  # a folder was pruned as we made it: make it again
+        except (FileNotFoundError, FileExistsError):  # a folder was pruned as we made it: make it again
             if last:
                 raise
     os.fchmod(fd, FILE_MODE)  # mkstemp makes 0600; lake files are read by the webserver, other tools, people
