@@ -7,7 +7,6 @@ entry (artifacts/ui-screenshot.png)."""
 
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -17,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from cluster_pipeline_tests.browser import ARTIFACTS, REPO, headless_chromium, keep_screenshot
-from cluster_pipeline_tests.daemon_helpers import cli
+from cluster_pipeline_tests.daemon_helpers import cli, stop_process_group
 from cluster_pipeline_tests.s3_server import free_port
 
 BIN = Path(sys.executable).parent
@@ -179,9 +178,5 @@ def test_partitions_have_readable_names_and_the_projection_shows(tmp_path):
             keep_screenshot(browser, "ui-screenshot.png")
             assert plot.size["width"] > 300 and plot.size["height"] > 200
     finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        try:
-            server.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(server.pid, signal.SIGKILL)
+        stop_process_group(server)
     assert (ARTIFACTS / "ui-screenshot.png").stat().st_size > 50_000
