@@ -33,4 +33,4 @@ def test_runs_that_ended_or_only_assign_new_documents_do_not_count(lake, instanc
     config = create_config(lake)
     run_of(instance, config.partition_key, DagsterRunStatus.SUCCESS)
     run_of(instance, config.partition_key, DagsterRunStatus.STARTED, job_name="assign_new_documents")
-    refuse_second_execution(instance, config)
+    assert refuse_second_execution(instance, config) is None  # neither refuses a new execution
