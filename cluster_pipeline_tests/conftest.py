@@ -101,6 +101,14 @@ def blob_documents(
     return pa.table(columns)
 
 
+def oversized_blob() -> np.ndarray:
+    """750 points in 8-D: two overlapping blobs that density clustering finds as one cluster of 600
+    (80 %, over the split limit), and a far cluster of 150."""
+    rng = np.random.default_rng(1)
+    big = np.concatenate([rng.normal(0, 1, (300, 8)), rng.normal(0, 1, (300, 8)) + 3.5 * np.eye(1, 8)])
+    return np.concatenate([big, rng.normal(0, 0.3, (150, 8)) + 30]).astype(np.float32)
+
+
 @pytest.fixture
 def blobs() -> pa.Table:
     return blob_documents()

@@ -15,6 +15,7 @@ from cluster_pipeline.core.fit.merging import (
     split_oversized_clusters,
 )
 from cluster_pipeline.core.fit.options import ClusteringOptions
+from cluster_pipeline_tests.conftest import oversized_blob
 
 
 def pairs_of_clusters(seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -99,9 +100,7 @@ def test_a_cluster_with_most_documents_is_split_until_no_part_holds_more_than_th
 
 
 def test_density_clustering_splits_a_blob_and_records_each_childs_parent():
-    rng = np.random.default_rng(1)
-    big = np.concatenate([rng.normal(0, 1, (300, 8)), rng.normal(0, 1, (300, 8)) + 3.5 * np.eye(1, 8)])
-    X = np.concatenate([big, rng.normal(0, 0.3, (150, 8)) + 30]).astype(np.float32)
+    X = oversized_blob()
     options = ClusteringOptions(algorithm="hdbscan", parameters={"min_cluster_size": 40}, normalize=False)
     fitted, _ = fit_clustering(X, options)
     assert fitted.cluster_sizes.max() <= 0.4 * len(X)

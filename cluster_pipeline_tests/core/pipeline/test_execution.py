@@ -14,7 +14,7 @@ from cluster_pipeline.core.labels.offline import OfflineLabeler
 from cluster_pipeline.core.pipeline import execution as chain
 from cluster_pipeline.core.pipeline.execution import INTERRUPTED_MESSAGE, build_centroids, execute, run_execution
 from cluster_pipeline.core.store.results import ResultStore
-from cluster_pipeline_tests.conftest import blob_documents
+from cluster_pipeline_tests.conftest import blob_documents, oversized_blob
 from cluster_pipeline_tests.dagster_helpers import create_config
 
 STAGES = ["load", "fit", "metrics", "labels", "coherence", "drift", "topics", "pictures", "write"]
@@ -169,9 +169,7 @@ def test_a_kmeans_execution_imports_no_scikit_learn(lake, collections):
 
 
 def test_each_cluster_split_from_an_oversized_one_names_its_parent():
-    rng = np.random.default_rng(1)
-    big = np.concatenate([rng.normal(0, 1, (300, 8)), rng.normal(0, 1, (300, 8)) + 3.5 * np.eye(1, 8)])
-    X = np.concatenate([big, rng.normal(0, 0.3, (150, 8)) + 30]).astype(np.float32)
+    X = oversized_blob()
     options = ClusteringOptions(algorithm="hdbscan", parameters={"min_cluster_size": 40}, normalize=False)
     fitted, _ = fit_clustering(X, options)
     centroids = build_centroids(fitted, LabelingOutcome(labels={}))
