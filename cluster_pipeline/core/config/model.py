@@ -175,9 +175,10 @@ class ClusterConfig(BaseModel):
     memory_budget_mb: int | None = Field(
         None,
         ge=64,
-        description="Cluster collections whose vectors exceed this by streaming row groups (k-means only): "
-        "MiniBatchKMeans partial_fit, a second pass to assign, sampled metrics; and refuse quadratic fits whose "
-        "estimated memory exceeds it. None: always in memory, limited by the machine's available memory.",
+        description="Cluster collections whose vectors exceed this by streaming them (k-means only): trained on a "
+        "seeded sample, then passes that assign every document, sampled metrics; and refuse quadratic fits whose "
+        "estimated memory exceeds it. None: in memory while the vectors fit the machine's available memory, "
+        "streamed (k-means) when they do not.",
     )
     sample_size: int | None = Field(
         None,

@@ -47,23 +47,33 @@ class Preparation:
     pca_components: np.ndarray | None = None  # (k, D) float32
     explained_variance_ratio: float | None = None
 
-    def apply(self, X: np.ndarray, *, copy: bool = True) -> np.ndarray:
-        """Prepared float32 copy of ``X`` (or ``X`` itself, modified, when ``copy=False``)."""
-        out = np.array(X, dtype=np.float32, copy=copy, order="C")
-        if self.normalize:
-            normalize_rows(out)
+    def apply(self, X: np.ndarray, *, copy: bool = True, out: np.ndarray | None = None) -> np.ndarray:
+        """Prepared float32 copy of ``X`` (or ``X`` itself, modified, when ``copy=False``; or written into
+        ``out``, an ``X``-shaped float32 buffer, unless a PCA makes a new matrix)."""
+        if out is not None and self.normalize:  # the unit rows written straight into the buffer
+            prepared = normalize_rows(X, out=out)
+        elif out is not None:
+            np.copyto(out, X, casting="same_kind")
+            prepared = out
+        else:
+            prepared = np.array(X, dtype=np.float32, copy=copy, order="C")
+            if self.normalize:
+                normalize_rows(prepared)
         if self.pca_components is not None and self.pca_mean is not None:
-            out = np.ascontiguousarray((out - self.pca_mean) @ self.pca_components.T, dtype=np.float32)
-        return out
+            prepared = np.ascontiguousarray((prepared - self.pca_mean) @ self.pca_components.T, dtype=np.float32)
+        return prepared
 
 
-def normalize_rows(X: np.ndarray, chunk: int = 65_536) -> None:
-    """In-place L2 normalisation in chunks (no second (N, D) buffer); zero vectors stay zero."""
+def normalize_rows(X: np.ndarray, chunk: int = 65_536, out: np.ndarray | None = None) -> np.ndarray:
+    """L2 normalisation in chunks, in place (no second (N, D) buffer) or into ``out``; zero vectors stay
+    zero. Returns the normalised rows."""
+    out = X if out is None else out
     for start in range(0, len(X), chunk):
         block = X[start : start + chunk]
         norms = np.sqrt(np.einsum("ij,ij->i", block, block))
         norms[norms == 0] = 1.0
-        block /= norms[:, None]
+        np.divide(block, norms[:, None], out=out[start : start + chunk])
+    return out
 
 
 def check_embeddings(X: np.ndarray) -> None:

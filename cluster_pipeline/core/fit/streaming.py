@@ -38,6 +38,7 @@ from cluster_pipeline.core.fit.kmeans import choose_engine, faiss_lloyd, sample_
 from cluster_pipeline.core.fit.neighbors import nearest_centroids
 from cluster_pipeline.core.fit.options import ClusteringOptions
 from cluster_pipeline.core.fit.reduction import plan_reduction
+from cluster_pipeline.core.fit.resource_guard import available_memory
 from cluster_pipeline.core.progress import Progress
 from cluster_pipeline.core.quality.metrics import (
     ClusterStatistics,
@@ -59,18 +60,42 @@ MIN_STREAM_BATCH_ROWS = 1024
 MAX_SILHOUETTE_CHUNK_ROWS = 2048
 MIN_SILHOUETTE_CHUNK_ROWS = 64
 SEED = 0  # of the initial sample, and of the fit when the parameters give no random_state
+DEFAULT_STREAM_BUDGET_MB = 2048  # where the machine's available memory cannot be read
 
 
-def needs_streaming(options: ClusteringOptions, num_documents: int, dimensions: int) -> bool:
-    """Whether an in-memory execution of ``num_documents`` × ``dimensions`` would exceed ``memory_budget_mb``."""
-    budget = options.memory_budget_mb
-    return budget is not None and num_documents * dimensions * 4 * IN_MEMORY_PEAK_FACTOR > budget * 2**20
+def needs_streaming(
+    options: ClusteringOptions,
+    num_documents: int,
+    dimensions: int,
+    *,
+    streamable: bool = True,
+    available: int | None = None,
+) -> bool:
+    """Whether an in-memory execution of ``num_documents`` × ``dimensions`` (about
+    ``IN_MEMORY_PEAK_FACTOR`` matrices at its peak) would exceed ``memory_budget_mb``; without a budget,
+    whether it would exceed the memory this machine has available (``available`` bytes, default
+    ``MemAvailable``) and the configuration can stream (``streamable``: one that cannot runs in memory,
+    as it always did). So a collection larger than memory (10M × 384 is 15 GB of vectors) streams
+    through its mapped files instead of being killed for want of memory."""
+    peak = num_documents * dimensions * 4 * IN_MEMORY_PEAK_FACTOR
+    if options.memory_budget_mb is not None:
+        return peak > options.memory_budget_mb * 2**20
+    available = available_memory() if available is None else available
+    return streamable and available is not None and peak > available
+
+
+def budget_mb(options: ClusteringOptions) -> int:
+    """The memory a streamed execution may use: ``memory_budget_mb``, else what the machine has available."""
+    if options.memory_budget_mb is not None:
+        return options.memory_budget_mb
+    return (available_memory() or DEFAULT_STREAM_BUDGET_MB * 2**20) // 2**20
 
 
 def _quarter_budget_rows(options: ClusteringOptions, bytes_per_row: int, low: int, high: int) -> int:
-    """Rows of ``bytes_per_row`` that a quarter of ``memory_budget_mb`` holds, between ``low`` and ``high``:
-    a streamed batch's, and a block of the silhouette's distance matrix's (float32, with one temporary)."""
-    share = (options.memory_budget_mb or 0) * 2**20 // 4
+    """Rows of ``bytes_per_row`` that a quarter of the budget (``budget_mb``) holds, between ``low`` and
+    ``high``: a streamed batch's, and a block of the silhouette's distance matrix's (float32, with one
+    temporary)."""
+    share = budget_mb(options) * 2**20 // 4
     return int(min(high, max(low, share // max(1, bytes_per_row))))
 
 
@@ -112,18 +137,31 @@ class _Passes:
     progress: Progress
     batch_rows: int
 
-    def batches(self, stage: str, note: str = "") -> Iterator[tuple[int, np.ndarray]]:
-        """``(offset, prepared batch)`` over every document, refusing NaN/inf."""
+    def batches(self, stage: str, note: str = "", *, check: bool = True) -> Iterator[tuple[int, np.ndarray]]:
+        """``(offset, prepared batch)`` over every document; ``check``: refusing NaN/inf (a pass that finds
+        them in its own results, or runs after one that did, skips that read of every row). The prepared
+        rows go into one buffer reused batch after batch (a consumer keeps nothing of a batch but copies):
+        a fresh one per batch costs a page fault per 4 KiB of every batch."""
         source, total = self.source, self.source.snapshot.num_documents
+        buffer = np.empty((self.batch_rows, source.dimensions), dtype=np.float32)
         for offset, batch in source.store.scan(source.snapshot).vectors(source.feature, self.batch_rows):
-            if not np.isfinite(batch).all():
-                bad = int(np.flatnonzero(~np.isfinite(batch).all(axis=1))[0]) + offset
-                raise InvalidEmbeddingsError(
-                    f"Clustering algorithm failed: NaN values in embeddings (first at row {bad}). "
-                    "Re-embed or remove those documents."
-                )
-            yield offset, self.preparation.apply(batch, copy=True)
+            if check and not (np.isfinite(batch.min()) and np.isfinite(batch.max())):  # NaN or ±inf in it
+                refuse_non_finite(batch, offset)
+            yield offset, self.preparation.apply(batch, out=buffer[: len(batch)])
             self.progress.update(stage, offset + len(batch), total, note=note)
+
+
+def refuse_non_finite(batch: np.ndarray, offset: int) -> None:
+    """InvalidEmbeddingsError naming the first row of ``batch`` (row ``offset`` of the collection) whose
+    values are not all finite, or whose squares overflow (a row no distance can be measured from)."""
+    finite = np.isfinite(batch).all(axis=1)
+    bad = int(np.flatnonzero(~finite)[0]) if not finite.all() else None
+    if bad is None:
+        bad = int(np.flatnonzero(~np.isfinite(np.einsum("ij,ij->i", batch, batch, dtype=np.float64)))[0])
+    raise InvalidEmbeddingsError(
+        f"Clustering algorithm failed: NaN values in embeddings (first at row {bad + offset}). "
+        "Re-embed or remove those documents."
+    )
 
 
 def fit_streaming(
@@ -134,7 +172,9 @@ def fit_streaming(
 ) -> StreamedClustering:
     """Cluster ``source`` with k-means without ever holding its matrix; the metrics come with it,
     computed from the passes' statistics (``metrics``: the silhouette's sample)."""
-    _refuse_unstreamable(source, options)
+    refused = why_unstreamable(source, options)
+    if refused is not None:
+        raise refused
     progress = progress or Progress.silent()
     n = source.snapshot.num_documents
     batch_rows = _quarter_budget_rows(
@@ -184,14 +224,15 @@ def fit_streaming(
     return StreamedClustering(fitted, quality, sample_rows, sample_space)
 
 
-def _refuse_unstreamable(source: StreamSource, options: ClusteringOptions) -> None:
-    """What a streamed k-means cannot do, refused before any pass with the ways out."""
+def why_unstreamable(source: StreamSource, options: ClusteringOptions) -> ConfigurationError | None:
+    """What a streamed k-means cannot do in this configuration, as the error that refuses it with the ways
+    out (None: it streams)."""
     spec, budget = registry.spec(options.algorithm), options.memory_budget_mb
     size = f"{source.snapshot.num_documents * source.snapshot.features.get(source.feature, 0) * 4 / 2**20:,.0f} MiB"
     if not spec.streams:
         *others, last = [name for name in registry.names() if registry.spec(name).streams]
         streamable = f"{', '.join(others)} and {last}" if others else last
-        raise ConfigurationError(
+        return ConfigurationError(
             f"The collection ({size} of vectors) does not fit memory_budget_mb={budget} for {spec.name}: "
             f"only {streamable} stream. Raise memory_budget_mb or use one of them."
         )
@@ -206,7 +247,7 @@ def _refuse_unstreamable(source: StreamSource, options: ClusteringOptions) -> No
         if used
     ]
     if unsupported:
-        raise ConfigurationError(
+        return ConfigurationError(
             f"The documents to cluster ({size} of vectors or more) exceed memory_budget_mb={budget}, and a streamed "
             f"k-means cannot apply {', '.join(unsupported)} (each needs the vectors in memory): raise "
             "memory_budget_mb, or remove them."
@@ -214,11 +255,12 @@ def _refuse_unstreamable(source: StreamSource, options: ClusteringOptions) -> No
     if plan_reduction(options.reduction, spec.default_reduction, source.dimensions).method == "umap" or (
         options.max_clusters is not None
     ):
-        raise ConfigurationError(
+        return ConfigurationError(
             f"The collection ({size} of vectors) is streamed (memory_budget_mb={budget}), and a streamed k-means "
             "cannot run UMAP or max_clusters (both need every vector at once): use reduction 'pca' or 'none' and "
             "set n_clusters instead."
         )
+    return None
 
 
 def _initial_centres(
@@ -273,8 +315,10 @@ def _assign(passes: _Passes, centres: np.ndarray) -> tuple[np.ndarray, np.ndarra
     k = len(centres)
     raw = np.empty(passes.source.snapshot.num_documents, dtype=np.int64)
     sums = np.zeros((k, centres.shape[1]), dtype=np.float64)
-    for offset, batch in passes.batches("assign"):
-        nearest, _ = nearest_centroids(batch, centres)
+    for offset, batch in passes.batches("assign", check=False):
+        nearest, squared = nearest_centroids(batch, centres)
+        if not np.isfinite(squared).all():  # a NaN or an infinity reaches every distance of its row
+            refuse_non_finite(batch, offset)
         raw[offset : offset + len(batch)] = nearest
         add_by_label(sums, nearest, batch)
     labels = order_by_size(raw)
@@ -292,8 +336,10 @@ def _score(
     """Pass 4: every document's distance to its member mean, and the prepared rows of the silhouette sample."""
     sample_space = np.empty((len(sample_rows), means.shape[1]), dtype=np.float32)
     distances = np.empty(passes.source.snapshot.num_documents, dtype=np.float32)
-    for offset, batch in passes.batches("score"):
-        diff = batch - means[labels[offset : offset + len(batch)]]
+    differences = np.empty((passes.batch_rows, means.shape[1]), dtype=np.float32)  # reused, as the batches
+    for offset, batch in passes.batches("score", check=False):  # the assignment pass refused NaN/inf
+        diff = np.take(means, labels[offset : offset + len(batch)], axis=0, out=differences[: len(batch)])
+        diff -= batch
         distances[offset : offset + len(batch)] = np.sqrt(np.einsum("ij,ij->i", diff, diff))
         lo, hi = np.searchsorted(sample_rows, [offset, offset + len(batch)])
         sample_space[lo:hi] = batch[sample_rows[lo:hi] - offset]

@@ -7,6 +7,7 @@ sequence): a late writer cannot put an older state back. It is replaced atomical
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from typing import get_type_hints
 
@@ -21,7 +22,7 @@ from cluster_pipeline.core.incremental.baseline import AssignmentPart, Baseline,
 from cluster_pipeline.core.store.collections import CollectionSnapshot, CollectionStore
 from cluster_pipeline.core.store.lake import Lake
 from cluster_pipeline.core.store.results import ResultStore
-from cluster_pipeline.core.store.storage import exclusive, parquet_bytes, read_parquet
+from cluster_pipeline.core.store.storage import exclusive, read_parquet
 
 ENRICHMENT_SCHEMA = pa.schema(
     [
@@ -38,6 +39,7 @@ ENRICHMENT_SCHEMA = pa.schema(
         pa.field("collection_version", pa.string(), nullable=False),  # when the document got its cluster
     ]
 )
+ENRICHMENT_BATCH_ROWS = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -97,8 +99,11 @@ def refresh_enrichment(lake: Lake, config: ClusterConfig, snapshot: CollectionSn
         stored = stored_state(lake, config.namespace, config.cluster_id)
         if stored is not None and not state.newer_than(stored):
             return stored
-        table = _enrichment_table(lake, base, parts, live).replace_schema_metadata(state.metadata())
-        storage.write_replace(key, parquet_bytes(table))
+        schema = ENRICHMENT_SCHEMA.with_metadata(state.metadata())
+        if unchanged:
+            storage.write_parquet_replace(key, _execution_rows(lake, base, schema))
+        else:
+            storage.write_parquet_replace(key, _enrichment_table(lake, base, parts, live).cast(schema))
         return state
 
 
@@ -123,6 +128,24 @@ def _enrichment_table(
     latest = latest.filter(pc.is_in(latest.column("id"), value_set=live.combine_chunks().cast(pa.string())))
     keep = latest.column("row_max")
     return table.take(pc.take(keep, pc.sort_indices(keep))).cast(ENRICHMENT_SCHEMA)  # in collection order
+
+
+def _execution_rows(lake: Lake, base: Baseline, schema: pa.Schema) -> pa.RecordBatchReader:
+    """The base execution's assignments with their provenance, read and written a batch at a time: what
+    the enrichment holds when nothing was assigned, deleted or added since (at ten million documents the
+    whole table was a gigabyte of strings)."""
+    result = base.result
+    labels = pa.array([c.label for c in result.centroids or []], pa.string())
+    key = ResultStore(lake).assignments_key(result.namespace, result.cluster_id, result.run_id)
+    assignments = pq.ParquetFile(lake.storage.parquet_stream(key))
+
+    def batches() -> Iterator[pa.RecordBatch]:
+        for batch in assignments.iter_batches(batch_size=ENRICHMENT_BATCH_ROWS):
+            rows = pa.Table.from_batches([batch])
+            version = result.collection_version or ""
+            yield from _with_provenance(rows, labels, "execution", result.run_id, version).cast(schema).to_batches()
+
+    return pa.RecordBatchReader.from_batches(schema, batches())
 
 
 def _with_provenance(assignments: pa.Table, labels: pa.Array, source: str, run_id: str, version: str) -> pa.Table:

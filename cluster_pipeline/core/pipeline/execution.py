@@ -29,7 +29,7 @@ from cluster_pipeline.core.errors import AlreadyExistsError, ClusterPipelineErro
 from cluster_pipeline.core.fit import registry
 from cluster_pipeline.core.fit.attributes import attribute_groups
 from cluster_pipeline.core.fit.clustering import FittedClustering, fit_clustering, refuse_oversized_sample
-from cluster_pipeline.core.fit.streaming import StreamSource, fit_streaming, needs_streaming
+from cluster_pipeline.core.fit.streaming import StreamSource, fit_streaming, needs_streaming, why_unstreamable
 from cluster_pipeline.core.incremental.enrichment import EnrichmentState, refresh_enrichment
 from cluster_pipeline.core.incremental.model import model_from_fit
 from cluster_pipeline.core.labels.base import ClusterLabel, Labeler, LabelingOutcome
@@ -62,19 +62,36 @@ from cluster_pipeline.core.store.results import (
 from cluster_pipeline.core.store.storage import read_parquet
 from cluster_pipeline.core.topics.structure import TopicStructure, topic_structure
 
+ASSIGNMENT_BATCH_ROWS = 1 << 20
 
-def assignments_table(document_ids: pa.Array | pa.ChunkedArray, fitted: FittedClustering) -> pa.Table:
-    """One row per document (``ASSIGNMENTS_SCHEMA``): ``is_noise`` as the algorithm found it (a
-    reassigned noise document has a cluster and ``is_noise``); ``in_sample`` whether the algorithm was
-    fitted on it (every document, unless ``sample_size``)."""
-    labels = fitted.labels
+
+def assignment_batches(document_ids: pa.Array | pa.ChunkedArray, fitted: FittedClustering) -> pa.RecordBatchReader:
+    """One row per document (``ASSIGNMENTS_SCHEMA``), built ``ASSIGNMENT_BATCH_ROWS`` at a time as the
+    writer asks for them: ``is_noise`` as the algorithm found it (a reassigned noise document has a
+    cluster and ``is_noise``); ``in_sample`` whether the algorithm was fitted on it (every document,
+    unless ``sample_size``)."""
+    labels, membership = fitted.labels, fitted.membership
     in_sample = np.ones(len(labels), dtype=bool)
     if fitted.sample_rows is not None:
         in_sample[:] = False
         in_sample[fitted.sample_rows] = True
     found_noise = labels < 0 if fitted.reassigned is None else (labels < 0) | fitted.reassigned
-    columns = assignment_columns(document_ids, labels, fitted.num_clusters, fitted.distances, fitted.membership)
-    return pa.table({**columns, "is_noise": found_noise, "in_sample": in_sample}, schema=ASSIGNMENTS_SCHEMA)
+
+    def batches() -> Iterator[pa.RecordBatch]:
+        for start in range(0, len(labels), ASSIGNMENT_BATCH_ROWS):
+            rows = slice(start, start + ASSIGNMENT_BATCH_ROWS)
+            ids = document_ids[rows]
+            columns = assignment_columns(
+                ids.combine_chunks() if isinstance(ids, pa.ChunkedArray) else ids,
+                labels[rows],
+                fitted.num_clusters,
+                fitted.distances[rows],
+                None if membership is None else membership[rows],
+            )
+            columns.update(is_noise=found_noise[rows], in_sample=in_sample[rows])
+            yield pa.RecordBatch.from_pydict(columns, schema=ASSIGNMENTS_SCHEMA)
+
+    return pa.RecordBatchReader.from_batches(ASSIGNMENTS_SCHEMA, batches())
 
 
 def build_centroids(
@@ -385,8 +402,9 @@ def run_execution(
     """Run one execution in this process and write its ExecutionResult (completed or failed; the
     error is re-raised). ``timings`` are stages measured before the chain (Dagster's start-up);
     ``on_snapshot`` hears which collection version is clustered as soon as it is known. Vectors over
-    ``config.memory_budget_mb`` are streamed (``core.fit.streaming``). A failure to refresh the
-    enrichment afterwards is reported in ``Execution.enrichment_error``: it never undoes the result."""
+    ``config.memory_budget_mb`` (without one: over the machine's available memory) are streamed
+    (``core.fit.streaming``). A failure to refresh the enrichment afterwards is reported in
+    ``Execution.enrichment_error``: it never undoes the result."""
     base = base_result(
         config,
         run_id,
@@ -426,14 +444,15 @@ def _run(
         selection = select_documents(collections, snapshot, config)
         failing.result = base = base.with_updates(num_points=selection.matched, selection=selection.record())
         dimensions = feature_dimensions(snapshot, config)
-        streamed = needs_streaming(config.clustering, selection.matched, dimensions)
+        source = StreamSource(collections, snapshot, tuple(config.feature_names), config.filters is not None)
+        streamable = why_unstreamable(source, config.clustering) is None
+        streamed = needs_streaming(config.clustering, selection.matched, dimensions, streamable=streamable)
         if not streamed:
             fitted, space, metrics = _fit_in_memory(collections, snapshot, config, selection, progress, timer)
             shown = shown_rows(fitted)
             shown_space = space if shown is None else space[shown]
         else:  # over the memory budget: metrics and labels from a sample, no drift (it needs every vector)
             with timer.stage("fit"):
-                source = StreamSource(collections, snapshot, tuple(config.feature_names), config.filters is not None)
                 stream = fit_streaming(source, config.clustering, config.metrics, progress)
             fitted, space, metrics, shown = stream.fitted, stream.sample_space, stream.metrics, stream.sample_rows
             shown_space = space
@@ -570,7 +589,7 @@ def _publish(
         if points is not None:
             files["map.parquet"] = points
         artifacts = {suffix.split(".")[0]: _write_beside(results, result, suffix, f) for suffix, f in files.items()}
-        results.write_assignments(result, assignments_table(findings.document_ids, findings.fitted))
+        results.write_assignments(result, assignment_batches(findings.document_ids, findings.fitted))
         _write_beside(results, result, "model.npz", model_from_fit(result.run_id, findings.fitted).to_bytes())
         over_time = None
         if topics.over_time is not None:  # a table, not a picture: beside the result, not in artifacts

@@ -274,12 +274,12 @@ def assignment_columns(
     membership: np.ndarray | None,
 ) -> dict[str, Any]:
     """The first five columns of ``ASSIGNMENTS_SCHEMA``, shared by the assignments of new documents."""
-    names = np.array([cluster_name(i) for i in range(num_clusters)] + [None], dtype=object)
+    names = pa.array([cluster_name(i) for i in range(num_clusters)] + [None], pa.string())
     if membership is None:
         membership = np.full(len(labels), np.nan, np.float32)
     return {
         "document_id": document_ids.cast(pa.string()),
-        "cluster_id": pa.array(names[np.where(labels < 0, num_clusters, labels)], pa.string()),
+        "cluster_id": names.take(np.where(labels < 0, num_clusters, labels)),
         "cluster_index": pa.array(labels.astype(np.int32)),
         "distance": pa.array(distances, pa.float32(), from_pandas=True),
         "membership_strength": pa.array(membership, pa.float32(), from_pandas=True),
@@ -311,11 +311,14 @@ class ResultStore:
         self.storage.write_parquet_new(key, result.to_table())
         return self.storage.uri(key)
 
-    def write_assignments(self, result: ExecutionResult, assignments: pa.Table) -> None:
-        """The per-document assignments of a result about to be published (once; never replaced)."""
+    def write_assignments(self, result: ExecutionResult, assignments: pa.Table | pa.RecordBatchReader) -> None:
+        """The per-document assignments of a result about to be published (once; never replaced): a table,
+        or ``ASSIGNMENTS_SCHEMA`` batches written as they come."""
         key = self.assignments_key(result.namespace, result.cluster_id, result.run_id)
         if not self.storage.exists(key):
-            self.storage.write_parquet_new(key, assignments.cast(ASSIGNMENTS_SCHEMA))
+            if isinstance(assignments, pa.Table):
+                assignments = assignments.cast(ASSIGNMENTS_SCHEMA)
+            self.storage.write_parquet_new(key, assignments)
 
     def read_key(self, key: str) -> ExecutionResult:
         try:

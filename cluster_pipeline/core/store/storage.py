@@ -29,13 +29,16 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeAlias
 
 import pyarrow as pa
 import pyarrow.ipc as ipc
 import pyarrow.parquet as pq
 
 from cluster_pipeline.core.errors import AlreadyExistsError, ClusterPipelineError, NotFoundError, StorageError
+
+Tabular: TypeAlias = pa.Table | pa.RecordBatchReader
+"""What a Parquet write takes: a whole table, or a stream of record batches (written one at a time)."""
 
 
 class Storage(Protocol):
@@ -51,7 +54,8 @@ class Storage(Protocol):
     def uri(self, key: str) -> str: ...
     def parquet_source(self, key: str) -> Any: ...
     def parquet_stream(self, key: str) -> Any: ...
-    def write_parquet_new(self, key: str, table: pa.Table, **options: Any) -> None: ...
+    def write_parquet_new(self, key: str, table: Tabular, **options: Any) -> None: ...
+    def write_parquet_replace(self, key: str, table: Tabular) -> None: ...
     def write_arrow_new(self, key: str, table: pa.Table, batch_rows: int) -> None: ...
     def arrow_file(self, key: str) -> ArrowFile: ...
 
@@ -85,11 +89,23 @@ def arrow_bytes(table: pa.Table, batch_rows: int) -> bytes:
     return sink.getvalue().to_pybytes()
 
 
-def parquet_bytes(table: pa.Table, **options: Any) -> bytes:
-    """Serialise ``table`` to Parquet in memory (zstd unless told otherwise)."""
+def write_parquet(data: Tabular, sink: Any, **options: Any) -> None:
+    """``data`` as Parquet into ``sink`` (zstd unless told otherwise). A ``RecordBatchReader`` is written
+    a batch (a row group) at a time, so only one batch is ever held: a ten-million-document execution's
+    assignments are built and written in slices, not as one table of ten million strings."""
     options.setdefault("compression", "zstd")
+    if isinstance(data, pa.Table):
+        pq.write_table(data, sink, **options)
+        return
+    with pq.ParquetWriter(sink, data.schema, **options) as writer:
+        for batch in data:
+            writer.write_batch(batch)
+
+
+def parquet_bytes(data: Tabular, **options: Any) -> bytes:
+    """Serialise ``data`` to Parquet in memory (zstd unless told otherwise)."""
     sink = pa.BufferOutputStream()
-    pq.write_table(table, sink, **options)
+    write_parquet(data, sink, **options)
     return sink.getvalue().to_pybytes()
 
 
@@ -161,11 +177,11 @@ class LocalStorage:
             os.fsync(handle.fileno())
             self._link_new(tmp, target)
 
-    def write_parquet_new(self, key: str, table: pa.Table, **options: Any) -> None:
+    def write_parquet_new(self, key: str, table: Tabular, **options: Any) -> None:
         """Stream ``table`` to a temp file beside the target (no full in-memory copy), then publish."""
         target = self.path(key)
         with self._temp_beside(target) as tmp:
-            pq.write_table(table, tmp, **{"compression": "zstd", **options})
+            write_parquet(table, tmp, **options)
             self._link_new(tmp, target)
 
     def write_arrow_new(self, key: str, table: pa.Table, batch_rows: int) -> None:
@@ -190,6 +206,13 @@ class LocalStorage:
         target = self.path(key)
         with self._temp_beside(target) as tmp:
             Path(tmp).write_bytes(data)
+            os.replace(tmp, target)
+
+    def write_parquet_replace(self, key: str, table: Tabular) -> None:
+        """Stream ``table`` to a temp file beside the target, then put it in the old one's place."""
+        target = self.path(key)
+        with self._temp_beside(target) as tmp:
+            write_parquet(table, tmp)
             os.replace(tmp, target)
 
     def exists(self, key: str) -> bool:
@@ -257,7 +280,7 @@ class S3Storage:
                 raise AlreadyExistsError(f"{self.uri(key)} exists already and is immutable") from None
             raise
 
-    def write_parquet_new(self, key: str, table: pa.Table, **options: Any) -> None:
+    def write_parquet_new(self, key: str, table: Tabular, **options: Any) -> None:
         self.write_new(key, parquet_bytes(table, **options))
 
     def write_arrow_new(self, key: str, table: pa.Table, batch_rows: int) -> None:
@@ -269,6 +292,9 @@ class S3Storage:
 
     def write_replace(self, key: str, data: bytes) -> None:
         self.client.put_object(Bucket=self.bucket, Key=self._key(key), Body=data)
+
+    def write_parquet_replace(self, key: str, table: Tabular) -> None:
+        self.write_replace(key, parquet_bytes(table))
 
     def exists(self, key: str) -> bool:
         try:

@@ -7,7 +7,7 @@ import pytest
 from sklearn.metrics import adjusted_rand_score, calinski_harabasz_score, davies_bouldin_score
 
 from cluster_pipeline.core.config.model import ClusterConfig
-from cluster_pipeline.core.errors import ConfigurationError
+from cluster_pipeline.core.errors import ConfigurationError, InvalidEmbeddingsError
 from cluster_pipeline.core.fit.clustering import Preparation
 from cluster_pipeline.core.fit.options import ClusteringOptions, ReductionOptions
 from cluster_pipeline.core.fit.streaming import StreamSource, fit_streaming, needs_streaming
@@ -44,6 +44,14 @@ def test_budget_decides_streaming(big_collection):
     assert not needs_streaming(ClusteringOptions(memory_budget_mb=100), n, 128)
     assert not needs_streaming(ClusteringOptions(), n, 128)
     assert not needs_streaming(options(), n // 3, 128)  # a filter keeping a third fits in memory
+
+
+def test_without_a_budget_what_does_not_fit_the_memory_available_streams(big_collection):
+    n = big_collection.num_documents  # 29 MiB of vectors: about 73 MiB at the in-memory peak
+    assert needs_streaming(ClusteringOptions(), n, 128, available=64 * 2**20)
+    assert not needs_streaming(ClusteringOptions(), n, 128, available=128 * 2**20)
+    # a configuration a streamed k-means cannot run stays in memory, as it did before
+    assert not needs_streaming(ClusteringOptions(), n, 128, available=64 * 2**20, streamable=False)
 
 
 def test_streaming_kmeans_assigns_every_document_exactly_once(lake, collections, big_collection):
@@ -107,3 +115,18 @@ def test_streaming_chooses_k_on_its_sample_and_refuses_umap(collections):
         fit_streaming(several, ClusteringOptions(sample_size=100, memory_budget_mb=64))
     with pytest.raises(ConfigurationError, match="for hdbscan: only kmeans and minibatch_kmeans stream"):
         fit_streaming(source(collections, snapshot), ClusteringOptions(algorithm="hdbscan", memory_budget_mb=64))
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_a_streamed_fit_refuses_a_row_that_is_not_finite_naming_it(collections, bad):
+    for i in range(2):
+        collections.ingest("default", "big", blob_documents(20_000, centers=5, dim=128, seed=0, id_offset=i * 20_000))
+    part = blob_documents(20_000, centers=5, dim=128, seed=0, id_offset=40_000)
+    X = part.column("embedding").combine_chunks().flatten().to_numpy().reshape(-1, 128).copy()
+    X[1234, 7] = bad  # row 41,234 of the collection, in a part another tool wrote (ingest refuses NaN)
+    embedding = pa.FixedSizeListArray.from_arrays(pa.array(X.ravel()), 128)
+    part = part.set_column(part.schema.get_field_index("embedding"), "embedding", embedding)
+    collections.storage.write_parquet_new("default/collections/big/parts/part-000003-20000-abcd.parquet", part)
+    snapshot = collections.snapshot("default", "big")
+    with pytest.raises(InvalidEmbeddingsError, match=r"NaN values in embeddings \(.*row 41234\)"):
+        fit_streaming(source(collections, snapshot), options())

@@ -82,6 +82,20 @@ def test_stratified_sample_keeps_small_clusters_and_is_seeded():
     np.testing.assert_array_equal(stratified_sample(labels, 20_000), np.arange(len(labels)))
 
 
+@pytest.mark.parametrize("labels", [np.repeat([5, -1, 7, 2], [150_000, 3000, 61, 46_939]), np.arange(200_000) % 300])
+def test_stratified_sample_sorts_only_candidates_and_keeps_the_rows_a_full_sort_keeps(labels):
+    """Each cluster keeps the rows of its smallest seeded keys: the same rows whether every key is
+    sorted (as the sample was first drawn) or only the candidates under each cluster's threshold."""
+    size, seed = 10_000, 3
+    sample = stratified_sample(labels, size, random_state=seed)
+    codes = np.unique(labels, return_inverse=True)[1]
+    order = np.lexsort((np.random.default_rng(seed).random(len(labels)), codes))
+    kept = np.bincount(codes[sample], minlength=codes.max() + 1)  # the quotas, checked by the test above
+    counts = np.bincount(codes)
+    rank = np.arange(len(labels)) - (np.cumsum(counts) - counts)[codes[order]]
+    np.testing.assert_array_equal(sample, np.sort(order[rank < kept[codes[order]]]))
+
+
 def test_sampled_silhouette_is_close_to_exact():
     X, y = make_blobs(n_samples=20_000, n_features=16, centers=6, cluster_std=3.0, random_state=2)
     X = X.astype(np.float32)
