@@ -42,9 +42,12 @@ SIZES = {
         "hdbscan": 100_000,
         "stream": 4_000_000,
         "budget_mb": 2048,
+        "mapped": 10_000_000,
         "repeats": REPEATS,
     },
 }
+MAPPED_SECONDS = 90  # issue 23: 10M × 384 within about a minute and a half
+MAPPED_GROWN_MB = 2048  # ... with at most 2 GB above the interpreter
 
 
 @dataclass
@@ -140,6 +143,9 @@ def measure(size: str, partial: Path) -> dict[str, Any]:
         "execute", **stream, repeats=1, parameters={"n_clusters": N_CLUSTERS}, memory_budget_mb=spec["budget_mb"]
     )
     report["streaming"]["budget_mb"] = spec["budget_mb"]
+    if spec.get("mapped"):  # no memory_budget_mb: the execution chooses to stream through the map
+        mapped = blob(spec["mapped"], with_text=False)
+        report["mapped"] = case("execute", **mapped, repeats=1, parameters={"n_clusters": N_CLUSTERS})
     report["load_average"] = {"min": min(loads), "max": max(loads), "mean": round(sum(loads) / len(loads), 2)}
     return report
 
@@ -164,23 +170,13 @@ def kmeans_targets(report: dict[str, Any]) -> list[Target]:
         if not (execute.get("seconds") and faiss.get("seconds") and bare.get("seconds")):
             continue
         if n < 100_000:
-            extra = execute["seconds"] - bare["seconds"]
-            out.append(
-                _ratio_target(
-                    f"kmeans {label(n)}: execution (Dagster job) minus bare fit, seconds",
-                    f"{execute['seconds']:.2f} s vs {bare['seconds']:.2f} s",
-                    extra,
-                    1.0,
-                    "≤ 1 s",
-                )
-            )
-            continue
+            continue  # a few seconds of fixed cost at 10k are not what anyone waits for (issue 23)
         out.append(
             _ratio_target(
                 f"kmeans {label(n)}×384 k={N_CLUSTERS}: execution (Dagster job) vs faiss all-rows train + assign",
                 f"{execute['seconds']:.2f} s vs {faiss['seconds']:.2f} s; stages {execute['timings']}",
                 execute["seconds"] / faiss["seconds"],
-                2.0,
+                2.5 if n == 100_000 else 2.0,
             )
         )
         sampled = km.get("faiss_sampled") or {}
@@ -205,7 +201,7 @@ def kmeans_targets(report: dict[str, Any]) -> list[Target]:
         if n != max(report["kmeans"]):
             continue  # memory against the matrix means something where the matrix dominates
         grown = execute["grown_mb"]
-        limit = 2.0 if n >= 1_000_000 else 2.5
+        limit = 1.3 if n >= 1_000_000 else 2.5
         out.append(
             _ratio_target(
                 f"kmeans {label(n)}: peak RSS (above the interpreter's) vs matrix",
@@ -218,26 +214,64 @@ def kmeans_targets(report: dict[str, Any]) -> list[Target]:
 
 
 def fixed_cost_targets(report: dict[str, Any]) -> list[Target]:
+    """At 100k every stage but the fit within 0.3 s (metrics 0.5 s), and Dagster's own time within 1 s."""
+    execute = _get(report, "kmeans", 100_000, "execute") or {}
+    timings = execute.get("timings")
+    if not timings:
+        return []
     out = []
-    for n in sorted(report["kmeans"]):
-        execute = report["kmeans"][n]["execute"]
-        if n < 100_000 or not execute.get("timings"):
+    for stage in STAGES:
+        if stage == "fit" or stage not in timings:
             continue
-        timings = execute["timings"]
-        for stage, limit in (("pictures", 0.3), ("metrics", 0.5), ("labels", 0.5)):
-            if stage == "labels" and n > 100_000:
-                continue  # the labels target is stated at 100k
-            out.append(
-                _ratio_target(f"{stage} at {label(n)}, seconds", f"{timings[stage]:.3f} s", timings[stage], limit)
-            )
-        overhead = execute["dagster_overhead"]
+        limit = 0.5 if stage == "metrics" else 0.3
+        out.append(_ratio_target(f"{stage} at 100k, seconds", f"{timings[stage]:.3f} s", timings[stage], limit))
+    overhead = execute["dagster_overhead"]
+    out.append(
+        _ratio_target(
+            "Dagster overhead at 100k (job wall minus the stages), seconds",
+            f"{overhead:.3f} s (of which before the step: {timings.get('dagster', 0):.3f} s; opening the "
+            f"instance, once per process: {execute.get('instance_seconds', 0):.3f} s)",
+            overhead,
+            1.0,
+        )
+    )
+    return out
+
+
+def mapped_targets(report: dict[str, Any]) -> list[Target]:
+    """10M × 384 without a memory budget: through the map, within 90 s and 2 GB, as good as the 1M run."""
+    mapped = report.get("mapped") or {}
+    if not mapped.get("seconds"):
+        return []
+    n = report["spec"]["mapped"]
+    name = f"kmeans {label(n)}×384 k={N_CLUSTERS} ({mapped['matrix_mb'] / 1024:.1f} GiB of vectors, no memory budget)"
+    out = [
+        _ratio_target(
+            f"{name}: execution (Dagster job), seconds",
+            f"{mapped['seconds']:.1f} s, {mapped['status']}; stages {mapped['timings']}; Dagster overhead "
+            f"{mapped['dagster_overhead']:.1f} s",
+            mapped["seconds"],
+            MAPPED_SECONDS,
+        ),
+        _ratio_target(
+            f"{name}: peak RSS above the interpreter's, MB",
+            f"{mapped['grown_mb']:.0f} MB (+{mapped['baseline_mb']:.0f} MB interpreter with Dagster)",
+            mapped["grown_mb"],
+            MAPPED_GROWN_MB,
+        ),
+    ]
+    largest = max(report["kmeans"])
+    reference = _get(report, "kmeans", largest, "execute", "inertia")
+    if reference and mapped.get("inertia"):
+        per_document, reference_per_document = mapped["inertia"] / n, reference / largest
+        ratio = per_document / reference_per_document
         out.append(
-            _ratio_target(
-                f"Dagster overhead at {label(n)} (job wall minus the stages), seconds",
-                f"{overhead:.3f} s (of which before the step: {timings.get('dagster', 0):.3f} s; opening the "
-                f"instance, once per process: {execute.get('instance_seconds', 0):.3f} s)",
-                overhead,
-                1.0,
+            Target(
+                f"{name}: inertia per document vs the {label(largest)} execution's",
+                f"{per_document:.5f} vs {reference_per_document:.5f}",
+                ratio,
+                "≤ 1.01 (lower is better)",
+                ratio <= 1.01,
             )
         )
     return out
@@ -252,7 +286,7 @@ def path_targets(report: dict[str, Any]) -> list[Target]:
             "AG News: `cluster-pipeline execute` wall time, seconds",
             f"{paths['cli_seconds']:.2f} s; stages {paths['cli_timings']}",
             paths["cli_seconds"],
-            3.0,
+            4.0,
         ),
         _ratio_target(
             "AG News: materialization launched like the UI vs the CLI",
@@ -363,7 +397,13 @@ def kept_targets(report: dict[str, Any]) -> list[Target]:
 
 
 def targets(report: dict[str, Any]) -> list[Target]:
-    return kmeans_targets(report) + fixed_cost_targets(report) + path_targets(report) + kept_targets(report)
+    return (
+        kmeans_targets(report)
+        + mapped_targets(report)
+        + fixed_cost_targets(report)
+        + path_targets(report)
+        + kept_targets(report)
+    )
 
 
 def _num(value: float | None, digits: int = 2) -> str:
@@ -393,6 +433,15 @@ def scaling_table(report: dict[str, Any]) -> list[str]:
             + " | ".join(_num(timings.get(stage), 3) for stage in STAGES)
             + f" | {_num(execute.get('dagster_overhead'), 3)} | {inertias} | {execute.get('engine', '-')} | "
             f"{_num(execute.get('peak_mb'), 0)} |"
+        )
+    mapped = report.get("mapped") or {}
+    if mapped.get("seconds"):  # one execution, streamed through the map (no bare fits: minutes each)
+        timings = mapped["timings"]
+        lines.append(
+            f"| {label(report['spec']['mapped'])} (mapped, once) | {_num(mapped['seconds'])} | - | - | - | "
+            + " | ".join(_num(timings.get(stage), 3) for stage in STAGES)
+            + f" | {_num(mapped['dagster_overhead'], 3)} | {mapped['inertia']:,.0f} / - / - | streamed | "
+            f"{_num(mapped['peak_mb'], 0)} |"
         )
     return lines
 
@@ -471,7 +520,10 @@ every document to its cluster's centre (the execution's from its assignments fil
 time `cluster-pipeline execute` as a user runs it (Python start-up included) and a run launched
 through `dagster-webserver`'s GraphQL `launchRun` like the UI's Materialize button. Data: seeded
 Gaussian blobs (100 centres, σ = 1.5, D = 384, float32) written through the real ingest in 500k-row
-parts; AG News test (7,600 MiniLM embeddings) from `../shared/datasets/`.
+parts; AG News test (7,600 MiniLM embeddings) from `../shared/datasets/`. The 10M collection (14.3 GiB
+of vectors) is executed once with no `memory_budget_mb`: its in-memory peak would not fit the
+machine's available memory, so the execution streams its memory-mapped vectors (the page cache holds
+them; the process holds a batch); its peak RSS is sampled like the others'.
 
 """
     path.write_text(header + render(report, found) + "\n")

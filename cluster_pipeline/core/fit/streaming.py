@@ -185,9 +185,10 @@ def fit_streaming(
     if sample is not None:
         progress.update("fit", 0, len(sample), note=f"Lloyd on {len(sample):,} sampled rows (faiss)")
         centres = faiss_lloyd(sample, centres, seed=int(parameters.get("random_state") or SEED))[0]
-        fit_method = "streaming_kmeans+sampled_training"
+        fit_method, engine = "streaming_kmeans+sampled_training", "faiss"
     else:
         centres, fit_method = _partial_fit(passes, centres, parameters), "streaming_minibatch_kmeans"
+        engine = "scikit-learn"
     del sample
     labels, counts, means = _assign(passes, centres)
     k_found = len(counts)
@@ -203,6 +204,7 @@ def fit_streaming(
         metric="euclidean",
         parameters=parameters,
         extras={"fit_method": fit_method, "streamed": True},
+        engine=engine,
         reduction=reduction_record(preparation),
         auto_k=auto_k,
         warning=registry.spec(options.algorithm).warning(parameters, labels, sample_space),

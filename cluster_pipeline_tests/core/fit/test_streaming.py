@@ -62,6 +62,7 @@ def test_streaming_kmeans_assigns_every_document_exactly_once(lake, collections,
     assert fitted.labels.shape == (60_000,) and (fitted.labels >= 0).all()
     assert fitted.num_clusters == 5 and fitted.cluster_sizes.sum() == 60_000
     assert fitted.extras["fit_method"] == "streaming_kmeans+sampled_training"  # no pass of partial_fit
+    assert fitted.engine == "faiss"  # the training's engine, as an in-memory fit reports it
     assert list(fitted.cluster_sizes) == sorted(fitted.cluster_sizes, reverse=True)
     groups = np.concatenate(
         [
