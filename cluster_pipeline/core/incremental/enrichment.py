@@ -40,6 +40,7 @@ ENRICHMENT_SCHEMA = pa.schema(
     ]
 )
 ENRICHMENT_BATCH_ROWS = 1 << 20
+ENRICHMENT_DICTIONARY = ["cluster_id", "cluster_label", "source", "run_id", "collection_version"]  # repeating
 
 
 @dataclass(frozen=True)
@@ -100,10 +101,8 @@ def refresh_enrichment(lake: Lake, config: ClusterConfig, snapshot: CollectionSn
         if stored is not None and not state.newer_than(stored):
             return stored
         schema = ENRICHMENT_SCHEMA.with_metadata(state.metadata())
-        if unchanged:
-            storage.write_parquet_replace(key, _execution_rows(lake, base, schema))
-        else:
-            storage.write_parquet_replace(key, _enrichment_table(lake, base, parts, live).cast(schema))
+        rows = _execution_rows(lake, base, schema) if unchanged else _enrichment_table(lake, base, parts, live)
+        storage.write_parquet_replace(key, rows.cast(schema), use_dictionary=ENRICHMENT_DICTIONARY)
         return state
 
 

@@ -262,6 +262,11 @@ ASSIGNMENTS_SCHEMA = pa.schema(
 )
 
 
+# Parquet dictionary-encodes only the columns whose values repeat: a dictionary of ten million unique
+# document ids is built and thrown away (a third of the write at 10M documents).
+ASSIGNMENTS_DICTIONARY = ["cluster_id"]
+
+
 def cluster_name(index: int) -> str:
     return f"cl_{index}"
 
@@ -318,7 +323,7 @@ class ResultStore:
         if not self.storage.exists(key):
             if isinstance(assignments, pa.Table):
                 assignments = assignments.cast(ASSIGNMENTS_SCHEMA)
-            self.storage.write_parquet_new(key, assignments)
+            self.storage.write_parquet_new(key, assignments, use_dictionary=ASSIGNMENTS_DICTIONARY)
 
     def read_key(self, key: str) -> ExecutionResult:
         try:

@@ -55,7 +55,7 @@ class Storage(Protocol):
     def parquet_source(self, key: str) -> Any: ...
     def parquet_stream(self, key: str) -> Any: ...
     def write_parquet_new(self, key: str, table: Tabular, **options: Any) -> None: ...
-    def write_parquet_replace(self, key: str, table: Tabular) -> None: ...
+    def write_parquet_replace(self, key: str, table: Tabular, **options: Any) -> None: ...
     def write_arrow_new(self, key: str, table: pa.Table, batch_rows: int) -> None: ...
     def arrow_file(self, key: str) -> ArrowFile: ...
 
@@ -208,11 +208,11 @@ class LocalStorage:
             Path(tmp).write_bytes(data)
             os.replace(tmp, target)
 
-    def write_parquet_replace(self, key: str, table: Tabular) -> None:
+    def write_parquet_replace(self, key: str, table: Tabular, **options: Any) -> None:
         """Stream ``table`` to a temp file beside the target, then put it in the old one's place."""
         target = self.path(key)
         with self._temp_beside(target) as tmp:
-            write_parquet(table, tmp)
+            write_parquet(table, tmp, **options)
             os.replace(tmp, target)
 
     def exists(self, key: str) -> bool:
@@ -293,8 +293,8 @@ class S3Storage:
     def write_replace(self, key: str, data: bytes) -> None:
         self.client.put_object(Bucket=self.bucket, Key=self._key(key), Body=data)
 
-    def write_parquet_replace(self, key: str, table: Tabular) -> None:
-        self.write_replace(key, parquet_bytes(table))
+    def write_parquet_replace(self, key: str, table: Tabular, **options: Any) -> None:
+        self.write_replace(key, parquet_bytes(table, **options))
 
     def exists(self, key: str) -> bool:
         try:
