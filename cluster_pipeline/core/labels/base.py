@@ -8,13 +8,15 @@ per cluster. Both return a ``LabelingOutcome``; the execution chain knows nothin
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
-import pandas as pd
 
 from cluster_pipeline.core.fit.clustering import FittedClustering
 from cluster_pipeline.core.labels.options import LabelingOptions
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 @dataclass

@@ -13,13 +13,14 @@ merge, closest first; ``cut`` turns it into k coarser topics.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 
-from cluster_pipeline.core.labels.offline import cluster_term_counts, group_keywords, keywords_label
 from cluster_pipeline.core.store.results import ExecutionResult, cluster_name
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 MAX_LABEL_CHARS = 60
 ROOT_LABEL = "All documents"
@@ -42,6 +43,8 @@ def build_hierarchy(
     if k < 2:
         return None
     from scipy.cluster.hierarchy import linkage
+
+    from cluster_pipeline.core.labels.offline import cluster_term_counts, group_keywords, keywords_label
 
     tree = linkage(np.asarray(centroids, dtype=np.float64), method="average", metric="cosine")
     counts = None
