@@ -470,7 +470,10 @@ def _run(
             times = None
             if shown is not None:  # every clustered document's time, not only the sample's
                 times = lambda column: collections.load_documents(snapshot, [column], selection.rows)[column]  # noqa: E731
-            topics = topic_structure(fitted, names, documents, view.labels, config.topics, schema=schema, times=times)
+            counted = outcome.word_counts if config.topics.text_fields == config.labeling.text_fields else None
+            topics = topic_structure(
+                fitted, names, documents, view.labels, config.topics, schema=schema, times=times, word_counts=counted
+            )
         findings = Findings(completed, fitted, shown_space, documents, ids, topics, drift, shown)
         result, uri, images = _publish(results, findings, config, timer)
     return Execution(result, uri, images, snapshot, fitted, metrics, outcome, dimensions, streamed)
