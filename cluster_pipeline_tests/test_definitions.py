@@ -1,4 +1,6 @@
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import dagster as dg
@@ -19,6 +21,15 @@ def test_definitions_load():
         "cluster_labels",
         "execution_result",
     } <= keys
+
+
+def test_the_code_location_loads_without_the_stages_libraries():
+    """Every run worker the UI, sensors and schedules start imports the code location before its run
+    starts: the clustering, labelling, metrics and picture libraries come with the step that uses them."""
+    heavy = ("scipy", "sklearn", "faiss", "pandas", "matplotlib", "umap", "numba", "hdbscan", "openai", "fastapi")
+    script = f"import sys, cluster_pipeline.definitions; print([m for m in {heavy!r} if m in sys.modules])"
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and done.stdout.strip().splitlines()[-1] == "[]", done.stdout + done.stderr
 
 
 def test_s3_deployment_is_a_resource_choice(monkeypatch):

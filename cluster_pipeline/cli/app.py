@@ -4,6 +4,7 @@ exit statuses, and a reader that closes the pipe early (``… | head``) taken in
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import sys
@@ -160,4 +161,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stdout.flush()
     except BrokenPipeError:
         _silence_stdout()
+    if argv is None:  # the process's own command line: it exits next, and need not collect what it leaves
+        # Python's shutdown runs the cycle collector over every object the imports made (Dagster, pandas,
+        # scipy...): ~0.3-0.5 s of an `execute`. Frozen objects are skipped; the process frees them all anyway.
+        gc.freeze()
     return code

@@ -8,25 +8,32 @@ per cluster. Both return a ``LabelingOutcome``; the execution chain knows nothin
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
-import pandas as pd
 
 from cluster_pipeline.core.fit.clustering import FittedClustering
 from cluster_pipeline.core.labels.options import LabelingOptions
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from cluster_pipeline.core.labels.terms import TermCounts
 
 
 @dataclass
 class LabelingOutcome:
     """Labels per cluster index, plus what went wrong per cluster and what it cost (LLM only), and each
     cluster's top-10 topic words in lower case, which coherence and diversity measure (a labeler that
-    gives none is measured by its keywords)."""
+    gives none is measured by its keywords). ``word_counts``: the clusters' word counts the keywords
+    were chosen from (offline labels), which the topic tree names its merges from too rather than
+    counting the same texts again; None when the labeler counted none."""
 
     labels: dict[int, ClusterLabel]
     errors: list[dict[str, Any]] | None = None
     usage: dict[str, Any] | None = None
     topic_words: dict[int, list[str]] | None = None
+    word_counts: TermCounts | None = None
 
 
 class Labeler(Protocol):

@@ -141,7 +141,13 @@ class LLMLabeler:
                 errors.append({"cluster_id": cluster_name(index), "error": answer, "fallback": "offline"})
                 log.warning("Cluster %s keeps its offline label: %s", cluster_name(index), answer)
         usage["fallbacks"] = len(errors)
-        return LabelingOutcome(labels=_distinct(labels), errors=errors, usage=usage, topic_words=outcome.topic_words)
+        return LabelingOutcome(
+            labels=_distinct(labels),
+            errors=errors,
+            usage=usage,
+            topic_words=outcome.topic_words,
+            word_counts=outcome.word_counts,
+        )
 
     def _formats(self, schema: dict[str, Any]) -> list[dict[str, Any] | None]:
         """The response formats to try, best first, less those this endpoint refused before."""

@@ -24,6 +24,7 @@ from cluster_pipeline.core.fit.merging import member_means
 from cluster_pipeline.core.labels.base import ClusterLabel, LabelingOutcome
 from cluster_pipeline.core.labels.options import LabelingOptions
 from cluster_pipeline.core.labels.stop_words import ENGLISH_STOP_WORDS
+from cluster_pipeline.core.labels.terms import TermCounts
 from cluster_pipeline.core.quality.coherence import TOP_WORDS, WordPositions, npmi, window_presence
 from cluster_pipeline.core.quality.texts import clean_texts, decode_markup
 
@@ -53,21 +54,6 @@ DISTINCTIVENESS_WEIGHT = 0.5
 # a site name ("SI.com") or a link is not text a person can read a cluster by
 SITE_NAME = re.compile(r"\b[\w-]+(?:\.[\w-]+)*\.[a-z]{2,6}\b", re.IGNORECASE)
 READABLE_WORD = re.compile(r"[^\W\d_]{2,}")
-
-
-@dataclass(frozen=True)
-class TermCounts:
-    """(G, V) float64 CSR word counts by group (sorted indices), the (V,) lower-case words, and the
-    (V,) forms the texts write them in ("IBM", "iPhone", "oil")."""
-
-    counts: sparse.csr_matrix
-    words: np.ndarray
-    forms: np.ndarray
-
-    def written(self, words: Sequence[str]) -> list[str]:
-        """``words`` (lower case, some of ``self.words``) as the texts write them."""
-        index = {word: i for i, word in enumerate(self.words)}
-        return [str(self.forms[index[word]]) if word in index else word for word in words]
 
 
 def term_counts(cleaned: pa.Array | pa.ChunkedArray, groups: np.ndarray, num_groups: int) -> TermCounts:
@@ -360,6 +346,7 @@ def label_clusters_offline(
     sample = _member_sample(documents, members, columns, max_docs_per_cluster, random_state)
     words: dict[int, list[str]] = {}
     written: dict[int, list[str]] = {}
+    terms = None
     if sample is not None:
         terms = term_counts(sample.texts, sample.groups, len(members))
         ranked = topic_keywords(terms, sample.texts, sample.groups, max(num_keywords, TOP_WORDS))
@@ -376,7 +363,9 @@ def label_clusters_offline(
         else:
             fallback = ClusterLabel(f"Cluster {c}", f"Cluster {c} holds {_documents(size)}.", [], ids_c)
             result[c] = _metadata_label(documents, rows, metadata, num_keywords, ids_c, size) or fallback
-    return LabelingOutcome(labels=_distinct(result, written), topic_words={c: w[:TOP_WORDS] for c, w in words.items()})
+    return LabelingOutcome(
+        labels=_distinct(result, written), topic_words={c: w[:TOP_WORDS] for c, w in words.items()}, word_counts=terms
+    )
 
 
 @dataclass(frozen=True)

@@ -17,10 +17,9 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 
 from cluster_pipeline.core.checkpoints import checkpoint
@@ -33,7 +32,6 @@ from cluster_pipeline.core.fit.streaming import StreamSource, fit_streaming, nee
 from cluster_pipeline.core.incremental.enrichment import EnrichmentState, refresh_enrichment
 from cluster_pipeline.core.incremental.model import model_from_fit
 from cluster_pipeline.core.labels.base import ClusterLabel, Labeler, LabelingOutcome
-from cluster_pipeline.core.labels.offline import OfflineLabeler, document_texts
 from cluster_pipeline.core.pipeline.selection import (
     Selection,
     check_against_collection,
@@ -42,9 +40,7 @@ from cluster_pipeline.core.pipeline.selection import (
     select_documents,
 )
 from cluster_pipeline.core.progress import STAGE, Progress
-from cluster_pipeline.core.quality.coherence import TopicQuality, topic_quality
 from cluster_pipeline.core.quality.metrics import QualityMetrics, compute_metrics
-from cluster_pipeline.core.quality.texts import coherence_words
 from cluster_pipeline.core.quality.verdict import coverage, quality_note
 from cluster_pipeline.core.store.annotations import Annotations, carried_over
 from cluster_pipeline.core.store.collections import CollectionSnapshot, CollectionStore
@@ -60,7 +56,12 @@ from cluster_pipeline.core.store.results import (
     utc_now,
 )
 from cluster_pipeline.core.store.storage import read_parquet
-from cluster_pipeline.core.topics.structure import TopicStructure, topic_structure
+
+if TYPE_CHECKING:  # scipy and pandas come with the stages that use them, not with every importer of the chain
+    import pandas as pd
+
+    from cluster_pipeline.core.quality.coherence import TopicQuality
+    from cluster_pipeline.core.topics.structure import TopicStructure
 
 ASSIGNMENT_BATCH_ROWS = 1 << 20
 
@@ -233,6 +234,10 @@ def measure_topics(
 ) -> TopicQuality | None:
     """Coherence and diversity of each cluster's topic words (the labeler's, else its keywords' words) in
     the clustered documents' texts; None without clusters or text."""
+    from cluster_pipeline.core.labels.offline import document_texts
+    from cluster_pipeline.core.quality.coherence import topic_quality
+    from cluster_pipeline.core.quality.texts import coherence_words
+
     texts = document_texts(documents, text_fields) if num_clusters else None
     if texts is None:
         return None
@@ -413,6 +418,8 @@ def run_execution(
         trigger=trigger,
         trigger_reason=trigger_reason,
     )
+    from cluster_pipeline.core.labels.offline import OfflineLabeler
+
     progress = progress or Progress.silent()
     timer = StageTimer(timings, config.cluster_id, progress)
     execution = _run(lake, config, base, labeler or OfflineLabeler(), progress, timer, on_snapshot)
@@ -431,6 +438,8 @@ def _run(
     timer: StageTimer,
     on_snapshot: Callable[[CollectionSnapshot], None] | None,
 ) -> Execution:
+    from cluster_pipeline.core.topics.structure import topic_structure
+
     collections, results = CollectionStore(lake), ResultStore(lake)
     with recording_failure(results, base) as failing:
         snapshot = collections.snapshot(config.namespace, config.collection)
@@ -480,7 +489,10 @@ def _run(
             times = None
             if shown is not None:  # every clustered document's time, not only the sample's
                 times = lambda column: collections.load_documents(snapshot, [column], selection.rows)[column]  # noqa: E731
-            topics = topic_structure(fitted, names, documents, view.labels, config.topics, schema=schema, times=times)
+            counted = outcome.word_counts if config.topics.text_fields == config.labeling.text_fields else None
+            topics = topic_structure(
+                fitted, names, documents, view.labels, config.topics, schema=schema, times=times, word_counts=counted
+            )
         findings = Findings(completed, fitted, shown_space, documents, ids, topics, drift, shown)
         result, uri, images = _publish(results, findings, config, timer)
     return Execution(result, uri, images, snapshot, fitted, metrics, outcome, dimensions, streamed)

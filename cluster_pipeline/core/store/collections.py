@@ -19,9 +19,10 @@ import json
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -31,6 +32,9 @@ from cluster_pipeline.core.store.lake import Lake
 from cluster_pipeline.core.store.scanner import CollectionScanner
 from cluster_pipeline.core.store.snapshot import CollectionSnapshot, PartInfo
 from cluster_pipeline.core.store.storage import exclusive
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 PART_PATTERN = re.compile(r"/parts/part-(\d{6})-(\d+)-[0-9a-f]+\.parquet$")
 DELETION_PATTERN = re.compile(r"/deletions/del-(\d{6})-(\d+)-[0-9a-f]+\.parquet$")
@@ -117,7 +121,7 @@ class CollectionStore:
         when the name is taken."""
         if self.exists(namespace, collection):
             raise AlreadyExistsError(f"Collection {collection!r} exists already in namespace {namespace!r}.")
-        declared = {"created_at": pd.Timestamp.now(tz="UTC").isoformat(), "description": description,
+        declared = {"created_at": datetime.now(UTC).isoformat(), "description": description,
                     "metadata": metadata or {}}  # fmt: skip
         self.storage.write_new(self.declaration_key(namespace, collection), json.dumps(declared).encode())
         return self.info(namespace, collection)

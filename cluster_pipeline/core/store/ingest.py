@@ -12,16 +12,18 @@ import json
 from collections.abc import Callable, Mapping, Sequence
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from cluster_pipeline.core.errors import IngestError
 from cluster_pipeline.core.ids import check_feature
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 # pyarrow reads CSV and JSON Lines in blocks that must each hold whole documents
 FIRST_BLOCK_BYTES = 1 << 20

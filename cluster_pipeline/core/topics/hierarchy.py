@@ -13,13 +13,16 @@ merge, closest first; ``cut`` turns it into k coarser topics.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 
-from cluster_pipeline.core.labels.offline import cluster_term_counts, group_keywords, keywords_label
 from cluster_pipeline.core.store.results import ExecutionResult, cluster_name
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from cluster_pipeline.core.labels.terms import TermCounts
 
 MAX_LABEL_CHARS = 60
 ROOT_LABEL = "All documents"
@@ -34,18 +37,22 @@ def build_hierarchy(
     *,
     text_fields: list[str] | None = None,
     num_keywords: int = 8,
+    word_counts: TermCounts | None = None,
 ) -> dict[str, Any] | None:
     """The topic tree of K >= 2 clusters (None below that), from their (K, d) ``centroids``, ``sizes``
     and labels. Merged topics are named by the keywords of ``documents`` (text columns) whose cluster
-    index (-1 noise) ``labels`` give; without them, by their children's names."""
+    index (-1 noise) ``labels`` give; without them, by their children's names. ``word_counts``: those
+    documents' counts by cluster (``cluster_term_counts``) when the labels made them already."""
     k = len(centroids)
     if k < 2:
         return None
     from scipy.cluster.hierarchy import linkage
 
+    from cluster_pipeline.core.labels.offline import cluster_term_counts, group_keywords, keywords_label
+
     tree = linkage(np.asarray(centroids, dtype=np.float64), method="average", metric="cosine")
-    counts = None
-    if documents is not None and labels is not None:
+    counts = word_counts if word_counts is not None and word_counts.counts.shape[0] == k else None
+    if counts is None and documents is not None and labels is not None:
         counts = cluster_term_counts(documents, labels, k, text_fields=text_fields)
     # every node so far, by scipy's index (the leaves, then one per merge): its id, label and clusters
     ids, titles, members = [cluster_name(i) for i in range(k)], list(leaf_labels), [[i] for i in range(k)]

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -16,6 +16,9 @@ from cluster_pipeline.core.fit.clustering import FittedClustering
 from cluster_pipeline.core.topics.hierarchy import build_hierarchy
 from cluster_pipeline.core.topics.options import TopicsOptions
 from cluster_pipeline.core.topics.over_time import TopicsOverTime, time_column, topics_over_time
+
+if TYPE_CHECKING:
+    from cluster_pipeline.core.labels.terms import TermCounts
 
 
 @dataclass(frozen=True)
@@ -33,10 +36,12 @@ def topic_structure(
     *,
     schema: pa.Schema,
     times: Callable[[str], pd.Series] | None = None,
+    word_counts: TermCounts | None = None,
 ) -> TopicStructure:
     """The tree of the fitted clusters (named from ``documents`` in clusters ``document_labels``) and,
     when the metadata ``schema`` has a time column, the clusters over time (``times(column)``: every
-    document's time in collection order; default: ``documents``' column)."""
+    document's time in collection order; default: ``documents``' column). ``word_counts``: the labels'
+    counts of the same documents' words by cluster, if they made them (``build_hierarchy``)."""
     hierarchy = build_hierarchy(
         fitted.centroids,
         fitted.cluster_sizes,
@@ -45,6 +50,7 @@ def topic_structure(
         document_labels,
         text_fields=options.text_fields,
         num_keywords=options.num_keywords,
+        word_counts=word_counts,
     )
     column = time_column(schema, options.time_column)
     over_time = None
