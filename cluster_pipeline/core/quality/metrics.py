@@ -130,7 +130,7 @@ def stratified_sample(labels: np.ndarray, size: int, random_state: int = 0) -> n
         return np.arange(n, dtype=np.int64)
     if size < 1:
         raise ValueError(f"Sample size must be at least 1, got {size}.")
-    _, codes = np.unique(labels, return_inverse=True)
+    _, codes = cluster_codes(labels)
     counts = np.bincount(codes)
     # a floor of min(count, 50) per cluster, the rest by largest remainder, in exact integers
     floor = np.minimum(counts, min(MIN_POINTS_PER_CLUSTER, size // len(counts)))
@@ -138,10 +138,24 @@ def stratified_sample(labels: np.ndarray, size: int, random_state: int = 0) -> n
     share, remainder = np.divmod((size - floor.sum()) * spare, spare.sum())
     quota = floor + share
     quota[np.argsort(-remainder, kind="stable")[: size - quota.sum()]] += 1
-    order = np.lexsort((np.random.default_rng(random_state).random(n), codes))
+    # members of each cluster side by side in a seeded random order: one sort of code + U[0, 1)
+    order = np.argsort(codes + np.random.default_rng(random_state).random(n))
     sorted_codes = codes[order]
     rank = np.arange(n) - (np.cumsum(counts) - counts)[sorted_codes]
     return np.sort(order[rank < quota[sorted_codes]]).astype(np.int64, copy=False)
+
+
+def cluster_codes(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct labels and each label's rank among them (``np.unique(labels, return_inverse=True)``),
+    by counting rather than sorting when the labels are integers (cluster indices, -1 for noise)."""
+    labels = np.asarray(labels)
+    if not len(labels) or not np.issubdtype(labels.dtype, np.integer):
+        present, codes = np.unique(labels, return_inverse=True)
+        return present, codes.reshape(-1)
+    low = int(labels.min())
+    shifted = labels - low
+    found = np.bincount(shifted) > 0
+    return np.flatnonzero(found) + low, (np.cumsum(found) - 1)[shifted]
 
 
 @dataclass(frozen=True)
@@ -265,7 +279,7 @@ def compute_metrics(
     if centroids is None or distances is None:  # else only the silhouette sample is read, and checked there
         _check_finite(X)
     keep = np.flatnonzero(labels != NOISE_LABEL)
-    present, codes = np.unique(labels[keep], return_inverse=True)
+    present, codes = cluster_codes(labels[keep])
     n, k = len(keep), len(present)
     if n < 2 or not 2 <= k <= n - 1:
         return None

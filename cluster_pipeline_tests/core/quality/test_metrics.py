@@ -10,6 +10,7 @@ from cluster_pipeline.core.quality.metrics import (
     ClusterStatistics,
     MetricsOptions,
     QualityMetrics,
+    cluster_codes,
     compute_metrics,
     describe_quality,
     silhouette_fast,
@@ -80,6 +81,17 @@ def test_stratified_sample_keeps_small_clusters_and_is_seeded():
     np.testing.assert_array_equal(sample, stratified_sample(labels, 1000, random_state=4))
     assert not np.array_equal(sample, stratified_sample(labels, 1000, random_state=5))
     np.testing.assert_array_equal(stratified_sample(labels, 20_000), np.arange(len(labels)))
+
+
+@pytest.mark.parametrize(
+    "labels",
+    [np.array([3, -1, 3, 7, 0, 7]), np.array([5, 5]), np.array([], dtype=np.int64), np.array(["b", "a", "b"])],
+)
+def test_cluster_codes_are_what_unique_gives(labels):
+    present, codes = cluster_codes(labels)
+    expected_present, expected_codes = np.unique(labels, return_inverse=True)
+    np.testing.assert_array_equal(present, expected_present)
+    np.testing.assert_array_equal(codes, expected_codes)
 
 
 def test_sampled_silhouette_is_close_to_exact():
