@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
-from functools import cache
+from functools import cache, cached_property
 
 import numpy as np
 import pandas as pd
@@ -64,10 +64,31 @@ class TermCounts:
     words: np.ndarray
     forms: np.ndarray
 
+    @cached_property
+    def alphabetical(self) -> np.ndarray:
+        """Each word's rank in alphabetical order (rankings break ties by it), sorted once."""
+        return alphabetical_ranks(self.words)
+
+    @cached_property
+    def totals(self) -> sparse.csr_matrix:
+        """(1, V) counts of each word over every group."""
+        return sparse.csr_matrix(self.counts.sum(axis=0))
+
+    @cached_property
+    def _index(self) -> dict[str, int]:
+        return {word: i for i, word in enumerate(self.words)}
+
     def written(self, words: Sequence[str]) -> list[str]:
         """``words`` (lower case, some of ``self.words``) as the texts write them."""
-        index = {word: i for i, word in enumerate(self.words)}
-        return [str(self.forms[index[word]]) if word in index else word for word in words]
+        return [str(self.forms[self._index[word]]) if word in self._index else word for word in words]
+
+
+def alphabetical_ranks(words: np.ndarray) -> np.ndarray:
+    """(V,) rank of each of the distinct ``words`` in alphabetical order: an integer key that sorts as
+    they do (sorting by the strings themselves compares Python objects, ~100× slower)."""
+    ranks = np.empty(len(words), dtype=np.int64)
+    ranks[np.argsort(words, kind="stable")] = np.arange(len(words))
+    return ranks
 
 
 def term_counts(cleaned: pa.Array | pa.ChunkedArray, groups: np.ndarray, num_groups: int) -> TermCounts:
@@ -142,7 +163,9 @@ class Ranking:
     bound: np.ndarray
 
 
-def log_odds_ranking(counts: sparse.csr_matrix, words: np.ndarray) -> list[Ranking]:
+def log_odds_ranking(
+    counts: sparse.csr_matrix, words: np.ndarray, alphabetical: np.ndarray | None = None
+) -> list[Ranking]:
     """Every word of each row (cluster) of ``counts``, ranked by how much it sets the row apart from the
     other rows (ties alphabetical); a single row, with nothing to differ from, ranks its words by frequency.
 
@@ -161,11 +184,22 @@ def log_odds_ranking(counts: sparse.csr_matrix, words: np.ndarray) -> list[Ranki
     said/new/reuters/ap/afp in any label. Ranking by the z-score ``delta / sigma`` named HDBSCAN's large
     mixed cluster "Said / Microsoft / Oil" (and, with a prior of 1 % of the collection, k-means' world
     cluster "Iraq / President / Afp"); ``delta`` alone picked rare names ("Dow / Inflation / Fannie").
+
+    ``alphabetical``: the words' ``alphabetical_ranks`` when the caller has them.
     """
+    alphabetical = alphabetical_ranks(words) if alphabetical is None else alphabetical
+    rankings = []
+    for row_scores in _log_odds(counts):
+        order = _ranked(*row_scores, alphabetical)
+        rankings.append(Ranking(*(values[order] for values in row_scores)))
+    return rankings
+
+
+def _log_odds(counts: sparse.csr_matrix) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """Each row's words (columns), their log-odds ratio ``delta`` and its lower bound (``log_odds_ranking``)."""
     totals = np.asarray(counts.sum(axis=0)).ravel()  # each word over all clusters: also its prior
     sizes = np.asarray(counts.sum(axis=1)).ravel()
     everything = float(sizes.sum())
-    rankings = []
     for row in range(counts.shape[0]):
         start, end = counts.indptr[row], counts.indptr[row + 1]
         columns, inside = counts.indices[start:end], counts.data[start:end]
@@ -177,18 +211,34 @@ def log_odds_ranking(counts: sparse.csr_matrix, words: np.ndarray) -> list[Ranki
             (outside + prior) / np.maximum(rest + everything - outside - prior, 0.5)
         )
         sigma = np.sqrt(1.0 / (inside + prior) + 1.0 / (outside + prior))
-        bound = delta - LOWER_BOUND_Z * sigma
-        # over-represented words first, however rare: a small count widens sigma, not the evidence of
-        # absence elsewhere (a word used six times, all here, beats one used evenly everywhere)
-        order = np.lexsort((words[columns], -bound, delta <= 1e-9))
-        rankings.append(Ranking(columns[order], delta[order], bound[order]))
-    return rankings
+        yield columns, delta, delta - LOWER_BOUND_Z * sigma
 
 
-def log_odds_keywords(counts: sparse.csr_matrix, words: np.ndarray, top_n: int) -> list[list[str]]:
+def _ranked(
+    columns: np.ndarray, delta: np.ndarray, bound: np.ndarray, alphabetical: np.ndarray, top_n: int | None = None
+) -> np.ndarray:
+    """Positions of one row's words in ranking order (all, or the first ``top_n``): over-represented words
+    first, however rare (a small count widens sigma, not the evidence of absence elsewhere: a word used
+    six times, all here, beats one used evenly everywhere), then by ``bound``, ties alphabetical."""
+    under = delta <= 1e-9
+    candidates = np.arange(len(columns))
+    if top_n is not None and len(under) - under.sum() > top_n:  # only the best bounds lead (ties at the cut kept)
+        cut = np.partition(bound[~under], -top_n)[-top_n]
+        candidates = np.flatnonzero(~under & (bound >= cut))
+    order = np.lexsort((alphabetical[columns[candidates]], -bound[candidates], under[candidates]))
+    return candidates[order][:top_n]
+
+
+def log_odds_keywords(
+    counts: sparse.csr_matrix, words: np.ndarray, top_n: int, alphabetical: np.ndarray | None = None
+) -> list[list[str]]:
     """The ``top_n`` words that most set each row (cluster) of ``counts`` apart from the other rows, best
-    first (``log_odds_ranking``)."""
-    return [[str(words[c]) for c in ranking.columns[:top_n]] for ranking in log_odds_ranking(counts, words)]
+    first (``log_odds_ranking``, without ranking the words beyond)."""
+    alphabetical = alphabetical_ranks(words) if alphabetical is None else alphabetical
+    return [
+        [str(words[c]) for c in columns[_ranked(columns, delta, bound, alphabetical, top_n)]]
+        for columns, delta, bound in _log_odds(counts)
+    ]
 
 
 def topic_keywords(
@@ -208,7 +258,7 @@ def topic_keywords(
     from -0.08 to 0.12 with every word still distinct: words that are distinctive but rare seldom
     share a window ("Sudan", "Arafat") and gave way to words that do ("troops", "killed").
     """
-    rankings = log_odds_ranking(terms.counts, terms.words)
+    rankings = log_odds_ranking(terms.counts, terms.words, terms.alphabetical)
     owner = _owners(rankings, len(terms.words))
     chosen, pools = [], []
     for row, ranking in enumerate(rankings):
@@ -420,10 +470,9 @@ def cluster_term_counts(
 def group_keywords(terms: TermCounts, clusters: Sequence[int], top_n: int = 8) -> list[str]:
     """Keywords of ``clusters`` taken together, against every other cluster (``log_odds_keywords`` on
     the summed counts), as the texts write them: how a merged topic is named."""
-    counts = terms.counts
-    inside = sparse.csr_matrix(counts[list(clusters)].sum(axis=0))
-    rest = sparse.csr_matrix(counts.sum(axis=0)) - inside
-    return terms.written(log_odds_keywords(sparse.vstack([inside, rest]).tocsr(), terms.words, top_n)[0])
+    inside = sparse.csr_matrix(terms.counts[list(clusters)].sum(axis=0))
+    pair = sparse.vstack([inside, terms.totals - inside]).tocsr()
+    return terms.written(log_odds_keywords(pair, terms.words, top_n, terms.alphabetical)[0])
 
 
 def keywords_label(keywords: Sequence[str]) -> str:

@@ -17,6 +17,7 @@ from cluster_pipeline.core.labels.offline import (
     MAX_SUMMARY_CHARS,
     label_clusters_offline,
     log_odds_keywords,
+    log_odds_ranking,
     representative_indices,
     term_counts,
 )
@@ -370,3 +371,16 @@ def test_topic_words_are_ten_distinct_words_per_cluster_and_the_label_leads() ->
     assert len({w for topic in words.values() for w in topic}) == 30  # no word in two topics
     for index in range(3):
         assert [k.lower() for k in outcome.labels[index].keywords[:3]] == words[index][:3]
+
+
+def test_the_top_keywords_are_the_ranking_s_first_words_ties_included():
+    """``log_odds_keywords`` ranks only the words that can lead: the same words as the full ranking,
+    in its order, when many words share a score (small integer counts tie often)."""
+    from scipy import sparse
+
+    rng = np.random.default_rng(0)
+    counts = sparse.csr_matrix(rng.integers(0, 3, (6, 400)).astype(np.float64) * (rng.random((6, 400)) < 0.5))
+    words = np.array([f"w{i:03d}" for i in rng.permutation(400)], dtype=object)
+    for top_n in (1, 5, 40, 400):
+        expected = [[str(words[c]) for c in ranking.columns[:top_n]] for ranking in log_odds_ranking(counts, words)]
+        assert log_odds_keywords(counts, words, top_n) == expected
