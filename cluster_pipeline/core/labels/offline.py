@@ -70,9 +70,9 @@ class TermCounts:
         return alphabetical_ranks(self.words)
 
     @cached_property
-    def totals(self) -> sparse.csr_matrix:
-        """(1, V) counts of each word over every group."""
-        return sparse.csr_matrix(self.counts.sum(axis=0))
+    def totals(self) -> np.ndarray:
+        """(V,) counts of each word over every group."""
+        return np.asarray(self.counts.sum(axis=0)).ravel()
 
     @cached_property
     def _index(self) -> dict[str, int]:
@@ -202,16 +202,23 @@ def _log_odds(counts: sparse.csr_matrix) -> Iterator[tuple[np.ndarray, np.ndarra
     everything = float(sizes.sum())
     for row in range(counts.shape[0]):
         start, end = counts.indptr[row], counts.indptr[row + 1]
-        columns, inside = counts.indices[start:end], counts.data[start:end]
-        prior = totals[columns]
-        outside = prior - inside
-        rest = everything - sizes[row]
-        # log-odds of the word in the cluster minus in the rest, each smoothed by the prior
-        delta = np.log((inside + prior) / np.maximum(sizes[row] + everything - inside - prior, 0.5)) - np.log(
-            (outside + prior) / np.maximum(rest + everything - outside - prior, 0.5)
-        )
-        sigma = np.sqrt(1.0 / (inside + prior) + 1.0 / (outside + prior))
-        yield columns, delta, delta - LOWER_BOUND_Z * sigma
+        columns = counts.indices[start:end]
+        yield columns, *_row_log_odds(counts.data[start:end], totals[columns], sizes[row], everything)
+
+
+def _row_log_odds(
+    inside: np.ndarray, prior: np.ndarray, size: float, everything: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """``delta`` and its lower bound for words used ``inside`` times in a group of ``size`` words and
+    ``prior`` times in all ``everything`` words."""
+    outside = prior - inside
+    rest = everything - size
+    # log-odds of the word in the cluster minus in the rest, each smoothed by the prior
+    delta = np.log((inside + prior) / np.maximum(size + everything - inside - prior, 0.5)) - np.log(
+        (outside + prior) / np.maximum(rest + everything - outside - prior, 0.5)
+    )
+    sigma = np.sqrt(1.0 / (inside + prior) + 1.0 / (outside + prior))
+    return delta, delta - LOWER_BOUND_Z * sigma
 
 
 def _ranked(
@@ -227,18 +234,6 @@ def _ranked(
         candidates = np.flatnonzero(~under & (bound >= cut))
     order = np.lexsort((alphabetical[columns[candidates]], -bound[candidates], under[candidates]))
     return candidates[order][:top_n]
-
-
-def log_odds_keywords(
-    counts: sparse.csr_matrix, words: np.ndarray, top_n: int, alphabetical: np.ndarray | None = None
-) -> list[list[str]]:
-    """The ``top_n`` words that most set each row (cluster) of ``counts`` apart from the other rows, best
-    first (``log_odds_ranking``, without ranking the words beyond)."""
-    alphabetical = alphabetical_ranks(words) if alphabetical is None else alphabetical
-    return [
-        [str(words[c]) for c in columns[_ranked(columns, delta, bound, alphabetical, top_n)]]
-        for columns, delta, bound in _log_odds(counts)
-    ]
 
 
 def topic_keywords(
@@ -468,11 +463,14 @@ def cluster_term_counts(
 
 
 def group_keywords(terms: TermCounts, clusters: Sequence[int], top_n: int = 8) -> list[str]:
-    """Keywords of ``clusters`` taken together, against every other cluster (``log_odds_keywords`` on
-    the summed counts), as the texts write them: how a merged topic is named."""
-    inside = sparse.csr_matrix(terms.counts[list(clusters)].sum(axis=0))
-    pair = sparse.vstack([inside, terms.totals - inside]).tocsr()
-    return terms.written(log_odds_keywords(pair, terms.words, top_n, terms.alphabetical)[0])
+    """The ``top_n`` keywords of ``clusters`` taken together, against every other cluster (the first of
+    ``log_odds_ranking`` of their summed counts and the rest's, only the words that can lead ranked), as
+    the texts write them: how a merged topic is named."""
+    inside = np.asarray(terms.counts[list(clusters)].sum(axis=0)).ravel()
+    columns = np.flatnonzero(inside)
+    delta, bound = _row_log_odds(inside[columns], terms.totals[columns], inside.sum(), terms.totals.sum())
+    best = columns[_ranked(columns, delta, bound, terms.alphabetical, top_n)]
+    return terms.written([str(word) for word in terms.words[best]])
 
 
 def keywords_label(keywords: Sequence[str]) -> str:

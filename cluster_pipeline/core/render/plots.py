@@ -158,7 +158,7 @@ def project(
     """2-D coordinates of at most ``max_points`` rows (a seeded sample stratified by cluster beyond that)."""
     labels = np.asarray(labels)
     rows = plotted_rows(labels, max_points, random_state)
-    xy, used = project_2d(space[rows], method, random_state)
+    xy, used = project_2d(space if len(rows) == len(space) else space[rows], method, random_state)
     return Projection(rows, np.asarray(xy, dtype=np.float64), labels[rows], len(labels), used)
 
 

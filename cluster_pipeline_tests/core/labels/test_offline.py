@@ -15,8 +15,9 @@ from cluster_pipeline.core.labels.base import ClusterLabel
 from cluster_pipeline.core.labels.offline import (
     MAX_LABEL_CHARS,
     MAX_SUMMARY_CHARS,
+    TermCounts,
+    group_keywords,
     label_clusters_offline,
-    log_odds_keywords,
     log_odds_ranking,
     representative_indices,
     term_counts,
@@ -79,7 +80,10 @@ def distinctive_keywords(texts_by_cluster: dict[int, list], top_n: int = 8) -> d
     texts = pa.array([t or None for c in clusters for t in texts_by_cluster[c]], pa.large_string())
     groups = np.repeat(np.arange(len(clusters)), [len(texts_by_cluster[c]) for c in clusters])
     terms = term_counts(clean_texts(texts), groups, len(clusters))
-    return dict(zip(clusters, log_odds_keywords(terms.counts, terms.words, top_n), strict=True))
+    rankings = log_odds_ranking(terms.counts, terms.words)
+    return {
+        c: [str(terms.words[w]) for w in ranking.columns[:top_n]] for c, ranking in zip(clusters, rankings, strict=True)
+    }
 
 
 def vocabulary(topic: str) -> set[str]:
@@ -373,14 +377,19 @@ def test_topic_words_are_ten_distinct_words_per_cluster_and_the_label_leads() ->
         assert [k.lower() for k in outcome.labels[index].keywords[:3]] == words[index][:3]
 
 
-def test_the_top_keywords_are_the_ranking_s_first_words_ties_included():
-    """``log_odds_keywords`` ranks only the words that can lead: the same words as the full ranking,
-    in its order, when many words share a score (small integer counts tie often)."""
+def test_a_merged_topic_s_keywords_are_its_ranking_s_first_words_ties_included():
+    """``group_keywords`` ranks only the words that can lead: the first words of the full ranking of the
+    clusters' summed counts against the rest's, in its order, when many words share a score (small
+    integer counts tie often)."""
     from scipy import sparse
 
     rng = np.random.default_rng(0)
     counts = sparse.csr_matrix(rng.integers(0, 3, (6, 400)).astype(np.float64) * (rng.random((6, 400)) < 0.5))
     words = np.array([f"w{i:03d}" for i in rng.permutation(400)], dtype=object)
-    for top_n in (1, 5, 40, 400):
-        expected = [[str(words[c]) for c in ranking.columns[:top_n]] for ranking in log_odds_ranking(counts, words)]
-        assert log_odds_keywords(counts, words, top_n) == expected
+    terms = TermCounts(counts, words, words)
+    for clusters in ([0], [1, 4], [0, 2, 3, 5]):
+        inside = counts[clusters].sum(axis=0)
+        pair = sparse.csr_matrix(np.vstack([inside, counts.sum(axis=0) - inside]))
+        ranking = log_odds_ranking(pair, words)[0]
+        for top_n in (1, 5, 40, 400):
+            assert group_keywords(terms, clusters, top_n) == [str(words[c]) for c in ranking.columns[:top_n]]
