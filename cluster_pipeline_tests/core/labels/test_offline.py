@@ -366,6 +366,28 @@ def test_the_example_is_the_most_central_member_with_readable_text() -> None:
     assert "d0" not in result[0].representative_document_ids
 
 
+def test_representatives_are_the_mmr_choice_among_the_members_with_readable_text() -> None:
+    """Only the picks' texts are read (an unreadable pick is dropped and the choice made again): the
+    same documents as choosing among the readable members alone, whatever share of them is unreadable;
+    a cluster with no readable text still shows its central members."""
+    rng = np.random.default_rng(3)
+    X = rng.standard_normal((300, 16)).astype(np.float32)
+    labels = np.repeat([0, 1, 2], 100)
+    unreadable = rng.random(300) < 0.6
+    unreadable[200:] = True  # cluster 2: nothing readable
+    titles = np.where(unreadable, "SI.com", [f"Readable headline number {i}" for i in range(300)])
+    documents = pd.DataFrame({"document_id": [f"d{i}" for i in range(300)], "title": titles})
+    result = label_clusters_offline(documents, labels, X, num_representatives=5).labels
+    for cluster in (0, 1):
+        rows = np.flatnonzero((labels == cluster) & ~unreadable)
+        centre = X[labels == cluster].mean(axis=0)
+        expected = [f"d{row}" for row in rows[representative_indices(X[rows], centre, n=5)]]
+        assert result[cluster].representative_document_ids == expected
+    rows = np.flatnonzero(labels == 2)
+    expected = [f"d{row}" for row in rows[representative_indices(X[rows], X[rows].mean(axis=0), n=5)]]
+    assert result[2].representative_document_ids == expected
+
+
 def test_topic_words_are_ten_distinct_words_per_cluster_and_the_label_leads() -> None:
     documents, labels, X = topic_corpus()
     outcome = label_clusters_offline(documents, labels, X)
