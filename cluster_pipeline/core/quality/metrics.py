@@ -138,10 +138,19 @@ def stratified_sample(labels: np.ndarray, size: int, random_state: int = 0) -> n
     share, remainder = np.divmod((size - floor.sum()) * spare, spare.sum())
     quota = floor + share
     quota[np.argsort(-remainder, kind="stable")[: size - quota.sum()]] += 1
-    # members of each cluster side by side in a seeded random order: one sort of code + U[0, 1)
-    order = np.argsort(codes + np.random.default_rng(random_state).random(n))
+    # each cluster keeps its members with the lowest seeded keys U[0, 1); they lie under a cut a few
+    # standard deviations above quota / count, so only those rows are sorted (by code + key), not all n
+    keys = np.random.default_rng(random_state).random(n)
+    cut = (quota + 4 * np.sqrt(quota) + 8) / counts
+    candidate = keys < cut[codes]
+    short = np.bincount(codes[candidate], minlength=len(counts)) < quota
+    if short.any():  # (rarely) a cluster with too few keys under its cut: all its members
+        candidate |= short[codes]
+    rows = np.flatnonzero(candidate)
+    order = rows[np.argsort(codes[rows] + keys[rows])]
     sorted_codes = codes[order]
-    rank = np.arange(n) - (np.cumsum(counts) - counts)[sorted_codes]
+    found = np.bincount(sorted_codes, minlength=len(counts))
+    rank = np.arange(len(order)) - (np.cumsum(found) - found)[sorted_codes]
     return np.sort(order[rank < quota[sorted_codes]]).astype(np.int64, copy=False)
 
 

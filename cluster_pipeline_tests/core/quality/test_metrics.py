@@ -83,6 +83,21 @@ def test_stratified_sample_keeps_small_clusters_and_is_seeded():
     np.testing.assert_array_equal(stratified_sample(labels, 20_000), np.arange(len(labels)))
 
 
+def test_stratified_sample_keeps_each_cluster_s_members_with_the_lowest_seeded_keys():
+    """What sorting every row by (cluster, seeded key) and keeping each cluster's quota would keep:
+    the sample sorts only the rows under a cut, and must not lose any of them to it."""
+    rng = np.random.default_rng(0)
+    for seed in range(20):
+        labels = rng.choice([-1, 0, 1, 2, 3], 5000, p=[0.1, 0.6, 0.25, 0.04, 0.01])
+        sample = stratified_sample(labels, 800, random_state=seed)
+        keys = np.random.default_rng(seed).random(len(labels))
+        quota = np.bincount(np.unique(labels[sample], return_inverse=True)[1])
+        order = np.lexsort((keys, labels))
+        rank = np.arange(len(labels)) - np.searchsorted(labels[order], labels[order])
+        expected = np.sort(order[rank < quota[np.unique(labels, return_inverse=True)[1][order]]])
+        np.testing.assert_array_equal(sample, expected)
+
+
 @pytest.mark.parametrize(
     "labels",
     [np.array([3, -1, 3, 7, 0, 7]), np.array([5, 5]), np.array([], dtype=np.int64), np.array(["b", "a", "b"])],
