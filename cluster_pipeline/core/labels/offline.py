@@ -401,7 +401,8 @@ def label_clusters_offline(
     members = {int(c): rows for c, rows in zip(found, np.split(order, starts)[1:], strict=True) if c >= 0}
     ids = (documents["document_id"] if "document_id" in documents else documents.index.to_series()).astype(str)
     columns = text_columns(documents, text_fields)
-    central = _representatives(X, labels, members, num_representatives, centroids, distances, documents, columns)
+    fields = _text_fields(documents, columns)
+    central = _representatives(X, labels, members, num_representatives, centroids, distances, fields)
     sample = _member_sample(documents, members, columns, max_docs_per_cluster, random_state)
     words: dict[int, list[str]] = {}
     written: dict[int, list[str]] = {}
@@ -417,7 +418,7 @@ def label_clusters_offline(
         ids_c = ids.iloc[representatives].tolist()
         size = len(rows) if sizes is None else int(sizes[c])
         if written.get(c):
-            result[c] = _text_label(size, written[c], _example(documents, representatives, columns), ids_c)
+            result[c] = _text_label(size, written[c], _example(fields, representatives), ids_c)
         else:
             fallback = ClusterLabel(f"Cluster {c}", f"Cluster {c} holds {_documents(size)}.", [], ids_c)
             result[c] = _metadata_label(documents, rows, metadata, num_keywords, ids_c, size) or fallback
@@ -485,15 +486,14 @@ def _representatives(
     n: int,
     centroids: np.ndarray | None,
     distances: np.ndarray | None,
-    documents: pd.DataFrame,
-    columns: Sequence[str],
+    fields: Sequence[np.ndarray],
 ) -> dict[int, np.ndarray]:
     """Representative rows per cluster; centroids and centrality come chunk by chunk, never a copy of X.
 
     Centrality is ``x·c / |x|`` (the cosine to the cluster's centre, up to the centre's norm, which
     ranks alike within a cluster); with the distances ``d`` to the centres, ``x·c = (|x|² + |c|² − d²) / 2``.
-    Among the most central members, those without readable text in any of the text ``columns`` (a bare
-    link or site name) are passed over, unless no member has any.
+    Among the most central members, those without readable text in any of the text ``fields`` (a bare
+    link or site name; ``_text_fields``) are passed over, unless no member has any.
     """
     if not members:
         return {}
@@ -510,7 +510,6 @@ def _representatives(
             gaps = np.asarray(distances[start : start + CHUNK_ROWS][member], dtype=np.float64)
             dots = (squared[member] + centre_norms[block_labels[member]] - gaps**2) / 2.0
         relevance[start : start + len(block)][member] = dots / np.maximum(np.sqrt(squared[member]), 1e-12)
-    fields = [documents[column].to_numpy() for column in sorted(columns, key=lambda c: c != "title")]
     central = {}
     for c, rows in members.items():
         if len(rows) > PRESELECT_FACTOR * n:
@@ -569,9 +568,14 @@ def _readable_text(fields: Sequence[np.ndarray], row: int) -> str | None:
     return None
 
 
-def _example(documents: pd.DataFrame, rows: np.ndarray, columns: Sequence[str]) -> str:
+def _text_fields(documents: pd.DataFrame, columns: Sequence[str]) -> list[np.ndarray]:
+    """The text ``columns`` as arrays, title first: what ``_readable_text`` reads (converted once, since
+    an Arrow-backed column costs a copy of all its strings each time)."""
+    return [documents[column].to_numpy() for column in sorted(columns, key=lambda c: c != "title")]
+
+
+def _example(fields: Sequence[np.ndarray], rows: np.ndarray) -> str:
     """The readable text of the most central document that has one (``_readable_text``)."""
-    fields = [documents[column].to_numpy() for column in sorted(columns, key=lambda c: c != "title")]
     return next((text for row in rows if (text := _readable_text(fields, row))), "")
 
 
