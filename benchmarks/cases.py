@@ -398,6 +398,56 @@ def case_ag_news_silhouette(n: int, collection: str) -> dict[str, Any]:
     }
 
 
+KEYWORD_SAMPLES = (50, 200, 500, 1000)  # texts per cluster: the shown sample's floor, 1M at k=100's share, more
+KEYWORD_SEEDS = 3
+
+
+def case_ag_news_keywords(n: int, collection: str, clusterings: tuple[int, ...] = (4, 20)) -> dict[str, Any]:
+    """AG News (real texts), k-means at each k of ``clusterings``: each cluster's keywords (the offline
+    labeler's top-10 topic words and its 3 label words) from a seeded sample of T texts per cluster
+    (all of a smaller cluster), as an execution of a collection larger than ``SHOWN_ROWS`` reads them,
+    against the keywords from all its texts: mean Jaccard over clusters, mean and lowest over seeds.
+    A collection above ``SHOWN_ROWS`` gives each cluster about ``SHOWN_ROWS / k`` of its texts."""
+    import pyarrow.parquet as pq
+
+    from benchmarks.data import read_ag_news
+    from cluster_pipeline.core.fit import registry
+    from cluster_pipeline.core.fit.kmeans import fit_kmeans
+    from cluster_pipeline.core.labels.offline import LABEL_WORDS, label_clusters_offline
+    from cluster_pipeline.core.pipeline.execution import SHOWN_ROWS
+
+    read_ag_news(AG_NEWS, DATA)
+    X = _matrix(collection)
+    documents = pq.read_table(AG_NEWS, columns=["document_id", "title", "text"]).to_pandas()
+
+    def jaccard(a: list[str], b: list[str]) -> float:
+        return len(set(a) & set(b)) / max(len(set(a) | set(b)), 1)
+
+    report: dict[str, Any] = {"shown_rows": SHOWN_ROWS, "seeds": KEYWORD_SEEDS, "k": {}}
+    for k in clusterings:
+        labels = fit_kmeans(X, registry.spec("kmeans").with_defaults({"n_clusters": k})).labels
+        every = label_clusters_offline(documents, labels, X, max_docs_per_cluster=len(X)).topic_words
+        rows: dict[int, dict[str, float]] = {}
+        for texts in KEYWORD_SAMPLES:
+            top10, top3, seconds = [], [], []
+            for seed in range(KEYWORD_SEEDS):
+                started = time.perf_counter()
+                words = label_clusters_offline(
+                    documents, labels, X, max_docs_per_cluster=texts, random_state=seed
+                ).topic_words
+                seconds.append(time.perf_counter() - started)
+                top10.append(float(np.mean([jaccard(words[c], every[c]) for c in every])))
+                top3.append(float(np.mean([jaccard(words[c][:LABEL_WORDS], every[c][:LABEL_WORDS]) for c in every])))
+            rows[texts] = {
+                "top10_jaccard": round(float(np.mean(top10)), 3),
+                "top10_jaccard_lowest": round(min(top10), 3),
+                "top3_jaccard": round(float(np.mean(top3)), 3),
+                "label_seconds": median(seconds),
+            }
+        report["k"][k] = {"cluster_sizes": np.bincount(labels).tolist(), "texts_per_cluster": rows}
+    return report
+
+
 def case_hdbscan(n: int, collection: str, repeats: int = 3) -> dict[str, Any]:
     """HDBSCAN at ``n`` × 384: the configuration's default reduction (UMAP, ``core.reduction``) timed
     once per repeat, then each installed backend run bare on the reduced matrix with the same

@@ -24,7 +24,7 @@ from cluster_pipeline_tests.dagster_helpers import create_config, materialize_co
 pytestmark = pytest.mark.slow
 
 # Words frequent in every AG News topic (said, new, news agencies): they must never name a cluster.
-# The rule that keeps them out is general (core.labels.offline.log_odds_keywords); this is the check.
+# The rule that keeps them out is general (core.labels.offline.log_odds_ranking); this is the check.
 EVERYWHERE_WORDS = {"said", "new", "reuters", "ap", "afp"}
 
 

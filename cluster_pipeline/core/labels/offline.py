@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from functools import cache
 
@@ -24,7 +24,7 @@ from cluster_pipeline.core.fit.merging import member_means
 from cluster_pipeline.core.labels.base import ClusterLabel, LabelingOutcome
 from cluster_pipeline.core.labels.options import LabelingOptions
 from cluster_pipeline.core.labels.stop_words import ENGLISH_STOP_WORDS
-from cluster_pipeline.core.labels.terms import TermCounts
+from cluster_pipeline.core.labels.terms import TermCounts, alphabetical_ranks
 from cluster_pipeline.core.quality.coherence import TOP_WORDS, WordPositions, npmi, window_presence
 from cluster_pipeline.core.quality.texts import clean_texts, decode_markup
 
@@ -128,7 +128,9 @@ class Ranking:
     bound: np.ndarray
 
 
-def log_odds_ranking(counts: sparse.csr_matrix, words: np.ndarray) -> list[Ranking]:
+def log_odds_ranking(
+    counts: sparse.csr_matrix, words: np.ndarray, alphabetical: np.ndarray | None = None
+) -> list[Ranking]:
     """Every word of each row (cluster) of ``counts``, ranked by how much it sets the row apart from the
     other rows (ties alphabetical); a single row, with nothing to differ from, ranks its words by frequency.
 
@@ -147,34 +149,56 @@ def log_odds_ranking(counts: sparse.csr_matrix, words: np.ndarray) -> list[Ranki
     said/new/reuters/ap/afp in any label. Ranking by the z-score ``delta / sigma`` named HDBSCAN's large
     mixed cluster "Said / Microsoft / Oil" (and, with a prior of 1 % of the collection, k-means' world
     cluster "Iraq / President / Afp"); ``delta`` alone picked rare names ("Dow / Inflation / Fannie").
+
+    ``alphabetical``: the words' ``alphabetical_ranks`` when the caller has them.
     """
-    totals = np.asarray(counts.sum(axis=0)).ravel()  # each word over all clusters: also its prior
-    sizes = np.asarray(counts.sum(axis=1)).ravel()
-    everything = float(sizes.sum())
+    alphabetical = alphabetical_ranks(words) if alphabetical is None else alphabetical
     rankings = []
-    for row in range(counts.shape[0]):
-        start, end = counts.indptr[row], counts.indptr[row + 1]
-        columns, inside = counts.indices[start:end], counts.data[start:end]
-        prior = totals[columns]
-        outside = prior - inside
-        rest = everything - sizes[row]
-        # log-odds of the word in the cluster minus in the rest, each smoothed by the prior
-        delta = np.log((inside + prior) / np.maximum(sizes[row] + everything - inside - prior, 0.5)) - np.log(
-            (outside + prior) / np.maximum(rest + everything - outside - prior, 0.5)
-        )
-        sigma = np.sqrt(1.0 / (inside + prior) + 1.0 / (outside + prior))
-        bound = delta - LOWER_BOUND_Z * sigma
-        # over-represented words first, however rare: a small count widens sigma, not the evidence of
-        # absence elsewhere (a word used six times, all here, beats one used evenly everywhere)
-        order = np.lexsort((words[columns], -bound, delta <= 1e-9))
-        rankings.append(Ranking(columns[order], delta[order], bound[order]))
+    for row_scores in _log_odds(counts):
+        order = _ranked(*row_scores, alphabetical)
+        rankings.append(Ranking(*(values[order] for values in row_scores)))
     return rankings
 
 
-def log_odds_keywords(counts: sparse.csr_matrix, words: np.ndarray, top_n: int) -> list[list[str]]:
-    """The ``top_n`` words that most set each row (cluster) of ``counts`` apart from the other rows, best
-    first (``log_odds_ranking``)."""
-    return [[str(words[c]) for c in ranking.columns[:top_n]] for ranking in log_odds_ranking(counts, words)]
+def _log_odds(counts: sparse.csr_matrix) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """Each row's words (columns), their log-odds ratio ``delta`` and its lower bound (``log_odds_ranking``)."""
+    totals = np.asarray(counts.sum(axis=0)).ravel()  # each word over all clusters: also its prior
+    sizes = np.asarray(counts.sum(axis=1)).ravel()
+    everything = float(sizes.sum())
+    for row in range(counts.shape[0]):
+        start, end = counts.indptr[row], counts.indptr[row + 1]
+        columns = counts.indices[start:end]
+        yield columns, *_row_log_odds(counts.data[start:end], totals[columns], sizes[row], everything)
+
+
+def _row_log_odds(
+    inside: np.ndarray, prior: np.ndarray, size: float, everything: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """``delta`` and its lower bound for words used ``inside`` times in a group of ``size`` words and
+    ``prior`` times in all ``everything`` words."""
+    outside = prior - inside
+    rest = everything - size
+    # log-odds of the word in the cluster minus in the rest, each smoothed by the prior
+    delta = np.log((inside + prior) / np.maximum(size + everything - inside - prior, 0.5)) - np.log(
+        (outside + prior) / np.maximum(rest + everything - outside - prior, 0.5)
+    )
+    sigma = np.sqrt(1.0 / (inside + prior) + 1.0 / (outside + prior))
+    return delta, delta - LOWER_BOUND_Z * sigma
+
+
+def _ranked(
+    columns: np.ndarray, delta: np.ndarray, bound: np.ndarray, alphabetical: np.ndarray, top_n: int | None = None
+) -> np.ndarray:
+    """Positions of one row's words in ranking order (all, or the first ``top_n``): over-represented words
+    first, however rare (a small count widens sigma, not the evidence of absence elsewhere: a word used
+    six times, all here, beats one used evenly everywhere), then by ``bound``, ties alphabetical."""
+    under = delta <= 1e-9
+    candidates = np.arange(len(columns))
+    if top_n is not None and len(under) - under.sum() > top_n:  # only the best bounds lead (ties at the cut kept)
+        cut = np.partition(bound[~under], -top_n)[-top_n]
+        candidates = np.flatnonzero(~under & (bound >= cut))
+    order = np.lexsort((alphabetical[columns[candidates]], -bound[candidates], under[candidates]))
+    return candidates[order][:top_n]
 
 
 def topic_keywords(
@@ -194,7 +218,7 @@ def topic_keywords(
     from -0.08 to 0.12 with every word still distinct: words that are distinctive but rare seldom
     share a window ("Sudan", "Arafat") and gave way to words that do ("troops", "killed").
     """
-    rankings = log_odds_ranking(terms.counts, terms.words)
+    rankings = log_odds_ranking(terms.counts, terms.words, terms.alphabetical)
     owner = _owners(rankings, len(terms.words))
     chosen, pools = [], []
     for row, ranking in enumerate(rankings):
@@ -342,7 +366,8 @@ def label_clusters_offline(
     members = {int(c): rows for c, rows in zip(found, np.split(order, starts)[1:], strict=True) if c >= 0}
     ids = (documents["document_id"] if "document_id" in documents else documents.index.to_series()).astype(str)
     columns = text_columns(documents, text_fields)
-    central = _representatives(X, labels, members, num_representatives, centroids, distances, documents, columns)
+    fields = _text_fields(documents, columns)
+    central = _representatives(X, labels, members, num_representatives, centroids, distances, fields)
     sample = _member_sample(documents, members, columns, max_docs_per_cluster, random_state)
     words: dict[int, list[str]] = {}
     written: dict[int, list[str]] = {}
@@ -359,7 +384,7 @@ def label_clusters_offline(
         ids_c = ids.iloc[representatives].tolist()
         size = len(rows) if sizes is None else int(sizes[c])
         if written.get(c):
-            result[c] = _text_label(size, written[c], _example(documents, representatives, columns), ids_c)
+            result[c] = _text_label(size, written[c], _example(fields, representatives), ids_c)
         else:
             fallback = ClusterLabel(f"Cluster {c}", f"Cluster {c} holds {_documents(size)}.", [], ids_c)
             result[c] = _metadata_label(documents, rows, metadata, num_keywords, ids_c, size) or fallback
@@ -407,12 +432,14 @@ def cluster_term_counts(
 
 
 def group_keywords(terms: TermCounts, clusters: Sequence[int], top_n: int = 8) -> list[str]:
-    """Keywords of ``clusters`` taken together, against every other cluster (``log_odds_keywords`` on
-    the summed counts), as the texts write them: how a merged topic is named."""
-    counts = terms.counts
-    inside = sparse.csr_matrix(counts[list(clusters)].sum(axis=0))
-    rest = sparse.csr_matrix(counts.sum(axis=0)) - inside
-    return terms.written(log_odds_keywords(sparse.vstack([inside, rest]).tocsr(), terms.words, top_n)[0])
+    """The ``top_n`` keywords of ``clusters`` taken together, against every other cluster (the first of
+    ``log_odds_ranking`` of their summed counts and the rest's, only the words that can lead ranked), as
+    the texts write them: how a merged topic is named."""
+    inside = np.asarray(terms.counts[list(clusters)].sum(axis=0)).ravel()
+    columns = np.flatnonzero(inside)
+    delta, bound = _row_log_odds(inside[columns], terms.totals[columns], inside.sum(), terms.totals.sum())
+    best = columns[_ranked(columns, delta, bound, terms.alphabetical, top_n)]
+    return terms.written([str(word) for word in terms.words[best]])
 
 
 def keywords_label(keywords: Sequence[str]) -> str:
@@ -427,15 +454,14 @@ def _representatives(
     n: int,
     centroids: np.ndarray | None,
     distances: np.ndarray | None,
-    documents: pd.DataFrame,
-    columns: Sequence[str],
+    fields: Sequence[np.ndarray],
 ) -> dict[int, np.ndarray]:
     """Representative rows per cluster; centroids and centrality come chunk by chunk, never a copy of X.
 
     Centrality is ``x·c / |x|`` (the cosine to the cluster's centre, up to the centre's norm, which
     ranks alike within a cluster); with the distances ``d`` to the centres, ``x·c = (|x|² + |c|² − d²) / 2``.
-    Among the most central members, those without readable text in any of the text ``columns`` (a bare
-    link or site name) are passed over, unless no member has any.
+    Among the most central members, those without readable text in any of the text ``fields`` (a bare
+    link or site name; ``_text_fields``) are passed over, unless no member has any.
     """
     if not members:
         return {}
@@ -453,15 +479,30 @@ def _representatives(
             dots = (squared[member] + centre_norms[block_labels[member]] - gaps**2) / 2.0
         relevance[start : start + len(block)][member] = dots / np.maximum(np.sqrt(squared[member]), 1e-12)
     central = {}
-    fields = [documents[column].to_numpy() for column in sorted(columns, key=lambda c: c != "title")]
     for c, rows in members.items():
         if len(rows) > PRESELECT_FACTOR * n:
             rows = np.sort(rows[np.argpartition(-relevance[rows], PRESELECT_FACTOR * n - 1)[: PRESELECT_FACTOR * n]])
-        readable = np.array([_readable_text(fields, row) is not None for row in rows], dtype=bool)
-        if readable.any():
-            rows = rows[readable]
-        central[c] = rows[representative_indices(X[rows], centroids[c], n=n)]
+        central[c] = _readable_representatives(X, rows, centroids[c], n, fields)
     return central
+
+
+def _readable_representatives(
+    X: np.ndarray, rows: np.ndarray, centroid: np.ndarray, n: int, fields: Sequence[np.ndarray]
+) -> np.ndarray:
+    """``representative_indices`` among the ``rows`` with readable text (all ``rows`` when none has any).
+
+    Only the picks are read: a pick without readable text is dropped from the candidates and the choice
+    made again. That is the choice among the readable rows, since a candidate never picked changes no
+    pick of maximal marginal relevance; it reads ~n texts a cluster instead of all ``20 · n``.
+    """
+    candidates = rows if fields else rows[:0]
+    while len(candidates):
+        picked = candidates[representative_indices(X[candidates], centroid, n=n)]
+        unreadable = [row for row in picked if _readable_text(fields, row) is None]
+        if not unreadable:
+            return picked
+        candidates = candidates[~np.isin(candidates, unreadable)]
+    return rows[representative_indices(X[rows], centroid, n=n)]
 
 
 def document_texts(documents: pd.DataFrame, text_fields: Sequence[str] | None = None) -> pa.Array | None:
@@ -495,9 +536,14 @@ def _readable_text(fields: Sequence[np.ndarray], row: int) -> str | None:
     return None
 
 
-def _example(documents: pd.DataFrame, rows: np.ndarray, columns: Sequence[str]) -> str:
+def _text_fields(documents: pd.DataFrame, columns: Sequence[str]) -> list[np.ndarray]:
+    """The text ``columns`` as arrays, title first: what ``_readable_text`` reads (converted once, since
+    an Arrow-backed column costs a copy of all its strings each time)."""
+    return [documents[column].to_numpy() for column in sorted(columns, key=lambda c: c != "title")]
+
+
+def _example(fields: Sequence[np.ndarray], rows: np.ndarray) -> str:
     """The readable text of the most central document that has one (``_readable_text``)."""
-    fields = [documents[column].to_numpy() for column in sorted(columns, key=lambda c: c != "title")]
     return next((text for row in rows if (text := _readable_text(fields, row))), "")
 
 

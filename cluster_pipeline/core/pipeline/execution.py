@@ -195,9 +195,11 @@ def completed_result(
     outcome: LabelingOutcome,
     selection: Selection,
     topics: TopicQuality | None = None,
+    texts_read: int | None = None,
 ) -> ExecutionResult:
     """``base`` filled in with what the execution found (timings, drift and artifacts come last);
-    ``topics``: the coherence and diversity of its clusters' topic words, beside the metrics."""
+    ``topics``: the coherence and diversity of its clusters' topic words, beside the metrics;
+    ``texts_read``: the documents the labels and topics read (``shown_rows``), None for all."""
     num_points = len(fitted.labels)
     sample_size = metrics.silhouette_sample_size if metrics else None
     clustered = num_points - fitted.num_noise
@@ -223,7 +225,9 @@ def completed_result(
         num_noise_reassigned=fitted.num_reassigned,
         vectors_retrieved=selection.matched,
         vectors_clustered=clustered,
-        coverage=None if metrics is None else coverage(num_points, found_noise, reassigned, sample_size, clustered),
+        coverage=None
+        if metrics is None
+        else coverage(num_points, found_noise, reassigned, sample_size, clustered, texts_read),
         quality_note=quality_note(metrics.silhouette_score if metrics else None, fitted.reduction["method"]),
         warning=fitted.warning,
     )
@@ -482,7 +486,8 @@ def _run(
             with timer.stage("drift"):
                 drift = drift_against_previous(results, base, ids, fitted, space)
         del space
-        completed = completed_result(base, fitted, metrics, outcome, selection, topics_measured)
+        texts_read = None if shown is None else len(shown)
+        completed = completed_result(base, fitted, metrics, outcome, selection, topics_measured, texts_read)
         with timer.stage("topics"):
             names = [c.label for c in completed.centroids or []]
             schema = collections.scan(snapshot).metadata_schema

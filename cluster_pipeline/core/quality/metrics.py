@@ -130,7 +130,7 @@ def stratified_sample(labels: np.ndarray, size: int, random_state: int = 0) -> n
         return np.arange(n, dtype=np.int64)
     if size < 1:
         raise ValueError(f"Sample size must be at least 1, got {size}.")
-    codes = dense_codes(labels)
+    _, codes = cluster_codes(labels)
     counts = np.bincount(codes)
     # a floor of min(count, 50) per cluster, the rest by largest remainder, in exact integers
     floor = np.minimum(counts, min(MIN_POINTS_PER_CLUSTER, size // len(counts)))
@@ -138,30 +138,34 @@ def stratified_sample(labels: np.ndarray, size: int, random_state: int = 0) -> n
     share, remainder = np.divmod((size - floor.sum()) * spare, spare.sum())
     quota = floor + share
     quota[np.argsort(-remainder, kind="stable")[: size - quota.sum()]] += 1
-    # each cluster keeps the rows of its `quota` smallest keys. Sorting all n keys costs seconds at ten
-    # million rows, so only the rows under twice each cluster's share (plus a margin) are sorted; where a
-    # cluster has too few of those, all are: either way the same rows come out.
+    # each cluster keeps its members with the lowest seeded keys U[0, 1); they lie under a cut a few
+    # standard deviations above quota / count, so only those rows are sorted (by code + key), not all n
     keys = np.random.default_rng(random_state).random(n)
-    candidates = np.flatnonzero(keys < np.minimum(2.0 * quota / counts + 1e-3, 1.0)[codes])
-    if (np.bincount(codes[candidates], minlength=len(counts)) < quota).any():
-        candidates = np.arange(n)
-    order = candidates[np.lexsort((keys[candidates], codes[candidates]))]
+    cut = (quota + 4 * np.sqrt(quota) + 8) / counts
+    candidate = keys < cut[codes]
+    short = np.bincount(codes[candidate], minlength=len(counts)) < quota
+    if short.any():  # (rarely) a cluster with too few keys under its cut: all its members
+        candidate |= short[codes]
+    rows = np.flatnonzero(candidate)
+    order = rows[np.argsort(codes[rows] + keys[rows])]
     sorted_codes = codes[order]
-    held = np.bincount(sorted_codes, minlength=len(counts))
-    rank = np.arange(len(order)) - (np.cumsum(held) - held)[sorted_codes]
+    found = np.bincount(sorted_codes, minlength=len(counts))
+    rank = np.arange(len(order)) - (np.cumsum(found) - found)[sorted_codes]
     return np.sort(order[rank < quota[sorted_codes]]).astype(np.int64, copy=False)
 
 
-def dense_codes(labels: np.ndarray) -> np.ndarray:
-    """``labels`` renumbered 0..K-1 in the order of their values (``np.unique``'s inverse); integer
-    labels in a short range by a lookup table, without sorting all n of them."""
-    if labels.dtype.kind in "iu" and len(labels):
-        low, high = int(labels.min()), int(labels.max())
-        if high - low <= 4 * len(labels):
-            present = np.bincount(labels - low, minlength=high - low + 1) > 0
-            lookup = np.cumsum(present) - 1
-            return lookup[labels - low]
-    return np.unique(labels, return_inverse=True)[1]
+def cluster_codes(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct labels and each label's rank among them (``np.unique(labels, return_inverse=True)``),
+    by counting rather than sorting when the labels are integers (cluster indices, -1 for noise)."""
+    labels = np.asarray(labels)
+    spread = int(labels.max()) - int(labels.min()) if len(labels) and np.issubdtype(labels.dtype, np.integer) else -1
+    if not 0 <= spread <= 4 * len(labels):  # not integers, or too sparse a range to count over
+        present, codes = np.unique(labels, return_inverse=True)
+        return present, codes.reshape(-1)
+    low = int(labels.min())
+    shifted = labels - low
+    found = np.bincount(shifted) > 0
+    return np.flatnonzero(found) + low, (np.cumsum(found) - 1)[shifted]
 
 
 @dataclass(frozen=True)
@@ -285,7 +289,7 @@ def compute_metrics(
     if centroids is None or distances is None:  # else only the silhouette sample is read, and checked there
         _check_finite(X)
     keep = np.flatnonzero(labels != NOISE_LABEL)
-    present, codes = np.unique(labels[keep], return_inverse=True)
+    present, codes = cluster_codes(labels[keep])
     n, k = len(keep), len(present)
     if n < 2 or not 2 <= k <= n - 1:
         return None

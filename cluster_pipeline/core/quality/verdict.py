@@ -22,11 +22,17 @@ def percent(share: float) -> str:
 
 
 def coverage(
-    num_points: int, num_noise: int, num_reassigned: int, silhouette_sample_size: int | None, clustered: int
+    num_points: int,
+    num_noise: int,
+    num_reassigned: int,
+    silhouette_sample_size: int | None,
+    clustered: int,
+    texts_sample_size: int | None = None,
 ) -> str:
     """Which documents the metrics describe, e.g. "computed on 1,641 of 7,600 documents; 78 % noise":
     ``num_noise`` the algorithm left as noise, ``num_reassigned`` of them given their nearest cluster
-    since, ``clustered`` in a cluster now."""
+    since, ``clustered`` in a cluster now; ``texts_sample_size`` the documents whose texts the keywords
+    and the topic coherence were read from, when not all of them."""
     text = f"computed on {clustered:,} of {num_points:,} documents"
     if num_points:
         text += f"; {percent(num_noise / num_points)} noise"
@@ -34,6 +40,8 @@ def coverage(
         text += f", {num_reassigned:,} of them reassigned to their nearest cluster"
     if silhouette_sample_size is not None and silhouette_sample_size < clustered:
         text += f"; silhouette on a stratified sample of {silhouette_sample_size:,}"
+    if texts_sample_size is not None and texts_sample_size < num_points:
+        text += f"; keywords and topic coherence from a stratified sample of {texts_sample_size:,}"
     return text
 
 

@@ -15,8 +15,10 @@ from cluster_pipeline.core.labels.base import ClusterLabel
 from cluster_pipeline.core.labels.offline import (
     MAX_LABEL_CHARS,
     MAX_SUMMARY_CHARS,
+    TermCounts,
+    group_keywords,
     label_clusters_offline,
-    log_odds_keywords,
+    log_odds_ranking,
     representative_indices,
     term_counts,
 )
@@ -78,7 +80,10 @@ def distinctive_keywords(texts_by_cluster: dict[int, list], top_n: int = 8) -> d
     texts = pa.array([t or None for c in clusters for t in texts_by_cluster[c]], pa.large_string())
     groups = np.repeat(np.arange(len(clusters)), [len(texts_by_cluster[c]) for c in clusters])
     terms = term_counts(clean_texts(texts), groups, len(clusters))
-    return dict(zip(clusters, log_odds_keywords(terms.counts, terms.words, top_n), strict=True))
+    rankings = log_odds_ranking(terms.counts, terms.words)
+    return {
+        c: [str(terms.words[w]) for w in ranking.columns[:top_n]] for c, ranking in zip(clusters, rankings, strict=True)
+    }
 
 
 def vocabulary(topic: str) -> set[str]:
@@ -361,6 +366,28 @@ def test_the_example_is_the_most_central_member_with_readable_text() -> None:
     assert "d0" not in result[0].representative_document_ids
 
 
+def test_representatives_are_the_mmr_choice_among_the_members_with_readable_text() -> None:
+    """Only the picks' texts are read (an unreadable pick is dropped and the choice made again): the
+    same documents as choosing among the readable members alone, whatever share of them is unreadable;
+    a cluster with no readable text still shows its central members."""
+    rng = np.random.default_rng(3)
+    X = rng.standard_normal((300, 16)).astype(np.float32)
+    labels = np.repeat([0, 1, 2], 100)
+    unreadable = rng.random(300) < 0.6
+    unreadable[200:] = True  # cluster 2: nothing readable
+    titles = np.where(unreadable, "SI.com", [f"Readable headline number {i}" for i in range(300)])
+    documents = pd.DataFrame({"document_id": [f"d{i}" for i in range(300)], "title": titles})
+    result = label_clusters_offline(documents, labels, X, num_representatives=5).labels
+    for cluster in (0, 1):
+        rows = np.flatnonzero((labels == cluster) & ~unreadable)
+        centre = X[labels == cluster].mean(axis=0)
+        expected = [f"d{row}" for row in rows[representative_indices(X[rows], centre, n=5)]]
+        assert result[cluster].representative_document_ids == expected
+    rows = np.flatnonzero(labels == 2)
+    expected = [f"d{row}" for row in rows[representative_indices(X[rows], X[rows].mean(axis=0), n=5)]]
+    assert result[2].representative_document_ids == expected
+
+
 def test_topic_words_are_ten_distinct_words_per_cluster_and_the_label_leads() -> None:
     documents, labels, X = topic_corpus()
     outcome = label_clusters_offline(documents, labels, X)
@@ -370,3 +397,21 @@ def test_topic_words_are_ten_distinct_words_per_cluster_and_the_label_leads() ->
     assert len({w for topic in words.values() for w in topic}) == 30  # no word in two topics
     for index in range(3):
         assert [k.lower() for k in outcome.labels[index].keywords[:3]] == words[index][:3]
+
+
+def test_a_merged_topic_s_keywords_are_its_ranking_s_first_words_ties_included():
+    """``group_keywords`` ranks only the words that can lead: the first words of the full ranking of the
+    clusters' summed counts against the rest's, in its order, when many words share a score (small
+    integer counts tie often)."""
+    from scipy import sparse
+
+    rng = np.random.default_rng(0)
+    counts = sparse.csr_matrix(rng.integers(0, 3, (6, 400)).astype(np.float64) * (rng.random((6, 400)) < 0.5))
+    words = np.array([f"w{i:03d}" for i in rng.permutation(400)], dtype=object)
+    terms = TermCounts(counts, words, words)
+    for clusters in ([0], [1, 4], [0, 2, 3, 5]):
+        inside = counts[clusters].sum(axis=0)
+        pair = sparse.csr_matrix(np.vstack([inside, counts.sum(axis=0) - inside]))
+        ranking = log_odds_ranking(pair, words)[0]
+        for top_n in (1, 5, 40, 400):
+            assert group_keywords(terms, clusters, top_n) == [str(words[c]) for c in ranking.columns[:top_n]]

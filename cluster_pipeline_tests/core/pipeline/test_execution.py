@@ -137,6 +137,7 @@ def test_the_stages_after_the_fit_read_a_bounded_sample_stratified_by_cluster(la
     assert documents == labels == space == 200 and sum(sizes) == 900
     assert sorted(c.num_members for c in first.centroids) == sorted(sizes)
     assert all(c.summary.startswith(f"{c.num_members:,} documents") for c in first.centroids)
+    assert first.coverage.endswith("; keywords and topic coherence from a stratified sample of 200")
     assignments = ResultStore(lake).read_assignments("default", config.cluster_id, first.run_id)
     assert assignments.num_rows == 900
     points = pq.read_table(

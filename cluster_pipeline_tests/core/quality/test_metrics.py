@@ -10,6 +10,7 @@ from cluster_pipeline.core.quality.metrics import (
     ClusterStatistics,
     MetricsOptions,
     QualityMetrics,
+    cluster_codes,
     compute_metrics,
     describe_quality,
     silhouette_fast,
@@ -94,6 +95,38 @@ def test_stratified_sample_sorts_only_candidates_and_keeps_the_rows_a_full_sort_
     counts = np.bincount(codes)
     rank = np.arange(len(labels)) - (np.cumsum(counts) - counts)[codes[order]]
     np.testing.assert_array_equal(sample, np.sort(order[rank < kept[codes[order]]]))
+
+
+def test_stratified_sample_keeps_each_cluster_s_members_with_the_lowest_seeded_keys():
+    """What sorting every row by (cluster, seeded key) and keeping each cluster's quota would keep:
+    the sample sorts only the rows under a cut, and must not lose any of them to it."""
+    rng = np.random.default_rng(0)
+    for seed in range(20):
+        labels = rng.choice([-1, 0, 1, 2, 3], 5000, p=[0.1, 0.6, 0.25, 0.04, 0.01])
+        sample = stratified_sample(labels, 800, random_state=seed)
+        keys = np.random.default_rng(seed).random(len(labels))
+        quota = np.bincount(np.unique(labels[sample], return_inverse=True)[1])
+        order = np.lexsort((keys, labels))
+        rank = np.arange(len(labels)) - np.searchsorted(labels[order], labels[order])
+        expected = np.sort(order[rank < quota[np.unique(labels, return_inverse=True)[1][order]]])
+        np.testing.assert_array_equal(sample, expected)
+
+
+@pytest.mark.parametrize(
+    "labels",
+    [
+        np.array([3, -1, 3, 7, 0, 7]),
+        np.array([5, 5]),
+        np.array([], dtype=np.int64),
+        np.array(["b", "a", "b"]),
+        np.array([10**12, 0, 10**12]),
+    ],
+)
+def test_cluster_codes_are_what_unique_gives(labels):
+    present, codes = cluster_codes(labels)
+    expected_present, expected_codes = np.unique(labels, return_inverse=True)
+    np.testing.assert_array_equal(present, expected_present)
+    np.testing.assert_array_equal(codes, expected_codes)
 
 
 def test_sampled_silhouette_is_close_to_exact():

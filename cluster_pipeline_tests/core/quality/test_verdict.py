@@ -19,6 +19,10 @@ def test_coverage_says_what_the_metrics_saw():
         == "computed on 7,600 of 7,600 documents; 5 % noise, 412 of them reassigned to their nearest cluster"
     )
     assert coverage(50_000, 0, 0, 10_000, 50_000).endswith("; 0 % noise; silhouette on a stratified sample of 10,000")
+    assert coverage(50_000, 0, 0, 10_000, 50_000, 20_000).endswith(
+        "; silhouette on a stratified sample of 10,000; keywords and topic coherence from a stratified sample of 20,000"
+    )
+    assert coverage(900, 0, 0, 900, 900, 900) == "computed on 900 of 900 documents; 0 % noise"
     assert [percent(x) for x in (0.0, 0.003, 0.78, 1.0)] == ["0 %", "<1 %", "78 %", "100 %"]
 
 
