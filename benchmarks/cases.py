@@ -273,8 +273,11 @@ def case_execute(n: int, collection: str, repeats: int = 3, warm: bool = False, 
 def _import_what_an_execution_uses() -> None:
     """Load the modules an execution imports on first use, so the interpreter's baseline holds them."""
     import duckdb  # noqa: F401 - the history query behind drift
+    import pandas  # noqa: F401 - the documents' table (the code location no longer imports it)
     import PIL.Image  # noqa: F401 - the pictures
     import pyarrow.compute  # noqa: F401
+    import scipy.cluster.hierarchy  # noqa: F401 - the topic tree
+    import scipy.sparse.csgraph  # noqa: F401 - the drift matching; scipy.sparse: the passes' member sums
 
     import cluster_pipeline.core.render.plots  # noqa: F401
     import cluster_pipeline.definitions  # noqa: F401

@@ -23,6 +23,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 from cluster_pipeline.core.fit.auto_k import AutoK
 from cluster_pipeline.core.quality.metrics import stratified_sample
+from cluster_pipeline.core.render.glyphs import GlyphDraw
 
 MAX_PLOT_POINTS = 10_000
 MAX_MAP_POINTS = 100_000  # points of the report's interactive map (WebGL draws them fluidly)
@@ -261,7 +262,7 @@ def projection_png(
         if len(chosen):
             _blend_points(canvas, pixels[chosen], palette[labels[chosen] % len(PALETTE)], shape)
     image = Image.fromarray(canvas.round().astype(np.uint8), "RGB")
-    draw = ImageDraw.Draw(image)
+    draw = GlyphDraw(image)
     draw.rectangle(plot, outline=FRAME)
     _centre_labels(draw, pixels, labels, cluster_labels, plot)
     _legend(draw, cluster_labels, sizes, num_noise, (WIDTH - LEGEND_WIDTH, TITLE_HEIGHT, WIDTH - MARGIN, HEIGHT))
@@ -326,7 +327,7 @@ def sizes_png(sizes: Sequence[int], cluster_labels: Sequence[str], num_noise: in
     """Horizontal bars of cluster sizes (cluster order: largest on top), noise as its own grey bar;
     each bar's count and share written after it, inside the frame."""
     font, bar_pitch = _font(13), 24
-    probe = ImageDraw.Draw(Image.new("RGB", (1, 1)))
+    probe = GlyphDraw(Image.new("RGB", (1, 1)))
     names = [_fit(probe, f"cl_{i} {label}", font, 420) for i, label in enumerate(cluster_labels)]
     values = [int(v) for v in sizes]
     colours = [colour(i) for i in range(len(values))]
@@ -338,7 +339,7 @@ def sizes_png(sizes: Sequence[int], cluster_labels: Sequence[str], num_noise: in
     texts = [f"{value:,} ({share(value, total)})" for value in values]
     height = TITLE_HEIGHT + bar_pitch * max(len(values), 1) + 44
     image = Image.new("RGB", (WIDTH, height), WHITE)
-    draw = ImageDraw.Draw(image)
+    draw = GlyphDraw(image)
     left = MARGIN + int(max((draw.textlength(n, font=font) for n in names), default=0)) + 12
     # the longest bar ends where its numbers (the widest they can be) still fit inside the picture
     right = WIDTH - MARGIN - int(draw.textlength(f"{max(values, default=0):,} (100.0 %)", font=font)) - 10
@@ -363,7 +364,7 @@ def auto_k_png(auto_k: AutoK, width: int = 640, height: int = 360) -> bytes:
     """The automatic-k curve: the silhouette of each k tried, the chosen k marked."""
     ks = sorted(auto_k.scores)
     image = Image.new("RGB", (width, height), WHITE)
-    draw = ImageDraw.Draw(image)
+    draw = GlyphDraw(image)
     font = _font(12)
     left, top, right, bottom = 70, TITLE_HEIGHT + 10, width - MARGIN - 10, height - 46
     draw.rectangle((left, top, right, bottom), outline=(200, 200, 200))

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 from PIL import Image, ImageDraw
 
+from cluster_pipeline.core.render.glyphs import GlyphDraw
 from cluster_pipeline.core.render.plots import (
     FRAME,
     INK,
@@ -69,7 +70,7 @@ def dendrogram_png(hierarchy: dict[str, Any], leaf_labels: dict[str, str], sizes
     their own on the right (so no label crosses a bracket)."""
     order = _leaf_order(hierarchy)
     font, small = _font(13), _font(12)
-    probe = ImageDraw.Draw(Image.new("RGB", (1, 1)))
+    probe = GlyphDraw(Image.new("RGB", (1, 1)))
     named = hierarchy["nodes"][-MAX_NAMED_NODES:][::-1]  # the root first
     notes = [
         wrap_words(probe, f"{number}. {node['label']}", small, MERGE_COLUMN - 12)
@@ -79,7 +80,7 @@ def dendrogram_png(hierarchy: dict[str, Any], leaf_labels: dict[str, str], sizes
     notes_height = sum(NOTE_LINE * len(lines) + 6 for lines in notes) + 24
     height = TITLE_HEIGHT + max(rows_height, notes_height) + 60
     image = Image.new("RGB", (WIDTH, height), WHITE)
-    draw = ImageDraw.Draw(image)
+    draw = GlyphDraw(image)
     names = {
         leaf: _fit(draw, f"{leaf} {leaf_labels.get(leaf, '')} ({sizes.get(leaf, 0):,})", font, 360) for leaf in order
     }
@@ -129,7 +130,7 @@ def over_time_png(
     bottom); the ten largest clusters in their colours, the rest as one light band."""
     height = 560
     image = Image.new("RGB", (WIDTH, height), WHITE)
-    draw = ImageDraw.Draw(image)
+    draw = GlyphDraw(image)
     font, small = _font(13), _font(12)
     left, top, right, bottom = 64, TITLE_HEIGHT + 10, WIDTH - MARGIN - 330, height - 56
     draw.rectangle((left, top, right, bottom), outline=FRAME)
