@@ -295,7 +295,7 @@ def _centre_labels(
         if box is None:
             continue
         draw.rounded_rectangle(box, radius=3, fill=WHITE, outline=colour(cluster), width=2)
-        draw.text(((box[0] + box[2]) / 2, (box[1] + box[3]) / 2), text, fill=BLACK, font=font, anchor="mm")
+        draw.text((box[0] + 4, (box[1] + box[3]) / 2), text, fill=BLACK, font=font, anchor="lm")  # 4 px padding
 
 
 def _legend(draw: ImageDraw.ImageDraw, names: Sequence[str], sizes: Sequence[int], num_noise: int, area: Box) -> None:
