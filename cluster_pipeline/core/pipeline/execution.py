@@ -432,6 +432,10 @@ def run_execution(
         return replace(execution, enrichment=refresh_enrichment(lake, config, execution.snapshot))
     except (ClusterPipelineError, OSError, pa.ArrowException) as error:
         return replace(execution, enrichment_error=unexpected_error_message(error))
+    finally:
+        # Arrow's allocator keeps what the execution freed for later (~170 MB after 1M documents): a code
+        # server or daemon that runs executions one after another gives it back instead
+        pa.default_memory_pool().release_unused()
 
 
 def _run(
