@@ -32,7 +32,7 @@ SIZES = {
     "quick": {
         "scale": [10_000, 100_000],
         "inertia": [100_000],
-        "hdbscan": 20_000,
+        "hdbscan": 10_000,
         "stream": 300_000,
         "budget_mb": 768,
         "repeats": 1,
