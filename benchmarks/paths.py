@@ -9,9 +9,13 @@
   start-up) and to its end in Dagster's run storage. The code server is warm, as in the UI; the run
   gets a fresh run-worker process, as in the UI.
 
+Beside each, Dagster's own floor (``benchmarks.floor``): a code location of the same shape whose
+step does nothing, run in process by ``python -m benchmarks.floor`` and launched like the UI from
+the same ``dagster dev`` — what the two paths cost before any of the project's work.
+
 The package's bytecode is compiled first, as an installed package's is. Both re-execute the same
-configuration (so both compare with a previous run, as a user's second execution does), alternately,
-after one unmeasured warm-up execution.
+configuration (so both compare with a previous run, as a user's second execution does), alternately
+with the floor's, after one unmeasured warm-up execution of each.
 
     python -m benchmarks.paths '{"repeats": 3}'     # prints RESULT {json}; run by benchmarks.run
 """
@@ -30,17 +34,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from benchmarks import floor
 from benchmarks.cases import AG_NEWS, DAGSTER_HOME, DATA, NAMESPACE, ROOT, median
 
 BIN = os.path.dirname(sys.executable)
-ASSETS = ["collection_embeddings", "cluster_assignments", "cluster_quality", "cluster_labels", "execution_result"]
-CHECKS = [
-    "silhouette_threshold",
-    "davies_bouldin_threshold",
-    "largest_cluster_fraction",
-    "noise_fraction",
-    "ari_vs_previous",
-]
+ASSETS, CHECKS = floor.KEYS, floor.CHECKS  # the execution job's five assets and checks; the floor has them too
 # the instance settings' sections that name the repository's data folder: the benchmark's home keeps its own
 STORAGE_SETTINGS = ("storage", "local_artifact_storage", "compute_logs")
 LAUNCH = """
@@ -91,6 +89,32 @@ def cli(*arguments: str) -> tuple[float, dict[str, Any]]:
     return round(seconds, 4), json.loads(done.stdout)
 
 
+def floor_cli() -> float:
+    """Seconds of ``python -m benchmarks.floor``: Python, Dagster, the instance and a run that does nothing."""
+    started = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "benchmarks.floor"], cwd=ROOT, env=environment(), check=True)
+    return round(time.perf_counter() - started, 4)
+
+
+def workspace() -> str:
+    """The benchmark's workspace: the repository's code location and the floor's, in one ``dagster dev``."""
+    import yaml
+
+    locations = [("cluster_pipeline.definitions", "cluster_pipeline"), ("benchmarks.floor", floor.LOCATION)]
+    path = DAGSTER_HOME / "workspace.yaml"
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "load_from": [
+                    {"python_module": {"module_name": module, "working_directory": str(ROOT), "location_name": name}}
+                    for module, name in locations
+                ]
+            }
+        )
+    )
+    return str(path)
+
+
 def graphql(port: int, query: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
     body = json.dumps({"query": query, "variables": variables or {}}).encode()
     request = urllib.request.Request(
@@ -108,7 +132,7 @@ def dagster_dev() -> Iterator[int]:
         port = probe.getsockname()[1]
     log = open(DAGSTER_HOME / "dagster-dev.log", "w")  # noqa: SIM115 - closed below, after the server
     server = subprocess.Popen(
-        [os.path.join(BIN, "dagster"), "dev", "-w", "workspace.yaml", "-h", "127.0.0.1", "-p", str(port)],
+        [os.path.join(BIN, "dagster"), "dev", "-w", workspace(), "-h", "127.0.0.1", "-p", str(port)],
         cwd=ROOT,
         env=environment(),
         stdout=log,
@@ -120,7 +144,7 @@ def dagster_dev() -> Iterator[int]:
         while True:
             try:
                 locations = graphql(port, "{ workspaceOrError { ... on Workspace { locationEntries { name } } } }")
-                if locations["workspaceOrError"]["locationEntries"]:
+                if len(locations["workspaceOrError"]["locationEntries"]) == 2:
                     break
             except OSError:
                 pass
@@ -145,14 +169,20 @@ def wait_for_the_queue(instance: Any, seconds: float = 300) -> None:
         time.sleep(0.5)
 
 
-def launch_like_the_ui(port: int, location: str, partition_key: str, instance: Any) -> dict[str, float]:
+def launch_like_the_ui(
+    port: int, location: str, partition_key: str, instance: Any, prefix: tuple[str, ...] = ()
+) -> dict[str, float]:
+    """Materialize the five assets (keys under ``prefix``) and their checks of one partition as the UI's
+    button does; seconds from the request to the run's start and to its end."""
     params = {
         "selector": {
             "repositoryLocationName": location,
             "repositoryName": "__repository__",
             "jobName": "__ASSET_JOB",
-            "assetSelection": [{"path": [key]} for key in ASSETS],
-            "assetCheckSelection": [{"assetKey": {"path": ["execution_result"]}, "name": name} for name in CHECKS],
+            "assetSelection": [{"path": [*prefix, key]} for key in ASSETS],
+            "assetCheckSelection": [
+                {"assetKey": {"path": [*prefix, "execution_result"]}, "name": name} for name in CHECKS
+            ],
         },
         "executionMetadata": {"tags": [{"key": "dagster/partition", "value": partition_key}]},
         "runConfigData": {},
@@ -194,26 +224,33 @@ def main() -> None:
     cluster_id = config["cluster_id"]
     partition_key = f"{NAMESPACE}.{config['name']}"
     cli("execute", cluster_id)  # warm-up, not measured: page cache, first result
-    runs: dict[str, list[Any]] = {"cli": [], "cli_timings": [], "ui": [], "ui_worker_start": []}
+    floor_cli()  # warm-up; it also makes the floor's partition
+    runs: dict[str, list[Any]] = {key: [] for key in ("cli", "cli_timings", "ui", "ui_worker_start")}
+    runs.update({key: [] for key in ("floor_cli", "floor_ui", "floor_ui_worker_start")})
     os.environ["DAGSTER_HOME"] = str(DAGSTER_HOME)
     with dagster_dev() as port, DagsterInstance.get() as instance:
         wait_for_the_queue(instance)
-        location = graphql(port, "{ workspaceOrError { ... on Workspace { locationEntries { name } } } }")
-        location_name = location["workspaceOrError"]["locationEntries"][0]["name"]
         for _ in range(repeats):
             seconds, result = cli("execute", cluster_id)
             runs["cli"].append(seconds)
             runs["cli_timings"].append(result["timings"])
-            ui = launch_like_the_ui(port, location_name, partition_key, instance)
+            runs["floor_cli"].append(floor_cli())
+            ui = launch_like_the_ui(port, "cluster_pipeline", partition_key, instance)
             runs["ui"].append(ui["seconds"])
             runs["ui_worker_start"].append(ui["worker_start"])
+            ui = launch_like_the_ui(port, floor.LOCATION, floor.PARTITION, instance, prefix=("floor",))
+            runs["floor_ui"].append(ui["seconds"])
+            runs["floor_ui_worker_start"].append(ui["worker_start"])
     stages = list(runs["cli_timings"][-1])
     out = {
         "cli_seconds": median(runs["cli"]),
         "ui_seconds": median(runs["ui"]),
         "ui_worker_start": median(runs["ui_worker_start"]),
         "cli_timings": {s: median([t.get(s, 0.0) for t in runs["cli_timings"]]) for s in stages},
-        "repeats": {"cli": runs["cli"], "ui": runs["ui"]},
+        "floor_cli_seconds": median(runs["floor_cli"]),
+        "floor_ui_seconds": median(runs["floor_ui"]),
+        "floor_ui_worker_start": median(runs["floor_ui_worker_start"]),
+        "repeats": {key: value for key, value in runs.items() if key != "cli_timings"},
     }
     print("RESULT " + json.dumps(out), flush=True)
 

@@ -41,6 +41,10 @@ PCA_COMPONENTS = 10
 AUTO_MIN_DIMENSIONS = 50  # at or below, vectors are clustered as they are ("auto")
 UMAP_EPOCHS = 200
 LAYOUT_MIN_DIST = 0.1  # the pictures' 2-D layout spreads each cluster a little (the fit packs them: 0)
+# The 2-D layout starts from the clustering's own coordinates, so it refines rather than discovers: at
+# 50 epochs (of the fit's 200) its clusters stand as far apart (2-D silhouette by cluster, 10k blobs:
+# 0.953 vs 0.979; AG News: 0.361 vs 0.376) in a quarter of the time (6.5 -> 1.7 s and 5.2 -> 1.3 s).
+LAYOUT_EPOCHS = 50
 TRANSFORM_BLOCK = 65_536  # documents placed per block (bounds the (block, n_neighbors) temporaries)
 # umap-learn's kernels compiled without cache=True (module, name); missing ones are skipped
 UNCACHED_KERNELS = (
@@ -149,7 +153,7 @@ def _fit_umap(
     """UMAP's coordinates of the unit rows ``sample``, from their kNN graph ``knn``."""
     with compiling(progress, "umap", "UMAP"), warnings.catch_warnings():
         umap = load_umap()
-        progress.update(stage, 0, total, note=f"UMAP: {UMAP_EPOCHS} epochs on {len(sample):,} documents")
+        progress.update(stage, 0, total, note=f"UMAP: {parameters['n_epochs']} epochs on {len(sample):,} documents")
         # a seed makes umap-learn run single-threaded, and a precomputed graph has no search index:
         # both are intended here and it warns about each
         warnings.filterwarnings("ignore", message=".*(overridden to 1|is not an NNDescent object).*")
@@ -169,7 +173,13 @@ def layout_2d(
     _, _, axes = np.linalg.svd(coordinates, full_matrices=False)
     start = coordinates @ axes[:2].T
     start = (10 * start / np.maximum(np.abs(start).max(axis=0), 1e-12)).astype(np.float32)  # UMAP's scale
-    parameters = {**graph.parameters, "n_components": 2, "min_dist": LAYOUT_MIN_DIST, "init": start}
+    parameters = {
+        **graph.parameters,
+        "n_components": 2,
+        "min_dist": LAYOUT_MIN_DIST,
+        "init": start,
+        "n_epochs": LAYOUT_EPOCHS,
+    }
     fitted = _fit_umap(graph.sample, parameters, graph.knn, progress, len(graph.sample), stage="layout")
     if graph.rows is None:
         return fitted[rows]
