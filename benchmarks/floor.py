@@ -34,7 +34,11 @@ def floor_execution(context: AssetExecutionContext):  # type: ignore[no-untyped-
         yield dg.AssetCheckResult(check_name=name, asset_key=["floor", KEYS[-1]], passed=True)
 
 
-defs = dg.Definitions(assets=[floor_execution], jobs=[dg.define_asset_job(FLOOR_JOB, selection=[floor_execution])])
+defs = dg.Definitions(
+    assets=[floor_execution],
+    jobs=[dg.define_asset_job(FLOOR_JOB, selection=[floor_execution])],
+    executor=dg.in_process_executor,  # as the project's definitions: one step, in the run worker
+)
 
 
 def main() -> None:

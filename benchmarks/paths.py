@@ -154,7 +154,11 @@ def dagster_dev() -> Iterator[int]:
         yield port
     finally:
         os.killpg(server.pid, signal.SIGTERM)
-        server.wait(timeout=60)
+        try:
+            server.wait(timeout=60)
+        except subprocess.TimeoutExpired:  # a code server that outlives its webserver: timings are taken
+            os.killpg(server.pid, signal.SIGKILL)
+            server.wait(timeout=60)
         log.close()
 
 
