@@ -120,9 +120,10 @@ def _warm_up(store: Any, snapshot: Any) -> None:
     next(store.scan(snapshot).scan(["embedding"], batch_rows=16))
 
 
-def case_load_bare(n: int, collection: str) -> dict[str, Any]:
+def case_load_bare(n: int, collection: str, repeats: int = 1) -> dict[str, Any]:
     """pyarrow alone: each part's Arrow IPC vectors file memory-mapped and read whole
-    (``pyarrow.ipc.open_file(...).read_all()``), then one ``np.concatenate`` into a matrix."""
+    (``pyarrow.ipc.open_file(...).read_all()``), then one ``np.concatenate`` into a matrix. Seconds: the
+    median of ``repeats`` loads; peak memory: the first's."""
     import pyarrow as pa
 
     from cluster_pipeline.core.store.collections import CollectionStore
@@ -131,14 +132,35 @@ def case_load_bare(n: int, collection: str) -> dict[str, Any]:
     store = CollectionStore(Lake.local(DATA))
     snapshot = store.snapshot(NAMESPACE, collection)
     _warm_up(store, snapshot)
-    before, monitor = rss_mb(), RssMonitor()
-    started = time.perf_counter()
     paths = [store.storage.path(p.vectors_key) for p in snapshot.parts]
-    tables = [pa.ipc.open_file(pa.memory_map(str(path))).read_all().select(["embedding"]) for path in paths]
-    chunks = [chunk for table in tables for chunk in table.column(0).chunks]
-    X = np.concatenate([c.flatten().to_numpy().reshape(-1, 384) for c in chunks])
-    seconds = time.perf_counter() - started
-    return {"seconds": round(seconds, 4), "peak_mb": monitor.stop() - before, "matrix_mb": X.nbytes / 2**20}
+
+    def load() -> np.ndarray:
+        tables = [pa.ipc.open_file(pa.memory_map(str(path))).read_all().select(["embedding"]) for path in paths]
+        chunks = [chunk for table in tables for chunk in table.column(0).chunks]
+        return np.concatenate([c.flatten().to_numpy().reshape(-1, 384) for c in chunks])
+
+    return _timed_loads(load, repeats)
+
+
+def _timed_loads(load: Callable[[], np.ndarray], repeats: int) -> dict[str, Any]:
+    """The median seconds of ``repeats`` calls of ``load`` and the first call's peak memory."""
+    seconds, peak = [], 0.0
+    for repeat in range(repeats):
+        before, monitor = rss_mb(), RssMonitor()
+        started = time.perf_counter()
+        X = load()
+        seconds.append(time.perf_counter() - started)
+        grown = monitor.stop() - before
+        peak = grown if repeat == 0 else peak
+        assert X.flags.c_contiguous and X.dtype == np.float32
+        matrix_mb = X.nbytes / 2**20
+        del X
+    return {
+        "seconds": median(seconds),
+        "repeats": [round(s, 4) for s in seconds],
+        "peak_mb": peak,
+        "matrix_mb": matrix_mb,
+    }
 
 
 def case_load_formats(n: int, collection: str) -> dict[str, Any]:
@@ -189,20 +211,16 @@ def case_load_formats(n: int, collection: str) -> dict[str, Any]:
     return out
 
 
-def case_load(n: int, collection: str) -> dict[str, Any]:
-    """The scanner's matrix (``CollectionStore.scan(snapshot).matrix``), the pipeline's load."""
+def case_load(n: int, collection: str, repeats: int = 1) -> dict[str, Any]:
+    """The scanner's matrix (``CollectionStore.scan(snapshot).matrix``), the pipeline's load. Seconds: the
+    median of ``repeats`` loads; peak memory: the first's."""
     from cluster_pipeline.core.store.collections import CollectionStore
     from cluster_pipeline.core.store.lake import Lake
 
     store = CollectionStore(Lake.local(DATA))
     snapshot = store.snapshot(NAMESPACE, collection)
     _warm_up(store, snapshot)
-    before, monitor = rss_mb(), RssMonitor()
-    started = time.perf_counter()
-    X = store.scan(snapshot).matrix("embedding")
-    seconds = time.perf_counter() - started
-    assert X.flags.c_contiguous and X.dtype == np.float32
-    return {"seconds": round(seconds, 4), "peak_mb": monitor.stop() - before, "matrix_mb": X.nbytes / 2**20}
+    return _timed_loads(lambda: store.scan(snapshot).matrix("embedding"), repeats)
 
 
 def _warm_page_cache(collection: str) -> None:

@@ -130,7 +130,10 @@ def measure(size: str, partial: Path) -> dict[str, Any]:
 
     for n in spec["scale"]:
         print(f"N = {n:,}", file=sys.stderr, flush=True)
-        report["load"][n] = {"bare": case("load_bare", **blob(n)), "ours": case("load", **blob(n))}
+        report["load"][n] = {
+            "bare": case("load_bare", **blob(n), repeats=repeats),
+            "ours": case("load", **blob(n), repeats=repeats),
+        }
         report["kmeans"][n] = {
             "bare": case("kmeans_bare", **blob(n), n_clusters=N_CLUSTERS, repeats=repeats),
             "faiss": case("faiss_bare", **blob(n), n_clusters=N_CLUSTERS, repeats=repeats),
@@ -337,7 +340,9 @@ def kept_targets(report: dict[str, Any]) -> list[Target]:
             )
         )
         rate = load["ours"]["matrix_mb"] / 1024 / ours_s
-        out.append(Target(f"load {label(n_max)}: GB/s from the local lake", f"{ours_s:.2f} s", rate, "≥ 2", rate >= 2))
+        loads = ", ".join(f"{s:.2f}" for s in load["ours"].get("repeats", [ours_s]))
+        measured = f"{ours_s:.2f} s (median; each load in one process: {loads} s; the first also pays the kernel's zeroing of the new matrix's pages)"
+        out.append(Target(f"load {label(n_max)}: GB/s from the local lake", measured, rate, "≥ 2", rate >= 2))
         peak, matrix = load["ours"]["peak_mb"], load["ours"]["matrix_mb"]
         out.append(
             _ratio_target(

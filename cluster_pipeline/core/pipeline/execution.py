@@ -250,7 +250,7 @@ def measure_topics(
         c: [word for keyword in label.keywords for word in coherence_words(keyword)]
         for c, label in outcome.labels.items()
     }
-    return topic_quality(texts, [words.get(c, []) for c in range(num_clusters)])
+    return topic_quality(texts, [words.get(c, []) for c in range(num_clusters)], cleaned=True)
 
 
 def drift_against_previous(

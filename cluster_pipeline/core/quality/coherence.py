@@ -153,13 +153,15 @@ def topic_quality(
     texts: pa.Array | pa.ChunkedArray,
     topics: Sequence[Sequence[str]],
     *,
+    cleaned: bool = False,
     window: int = WINDOW,
     top_n: int = TOP_WORDS,
     sample_above: int = SAMPLE_ABOVE,
     random_state: int = 0,
 ) -> TopicQuality:
     """Coherence and diversity of ``topics`` (each a list of lower-case words, best first; the first
-    ``top_n`` count) in ``texts``, the clustered collection (a seeded sample above ``sample_above``)."""
+    ``top_n`` count) in ``texts``, the clustered collection (a seeded sample above ``sample_above``);
+    ``cleaned``: the texts are ``clean_texts``' output already (the execution's are), not cleaned again."""
     if len(texts) > sample_above:
         picked = np.sort(np.random.default_rng(random_state).choice(len(texts), sample_above, replace=False))
         texts = texts.take(pa.array(picked))
@@ -167,7 +169,7 @@ def topic_quality(
     vocabulary = list(dict.fromkeys(word for topic in tops for word in topic))
     index = {word: i for i, word in enumerate(vocabulary)}
     ids = [[index[word] for word in topic] for topic in tops]
-    positions = WordPositions.of(clean_texts(texts), vocabulary)
+    positions = WordPositions.of(texts if cleaned else clean_texts(texts), vocabulary)
     per_topic = topic_npmi(window_presence(positions, len(vocabulary), window)[0], ids)
     per_document = topic_npmi(window_presence(positions, len(vocabulary), None)[0], ids)
     return TopicQuality(

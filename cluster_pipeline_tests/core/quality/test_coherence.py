@@ -104,3 +104,11 @@ def test_tokens_are_the_reference_regex_on_lower_case_text():
     tokens, parents = coherence_tokens(pa.array(texts))
     expected = [(i, t) for i, text in enumerate(texts) for t in re.findall(r"[a-z][a-z0-9']+", (text or "").lower())]
     assert list(zip(parents.tolist(), tokens.to_pylist(), strict=True)) == expected
+
+
+def test_texts_the_execution_cleaned_already_are_measured_as_raw_texts_are():
+    """The execution hands over its cleaned texts (``cleaned=True``): the measures are those of the raw texts."""
+    from cluster_pipeline.core.quality.texts import clean_texts
+
+    texts = pa.array([f"<b>{text}</b> &amp; w0x#39;s w1x&quot; http://x.io/w2x" for text in random_corpus(4)])
+    assert topic_quality(clean_texts(texts), TOPICS, cleaned=True) == topic_quality(texts, TOPICS)
